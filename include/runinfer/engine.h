@@ -1,0 +1,113 @@
+/* runinfer: building, loading, inspecting and running inference engines.
+ *
+ * Objects and lifetimes
+ *   ri_builder_t  options for turning an ONNX model into an engine, and the error text of the last build.
+ *   ri_runtime_t  options for loading engine files (.rie), and the error text of the last load.
+ *   ri_engine_t   an immutable, optimized model: graph, weights, memory plan, metadata. Created by
+ *                 ri_builder_build_onnx() or ri_runtime_load(); it does not keep the source file open or
+ *                 mapped and owns copies of everything it needs.
+ *   ri_context_t  per-thread execution state (activation arena, scratch) of one engine. The engine must
+ *                 outlive all its contexts.
+ *
+ * Thread safety
+ *   A builder, a runtime and a context may each be used by one thread at a time. An engine is read-only
+ *   after creation: any number of threads may create contexts from it and query it concurrently (but
+ *   ri_engine_last_error() then reports the last error of any thread; query errors are rare).
+ *
+ * Errors
+ *   Every fallible call returns ri_status. The text of the last error is kept by the handle the call was
+ *   made on and returned by the matching *_last_error() (never NULL; "" when there was none); it stays
+ *   valid until the next call on that handle. destroy(NULL) is a no-op. */
+#ifndef RUNINFER_ENGINE_H
+#define RUNINFER_ENGINE_H
+
+#include "runinfer/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ri_builder ri_builder_t;
+typedef struct ri_runtime ri_runtime_t;
+typedef struct ri_engine ri_engine_t;
+typedef struct ri_context ri_context_t;
+
+/* ---- builder ---------------------------------------------------------------------------------------- */
+
+RI_API RI_MUST_USE ri_status ri_builder_create(ri_builder_t **out);
+RI_API void ri_builder_destroy(ri_builder_t *builder);
+RI_API const char *ri_builder_last_error(const ri_builder_t *builder);
+
+/* Largest batch size the engine will accept (1 .. 65536; default 1). The model's first input axis must be
+ * symbolic for values above 1. One engine serves every batch from 1 to this maximum. */
+RI_API RI_MUST_USE ri_status ri_builder_set_max_batch(ri_builder_t *builder, int max_batch);
+/* "cpu" (default), "cuda" or "cuda:N". A device this build of the library lacks fails at build time. */
+RI_API RI_MUST_USE ri_status ri_builder_set_device(ri_builder_t *builder, const char *device);
+RI_API RI_MUST_USE ri_status ri_builder_set_precision(ri_builder_t *builder, ri_precision precision);
+/* Worker threads for CPU kernels (0 = number of online CPUs; default 0). Stored as the engine's default. */
+RI_API RI_MUST_USE ri_status ri_builder_set_threads(ri_builder_t *builder, int threads);
+/* Attach a metadata key/value (copied) that is stored in the engine file, e.g. "labels" or
+ * "preprocess". Setting a key twice replaces the value. */
+RI_API RI_MUST_USE ri_status ri_builder_set_metadata(ri_builder_t *builder, const char *key,
+                                                      const char *value);
+
+/* Import, optimize and compile an ONNX model file (weights in external data files are read from the
+ * model's directory). Unsupported operators or attributes are reported here with the node name. */
+RI_API RI_MUST_USE ri_status ri_builder_build_onnx(ri_builder_t *builder, const char *onnx_path,
+                                                    ri_engine_t **out);
+/* Same from memory; external data paths are resolved against base_dir (NULL: refused). The bytes are not
+ * kept after the call returns. */
+RI_API RI_MUST_USE ri_status ri_builder_build_onnx_memory(ri_builder_t *builder, const void *data,
+                                                           size_t size, const char *base_dir,
+                                                           ri_engine_t **out);
+
+/* ---- runtime (loading engine files) ------------------------------------------------------------------ */
+
+RI_API RI_MUST_USE ri_status ri_runtime_create(ri_runtime_t **out);
+RI_API void ri_runtime_destroy(ri_runtime_t *runtime);
+RI_API const char *ri_runtime_last_error(const ri_runtime_t *runtime);
+/* Override the engine's stored thread count (0 = keep the stored value). */
+RI_API RI_MUST_USE ri_status ri_runtime_set_threads(ri_runtime_t *runtime, int threads);
+
+/* Load an engine file. The file is treated as hostile: every count, offset and size is checked. An engine
+ * built for another device or library version fails with RI_ERR_STALE and says why. */
+RI_API RI_MUST_USE ri_status ri_runtime_load(ri_runtime_t *runtime, const char *path, ri_engine_t **out);
+RI_API RI_MUST_USE ri_status ri_runtime_load_memory(ri_runtime_t *runtime, const void *data, size_t size,
+                                                     ri_engine_t **out);
+
+/* ---- engine ------------------------------------------------------------------------------------------- */
+
+RI_API void ri_engine_destroy(ri_engine_t *engine);
+RI_API const char *ri_engine_last_error(const ri_engine_t *engine);
+RI_API RI_MUST_USE ri_status ri_engine_save(ri_engine_t *engine, const char *path);
+RI_API int ri_engine_max_batch(const ri_engine_t *engine);
+RI_API int ri_engine_num_inputs(const ri_engine_t *engine);
+RI_API int ri_engine_num_outputs(const ri_engine_t *engine);
+RI_API RI_MUST_USE ri_status ri_engine_input_info(ri_engine_t *engine, int index, ri_tensor_info *info);
+RI_API RI_MUST_USE ri_status ri_engine_output_info(ri_engine_t *engine, int index, ri_tensor_info *info);
+/* Metadata value for key, or NULL when absent. Owned by the engine. */
+RI_API const char *ri_engine_metadata(const ri_engine_t *engine, const char *key);
+/* A JSON description (I/O, options, fingerprint, layers with op, tactic and shapes, memory plan). The
+ * returned string is owned by the engine and valid until the next ri_engine_describe_json() call. */
+RI_API RI_MUST_USE ri_status ri_engine_describe_json(ri_engine_t *engine, const char **json);
+
+/* ---- execution context ----------------------------------------------------------------------------- */
+
+RI_API RI_MUST_USE ri_status ri_context_create(ri_engine_t *engine, ri_context_t **out);
+RI_API void ri_context_destroy(ri_context_t *ctx);
+RI_API const char *ri_context_last_error(const ri_context_t *ctx);
+
+/* Run a batch of `batch` items (1 .. max batch). inputs[i] points to the i-th engine input, dense,
+ * row-major, of the engine's dtype, with the batch axis = batch; outputs[i] likewise receives the i-th
+ * output. The call is synchronous: buffers may be reused or freed as soon as it returns. */
+RI_API RI_MUST_USE ri_status ri_context_run(ri_context_t *ctx, int batch, const void *const *inputs,
+                                             void *const *outputs);
+
+/* Shape of output `index` for the given batch (dims fully resolved). */
+RI_API RI_MUST_USE ri_status ri_context_output_shape(ri_context_t *ctx, int batch, int index,
+                                                      ri_tensor_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,7 @@
+/* runinfer: umbrella header. */
+#ifndef RUNINFER_RUNINFER_H
+#define RUNINFER_RUNINFER_H
+#include "runinfer/status.h"
+#include "runinfer/types.h"
+#include "runinfer/engine.h"
+#endif
