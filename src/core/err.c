@@ -23,7 +23,13 @@ ri_status ri__err_prefix(ri__err *err, const char *fmt, ...) {
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
   memcpy(old, err->msg, sizeof old);
-  snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  size_t pl = strlen(prefix), cap = sizeof err->msg - 1;
+  if (pl > cap) pl = cap;
+  memcpy(err->msg, prefix, pl);
+  size_t off = pl;
+  for (const char *s = ": "; *s && off < cap; s++) err->msg[off++] = *s;
+  for (const char *s = old; *s && off < cap; s++) err->msg[off++] = *s;
+  err->msg[off] = 0;
   return err->status;
 }
 

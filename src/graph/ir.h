@@ -186,6 +186,8 @@ ri_status ri__tensor_nbytes(ri_dtype dtype, const ri__shape *s, size_t *out, ri_
 int64_t ri__tensor_get_int(const ri__tensor *t, int64_t i);
 double ri__tensor_get_double(const ri__tensor *t, int64_t i);
 
+float ri__sigmoidf(float x);
+
 /* Applies a fused activation to one value. */
 static inline float ri__act_apply(ri__act act, float a, float b, float x) {
   switch (act) {
@@ -193,10 +195,7 @@ static inline float ri__act_apply(ri__act act, float a, float b, float x) {
   case RI__ACT_RELU: return x > 0.f ? x : 0.f;
   case RI__ACT_CLIP: return x < a ? a : (x > b ? b : x);
   case RI__ACT_LEAKY_RELU: return x < 0.f ? a * x : x;
-  case RI__ACT_SIGMOID: {
-    extern float ri__sigmoidf(float);
-    return ri__sigmoidf(x);
-  }
+  case RI__ACT_SIGMOID: return ri__sigmoidf(x);
   case RI__ACT_HARD_SIGMOID: {
     float y = a * x + b;
     return y < 0.f ? 0.f : (y > 1.f ? 1.f : y);
