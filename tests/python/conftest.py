@@ -1,0 +1,73 @@
+"""Shared pytest fixtures for runinfer's Python tests.
+
+Fixtures
+    generated_models  session-scoped Path to a folder holding every reference model
+                      (models/make_models.py), built once; into $RI_MODELS_DIR when set
+                      (kept and reused across sessions while the generator is unchanged),
+                      else into a pytest temp dir.
+    ri_cli            path of the built runinfer CLI; skips the test when it is missing.
+
+Helpers (import with `from conftest import ...`)
+    REPO_ROOT, find_cli(), ort_run(model_path, feeds, optimize=False)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODELS_SRC = REPO_ROOT / "models"
+if str(MODELS_SRC) not in sys.path:
+    sys.path.insert(0, str(MODELS_SRC))
+
+import make_models  # noqa: E402  (needs MODELS_SRC on sys.path)
+
+
+def find_cli() -> str | None:
+    """The runinfer CLI: $RI_CLI if set, else build/runinfer; None when not an executable file."""
+    env = os.environ.get("RI_CLI")
+    cand = Path(env) if env else REPO_ROOT / "build" / "runinfer"
+    if cand.is_file() and os.access(cand, os.X_OK):
+        return str(cand)
+    return None
+
+
+def cli_missing_reason() -> str:
+    env = os.environ.get("RI_CLI")
+    where = f"$RI_CLI={env}" if env else f"{REPO_ROOT / 'build' / 'runinfer'} (set $RI_CLI to override)"
+    return f"runinfer CLI not found at {where}; build it first (cmake -B build && cmake --build build)"
+
+
+def ort_run(model_path, feeds: dict, optimize: bool = False):
+    """Run a model with onnxruntime on CPU. Returns ({output_name: array}, session).
+
+    optimize=False disables ORT's graph rewrites so the reference is op-by-op."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                   else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
+    outs = sess.run(None, feeds)
+    return {o.name: v for o, v in zip(sess.get_outputs(), outs)}, sess
+
+
+@pytest.fixture(scope="session")
+def generated_models(tmp_path_factory) -> Path:
+    env = os.environ.get("RI_MODELS_DIR")
+    out = Path(env) if env else tmp_path_factory.mktemp("models")
+    make_models.build_models(str(out), reuse=True, verbose=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ri_cli() -> str:
+    cli = find_cli()
+    if cli is None:
+        pytest.skip(cli_missing_reason())
+    return cli
