@@ -15,6 +15,9 @@ typedef struct ri__exec {
    * kernel needing more allocates its own with ri__malloc and frees it before returning. */
   void *scratch;
   size_t scratch_size;
+  int node_index;         /* index of the node being run in the graph */
+  const void *fast_state; /* fast-path per-engine state (cpu_fast.h), NULL for reference runs */
+  void *fast_ctx;         /* fast-path per-context state, NULL for reference runs */
 } ri__exec;
 
 typedef ri_status (*ri__kernel_fn)(const ri__node *n, const ri__tensor *in, ri__tensor *out,

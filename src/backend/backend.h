@@ -1,0 +1,43 @@
+/* Backend vtable: what the engine layer needs from a device. A backend compiles an optimized graph into
+ * backend state once per engine (choosing an implementation per node, packing weights), creates per-context
+ * execution state, and runs a batch.
+ *
+ * Shapes for a batch size are resolved by the engine layer (ri__shapes_resolve) and passed to run(): vals
+ * has one entry per graph value with dtype and shape for that batch; constants and host-evaluated values
+ * carry their data. Activations live in memory the backend owns, at the offsets of the graph's memory plan
+ * (ri__value.mem_offset), sized for the engine's maximum batch. */
+#ifndef RI_BACKEND_BACKEND_H
+#define RI_BACKEND_BACKEND_H
+
+#include "graph/ir.h"
+#include "runinfer/types.h"
+
+typedef struct {
+  int max_batch;
+  int threads;        /* 0 = all online CPUs */
+  ri_precision precision;
+  int device_index;   /* GPU ordinal for device backends */
+  int64_t arena_size; /* activation arena bytes at max_batch (from the memory plan) */
+} ri__backend_cfg;
+
+typedef struct ri__backend_ops {
+  const char *name; /* "cpu", "cuda" */
+  /* Build/load time: per-node implementation choice and weight preparation. The graph outlives the state. */
+  ri_status (*prepare)(const ri__graph *g, const ri__backend_cfg *cfg, void **state, ri__err *err);
+  void (*release)(void *state);
+  /* One per execution context: activation arena, scratch, streams, thread pool. */
+  ri_status (*ctx_create)(void *state, void **ctx, ri__err *err);
+  void (*ctx_destroy)(void *ctx);
+  /* Runs one batch. in[i]/out[i] are host buffers of graph input/output i, dense, for shapes in vals. */
+  ri_status (*run)(void *ctx, const ri__tensor *vals, int batch, const void *const *in, void *const *out,
+                   ri__err *err);
+  /* Optional: one line per node describing the chosen implementation (tactic name), or NULL. */
+  const char *(*node_impl)(void *state, int node);
+} ri__backend_ops;
+
+extern const ri__backend_ops ri__cpu_backend;
+#ifdef RI_HAVE_CUDA
+extern const ri__backend_ops ri__cuda_backend;
+#endif
+
+#endif

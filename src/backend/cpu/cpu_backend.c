@@ -1,0 +1,200 @@
+/* CPU backend: runs the graph node by node in topological order on the host. Each node gets a kernel at
+ * prepare time: a fast kernel when one is registered for the node (see cpu_fast.h), else the reference
+ * kernel. Activations live in one 64-byte aligned arena per context, laid out by the memory plan. */
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_fast.h"
+#include "backend/cpu/kernel.h"
+#include "core/alloc.h"
+
+typedef struct {
+  const ri__graph *g;
+  ri__backend_cfg cfg;
+  ri__kernel_fn *kernels; /* per node */
+  const char **impl;      /* per node: implementation name */
+  void *fast;             /* fast-path state (cpu_fast.h), may be NULL */
+  size_t scratch_size;
+} cpu_state;
+
+typedef struct {
+  cpu_state *st;
+  ri__pool *pool;
+  void *arena;
+  void *scratch;
+  void *fast_ctx;
+  ri__tensor *in_buf, *out_buf; /* per-node argument arrays, sized for the widest node */
+  int max_io;
+} cpu_ctx;
+
+static int resolve_threads(int threads) {
+  if (threads > 0) return threads;
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+static void cpu_release(void *p) {
+  cpu_state *st = p;
+  if (!st) return;
+  ri__cpu_fast_release(st->fast);
+  ri__free(st->kernels);
+  ri__free(st->impl);
+  ri__free(st);
+}
+
+static ri_status cpu_prepare(const ri__graph *g, const ri__backend_cfg *cfg, void **out, ri__err *err) {
+  cpu_state *st = ri__calloc(1, sizeof *st);
+  if (!st) return RI__OOM(err);
+  st->g = g;
+  st->cfg = *cfg;
+  st->kernels = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *st->kernels);
+  st->impl = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *st->impl);
+  if (!st->kernels || !st->impl) {
+    cpu_release(st);
+    return RI__OOM(err);
+  }
+  for (int i = 0; i < g->n_nodes; i++) {
+    st->kernels[i] = ri__ref_kernel(g->nodes[i].op);
+    st->impl[i] = "ref";
+  }
+  ri_status s = ri__cpu_fast_prepare(g, cfg, st->kernels, st->impl, &st->fast, err);
+  if (s != RI_OK) {
+    cpu_release(st);
+    return s;
+  }
+  st->scratch_size = 0;
+  *out = st;
+  return RI_OK;
+}
+
+static void cpu_ctx_destroy(void *p) {
+  cpu_ctx *c = p;
+  if (!c) return;
+  ri__cpu_fast_ctx_destroy(c->fast_ctx);
+  ri__pool_destroy(c->pool);
+  ri__aligned_free(c->arena);
+  ri__aligned_free(c->scratch);
+  ri__free(c->in_buf);
+  ri__free(c->out_buf);
+  ri__free(c);
+}
+
+static ri_status cpu_ctx_create(void *state, void **out, ri__err *err) {
+  cpu_state *st = state;
+  const ri__graph *g = st->g;
+  cpu_ctx *c = ri__calloc(1, sizeof *c);
+  if (!c) return RI__OOM(err);
+  c->st = st;
+  int threads = resolve_threads(st->cfg.threads);
+  c->pool = ri__pool_create(threads);
+  int max_io = 1;
+  for (int i = 0; i < g->n_nodes; i++) {
+    if (g->nodes[i].n_inputs > max_io) max_io = g->nodes[i].n_inputs;
+    if (g->nodes[i].n_outputs > max_io) max_io = g->nodes[i].n_outputs;
+  }
+  c->max_io = max_io;
+  c->in_buf = ri__calloc((size_t)max_io, sizeof(ri__tensor));
+  c->out_buf = ri__calloc((size_t)max_io, sizeof(ri__tensor));
+  c->arena = ri__aligned_alloc((size_t)(st->cfg.arena_size > 0 ? st->cfg.arena_size : 64));
+  if (!c->pool || !c->in_buf || !c->out_buf || !c->arena) {
+    cpu_ctx_destroy(c);
+    return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot allocate a CPU context (arena of %lld bytes, %d threads)",
+                       (long long)st->cfg.arena_size, threads);
+  }
+  if (st->scratch_size) {
+    c->scratch = ri__aligned_alloc(st->scratch_size);
+    if (!c->scratch) {
+      cpu_ctx_destroy(c);
+      return RI__OOM(err);
+    }
+  }
+  ri_status s = ri__cpu_fast_ctx_create(st->fast, c->pool, &c->fast_ctx, err);
+  if (s != RI_OK) {
+    cpu_ctx_destroy(c);
+    return s;
+  }
+  *out = c;
+  return RI_OK;
+}
+
+/* Where value v lives during a run. */
+static void *value_ptr(cpu_ctx *c, const ri__tensor *vals, int v) {
+  const ri__value *val = &c->st->g->values[v];
+  if (val->kind == RI__VAL_CONST || val->host) return vals[v].data;
+  if (val->mem_offset < 0) return NULL;
+  return (char *)c->arena + val->mem_offset;
+}
+
+static ri_status cpu_run(void *p, const ri__tensor *vals, int batch, const void *const *in, void *const *out,
+                         ri__err *err) {
+  cpu_ctx *c = p;
+  const ri__graph *g = c->st->g;
+  for (int i = 0; i < g->n_inputs; i++) {
+    int v = g->inputs[i];
+    size_t nb;
+    RI__TRY(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err));
+    void *dst = value_ptr(c, vals, v);
+    if (!dst) return ri__err_set(err, RI_ERR_INTERNAL, "graph input '%s' has no planned memory", g->values[v].name);
+    memcpy(dst, in[i], nb);
+  }
+  ri__exec x = {.pool = c->pool,
+                .err = err,
+                .scratch = c->scratch,
+                .scratch_size = c->st->scratch_size,
+                .fast_state = c->st->fast,
+                .fast_ctx = c->fast_ctx};
+  for (int ni = 0; ni < g->n_nodes; ni++) {
+    const ri__node *n = &g->nodes[ni];
+    if (n->host) continue; /* evaluated during shape resolution */
+    for (int k = 0; k < n->n_inputs; k++) {
+      int v = n->inputs[k];
+      if (v < 0) {
+        memset(&c->in_buf[k], 0, sizeof(ri__tensor));
+        continue;
+      }
+      c->in_buf[k] = vals[v];
+      c->in_buf[k].data = value_ptr(c, vals, v);
+    }
+    for (int k = 0; k < n->n_outputs; k++) {
+      int v = n->outputs[k];
+      if (v < 0) {
+        memset(&c->out_buf[k], 0, sizeof(ri__tensor));
+        continue;
+      }
+      c->out_buf[k] = vals[v];
+      c->out_buf[k].data = value_ptr(c, vals, v);
+    }
+    x.node_index = ni;
+    ri_status s = c->st->kernels[ni](n, c->in_buf, c->out_buf, &x);
+    if (s != RI_OK) {
+      if (!err || err->msg[0] == 0) ri__err_set(err, s, "kernel failed");
+      return ri__err_prefix(err, "node '%s' (%s, %s, batch %d)", n->name, ri__op_name(n->op), c->st->impl[ni],
+                            batch);
+    }
+  }
+  for (int i = 0; i < g->n_outputs; i++) {
+    int v = g->outputs[i];
+    size_t nb;
+    RI__TRY(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err));
+    const void *src = value_ptr(c, vals, v);
+    if (!src) return ri__err_set(err, RI_ERR_INTERNAL, "graph output '%s' has no memory", g->values[v].name);
+    memcpy(out[i], src, nb);
+  }
+  return RI_OK;
+}
+
+static const char *cpu_node_impl(void *state, int node) {
+  cpu_state *st = state;
+  return node >= 0 && node < st->g->n_nodes ? st->impl[node] : NULL;
+}
+
+const ri__backend_ops ri__cpu_backend = {
+    .name = "cpu",
+    .prepare = cpu_prepare,
+    .release = cpu_release,
+    .ctx_create = cpu_ctx_create,
+    .ctx_destroy = cpu_ctx_destroy,
+    .run = cpu_run,
+    .node_impl = cpu_node_impl,
+};

@@ -1,0 +1,185 @@
+/* ri_builder_t: ONNX → optimized graph → engine. */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "engine/engine_impl.h"
+#include "graph/op.h"
+#include "graph/passes.h"
+#include "onnx/import.h"
+
+ri_status ri_builder_create(ri_builder_t **out) {
+  if (!out) return RI_ERR_INVALID_ARG;
+  ri_builder_t *b = ri__calloc(1, sizeof *b);
+  if (!b) return RI_ERR_NO_MEMORY;
+  b->max_batch = 1;
+  b->precision = RI_PRECISION_FP32;
+  b->device = ri__strdup("cpu");
+  if (!b->device) {
+    ri__free(b);
+    return RI_ERR_NO_MEMORY;
+  }
+  *out = b;
+  return RI_OK;
+}
+
+void ri_builder_destroy(ri_builder_t *b) {
+  if (!b) return;
+  ri__free(b->device);
+  for (int i = 0; i < b->n_meta; i++) {
+    ri__free(b->meta[i].key);
+    ri__free(b->meta[i].value);
+  }
+  ri__free(b->meta);
+  ri__free(b);
+}
+
+const char *ri_builder_last_error(const ri_builder_t *b) { return b ? b->err.msg : ""; }
+
+ri_status ri_builder_set_max_batch(ri_builder_t *b, int max_batch) {
+  if (!b) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  if (max_batch < 1 || max_batch > 65536)
+    return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "max batch %d is outside 1..65536", max_batch);
+  b->max_batch = max_batch;
+  return RI_OK;
+}
+
+ri_status ri_builder_set_device(ri_builder_t *b, const char *device) {
+  if (!b || !device) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  const ri__backend_ops *be;
+  int idx;
+  RI__TRY(ri__parse_device(device, &be, &idx, &b->err));
+  char *d = ri__strdup(device);
+  if (!d) return RI__OOM(&b->err);
+  ri__free(b->device);
+  b->device = d;
+  return RI_OK;
+}
+
+ri_status ri_builder_set_precision(ri_builder_t *b, ri_precision precision) {
+  if (!b) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  if (precision != RI_PRECISION_FP32 && precision != RI_PRECISION_FP16 && precision != RI_PRECISION_INT8)
+    return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "unknown precision %d", (int)precision);
+  b->precision = precision;
+  return RI_OK;
+}
+
+ri_status ri_builder_set_threads(ri_builder_t *b, int threads) {
+  if (!b) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  if (threads < 0 || threads > 1024)
+    return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "thread count %d is outside 0..1024", threads);
+  b->threads = threads;
+  return RI_OK;
+}
+
+ri_status ri_builder_set_metadata(ri_builder_t *b, const char *key, const char *value) {
+  if (!b || !key || !value) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  for (int i = 0; i < b->n_meta; i++) {
+    if (strcmp(b->meta[i].key, key) == 0) {
+      char *v = ri__strdup(value);
+      if (!v) return RI__OOM(&b->err);
+      ri__free(b->meta[i].value);
+      b->meta[i].value = v;
+      return RI_OK;
+    }
+  }
+  ri__kv *m = ri__realloc(b->meta, (size_t)(b->n_meta + 1) * sizeof *m);
+  if (!m) return RI__OOM(&b->err);
+  b->meta = m;
+  m[b->n_meta].key = ri__strdup(key);
+  m[b->n_meta].value = ri__strdup(value);
+  if (!m[b->n_meta].key || !m[b->n_meta].value) {
+    ri__free(m[b->n_meta].key);
+    ri__free(m[b->n_meta].value);
+    return RI__OOM(&b->err);
+  }
+  b->n_meta++;
+  return RI_OK;
+}
+
+static const char *precision_name(ri_precision p) {
+  return p == RI_PRECISION_FP16 ? "fp16" : p == RI_PRECISION_INT8 ? "int8" : "fp32";
+}
+
+/* Checks the options against what this build can do before any work is spent on the model. */
+static ri_status check_options(ri_builder_t *b, const ri__backend_ops *be) {
+  if (strcmp(be->name, "cpu") == 0 && b->precision != RI_PRECISION_FP32)
+    return ri__err_set(&b->err, RI_ERR_UNSUPPORTED,
+                       "precision %s is not implemented for device cpu (the CPU backend runs fp32; "
+                       "Q/DQ models run with quantization simulated in fp32)",
+                       precision_name(b->precision));
+  if (b->precision == RI_PRECISION_INT8)
+    return ri__err_set(&b->err, RI_ERR_UNSUPPORTED, "precision int8 is not implemented yet for device %s",
+                       b->device);
+  return RI_OK;
+}
+
+static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, const char *source) {
+  ri__err *err = &b->err;
+  const ri__backend_ops *be;
+  int dev_index;
+  ri_status s = ri__parse_device(b->device, &be, &dev_index, err);
+  if (s == RI_OK) s = check_options(b, be);
+  for (int i = 0; s == RI_OK && i < g->n_inputs; i++) {
+    const ri__value *v = &g->values[g->inputs[i]];
+    if (b->max_batch > 1 && v->batch_axis != 0)
+      s = ri__err_set(err, RI_ERR_UNSUPPORTED,
+                      "input '%s' has a fixed first dimension (%lld); building with max batch %d needs a "
+                      "symbolic batch axis in the model",
+                      v->name ? v->name : "?", v->shape.rank ? (long long)v->shape.dims[0] : 0LL, b->max_batch);
+  }
+  if (s == RI_OK) s = ri__graph_check_ops(g, err);
+  if (s == RI_OK) s = ri__graph_infer_shapes(g, 1, err);
+  if (s == RI_OK) s = ri__graph_optimize(g, b->max_batch, err);
+  if (s != RI_OK) {
+    ri__graph_destroy(g);
+    return ri__err_prefix(err, "building '%s'", source);
+  }
+  ri__rie_content c;
+  memset(&c, 0, sizeof c);
+  c.graph = g;
+  c.max_batch = b->max_batch;
+  c.precision = (int)b->precision;
+  c.threads = b->threads;
+  c.device = ri__strdup(b->device);
+  c.library_version = ri__strdup(ri_version());
+  c.fingerprint = ri__strdup(ri__rie_host_fingerprint());
+  c.meta = ri__calloc((size_t)(b->n_meta ? b->n_meta : 1), sizeof(ri__kv));
+  int ok = c.device && c.library_version && c.fingerprint && c.meta;
+  for (int i = 0; ok && i < b->n_meta; i++) {
+    c.meta[i].key = ri__strdup(b->meta[i].key);
+    c.meta[i].value = ri__strdup(b->meta[i].value);
+    c.n_meta = i + 1;
+    ok = c.meta[i].key && c.meta[i].value;
+  }
+  if (!ok) {
+    ri__rie_content_free(&c);
+    return RI__OOM(err);
+  }
+  s = ri__engine_create(&c, 0, out, err);
+  if (s != RI_OK) return ri__err_prefix(err, "building '%s'", source);
+  return RI_OK;
+}
+
+ri_status ri_builder_build_onnx(ri_builder_t *b, const char *onnx_path, ri_engine_t **out) {
+  if (!b || !onnx_path || !out) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  *out = NULL;
+  ri__graph *g = NULL;
+  RI__TRY(ri__onnx_import_file(onnx_path, &g, &b->err));
+  return build_graph(b, g, out, onnx_path);
+}
+
+ri_status ri_builder_build_onnx_memory(ri_builder_t *b, const void *data, size_t size, const char *base_dir,
+                                       ri_engine_t **out) {
+  if (!b || !data || !out) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  *out = NULL;
+  ri__graph *g = NULL;
+  RI__TRY(ri__onnx_import(data, size, base_dir, "<memory>", &g, &b->err));
+  return build_graph(b, g, out, "<memory>");
+}

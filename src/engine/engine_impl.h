@@ -1,0 +1,52 @@
+/* Internal layout of the public engine objects. */
+#ifndef RI_ENGINE_ENGINE_IMPL_H
+#define RI_ENGINE_ENGINE_IMPL_H
+
+#include <pthread.h>
+
+#include "backend/backend.h"
+#include "core/err.h"
+#include "engine/rie_format.h"
+#include "runinfer/engine.h"
+
+struct ri_builder {
+  int max_batch;
+  int threads;
+  ri_precision precision;
+  char *device;
+  ri__kv *meta;
+  int n_meta;
+  ri__err err;
+};
+
+struct ri_runtime {
+  int threads;
+  ri__err err;
+};
+
+struct ri_engine {
+  ri__rie_content c; /* graph + options + metadata, owned */
+  const ri__backend_ops *be;
+  void *be_state;
+  ri__backend_cfg cfg;
+  pthread_mutex_t mu; /* guards err and describe_json */
+  ri__err err;
+  char *describe_json;
+};
+
+struct ri_context {
+  ri_engine_t *e;
+  void *be_ctx;
+  int vals_batch;   /* batch size vals is resolved for, 0 = none */
+  ri__tensor *vals; /* per graph value, for vals_batch */
+  ri__err err;
+};
+
+/* Finishes an engine whose content is filled: checks ops (fills params), resolves shapes at max batch,
+ * selects and prepares the backend. Takes ownership of *c (cleared) in all cases. */
+ri_status ri__engine_create(ri__rie_content *c, int threads_override, ri_engine_t **out, ri__err *err);
+
+/* Parses "cpu", "cuda", "cuda:N". */
+ri_status ri__parse_device(const char *device, const ri__backend_ops **be, int *index, ri__err *err);
+
+#endif

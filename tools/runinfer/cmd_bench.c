@@ -1,0 +1,151 @@
+/* runinfer bench: throughput and latency statistics of an engine on random inputs, reported the way trtexec
+ * reports them (min, mean, median, percentiles). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define MAX_IO 64
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct(const double *sorted, int n, double p) {
+  double idx = p / 100.0 * (n - 1);
+  int lo = (int)idx;
+  int hi = lo + 1 < n ? lo + 1 : lo;
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (idx - lo);
+}
+
+static void fill_random(void *p, ri_dtype dt, size_t n, unsigned *seed) {
+  for (size_t i = 0; i < n; i++) {
+    *seed = *seed * 1103515245u + 12345u;
+    unsigned r = (*seed >> 8) & 0xFFFF;
+    switch (dt) {
+    case RI_DTYPE_FLOAT32: ((float *)p)[i] = (float)r / 65535.f * 2.f - 1.f; break;
+    case RI_DTYPE_UINT8: ((unsigned char *)p)[i] = (unsigned char)r; break;
+    default: memset((char *)p + i * ri_dtype_size(dt), 0, ri_dtype_size(dt)); break;
+    }
+  }
+}
+
+int cmd_bench(int argc, char **argv) {
+  const char *engine_path = NULL, *json_path = NULL;
+  int batch = 1, iters = 100, warmup = 10, threads = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int bad = 0;
+    if (strcmp(a, "--engine") == 0 && v) engine_path = argv[++i];
+    else if (strcmp(a, "--json") == 0 && v) json_path = argv[++i];
+    else if (strcmp(a, "--batch") == 0 && v) bad = cli_int(argv[++i], 1, 65536, &batch);
+    else if (strcmp(a, "--iterations") == 0 && v) bad = cli_int(argv[++i], 1, 10000000, &iters);
+    else if (strcmp(a, "--warmup") == 0 && v) bad = cli_int(argv[++i], 0, 1000000, &warmup);
+    else if (strcmp(a, "--threads") == 0 && v) bad = cli_int(argv[++i], 0, 1024, &threads);
+    else bad = 1;
+    if (bad) {
+      fprintf(stderr, "runinfer bench: bad or unknown option '%s'\n", a);
+      return 2;
+    }
+  }
+  if (!engine_path) {
+    fprintf(stderr, "runinfer bench: --engine is required\n");
+    return 2;
+  }
+  ri_engine_t *e = NULL;
+  if (cli_load_engine(engine_path, NULL, threads, &e)) return 1;
+  int rc = 1, ni = ri_engine_num_inputs(e), no = ri_engine_num_outputs(e);
+  void *ins[MAX_IO] = {0}, *outs[MAX_IO] = {0};
+  double *lat = NULL;
+  ri_context_t *ctx = NULL;
+  if (batch > ri_engine_max_batch(e)) {
+    fprintf(stderr, "runinfer bench: batch %d exceeds the engine's maximum %d\n", batch, ri_engine_max_batch(e));
+    goto done;
+  }
+  if (ni > MAX_IO || no > MAX_IO) goto done;
+  unsigned seed = 12345;
+  for (int i = 0; i < ni; i++) {
+    ri_tensor_info t;
+    if (ri_engine_input_info(e, i, &t) != RI_OK) goto done;
+    size_t n = 1;
+    for (int k = 0; k < t.rank; k++) n *= (size_t)(t.dims[k] < 0 ? batch : t.dims[k]);
+    ins[i] = malloc(n * ri_dtype_size(t.dtype) + 1);
+    if (!ins[i]) goto done;
+    fill_random(ins[i], t.dtype, n, &seed);
+  }
+  ri_status s = ri_context_create(e, &ctx);
+  if (s != RI_OK) {
+    cli_fail("context", s, ri_engine_last_error(e));
+    goto done;
+  }
+  for (int i = 0; i < no; i++) {
+    ri_tensor_info t;
+    if ((s = ri_context_output_shape(ctx, batch, i, &t)) != RI_OK) {
+      cli_fail("bench", s, ri_context_last_error(ctx));
+      goto done;
+    }
+    size_t n = ri_dtype_size(t.dtype);
+    for (int k = 0; k < t.rank; k++) n *= (size_t)t.dims[k];
+    outs[i] = malloc(n + 1);
+    if (!outs[i]) goto done;
+  }
+  for (int i = 0; i < warmup; i++)
+    if ((s = ri_context_run(ctx, batch, (const void *const *)ins, outs)) != RI_OK) {
+      cli_fail("bench", s, ri_context_last_error(ctx));
+      goto done;
+    }
+  lat = malloc(sizeof(double) * (size_t)iters);
+  if (!lat) goto done;
+  double t0 = now_ms();
+  for (int i = 0; i < iters; i++) {
+    double a = now_ms();
+    if ((s = ri_context_run(ctx, batch, (const void *const *)ins, outs)) != RI_OK) {
+      cli_fail("bench", s, ri_context_last_error(ctx));
+      goto done;
+    }
+    lat[i] = now_ms() - a;
+  }
+  double total = now_ms() - t0;
+  double sum = 0;
+  for (int i = 0; i < iters; i++) sum += lat[i];
+  qsort(lat, (size_t)iters, sizeof(double), cmp_double);
+  double thr = batch * iters / (total / 1e3);
+  printf("engine %s batch %d iterations %d\n", engine_path, batch, iters);
+  printf("throughput: %.2f inferences/s (%.2f batches/s)\n", thr, iters / (total / 1e3));
+  printf("latency (ms): min %.4f mean %.4f median %.4f p90 %.4f p95 %.4f p99 %.4f max %.4f\n", lat[0],
+         sum / iters, pct(lat, iters, 50), pct(lat, iters, 90), pct(lat, iters, 95), pct(lat, iters, 99),
+         lat[iters - 1]);
+  if (json_path) {
+    FILE *f = fopen(json_path, "w");
+    if (!f) {
+      fprintf(stderr, "runinfer bench: cannot write '%s'\n", json_path);
+      goto done;
+    }
+    fprintf(f,
+            "{\"engine\":\"%s\",\"batch\":%d,\"iterations\":%d,\"throughput\":%.4f,\"latency_ms\":{\"min\":%.5f,"
+            "\"mean\":%.5f,\"median\":%.5f,\"p90\":%.5f,\"p95\":%.5f,\"p99\":%.5f,\"max\":%.5f}}\n",
+            engine_path, batch, iters, thr, lat[0], sum / iters, pct(lat, iters, 50), pct(lat, iters, 90),
+            pct(lat, iters, 95), pct(lat, iters, 99), lat[iters - 1]);
+    fclose(f);
+  }
+  rc = 0;
+done:
+  for (int i = 0; i < MAX_IO; i++) {
+    free(ins[i]);
+    free(outs[i]);
+  }
+  free(lat);
+  ri_context_destroy(ctx);
+  ri_engine_destroy(e);
+  return rc;
+}

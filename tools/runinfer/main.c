@@ -1,0 +1,82 @@
+/* runinfer: command-line front end of the library. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_fail(const char *what, ri_status s, const char *detail) {
+  fprintf(stderr, "runinfer: %s: %s%s%s\n", what, ri_status_str(s), detail && *detail ? ": " : "",
+          detail ? detail : "");
+  return 1;
+}
+
+int cli_int(const char *s, int lo, int hi, int *out) {
+  if (!s || !*s) return 1;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || v < lo || v > hi) return 1;
+  *out = (int)v;
+  return 0;
+}
+
+int cli_load_engine(const char *path, const char *rebuild_onnx, int threads, ri_engine_t **out) {
+  ri_runtime_t *rt = NULL;
+  if (ri_runtime_create(&rt) != RI_OK) return cli_fail("load", RI_ERR_NO_MEMORY, path);
+  ri_status s = ri_runtime_set_threads(rt, threads);
+  if (s == RI_OK) s = ri_runtime_load(rt, path, out);
+  if (s == RI_ERR_STALE && rebuild_onnx) {
+    fprintf(stderr, "runinfer: %s\nruninfer: rebuilding from '%s'\n", ri_runtime_last_error(rt), rebuild_onnx);
+    ri_runtime_destroy(rt);
+    /* keep the options the stale engine was built with where we can read them: max batch and device are
+     * not trusted from a stale file, so the defaults of `runinfer build` apply unless given again */
+    char *argv[] = {"build", "--onnx", (char *)rebuild_onnx, "--save", (char *)path, NULL};
+    if (cmd_build(5, argv) != 0) return 1;
+    return cli_load_engine(path, NULL, threads, out);
+  }
+  if (s != RI_OK) {
+    int rc = cli_fail("load", s, ri_runtime_last_error(rt));
+    ri_runtime_destroy(rt);
+    return rc;
+  }
+  ri_runtime_destroy(rt);
+  return 0;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: runinfer <command> [options]\n"
+          "commands:\n"
+          "  build    --onnx M.onnx --save M.rie [--max-batch N] [--device cpu|cuda[:N]]\n"
+          "           [--precision fp32|fp16|int8] [--threads N] [--meta KEY=VALUE]...\n"
+          "  inspect  M.rie [--json]\n"
+          "  infer    --engine M.rie --in NAME=x.npy ... --out DIR [--threads N]\n"
+          "           [--rebuild-if-stale --onnx M.onnx]\n"
+          "  bench    --engine M.rie [--batch N] [--iterations K] [--warmup W] [--threads N] [--json F]\n"
+          "  version\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "build") == 0) return cmd_build(argc - 1, argv + 1);
+  if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
+  if (strcmp(cmd, "infer") == 0) return cmd_infer(argc - 1, argv + 1);
+  if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+    printf("runinfer %s\n", ri_version());
+    return 0;
+  }
+  if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  fprintf(stderr, "runinfer: unknown command '%s'\n", cmd);
+  usage(stderr);
+  return 2;
+}
