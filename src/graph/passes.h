@@ -1,0 +1,74 @@
+/* Graph optimisation passes, one per file in src/graph/, and the helpers they share (passes.c).
+ *
+ * Every pass takes a linked graph (ri__graph_link holds) with current shapes, leaves it linked and
+ * topologically sorted, and may leave nodes marked dead for ri__graph_compact (dead_nodes compacts). A pass
+ * that fails returns a status with a message naming the node; the graph is then valid but only partly
+ * optimised. docs/design/graph.md describes each pass. */
+#ifndef RI_GRAPH_PASSES_H
+#define RI_GRAPH_PASSES_H
+
+#include "graph/ir.h"
+
+/* Largest output (bytes) constant folding materialises; bigger results stay computed at run time. */
+#define RI__FOLD_MAX_BYTES ((size_t)64 << 20)
+
+/* Runs the passes below in order for an engine serving batches 1..max_batch (1..65536) and leaves the
+ * graph compacted, with shapes inferred for max_batch (g->batch == max_batch), params refreshed by the ops'
+ * check(), and memory planned. */
+ri_status ri__graph_optimize(ri__graph *g, int max_batch, ri__err *err);
+
+/* Nodes whose present inputs are all constants are evaluated with their reference kernel and their outputs
+ * become constants in place (same value index and name). Identity nodes are left to shape_ops; outputs
+ * over RI__FOLD_MAX_BYTES are left alone. */
+ri_status ri__pass_fold_constants(ri__graph *g, ri__err *err);
+
+/* Removes Identity nodes, then runs the two-point batch analysis (shapes resolved at batch 1 and at
+ * max_batch, or 2 when max_batch is 1): sets every value's batch_dependent flag; folds host-computable
+ * shape subgraphs whose results do not depend on the batch into constants (all of them when max_batch is
+ * 1) and marks the others n->host / value host for evaluation by ri__shapes_resolve at run time. */
+ri_status ri__pass_shape_ops(ri__graph *g, int max_batch, ri__err *err);
+
+/* Conv followed by BatchNormalization (inference mode, constant float32 parameters, the Conv output used
+ * only by the BN) becomes one Conv with new scaled weight and bias constants. */
+ri_status ri__pass_fold_batchnorm(ri__graph *g, ri__err *err);
+
+/* Conv, Gemm, MatMul, Add, Sub, Mul or Div followed by Relu, Clip (constant bounds), LeakyRelu, Sigmoid,
+ * HardSigmoid or HardSwish on float32 becomes one node with n->act set, when the producer's output has
+ * that activation as its only consumer and is not a graph output. */
+ri_status ri__pass_fuse_activation(ri__graph *g, ri__err *err);
+
+/* Marks dead every node none of whose outputs reaches a graph output, then compacts the graph. */
+ri_status ri__pass_dead_nodes(ri__graph *g, ri__err *err);
+
+/* Records the tensor layout: NCHW everywhere (see layout.c for the contract). Changes nothing today. */
+ri_status ri__pass_layout(ri__graph *g, ri__err *err);
+
+/* Plans activation memory for batch max_batch: every non-constant, non-host value (graph inputs and
+ * outputs included) gets a 64-byte aligned mem_offset/mem_size in one arena, with values whose lifetimes
+ * overlap never sharing bytes. Shapes in g must be those of max_batch (ri__graph_infer_shapes). Fails
+ * when a value needs more bytes at batch 1 than at max_batch. Constants and host values get offset -1. */
+ri_status ri__pass_memory_plan(ri__graph *g, int max_batch, ri__err *err);
+/* Arena bytes the memory plan needs: the end of the highest planned block (0 when nothing is planned). */
+int64_t ri__memory_plan_size(const ri__graph *g);
+
+/* ---- helpers shared by the passes (passes.c) ---- */
+
+/* Number of uses of each value as an input of a live node (an input listed twice counts twice), in a new
+ * array of n_values entries (ri__free), or NULL on OOM. */
+int *ri__pass_use_counts(const ri__graph *g);
+/* Replaces every use of value `from` as a node input by `to` (live nodes only). */
+void ri__pass_replace_uses(ri__graph *g, int from, int to);
+/* Makes activation value v a constant owning data (nbytes, ri__malloc'd); its producer must be marked dead
+ * by the caller. */
+void ri__pass_make_const(ri__graph *g, int v, ri_dtype dtype, const ri__shape *shape, void *data, size_t nbytes);
+/* A name not used by any value: base + suffix, then base + suffix + "_2", "_3"... New string (ri__free),
+ * or NULL on OOM. */
+char *ri__pass_unique_name(const ri__graph *g, const char *base, const char *suffix);
+/* Drops node ni's params and runs its op's check() again (after a pass changed its inputs). */
+ri_status ri__pass_recheck_node(ri__graph *g, int ni, ri__err *err);
+/* Sets node ni's input k, growing the input list with absent (-1) entries when k >= n_inputs. */
+ri_status ri__pass_set_input(ri__graph *g, int ni, int k, int value, ri__err *err);
+/* A value's name for messages ("?" when anonymous). */
+const char *ri__pass_vname(const ri__graph *g, int v);
+
+#endif
