@@ -44,8 +44,8 @@ static int planned(const ri__graph *g, int v) {
   return val->producer >= 0 && !g->nodes[val->producer].dead;
 }
 
-/* Fills lifetimes and sizes (at the current shapes) of the planned values; returns their count. */
-static ri_status collect(const ri__graph *g, interval *iv, int *count, ri__err *err) {
+/* Fills lifetimes and sizes (for the shapes in vals) of the planned values; returns their count. */
+static ri_status collect(const ri__graph *g, const ri__tensor *vals, interval *iv, int *count, ri__err *err) {
   int *slot = ri__malloc((size_t)(g->n_values ? g->n_values : 1) * sizeof(int));
   if (!slot) return RI__OOM(err);
   int c = 0;
@@ -54,7 +54,7 @@ static ri_status collect(const ri__graph *g, interval *iv, int *count, ri__err *
     if (!planned(g, v)) continue;
     const ri__value *val = &g->values[v];
     size_t nb;
-    ri_status s = ri__tensor_nbytes(val->dtype, &val->shape, &nb, err);
+    ri_status s = ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err);
     if (s != RI_OK) {
       ri__free(slot);
       return ri__err_prefix(err, "memory plan: value '%s'", ri__pass_vname(g, v));
@@ -82,23 +82,24 @@ static ri_status collect(const ri__graph *g, interval *iv, int *count, ri__err *
 }
 
 /* Sizes must not shrink as the batch grows, or the plan for max_batch would not fit smaller batches. */
-static ri_status check_monotone(const ri__graph *g, int max_batch, const interval *iv, int count, ri__err *err) {
+static ri_status check_monotone(const ri__graph *g, int max_batch, const ri__tensor *vals_max, const interval *iv,
+                                int count, ri__err *err) {
   if (max_batch <= 1) return RI_OK;
   ri__tensor *vals = ri__calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *vals);
   if (!vals) return RI__OOM(err);
   ri_status s = ri__shapes_resolve(g, 1, vals, err);
   for (int i = 0; s == RI_OK && i < count; i++) {
     size_t nb1, nbm;
-    const ri__value *val = &g->values[iv[i].v];
-    s = ri__tensor_nbytes(vals[iv[i].v].dtype, &vals[iv[i].v].shape, &nb1, err);
-    if (s == RI_OK) s = ri__tensor_nbytes(val->dtype, &val->shape, &nbm, err);
+    int v = iv[i].v;
+    s = ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb1, err);
+    if (s == RI_OK) s = ri__tensor_nbytes(vals_max[v].dtype, &vals_max[v].shape, &nbm, err);
     if (s == RI_OK && nb1 > nbm) {
       char b1[160], bm[160];
       s = ri__err_set(err, RI_ERR_UNSUPPORTED,
                       "value '%s' needs %zu bytes (shape %s) at batch 1 but %zu bytes (shape %s) at max batch %d; "
                       "an engine needs value sizes that do not shrink as the batch grows",
-                      ri__pass_vname(g, iv[i].v), nb1, ri__shape_str(&vals[iv[i].v].shape, b1, sizeof b1), nbm,
-                      ri__shape_str(&val->shape, bm, sizeof bm), max_batch);
+                      ri__pass_vname(g, v), nb1, ri__shape_str(&vals[v].shape, b1, sizeof b1), nbm,
+                      ri__shape_str(&vals_max[v].shape, bm, sizeof bm), max_batch);
     }
   }
   ri__shapes_free(g, vals);
@@ -140,20 +141,22 @@ static void place(interval *iv, int count, block *live, int64_t *offsets) {
 }
 
 ri_status ri__pass_memory_plan(ri__graph *g, int max_batch, ri__err *err) {
-  if (g->batch != max_batch)
-    return ri__err_set(err, RI_ERR_INTERNAL, "memory plan for max batch %d, but the graph's shapes are for batch %d",
-                       max_batch, g->batch);
+  if (max_batch < 1)
+    return ri__err_set(err, RI_ERR_INVALID_ARG, "memory plan: max batch %d < 1", max_batch);
   for (int v = 0; v < g->n_values; v++) {
     g->values[v].mem_offset = -1;
     g->values[v].mem_size = 0;
   }
   size_t n = (size_t)(g->n_values ? g->n_values : 1);
+  ri__tensor *vals = ri__calloc(n, sizeof *vals);
   interval *iv = ri__malloc(n * sizeof *iv);
   block *live = ri__malloc(n * sizeof *live);
   int64_t *offsets = ri__malloc(n * sizeof *offsets);
   int count = 0;
-  ri_status s = iv && live && offsets ? collect(g, iv, &count, err) : RI__OOM(err);
-  if (s == RI_OK) s = check_monotone(g, max_batch, iv, count, err);
+  /* Sizes come from the resolution the runtime does (n->host only), which also proves it works. */
+  ri_status s = vals && iv && live && offsets ? ri__shapes_resolve(g, max_batch, vals, err) : RI__OOM(err);
+  if (s == RI_OK) s = collect(g, vals, iv, &count, err);
+  if (s == RI_OK) s = check_monotone(g, max_batch, vals, iv, count, err);
   if (s == RI_OK) {
     qsort(iv, (size_t)count, sizeof *iv, cmp_interval);
     place(iv, count, live, offsets);
@@ -162,6 +165,8 @@ ri_status ri__pass_memory_plan(ri__graph *g, int max_batch, ri__err *err) {
       g->values[iv[i].v].mem_size = iv[i].size;
     }
   }
+  if (vals) ri__shapes_free(g, vals);
+  ri__free(vals);
   ri__free(iv);
   ri__free(live);
   ri__free(offsets);

@@ -45,8 +45,9 @@ ri_status ri__pass_layout(ri__graph *g, ri__err *err);
 
 /* Plans activation memory for batch max_batch: every non-constant, non-host value (graph inputs and
  * outputs included) gets a 64-byte aligned mem_offset/mem_size in one arena, with values whose lifetimes
- * overlap never sharing bytes. Shapes in g must be those of max_batch (ri__graph_infer_shapes). Fails
- * when a value needs more bytes at batch 1 than at max_batch. Constants and host values get offset -1. */
+ * overlap never sharing bytes. Sizes come from ri__shapes_resolve at max_batch (the run-time resolution,
+ * following n->host), so the graph's stored shapes do not matter. Fails when a value needs more bytes at
+ * batch 1 than at max_batch, or when run-time resolution fails. Constants and host values get offset -1. */
 ri_status ri__pass_memory_plan(ri__graph *g, int max_batch, ri__err *err);
 /* Arena bytes the memory plan needs: the end of the highest planned block (0 when nothing is planned). */
 int64_t ri__memory_plan_size(const ri__graph *g);

@@ -184,7 +184,9 @@ ri_status ri__shapes_resolve_discover(const ri__graph *g, int batch, ri__tensor 
 ri_status ri__graph_infer_shapes(ri__graph *g, int batch, ri__err *err) {
   ri__tensor *vals = ri__calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *vals);
   if (!vals) return RI__OOM(err);
-  ri_status s = ri__shapes_resolve(g, batch, vals, err);
+  /* Discovery, not n->host: before shape analysis has marked host nodes, a Reshape's shape input computed
+   * from Shape must still be evaluated for the Reshape's shape to be known. */
+  ri_status s = ri__shapes_resolve_discover(g, batch, vals, NULL, err);
   if (s == RI_OK) {
     for (int i = 0; i < g->n_values; i++) {
       if (vals[i].dtype == RI_DTYPE_UNDEFINED || g->values[i].kind == RI__VAL_CONST) continue;
