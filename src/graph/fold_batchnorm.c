@@ -39,7 +39,8 @@ static int foldable_conv(const ri__graph *g, int bi, const int *uses) {
   int ci = g->values[x].producer;
   if (ci < 0) return -1;
   const ri__node *c = &g->nodes[ci];
-  if (c->dead || c->op != RI__OP_Conv || c->host || c->act != RI__ACT_NONE || c->n_outputs != 1 || c->n_inputs < 2)
+  if (c->dead || c->op != RI__OP_Conv || c->host || c->act != RI__ACT_NONE || c->n_outputs != 1 ||
+      c->n_inputs < 2)
     return -1;
   int w = c->inputs[1];
   if (w < 0 || g->values[w].shape.rank < 3 || !const_f32(g, w, -1)) return -1;
@@ -81,7 +82,8 @@ static ri_status fold_pair(ri__graph *g, int ci, int bi, ri__err *err) {
   double eps = ri__node_attr_float(bn, "epsilon", 1e-5f);
   for (int64_t o = 0; o < m; o++) {
     double s = (double)scale[o] / sqrt((double)var[o] + eps);
-    for (int64_t j = 0; j < per; j++) nw[o * per + j] = (float)((double)W[o * per + j] * s);
+    for (int64_t j = 0; j < per; j++)
+      nw[o * per + j] = (float)((double)W[o * per + j] * s);
     nb[o] = (float)(((B ? (double)B[o] : 0.0) - (double)mean[o]) * s + (double)beta[o]);
   }
   ri__shape bshape = {.rank = 1, .dims = {m}};

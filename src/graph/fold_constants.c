@@ -77,7 +77,8 @@ static ri_status fold_node(ri__graph *g, int ni, ri__tensor *in, ri__tensor *out
   }
   if (s == RI_OK) s = ri__node_eval_ref(n, in, out, err);
   if (s != RI_OK) {
-    for (int k = 0; k < n->n_outputs; k++) ri__free(out[k].data);
+    for (int k = 0; k < n->n_outputs; k++)
+      ri__free(out[k].data);
     return ri__err_prefix(err, "folding constant node '%s'", n->name);
   }
   for (int k = 0; k < n->n_outputs; k++) {

@@ -13,8 +13,8 @@
 #include "graph/passes.h"
 
 static int fusable_producer(ri__op op) {
-  return op == RI__OP_Conv || op == RI__OP_Gemm || op == RI__OP_MatMul || op == RI__OP_Add || op == RI__OP_Sub ||
-         op == RI__OP_Mul || op == RI__OP_Div;
+  return op == RI__OP_Conv || op == RI__OP_Gemm || op == RI__OP_MatMul || op == RI__OP_Add ||
+         op == RI__OP_Sub || op == RI__OP_Mul || op == RI__OP_Div;
 }
 
 /* Reads a Clip bound: absent → dflt; returns 0 when the bound is not a constant float32 scalar. */

@@ -82,8 +82,8 @@ static ri_status collect(const ri__graph *g, const ri__tensor *vals, interval *i
 }
 
 /* Sizes must not shrink as the batch grows, or the plan for max_batch would not fit smaller batches. */
-static ri_status check_monotone(const ri__graph *g, int max_batch, const ri__tensor *vals_max, const interval *iv,
-                                int count, ri__err *err) {
+static ri_status check_monotone(const ri__graph *g, int max_batch, const ri__tensor *vals_max,
+                                const interval *iv, int count, ri__err *err) {
   if (max_batch <= 1) return RI_OK;
   ri__tensor *vals = ri__calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *vals);
   if (!vals) return RI__OOM(err);
@@ -95,11 +95,12 @@ static ri_status check_monotone(const ri__graph *g, int max_batch, const ri__ten
     if (s == RI_OK) s = ri__tensor_nbytes(vals_max[v].dtype, &vals_max[v].shape, &nbm, err);
     if (s == RI_OK && nb1 > nbm) {
       char b1[160], bm[160];
-      s = ri__err_set(err, RI_ERR_UNSUPPORTED,
-                      "value '%s' needs %zu bytes (shape %s) at batch 1 but %zu bytes (shape %s) at max batch %d; "
-                      "an engine needs value sizes that do not shrink as the batch grows",
-                      ri__pass_vname(g, v), nb1, ri__shape_str(&vals[v].shape, b1, sizeof b1), nbm,
-                      ri__shape_str(&vals_max[v].shape, bm, sizeof bm), max_batch);
+      s = ri__err_set(
+          err, RI_ERR_UNSUPPORTED,
+          "value '%s' needs %zu bytes (shape %s) at batch 1 but %zu bytes (shape %s) at max batch %d; "
+          "an engine needs value sizes that do not shrink as the batch grows",
+          ri__pass_vname(g, v), nb1, ri__shape_str(&vals[v].shape, b1, sizeof b1), nbm,
+          ri__shape_str(&vals_max[v].shape, bm, sizeof bm), max_batch);
     }
   }
   ri__shapes_free(g, vals);
@@ -131,7 +132,8 @@ static void place(interval *iv, int count, block *live, int64_t *offsets) {
         at = j;
         break;
       }
-    for (int j = nlive; j > at; j--) live[j] = live[j - 1];
+    for (int j = nlive; j > at; j--)
+      live[j] = live[j - 1];
     live[at].off = off;
     live[at].size = iv[i].size;
     live[at].last = iv[i].last;
@@ -141,8 +143,7 @@ static void place(interval *iv, int count, block *live, int64_t *offsets) {
 }
 
 ri_status ri__pass_memory_plan(ri__graph *g, int max_batch, ri__err *err) {
-  if (max_batch < 1)
-    return ri__err_set(err, RI_ERR_INVALID_ARG, "memory plan: max batch %d < 1", max_batch);
+  if (max_batch < 1) return ri__err_set(err, RI_ERR_INVALID_ARG, "memory plan: max batch %d < 1", max_batch);
   for (int v = 0; v < g->n_values; v++) {
     g->values[v].mem_offset = -1;
     g->values[v].mem_size = 0;

@@ -33,12 +33,13 @@ const char *ri__op_name(ri__op op);
 RI__OP_LIST(RI__OP_DECL_)
 #undef RI__OP_DECL_
 
-/* Runs check() on every node. */
+/* Checks every live node's input/output counts against its op definition and runs check() (params are
+ * dropped first, so a graph may be checked again after passes). Errors name the node and op. */
 ri_status ri__graph_check_ops(ri__graph *g, ri__err *err);
-/* Shape inference over the whole graph for batch size `batch`: sets the batch axis of inputs, infers every
- * value's dtype/shape in order, and evaluates host nodes (n->host) with their CPU reference kernels so that
- * data-dependent shapes resolve. Host values' data buffers are owned by the graph (freed on the next call
- * or with the graph). */
+/* Shape inference over the whole graph for batch size `batch` (implemented in graph/shape_infer.c): sets the
+ * batch axis of inputs, infers every value's dtype/shape in order and stores them in g->values, sets
+ * g->batch. Shape subgraphs are evaluated on the host with the CPU reference kernels so that data-dependent
+ * shapes resolve, also before shape analysis has marked them n->host; their data is not kept. */
 ri_status ri__graph_infer_shapes(ri__graph *g, int batch, ri__err *err);
 
 #endif

@@ -32,7 +32,8 @@ void ri__pass_replace_uses(ri__graph *g, int from, int to) {
   }
 }
 
-void ri__pass_make_const(ri__graph *g, int v, ri_dtype dtype, const ri__shape *shape, void *data, size_t nbytes) {
+void ri__pass_make_const(ri__graph *g, int v, ri_dtype dtype, const ri__shape *shape, void *data,
+                         size_t nbytes) {
   ri__value *val = &g->values[v];
   val->kind = RI__VAL_CONST;
   val->dtype = dtype;
@@ -52,7 +53,8 @@ char *ri__pass_unique_name(const ri__graph *g, const char *base, const char *suf
   char *name = ri__malloc(len);
   if (!name) return NULL;
   snprintf(name, len, "%s%s", base, suffix);
-  for (int i = 2; ri__graph_find_value(g, name) >= 0; i++) snprintf(name, len, "%s%s_%d", base, suffix, i);
+  for (int i = 2; ri__graph_find_value(g, name) >= 0; i++)
+    snprintf(name, len, "%s%s_%d", base, suffix, i);
   return name;
 }
 
@@ -63,7 +65,8 @@ ri_status ri__pass_recheck_node(ri__graph *g, int ni, ri__err *err) {
   const ri__op_def *def = ri__op_get(n->op);
   if (!def || !def->check) return RI_OK;
   ri_status s = def->check(g, n, err);
-  if (s != RI_OK) return ri__err_prefix(err, "re-checking node '%s' (%s) after a rewrite", n->name, def->name);
+  if (s != RI_OK)
+    return ri__err_prefix(err, "re-checking node '%s' (%s) after a rewrite", n->name, def->name);
   return RI_OK;
 }
 
@@ -74,7 +77,8 @@ ri_status ri__pass_set_input(ri__graph *g, int ni, int k, int value, ri__err *er
   if (k >= n->n_inputs) {
     int *p = ri__realloc(n->inputs, (size_t)(k + 1) * sizeof(int));
     if (!p) return RI__OOM(err);
-    for (int i = n->n_inputs; i <= k; i++) p[i] = -1;
+    for (int i = n->n_inputs; i <= k; i++)
+      p[i] = -1;
     n->inputs = p;
     n->n_inputs = k + 1;
   }

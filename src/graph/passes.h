@@ -61,7 +61,8 @@ int *ri__pass_use_counts(const ri__graph *g);
 void ri__pass_replace_uses(ri__graph *g, int from, int to);
 /* Makes activation value v a constant owning data (nbytes, ri__malloc'd); its producer must be marked dead
  * by the caller. */
-void ri__pass_make_const(ri__graph *g, int v, ri_dtype dtype, const ri__shape *shape, void *data, size_t nbytes);
+void ri__pass_make_const(ri__graph *g, int v, ri_dtype dtype, const ri__shape *shape, void *data,
+                         size_t nbytes);
 /* A name not used by any value: base + suffix, then base + suffix + "_2", "_3"... New string (ri__free),
  * or NULL on OOM. */
 char *ri__pass_unique_name(const ri__graph *g, const char *base, const char *suffix);

@@ -8,9 +8,7 @@
 #include "core/alloc.h"
 #include "graph/op.h"
 
-static const char *vname(const ri__graph *g, int v) {
-  return g->values[v].name ? g->values[v].name : "?";
-}
+static const char *vname(const ri__graph *g, int v) { return g->values[v].name ? g->values[v].name : "?"; }
 
 void ri__shapes_free(const ri__graph *g, ri__tensor *vals) {
   if (!g || !vals) return;
@@ -24,7 +22,8 @@ void ri__shapes_free(const ri__graph *g, ri__tensor *vals) {
 ri_status ri__node_eval_ref(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__err *err) {
   ri__kernel_fn fn = ri__ref_kernel(n->op);
   if (!fn)
-    return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (%s): no reference kernel", n->name, ri__op_name(n->op));
+    return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (%s): no reference kernel", n->name,
+                       ri__op_name(n->op));
   ri__exec x;
   memset(&x, 0, sizeof x);
   x.err = err;
@@ -76,7 +75,8 @@ static ri_status resolve_sources(const ri__graph *g, int batch, ri__tensor *vals
     vals[i].shape = v->shape;
     if (v->batch_axis == 0) {
       if (v->shape.rank < 1)
-        return ri__err_set(err, RI_ERR_SHAPE, "graph input '%s' is a scalar but has a batch axis", vname(g, i));
+        return ri__err_set(err, RI_ERR_SHAPE, "graph input '%s' is a scalar but has a batch axis",
+                           vname(g, i));
       vals[i].shape.dims[0] = batch;
     }
   }
@@ -98,18 +98,20 @@ static ri_status resolve_node(const ri__graph *g, int ni, int batch, int discove
       return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' input %d refers to no value", n->name, k);
     if (vals[v].dtype == RI_DTYPE_UNDEFINED)
       return ri__err_set(err, RI_ERR_INTERNAL,
-                         "node '%s' (%s) input %d ('%s') has no type: no live earlier node produces it", n->name,
-                         ri__op_name(n->op), k, vname(g, v));
+                         "node '%s' (%s) input %d ('%s') has no type: no live earlier node produces it",
+                         n->name, ri__op_name(n->op), k, vname(g, v));
     in[k] = vals[v];
   }
-  for (int k = 0; k < n->n_outputs; k++) memset(&out[k], 0, sizeof out[k]);
+  for (int k = 0; k < n->n_outputs; k++)
+    memset(&out[k], 0, sizeof out[k]);
   ri_status s = def->infer(n, in, out, err);
   if (s != RI_OK) return s;
   for (int k = 0; k < n->n_outputs; k++) {
     int v = n->outputs[k];
     if (v < 0) continue;
     if (v >= g->n_values || g->values[v].kind != RI__VAL_ACTIVATION || vals[v].data)
-      return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' output %d is not a value only it produces", n->name, k);
+      return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' output %d is not a value only it produces", n->name,
+                         k);
     if (out[k].shape.rank < 0 || out[k].shape.rank > RI__MAX_RANK)
       return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (%s) output %d: inferred rank %d", n->name,
                          ri__op_name(n->op), k, out[k].shape.rank);
@@ -146,8 +148,8 @@ static ri_status resolve_node(const ri__graph *g, int ni, int batch, int discove
   return RI_OK;
 }
 
-static ri_status resolve(const ri__graph *g, int batch, ri__tensor *vals, int discover, unsigned char *evaluated,
-                         ri__err *err) {
+static ri_status resolve(const ri__graph *g, int batch, ri__tensor *vals, int discover,
+                         unsigned char *evaluated, ri__err *err) {
   if (batch < 1) return ri__err_set(err, RI_ERR_INVALID_ARG, "shape resolution: batch %d < 1", batch);
   memset(vals, 0, (size_t)g->n_values * sizeof *vals);
   if (evaluated) memset(evaluated, 0, (size_t)g->n_nodes);
@@ -164,7 +166,8 @@ static ri_status resolve(const ri__graph *g, int batch, ri__tensor *vals, int di
     if (n->dead) continue;
     s = resolve_node(g, ni, batch, discover, in, out, vals, evaluated, err);
     if (s != RI_OK)
-      s = ri__err_prefix(err, "shape resolution at batch %d, node '%s' (%s)", batch, n->name, ri__op_name(n->op));
+      s = ri__err_prefix(err, "shape resolution at batch %d, node '%s' (%s)", batch, n->name,
+                         ri__op_name(n->op));
   }
   ri__free(in);
   ri__free(out);
@@ -176,8 +179,8 @@ ri_status ri__shapes_resolve(const ri__graph *g, int batch, ri__tensor *vals, ri
   return resolve(g, batch, vals, 0, NULL, err);
 }
 
-ri_status ri__shapes_resolve_discover(const ri__graph *g, int batch, ri__tensor *vals, unsigned char *evaluated,
-                                      ri__err *err) {
+ri_status ri__shapes_resolve_discover(const ri__graph *g, int batch, ri__tensor *vals,
+                                      unsigned char *evaluated, ri__err *err) {
   return resolve(g, batch, vals, 1, evaluated, err);
 }
 
@@ -214,8 +217,8 @@ ri_status ri__graph_check_ops(ri__graph *g, ri__err *err) {
                          def->name, n->n_outputs, def->min_outputs, def->max_outputs);
     for (int k = 0; k < def->min_inputs; k++)
       if (n->inputs[k] < 0)
-        return ri__err_set(err, RI_ERR_PARSE, "node '%s' (%s): required input %d is missing", n->name, def->name,
-                           k);
+        return ri__err_set(err, RI_ERR_PARSE, "node '%s' (%s): required input %d is missing", n->name,
+                           def->name, k);
     for (int k = 0; k < def->min_outputs; k++)
       if (n->outputs[k] < 0)
         return ri__err_set(err, RI_ERR_PARSE, "node '%s' (%s): required output %d is missing", n->name,

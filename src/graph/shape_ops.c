@@ -43,7 +43,8 @@ static void remove_identities(ri__graph *g) {
     }
     const ri__value *va = &g->values[a];
     int p = va->producer;
-    if (va->kind != RI__VAL_ACTIVATION || p < 0 || g->nodes[p].dead || g->nodes[p].host || is_graph_output(g, a))
+    if (va->kind != RI__VAL_ACTIVATION || p < 0 || g->nodes[p].dead || g->nodes[p].host ||
+        is_graph_output(g, a))
       continue;
     ri__node *pn = &g->nodes[p];
     for (int k = 0; k < pn->n_outputs; k++)
@@ -81,8 +82,8 @@ static void host_computable(const ri__graph *g, const unsigned char *ev1, const 
   }
 }
 
-static ri_status analyse(ri__graph *g, int max_batch, ri__tensor *vals1, ri__tensor *vals2, unsigned char *ev1,
-                         unsigned char *ev2, unsigned char *final, ri__err *err) {
+static ri_status analyse(ri__graph *g, int max_batch, ri__tensor *vals1, ri__tensor *vals2,
+                         unsigned char *ev1, unsigned char *ev2, unsigned char *final, ri__err *err) {
   RI__TRY(ri__shapes_resolve_discover(g, 1, vals1, ev1, err));
   int b2 = max_batch > 1 ? max_batch : 2;
   int have2 = 1;
@@ -97,7 +98,8 @@ static ri_status analyse(ri__graph *g, int max_batch, ri__tensor *vals1, ri__ten
     have2 = ri__shapes_resolve_discover(g, b2, vals2, ev2, &tmp) == RI_OK;
   }
   for (int i = 0; i < g->n_values; i++)
-    g->values[i].batch_dependent = have2 && g->values[i].kind != RI__VAL_CONST && tensors_differ(&vals1[i], &vals2[i]);
+    g->values[i].batch_dependent =
+        have2 && g->values[i].kind != RI__VAL_CONST && tensors_differ(&vals1[i], &vals2[i]);
   host_computable(g, ev1, max_batch > 1 ? ev2 : NULL, final);
   for (int ni = 0; ni < g->n_nodes; ni++) {
     ri__node *n = &g->nodes[ni];
@@ -117,7 +119,7 @@ static ri_status analyse(ri__graph *g, int max_batch, ri__tensor *vals1, ri__ten
       size_t nb = 0;
       (void)ri__tensor_nbytes(vals1[v].dtype, &vals1[v].shape, &nb, NULL);
       ri__pass_make_const(g, v, vals1[v].dtype, &vals1[v].shape, vals1[v].data, nb);
-      vals1[v].data = NULL; /* now owned by the graph */
+      vals1[v].data = NULL;    /* now owned by the graph */
       ri__free(vals2[v].data); /* ri__shapes_free skips constants */
       vals2[v].data = NULL;
     }
@@ -131,8 +133,10 @@ ri_status ri__pass_shape_ops(ri__graph *g, int max_batch, ri__err *err) {
     return ri__err_set(err, RI_ERR_INVALID_ARG, "shape analysis: max batch %d < 1", max_batch);
   remove_identities(g);
   RI__TRY(ri__graph_link(g, err));
-  for (int ni = 0; ni < g->n_nodes; ni++) g->nodes[ni].host = 0;
-  for (int i = 0; i < g->n_values; i++) g->values[i].host = 0;
+  for (int ni = 0; ni < g->n_nodes; ni++)
+    g->nodes[ni].host = 0;
+  for (int i = 0; i < g->n_values; i++)
+    g->values[i].host = 0;
   size_t nv = (size_t)(g->n_values ? g->n_values : 1), nn = (size_t)(g->n_nodes ? g->n_nodes : 1);
   ri__tensor *vals1 = ri__calloc(nv, sizeof *vals1);
   ri__tensor *vals2 = ri__calloc(nv, sizeof *vals2);

@@ -17,11 +17,13 @@ static ri__shape mkshape(int rank, const int64_t *dims) {
   ri__shape s;
   memset(&s, 0, sizeof s);
   s.rank = rank;
-  for (int i = 0; i < rank; i++) s.dims[i] = dims[i];
+  for (int i = 0; i < rank; i++)
+    s.dims[i] = dims[i];
   return s;
 }
-#define SHAPE(...) mkshape((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
-#define SCALAR mkshape(0, NULL)
+#define SHAPE(...)                                                                                           \
+  mkshape((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+#define SCALAR   mkshape(0, NULL)
 #define IDX(...) (int[]){__VA_ARGS__}, (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int))
 
 static ri__graph *gnew(void) {
@@ -52,7 +54,9 @@ static int output(ri__graph *g, int v) {
   return append(&g->outputs, &g->n_outputs, v);
 }
 
-static int act(ri__graph *g, const char *name) { return ri__graph_add_value(g, name, RI_DTYPE_UNDEFINED, NULL, RI__VAL_ACTIVATION); }
+static int act(ri__graph *g, const char *name) {
+  return ri__graph_add_value(g, name, RI_DTYPE_UNDEFINED, NULL, RI__VAL_ACTIVATION);
+}
 
 static uint32_t g_seed = 12345;
 static float frand(void) {
@@ -65,7 +69,8 @@ static int cf32(ri__graph *g, const char *name, ri__shape s, const float *vals, 
   int64_t n = ri__shape_numel(&s);
   float *d = ri__malloc((size_t)(n ? n : 1) * sizeof(float));
   if (!d) return -1;
-  for (int64_t i = 0; i < n; i++) d[i] = vals ? vals[i] : frand() + offset;
+  for (int64_t i = 0; i < n; i++)
+    d[i] = vals ? vals[i] : frand() + offset;
   return ri__graph_add_const(g, name, RI_DTYPE_FLOAT32, &s, d, (size_t)n * sizeof(float));
 }
 
@@ -147,8 +152,8 @@ static ri_status finish(ri__graph *g, ri__err *err) {
 
 /* Runs g for `batch` with the reference kernels. inputs[i] feeds graph input i (float32); outputs[i]
  * receives a new malloc'd copy of graph output i and out_numel[i] its element count. */
-static ri_status run_ref(const ri__graph *g, int batch, float *const *inputs, float **outputs, int64_t *out_numel,
-                         ri__err *err) {
+static ri_status run_ref(const ri__graph *g, int batch, float *const *inputs, float **outputs,
+                         int64_t *out_numel, ri__err *err) {
   ri__tensor *vals = ri__calloc((size_t)g->n_values, sizeof *vals);
   ri__tensor in[16], out[4];
   if (!vals) return RI__OOM(err);
@@ -171,7 +176,8 @@ static ri_status run_ref(const ri__graph *g, int batch, float *const *inputs, fl
       memset(&in[k], 0, sizeof in[k]);
       if (n->inputs[k] >= 0) in[k] = vals[n->inputs[k]];
     }
-    for (int k = 0; k < n->n_outputs; k++) out[k] = vals[n->outputs[k]];
+    for (int k = 0; k < n->n_outputs; k++)
+      out[k] = vals[n->outputs[k]];
     s = ri__node_eval_ref(n, in, out, err);
   }
   for (int i = 0; s == RI_OK && i < g->n_outputs; i++) {
@@ -187,7 +193,8 @@ static ri_status run_ref(const ri__graph *g, int batch, float *const *inputs, fl
 
 static float *rand_buf(int64_t n) {
   float *p = malloc((size_t)n * sizeof(float));
-  for (int64_t i = 0; i < n; i++) p[i] = frand();
+  for (int64_t i = 0; i < n; i++)
+    p[i] = frand();
   return p;
 }
 
@@ -234,7 +241,8 @@ static void test_fold_constants(void) {
   if (g->values[t2].kind == RI__VAL_CONST) {
     const float *d = g->values[t2].data;
     int ok = 1;
-    for (int i = 0; i < 6; i++) ok &= d[i] == a[i] + b[i];
+    for (int i = 0; i < 6; i++)
+      ok &= d[i] == a[i] + b[i];
     CHECK(ok);
   }
   s = ri__pass_dead_nodes(g, &err);
@@ -305,7 +313,8 @@ static ri__graph *shape_graph(void) {
 static void check_shape(const ri__tensor *vals, int v, ri__shape want, int batch, const char *what) {
   char a[160], b[160];
   CHECK_MSG(v >= 0 && ri__shape_equal(&vals[v].shape, &want), "%s at batch %d: %s, expected %s", what, batch,
-            v >= 0 ? ri__shape_str(&vals[v].shape, a, sizeof a) : "missing", ri__shape_str(&want, b, sizeof b));
+            v >= 0 ? ri__shape_str(&vals[v].shape, a, sizeof a) : "missing",
+            ri__shape_str(&want, b, sizeof b));
 }
 
 static void test_shape_analysis(void) {
@@ -322,7 +331,8 @@ static void test_shape_analysis(void) {
     CHECK_MSG(ni >= 0 && g->nodes[ni].host, "node '%s' should be host-evaluated", host_nodes[i]);
   }
   const char *folded[] = {"gather1", "unsq1", "concat1", "ident_x", "ident_out"};
-  for (int i = 0; i < 5; i++) CHECK_MSG(find_node(g, folded[i]) < 0, "node '%s' should be gone", folded[i]);
+  for (int i = 0; i < 5; i++)
+    CHECK_MSG(find_node(g, folded[i]) < 0, "node '%s' should be gone", folded[i]);
   CHECK(find_node(g, "reshape0") >= 0 && !g->nodes[find_node(g, "reshape0")].host);
   CHECK(find_node(g, "reshape1") >= 0 && !g->nodes[find_node(g, "reshape1")].host);
   int cat2 = ri__graph_find_value(g, "cat2");
@@ -338,7 +348,8 @@ static void test_shape_analysis(void) {
   /* reshape1 reads x directly; "final" is now written by the Relu and keeps its name. */
   int r1 = find_node(g, "reshape1"), rl = find_node(g, "relu");
   CHECK(r1 >= 0 && g->nodes[r1].inputs[0] == ri__graph_find_value(g, "x"));
-  CHECK(rl >= 0 && g->nodes[rl].outputs[0] == g->outputs[1] && strcmp(g->values[g->outputs[1]].name, "final") == 0);
+  CHECK(rl >= 0 && g->nodes[rl].outputs[0] == g->outputs[1] &&
+        strcmp(g->values[g->outputs[1]].name, "final") == 0);
 
   s = ri__pass_dead_nodes(g, &err);
   CHECK_MSG(s == RI_OK, "%s", err.msg);
@@ -368,7 +379,8 @@ static void test_shape_analysis(void) {
   CHECK_MSG(s == RI_OK, "%s", err.msg);
   if (s == RI_OK) {
     int ok = numel[0] == 72 && numel[1] == 72;
-    for (int i = 0; ok && i < 72; i++) ok = outs[0][i] == xin[i] && outs[1][i] == (xin[i] > 0 ? xin[i] : 0.f);
+    for (int i = 0; ok && i < 72; i++)
+      ok = outs[0][i] == xin[i] && outs[1][i] == (xin[i] > 0 ? xin[i] : 0.f);
     CHECK(ok);
   }
   free(outs[0]);
@@ -386,7 +398,8 @@ static void test_shape_analysis_batch1(void) {
   if (s == RI_OK) s = ri__graph_optimize(g, 1, &err);
   CHECK_MSG(s == RI_OK, "%s", err.msg);
   int hosts = 0;
-  for (int i = 0; i < g->n_nodes; i++) hosts += g->nodes[i].host;
+  for (int i = 0; i < g->n_nodes; i++)
+    hosts += g->nodes[i].host;
   CHECK(hosts == 0);
   CHECK(count_live(g, RI__OP_Shape) == 0 && count_live(g, RI__OP_Concat) == 0);
   CHECK(g->n_nodes == 3); /* reshape0, reshape1, relu */
@@ -415,7 +428,8 @@ static void test_shape_error_names_node_and_batch(void) {
   ri__graph_destroy(g);
 }
 
-/* ---- Conv + BN ------------------------------------------------------------------------------------------ */
+/* ---- Conv + BN ------------------------------------------------------------------------------------------
+ */
 
 /* x [N,3,6,6] → Conv(W, [B]) → BN → "z"; a second Conv shares W (must keep the original weights). */
 static ri__graph *conv_bn_graph(int with_bias, int group) {
@@ -425,7 +439,8 @@ static ri__graph *conv_bn_graph(int with_bias, int group) {
   int w = cf32(g, "W", SHAPE(6, 4 / group, 3, 3), NULL, 0);
   int b = with_bias ? cf32(g, "B", SHAPE(6), NULL, 0) : -1;
   int y = act(g, "y"), z = act(g, "z"), y2 = act(g, "y2");
-  int conv = with_bias ? node(g, "conv", RI__OP_Conv, IDX(x, w, b), IDX(y)) : node(g, "conv", RI__OP_Conv, IDX(x, w), IDX(y));
+  int conv = with_bias ? node(g, "conv", RI__OP_Conv, IDX(x, w, b), IDX(y))
+                       : node(g, "conv", RI__OP_Conv, IDX(x, w), IDX(y));
   attr_ints(g, conv, "pads", 4, (int64_t[]){1, 1, 1, 1});
   attr_int(g, conv, "group", group);
   int sc = cf32(g, "bn_scale", SHAPE(6), NULL, 1.5f), bb = cf32(g, "bn_b", SHAPE(6), NULL, 0);
@@ -454,7 +469,8 @@ static void test_fold_batchnorm(void) {
     CHECK(count_live(g, RI__OP_BatchNormalization) == 0);
     int ci = find_node(g, "conv");
     CHECK(ci >= 0 && g->nodes[ci].outputs[0] == ri__graph_find_value(g, "z"));
-    CHECK(ci >= 0 && g->nodes[ci].n_inputs == 3 && g->nodes[ci].inputs[1] != w && g->nodes[ci].inputs[2] >= 0);
+    CHECK(ci >= 0 && g->nodes[ci].n_inputs == 3 && g->nodes[ci].inputs[1] != w &&
+          g->nodes[ci].inputs[2] >= 0);
     CHECK(((float *)g->values[w].data)[0] == w0); /* the shared weight is untouched */
     s = ri__pass_dead_nodes(g, &err);
     CHECK_MSG(s == RI_OK, "%s", err.msg);
@@ -534,7 +550,8 @@ static void test_fuse_activation(void) {
   s = ri__pass_fuse_activation(g, &err);
   CHECK_MSG(s == RI_OK, "%s", err.msg);
   int conv = find_node(g, "conv"), add = find_node(g, "add"), conv_out = find_node(g, "conv_out");
-  CHECK(conv >= 0 && g->nodes[conv].act == RI__ACT_CLIP && g->nodes[conv].act_a == 0.f && g->nodes[conv].act_b == 0.5f);
+  CHECK(conv >= 0 && g->nodes[conv].act == RI__ACT_CLIP && g->nodes[conv].act_a == 0.f &&
+        g->nodes[conv].act_b == 0.5f);
   CHECK(conv >= 0 && g->nodes[conv].n_inputs == 2); /* no bias was added */
   CHECK(add >= 0 && g->nodes[add].act == RI__ACT_LEAKY_RELU && fabsf(g->nodes[add].act_a - 0.1f) < 1e-7f);
   CHECK(add >= 0 && g->nodes[add].outputs[0] == ri__graph_find_value(g, "l"));
@@ -633,7 +650,8 @@ static void test_memory_plan(void) {
       int v = g->nodes[ni].inputs[k];
       if (v >= 0 && last[v] < ni) last[v] = ni;
     }
-  for (int i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = g->n_nodes;
+  for (int i = 0; i < g->n_outputs; i++)
+    last[g->outputs[i]] = g->n_nodes;
   int overlaps = 0, live_pairs = 0;
   for (int a = 0; a < nv; a++)
     for (int b = a + 1; b < nv; b++) {
@@ -657,7 +675,8 @@ static void test_memory_plan(void) {
   for (int v = 0; s == RI_OK && v < nv; v++) {
     size_t nb;
     if (g->values[v].mem_offset < 0) continue;
-    CHECK(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, NULL) == RI_OK && (int64_t)nb <= g->values[v].mem_size);
+    CHECK(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, NULL) == RI_OK &&
+          (int64_t)nb <= g->values[v].mem_size);
   }
   ri__shapes_free(g, vals);
   ri__free(vals);
@@ -672,7 +691,8 @@ static void test_memory_plan_shrinking(void) {
   ri__err_clear(&err);
   ri__graph *g = gnew();
   int x = input(g, "x", SHAPE(1, 2), 0), x2 = input(g, "x2", SHAPE(1), -1);
-  int s = act(g, "s"), n = act(g, "n"), u = act(g, "u"), q = act(g, "q"), t = act(g, "shrinking"), r = act(g, "r");
+  int s = act(g, "s"), n = act(g, "n"), u = act(g, "u"), q = act(g, "q"), t = act(g, "shrinking"),
+      r = act(g, "r");
   int eight = ci64(g, "eight", SHAPE(1), (int64_t[]){8});
   int i0 = ci64(g, "i0", SCALAR, (int64_t[]){0}), ax = ci64(g, "ax", SHAPE(1), (int64_t[]){0});
   node(g, "shape", RI__OP_Shape, IDX(x), IDX(s));
@@ -692,7 +712,8 @@ static void test_memory_plan_shrinking(void) {
   ri__graph_destroy(g);
 }
 
-/* ---- op checks -------------------------------------------------------------------------------------------- */
+/* ---- op checks --------------------------------------------------------------------------------------------
+ */
 
 static void test_check_ops(void) {
   ri__err err;
@@ -709,7 +730,8 @@ static void test_check_ops(void) {
   ri__graph_destroy(g);
 }
 
-/* ---- dead nodes ----------------------------------------------------------------------------------------- */
+/* ---- dead nodes -----------------------------------------------------------------------------------------
+ */
 
 static void test_dead_nodes(void) {
   ri__err err;
@@ -730,7 +752,8 @@ static void test_dead_nodes(void) {
   ri__graph_destroy(g);
 }
 
-/* ---- allocation failures --------------------------------------------------------------------------------- */
+/* ---- allocation failures ---------------------------------------------------------------------------------
+ */
 
 /* Every allocation of the pipeline is made to fail in turn: each run must fail cleanly or succeed, and
  * destroying the graph must free everything. */
@@ -746,13 +769,16 @@ static void test_alloc_failures(void) {
     ri__alloc_fail_after(nth);
     s = ri__graph_optimize(g, 4, &err);
     ri__alloc_fail_after(0);
-    if (s == RI_OK) done = 1;
-    else failures_seen++;
+    if (s == RI_OK)
+      done = 1;
+    else
+      failures_seen++;
     CHECK_MSG(s == RI_OK || err.msg[0], "allocation %ld: failure without a message", nth);
     ri__graph_destroy(g);
     if (ri__alloc_live() != base) {
       leaks++;
-      if (leaks < 3) fprintf(stderr, "allocation %ld failing leaks %ld blocks\n", nth, ri__alloc_live() - base);
+      if (leaks < 3)
+        fprintf(stderr, "allocation %ld failing leaks %ld blocks\n", nth, ri__alloc_live() - base);
     }
   }
   CHECK(done && failures_seen > 10);
