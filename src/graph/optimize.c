@@ -1,6 +1,6 @@
 /* The optimisation pipeline: the passes of passes.h in a fixed order.
  *
- *  1. shapes at batch 1 (dtypes are needed by the fusion conditions)
+ *  1. op checks (params) and shapes at batch 1 (dtypes are needed by the fusion conditions)
  *  2. fold_constants      constant subgraphs (weights reshapes, Constant nodes...)
  *  3. shape_ops           Identity removal, two-point batch analysis, shape subgraphs folded or host
  *  4. fold_constants      what step 3 made constant (a Reshape of a weight whose shape input folded)
@@ -18,6 +18,7 @@ ri_status ri__graph_optimize(ri__graph *g, int max_batch, ri__err *err) {
   if (max_batch < 1 || max_batch > 65536)
     return ri__err_set(err, RI_ERR_INVALID_ARG, "optimize: max batch %d is outside 1..65536", max_batch);
   RI__TRY(ri__graph_link(g, err));
+  RI__TRY(ri__graph_check_ops(g, err)); /* infer() and the kernels of folded nodes read params */
   RI__TRY(ri__graph_infer_shapes(g, 1, err));
   RI__TRY(ri__pass_fold_constants(g, err));
   RI__TRY(ri__pass_shape_ops(g, max_batch, err));

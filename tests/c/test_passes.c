@@ -757,32 +757,38 @@ static void test_dead_nodes(void) {
 
 /* Every allocation of the pipeline is made to fail in turn: each run must fail cleanly or succeed, and
  * destroying the graph must free everything. */
+static ri__graph *conv_bn_biased(void) { return conv_bn_graph(1, 1); }
+
 static void test_alloc_failures(void) {
-  long base = ri__alloc_live();
-  int failures_seen = 0, leaks = 0, done = 0;
-  for (long nth = 1; nth < 5000 && !done; nth++) {
-    ri__err err;
-    ri__err_clear(&err);
-    ri__graph *g = shape_graph();
-    ri_status s = finish(g, &err);
-    CHECK_MSG(s == RI_OK, "%s", err.msg);
-    ri__alloc_fail_after(nth);
-    s = ri__graph_optimize(g, 4, &err);
-    ri__alloc_fail_after(0);
-    if (s == RI_OK)
-      done = 1;
-    else
-      failures_seen++;
-    CHECK_MSG(s == RI_OK || err.msg[0], "allocation %ld: failure without a message", nth);
-    ri__graph_destroy(g);
-    if (ri__alloc_live() != base) {
-      leaks++;
-      if (leaks < 3)
-        fprintf(stderr, "allocation %ld failing leaks %ld blocks\n", nth, ri__alloc_live() - base);
+  ri__graph *(*builders[3])(void) = {shape_graph, conv_bn_biased, fuse_graph};
+  for (int bi = 0; bi < 3; bi++) {
+    long base = ri__alloc_live();
+    int failures_seen = 0, leaks = 0, done = 0;
+    for (long nth = 1; nth < 5000 && !done; nth++) {
+      ri__err err;
+      ri__err_clear(&err);
+      ri__graph *g = builders[bi]();
+      ri_status s = finish(g, &err);
+      CHECK_MSG(s == RI_OK, "%s", err.msg);
+      ri__alloc_fail_after(nth);
+      s = ri__graph_optimize(g, 4, &err);
+      ri__alloc_fail_after(0);
+      if (s == RI_OK)
+        done = 1;
+      else
+        failures_seen++;
+      CHECK_MSG(s == RI_OK || err.msg[0], "graph %d, allocation %ld: failure without a message", bi, nth);
+      ri__graph_destroy(g);
+      if (ri__alloc_live() != base) {
+        leaks++;
+        if (leaks < 3)
+          fprintf(stderr, "graph %d: failing allocation %ld leaks %ld blocks\n", bi, nth,
+                  ri__alloc_live() - base);
+      }
     }
+    CHECK_MSG(done && failures_seen > 10, "graph %d: done %d after %d failures", bi, done, failures_seen);
+    CHECK(leaks == 0);
   }
-  CHECK(done && failures_seen > 10);
-  CHECK(leaks == 0);
 }
 
 int main(void) {
