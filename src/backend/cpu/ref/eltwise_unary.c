@@ -122,6 +122,7 @@ ri_status ri__ref_Clip(const ri__node *n, const ri__tensor *in, ri__tensor *out,
     float a = -INFINITY, b = INFINITY;
     if (lo) memcpy(&a, lo, sizeof a);
     if (hi) memcpy(&b, hi, sizeof b);
+    if (a > b) a = b; /* y = min(max(x, lo), hi): with lo > hi every number becomes hi */
     return run_act(n, in, out, x, RI__ACT_CLIP, a, b);
   }
   unary_job j = {.mode = U_INT_CLIP, .lo = lo, .hi = hi};
