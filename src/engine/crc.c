@@ -11,11 +11,13 @@ static pthread_once_t k_tab_once = PTHREAD_ONCE_INIT;
 static void tab_init(void) {
   for (uint32_t b = 0; b < 256; b++) {
     uint32_t c = b;
-    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+    for (int k = 0; k < 8; k++)
+      c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
     k_tab[0][b] = c;
   }
   for (uint32_t b = 0; b < 256; b++)
-    for (int k = 1; k < 8; k++) k_tab[k][b] = (k_tab[k - 1][b] >> 8) ^ k_tab[0][k_tab[k - 1][b] & 0xFF];
+    for (int k = 1; k < 8; k++)
+      k_tab[k][b] = (k_tab[k - 1][b] >> 8) ^ k_tab[0][k_tab[k - 1][b] & 0xFF];
 }
 
 static uint32_t load_le32(const uint8_t *p) {
@@ -37,7 +39,8 @@ uint32_t ri__crc32c_portable(uint32_t crc, const void *data, size_t n) {
     p += 8;
     n -= 8;
   }
-  while (n--) c = (c >> 8) ^ k_tab[0][(c ^ *p++) & 0xFF];
+  while (n--)
+    c = (c >> 8) ^ k_tab[0][(c ^ *p++) & 0xFF];
   return ~c;
 }
 
@@ -68,7 +71,8 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const voi
     p += 4;
     n -= 4;
   }
-  while (n--) c = __builtin_ia32_crc32qi(c, *p++);
+  while (n--)
+    c = __builtin_ia32_crc32qi(c, *p++);
   return ~c;
 }
 #endif

@@ -13,9 +13,10 @@ ri_status ri__rie_check_compat(const ri__rie_content *c, const char *host_finger
                        "version",
                        built_ver, ri_version());
   if (!c->fingerprint || strcmp(c->fingerprint, host_fingerprint) != 0)
-    return ri__err_set(err, RI_ERR_STALE,
-                       "engine was built for device '%s' with fingerprint '%s' but this device's fingerprint is "
-                       "'%s'; rebuild the engine on this machine",
-                       c->device ? c->device : "?", c->fingerprint ? c->fingerprint : "(none)", host_fingerprint);
+    return ri__err_set(
+        err, RI_ERR_STALE,
+        "engine was built for device '%s' with fingerprint '%s' but this device's fingerprint is "
+        "'%s'; rebuild the engine on this machine",
+        c->device ? c->device : "?", c->fingerprint ? c->fingerprint : "(none)", host_fingerprint);
   return RI_OK;
 }

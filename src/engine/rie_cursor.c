@@ -28,7 +28,8 @@ static ri_status need(ri__rie_cur *c, size_t n, const char *what) {
 
 static uint64_t le_load(const uint8_t *p, int n) {
   uint64_t v = 0;
-  for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+  for (int i = n - 1; i >= 0; i--)
+    v = v << 8 | p[i];
   return v;
 }
 
@@ -115,7 +116,8 @@ ri_status ri__rie_cur_view(ri__rie_cur *c, size_t limit, int nullable, const cha
     return RI_OK;
   }
   if (n > limit)
-    return ri__rie_cur_fail(c, RI_ERR_LIMIT, "%s length %lu exceeds the limit %zu", what, (unsigned long)n, limit);
+    return ri__rie_cur_fail(c, RI_ERR_LIMIT, "%s length %lu exceeds the limit %zu", what, (unsigned long)n,
+                            limit);
   const uint8_t *b;
   RI__TRY(ri__rie_cur_bytes(c, n, what, &b));
   if (n && memchr(b, 0, n))

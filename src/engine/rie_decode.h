@@ -21,7 +21,8 @@ typedef struct {
 } ri__rie_cur;
 
 /* Records an error with the cursor's context prefixed to the printf-style detail; returns st. */
-ri_status ri__rie_cur_fail(ri__rie_cur *c, ri_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+ri_status ri__rie_cur_fail(ri__rie_cur *c, ri_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Fixed-size little-endian reads; `what` names the field in the error. */
 ri_status ri__rie_cur_u8(ri__rie_cur *c, const char *what, uint8_t *out);

@@ -96,10 +96,11 @@
 #define RI__RIE_OFF_FILE_SIZE   24u
 #define RI__RIE_OFF_TABLE       32u
 
-#define RI__RIE_TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
-#define RI__RIE_TAG_META        RI__RIE_TAG('M', 'E', 'T', 'A')
-#define RI__RIE_TAG_GRAPH       RI__RIE_TAG('G', 'R', 'P', 'H')
-#define RI__RIE_TAG_WEIGHTS     RI__RIE_TAG('W', 'G', 'H', 'T')
+#define RI__RIE_TAG(a, b, c, d)                                                                              \
+  ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define RI__RIE_TAG_META    RI__RIE_TAG('M', 'E', 'T', 'A')
+#define RI__RIE_TAG_GRAPH   RI__RIE_TAG('G', 'R', 'P', 'H')
+#define RI__RIE_TAG_WEIGHTS RI__RIE_TAG('W', 'G', 'H', 'T')
 
 /* Limits the reader enforces (in addition to ir.h's RI__MAX_*) and the writer respects. */
 #define RI__RIE_MAX_SECTIONS     64u
@@ -123,13 +124,13 @@ typedef struct {
 typedef struct {
   ri__graph *graph;
   int max_batch;
-  int precision;          /* ri_precision */
+  int precision; /* ri_precision */
   int threads;
-  char *device;           /* "cpu", "cuda:0" ... */
-  char *fingerprint;      /* device fingerprint the engine was built for */
-  char *library_version;  /* ri_version() at build */
-  int64_t arena_size;     /* activation arena bytes at max_batch */
-  ri__kv *meta;           /* user metadata ("preprocess", "labels", "detect" ...), keys unique */
+  char *device;          /* "cpu", "cuda:0" ... */
+  char *fingerprint;     /* device fingerprint the engine was built for */
+  char *library_version; /* ri_version() at build */
+  int64_t arena_size;    /* activation arena bytes at max_batch */
+  ri__kv *meta;          /* user metadata ("preprocess", "labels", "detect" ...), keys unique */
   int n_meta;
 } ri__rie_content;
 
@@ -153,7 +154,9 @@ ri_status ri__rie_write_file(const ri__rie_content *c, const char *path, ri__err
  * RI_ERR_CHECKSUM for corruption, RI_ERR_NO_MEMORY), never crashes and leaves *out zeroed with nothing
  * allocated. On success *out owns a graph whose topology passed ri__graph_link; ops' check() has NOT
  * been run (node params are NULL) and the device/library compatibility is NOT checked (see
- * ri__rie_check_compat). The data is not referenced after the call returns. */
+ * ri__rie_check_compat). The data is not referenced after the call returns. In builds that define
+ * FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION (fuzz targets only) checksum mismatches are ignored so that
+ * mutated inputs reach the structure checks. */
 ri_status ri__rie_read(const void *data, size_t size, ri__rie_content *out, ri__err *err);
 
 /* Same as ri__rie_read, from a file (mapped or read, then released before returning); messages name the

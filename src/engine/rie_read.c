@@ -18,7 +18,8 @@
 
 static uint64_t ld(const uint8_t *p, int n) {
   uint64_t v = 0;
-  for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+  for (int i = n - 1; i >= 0; i--)
+    v = v << 8 | p[i];
   return v;
 }
 
@@ -64,8 +65,8 @@ static ri_status decode_meta(ri__rie_cur *c, ri__rie_content *out) {
   uint32_t n;
   RI__TRY(ri__rie_cur_count(c, RI__RIE_MAX_META, 8, "metadata count", &n));
   out->meta = ri__calloc(n ? n : 1, sizeof(ri__kv));
-  if (!out->meta) return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu metadata entries",
-                                          (unsigned long)n);
+  if (!out->meta)
+    return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu metadata entries", (unsigned long)n);
   out->n_meta = (int)n;
   for (uint32_t i = 0; i < n; i++) {
     ri__kv *kv = &out->meta[i];
@@ -88,30 +89,34 @@ static ri_status decode_meta(ri__rie_cur *c, ri__rie_content *out) {
 
 /* Validates the header and the section table and finds the three required sections (META, GRPH, WGHT, in
  * that order in `found`). */
-static ri_status read_container(const uint8_t *d, size_t size, const char *name, span found[3], ri__err *err) {
+static ri_status read_container(const uint8_t *d, size_t size, const char *name, span found[3],
+                                ri__err *err) {
   if (size < 8)
-    return ri__err_set(err, RI_ERR_PARSE, "engine file '%s' is too small to be an engine file (%zu bytes)", name,
-                       size);
+    return ri__err_set(err, RI_ERR_PARSE, "engine file '%s' is too small to be an engine file (%zu bytes)",
+                       name, size);
   if (memcmp(d, RI__RIE_MAGIC, 8) != 0)
     return ri__err_set(err, RI_ERR_PARSE, "'%s' is not a runinfer engine file (magic is not \"%s\")", name,
                        RI__RIE_MAGIC);
   if (size < RI__RIE_OFF_VERSION + 4)
-    return ri__err_set(err, RI_ERR_PARSE, "engine file '%s' is truncated: %zu bytes, the header needs %u", name,
-                       size, RI__RIE_HEADER_SIZE);
+    return ri__err_set(err, RI_ERR_PARSE, "engine file '%s' is truncated: %zu bytes, the header needs %u",
+                       name, size, RI__RIE_HEADER_SIZE);
   uint32_t version = (uint32_t)ld(d + RI__RIE_OFF_VERSION, 4);
   if (version > RI__RIE_FORMAT_VERSION)
-    return ri__err_set(err, RI_ERR_STALE,
-                       "engine file '%s': format version %lu is newer than this library's %u; upgrade runinfer "
-                       "or rebuild the engine with this version",
-                       name, (unsigned long)version, RI__RIE_FORMAT_VERSION);
+    return ri__err_set(
+        err, RI_ERR_STALE,
+        "engine file '%s': format version %lu is newer than this library's %u; upgrade runinfer "
+        "or rebuild the engine with this version",
+        name, (unsigned long)version, RI__RIE_FORMAT_VERSION);
   if (version < RI__RIE_FORMAT_VERSION)
-    return ri__err_set(err, RI_ERR_STALE,
-                       "engine file '%s': format version %lu is older than this library's %u; rebuild the engine",
-                       name, (unsigned long)version, RI__RIE_FORMAT_VERSION);
+    return ri__err_set(
+        err, RI_ERR_STALE,
+        "engine file '%s': format version %lu is older than this library's %u; rebuild the engine", name,
+        (unsigned long)version, RI__RIE_FORMAT_VERSION);
   if (size < RI__RIE_HEADER_SIZE + RI__RIE_TRAILER_SIZE)
-    return ri__err_set(err, RI_ERR_PARSE,
-                       "engine file '%s' is truncated: %zu bytes, less than the %u-byte header and %u-byte trailer",
-                       name, size, RI__RIE_HEADER_SIZE, RI__RIE_TRAILER_SIZE);
+    return ri__err_set(
+        err, RI_ERR_PARSE,
+        "engine file '%s' is truncated: %zu bytes, less than the %u-byte header and %u-byte trailer", name,
+        size, RI__RIE_HEADER_SIZE, RI__RIE_TRAILER_SIZE);
   uint64_t hsize = ld(d + RI__RIE_OFF_HEADER_SIZE, 4), flags = ld(d + RI__RIE_OFF_FLAGS, 4);
   uint64_t nsec = ld(d + RI__RIE_OFF_SECTIONS, 4), fsize = ld(d + RI__RIE_OFF_FILE_SIZE, 8);
   uint64_t table = ld(d + RI__RIE_OFF_TABLE, 8);
@@ -131,15 +136,15 @@ static ri_status read_container(const uint8_t *d, size_t size, const char *name,
     return ri__err_set(err, RI_ERR_UNSUPPORTED, "engine file '%s': unknown header flags 0x%llx", name,
                        (unsigned long long)flags);
   if (memcmp(d + body_end + 4, RI__RIE_END_MARKER, 4) != 0)
-    return ri__err_set(err, RI_ERR_PARSE, "engine file '%s' is corrupt: the end marker \"%s\" is missing", name,
-                       RI__RIE_END_MARKER);
+    return ri__err_set(err, RI_ERR_PARSE, "engine file '%s' is corrupt: the end marker \"%s\" is missing",
+                       name, RI__RIE_END_MARKER);
   uint32_t stored = (uint32_t)ld(d + body_end, 4);
   uint32_t computed = ri__crc32c(0, d, (size_t)body_end);
   if (stored != computed) {
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* fuzzers must reach the structure checks */
     return ri__err_set(err, RI_ERR_CHECKSUM,
-                       "engine file '%s' is corrupt: checksum mismatch (stored 0x%08lx, computed 0x%08lx)", name,
-                       (unsigned long)stored, (unsigned long)computed);
+                       "engine file '%s' is corrupt: checksum mismatch (stored 0x%08lx, computed 0x%08lx)",
+                       name, (unsigned long)stored, (unsigned long)computed);
 #endif
   }
   if (nsec < 1 || nsec > RI__RIE_MAX_SECTIONS)
@@ -147,11 +152,12 @@ static ri_status read_container(const uint8_t *d, size_t size, const char *name,
                        (unsigned long long)nsec, RI__RIE_MAX_SECTIONS);
   uint64_t tsize = nsec * RI__RIE_SECTION_ENTRY;
   if (table < hsize || table > body_end || tsize > body_end - table)
-    return ri__err_set(err, RI_ERR_PARSE,
-                       "engine file '%s': section table at offset %llu (%llu bytes) lies outside the file body "
-                       "%llu..%llu",
-                       name, (unsigned long long)table, (unsigned long long)tsize, (unsigned long long)hsize,
-                       (unsigned long long)body_end);
+    return ri__err_set(
+        err, RI_ERR_PARSE,
+        "engine file '%s': section table at offset %llu (%llu bytes) lies outside the file body "
+        "%llu..%llu",
+        name, (unsigned long long)table, (unsigned long long)tsize, (unsigned long long)hsize,
+        (unsigned long long)body_end);
   span all[RI__RIE_MAX_SECTIONS];
   int have[3] = {0, 0, 0};
   static const uint32_t req[3] = {RI__RIE_TAG_META, RI__RIE_TAG_GRAPH, RI__RIE_TAG_WEIGHTS};
@@ -161,14 +167,15 @@ static ri_status read_container(const uint8_t *d, size_t size, const char *name,
     uint32_t tag = (uint32_t)ld(e, 4), crc = (uint32_t)ld(e + 4, 4);
     uint64_t off = ld(e + 8, 8), sz = ld(e + 16, 8);
     if (off < hsize || off > body_end || sz > body_end - off)
-      return ri__err_set(err, RI_ERR_PARSE,
-                         "engine file '%s': section %llu (%s) at offset %llu with size %llu lies outside the file "
-                         "body %llu..%llu",
-                         name, (unsigned long long)i, tag_str(tag, tb), (unsigned long long)off,
-                         (unsigned long long)sz, (unsigned long long)hsize, (unsigned long long)body_end);
+      return ri__err_set(
+          err, RI_ERR_PARSE,
+          "engine file '%s': section %llu (%s) at offset %llu with size %llu lies outside the file "
+          "body %llu..%llu",
+          name, (unsigned long long)i, tag_str(tag, tb), (unsigned long long)off, (unsigned long long)sz,
+          (unsigned long long)hsize, (unsigned long long)body_end);
     if (sz && off < table + tsize && table < off + sz)
-      return ri__err_set(err, RI_ERR_PARSE, "engine file '%s': section %llu (%s) overlaps the section table", name,
-                         (unsigned long long)i, tag_str(tag, tb));
+      return ri__err_set(err, RI_ERR_PARSE, "engine file '%s': section %llu (%s) overlaps the section table",
+                         name, (unsigned long long)i, tag_str(tag, tb));
     for (uint64_t j = 0; j < i; j++)
       if (sz && all[j].size && off < all[j].off + all[j].size && all[j].off < off + sz)
         return ri__err_set(err, RI_ERR_PARSE, "engine file '%s': sections %llu and %llu overlap", name,
@@ -178,16 +185,18 @@ static ri_status read_container(const uint8_t *d, size_t size, const char *name,
     uint32_t actual = ri__crc32c(0, d + off, (size_t)sz);
     if (actual != crc) {
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-      return ri__err_set(err, RI_ERR_CHECKSUM,
-                         "engine file '%s' is corrupt: section %s checksum mismatch (stored 0x%08lx, computed "
-                         "0x%08lx)",
-                         name, tag_str(tag, tb), (unsigned long)crc, (unsigned long)actual);
+      return ri__err_set(
+          err, RI_ERR_CHECKSUM,
+          "engine file '%s' is corrupt: section %s checksum mismatch (stored 0x%08lx, computed "
+          "0x%08lx)",
+          name, tag_str(tag, tb), (unsigned long)crc, (unsigned long)actual);
 #endif
     }
     for (int k = 0; k < 3; k++) {
       if (tag != req[k]) continue;
       if (have[k])
-        return ri__err_set(err, RI_ERR_PARSE, "engine file '%s': section %s appears twice", name, tag_str(tag, tb));
+        return ri__err_set(err, RI_ERR_PARSE, "engine file '%s': section %s appears twice", name,
+                           tag_str(tag, tb));
       have[k] = 1;
       found[k] = all[i];
     }
@@ -197,8 +206,9 @@ static ri_status read_container(const uint8_t *d, size_t size, const char *name,
       return ri__err_set(err, RI_ERR_PARSE, "engine file '%s': the %s section is missing", name,
                          tag_str(req[k], tb));
   if (found[2].off % RI__RIE_ALIGN != 0)
-    return ri__err_set(err, RI_ERR_PARSE, "engine file '%s': the WGHT section offset %llu is not a multiple of %u",
-                       name, (unsigned long long)found[2].off, RI__RIE_ALIGN);
+    return ri__err_set(err, RI_ERR_PARSE,
+                       "engine file '%s': the WGHT section offset %llu is not a multiple of %u", name,
+                       (unsigned long long)found[2].off, RI__RIE_ALIGN);
   return RI_OK;
 }
 
@@ -208,12 +218,14 @@ static ri_status read_named(const void *data, size_t size, const char *name, ri_
   memset(out, 0, sizeof *out);
   if (!data && size) return ri__err_set(err, RI_ERR_INVALID_ARG, "engine reader: NULL data");
   const uint8_t *d = data;
-  span sec[3];
+  span sec[3] = {{0}};
   RI__TRY(read_container(d, size, name, sec, err));
-  ri__rie_cur c = {.p = d + sec[0].off, .size = (size_t)sec[0].size, .file = name, .section = "META", .err = err};
+  ri__rie_cur c = {
+      .p = d + sec[0].off, .size = (size_t)sec[0].size, .file = name, .section = "META", .err = err};
   ri_status st = decode_meta(&c, out);
   if (st == RI_OK) {
-    ri__rie_cur gc = {.p = d + sec[1].off, .size = (size_t)sec[1].size, .file = name, .section = "GRPH", .err = err};
+    ri__rie_cur gc = {
+        .p = d + sec[1].off, .size = (size_t)sec[1].size, .file = name, .section = "GRPH", .err = err};
     st = ri__rie_decode_graph(&gc, d + sec[2].off, sec[2].size, out->arena_size, &out->graph);
   }
   if (st == RI_OK) {
@@ -234,8 +246,8 @@ ri_status ri__rie_read_file(const char *path, ri__rie_content *out, ri__err *err
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return ri__err_set(err, e == ENOENT ? RI_ERR_NOT_FOUND : RI_ERR_IO, "cannot open engine file '%s': %s", path,
-                       strerror(e));
+    return ri__err_set(err, e == ENOENT ? RI_ERR_NOT_FOUND : RI_ERR_IO, "cannot open engine file '%s': %s",
+                       path, strerror(e));
   }
   struct stat stt;
   ri_status st = RI_OK;

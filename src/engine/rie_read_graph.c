@@ -28,7 +28,8 @@ static ri_status decode_value(ri__rie_cur *c, ri__graph *g, int vi, const uint8_
   uint8_t kind;
   RI__TRY(ri__rie_cur_u32(c, "dtype", &dtype));
   RI__TRY(ri__rie_cur_u8(c, "kind", &kind));
-  if (kind > RI__VAL_CONST) return ri__rie_cur_fail(c, RI_ERR_PARSE, "kind %u is not 0, 1 or 2", (unsigned)kind);
+  if (kind > RI__VAL_CONST)
+    return ri__rie_cur_fail(c, RI_ERR_PARSE, "kind %u is not 0, 1 or 2", (unsigned)kind);
   v->kind = (ri__val_kind)kind;
   if (!dtype_known(dtype) && !(dtype == RI_DTYPE_UNDEFINED && v->kind == RI__VAL_ACTIVATION))
     return ri__rie_cur_fail(c, RI_ERR_PARSE, "dtype code %lu is not a supported element type",
@@ -41,7 +42,8 @@ static ri_status decode_value(ri__rie_cur *c, ri__graph *g, int vi, const uint8_
   RI__TRY(ri__rie_cur_i32(c, "batch_axis", &batch_axis));
   RI__TRY(ri__rie_cur_u32(c, "rank", &rank));
   if (rank > RI__MAX_RANK)
-    return ri__rie_cur_fail(c, RI_ERR_LIMIT, "rank %lu exceeds the limit %d", (unsigned long)rank, RI__MAX_RANK);
+    return ri__rie_cur_fail(c, RI_ERR_LIMIT, "rank %lu exceeds the limit %d", (unsigned long)rank,
+                            RI__MAX_RANK);
   v->shape.rank = (int)rank;
   for (uint32_t d = 0; d < rank; d++) {
     RI__TRY(ri__rie_cur_i64(c, "dim", &v->shape.dims[d]));
@@ -55,14 +57,15 @@ static ri_status decode_value(ri__rie_cur *c, ri__graph *g, int vi, const uint8_
     return ri__rie_cur_fail(c, RI_ERR_LIMIT, "shape %s exceeds the limit of %lld elements",
                             ri__shape_str(&v->shape, sbuf, sizeof sbuf), (long long)RI__MAX_TENSOR_ELEMS);
   if (batch_axis < -1 || batch_axis >= (int32_t)rank)
-    return ri__rie_cur_fail(c, RI_ERR_PARSE, "batch axis %ld is not -1 or an axis of rank %lu", (long)batch_axis,
-                            (unsigned long)rank);
+    return ri__rie_cur_fail(c, RI_ERR_PARSE, "batch axis %ld is not -1 or an axis of rank %lu",
+                            (long)batch_axis, (unsigned long)rank);
   v->batch_axis = batch_axis;
   RI__TRY(ri__rie_cur_i64(c, "mem_offset", &v->mem_offset));
   RI__TRY(ri__rie_cur_i64(c, "mem_size", &v->mem_size));
   if (v->mem_offset < -1 || v->mem_size < 0 ||
       (v->mem_offset >= 0 && (v->mem_offset > arena || v->mem_size > arena - v->mem_offset)))
-    return ri__rie_cur_fail(c, RI_ERR_PARSE, "memory range offset %lld size %lld lies outside the %lld-byte arena",
+    return ri__rie_cur_fail(c, RI_ERR_PARSE,
+                            "memory range offset %lld size %lld lies outside the %lld-byte arena",
                             (long long)v->mem_offset, (long long)v->mem_size, (long long)arena);
   uint64_t doff, dsize;
   RI__TRY(ri__rie_cur_u64(c, "data offset", &doff));
@@ -84,8 +87,9 @@ static ri_status decode_value(ri__rie_cur *c, ri__graph *g, int vi, const uint8_
                             "%llu-byte WGHT section",
                             (unsigned long long)doff, (unsigned long long)dsize, (unsigned long long)wsize);
   v->data = ri__malloc((size_t)dsize);
-  if (!v->data) return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %llu bytes of constant data",
-                                        (unsigned long long)dsize);
+  if (!v->data)
+    return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %llu bytes of constant data",
+                            (unsigned long long)dsize);
   if (dsize) memcpy(v->data, weights + doff, (size_t)dsize);
   v->nbytes = (size_t)dsize;
   return RI_OK;
@@ -106,8 +110,10 @@ static ri_status decode_attr(ri__rie_cur *c, const ri__graph *g, ri__attr *a) {
     int32_t vi;
     RI__TRY(ri__rie_cur_i32(c, "tensor attribute", &vi));
     if (vi < 0 || vi >= g->n_values || g->values[vi].kind != RI__VAL_CONST)
-      return ri__rie_cur_fail(c, RI_ERR_PARSE, "tensor attribute '%s' refers to value %ld, not one of the %d "
-                              "values' constants", a->name, (long)vi, g->n_values);
+      return ri__rie_cur_fail(c, RI_ERR_PARSE,
+                              "tensor attribute '%s' refers to value %ld, not one of the %d "
+                              "values' constants",
+                              a->name, (long)vi, g->n_values);
     a->value = vi;
     return RI_OK;
   }
@@ -133,7 +139,8 @@ static ri_status decode_attr(ri__rie_cur *c, const ri__graph *g, ri__attr *a) {
     RI__TRY(ri__rie_cur_count(c, RI__MAX_ATTR_LIST, 4, "attribute list length", &n));
     a->type = RI__ATTR_STRINGS;
     a->strings = ri__calloc(n ? n : 1, sizeof(char *));
-    if (!a->strings) return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for attribute '%s'", a->name);
+    if (!a->strings)
+      return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for attribute '%s'", a->name);
     a->n = (int)n;
     for (uint32_t k = 0; k < n; k++)
       RI__TRY(ri__rie_cur_str(c, RI__RIE_MAX_ATTR_STRING, 0, "string list element", &a->strings[k]));
@@ -151,15 +158,16 @@ static ri_status decode_index_list(ri__rie_cur *c, int n_values, int allow_absen
   uint32_t n;
   RI__TRY(ri__rie_cur_count(c, limit, 4, what, &n));
   int *arr = ri__calloc(n ? n : 1, sizeof(int));
-  if (!arr) return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu %s entries", (unsigned long)n, what);
+  if (!arr)
+    return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu %s entries", (unsigned long)n, what);
   *out = arr;
   *n_out = (int)n;
   for (uint32_t k = 0; k < n; k++) {
     int32_t idx;
     RI__TRY(ri__rie_cur_i32(c, what, &idx));
     if (idx >= n_values || idx < (allow_absent ? -1 : 0))
-      return ri__rie_cur_fail(c, RI_ERR_PARSE, "%s %lu refers to value %ld, but the graph has %d values", what,
-                              (unsigned long)k, (long)idx, n_values);
+      return ri__rie_cur_fail(c, RI_ERR_PARSE, "%s %lu refers to value %ld, but the graph has %d values",
+                              what, (unsigned long)k, (long)idx, n_values);
     arr[k] = idx;
   }
   return RI_OK;
@@ -187,9 +195,11 @@ static ri_status decode_node(ri__rie_cur *c, ri__graph *g, int ni) {
   uint32_t na;
   RI__TRY(ri__rie_cur_count(c, RI__MAX_ATTRS, ATTR_MIN_BYTES, "attribute count", &na));
   n->attrs = ri__calloc(na ? na : 1, sizeof(ri__attr));
-  if (!n->attrs) return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu attributes", (unsigned long)na);
+  if (!n->attrs)
+    return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu attributes", (unsigned long)na);
   n->n_attrs = (int)na;
-  for (uint32_t k = 0; k < na; k++) RI__TRY(decode_attr(c, g, &n->attrs[k]));
+  for (uint32_t k = 0; k < na; k++)
+    RI__TRY(decode_attr(c, g, &n->attrs[k]));
   uint32_t act;
   RI__TRY(ri__rie_cur_u32(c, "activation", &act));
   if (act > RI__ACT_HARD_SWISH)
@@ -215,7 +225,8 @@ ri_status ri__rie_decode_graph(ri__rie_cur *c, const uint8_t *weights, uint64_t 
   int32_t batch;
   RI__TRY(ri__rie_cur_i64(c, "opset", &opset));
   if (opset < 0 || opset > RI__RIE_MAX_OPSET)
-    return ri__rie_cur_fail(c, RI_ERR_PARSE, "opset %lld is outside 0..%d", (long long)opset, RI__RIE_MAX_OPSET);
+    return ri__rie_cur_fail(c, RI_ERR_PARSE, "opset %lld is outside 0..%d", (long long)opset,
+                            RI__RIE_MAX_OPSET);
   g->opset = opset;
   RI__TRY(ri__rie_cur_i32(c, "batch", &batch));
   if (batch < 1 || batch > RI__RIE_MAX_BATCH)
@@ -225,16 +236,20 @@ ri_status ri__rie_decode_graph(ri__rie_cur *c, const uint8_t *weights, uint64_t 
   uint32_t nv, nn;
   RI__TRY(ri__rie_cur_count(c, RI__MAX_VALUES, VALUE_MIN_BYTES, "value count", &nv));
   g->values = ri__calloc(nv ? nv : 1, sizeof(ri__value));
-  if (!g->values) return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu values", (unsigned long)nv);
+  if (!g->values)
+    return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu values", (unsigned long)nv);
   g->n_values = g->cap_values = (int)nv;
-  for (uint32_t i = 0; i < nv; i++) RI__TRY(decode_value(c, g, (int)i, weights, wsize, arena_size));
+  for (uint32_t i = 0; i < nv; i++)
+    RI__TRY(decode_value(c, g, (int)i, weights, wsize, arena_size));
 
   c->item = NULL;
   RI__TRY(ri__rie_cur_count(c, RI__MAX_NODES, NODE_MIN_BYTES, "node count", &nn));
   g->nodes = ri__calloc(nn ? nn : 1, sizeof(ri__node));
-  if (!g->nodes) return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu nodes", (unsigned long)nn);
+  if (!g->nodes)
+    return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu nodes", (unsigned long)nn);
   g->n_nodes = g->cap_nodes = (int)nn;
-  for (uint32_t i = 0; i < nn; i++) RI__TRY(decode_node(c, g, (int)i));
+  for (uint32_t i = 0; i < nn; i++)
+    RI__TRY(decode_node(c, g, (int)i));
 
   c->item = NULL;
   RI__TRY(decode_index_list(c, g->n_values, 0, RI__MAX_VALUES, "graph input", &g->inputs, &g->n_inputs));
@@ -244,6 +259,7 @@ ri_status ri__rie_decode_graph(ri__rie_cur *c, const uint8_t *weights, uint64_t 
                               g->inputs[i]);
   RI__TRY(decode_index_list(c, g->n_values, 0, RI__MAX_VALUES, "graph output", &g->outputs, &g->n_outputs));
   if (c->pos != c->size)
-    return ri__rie_cur_fail(c, RI_ERR_PARSE, "%zu unexpected bytes after the graph outputs", c->size - c->pos);
+    return ri__rie_cur_fail(c, RI_ERR_PARSE, "%zu unexpected bytes after the graph outputs",
+                            c->size - c->pos);
   return RI_OK;
 }

@@ -55,7 +55,8 @@ static void put_bytes(wbuf *b, const void *src, size_t n) {
 }
 
 static void le_store(uint8_t *dst, uint64_t v, int n) {
-  for (int i = 0; i < n; i++) dst[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < n; i++)
+    dst[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void put_u8(wbuf *b, unsigned v) {
@@ -89,8 +90,8 @@ static ri_status put_str(wbuf *b, const char *s, size_t limit, int nullable, con
   }
   size_t n = strlen(s);
   if (n > limit)
-    return ri__err_set(err, RI_ERR_LIMIT, "engine writer: %s is %zu bytes long, more than the limit %zu", what, n,
-                       limit);
+    return ri__err_set(err, RI_ERR_LIMIT, "engine writer: %s is %zu bytes long, more than the limit %zu",
+                       what, n, limit);
   put_u32(b, (uint32_t)n);
   put_bytes(b, s, n);
   return RI_OK;
@@ -129,7 +130,8 @@ static ri_status encode_meta(const ri__rie_content *c, wbuf *b, ri__err *err) {
       return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: metadata entry %d has an empty key", i);
     for (int j = 0; j < i; j++)
       if (strcmp(c->meta[j].key, kv->key) == 0)
-        return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: metadata key '%s' appears twice", kv->key);
+        return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: metadata key '%s' appears twice",
+                           kv->key);
     RI__TRY(put_str(b, kv->key, RI__MAX_NAME, 0, "metadata key", err));
     if (!kv->value)
       return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: metadata '%s' has a NULL value", kv->key);
@@ -149,8 +151,8 @@ static ri_status encode_value(const ri__rie_content *c, int vi, wbuf *b, uint64_
                        (int)v->kind);
   size_t es = ri_dtype_size(v->dtype);
   if (!es && !(v->dtype == RI_DTYPE_UNDEFINED && v->kind == RI__VAL_ACTIVATION))
-    return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: value %d '%s' has unsupported dtype %d", vi, nm,
-                       (int)v->dtype);
+    return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: value %d '%s' has unsupported dtype %d", vi,
+                       nm, (int)v->dtype);
   if (v->shape.rank < 0 || v->shape.rank > RI__MAX_RANK)
     return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: value %d '%s' has rank %d", vi, nm,
                        v->shape.rank);
@@ -165,15 +167,15 @@ static ri_status encode_value(const ri__rie_content *c, int vi, wbuf *b, uint64_
   if (v->mem_offset < -1 || v->mem_size < 0 ||
       (v->mem_offset >= 0 && (v->mem_offset > c->arena_size || v->mem_size > c->arena_size - v->mem_offset)))
     return ri__err_set(err, RI_ERR_INVALID_ARG,
-                       "engine writer: value %d '%s' memory [%lld, +%lld) lies outside the %lld-byte arena", vi,
-                       nm, (long long)v->mem_offset, (long long)v->mem_size, (long long)c->arena_size);
+                       "engine writer: value %d '%s' memory [%lld, +%lld) lies outside the %lld-byte arena",
+                       vi, nm, (long long)v->mem_offset, (long long)v->mem_size, (long long)c->arena_size);
   uint64_t doff = 0, dsize = 0;
   if (v->kind == RI__VAL_CONST) {
     size_t need = (size_t)numel * es;
     if (v->nbytes != need || (need && !v->data))
       return ri__err_set(err, RI_ERR_INVALID_ARG,
-                         "engine writer: constant %d '%s' holds %zu bytes, its shape and dtype need %zu", vi, nm,
-                         v->data ? v->nbytes : 0, need);
+                         "engine writer: constant %d '%s' holds %zu bytes, its shape and dtype need %zu", vi,
+                         nm, v->data ? v->nbytes : 0, need);
     doff = align_up(*wofs);
     dsize = need;
     *wofs = doff + dsize;
@@ -186,7 +188,8 @@ static ri_status encode_value(const ri__rie_content *c, int vi, wbuf *b, uint64_
   put_u8(b, v->host != 0);
   put_i32(b, v->batch_axis);
   put_u32(b, (uint32_t)v->shape.rank);
-  for (int d = 0; d < v->shape.rank; d++) put_i64(b, v->shape.dims[d]);
+  for (int d = 0; d < v->shape.rank; d++)
+    put_i64(b, v->shape.dims[d]);
   put_i64(b, v->mem_offset);
   put_i64(b, v->mem_size);
   put_u64(b, doff);
@@ -194,12 +197,14 @@ static ri_status encode_value(const ri__rie_content *c, int vi, wbuf *b, uint64_
   return RI_OK;
 }
 
-static ri_status encode_attr(const ri__graph *g, const ri__node *n, const ri__attr *a, wbuf *b, ri__err *err) {
+static ri_status encode_attr(const ri__graph *g, const ri__node *n, const ri__attr *a, wbuf *b,
+                             ri__err *err) {
   const char *an = a->name ? a->name : "?";
   if ((a->type == RI__ATTR_FLOATS || a->type == RI__ATTR_INTS || a->type == RI__ATTR_STRINGS) &&
       (a->n < 0 || a->n > RI__MAX_ATTR_LIST))
-    return ri__err_set(err, RI_ERR_LIMIT, "engine writer: node '%s' attribute '%s' has %d elements (limit %d)",
-                       n->name, an, a->n, RI__MAX_ATTR_LIST);
+    return ri__err_set(err, RI_ERR_LIMIT,
+                       "engine writer: node '%s' attribute '%s' has %d elements (limit %d)", n->name, an,
+                       a->n, RI__MAX_ATTR_LIST);
   RI__TRY(put_str(b, a->name, RI__MAX_NAME, 0, "attribute name", err));
   put_u32(b, (uint32_t)a->type);
   switch (a->type) {
@@ -215,11 +220,13 @@ static ri_status encode_attr(const ri__graph *g, const ri__node *n, const ri__at
     break;
   case RI__ATTR_FLOATS:
     put_u32(b, (uint32_t)a->n);
-    for (int k = 0; k < a->n; k++) put_f32(b, a->floats[k]);
+    for (int k = 0; k < a->n; k++)
+      put_f32(b, a->floats[k]);
     break;
   case RI__ATTR_INTS:
     put_u32(b, (uint32_t)a->n);
-    for (int k = 0; k < a->n; k++) put_i64(b, a->ints[k]);
+    for (int k = 0; k < a->n; k++)
+      put_i64(b, a->ints[k]);
     break;
   case RI__ATTR_STRINGS:
     put_u32(b, (uint32_t)a->n);
@@ -233,8 +240,8 @@ static ri_status encode_attr(const ri__graph *g, const ri__node *n, const ri__at
   return RI_OK;
 }
 
-static ri_status put_index_list(wbuf *b, const int *idx, int n, int n_values, const char *node, const char *what,
-                                int allow_absent, ri__err *err) {
+static ri_status put_index_list(wbuf *b, const int *idx, int n, int n_values, const char *node,
+                                const char *what, int allow_absent, ri__err *err) {
   if (n < 0 || n > RI__MAX_NODE_IO)
     return ri__err_set(err, RI_ERR_LIMIT, "engine writer: '%s' has %d %s (limit %d)", node, n, what,
                        RI__MAX_NODE_IO);
@@ -251,12 +258,13 @@ static ri_status put_index_list(wbuf *b, const int *idx, int n, int n_values, co
 static ri_status encode_node(const ri__graph *g, const ri__node *n, wbuf *b, ri__err *err) {
   const char *nm = n->name ? n->name : "";
   if (n->dead)
-    return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: node '%s' is dead; compact the graph first", nm);
+    return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: node '%s' is dead; compact the graph first",
+                       nm);
   if (!ri__op_get(n->op))
     return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: node '%s' has unknown op %d", nm, (int)n->op);
   if (n->n_attrs < 0 || n->n_attrs > RI__MAX_ATTRS)
-    return ri__err_set(err, RI_ERR_LIMIT, "engine writer: node '%s' has %d attributes (limit %d)", nm, n->n_attrs,
-                       RI__MAX_ATTRS);
+    return ri__err_set(err, RI_ERR_LIMIT, "engine writer: node '%s' has %d attributes (limit %d)", nm,
+                       n->n_attrs, RI__MAX_ATTRS);
   if ((int)n->act < RI__ACT_NONE || n->act > RI__ACT_HARD_SWISH)
     return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: node '%s' has unknown activation %d", nm,
                        (int)n->act);
@@ -265,7 +273,8 @@ static ri_status encode_node(const ri__graph *g, const ri__node *n, wbuf *b, ri_
   RI__TRY(put_index_list(b, n->inputs, n->n_inputs, g->n_values, nm, "input", 1, err));
   RI__TRY(put_index_list(b, n->outputs, n->n_outputs, g->n_values, nm, "output", 1, err));
   put_u32(b, (uint32_t)n->n_attrs);
-  for (int k = 0; k < n->n_attrs; k++) RI__TRY(encode_attr(g, n, &n->attrs[k], b, err));
+  for (int k = 0; k < n->n_attrs; k++)
+    RI__TRY(encode_attr(g, n, &n->attrs[k], b, err));
   put_u32(b, (uint32_t)n->act);
   put_f32(b, n->act_a);
   put_f32(b, n->act_b);
@@ -278,8 +287,9 @@ static ri_status encode_node(const ri__graph *g, const ri__node *n, wbuf *b, ri_
 static ri_status encode_graph(const ri__rie_content *c, wbuf *b, uint64_t *weights_size, ri__err *err) {
   const ri__graph *g = c->graph;
   if (g->n_values < 0 || g->n_values > RI__MAX_VALUES || g->n_nodes < 0 || g->n_nodes > RI__MAX_NODES)
-    return ri__err_set(err, RI_ERR_LIMIT, "engine writer: graph has %d values and %d nodes (limits %d and %d)",
-                       g->n_values, g->n_nodes, RI__MAX_VALUES, RI__MAX_NODES);
+    return ri__err_set(err, RI_ERR_LIMIT,
+                       "engine writer: graph has %d values and %d nodes (limits %d and %d)", g->n_values,
+                       g->n_nodes, RI__MAX_VALUES, RI__MAX_NODES);
   if (g->opset < 0 || g->opset > RI__RIE_MAX_OPSET || g->batch < 1 || g->batch > RI__RIE_MAX_BATCH)
     return ri__err_set(err, RI_ERR_INVALID_ARG, "engine writer: graph opset %lld or batch %d out of range",
                        (long long)g->opset, g->batch);
@@ -288,10 +298,16 @@ static ri_status encode_graph(const ri__rie_content *c, wbuf *b, uint64_t *weigh
   put_i32(b, g->batch);
   put_u32(b, (uint32_t)g->n_values);
   uint64_t wofs = 0;
-  for (int i = 0; i < g->n_values; i++) RI__TRY(encode_value(c, i, b, &wofs, err));
+  for (int i = 0; i < g->n_values; i++)
+    RI__TRY(encode_value(c, i, b, &wofs, err));
   put_u32(b, (uint32_t)g->n_nodes);
-  for (int i = 0; i < g->n_nodes; i++) RI__TRY(encode_node(g, &g->nodes[i], b, err));
+  for (int i = 0; i < g->n_nodes; i++)
+    RI__TRY(encode_node(g, &g->nodes[i], b, err));
   RI__TRY(put_index_list(b, g->inputs, g->n_inputs, g->n_values, "graph", "input", 0, err));
+  for (int i = 0; i < g->n_inputs; i++)
+    if (g->values[g->inputs[i]].kind != RI__VAL_INPUT)
+      return ri__err_set(err, RI_ERR_INVALID_ARG,
+                         "engine writer: graph input %d (value %d) is not of kind input", i, g->inputs[i]);
   RI__TRY(put_index_list(b, g->outputs, g->n_outputs, g->n_values, "graph", "output", 0, err));
   *weights_size = wofs;
   return RI_OK;
@@ -488,7 +504,8 @@ ri_status ri__rie_write_file(const ri__rie_content *c, const char *path, ri__err
   int fd = mkstemp(tmp);
   FILE *f = NULL;
   if (fd < 0) {
-    st = ri__err_set(err, RI_ERR_IO, "cannot create a temporary file next to '%s': %s", path, strerror(errno));
+    st =
+        ri__err_set(err, RI_ERR_IO, "cannot create a temporary file next to '%s': %s", path, strerror(errno));
     goto done;
   }
   /* mkstemp creates the file readable by its owner only; engine files are ordinary data files. */
