@@ -6,6 +6,20 @@
 #include "core/alloc.h"
 #include "onnx/internal.h"
 
+static const char *type_name(int type) {
+  switch (type) {
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT: return "FLOAT";
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: return "INT";
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING: return "STRING";
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: return "TENSOR";
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS: return "FLOATS";
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS: return "INTS";
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS: return "STRINGS";
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED: return "UNDEFINED";
+  default: return "another type";
+  }
+}
+
 /* Element data for the scalar and list forms (value_float, value_floats, value_int, value_ints). */
 static ri_status list_tensor(const void *src, size_t n, int scalar, ri_dtype dtype, ri__tensor *t,
                              size_t *nbytes, const char *what, ri__err *err) {
@@ -52,7 +66,8 @@ static ri_status value_of(Onnx__AttributeProto *a, const char *node, const char 
                    (want == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS ||
                     want == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
   if (type != want && !empty_list)
-    return ri__err_set(err, RI_ERR_PARSE, "%s has attribute type %d, expected %d", what, type, want);
+    return ri__err_set(err, RI_ERR_PARSE, "%s has attribute type %s, expected %s", what, type_name(type),
+                       type_name(want));
   switch (want) {
   case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
     if (!a->t) return ri__err_set(err, RI_ERR_PARSE, "%s holds no tensor", what);

@@ -102,9 +102,9 @@ static ri_status add_inputs(ri__graph *g, ri__onnx_names *names, const Onnx__Gra
     if (v >= 0 && g->values[v].kind == RI__VAL_CONST) continue; /* an initializer: a constant, not an input */
     if (v >= 0)
       return ri__err_set(err, RI_ERR_PARSE, "graph input '%.*s' is listed twice", RI__ONNX_SHOW, vi->name);
-    ri_dtype dtype;
+    ri_dtype dtype = RI_DTYPE_UNDEFINED;
     ri__shape shape = {0};
-    int batch_axis;
+    int batch_axis = -1;
     RI__TRY(input_type(vi, &dtype, &shape, &batch_axis, err));
     v = ri__graph_add_value(g, vi->name, dtype, &shape, RI__VAL_INPUT);
     if (v < 0) return RI__OOM(err);

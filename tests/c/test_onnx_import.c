@@ -333,6 +333,10 @@ static void test_rejections(void) {
   tb_attr_i(c, "value_int", 1);
   FAIL(m, RI_ERR_PARSE, "Constant node 'k' has 2 attributes", NULL, NULL);
   c->n_attribute = 1;
+  c->attribute[0]->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+  FAIL(m, RI_ERR_PARSE, "Constant node 'k' attribute 'value_float' has attribute type INT, expected FLOAT",
+       NULL, NULL);
+  c->attribute[0]->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
   tb_add_init(m, tb_tensor("y", F32, 1, (const int64_t[]){0}));
   FAIL(m, RI_ERR_PARSE, "Constant node 'k' output 'y' is already defined", NULL, NULL);
 
