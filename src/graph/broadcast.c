@@ -22,7 +22,8 @@ ri_status ri__broadcast_shapes(const ri__shape *a, const ri__shape *b, ri__shape
 }
 
 void ri__broadcast_strides(const ri__shape *in, const ri__shape *out, int64_t strides[RI__MAX_RANK]) {
-  for (int k = 0; k < RI__MAX_RANK; k++) strides[k] = 0;
+  for (int k = 0; k < RI__MAX_RANK; k++)
+    strides[k] = 0;
   int64_t s = 1;
   for (int k = in->rank - 1; k >= 0; k--) {
     int ko = k + (out->rank - in->rank);
@@ -71,7 +72,8 @@ void ri__bcast2_init(ri__bcast2 *bc, const ri__shape *a, const ri__shape *b, con
   bc->rank = r;
   bc->inner = bc->dims[r - 1];
   bc->rows = 1;
-  for (int k = 0; k < r - 1; k++) bc->rows *= bc->dims[k];
+  for (int k = 0; k < r - 1; k++)
+    bc->rows *= bc->dims[k];
   if (bc->inner == 0) bc->rows = 0;
 }
 

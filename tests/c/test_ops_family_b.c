@@ -42,7 +42,7 @@ static void h_init(harness *h, ri__op op, int opset) {
 }
 
 /* A shape literal (an lvalue, so &SHAPE(...) works). */
-#define SHAPE(...)                                                                                 \
+#define SHAPE(...)                                                                                           \
   ((ri__shape){.rank = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .dims = {__VA_ARGS__}})
 static const ri__shape k_scalar = {0};
 
@@ -104,7 +104,8 @@ static ri_status h_run_stage(harness *h, int *stage) {
   int out = ri__graph_add_value(h->g, "out", RI_DTYPE_UNDEFINED, NULL, RI__VAL_ACTIVATION);
   h->node = ri__graph_add_node(h->g, "n1", h->op, ids, h->n_in, &out, 1);
   if (h->node < 0) return RI_ERR_NO_MEMORY;
-  for (int i = 0; i < h->n_attrs; i++) RI__TRY(ri__graph_add_attr(h->g, h->node, &h->attrs[i], &h->err));
+  for (int i = 0; i < h->n_attrs; i++)
+    RI__TRY(ri__graph_add_attr(h->g, h->node, &h->attrs[i], &h->err));
   h->n_attrs = 0;
   ri__node *n = &h->g->nodes[h->node];
   n->act = h->act;
@@ -140,7 +141,8 @@ static ri_status h_run(harness *h) {
 }
 
 static void h_free(harness *h) {
-  for (int i = 0; i < h->n_attrs; i++) ri__attr_free(&h->attrs[i]);
+  for (int i = 0; i < h->n_attrs; i++)
+    ri__attr_free(&h->attrs[i]);
   ri__free(h->out[0].data);
   ri__graph_destroy(h->g);
   h->g = NULL;
@@ -152,13 +154,16 @@ static void expect_fail(harness *h, ri_status want, int want_stage, const char *
   ri_status st = h_run_stage(h, &stage);
   CHECK_MSG(st == want && stage == want_stage, "line %d: status %d stage %d (want %d at %d): %s", line,
             (int)st, stage, (int)want, want_stage, h->err.msg);
-  CHECK_MSG(strstr(h->err.msg, "n1") != NULL, "line %d: message does not name the node: %s", line, h->err.msg);
-  if (needle) CHECK_MSG(strstr(h->err.msg, needle) != NULL, "line %d: '%s' not in: %s", line, needle, h->err.msg);
+  CHECK_MSG(strstr(h->err.msg, "n1") != NULL, "line %d: message does not name the node: %s", line,
+            h->err.msg);
+  if (needle)
+    CHECK_MSG(strstr(h->err.msg, needle) != NULL, "line %d: '%s' not in: %s", line, needle, h->err.msg);
   h_free(h);
 }
 #define EXPECT_FAIL(h, st, stage, needle) expect_fail(h, st, stage, needle, __LINE__)
 
-/* ---- random data ---------------------------------------------------------------------------------------- */
+/* ---- random data ----------------------------------------------------------------------------------------
+ */
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void) {
@@ -171,7 +176,8 @@ static float rndf(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() & 
 
 static float *rand_floats(int64_t n, float lo, float hi) {
   float *p = ri__malloc((size_t)(n ? n : 1) * sizeof(float));
-  for (int64_t i = 0; i < n; i++) p[i] = rndf(lo, hi);
+  for (int64_t i = 0; i < n; i++)
+    p[i] = rndf(lo, hi);
   return p;
 }
 
@@ -185,11 +191,13 @@ static void unravel(const ri__shape *s, int64_t i, int64_t *c) {
 
 static int64_t ravel(const ri__shape *s, const int64_t *c) {
   int64_t i = 0;
-  for (int k = 0; k < s->rank; k++) i = i * s->dims[k] + c[k];
+  for (int k = 0; k < s->rank; k++)
+    i = i * s->dims[k] + c[k];
   return i;
 }
 
-/* ---- half ------------------------------------------------------------------------------------------------ */
+/* ---- half ------------------------------------------------------------------------------------------------
+ */
 
 /* Value of a half pattern computed from its definition (independent of ri__half_to_float). */
 static double half_value(uint16_t h) {
@@ -215,12 +223,15 @@ static void test_half(void) {
   CHECK_MSG(bad_trip == 0, "%d half patterns do not round-trip", bad_trip);
 
   /* Known values, ties included. */
-  struct { float f; uint16_t h; } known[] = {
-      {1.0f, 0x3c00},          {-2.0f, 0xc000},          {65504.f, 0x7bff},        {65519.f, 0x7bff},
-      {65520.f, 0x7c00},       {1e9f, 0x7c00},           {-1e9f, 0xfc00},          {0x1p-14f, 0x0400},
-      {0x1p-24f, 0x0001},      {0x1p-25f, 0x0000},       {0x1.8p-25f, 0x0001},     {0x1.8p-24f, 0x0002},
-      {0x1.4p-24f, 0x0001},    {0x1.cp-24f, 0x0002},     {1.f + 0x1p-11f, 0x3c00}, {1.f + 0x1.8p-10f, 0x3c02},
-      {0x1.ffep-15f, 0x0400},  {-0.f, 0x8000},           {0x1p-30f, 0x0000},       {0.333333343f, 0x3555},
+  struct {
+    float f;
+    uint16_t h;
+  } known[] = {
+      {1.0f, 0x3c00},         {-2.0f, 0xc000},      {65504.f, 0x7bff},        {65519.f, 0x7bff},
+      {65520.f, 0x7c00},      {1e9f, 0x7c00},       {-1e9f, 0xfc00},          {0x1p-14f, 0x0400},
+      {0x1p-24f, 0x0001},     {0x1p-25f, 0x0000},   {0x1.8p-25f, 0x0001},     {0x1.8p-24f, 0x0002},
+      {0x1.4p-24f, 0x0001},   {0x1.cp-24f, 0x0002}, {1.f + 0x1p-11f, 0x3c00}, {1.f + 0x1.8p-10f, 0x3c02},
+      {0x1.ffep-15f, 0x0400}, {-0.f, 0x8000},       {0x1p-30f, 0x0000},       {0.333333343f, 0x3555},
   };
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
     CHECK_MSG(ri__float_to_half(known[i].f) == known[i].h, "%a -> %04x, want %04x", (double)known[i].f,
@@ -236,7 +247,8 @@ static void test_half(void) {
 
   /* Random floats against the nearest half found by search over the decoded table (ties to even). */
   static double table[0x7c00];
-  for (int i = 0; i < 0x7c00; i++) table[i] = half_value((uint16_t)i);
+  for (int i = 0; i < 0x7c00; i++)
+    table[i] = half_value((uint16_t)i);
   int bad = 0;
   for (int t = 0; t < 200000; t++) {
     uint32_t bits = rnd() << 16 ^ rnd();
@@ -253,7 +265,10 @@ static void test_half(void) {
       int lo = 0, hi = 0x7bff;
       while (hi - lo > 1) {
         int mid = (lo + hi) / 2;
-        if (table[mid] <= a) lo = mid; else hi = mid;
+        if (table[mid] <= a)
+          lo = mid;
+        else
+          hi = mid;
       }
       double dl = a - table[lo], dh = table[hi] - a;
       want = (uint16_t)(dl < dh ? lo : dh < dl ? hi : ((lo & 1) ? hi : lo));
@@ -271,7 +286,8 @@ static void test_half(void) {
 
 static void test_broadcast_shapes(void) {
   ri__shape o;
-  CHECK(ri__broadcast_shapes(&SHAPE(2, 3, 4), &SHAPE(4), &o) == RI_OK && ri__shape_equal(&o, &SHAPE(2, 3, 4)));
+  CHECK(ri__broadcast_shapes(&SHAPE(2, 3, 4), &SHAPE(4), &o) == RI_OK &&
+        ri__shape_equal(&o, &SHAPE(2, 3, 4)));
   CHECK(ri__broadcast_shapes(&SHAPE(2, 1, 4), &SHAPE(3, 1), &o) == RI_OK &&
         ri__shape_equal(&o, &SHAPE(2, 3, 4)));
   CHECK(ri__broadcast_shapes(&k_scalar, &SHAPE(5, 0), &o) == RI_OK && ri__shape_equal(&o, &SHAPE(5, 0)));
@@ -293,13 +309,25 @@ static void test_broadcast_shapes(void) {
 
 /* Float32 binary ops on shape pairs, against explicit index arithmetic. */
 static void test_binary_float(ri__pool *pool) {
-  struct { ri__shape a, b; } cases[] = {
-      {SHAPE(2, 3, 4), SHAPE(2, 3, 4)},       {SHAPE(2, 3, 4), k_scalar},           {k_scalar, SHAPE(3, 5)},
-      {SHAPE(2, 3, 4, 5), SHAPE(1, 3, 1, 1)}, {SHAPE(3, 1, 1), SHAPE(2, 3, 4, 5)},  {SHAPE(2, 3, 4, 5), SHAPE(5)},
-      {SHAPE(2, 1, 4, 1), SHAPE(1, 3, 1, 5)}, {SHAPE(4, 1), SHAPE(3)},              {SHAPE(1, 1), SHAPE(1)},
-      {SHAPE(2, 0, 3), SHAPE(3)},             {SHAPE(7, 1, 3), SHAPE(7, 2, 1)},     {SHAPE(1, 6, 1, 1), SHAPE(6, 1, 1)},
-      {SHAPE(300, 200), SHAPE(300, 200)},     {SHAPE(4, 64, 32, 32), SHAPE(64, 1, 1)},
-      {SHAPE(3, 5000), SHAPE(3, 1)},          {SHAPE(40000), k_scalar},
+  struct {
+    ri__shape a, b;
+  } cases[] = {
+      {SHAPE(2, 3, 4), SHAPE(2, 3, 4)},
+      {SHAPE(2, 3, 4), k_scalar},
+      {k_scalar, SHAPE(3, 5)},
+      {SHAPE(2, 3, 4, 5), SHAPE(1, 3, 1, 1)},
+      {SHAPE(3, 1, 1), SHAPE(2, 3, 4, 5)},
+      {SHAPE(2, 3, 4, 5), SHAPE(5)},
+      {SHAPE(2, 1, 4, 1), SHAPE(1, 3, 1, 5)},
+      {SHAPE(4, 1), SHAPE(3)},
+      {SHAPE(1, 1), SHAPE(1)},
+      {SHAPE(2, 0, 3), SHAPE(3)},
+      {SHAPE(7, 1, 3), SHAPE(7, 2, 1)},
+      {SHAPE(1, 6, 1, 1), SHAPE(6, 1, 1)},
+      {SHAPE(300, 200), SHAPE(300, 200)},
+      {SHAPE(4, 64, 32, 32), SHAPE(64, 1, 1)},
+      {SHAPE(3, 5000), SHAPE(3, 1)},
+      {SHAPE(40000), k_scalar},
   };
   ri__op ops[] = {RI__OP_Add, RI__OP_Sub, RI__OP_Mul, RI__OP_Div};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -325,8 +353,10 @@ static void test_binary_float(ri__pool *pool) {
           int64_t co[RI__MAX_RANK], ca[RI__MAX_RANK], cb[RI__MAX_RANK];
           unravel(&want, i, co);
           /* inputs align to the right; their size-1 axes always read index 0 */
-          for (int k = 0; k < sa->rank; k++) ca[k] = sa->dims[k] == 1 ? 0 : co[k + want.rank - sa->rank];
-          for (int k = 0; k < sb->rank; k++) cb[k] = sb->dims[k] == 1 ? 0 : co[k + want.rank - sb->rank];
+          for (int k = 0; k < sa->rank; k++)
+            ca[k] = sa->dims[k] == 1 ? 0 : co[k + want.rank - sa->rank];
+          for (int k = 0; k < sb->rank; k++)
+            cb[k] = sb->dims[k] == 1 ? 0 : co[k + want.rank - sb->rank];
           float va = a[ravel(sa, ca)], vb = b[ravel(sb, cb)], e;
           switch (ops[oi]) {
           case RI__OP_Add: e = va + vb; break;
@@ -392,7 +422,8 @@ static void test_binary_int(void) {
     h_in(&h, RI_DTYPE_UINT8, SHAPE(1), b, 0);
     CHECK(h_run(&h) == RI_OK);
     const uint8_t *y = h.out[0].data;
-    for (int i = 0; i < 4; i++) CHECK(y[i] == (uint8_t)((a[i] + 100) % 256));
+    for (int i = 0; i < 4; i++)
+      CHECK(y[i] == (uint8_t)((a[i] + 100) % 256));
     h_free(&h);
   }
   {
@@ -428,7 +459,8 @@ static void test_binary_int(void) {
   EXPECT_FAIL(&h, RI_ERR_SHAPE, 2, "activation");
 }
 
-/* ---- unary ---------------------------------------------------------------------------------------------- */
+/* ---- unary ----------------------------------------------------------------------------------------------
+ */
 
 static double ref_unary(ri__op op, double x, double a, double b) {
   switch (op) {
@@ -447,14 +479,23 @@ static void test_unary(ri__pool *pool) {
   float *x = rand_floats(n, -8.f, 8.f);
   x[0] = 0.f;
   x[1] = -0.f;
-  x[2] = 3.f;  /* HardSwish / HardSigmoid knees */
+  x[2] = 3.f; /* HardSwish / HardSigmoid knees */
   x[3] = -3.f;
   x[4] = -2.5f;
   x[5] = 2.5f;
-  struct { ri__op op; float a, b; int set_a, set_b; } cases[] = {
-      {RI__OP_Relu, 0, 0, 0, 0},          {RI__OP_LeakyRelu, 0.01f, 0, 0, 0}, {RI__OP_LeakyRelu, 0.3f, 0, 1, 0},
-      {RI__OP_HardSigmoid, 0.2f, 0.5f, 0, 0}, {RI__OP_HardSigmoid, 0.5f, 0.25f, 1, 1}, {RI__OP_HardSwish, 0, 0, 0, 0},
-      {RI__OP_Sigmoid, 0, 0, 0, 0},       {RI__OP_Exp, 0, 0, 0, 0},
+  struct {
+    ri__op op;
+    float a, b;
+    int set_a, set_b;
+  } cases[] = {
+      {RI__OP_Relu, 0, 0, 0, 0},
+      {RI__OP_LeakyRelu, 0.01f, 0, 0, 0},
+      {RI__OP_LeakyRelu, 0.3f, 0, 1, 0},
+      {RI__OP_HardSigmoid, 0.2f, 0.5f, 0, 0},
+      {RI__OP_HardSigmoid, 0.5f, 0.25f, 1, 1},
+      {RI__OP_HardSwish, 0, 0, 0, 0},
+      {RI__OP_Sigmoid, 0, 0, 0, 0},
+      {RI__OP_Exp, 0, 0, 0, 0},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     harness h;
@@ -485,10 +526,27 @@ static void test_unary(ri__pool *pool) {
     h.pool = pool;
     h_in(&h, RI_DTYPE_FLOAT32, SHAPE(n), x, 0);
     float l = -INFINITY, u = INFINITY;
-    if (form == 0) { h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &lo, 1); h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &hi, 1); l = lo; u = hi; }
-    if (form == 1) { h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &lo, 1); l = lo; }
-    if (form == 2) { h_absent(&h); h_in(&h, RI_DTYPE_FLOAT32, SHAPE(1), &hi, 1); u = hi; }
-    if (form == 4) { h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &hi, 1); h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &lo, 1); l = hi; u = lo; }
+    if (form == 0) {
+      h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &lo, 1);
+      h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &hi, 1);
+      l = lo;
+      u = hi;
+    }
+    if (form == 1) {
+      h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &lo, 1);
+      l = lo;
+    }
+    if (form == 2) {
+      h_absent(&h);
+      h_in(&h, RI_DTYPE_FLOAT32, SHAPE(1), &hi, 1);
+      u = hi;
+    }
+    if (form == 4) {
+      h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &hi, 1);
+      h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &lo, 1);
+      l = hi;
+      u = lo;
+    }
     CHECK_MSG(h_run(&h) == RI_OK, "%s", h.err.msg);
     const float *y = h.out[0].data;
     int bad = 0;
@@ -514,7 +572,8 @@ static void test_unary(ri__pool *pool) {
     h_in(&h, RI_DTYPE_INT32, k_scalar, &u32, 1);
     CHECK(h_run(&h) == RI_OK);
     const int32_t *y = h.out[0].data;
-    for (int i = 0; y && i < 5; i++) CHECK(y[i] == (xi[i] < -5 ? -5 : xi[i] > 50 ? 50 : xi[i]));
+    for (int i = 0; y && i < 5; i++)
+      CHECK(y[i] == (xi[i] < -5 ? -5 : xi[i] > 50 ? 50 : xi[i]));
     h_free(&h);
     int64_t xl[] = {-7, 0, 8};
     h_init(&h, RI__OP_Relu, 14);
@@ -561,21 +620,31 @@ static double round_even(double v) {
 }
 
 static void test_quantize(void) {
-  float ties[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 3.5f, -3.5f, 1e30f, -1e30f, 126.5f, 127.5f,
-                  -128.5f, -127.5f, 254.5f, 255.5f, INFINITY, -INFINITY, 0.49999997f, 2.5000002f};
+  float ties[] = {0.5f,   1.5f,   2.5f,     -0.5f,     -1.5f,       -2.5f,     3.5f,
+                  -3.5f,  1e30f,  -1e30f,   126.5f,    127.5f,      -128.5f,   -127.5f,
+                  254.5f, 255.5f, INFINITY, -INFINITY, 0.49999997f, 2.5000002f};
   int nt = (int)(sizeof ties / sizeof ties[0]);
-  struct { ri_dtype qt; int has_zp; int zp; int by_attr; } forms[] = {
-      {RI_DTYPE_UINT8, 0, 0, 0},   {RI_DTYPE_UINT8, 1, 0, 0},    {RI_DTYPE_UINT8, 1, 128, 0},
-      {RI_DTYPE_INT8, 1, 0, 0},    {RI_DTYPE_INT8, 1, -3, 0},    {RI_DTYPE_INT8, 0, 0, 1},
-      {RI_DTYPE_INT16, 1, 7, 0},   {RI_DTYPE_UINT16, 1, 1000, 0},
+  struct {
+    ri_dtype qt;
+    int has_zp;
+    int zp;
+    int by_attr;
+  } forms[] = {
+      {RI_DTYPE_UINT8, 0, 0, 0}, {RI_DTYPE_UINT8, 1, 0, 0},     {RI_DTYPE_UINT8, 1, 128, 0},
+      {RI_DTYPE_INT8, 1, 0, 0},  {RI_DTYPE_INT8, 1, -3, 0},     {RI_DTYPE_INT8, 0, 0, 1},
+      {RI_DTYPE_INT16, 1, 7, 0}, {RI_DTYPE_UINT16, 1, 1000, 0},
   };
   for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
     for (int sc = 0; sc < 2; sc++) {
       float scale = sc ? 0.5f : 1.f;
-      double qmin = forms[f].qt == RI_DTYPE_UINT8 ? 0 : forms[f].qt == RI_DTYPE_INT8 ? -128
-                    : forms[f].qt == RI_DTYPE_INT16 ? -32768 : 0;
-      double qmax = forms[f].qt == RI_DTYPE_UINT8 ? 255 : forms[f].qt == RI_DTYPE_INT8 ? 127
-                    : forms[f].qt == RI_DTYPE_INT16 ? 32767 : 65535;
+      double qmin = forms[f].qt == RI_DTYPE_UINT8   ? 0
+                    : forms[f].qt == RI_DTYPE_INT8  ? -128
+                    : forms[f].qt == RI_DTYPE_INT16 ? -32768
+                                                    : 0;
+      double qmax = forms[f].qt == RI_DTYPE_UINT8   ? 255
+                    : forms[f].qt == RI_DTYPE_INT8  ? 127
+                    : forms[f].qt == RI_DTYPE_INT16 ? 32767
+                                                    : 65535;
       int64_t zp64 = forms[f].zp;
       uint8_t zpbuf[8];
       int8_t z8 = (int8_t)zp64;
@@ -695,13 +764,15 @@ static void test_dequantize(void) {
     h_in(&h, RI_DTYPE_UINT8, k_scalar, &zp, 1);
     CHECK(h_run(&h) == RI_OK && h.out[0].dtype == RI_DTYPE_FLOAT32);
     const float *y = h.out[0].data;
-    for (int i = 0; y && i < 6; i++) CHECK(y[i] == ((float)x[i] - 128.f) * 0.25f);
+    for (int i = 0; y && i < 6; i++)
+      CHECK(y[i] == ((float)x[i] - 128.f) * 0.25f);
     h_free(&h);
   }
   /* int8 per-axis on the last axis (axis -1), and int32 without a zero point */
   {
     int8_t x[12];
-    for (int i = 0; i < 12; i++) x[i] = (int8_t)(i * 23 - 128);
+    for (int i = 0; i < 12; i++)
+      x[i] = (int8_t)(i * 23 - 128);
     float s[4] = {0.1f, 2.f, 0.5f, 8.f};
     int8_t zp[4] = {-3, 0, 100, -128};
     harness h;
@@ -712,7 +783,8 @@ static void test_dequantize(void) {
     h_int(&h, "axis", -1);
     CHECK_MSG(h_run(&h) == RI_OK, "%s", h.err.msg);
     const float *y = h.out[0].data;
-    for (int i = 0; y && i < 12; i++) CHECK(y[i] == (float)(x[i] - zp[i % 4]) * s[i % 4]);
+    for (int i = 0; y && i < 12; i++)
+      CHECK(y[i] == (float)(x[i] - zp[i % 4]) * s[i % 4]);
     h_free(&h);
     int32_t xi[3] = {-1000000, 0, 123456};
     float s1 = 0.001f;
@@ -721,7 +793,8 @@ static void test_dequantize(void) {
     h_in(&h, RI_DTYPE_FLOAT32, k_scalar, &s1, 1);
     CHECK(h_run(&h) == RI_OK);
     y = h.out[0].data;
-    for (int i = 0; y && i < 3; i++) CHECK(y[i] == (float)xi[i] * s1);
+    for (int i = 0; y && i < 3; i++)
+      CHECK(y[i] == (float)xi[i] * s1);
     h_free(&h);
   }
   /* float16 scale gives float16 output */
@@ -734,7 +807,8 @@ static void test_dequantize(void) {
     h_in(&h, RI_DTYPE_FLOAT16, k_scalar, &s, 1);
     CHECK(h_run(&h) == RI_OK && h.out[0].dtype == RI_DTYPE_FLOAT16);
     const uint16_t *y = h.out[0].data;
-    for (int i = 0; y && i < 3; i++) CHECK(ri__half_to_float(y[i]) == x[i] * 0.125f);
+    for (int i = 0; y && i < 3; i++)
+      CHECK(ri__half_to_float(y[i]) == x[i] * 0.125f);
     h_free(&h);
   }
   /* zero point dtype must match x */
@@ -751,7 +825,8 @@ static void test_dequantize(void) {
   }
 }
 
-/* ---- Cast ------------------------------------------------------------------------------------------------ */
+/* ---- Cast ------------------------------------------------------------------------------------------------
+ */
 
 static void put(ri_dtype t, void *buf, int64_t i, double v) {
   switch (t) {
@@ -802,7 +877,8 @@ static void test_cast(void) {
       if (is_signed_like(all[s]) && is_signed_like(all[d])) nv = 8;
       if (all[s] == RI_DTYPE_BOOL) nv = 2;
       uint64_t buf[8];
-      for (int i = 0; i < nv; i++) put(all[s], buf, i, vals[i]);
+      for (int i = 0; i < nv; i++)
+        put(all[s], buf, i, vals[i]);
       harness h;
       ri_status st = cast_run(&h, all[s], all[d], buf, nv);
       CHECK_MSG(st == RI_OK && h.out[0].dtype == all[d], "%s -> %s: %s", ri_dtype_name(all[s]),
@@ -810,7 +886,8 @@ static void test_cast(void) {
       for (int i = 0; st == RI_OK && i < nv; i++) {
         double e = all[d] == RI_DTYPE_BOOL ? (vals[i] != 0) : vals[i];
         double got = get(&h.out[0], i);
-        CHECK_MSG(got == e, "%s -> %s: %g gave %g", ri_dtype_name(all[s]), ri_dtype_name(all[d]), vals[i], got);
+        CHECK_MSG(got == e, "%s -> %s: %g gave %g", ri_dtype_name(all[s]), ri_dtype_name(all[d]), vals[i],
+                  got);
       }
       h_free(&h);
     }
@@ -850,13 +927,15 @@ static void test_cast(void) {
     float x[] = {65520.f, 1.f / 3.f, 0x1p-25f, 0x1.8p-24f};
     CHECK(cast_run(&h, RI_DTYPE_FLOAT32, RI_DTYPE_FLOAT16, x, 4) == RI_OK);
     const uint16_t *y = h.out[0].data;
-    for (int i = 0; i < 4; i++) CHECK(y[i] == ri__float_to_half(x[i]));
+    for (int i = 0; i < 4; i++)
+      CHECK(y[i] == ri__float_to_half(x[i]));
     CHECK(y[0] == 0x7c00);
     h_free(&h);
     int64_t w[] = {((int64_t)1 << 53) + 1, INT64_MIN, INT64_MAX, -((int64_t)1 << 40) - 3};
     CHECK(cast_run(&h, RI_DTYPE_INT64, RI_DTYPE_FLOAT32, w, 4) == RI_OK);
     const float *f = h.out[0].data;
-    for (int i = 0; i < 4; i++) CHECK(f[i] == (float)w[i]);
+    for (int i = 0; i < 4; i++)
+      CHECK(f[i] == (float)w[i]);
     h_free(&h);
     uint64_t uw[] = {UINT64_MAX, (uint64_t)1 << 63};
     CHECK(cast_run(&h, RI_DTYPE_UINT64, RI_DTYPE_FLOAT64, uw, 2) == RI_OK);
@@ -891,13 +970,16 @@ static void test_cast(void) {
   }
 }
 
-/* ---- Concat ---------------------------------------------------------------------------------------------- */
+/* ---- Concat ----------------------------------------------------------------------------------------------
+ */
 
 static void test_concat(void) {
   /* int16 along axis -2 of rank 3, one input empty along the axis */
   int16_t a[2 * 3 * 4], c[2 * 2 * 4];
-  for (int i = 0; i < 24; i++) a[i] = (int16_t)(i + 1);
-  for (int i = 0; i < 16; i++) c[i] = (int16_t)(-i - 1);
+  for (int i = 0; i < 24; i++)
+    a[i] = (int16_t)(i + 1);
+  for (int i = 0; i < 16; i++)
+    c[i] = (int16_t)(-i - 1);
   int16_t dummy = 0;
   ri__shape sa = SHAPE(2, 3, 4), sb = SHAPE(2, 0, 4), sc = SHAPE(2, 2, 4);
   harness h;
@@ -949,11 +1031,21 @@ static void expect_shape(harness *h, ri__shape want, const void *data, size_t by
 
 static void test_reshape_family(void) {
   float x[24];
-  for (int i = 0; i < 24; i++) x[i] = (float)i * 1.5f;
+  for (int i = 0; i < 24; i++)
+    x[i] = (float)i * 1.5f;
   harness h;
-  struct { int n; int64_t v[4]; int allowzero; ri__shape want; } ok[] = {
-      {2, {0, -1}, 0, SHAPE(2, 12)},   {3, {4, -1, 2}, 0, SHAPE(4, 3, 2)}, {1, {-1}, 0, SHAPE(24)},
-      {4, {1, 2, 12, 1}, 0, SHAPE(1, 2, 12, 1)}, {3, {0, 0, -1}, 0, SHAPE(2, 3, 4)}, {3, {2, 3, 4}, 1, SHAPE(2, 3, 4)},
+  struct {
+    int n;
+    int64_t v[4];
+    int allowzero;
+    ri__shape want;
+  } ok[] = {
+      {2, {0, -1}, 0, SHAPE(2, 12)},
+      {3, {4, -1, 2}, 0, SHAPE(4, 3, 2)},
+      {1, {-1}, 0, SHAPE(24)},
+      {4, {1, 2, 12, 1}, 0, SHAPE(1, 2, 12, 1)},
+      {3, {0, 0, -1}, 0, SHAPE(2, 3, 4)},
+      {3, {2, 3, 4}, 1, SHAPE(2, 3, 4)},
   };
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     h_init(&h, RI__OP_Reshape, 14);
@@ -971,10 +1063,16 @@ static void test_reshape_family(void) {
     h_int(&h, "allowzero", 1);
     EXPECT_SHAPE(&h, SHAPE(0, 5), x, 0);
   }
-  struct { int n; int64_t v[4]; int allowzero; ri_status st; const char *needle; } bad[] = {
+  struct {
+    int n;
+    int64_t v[4];
+    int allowzero;
+    ri_status st;
+    const char *needle;
+  } bad[] = {
       {2, {-1, -1}, 0, RI_ERR_SHAPE, "more than one -1"}, {2, {5, -1}, 0, RI_ERR_SHAPE, "-1"},
-      {2, {7, 3}, 0, RI_ERR_SHAPE, "cannot reshape"},      {2, {0, -1}, 1, RI_ERR_SHAPE, "allowzero"},
-      {2, {-2, 12}, 0, RI_ERR_SHAPE, "negative"},          {4, {0, 0, 0, 0}, 0, RI_ERR_SHAPE, "rank 3"},
+      {2, {7, 3}, 0, RI_ERR_SHAPE, "cannot reshape"},     {2, {0, -1}, 1, RI_ERR_SHAPE, "allowzero"},
+      {2, {-2, 12}, 0, RI_ERR_SHAPE, "negative"},         {4, {0, 0, 0, 0}, 0, RI_ERR_SHAPE, "rank 3"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     h_init(&h, RI__OP_Reshape, 14);
@@ -988,11 +1086,16 @@ static void test_reshape_family(void) {
     h_init(&h, RI__OP_Reshape, 14);
     h_in(&h, RI_DTYPE_FLOAT32, SHAPE(2, 3, 4), x, 0);
     h_in(&h, RI_DTYPE_INT64, SHAPE(2), v, 0); /* known only at run time */
-    EXPECT_FAIL(&h, RI_ERR_UNSUPPORTED, 2, "shape input of Reshape 'n1' is computed at run time from tensor data");
+    EXPECT_FAIL(&h, RI_ERR_UNSUPPORTED, 2,
+                "shape input of Reshape 'n1' is computed at run time from tensor data");
   }
   /* Flatten */
-  struct { int64_t axis; ri__shape want; } fl[] = {
-      {0, SHAPE(1, 24)}, {1, SHAPE(2, 12)}, {2, SHAPE(6, 4)}, {3, SHAPE(24, 1)}, {-1, SHAPE(6, 4)}, {-3, SHAPE(1, 24)},
+  struct {
+    int64_t axis;
+    ri__shape want;
+  } fl[] = {
+      {0, SHAPE(1, 24)}, {1, SHAPE(2, 12)}, {2, SHAPE(6, 4)},
+      {3, SHAPE(24, 1)}, {-1, SHAPE(6, 4)}, {-3, SHAPE(1, 24)},
   };
   for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) {
     h_init(&h, RI__OP_Flatten, 13);
@@ -1053,15 +1156,18 @@ static void test_reshape_family(void) {
   EXPECT_SHAPE(&h, SHAPE(3, 4), x, 24);
 }
 
-/* ---- Transpose ------------------------------------------------------------------------------------------- */
+/* ---- Transpose -------------------------------------------------------------------------------------------
+ */
 
 static void test_transpose(ri__pool *pool) {
-  const int64_t perms[][4] = {{0, 2, 3, 1}, {0, 3, 1, 2}, {3, 2, 1, 0}, {1, 0, 2, 3}, {0, 1, 2, 3}, {2, 0, 3, 1}};
+  const int64_t perms[][4] = {{0, 2, 3, 1}, {0, 3, 1, 2}, {3, 2, 1, 0},
+                              {1, 0, 2, 3}, {0, 1, 2, 3}, {2, 0, 3, 1}};
   ri__shape s = SHAPE(2, 3, 4, 5);
   int64_t n = ri__shape_numel(&s);
   float *x = rand_floats(n, -1.f, 1.f);
   uint8_t xb[120];
-  for (int i = 0; i < 120; i++) xb[i] = (uint8_t)(i * 7);
+  for (int i = 0; i < 120; i++)
+    xb[i] = (uint8_t)(i * 7);
   for (int p = 0; p < 7; p++) {
     for (int bytes = 0; bytes < 2; bytes++) {
       harness h;
@@ -1069,17 +1175,20 @@ static void test_transpose(ri__pool *pool) {
       h.pool = pool;
       h_in(&h, bytes ? RI_DTYPE_UINT8 : RI_DTYPE_FLOAT32, s, bytes ? (void *)xb : (void *)x, 0);
       int64_t perm[4];
-      for (int k = 0; k < 4; k++) perm[k] = p < 6 ? perms[p][k] : 3 - k; /* p == 6: default (reversed) */
+      for (int k = 0; k < 4; k++)
+        perm[k] = p < 6 ? perms[p][k] : 3 - k; /* p == 6: default (reversed) */
       if (p < 6) h_ints(&h, "perm", 4, perm);
       CHECK_MSG(h_run(&h) == RI_OK, "%s", h.err.msg);
       ri__shape so = {.rank = 4};
-      for (int k = 0; k < 4; k++) so.dims[k] = s.dims[perm[k]];
+      for (int k = 0; k < 4; k++)
+        so.dims[k] = s.dims[perm[k]];
       CHECK(ri__shape_equal(&h.out[0].shape, &so));
       int bad = 0;
       for (int64_t i = 0; h.out[0].data && i < n; i++) {
         int64_t co[4], ci[4];
         unravel(&so, i, co);
-        for (int k = 0; k < 4; k++) ci[perm[k]] = co[k];
+        for (int k = 0; k < 4; k++)
+          ci[perm[k]] = co[k];
         if (bytes)
           bad += ((uint8_t *)h.out[0].data)[i] != xb[ravel(&s, ci)];
         else
@@ -1105,13 +1214,19 @@ static void test_transpose(ri__pool *pool) {
   ri__free(x);
 }
 
-/* ---- Slice ----------------------------------------------------------------------------------------------- */
+/* ---- Slice -----------------------------------------------------------------------------------------------
+ */
 
 static void test_slice(void) {
   int32_t x[10];
-  for (int i = 0; i < 10; i++) x[i] = i * 10;
+  for (int i = 0; i < 10; i++)
+    x[i] = i * 10;
   /* expected element indices from numpy's a[start:end:step] on arange(10) */
-  struct { int64_t s, e, st; int n; int idx[10]; } cases[] = {
+  struct {
+    int64_t s, e, st;
+    int n;
+    int idx[10];
+  } cases[] = {
       {20, -20, -1, 10, {9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
       {-1, -11, -1, 10, {9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
       {-1, -12, -2, 5, {9, 7, 5, 3, 1}},
@@ -1132,7 +1247,9 @@ static void test_slice(void) {
     for (int with_axes = 0; with_axes < 2; with_axes++) {
       harness h;
       int64_t axes[1] = {-1};
-      int32_t s32 = (int32_t)(cases[c].s > INT32_MAX ? INT32_MAX : cases[c].s < INT32_MIN ? INT32_MIN : cases[c].s);
+      int32_t s32 = (int32_t)(cases[c].s > INT32_MAX   ? INT32_MAX
+                              : cases[c].s < INT32_MIN ? INT32_MIN
+                                                       : cases[c].s);
       h_init(&h, RI__OP_Slice, 13);
       h_in(&h, RI_DTYPE_INT32, SHAPE(10), x, 0);
       if (with_axes) /* also exercise int32 starts */
@@ -1140,8 +1257,10 @@ static void test_slice(void) {
       else
         h_in(&h, RI_DTYPE_INT64, SHAPE(1), &cases[c].s, 1);
       h_in(&h, RI_DTYPE_INT64, SHAPE(1), &cases[c].e, 1);
-      if (with_axes) h_in(&h, RI_DTYPE_INT64, SHAPE(1), axes, 1);
-      else h_absent(&h);
+      if (with_axes)
+        h_in(&h, RI_DTYPE_INT64, SHAPE(1), axes, 1);
+      else
+        h_absent(&h);
       h_in(&h, RI_DTYPE_INT64, SHAPE(1), &cases[c].st, 1);
       ri_status st = h_run(&h);
       CHECK_MSG(st == RI_OK, "case %zu: %s", c, h.err.msg);
@@ -1205,7 +1324,8 @@ static void test_slice(void) {
   }
 }
 
-/* ---- Gather ---------------------------------------------------------------------------------------------- */
+/* ---- Gather ----------------------------------------------------------------------------------------------
+ */
 
 static void test_gather(void) {
   ri__shape sd = SHAPE(3, 4, 5);
@@ -1265,7 +1385,8 @@ static void test_gather(void) {
     h_in(&h, RI_DTYPE_INT64, k_scalar, &one, 1);
     h_int(&h, "axis", 1);
     CHECK(h_run(&h) == RI_OK && ri__shape_equal(&h.out[0].shape, &SHAPE(3, 5)));
-    for (int i = 0; h.out[0].data && i < 15; i++) CHECK(((float *)h.out[0].data)[i] == d[(i / 5) * 20 + 2 * 5 + i % 5]);
+    for (int i = 0; h.out[0].data && i < 15; i++)
+      CHECK(((float *)h.out[0].data)[i] == d[(i / 5) * 20 + 2 * 5 + i % 5]);
     h_free(&h);
   }
   /* out of range: at run time (clear error, nothing read out of bounds) and when known at infer time */
@@ -1297,14 +1418,19 @@ static void test_gather(void) {
   ri__free(d);
 }
 
-/* ---- Shape, Constant, Tile ------------------------------------------------------------------------------ */
+/* ---- Shape, Constant, Tile ------------------------------------------------------------------------------
+ */
 
 static void test_shape_const_tile(void) {
   float x[1] = {0};
   ri__shape s = SHAPE(2, 3, 4, 5);
-  struct { int has_s, has_e; int64_t s, e; int from, to; } cases[] = {
-      {0, 0, 0, 0, 0, 4},  {1, 0, 1, 0, 1, 4},    {0, 1, 0, -1, 0, 3},   {1, 1, -3, -1, 1, 3},
-      {1, 0, -10, 0, 0, 4}, {1, 1, 3, 1, 3, 3},  {1, 1, 2, 100, 2, 4},  {1, 0, 7, 0, 4, 4},
+  struct {
+    int has_s, has_e;
+    int64_t s, e;
+    int from, to;
+  } cases[] = {
+      {0, 0, 0, 0, 0, 4},   {1, 0, 1, 0, 1, 4}, {0, 1, 0, -1, 0, 3},  {1, 1, -3, -1, 1, 3},
+      {1, 0, -10, 0, 0, 4}, {1, 1, 3, 1, 3, 3}, {1, 1, 2, 100, 2, 4}, {1, 0, 7, 0, 4, 4},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     harness h;
@@ -1318,7 +1444,8 @@ static void test_shape_const_tile(void) {
     CHECK_MSG(st == RI_OK && h.out[0].dtype == RI_DTYPE_INT64 && h.out[0].shape.rank == 1 &&
                   h.out[0].shape.dims[0] == len,
               "case %zu", c);
-    for (int i = 0; st == RI_OK && i < len; i++) CHECK(((int64_t *)h.out[0].data)[i] == s.dims[cases[c].from + i]);
+    for (int i = 0; st == RI_OK && i < len; i++)
+      CHECK(((int64_t *)h.out[0].data)[i] == s.dims[cases[c].from + i]);
     h_free(&h);
   }
   harness h;
@@ -1331,7 +1458,8 @@ static void test_shape_const_tile(void) {
   {
     h_init(&h, RI__OP_Constant, 13);
     int16_t *v = ri__malloc(6 * sizeof(int16_t));
-    for (int i = 0; i < 6; i++) v[i] = (int16_t)(i * i - 3);
+    for (int i = 0; i < 6; i++)
+      v[i] = (int16_t)(i * i - 3);
     int cv = ri__graph_add_const(h.g, "cv", RI_DTYPE_INT16, &SHAPE(2, 3), v, 6 * sizeof(int16_t));
     ri__attr *a = &h.attrs[h.n_attrs++];
     memset(a, 0, sizeof *a);
@@ -1340,14 +1468,16 @@ static void test_shape_const_tile(void) {
     a->value = cv;
     CHECK_MSG(h_run(&h) == RI_OK, "%s", h.err.msg);
     CHECK(h.out[0].dtype == RI_DTYPE_INT16 && ri__shape_equal(&h.out[0].shape, &SHAPE(2, 3)));
-    for (int i = 0; h.out[0].data && i < 6; i++) CHECK(((int16_t *)h.out[0].data)[i] == i * i - 3);
+    for (int i = 0; h.out[0].data && i < 6; i++)
+      CHECK(((int16_t *)h.out[0].data)[i] == i * i - 3);
     /* check() runs again after an engine load: it must accept its own output */
     ri__node *n = &h.g->nodes[h.node];
     CHECK(ri__op_get(RI__OP_Constant)->check(h.g, n, &h.err) == RI_OK && n->params != NULL);
     h_free(&h);
     h_init(&h, RI__OP_Constant, 13);
     h_ints(&h, "value_ints", 3, (int64_t[]){5, -6, 7});
-    CHECK(h_run(&h) == RI_OK && h.out[0].dtype == RI_DTYPE_INT64 && ri__shape_equal(&h.out[0].shape, &SHAPE(3)));
+    CHECK(h_run(&h) == RI_OK && h.out[0].dtype == RI_DTYPE_INT64 &&
+          ri__shape_equal(&h.out[0].shape, &SHAPE(3)));
     CHECK(h.out[0].data && ((int64_t *)h.out[0].data)[1] == -6);
     h_free(&h);
     h_init(&h, RI__OP_Constant, 13);

@@ -154,7 +154,7 @@ def cast_cases():
     for to in [TensorProto.INT32, TensorProto.INT64, TensorProto.INT8, TensorProto.FLOAT16, TensorProto.DOUBLE,
                TensorProto.BOOL, TensorProto.INT16]:
         src = x if to != TensorProto.INT8 else np.clip(x, -128, 127)
-        out.append(Case(f"cast_f32_to_{to}", [node("Cast", ["x"], ["y"], to=to)], {"x": src}, [("y", to)]))
+        out.append(Case(f"cast_f32_to_{TensorProto.DataType.Name(to).lower()}", [node("Cast", ["x"], ["y"], to=to)], {"x": src}, [("y", to)]))
     out.append(Case("cast_f32_to_u8", [node("Cast", ["x"], ["y"], to=TensorProto.UINT8)], {"x": xu},
                     [("y", TensorProto.UINT8)]))
     out.append(Case("cast_i64_to_f32", [node("Cast", ["x"], ["y"], to=F)],

@@ -22,8 +22,8 @@ static ri_status check_cast(const ri__graph *g, ri__node *n, ri__err *err) {
 static ri_status infer_cast(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__err *err) {
   int64_t to = ri__node_attr_int(n, "to", 0);
   if (!castable(to))
-    return ri__err_set(err, RI_ERR_UNSUPPORTED, "node '%s' (Cast): target type %lld is not supported", n->name,
-                       (long long)to);
+    return ri__err_set(err, RI_ERR_UNSUPPORTED, "node '%s' (Cast): target type %lld is not supported",
+                       n->name, (long long)to);
   if (!castable(in[0].dtype))
     return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Cast): input dtype %s (%d) is not supported", n->name,
                        ri_dtype_name(in[0].dtype), (int)in[0].dtype);

@@ -15,8 +15,8 @@ static ri_status infer_concat(const ri__node *n, const ri__tensor *in, ri__tenso
   int64_t axis_attr = ri__node_attr_int(n, "axis", 0);
   int rank = in[0].shape.rank, axis;
   if (!ri__norm_axis(axis_attr, rank, &axis))
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Concat): axis %lld is out of range for rank %d", n->name,
-                       (long long)axis_attr, rank);
+    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Concat): axis %lld is out of range for rank %d",
+                       n->name, (long long)axis_attr, rank);
   if (ri_dtype_size(in[0].dtype) == 0)
     return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Concat): input 0 has unsupported dtype %s", n->name,
                        ri_dtype_name(in[0].dtype));

@@ -6,9 +6,16 @@
 
 static int is_binary_type(ri_dtype t) {
   switch (t) {
-  case RI_DTYPE_FLOAT32: case RI_DTYPE_FLOAT64: case RI_DTYPE_INT8: case RI_DTYPE_UINT8:
-  case RI_DTYPE_INT16: case RI_DTYPE_UINT16: case RI_DTYPE_INT32: case RI_DTYPE_UINT32:
-  case RI_DTYPE_INT64: case RI_DTYPE_UINT64: return 1;
+  case RI_DTYPE_FLOAT32:
+  case RI_DTYPE_FLOAT64:
+  case RI_DTYPE_INT8:
+  case RI_DTYPE_UINT8:
+  case RI_DTYPE_INT16:
+  case RI_DTYPE_UINT16:
+  case RI_DTYPE_INT32:
+  case RI_DTYPE_UINT32:
+  case RI_DTYPE_INT64:
+  case RI_DTYPE_UINT64: return 1;
   default: return 0;
   }
 }
@@ -24,12 +31,12 @@ static ri_status infer_binary(const ri__node *n, const ri__tensor *in, ri__tenso
                        "integers)",
                        n->name, op, ri_dtype_name(in[0].dtype));
   if (n->act != RI__ACT_NONE && in[0].dtype != RI_DTYPE_FLOAT32)
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): a fused activation needs float32, not %s",
-                       n->name, op, ri_dtype_name(in[0].dtype));
+    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): a fused activation needs float32, not %s", n->name,
+                       op, ri_dtype_name(in[0].dtype));
   if (ri__broadcast_shapes(&in[0].shape, &in[1].shape, &out[0].shape) != RI_OK) {
     char a[160], b[160];
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): input shapes %s and %s do not broadcast",
-                       n->name, op, ri__shape_str(&in[0].shape, a, sizeof a),
+    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): input shapes %s and %s do not broadcast", n->name,
+                       op, ri__shape_str(&in[0].shape, a, sizeof a),
                        ri__shape_str(&in[1].shape, b, sizeof b));
   }
   out[0].dtype = in[0].dtype;

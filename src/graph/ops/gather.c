@@ -12,11 +12,11 @@ static ri_status infer_gather(const ri__node *n, const ri__tensor *in, ri__tenso
     return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Gather): data dtype %s is not supported", n->name,
                        ri_dtype_name(in[0].dtype));
   if (in[1].dtype != RI_DTYPE_INT32 && in[1].dtype != RI_DTYPE_INT64)
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Gather): indices must be int32 or int64, not %s", n->name,
-                       ri_dtype_name(in[1].dtype));
+    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Gather): indices must be int32 or int64, not %s",
+                       n->name, ri_dtype_name(in[1].dtype));
   if (!ri__norm_axis(a, ds->rank, &axis))
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Gather): axis %lld is out of range for rank %d", n->name,
-                       (long long)a, ds->rank);
+    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Gather): axis %lld is out of range for rank %d",
+                       n->name, (long long)a, ds->rank);
   if (ds->rank - 1 + is->rank > RI__MAX_RANK)
     return ri__err_set(err, RI_ERR_LIMIT, "node '%s' (Gather): output rank %d exceeds %d", n->name,
                        ds->rank - 1 + is->rank, RI__MAX_RANK);
@@ -30,9 +30,12 @@ static ri_status infer_gather(const ri__node *n, const ri__tensor *in, ri__tenso
     }
   }
   ri__shape s = {0};
-  for (int k = 0; k < axis; k++) s.dims[s.rank++] = ds->dims[k];
-  for (int k = 0; k < is->rank; k++) s.dims[s.rank++] = is->dims[k];
-  for (int k = axis + 1; k < ds->rank; k++) s.dims[s.rank++] = ds->dims[k];
+  for (int k = 0; k < axis; k++)
+    s.dims[s.rank++] = ds->dims[k];
+  for (int k = 0; k < is->rank; k++)
+    s.dims[s.rank++] = is->dims[k];
+  for (int k = axis + 1; k < ds->rank; k++)
+    s.dims[s.rank++] = ds->dims[k];
   out[0].dtype = in[0].dtype;
   out[0].shape = s;
   return RI_OK;

@@ -25,12 +25,13 @@ static ri_status check_common(const ri__graph *g, ri__node *n, ri__err *err) {
   for (int i = 0; i < n->n_attrs; i++) {
     const char *a = n->attrs[i].name ? n->attrs[i].name : "?";
     int known = 0;
-    for (const char *const *k = (const char *const[]){"axis", "block_size", "saturate", "output_dtype", 0}; *k;
-         k++)
+    for (const char *const *k = (const char *const[]){"axis", "block_size", "saturate", "output_dtype", 0};
+         *k; k++)
       if (!strcmp(a, *k)) known = 1;
     if (!known || n->attrs[i].type != RI__ATTR_INT)
-      return ri__err_set(err, RI_ERR_UNSUPPORTED, "node '%s' (%s): attribute '%s' is not supported at opset %lld",
-                         n->name, op, a, (long long)g->opset);
+      return ri__err_set(err, RI_ERR_UNSUPPORTED,
+                         "node '%s' (%s): attribute '%s' is not supported at opset %lld", n->name, op, a,
+                         (long long)g->opset);
   }
   return RI_OK;
 }
@@ -62,8 +63,9 @@ static ri_status check_params(const ri__node *n, const ri__tensor *in, ri_dtype 
   const ri__tensor *s = &in[1];
   int64_t ns = ri__shape_numel(&s->shape);
   if (!is_f_type(s->dtype))
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): scale dtype %s is not supported (float32, float16)",
-                       n->name, op, ri_dtype_name(s->dtype));
+    return ri__err_set(err, RI_ERR_SHAPE,
+                       "node '%s' (%s): scale dtype %s is not supported (float32, float16)", n->name, op,
+                       ri_dtype_name(s->dtype));
   if (ns != 1) {
     int axis;
     if (s->shape.rank != 1)
@@ -117,7 +119,7 @@ static ri_status infer_q(const ri__node *n, const ri__tensor *in, ri__tensor *ou
 static ri_status infer_dq(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__err *err) {
   ri_dtype xt = in[0].dtype;
   if (!is_q_type(xt) && xt != RI_DTYPE_INT32)
-    return ri__err_set(err, RI_ERR_SHAPE,
+    return ri__err_set(err, ri_dtype_size(xt) ? RI_ERR_SHAPE : RI_ERR_UNSUPPORTED,
                        "node '%s' (DequantizeLinear): input dtype %s is not supported (uint8, int8, uint16, "
                        "int16, int32)",
                        n->name, ri_dtype_name(xt));

@@ -6,9 +6,8 @@
 
 static ri_status need_host(const ri__node *n, const ri__tensor *t, const char *what, ri__err *err) {
   if (t->data) return RI_OK;
-  return ri__err_set(err, RI_ERR_UNSUPPORTED,
-                     "%s input of %s '%s' is computed at run time from tensor data", what, ri__op_name(n->op),
-                     n->name);
+  return ri__err_set(err, RI_ERR_UNSUPPORTED, "%s input of %s '%s' is computed at run time from tensor data",
+                     what, ri__op_name(n->op), n->name);
 }
 
 static ri_status known_dtype(const ri__node *n, const ri__tensor *in, ri__err *err) {
@@ -31,8 +30,9 @@ static ri_status infer_reshape(const ri__node *n, const ri__tensor *in, ri__tens
   RI__TRY(known_dtype(n, in, err));
   const ri__tensor *sh = &in[1];
   if (!ri__is_int_list(sh, 0))
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Reshape): shape must be a 1-D int64 tensor (got %s rank %d)",
-                       n->name, ri_dtype_name(sh->dtype), sh->shape.rank);
+    return ri__err_set(err, RI_ERR_SHAPE,
+                       "node '%s' (Reshape): shape must be a 1-D int64 tensor (got %s rank %d)", n->name,
+                       ri_dtype_name(sh->dtype), sh->shape.rank);
   RI__TRY(need_host(n, sh, "shape", err));
   int64_t count = sh->shape.dims[0];
   if (count > RI__MAX_RANK)
@@ -46,8 +46,9 @@ static ri_status infer_reshape(const ri__node *n, const ri__tensor *in, ri__tens
     int64_t d = ri__tensor_get_int(sh, k);
     if (d == -1) {
       if (infer_at >= 0)
-        return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Reshape): shape has more than one -1 (at %d and %d)",
-                           n->name, infer_at, k);
+        return ri__err_set(err, RI_ERR_SHAPE,
+                           "node '%s' (Reshape): shape has more than one -1 (at %d and %d)", n->name,
+                           infer_at, k);
       infer_at = k;
       continue;
     }
@@ -56,9 +57,10 @@ static ri_status infer_reshape(const ri__node *n, const ri__tensor *in, ri__tens
                          (long long)d);
     if (d == 0 && !allowzero) {
       if (k >= in[0].shape.rank)
-        return ri__err_set(err, RI_ERR_SHAPE,
-                           "node '%s' (Reshape): shape[%d] = 0 copies an input dim, but the input has rank %d",
-                           n->name, k, in[0].shape.rank);
+        return ri__err_set(
+            err, RI_ERR_SHAPE,
+            "node '%s' (Reshape): shape[%d] = 0 copies an input dim, but the input has rank %d", n->name, k,
+            in[0].shape.rank);
       d = in[0].shape.dims[k];
     } else if (d == 0) {
       has_zero = 1;
@@ -73,9 +75,10 @@ static ri_status infer_reshape(const ri__node *n, const ri__tensor *in, ri__tens
       return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Reshape): allowzero=1 forbids both 0 and -1 in shape",
                          n->name);
     if (known == 0 || in_numel % known != 0)
-      return ri__err_set(err, RI_ERR_SHAPE,
-                         "node '%s' (Reshape): cannot infer the -1 dim: %lld elements are not a multiple of %lld",
-                         n->name, (long long)in_numel, (long long)known);
+      return ri__err_set(
+          err, RI_ERR_SHAPE,
+          "node '%s' (Reshape): cannot infer the -1 dim: %lld elements are not a multiple of %lld", n->name,
+          (long long)in_numel, (long long)known);
     s.dims[infer_at] = in_numel / known;
     known = in_numel;
   }
@@ -121,12 +124,14 @@ static ri_status check_axes_form(const ri__graph *g, ri__node *n, ri__err *err) 
   const ri__attr *a = ri__node_attr(n, "axes");
   const char *op = ri__op_name(n->op);
   if (g->opset >= 13 && a)
-    return ri__err_set(err, RI_ERR_PARSE,
-                       "node '%s' (%s): 'axes' is an input since opset 13, not an attribute (model opset %lld)",
-                       n->name, op, (long long)g->opset);
+    return ri__err_set(
+        err, RI_ERR_PARSE,
+        "node '%s' (%s): 'axes' is an input since opset 13, not an attribute (model opset %lld)", n->name, op,
+        (long long)g->opset);
   if (g->opset < 13 && n->n_inputs > 1)
-    return ri__err_set(err, RI_ERR_PARSE, "node '%s' (%s): takes one input before opset 13 (model opset %lld)",
-                       n->name, op, (long long)g->opset);
+    return ri__err_set(err, RI_ERR_PARSE,
+                       "node '%s' (%s): takes one input before opset 13 (model opset %lld)", n->name, op,
+                       (long long)g->opset);
   if (a && a->type != RI__ATTR_INTS)
     return ri__err_set(err, RI_ERR_PARSE, "node '%s' (%s): 'axes' must be a list of integers", n->name, op);
   if (n->op == RI__OP_Unsqueeze && !a && (n->n_inputs < 2 || n->inputs[1] < 0))
@@ -154,13 +159,13 @@ static ri_status read_axes(const ri__node *n, const ri__tensor *in, int rank, in
     cnt = ri__shape_numel(&t->shape);
   }
   if (cnt > rank)
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): %lld axes for rank %d", n->name, op, (long long)cnt,
-                       rank);
+    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): %lld axes for rank %d", n->name, op,
+                       (long long)cnt, rank);
   for (int i = 0; i < cnt; i++) {
     int64_t a = list ? list[i] : ri__tensor_get_int(t, i);
     if (!ri__norm_axis(a, rank, &axes[i]))
-      return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): axis %lld is out of range for rank %d", n->name, op,
-                         (long long)a, rank);
+      return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): axis %lld is out of range for rank %d", n->name,
+                         op, (long long)a, rank);
     for (int k = 0; k < i; k++)
       if (axes[k] == axes[i])
         return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (%s): axis %d appears twice", n->name, op, axes[i]);
@@ -175,7 +180,8 @@ static ri_status infer_squeeze(const ri__node *n, const ri__tensor *in, ri__tens
   int axes[RI__MAX_RANK], cnt, drop[RI__MAX_RANK] = {0};
   RI__TRY(read_axes(n, in, is->rank, axes, &cnt, err));
   if (cnt <= 0) { /* no axes, or an empty list (as onnxruntime reads it): every size-1 axis */
-    for (int k = 0; k < is->rank; k++) drop[k] = is->dims[k] == 1;
+    for (int k = 0; k < is->rank; k++)
+      drop[k] = is->dims[k] == 1;
   } else {
     for (int i = 0; i < cnt; i++) {
       if (is->dims[axes[i]] != 1)
@@ -203,11 +209,12 @@ static ri_status infer_unsqueeze(const ri__node *n, const ri__tensor *in, ri__te
                        (long long)(is->rank + cnt), RI__MAX_RANK);
   int orank = (int)(is->rank + cnt), axes[RI__MAX_RANK], got, add[RI__MAX_RANK] = {0};
   RI__TRY(read_axes(n, in, orank, axes, &got, err));
-  if (got < 0)
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Unsqueeze): axes are required", n->name);
-  for (int i = 0; i < got; i++) add[axes[i]] = 1;
+  if (got < 0) return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Unsqueeze): axes are required", n->name);
+  for (int i = 0; i < got; i++)
+    add[axes[i]] = 1;
   ri__shape s = {.rank = orank};
-  for (int k = 0, j = 0; k < orank; k++) s.dims[k] = add[k] ? 1 : is->dims[j++];
+  for (int k = 0, j = 0; k < orank; k++)
+    s.dims[k] = add[k] ? 1 : is->dims[j++];
   out[0].dtype = in[0].dtype;
   out[0].shape = s;
   return RI_OK;

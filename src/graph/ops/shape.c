@@ -23,8 +23,9 @@ static ri_status check_shape(const ri__graph *g, ri__node *n, ri__err *err) {
     const ri__attr *a = &n->attrs[i];
     int is_range = a->name && (!strcmp(a->name, "start") || !strcmp(a->name, "end"));
     if (!is_range || a->type != RI__ATTR_INT || g->opset < 15)
-      return ri__err_set(err, RI_ERR_UNSUPPORTED, "node '%s' (Shape): attribute '%s' is not supported at opset %lld",
-                         n->name, a->name ? a->name : "?", (long long)g->opset);
+      return ri__err_set(err, RI_ERR_UNSUPPORTED,
+                         "node '%s' (Shape): attribute '%s' is not supported at opset %lld", n->name,
+                         a->name ? a->name : "?", (long long)g->opset);
   }
   return RI_OK;
 }
@@ -46,8 +47,9 @@ static ri_status check_constant(const ri__graph *g, ri__node *n, ri__err *err) {
   ri__free(n->params);
   n->params = NULL;
   if (n->n_attrs != 1)
-    return ri__err_set(err, RI_ERR_PARSE, "node '%s' (Constant): expected exactly one value attribute, got %d",
-                       n->name, n->n_attrs);
+    return ri__err_set(err, RI_ERR_PARSE,
+                       "node '%s' (Constant): expected exactly one value attribute, got %d", n->name,
+                       n->n_attrs);
   const ri__attr *a = &n->attrs[0];
   const char *name = a->name ? a->name : "?";
   ri_dtype dt;
@@ -81,15 +83,16 @@ static ri_status check_constant(const ri__graph *g, ri__node *n, ri__err *err) {
     shape.dims[0] = a->n;
     src = a->ints;
   } else {
-    return ri__err_set(err, RI_ERR_UNSUPPORTED, "node '%s' (Constant): attribute '%s' is not supported", n->name,
-                       name);
+    return ri__err_set(err, RI_ERR_UNSUPPORTED, "node '%s' (Constant): attribute '%s' is not supported",
+                       n->name, name);
   }
   RI__TRY(ri__tensor_nbytes(dt, &shape, &nbytes, err));
   if (nbytes && !src)
     return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (Constant): value has no data", n->name);
   if (!strcmp(name, "value") && g->values[a->value].nbytes != nbytes)
-    return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (Constant): value holds %zu bytes, its shape needs %zu",
-                       n->name, g->values[a->value].nbytes, nbytes);
+    return ri__err_set(err, RI_ERR_INTERNAL,
+                       "node '%s' (Constant): value holds %zu bytes, its shape needs %zu", n->name,
+                       g->values[a->value].nbytes, nbytes);
   ri__const_params *p = ri__malloc(sizeof *p + nbytes);
   if (!p) return RI__OOM(err);
   p->dtype = dt;
@@ -103,7 +106,8 @@ static ri_status check_constant(const ri__graph *g, ri__node *n, ri__err *err) {
 static ri_status infer_constant(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__err *err) {
   const ri__const_params *p = n->params;
   if (!p)
-    return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (Constant): shape inference ran before check()", n->name);
+    return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (Constant): shape inference ran before check()",
+                       n->name);
   out[0].dtype = p->dtype;
   out[0].shape = p->shape;
   return RI_OK;

@@ -8,7 +8,7 @@
 typedef struct {
   ri_dtype dtype;
   ri__shape shape;
-  size_t nbytes; /* numel * dtype size */
+  size_t nbytes;  /* numel * dtype size */
   int64_t data[]; /* nbytes bytes of elements (int64_t only for alignment) */
 } ri__const_params;
 

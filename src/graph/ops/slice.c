@@ -13,23 +13,26 @@ ri_status ri__slice_plan_make(const ri__node *n, const ri__tensor *in, ri__slice
   for (int i = 1; i < 5; i++) {
     if (i >= n->n_inputs || in[i].dtype == RI_DTYPE_UNDEFINED) {
       if (i < 3)
-        return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): input '%s' is missing", n->name, k_names[i]);
+        return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): input '%s' is missing", n->name,
+                           k_names[i]);
       continue;
     }
     if (!ri__is_int_list(&in[i], 0))
-      return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): %s must be a 1-D int32/int64 tensor (got %s rank %d)",
-                         n->name, k_names[i], ri_dtype_name(in[i].dtype), in[i].shape.rank);
+      return ri__err_set(err, RI_ERR_SHAPE,
+                         "node '%s' (Slice): %s must be a 1-D int32/int64 tensor (got %s rank %d)", n->name,
+                         k_names[i], ri_dtype_name(in[i].dtype), in[i].shape.rank);
     if (!in[i].data)
       return ri__err_set(err, RI_ERR_UNSUPPORTED,
-                         "%s input of Slice '%s' is computed at run time from tensor data", k_names[i], n->name);
+                         "%s input of Slice '%s' is computed at run time from tensor data", k_names[i],
+                         n->name);
     if (count >= 0 && in[i].shape.dims[0] != count)
-      return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): %s has %lld entries, starts has %lld", n->name,
-                         k_names[i], (long long)in[i].shape.dims[0], (long long)count);
+      return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): %s has %lld entries, starts has %lld",
+                         n->name, k_names[i], (long long)in[i].shape.dims[0], (long long)count);
     count = in[i].shape.dims[0];
   }
   if (count > rank)
-    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): %lld sliced axes for an input of rank %d", n->name,
-                       (long long)count, rank);
+    return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): %lld sliced axes for an input of rank %d",
+                       n->name, (long long)count, rank);
   int has_axes = n->n_inputs > 3 && in[3].dtype != RI_DTYPE_UNDEFINED;
   int has_steps = n->n_inputs > 4 && in[4].dtype != RI_DTYPE_UNDEFINED;
   int used[RI__MAX_RANK] = {0};
@@ -43,8 +46,8 @@ ri_status ri__slice_plan_make(const ri__node *n, const ri__tensor *in, ri__slice
     if (has_axes) {
       int64_t a = ri__tensor_get_int(&in[3], i);
       if (!ri__norm_axis(a, rank, &axis))
-        return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): axis %lld is out of range for rank %d", n->name,
-                           (long long)a, rank);
+        return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): axis %lld is out of range for rank %d",
+                           n->name, (long long)a, rank);
     }
     if (used[axis])
       return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Slice): axis %d is sliced twice", n->name, axis);

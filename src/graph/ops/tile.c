@@ -13,8 +13,8 @@ static ri_status infer_tile(const ri__node *n, const ri__tensor *in, ri__tensor 
     return ri__err_set(err, RI_ERR_SHAPE, "node '%s' (Tile): repeats must be a 1-D int64 tensor of length %d",
                        n->name, rank);
   if (!r->data)
-    return ri__err_set(err, RI_ERR_UNSUPPORTED, "repeats input of Tile '%s' is computed at run time from tensor data",
-                       n->name);
+    return ri__err_set(err, RI_ERR_UNSUPPORTED,
+                       "repeats input of Tile '%s' is computed at run time from tensor data", n->name);
   ri__shape s = in[0].shape;
   for (int k = 0; k < rank; k++) {
     int64_t rep = ri__tensor_get_int(r, k);

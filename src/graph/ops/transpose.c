@@ -5,7 +5,8 @@ static ri_status check_transpose(const ri__graph *g, ri__node *n, ri__err *err) 
   const ri__attr *a = ri__node_attr(n, "perm");
   if (!a) return RI_OK;
   if (a->type != RI__ATTR_INTS)
-    return ri__err_set(err, RI_ERR_PARSE, "node '%s' (Transpose): 'perm' must be a list of integers", n->name);
+    return ri__err_set(err, RI_ERR_PARSE, "node '%s' (Transpose): 'perm' must be a list of integers",
+                       n->name);
   if (a->n > RI__MAX_RANK)
     return ri__err_set(err, RI_ERR_LIMIT, "node '%s' (Transpose): perm has %d entries, more than rank %d",
                        n->name, a->n, RI__MAX_RANK);
@@ -14,8 +15,8 @@ static ri_status check_transpose(const ri__graph *g, ri__node *n, ri__err *err) 
     int64_t p = a->ints[i];
     if (p < 0 || p >= a->n || seen[p])
       return ri__err_set(err, RI_ERR_PARSE,
-                         "node '%s' (Transpose): perm is not a permutation of 0..%d (entry %d is %lld)", n->name,
-                         a->n - 1, i, (long long)p);
+                         "node '%s' (Transpose): perm is not a permutation of 0..%d (entry %d is %lld)",
+                         n->name, a->n - 1, i, (long long)p);
     seen[p] = 1;
   }
   return RI_OK;

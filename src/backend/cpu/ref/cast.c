@@ -25,39 +25,39 @@ static uint64_t f2u64(double v) {
   return (uint64_t)f2i64(v);
 }
 
-#define LOOP(ST, EXPR)                                                                             \
-  do {                                                                                             \
-    const ST *s = (const ST *)src + begin;                                                         \
-    for (int64_t i = 0; i < count; i++) {                                                          \
-      ST v = s[i];                                                                                 \
-      d[i] = EXPR;                                                                                 \
-    }                                                                                              \
-  } while (0);                                                                                     \
+#define LOOP(ST, EXPR)                                                                                       \
+  do {                                                                                                       \
+    const ST *s = (const ST *)src + begin;                                                                   \
+    for (int64_t i = 0; i < count; i++) {                                                                    \
+      ST v = s[i];                                                                                           \
+      d[i] = EXPR;                                                                                           \
+    }                                                                                                        \
+  } while (0);                                                                                               \
   break
 
 /* FF: from float32/float64, FI: from integers, FH: from a float16 pattern, FB: from a bool byte. */
-#define DEFINE_TO(NAME, DT, FF, FI, FH, FB)                                                        \
-  static void NAME(ri_dtype st, const void *src, void *dst, int64_t begin, int64_t count) {        \
-    DT *d = (DT *)dst + begin;                                                                     \
-    switch (st) {                                                                                  \
-    case RI_DTYPE_FLOAT32: LOOP(float, FF);                                                        \
-    case RI_DTYPE_FLOAT64: LOOP(double, FF);                                                       \
-    case RI_DTYPE_FLOAT16: LOOP(uint16_t, FH);                                                     \
-    case RI_DTYPE_BOOL: LOOP(uint8_t, FB);                                                         \
-    case RI_DTYPE_INT8: LOOP(int8_t, FI);                                                          \
-    case RI_DTYPE_UINT8: LOOP(uint8_t, FI);                                                        \
-    case RI_DTYPE_INT16: LOOP(int16_t, FI);                                                        \
-    case RI_DTYPE_UINT16: LOOP(uint16_t, FI);                                                      \
-    case RI_DTYPE_INT32: LOOP(int32_t, FI);                                                        \
-    case RI_DTYPE_UINT32: LOOP(uint32_t, FI);                                                      \
-    case RI_DTYPE_INT64: LOOP(int64_t, FI);                                                        \
-    case RI_DTYPE_UINT64: LOOP(uint64_t, FI);                                                      \
-    default: break;                                                                                \
-    }                                                                                              \
+#define DEFINE_TO(NAME, DT, FF, FI, FH, FB)                                                                  \
+  static void NAME(ri_dtype st, const void *src, void *dst, int64_t begin, int64_t count) {                  \
+    DT *d = (DT *)dst + begin;                                                                               \
+    switch (st) {                                                                                            \
+    case RI_DTYPE_FLOAT32: LOOP(float, FF);                                                                  \
+    case RI_DTYPE_FLOAT64: LOOP(double, FF);                                                                 \
+    case RI_DTYPE_FLOAT16: LOOP(uint16_t, FH);                                                               \
+    case RI_DTYPE_BOOL: LOOP(uint8_t, FB);                                                                   \
+    case RI_DTYPE_INT8: LOOP(int8_t, FI);                                                                    \
+    case RI_DTYPE_UINT8: LOOP(uint8_t, FI);                                                                  \
+    case RI_DTYPE_INT16: LOOP(int16_t, FI);                                                                  \
+    case RI_DTYPE_UINT16: LOOP(uint16_t, FI);                                                                \
+    case RI_DTYPE_INT32: LOOP(int32_t, FI);                                                                  \
+    case RI_DTYPE_UINT32: LOOP(uint32_t, FI);                                                                \
+    case RI_DTYPE_INT64: LOOP(int64_t, FI);                                                                  \
+    case RI_DTYPE_UINT64: LOOP(uint64_t, FI);                                                                \
+    default: break;                                                                                          \
+    }                                                                                                        \
   }
 
 #define TO_FLOAT(NAME, DT) DEFINE_TO(NAME, DT, (DT)v, (DT)v, (DT)ri__half_to_float(v), (DT)(v != 0))
-#define TO_INT(NAME, DT)                                                                           \
+#define TO_INT(NAME, DT)                                                                                     \
   DEFINE_TO(NAME, DT, (DT)f2i64(v), (DT)v, (DT)f2i64(ri__half_to_float(v)), (DT)(v != 0))
 
 TO_FLOAT(to_f32, float)

@@ -19,48 +19,49 @@
 typedef void (*row_fn)(const void *pa, const void *pb, void *py, int64_t n, int64_t sa, int64_t sb);
 
 /* One row: sa/sb are 1 when the input advances along the row and 0 when it repeats its first element. */
-#define ROW_FN(NAME, T, EXPR)                                                                      \
-  static void NAME(const void *pa, const void *pb, void *py, int64_t n, int64_t sa, int64_t sb) {  \
-    const T *A = pa;                                                                               \
-    const T *B = pb;                                                                               \
-    T *Y = py;                                                                                     \
-    if (sa && sb) {                                                                                \
-      for (int64_t i = 0; i < n; i++) {                                                            \
-        T a = A[i], b = B[i];                                                                      \
-        Y[i] = (T)(EXPR);                                                                          \
-      }                                                                                            \
-    } else if (sa) {                                                                               \
-      T b = B[0];                                                                                  \
-      for (int64_t i = 0; i < n; i++) {                                                            \
-        T a = A[i];                                                                                \
-        Y[i] = (T)(EXPR);                                                                          \
-      }                                                                                            \
-    } else if (sb) {                                                                               \
-      T a = A[0];                                                                                  \
-      for (int64_t i = 0; i < n; i++) {                                                            \
-        T b = B[i];                                                                                \
-        Y[i] = (T)(EXPR);                                                                          \
-      }                                                                                            \
-    } else {                                                                                       \
-      T a = A[0], b = B[0];                                                                        \
-      T v = (T)(EXPR);                                                                             \
-      for (int64_t i = 0; i < n; i++) Y[i] = v;                                                    \
-    }                                                                                              \
+#define ROW_FN(NAME, T, EXPR)                                                                                \
+  static void NAME(const void *pa, const void *pb, void *py, int64_t n, int64_t sa, int64_t sb) {            \
+    const T *A = pa;                                                                                         \
+    const T *B = pb;                                                                                         \
+    T *Y = py;                                                                                               \
+    if (sa && sb) {                                                                                          \
+      for (int64_t i = 0; i < n; i++) {                                                                      \
+        T a = A[i], b = B[i];                                                                                \
+        Y[i] = (T)(EXPR);                                                                                    \
+      }                                                                                                      \
+    } else if (sa) {                                                                                         \
+      T b = B[0];                                                                                            \
+      for (int64_t i = 0; i < n; i++) {                                                                      \
+        T a = A[i];                                                                                          \
+        Y[i] = (T)(EXPR);                                                                                    \
+      }                                                                                                      \
+    } else if (sb) {                                                                                         \
+      T a = A[0];                                                                                            \
+      for (int64_t i = 0; i < n; i++) {                                                                      \
+        T b = B[i];                                                                                          \
+        Y[i] = (T)(EXPR);                                                                                    \
+      }                                                                                                      \
+    } else {                                                                                                 \
+      T a = A[0], b = B[0];                                                                                  \
+      T v = (T)(EXPR);                                                                                       \
+      for (int64_t i = 0; i < n; i++)                                                                        \
+        Y[i] = v;                                                                                            \
+    }                                                                                                        \
   }
 
 /* Float types: plain IEEE arithmetic. */
-#define FLOAT_OPS(SUF, T)                                                                          \
-  ROW_FN(add_##SUF, T, a + b)                                                                      \
-  ROW_FN(sub_##SUF, T, a - b)                                                                      \
-  ROW_FN(mul_##SUF, T, a * b)                                                                      \
+#define FLOAT_OPS(SUF, T)                                                                                    \
+  ROW_FN(add_##SUF, T, a + b)                                                                                \
+  ROW_FN(sub_##SUF, T, a - b)                                                                                \
+  ROW_FN(mul_##SUF, T, a *b)                                                                                 \
   ROW_FN(div_##SUF, T, a / b)
 
 /* Integer types: U is an unsigned type at least as wide as T and as int, so that the arithmetic wraps
  * instead of overflowing a signed type. */
-#define INT_OPS(SUF, T, U, DIV)                                                                    \
-  ROW_FN(add_##SUF, T, (U)a + (U)b)                                                                \
-  ROW_FN(sub_##SUF, T, (U)a - (U)b)                                                                \
-  ROW_FN(mul_##SUF, T, (U)a * (U)b)                                                                \
+#define INT_OPS(SUF, T, U, DIV)                                                                              \
+  ROW_FN(add_##SUF, T, (U)a + (U)b)                                                                          \
+  ROW_FN(sub_##SUF, T, (U)a - (U)b)                                                                          \
+  ROW_FN(mul_##SUF, T, (U)a *(U)b)                                                                           \
   ROW_FN(div_##SUF, T, DIV(T, U))
 
 #define SDIV(T, U) (b == 0 ? (T)0 : b == -1 ? (T)(0u - (U)a) : (T)(a / b))
@@ -77,13 +78,13 @@ INT_OPS(u32, uint32_t, uint32_t, UDIV)
 INT_OPS(i64, int64_t, uint64_t, SDIV)
 INT_OPS(u64, uint64_t, uint64_t, UDIV)
 
-#define PICK(SUF)                                                                                  \
-  switch (op) {                                                                                    \
-  case RI__OP_Add: return add_##SUF;                                                               \
-  case RI__OP_Sub: return sub_##SUF;                                                               \
-  case RI__OP_Mul: return mul_##SUF;                                                               \
-  case RI__OP_Div: return div_##SUF;                                                               \
-  default: return NULL;                                                                            \
+#define PICK(SUF)                                                                                            \
+  switch (op) {                                                                                              \
+  case RI__OP_Add: return add_##SUF;                                                                         \
+  case RI__OP_Sub: return sub_##SUF;                                                                         \
+  case RI__OP_Mul: return mul_##SUF;                                                                         \
+  case RI__OP_Div: return div_##SUF;                                                                         \
+  default: return NULL;                                                                                      \
   }
 
 static row_fn pick(ri__op op, ri_dtype t) {
@@ -112,8 +113,9 @@ typedef struct {
   float act_a, act_b;
 } binary_job;
 
-#define ACT_LOOP(ACT)                                                                              \
-  for (int64_t i = 0; i < len; i++) y[i] = ri__act_apply(ACT, a, b, y[i]);                        \
+#define ACT_LOOP(ACT)                                                                                        \
+  for (int64_t i = 0; i < len; i++)                                                                          \
+    y[i] = ri__act_apply(ACT, a, b, y[i]);                                                                   \
   break
 
 static void apply_act(ri__act act, float a, float b, float *y, int64_t len) {
@@ -139,8 +141,7 @@ static void binary_chunk(void *arg, int64_t begin, int64_t end) {
   while (begin < end) {
     int64_t len = inner - col < end - begin ? inner - col : end - begin;
     char *y = j->y + (size_t)begin * j->es;
-    j->fn(j->a + (size_t)(it.a + col * ia) * j->es, j->b + (size_t)(it.b + col * ib) * j->es, y, len, ia,
-          ib);
+    j->fn(j->a + (size_t)(it.a + col * ia) * j->es, j->b + (size_t)(it.b + col * ib) * j->es, y, len, ia, ib);
     if (j->act != RI__ACT_NONE) apply_act(j->act, j->act_a, j->act_b, (float *)(void *)y, len);
     begin += len;
     col = 0;

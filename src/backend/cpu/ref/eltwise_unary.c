@@ -21,15 +21,17 @@ typedef struct {
 } unary_job;
 
 /* Each case spells the activation as a constant so that the compiler specializes the loop body. */
-#define ACT_LOOP(ACT)                                                                              \
-  for (int64_t i = begin; i < end; i++) y[i] = ri__act_apply(ACT, j->a, j->b, x[i]);              \
+#define ACT_LOOP(ACT)                                                                                        \
+  for (int64_t i = begin; i < end; i++)                                                                      \
+    y[i] = ri__act_apply(ACT, j->a, j->b, x[i]);                                                             \
   break
 
 static void run_f32(const unary_job *j, int64_t begin, int64_t end) {
   const float *x = j->x;
   float *y = j->y;
   if (j->mode == U_EXP) {
-    for (int64_t i = begin; i < end; i++) y[i] = expf(x[i]);
+    for (int64_t i = begin; i < end; i++)
+      y[i] = expf(x[i]);
     return;
   }
   switch (j->act) {
@@ -44,24 +46,24 @@ static void run_f32(const unary_job *j, int64_t begin, int64_t end) {
 }
 
 /* Relu and Clip on the other types: y = min(max(x, lo), hi); a NaN input stays NaN. */
-#define GENERIC_LOOP(T)                                                                            \
-  do {                                                                                             \
-    const T *x = j->x;                                                                             \
-    T *y = j->y;                                                                                   \
-    T lo = 0, hi = 0;                                                                              \
-    int has_lo = 1, has_hi = 0;                                                                    \
-    if (j->mode == U_INT_CLIP) {                                                                   \
-      has_lo = j->lo != NULL;                                                                      \
-      has_hi = j->hi != NULL;                                                                      \
-      if (has_lo) memcpy(&lo, j->lo, sizeof(T));                                                   \
-      if (has_hi) memcpy(&hi, j->hi, sizeof(T));                                                   \
-    }                                                                                              \
-    for (int64_t i = begin; i < end; i++) {                                                        \
-      T v = x[i];                                                                                  \
-      if (has_lo && v < lo) v = lo;                                                                \
-      if (has_hi && v > hi) v = hi;                                                                \
-      y[i] = v;                                                                                    \
-    }                                                                                              \
+#define GENERIC_LOOP(T)                                                                                      \
+  do {                                                                                                       \
+    const T *x = j->x;                                                                                       \
+    T *y = j->y;                                                                                             \
+    T lo = 0, hi = 0;                                                                                        \
+    int has_lo = 1, has_hi = 0;                                                                              \
+    if (j->mode == U_INT_CLIP) {                                                                             \
+      has_lo = j->lo != NULL;                                                                                \
+      has_hi = j->hi != NULL;                                                                                \
+      if (has_lo) memcpy(&lo, j->lo, sizeof(T));                                                             \
+      if (has_hi) memcpy(&hi, j->hi, sizeof(T));                                                             \
+    }                                                                                                        \
+    for (int64_t i = begin; i < end; i++) {                                                                  \
+      T v = x[i];                                                                                            \
+      if (has_lo && v < lo) v = lo;                                                                          \
+      if (has_hi && v > hi) v = hi;                                                                          \
+      y[i] = v;                                                                                              \
+    }                                                                                                        \
   } while (0)
 
 static void run_chunk(void *arg, int64_t begin, int64_t end) {
@@ -87,8 +89,7 @@ static void run_chunk(void *arg, int64_t begin, int64_t end) {
   }
 }
 
-static ri_status run(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x,
-                     unary_job *j) {
+static ri_status run(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x, unary_job *j) {
   int64_t count = ri__shape_numel(&in[0].shape);
   if (count < 0 || !ri__shape_equal(&in[0].shape, &out[0].shape) || in[0].dtype != out[0].dtype)
     return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s' (%s): output buffer does not match the input",
@@ -100,8 +101,8 @@ static ri_status run(const ri__node *n, const ri__tensor *in, ri__tensor *out, r
   return RI_OK;
 }
 
-static ri_status run_act(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x,
-                         ri__act act, float a, float b) {
+static ri_status run_act(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x, ri__act act,
+                         float a, float b) {
   if (in[0].dtype != RI_DTYPE_FLOAT32)
     return ri__err_set(x->err, RI_ERR_UNSUPPORTED, "node '%s' (%s): dtype %s is not supported", n->name,
                        ri__op_name(n->op), ri_dtype_name(in[0].dtype));

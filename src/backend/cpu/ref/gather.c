@@ -18,13 +18,15 @@ ri_status ri__ref_Gather(const ri__node *n, const ri__tensor *in, ri__tensor *ou
     int64_t v = ri__tensor_get_int(&in[1], i);
     if (v < -dim || v >= dim)
       return ri__err_set(x->err, RI_ERR_INVALID_ARG,
-                         "node '%s' (Gather): index %lld at position %lld is out of range [-%lld, %lld)", n->name,
-                         (long long)v, (long long)i, (long long)dim, (long long)dim);
+                         "node '%s' (Gather): index %lld at position %lld is out of range [-%lld, %lld)",
+                         n->name, (long long)v, (long long)i, (long long)dim, (long long)dim);
   }
   size_t es = ri_dtype_size(in[0].dtype);
   int64_t outer = 1, inner = 1;
-  for (int k = 0; k < axis; k++) outer *= ds->dims[k];
-  for (int k = axis + 1; k < ds->rank; k++) inner *= ds->dims[k];
+  for (int k = 0; k < axis; k++)
+    outer *= ds->dims[k];
+  for (int k = axis + 1; k < ds->rank; k++)
+    inner *= ds->dims[k];
   if (outer * cnt * inner != ri__shape_numel(&out[0].shape))
     return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s' (Gather): output shape disagrees with the inputs",
                        n->name);

@@ -92,7 +92,8 @@ static void dequantize_blocks(void *arg, int64_t begin, int64_t end) {
       const uint8_t *x = (const uint8_t *)j->x + base;
       float *y = (float *)j->y + base;
       int32_t z = (int32_t)zp;
-      for (int64_t i = 0; i < j->inner; i++) y[i] = (float)((int32_t)x[i] - z) * s;
+      for (int64_t i = 0; i < j->inner; i++)
+        y[i] = (float)((int32_t)x[i] - z) * s;
       continue;
     }
     for (int64_t i = 0; i < j->inner; i++)
@@ -119,7 +120,8 @@ static ri_status setup(const ri__node *n, const ri__tensor *in, ri__tensor *out,
                          n->name, ri__op_name(n->op));
     j->channels = ns;
     j->inner = 1;
-    for (int k = axis + 1; k < in[0].shape.rank; k++) j->inner *= in[0].shape.dims[k];
+    for (int k = axis + 1; k < in[0].shape.rank; k++)
+      j->inner *= in[0].shape.dims[k];
   }
   if (j->zp && ri__shape_numel(&j->zp->shape) != ns)
     return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s' (%s): zero point does not match the scale",

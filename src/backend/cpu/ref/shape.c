@@ -10,7 +10,8 @@ ri_status ri__ref_Shape(const ri__node *n, const ri__tensor *in, ri__tensor *out
   if (out[0].dtype != RI_DTYPE_INT64 || ri__shape_numel(&out[0].shape) != e - s)
     return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s' (Shape): output buffer does not match", n->name);
   int64_t *y = out[0].data;
-  for (int k = s; k < e; k++) y[k - s] = in[0].shape.dims[k];
+  for (int k = s; k < e; k++)
+    y[k - s] = in[0].shape.dims[k];
   return RI_OK;
 }
 

@@ -9,7 +9,8 @@ ri_status ri__ref_Slice(const ri__node *n, const ri__tensor *in, ri__tensor *out
   ri__slice_plan p;
   RI__TRY(ri__slice_plan_make(n, in, &p, x->err));
   if (!ri__shape_equal(&p.out, &out[0].shape) || out[0].dtype != in[0].dtype)
-    return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s' (Slice): output shape differs from the plan", n->name);
+    return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s' (Slice): output shape differs from the plan",
+                       n->name);
   int64_t numel = ri__shape_numel(&p.out);
   if (numel <= 0) return RI_OK;
   size_t es = ri_dtype_size(in[0].dtype);
@@ -38,7 +39,8 @@ ri_status ri__ref_Slice(const ri__node *n, const ri__tensor *in, ri__tensor *out
     if (ist == 1) {
       memcpy(d, src + (size_t)off * es, (size_t)inner * es);
     } else {
-      for (int64_t i = 0; i < inner; i++) memcpy(d + (size_t)i * es, src + (size_t)(off + i * ist) * es, es);
+      for (int64_t i = 0; i < inner; i++)
+        memcpy(d + (size_t)i * es, src + (size_t)(off + i * ist) * es, es);
     }
   }
   return RI_OK;

@@ -11,8 +11,8 @@ ri_status ri__ref_Tile(const ri__node *n, const ri__tensor *in, ri__tensor *out,
     return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s' (Tile): output does not match the input", n->name);
   for (int k = 0; k < rank; k++)
     if (is->dims[k] == 0 ? os->dims[k] != 0 : os->dims[k] % is->dims[k] != 0)
-      return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s' (Tile): output dim %d is not a multiple of the input's",
-                         n->name, k);
+      return ri__err_set(x->err, RI_ERR_INTERNAL,
+                         "node '%s' (Tile): output dim %d is not a multiple of the input's", n->name, k);
   int64_t numel = ri__shape_numel(os);
   size_t es = ri_dtype_size(in[0].dtype);
   if (numel <= 0) return RI_OK;
@@ -37,7 +37,8 @@ ri_status ri__ref_Tile(const ri__node *n, const ri__tensor *in, ri__tensor *out,
       rem /= os->dims[k];
     }
     char *d = dst + (size_t)(r * inner_out) * es;
-    for (int64_t c = 0; c < inner_out; c += inner_in) memcpy(d + (size_t)c * es, src + (size_t)off * es, row_bytes);
+    for (int64_t c = 0; c < inner_out; c += inner_in)
+      memcpy(d + (size_t)c * es, src + (size_t)off * es, row_bytes);
   }
   return RI_OK;
 }

@@ -15,11 +15,12 @@ typedef struct {
   int64_t strides[RI__MAX_RANK]; /* input element stride per output axis */
 } transpose_job;
 
-#define ROW(T)                                                                                     \
-  do {                                                                                             \
-    const T *src = (const T *)(const void *)j->x + off;                                            \
-    T *dst = (T *)(void *)j->y + r * inner;                                                        \
-    for (int64_t i = 0; i < inner; i++) dst[i] = src[i * st];                                      \
+#define ROW(T)                                                                                               \
+  do {                                                                                                       \
+    const T *src = (const T *)(const void *)j->x + off;                                                      \
+    T *dst = (T *)(void *)j->y + r * inner;                                                                  \
+    for (int64_t i = 0; i < inner; i++)                                                                      \
+      dst[i] = src[i * st];                                                                                  \
   } while (0)
 
 static void transpose_rows(void *arg, int64_t begin, int64_t end) {
