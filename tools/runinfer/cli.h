@@ -8,6 +8,7 @@ int cmd_build(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Prints "runinfer: <what>: <status text>: <detail>" to stderr and returns exit code 1. */
 int cli_fail(const char *what, ri_status s, const char *detail);

@@ -55,6 +55,11 @@ static void usage(FILE *f) {
           "  infer    --engine M.rie --in NAME=x.npy ... --out DIR [--threads N]\n"
           "           [--rebuild-if-stale --onnx M.onnx]\n"
           "  bench    --engine M.rie [--batch N] [--iterations K] [--warmup W] [--threads N] [--json F]\n"
+          "  run      --engine M.rie (--input LIST | --glob PATTERN | --dir DIR | --stdin) --output F\n"
+          "           [--format seed|jsonl|csv] [--dead-letter F] [--min-batch N] [--max-batch N]\n"
+          "           [--max-wait-us U] [--decode-threads N] [--threads N] [--ordered] [--metrics F.json]\n"
+          "           [--prometheus F.prom] [--draw DIR] [--no-progress] [--rebuild-if-stale --onnx M.onnx]\n"
+          "           exit status: 0 all records written, 3 some records dead-lettered, 1 job failed\n"
           "  version\n");
 }
 
@@ -68,6 +73,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
   if (strcmp(cmd, "infer") == 0) return cmd_infer(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+  if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("runinfer %s\n", ri_version());
     return 0;

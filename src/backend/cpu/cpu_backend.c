@@ -1,13 +1,22 @@
 /* CPU backend: runs the graph node by node in topological order on the host. Each node gets a kernel at
  * prepare time: a fast kernel when one is registered for the node (see cpu_fast.h), else the reference
- * kernel. Activations live in one 64-byte aligned arena per context, laid out by the memory plan. */
+ * kernel. Activations live in one 64-byte aligned arena per context, laid out by the memory plan.
+ *
+ * Environment, read at prepare time:
+ *  - RI_CPU_FAST=0 disables the fast path: every node runs its reference kernel (the oracle in tests);
+ *  - RI_PROFILE=1 times every node of every run of each context and prints a per-node and per-kernel
+ *    table to stderr when the context is destroyed. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_fast.h"
 #include "backend/cpu/kernel.h"
 #include "core/alloc.h"
+#include "graph/op.h"
 
 typedef struct {
   const ri__graph *g;
@@ -16,6 +25,7 @@ typedef struct {
   const char **impl;      /* per node: implementation name */
   void *fast;             /* fast-path state (cpu_fast.h), may be NULL */
   size_t scratch_size;
+  int profile;            /* RI_PROFILE=1 */
 } cpu_state;
 
 typedef struct {
@@ -26,7 +36,53 @@ typedef struct {
   void *fast_ctx;
   ri__tensor *in_buf, *out_buf; /* per-node argument arrays, sized for the widest node */
   int max_io;
+  double *prof_s; /* RI_PROFILE: seconds spent in each node over all runs, or NULL */
+  long prof_runs;
 } cpu_ctx;
+
+static int env_is(const char *name, const char *value) {
+  const char *v = getenv(name);
+  return v && strcmp(v, value) == 0;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Prints the RI_PROFILE table: every node's mean time per run, then the totals per op and implementation. */
+static void profile_print(const cpu_ctx *c) {
+  const ri__graph *g = c->st->g;
+  if (!c->prof_s || c->prof_runs == 0) return;
+  double total = 0;
+  for (int i = 0; i < g->n_nodes; i++) total += c->prof_s[i];
+  const double runs = (double)c->prof_runs;
+  fprintf(stderr, "RI_PROFILE: %ld runs, %.3f ms per run in nodes\n", c->prof_runs, 1e3 * total / runs);
+  fprintf(stderr, "%-6s %-48s %-18s %-20s %10s %6s\n", "node", "name", "op", "impl", "ms/run", "%");
+  for (int i = 0; i < g->n_nodes; i++) {
+    if (g->nodes[i].host) continue;
+    fprintf(stderr, "%-6d %-48.48s %-18s %-20s %10.4f %6.2f\n", i, g->nodes[i].name ? g->nodes[i].name : "?",
+            ri__op_name(g->nodes[i].op), c->st->impl[i], 1e3 * c->prof_s[i] / runs,
+            total > 0 ? 100.0 * c->prof_s[i] / total : 0.0);
+  }
+  fprintf(stderr, "RI_PROFILE totals by op / impl:\n");
+  for (int i = 0; i < g->n_nodes; i++) {
+    int seen = 0;
+    for (int j = 0; j < i && !seen; j++)
+      seen = g->nodes[j].op == g->nodes[i].op && strcmp(c->st->impl[j], c->st->impl[i]) == 0;
+    if (seen) continue;
+    double t = 0;
+    int count = 0;
+    for (int j = i; j < g->n_nodes; j++)
+      if (g->nodes[j].op == g->nodes[i].op && strcmp(c->st->impl[j], c->st->impl[i]) == 0) {
+        t += c->prof_s[j];
+        count++;
+      }
+    fprintf(stderr, "  %-18s %-20s %5d nodes %10.4f ms/run %6.2f%%\n", ri__op_name(g->nodes[i].op),
+            c->st->impl[i], count, 1e3 * t / runs, total > 0 ? 100.0 * t / total : 0.0);
+  }
+}
 
 static int resolve_threads(int threads) {
   if (threads > 0) return threads;
@@ -58,7 +114,8 @@ static ri_status cpu_prepare(const ri__graph *g, const ri__backend_cfg *cfg, voi
     st->kernels[i] = ri__ref_kernel(g->nodes[i].op);
     st->impl[i] = "ref";
   }
-  ri_status s = ri__cpu_fast_prepare(g, cfg, st->kernels, st->impl, &st->fast, err);
+  st->profile = env_is("RI_PROFILE", "1");
+  ri_status s = env_is("RI_CPU_FAST", "0") ? RI_OK : ri__cpu_fast_prepare(g, cfg, st->kernels, st->impl, &st->fast, err);
   if (s != RI_OK) {
     cpu_release(st);
     return s;
@@ -71,6 +128,8 @@ static ri_status cpu_prepare(const ri__graph *g, const ri__backend_cfg *cfg, voi
 static void cpu_ctx_destroy(void *p) {
   cpu_ctx *c = p;
   if (!c) return;
+  profile_print(c);
+  ri__free(c->prof_s);
   ri__cpu_fast_ctx_destroy(c->fast_ctx);
   ri__pool_destroy(c->pool);
   ri__aligned_free(c->arena);
@@ -101,6 +160,13 @@ static ri_status cpu_ctx_create(void *state, void **out, ri__err *err) {
     cpu_ctx_destroy(c);
     return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot allocate a CPU context (arena of %lld bytes, %d threads)",
                        (long long)st->cfg.arena_size, threads);
+  }
+  if (st->profile) {
+    c->prof_s = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *c->prof_s);
+    if (!c->prof_s) {
+      cpu_ctx_destroy(c);
+      return RI__OOM(err);
+    }
   }
   if (st->scratch_size) {
     c->scratch = ri__aligned_alloc(st->scratch_size);
@@ -166,7 +232,9 @@ static ri_status cpu_run(void *p, const ri__tensor *vals, int batch, const void 
       c->out_buf[k].data = value_ptr(c, vals, v);
     }
     x.node_index = ni;
+    double t0 = c->prof_s ? now_s() : 0;
     ri_status s = c->st->kernels[ni](n, c->in_buf, c->out_buf, &x);
+    if (c->prof_s) c->prof_s[ni] += now_s() - t0;
     if (s != RI_OK) {
       if (!err || err->msg[0] == 0) ri__err_set(err, s, "kernel failed");
       return ri__err_prefix(err, "node '%s' (%s, %s, batch %d)", n->name, ri__op_name(n->op), c->st->impl[ni],
@@ -181,6 +249,7 @@ static ri_status cpu_run(void *p, const ri__tensor *vals, int batch, const void 
     if (!src) return ri__err_set(err, RI_ERR_INTERNAL, "graph output '%s' has no memory", g->values[v].name);
     memcpy(out[i], src, nb);
   }
+  c->prof_runs++;
   return RI_OK;
 }
 

@@ -1,0 +1,83 @@
+/* runinfer: the batch inference pipeline behind `runinfer run`.
+ *
+ *   source (file list | glob | directory | stdin) → read + decode + preprocess (a pool of threads)
+ *   → dynamic batcher (min/max batch, max wait) → inference (one context) → post-processing
+ *   (SSD detection or classification, configured by the engine's metadata) → writer (rows, dead letter)
+ *
+ * Stages run concurrently and are joined by bounded queues, so a fast source never runs ahead of the
+ * model by more than the queue capacity (back-pressure). Every input record ends either as one output row
+ * or as one dead-letter line naming the stage and the reason; the run's summary counts both.
+ *
+ * Objects: ri_pipeline_t holds the options and the last error; it borrows the engine (which must outlive
+ * it). A pipeline is used by one thread at a time; ri_pipeline_run() blocks until the source is exhausted.
+ *
+ * Engine metadata read (all optional): "preprocess" (ri_preprocess_spec text), "detect" (ri_detect_config
+ * text), "labels" (one label per line, index = class id), "detect.boxes" / "detect.scores" /
+ * "detect.anchors" (output names), "task" ("detect" or "classify"). Without "detect" or "task=detect" an
+ * engine with a single [N,C] output is treated as a classifier (top-5). */
+#ifndef RUNINFER_PIPELINE_H
+#define RUNINFER_PIPELINE_H
+
+#include <stdint.h>
+
+#include "runinfer/engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ri_pipeline ri_pipeline_t;
+
+typedef enum {
+  RI_SOURCE_FILE_LIST = 0, /* a text file of paths: one per line, blank lines and '#' comments skipped */
+  RI_SOURCE_GLOB = 1,      /* a shell glob pattern */
+  RI_SOURCE_DIRECTORY = 2, /* every regular file of a directory, sorted by name (not recursive) */
+  RI_SOURCE_STDIN = 3      /* paths on standard input, one per line */
+} ri_source_kind;
+
+typedef enum {
+  RI_OUTPUT_SEED = 0, /* path;[{"ymin":..,...}] — the reference job's format */
+  RI_OUTPUT_JSONL = 1,
+  RI_OUTPUT_CSV = 2
+} ri_output_format;
+
+typedef struct {
+  uint64_t records;      /* inputs read from the source */
+  uint64_t succeeded;    /* rows written */
+  uint64_t failed;       /* dead-letter lines written */
+  uint64_t batches;
+  double wall_seconds;
+} ri_pipeline_summary;
+
+RI_API RI_MUST_USE ri_status ri_pipeline_create(ri_engine_t *engine, ri_pipeline_t **out);
+RI_API void ri_pipeline_destroy(ri_pipeline_t *p);
+RI_API const char *ri_pipeline_last_error(const ri_pipeline_t *p);
+
+/* spec is copied; for RI_SOURCE_STDIN it is ignored. */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_source(ri_pipeline_t *p, ri_source_kind kind, const char *spec);
+/* Output rows: written to PATH.tmp and renamed to path when the run completes. */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_output(ri_pipeline_t *p, const char *path, ri_output_format format);
+/* Dead-letter JSONL ({"key":..,"stage":..,"error":..}); default: PATH of the output + ".dead-letter.jsonl". */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_dead_letter(ri_pipeline_t *p, const char *path);
+/* Batching: flush when max_batch records wait, or when at least min_batch wait and the oldest has waited
+ * max_wait_us. Defaults: 1, the engine's maximum, 2000 us. */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_batching(ri_pipeline_t *p, int min_batch, int max_batch,
+                                                       int64_t max_wait_us);
+/* Decode threads (default 2); ordered = 1 writes rows in input order (default 0: completion order). */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_workers(ri_pipeline_t *p, int decode_threads, int ordered);
+/* Metrics: JSON file and/or Prometheus text file (either may be NULL). */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_metrics(ri_pipeline_t *p, const char *json_path,
+                                                      const char *prometheus_path);
+/* Write each image with its detections drawn as PNG into dir (NULL: off). */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_draw_dir(ri_pipeline_t *p, const char *dir);
+/* Progress line on stderr (rate, ETA) when enabled and stderr is a terminal. */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_progress(ri_pipeline_t *p, int enabled);
+
+/* Runs to completion. RI_OK when the job ran (records may still have failed: see summary->failed);
+ * an error when the job itself could not run or its output could not be committed. */
+RI_API RI_MUST_USE ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

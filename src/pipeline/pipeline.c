@@ -1,0 +1,588 @@
+/* The pipeline's stage threads and their wiring (see include/runinfer/pipeline.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/strbuf.h"
+#include "pipeline/draw.h"
+#include "pipeline/metrics.h"
+#include "pipeline/postprocess.h"
+#include "pipeline/queue.h"
+#include "pipeline/record.h"
+#include "pipeline/sink.h"
+#include "pipeline/source.h"
+#include "runinfer/pipeline.h"
+
+#define RI__QUEUE_CAP 256
+
+struct ri_pipeline {
+  ri_engine_t *engine;
+  ri_source_kind source_kind;
+  char *source_spec;
+  char *output, *dead_letter, *metrics_json, *metrics_prom, *draw_dir;
+  ri_output_format format;
+  int min_batch, max_batch;
+  int64_t max_wait_us;
+  int decode_threads, ordered, progress;
+  ri__err err;
+};
+
+/* State shared by the stage threads of one run. */
+typedef struct {
+  ri_pipeline_t *p;
+  ri_preprocess_spec spec;
+  size_t item_bytes;
+  ri__queue q_read, q_batch, q_write;
+  ri__metrics m;
+  ri__postproc pp;
+  ri_context_t *ctx;
+  int n_outputs;
+  size_t out_item_bytes[64];
+  ri__err src_err, infer_err;
+  int src_failed, infer_failed;
+  uint64_t batches;
+  long size_hint;
+} run_state;
+
+ri_status ri_pipeline_create(ri_engine_t *engine, ri_pipeline_t **out) {
+  if (!engine || !out) return RI_ERR_INVALID_ARG;
+  ri_pipeline_t *p = ri__calloc(1, sizeof *p);
+  if (!p) return RI_ERR_NO_MEMORY;
+  p->engine = engine;
+  p->min_batch = 1;
+  p->max_batch = ri_engine_max_batch(engine);
+  p->max_wait_us = 2000;
+  p->decode_threads = 2;
+  *out = p;
+  return RI_OK;
+}
+
+void ri_pipeline_destroy(ri_pipeline_t *p) {
+  if (!p) return;
+  ri__free(p->source_spec);
+  ri__free(p->output);
+  ri__free(p->dead_letter);
+  ri__free(p->metrics_json);
+  ri__free(p->metrics_prom);
+  ri__free(p->draw_dir);
+  ri__free(p);
+}
+
+const char *ri_pipeline_last_error(const ri_pipeline_t *p) { return p ? p->err.msg : ""; }
+
+static ri_status set_str(ri_pipeline_t *p, char **dst, const char *v) {
+  char *c = NULL;
+  if (v && !(c = ri__strdup(v))) return RI__OOM(&p->err);
+  ri__free(*dst);
+  *dst = c;
+  return RI_OK;
+}
+
+ri_status ri_pipeline_set_source(ri_pipeline_t *p, ri_source_kind kind, const char *spec) {
+  if (!p || (kind != RI_SOURCE_STDIN && !spec)) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  if ((unsigned)kind > RI_SOURCE_STDIN) return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "unknown source kind");
+  p->source_kind = kind;
+  return set_str(p, &p->source_spec, spec ? spec : "-");
+}
+
+ri_status ri_pipeline_set_output(ri_pipeline_t *p, const char *path, ri_output_format format) {
+  if (!p || !path) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  if ((unsigned)format > RI_OUTPUT_CSV) return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "unknown output format");
+  p->format = format;
+  return set_str(p, &p->output, path);
+}
+
+ri_status ri_pipeline_set_dead_letter(ri_pipeline_t *p, const char *path) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  return set_str(p, &p->dead_letter, path);
+}
+
+ri_status ri_pipeline_set_batching(ri_pipeline_t *p, int min_batch, int max_batch, int64_t max_wait_us) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  int emax = ri_engine_max_batch(p->engine);
+  if (max_batch < 1 || max_batch > emax)
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "max batch %d is outside 1..%d (the engine's maximum)",
+                       max_batch, emax);
+  if (min_batch < 1 || min_batch > max_batch)
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "min batch %d is outside 1..%d", min_batch, max_batch);
+  if (max_wait_us < 0 || max_wait_us > 60000000)
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "max wait %lld us is outside 0..60 s", (long long)max_wait_us);
+  p->min_batch = min_batch;
+  p->max_batch = max_batch;
+  p->max_wait_us = max_wait_us;
+  return RI_OK;
+}
+
+ri_status ri_pipeline_set_workers(ri_pipeline_t *p, int decode_threads, int ordered) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  if (decode_threads < 1 || decode_threads > 256)
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "decode threads %d is outside 1..256", decode_threads);
+  p->decode_threads = decode_threads;
+  p->ordered = ordered != 0;
+  return RI_OK;
+}
+
+ri_status ri_pipeline_set_metrics(ri_pipeline_t *p, const char *json_path, const char *prometheus_path) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  RI__TRY(set_str(p, &p->metrics_json, json_path));
+  return set_str(p, &p->metrics_prom, prometheus_path);
+}
+
+ri_status ri_pipeline_set_draw_dir(ri_pipeline_t *p, const char *dir) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  return set_str(p, &p->draw_dir, dir);
+}
+
+ri_status ri_pipeline_set_progress(ri_pipeline_t *p, int enabled) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  p->progress = enabled != 0;
+  return RI_OK;
+}
+
+/* ---- stage: source ---- */
+static void *source_thread(void *arg) {
+  run_state *rs = arg;
+  ri__source *src = NULL;
+  if (ri__source_open(rs->p->source_kind, rs->p->source_spec, &src, &rs->src_err) != RI_OK) {
+    rs->src_failed = 1;
+    ri__queue_producer_done(&rs->q_read);
+    return NULL;
+  }
+  uint64_t seq = 0;
+  for (;;) {
+    char *key = NULL;
+    size_t len = 0;
+    int rc = ri__source_next(src, &key, &len, &rs->src_err);
+    if (rc <= 0) {
+      if (rc < 0) rs->src_failed = 1;
+      break;
+    }
+    ri__record *r = ri__calloc(1, sizeof *r);
+    if (!r) {
+      ri__free(key);
+      RI__OOM(&rs->src_err);
+      rs->src_failed = 1;
+      break;
+    }
+    r->seq = seq++;
+    r->key = key;
+    r->key_len = len;
+    r->t_source_us = ri__now_us();
+    if (!ri__queue_push(&rs->q_read, r)) {
+      ri__record_free(r);
+      break;
+    }
+  }
+  pthread_mutex_lock(&rs->m.mu);
+  rs->m.records_in = seq;
+  pthread_mutex_unlock(&rs->m.mu);
+  ri__source_close(src);
+  ri__queue_producer_done(&rs->q_read);
+  return NULL;
+}
+
+/* ---- stage: read + decode + preprocess ---- */
+static void *decode_thread(void *arg) {
+  run_state *rs = arg;
+  ri_decoder_t *dec = NULL;
+  int have_dec = ri_decoder_create(&dec) == RI_OK;
+  void *item;
+  while (ri__queue_pop(&rs->q_read, &item)) {
+    ri__record *r = item;
+    int64_t t0 = ri__now_us();
+    ri_image *img = NULL;
+    if (!have_dec) {
+      ri__record_fail(r, "decode", "out of memory creating a decoder");
+    } else {
+      ri_status s = ri_decoder_decode_file(dec, r->key, &img);
+      if (s != RI_OK)
+        ri__record_fail(r, (s == RI_ERR_IO || s == RI_ERR_NOT_FOUND) ? "read" : "decode",
+                        ri_decoder_last_error(dec));
+    }
+    int64_t t1 = ri__now_us();
+    if (img) {
+      r->width = img->width;
+      r->height = img->height;
+      ri_vision_error verr = {0};
+      r->input = ri__aligned_alloc(rs->item_bytes);
+      if (!r->input) ri__record_fail(r, "preprocess", "out of memory for the input tensor");
+      else if (ri_preprocess(img, &rs->spec, r->input, &r->transform, &verr) != RI_OK)
+        ri__record_fail(r, "preprocess", verr.msg);
+      if (rs->p->draw_dir && !r->stage) r->image = img;
+      else ri_image_free(img);
+    }
+    int64_t t2 = ri__now_us();
+    r->decode_us = t1 - t0;
+    r->preprocess_us = t2 - t1;
+    r->t_decoded_us = t2;
+    if (!r->stage) {
+      ri__dist_add(&rs->m, &rs->m.read_decode_us, (double)r->decode_us);
+      ri__dist_add(&rs->m, &rs->m.preprocess_us, (double)r->preprocess_us);
+    }
+    if (!ri__queue_push(&rs->q_batch, r)) ri__record_free(r);
+  }
+  ri_decoder_destroy(dec);
+  ri__queue_producer_done(&rs->q_batch);
+  return NULL;
+}
+
+/* ---- stage: batcher + inference + post-processing ---- */
+static void run_batch(run_state *rs, ri__record **batch, int n, void **in_buf, void **outs) {
+  for (int i = 0; i < n; i++) memcpy((char *)in_buf[0] + (size_t)i * rs->item_bytes, batch[i]->input, rs->item_bytes);
+  int64_t now = ri__now_us();
+  for (int i = 0; i < n; i++) ri__dist_add(&rs->m, &rs->m.queue_wait_us, (double)(now - batch[i]->t_decoded_us));
+  int64_t t0 = ri__now_us();
+  ri_status s = ri_context_run(rs->ctx, n, (const void *const *)in_buf, outs);
+  int64_t t1 = ri__now_us();
+  rs->batches++;
+  if (s != RI_OK) {
+    char msg[1200];
+    snprintf(msg, sizeof msg, "inference failed for a batch of %d: %s", n, ri_context_last_error(rs->ctx));
+    pthread_mutex_lock(&rs->m.mu);
+    rs->m.failed_batches_counter++;
+    pthread_mutex_unlock(&rs->m.mu);
+    for (int i = 0; i < n; i++) ri__record_fail(batch[i], "infer", msg);
+  } else {
+    ri__dist_add(&rs->m, &rs->m.inference_batch_latency_micro_secs, (double)(t1 - t0));
+    ri__dist_add(&rs->m, &rs->m.inference_request_batch_size, (double)n);
+    ri__dist_add(&rs->m, &rs->m.inference_request_batch_byte_size, (double)((size_t)n * rs->item_bytes));
+    pthread_mutex_lock(&rs->m.mu);
+    rs->m.num_inferences += (uint64_t)n;
+    pthread_mutex_unlock(&rs->m.mu);
+    for (int i = 0; i < n; i++) {
+      int64_t p0 = ri__now_us();
+      ri__err e;
+      ri__err_clear(&e);
+      if (ri__postproc_run(&rs->pp, outs, i, batch[i], &e) != RI_OK) ri__record_fail(batch[i], "postprocess", e.msg);
+      ri__dist_add(&rs->m, &rs->m.postprocess_us, (double)(ri__now_us() - p0));
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    ri__aligned_free(batch[i]->input);
+    batch[i]->input = NULL;
+    batch[i]->t_inferred_us = t1;
+    if (!ri__queue_push(&rs->q_write, batch[i])) ri__record_free(batch[i]);
+  }
+}
+
+static void *infer_thread(void *arg) {
+  run_state *rs = arg;
+  ri_pipeline_t *p = rs->p;
+  ri__record **batch = ri__calloc((size_t)p->max_batch, sizeof *batch);
+  void *in_buf[1] = {ri__aligned_alloc(rs->item_bytes * (size_t)p->max_batch)};
+  void *outs[64] = {0};
+  int ok = batch && in_buf[0];
+  for (int i = 0; ok && i < rs->n_outputs; i++) ok = (outs[i] = ri__aligned_alloc(rs->out_item_bytes[i] * (size_t)p->max_batch)) != NULL;
+  int n = 0;
+  int64_t first_us = 0;
+  for (;;) {
+    void *item;
+    int rc;
+    if (n == 0) {
+      rc = ri__queue_pop(&rs->q_batch, &item);
+    } else {
+      int64_t wait = p->max_wait_us - (ri__now_us() - first_us);
+      rc = ri__queue_pop_timed(&rs->q_batch, &item, wait > 0 ? wait : 0);
+    }
+    if (rc == 1) {
+      ri__record *r = item;
+      if (r->stage || !ok) {
+        if (!ok) ri__record_fail(r, "infer", "out of memory for batch buffers");
+        if (!ri__queue_push(&rs->q_write, r)) ri__record_free(r);
+        continue;
+      }
+      if (n == 0) first_us = ri__now_us();
+      batch[n++] = r;
+      if (n == p->max_batch) {
+        run_batch(rs, batch, n, in_buf, outs);
+        n = 0;
+      }
+    } else if (rc == -1) {
+      if (n >= p->min_batch) {
+        run_batch(rs, batch, n, in_buf, outs);
+        n = 0;
+      }
+    } else {
+      if (n) run_batch(rs, batch, n, in_buf, outs);
+      break;
+    }
+  }
+  ri__free(batch);
+  ri__aligned_free(in_buf[0]);
+  for (int i = 0; i < 64; i++) ri__aligned_free(outs[i]);
+  ri__queue_producer_done(&rs->q_write);
+  return NULL;
+}
+
+/* ---- setup ---- */
+static ri_status setup(run_state *rs, ri__err *err) {
+  ri_pipeline_t *p = rs->p;
+  ri_engine_t *e = p->engine;
+  if (ri_engine_num_inputs(e) != 1)
+    return ri__err_set(err, RI_ERR_UNSUPPORTED, "the image pipeline needs an engine with one input; this one has %d",
+                       ri_engine_num_inputs(e));
+  ri_tensor_info in;
+  RI__TRY(ri_engine_input_info(e, 0, &in));
+  if (in.rank != 4)
+    return ri__err_set(err, RI_ERR_SHAPE, "input '%s' must be an image batch of rank 4, not rank %d", in.name, in.rank);
+  ri_preprocess_spec_default(&rs->spec);
+  ri_vision_error verr = {0};
+  const char *text = ri_engine_metadata(e, "preprocess");
+  if (text) {
+    if (ri_preprocess_spec_parse(text, &rs->spec, &verr) != RI_OK)
+      return ri__err_set(err, RI_ERR_PARSE, "engine metadata 'preprocess': %s", verr.msg);
+  } else {
+    /* no spec stored: derive size and layout from the input; values as the TF-OD MobileNets expect */
+    int nhwc = in.dims[3] == 3;
+    rs->spec.layout = nhwc ? RI_LAYOUT_NHWC : RI_LAYOUT_NCHW;
+    rs->spec.height = (int)(nhwc ? in.dims[1] : in.dims[2]);
+    rs->spec.width = (int)(nhwc ? in.dims[2] : in.dims[3]);
+    rs->spec.dtype = in.dtype;
+  }
+  if (ri_preprocess_spec_validate(&rs->spec, &verr) != RI_OK)
+    return ri__err_set(err, RI_ERR_INVALID_ARG, "preprocessing: %s", verr.msg);
+  int64_t want[4];
+  want[0] = in.dims[0];
+  if (rs->spec.layout == RI_LAYOUT_NHWC) {
+    want[1] = rs->spec.height, want[2] = rs->spec.width, want[3] = 3;
+  } else {
+    want[1] = 3, want[2] = rs->spec.height, want[3] = rs->spec.width;
+  }
+  for (int k = 1; k < 4; k++)
+    if (in.dims[k] != want[k])
+      return ri__err_set(err, RI_ERR_SHAPE,
+                         "preprocessing produces %s %dx%d images but input '%s' has shape [N,%lld,%lld,%lld]",
+                         rs->spec.layout == RI_LAYOUT_NHWC ? "NHWC" : "NCHW", rs->spec.width, rs->spec.height,
+                         in.name, (long long)in.dims[1], (long long)in.dims[2], (long long)in.dims[3]);
+  if (in.dtype != rs->spec.dtype)
+    return ri__err_set(err, RI_ERR_SHAPE, "preprocessing produces %s but input '%s' is %s",
+                       ri_dtype_name(rs->spec.dtype), in.name, ri_dtype_name(in.dtype));
+  rs->item_bytes = ri_preprocess_output_bytes(&rs->spec);
+  RI__TRY(ri__postproc_init(&rs->pp, e, err));
+  rs->n_outputs = ri_engine_num_outputs(e);
+  if (rs->n_outputs > 64) return ri__err_set(err, RI_ERR_UNSUPPORTED, "more than 64 outputs");
+  ri_status s = ri_context_create(e, &rs->ctx);
+  if (s != RI_OK) return ri__err_set(err, s, "context: %s", ri_engine_last_error(e));
+  for (int i = 0; i < rs->n_outputs; i++) {
+    ri_tensor_info t;
+    s = ri_context_output_shape(rs->ctx, 1, i, &t);
+    if (s != RI_OK) return ri__err_set(err, s, "%s", ri_context_last_error(rs->ctx));
+    size_t nb = ri_dtype_size(t.dtype);
+    for (int k = 0; k < t.rank; k++) nb *= (size_t)t.dims[k];
+    if (t.dtype != RI_DTYPE_FLOAT32)
+      return ri__err_set(err, RI_ERR_UNSUPPORTED, "output '%s' is %s; post-processing reads float32", t.name,
+                         ri_dtype_name(t.dtype));
+    rs->out_item_bytes[i] = nb;
+  }
+  return RI_OK;
+}
+
+static void progress_line(run_state *rs, uint64_t done, int64_t start_us, int final) {
+  double el = (double)(ri__now_us() - start_us) / 1e6;
+  double rate = el > 0 ? (double)done / el : 0;
+  if (rs->size_hint > 0) {
+    double eta = rate > 0 ? ((double)rs->size_hint - (double)done) / rate : 0;
+    fprintf(stderr, "\r%llu/%ld images  %.1f img/s  ETA %.0fs   %s", (unsigned long long)done, rs->size_hint, rate,
+            eta, final ? "\n" : "");
+  } else {
+    fprintf(stderr, "\r%llu images  %.1f img/s   %s", (unsigned long long)done, rate, final ? "\n" : "");
+  }
+}
+
+/* ---- writer (runs on the caller's thread) ---- */
+typedef struct {
+  ri__record **slots; /* reorder buffer indexed by seq - next */
+  size_t cap;
+  uint64_t next;
+} reorder;
+
+static ri_status write_record(run_state *rs, ri__record *r, ri__outfile *rows, ri__outfile *dl, ri__strbuf *sb,
+                              ri__err *err) {
+  int64_t t0 = ri__now_us();
+  sb->len = 0;
+  if (sb->data) sb->data[0] = 0;
+  if (!r->stage && rs->p->draw_dir && r->image) {
+    ri__err de;
+    ri__err_clear(&de);
+    if (ri__draw_detections(rs->p->draw_dir, r, (const char *const *)rs->pp.labels, rs->pp.n_labels, &de) != RI_OK)
+      ri__record_fail(r, "draw", de.msg);
+  }
+  ri_status s;
+  if (r->stage) {
+    ri__format_dead_letter(sb, r);
+    if (sb->oom) return RI__OOM(err);
+    s = ri__outfile_write(dl, sb->data, sb->len, err);
+    if (s == RI_OK) rs->m.records_failed++;
+  } else {
+    ri__format_row(sb, r, rs->p->format, (const char *const *)rs->pp.labels, rs->pp.n_labels);
+    if (sb->oom) return RI__OOM(err);
+    s = ri__outfile_write(rows, sb->data, sb->len, err);
+    if (s == RI_OK) rs->m.records_ok++;
+  }
+  ri__dist_add(&rs->m, &rs->m.write_us, (double)(ri__now_us() - t0));
+  return s;
+}
+
+ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  if (!p->output) return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "no output path set");
+  if (!p->source_spec) return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "no source set");
+  if (summary) memset(summary, 0, sizeof *summary);
+  run_state *rs = ri__calloc(1, sizeof *rs);
+  if (!rs) return RI__OOM(&p->err);
+  rs->p = p;
+  ri__metrics_init(&rs->m);
+  int64_t start = ri__now_us();
+  ri_status s = setup(rs, &p->err);
+  ri__outfile rows = {0}, dl = {0};
+  char *dl_path = NULL;
+  if (s == RI_OK && p->draw_dir && mkdir(p->draw_dir, 0777) != 0 && errno != EEXIST)
+    s = ri__err_set(&p->err, RI_ERR_IO, "cannot create draw directory '%s': %s", p->draw_dir, strerror(errno));
+  if (s == RI_OK) s = ri__outfile_open(&rows, p->output, &p->err);
+  if (s == RI_OK) {
+    if (p->dead_letter) {
+      dl_path = ri__strdup(p->dead_letter);
+    } else {
+      size_t l = strlen(p->output) + 32;
+      dl_path = ri__malloc(l);
+      if (dl_path) snprintf(dl_path, l, "%s.dead-letter.jsonl", p->output);
+    }
+    s = dl_path ? ri__outfile_open(&dl, dl_path, &p->err) : RI__OOM(&p->err);
+  }
+  int threads_started = 0;
+  pthread_t t_src, t_inf, *t_dec = NULL;
+  if (s == RI_OK) {
+    t_dec = ri__calloc((size_t)p->decode_threads, sizeof(pthread_t));
+    if (!t_dec || !ri__queue_init(&rs->q_read, RI__QUEUE_CAP, 1) ||
+        !ri__queue_init(&rs->q_batch, RI__QUEUE_CAP, p->decode_threads) ||
+        !ri__queue_init(&rs->q_write, RI__QUEUE_CAP, 1))
+      s = RI__OOM(&p->err);
+  }
+  if (s == RI_OK) {
+    /* a hint for the progress bar: globs and directories know their size */
+    if (p->progress && isatty(2) && (p->source_kind == RI_SOURCE_GLOB || p->source_kind == RI_SOURCE_DIRECTORY)) {
+      ri__source *probe = NULL;
+      ri__err pe;
+      if (ri__source_open(p->source_kind, p->source_spec, &probe, &pe) == RI_OK) {
+        rs->size_hint = ri__source_size_hint(probe);
+        ri__source_close(probe);
+      }
+    }
+    pthread_create(&t_src, NULL, source_thread, rs);
+    for (int i = 0; i < p->decode_threads; i++) pthread_create(&t_dec[i], NULL, decode_thread, rs);
+    pthread_create(&t_inf, NULL, infer_thread, rs);
+    threads_started = 1;
+  }
+  /* writer loop */
+  ri__strbuf sb;
+  ri__sb_init(&sb);
+  reorder ro = {0};
+  ri_status ws = RI_OK;
+  int64_t last_progress = 0;
+  if (threads_started) {
+    void *item;
+    while (ri__queue_pop(&rs->q_write, &item)) {
+      ri__record *r = item;
+      if (ws != RI_OK) {
+        /* the output is broken (e.g. disk full): say in the dead letter what was not written */
+        ri__record_fail(r, "write", p->err.msg);
+        sb.len = 0;
+        ri__format_dead_letter(&sb, r);
+        ri__err ignore;
+        if (!sb.oom && dl.f && ri__outfile_write(&dl, sb.data, sb.len, &ignore) == RI_OK) rs->m.records_failed++;
+        ri__record_free(r);
+        continue;
+      }
+      if (!p->ordered) {
+        ws = write_record(rs, r, &rows, &dl, &sb, &p->err);
+        ri__record_free(r);
+      } else {
+        uint64_t off = r->seq - ro.next;
+        if (off >= ro.cap) {
+          size_t nc = ro.cap ? ro.cap : 64;
+          while (nc <= off) nc *= 2;
+          ri__record **ns = ri__calloc(nc, sizeof *ns);
+          if (!ns) {
+            ri__record_free(r);
+            ws = RI__OOM(&p->err);
+            continue;
+          }
+          for (size_t i = 0; i < ro.cap; i++) ns[i] = ro.slots[i];
+          ri__free(ro.slots);
+          ro.slots = ns;
+          ro.cap = nc;
+        }
+        ro.slots[off] = r;
+        while (ro.cap && ro.slots[0] && ws == RI_OK) {
+          ri__record *h = ro.slots[0];
+          ws = write_record(rs, h, &rows, &dl, &sb, &p->err);
+          ri__record_free(h);
+          memmove(ro.slots, ro.slots + 1, (ro.cap - 1) * sizeof *ro.slots);
+          ro.slots[ro.cap - 1] = NULL;
+          ro.next++;
+        }
+      }
+      if (ws != RI_OK) {
+        /* stop the job: close the upstream queues so producers finish quickly */
+        ri__queue_close(&rs->q_read);
+        ri__queue_close(&rs->q_batch);
+      }
+      if (p->progress && isatty(2) && ri__now_us() - last_progress > 250000) {
+        last_progress = ri__now_us();
+        progress_line(rs, rs->m.records_ok + rs->m.records_failed, start, 0);
+      }
+    }
+    pthread_join(t_src, NULL);
+    for (int i = 0; i < p->decode_threads; i++) pthread_join(t_dec[i], NULL);
+    pthread_join(t_inf, NULL);
+    for (size_t i = 0; i < ro.cap; i++) ri__record_free(ro.slots[i]);
+    ri__free(ro.slots);
+    if (p->progress && isatty(2)) progress_line(rs, rs->m.records_ok + rs->m.records_failed, start, 1);
+  }
+  ri__sb_free(&sb);
+  if (s == RI_OK && ws != RI_OK) s = ws;
+  if (s == RI_OK && rs->src_failed) s = ri__err_set(&p->err, rs->src_err.status, "source: %s", rs->src_err.msg);
+  if (s == RI_OK) s = ri__outfile_commit(&rows, &p->err);
+  else if (rows.f) ri__outfile_abort(&rows);
+  if (s == RI_OK) s = ri__outfile_commit(&dl, &p->err);
+  else if (dl.f) {
+    /* keep what the dead letter knows even when the job failed: commit it if possible */
+    ri__err ignore;
+    if (ri__outfile_commit(&dl, &ignore) != RI_OK) ri__outfile_abort(&dl);
+  }
+  rs->m.wall_seconds = (double)(ri__now_us() - start) / 1e6;
+  if (p->metrics_json && ri__metrics_write_json(&rs->m, p->metrics_json) != 0 && s == RI_OK)
+    s = ri__err_set(&p->err, RI_ERR_IO, "cannot write metrics '%s'", p->metrics_json);
+  if (p->metrics_prom && ri__metrics_write_prometheus(&rs->m, p->metrics_prom) != 0 && s == RI_OK)
+    s = ri__err_set(&p->err, RI_ERR_IO, "cannot write metrics '%s'", p->metrics_prom);
+  if (summary) {
+    summary->records = rs->m.records_in;
+    summary->succeeded = rs->m.records_ok;
+    summary->failed = rs->m.records_failed;
+    summary->batches = rs->batches;
+    summary->wall_seconds = rs->m.wall_seconds;
+  }
+  if (threads_started || rs->q_read.items) {
+    ri__queue_destroy(&rs->q_read);
+    ri__queue_destroy(&rs->q_batch);
+    ri__queue_destroy(&rs->q_write);
+  }
+  ri__free(t_dec);
+  ri__free(dl_path);
+  ri_context_destroy(rs->ctx);
+  ri__postproc_free(&rs->pp);
+  ri__metrics_free(&rs->m);
+  ri__free(rs);
+  return s;
+}
