@@ -1,0 +1,524 @@
+/* Prepare-time planning of the XNNPACK path: which nodes run on XNNPACK, in which layout, and where each
+ * value's NHWC data lives (see xnn_internal.h). Nodes are visited in topological order, so a node's input
+ * layouts are known when it is classified. A node is accepted only when every property XNNPACK's operator
+ * needs is checked here; anything else keeps its reference kernel. */
+#include <math.h>
+#include <string.h>
+
+#include "backend/cpu/xnn/xnn_internal.h"
+#include "core/alloc.h"
+#include "graph/ops/conv_params.h"
+#include "graph/ops/gemm_params.h"
+#include "graph/ops/pool_params.h"
+#include "graph/ops/softmax_params.h"
+
+int ri__xnn_agnostic(const ri__shape *s) {
+  return s->rank == 4 && (s->dims[1] == 1 || s->dims[2] * s->dims[3] == 1);
+}
+
+/* A value computed at run time into the arena (not a constant, not a host value). */
+static int is_act(const ri__graph *g, int v) {
+  return v >= 0 && g->values[v].kind != RI__VAL_CONST && !g->values[v].host && g->values[v].mem_offset >= 0;
+}
+
+static int is_const_f32(const ri__graph *g, int v) {
+  return v >= 0 && g->values[v].kind == RI__VAL_CONST && g->values[v].dtype == RI_DTYPE_FLOAT32 &&
+         g->values[v].data != NULL;
+}
+
+/* A value whose bytes differ between NCHW and NHWC. */
+static int sensitive(const ri__graph *g, int v) {
+  return is_act(g, v) && g->values[v].shape.rank == 4 && !ri__xnn_agnostic(&g->values[v].shape);
+}
+
+static int fits_u32(int64_t x) { return x >= 0 && x <= (int64_t)UINT32_MAX; }
+
+/* Maps the node's fused activation to XNNPACK's output clamp and, where XNNPACK cannot fuse it, a second
+ * in-place operator. Returns 0 when the activation has no XNNPACK form. */
+static int set_act(const ri__node *n, xk_node *k) {
+  k->out_min = -INFINITY;
+  k->out_max = INFINITY;
+  k->post = RI__ACT_NONE;
+  switch (n->act) {
+  case RI__ACT_NONE: return 1;
+  case RI__ACT_RELU: k->out_min = 0.f; return 1;
+  case RI__ACT_CLIP:
+    if (!(n->act_a < n->act_b)) return 0; /* XNNPACK needs min < max; NaN bounds fail here too */
+    k->out_min = n->act_a;
+    k->out_max = n->act_b;
+    return 1;
+  case RI__ACT_SIGMOID:
+  case RI__ACT_HARD_SWISH:
+  case RI__ACT_LEAKY_RELU:
+    k->post = n->act;
+    k->post_a = n->act_a;
+    return 1;
+  case RI__ACT_HARD_SIGMOID: return 0;
+  }
+  return 0;
+}
+
+/* Checks shared by every accepted node: one float32 output computed into the arena. */
+static int plain_output_ok(const ri__graph *g, const ri__node *n) {
+  if (n->host || n->n_outputs != 1 || !is_act(g, n->outputs[0])) return 0;
+  return g->values[n->outputs[0]].dtype == RI_DTYPE_FLOAT32;
+}
+
+static int input_act_f32(const ri__graph *g, const ri__node *n, int k) {
+  return k < n->n_inputs && is_act(g, n->inputs[k]) && g->values[n->inputs[k]].dtype == RI_DTYPE_FLOAT32;
+}
+
+static int classify_conv(const ri__graph *g, const ri__node *n, xk_node *k) {
+  const ri__conv_params *p = n->params;
+  if (!p || p->win.spatial_rank != 2 || !input_act_f32(g, n, 0)) return 0;
+  const ri__shape *xs = &g->values[n->inputs[0]].shape;
+  if (xs->rank != 4 || !is_const_f32(g, n->inputs[1])) return 0;
+  const ri__shape *ws = &g->values[n->inputs[1]].shape;
+  if (ws->rank != 4 || p->group < 1) return 0;
+  int64_t m = ws->dims[0], cg = ws->dims[1];
+  if (m < 1 || cg < 1 || m % p->group != 0 || cg * p->group != xs->dims[1]) return 0;
+  if (p->has_bias) {
+    int b = n->inputs[2];
+    if (!is_const_f32(g, b) || ri__shape_numel(&g->values[b].shape) != m) return 0;
+  }
+  if (!set_act(n, k)) return 0;
+  int64_t pads[4], oh, ow;
+  ri__conv_resolve_pads(p, xs->dims[2], xs->dims[3], pads);
+  ri__conv_out_size(p, xs->dims[2], xs->dims[3], &oh, &ow);
+  for (int i = 0; i < 4; i++)
+    if (!fits_u32(pads[i])) return 0;
+  for (int i = 0; i < 2; i++)
+    if (!fits_u32(p->win.kernel[i]) || !fits_u32(p->win.stride[i]) || !fits_u32(p->win.dilation[i])) return 0;
+  if (!fits_u32(p->group) || oh < 1 || ow < 1) return 0;
+  k->kind = XK_CONV;
+  for (int i = 0; i < 4; i++) k->pads[i] = (uint32_t)pads[i];
+  k->kh = (uint32_t)p->win.kernel[0];
+  k->kw = (uint32_t)p->win.kernel[1];
+  k->sh = (uint32_t)p->win.stride[0];
+  k->sw = (uint32_t)p->win.stride[1];
+  k->dh = (uint32_t)p->win.dilation[0];
+  k->dw = (uint32_t)p->win.dilation[1];
+  k->groups = (uint32_t)p->group;
+  k->cin_g = (size_t)cg;
+  k->cout_g = (size_t)(m / p->group);
+  k->in_c = xs->dims[1];
+  k->in_h = xs->dims[2];
+  k->in_w = xs->dims[3];
+  k->out_h = oh;
+  k->out_w = ow;
+  k->in_nhwc = 1;
+  k->impl = (cg == 1 && k->cout_g == 1 && p->group > 1) ? "xnn_dwconv" : "xnn_conv";
+  return 1;
+}
+
+/* MaxPool / AveragePool 2-D. ceil_mode becomes extra bottom/right padding: XNNPACK ignores padded taps in
+ * both pools (max over the valid taps; average divided by the valid taps). */
+static int classify_pool(const ri__graph *g, const ri__node *n, xk_node *k) {
+  const ri__pool_params *p = n->params;
+  if (!p || p->win.spatial_rank != 2 || n->act != RI__ACT_NONE || !input_act_f32(g, n, 0)) return 0;
+  const ri__shape *xs = &g->values[n->inputs[0]].shape;
+  if (xs->rank != 4) return 0;
+  int64_t pads[4], oh, ow;
+  ri__pool_out_size(p, xs->dims[2], xs->dims[3], &oh, &ow, pads);
+  if (oh < 1 || ow < 1) return 0;
+  const int64_t in_hw[2] = {xs->dims[2], xs->dims[3]}, out_hw[2] = {oh, ow};
+  for (int a = 0; a < 2; a++) {
+    int64_t ext = ri__window_extent(&p->win, a);
+    int64_t span = in_hw[a] + pads[a] + pads[a + 2];
+    int64_t need = (out_hw[a] - 1) * p->win.stride[a] + ext; /* padded extent the output needs */
+    if (need > span) pads[a + 2] += need - span;
+    span = in_hw[a] + pads[a] + pads[a + 2];
+    if (span < ext || (span - ext) / p->win.stride[a] + 1 != out_hw[a]) return 0;
+  }
+  int any_pad = pads[0] || pads[1] || pads[2] || pads[3];
+  int dilated = p->win.dilation[0] != 1 || p->win.dilation[1] != 1;
+  if (p->win.kernel[0] * p->win.kernel[1] < 2) return 0;
+  if (n->op == RI__OP_MaxPool) {
+    /* XNNPACK clamps padded taps to the border pixel, which with dilation need not be a tap of the window. */
+    if (dilated && any_pad) return 0;
+    k->kind = XK_MAXPOOL;
+    k->impl = "xnn_maxpool";
+  } else {
+    if (dilated || (p->count_include_pad && any_pad)) return 0;
+    k->kind = XK_AVGPOOL;
+    k->impl = "xnn_avgpool";
+  }
+  for (int i = 0; i < 4; i++)
+    if (!fits_u32(pads[i])) return 0;
+  for (int i = 0; i < 2; i++)
+    if (!fits_u32(p->win.kernel[i]) || !fits_u32(p->win.stride[i]) || !fits_u32(p->win.dilation[i])) return 0;
+  for (int i = 0; i < 4; i++) k->pads[i] = (uint32_t)pads[i];
+  k->kh = (uint32_t)p->win.kernel[0];
+  k->kw = (uint32_t)p->win.kernel[1];
+  k->sh = (uint32_t)p->win.stride[0];
+  k->sw = (uint32_t)p->win.stride[1];
+  k->dh = (uint32_t)p->win.dilation[0];
+  k->dw = (uint32_t)p->win.dilation[1];
+  k->in_c = xs->dims[1];
+  k->in_h = xs->dims[2];
+  k->in_w = xs->dims[3];
+  k->out_h = oh;
+  k->out_w = ow;
+  k->out_min = -INFINITY;
+  k->out_max = INFINITY;
+  k->in_nhwc = 1;
+  return 1;
+}
+
+static int classify_gap(const ri__graph *g, const ri__node *n, xk_node *k) {
+  if (n->act != RI__ACT_NONE || !input_act_f32(g, n, 0)) return 0;
+  const ri__shape *xs = &g->values[n->inputs[0]].shape;
+  if (xs->rank != 4) return 0;
+  k->kind = XK_GAP;
+  k->impl = "xnn_global_avgpool";
+  k->in_c = xs->dims[1];
+  k->in_h = xs->dims[2];
+  k->in_w = xs->dims[3];
+  k->in_nhwc = 1;
+  return 1;
+}
+
+/* Gemm with transA = 0 and constant B (and C broadcasting along rows), or MatMul with a constant 2-D B. */
+static int classify_fc(const ri__graph *g, const ri__node *n, xk_node *k) {
+  if (!input_act_f32(g, n, 0) || n->n_inputs < 2 || !is_const_f32(g, n->inputs[1])) return 0;
+  const ri__shape *as = &g->values[n->inputs[0]].shape, *bs = &g->values[n->inputs[1]].shape;
+  if (bs->rank != 2 || as->rank < 2) return 0;
+  if (!set_act(n, k)) return 0;
+  k->fc_b = n->inputs[1];
+  k->fc_c = -1;
+  k->fc_alpha = 1.f;
+  k->fc_beta = 1.f;
+  if (n->op == RI__OP_Gemm) {
+    const ri__gemm_params *p = n->params;
+    if (!p || p->trans_a || as->rank != 2) return 0;
+    k->fc_b_kn = !p->trans_b;
+    k->fc_k = (size_t)(p->trans_b ? bs->dims[1] : bs->dims[0]);
+    k->fc_n = (size_t)(p->trans_b ? bs->dims[0] : bs->dims[1]);
+    k->fc_alpha = p->alpha;
+    k->fc_beta = p->beta;
+    if (p->has_c) {
+      int c = n->inputs[2];
+      if (!is_const_f32(g, c)) return 0;
+      const ri__shape *cs = &g->values[c].shape;
+      int64_t cn = ri__shape_numel(cs);
+      /* C must broadcast along rows: [], [1], [N], [1, 1] or [1, N]. */
+      int ok = cn == 1 || (cs->rank == 1 && cs->dims[0] == (int64_t)k->fc_n) ||
+               (cs->rank == 2 && cs->dims[0] == 1 && cs->dims[1] == (int64_t)k->fc_n);
+      if (!ok || cs->rank > 2) return 0;
+      k->fc_c = c;
+    }
+  } else {
+    k->fc_b_kn = 1;
+    k->fc_k = (size_t)bs->dims[0];
+    k->fc_n = (size_t)bs->dims[1];
+  }
+  if (as->dims[as->rank - 1] != (int64_t)k->fc_k || k->fc_k == 0 || k->fc_n == 0) return 0;
+  k->kind = XK_FC;
+  k->impl = "xnn_fully_connected";
+  return 1;
+}
+
+/* Permutes a rank-4 NCHW shape to NHWC. */
+static void nhwc_dims(const int64_t *d, size_t *out) {
+  out[0] = (size_t)d[0];
+  out[1] = (size_t)d[2];
+  out[2] = (size_t)d[3];
+  out[3] = (size_t)d[1];
+}
+
+/* Copies constant value cv for a binary node: as is in plain mode; expanded to rank 4 and permuted to
+ * NHWC in NHWC mode. */
+static ri_status pack_const(const ri__graph *g, int cv, int nhwc, xk_node *k, ri__err *err) {
+  const ri__value *c = &g->values[cv];
+  int64_t numel = ri__shape_numel(&c->shape);
+  if (numel < 1) return ri__err_set(err, RI_ERR_INTERNAL, "XNNPACK plan: constant '%s' has no elements", c->name);
+  k->cdata = ri__malloc((size_t)numel * sizeof(float));
+  if (!k->cdata) return RI__OOM(err);
+  const float *src = c->data;
+  if (!nhwc) {
+    memcpy(k->cdata, src, (size_t)numel * sizeof(float));
+    k->crank = c->shape.rank ? c->shape.rank : 1;
+    for (int i = 0; i < c->shape.rank; i++) k->cshape[i] = (size_t)c->shape.dims[i];
+    if (c->shape.rank == 0) k->cshape[0] = 1;
+    return RI_OK;
+  }
+  int64_t d[4] = {1, 1, 1, 1};
+  for (int i = 0; i < c->shape.rank; i++) d[4 - c->shape.rank + i] = c->shape.dims[i];
+  k->crank = 4;
+  nhwc_dims(d, k->cshape);
+  int64_t hw = d[2] * d[3];
+  for (int64_t b = 0; b < d[0]; b++)
+    for (int64_t ch = 0; ch < d[1]; ch++)
+      for (int64_t p = 0; p < hw; p++) k->cdata[(b * hw + p) * d[1] + ch] = src[(b * d[1] + ch) * hw + p];
+  return RI_OK;
+}
+
+static int classify_binary(xnn_state *st, const ri__node *n, xk_node *k, ri__err *err, ri_status *s) {
+  const ri__graph *g = st->g;
+  if (n->n_inputs != 2) return 0;
+  int acts = 0, any_nhwc = 0, all4 = 1, maxrank = 0, cin = -1;
+  for (int i = 0; i < 2; i++) {
+    int v = n->inputs[i];
+    if (v < 0 || g->values[v].dtype != RI_DTYPE_FLOAT32) return 0;
+    int r = g->values[v].shape.rank;
+    if (r > maxrank) maxrank = r;
+    if (is_act(g, v)) {
+      acts++;
+      if (st->vals[v].nhwc) any_nhwc = 1;
+      if (r != 4) all4 = 0;
+    } else if (is_const_f32(g, v)) {
+      cin = i;
+    } else {
+      return 0;
+    }
+  }
+  if (acts == 0 || maxrank > XNN_MAX_TENSOR_DIMS || !set_act(n, k)) return 0;
+  int nhwc = any_nhwc && all4;
+  if (nhwc && cin >= 0 && g->values[n->inputs[cin]].shape.rank > 4) return 0;
+  if (nhwc && g->values[n->outputs[0]].shape.rank != 4) return 0;
+  k->const_in = acts == 2 ? -1 : cin;
+  if (k->const_in >= 0) {
+    *s = pack_const(g, n->inputs[cin], nhwc, k, err);
+    if (*s != RI_OK) return 0;
+  }
+  k->kind = XK_BINARY;
+  k->in_nhwc = nhwc;
+  switch (n->op) {
+  case RI__OP_Add: k->bop = XB_ADD; k->impl = "xnn_add"; break;
+  case RI__OP_Sub: k->bop = XB_SUB; k->impl = "xnn_subtract"; break;
+  case RI__OP_Mul: k->bop = XB_MUL; k->impl = "xnn_multiply"; break;
+  default: k->bop = XB_DIV; k->impl = "xnn_divide"; break;
+  }
+  return 1;
+}
+
+/* Reads a scalar float constant input (absent: keeps *x). Returns 0 when the input is not a constant. */
+static int scalar_input(const ri__graph *g, const ri__node *n, int k, float *x) {
+  if (k >= n->n_inputs || n->inputs[k] < 0) return 1;
+  int v = n->inputs[k];
+  if (!is_const_f32(g, v) || ri__shape_numel(&g->values[v].shape) != 1) return 0;
+  *x = *(const float *)g->values[v].data;
+  return 1;
+}
+
+static int classify_unary(xnn_state *st, const ri__node *n, xk_node *k) {
+  const ri__graph *g = st->g;
+  if (n->act != RI__ACT_NONE || !input_act_f32(g, n, 0)) return 0;
+  k->kind = XK_UNARY;
+  switch (n->op) {
+  case RI__OP_Relu:
+    k->uop = XU_CLAMP;
+    k->ua = 0.f;
+    k->ub = INFINITY;
+    k->impl = "xnn_clamp";
+    break;
+  case RI__OP_Clip:
+    k->uop = XU_CLAMP;
+    k->ua = -INFINITY;
+    k->ub = INFINITY;
+    if (!scalar_input(g, n, 1, &k->ua) || !scalar_input(g, n, 2, &k->ub)) return 0;
+    if (!(k->ua < k->ub)) return 0;
+    k->impl = "xnn_clamp";
+    break;
+  case RI__OP_Sigmoid: k->uop = XU_SIGMOID; k->impl = "xnn_sigmoid"; break;
+  case RI__OP_HardSwish: k->uop = XU_HARDSWISH; k->impl = "xnn_hardswish"; break;
+  case RI__OP_LeakyRelu:
+    k->uop = XU_LEAKY;
+    k->ua = ri__node_attr_float(n, "alpha", 0.01f);
+    if (!isfinite(k->ua)) return 0;
+    k->impl = "xnn_leaky_relu";
+    break;
+  default: return 0;
+  }
+  k->in_nhwc = st->vals[n->inputs[0]].nhwc;
+  return 1;
+}
+
+static int classify_softmax(const ri__graph *g, const ri__node *n, xk_node *k) {
+  const ri__softmax_params *p = n->params;
+  if (!p || !input_act_f32(g, n, 0)) return 0;
+  const ri__shape *s = &g->values[n->inputs[0]].shape;
+  int64_t outer, len, inner;
+  if (s->rank < 1 || !ri__softmax_geometry(p, s, &outer, &len, &inner)) return 0;
+  if (inner != 1 || len != s->dims[s->rank - 1] || len < 1) return 0;
+  k->kind = XK_SOFTMAX;
+  k->impl = "xnn_softmax";
+  k->sm_channels = (size_t)len;
+  return 1;
+}
+
+static int perm_is(const ri__node *n, int a, int b, int c, int d) {
+  const int64_t *p = NULL;
+  int np = ri__node_attr_ints(n, "perm", &p);
+  return np == 4 && p[0] == a && p[1] == b && p[2] == c && p[3] == d;
+}
+
+static int classify_transpose(xnn_state *st, const ri__node *n, xk_node *k) {
+  const ri__graph *g = st->g;
+  if (!input_act_f32(g, n, 0) || g->values[n->inputs[0]].shape.rank != 4) return 0;
+  int x = n->inputs[0];
+  if (st->vals[x].nhwc && perm_is(n, 0, 2, 3, 1)) {
+    k->kind = XK_COPY_OUT;
+    k->impl = "xnn_nhwc_copy";
+    k->in_nhwc = 1;
+    return 1;
+  }
+  if (!st->vals[x].nhwc && perm_is(n, 0, 3, 1, 2) && sensitive(g, n->outputs[0])) {
+    k->kind = XK_COPY_IN;
+    k->impl = "xnn_nhwc_copy";
+    k->out_nhwc = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static int classify(xnn_state *st, int ni, ri__err *err, ri_status *s) {
+  const ri__graph *g = st->g;
+  const ri__node *n = &g->nodes[ni];
+  xk_node *k = &st->nodes[ni];
+  if (!plain_output_ok(g, n)) return 0;
+  int ok = 0;
+  switch (n->op) {
+  case RI__OP_Conv: ok = classify_conv(g, n, k); break;
+  case RI__OP_MaxPool:
+  case RI__OP_AveragePool: ok = classify_pool(g, n, k); break;
+  case RI__OP_GlobalAveragePool: ok = classify_gap(g, n, k); break;
+  case RI__OP_Gemm:
+  case RI__OP_MatMul: ok = classify_fc(g, n, k); break;
+  case RI__OP_Add:
+  case RI__OP_Sub:
+  case RI__OP_Mul:
+  case RI__OP_Div: ok = classify_binary(st, n, k, err, s); break;
+  case RI__OP_Relu:
+  case RI__OP_Clip:
+  case RI__OP_Sigmoid:
+  case RI__OP_HardSwish:
+  case RI__OP_LeakyRelu: ok = classify_unary(st, n, k); break;
+  case RI__OP_Softmax: ok = classify_softmax(g, n, k); break;
+  case RI__OP_Transpose: ok = classify_transpose(st, n, k); break;
+  default: break;
+  }
+  if (!ok) {
+    ri__free(k->cdata);
+    memset(k, 0, sizeof *k);
+    return 0;
+  }
+  /* Pooling, conv and elementwise nodes in NHWC mode output NHWC unless the output is layout-agnostic. */
+  if (k->kind == XK_CONV || k->kind == XK_MAXPOOL || k->kind == XK_AVGPOOL ||
+      ((k->kind == XK_BINARY || k->kind == XK_UNARY) && k->in_nhwc))
+    k->out_nhwc = sensitive(g, n->outputs[0]);
+  return 1;
+}
+
+/* Places the shadow blocks: in order of first use, each at the lowest offset that overlaps no placed block
+ * whose lifetime intersects its own. */
+static ri_status place_shadows(xnn_state *st, ri__err *err) {
+  const ri__graph *g = st->g;
+  int *order = ri__malloc((size_t)(g->n_values ? g->n_values : 1) * sizeof(int));
+  if (!order) return RI__OOM(err);
+  int n = 0;
+  for (int v = 0; v < g->n_values; v++)
+    if (st->vals[v].shadow_bytes > 0) order[n++] = v;
+  for (int i = 1; i < n; i++) { /* insertion sort by (first, index); n is small */
+    int v = order[i], j = i - 1;
+    while (j >= 0 && st->vals[order[j]].shadow_first > st->vals[v].shadow_first) {
+      order[j + 1] = order[j];
+      j--;
+    }
+    order[j + 1] = v;
+  }
+  int64_t top = 0;
+  for (int i = 0; i < n; i++) {
+    xv_place *p = &st->vals[order[i]];
+    int64_t off = 0;
+    for (int moved = 1; moved;) { /* raise off past every conflicting block until none conflicts */
+      moved = 0;
+      for (int j = 0; j < i; j++) {
+        const xv_place *q = &st->vals[order[j]];
+        if (q->shadow_last < p->shadow_first || q->shadow_first > p->shadow_last) continue;
+        if (off < q->shadow_off + q->shadow_bytes && q->shadow_off < off + p->shadow_bytes) {
+          off = q->shadow_off + q->shadow_bytes;
+          moved = 1;
+        }
+      }
+    }
+    p->shadow_off = off;
+    if (off + p->shadow_bytes > top) top = off + p->shadow_bytes;
+  }
+  st->shadow_size = top;
+  ri__free(order);
+  return RI_OK;
+}
+
+ri_status ri__xnn_plan(xnn_state *st, const unsigned char *deny, ri__err *err) {
+  const ri__graph *g = st->g;
+  for (int v = 0; v < g->n_values; v++) {
+    st->vals[v].shadow_off = -1;
+    st->vals[v].to_nhwc_at = -1;
+    st->vals[v].shadow_first = st->vals[v].shadow_last = -1;
+  }
+  st->n_fast = 0;
+  for (int ni = 0; ni < g->n_nodes; ni++) {
+    if (deny && deny[ni]) continue;
+    ri_status s = RI_OK;
+    if (!classify(st, ni, err, &s)) {
+      if (s != RI_OK) return s;
+      continue;
+    }
+    st->n_fast++;
+    if (st->nodes[ni].out_nhwc) st->vals[g->nodes[ni].outputs[0]].nhwc = 1;
+  }
+  /* Readers in each layout; NHWC reads of NCHW values need a shadow filled by the first such reader. */
+  for (int ni = 0; ni < g->n_nodes; ni++) {
+    const ri__node *n = &g->nodes[ni];
+    if (n->host) continue;
+    const xk_node *k = &st->nodes[ni];
+    for (int j = 0; j < n->n_inputs; j++) {
+      int v = n->inputs[j];
+      if (!sensitive(g, v)) continue;
+      int dup = 0;
+      for (int i = 0; i < j; i++) dup |= n->inputs[i] == v;
+      if (dup) continue;
+      xv_place *p = &st->vals[v];
+      if (k->kind != XK_NONE && k->in_nhwc) {
+        p->nhwc_readers++;
+        if (!p->nhwc && p->to_nhwc_at < 0) {
+          p->to_nhwc_at = ni;
+          p->shadow_first = ni;
+        }
+        p->shadow_last = ni;
+      } else {
+        p->nchw_readers++;
+      }
+    }
+  }
+  for (int i = 0; i < g->n_outputs; i++)
+    if (g->outputs[i] >= 0) st->vals[g->outputs[i]].nchw_readers++;
+  for (int v = 0; v < g->n_values; v++) {
+    xv_place *p = &st->vals[v];
+    const ri__value *val = &g->values[v];
+    if (p->nhwc) {
+      if (p->nchw_readers == 0) {
+        p->nhwc_in_arena = 1;
+        continue;
+      }
+      p->to_nchw = 1;
+      p->shadow_first = val->producer;
+      if (p->shadow_last < val->producer) p->shadow_last = val->producer;
+    } else if (p->to_nhwc_at < 0) {
+      continue;
+    }
+    int64_t numel = ri__shape_numel(&val->shape);
+    if (numel < 1) return ri__err_set(err, RI_ERR_INTERNAL, "XNNPACK plan: value '%s' has no elements", val->name);
+    p->shadow_bytes = (numel * (int64_t)sizeof(float) + 63) / 64 * 64;
+  }
+  return place_shadows(st, err);
+}
+
+void ri__xnn_plan_clear(xnn_state *st) {
+  if (!st->nodes) return;
+  for (int i = 0; i < st->g->n_nodes; i++) {
+    ri__free(st->nodes[i].cdata);
+    st->nodes[i].cdata = NULL;
+  }
+}
