@@ -4,4 +4,6 @@
 #include "runinfer/status.h"
 #include "runinfer/types.h"
 #include "runinfer/engine.h"
+#include "runinfer/vision.h"
+#include "runinfer/pipeline.h"
 #endif

@@ -290,7 +290,7 @@ ri_status ri__graph_toposort(ri__graph *g, ri__err *err) {
     goto done;
   }
   for (int i = 0; i < nn; i++) sorted[i] = g->nodes[order[i]];
-  memcpy(g->nodes, sorted, (size_t)nn * sizeof(ri__node));
+  if (nn) memcpy(g->nodes, sorted, (size_t)nn * sizeof(ri__node));
   st = ri__graph_link(g, err);
 done:
   ri__free(prod);

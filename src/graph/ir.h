@@ -193,7 +193,7 @@ static inline float ri__act_apply(ri__act act, float a, float b, float x) {
   switch (act) {
   case RI__ACT_NONE: return x;
   case RI__ACT_RELU: return x > 0.f ? x : 0.f;
-  case RI__ACT_CLIP: return x < a ? a : (x > b ? b : x);
+  case RI__ACT_CLIP: return x < a ? (a > b ? b : a) : (x > b ? b : x); /* ONNX: min > max gives max */
   case RI__ACT_LEAKY_RELU: return x < 0.f ? a * x : x;
   case RI__ACT_SIGMOID: return ri__sigmoidf(x);
   case RI__ACT_HARD_SIGMOID: {
