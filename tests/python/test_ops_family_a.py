@@ -4,7 +4,8 @@ Every case builds a one-node (or two-node, for fused activations) ONNX model wit
 with onnxruntime (graph optimisations off) and with the runinfer CLI
 (`runinfer build --onnx M.onnx --save M.rie`, then `runinfer infer --engine M.rie --in NAME=x.npy --out
 DIR`), and compares: max|ours - ort| / max(max|ort|, 1) <= 1e-4 for float outputs; integer outputs must
-match exactly, except uint8 linear Resize where rounding may differ by 1.
+match exactly, except uint8 linear Resize (truncated, as onnxruntime does), where float rounding next to
+an integer may move a value by 1.
 
 Covered: Conv (strides, pads, dilations, groups, depthwise, every auto_pad mode, 1-D, no bias, + Relu;
 onnxruntime refuses dilations with SAME_*, which the C test covers),

@@ -13,7 +13,8 @@
  *
  * Arithmetic follows ONNX Runtime: coordinates are computed in float; the output size along a scaled
  * axis is (int64)((float)in * scale); with sizes, the scale of an axis is (float)out / (float)in. Linear
- * mode clamps the source coordinate to [0, in - 1] and blends the two neighbouring input elements. An axis
+ * mode clamps the source coordinate to [0, in - 1] and blends the two neighbouring input elements (in
+ * float; uint8 and int8 results are truncated toward zero, as ONNX Runtime does). An axis
  * whose scale is exactly 1 and whose output length equals its input length is copied unchanged, whatever
  * the coordinate transformation (ONNX Runtime does the same; tf_half_pixel_for_nearest would otherwise
  * shift it by half an element). */

@@ -1,8 +1,7 @@
 /* Reference Resize: nearest (any 1- or 4-byte element, copied) and separable linear (float32, uint8, int8;
- * blended in float, integer results rounded to nearest and saturated), on any axes. Per-axis source tables
- * are built once; the output is walked row by row (one task per row of the last axis). Rules in
+ * blended in float, integer results truncated toward zero as ONNX Runtime does), on any axes. Per-axis source
+ * tables are built once; the output is walked row by row (one task per row of the last axis). Rules in
  * src/graph/ops/resize_params.h. */
-#include <math.h>
 #include <string.h>
 
 #include "backend/cpu/kernel.h"
@@ -33,16 +32,8 @@ static float load(const resize_job *j, int64_t i) {
 
 static void store(const resize_job *j, int64_t i, float v) {
   switch (j->dtype) {
-  case RI_DTYPE_UINT8: {
-    v = rintf(v);
-    ((uint8_t *)j->y)[i] = (uint8_t)(v < 0.f ? 0.f : (v > 255.f ? 255.f : v));
-    break;
-  }
-  case RI_DTYPE_INT8: {
-    v = rintf(v);
-    ((int8_t *)j->y)[i] = (int8_t)(v < -128.f ? -128.f : (v > 127.f ? 127.f : v));
-    break;
-  }
+  case RI_DTYPE_UINT8: ((uint8_t *)j->y)[i] = (uint8_t)(v < 0.f ? 0.f : (v > 255.f ? 255.f : v)); break;
+  case RI_DTYPE_INT8: ((int8_t *)j->y)[i] = (int8_t)(v < -128.f ? -128.f : (v > 127.f ? 127.f : v)); break;
   default: ((float *)j->y)[i] = v; break;
   }
 }
