@@ -245,6 +245,7 @@ typedef struct {
   const char *auto_pad;
   int bias, one_d;
   ri__act act;
+  int w_runtime; /* the weight is a run-time input (its shape known, its contents not) */
 } conv_case;
 
 /* Pads per the ONNX definition of auto_pad, computed independently of the library. */
@@ -297,7 +298,7 @@ static void run_conv(const conv_case *cc, ri__pool *pool) {
     op_input(&t, RI_DTYPE_FLOAT32, SHP(cc->m, cg, cc->kw), w, 1);
   } else {
     op_input(&t, RI_DTYPE_FLOAT32, SHP(cc->n, cc->c, cc->h, cc->w), x, 0);
-    op_input(&t, RI_DTYPE_FLOAT32, SHP(cc->m, cg, cc->kh, cc->kw), w, 1);
+    op_input(&t, RI_DTYPE_FLOAT32, SHP(cc->m, cg, cc->kh, cc->kw), w, !cc->w_runtime);
   }
   if (cc->bias) op_input(&t, RI_DTYPE_FLOAT32, SHP(cc->m), b, 1);
   ri__node *nd = op_node(&t, RI__OP_Conv, "conv_under_test", 1);
@@ -339,23 +340,24 @@ static void run_conv(const conv_case *cc, ri__pool *pool) {
 
 static void test_conv(ri__pool *pool) {
   const conv_case cases[] = {
-      /* n  c  h   w  m kh kw  g sh sw dh dw pads          auto_pad      bias 1d act */
-      {2, 3, 7, 6, 8, 3, 3, 1, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, RI__ACT_NONE},
-      {1, 4, 9, 9, 6, 3, 2, 1, 2, 1, 1, 1, {0, 1, 2, 0}, NULL, 0, 0, RI__ACT_RELU},
-      {2, 4, 11, 10, 5, 3, 3, 1, 1, 2, 2, 1, {2, 1, 2, 1}, NULL, 1, 0, RI__ACT_NONE},
-      {1, 8, 6, 7, 8, 3, 3, 8, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, RI__ACT_CLIP},        /* depthwise */
-      {2, 6, 8, 8, 12, 3, 3, 6, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, RI__ACT_NONE},       /* multiplier 2 */
-      {1, 8, 5, 6, 16, 3, 1, 2, 1, 1, 1, 1, {1, 0, 1, 0}, NULL, 1, 0, RI__ACT_LEAKY_RELU}, /* grouped gemm */
-      {3, 16, 5, 5, 20, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, 1, 0, RI__ACT_NONE},      /* pointwise */
-      {1, 5, 9, 8, 7, 1, 1, 1, 2, 2, 1, 1, {0, 0, 0, 0}, NULL, 0, 0, RI__ACT_NONE},        /* strided 1x1 */
-      {1, 3, 10, 9, 4, 3, 3, 1, 2, 2, 1, 1, {0}, "SAME_UPPER", 1, 0, RI__ACT_NONE},
-      {1, 3, 10, 9, 4, 4, 4, 1, 2, 2, 1, 1, {0}, "SAME_LOWER", 1, 0, RI__ACT_NONE},
-      {1, 3, 7, 8, 4, 2, 3, 1, 3, 2, 2, 1, {0}, "SAME_UPPER", 0, 0, RI__ACT_NONE},
-      {1, 3, 10, 9, 4, 3, 3, 1, 2, 1, 1, 1, {0}, "VALID", 1, 0, RI__ACT_NONE},
-      {2, 4, 1, 20, 6, 1, 5, 2, 1, 2, 1, 2, {0, 3, 0, 1}, NULL, 1, 1, RI__ACT_NONE}, /* 1-D */
-      {1, 2, 1, 9, 3, 1, 3, 1, 1, 1, 1, 1, {0}, "SAME_LOWER", 1, 1, RI__ACT_NONE},
-      {1, 3, 40, 37, 33, 5, 5, 1, 2, 2, 1, 1, {2, 2, 2, 2}, NULL, 1, 0, RI__ACT_RELU}, /* multi-tile gemm */
-      {1, 2, 3, 3, 4, 5, 5, 1, 1, 1, 1, 1, {2, 2, 2, 2}, NULL, 1, 0, RI__ACT_NONE},    /* kernel > input */
+      /* n, c, h, w, m, kh, kw, group, sh, sw, dh, dw, pads, auto_pad, bias, 1-D, act, run-time weight */
+      {2, 3, 7, 6, 8, 3, 3, 1, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, RI__ACT_NONE, 0},
+      {1, 4, 9, 9, 6, 3, 2, 1, 2, 1, 1, 1, {0, 1, 2, 0}, NULL, 0, 0, RI__ACT_RELU, 0},
+      {2, 4, 11, 10, 5, 3, 3, 1, 1, 2, 2, 1, {2, 1, 2, 1}, NULL, 1, 0, RI__ACT_NONE, 0},
+      {1, 8, 6, 7, 8, 3, 3, 8, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, RI__ACT_CLIP, 0},  /* depthwise */
+      {2, 6, 8, 8, 12, 3, 3, 6, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, RI__ACT_NONE, 0}, /* multiplier 2 */
+      {1, 8, 5, 6, 16, 3, 1, 2, 1, 1, 1, 1, {1, 0, 1, 0}, NULL, 1, 0, RI__ACT_LEAKY_RELU, 0}, /* grouped */
+      {3, 16, 5, 5, 20, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, 1, 0, RI__ACT_NONE, 0},      /* pointwise */
+      {1, 5, 9, 8, 7, 1, 1, 1, 2, 2, 1, 1, {0, 0, 0, 0}, NULL, 0, 0, RI__ACT_NONE, 0}, /* strided 1x1 */
+      {1, 3, 10, 9, 4, 3, 3, 1, 2, 2, 1, 1, {0}, "SAME_UPPER", 1, 0, RI__ACT_NONE, 0},
+      {1, 3, 10, 9, 4, 4, 4, 1, 2, 2, 1, 1, {0}, "SAME_LOWER", 1, 0, RI__ACT_NONE, 0},
+      {1, 3, 7, 8, 4, 2, 3, 1, 3, 2, 2, 1, {0}, "SAME_UPPER", 0, 0, RI__ACT_NONE, 0},
+      {1, 3, 10, 9, 4, 3, 3, 1, 2, 1, 1, 1, {0}, "VALID", 1, 0, RI__ACT_NONE, 0},
+      {2, 4, 1, 20, 6, 1, 5, 2, 1, 2, 1, 2, {0, 3, 0, 1}, NULL, 1, 1, RI__ACT_NONE, 0}, /* 1-D */
+      {1, 2, 1, 9, 3, 1, 3, 1, 1, 1, 1, 1, {0}, "SAME_LOWER", 1, 1, RI__ACT_NONE, 0},
+      {1, 3, 40, 37, 33, 5, 5, 1, 2, 2, 1, 1, {2, 2, 2, 2}, NULL, 1, 0, RI__ACT_RELU, 0}, /* tiles */
+      {1, 2, 3, 3, 4, 5, 5, 1, 1, 1, 1, 1, {2, 2, 2, 2}, NULL, 1, 0, RI__ACT_NONE, 0},    /* kernel > input */
+      {2, 4, 6, 5, 8, 3, 2, 2, 1, 1, 1, 1, {1, 0, 1, 1}, NULL, 1, 0, RI__ACT_NONE, 1}, /* run-time weight */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     run_conv(&cases[i], pool);
@@ -374,6 +376,14 @@ static void test_conv_errors(void) {
   CHECK(op_check(&t) == RI_OK);
   s = op_infer(&t);
   expect_fail(&t, s, RI_ERR_SHAPE, "channels", "conv channel mismatch");
+  op_end(&t);
+
+  /* a weight whose shape is unknown before shape inference, without kernel_shape */
+  op_begin(&t, 13);
+  op_input(&t, RI_DTYPE_FLOAT32, SHP(1, 3, 5, 5), buf, 0);
+  op_input(&t, RI_DTYPE_FLOAT32, k_rank0, buf, 0);
+  op_node(&t, RI__OP_Conv, "conv_unknown_weight", 1);
+  expect_fail(&t, op_check(&t), RI_ERR_UNSUPPORTED, "kernel_shape", "conv weight shape unknown");
   op_end(&t);
 
   /* X of rank 3 for a 2-D weight */

@@ -35,13 +35,24 @@ static ri_status conv_check(const ri__graph *g, ri__node *n, ri__err *err) {
     return ri__err_set(err, RI_ERR_INVALID_ARG, "Conv node '%s': group = %lld must be >= 1", n->name,
                        (long long)group);
   p.group = group;
-  if (wv->shape.rank == spatial + 2) {
-    for (int i = 0; i < spatial; i++) {
-      if (wv->shape.dims[2 + i] < 1)
-        return ri__err_set(err, RI_ERR_SHAPE, "Conv node '%s': weight kernel dimension %d is %lld", n->name,
-                           i, (long long)wv->shape.dims[2 + i]);
+  /* The kernel size comes from the weight when its shape is known here (always for a constant weight),
+   * else from kernel_shape; infer() checks the weight against it. */
+  int known = wv->shape.rank == spatial + 2;
+  for (int i = 0; known && i < spatial + 2; i++) {
+    if (wv->shape.dims[i] < 1 && wv->kind == RI__VAL_CONST)
+      return ri__err_set(err, RI_ERR_SHAPE, "Conv node '%s': weight dimension %d is %lld", n->name, i,
+                         (long long)wv->shape.dims[i]);
+    known = wv->shape.dims[i] >= 1;
+  }
+  if (!known && !ri__node_attr(n, "kernel_shape"))
+    return ri__err_set(
+        err, RI_ERR_UNSUPPORTED,
+        "Conv node '%s': the weight's shape is not known before shape inference and there is no "
+        "kernel_shape attribute",
+        n->name);
+  if (known) {
+    for (int i = 0; i < spatial; i++)
       p.win.kernel[2 - spatial + i] = wv->shape.dims[2 + i];
-    }
     if (wv->kind == RI__VAL_CONST) {
       int64_t m = wv->shape.dims[0], cg = wv->shape.dims[1];
       if (m < 1 || cg < 1 || m % group != 0)
