@@ -5,7 +5,8 @@
 #  3. Release build with -Wall -Wextra -Werror, C tests (ctest), Python tests (pytest: engine vs onnxruntime,
 #     ops, ONNX backend node tests, pipeline)
 #  4. the C tests again under AddressSanitizer + UndefinedBehaviorSanitizer
-#  5. the CUDA sources compile (when nvcc is present; no GPU is needed to compile)
+#  5. each libFuzzer target for a few seconds
+#  6. the CUDA sources compile (when nvcc is present; no GPU is needed to compile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -33,6 +34,9 @@ echo "== C tests under ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRI_SANITIZE=ON -DRI_WITH_XNNPACK=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j"$JOBS")
+
+echo "== fuzz targets, briefly (scripts/fuzz.sh; longer runs: FUZZ_SECONDS=3600 make fuzz)"
+FUZZ_SECONDS=${CI_FUZZ_SECONDS:-15} ./scripts/fuzz.sh
 
 if [ -d src/backend/cuda ] && ls src/backend/cuda/*.cu >/dev/null 2>&1; then
   if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
