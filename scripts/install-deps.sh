@@ -6,7 +6,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(build-essential cmake pkg-config git python3 python3-pip
-  protobuf-c-compiler libprotobuf-c-dev libonnx-dev
+  protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
   libturbojpeg0-dev libspng-dev libpng-dev libxnnpack-dev libpthreadpool-dev
   libhiredis-dev redis-server clang clang-format libclang-rt-14-dev)
 PIP_PACKAGES=(numpy onnx onnxruntime pytest)
