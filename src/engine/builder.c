@@ -6,6 +6,7 @@
 #include "graph/op.h"
 #include "graph/passes.h"
 #include "onnx/import.h"
+#include "runinfer/vision.h"
 
 ri_status ri_builder_create(ri_builder_t **out) {
   if (!out) return RI_ERR_INVALID_ARG;
@@ -75,9 +76,30 @@ ri_status ri_builder_set_threads(ri_builder_t *b, int threads) {
   return RI_OK;
 }
 
+/* Metadata the library itself interprets is validated when it is set, so a bad value fails the build with
+ * a clear message instead of the first run. */
+static ri_status check_known_metadata(ri_builder_t *b, const char *key, const char *value) {
+  ri_vision_error verr = {0};
+  if (strcmp(key, "preprocess") == 0) {
+    ri_preprocess_spec spec;
+    ri_preprocess_spec_default(&spec);
+    if (ri_preprocess_spec_parse(value, &spec, &verr) != RI_OK || ri_preprocess_spec_validate(&spec, &verr) != RI_OK)
+      return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "metadata 'preprocess': %s", verr.msg);
+  } else if (strcmp(key, "detect") == 0) {
+    ri_detect_config cfg;
+    ri_detect_config_default(&cfg);
+    if (ri_detect_config_parse(value, &cfg, &verr) != RI_OK || ri_detect_config_validate(&cfg, &verr) != RI_OK)
+      return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "metadata 'detect': %s", verr.msg);
+  } else if (strcmp(key, "task") == 0 && strcmp(value, "detect") != 0 && strcmp(value, "classify") != 0) {
+    return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "metadata 'task': '%s' is neither detect nor classify", value);
+  }
+  return RI_OK;
+}
+
 ri_status ri_builder_set_metadata(ri_builder_t *b, const char *key, const char *value) {
   if (!b || !key || !value) return RI_ERR_INVALID_ARG;
   ri__err_clear(&b->err);
+  RI__TRY(check_known_metadata(b, key, value));
   for (int i = 0; i < b->n_meta; i++) {
     if (strcmp(b->meta[i].key, key) == 0) {
       char *v = ri__strdup(value);
