@@ -467,6 +467,14 @@ static void test_conv_errors(void) {
   op_end(&t);
 
   op_begin(&t, 13);
+  op_input(&t, RI_DTYPE_FLOAT16, SHP(1, 3, 5, 5), buf, 0);
+  op_input(&t, RI_DTYPE_FLOAT16, SHP(2, 3, 3, 3), buf, 1);
+  op_node(&t, RI__OP_Conv, "conv_fp16", 1);
+  CHECK(op_check(&t) == RI_OK);
+  expect_fail(&t, op_infer(&t), RI_ERR_UNSUPPORTED, "float16", "conv float16 (valid ONNX, not implemented)");
+  op_end(&t);
+
+  op_begin(&t, 13);
   op_input(&t, RI_DTYPE_INT64, SHP(1, 3, 5, 5), buf, 0);
   op_input(&t, RI_DTYPE_FLOAT32, SHP(2, 3, 3, 3), buf, 1);
   op_node(&t, RI__OP_Conv, "conv_int_input", 1);
@@ -693,9 +701,63 @@ static void test_pools(ri__pool *pool) {
     free(x);
   }
 
+  /* MaxPool on 8-bit integers, with padding */
+  for (int sgn = 0; sgn < 2; sgn++) {
+    const int64_t c = 3, h = 5, w = 6, oh = 3, ow = 3; /* k3 s2 pads 1 */
+    uint8_t x[3 * 5 * 6];
+    for (int i = 0; i < c * h * w; i++)
+      x[i] = (uint8_t)(frand() * 127 + 128);
+    op_t t;
+    op_begin(&t, 13);
+    op_input(&t, sgn ? RI_DTYPE_INT8 : RI_DTYPE_UINT8, SHP(1, c, h, w), x, 0);
+    op_node(&t, RI__OP_MaxPool, "maxpool_8bit", 1);
+    A_INTS(&t, "kernel_shape", 3, 3);
+    A_INTS(&t, "strides", 2, 2);
+    A_INTS(&t, "pads", 1, 1, 1, 1);
+    if (op_run(&t, pool)) {
+      const int64_t d[4] = {1, c, oh, ow};
+      CHECK(shape_is(&t.out[0].shape, 4, d) && t.out[0].dtype == (sgn ? RI_DTYPE_INT8 : RI_DTYPE_UINT8));
+      int bad = 0;
+      for (int64_t p = 0; p < c; p++)
+        for (int64_t y = 0; y < oh; y++)
+          for (int64_t xo = 0; xo < ow; xo++) {
+            int best = -1000;
+            for (int64_t ki = 0; ki < 3; ki++)
+              for (int64_t kj = 0; kj < 3; kj++) {
+                int64_t iy = 2 * y - 1 + ki, ix = 2 * xo - 1 + kj;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                uint8_t raw = x[(p * h + iy) * w + ix];
+                int v = sgn ? (int)(int8_t)raw : (int)raw;
+                best = v > best ? v : best;
+              }
+            uint8_t got = ((uint8_t *)t.out[0].data)[(p * oh + y) * ow + xo];
+            bad += (sgn ? (int)(int8_t)got : (int)got) != best;
+          }
+      CHECK_MSG(bad == 0, "maxpool %s: %d wrong elements", sgn ? "int8" : "uint8", bad);
+    }
+    op_end(&t);
+  }
+
   /* errors */
   float buf[256] = {0};
   op_t t;
+  op_begin(&t, 13);
+  op_input(&t, RI_DTYPE_UINT8, SHP(1, 1, 4, 4), buf, 0);
+  op_node(&t, RI__OP_AveragePool, "avgpool_uint8", 1);
+  A_INTS(&t, "kernel_shape", 2, 2);
+  CHECK(op_check(&t) == RI_OK);
+  expect_fail(&t, op_infer(&t), RI_ERR_SHAPE, "float32", "avgpool uint8 (not an ONNX type for it)");
+  op_end(&t);
+
+  op_begin(&t, 13);
+  op_input(&t, RI_DTYPE_FLOAT16, SHP(1, 1, 4, 4), buf, 0);
+  op_node(&t, RI__OP_MaxPool, "maxpool_fp16", 1);
+  A_INTS(&t, "kernel_shape", 2, 2);
+  CHECK(op_check(&t) == RI_OK);
+  expect_fail(&t, op_infer(&t), RI_ERR_UNSUPPORTED, "float16",
+              "maxpool float16 (valid ONNX, not implemented)");
+  op_end(&t);
+
   op_begin(&t, 13);
   op_input(&t, RI_DTYPE_FLOAT32, SHP(1, 1, 4, 4), buf, 0);
   op_node(&t, RI__OP_MaxPool, "maxpool_storage_order", 1);
@@ -942,6 +1004,13 @@ static void test_matmul(ri__pool *pool) {
   op_input(&t, RI_DTYPE_FLOAT32, SHP(5, 6), buf, 0);
   op_node(&t, RI__OP_MatMul, "matmul_k_mismatch", 1);
   expect_fail(&t, op_infer(&t), RI_ERR_SHAPE, "inner", "matmul K mismatch");
+  op_end(&t);
+
+  op_begin(&t, 13);
+  op_input(&t, RI_DTYPE_INT32, SHP(4, 6), buf, 0);
+  op_input(&t, RI_DTYPE_INT32, SHP(6, 5), buf, 0);
+  op_node(&t, RI__OP_MatMul, "matmul_int32", 1);
+  expect_fail(&t, op_infer(&t), RI_ERR_UNSUPPORTED, "int32", "matmul int32 (valid ONNX, not implemented)");
   op_end(&t);
 
   op_begin(&t, 13);

@@ -8,11 +8,11 @@ match exactly, except uint8 linear Resize (truncated, as onnxruntime does), wher
 an integer may move a value by 1.
 
 Covered: Conv (strides, pads, dilations, groups, depthwise, every auto_pad mode, 1-D, no bias, + Relu;
-onnxruntime refuses dilations with SAME_*, which the C test covers),
-BatchNormalization (opsets 11, 14, 15; ranks 2 to 4), MaxPool / AveragePool (pads, strides, dilations,
-ceil_mode, count_include_pad, auto_pad, 1-D), GlobalAveragePool, Gemm (transA/transB, alpha/beta, every
-broadcast form of C, no C), MatMul (2-D, 1-D operands, batched broadcasting), Softmax (opset 11 coercion
-and opset 13 axis semantics), Resize (nearest with every nearest_mode, linear, every supported
+onnxruntime refuses dilations with SAME_*, which the C test covers), BatchNormalization (opsets 11, 14,
+15; ranks 2 to 4), MaxPool (also uint8, int8) / AveragePool (pads, strides, dilations, ceil_mode,
+count_include_pad, auto_pad, 1-D), GlobalAveragePool, Gemm (transA/transB, alpha/beta, every broadcast
+form of C, no C), MatMul (2-D, 1-D operands, batched broadcasting), Softmax (opset 11 coercion and opset
+13 axis semantics), Resize (nearest with every nearest_mode, linear, every supported
 coordinate_transformation_mode, scales and sizes, opsets 11 / 13 / 18 axes / 19, uint8) and Pad
 (constant with and without a value, reflect, edge, negative pads, opset-18 axes, integer types).
 
@@ -191,6 +191,12 @@ def pool_cases():
         c = Case(f"{op.lower()}_{name}", 13)
         c.feed("x", _f32(_rng(c.name), *xs))
         c.node(op, ["x"], **attrs)
+        out.append(c)
+    for dt in (np.uint8, np.int8):
+        c = Case(f"maxpool_{np.dtype(dt).name}", 13)
+        info = np.iinfo(dt)
+        c.feed("x", _rng(c.name).integers(info.min, info.max + 1, (1, 3, 7, 8), dtype=dt))
+        c.node("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)
         out.append(c)
     c = Case("avgpool_dilated_opset19", 19)
     c.feed("x", _f32(_rng(c.name), 1, 2, 10, 9))

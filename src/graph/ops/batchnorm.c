@@ -3,6 +3,12 @@
 #include "graph/op.h"
 #include "graph/ops/batchnorm_params.h"
 
+/* A type ONNX allows for this op's floating-point inputs but runinfer does not implement is unsupported;
+ * any other type is a malformed model. */
+static ri_status type_status(ri_dtype dt) {
+  return dt == RI_DTYPE_FLOAT16 || dt == RI_DTYPE_FLOAT64 ? RI_ERR_UNSUPPORTED : RI_ERR_SHAPE;
+}
+
 static ri_status bn_check(const ri__graph *g, ri__node *n, ri__err *err) {
   ri__free(n->params);
   n->params = NULL;
@@ -39,7 +45,7 @@ static ri_status bn_infer(const ri__node *n, const ri__tensor *in, ri__tensor *o
   const ri__tensor *x = &in[0];
   char b[160];
   if (x->dtype != RI_DTYPE_FLOAT32 || x->shape.rank < 2)
-    return ri__err_set(err, RI_ERR_SHAPE,
+    return ri__err_set(err, x->dtype != RI_DTYPE_FLOAT32 ? type_status(x->dtype) : RI_ERR_SHAPE,
                        "BatchNormalization node '%s': X must be float32 of rank >= 2, got %s %s", n->name,
                        ri_dtype_name(x->dtype), ri__shape_str(&x->shape, b, sizeof b));
   const int64_t c = x->shape.dims[1];

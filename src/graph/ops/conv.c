@@ -6,6 +6,12 @@
 #include "graph/op.h"
 #include "graph/ops/conv_params.h"
 
+/* A type ONNX allows for this op's floating-point inputs but runinfer does not implement is unsupported;
+ * any other type is a malformed model. */
+static ri_status type_status(ri_dtype dt) {
+  return dt == RI_DTYPE_FLOAT16 || dt == RI_DTYPE_FLOAT64 ? RI_ERR_UNSUPPORTED : RI_ERR_SHAPE;
+}
+
 static ri_status conv_check(const ri__graph *g, ri__node *n, ri__err *err) {
   ri__free(n->params);
   n->params = NULL;
@@ -82,7 +88,8 @@ static ri_status conv_infer(const ri__node *n, const ri__tensor *in, ri__tensor 
   const ri__tensor *x = &in[0], *w = &in[1];
   char b1[160], b2[160];
   if (x->dtype != RI_DTYPE_FLOAT32 || w->dtype != RI_DTYPE_FLOAT32)
-    return ri__err_set(err, RI_ERR_SHAPE, "Conv node '%s': X and W must be float32 (got %s and %s)", n->name,
+    return ri__err_set(err, type_status(x->dtype == RI_DTYPE_FLOAT32 ? w->dtype : x->dtype),
+                       "Conv node '%s': X and W must be float32 (got %s and %s)", n->name,
                        ri_dtype_name(x->dtype), ri_dtype_name(w->dtype));
   if (x->shape.rank != rank || w->shape.rank != rank)
     return ri__err_set(err, RI_ERR_SHAPE, "Conv node '%s': X %s and W %s must both have rank %d", n->name,

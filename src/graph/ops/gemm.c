@@ -5,6 +5,20 @@
 #include "graph/op.h"
 #include "graph/ops/gemm_params.h"
 
+/* A type ONNX allows for Gemm and MatMul (other floats, 32/64-bit integers) but runinfer does not implement
+ * is unsupported; any other type is a malformed model. */
+static ri_status type_status(ri_dtype dt) {
+  switch (dt) {
+  case RI_DTYPE_FLOAT16:
+  case RI_DTYPE_FLOAT64:
+  case RI_DTYPE_INT32:
+  case RI_DTYPE_INT64:
+  case RI_DTYPE_UINT32:
+  case RI_DTYPE_UINT64: return RI_ERR_UNSUPPORTED;
+  default: return RI_ERR_SHAPE;
+  }
+}
+
 static ri_status gemm_check(const ri__graph *g, ri__node *n, ri__err *err) {
   ri__free(n->params);
   n->params = NULL;
@@ -35,7 +49,8 @@ static ri_status gemm_infer(const ri__node *n, const ri__tensor *in, ri__tensor 
   const ri__tensor *a = &in[0], *b = &in[1];
   char b1[160], b2[160];
   if (a->dtype != RI_DTYPE_FLOAT32 || b->dtype != RI_DTYPE_FLOAT32)
-    return ri__err_set(err, RI_ERR_SHAPE, "Gemm node '%s': A and B must be float32 (got %s and %s)", n->name,
+    return ri__err_set(err, type_status(a->dtype == RI_DTYPE_FLOAT32 ? b->dtype : a->dtype),
+                       "Gemm node '%s': A and B must be float32 (got %s and %s)", n->name,
                        ri_dtype_name(a->dtype), ri_dtype_name(b->dtype));
   if (a->shape.rank != 2 || b->shape.rank != 2)
     return ri__err_set(err, RI_ERR_SHAPE, "Gemm node '%s': A %s and B %s must be 2-D", n->name,
@@ -114,8 +129,9 @@ ri_status ri__matmul_dims_get(const ri__node *n, const ri__shape *a, const ri__s
 static ri_status matmul_infer(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__err *err) {
   const ri__tensor *a = &in[0], *b = &in[1];
   if (a->dtype != RI_DTYPE_FLOAT32 || b->dtype != RI_DTYPE_FLOAT32)
-    return ri__err_set(err, RI_ERR_SHAPE, "MatMul node '%s': A and B must be float32 (got %s and %s)",
-                       n->name, ri_dtype_name(a->dtype), ri_dtype_name(b->dtype));
+    return ri__err_set(err, type_status(a->dtype == RI_DTYPE_FLOAT32 ? b->dtype : a->dtype),
+                       "MatMul node '%s': A and B must be float32 (got %s and %s)", n->name,
+                       ri_dtype_name(a->dtype), ri_dtype_name(b->dtype));
   ri__matmul_dims d;
   RI__TRY(ri__matmul_dims_get(n, &a->shape, &b->shape, &d, err));
   out[0].dtype = RI_DTYPE_FLOAT32;

@@ -14,6 +14,12 @@ void ri__pool_out_size(const ri__pool_params *p, int64_t in_h, int64_t in_w, int
   if (pads) memcpy(pads, pd, sizeof pd);
 }
 
+/* A type ONNX allows for the pooling ops but runinfer does not implement is unsupported; any other type is
+ * a malformed model. */
+static ri_status type_status(ri_dtype dt) {
+  return dt == RI_DTYPE_FLOAT16 || dt == RI_DTYPE_FLOAT64 ? RI_ERR_UNSUPPORTED : RI_ERR_SHAPE;
+}
+
 static ri_status pool_check(const ri__graph *g, ri__node *n, ri__err *err) {
   const char *op = ri__op_name(n->op);
   ri__free(n->params);
@@ -60,9 +66,10 @@ static ri_status pool_infer(const ri__node *n, const ri__tensor *in, ri__tensor 
   const ri__tensor *x = &in[0];
   const int rank = p->win.spatial_rank + 2;
   char b[160];
-  if (x->dtype != RI_DTYPE_FLOAT32)
-    return ri__err_set(err, RI_ERR_SHAPE, "%s node '%s': X must be float32, got %s", op, n->name,
-                       ri_dtype_name(x->dtype));
+  const int is_max = n->op == RI__OP_MaxPool;
+  if (x->dtype != RI_DTYPE_FLOAT32 && !(is_max && (x->dtype == RI_DTYPE_UINT8 || x->dtype == RI_DTYPE_INT8)))
+    return ri__err_set(err, type_status(x->dtype), "%s node '%s': X must be float32%s, got %s", op, n->name,
+                       is_max ? ", uint8 or int8" : "", ri_dtype_name(x->dtype));
   if (x->shape.rank != rank)
     return ri__err_set(err, RI_ERR_SHAPE, "%s node '%s': X %s must have rank %d for a %d-D kernel_shape", op,
                        n->name, ri__shape_str(&x->shape, b, sizeof b), rank, p->win.spatial_rank);
@@ -72,7 +79,7 @@ static ri_status pool_infer(const ri__node *n, const ri__tensor *in, ri__tensor 
   if (oh < 1 || ow < 1)
     return ri__err_set(err, RI_ERR_SHAPE, "%s node '%s': the window does not fit input %s (output %lldx%lld)",
                        op, n->name, ri__shape_str(&x->shape, b, sizeof b), (long long)oh, (long long)ow);
-  out[0].dtype = RI_DTYPE_FLOAT32;
+  out[0].dtype = x->dtype;
   out[0].data = NULL;
   out[0].shape = x->shape;
   if (rank == 4) {
@@ -88,7 +95,7 @@ static ri_status gap_infer(const ri__node *n, const ri__tensor *in, ri__tensor *
   const ri__tensor *x = &in[0];
   char b[160];
   if (x->dtype != RI_DTYPE_FLOAT32 || x->shape.rank < 3)
-    return ri__err_set(err, RI_ERR_SHAPE,
+    return ri__err_set(err, x->dtype != RI_DTYPE_FLOAT32 ? type_status(x->dtype) : RI_ERR_SHAPE,
                        "GlobalAveragePool node '%s': X must be float32 of rank >= 3, got %s %s", n->name,
                        ri_dtype_name(x->dtype), ri__shape_str(&x->shape, b, sizeof b));
   for (int i = 2; i < x->shape.rank; i++) {

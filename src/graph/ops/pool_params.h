@@ -1,11 +1,13 @@
-/* Resolved parameters of MaxPool and AveragePool (ONNX opsets 11..21), 1-D and 2-D, NCHW float32.
+/* Resolved parameters of MaxPool and AveragePool (ONNX opsets 11..21), 1-D and 2-D, NCHW.
  *
  * Window geometry (kernel, strides, dilations, pads, auto_pad, ceil_mode) is the ri__window of
  * conv_params.h: use ri__window_resolve_pads() and ri__window_out_dim() for the output size. With
  * ceil_mode, windows may run past the end padding; the elements they cover outside the padded input are
  * never counted.
  *
- * MaxPool: storage_order must be 0 and the Indices output is not supported (check() rejects both).
+ * MaxPool: float32, uint8 or int8 (output of X's type); storage_order must be 0 and the Indices output is
+ * not supported (check() rejects both). A window with no tap inside the input yields the type's lowest
+ * value. AveragePool and GlobalAveragePool: float32.
  * AveragePool: the divisor of a window is the number of its taps inside the input when count_include_pad
  * is 0, and the number of its taps inside the padded input [-pad_begin, in + pad_end) when it is 1.
  * GlobalAveragePool has no parameters (n->params stays NULL). */

@@ -307,7 +307,7 @@ static ri_status resize_infer(const ri__node *n, const ri__tensor *in, ri__tenso
   if (!p) return ri__err_set(err, RI_ERR_INTERNAL, "Resize node '%s': check() has not run", n->name);
   const ri_dtype dt = in[0].dtype;
   if (dt != RI_DTYPE_FLOAT32 && dt != RI_DTYPE_UINT8 && dt != RI_DTYPE_INT8)
-    return ri__err_set(err, RI_ERR_SHAPE, "Resize node '%s': X must be float32, uint8 or int8, got %s",
+    return ri__err_set(err, RI_ERR_UNSUPPORTED, "Resize node '%s': X must be float32, uint8 or int8, got %s",
                        n->name, ri_dtype_name(dt));
   ri__resize_plan plan;
   RI__TRY(ri__resize_plan_get(n, p, in, n->n_inputs, &plan, err));

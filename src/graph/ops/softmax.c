@@ -29,6 +29,12 @@ int ri__softmax_geometry(const ri__softmax_params *p, const ri__shape *shape, in
   return 1;
 }
 
+/* A type ONNX allows for this op's floating-point inputs but runinfer does not implement is unsupported;
+ * any other type is a malformed model. */
+static ri_status type_status(ri_dtype dt) {
+  return dt == RI_DTYPE_FLOAT16 || dt == RI_DTYPE_FLOAT64 ? RI_ERR_UNSUPPORTED : RI_ERR_SHAPE;
+}
+
 static ri_status softmax_check(const ri__graph *g, ri__node *n, ri__err *err) {
   ri__free(n->params);
   n->params = NULL;
@@ -45,8 +51,8 @@ static ri_status softmax_infer(const ri__node *n, const ri__tensor *in, ri__tens
   if (!p) return ri__err_set(err, RI_ERR_INTERNAL, "Softmax node '%s': check() has not run", n->name);
   char b[160];
   if (in[0].dtype != RI_DTYPE_FLOAT32)
-    return ri__err_set(err, RI_ERR_SHAPE, "Softmax node '%s': input must be float32, got %s", n->name,
-                       ri_dtype_name(in[0].dtype));
+    return ri__err_set(err, type_status(in[0].dtype), "Softmax node '%s': input must be float32, got %s",
+                       n->name, ri_dtype_name(in[0].dtype));
   int64_t o, l, i;
   if (!ri__softmax_geometry(p, &in[0].shape, &o, &l, &i))
     return ri__err_set(err, RI_ERR_SHAPE, "Softmax node '%s': axis %lld is out of range for input %s",

@@ -1,5 +1,6 @@
-/* Reference MaxPool, AveragePool and GlobalAveragePool, float32 NCHW (1-D as H = 1); one task per
- * (image, channel) plane. Window rules in src/graph/ops/pool_params.h. */
+/* Reference MaxPool (float32, uint8, int8), AveragePool and GlobalAveragePool (float32), NCHW (1-D as
+ * H = 1); one task per (image, channel) plane. Window rules in src/graph/ops/pool_params.h. 8-bit values
+ * are compared as floats, which represent them exactly. */
 #include <float.h>
 #include <string.h>
 
@@ -8,8 +9,9 @@
 #include "graph/ops/pool_params.h"
 
 typedef struct {
-  const float *x;
-  float *y;
+  const void *x;
+  void *y;
+  ri_dtype dtype;
   int is_max, count_include_pad;
   int64_t h, w, oh, ow, kh, kw, sh, sw, dh, dw;
   int64_t pads[4];
@@ -25,16 +27,32 @@ static int64_t taps_inside(int64_t start, int64_t k, int64_t d, int64_t lo, int6
   return cnt;
 }
 
+static float load(const pool_job *j, int64_t i) {
+  switch (j->dtype) {
+  case RI_DTYPE_UINT8: return (float)((const uint8_t *)j->x)[i];
+  case RI_DTYPE_INT8: return (float)((const int8_t *)j->x)[i];
+  default: return ((const float *)j->x)[i];
+  }
+}
+
+static void store(const pool_job *j, int64_t i, float v) {
+  switch (j->dtype) {
+  case RI_DTYPE_UINT8: ((uint8_t *)j->y)[i] = (uint8_t)v; break;
+  case RI_DTYPE_INT8: ((int8_t *)j->y)[i] = (int8_t)v; break;
+  default: ((float *)j->y)[i] = v; break;
+  }
+}
+
 static void pool_planes(void *arg, int64_t begin, int64_t end) {
   const pool_job *j = arg;
+  const float lowest = j->dtype == RI_DTYPE_UINT8 ? 0.f : (j->dtype == RI_DTYPE_INT8 ? -128.f : -FLT_MAX);
   for (int64_t t = begin; t < end; t++) {
-    const float *x = j->x + t * j->h * j->w;
-    float *y = j->y + t * j->oh * j->ow;
+    const int64_t xbase = t * j->h * j->w, ybase = t * j->oh * j->ow;
     for (int64_t oy = 0; oy < j->oh; oy++) {
       const int64_t hs = oy * j->sh - j->pads[0];
       for (int64_t ox = 0; ox < j->ow; ox++) {
         const int64_t ws = ox * j->sw - j->pads[1];
-        float acc = j->is_max ? -FLT_MAX : 0.f;
+        float acc = j->is_max ? lowest : 0.f;
         int64_t valid = 0;
         for (int64_t ki = 0; ki < j->kh; ki++) {
           const int64_t iy = hs + ki * j->dh;
@@ -42,7 +60,7 @@ static void pool_planes(void *arg, int64_t begin, int64_t end) {
           for (int64_t kj = 0; kj < j->kw; kj++) {
             const int64_t ix = ws + kj * j->dw;
             if (ix < 0 || ix >= j->w) continue;
-            const float v = x[iy * j->w + ix];
+            const float v = load(j, xbase + iy * j->w + ix);
             if (j->is_max) {
               if (v > acc || v != v) acc = v;
             } else {
@@ -58,7 +76,7 @@ static void pool_planes(void *arg, int64_t begin, int64_t end) {
                   taps_inside(ws, j->kw, j->dw, -j->pads[1], j->w + j->pads[3]);
           acc = div > 0 ? acc / (float)div : 0.f;
         }
-        y[oy * j->ow + ox] = acc;
+        store(j, ybase + oy * j->ow + ox, acc);
       }
     }
   }
@@ -73,6 +91,7 @@ static ri_status run_pool(const ri__node *n, const ri__tensor *in, ri__tensor *o
   memset(&j, 0, sizeof j);
   j.x = in[0].data;
   j.y = out[0].data;
+  j.dtype = in[0].dtype;
   j.is_max = is_max;
   j.count_include_pad = p->count_include_pad;
   ri__window_hw(&p->win, &in[0].shape, &j.h, &j.w);
