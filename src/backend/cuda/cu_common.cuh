@@ -1,0 +1,85 @@
+/* Device-side helpers shared by the kernels: element loads and stores in float, the fused activations, and
+ * launch geometry. Included only by the .cu files of this directory. */
+#ifndef RI_BACKEND_CUDA_CU_COMMON_CUH
+#define RI_BACKEND_CUDA_CU_COMMON_CUH
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "backend/cuda/kernels.h"
+
+#define RI_CU_THREADS 256
+
+/* Blocks for a grid-stride loop over n items: enough to fill the device, never more than the items need. */
+static inline unsigned ri_cu_blocks(int64_t n, int threads = RI_CU_THREADS) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b > (1 << 20)) b = 1 << 20;
+  if (b < 1) b = 1;
+  return (unsigned)b;
+}
+
+static inline cudaError_t ri_cu_launched(void) { return cudaGetLastError(); }
+
+__device__ __forceinline__ float ri_ld(const float *p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float ri_ld(const __half *p, int64_t i) { return __half2float(p[i]); }
+__device__ __forceinline__ void ri_st(float *p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void ri_st(__half *p, int64_t i, float v) { p[i] = __float2half_rn(v); }
+
+/* The activation codes of ri__act (graph/ir.h); kept in step by a static assertion in cuda_backend.c. */
+enum {
+  RI_CU_ACT_NONE = 0,
+  RI_CU_ACT_RELU,
+  RI_CU_ACT_CLIP,
+  RI_CU_ACT_LEAKY,
+  RI_CU_ACT_SIGMOID,
+  RI_CU_ACT_HSIG,
+  RI_CU_ACT_HSWISH
+};
+
+__device__ __forceinline__ float ri_sigmoid(float x) {
+  /* Split by sign so that expf never overflows. */
+  if (x >= 0.f) return 1.f / (1.f + expf(-x));
+  float e = expf(x);
+  return e / (1.f + e);
+}
+
+__device__ __forceinline__ float ri_act(int act, float a, float b, float x) {
+  switch (act) {
+  case RI_CU_ACT_RELU: return x > 0.f ? x : 0.f;
+  case RI_CU_ACT_CLIP: return x < a ? a : (x > b ? b : x);
+  case RI_CU_ACT_LEAKY: return x < 0.f ? a * x : x;
+  case RI_CU_ACT_SIGMOID: return ri_sigmoid(x);
+  case RI_CU_ACT_HSIG: {
+    float y = a * x + b;
+    return y < 0.f ? 0.f : (y > 1.f ? 1.f : y);
+  }
+  case RI_CU_ACT_HSWISH: {
+    float y = x / 6.f + 0.5f;
+    y = y < 0.f ? 0.f : (y > 1.f ? 1.f : y);
+    return x * y;
+  }
+  default: return x;
+  }
+}
+
+/* Element offsets of flat index i of a walk for `nt` of its tensors. */
+__device__ __forceinline__ void ri_walk_offsets(const ri__cu_walk &w, int64_t i, int nt, int64_t off[3]) {
+  off[0] = off[1] = off[2] = 0;
+  for (int d = w.rank - 1; d >= 0; d--) {
+    int64_t n = w.dims[d];
+    int64_t q = i / n, r = i - q * n;
+    i = q;
+    for (int t = 0; t < nt; t++)
+      off[t] += r * w.st[t][d];
+  }
+}
+
+static inline int64_t ri_walk_count(const ri__cu_walk *w) {
+  int64_t n = 1;
+  for (int d = 0; d < w->rank; d++)
+    n *= w->dims[d];
+  return n;
+}
+
+#endif

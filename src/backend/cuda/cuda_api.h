@@ -1,0 +1,17 @@
+/* Internal hooks of the CUDA backend for runinfer's own tools and tests (not part of the public API). */
+#ifndef RI_BACKEND_CUDA_CUDA_API_H
+#define RI_BACKEND_CUDA_CUDA_API_H
+
+#include "runinfer/engine.h"
+
+/* Turns device timing of ctx's runs on or off. While on, each ri_context_run records CUDA events around
+ * the compute part of the run (everything between the host-to-device copies of the inputs and the
+ * device-to-host copies of the outputs: the replayed CUDA graph, or the eager kernel sequence). Returns
+ * RI_ERR_INVALID_ARG when ctx is NULL or does not run on the CUDA backend. */
+ri_status ri__cuda_context_set_timing(ri_context_t *ctx, int on);
+
+/* Milliseconds of device time of the compute part of ctx's last run (0 when timing was off), and whether
+ * that run replayed a CUDA graph (*graph = 1) or ran eagerly (0); graph may be NULL. */
+ri_status ri__cuda_context_last_timing(ri_context_t *ctx, float *compute_ms, int *graph);
+
+#endif

@@ -1,0 +1,568 @@
+/* CUDA backend: runs the graph on one NVIDIA GPU with cuDNN convolutions, cuBLASLt matrix products and the
+ * backend's own kernels (kernels.h). docs/design/cuda-backend.md describes the design.
+ *
+ * A run: graph inputs are copied into pinned staging and sent to the device; the compute part (input
+ * conversions, every device node in order, output conversions) is enqueued on the context's stream, or
+ * replayed from a CUDA graph captured on the second run at that batch size; outputs come back through
+ * pinned staging; the call returns after the stream is synchronized. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_api.h"
+#include "backend/cuda/cuda_internal.h"
+#include "core/alloc.h"
+#include "core/half.h"
+#include "engine/engine_impl.h"
+#include "graph/op.h"
+#include "graph/shape_infer.h"
+
+_Static_assert(RI__ACT_RELU == 1 && RI__ACT_CLIP == 2 && RI__ACT_LEAKY_RELU == 3 && RI__ACT_SIGMOID == 4 &&
+                   RI__ACT_HARD_SIGMOID == 5 && RI__ACT_HARD_SWISH == 6,
+               "kernels.h activation codes follow ri__act");
+
+static int64_t align_up(int64_t x) { return (x + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN; }
+
+static int env_int(const char *name, int dflt) {
+  const char *s = getenv(name);
+  if (!s || !*s) return dflt;
+  char *end;
+  long v = strtol(s, &end, 10);
+  return *end ? dflt : (int)v;
+}
+
+static void cuda_release(void *p) {
+  cu_state *st = p;
+  if (!st) return;
+  if (st->nodes) {
+    for (int i = 0; i < st->g->n_nodes; i++) {
+      ri__free(st->nodes[i].want);
+      ri__free(st->nodes[i].aux);
+    }
+  }
+  if (st->dconst) {
+    cudaSetDevice(st->cfg.device_index);
+    cudaFree(st->dconst);
+  }
+  ri__free(st->blob);
+  ri__free(st->nodes);
+  ri__free(st->vdt);
+  ri__free(st->vlayout);
+  ri__free(st->dev_use);
+  ri__free(st->const_off);
+  ri__free(st->host_off);
+  ri__free(st->host_cap);
+  ri__free(st->io_off);
+  ri__free(st);
+}
+
+static ri_status select_device(const cu_state *st, ri__err *err) {
+  int count = 0;
+  const int ni = -1;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess)
+    return ri__cu_fail_rt(err, e, "cudaGetDeviceCount", st, ni, "looking for CUDA devices");
+  if (st->cfg.device_index >= count)
+    return ri__err_set(err, RI_ERR_DEVICE, "device %s does not exist (%d CUDA device%s found)", st->dev_name,
+                       count, count == 1 ? "" : "s");
+  CU_RT(cudaSetDevice(st->cfg.device_index));
+  return RI_OK;
+}
+
+/* Byte size of a value at the maximum batch with element type dt. */
+static ri_status max_bytes(const ri__value *v, ri_dtype dt, int64_t *out, ri__err *err) {
+  size_t nb;
+  RI__TRY(ri__tensor_nbytes(dt, &v->shape, &nb, err));
+  *out = (int64_t)nb;
+  return RI_OK;
+}
+
+static ri_status upload_constants(cu_state *st, ri__err *err) {
+  const ri__graph *g = st->g;
+  const int ni = -1;
+  for (int v = 0; v < g->n_values; v++) {
+    const ri__value *val = &g->values[v];
+    if (!st->dev_use[v]) continue;
+    if (val->kind == RI__VAL_CONST) {
+      size_t nb;
+      void *data = ri__cu_const_as(val, st->vdt[v], &nb);
+      if (!data) return RI__OOM(err);
+      ri_status s = ri__cu_blob_add(st, data, nb, &st->const_off[v], err);
+      ri__free(data);
+      RI__TRY(s);
+    } else if (val->host) {
+      int64_t cap =
+          (int64_t)RI__HOST_MAX_ELEMS * (int64_t)(ri__cu_esize(st->vdt[v]) ? ri__cu_esize(st->vdt[v]) : 8);
+      st->host_off[v] = st->host_bytes;
+      st->host_cap[v] = cap;
+      st->host_bytes += align_up(cap);
+    }
+  }
+  if (st->blob_len == 0) return RI_OK;
+  CU_RT(cudaMalloc(&st->dconst, st->blob_len));
+  CU_RT(cudaMemcpy(st->dconst, st->blob, st->blob_len, cudaMemcpyHostToDevice));
+  ri__free(st->blob);
+  st->blob = NULL;
+  st->blob_len = st->blob_cap = 0;
+  return RI_OK;
+}
+
+static ri_status plan_io(cu_state *st, ri__err *err) {
+  const ri__graph *g = st->g;
+  int n = g->n_inputs + g->n_outputs;
+  st->io_off = ri__calloc((size_t)(n ? n : 1), sizeof(int64_t));
+  if (!st->io_off) return RI__OOM(err);
+  int64_t pos = 0;
+  for (int i = 0; i < n; i++) {
+    int v = i < g->n_inputs ? g->inputs[i] : g->outputs[i - g->n_inputs];
+    int64_t nb;
+    RI__TRY(max_bytes(&g->values[v], g->values[v].dtype, &nb, err));
+    st->io_off[i] = pos;
+    pos += align_up(nb);
+  }
+  st->io_bytes = pos;
+  return RI_OK;
+}
+
+static ri_status cuda_prepare(const ri__graph *g, const ri__backend_cfg *cfg, void **out, ri__err *err) {
+  *out = NULL;
+  if (cfg->precision == RI_PRECISION_INT8)
+    return ri__err_set(err, RI_ERR_UNSUPPORTED, "precision int8 is not implemented by the CUDA backend");
+  cu_state *st = ri__calloc(1, sizeof *st);
+  if (!st) return RI__OOM(err);
+  st->g = g;
+  st->cfg = *cfg;
+  st->fp16 = cfg->precision == RI_PRECISION_FP16;
+  snprintf(st->dev_name, sizeof st->dev_name, "cuda:%d", cfg->device_index);
+  size_t nv = (size_t)(g->n_values ? g->n_values : 1), nn = (size_t)(g->n_nodes ? g->n_nodes : 1);
+  st->vdt = ri__calloc(nv, sizeof *st->vdt);
+  st->vlayout = ri__calloc(nv, 1);
+  st->dev_use = ri__calloc(nv, 1);
+  st->const_off = ri__calloc(nv, sizeof(int64_t));
+  st->host_off = ri__calloc(nv, sizeof(int64_t));
+  st->host_cap = ri__calloc(nv, sizeof(int64_t));
+  st->nodes = ri__calloc(nn, sizeof *st->nodes);
+  ri_status s = RI_OK;
+  if (!st->vdt || !st->vlayout || !st->dev_use || !st->const_off || !st->host_off || !st->host_cap ||
+      !st->nodes)
+    s = RI__OOM(err);
+  for (int v = 0; s == RI_OK && v < g->n_values; v++)
+    st->const_off[v] = st->host_off[v] = -1;
+  if (s == RI_OK) s = select_device(st, err);
+  if (s == RI_OK) s = ri__cu_assign_layouts(st, err);
+  for (int ni = 0; s == RI_OK && ni < g->n_nodes; ni++) {
+    const ri__node *n = &g->nodes[ni];
+    if (n->host) continue;
+    const cu_op_impl *impl = ri__cu_op_impl(n->op);
+    if (!impl) {
+      s = ri__err_set(err, RI_ERR_UNSUPPORTED, "node '%s' (op %s) has no CUDA kernel yet",
+                      n->name ? n->name : "?", ri__op_name(n->op));
+      break;
+    }
+    st->nodes[ni].impl = impl;
+    st->nodes[ni].name = "cuda";
+    s = impl->prep(st, ni, err);
+  }
+  if (s == RI_OK) s = upload_constants(st, err);
+  if (s == RI_OK) s = plan_io(st, err);
+  if (s == RI_OK) {
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+      int64_t need = align_up(st->nodes[ni].cvt_bytes) + align_up(st->nodes[ni].op_scratch);
+      if (need > st->scratch_bytes) st->scratch_bytes = need;
+    }
+  }
+  if (s != RI_OK) {
+    cuda_release(st);
+    return s;
+  }
+  *out = st;
+  return RI_OK;
+}
+
+/* ---- contexts ------------------------------------------------------------------------------------------ */
+
+static void cuda_ctx_destroy(void *p) {
+  cu_ctx *c = p;
+  if (!c) return;
+  cu_state *st = c->st;
+  cudaSetDevice(st->cfg.device_index);
+  if (c->stream) cudaStreamSynchronize(c->stream);
+  if (c->node_ctx) {
+    for (int ni = 0; ni < st->g->n_nodes; ni++)
+      if (c->node_ctx[ni] && st->nodes[ni].impl && st->nodes[ni].impl->ctx_free)
+        st->nodes[ni].impl->ctx_free(c, ni);
+  }
+  ri__cu_graph_clear(c);
+  if (c->ev0) cudaEventDestroy(c->ev0);
+  if (c->ev1) cudaEventDestroy(c->ev1);
+  if (c->cudnn) cudnnDestroy(c->cudnn);
+  if (c->lt) cublasLtDestroy(c->lt);
+  cudaFree(c->arena);
+  cudaFree(c->scratch);
+  cudaFree(c->ws);
+  cudaFree(c->lt_ws);
+  cudaFree(c->dev_io);
+  cudaFree(c->dev_host);
+  if (c->pin_io) cudaFreeHost(c->pin_io);
+  if (c->pin_host) cudaFreeHost(c->pin_host);
+  if (c->stream) cudaStreamDestroy(c->stream);
+  ri__free(c->node_ctx);
+  ri__free(c->in_args);
+  ri__free(c->out_args);
+  ri__free(c);
+}
+
+/* Allocates n bytes of device memory (at least CU_ALIGN) naming what it is for on failure. */
+static ri_status dev_alloc(cu_ctx *c, void **p, int64_t n, const char *what, ri__err *err) {
+  cudaError_t e = cudaMalloc(p, (size_t)(n > CU_ALIGN ? n : CU_ALIGN));
+  if (e != cudaSuccess) {
+    *p = NULL;
+    char buf[160];
+    snprintf(buf, sizeof buf, "allocating %lld bytes for the %s", (long long)n, what);
+    return ri__cu_fail_rt(err, e, "cudaMalloc", c->st, -1, buf);
+  }
+  return RI_OK;
+}
+
+static ri_status host_alloc(cu_ctx *c, void **p, int64_t n, const char *what, ri__err *err) {
+  cudaError_t e = cudaMallocHost(p, (size_t)(n > CU_ALIGN ? n : CU_ALIGN));
+  if (e != cudaSuccess) {
+    *p = NULL;
+    char buf[160];
+    snprintf(buf, sizeof buf, "allocating %lld bytes of pinned memory for the %s", (long long)n, what);
+    return ri__cu_fail_rt(err, e, "cudaMallocHost", c->st, -1, buf);
+  }
+  return RI_OK;
+}
+
+static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
+  cu_state *st = c->st;
+  const ri__graph *g = st->g;
+  const int ni = -1;
+  CU_RT(cudaSetDevice(st->cfg.device_index));
+  CU_RT(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+  CU_RT(cudaEventCreate(&c->ev0));
+  CU_RT(cudaEventCreate(&c->ev1));
+  if (st->uses_cudnn) {
+    CU_DNN(cudnnCreate(&c->cudnn));
+    CU_DNN(cudnnSetStream(c->cudnn, c->stream));
+  }
+  if (st->uses_cublas) {
+    CU_LT(cublasLtCreate(&c->lt));
+    c->lt_ws_bytes = (size_t)32 << 20;
+    RI__TRY(dev_alloc(c, &c->lt_ws, (int64_t)c->lt_ws_bytes, "cuBLASLt workspace", err));
+  }
+  RI__TRY(dev_alloc(c, &c->arena, st->cfg.arena_size, "activation arena", err));
+  CU_RT(cudaMemsetAsync(c->arena, 0, (size_t)(st->cfg.arena_size > 0 ? st->cfg.arena_size : 0), c->stream));
+  if (st->scratch_bytes > 0) RI__TRY(dev_alloc(c, &c->scratch, st->scratch_bytes, "scratch", err));
+  RI__TRY(dev_alloc(c, &c->dev_io, st->io_bytes, "input/output staging", err));
+  RI__TRY(host_alloc(c, &c->pin_io, st->io_bytes, "input/output staging", err));
+  if (st->host_bytes > 0) {
+    RI__TRY(dev_alloc(c, &c->dev_host, st->host_bytes, "host-computed values", err));
+    RI__TRY(host_alloc(c, &c->pin_host, st->host_bytes, "host-computed values", err));
+  }
+  if (st->uses_cudnn) {
+    int mb = env_int("RI_CUDA_WORKSPACE_MB", 512);
+    if (mb < 0) mb = 0;
+    c->ws_bytes = (size_t)mb << 20;
+    if (c->ws_bytes) RI__TRY(dev_alloc(c, &c->ws, (int64_t)c->ws_bytes, "cuDNN workspace", err));
+  }
+  for (int k = 0; k < g->n_nodes; k++) {
+    const cu_node *cn = &st->nodes[k];
+    if (g->nodes[k].host || !cn->impl || !cn->impl->ctx_init) continue;
+    RI__TRY(cn->impl->ctx_init(c, k, err));
+  }
+  CU_RT(cudaStreamSynchronize(c->stream));
+  c->graphs_on = env_int("RI_CUDA_GRAPHS", 1) != 0;
+  c->timing = env_int("RI_CUDA_TIMING", 0) != 0;
+  return RI_OK;
+}
+
+static ri_status cuda_ctx_create(void *state, void **out, ri__err *err) {
+  cu_state *st = state;
+  const ri__graph *g = st->g;
+  *out = NULL;
+  cu_ctx *c = ri__calloc(1, sizeof *c);
+  if (!c) return RI__OOM(err);
+  c->st = st;
+  int max_io = 1;
+  for (int i = 0; i < g->n_nodes; i++) {
+    if (g->nodes[i].n_inputs > max_io) max_io = g->nodes[i].n_inputs;
+    if (g->nodes[i].n_outputs > max_io) max_io = g->nodes[i].n_outputs;
+  }
+  c->max_io = max_io;
+  c->in_args = ri__calloc((size_t)max_io, sizeof(cu_arg));
+  c->out_args = ri__calloc((size_t)max_io, sizeof(cu_arg));
+  c->node_ctx = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof(void *));
+  c->last_batch_eager = 0;
+  ri_status s = c->in_args && c->out_args && c->node_ctx ? ctx_setup(c, err) : RI__OOM(err);
+  if (s != RI_OK) {
+    cuda_ctx_destroy(c);
+    return s;
+  }
+  *out = c;
+  return RI_OK;
+}
+
+/* ---- running ------------------------------------------------------------------------------------------- */
+
+void *ri__cu_value_ptr(const cu_ctx *c, int v) {
+  const cu_state *st = c->st;
+  const ri__value *val = &st->g->values[v];
+  if (val->kind == RI__VAL_CONST)
+    return st->const_off[v] >= 0 ? ri__cu_const_ptr(st, st->const_off[v]) : NULL;
+  if (val->host) return st->host_off[v] >= 0 ? (char *)c->dev_host + st->host_off[v] : NULL;
+  if (val->mem_offset < 0) return NULL;
+  return (char *)c->arena + val->mem_offset;
+}
+
+/* 1 when graph input/output value v passes between the API and the arena without conversion. */
+static int io_direct(const cu_state *st, int v) {
+  return st->vdt[v] == st->g->values[v].dtype && st->vlayout[v] == CU_LAYOUT_ROW;
+}
+
+static ri_status run_node(cu_ctx *c, const ri__tensor *vals, int ni, ri__err *err) {
+  const cu_state *st = c->st;
+  const ri__node *n = &st->g->nodes[ni];
+  const cu_node *cn = &st->nodes[ni];
+  char *cvt = c->scratch;
+  for (int k = 0; k < n->n_inputs; k++) {
+    cu_arg *a = &c->in_args[k];
+    int v = n->inputs[k];
+    memset(a, 0, sizeof *a);
+    a->v = v;
+    if (v < 0) continue;
+    a->t = &vals[v];
+    a->p = ri__cu_value_ptr(c, v);
+    a->dt = st->vdt[v];
+    a->layout = st->vlayout[v];
+    if (!cn->want || cn->want[k] == CU_WANT_ANY || vals[v].shape.rank != 4) continue;
+    int need = cn->want[k] == CU_WANT_NHWC ? CU_LAYOUT_NHWC : CU_LAYOUT_ROW;
+    if (need == a->layout) continue;
+    RI__TRY(ri__cu_convert(c, ni, &vals[v].shape, a->p, a->dt, a->layout, cvt, a->dt, need, err));
+    size_t nb;
+    RI__TRY(ri__tensor_nbytes(a->dt, &vals[v].shape, &nb, err));
+    a->p = cvt;
+    a->layout = need;
+    cvt += align_up((int64_t)nb);
+  }
+  for (int k = 0; k < n->n_outputs; k++) {
+    cu_arg *a = &c->out_args[k];
+    int v = n->outputs[k];
+    memset(a, 0, sizeof *a);
+    a->v = v;
+    if (v < 0) continue;
+    a->t = &vals[v];
+    a->p = ri__cu_value_ptr(c, v);
+    a->dt = st->vdt[v];
+    a->layout = st->vlayout[v];
+    if (!a->p)
+      return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (%s): output '%s' has no device memory", n->name,
+                         ri__op_name(n->op), st->g->values[v].name);
+  }
+  void *scratch = c->scratch ? (char *)c->scratch + align_up(cn->cvt_bytes) : NULL;
+  ri_status s = cn->impl->run(c, ni, c->in_args, c->out_args, scratch, err);
+  if (s != RI_OK && err && strstr(err->msg, "node '") == NULL)
+    return ri__err_prefix(err, "node '%s' (%s, %s)", n->name, ri__op_name(n->op), cn->name);
+  return s;
+}
+
+/* Enqueues the compute part of a run: input conversions, nodes, output conversions. */
+static ri_status enqueue_compute(cu_ctx *c, const ri__tensor *vals, ri__err *err) {
+  const cu_state *st = c->st;
+  const ri__graph *g = st->g;
+  for (int i = 0; i < g->n_inputs; i++) {
+    int v = g->inputs[i];
+    if (io_direct(st, v)) continue;
+    RI__TRY(ri__cu_convert(c, -1, &vals[v].shape, (char *)c->dev_io + st->io_off[i], g->values[v].dtype,
+                           CU_LAYOUT_ROW, ri__cu_value_ptr(c, v), st->vdt[v], st->vlayout[v], err));
+  }
+  for (int ni = 0; ni < g->n_nodes; ni++) {
+    if (g->nodes[ni].host) continue;
+    RI__TRY(run_node(c, vals, ni, err));
+  }
+  for (int i = 0; i < g->n_outputs; i++) {
+    int v = g->outputs[i];
+    const ri__value *val = &g->values[v];
+    if (val->kind == RI__VAL_CONST || val->host || io_direct(st, v)) continue;
+    RI__TRY(ri__cu_convert(c, -1, &vals[v].shape, ri__cu_value_ptr(c, v), st->vdt[v], st->vlayout[v],
+                           (char *)c->dev_io + st->io_off[g->n_inputs + i], val->dtype, CU_LAYOUT_ROW, err));
+  }
+  return RI_OK;
+}
+
+/* Captures the compute part into a graph for this batch. On a capture failure graphs are turned off for
+ * the context (the run then proceeds eagerly); a failure of the work itself is returned. */
+static ri_status capture(cu_ctx *c, const ri__tensor *vals, int batch, ri__err *err) {
+  const cu_state *st = c->st;
+  const int ni = -1;
+  CU_RT(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+  c->capturing = 1;
+  ri_status s = enqueue_compute(c, vals, err);
+  c->capturing = 0;
+  cudaGraph_t graph = NULL;
+  cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+  if (s != RI_OK || e != cudaSuccess) {
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError(); /* clear the capture error; it is not sticky */
+    c->graphs_on = 0;
+    if (s != RI_OK && s != RI_ERR_DEVICE) return s;
+    ri__err_clear(err);
+    return RI_OK;
+  }
+  cudaGraphExec_t exec = NULL;
+  e = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    c->graphs_on = 0;
+    return RI_OK;
+  }
+  ri__cu_graph_put(c, batch, exec);
+  return RI_OK;
+}
+
+static ri_status upload_host_values(cu_ctx *c, const ri__tensor *vals, ri__err *err) {
+  const cu_state *st = c->st;
+  const ri__graph *g = st->g;
+  const int ni = -1;
+  if (st->host_bytes == 0) return RI_OK;
+  for (int v = 0; v < g->n_values; v++) {
+    if (st->host_off[v] < 0) continue;
+    const ri__tensor *t = &vals[v];
+    int64_t numel = ri__shape_numel(&t->shape);
+    if (!t->data || numel < 0)
+      return ri__err_set(err, RI_ERR_INTERNAL, "host value '%s' has no data", g->values[v].name);
+    int64_t nb = numel * (int64_t)ri__cu_esize(st->vdt[v]);
+    if (nb > st->host_cap[v])
+      return ri__err_set(err, RI_ERR_LIMIT,
+                         "host value '%s' has %lld bytes, over the %lld reserved on the device",
+                         g->values[v].name, (long long)nb, (long long)st->host_cap[v]);
+    char *dst = (char *)c->pin_host + st->host_off[v];
+    if (st->vdt[v] == RI_DTYPE_FLOAT16 && t->dtype == RI_DTYPE_FLOAT32) {
+      for (int64_t i = 0; i < numel; i++) {
+        uint16_t h = ri__float_to_half(((const float *)t->data)[i]);
+        memcpy(dst + 2 * i, &h, 2);
+      }
+    } else {
+      memcpy(dst, t->data, (size_t)nb);
+    }
+  }
+  CU_RT(cudaMemcpyAsync(c->dev_host, c->pin_host, (size_t)st->host_bytes, cudaMemcpyHostToDevice, c->stream));
+  return RI_OK;
+}
+
+static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void *const *in, void *const *out,
+                          ri__err *err) {
+  cu_ctx *c = p;
+  const cu_state *st = c->st;
+  const ri__graph *g = st->g;
+  const int ni = -1;
+  CU_RT(cudaSetDevice(st->cfg.device_index));
+
+  for (int i = 0; i < g->n_inputs; i++) {
+    int v = g->inputs[i];
+    size_t nb;
+    RI__TRY(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err));
+    char *pin = (char *)c->pin_io + st->io_off[i];
+    memcpy(pin, in[i], nb);
+    void *dst = io_direct(st, v) ? ri__cu_value_ptr(c, v) : (char *)c->dev_io + st->io_off[i];
+    if (!dst)
+      return ri__err_set(err, RI_ERR_INTERNAL, "graph input '%s' has no device memory", g->values[v].name);
+    CU_RT(cudaMemcpyAsync(dst, pin, nb, cudaMemcpyHostToDevice, c->stream));
+  }
+  RI__TRY(upload_host_values(c, vals, err));
+
+  cudaGraphExec_t exec = c->graphs_on ? ri__cu_graph_find(c, batch) : NULL;
+  if (!exec && c->graphs_on && c->last_batch_eager == batch) {
+    RI__TRY(capture(c, vals, batch, err));
+    exec = c->graphs_on ? ri__cu_graph_find(c, batch) : NULL;
+  }
+  if (c->timing) CU_RT(cudaEventRecord(c->ev0, c->stream));
+  if (exec) {
+    CU_RT(cudaGraphLaunch(exec, c->stream));
+  } else {
+    RI__TRY(enqueue_compute(c, vals, err));
+    c->last_batch_eager = batch;
+  }
+  c->last_was_graph = exec != NULL;
+  if (c->timing) CU_RT(cudaEventRecord(c->ev1, c->stream));
+
+  for (int i = 0; i < g->n_outputs; i++) {
+    int v = g->outputs[i];
+    const ri__value *val = &g->values[v];
+    if (val->kind == RI__VAL_CONST || val->host) continue;
+    size_t nb;
+    RI__TRY(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err));
+    const void *src =
+        io_direct(st, v) ? ri__cu_value_ptr(c, v) : (char *)c->dev_io + st->io_off[g->n_inputs + i];
+    if (!src) return ri__err_set(err, RI_ERR_INTERNAL, "graph output '%s' has no device memory", val->name);
+    CU_RT(cudaMemcpyAsync((char *)c->pin_io + st->io_off[g->n_inputs + i], src, nb, cudaMemcpyDeviceToHost,
+                          c->stream));
+  }
+  cudaError_t e = cudaStreamSynchronize(c->stream);
+  if (e != cudaSuccess) {
+    char what[64];
+    snprintf(what, sizeof what, "running batch %d", batch);
+    return ri__cu_fail_rt(err, e, "cudaStreamSynchronize", st, -1, what);
+  }
+  if (c->timing) {
+    float ms = 0.f;
+    CU_RT(cudaEventElapsedTime(&ms, c->ev0, c->ev1));
+    c->last_compute_ms = ms;
+  } else {
+    c->last_compute_ms = 0.f;
+  }
+  for (int i = 0; i < g->n_outputs; i++) {
+    int v = g->outputs[i];
+    const ri__value *val = &g->values[v];
+    size_t nb;
+    RI__TRY(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err));
+    if (val->kind == RI__VAL_CONST || val->host) {
+      if (!vals[v].data) return ri__err_set(err, RI_ERR_INTERNAL, "graph output '%s' has no data", val->name);
+      memcpy(out[i], vals[v].data, nb);
+    } else {
+      memcpy(out[i], (char *)c->pin_io + st->io_off[g->n_inputs + i], nb);
+    }
+  }
+  return RI_OK;
+}
+
+static const char *cuda_node_impl(void *state, int node) {
+  cu_state *st = state;
+  if (node < 0 || node >= st->g->n_nodes) return NULL;
+  return st->nodes[node].name;
+}
+
+const ri__backend_ops ri__cuda_backend = {
+    .name = "cuda",
+    .prepare = cuda_prepare,
+    .release = cuda_release,
+    .ctx_create = cuda_ctx_create,
+    .ctx_destroy = cuda_ctx_destroy,
+    .run = cuda_run,
+    .node_impl = cuda_node_impl,
+};
+
+/* ---- hooks for tools (cuda_api.h) ------------------------------------------------------------------------
+ */
+
+static cu_ctx *ctx_of(ri_context_t *ctx) {
+  if (!ctx || !ctx->e || ctx->e->be != &ri__cuda_backend) return NULL;
+  return ctx->be_ctx;
+}
+
+ri_status ri__cuda_context_set_timing(ri_context_t *ctx, int on) {
+  cu_ctx *c = ctx_of(ctx);
+  if (!c) return RI_ERR_INVALID_ARG;
+  c->timing = on != 0;
+  return RI_OK;
+}
+
+ri_status ri__cuda_context_last_timing(ri_context_t *ctx, float *compute_ms, int *graph) {
+  cu_ctx *c = ctx_of(ctx);
+  if (!c || !compute_ms) return RI_ERR_INVALID_ARG;
+  *compute_ms = c->last_compute_ms;
+  if (graph) *graph = c->last_was_graph;
+  return RI_OK;
+}

@@ -1,0 +1,239 @@
+/* CUDA backend internals: the per-engine state (prepared once, read-only afterwards), the per-context state
+ * (stream, handles, device memory, caches), and the interface each op implementation provides.
+ *
+ * Device data types. Every value has a device element type vdt[v]: its graph dtype, except that float32
+ * values are float16 on the device when the engine is built for fp16 (activations, constants and
+ * host-computed values alike). Graph inputs and outputs keep their graph dtype at the API; run() converts.
+ *
+ * Layouts. A value's layout vlayout[v] is CU_LAYOUT_ROW (dense row-major in its logical ONNX shape, i.e.
+ * NCHW for images) or CU_LAYOUT_NHWC (rank 4 only: logical [N, C, H, W] stored as [N, H, W, C]). NHWC is
+ * used only in fp16 engines, where cuDNN's tensor-core convolutions want it. Graph semantics stay NCHW:
+ * each node input has a wanted layout (want[k]); when the value's layout differs, run() converts it into
+ * per-context scratch before the node runs. Ops that read through strides accept any layout.
+ *
+ * Memory. Activations live at ri__value.mem_offset in one device arena per context, sized for the engine's
+ * maximum batch in fp32 bytes (fp16 values use the first half of their slot). Constants that device code
+ * reads are uploaded once per engine into one allocation (dconst); conv weights are uploaded in the form
+ * their implementation wants. Host-computed values (shape subgraphs) that a device node reads are copied
+ * to a per-context device area before each run. */
+#ifndef RI_BACKEND_CUDA_CUDA_INTERNAL_H
+#define RI_BACKEND_CUDA_CUDA_INTERNAL_H
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include "backend/backend.h"
+#include "backend/cuda/kernels.h"
+
+enum { CU_LAYOUT_ROW = 0, CU_LAYOUT_NHWC = 1 };
+/* Wanted layout of a node input: as stored, row-major, or NHWC. */
+enum { CU_WANT_ANY = 0, CU_WANT_ROW = 1, CU_WANT_NHWC = 2 };
+
+/* Alignment of every block in device allocations and scratch (cuBLASLt and cuDNN like 256). */
+#define CU_ALIGN 256
+
+typedef struct cu_state cu_state;
+typedef struct cu_ctx cu_ctx;
+
+/* A node operand as a kernel sees it: graph type/shape for this batch, device pointer, device type and
+ * layout (after any conversion). */
+typedef struct {
+  const ri__tensor *t; /* vals entry: graph dtype, shape, host data when known (constants, host values) */
+  void *p;             /* device pointer, NULL for an absent optional input */
+  ri_dtype dt;         /* device element type */
+  int layout;          /* CU_LAYOUT_* of p */
+  int v;               /* value index, -1 when absent */
+} cu_arg;
+
+/* One op implementation. prep runs once per engine: it checks what the node needs (dtypes, constant
+ * inputs, attributes) and fails with RI_ERR_UNSUPPORTED naming the node otherwise, uploads weights through
+ * ri__cu_blob_add, marks the inputs it reads on the device (ri__cu_use_input) and sets node->name and
+ * node->op_scratch. ctx_init / ctx_free (optional) manage per-context data in c->node_ctx[ni]. run
+ * enqueues the node's work on c->stream for this batch: it must not synchronize or allocate device
+ * memory (it may be captured into a CUDA graph), except in ctx-lazy setup that happens before capture
+ * (see cu_ctx.capturing). */
+typedef struct cu_op_impl {
+  ri_status (*prep)(cu_state *st, int ni, ri__err *err);
+  ri_status (*ctx_init)(cu_ctx *c, int ni, ri__err *err);
+  void (*ctx_free)(cu_ctx *c, int ni);
+  ri_status (*run)(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out, void *scratch, ri__err *err);
+} cu_op_impl;
+
+typedef struct {
+  const cu_op_impl *impl;
+  const char *name;    /* implementation name for ri_engine_describe_json (static string) */
+  unsigned char *want; /* per input: CU_WANT_*; NULL = all CU_WANT_ANY */
+  int64_t cvt_bytes;   /* scratch bytes for converted inputs at the maximum batch */
+  int64_t op_scratch;  /* scratch bytes the op itself needs at the maximum batch */
+  void *aux;           /* op-specific prepared data: plain memory, ri__free'd at release */
+} cu_node;
+
+struct cu_state {
+  const ri__graph *g;
+  ri__backend_cfg cfg;
+  int fp16;
+  char dev_name[24]; /* "cuda:N" */
+  ri_dtype *vdt;
+  unsigned char *vlayout;
+  unsigned char *dev_use; /* per value: read by device code (constants and host values get uploaded) */
+  int64_t *const_off;     /* per value: byte offset in dconst, -1 when not there */
+  int64_t *host_off;      /* per value: byte offset in the host-value area, -1 when not there */
+  int64_t *host_cap;      /* per value: bytes reserved there */
+  int64_t host_bytes;
+  cu_node *nodes;
+  /* Constant blob: built on the host during prepare (blob, blob_len), then uploaded to dconst. */
+  unsigned char *blob;
+  size_t blob_len, blob_cap;
+  void *dconst;
+  int64_t scratch_bytes; /* per-context scratch: max over nodes of aligned cvt_bytes + op_scratch */
+  int64_t io_bytes;      /* pinned and device staging for graph inputs and outputs */
+  int64_t *io_off;       /* n_inputs + n_outputs offsets into the staging */
+  int uses_cudnn, uses_cublas;
+};
+
+/* A captured CUDA graph for one batch size. */
+typedef struct {
+  int batch;
+  cudaGraphExec_t exec;
+} cu_graph_entry;
+
+#define CU_MAX_GRAPHS 64
+
+struct cu_ctx {
+  cu_state *st;
+  cudaStream_t stream;
+  cudnnHandle_t cudnn;
+  cublasLtHandle_t lt;
+  void *arena;
+  void *scratch;
+  void *ws; /* cuDNN workspace */
+  size_t ws_bytes;
+  void *lt_ws; /* cuBLASLt workspace */
+  size_t lt_ws_bytes;
+  void *pin_io, *dev_io;     /* input/output staging (pinned host, device) */
+  void *pin_host, *dev_host; /* host-value uploads */
+  void **node_ctx;           /* per node, owned by the op (ctx_free) */
+  cu_arg *in_args, *out_args;
+  int max_io;
+  /* CUDA graphs (RI_CUDA_GRAPHS=0 disables). */
+  int graphs_on;
+  int capturing; /* 1 while the stream captures: ops must not do lazy setup that synchronizes */
+  cu_graph_entry graphs[CU_MAX_GRAPHS];
+  int n_graphs;
+  int last_batch_eager; /* batch of the last eager run (capture happens on the second run at a batch) */
+  /* Device timing of the compute part of the last run (RI_CUDA_TIMING=1 or ri__cuda_set_timing). */
+  int timing;
+  cudaEvent_t ev0, ev1;
+  float last_compute_ms;
+  int last_was_graph;
+};
+
+/* ---- errors (cuda_util.c) ---- */
+/* Record a failed CUDA runtime / cuDNN / cuBLASLt call: "<function> failed: <error text> (<code>) in node
+ * 'X' (Op) on cuda:N" (or "while <what>" when ni < 0). `call` may be the stringified call expression;
+ * only the function name before '(' is kept. Returns RI_ERR_DEVICE. */
+ri_status ri__cu_fail_rt(ri__err *err, cudaError_t e, const char *call, const cu_state *st, int ni,
+                         const char *what);
+ri_status ri__cu_fail_dnn(ri__err *err, cudnnStatus_t e, const char *call, const cu_state *st, int ni,
+                          const char *what);
+ri_status ri__cu_fail_lt(ri__err *err, cublasStatus_t e, const char *call, const cu_state *st, int ni,
+                         const char *what);
+/* RI_ERR_UNSUPPORTED "node 'X' (op Y) ... <reason>" for prepare-time refusals. */
+ri_status ri__cu_unsupported(ri__err *err, const cu_state *st, int ni, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Checks for use inside functions with `err`, `st` (cu_state *) and `ni` (node index or -1) in scope. */
+#define CU_RT(call)                                                                                          \
+  do {                                                                                                       \
+    cudaError_t cu_e_ = (call);                                                                              \
+    if (cu_e_ != cudaSuccess) return ri__cu_fail_rt(err, cu_e_, #call, st, ni, NULL);                        \
+  } while (0)
+#define CU_DNN(call)                                                                                         \
+  do {                                                                                                       \
+    cudnnStatus_t cu_e_ = (call);                                                                            \
+    if (cu_e_ != CUDNN_STATUS_SUCCESS) return ri__cu_fail_dnn(err, cu_e_, #call, st, ni, NULL);              \
+  } while (0)
+#define CU_LT(call)                                                                                          \
+  do {                                                                                                       \
+    cublasStatus_t cu_e_ = (call);                                                                           \
+    if (cu_e_ != CUBLAS_STATUS_SUCCESS) return ri__cu_fail_lt(err, cu_e_, #call, st, ni, NULL);              \
+  } while (0)
+
+/* ---- prepare helpers (cuda_util.c) ---- */
+/* Appends n bytes (data, or zeros when data is NULL) to the constant blob at a CU_ALIGN boundary and
+ * stores their offset in *off. */
+ri_status ri__cu_blob_add(cu_state *st, const void *data, size_t n, int64_t *off, ri__err *err);
+/* Marks input k of node ni as read by device code (a constant or host value then gets a device copy). */
+void ri__cu_use_input(cu_state *st, int ni, int k);
+/* Sets the wanted layout of input k of node ni (allocating the want array on first use). */
+ri_status ri__cu_want(cu_state *st, int ni, int k, int want, ri__err *err);
+/* Host copy of a float32 constant value's data as the device type dt (F32 or F16), new buffer (ri__free). */
+void *ri__cu_const_as(const ri__value *v, ri_dtype dt, size_t *nbytes);
+/* Device pointer of a constant uploaded to dconst. */
+void *ri__cu_const_ptr(const cu_state *st, int64_t off);
+/* The graph value behind input k of node ni, or -1. */
+int ri__cu_in(const cu_state *st, int ni, int k);
+/* True when input k of node ni is present and a constant. */
+int ri__cu_in_const(const cu_state *st, int ni, int k);
+
+/* ---- layouts and walks (cuda_util.c) ---- */
+/* Element strides of each logical axis of a tensor of shape s stored in layout (NHWC needs rank 4). */
+void ri__cu_strides(const ri__shape *s, int layout, int64_t st[RI__MAX_RANK]);
+/* Logical axes in storage order, outermost first. */
+void ri__cu_storage_order(int rank, int layout, int order[RI__MAX_RANK]);
+/* Drops dims of size 1 and merges neighbouring dims that are contiguous in all nt tensors. */
+void ri__cu_walk_simplify(ri__cu_walk *w, int nt);
+/* A copy walk over the logical shape s from a tensor with strides src_st (+ src_off elements) into a
+ * tensor with strides dst_st: dims in the destination's storage order (dst_layout), simplified. */
+void ri__cu_copy_walk(const ri__shape *s, const int64_t src_st[RI__MAX_RANK],
+                      const int64_t dst_st[RI__MAX_RANK], int dst_layout, ri__cu_walk *w);
+/* Copies logical tensor `src` (type sdt, layout sl, shape s) into dst (type ddt, layout dl) on the stream:
+ * a device memcpy when types and layouts match, else a copy kernel (types equal, or F32 <-> F16). */
+ri_status ri__cu_convert(cu_ctx *c, int ni, const ri__shape *s, const void *src, ri_dtype sdt, int sl,
+                         void *dst, ri_dtype ddt, int dl, ri__err *err);
+
+/* Device address of value v in context c (arena slot, constant, or host-value copy), or NULL when it has
+ * none (a constant no device code reads). */
+void *ri__cu_value_ptr(const cu_ctx *c, int v);
+
+/* ---- op implementations (cuda_op_*.c) ---- */
+/* The implementation of op, or NULL when the CUDA backend has none (cuda_ops.c). */
+const cu_op_impl *ri__cu_op_impl(ri__op op);
+/* Implementations, by family. */
+const cu_op_impl *ri__cu_impl_conv(void);      /* cuda_op_conv.c */
+const cu_op_impl *ri__cu_impl_batchnorm(void); /* cuda_op_conv.c */
+const cu_op_impl *ri__cu_impl_gemm(void);      /* cuda_op_gemm.c */
+const cu_op_impl *ri__cu_impl_matmul(void);    /* cuda_op_gemm.c */
+const cu_op_impl *ri__cu_impl_unary(void);     /* cuda_op_eltwise.c */
+const cu_op_impl *ri__cu_impl_binary(void);
+const cu_op_impl *ri__cu_impl_cast(void);
+const cu_op_impl *ri__cu_impl_qdq(void);
+const cu_op_impl *ri__cu_impl_reshape(void); /* cuda_op_move.c */
+const cu_op_impl *ri__cu_impl_transpose(void);
+const cu_op_impl *ri__cu_impl_concat(void);
+const cu_op_impl *ri__cu_impl_slice(void);
+const cu_op_impl *ri__cu_impl_gather(void);
+const cu_op_impl *ri__cu_impl_tile(void);
+const cu_op_impl *ri__cu_impl_pad(void);
+const cu_op_impl *ri__cu_impl_shape(void);
+const cu_op_impl *ri__cu_impl_constant(void);
+const cu_op_impl *ri__cu_impl_gap(void); /* cuda_op_misc.c */
+const cu_op_impl *ri__cu_impl_pool(void);
+const cu_op_impl *ri__cu_impl_softmax(void);
+const cu_op_impl *ri__cu_impl_resize(void);
+
+/* Layout and device dtype assignment (cuda_layout.c): fills st->vdt, st->vlayout and the nodes' want
+ * arrays and cvt_bytes. Runs before the ops' prep. */
+ri_status ri__cu_assign_layouts(cu_state *st, ri__err *err);
+
+/* CUDA graphs (cuda_graph.c). */
+cudaGraphExec_t ri__cu_graph_find(cu_ctx *c, int batch);
+/* Stores exec for batch (evicting the oldest entry when full); takes ownership. */
+void ri__cu_graph_put(cu_ctx *c, int batch, cudaGraphExec_t exec);
+void ri__cu_graph_clear(cu_ctx *c);
+
+/* The element size of a device type. */
+static inline size_t ri__cu_esize(ri_dtype dt) { return ri_dtype_size(dt); }
+
+#endif

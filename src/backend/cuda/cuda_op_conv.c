@@ -1,0 +1,432 @@
+/* Conv and BatchNormalization on the CUDA backend.
+ *
+ * Conv: depthwise convolutions (group == C == M, kernel up to 7x7) run on the backend's own kernel with
+ * bias and activation fused (k_dwconv.cu); every other convolution runs on cuDNN's legacy convolution API,
+ * followed by a bias + activation epilogue kernel when the node has either. fp32 engines use NCHW float
+ * with FMA math only (no TF32, so results stay within fp32 rounding of the reference); fp16 engines use
+ * NHWC half tensors with float accumulation and tensor-core math.
+ *
+ * cuDNN takes symmetric pads only: the symmetric part goes to cuDNN and the rest (TF "SAME" pads such as
+ * [0,0,1,1]) is applied by padding the input into scratch first.
+ *
+ * Algorithms: each context searches (cudnnFindConvolutionForwardAlgorithmEx, or the heuristics with
+ * RI_CUDA_CONV_ALGO=heuristic) at the maximum batch when it is created, and lazily for other batch sizes,
+ * one search per power-of-two bucket of batch sizes, restricted to the context's workspace. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_internal.h"
+#include "core/alloc.h"
+#include "core/half.h"
+#include "graph/op.h"
+#include "graph/ops/batchnorm_params.h"
+#include "graph/ops/conv_params.h"
+
+#define N_BUCKETS 17 /* batch sizes 1 .. 65536 */
+
+typedef struct {
+  int depthwise; /* own kernel */
+  int nhwc;
+  int64_t w_off, b_off; /* b_off -1 without bias */
+  int64_t m, cg, group, kh, kw;
+} conv_aux;
+
+typedef struct {
+  int found;
+  cudnnConvolutionFwdAlgo_t algo;
+  cudnnMathType_t math;
+  int ws_batch; /* batch the workspace size below was queried for */
+  size_t ws;
+} algo_slot;
+
+typedef struct {
+  cudnnTensorDescriptor_t x, y;
+  cudnnFilterDescriptor_t w;
+  cudnnConvolutionDescriptor_t conv;
+  algo_slot slot[N_BUCKETS];
+} conv_ctx;
+
+/* Geometry of one run. ih/iw are the input's; the cuDNN input is ih + ex_t + ex_b by iw + ex_l + ex_r. */
+typedef struct {
+  int64_t n, c, ih, iw, oh, ow;
+  int64_t pads[4]; /* resolved: top, left, bottom, right */
+  int64_t sym_h, sym_w, ex_t, ex_l, ex_b, ex_r;
+} conv_geo;
+
+static int bucket_of(int batch) {
+  int k = 0;
+  while (k < N_BUCKETS - 1 && (1 << k) < batch)
+    k++;
+  return k;
+}
+
+static void geometry(const ri__conv_params *p, const ri__shape *x, const ri__shape *y, conv_geo *g) {
+  memset(g, 0, sizeof *g);
+  g->n = x->dims[0];
+  g->c = x->dims[1];
+  ri__window_hw(&p->win, x, &g->ih, &g->iw);
+  ri__window_hw(&p->win, y, &g->oh, &g->ow);
+  ri__conv_resolve_pads(p, g->ih, g->iw, g->pads);
+  g->sym_h = g->pads[0] < g->pads[2] ? g->pads[0] : g->pads[2];
+  g->sym_w = g->pads[1] < g->pads[3] ? g->pads[1] : g->pads[3];
+  g->ex_t = g->pads[0] - g->sym_h;
+  g->ex_b = g->pads[2] - g->sym_h;
+  g->ex_l = g->pads[1] - g->sym_w;
+  g->ex_r = g->pads[3] - g->sym_w;
+}
+
+static int has_extra_pad(const conv_geo *g) { return g->ex_t || g->ex_b || g->ex_l || g->ex_r; }
+
+/* Weights as the implementation wants them: cuDNN NCHW keeps ONNX's [M, Cg, kh, kw]; cuDNN NHWC wants
+ * [M, kh, kw, Cg]; the depthwise kernel wants [C, kh, kw] (NCHW) or [kh, kw, C] (NHWC). */
+static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err) {
+  const ri__value *wv = &st->g->values[ri__cu_in(st, ni, 1)];
+  const float *w = wv->data;
+  int64_t count = a->m * a->cg * a->kh * a->kw;
+  if ((size_t)count * sizeof(float) != wv->nbytes)
+    return ri__cu_unsupported(err, st, ni, "weight holds %zu bytes, expected %lld floats", wv->nbytes,
+                              (long long)count);
+  size_t es = st->fp16 ? 2 : 4;
+  unsigned char *buf = ri__malloc((size_t)count * es);
+  if (!buf) return RI__OOM(err);
+  int64_t ksz = a->kh * a->kw;
+  for (int64_t m = 0; m < a->m; m++)
+    for (int64_t c = 0; c < a->cg; c++)
+      for (int64_t k = 0; k < ksz; k++) {
+        int64_t src = (m * a->cg + c) * ksz + k, dst = src;
+        if (a->nhwc && a->depthwise)
+          dst = k * a->m + m;
+        else if (a->nhwc)
+          dst = (m * ksz + k) * a->cg + c;
+        if (st->fp16) {
+          uint16_t h = ri__float_to_half(w[src]);
+          memcpy(buf + dst * 2, &h, 2);
+        } else {
+          memcpy(buf + dst * 4, &w[src], 4);
+        }
+      }
+  ri_status s = ri__cu_blob_add(st, buf, (size_t)count * es, &a->w_off, err);
+  ri__free(buf);
+  return s;
+}
+
+static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
+  const ri__graph *g = st->g;
+  const ri__node *n = &g->nodes[ni];
+  const ri__conv_params *p = n->params;
+  if (!p) return ri__cu_unsupported(err, st, ni, "parameters were not resolved");
+  if (!ri__cu_in_const(st, ni, 1)) return ri__cu_unsupported(err, st, ni, "a weight that is not a constant");
+  if (p->has_bias && !ri__cu_in_const(st, ni, 2))
+    return ri__cu_unsupported(err, st, ni, "a bias that is not a constant");
+  const ri__value *x = &g->values[ri__cu_in(st, ni, 0)], *w = &g->values[ri__cu_in(st, ni, 1)];
+  if (x->dtype != RI_DTYPE_FLOAT32 || w->dtype != RI_DTYPE_FLOAT32 || w->shape.rank != x->shape.rank)
+    return ri__cu_unsupported(err, st, ni, "input %s / weight %s (float32 of equal rank are supported)",
+                              ri_dtype_name(x->dtype), ri_dtype_name(w->dtype));
+  conv_aux *a = ri__calloc(1, sizeof *a);
+  if (!a) return RI__OOM(err);
+  st->nodes[ni].aux = a;
+  a->m = w->shape.dims[0];
+  a->cg = w->shape.dims[1];
+  a->group = p->group;
+  a->kh = p->win.kernel[0];
+  a->kw = p->win.kernel[1];
+  a->nhwc = st->fp16 && x->shape.rank == 4;
+  a->b_off = -1;
+  int64_t c = x->shape.dims[1];
+  int force_cudnn = getenv("RI_CUDA_DWCONV") && strcmp(getenv("RI_CUDA_DWCONV"), "cudnn") == 0;
+  a->depthwise = !force_cudnn && a->group == c && a->m == c && a->cg == 1 && a->kh <= 7 && a->kw <= 7;
+  if (a->kh > INT32_MAX || a->kw > INT32_MAX || a->m > INT32_MAX || a->cg > INT32_MAX || a->group > INT32_MAX)
+    return ri__cu_unsupported(err, st, ni, "dimensions beyond 32 bits");
+  RI__TRY(upload_weights(st, ni, a, err));
+  if (p->has_bias) {
+    const ri__value *b = &g->values[ri__cu_in(st, ni, 2)];
+    if (b->dtype != RI_DTYPE_FLOAT32 || b->nbytes != (size_t)a->m * sizeof(float))
+      return ri__cu_unsupported(err, st, ni, "bias of %zu bytes for %lld output channels", b->nbytes,
+                                (long long)a->m);
+    RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
+  }
+  if (a->depthwise) {
+    st->nodes[ni].name = a->nhwc ? "dwconv_nhwc_f16" : st->fp16 ? "dwconv_nchw_f16" : "dwconv_nchw_f32";
+    return RI_OK;
+  }
+  st->uses_cudnn = 1;
+  st->nodes[ni].name = a->nhwc ? "cudnn_nhwc_f16" : st->fp16 ? "cudnn_nchw_f16" : "cudnn_nchw_f32";
+  conv_geo geo;
+  geometry(p, &x->shape, &g->values[n->outputs[0]].shape, &geo);
+  if (has_extra_pad(&geo)) {
+    int64_t padded = geo.n * geo.c * (geo.ih + geo.ex_t + geo.ex_b) * (geo.iw + geo.ex_l + geo.ex_r);
+    st->nodes[ni].op_scratch = padded * (int64_t)(st->fp16 ? 2 : 4);
+  }
+  return RI_OK;
+}
+
+static void conv_ctx_free(cu_ctx *c, int ni) {
+  conv_ctx *k = c->node_ctx[ni];
+  if (!k) return;
+  if (k->x) cudnnDestroyTensorDescriptor(k->x);
+  if (k->y) cudnnDestroyTensorDescriptor(k->y);
+  if (k->w) cudnnDestroyFilterDescriptor(k->w);
+  if (k->conv) cudnnDestroyConvolutionDescriptor(k->conv);
+  ri__free(k);
+  c->node_ctx[ni] = NULL;
+}
+
+/* Sets the tensor and convolution descriptors for one geometry. */
+static ri_status set_descs(cu_ctx *c, int ni, const conv_geo *geo, ri__err *err) {
+  const cu_state *st = c->st;
+  const conv_aux *a = st->nodes[ni].aux;
+  const ri__conv_params *p = st->g->nodes[ni].params;
+  conv_ctx *k = c->node_ctx[ni];
+  cudnnTensorFormat_t fmt = a->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  cudnnDataType_t dt = st->fp16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+  int64_t hp = geo->ih + geo->ex_t + geo->ex_b, wp = geo->iw + geo->ex_l + geo->ex_r;
+  if (geo->n > INT32_MAX || geo->c > INT32_MAX || hp > INT32_MAX || wp > INT32_MAX)
+    return ri__cu_unsupported(err, st, ni, "an input beyond cuDNN's 32-bit dimensions");
+  CU_DNN(cudnnSetTensor4dDescriptor(k->x, fmt, dt, (int)geo->n, (int)geo->c, (int)hp, (int)wp));
+  CU_DNN(cudnnSetTensor4dDescriptor(k->y, fmt, dt, (int)geo->n, (int)a->m, (int)geo->oh, (int)geo->ow));
+  CU_DNN(cudnnSetConvolution2dDescriptor(k->conv, (int)geo->sym_h, (int)geo->sym_w, (int)p->win.stride[0],
+                                         (int)p->win.stride[1], (int)p->win.dilation[0],
+                                         (int)p->win.dilation[1], CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CU_DNN(cudnnSetConvolutionGroupCount(k->conv, (int)a->group));
+  return RI_OK;
+}
+
+/* Chooses from perf results sorted best first: a successful algorithm whose workspace fits; fp32 engines
+ * take FMA-math results only when one exists (no TF32). */
+static int choose(const cu_state *st, const cudnnConvolutionFwdAlgoPerf_t *perf, int n, size_t ws_limit,
+                  algo_slot *out) {
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < n; i++) {
+      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ws_limit) continue;
+      if (!st->fp16 && pass == 0 && perf[i].mathType != CUDNN_FMA_MATH) continue;
+      out->found = 1;
+      out->algo = perf[i].algo;
+      out->math = perf[i].mathType;
+      out->ws = perf[i].memory;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Searches an algorithm for the descriptors as set, with x, w, y device buffers for timing. */
+static ri_status search(cu_ctx *c, int ni, void *x, const void *w, void *y, int batch, algo_slot *slot,
+                        ri__err *err) {
+  const cu_state *st = c->st;
+  conv_ctx *k = c->node_ctx[ni];
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int count = 0;
+  const char *mode = getenv("RI_CUDA_CONV_ALGO");
+  CU_DNN(cudnnSetConvolutionMathType(k->conv, st->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  if (mode && strcmp(mode, "heuristic") == 0) {
+    CU_DNN(cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, k->x, k->w, k->conv, k->y,
+                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
+  } else {
+    CU_DNN(cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, k->x, x, k->w, w, k->conv, k->y, y,
+                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf, c->ws,
+                                                  c->ws_bytes));
+  }
+  memset(slot, 0, sizeof *slot);
+  if (!choose(st, perf, count, c->ws_bytes, slot)) {
+    /* Implicit GEMM needs no workspace and supports every geometry cuDNN accepts. */
+    slot->found = 1;
+    slot->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    slot->math = st->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    slot->ws = 0;
+  }
+  slot->ws_batch = batch;
+  return RI_OK;
+}
+
+static ri_status conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
+  const cu_state *st = c->st;
+  const conv_aux *a = st->nodes[ni].aux;
+  if (a->depthwise) return RI_OK;
+  const ri__graph *g = st->g;
+  const ri__node *n = &g->nodes[ni];
+  conv_ctx *k = ri__calloc(1, sizeof *k);
+  if (!k) return RI__OOM(err);
+  c->node_ctx[ni] = k;
+  CU_DNN(cudnnCreateTensorDescriptor(&k->x));
+  CU_DNN(cudnnCreateTensorDescriptor(&k->y));
+  CU_DNN(cudnnCreateFilterDescriptor(&k->w));
+  CU_DNN(cudnnCreateConvolutionDescriptor(&k->conv));
+  CU_DNN(cudnnSetFilter4dDescriptor(k->w, st->fp16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT,
+                                    a->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, (int)a->m, (int)a->cg,
+                                    (int)a->kh, (int)a->kw));
+  /* Search at the maximum batch with the shapes of the engine (inferred at max batch). */
+  conv_geo geo;
+  geometry(n->params, &g->values[n->inputs[0]].shape, &g->values[n->outputs[0]].shape, &geo);
+  RI__TRY(set_descs(c, ni, &geo, err));
+  /* Any buffer of the input's size will do for timing: the padded copy lives after the converted inputs. */
+  void *x = ri__cu_value_ptr(c, n->inputs[0]);
+  if (has_extra_pad(&geo))
+    x = (char *)c->scratch + (st->nodes[ni].cvt_bytes + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
+  void *y = ri__cu_value_ptr(c, n->outputs[0]);
+  const void *w = ri__cu_const_ptr(st, a->w_off);
+  int b = bucket_of(st->cfg.max_batch);
+  return search(c, ni, x, w, y, st->cfg.max_batch, &k->slot[b], err);
+}
+
+static ri_status pad_input(cu_ctx *c, int ni, const cu_arg *xa, const conv_geo *geo, void *dst,
+                           ri__err *err) {
+  const cu_state *st = c->st;
+  ri__shape in = xa->t->shape, padded;
+  if (in.rank == 3) { /* [N, C, W] viewed as [N, C, 1, W] */
+    in.rank = 4;
+    in.dims[3] = in.dims[2];
+    in.dims[2] = 1;
+  }
+  padded = in;
+  padded.dims[2] = geo->ih + geo->ex_t + geo->ex_b;
+  padded.dims[3] = geo->iw + geo->ex_l + geo->ex_r;
+  int64_t ss[RI__MAX_RANK], ds[RI__MAX_RANK];
+  ri__cu_strides(&in, xa->layout, ss);
+  ri__cu_strides(&padded, xa->layout, ds);
+  int order[RI__MAX_RANK];
+  ri__cu_storage_order(4, xa->layout, order);
+  ri__cu_pad_args pa;
+  memset(&pa, 0, sizeof pa);
+  const int64_t begin[4] = {0, 0, geo->ex_t, geo->ex_l};
+  pa.w.rank = 4;
+  for (int j = 0; j < 4; j++) {
+    int ax = order[j];
+    pa.w.dims[j] = padded.dims[ax];
+    pa.w.st[0][j] = ds[ax];
+    pa.w.st[1][j] = ss[ax];
+    pa.out_off[j] = begin[ax];
+    pa.in_len[j] = in.dims[ax];
+  }
+  CU_RT(ri__cu_pad(c->stream, &pa, xa->p, dst, xa->dt, 0.0));
+  return RI_OK;
+}
+
+static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out, void *scratch,
+                          ri__err *err) {
+  const cu_state *st = c->st;
+  const ri__node *n = &st->g->nodes[ni];
+  const ri__conv_params *p = n->params;
+  const conv_aux *a = st->nodes[ni].aux;
+  conv_geo geo;
+  geometry(p, &in[0].t->shape, &out[0].t->shape, &geo);
+  const float *bias = a->b_off >= 0 ? ri__cu_const_ptr(st, a->b_off) : NULL;
+  const void *w = ri__cu_const_ptr(st, a->w_off);
+  if ((in[0].layout == CU_LAYOUT_NHWC) != (a->nhwc != 0) && in[0].t->shape.rank == 4)
+    return ri__err_set(err, RI_ERR_INTERNAL,
+                       "node '%s' (Conv): input layout does not match the prepared layout", n->name);
+  if (a->depthwise) {
+    ri__cu_dwconv_args d;
+    memset(&d, 0, sizeof d);
+    d.n = geo.n, d.c = geo.c, d.ih = geo.ih, d.iw = geo.iw, d.oh = geo.oh, d.ow = geo.ow;
+    d.kh = (int)a->kh, d.kw = (int)a->kw;
+    d.sh = (int)p->win.stride[0], d.sw = (int)p->win.stride[1];
+    d.dh = (int)p->win.dilation[0], d.dw = (int)p->win.dilation[1];
+    d.pad_t = (int)geo.pads[0], d.pad_l = (int)geo.pads[1];
+    d.nhwc = a->nhwc;
+    d.act = (int)n->act, d.act_a = n->act_a, d.act_b = n->act_b;
+    CU_RT(ri__cu_dwconv(c->stream, in[0].dt, &d, in[0].p, w, bias, out[0].p));
+    return RI_OK;
+  }
+  conv_ctx *k = c->node_ctx[ni];
+  const void *x = in[0].p;
+  if (has_extra_pad(&geo)) {
+    RI__TRY(pad_input(c, ni, &in[0], &geo, scratch, err));
+    x = scratch;
+  }
+  RI__TRY(set_descs(c, ni, &geo, err));
+  int batch = (int)geo.n;
+  algo_slot *slot = &k->slot[bucket_of(batch)];
+  if (!slot->found) {
+    if (c->capturing)
+      return ri__err_set(err, RI_ERR_DEVICE,
+                         "node '%s' (Conv): no algorithm chosen for batch %d before capture", n->name, batch);
+    /* The search writes y and the workspace: let earlier work that may still read them finish first. */
+    CU_RT(cudaStreamSynchronize(c->stream));
+    RI__TRY(search(c, ni, (void *)x, w, out[0].p, batch, slot, err));
+  }
+  if (slot->ws_batch != batch) {
+    size_t ws = 0;
+    CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
+    CU_DNN(cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &ws));
+    if (ws > c->ws_bytes) {
+      slot->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+      ws = 0;
+    }
+    slot->ws = ws;
+    slot->ws_batch = batch;
+  }
+  CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
+  const float one = 1.f, zero = 0.f;
+  CU_DNN(cudnnConvolutionForward(c->cudnn, &one, k->x, x, k->w, w, k->conv, slot->algo, c->ws, slot->ws,
+                                 &zero, k->y, out[0].p));
+  if (bias || n->act != RI__ACT_NONE) {
+    int64_t count = geo.n * a->m * geo.oh * geo.ow;
+    CU_RT(ri__cu_channel_affine(c->stream, out[0].dt, out[0].p, out[0].p, count, a->m,
+                                a->nhwc ? 1 : geo.oh * geo.ow, NULL, bias, (int)n->act, n->act_a, n->act_b));
+  }
+  return RI_OK;
+}
+
+static const cu_op_impl k_conv = {conv_prep, conv_ctx_init, conv_ctx_free, conv_run};
+
+/* ---- BatchNormalization: y = x * s[c] + t[c] with s = scale / sqrt(var + eps), t = B - mean * s ---- */
+
+typedef struct {
+  int64_t s_off, t_off, channels;
+} bn_aux;
+
+static ri_status bn_prep(cu_state *st, int ni, ri__err *err) {
+  const ri__graph *g = st->g;
+  const ri__node *n = &g->nodes[ni];
+  const ri__batchnorm_params *p = n->params;
+  if (!p) return ri__cu_unsupported(err, st, ni, "parameters were not resolved");
+  const ri__value *x = &g->values[ri__cu_in(st, ni, 0)];
+  if (x->dtype != RI_DTYPE_FLOAT32 || x->shape.rank < 2)
+    return ri__cu_unsupported(err, st, ni, "input %s of rank %d", ri_dtype_name(x->dtype), x->shape.rank);
+  int64_t ch = x->shape.dims[1];
+  const float *prm[4];
+  for (int k = 1; k <= 4; k++) {
+    if (!ri__cu_in_const(st, ni, k)) return ri__cu_unsupported(err, st, ni, "input %d is not a constant", k);
+    const ri__value *v = &g->values[ri__cu_in(st, ni, k)];
+    if (v->dtype != RI_DTYPE_FLOAT32 || v->nbytes != (size_t)ch * sizeof(float))
+      return ri__cu_unsupported(err, st, ni, "input %d is not float32 [%lld]", k, (long long)ch);
+    prm[k - 1] = v->data;
+  }
+  float *buf = ri__malloc((size_t)ch * 2 * sizeof(float));
+  if (!buf) return RI__OOM(err);
+  for (int64_t i = 0; i < ch; i++) {
+    float s = prm[0][i] / sqrtf(prm[3][i] + p->epsilon);
+    buf[i] = s;
+    buf[ch + i] = prm[1][i] - prm[2][i] * s;
+  }
+  bn_aux *a = ri__calloc(1, sizeof *a);
+  ri_status s = a ? RI_OK : RI__OOM(err);
+  if (s == RI_OK) {
+    st->nodes[ni].aux = a;
+    a->channels = ch;
+    s = ri__cu_blob_add(st, buf, (size_t)ch * sizeof(float), &a->s_off, err);
+  }
+  if (s == RI_OK) s = ri__cu_blob_add(st, buf + ch, (size_t)ch * sizeof(float), &a->t_off, err);
+  ri__free(buf);
+  st->nodes[ni].name = "affine";
+  return s;
+}
+
+static ri_status bn_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out, void *scratch, ri__err *err) {
+  const cu_state *st = c->st;
+  const bn_aux *a = st->nodes[ni].aux;
+  const ri__shape *s = &in[0].t->shape;
+  int64_t inner = 1;
+  if (in[0].layout != CU_LAYOUT_NHWC)
+    for (int k = 2; k < s->rank; k++)
+      inner *= s->dims[k];
+  CU_RT(ri__cu_channel_affine(c->stream, in[0].dt, in[0].p, out[0].p, ri__shape_numel(s), a->channels, inner,
+                              ri__cu_const_ptr(st, a->s_off), ri__cu_const_ptr(st, a->t_off), 0, 0.f, 0.f));
+  return RI_OK;
+}
+
+static const cu_op_impl k_bn = {bn_prep, NULL, NULL, bn_run};
+
+const cu_op_impl *ri__cu_impl_conv(void) { return &k_conv; }
+const cu_op_impl *ri__cu_impl_batchnorm(void) { return &k_bn; }

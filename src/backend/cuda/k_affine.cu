@@ -1,0 +1,57 @@
+/* Per-channel affine + activation: the epilogue of convolutions (bias and fused activation) and the
+ * kernel of an unfused BatchNormalization (scale and shift folded on the host). */
+#include "backend/cuda/cu_common.cuh"
+
+/* INNER1: inner == 1 (channels last), so that the channel is i % channels. */
+template <typename T, int ACT, bool INNER1>
+__global__ void affine_kernel(const T *x, T *y, int64_t n, int64_t channels, int64_t inner,
+                              const float *scale, const float *shift, float a, float b) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t c = INNER1 ? i % channels : (i / inner) % channels;
+    float v = ri_ld(x, i);
+    if (scale) v *= scale[c];
+    if (shift) v += shift[c];
+    ri_st(y, i, ri_act(ACT, a, b, v));
+  }
+}
+
+template <typename T, int ACT>
+static void launch_act(cudaStream_t s, const T *x, T *y, int64_t n, int64_t ch, int64_t inner,
+                       const float *sc, const float *sh, float a, float b) {
+  unsigned g = ri_cu_blocks(n);
+  if (inner == 1)
+    affine_kernel<T, ACT, true><<<g, RI_CU_THREADS, 0, s>>>(x, y, n, ch, inner, sc, sh, a, b);
+  else
+    affine_kernel<T, ACT, false><<<g, RI_CU_THREADS, 0, s>>>(x, y, n, ch, inner, sc, sh, a, b);
+}
+
+template <typename T>
+static cudaError_t launch(cudaStream_t s, const void *xv, void *yv, int64_t n, int64_t ch, int64_t inner,
+                          const float *sc, const float *sh, int act, float a, float b) {
+  const T *x = (const T *)xv;
+  T *y = (T *)yv;
+  switch (act) {
+  case RI_CU_ACT_NONE: launch_act<T, RI_CU_ACT_NONE>(s, x, y, n, ch, inner, sc, sh, a, b); break;
+  case RI_CU_ACT_RELU: launch_act<T, RI_CU_ACT_RELU>(s, x, y, n, ch, inner, sc, sh, a, b); break;
+  case RI_CU_ACT_CLIP: launch_act<T, RI_CU_ACT_CLIP>(s, x, y, n, ch, inner, sc, sh, a, b); break;
+  case RI_CU_ACT_LEAKY: launch_act<T, RI_CU_ACT_LEAKY>(s, x, y, n, ch, inner, sc, sh, a, b); break;
+  case RI_CU_ACT_SIGMOID: launch_act<T, RI_CU_ACT_SIGMOID>(s, x, y, n, ch, inner, sc, sh, a, b); break;
+  case RI_CU_ACT_HSIG: launch_act<T, RI_CU_ACT_HSIG>(s, x, y, n, ch, inner, sc, sh, a, b); break;
+  case RI_CU_ACT_HSWISH: launch_act<T, RI_CU_ACT_HSWISH>(s, x, y, n, ch, inner, sc, sh, a, b); break;
+  default: return cudaErrorInvalidValue;
+  }
+  return ri_cu_launched();
+}
+
+extern "C" cudaError_t ri__cu_channel_affine(cudaStream_t s, ri_dtype dt, const void *x, void *y, int64_t n,
+                                             int64_t channels, int64_t inner, const float *scale,
+                                             const float *shift, int act, float act_a, float act_b) {
+  if (channels < 1 || inner < 1) return cudaErrorInvalidValue;
+  if (n <= 0) return cudaSuccess;
+  if (dt == RI_DTYPE_FLOAT32)
+    return launch<float>(s, x, y, n, channels, inner, scale, shift, act, act_a, act_b);
+  if (dt == RI_DTYPE_FLOAT16)
+    return launch<__half>(s, x, y, n, channels, inner, scale, shift, act, act_a, act_b);
+  return cudaErrorInvalidValue;
+}

@@ -1,0 +1,151 @@
+/* C interface of the CUDA backend's own kernels (src/backend/cuda/k_*.cu, one op family per file).
+ *
+ * Every launcher enqueues its work on `stream` and returns the launch status (cudaSuccess, or the error of
+ * the launch); it never synchronizes, allocates or frees, so that every launcher can be captured into a
+ * CUDA graph. A launcher given zero elements enqueues nothing and returns cudaSuccess. Pointers are device
+ * pointers. Element types: F32 = float, F16 = IEEE half stored as 16 bits; "float types" means F32 or F16,
+ * and math on F16 is done in float. Activation codes are the values of ri__act (graph/ir.h): 0 none,
+ * 1 relu, 2 clip(a, b), 3 leaky relu(a), 4 sigmoid, 5 hard sigmoid(a, b), 6 hard swish. */
+#ifndef RI_BACKEND_CUDA_KERNELS_H
+#define RI_BACKEND_CUDA_KERNELS_H
+
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+
+#include "runinfer/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RI__CU_MAX_DIMS 12
+
+/* An index space of `rank` dims walked in row-major order, and the element strides of up to three
+ * tensors along each dim: st[0] is the destination, st[1] and st[2] the sources. A stride of 0 repeats
+ * (broadcasts) an element. rank 0 is a single element. */
+typedef struct {
+  int rank;
+  int64_t dims[RI__CU_MAX_DIMS];
+  int64_t st[3][RI__CU_MAX_DIMS];
+} ri__cu_walk;
+
+/* Unary op codes beyond the activations. */
+#define RI__CU_UNARY_EXP 100
+
+/* y[i] = f(x[i]) for i < n, float types, y may equal x. op: an activation code or RI__CU_UNARY_EXP. */
+cudaError_t ri__cu_unary(cudaStream_t s, ri_dtype dt, const void *x, void *y, int64_t n, int op, float a,
+                         float b);
+
+/* Binary ops: 0 add, 1 sub, 2 mul, 3 div. */
+#define RI__CU_ADD 0
+#define RI__CU_SUB 1
+#define RI__CU_MUL 2
+#define RI__CU_DIV 3
+/* y[w.st[0]] = act(a[w.st[1]] op b[w.st[2]]) over the walk, dt F32, F16, INT32 or INT64 (integers wrap,
+ * integer division by zero gives 0; act must be 0 for integers). y may equal a or b when it is walked
+ * with the same strides. */
+cudaError_t ri__cu_binary(cudaStream_t s, ri_dtype dt, int op, const ri__cu_walk *w, const void *a,
+                          const void *b, void *y, int act, float act_a, float act_b);
+
+/* dst[w.st[0]] = convert(src[w.st[1]]) over the walk. st and dt are equal (any element size 1, 2, 4 or 8),
+ * or F32 -> F16, or F16 -> F32. dst and src must not overlap. */
+cudaError_t ri__cu_copy(cudaStream_t s, const ri__cu_walk *w, const void *src, ri_dtype st, void *dst,
+                        ri_dtype dt);
+
+/* y[i] = (yt) x[i] for i < n with the conversion rules of the CPU reference Cast
+ * (src/backend/cpu/ref/cast.c). Types: float32, float16, float64, bool and the 8..64-bit integers. */
+cudaError_t ri__cu_cast(cudaStream_t s, const void *x, ri_dtype xt, void *y, ri_dtype yt, int64_t n);
+
+/* y[i] = value (converted to dt) for i < n; dt any type of size 1, 2, 4 or 8. */
+cudaError_t ri__cu_fill(cudaStream_t s, void *y, ri_dtype dt, int64_t n, double value);
+
+/* Padding and cropping: the output is the walk's index space (dims, destination strides st[0]). Along
+ * dim d, output coordinate o maps to q = o - out_off[d]; when 0 <= q < in_len[d] the element is read at
+ * input coordinate in_off[d] + q (input strides st[1]); otherwise mode 0 (constant) writes `value`, mode 1
+ * (reflect) mirrors q into [0, in_len) without repeating the ends, mode 2 (edge) clamps q to it. */
+typedef struct {
+  ri__cu_walk w;
+  int64_t out_off[RI__CU_MAX_DIMS];
+  int64_t in_off[RI__CU_MAX_DIMS];
+  int64_t in_len[RI__CU_MAX_DIMS];
+  int mode;
+} ri__cu_pad_args;
+cudaError_t ri__cu_pad(cudaStream_t s, const ri__cu_pad_args *p, const void *x, void *y, ri_dtype dt,
+                       double value);
+
+/* Per-channel affine + activation on float types: y[i] = act(x[i] * scale[c] + shift[c]) with
+ * c = (i / inner) % channels; scale and/or shift may be NULL (1 and 0). scale and shift are float32.
+ * y may equal x. */
+cudaError_t ri__cu_channel_affine(cudaStream_t s, ri_dtype dt, const void *x, void *y, int64_t n,
+                                  int64_t channels, int64_t inner, const float *scale, const float *shift,
+                                  int act, float act_a, float act_b);
+
+/* Global average pool of float types: x is [N, C, HW] (nhwc = 0) or [N, HW, C] (nhwc = 1); y is [N, C]. */
+cudaError_t ri__cu_global_avg_pool(cudaStream_t s, ri_dtype dt, const void *x, void *y, int64_t n, int64_t c,
+                                   int64_t hw, int nhwc);
+
+/* Max / average pooling of float types over 2-D windows, NCHW or NHWC. Pads are the resolved pads; the
+ * output size is given (ceil_mode is already applied to it). Average divisors: count_include_pad = 0 counts
+ * the taps inside the input, 1 the taps inside the padded input [-pad, in + pad_end). A max window with no
+ * tap inside the input gives -inf. */
+typedef struct {
+  int64_t n, c, ih, iw, oh, ow;
+  int64_t kh, kw, sh, sw, dh, dw;
+  int64_t pad_t, pad_l, pad_b, pad_r;
+  int is_max, count_include_pad, nhwc;
+} ri__cu_pool_args;
+cudaError_t ri__cu_pool2d(cudaStream_t s, ri_dtype dt, const ri__cu_pool_args *p, const void *x, void *y);
+
+/* Softmax of float types over `len` elements spaced `inner` apart, for outer * inner rows; math in float
+ * with the maximum subtracted. */
+cudaError_t ri__cu_softmax(cudaStream_t s, ri_dtype dt, const void *x, void *y, int64_t outer, int64_t len,
+                           int64_t inner);
+
+/* Resize of the last two axes of a row-major [outer, ih, iw] float tensor to [outer, oh, ow] from per-axis
+ * source tables (built on the host with the graph's coordinate rules): output row oy reads input rows
+ * th[oy].i0 and th[oy].i1 blended with weight th[oy].w on i1 (linear), or row th[oy].i0 (nearest); columns
+ * likewise from tw. */
+typedef struct {
+  int32_t i0, i1;
+  float w;
+} ri__cu_resize_tap;
+typedef struct {
+  int64_t outer, ih, iw, oh, ow;
+  int linear;
+} ri__cu_resize_args;
+cudaError_t ri__cu_resize(cudaStream_t s, ri_dtype dt, const ri__cu_resize_args *p,
+                          const ri__cu_resize_tap *th, const ri__cu_resize_tap *tw, const void *x, void *y);
+
+/* Gather along one axis of a row-major tensor viewed as [outer, axis_dim, inner]: y[o, j, i] =
+ * x[o, idx[j], i] for j < n_idx; negative indices count from the end; an index outside
+ * [-axis_dim, axis_dim) gives zeros (ONNX leaves it undefined). idx is INT32 or INT64. */
+cudaError_t ri__cu_gather(cudaStream_t s, const void *x, size_t elem_size, const void *idx, ri_dtype it,
+                          void *y, int64_t outer, int64_t axis_dim, int64_t n_idx, int64_t inner);
+
+/* QuantizeLinear: y = saturate(rint(x / scale[c]) + zp[c]) (round half to even; NaN gives zp), and
+ * DequantizeLinear: y = (x - zp[c]) * scale[c], with c = (i / inner) % channels. x/y float types F32/F16,
+ * scale F32 or F16, quantized types UINT8, INT8, UINT16, INT16 (and INT32 for dequantize input); zp may be
+ * NULL (0) and has the quantized type. */
+cudaError_t ri__cu_quantize(cudaStream_t s, const void *x, ri_dtype xt, const void *scale, ri_dtype st,
+                            const void *zp, void *y, ri_dtype yt, int64_t n, int64_t channels, int64_t inner);
+cudaError_t ri__cu_dequantize(cudaStream_t s, const void *x, ri_dtype xt, const void *scale, ri_dtype st,
+                              const void *zp, void *y, ri_dtype yt, int64_t n, int64_t channels,
+                              int64_t inner);
+
+/* Depthwise 2-D convolution (one filter per channel, any kernel size up to 7x7) of float types with bias
+ * and activation fused. NCHW: x [N, C, ih, iw], y [N, C, oh, ow], w [C, kh, kw]; NHWC: x [N, ih, iw, C],
+ * y [N, oh, ow, C], w [kh, kw, C]. Weights are of the data type dt, bias float32 (may be NULL). */
+typedef struct {
+  int64_t n, c, ih, iw, oh, ow;
+  int kh, kw, sh, sw, dh, dw, pad_t, pad_l;
+  int nhwc;
+  int act;
+  float act_a, act_b;
+} ri__cu_dwconv_args;
+cudaError_t ri__cu_dwconv(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args *p, const void *x,
+                          const void *w, const float *bias, void *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,209 @@
+/* Benchmark of the CUDA backend: device compute time and end-to-end time per batch.
+ *
+ *   bench_cuda MODEL.onnx [--batches 1,8,64,256] [--precisions fp32,fp16] [--seconds S] [--json FILE]
+ *
+ * For each precision one engine is built with max batch = the largest batch asked for; one context runs
+ * every batch size. Each (precision, batch) gets warm-up runs (the first run finds convolution algorithms
+ * for the batch bucket, the second captures the CUDA graph), then timed runs until S seconds (default 2)
+ * or 200 runs have passed, at least 5. Reported per configuration: the median GPU compute time (CUDA
+ * events around the graph replay, excluding host<->device copies), images per second from it, and the
+ * median end-to-end time of ri_context_run (host staging, copies, compute, synchronization) with its
+ * images per second. --json appends one JSON object per configuration to FILE. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/cuda/cuda_api.h"
+#include "runinfer/engine.h"
+
+#define MAX_IO   16
+#define MAX_RUNS 200
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static size_t numel(const ri_tensor_info *info, int batch) {
+  size_t n = 1;
+  for (int i = 0; i < info->rank; i++)
+    n *= (size_t)(info->dims[i] < 0 ? batch : info->dims[i]);
+  return n;
+}
+
+static int parse_list(const char *s, int *out, int max) {
+  int n = 0;
+  while (*s && n < max) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || v < 1 || v > 65536) return -1;
+    out[n++] = (int)v;
+    s = *end == ',' ? end + 1 : end;
+    if (*end && *end != ',') return -1;
+  }
+  return n;
+}
+
+static int bench_precision(const char *model, ri_precision prec, const int *batches, int nb, double seconds,
+                           FILE *json) {
+  const char *pname = prec == RI_PRECISION_FP16 ? "fp16" : "fp32";
+  int max_batch = 1;
+  for (int i = 0; i < nb; i++)
+    if (batches[i] > max_batch) max_batch = batches[i];
+  ri_builder_t *b = NULL;
+  ri_engine_t *e = NULL;
+  ri_context_t *ctx = NULL;
+  double t0 = now_ms();
+  ri_status s = ri_builder_create(&b);
+  if (s == RI_OK) s = ri_builder_set_device(b, "cuda");
+  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
+  if (s == RI_OK) s = ri_builder_set_max_batch(b, max_batch);
+  if (s == RI_OK) s = ri_builder_build_onnx(b, model, &e);
+  if (s != RI_OK) {
+    fprintf(stderr, "bench_cuda: building %s (%s): %s\n", model, pname, b ? ri_builder_last_error(b) : "");
+    ri_builder_destroy(b);
+    return 1;
+  }
+  ri_builder_destroy(b);
+  double t_build = now_ms() - t0;
+  t0 = now_ms();
+  s = ri_context_create(e, &ctx);
+  double t_ctx = now_ms() - t0;
+  if (s != RI_OK || ri__cuda_context_set_timing(ctx, 1) != RI_OK) {
+    fprintf(stderr, "bench_cuda: context (%s): %s\n", pname, ri_engine_last_error(e));
+    ri_context_destroy(ctx);
+    ri_engine_destroy(e);
+    return 1;
+  }
+  printf("# %s %s: build %.0f ms, context %.0f ms (algorithm search at batch %d)\n", model, pname, t_build,
+         t_ctx, max_batch);
+  int n_in = ri_engine_num_inputs(e), n_out = ri_engine_num_outputs(e), rc = 0;
+  if (n_in > MAX_IO || n_out > MAX_IO) {
+    fprintf(stderr, "bench_cuda: too many inputs or outputs\n");
+    rc = 1;
+  }
+  for (int bi = 0; rc == 0 && bi < nb; bi++) {
+    int batch = batches[bi];
+    void *in[MAX_IO] = {0}, *out[MAX_IO] = {0};
+    for (int i = 0; i < n_in && rc == 0; i++) {
+      ri_tensor_info info;
+      if (ri_engine_input_info(e, i, &info) != RI_OK) rc = 1;
+      size_t n = numel(&info, batch) * ri_dtype_size(info.dtype);
+      in[i] = malloc(n + 1);
+      if (!in[i]) {
+        rc = 1;
+      } else if (info.dtype == RI_DTYPE_FLOAT32) {
+        for (size_t k = 0; k < n / 4; k++)
+          ((float *)in[i])[k] = (float)((k * 2654435761u) % 2001u) / 1000.f - 1.f;
+      } else {
+        memset(in[i], 0, n);
+      }
+    }
+    for (int o = 0; o < n_out && rc == 0; o++) {
+      ri_tensor_info info;
+      if (ri_context_output_shape(ctx, batch, o, &info) != RI_OK) rc = 1;
+      out[o] = malloc(numel(&info, batch) * ri_dtype_size(info.dtype) + 1);
+      if (!out[o]) rc = 1;
+    }
+    double comp[MAX_RUNS], e2e[MAX_RUNS];
+    int runs = 0, graphs = 0;
+    for (int w = 0; rc == 0 && w < 3; w++)
+      if (ri_context_run(ctx, batch, (const void *const *)in, out) != RI_OK) rc = 1;
+    double start = now_ms();
+    while (rc == 0 && runs < MAX_RUNS && (runs < 5 || now_ms() - start < seconds * 1e3)) {
+      double t = now_ms();
+      if (ri_context_run(ctx, batch, (const void *const *)in, out) != RI_OK) {
+        rc = 1;
+        break;
+      }
+      e2e[runs] = now_ms() - t;
+      float ms = 0.f;
+      int graph = 0;
+      if (ri__cuda_context_last_timing(ctx, &ms, &graph) != RI_OK) rc = 1;
+      comp[runs] = ms;
+      graphs += graph;
+      runs++;
+    }
+    if (rc != 0) {
+      fprintf(stderr, "bench_cuda: %s batch %d: %s\n", pname, batch, ri_context_last_error(ctx));
+    } else {
+      double mc = median(comp, runs), me = median(e2e, runs);
+      printf("%-5s batch %4d: compute %8.3f ms %10.1f img/s | end-to-end %8.3f ms %10.1f img/s | %d runs%s\n",
+             pname, batch, mc, batch / (mc / 1e3), me, batch / (me / 1e3), runs,
+             graphs == runs ? ", CUDA graph" : ", eager");
+      if (json)
+        fprintf(
+            json,
+            "{\"model\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"compute_ms\":%.4f,\"compute_img_s\":%.1f,"
+            "\"e2e_ms\":%.4f,\"e2e_img_s\":%.1f,\"runs\":%d,\"graph\":%s,\"build_ms\":%.0f,\"context_ms\":%."
+            "0f}\n",
+            model, pname, batch, mc, batch / (mc / 1e3), me, batch / (me / 1e3), runs,
+            graphs == runs ? "true" : "false", t_build, t_ctx);
+    }
+    for (int i = 0; i < MAX_IO; i++) {
+      free(in[i]);
+      free(out[i]);
+    }
+    fflush(stdout);
+  }
+  ri_context_destroy(ctx);
+  ri_engine_destroy(e);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(
+        stderr,
+        "usage: %s MODEL.onnx [--batches 1,8,64,256] [--precisions fp32,fp16] [--seconds S] [--json FILE]\n",
+        argv[0]);
+    return 2;
+  }
+  int batches[16] = {1, 8, 64, 256}, nb = 4;
+  int do32 = 1, do16 = 1;
+  double seconds = 2.0;
+  const char *json_path = NULL;
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc) {
+      nb = parse_list(argv[++i], batches, 16);
+      if (nb < 1) {
+        fprintf(stderr, "bench_cuda: bad --batches\n");
+        return 2;
+      }
+    } else if (strcmp(argv[i], "--precisions") == 0 && i + 1 < argc) {
+      const char *p = argv[++i];
+      do32 = strstr(p, "fp32") != NULL;
+      do16 = strstr(p, "fp16") != NULL;
+    } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+      seconds = strtod(argv[++i], NULL);
+    } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+      json_path = argv[++i];
+    } else {
+      fprintf(stderr, "bench_cuda: unknown argument '%s'\n", argv[i]);
+      return 2;
+    }
+  }
+  FILE *json = json_path ? fopen(json_path, "a") : NULL;
+  if (json_path && !json) {
+    fprintf(stderr, "bench_cuda: cannot open %s\n", json_path);
+    return 2;
+  }
+  int rc = 0;
+  if (do16) rc |= bench_precision(argv[1], RI_PRECISION_FP16, batches, nb, seconds, json);
+  if (do32) rc |= bench_precision(argv[1], RI_PRECISION_FP32, batches, nb, seconds, json);
+  if (json) fclose(json);
+  return rc;
+}
