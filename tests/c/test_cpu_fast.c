@@ -189,11 +189,14 @@ static ri_status side_make(const ri__graph *g, const ri__backend_cfg *cfg, int f
   return st;
 }
 
-/* Links g, checks its ops, infers shapes and plans memory for max_batch: what the engine builder hands the
- * backend (without the optimisation passes, so each test controls fusions itself). */
+/* Links g, checks its ops, runs the batch analysis (which marks the values whose first axis is the batch),
+ * infers shapes and plans memory for max_batch: what the engine builder hands the backend, without the
+ * fusion passes, so that each test controls fusions itself. */
 static ri_status finish(ri__graph *g, int max_batch, ri__err *err) {
   RI__TRY(ri__graph_link(g, err));
   RI__TRY(ri__graph_check_ops(g, err));
+  RI__TRY(ri__graph_infer_shapes(g, 1, err));
+  RI__TRY(ri__pass_shape_ops(g, max_batch, err));
   RI__TRY(ri__graph_infer_shapes(g, max_batch, err));
   return ri__pass_memory_plan(g, max_batch, err);
 }
@@ -253,6 +256,11 @@ static void expect_impl(const ri__graph *g, const side *s, const char *name, con
 
 /* Prepares g both ways and compares every output over the batch sequence on one context per side. Leaves
  * the fast side in *fast_out (when not NULL) for implementation checks. */
+static void compare_once(const char *tag, ri__graph *g, int max_batch, const int *batches, int nb, int threads,
+                         side *fast_out);
+
+/* Runs the comparison with the default chunking and again with sliced segments forced to one image per
+ * chunk and to a few images per chunk (RI_XNN_CHUNK_BYTES), so that per-chunk offsets are exercised. */
 static void compare(const char *tag, ri__graph *g, int max_batch, const int *batches, int nb, int threads,
                     side *fast_out) {
   ri__err err;
@@ -260,7 +268,23 @@ static void compare(const char *tag, ri__graph *g, int max_batch, const int *bat
   ri_status st = finish(g, max_batch, &err);
   CHECK_MSG(st == RI_OK, "%s: finish: %s", tag, err.msg);
   if (st != RI_OK) return;
+  static const char *budgets[] = {"1", "40000"};
+  for (int i = 0; i < 2; i++) {
+    char t[160];
+    snprintf(t, sizeof t, "%s (chunk bytes %s)", tag, budgets[i]);
+    setenv("RI_XNN_CHUNK_BYTES", budgets[i], 1);
+    compare_once(t, g, max_batch, batches, nb, threads, NULL);
+    unsetenv("RI_XNN_CHUNK_BYTES");
+  }
+  compare_once(tag, g, max_batch, batches, nb, threads, fast_out);
+}
+
+static void compare_once(const char *tag, ri__graph *g, int max_batch, const int *batches, int nb, int threads,
+                         side *fast_out) {
+  ri__err err;
+  ri__err_clear(&err);
   ri__backend_cfg cfg = make_cfg(g, max_batch, threads);
+  ri_status st;
   side ref, fast;
   st = side_make(g, &cfg, 0, &ref, &err);
   CHECK_MSG(st == RI_OK, "%s: reference prepare: %s", tag, err.msg);
@@ -580,6 +604,25 @@ static void test_dense_and_unary(void) {
   ri__graph_destroy(g);
 }
 
+/* A graph whose input has no batch axis: its segment cannot be cut into images and runs whole. */
+static void test_unsliced(void) {
+  ri__graph *g = gnew();
+  int x = input(g, "x", SHAPE(3, 4, 7, 7)), y = act(g, "y"), z = act(g, "z");
+  g->values[x].batch_axis = -1;
+  int c1 = conv(g, "conv", x, y, 4, 8, 3, 3, 1, 1);
+  attr_ints(g, c1, "pads", I64S(1, 1, 1, 1));
+  set_act(g, c1, RI__ACT_RELU, 0, 0);
+  node(g, "pool", RI__OP_GlobalAveragePool, IDX(y), IDX(z));
+  output(g, z);
+  static const int batches[] = {1, 2};
+  side fast;
+  memset(&fast, 0, sizeof fast);
+  compare("unsliced", g, 4, batches, 2, 2, &fast);
+  if (fast.state) expect_impl(g, &fast, "conv", "xnn_conv");
+  side_free(&fast);
+  ri__graph_destroy(g);
+}
+
 /* RI_CPU_FAST=0 keeps every node on the reference kernel. */
 static void test_env_disables(void) {
   ri__err err;
@@ -676,6 +719,7 @@ int main(void) {
   test_nhwc_input_and_binary();
   test_pools();
   test_dense_and_unary();
+  test_unsliced();
   test_env_disables();
   test_two_contexts();
   test_alloc_failures();

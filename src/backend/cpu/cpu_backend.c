@@ -59,12 +59,12 @@ static void profile_print(const cpu_ctx *c) {
   for (int i = 0; i < g->n_nodes; i++) total += c->prof_s[i];
   const double runs = (double)c->prof_runs;
   fprintf(stderr, "RI_PROFILE: %ld runs, %.3f ms per run in nodes\n", c->prof_runs, 1e3 * total / runs);
-  fprintf(stderr, "%-6s %-48s %-18s %-20s %10s %6s\n", "node", "name", "op", "impl", "ms/run", "%");
+  fprintf(stderr, "%-6s %10s %6s %-18s %-20s %s\n", "node", "ms/run", "%", "op", "impl", "name");
   for (int i = 0; i < g->n_nodes; i++) {
     if (g->nodes[i].host) continue;
-    fprintf(stderr, "%-6d %-48.48s %-18s %-20s %10.4f %6.2f\n", i, g->nodes[i].name ? g->nodes[i].name : "?",
-            ri__op_name(g->nodes[i].op), c->st->impl[i], 1e3 * c->prof_s[i] / runs,
-            total > 0 ? 100.0 * c->prof_s[i] / total : 0.0);
+    fprintf(stderr, "%-6d %10.4f %6.2f %-18s %-20s %s\n", i, 1e3 * c->prof_s[i] / runs,
+            total > 0 ? 100.0 * c->prof_s[i] / total : 0.0, ri__op_name(g->nodes[i].op), c->st->impl[i],
+            g->nodes[i].name ? g->nodes[i].name : "?");
   }
   fprintf(stderr, "RI_PROFILE totals by op / impl:\n");
   for (int i = 0; i < g->n_nodes; i++) {
@@ -209,7 +209,10 @@ static ri_status cpu_run(void *p, const ri__tensor *vals, int batch, const void 
                 .scratch = c->scratch,
                 .scratch_size = c->st->scratch_size,
                 .fast_state = c->st->fast,
-                .fast_ctx = c->fast_ctx};
+                .fast_ctx = c->fast_ctx,
+                .vals = vals,
+                .arena = c->arena,
+                .batch = batch};
   for (int ni = 0; ni < g->n_nodes; ni++) {
     const ri__node *n = &g->nodes[ni];
     if (n->host) continue; /* evaluated during shape resolution */

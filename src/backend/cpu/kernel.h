@@ -18,6 +18,10 @@ typedef struct ri__exec {
   int node_index;         /* index of the node being run in the graph */
   const void *fast_state; /* fast-path per-engine state (cpu_fast.h), NULL for reference runs */
   void *fast_ctx;         /* fast-path per-context state, NULL for reference runs */
+  /* The whole run, for fast kernels that execute several nodes at once (cpu_fast.h); NULL/0 elsewhere. */
+  const ri__tensor *vals; /* per graph value: dtype and shape of this run, data of constants/host values */
+  void *arena;            /* activation arena: value v lives at arena + g->values[v].mem_offset */
+  int batch;              /* batch size of this run */
 } ri__exec;
 
 typedef ri_status (*ri__kernel_fn)(const ri__node *n, const ri__tensor *in, ri__tensor *out,

@@ -1,19 +1,26 @@
 /* The CPU fast-path hook (cpu_fast.h) on XNNPACK: planning at prepare, one set of operators, one
- * pthreadpool and one shadow buffer per context, and the kernel that runs a planned node.
+ * pthreadpool and one staging/scratch buffer per context, and the kernel that runs a segment.
  *
  * Prepare proves the plan by creating a first context: a node whose operator XNNPACK refuses is denied and
  * the plan is made again without it, so refusals fall back to the reference kernels instead of failing the
  * build. That context is kept and handed to the first ri__cpu_fast_ctx_create. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/cpu/cpu_fast.h"
 #include "backend/cpu/xnn/xnn_internal.h"
 #include "core/alloc.h"
 
+static void profile_print(const xnn_ctx *c);
+
 static void ctx_free(xnn_ctx *c) {
   if (!c) return;
   const ri__graph *g = c->st->g;
+  profile_print(c);
+  ri__free(c->prof_s);
   for (int i = 0; i < g->n_nodes; i++) {
     if (c->op && c->op[i]) xnn_delete_operator(c->op[i]);
     if (c->post && c->post[i]) xnn_delete_operator(c->post[i]);
@@ -21,7 +28,7 @@ static void ctx_free(xnn_ctx *c) {
   if (c->tp) pthreadpool_destroy(c->tp);
   ri__free(c->op);
   ri__free(c->post);
-  ri__aligned_free(c->shadow);
+  ri__aligned_free(c->buf);
   ri__free(c);
 }
 
@@ -36,11 +43,13 @@ static ri_status ctx_new(const xnn_state *st, xnn_ctx **out, int *bad, ri__err *
   size_t nn = (size_t)(g->n_nodes ? g->n_nodes : 1);
   c->op = ri__calloc(nn, sizeof *c->op);
   c->post = ri__calloc(nn, sizeof *c->post);
-  c->shadow = ri__aligned_alloc((size_t)(st->shadow_size > 0 ? st->shadow_size : 64));
-  if (!c->op || !c->post || !c->shadow) {
+  c->buf = ri__aligned_alloc((size_t)(st->buf_size > 0 ? st->buf_size : 64));
+  const char *prof = getenv("RI_PROFILE");
+  if (prof && strcmp(prof, "1") == 0) c->prof_s = ri__calloc(nn, sizeof *c->prof_s);
+  if (!c->op || !c->post || !c->buf || (prof && strcmp(prof, "1") == 0 && !c->prof_s)) {
     ctx_free(c);
-    return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot allocate an XNNPACK context (shadow buffer of %lld bytes)",
-                       (long long)st->shadow_size);
+    return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot allocate an XNNPACK context (buffer of %lld bytes)",
+                       (long long)st->buf_size);
   }
   if (st->threads > 1) {
     c->tp = pthreadpool_create((size_t)st->threads);
@@ -67,6 +76,7 @@ static void state_free(xnn_state *st) {
   ctx_free(atomic_exchange(&st->spare, NULL));
   ri__xnn_plan_clear(st);
   ri__free(st->nodes);
+  ri__free(st->node_seg);
   ri__free(st->vals);
   ri__free(st);
 }
@@ -95,11 +105,13 @@ ri_status ri__cpu_fast_prepare(const ri__graph *g, const ri__backend_cfg *cfg, r
   }
   st->g = g;
   st->threads = resolve_threads(cfg->threads);
+  st->max_batch = cfg->max_batch > 0 ? cfg->max_batch : 1;
   atomic_init(&st->spare, NULL);
   for (;;) {
     st->nodes = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *st->nodes);
+    st->node_seg = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *st->node_seg);
     st->vals = ri__calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *st->vals);
-    if (!st->nodes || !st->vals) {
+    if (!st->nodes || !st->node_seg || !st->vals) {
       s = RI__OOM(err);
       break;
     }
@@ -118,8 +130,10 @@ ri_status ri__cpu_fast_prepare(const ri__graph *g, const ri__backend_cfg *cfg, r
     deny[bad] = 1;
     ri__xnn_plan_clear(st);
     ri__free(st->nodes);
+    ri__free(st->node_seg);
     ri__free(st->vals);
     st->nodes = NULL;
+    st->node_seg = NULL;
     st->vals = NULL;
   }
   ri__free(deny);
@@ -129,7 +143,7 @@ ri_status ri__cpu_fast_prepare(const ri__graph *g, const ri__backend_cfg *cfg, r
   }
   for (int i = 0; i < g->n_nodes; i++) {
     if (st->nodes[i].kind == XK_NONE) continue;
-    kernels[i] = ri__xnn_kernel;
+    kernels[i] = st->segs[st->node_seg[i]].first == i ? ri__xnn_segment_kernel : ri__xnn_nop_kernel;
     impl[i] = st->nodes[i].impl;
   }
   *state = st;
@@ -153,67 +167,192 @@ ri_status ri__cpu_fast_ctx_create(void *state, ri__pool *pool, void **ctx, ri__e
 
 void ri__cpu_fast_ctx_destroy(void *ctx) { ctx_free(ctx); }
 
-/* Where the NHWC data of value v is for this context. */
-static float *nhwc_ptr(const xnn_ctx *c, int v, void *arena_ptr) {
-  const xv_place *p = &c->st->vals[v];
-  if (p->shadow_off >= 0) return (float *)((char *)c->shadow + p->shadow_off);
-  return arena_ptr;
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static ri_status shadow_check(const ri__node *n, const ri__graph *g, const xv_place *p, int v, const ri__tensor *t,
-                              ri__err *err) {
-  int64_t numel = ri__shape_numel(&t->shape);
-  if (numel >= 0 && numel * (int64_t)sizeof(float) <= p->shadow_bytes) return RI_OK;
-  char b[160];
-  return ri__err_set(err, RI_ERR_SHAPE, "node '%s': value '%s' %s exceeds its XNNPACK layout buffer (%lld bytes)",
-                     n->name, g->values[v].name ? g->values[v].name : "?", ri__shape_str(&t->shape, b, sizeof b),
-                     (long long)p->shadow_bytes);
+/* RI_PROFILE=1: mean time per run of every node run inside segments, and of each segment. */
+static void profile_print(const xnn_ctx *c) {
+  if (!c->prof_s || c->prof_runs == 0) return;
+  const xnn_state *st = c->st;
+  const ri__graph *g = st->g;
+  const double runs = (double)c->prof_runs;
+  fprintf(stderr, "RI_PROFILE (XNNPACK segments, %ld runs):\n", c->prof_runs);
+  for (int si = 0; si < st->n_segs; si++) {
+    const xseg *s = &st->segs[si];
+    double t = 0;
+    for (int ni = s->first; ni <= s->last; ni++) t += c->prof_s[ni];
+    fprintf(stderr, "segment %d: nodes %d..%d, %s, chunk %d, %.4f ms/run (staging %lld B, scratch %lld B/unit)\n", si,
+            s->first, s->last, s->sliced ? "batch-sliced" : "whole batch", s->chunk, 1e3 * t / runs,
+            (long long)s->stage_bytes, (long long)s->scratch_unit);
+    for (int ni = s->first; ni <= s->last; ni++)
+      if (!g->nodes[ni].host)
+        fprintf(stderr, "  %-6d %10.4f %-18s %s\n", ni, 1e3 * c->prof_s[ni] / runs, st->nodes[ni].impl,
+                g->nodes[ni].name ? g->nodes[ni].name : "?");
+  }
 }
 
+ri_status ri__xnn_nop_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x) {
+  return RI_OK;
+}
+
+/* One chunk's view of the run: units [u0, u0 + cu) of segment s. */
+typedef struct {
+  xnn_ctx *c;
+  const xseg *s;
+  const ri__exec *x;
+  int u0, cu;
+  char *stage, *scratch; /* scratch for this chunk size */
+} chunk_view;
+
+static char *arena_of(const chunk_view *cv, int v, int64_t unit_bytes) {
+  return (char *)cv->x->arena + cv->c->st->g->values[v].mem_offset + (int64_t)cv->u0 * unit_bytes;
+}
+
+static const xseg_in *seg_input(const xseg *s, int v, int nhwc) {
+  for (int i = 0; i < s->n_ins; i++)
+    if (s->ins[i].v == v && s->ins[i].nhwc == nhwc) return &s->ins[i];
+  return NULL;
+}
+
+/* Where input value v is for this chunk, in the layout the reader wants. NULL when the plan has no such
+ * copy (a planner bug, reported by the caller). */
+static float *input_ptr(const chunk_view *cv, int v, int nhwc) {
+  const xv_place *p = &cv->c->st->vals[v];
+  const int64_t cu = cv->cu;
+  if (p->seg >= 0 && cv->c->st->node_seg[cv->s->first] == p->seg) {
+    if (nhwc) {
+      int64_t off = p->nhwc ? p->main_off : p->nhwc_off;
+      return off >= 0 ? (float *)(cv->scratch + off * cu) : NULL;
+    }
+    if (!p->nhwc) return p->main_off >= 0 ? (float *)(cv->scratch + p->main_off * cu) : (float *)arena_of(cv, v, p->unit_bytes);
+    if (p->seg_output) return (float *)arena_of(cv, v, p->unit_bytes);
+    return p->nchw_off >= 0 ? (float *)(cv->scratch + p->nchw_off * cu) : NULL;
+  }
+  const xseg_in *in = seg_input(cv->s, v, nhwc);
+  if (!in) return NULL;
+  if (in->staged) return (float *)(cv->stage + in->off + (int64_t)cv->u0 * in->unit_bytes);
+  return (float *)arena_of(cv, v, in->unit_bytes);
+}
+
+/* A value computed at run time into the arena (not a constant, not a host value). */
+static int is_run_value(const ri__graph *g, int v) {
+  return g->values[v].kind != RI__VAL_CONST && !g->values[v].host;
+}
+
+/* Shape of value v for this chunk: the run's shape with the batch replaced by the chunk's units. */
+static void chunk_tensor(const chunk_view *cv, int v, ri__tensor *t) {
+  *t = cv->x->vals[v];
+  if (cv->s->sliced && is_run_value(cv->c->st->g, v)) t->shape.dims[0] = cv->cu;
+}
 #define XNN_MAX_IN 3
 
-ri_status ri__xnn_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x) {
-  const xnn_state *st = x->fast_state;
-  xnn_ctx *c = x->fast_ctx;
-  const int ni = x->node_index;
-  if (!st || !c || ni < 0 || ni >= st->g->n_nodes)
-    return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s': XNNPACK kernel called without its state", n->name);
+static ri_status plan_error(const ri__node *n, int v, const char *what, ri__err *err) {
+  return ri__err_set(err, RI_ERR_INTERNAL, "node '%s': the XNNPACK plan has no %s of input value %d", n->name, what,
+                     v);
+}
+
+/* Runs node ni for the chunk, then the layout conversions its output needs. */
+static ri_status run_node(const chunk_view *cv, int ni, ri__err *err) {
+  xnn_ctx *c = cv->c;
+  const xnn_state *st = c->st;
   const ri__graph *g = st->g;
+  const ri__node *n = &g->nodes[ni];
   const xk_node *k = &st->nodes[ni];
+  ri__tensor tin[XNN_MAX_IN], tout;
   const float *inp[XNN_MAX_IN] = {NULL, NULL, NULL};
+  memset(tin, 0, sizeof tin);
   for (int j = 0; j < n->n_inputs && j < XNN_MAX_IN; j++) {
     int v = n->inputs[j];
     if (v < 0) continue;
-    const xv_place *p = &st->vals[v];
-    inp[j] = in[j].data;
+    chunk_tensor(cv, v, &tin[j]);
     if (k->kind == XK_BINARY && j == k->const_in) {
       inp[j] = k->cdata;
-      continue;
+    } else if (!is_run_value(g, v)) {
+      inp[j] = tin[j].data;
+    } else {
+      inp[j] = input_ptr(cv, v, k->in_nhwc && st->vals[v].sensitive);
+      if (!inp[j]) return plan_error(n, v, "copy", err);
     }
-    if (!k->in_nhwc || !(p->nhwc || p->to_nhwc_at >= 0)) continue;
-    if (p->shadow_off >= 0) RI__TRY(shadow_check(n, g, p, v, &in[j], x->err));
-    float *dst = nhwc_ptr(c, v, in[j].data);
-    int first = 1;
-    for (int i = 0; i < j; i++) first &= n->inputs[i] != v;
-    if (p->to_nhwc_at == ni && first) {
-      const ri__shape *s = &in[j].shape;
-      ri__xnn_transpose(c->tp, in[j].data, dst, (size_t)s->dims[0], (size_t)s->dims[1],
-                        (size_t)(s->dims[2] * s->dims[3]));
-    }
-    inp[j] = dst;
   }
   const int ov = n->outputs[0];
-  const xv_place *op = &st->vals[ov];
-  float *outp = out[0].data;
-  if (op->nhwc) {
-    if (op->shadow_off >= 0) RI__TRY(shadow_check(n, g, op, ov, &out[0], x->err));
-    outp = nhwc_ptr(c, ov, out[0].data);
+  const xv_place *p = &st->vals[ov];
+  chunk_tensor(cv, ov, &tout);
+  const int64_t cu = cv->cu;
+  float *outp = p->main_off >= 0 ? (float *)(cv->scratch + p->main_off * cu) : (float *)arena_of(cv, ov, p->unit_bytes);
+  RI__TRY(ri__xnn_ops_run(c, ni, tin, inp, &tout, outp, err));
+  const ri__shape *os = &tout.shape;
+  if (p->nhwc) {
+    const size_t b = (size_t)os->dims[0], ch = (size_t)os->dims[1], hw = (size_t)(os->dims[2] * os->dims[3]);
+    if (p->seg_output) ri__xnn_transpose(c->tp, outp, (float *)arena_of(cv, ov, p->unit_bytes), b, hw, ch);
+    if (p->nchw_off >= 0) ri__xnn_transpose(c->tp, outp, (float *)(cv->scratch + p->nchw_off * cu), b, hw, ch);
+  } else if (p->nhwc_off >= 0) {
+    const size_t b = (size_t)os->dims[0], ch = (size_t)os->dims[1], hw = (size_t)(os->dims[2] * os->dims[3]);
+    ri__xnn_transpose(c->tp, outp, (float *)(cv->scratch + p->nhwc_off * cu), b, ch, hw);
   }
-  RI__TRY(ri__xnn_ops_run(c, ni, in, inp, &out[0], outp, x->err));
-  if (op->to_nchw) {
-    const ri__shape *s = &out[0].shape;
-    ri__xnn_transpose(c->tp, outp, out[0].data, (size_t)s->dims[0], (size_t)(s->dims[2] * s->dims[3]),
-                      (size_t)s->dims[1]);
+  return RI_OK;
+}
+
+/* Checks that value v of this run fits the plan: sliced segments need the batch first and at most
+ * unit_bytes per image; whole-batch segments at most unit_bytes in all. */
+static ri_status check_value(const xseg *s, const ri__exec *x, const ri__graph *g, int v, int64_t unit_bytes,
+                             ri__err *err) {
+  const ri__tensor *t = &x->vals[v];
+  int64_t bytes = ri__shape_numel(&t->shape) * (int64_t)sizeof(float);
+  int ok = bytes >= 0;
+  if (s->sliced) ok = ok && t->shape.rank >= 1 && t->shape.dims[0] == x->batch && bytes / x->batch <= unit_bytes;
+  else ok = ok && bytes <= unit_bytes;
+  if (ok) return RI_OK;
+  char b[160];
+  return ri__err_set(err, RI_ERR_SHAPE, "value '%s' %s at batch %d does not fit the XNNPACK plan (%s, %lld bytes)",
+                     g->values[v].name ? g->values[v].name : "?", ri__shape_str(&t->shape, b, sizeof b), x->batch,
+                     s->sliced ? "batch first, per image" : "whole batch", (long long)unit_bytes);
+}
+
+static ri_status stage_inputs(xnn_ctx *c, const xseg *s, const ri__exec *x, char *stage) {
+  const ri__graph *g = c->st->g;
+  for (int i = 0; i < s->n_ins; i++) {
+    const xseg_in *in = &s->ins[i];
+    RI__TRY(check_value(s, x, g, in->v, in->unit_bytes, x->err));
+    if (!in->staged) continue;
+    const ri__tensor *t = &x->vals[in->v];
+    const float *src = (const float *)((char *)x->arena + g->values[in->v].mem_offset);
+    float *dst = (float *)(stage + in->off);
+    if (in->nhwc)
+      ri__xnn_transpose(c->tp, src, dst, (size_t)t->shape.dims[0], (size_t)t->shape.dims[1],
+                        (size_t)(t->shape.dims[2] * t->shape.dims[3]));
+    else
+      memcpy(dst, src, (size_t)ri__shape_numel(&t->shape) * sizeof(float));
   }
+  return RI_OK;
+}
+
+ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x) {
+  const xnn_state *st = x->fast_state;
+  xnn_ctx *c = x->fast_ctx;
+  const int ni0 = x->node_index;
+  if (!st || !c || !x->vals || !x->arena || ni0 < 0 || ni0 >= st->g->n_nodes || st->node_seg[ni0] < 0)
+    return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s': XNNPACK segment kernel called without its state", n->name);
+  const ri__graph *g = st->g;
+  const int si = st->node_seg[ni0];
+  const xseg *s = &st->segs[si];
+  char *stage = c->buf, *scratch = (char *)c->buf + s->stage_bytes;
+  for (int ni = s->first; ni <= s->last; ni++)
+    if (!g->nodes[ni].host)
+      RI__TRY(check_value(s, x, g, g->nodes[ni].outputs[0], st->vals[g->nodes[ni].outputs[0]].unit_bytes, x->err));
+  RI__TRY(stage_inputs(c, s, x, stage));
+  const int units = s->sliced ? x->batch : 1, chunk = s->sliced ? s->chunk : 1;
+  for (int u0 = 0; u0 < units; u0 += chunk) {
+    chunk_view cv = {c, s, x, u0, units - u0 < chunk ? units - u0 : chunk, stage, scratch};
+    for (int ni = s->first; ni <= s->last; ni++) {
+      if (g->nodes[ni].host) continue;
+      double t0 = c->prof_s ? now_s() : 0;
+      RI__TRY(run_node(&cv, ni, x->err));
+      if (c->prof_s) c->prof_s[ni] += now_s() - t0;
+    }
+  }
+  if (c->prof_s && si == 0) c->prof_runs++;
   return RI_OK;
 }

@@ -1,28 +1,30 @@
 /* The XNNPACK fast path of the CPU backend: what the planner decides at prepare time and what a context
  * holds at run time.
  *
- * Execution model. The CPU backend still runs the graph node by node; a node the planner accepts gets the
- * kernel ri__xnn_kernel instead of its reference kernel. XNNPACK's NHWC operators (operator API, one
- * xnn_operator per node per context) do the work. Operators, unlike the 2022 subgraph runtimes, take the
- * batch size and spatial size at setup, so one operator serves every batch size and packs its weights once
- * per context.
+ * Execution model. XNNPACK's NHWC operators (operator API, one xnn_operator per node per context) do the
+ * work. Operators, unlike the 2022 subgraph runtimes, take the batch size and spatial size at setup, so one
+ * operator serves every batch size and packs its weights once per context. Accepted nodes are grouped into
+ * segments: maximal runs of consecutive accepted nodes (in the graph's node order). The backend calls the
+ * segment's first node's kernel, which runs the whole segment; the other nodes' kernels do nothing.
+ *
+ * Batch chunks. When every activation of a segment has the batch as its first axis, the segment runs a
+ * chunk of images at a time (all its nodes for images [i, i + chunk), then the next chunk), with the chunk
+ * sized so that the segment's intermediate tensors stay cache-sized. Layer-by-layer execution of a whole
+ * batch at 300x300 streams every intermediate tensor through DRAM; chunks keep them in the caches.
  *
  * Layouts. The graph is NCHW. A 4-D activation is "layout-agnostic" when its C or H*W is 1 (NCHW and NHWC
- * bytes coincide); such values, and values of other ranks, are always stored plainly in their arena slot.
- * Every other 4-D value produced by a node that outputs NHWC (Conv, pooling, and elementwise nodes in NHWC
- * mode) has layout NHWC. Where the data lives (xv_place):
- *  - NHWC value read only by NHWC readers: its own arena slot holds the NHWC bytes (the memory plan reserves
- *    it for the value's whole lifetime; nothing else reads it);
- *  - NHWC value also read as NCHW (by a reference kernel, a plain fast node or as a graph output): the
- *    producer writes NHWC into a shadow block, then converts it into the arena slot as NCHW;
- *  - NCHW value (graph input, reference output) read as NHWC: its first NHWC reader converts the arena
- *    data into a shadow block, and later NHWC readers reuse it.
- * Shadow blocks live in one per-context buffer; the planner places them by their node-index lifetimes so
- * that blocks whose lifetimes intersect never overlap.
- *
+ * bytes coincide); other 4-D values produced by nodes that output NHWC (Conv, pooling, elementwise nodes in
+ * NHWC mode) have layout NHWC. Where data lives during a segment:
+ *  - values produced and consumed inside the segment: the context's scratch buffer, one chunk at a time,
+ *    at offsets planned by their node-index lifetimes;
+ *  - segment outputs (read after the segment or graph outputs): their arena slot, always NCHW/plain; an
+ *    NHWC producer computes into scratch and converts each chunk into the arena;
+ *  - segment inputs (graph inputs, outputs of reference nodes or of earlier segments): read in place from
+ *    the arena, unless they are read as NHWC (converted once for the whole batch into the staging area at
+ *    the start of the segment) or their arena bytes may be overwritten by the segment's outputs (copied).
  * Transpose(0,2,3,1) of an NHWC value is a copy of its NHWC bytes (the SSD heads' Conv -> Transpose ->
  * Reshape pattern pays one memcpy, no conversion), and Transpose(0,3,1,2) of a plain 4-D value yields an
- * NHWC value by a copy of the input bytes. */
+ * NHWC value by a copy of its bytes. */
 #ifndef RI_BACKEND_CPU_XNN_INTERNAL_H
 #define RI_BACKEND_CPU_XNN_INTERNAL_H
 
@@ -85,26 +87,53 @@ typedef struct {
   size_t sm_channels;
 } xk_node;
 
-/* Placement of one value's data (see the file comment). */
+/* Placement of one value's data (see the file comment). Offsets into the scratch buffer are for a chunk of
+ * one batch unit; with a chunk of c units every offset and size is multiplied by c. */
 typedef struct {
-  int nhwc;             /* layout NHWC (produced by a node with out_nhwc) */
-  int nhwc_in_arena;    /* the arena slot holds NHWC bytes; no NCHW copy exists */
-  int64_t shadow_off;   /* >= 0: NHWC copy in the shadow buffer at this byte offset */
-  int64_t shadow_bytes; /* its size at the maximum batch */
-  int shadow_first, shadow_last; /* node-index lifetime of the shadow block */
-  int to_nhwc_at;       /* node whose kernel fills the shadow from the NCHW arena data, or -1 */
-  int to_nchw;          /* the producer converts its NHWC result into the arena slot as NCHW */
-  int nhwc_readers, nchw_readers; /* counts of reads in each layout (planner bookkeeping) */
+  int seg;              /* producing segment, or -1 (graph input, reference node, constant) */
+  int nhwc;             /* layout NHWC */
+  int sensitive;        /* 4-D, not layout-agnostic activation */
+  int seg_output;       /* read after its segment or a graph output: its arena slot holds NCHW/plain bytes */
+  int64_t unit_bytes;   /* exact bytes per batch unit (one image when the segment is sliced, else the whole
+                           value): the stride between units in the arena; scratch blocks round it up to 64 */
+  int64_t main_off;     /* scratch offset of the data in its own layout, -1: the arena slot (plain outputs) */
+  int64_t nchw_off;     /* scratch offset of an NCHW copy (NHWC value read plainly inside, not an output) */
+  int64_t nhwc_off;     /* scratch offset of an NHWC copy (plain value read as NHWC inside its segment) */
+  int last_in;          /* last reader inside the producing segment (planner bookkeeping) */
+  int nhwc_in, plain_in; /* readers inside the producing segment by layout (planner bookkeeping) */
 } xv_place;
+
+/* A value a segment reads from outside it. */
+typedef struct {
+  int v;
+  int nhwc;             /* read as NHWC: converted into the staging area */
+  int staged;           /* copied (or converted) into the staging area at the segment's start */
+  int64_t off;          /* staging offset (whole batch at the maximum batch) */
+  int64_t unit_bytes;
+} xseg_in;
+
+typedef struct {
+  int first, last;      /* node index range */
+  int sliced;           /* every activation has the batch as its first axis */
+  int chunk;            /* batch units per chunk (1 when not sliced: the unit is the whole batch) */
+  xseg_in *ins;
+  int n_ins;
+  int64_t scratch_unit; /* scratch bytes for a chunk of one unit */
+  int64_t stage_bytes;
+} xseg;
 
 typedef struct xnn_ctx xnn_ctx;
 
 typedef struct {
   const ri__graph *g;
   int threads;
+  int max_batch;
   xk_node *nodes;   /* per graph node */
+  int *node_seg;    /* per graph node: its segment, or -1 */
   xv_place *vals;   /* per graph value */
-  int64_t shadow_size;
+  xseg *segs;
+  int n_segs;
+  int64_t buf_size; /* per-context buffer: staging area then scratch, the largest segment's need */
   int n_fast;
   _Atomic(xnn_ctx *) spare; /* a context made at prepare (it proved the operators), for the first taker */
 } xnn_state;
@@ -114,7 +143,9 @@ struct xnn_ctx {
   pthreadpool_t tp;         /* NULL with one thread */
   xnn_operator_t *op;       /* per node: main operator, NULL for copies and reference nodes */
   xnn_operator_t *post;     /* per node: in-place post activation, or NULL */
-  void *shadow;             /* shadow_size bytes, 64-byte aligned */
+  void *buf;                /* buf_size bytes, 64-byte aligned: staging area, then scratch */
+  double *prof_s;           /* RI_PROFILE=1: seconds per node over all runs, else NULL */
+  long prof_runs;
 };
 
 /* ---- xnn_init.c ---- */
@@ -134,10 +165,11 @@ void ri__xnn_transpose(pthreadpool_t tp, const float *src, float *dst, size_t ba
 /* ---- xnn_plan.c ---- */
 /* Whether a 4-D shape's NCHW and NHWC bytes coincide (C == 1 or H * W == 1). */
 int ri__xnn_agnostic(const ri__shape *s);
-/* Fills st->nodes and st->vals for graph g: classifies each node (deny[i] set: keep the reference kernel),
- * decides layouts and places the shadow blocks. st->g must be set; nodes/vals must be zeroed arrays. */
+/* Fills st->nodes, node_seg, vals and segs for graph g (shapes at st->max_batch): classifies each node
+ * (deny[i] set: keep the reference kernel), decides layouts, forms segments and places every value. st->g,
+ * max_batch and the zeroed per-node/per-value arrays must be set. */
 ri_status ri__xnn_plan(xnn_state *st, const unsigned char *deny, ri__err *err);
-/* Frees what a plan owns inside st->nodes (constant copies), leaving the arrays. */
+/* Frees what a plan owns (constant copies, segments), leaving the per-node/per-value arrays. */
 void ri__xnn_plan_clear(xnn_state *st);
 
 /* ---- xnn_ops.c ---- */
@@ -145,12 +177,15 @@ void ri__xnn_plan_clear(xnn_state *st);
  * when XNNPACK refused the parameters. */
 ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err);
 /* Runs node ni's operators. in/out are the node's tensors as the backend passes them (NCHW shapes of this
- * run); inp[k] and outp are where the data actually is (NHWC storage, shadow or arena), resolved by the
+ * run); inp[k] and outp are where the data actually is (scratch, staging area or arena), resolved by the
  * kernel. */
 ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float *const *inp,
                           const ri__tensor *out, float *outp, ri__err *err);
 
 /* ---- xnn_fast.c ---- */
-ri_status ri__xnn_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x);
+/* Kernel of a segment's first node: runs the whole segment. */
+ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x);
+/* Kernel of the other nodes of a segment: nothing (the segment ran them). */
+ri_status ri__xnn_nop_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x);
 
 #endif

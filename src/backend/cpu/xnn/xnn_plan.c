@@ -3,6 +3,7 @@
  * layouts are known when it is classified. A node is accepted only when every property XNNPACK's operator
  * needs is checked here; anything else keeps its reference kernel. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/xnn/xnn_internal.h"
@@ -410,53 +411,224 @@ static int classify(xnn_state *st, int ni, ri__err *err, ri_status *s) {
   return 1;
 }
 
-/* Places the shadow blocks: in order of first use, each at the lowest offset that overlaps no placed block
- * whose lifetime intersects its own. */
-static ri_status place_shadows(xnn_state *st, ri__err *err) {
-  const ri__graph *g = st->g;
-  int *order = ri__malloc((size_t)(g->n_values ? g->n_values : 1) * sizeof(int));
-  if (!order) return RI__OOM(err);
-  int n = 0;
-  for (int v = 0; v < g->n_values; v++)
-    if (st->vals[v].shadow_bytes > 0) order[n++] = v;
-  for (int i = 1; i < n; i++) { /* insertion sort by (first, index); n is small */
-    int v = order[i], j = i - 1;
-    while (j >= 0 && st->vals[order[j]].shadow_first > st->vals[v].shadow_first) {
-      order[j + 1] = order[j];
-      j--;
-    }
-    order[j + 1] = v;
-  }
-  int64_t top = 0;
-  for (int i = 0; i < n; i++) {
-    xv_place *p = &st->vals[order[i]];
-    int64_t off = 0;
-    for (int moved = 1; moved;) { /* raise off past every conflicting block until none conflicts */
-      moved = 0;
-      for (int j = 0; j < i; j++) {
-        const xv_place *q = &st->vals[order[j]];
-        if (q->shadow_last < p->shadow_first || q->shadow_first > p->shadow_last) continue;
-        if (off < q->shadow_off + q->shadow_bytes && q->shadow_off < off + p->shadow_bytes) {
-          off = q->shadow_off + q->shadow_bytes;
-          moved = 1;
-        }
+/* Scratch bytes a segment's chunk may use: past roughly the size of the caches, a chunk of several images no
+ * longer stays cached between layers. RI_XNN_CHUNK_BYTES (read at prepare) overrides it, for tests and
+ * tuning; 1 runs every sliced segment one image at a time. */
+#define CHUNK_BUDGET ((int64_t)4 << 20)
+
+static int64_t chunk_budget(void) {
+  const char *e = getenv("RI_XNN_CHUNK_BYTES");
+  if (!e || !*e) return CHUNK_BUDGET;
+  char *end;
+  long long v = strtoll(e, &end, 10);
+  return (*end || v < 1) ? CHUNK_BUDGET : (int64_t)v;
+}
+
+static int64_t round64(int64_t x) { return (x + 63) / 64 * 64; }
+
+/* The batch is the first axis of value v at the maximum batch (graph inputs: their batch axis). */
+static int batch_first(const xnn_state *st, int v) {
+  const ri__value *val = &st->g->values[v];
+  int batched = val->kind == RI__VAL_INPUT ? val->batch_axis == 0 : val->batch_dependent;
+  return batched && val->shape.rank >= 1 && val->shape.dims[0] == st->max_batch;
+}
+
+typedef struct {
+  int64_t off, size; /* unit offset and size */
+  int first, last;   /* node-index lifetime */
+} block;
+
+/* Places a block of `size` bytes alive over [first, last] at the lowest offset overlapping no block in
+ * blocks[0..n) whose lifetime intersects; appends it and returns its offset. */
+static int64_t place(block *blocks, int *n, int64_t size, int first, int last) {
+  int64_t off = 0;
+  for (int moved = 1; moved;) {
+    moved = 0;
+    for (int j = 0; j < *n; j++) {
+      const block *q = &blocks[j];
+      if (q->last < first || q->first > last) continue;
+      if (off < q->off + q->size && q->off < off + size) {
+        off = q->off + q->size;
+        moved = 1;
       }
     }
-    p->shadow_off = off;
-    if (off + p->shadow_bytes > top) top = off + p->shadow_bytes;
   }
-  st->shadow_size = top;
-  ri__free(order);
+  blocks[*n] = (block){off, size, first, last};
+  (*n)++;
+  return off;
+}
+
+static int ranges_overlap(const ri__value *a, const ri__value *b) {
+  return a->mem_offset < b->mem_offset + b->mem_size && b->mem_offset < a->mem_offset + a->mem_size;
+}
+
+/* Records that segment s reads value v (produced outside it) in the given layout. */
+static ri_status add_seg_input(xseg *s, int v, int nhwc, ri__err *err) {
+  for (int i = 0; i < s->n_ins; i++)
+    if (s->ins[i].v == v && s->ins[i].nhwc == nhwc) return RI_OK;
+  xseg_in *p = ri__realloc(s->ins, (size_t)(s->n_ins + 1) * sizeof *p);
+  if (!p) return RI__OOM(err);
+  s->ins = p;
+  memset(&p[s->n_ins], 0, sizeof p[s->n_ins]);
+  p[s->n_ins].v = v;
+  p[s->n_ins].nhwc = nhwc;
+  s->n_ins++;
+  return RI_OK;
+}
+
+/* Whether node k reads input value v as NHWC. */
+static int reads_nhwc(const xnn_state *st, const xk_node *k, int v) {
+  return k->kind != XK_NONE && k->in_nhwc && st->vals[v].sensitive;
+}
+
+/* Forms the segments: maximal runs of accepted nodes in node order (host nodes, which do not run, neither
+ * join nor break a run). */
+static ri_status form_segments(xnn_state *st, ri__err *err) {
+  const ri__graph *g = st->g;
+  int n = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    n = 0;
+    int open = 0;
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+      if (g->nodes[ni].host) continue;
+      if (st->nodes[ni].kind == XK_NONE) {
+        open = 0;
+        continue;
+      }
+      if (!open) {
+        if (pass) st->segs[n].first = ni;
+        n++;
+        open = 1;
+      }
+      if (pass) {
+        st->segs[n - 1].last = ni;
+        st->node_seg[ni] = n - 1;
+      }
+    }
+    if (pass == 0) {
+      st->segs = ri__calloc((size_t)(n ? n : 1), sizeof *st->segs);
+      if (!st->segs) return RI__OOM(err);
+    }
+  }
+  st->n_segs = n;
+  return RI_OK;
+}
+
+/* Readers of every value by segment and layout; segment inputs; segment outputs. */
+static ri_status find_readers(xnn_state *st, ri__err *err) {
+  const ri__graph *g = st->g;
+  for (int ni = 0; ni < g->n_nodes; ni++) {
+    const ri__node *n = &g->nodes[ni];
+    if (n->host) continue;
+    const xk_node *k = &st->nodes[ni];
+    const int rs = st->node_seg[ni];
+    for (int j = 0; j < n->n_inputs; j++) {
+      int v = n->inputs[j];
+      if (!is_act(g, v)) continue;
+      xv_place *p = &st->vals[v];
+      int nh = reads_nhwc(st, k, v);
+      if (rs >= 0 && p->seg == rs) {
+        if (nh)
+          p->nhwc_in++;
+        else
+          p->plain_in++;
+        if (ni > p->last_in) p->last_in = ni;
+        continue;
+      }
+      if (p->seg >= 0) p->seg_output = 1;
+      if (rs >= 0) RI__TRY(add_seg_input(&st->segs[rs], v, nh, err));
+    }
+  }
+  for (int i = 0; i < g->n_outputs; i++)
+    if (g->outputs[i] >= 0 && st->vals[g->outputs[i]].seg >= 0) st->vals[g->outputs[i]].seg_output = 1;
+  return RI_OK;
+}
+
+/* Sizes, staging and scratch placement of segment si. */
+static ri_status place_segment(xnn_state *st, int si, ri__err *err) {
+  const ri__graph *g = st->g;
+  xseg *s = &st->segs[si];
+  /* Sliced when every activation the segment touches has the batch first. */
+  s->sliced = 1;
+  int n_blocks_max = 0;
+  for (int ni = s->first; ni <= s->last; ni++) {
+    const ri__node *n = &g->nodes[ni];
+    if (n->host) continue;
+    for (int j = 0; j < n->n_inputs; j++)
+      if (is_act(g, n->inputs[j]) && !batch_first(st, n->inputs[j])) s->sliced = 0;
+    for (int j = 0; j < n->n_outputs; j++)
+      if (n->outputs[j] >= 0 && !batch_first(st, n->outputs[j])) s->sliced = 0;
+    n_blocks_max += 3;
+  }
+  const int64_t div = s->sliced ? st->max_batch : 1;
+  block *blocks = ri__calloc((size_t)(n_blocks_max ? n_blocks_max : 1), sizeof *blocks);
+  if (!blocks) return RI__OOM(err);
+  int nb = 0;
+  for (int ni = s->first; ni <= s->last; ni++) {
+    const ri__node *n = &g->nodes[ni];
+    if (n->host) continue;
+    int v = n->outputs[0];
+    xv_place *p = &st->vals[v];
+    int64_t nb_full = ri__shape_numel(&g->values[v].shape) * (int64_t)sizeof(float);
+    p->unit_bytes = nb_full / div;
+    const int64_t sz = round64(p->unit_bytes);
+    int last = p->last_in > ni ? p->last_in : ni;
+    p->main_off = p->nchw_off = p->nhwc_off = -1;
+    if (p->nhwc) {
+      p->main_off = place(blocks, &nb, sz, ni, last);
+      if (p->plain_in && !p->seg_output) p->nchw_off = place(blocks, &nb, sz, ni, last);
+    } else {
+      if (!p->seg_output) p->main_off = place(blocks, &nb, sz, ni, last);
+      if (p->nhwc_in) p->nhwc_off = place(blocks, &nb, sz, ni, last);
+    }
+  }
+  int64_t top = 0;
+  for (int i = 0; i < nb; i++)
+    if (blocks[i].off + blocks[i].size > top) top = blocks[i].off + blocks[i].size;
+  ri__free(blocks);
+  s->scratch_unit = top;
+  s->chunk = 1;
+  if (s->sliced && top > 0) {
+    int64_t c = chunk_budget() / top;
+    s->chunk = c < 1 ? 1 : (c > st->max_batch ? st->max_batch : (int)c);
+  } else if (s->sliced) {
+    s->chunk = st->max_batch;
+  }
+  /* Staging: NHWC reads, and plain reads whose arena bytes a segment output may overwrite. */
+  int64_t off = 0;
+  for (int i = 0; i < s->n_ins; i++) {
+    xseg_in *in = &s->ins[i];
+    const ri__value *iv = &g->values[in->v];
+    int64_t full = ri__shape_numel(&iv->shape) * (int64_t)sizeof(float);
+    in->unit_bytes = full / div;
+    in->staged = in->nhwc;
+    for (int ni = s->first; ni <= s->last && !in->staged; ni++) {
+      const ri__node *n = &g->nodes[ni];
+      if (n->host) continue;
+      int ov = n->outputs[0];
+      if (st->vals[ov].seg_output && ranges_overlap(iv, &g->values[ov])) in->staged = 1;
+    }
+    if (in->staged) {
+      in->off = off;
+      off += round64(in->unit_bytes * div);
+    }
+  }
+  s->stage_bytes = off;
+  int64_t need = s->stage_bytes + s->scratch_unit * s->chunk;
+  if (need > st->buf_size) st->buf_size = need;
   return RI_OK;
 }
 
 ri_status ri__xnn_plan(xnn_state *st, const unsigned char *deny, ri__err *err) {
   const ri__graph *g = st->g;
   for (int v = 0; v < g->n_values; v++) {
-    st->vals[v].shadow_off = -1;
-    st->vals[v].to_nhwc_at = -1;
-    st->vals[v].shadow_first = st->vals[v].shadow_last = -1;
+    xv_place *p = &st->vals[v];
+    p->seg = -1;
+    p->main_off = p->nchw_off = p->nhwc_off = -1;
+    p->last_in = -1;
+    p->sensitive = sensitive(g, v);
   }
+  for (int ni = 0; ni < g->n_nodes; ni++) st->node_seg[ni] = -1;
   st->n_fast = 0;
   for (int ni = 0; ni < g->n_nodes; ni++) {
     if (deny && deny[ni]) continue;
@@ -468,57 +640,24 @@ ri_status ri__xnn_plan(xnn_state *st, const unsigned char *deny, ri__err *err) {
     st->n_fast++;
     if (st->nodes[ni].out_nhwc) st->vals[g->nodes[ni].outputs[0]].nhwc = 1;
   }
-  /* Readers in each layout; NHWC reads of NCHW values need a shadow filled by the first such reader. */
-  for (int ni = 0; ni < g->n_nodes; ni++) {
-    const ri__node *n = &g->nodes[ni];
-    if (n->host) continue;
-    const xk_node *k = &st->nodes[ni];
-    for (int j = 0; j < n->n_inputs; j++) {
-      int v = n->inputs[j];
-      if (!sensitive(g, v)) continue;
-      int dup = 0;
-      for (int i = 0; i < j; i++) dup |= n->inputs[i] == v;
-      if (dup) continue;
-      xv_place *p = &st->vals[v];
-      if (k->kind != XK_NONE && k->in_nhwc) {
-        p->nhwc_readers++;
-        if (!p->nhwc && p->to_nhwc_at < 0) {
-          p->to_nhwc_at = ni;
-          p->shadow_first = ni;
-        }
-        p->shadow_last = ni;
-      } else {
-        p->nchw_readers++;
-      }
-    }
-  }
-  for (int i = 0; i < g->n_outputs; i++)
-    if (g->outputs[i] >= 0) st->vals[g->outputs[i]].nchw_readers++;
-  for (int v = 0; v < g->n_values; v++) {
-    xv_place *p = &st->vals[v];
-    const ri__value *val = &g->values[v];
-    if (p->nhwc) {
-      if (p->nchw_readers == 0) {
-        p->nhwc_in_arena = 1;
-        continue;
-      }
-      p->to_nchw = 1;
-      p->shadow_first = val->producer;
-      if (p->shadow_last < val->producer) p->shadow_last = val->producer;
-    } else if (p->to_nhwc_at < 0) {
-      continue;
-    }
-    int64_t numel = ri__shape_numel(&val->shape);
-    if (numel < 1) return ri__err_set(err, RI_ERR_INTERNAL, "XNNPACK plan: value '%s' has no elements", val->name);
-    p->shadow_bytes = (numel * (int64_t)sizeof(float) + 63) / 64 * 64;
-  }
-  return place_shadows(st, err);
+  RI__TRY(form_segments(st, err));
+  for (int si = 0; si < st->n_segs; si++)
+    for (int ni = st->segs[si].first; ni <= st->segs[si].last; ni++)
+      if (!g->nodes[ni].host) st->vals[g->nodes[ni].outputs[0]].seg = si;
+  RI__TRY(find_readers(st, err));
+  st->buf_size = 64;
+  for (int si = 0; si < st->n_segs; si++) RI__TRY(place_segment(st, si, err));
+  return RI_OK;
 }
 
 void ri__xnn_plan_clear(xnn_state *st) {
-  if (!st->nodes) return;
-  for (int i = 0; i < st->g->n_nodes; i++) {
-    ri__free(st->nodes[i].cdata);
-    st->nodes[i].cdata = NULL;
-  }
+  if (st->nodes)
+    for (int i = 0; i < st->g->n_nodes; i++) {
+      ri__free(st->nodes[i].cdata);
+      st->nodes[i].cdata = NULL;
+    }
+  for (int i = 0; i < st->n_segs; i++) ri__free(st->segs[i].ins);
+  ri__free(st->segs);
+  st->segs = NULL;
+  st->n_segs = 0;
 }
