@@ -30,7 +30,7 @@ typedef struct ri_pipeline ri_pipeline_t;
 
 typedef enum {
   RI_SOURCE_FILE_LIST = 0, /* a text file of paths: one per line, blank lines and '#' comments skipped */
-  RI_SOURCE_GLOB = 1,      /* a shell glob pattern */
+  RI_SOURCE_GLOB = 1,      /* a shell glob pattern (sorted; directories it matches are skipped) */
   RI_SOURCE_DIRECTORY = 2, /* every regular file of a directory, sorted by name (not recursive) */
   RI_SOURCE_STDIN = 3      /* paths on standard input, one per line */
 } ri_source_kind;
@@ -70,6 +70,11 @@ RI_API RI_MUST_USE ri_status ri_pipeline_set_metrics(ri_pipeline_t *p, const cha
                                                       const char *prometheus_path);
 /* Write each image with its detections drawn as PNG into dir (NULL: off). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_draw_dir(ri_pipeline_t *p, const char *dir);
+/* Model facts the caller knows and the pipeline cannot: the time it took to load the engine (ms, >= 0) and the
+ * engine file's size in bytes. Reported in the metrics as Beam's load_model_latency_milli_secs and
+ * model_byte_size (0 for both when never set). */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_model_info(ri_pipeline_t *p, double load_model_ms,
+                                                         uint64_t model_byte_size);
 /* Progress line on stderr (rate, ETA) when enabled and stderr is a terminal. */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_progress(ri_pipeline_t *p, int enabled);
 

@@ -39,6 +39,7 @@ void ri__dist_add(ri__metrics *m, ri__dist *d, double v) {
   if (d->n == 1 || v < d->min) d->min = v;
   if (d->n == 1 || v > d->max) d->max = v;
   d->sum += v;
+  d->last = v;
   pthread_mutex_unlock(&m->mu);
 }
 
@@ -54,13 +55,27 @@ static double pct(const ri__dist *d, double p) {
   return d->v[lo] + (d->v[hi] - d->v[lo]) * (idx - (double)lo);
 }
 
-static void dist_json(FILE *f, const char *name, ri__dist *d, int last) {
+/* histogram = 1 adds {"value": count, ...} over the (sorted) samples: for small integer samples such as batch
+ * sizes, where it is short (at most one entry per distinct value) and tells which sizes occurred. */
+static void dist_json(FILE *f, const char *name, ri__dist *d, int histogram, int last) {
   if (d->n) qsort(d->v, d->n, sizeof(double), cmp_d);
   fprintf(f,
           "  \"%s\": {\"count\": %zu, \"sum\": %.3f, \"mean\": %.3f, \"min\": %.3f, \"max\": %.3f, \"p50\": %.3f, "
-          "\"p90\": %.3f, \"p99\": %.3f}%s\n",
+          "\"p90\": %.3f, \"p99\": %.3f, \"last\": %.3f",
           name, d->n, d->sum, d->n ? d->sum / (double)d->n : 0.0, d->min, d->max, pct(d, 50), pct(d, 90),
-          pct(d, 99), last ? "" : ",");
+          pct(d, 99), d->last);
+  if (histogram) {
+    fprintf(f, ", \"histogram\": {");
+    for (size_t i = 0; i < d->n;) {
+      size_t j = i;
+      while (j < d->n && d->v[j] == d->v[i])
+        j++;
+      fprintf(f, "%s\"%.0f\": %zu", i ? ", " : "", d->v[i], j - i);
+      i = j;
+    }
+    fprintf(f, "}");
+  }
+  fprintf(f, "}%s\n", last ? "" : ",");
 }
 
 int ri__metrics_write_json(ri__metrics *m, const char *path) {
@@ -77,14 +92,14 @@ int ri__metrics_write_json(ri__metrics *m, const char *path) {
           (unsigned long long)m->records_failed);
   fprintf(f, "  \"wall_seconds\": %.6f,\n  \"source_backpressure_us\": %lld,\n", m->wall_seconds,
           (long long)m->backpressure_us);
-  dist_json(f, "inference_batch_latency_micro_secs", &m->inference_batch_latency_micro_secs, 0);
-  dist_json(f, "inference_request_batch_size", &m->inference_request_batch_size, 0);
-  dist_json(f, "inference_request_batch_byte_size", &m->inference_request_batch_byte_size, 0);
-  dist_json(f, "stage_read_decode_micro_secs", &m->read_decode_us, 0);
-  dist_json(f, "stage_preprocess_micro_secs", &m->preprocess_us, 0);
-  dist_json(f, "stage_queue_wait_micro_secs", &m->queue_wait_us, 0);
-  dist_json(f, "stage_postprocess_micro_secs", &m->postprocess_us, 0);
-  dist_json(f, "stage_write_micro_secs", &m->write_us, 1);
+  dist_json(f, "inference_batch_latency_micro_secs", &m->inference_batch_latency_micro_secs, 0, 0);
+  dist_json(f, "inference_request_batch_size", &m->inference_request_batch_size, 1, 0);
+  dist_json(f, "inference_request_batch_byte_size", &m->inference_request_batch_byte_size, 0, 0);
+  dist_json(f, "stage_read_decode_micro_secs", &m->read_decode_us, 0, 0);
+  dist_json(f, "stage_preprocess_micro_secs", &m->preprocess_us, 0, 0);
+  dist_json(f, "stage_queue_wait_micro_secs", &m->queue_wait_us, 0, 0);
+  dist_json(f, "stage_postprocess_micro_secs", &m->postprocess_us, 0, 0);
+  dist_json(f, "stage_write_micro_secs", &m->write_us, 0, 1);
   fprintf(f, "}\n");
   pthread_mutex_unlock(&m->mu);
   return fclose(f) != 0;

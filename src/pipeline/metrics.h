@@ -11,6 +11,7 @@ typedef struct {
   double *v;
   size_t n, cap;
   double sum, min, max;
+  double last; /* the most recent sample, in arrival order (v is sorted when written) */
 } ri__dist;
 
 typedef struct {

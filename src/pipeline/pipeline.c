@@ -27,6 +27,8 @@ struct ri_pipeline {
   int min_batch, max_batch;
   int64_t max_wait_us;
   int decode_threads, ordered, progress;
+  double load_model_ms; /* reported under Beam's load_model_latency_milli_secs */
+  uint64_t model_bytes; /* reported under Beam's model_byte_size */
   ri__err err;
 };
 
@@ -141,6 +143,17 @@ ri_status ri_pipeline_set_draw_dir(ri_pipeline_t *p, const char *dir) {
   if (!p) return RI_ERR_INVALID_ARG;
   ri__err_clear(&p->err);
   return set_str(p, &p->draw_dir, dir);
+}
+
+ri_status ri_pipeline_set_model_info(ri_pipeline_t *p, double load_model_ms, uint64_t model_byte_size) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  if (!(load_model_ms >= 0 && load_model_ms < 1e12))
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "model load time %g ms is not a finite non-negative number",
+                       load_model_ms);
+  p->load_model_ms = load_model_ms;
+  p->model_bytes = model_byte_size;
+  return RI_OK;
 }
 
 ri_status ri_pipeline_set_progress(ri_pipeline_t *p, int enabled) {
@@ -288,12 +301,11 @@ static void *infer_thread(void *arg) {
   for (;;) {
     void *item;
     int rc;
-    if (n == 0) {
-      rc = ri__queue_pop(&rs->q_batch, &item);
-    } else {
-      int64_t wait = p->max_wait_us - (ri__now_us() - first_us);
-      rc = ri__queue_pop_timed(&rs->q_batch, &item, wait > 0 ? wait : 0);
-    }
+    int64_t wait = n ? p->max_wait_us - (ri__now_us() - first_us) : 0;
+    /* Nothing waits, or fewer than min_batch wait past the deadline: only a new record can change the
+     * decision, so block for it instead of polling. */
+    if (n == 0 || (n < p->min_batch && wait <= 0)) rc = ri__queue_pop(&rs->q_batch, &item);
+    else rc = ri__queue_pop_timed(&rs->q_batch, &item, wait > 0 ? wait : 0);
     if (rc == 1) {
       ri__record *r = item;
       if (r->stage || !ok) {
@@ -443,6 +455,8 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
   if (!rs) return RI__OOM(&p->err);
   rs->p = p;
   ri__metrics_init(&rs->m);
+  rs->m.load_model_latency_milli_secs = p->load_model_ms;
+  rs->m.model_byte_size = p->model_bytes;
   int64_t start = ri__now_us();
   ri_status s = setup(rs, &p->err);
   ri__outfile rows = {0}, dl = {0};
@@ -546,6 +560,7 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     pthread_join(t_src, NULL);
     for (int i = 0; i < p->decode_threads; i++) pthread_join(t_dec[i], NULL);
     pthread_join(t_inf, NULL);
+    rs->m.backpressure_us = rs->q_read.wait_us;
     for (size_t i = 0; i < ro.cap; i++) ri__record_free(ro.slots[i]);
     ri__free(ro.slots);
     if (p->progress && isatty(2)) progress_line(rs, rs->m.records_ok + rs->m.records_failed, start, 1);

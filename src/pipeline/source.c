@@ -76,11 +76,21 @@ ri_status ri__source_open(ri_source_kind kind, const char *spec, ri__source **ou
     s->f = stdin;
     break;
   case RI_SOURCE_GLOB: {
-    int rc = glob(spec, GLOB_ERR, NULL, &s->g);
+    /* GLOB_MARK ends the names of directories with '/': those are dropped, as the directory source drops
+     * everything that is not a regular file. */
+    int rc = glob(spec, GLOB_ERR | GLOB_MARK, NULL, &s->g);
     if (rc == 0) {
       s->have_glob = 1;
-      s->names = s->g.gl_pathv;
-      s->n = s->g.gl_pathc;
+      /* names points into gl_pathv's strings (owned by the glob_t) */
+      s->names = ri__malloc((s->g.gl_pathc ? s->g.gl_pathc : 1) * sizeof(char *));
+      if (!s->names) {
+        st = RI__OOM(err);
+        break;
+      }
+      for (size_t i = 0; i < s->g.gl_pathc; i++) {
+        size_t l = strlen(s->g.gl_pathv[i]);
+        if (l == 0 || s->g.gl_pathv[i][l - 1] != '/') s->names[s->n++] = s->g.gl_pathv[i];
+      }
     } else if (rc == GLOB_NOMATCH) {
       s->n = 0;
     } else {
@@ -154,6 +164,7 @@ void ri__source_close(ri__source *s) {
   if (!s) return;
   if (s->own_file && s->f) fclose(s->f);
   if (s->have_glob) {
+    ri__free(s->names);
     globfree(&s->g);
   } else if (s->kind == RI_SOURCE_DIRECTORY) {
     for (size_t i = 0; i < s->n; i++) ri__free(s->names[i]);

@@ -1,6 +1,8 @@
 /* runinfer run: the batch image pipeline (decode → preprocess → batch → infer → post-process → write). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -59,7 +61,13 @@ int cmd_run(int argc, char **argv) {
     return 2;
   }
   ri_engine_t *e = NULL;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   if (cli_load_engine(engine_path, rebuild ? onnx : NULL, threads, &e)) return 1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double load_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  struct stat st;
+  uint64_t engine_bytes = stat(engine_path, &st) == 0 ? (uint64_t)st.st_size : 0;
   ri_pipeline_t *p = NULL;
   int rc = 1;
   ri_status s = ri_pipeline_create(e, &p);
@@ -75,7 +83,8 @@ int cmd_run(int argc, char **argv) {
       (s = ri_pipeline_set_batching(p, min_batch, max_batch, max_wait)) != RI_OK ||
       (s = ri_pipeline_set_workers(p, decode_threads, ordered)) != RI_OK ||
       (s = ri_pipeline_set_metrics(p, metrics, prom)) != RI_OK || (s = ri_pipeline_set_draw_dir(p, draw)) != RI_OK ||
-      (s = ri_pipeline_set_progress(p, progress)) != RI_OK) {
+      (s = ri_pipeline_set_progress(p, progress)) != RI_OK ||
+      (s = ri_pipeline_set_model_info(p, load_ms, engine_bytes)) != RI_OK) {
     cli_fail("run", s, ri_pipeline_last_error(p));
     goto out;
   }
