@@ -9,7 +9,7 @@ APT_PACKAGES=(build-essential cmake pkg-config git python3 python3-pip
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
   libturbojpeg0-dev libspng-dev libpng-dev libxnnpack-dev libpthreadpool-dev
   libhiredis-dev redis-server clang clang-format libclang-rt-14-dev)
-PIP_PACKAGES=(numpy onnx onnxruntime pytest)
+PIP_PACKAGES=(numpy onnx onnxruntime pytest Pillow)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -27,7 +27,9 @@ fi
 PY=${PYTHON:-python3}
 pip_missing=()
 for p in "${PIP_PACKAGES[@]}"; do
-  "$PY" -c "import ${p}" 2>/dev/null || pip_missing+=("$p")
+  mod=$p
+  [ "$p" = Pillow ] && mod=PIL # the module a package installs, where its name differs
+  "$PY" -c "import ${mod}" 2>/dev/null || pip_missing+=("$p")
 done
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "install-deps: pip install ${pip_missing[*]}"
