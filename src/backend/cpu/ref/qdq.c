@@ -1,10 +1,15 @@
 /* Reference kernels of QuantizeLinear and DequantizeLinear.
  *
- * QuantizeLinear: q = clamp(nearbyint(x / scale) + zero_point, qmin, qmax), rounding half to even under
- * the default rounding mode (as ONNX specifies); a NaN quotient gives zero_point.
+ * QuantizeLinear: q = clamp(round(x / scale) + zero_point, qmin, qmax), rounding half to even (as ONNX
+ * specifies); a NaN quotient gives zero_point. The quotient is a true division (not a multiplication by
+ * 1 / scale, which differs at ties), as onnxruntime computes it.
  * DequantizeLinear: y = (x - zero_point) * scale, the difference taken exactly in integers.
- * The tensor is walked as (outer, channel, inner) blocks where `channel` is the quantization axis (one
- * channel for per-tensor parameters). */
+ *
+ * The tensor is a sequence of blocks of `inner` elements; block b uses the parameters of channel
+ * b % channels (one channel, one block for per-tensor parameters). The flat element range is split across
+ * the pool regardless of the blocking, so per-tensor nodes use every thread; each piece is walked as runs
+ * of elements sharing one channel, and the runs of the common types (float32 <-> uint8 / int8) go through
+ * branch-free loops the compiler vectorises. */
 #include <math.h>
 
 #include "backend/cpu/kernel.h"
@@ -12,7 +17,7 @@
 #include "graph/op.h"
 #include "graph/ops/axis_util.h"
 
-#define QDQ_GRAIN ((int64_t)1 << 14)
+#define QDQ_GRAIN ((int64_t)1 << 15)
 
 typedef struct {
   const void *x;
@@ -21,6 +26,10 @@ typedef struct {
   const ri__tensor *scale, *zp; /* zp NULL when absent */
   int64_t channels, inner;
 } qdq_job;
+
+/* 1.5 * 2^23: adding and subtracting it rounds a float of magnitude <= 2^22 to an integer, ties to even,
+ * exactly as nearbyintf() does in the default rounding mode. */
+#define ROUND_MAGIC 12582912.0f
 
 static float load_f(ri_dtype t, const void *p, int64_t i) {
   if (t == RI_DTYPE_FLOAT16) return ri__half_to_float(((const uint16_t *)p)[i]);
@@ -52,53 +61,92 @@ static void store_q(ri_dtype t, void *p, int64_t i, int32_t v) {
   }
 }
 
-/* Blocks [begin, end) of `inner` elements; block b belongs to channel b % channels. */
-static void quantize_blocks(void *arg, int64_t begin, int64_t end) {
-  const qdq_job *j = arg;
+/* round(x / s) clamped to [lo, hi] (integers, the quantized range shifted by -zero_point); NaN gives 0.
+ * Clamping before rounding is exact because the bounds are integers and rounding is monotonic. */
+static inline float quant_step(float x, float s, float lo, float hi) {
+  float v = x / s;
+  v = v < lo ? lo : v;
+  v = v > hi ? hi : v;
+  v = (v + ROUND_MAGIC) - ROUND_MAGIC;
+  return v == v ? v : 0.f;
+}
+
+static void q_f32_u8(const float *restrict x, uint8_t *restrict y, int64_t n, float s, int32_t zp) {
+  const float lo = (float)(0 - zp), hi = (float)(255 - zp);
+  for (int64_t i = 0; i < n; i++)
+    y[i] = (uint8_t)((int32_t)quant_step(x[i], s, lo, hi) + zp);
+}
+
+static void q_f32_s8(const float *restrict x, int8_t *restrict y, int64_t n, float s, int32_t zp) {
+  const float lo = (float)(-128 - zp), hi = (float)(127 - zp);
+  for (int64_t i = 0; i < n; i++)
+    y[i] = (int8_t)((int32_t)quant_step(x[i], s, lo, hi) + zp);
+}
+
+static void dq_u8_f32(const uint8_t *restrict x, float *restrict y, int64_t n, float s, int32_t zp) {
+  for (int64_t i = 0; i < n; i++)
+    y[i] = (float)((int32_t)x[i] - zp) * s;
+}
+
+static void dq_s8_f32(const int8_t *restrict x, float *restrict y, int64_t n, float s, int32_t zp) {
+  for (int64_t i = 0; i < n; i++)
+    y[i] = (float)((int32_t)x[i] - zp) * s;
+}
+
+/* Quantizes elements [base, base + n), all of channel c. */
+static void quantize_run(const qdq_job *j, int64_t c, int64_t base, int64_t n) {
+  float s = load_f(j->scale->dtype, j->scale->data, c);
+  int32_t zp = j->zp ? (int32_t)ri__tensor_get_int(j->zp, c) : 0;
+  if (j->xt == RI_DTYPE_FLOAT32 && j->yt == RI_DTYPE_UINT8) {
+    q_f32_u8((const float *)j->x + base, (uint8_t *)j->y + base, n, s, zp);
+    return;
+  }
+  if (j->xt == RI_DTYPE_FLOAT32 && j->yt == RI_DTYPE_INT8) {
+    q_f32_s8((const float *)j->x + base, (int8_t *)j->y + base, n, s, zp);
+    return;
+  }
   float lo, hi;
   qrange(j->yt, &lo, &hi);
-  for (int64_t blk = begin; blk < end; blk++) {
-    int64_t c = blk % j->channels;
-    float s = load_f(j->scale->dtype, j->scale->data, c);
-    float zp = j->zp ? (float)ri__tensor_get_int(j->zp, c) : 0.f;
-    int64_t base = blk * j->inner;
-    if (j->xt == RI_DTYPE_FLOAT32 && j->yt == RI_DTYPE_UINT8) {
-      const float *x = (const float *)j->x + base;
-      uint8_t *y = (uint8_t *)j->y + base;
-      for (int64_t i = 0; i < j->inner; i++) {
-        float v = nearbyintf(x[i] / s) + zp;
-        v = v < lo ? lo : (v > hi ? hi : v);
-        y[i] = v == v ? (uint8_t)v : (uint8_t)zp;
-      }
-      continue;
-    }
-    for (int64_t i = 0; i < j->inner; i++) {
-      float v = nearbyintf(load_f(j->xt, j->x, base + i) / s) + zp;
-      v = v < lo ? lo : (v > hi ? hi : v);
-      store_q(j->yt, j->y, base + i, v == v ? (int32_t)v : (int32_t)zp);
-    }
+  lo -= (float)zp;
+  hi -= (float)zp;
+  for (int64_t i = base; i < base + n; i++)
+    store_q(j->yt, j->y, i, (int32_t)quant_step(load_f(j->xt, j->x, i), s, lo, hi) + zp);
+}
+
+/* Dequantizes elements [base, base + n), all of channel c. */
+static void dequantize_run(const qdq_job *j, int64_t c, int64_t base, int64_t n) {
+  float s = load_f(j->scale->dtype, j->scale->data, c);
+  int64_t zp = j->zp ? ri__tensor_get_int(j->zp, c) : 0;
+  if (j->xt == RI_DTYPE_UINT8 && j->yt == RI_DTYPE_FLOAT32) {
+    dq_u8_f32((const uint8_t *)j->x + base, (float *)j->y + base, n, s, (int32_t)zp);
+    return;
+  }
+  if (j->xt == RI_DTYPE_INT8 && j->yt == RI_DTYPE_FLOAT32) {
+    dq_s8_f32((const int8_t *)j->x + base, (float *)j->y + base, n, s, (int32_t)zp);
+    return;
+  }
+  ri__tensor xt = {.dtype = j->xt, .data = (void *)j->x};
+  for (int64_t i = base; i < base + n; i++)
+    store_f(j->yt, j->y, i, (float)(ri__tensor_get_int(&xt, i) - zp) * s);
+}
+
+/* Elements [begin, end) walked as runs that stay inside one block (one channel). */
+static void for_runs(const qdq_job *j, int64_t begin, int64_t end,
+                     void (*run)(const qdq_job *, int64_t, int64_t, int64_t)) {
+  int64_t i = begin;
+  while (i < end) {
+    int64_t blk = i / j->inner;
+    int64_t stop = (blk + 1) * j->inner;
+    if (stop > end) stop = end;
+    run(j, blk % j->channels, i, stop - i);
+    i = stop;
   }
 }
 
-static void dequantize_blocks(void *arg, int64_t begin, int64_t end) {
-  const qdq_job *j = arg;
-  ri__tensor xt = {.dtype = j->xt, .data = (void *)j->x};
-  for (int64_t blk = begin; blk < end; blk++) {
-    int64_t c = blk % j->channels;
-    float s = load_f(j->scale->dtype, j->scale->data, c);
-    int64_t zp = j->zp ? ri__tensor_get_int(j->zp, c) : 0;
-    int64_t base = blk * j->inner;
-    if (j->xt == RI_DTYPE_UINT8 && j->yt == RI_DTYPE_FLOAT32) {
-      const uint8_t *x = (const uint8_t *)j->x + base;
-      float *y = (float *)j->y + base;
-      int32_t z = (int32_t)zp;
-      for (int64_t i = 0; i < j->inner; i++)
-        y[i] = (float)((int32_t)x[i] - z) * s;
-      continue;
-    }
-    for (int64_t i = 0; i < j->inner; i++)
-      store_f(j->yt, j->y, base + i, (float)(ri__tensor_get_int(&xt, base + i) - zp) * s);
-  }
+static void quantize_range(void *arg, int64_t begin, int64_t end) { for_runs(arg, begin, end, quantize_run); }
+
+static void dequantize_range(void *arg, int64_t begin, int64_t end) {
+  for_runs(arg, begin, end, dequantize_run);
 }
 
 /* Fills the blocking of the job from the node's axis and the scale's size (validated by infer). */
@@ -111,7 +159,7 @@ static ri_status setup(const ri__node *n, const ri__tensor *in, ri__tensor *out,
   j->scale = &in[1];
   j->zp = n->n_inputs > 2 && in[2].dtype != RI_DTYPE_UNDEFINED ? &in[2] : NULL;
   j->channels = 1;
-  j->inner = numel;
+  j->inner = numel > 0 ? numel : 1;
   if (ns != 1) {
     int axis;
     if (!ri__norm_axis(ri__node_attr_int(n, "axis", 1), in[0].shape.rank, &axis) ||
@@ -133,10 +181,7 @@ ri_status ri__ref_QuantizeLinear(const ri__node *n, const ri__tensor *in, ri__te
   qdq_job j;
   RI__TRY(setup(n, in, out, x, &j));
   int64_t numel = ri__shape_numel(&in[0].shape);
-  if (numel > 0) {
-    int64_t grain = QDQ_GRAIN / j.inner;
-    ri__pool_for(x->pool, numel / j.inner, grain > 0 ? grain : 1, quantize_blocks, &j);
-  }
+  if (numel > 0 && j.inner > 0) ri__pool_for(x->pool, numel, QDQ_GRAIN, quantize_range, &j);
   return RI_OK;
 }
 
@@ -144,9 +189,6 @@ ri_status ri__ref_DequantizeLinear(const ri__node *n, const ri__tensor *in, ri__
   qdq_job j;
   RI__TRY(setup(n, in, out, x, &j));
   int64_t numel = ri__shape_numel(&in[0].shape);
-  if (numel > 0) {
-    int64_t grain = QDQ_GRAIN / j.inner;
-    ri__pool_for(x->pool, numel / j.inner, grain > 0 ? grain : 1, dequantize_blocks, &j);
-  }
+  if (numel > 0 && j.inner > 0) ri__pool_for(x->pool, numel, QDQ_GRAIN, dequantize_range, &j);
   return RI_OK;
 }
