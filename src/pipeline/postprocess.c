@@ -79,6 +79,11 @@ ri_status ri__postproc_init(ri__postproc *pp, ri_engine_t *e, ri__err *err) {
                        st.name);
   pp->num_anchors = (size_t)bt.dims[1];
   pp->num_cols = (size_t)st.dims[2];
+  if (pp->cfg.anchors == RI_ANCHORS_SSD && ri_ssd_anchor_count(&pp->cfg) != pp->num_anchors)
+    return ri__err_set(err, RI_ERR_SHAPE,
+                       "the detect configuration generates %zu SSD anchors but output '%s' has %zu boxes: fix the "
+                       "engine metadata 'detect' (layers, fm, ratios, reduce_lowest, interp_ratio)",
+                       ri_ssd_anchor_count(&pp->cfg), bt.name, pp->num_anchors);
   if (ri_detector_create(&pp->cfg, &pp->det, &verr) != RI_OK)
     return ri__err_set(err, verr.status ? verr.status : RI_ERR_INVALID_ARG, "detector: %s", verr.msg);
   return RI_OK;

@@ -1,0 +1,64 @@
+"""The pipeline's threads under stress: many decode threads, tiny batches and waits, ordered and unordered
+output, good and bad inputs mixed. With $RI_TSAN_CLI (a ThreadSanitizer build of the CLI, as
+scripts/test.sh makes) the same runs must produce no ThreadSanitizer report; without it the normal CLI is
+used and only the results are checked."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, generated_models, ri_cli):
+    cli = os.environ.get("RI_TSAN_CLI") or ri_cli
+    d = tmp_path_factory.mktemp("threads")
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for i in range(48):
+        p = d / f"im{i:03d}.png"
+        Image.fromarray(rng.integers(0, 255, (20 + i % 5, 18, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    bad = [str(d / "missing.png"), str(d)]
+    (d / "garbage.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    bad.append(str(d / "garbage.jpg"))
+    inputs = []
+    for i, p in enumerate(paths):
+        inputs.append(p)
+        if i % 16 == 5:
+            inputs.append(bad[(i // 16) % len(bad)])
+    lst = d / "list.txt"
+    lst.write_text("\n".join(inputs) + "\n")
+    eng = d / "tiny_conv.rie"
+    subprocess.run([cli, "build", "--onnx", str(generated_models / "tiny_conv.onnx"), "--save", str(eng),
+                    "--max-batch", "5", "--threads", "2",
+                    "--meta", "preprocess=size=16x16;layout=nchw;dtype=float32;mean=127.5,127.5,127.5;"
+                              "scale=0.0078125,0.0078125,0.0078125", "--meta", "task=classify"],
+                   check=True, capture_output=True)
+    return cli, d, lst, eng, inputs, paths
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_threads_stress(setup, ordered):
+    cli, d, lst, eng, inputs, paths = setup
+    out = d / f"out_{int(ordered)}.csv"
+    cmd = [cli, "run", "--engine", str(eng), "--input", str(lst), "--output", str(out), "--max-batch", "5",
+           "--min-batch", "2", "--max-wait-us", "50", "--decode-threads", "4", "--no-progress"]
+    if ordered:
+        cmd.append("--ordered")
+    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1")
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert "ThreadSanitizer" not in r.stderr, r.stderr[-4000:]
+    assert r.returncode == 3, r.stderr  # some inputs are bad
+    rows = out.read_text().splitlines()
+    dead = (d / f"out_{int(ordered)}.csv.dead-letter.jsonl").read_text().splitlines()
+    assert len(rows) == len(paths)
+    assert len(rows) + len(dead) == len(inputs)
+    keys = [r.split(";", 1)[0] for r in rows]
+    if ordered:
+        assert keys == paths
+    else:
+        assert sorted(keys) == sorted(paths)
