@@ -284,13 +284,14 @@ static ri_status run_node(const chunk_view *cv, int ni, ri__err *err) {
   float *outp = p->main_off >= 0 ? (float *)(cv->scratch + p->main_off * cu) : (float *)arena_of(cv, ov, p->unit_bytes);
   RI__TRY(ri__xnn_ops_run(c, ni, tin, inp, &tout, outp, err));
   const ri__shape *os = &tout.shape;
+  const uint32_t fl = k->yield ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0;
   if (p->nhwc) {
     const size_t b = (size_t)os->dims[0], ch = (size_t)os->dims[1], hw = (size_t)(os->dims[2] * os->dims[3]);
-    if (p->seg_output) ri__xnn_transpose(c->tp, outp, (float *)arena_of(cv, ov, p->unit_bytes), b, hw, ch);
-    if (p->nchw_off >= 0) ri__xnn_transpose(c->tp, outp, (float *)(cv->scratch + p->nchw_off * cu), b, hw, ch);
+    if (p->seg_output) ri__xnn_transpose(c->tp, outp, (float *)arena_of(cv, ov, p->unit_bytes), b, hw, ch, fl);
+    if (p->nchw_off >= 0) ri__xnn_transpose(c->tp, outp, (float *)(cv->scratch + p->nchw_off * cu), b, hw, ch, fl);
   } else if (p->nhwc_off >= 0) {
     const size_t b = (size_t)os->dims[0], ch = (size_t)os->dims[1], hw = (size_t)(os->dims[2] * os->dims[3]);
-    ri__xnn_transpose(c->tp, outp, (float *)(cv->scratch + p->nhwc_off * cu), b, ch, hw);
+    ri__xnn_transpose(c->tp, outp, (float *)(cv->scratch + p->nhwc_off * cu), b, ch, hw, fl);
   }
   return RI_OK;
 }
@@ -322,7 +323,7 @@ static ri_status stage_inputs(xnn_ctx *c, const xseg *s, const ri__exec *x, char
     float *dst = (float *)(stage + in->off);
     if (in->nhwc)
       ri__xnn_transpose(c->tp, src, dst, (size_t)t->shape.dims[0], (size_t)t->shape.dims[1],
-                        (size_t)(t->shape.dims[2] * t->shape.dims[3]));
+                        (size_t)(t->shape.dims[2] * t->shape.dims[3]), 0);
     else
       memcpy(dst, src, (size_t)ri__shape_numel(&t->shape) * sizeof(float));
   }

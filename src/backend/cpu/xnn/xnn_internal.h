@@ -61,6 +61,7 @@ typedef struct {
   int out_nhwc;         /* the output has layout NHWC */
   float out_min, out_max; /* activation XNNPACK fuses as a clamp (-inf/+inf when none) */
   ri__act post;         /* activation run as a second, in-place operator (sigmoid, hardswish, leaky) */
+  int yield;            /* last node of its segment: its operators let the pool's workers sleep afterwards */
   float post_a;
   /* Conv / pools: pads in ONNX order (top, left, bottom, right), after ceil_mode adjustment. */
   uint32_t pads[4], kh, kw, sh, sw, dh, dw;
@@ -159,8 +160,10 @@ ri_status ri__xnn_fail(const ri__node *n, const char *what, enum xnn_status s, r
 
 /* ---- xnn_transpose.c ---- */
 /* dst[b][j][i] = src[b][i][j] for `batch` row-major matrices of rows x cols floats; src and dst must not
- * overlap. Runs on tp when it is not NULL. NCHW -> NHWC is rows = C, cols = H*W; NHWC -> NCHW the reverse. */
-void ri__xnn_transpose(pthreadpool_t tp, const float *src, float *dst, size_t batch, size_t rows, size_t cols);
+ * overlap. Runs on tp when it is not NULL, with pthreadpool flags `flags`. NCHW -> NHWC is rows = C, cols = H*W;
+ * NHWC -> NCHW the reverse. */
+void ri__xnn_transpose(pthreadpool_t tp, const float *src, float *dst, size_t batch, size_t rows, size_t cols,
+                       uint32_t flags);
 
 /* ---- xnn_plan.c ---- */
 /* Whether a 4-D shape's NCHW and NHWC bytes coincide (C == 1 or H * W == 1). */

@@ -56,12 +56,12 @@ static ri_status fc_weights(const ri__graph *g, const ri__node *n, const xk_node
   return RI_OK;
 }
 
-static enum xnn_status create_unary(xu_op op, float a, float b, xnn_operator_t *out) {
+static enum xnn_status create_unary(xu_op op, float a, float b, uint32_t flags, xnn_operator_t *out) {
   switch (op) {
-  case XU_CLAMP: return xnn_create_clamp_nc_f32(1, 1, 1, a, b, 0, out);
-  case XU_SIGMOID: return xnn_create_sigmoid_nc_f32(1, 1, 1, 0, out);
-  case XU_HARDSWISH: return xnn_create_hardswish_nc_f32(1, 1, 1, 0, out);
-  case XU_LEAKY: return xnn_create_leaky_relu_nc_f32(1, 1, 1, a, 0, out);
+  case XU_CLAMP: return xnn_create_clamp_nc_f32(1, 1, 1, a, b, flags, out);
+  case XU_SIGMOID: return xnn_create_sigmoid_nc_f32(1, 1, 1, flags, out);
+  case XU_HARDSWISH: return xnn_create_hardswish_nc_f32(1, 1, 1, flags, out);
+  case XU_LEAKY: return xnn_create_leaky_relu_nc_f32(1, 1, 1, a, flags, out);
   }
   return xnn_status_invalid_parameter;
 }
@@ -87,6 +87,9 @@ ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
   const xk_node *k = &c->st->nodes[ni];
   enum xnn_status s = xnn_status_success;
   xnn_operator_t op = NULL;
+  /* The last operator of a segment sends the pool's workers to sleep instead of spinning for the next
+   * parallel job, so that reference kernels and other processes get the cores between segments. */
+  const uint32_t yield = k->yield ? XNN_FLAG_YIELD_WORKERS : 0;
   switch (k->kind) {
   case XK_NONE:
   case XK_COPY_IN:
@@ -98,49 +101,49 @@ ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
     const float *bias = n->n_inputs > 2 && n->inputs[2] >= 0 ? g->values[n->inputs[2]].data : NULL;
     s = xnn_create_convolution2d_nhwc_f32(k->pads[0], k->pads[3], k->pads[2], k->pads[1], k->kh, k->kw, k->sh, k->sw,
                                           k->dh, k->dw, k->groups, k->cin_g, k->cout_g, k->groups * k->cin_g,
-                                          k->groups * k->cout_g, w, bias, k->out_min, k->out_max, 0, &op);
+                                          k->groups * k->cout_g, w, bias, k->out_min, k->out_max, yield, &op);
     ri__free(tmp);
     break;
   }
   case XK_MAXPOOL:
     s = xnn_create_max_pooling2d_nhwc_f32(k->pads[0], k->pads[3], k->pads[2], k->pads[1], k->kh, k->kw, k->sh, k->sw,
                                           k->dh, k->dw, (size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c,
-                                          k->out_min, k->out_max, 0, &op);
+                                          k->out_min, k->out_max, yield, &op);
     break;
   case XK_AVGPOOL:
     s = xnn_create_average_pooling2d_nhwc_f32(k->pads[0], k->pads[3], k->pads[2], k->pads[1], k->kh, k->kw, k->sh,
                                               k->sw, (size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c, k->out_min,
-                                              k->out_max, 0, &op);
+                                              k->out_max, yield, &op);
     break;
   case XK_GAP:
     s = xnn_create_global_average_pooling_nwc_f32((size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c, -INFINITY,
-                                                  INFINITY, 0, &op);
+                                                  INFINITY, yield, &op);
     break;
   case XK_FC: {
     const float *kern = NULL;
     float *ktmp = NULL, *bias = NULL;
     RI__TRY(fc_weights(g, n, k, &kern, &ktmp, &bias, err));
-    s = xnn_create_fully_connected_nc_f32(k->fc_k, k->fc_n, k->fc_k, k->fc_n, kern, bias, k->out_min, k->out_max, 0,
-                                          &op);
+    s = xnn_create_fully_connected_nc_f32(k->fc_k, k->fc_n, k->fc_k, k->fc_n, kern, bias, k->out_min, k->out_max,
+                                          yield, &op);
     ri__free(ktmp);
     ri__free(bias);
     break;
   }
   case XK_BINARY:
     switch (k->bop) {
-    case XB_ADD: s = xnn_create_add_nd_f32(k->out_min, k->out_max, 0, &op); break;
-    case XB_SUB: s = xnn_create_subtract_nd_f32(k->out_min, k->out_max, 0, &op); break;
-    case XB_MUL: s = xnn_create_multiply_nd_f32(k->out_min, k->out_max, 0, &op); break;
-    case XB_DIV: s = xnn_create_divide_nd_f32(k->out_min, k->out_max, 0, &op); break;
+    case XB_ADD: s = xnn_create_add_nd_f32(k->out_min, k->out_max, yield, &op); break;
+    case XB_SUB: s = xnn_create_subtract_nd_f32(k->out_min, k->out_max, yield, &op); break;
+    case XB_MUL: s = xnn_create_multiply_nd_f32(k->out_min, k->out_max, yield, &op); break;
+    case XB_DIV: s = xnn_create_divide_nd_f32(k->out_min, k->out_max, yield, &op); break;
     }
     break;
-  case XK_UNARY: s = create_unary(k->uop, k->ua, k->ub, &op); break;
-  case XK_SOFTMAX: s = xnn_create_softmax_nc_f32(k->sm_channels, k->sm_channels, k->sm_channels, 0, &op); break;
+  case XK_UNARY: s = create_unary(k->uop, k->ua, k->ub, yield, &op); break;
+  case XK_SOFTMAX: s = xnn_create_softmax_nc_f32(k->sm_channels, k->sm_channels, k->sm_channels, yield, &op); break;
   }
   if (s != xnn_status_success) return ri__xnn_fail(n, "operator creation", s, err);
   c->op[ni] = op;
   if (k->post != RI__ACT_NONE) {
-    s = create_unary(post_op(k->post), k->post_a, 0.f, &c->post[ni]);
+    s = create_unary(post_op(k->post), k->post_a, 0.f, yield, &c->post[ni]);
     if (s != xnn_status_success) return ri__xnn_fail(n, "activation operator creation", s, err);
   }
   return RI_OK;

@@ -644,6 +644,7 @@ ri_status ri__xnn_plan(xnn_state *st, const unsigned char *deny, ri__err *err) {
   for (int si = 0; si < st->n_segs; si++)
     for (int ni = st->segs[si].first; ni <= st->segs[si].last; ni++)
       if (!g->nodes[ni].host) st->vals[g->nodes[ni].outputs[0]].seg = si;
+  for (int si = 0; si < st->n_segs; si++) st->nodes[st->segs[si].last].yield = 1;
   RI__TRY(find_readers(st, err));
   st->buf_size = 64;
   for (int si = 0; si < st->n_segs; si++) RI__TRY(place_segment(st, si, err));

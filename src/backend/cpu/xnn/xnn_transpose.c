@@ -27,12 +27,13 @@ static void tr_block(void *p, size_t b, size_t i0, size_t j0, size_t ti, size_t 
   for (size_t j = 0; j < tj; j++) memcpy(d + (j0 + j) * a->rows + i0, buf[j], ti * sizeof(float));
 }
 
-void ri__xnn_transpose(pthreadpool_t tp, const float *src, float *dst, size_t batch, size_t rows, size_t cols) {
+void ri__xnn_transpose(pthreadpool_t tp, const float *src, float *dst, size_t batch, size_t rows, size_t cols,
+                       uint32_t flags) {
   if (batch == 0 || rows == 0 || cols == 0) return;
   if (rows == 1 || cols == 1) {
     memcpy(dst, src, batch * rows * cols * sizeof(float));
     return;
   }
   tr_args a = {src, dst, rows, cols};
-  pthreadpool_parallelize_3d_tile_2d(tp, tr_block, &a, batch, rows, cols, TILE, TILE, 0);
+  pthreadpool_parallelize_3d_tile_2d(tp, tr_block, &a, batch, rows, cols, TILE, TILE, flags);
 }
