@@ -1,0 +1,1 @@
+"""Runnable examples of the runinfer binding (python -m runinfer.examples.NAME)."""
