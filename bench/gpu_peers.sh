@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Peer baselines on the GPU machine, for comparison with runinfer's CUDA backend on identical work.
+#   bench/gpu_peers.sh PATH/TO/peer_bench.py
+# The peer script (shared/bench/peer_bench.py, copied into the working tree because only the repository
+# travels to the GPU machine) times PyTorch eager, CUDA-graph replay of the same SSD MobileNet v2 and writes
+# that model with the same weights as ONNX (--export). This script runs it, then runs runinfer's
+# tests/gpu/bench_cuda on the exported model so that both rows measure the same network.
+# Environment: OUT (logs, default ./out), BUILD (runinfer build folder with bench_cuda, default build-gpu),
+# PEER_ARGS (extra arguments for the peer script, e.g. "--quick"), BATCHES (default 1,8,64,256).
+# Writes $OUT/peers.json (the peer's rows) and appends runinfer's rows to $OUT/bench.jsonl; prints both.
+set -euo pipefail
+if [ $# -lt 1 ] || [ ! -f "$1" ]; then
+  echo "usage: $0 PATH/TO/peer_bench.py" >&2
+  exit 2
+fi
+PEER=$1
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+OUT=${OUT:-$ROOT/out}
+BUILD=${BUILD:-$ROOT/build-gpu}
+BATCHES=${BATCHES:-1,8,64,256}
+mkdir -p "$OUT"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+echo "== peer: python3 $PEER ${PEER_ARGS:-} --export $TMP/peer_ssd.onnx --json $OUT/peers.json"
+# shellcheck disable=SC2086 # PEER_ARGS is a list of arguments
+python3 "$PEER" ${PEER_ARGS:-} --export "$TMP/peer_ssd.onnx" --json "$OUT/peers.json"
+
+if [ -x "$BUILD/bench_cuda" ]; then
+  echo "== runinfer on the peer's exported model"
+  "$BUILD/bench_cuda" "$TMP/peer_ssd.onnx" --batches "$BATCHES" --seconds 1.5 --json "$OUT/bench.jsonl"
+else
+  echo "gpu_peers: $BUILD/bench_cuda not built; skipping runinfer on the exported model" >&2
+fi

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Run ON the GPU machine from the repository root (the device tool's working copy, with .deps/ carried):
+# unpacks the packages scripts/gpu/fetch-debs.sh downloaded, builds runinfer with the CUDA backend, generates
+# the reference models, runs the GPU conformance test, compute-sanitizer memcheck on the tiny models, and
+# the SSD MobileNet v2 benchmark. Optionally (PEER_SCRIPT=path/to/peer_bench.py) runs the PyTorch peer
+# benchmark through bench/gpu_peers.sh.
+#
+# Everything is logged under $OUT (default ./out), in at most 8 files (the device tool returns 8):
+#   summary.txt  one line per step: status and seconds, then the test's and sanitizer's verdicts
+#   build.log    dependency unpacking, configure, build, model generation
+#   test.log     tests/gpu/test_cuda_ops on every model (PASS/FAIL lines)
+#   memcheck.log compute-sanitizer --tool memcheck on the tiny models
+#   bench.log, bench.jsonl   tests/gpu/bench_cuda on ssd_mobilenet_v2 (fp16, fp32; batch 1, 8, 64, 256)
+#   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
+# Steps can be chosen with STEPS (default "build,test,memcheck,bench"; "peers" is added when PEER_SCRIPT is
+# set); each step has a time limit (T_BUILD, T_TEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
+# run stays under 8 minutes. The exit status is 0 only when every step that ran succeeded.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+ROOT=$(pwd)
+OUT=${OUT:-$ROOT/out}
+mkdir -p "$OUT"
+DEPS=${DEPS:-/tmp/deps}
+BUILD=${BUILD:-$ROOT/build-gpu}
+MODELS=${MODELS:-/tmp/ri-models}
+JOBS=${JOBS:-$(nproc)}
+STEPS=${STEPS:-build,test,memcheck,bench}
+if [ -n "${PEER_SCRIPT:-}" ]; then STEPS="$STEPS,peers"; fi
+SUMMARY=$OUT/summary.txt
+: >"$SUMMARY"
+FAILED=0
+
+log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/build.log"; }
+has_step() { case ",$STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# step NAME LIMIT_SECONDS LOGFILE COMMAND...: runs the command under `timeout`, appending to LOGFILE, and
+# records the status in the summary.
+step() {
+  local name=$1 limit=$2 logf=$3
+  shift 3
+  local t0=$SECONDS
+  echo "== $name: $*" >>"$logf"
+  if declare -F "$1" >/dev/null; then # a shell function: run it in a child bash under the time limit
+    timeout --kill-after=10 "$limit" bash -c "$(declare -f "$1"); $1" >>"$logf" 2>&1
+  else
+    timeout --kill-after=10 "$limit" "$@" >>"$logf" 2>&1
+  fi
+  local rc=$?
+  local dt=$((SECONDS - t0))
+  local verdict=ok
+  [ $rc -eq 124 ] && verdict="TIMEOUT after ${limit}s"
+  [ $rc -ne 0 ] && [ $rc -ne 124 ] && verdict="FAILED (exit $rc)"
+  [ $rc -ne 0 ] && FAILED=1
+  printf '%-10s %-22s %4ds  (%s)\n' "$name" "$verdict" "$dt" "$(basename "$logf")" | tee -a "$SUMMARY"
+  return $rc
+}
+
+# ---- environment: unpacked packages, CUDA toolkit, cuDNN, cuBLASLt ------------------------------------------
+setup_env() {
+  rm -rf "$DEPS" && mkdir -p "$DEPS"
+  local n=0
+  for f in "$ROOT"/.deps/*.deb; do
+    [ -e "$f" ] || continue
+    dpkg -x "$f" "$DEPS" && n=$((n + 1))
+  done
+  log "unpacked $n packages into $DEPS"
+  local arch=x86_64-linux-gnu pcdir="$DEPS/usr/lib/x86_64-linux-gnu/pkgconfig"
+  mkdir -p "$pcdir"
+  # The packages' .pc files name /usr; point them (and their absolute paths) at the unpacked tree.
+  for pc in "$pcdir"/*.pc "$DEPS"/usr/share/pkgconfig/*.pc; do
+    [ -e "$pc" ] || continue
+    sed -i -e "s#^prefix=/usr\$#prefix=$DEPS/usr#" -e "s#=/usr/#=$DEPS/usr/#" -e "s#=/usr\$#=$DEPS/usr#" "$pc"
+  done
+  export PATH="$DEPS/usr/bin:$PATH"
+  export LD_LIBRARY_PATH="$DEPS/usr/lib/$arch:$DEPS/usr/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export PKG_CONFIG_PATH="$pcdir:$DEPS/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  export CMAKE_PREFIX_PATH="$DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  export CPATH="$DEPS/usr/include${CPATH:+:$CPATH}"
+  export LIBRARY_PATH="$DEPS/usr/lib/$arch${LIBRARY_PATH:+:$LIBRARY_PATH}"
+  PKGCONFIG=$(command -v pkg-config || command -v pkgconf || true)
+  # spng.pc requires zlib.pc, which only zlib's -dev package installs: provide a minimal one.
+  if [ -n "$PKGCONFIG" ] && ! "$PKGCONFIG" --exists zlib 2>/dev/null; then
+    printf 'prefix=/usr\nlibdir=/usr/lib/%s\nincludedir=/usr/include\n\nName: zlib\nDescription: zlib\nVersion: 1.3\nLibs: -lz\nCflags:\n' \
+      "$arch" >"$pcdir/zlib.pc"
+  fi
+
+  NVCC=$(command -v nvcc || true)
+  [ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc
+  CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "${NVCC:-/usr/local/cuda/bin/nvcc}")")}
+  export PATH="$CUDA_HOME/bin:$PATH"
+  # cuDNN and cuBLAS: in the toolkit, or in the PyTorch wheels (nvidia/cudnn, nvidia/cublas).
+  local pydirs
+  pydirs=$(python3 -c 'import importlib, os
+for n in ("nvidia.cudnn", "nvidia.cublas", "nvidia"):
+    try:
+        m = importlib.import_module(n)
+        print(" ".join(m.__path__))
+    except Exception:
+        pass' 2>/dev/null | tr '\n' ' ')
+  CUDNN_H=""
+  for d in ${CUDNN_ROOT:-} "$CUDA_HOME" /usr /usr/local $pydirs; do
+    CUDNN_H=$(find "$d" -maxdepth 4 -name cudnn.h 2>/dev/null | head -1)
+    [ -n "$CUDNN_H" ] && break
+  done
+  [ -z "$CUDNN_H" ] && CUDNN_H=$(find /opt /usr /root -name cudnn.h 2>/dev/null | head -1)
+  export CUDNN_ROOT=${CUDNN_H:+$(dirname "$(dirname "$CUDNN_H")")}
+  CUBLAS_H=$(find "$CUDA_HOME/include" "$CUDA_HOME/targets" -maxdepth 3 -name cublasLt.h 2>/dev/null | head -1)
+  if [ -z "$CUBLAS_H" ]; then
+    for d in $pydirs /opt /usr; do
+      CUBLAS_H=$(find "$d" -name cublasLt.h 2>/dev/null | head -1)
+      [ -n "$CUBLAS_H" ] && break
+    done
+  fi
+  export CUBLAS_ROOT=${CUBLAS_H:+$(dirname "$(dirname "$CUBLAS_H")")}
+  for r in "$CUDNN_ROOT" "$CUBLAS_ROOT" "$CUDA_HOME"; do
+    [ -n "$r" ] || continue
+    for l in "$r/lib" "$r/lib64"; do
+      [ -d "$l" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$l"
+    done
+  done
+  SANITIZER=$(command -v compute-sanitizer || true)
+  [ -z "$SANITIZER" ] && [ -x "$CUDA_HOME/bin/compute-sanitizer" ] && SANITIZER=$CUDA_HOME/bin/compute-sanitizer
+  [ -z "$SANITIZER" ] && SANITIZER=$(find /usr/local /opt -name compute-sanitizer -type f 2>/dev/null | head -1)
+  export NVCC CUDA_HOME PKGCONFIG SANITIZER DEPS BUILD ROOT JOBS
+  log "nvcc=${NVCC:-none} CUDA_HOME=$CUDA_HOME CUDNN_ROOT=${CUDNN_ROOT:-none} CUBLAS_ROOT=${CUBLAS_ROOT:-none}"
+  log "pkg-config=${PKGCONFIG:-none} compute-sanitizer=${SANITIZER:-none} python3=$(command -v python3)"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$OUT/build.log" 2>&1 || true
+}
+
+# shellcheck disable=SC2317 # run through step(), in a child bash
+configure_and_build() {
+  local gen=()
+  command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+  cmake -S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DRI_WITH_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDAToolkit_ROOT="$CUDA_HOME" \
+    -DRI_ONNX_PROTO="$DEPS/usr/include/onnx/onnx.proto" -DCMAKE_PREFIX_PATH="$DEPS/usr" \
+    ${PKGCONFIG:+-DPKG_CONFIG_EXECUTABLE="$PKGCONFIG"} -DCUDNN_ROOT="$CUDNN_ROOT" -DCUBLAS_ROOT="$CUBLAS_ROOT" &&
+    cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops bench_cuda runinfer_cli
+}
+
+setup_env
+if has_step build; then
+  step build "${T_BUILD:-240}" "$OUT/build.log" configure_and_build
+  step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
+fi
+if has_step test; then
+  step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
+fi
+if has_step memcheck; then
+  if [ -n "$SANITIZER" ]; then
+    # Heuristic algorithm choice keeps cuDNN's timing runs out of the (slow) instrumented run.
+    step memcheck "${T_MEMCHECK:-120}" "$OUT/memcheck.log" env RI_CUDA_CONV_ALGO=heuristic \
+      "$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full \
+      "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq
+  else
+    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
+  fi
+fi
+if has_step bench; then
+  rm -f "$OUT/bench.jsonl"
+  step bench "${T_BENCH:-150}" "$OUT/bench.log" "$BUILD/bench_cuda" "$MODELS/ssd_mobilenet_v2.onnx" \
+    --batches 1,8,64,256 --seconds 1.5 --json "$OUT/bench.jsonl"
+fi
+if has_step peers; then
+  step peers "${T_PEERS:-300}" "$OUT/peers.log" env OUT="$OUT" BUILD="$BUILD" "$ROOT/bench/gpu_peers.sh" "$PEER_SCRIPT"
+fi
+
+{
+  echo "---"
+  [ -f "$OUT/test.log" ] && grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" | tail -1 | sed 's/^/test: /'
+  [ -f "$OUT/test.log" ] && grep -c '^FAIL' "$OUT/test.log" | sed 's/^/test FAIL lines: /'
+  [ -f "$OUT/memcheck.log" ] && grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1 | sed 's/^/memcheck: /'
+  [ -f "$OUT/bench.log" ] && grep -E '^fp(16|32)' "$OUT/bench.log"
+} >>"$SUMMARY" 2>/dev/null
+sed -n "/^---$/,\$p" "$SUMMARY"
+exit $FAILED
