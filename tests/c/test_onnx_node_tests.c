@@ -10,6 +10,8 @@
  *                 expected dtype and shape whose values match: floats within |got - want| <= atol + rtol *
  *                 |want| (rtol 1e-3, atol 1e-5, as onnx's runner; NaN matches NaN, infinities match
  *                 themselves), integers and booleans exactly;
+ *  - diverges:    a listed test (k_divergent) whose stored expectation onnxruntime does not reproduce
+ *                 either, where runinfer gives onnxruntime's result; printed with the reason;
  *  - failed:      anything else (wrong values, shapes or dtypes, a build error other than UNSUPPORTED, a
  *                 run error).
  * Each data set is run on the default CPU path (fast kernels where registered) and on the reference kernels
@@ -40,8 +42,25 @@
 #define MAX_TESTS 4096
 #define MAX_IO    64
 
-enum { R_PASSED, R_FAILED, R_UNSUPPORTED, R_SKIPPED, R_COUNT };
-static const char *const k_result_names[R_COUNT] = {"passed", "failed", "unsupported", "skipped"};
+enum { R_PASSED, R_FAILED, R_UNSUPPORTED, R_SKIPPED, R_DIVERGES, R_COUNT };
+static const char *const k_result_names[R_COUNT] = {"passed", "failed", "unsupported", "skipped", "diverges"};
+
+/* Tests whose stored expected output onnxruntime does not reproduce either, and where runinfer gives
+ * onnxruntime's result (checked by hand with onnxruntime 1.32 on the same files; docs/decisions.md). A
+ * mismatch on one of these is reported as a known divergence, not a failure; a pass is a pass. */
+static const struct {
+  const char *test, *why;
+} k_divergent[] = {
+    {"test_resize_downsample_scales_linear_align_corners",
+     "the ONNX reference takes the resized length as scale * length (2.4) in the align_corners formula; "
+     "onnxruntime and runinfer take the integer output length (2), giving [1, 4] instead of [1, 3.142857]"},
+};
+
+static const char *divergence(const char *test) {
+  for (size_t i = 0; i < sizeof k_divergent / sizeof k_divergent[0]; i++)
+    if (strcmp(k_divergent[i].test, test) == 0) return k_divergent[i].why;
+  return NULL;
+}
 
 /* Per-op (or per op combination) tally of results. */
 typedef struct {
@@ -53,9 +72,9 @@ static op_tally g_tally[MAX_TESTS];
 static int g_n_tally;
 static char g_why[512];
 static int g_n_frozen_passed;
-    /* passed tests that needed their non-first inputs frozen as initializers */ /* reason of the current
-                                                                                    test's failure or
-                                                                                    unsupported status */
+/* passed tests that needed their non-first inputs frozen as initializers */ /* reason of the current
+                                                                                test's failure or
+                                                                                unsupported status */
 
 static void tally(const char *key, int result) {
   for (int i = 0; i < g_n_tally; i++)
@@ -573,6 +592,10 @@ int main(void) {
   for (int i = 0; i < n_names; i++) {
     char key[256];
     int r = run_test(root, names[i], key, sizeof key);
+    if (r == R_FAILED && divergence(names[i])) {
+      printf("known divergence %s: %s (%s)\n", names[i], divergence(names[i]), g_why);
+      r = R_DIVERGES;
+    }
     totals[r]++;
     tally(key, r);
     if (r == R_FAILED) fprintf(stderr, "FAILED %s [%s]: %s\n", names[i], key, g_why);
@@ -590,11 +613,14 @@ int main(void) {
   for (int i = 0; i < n_unsupported_lines; i++)
     printf("  %s\n", unsupported_lines[i]);
   qsort(g_tally, (size_t)g_n_tally, sizeof g_tally[0], cmp_tally);
-  printf("Per op (passed / failed / unsupported / skipped):\n");
+  printf("Per op (passed / failed / unsupported / skipped / known divergence):\n");
   for (int i = 0; i < g_n_tally; i++)
-    printf("  %-40s %4d %4d %4d %4d\n", g_tally[i].key, g_tally[i].count[R_PASSED],
-           g_tally[i].count[R_FAILED], g_tally[i].count[R_UNSUPPORTED], g_tally[i].count[R_SKIPPED]);
+    printf("  %-40s %4d %4d %4d %4d %4d\n", g_tally[i].key, g_tally[i].count[R_PASSED],
+           g_tally[i].count[R_FAILED], g_tally[i].count[R_UNSUPPORTED], g_tally[i].count[R_SKIPPED],
+           g_tally[i].count[R_DIVERGES]);
   printf("%d unsupported variants\n", totals[R_UNSUPPORTED]);
+  printf("%d known divergences (runinfer agrees with onnxruntime, not with the stored expectation)\n",
+         totals[R_DIVERGES]);
   printf("%d skipped (operator not supported)\n", totals[R_SKIPPED]);
   printf("%d of the passed tests ran with their non-first inputs frozen as initializers (runinfer needs "
          "shape-like inputs at build time)\n",
