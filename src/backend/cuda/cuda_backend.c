@@ -207,6 +207,7 @@ static void cuda_ctx_destroy(void *p) {
   if (c->pin_host) cudaFreeHost(c->pin_host);
   if (c->stream) cudaStreamDestroy(c->stream);
   ri__free(c->node_ctx);
+  ri__free(c->ran);
   ri__free(c->in_args);
   ri__free(c->out_args);
   ri__free(c);
@@ -294,8 +295,8 @@ static ri_status cuda_ctx_create(void *state, void **out, ri__err *err) {
   c->in_args = ri__calloc((size_t)max_io, sizeof(cu_arg));
   c->out_args = ri__calloc((size_t)max_io, sizeof(cu_arg));
   c->node_ctx = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof(void *));
-  c->last_batch_eager = 0;
-  ri_status s = c->in_args && c->out_args && c->node_ctx ? ctx_setup(c, err) : RI__OOM(err);
+  c->ran = ri__calloc((size_t)st->cfg.max_batch / 8 + 1, 1);
+  ri_status s = c->in_args && c->out_args && c->node_ctx && c->ran ? ctx_setup(c, err) : RI__OOM(err);
   if (s != RI_OK) {
     cuda_ctx_destroy(c);
     return s;
@@ -474,7 +475,8 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
   RI__TRY(upload_host_values(c, vals, err));
 
   cudaGraphExec_t exec = c->graphs_on ? ri__cu_graph_find(c, batch) : NULL;
-  if (!exec && c->graphs_on && c->last_batch_eager == batch) {
+  int ran_before = (c->ran[batch / 8] >> (batch % 8)) & 1;
+  if (!exec && c->graphs_on && ran_before) {
     RI__TRY(capture(c, vals, batch, err));
     exec = c->graphs_on ? ri__cu_graph_find(c, batch) : NULL;
   }
@@ -483,7 +485,7 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     CU_RT(cudaGraphLaunch(exec, c->stream));
   } else {
     RI__TRY(enqueue_compute(c, vals, err));
-    c->last_batch_eager = batch;
+    c->ran[batch / 8] |= (unsigned char)(1u << (batch % 8));
   }
   c->last_was_graph = exec != NULL;
   if (c->timing) CU_RT(cudaEventRecord(c->ev1, c->stream));

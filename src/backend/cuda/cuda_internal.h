@@ -121,7 +121,7 @@ struct cu_ctx {
   int capturing; /* 1 while the stream captures: ops must not do lazy setup that synchronizes */
   cu_graph_entry graphs[CU_MAX_GRAPHS];
   int n_graphs;
-  int last_batch_eager; /* batch of the last eager run (capture happens on the second run at a batch) */
+  unsigned char *ran; /* bit b: batch b has run eagerly once (a graph is captured on its second run) */
   /* Device timing of the compute part of the last run (RI_CUDA_TIMING=1 or ri__cuda_set_timing). */
   int timing;
   cudaEvent_t ev0, ev1;

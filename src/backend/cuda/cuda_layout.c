@@ -111,6 +111,21 @@ ri_status ri__cu_assign_layouts(cu_state *st, ri__err *err) {
   }
   if (!st->fp16) return RI_OK;
 
+  /* A float input read only by QuantizeLinear stays float32: quantizing the caller's exact values avoids
+   * the rounding flips that a detour through half would cause at rounding boundaries. */
+  for (int i = 0; i < g->n_inputs; i++) {
+    int v = g->inputs[i], only_q = 0;
+    if (g->values[v].dtype != RI_DTYPE_FLOAT32) continue;
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+      const ri__node *n = &g->nodes[ni];
+      for (int k = 0; k < n->n_inputs; k++) {
+        if (n->inputs[k] != v) continue;
+        only_q = only_q >= 0 && n->op == RI__OP_QuantizeLinear && k == 0 && !n->host ? 1 : -1;
+      }
+    }
+    if (only_q == 1) st->vdt[v] = RI_DTYPE_FLOAT32;
+  }
+
   /* A float image input that a 2-D convolution reads is stored NHWC at entry. */
   for (int i = 0; i < g->n_inputs; i++) {
     int v = g->inputs[i];
