@@ -395,8 +395,8 @@ static void test_conv_variants(void) {
 }
 
 /* A MobileNetV2-like block and classifier tail: conv -> dwconv -> conv, residual Add (+ReLU), MaxPool,
- * GlobalAveragePool, Flatten, Gemm, Softmax. The expansion output also feeds a reference Concat, so it needs
- * both layouts (NHWC for the dwconv, NCHW for the Concat). Run with 1 and 2 threads. */
+ * GlobalAveragePool, Flatten, Gemm, Softmax. The expansion output also feeds a Concat, so it needs both
+ * layouts inside its segment (NHWC for the dwconv, NCHW for the Concat). Run with 1 and 2 threads. */
 static void test_block_chain(void) {
   for (int threads = 1; threads <= 2; threads++) {
     ri__graph *g = gnew();
@@ -420,8 +420,14 @@ static void test_block_chain(void) {
     attr_int(g, gm, "transB", 1);
     node(g, "softmax", RI__OP_Softmax, IDX(fc), IDX(sm));
     attr_int(g, node(g, "concat", RI__OP_Concat, IDX(e, x), IDX(cat)), "axis", 1);
+    /* A reference node between fast ones: the expansion output leaves its segment as NCHW, and the
+     * transposed map enters the next segment through an NHWC staging copy. */
+    int tt = act(g, "tt"), tc = act(g, "tc");
+    attr_ints(g, node(g, "swap_hw", RI__OP_Transpose, IDX(e), IDX(tt)), "perm", I64S(0, 1, 3, 2));
+    conv(g, "after_ref", tt, tc, 24, 6, 3, 3, 1, 1);
     output(g, sm);
     output(g, cat);
+    output(g, tc);
     side fast;
     memset(&fast, 0, sizeof fast);
     compare(threads == 1 ? "block_chain_t1" : "block_chain_t2", g, 8, k_batches, NB, threads, &fast);
@@ -433,7 +439,9 @@ static void test_block_chain(void) {
       expect_impl(g, &fast, "gap", "xnn_global_avgpool");
       expect_impl(g, &fast, "gemm", "xnn_fully_connected");
       expect_impl(g, &fast, "softmax", "xnn_softmax");
-      expect_impl(g, &fast, "concat", "ref");
+      expect_impl(g, &fast, "concat", "concat");
+      expect_impl(g, &fast, "swap_hw", "ref");
+      expect_impl(g, &fast, "after_ref", "xnn_conv");
     }
     side_free(&fast);
     ri__graph_destroy(g);
@@ -442,7 +450,7 @@ static void test_block_chain(void) {
 
 /* The SSD head pattern: Conv -> Transpose(0,2,3,1) -> Reshape [0,-1,4] on two feature maps, Concat on axis
  * 1; the second map comes from a stride-2 conv on the first. The transposes become copies of the NHWC
- * data. A Sigmoid on the concatenated scores runs plainly. */
+ * data, and the whole graph is one segment. A Sigmoid on the concatenated scores runs plainly. */
 static void test_ssd_heads(void) {
   ri__graph *g = gnew();
   int x = input(g, "x", SHAPE(1, 16, 10, 10));
@@ -470,7 +478,8 @@ static void test_ssd_heads(void) {
   if (fast.state) {
     expect_impl(g, &fast, "tr1", "xnn_nhwc_copy");
     expect_impl(g, &fast, "tr2", "xnn_nhwc_copy");
-    expect_impl(g, &fast, "rs1", "ref");
+    expect_impl(g, &fast, "rs1", "copy");
+    expect_impl(g, &fast, "concat", "concat");
     expect_impl(g, &fast, "sigmoid", "xnn_sigmoid");
   }
   side_free(&fast);

@@ -247,7 +247,8 @@ static void chunk_tensor(const chunk_view *cv, int v, ri__tensor *t) {
   *t = cv->x->vals[v];
   if (cv->s->sliced && is_run_value(cv->c->st->g, v)) t->shape.dims[0] = cv->cu;
 }
-#define XNN_MAX_IN 3
+/* Most inputs of an accepted node (Concat's limit in the planner). */
+#define XNN_MAX_IN 16
 
 static ri_status plan_error(const ri__node *n, int v, const char *what, ri__err *err) {
   return ri__err_set(err, RI_ERR_INTERNAL, "node '%s': the XNNPACK plan has no %s of input value %d", n->name, what,
@@ -262,8 +263,9 @@ static ri_status run_node(const chunk_view *cv, int ni, ri__err *err) {
   const ri__node *n = &g->nodes[ni];
   const xk_node *k = &st->nodes[ni];
   ri__tensor tin[XNN_MAX_IN], tout;
-  const float *inp[XNN_MAX_IN] = {NULL, NULL, NULL};
+  const float *inp[XNN_MAX_IN];
   memset(tin, 0, sizeof tin);
+  memset(inp, 0, sizeof inp);
   for (int j = 0; j < n->n_inputs && j < XNN_MAX_IN; j++) {
     int v = n->inputs[j];
     if (v < 0) continue;

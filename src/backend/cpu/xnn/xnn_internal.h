@@ -22,9 +22,10 @@
  *  - segment inputs (graph inputs, outputs of reference nodes or of earlier segments): read in place from
  *    the arena, unless they are read as NHWC (converted once for the whole batch into the staging area at
  *    the start of the segment) or their arena bytes may be overwritten by the segment's outputs (copied).
- * Transpose(0,2,3,1) of an NHWC value is a copy of its NHWC bytes (the SSD heads' Conv -> Transpose ->
- * Reshape pattern pays one memcpy, no conversion), and Transpose(0,3,1,2) of a plain 4-D value yields an
- * NHWC value by a copy of its bytes. */
+ * Transpose(0,2,3,1) of an NHWC value is a copy of its NHWC bytes, and Transpose(0,3,1,2) of a plain 4-D
+ * value yields an NHWC value by a copy of its bytes. Reshape, Flatten and Concat of plain batch-first values
+ * run inside segments as copies, so the SSD heads' Conv -> Transpose(0,2,3,1) -> Reshape -> Concat pattern
+ * stays in the backbone's segment: the feature maps never leave NHWC, and the heads pay one memcpy each. */
 #ifndef RI_BACKEND_CPU_XNN_INTERNAL_H
 #define RI_BACKEND_CPU_XNN_INTERNAL_H
 
@@ -46,7 +47,9 @@ typedef enum {
   XK_UNARY,        /* Relu, Clip, Sigmoid, HardSwish, LeakyRelu */
   XK_SOFTMAX,      /* Softmax over the last axis */
   XK_COPY_OUT,     /* Transpose(0,2,3,1) of an NHWC value: copy of its bytes */
-  XK_COPY_IN       /* Transpose(0,3,1,2) of a plain 4-D value: its bytes become an NHWC value */
+  XK_COPY_IN,      /* Transpose(0,3,1,2) of a plain 4-D value: its bytes become an NHWC value */
+  XK_COPY,         /* Reshape, Flatten, or a Transpose that moves no bytes (layout-agnostic input): memcpy */
+  XK_CONCAT        /* Concat of plain values along an axis after the batch axis */
 } xk_kind;
 
 typedef enum { XB_ADD = 0, XB_SUB, XB_MUL, XB_DIV } xb_op;
@@ -86,6 +89,8 @@ typedef struct {
   float fc_alpha, fc_beta;
   /* Softmax */
   size_t sm_channels;
+  /* Concat */
+  int axis;             /* normalized, >= 1 */
 } xk_node;
 
 /* Placement of one value's data (see the file comment). Offsets into the scratch buffer are for a chunk of

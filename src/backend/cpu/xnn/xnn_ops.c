@@ -93,7 +93,9 @@ ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
   switch (k->kind) {
   case XK_NONE:
   case XK_COPY_IN:
-  case XK_COPY_OUT: return RI_OK;
+  case XK_COPY_OUT:
+  case XK_COPY:
+  case XK_CONCAT: return RI_OK;
   case XK_CONV: {
     float *tmp;
     const float *w = conv_weights(g, n, k, &tmp);
@@ -179,6 +181,27 @@ static size_t binary_shape(const xk_node *k, const ri__tensor *t, int idx, size_
   return (size_t)s->rank;
 }
 
+/* Concat along k->axis: the output is `outer` rows, each the inputs' rows of prod(dims[axis:]) side by side. */
+static ri_status concat_run(const ri__node *n, const xk_node *k, const ri__tensor *in, const float *const *inp,
+                            const ri__tensor *out, float *outp, ri__err *err) {
+  const ri__shape *os = &out->shape;
+  int64_t outer = 1, row = 1;
+  for (int d = 0; d < k->axis; d++) outer *= os->dims[d];
+  for (int d = k->axis; d < os->rank; d++) row *= os->dims[d];
+  int64_t col = 0;
+  for (int j = 0; j < n->n_inputs; j++) {
+    const ri__shape *is = &in[j].shape;
+    int64_t len = 1;
+    for (int d = k->axis; d < is->rank; d++) len *= is->dims[d];
+    if (is->rank != os->rank || col + len > row)
+      return ri__err_set(err, RI_ERR_SHAPE, "node '%s': Concat input %d does not fit the output", n->name, j);
+    for (int64_t o = 0; o < outer; o++)
+      memcpy(outp + o * row + col, inp[j] + o * len, (size_t)len * sizeof(float));
+    col += len;
+  }
+  return RI_OK;
+}
+
 ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float *const *inp,
                           const ri__tensor *out, float *outp, ri__err *err) {
   const ri__node *n = &c->st->g->nodes[ni];
@@ -191,7 +214,9 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
   switch (k->kind) {
   case XK_NONE: return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' has no XNNPACK plan", n->name);
   case XK_COPY_IN:
-  case XK_COPY_OUT: memcpy(outp, inp[0], (size_t)numel * sizeof(float)); return RI_OK;
+  case XK_COPY_OUT:
+  case XK_COPY: memcpy(outp, inp[0], (size_t)numel * sizeof(float)); return RI_OK;
+  case XK_CONCAT: return concat_run(n, k, in, inp, out, outp, err);
   case XK_CONV:
   case XK_MAXPOOL:
   case XK_AVGPOOL:

@@ -354,23 +354,67 @@ static int perm_is(const ri__node *n, int a, int b, int c, int d) {
   return np == 4 && p[0] == a && p[1] == b && p[2] == c && p[3] == d;
 }
 
+/* Values whose first axis is the batch, as segments cut into images need (always true at max batch 1). */
+static int batch_first_or_single(const xnn_state *st, int v) {
+  const ri__value *val = &st->g->values[v];
+  if (st->max_batch == 1) return 1;
+  int batched = val->kind == RI__VAL_INPUT ? val->batch_axis == 0 : val->batch_dependent;
+  return batched && val->shape.rank >= 1 && val->shape.dims[0] == st->max_batch;
+}
+
 static int classify_transpose(xnn_state *st, const ri__node *n, xk_node *k) {
   const ri__graph *g = st->g;
   if (!input_act_f32(g, n, 0) || g->values[n->inputs[0]].shape.rank != 4) return 0;
-  int x = n->inputs[0];
-  if (st->vals[x].nhwc && perm_is(n, 0, 2, 3, 1)) {
-    k->kind = XK_COPY_OUT;
-    k->impl = "xnn_nhwc_copy";
-    k->in_nhwc = 1;
-    return 1;
+  int x = n->inputs[0], y = n->outputs[0];
+  if (perm_is(n, 0, 2, 3, 1)) {
+    if (st->vals[x].nhwc) {
+      k->kind = XK_COPY_OUT;
+      k->impl = "xnn_nhwc_copy";
+      k->in_nhwc = 1;
+      return 1;
+    }
+    if (ri__xnn_agnostic(&g->values[x].shape) && batch_first_or_single(st, x) && batch_first_or_single(st, y)) {
+      k->kind = XK_COPY;
+      k->impl = "copy";
+      return 1;
+    }
+    return 0;
   }
-  if (!st->vals[x].nhwc && perm_is(n, 0, 3, 1, 2) && sensitive(g, n->outputs[0])) {
+  if (!st->vals[x].nhwc && perm_is(n, 0, 3, 1, 2) && sensitive(g, y)) {
     k->kind = XK_COPY_IN;
     k->impl = "xnn_nhwc_copy";
     k->out_nhwc = 1;
     return 1;
   }
   return 0;
+}
+
+/* Reshape and Flatten of batch-first float32 data into batch-first results: the bytes do not move. */
+static int classify_reshape(xnn_state *st, const ri__node *n, xk_node *k) {
+  if (!input_act_f32(st->g, n, 0)) return 0;
+  if (!batch_first_or_single(st, n->inputs[0]) || !batch_first_or_single(st, n->outputs[0])) return 0;
+  k->kind = XK_COPY;
+  k->impl = "copy";
+  return 1;
+}
+
+#define CONCAT_MAX_IN 16
+
+/* Concat of batch-first float32 activations along an axis after the batch axis. */
+static int classify_concat(xnn_state *st, const ri__node *n, xk_node *k) {
+  const ri__graph *g = st->g;
+  if (n->n_inputs < 1 || n->n_inputs > CONCAT_MAX_IN) return 0;
+  int rank = g->values[n->outputs[0]].shape.rank;
+  int64_t axis = ri__node_attr_int(n, "axis", 0);
+  if (axis < 0) axis += rank;
+  if (axis < 1 || axis >= rank) return 0;
+  for (int j = 0; j < n->n_inputs; j++)
+    if (!input_act_f32(g, n, j) || !batch_first_or_single(st, n->inputs[j])) return 0;
+  if (!batch_first_or_single(st, n->outputs[0])) return 0;
+  k->kind = XK_CONCAT;
+  k->impl = "concat";
+  k->axis = (int)axis;
+  return 1;
 }
 
 static int classify(xnn_state *st, int ni, ri__err *err, ri_status *s) {
@@ -397,6 +441,9 @@ static int classify(xnn_state *st, int ni, ri__err *err, ri_status *s) {
   case RI__OP_LeakyRelu: ok = classify_unary(st, n, k); break;
   case RI__OP_Softmax: ok = classify_softmax(g, n, k); break;
   case RI__OP_Transpose: ok = classify_transpose(st, n, k); break;
+  case RI__OP_Reshape:
+  case RI__OP_Flatten: ok = classify_reshape(st, n, k); break;
+  case RI__OP_Concat: ok = classify_concat(st, n, k); break;
   default: break;
   }
   if (!ok) {
