@@ -9,7 +9,9 @@ APT_PACKAGES=(build-essential cmake pkg-config git python3 python3-pip
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
   libturbojpeg0-dev libspng-dev libpng-dev libxnnpack-dev libpthreadpool-dev
   libhiredis-dev redis-server clang clang-format libclang-rt-14-dev)
-PIP_PACKAGES=(numpy onnx onnxruntime pytest Pillow)
+# apache-beam (python/runinfer/beam.py and its tests) pins numpy < 2.5 and protobuf < 7; one pip call
+# resolves those pins together with onnx and onnxruntime
+PIP_PACKAGES=(numpy onnx onnxruntime pytest Pillow apache-beam)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -29,6 +31,7 @@ pip_missing=()
 for p in "${PIP_PACKAGES[@]}"; do
   mod=$p
   [ "$p" = Pillow ] && mod=PIL # the module a package installs, where its name differs
+  [ "$p" = apache-beam ] && mod=apache_beam
   "$PY" -c "import ${mod}" 2>/dev/null || pip_missing+=("$p")
 done
 if [ ${#pip_missing[@]} -gt 0 ]; then
