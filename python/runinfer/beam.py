@@ -210,6 +210,7 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
         opts.setdefault("device", device)
         self._engine_path = engine_path
         self._onnx_path = onnx_path
+        self._default_paths = (engine_path, onnx_path)
         self._build_options = opts
         self._device = device
         self._threads = int(threads)
@@ -257,8 +258,11 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
     def update_model_path(self, model_path: Optional[str] = None):
         """Switch to another model (side-input ModelMetadata or WatchFilePattern). A path ending in .onnx is
         built on the worker (in memory, with build_options); any other path is an engine file, which then
-        has no ONNX to be rebuilt from. An empty path keeps the current model."""
+        has no ONNX to be rebuilt from. An empty path (ModelMetadata(model_id="")) goes back to the model the
+        handler was created with, as Beam specifies, so the result does not depend on the order in which
+        windows with different side-input values are processed."""
         if not model_path:
+            self._engine_path, self._onnx_path = self._default_paths
             return
         if model_path.endswith(".onnx"):
             self._onnx_path, self._engine_path = model_path, None

@@ -6,7 +6,8 @@ rule "the engine outlives its contexts" always holds), then the engine; a closed
 
 Thread safety: an Engine may be shared by any number of threads. A Context serves one thread at a time
 (calls on one Context are serialised by a lock). Engine.run() uses a per-thread context pool, so calling
-it from several threads runs them in parallel (ctypes releases the GIL during inference).
+it from several threads runs them in parallel (ctypes releases the GIL during inference). close() may be
+called while other threads run: it waits for runs in progress, and later calls raise Error.
 """
 
 from __future__ import annotations
@@ -63,11 +64,13 @@ class EngineInfo(NamedTuple):
 
 
 class _Cell:
-    """A C handle that can be destroyed exactly once, by whichever of its owners gets there first."""
-    __slots__ = ("ptr",)
+    """A C handle that can be destroyed exactly once, by whichever of its owners gets there first. lock is
+    held while the handle is in use (a context's run) and while it is destroyed."""
+    __slots__ = ("ptr", "lock")
 
     def __init__(self, ptr: int | None):
         self.ptr = ptr
+        self.lock = threading.RLock()
 
 
 class Engine:
@@ -229,8 +232,9 @@ class Engine:
 
     def metadata(self, key: str, default: str | None = None) -> str | None:
         """The metadata value for key, or default when the engine has none."""
-        v = _lib.lib().ri_engine_metadata(self._h, _lib.cstr(key))
-        return default if v is None else _lib.text(v)
+        with self._lock:
+            v = _lib.lib().ri_engine_metadata(self._h, _lib.cstr(key))
+            return default if v is None else _lib.text(v)
 
     def metadata_keys(self) -> list:
         return list(self.describe().get("metadata", {}).keys())
@@ -260,7 +264,8 @@ class Engine:
         path = os.fspath(path)
         tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
         try:
-            check(_lib.lib().ri_engine_save(self._h, _lib.cstr(tmp)), self._err)
+            with self._lock:
+                check(_lib.lib().ri_engine_save(self._h, _lib.cstr(tmp)), self._err)
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -300,13 +305,15 @@ class Engine:
     # ---- lifetime -----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Destroy every context of this engine, then the engine. Must not race with run() calls."""
+        """Destroy every context of this engine (waiting for runs in progress), then the engine. Later calls
+        on the engine or its contexts raise Error."""
         L = _lib.lib() if _lib._lib is not None else None
         with self._lock:
             for cell in list(self._contexts):
-                if cell.ptr is not None and L is not None:
-                    L.ri_context_destroy(cell.ptr)
-                cell.ptr = None
+                with cell.lock:
+                    if cell.ptr is not None and L is not None:
+                        L.ri_context_destroy(cell.ptr)
+                    cell.ptr = None
             self._contexts.clear()
             if self._cell.ptr is not None and L is not None:
                 L.ri_engine_destroy(self._cell.ptr)
@@ -391,11 +398,11 @@ class Context:
     def __init__(self, engine: Engine):
         L = _lib.lib()
         c = ctypes.c_void_p()
-        check(L.ri_context_create(engine._h, ctypes.byref(c)), engine._err)
-        self._engine = engine
-        self._cell = _Cell(c.value)
-        self._lock = threading.Lock()
+        # under the engine's lock so that close() cannot free the engine while a context is being made
         with engine._lock:
+            check(L.ri_context_create(engine._h, ctypes.byref(c)), engine._err)
+            self._engine = engine
+            self._cell = _Cell(c.value)
             engine._contexts.add(self._cell)
 
     @property
@@ -423,7 +430,7 @@ class Context:
     def _run_checked(self, inputs: list, batch: int) -> dict:
         L = _lib.lib()
         ins = [np.ascontiguousarray(a) for a in inputs]
-        with self._lock:
+        with self._cell.lock:
             h = self._h
             outs = []
             for i, o in enumerate(self._engine.outputs):
@@ -438,7 +445,7 @@ class Context:
 
     def close(self) -> None:
         eng = self._engine
-        with eng._lock:
+        with eng._lock, self._cell.lock:
             if self._cell.ptr is not None and _lib._lib is not None:
                 _lib._lib.ri_context_destroy(self._cell.ptr)
             self._cell.ptr = None

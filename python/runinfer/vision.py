@@ -39,7 +39,7 @@ def _verr() -> _lib.VisionErrorC:
 
 def _vcheck(status: int, verr: _lib.VisionErrorC) -> None:
     if status != _lib.RI_OK:
-        raise Error(status, _lib.text(verr.msg.value) or _lib.text(_lib.lib().ri_status_str(status)))
+        raise Error(status, _lib.text(verr.msg) or _lib.text(_lib.lib().ri_status_str(status)))
 
 
 def _to_string(fn, obj) -> str:
@@ -81,9 +81,12 @@ class _DecoderHandle:
         self.h = ctypes.c_void_p()
 
     def __del__(self):
-        if self.h and _lib._lib is not None:
-            _lib._lib.ri_decoder_destroy(self.h)
-            self.h = ctypes.c_void_p()
+        try:
+            if self.h and _lib._lib is not None:
+                _lib._lib.ri_decoder_destroy(self.h)
+                self.h = ctypes.c_void_p()
+        except Exception:  # interpreter shutdown: module globals may already be gone
+            pass
 
 
 def _image_to_array(img: ctypes.POINTER(_lib.ImageC)) -> np.ndarray:
@@ -437,10 +440,13 @@ class Detector:
         return (_restore_detector, (self._config.to_string(), self.anchors() if self._anchors_set else None))
 
     def __del__(self):
-        h = getattr(self, "_h", None)
-        if h and _lib._lib is not None:
-            _lib._lib.ri_detector_destroy(h)
-            self._h = ctypes.c_void_p()
+        try:
+            h = getattr(self, "_h", None)
+            if h and _lib._lib is not None:
+                _lib._lib.ri_detector_destroy(h)
+                self._h = ctypes.c_void_p()
+        except Exception:  # interpreter shutdown: module globals may already be gone
+            pass
 
 
 def _restore_detector(text: str, anchors) -> Detector:
