@@ -63,16 +63,38 @@ __device__ __forceinline__ float ri_act(int act, float a, float b, float x) {
   }
 }
 
-/* Element offsets of flat index i of a walk for `nt` of its tensors. */
-__device__ __forceinline__ void ri_walk_offsets(const ri__cu_walk &w, int64_t i, int nt, int64_t off[3]) {
+/* Element offsets of flat index i of a walk for `nt` of its tensors, in index type I (int32_t when
+ * ri_walk_fits_32 holds for the walk, else int64_t). */
+template <typename I>
+__device__ __forceinline__ void ri_walk_offsets(const ri__cu_walk &w, I i, int nt, I off[3]) {
   off[0] = off[1] = off[2] = 0;
   for (int d = w.rank - 1; d >= 0; d--) {
-    int64_t n = w.dims[d];
-    int64_t q = i / n, r = i - q * n;
+    I n = (I)w.dims[d];
+    I q = i / n, r = i - q * n;
     i = q;
     for (int t = 0; t < nt; t++)
-      off[t] += r * w.st[t][d];
+      off[t] += r * (I)w.st[t][d];
   }
+}
+
+/* Largest element count for which grid-stride loops may use int32 indices: the loop index stays below
+ * count + the grid's thread count (at most 2^28), which must not overflow. */
+#define RI_CU_INDEX32_MAX ((int64_t)1 << 30)
+
+/* 1 when the walk's element count is at most RI_CU_INDEX32_MAX and every offset it produces for its first
+ * nt tensors fits in int32. */
+static inline int ri_walk_fits_32(const ri__cu_walk *w, int nt) {
+  int64_t count = 1;
+  for (int d = 0; d < w->rank; d++)
+    count *= w->dims[d];
+  if (count > RI_CU_INDEX32_MAX) return 0;
+  for (int t = 0; t < nt; t++) {
+    int64_t span = 0;
+    for (int d = 0; d < w->rank; d++)
+      span += (w->dims[d] - 1) * (w->st[t][d] < 0 ? -w->st[t][d] : w->st[t][d]);
+    if (span > INT32_MAX) return 0;
+  }
+  return 1;
 }
 
 static inline int64_t ri_walk_count(const ri__cu_walk *w) {

@@ -2,13 +2,12 @@
  * kernel of an unfused BatchNormalization (scale and shift folded on the host). */
 #include "backend/cuda/cu_common.cuh"
 
-/* INNER1: inner == 1 (channels last), so that the channel is i % channels. */
-template <typename T, int ACT, bool INNER1>
-__global__ void affine_kernel(const T *x, T *y, int64_t n, int64_t channels, int64_t inner,
-                              const float *scale, const float *shift, float a, float b) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t c = INNER1 ? i % channels : (i / inner) % channels;
+/* INNER1: inner == 1 (channels last), so that the channel is i % channels. I: index type. */
+template <typename T, int ACT, bool INNER1, typename I>
+__global__ void affine_kernel(const T *x, T *y, I n, I channels, I inner, const float *scale,
+                              const float *shift, float a, float b) {
+  for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+    I c = INNER1 ? i % channels : (i / inner) % channels;
     float v = ri_ld(x, i);
     if (scale) v *= scale[c];
     if (shift) v += shift[c];
@@ -16,14 +15,23 @@ __global__ void affine_kernel(const T *x, T *y, int64_t n, int64_t channels, int
   }
 }
 
+template <typename T, int ACT, typename I>
+static void launch_i(cudaStream_t s, const T *x, T *y, int64_t n, int64_t ch, int64_t inner, const float *sc,
+                     const float *sh, float a, float b) {
+  unsigned g = ri_cu_blocks(n);
+  if (inner == 1)
+    affine_kernel<T, ACT, true, I><<<g, RI_CU_THREADS, 0, s>>>(x, y, (I)n, (I)ch, (I)inner, sc, sh, a, b);
+  else
+    affine_kernel<T, ACT, false, I><<<g, RI_CU_THREADS, 0, s>>>(x, y, (I)n, (I)ch, (I)inner, sc, sh, a, b);
+}
+
 template <typename T, int ACT>
 static void launch_act(cudaStream_t s, const T *x, T *y, int64_t n, int64_t ch, int64_t inner,
                        const float *sc, const float *sh, float a, float b) {
-  unsigned g = ri_cu_blocks(n);
-  if (inner == 1)
-    affine_kernel<T, ACT, true><<<g, RI_CU_THREADS, 0, s>>>(x, y, n, ch, inner, sc, sh, a, b);
+  if (n <= RI_CU_INDEX32_MAX)
+    launch_i<T, ACT, int32_t>(s, x, y, n, ch, inner, sc, sh, a, b);
   else
-    affine_kernel<T, ACT, false><<<g, RI_CU_THREADS, 0, s>>>(x, y, n, ch, inner, sc, sh, a, b);
+    launch_i<T, ACT, int64_t>(s, x, y, n, ch, inner, sc, sh, a, b);
 }
 
 template <typename T>

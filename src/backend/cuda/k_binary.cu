@@ -42,12 +42,11 @@ template <> struct elem<__half> {
   }
 };
 
-/* mode 0: general walk; 1: all dense; 2: a dense, b scalar; 3: a scalar, b dense. */
-template <typename T, int MODE>
-__global__ void binary_kernel(ri__cu_walk w, int64_t n, int op, const T *a, const T *b, T *y, int act,
-                              float aa, float ab) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+/* mode 0: general walk; 1: all dense; 2: a dense, b scalar; 3: a scalar, b dense. I: index type. */
+template <typename T, int MODE, typename I>
+__global__ void binary_kernel(ri__cu_walk w, I n, int op, const T *a, const T *b, T *y, int act, float aa,
+                              float ab) {
+  for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
     if (MODE == 1) {
       y[i] = elem<T>::apply(op, a[i], b[i], act, aa, ab);
     } else if (MODE == 2) {
@@ -55,8 +54,8 @@ __global__ void binary_kernel(ri__cu_walk w, int64_t n, int op, const T *a, cons
     } else if (MODE == 3) {
       y[i] = elem<T>::apply(op, a[0], b[i], act, aa, ab);
     } else {
-      int64_t off[3];
-      ri_walk_offsets(w, i, 3, off);
+      I off[3];
+      ri_walk_offsets<I>(w, i, 3, off);
       y[off[0]] = elem<T>::apply(op, a[off[1]], b[off[2]], act, aa, ab);
     }
   }
@@ -78,23 +77,32 @@ static int all_zero(const ri__cu_walk *w, int t) {
   return 1;
 }
 
-template <typename T>
-static cudaError_t launch(cudaStream_t s, int op, const ri__cu_walk *w, const void *a, const void *b, void *y,
-                          int act, float aa, float ab) {
-  int64_t n = ri_walk_count(w);
-  if (n <= 0) return cudaSuccess;
+template <typename T, typename I>
+static void launch_i(cudaStream_t s, int op, const ri__cu_walk *w, int64_t n, const void *a, const void *b,
+                     void *y, int act, float aa, float ab) {
   unsigned g = ri_cu_blocks(n);
   const T *ap = (const T *)a, *bp = (const T *)b;
   T *yp = (T *)y;
   int dy = dense(w, 0), da = dense(w, 1), db = dense(w, 2);
   if (dy && da && db)
-    binary_kernel<T, 1><<<g, RI_CU_THREADS, 0, s>>>(*w, n, op, ap, bp, yp, act, aa, ab);
+    binary_kernel<T, 1, I><<<g, RI_CU_THREADS, 0, s>>>(*w, (I)n, op, ap, bp, yp, act, aa, ab);
   else if (dy && da && all_zero(w, 2))
-    binary_kernel<T, 2><<<g, RI_CU_THREADS, 0, s>>>(*w, n, op, ap, bp, yp, act, aa, ab);
+    binary_kernel<T, 2, I><<<g, RI_CU_THREADS, 0, s>>>(*w, (I)n, op, ap, bp, yp, act, aa, ab);
   else if (dy && db && all_zero(w, 1))
-    binary_kernel<T, 3><<<g, RI_CU_THREADS, 0, s>>>(*w, n, op, ap, bp, yp, act, aa, ab);
+    binary_kernel<T, 3, I><<<g, RI_CU_THREADS, 0, s>>>(*w, (I)n, op, ap, bp, yp, act, aa, ab);
   else
-    binary_kernel<T, 0><<<g, RI_CU_THREADS, 0, s>>>(*w, n, op, ap, bp, yp, act, aa, ab);
+    binary_kernel<T, 0, I><<<g, RI_CU_THREADS, 0, s>>>(*w, (I)n, op, ap, bp, yp, act, aa, ab);
+}
+
+template <typename T>
+static cudaError_t launch(cudaStream_t s, int op, const ri__cu_walk *w, const void *a, const void *b, void *y,
+                          int act, float aa, float ab) {
+  int64_t n = ri_walk_count(w);
+  if (n <= 0) return cudaSuccess;
+  if (ri_walk_fits_32(w, 3))
+    launch_i<T, int32_t>(s, op, w, n, a, b, y, act, aa, ab);
+  else
+    launch_i<T, int64_t>(s, op, w, n, a, b, y, act, aa, ab);
   return ri_cu_launched();
 }
 

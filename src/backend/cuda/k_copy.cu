@@ -9,13 +9,12 @@ template <typename S, typename D> __device__ __forceinline__ D conv_elem(S v) { 
 template <> __device__ __forceinline__ __half conv_elem<float, __half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ float conv_elem<__half, float>(__half v) { return __half2float(v); }
 
-/* DENSE: the destination is dense along the walk (its offset is the flat index). */
-template <typename S, typename D, bool DENSE>
-__global__ void copy_kernel(ri__cu_walk w, int64_t n, const S *src, D *dst) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t off[3];
-    ri_walk_offsets(w, i, 2, off);
+/* DENSE: the destination is dense along the walk (its offset is the flat index). I: index type. */
+template <typename S, typename D, bool DENSE, typename I>
+__global__ void copy_kernel(ri__cu_walk w, I n, const S *src, D *dst) {
+  for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+    I off[3];
+    ri_walk_offsets<I>(w, i, 2, off);
     dst[DENSE ? i : off[0]] = conv_elem<S, D>(src[off[1]]);
   }
 }
@@ -29,15 +28,23 @@ static int dst_dense(const ri__cu_walk *w) {
   return 1;
 }
 
+template <typename S, typename D, typename I>
+static void launch_i(cudaStream_t s, const ri__cu_walk *w, int64_t n, const void *src, void *dst) {
+  unsigned g = ri_cu_blocks(n);
+  if (dst_dense(w))
+    copy_kernel<S, D, true, I><<<g, RI_CU_THREADS, 0, s>>>(*w, (I)n, (const S *)src, (D *)dst);
+  else
+    copy_kernel<S, D, false, I><<<g, RI_CU_THREADS, 0, s>>>(*w, (I)n, (const S *)src, (D *)dst);
+}
+
 template <typename S, typename D>
 static cudaError_t launch(cudaStream_t s, const ri__cu_walk *w, const void *src, void *dst) {
   int64_t n = ri_walk_count(w);
   if (n <= 0) return cudaSuccess;
-  unsigned g = ri_cu_blocks(n);
-  if (dst_dense(w))
-    copy_kernel<S, D, true><<<g, RI_CU_THREADS, 0, s>>>(*w, n, (const S *)src, (D *)dst);
+  if (ri_walk_fits_32(w, 2))
+    launch_i<S, D, int32_t>(s, w, n, src, dst);
   else
-    copy_kernel<S, D, false><<<g, RI_CU_THREADS, 0, s>>>(*w, n, (const S *)src, (D *)dst);
+    launch_i<S, D, int64_t>(s, w, n, src, dst);
   return ri_cu_launched();
 }
 

@@ -4,44 +4,43 @@
  * template parameter for 3x3 (unrolled taps) and a runtime value otherwise. */
 #include "backend/cuda/cu_common.cuh"
 
-template <typename T, int KH, int KW, bool NHWC, int ACT>
-__global__ void dw_kernel(ri__cu_dwconv_args p, int64_t total, const T *x, const T *w, const float *bias,
-                          T *y) {
+template <typename T, int KH, int KW, bool NHWC, int ACT, typename I>
+__global__ void dw_kernel(ri__cu_dwconv_args p, I total, const T *x, const T *w, const float *bias, T *y) {
   const int kh = KH > 0 ? KH : p.kh, kw = KW > 0 ? KW : p.kw;
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t b, ch, oy, ox, r = i;
+  const I c = (I)p.c, ih = (I)p.ih, iw = (I)p.iw, oh = (I)p.oh, ow = (I)p.ow;
+  for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+    I b, ch, oy, ox, r = i;
     if (NHWC) {
-      ch = r % p.c;
-      r /= p.c;
-      ox = r % p.ow;
-      r /= p.ow;
-      oy = r % p.oh;
-      b = r / p.oh;
+      ch = r % c;
+      r /= c;
+      ox = r % ow;
+      r /= ow;
+      oy = r % oh;
+      b = r / oh;
     } else {
-      ox = r % p.ow;
-      r /= p.ow;
-      oy = r % p.oh;
-      r /= p.oh;
-      ch = r % p.c;
-      b = r / p.c;
+      ox = r % ow;
+      r /= ow;
+      oy = r % oh;
+      r /= oh;
+      ch = r % c;
+      b = r / c;
     }
-    int64_t y0 = oy * p.sh - p.pad_t, x0 = ox * p.sw - p.pad_l;
+    I y0 = oy * (I)p.sh - (I)p.pad_t, x0 = ox * (I)p.sw - (I)p.pad_l;
     float acc = bias ? bias[ch] : 0.f;
 #pragma unroll
     for (int ky = 0; ky < kh; ky++) {
-      int64_t iy = y0 + (int64_t)ky * p.dh;
-      if (iy < 0 || iy >= p.ih) continue;
+      I iy = y0 + (I)ky * (I)p.dh;
+      if (iy < 0 || iy >= ih) continue;
 #pragma unroll
       for (int kx = 0; kx < kw; kx++) {
-        int64_t ix = x0 + (int64_t)kx * p.dw;
-        if (ix < 0 || ix >= p.iw) continue;
+        I ix = x0 + (I)kx * (I)p.dw;
+        if (ix < 0 || ix >= iw) continue;
         float xv, wv;
         if (NHWC) {
-          xv = ri_ld(x, ((b * p.ih + iy) * p.iw + ix) * p.c + ch);
-          wv = ri_ld(w, ((int64_t)ky * kw + kx) * p.c + ch);
+          xv = ri_ld(x, ((b * ih + iy) * iw + ix) * c + ch);
+          wv = ri_ld(w, ((I)ky * kw + kx) * c + ch);
         } else {
-          xv = ri_ld(x, ((b * p.c + ch) * p.ih + iy) * p.iw + ix);
+          xv = ri_ld(x, ((b * c + ch) * ih + iy) * iw + ix);
           wv = ri_ld(w, (ch * kh + ky) * kw + kx);
         }
         acc += xv * wv;
@@ -51,31 +50,31 @@ __global__ void dw_kernel(ri__cu_dwconv_args p, int64_t total, const T *x, const
   }
 }
 
-template <typename T, int K, bool NHWC>
+#define DW_LAUNCH(A) dw_kernel<T, K, K, NHWC, A, I><<<g, RI_CU_THREADS, 0, s>>>(*p, (I)total, x, w, b, y)
+
+template <typename T, int K, bool NHWC, typename I>
 static void launch_act(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total, const T *x, const T *w,
                        const float *b, T *y) {
   unsigned g = ri_cu_blocks(total);
   switch (p->act) {
-  case RI_CU_ACT_RELU:
-    dw_kernel<T, K, K, NHWC, RI_CU_ACT_RELU><<<g, RI_CU_THREADS, 0, s>>>(*p, total, x, w, b, y);
-    break;
-  case RI_CU_ACT_CLIP:
-    dw_kernel<T, K, K, NHWC, RI_CU_ACT_CLIP><<<g, RI_CU_THREADS, 0, s>>>(*p, total, x, w, b, y);
-    break;
-  case RI_CU_ACT_LEAKY:
-    dw_kernel<T, K, K, NHWC, RI_CU_ACT_LEAKY><<<g, RI_CU_THREADS, 0, s>>>(*p, total, x, w, b, y);
-    break;
-  case RI_CU_ACT_SIGMOID:
-    dw_kernel<T, K, K, NHWC, RI_CU_ACT_SIGMOID><<<g, RI_CU_THREADS, 0, s>>>(*p, total, x, w, b, y);
-    break;
-  case RI_CU_ACT_HSIG:
-    dw_kernel<T, K, K, NHWC, RI_CU_ACT_HSIG><<<g, RI_CU_THREADS, 0, s>>>(*p, total, x, w, b, y);
-    break;
-  case RI_CU_ACT_HSWISH:
-    dw_kernel<T, K, K, NHWC, RI_CU_ACT_HSWISH><<<g, RI_CU_THREADS, 0, s>>>(*p, total, x, w, b, y);
-    break;
-  default: dw_kernel<T, K, K, NHWC, RI_CU_ACT_NONE><<<g, RI_CU_THREADS, 0, s>>>(*p, total, x, w, b, y); break;
+  case RI_CU_ACT_RELU: DW_LAUNCH(RI_CU_ACT_RELU); break;
+  case RI_CU_ACT_CLIP: DW_LAUNCH(RI_CU_ACT_CLIP); break;
+  case RI_CU_ACT_LEAKY: DW_LAUNCH(RI_CU_ACT_LEAKY); break;
+  case RI_CU_ACT_SIGMOID: DW_LAUNCH(RI_CU_ACT_SIGMOID); break;
+  case RI_CU_ACT_HSIG: DW_LAUNCH(RI_CU_ACT_HSIG); break;
+  case RI_CU_ACT_HSWISH: DW_LAUNCH(RI_CU_ACT_HSWISH); break;
+  default: DW_LAUNCH(RI_CU_ACT_NONE); break;
   }
+}
+
+template <typename T, int K, bool NHWC>
+static void launch_k(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total, const T *x, const T *w,
+                     const float *b, T *y) {
+  /* int32 indexing when every output and input offset fits. */
+  if (total <= RI_CU_INDEX32_MAX && p->n * p->c * p->ih * p->iw <= RI_CU_INDEX32_MAX)
+    launch_act<T, K, NHWC, int32_t>(s, p, total, x, w, b, y);
+  else
+    launch_act<T, K, NHWC, int64_t>(s, p, total, x, w, b, y);
 }
 
 template <typename T>
@@ -88,14 +87,14 @@ static cudaError_t launch(cudaStream_t s, const ri__cu_dwconv_args *p, const voi
   bool k3 = p->kh == 3 && p->kw == 3;
   if (p->nhwc) {
     if (k3)
-      launch_act<T, 3, true>(s, p, total, x, w, b, y);
+      launch_k<T, 3, true>(s, p, total, x, w, b, y);
     else
-      launch_act<T, 0, true>(s, p, total, x, w, b, y);
+      launch_k<T, 0, true>(s, p, total, x, w, b, y);
   } else {
     if (k3)
-      launch_act<T, 3, false>(s, p, total, x, w, b, y);
+      launch_k<T, 3, false>(s, p, total, x, w, b, y);
     else
-      launch_act<T, 0, false>(s, p, total, x, w, b, y);
+      launch_k<T, 0, false>(s, p, total, x, w, b, y);
   }
   return ri_cu_launched();
 }
