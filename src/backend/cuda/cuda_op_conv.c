@@ -192,20 +192,21 @@ static ri_status set_descs(cu_ctx *c, int ni, const conv_geo *geo, ri__err *err)
   return RI_OK;
 }
 
-/* Chooses from perf results sorted best first: a successful algorithm whose workspace fits; fp32 engines
- * take FMA-math results only when one exists (no TF32). */
+/* Chooses from perf results sorted best first: the first successful algorithm whose workspace fits. fp32
+ * engines skip results that used tensor-op math (TF32) and always run with CUDNN_FMA_MATH, so that results
+ * keep fp32 accuracy; fp16 engines run each algorithm with the math type it was timed with. */
 static int choose(const cu_state *st, const cudnnConvolutionFwdAlgoPerf_t *perf, int n, size_t ws_limit,
                   algo_slot *out) {
-  for (int pass = 0; pass < 2; pass++) {
-    for (int i = 0; i < n; i++) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ws_limit) continue;
-      if (!st->fp16 && pass == 0 && perf[i].mathType != CUDNN_FMA_MATH) continue;
-      out->found = 1;
-      out->algo = perf[i].algo;
-      out->math = perf[i].mathType;
-      out->ws = perf[i].memory;
-      return 1;
-    }
+  for (int i = 0; i < n; i++) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ws_limit) continue;
+    int tensor_op =
+        perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (!st->fp16 && tensor_op) continue;
+    out->found = 1;
+    out->algo = perf[i].algo;
+    out->math = st->fp16 ? perf[i].mathType : CUDNN_FMA_MATH;
+    out->ws = perf[i].memory;
+    return 1;
   }
   return 0;
 }
@@ -219,14 +220,20 @@ static ri_status search(cu_ctx *c, int ni, void *x, const void *w, void *y, int 
   int count = 0;
   const char *mode = getenv("RI_CUDA_CONV_ALGO");
   CU_DNN(cudnnSetConvolutionMathType(k->conv, st->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
-  if (mode && strcmp(mode, "heuristic") == 0) {
-    CU_DNN(cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, k->x, k->w, k->conv, k->y,
-                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
-  } else {
-    CU_DNN(cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, k->x, x, k->w, w, k->conv, k->y, y,
-                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf, c->ws,
-                                                  c->ws_bytes));
-  }
+  /* A failed search is not an error: the heuristics, then implicit GEMM, stand in. A geometry cuDNN
+   * cannot run at all fails in cudnnConvolutionForward with cuDNN's own message. */
+  cudnnStatus_t e = CUDNN_STATUS_NOT_SUPPORTED;
+  if (!mode || strcmp(mode, "heuristic") != 0)
+    e = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, k->x, x, k->w, w, k->conv, k->y, y,
+                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf, c->ws,
+                                               c->ws_bytes);
+  if (e != CUDNN_STATUS_SUCCESS)
+    e = cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, k->x, k->w, k->conv, k->y,
+                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf);
+  if (e != CUDNN_STATUS_SUCCESS) count = 0;
+  /* Clear a non-sticky error that a failed trial left behind, so that the next launch check does not
+   * report it; sticky errors surface at the run's synchronization anyway. */
+  (void)cudaGetLastError();
   memset(slot, 0, sizeof *slot);
   if (!choose(st, perf, count, c->ws_bytes, slot)) {
     /* Implicit GEMM needs no workspace and supports every geometry cuDNN accepts. */
