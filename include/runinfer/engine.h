@@ -103,9 +103,16 @@ RI_API const char *ri_context_last_error(const ri_context_t *ctx);
 RI_API RI_MUST_USE ri_status ri_context_run(ri_context_t *ctx, int batch, const void *const *inputs,
                                              void *const *outputs);
 
-/* Shape of output `index` for the given batch (dims fully resolved). */
+/* Shape of output `index` for the given batch (dims fully resolved). For an output whose length depends on
+ * the data (NonMaxSuppression's selected indices) this is the largest shape, which the buffer passed to
+ * ri_context_run must hold; the rows after the real ones are filled with -1. */
 RI_API RI_MUST_USE ri_status ri_context_output_shape(ri_context_t *ctx, int batch, int index,
                                                       ri_tensor_info *info);
+/* Shape of output `index` as written by the last successful ri_context_run of this context: the same as
+ * ri_context_output_shape for that batch, except that an output whose length depends on the data has its
+ * first axis set to the number of real rows written. RI_ERR_INVALID_ARG before any successful run (a failed
+ * run also clears it) or for a bad index. */
+RI_API RI_MUST_USE ri_status ri_context_last_output_shape(ri_context_t *ctx, int index, ri_tensor_info *info);
 
 #ifdef __cplusplus
 }

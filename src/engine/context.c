@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "engine/engine_impl.h"
+#include "graph/op.h"
 #include "graph/shape_infer.h"
 
 ri_status ri_context_create(ri_engine_t *e, ri_context_t **out) {
@@ -13,9 +14,10 @@ ri_status ri_context_create(ri_engine_t *e, ri_context_t **out) {
   if (!c) return RI_ERR_NO_MEMORY;
   c->e = e;
   c->vals = ri__calloc((size_t)(e->c.graph->n_values ? e->c.graph->n_values : 1), sizeof(ri__tensor));
+  c->rows = ri__calloc((size_t)(e->c.graph->n_outputs ? e->c.graph->n_outputs : 1), sizeof(int64_t));
   ri__err err;
   ri__err_clear(&err);
-  ri_status s = c->vals ? e->be->ctx_create(e->be_state, &c->be_ctx, &err) : RI__OOM(&err);
+  ri_status s = c->vals && c->rows ? e->be->ctx_create(e->be_state, &c->be_ctx, &err) : RI__OOM(&err);
   if (s != RI_OK) {
     pthread_mutex_lock(&e->mu);
     e->err = err;
@@ -32,6 +34,7 @@ void ri_context_destroy(ri_context_t *c) {
   if (c->vals_batch) ri__shapes_free(c->e->c.graph, c->vals);
   if (c->be_ctx) c->e->be->ctx_destroy(c->be_ctx);
   ri__free(c->vals);
+  ri__free(c->rows);
   ri__free(c);
 }
 
@@ -55,6 +58,30 @@ static ri_status resolve(ri_context_t *c, int batch) {
   return RI_OK;
 }
 
+/* Rows written to each output of an op with padded rows (ri__op_has_padded_rows): the real rows come first
+ * and the padding rows start with -1, so the count is the first row that does. */
+static void count_padded_rows(ri_context_t *c, void *const *outputs) {
+  const ri__graph *g = c->e->c.graph;
+  for (int i = 0; i < g->n_outputs; i++) {
+    int v = g->outputs[i];
+    int pn = g->values[v].producer;
+    c->rows[i] = -1;
+    if (pn < 0 || !ri__op_has_padded_rows(g->nodes[pn].op) || g->nodes[pn].n_outputs < 1 ||
+        g->nodes[pn].outputs[0] != v)
+      continue;
+    const ri__tensor *t = &c->vals[v];
+    if (t->dtype != RI_DTYPE_INT64 || t->shape.rank < 1) continue;
+    int64_t n = t->shape.dims[0], w = 1;
+    for (int k = 1; k < t->shape.rank; k++)
+      w *= t->shape.dims[k];
+    const int64_t *y = outputs[i];
+    int64_t r = 0;
+    while (r < n && (w == 0 || y[r * w] != -1))
+      r++;
+    c->rows[i] = r;
+  }
+}
+
 ri_status ri_context_run(ri_context_t *c, int batch, const void *const *inputs, void *const *outputs) {
   if (!c) return RI_ERR_INVALID_ARG;
   ri__err_clear(&c->err);
@@ -69,7 +96,20 @@ ri_status ri_context_run(ri_context_t *c, int batch, const void *const *inputs, 
       return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "output %d ('%s') is NULL", i,
                          g->values[g->outputs[i]].name);
   RI__TRY(resolve(c, batch));
-  return c->e->be->run(c->be_ctx, c->vals, batch, inputs, outputs, &c->err);
+  c->last_batch = 0;
+  RI__TRY(c->e->be->run(c->be_ctx, c->vals, batch, inputs, outputs, &c->err));
+  count_padded_rows(c, outputs);
+  c->last_batch = batch;
+  return RI_OK;
+}
+
+ri_status ri_context_last_output_shape(ri_context_t *c, int index, ri_tensor_info *info) {
+  if (!c || !info) return RI_ERR_INVALID_ARG;
+  if (c->last_batch == 0)
+    return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "no run of this context has succeeded yet");
+  RI__TRY(ri_context_output_shape(c, c->last_batch, index, info));
+  if (c->rows[index] >= 0) info->dims[0] = c->rows[index];
+  return RI_OK;
 }
 
 ri_status ri_context_output_shape(ri_context_t *c, int batch, int index, ri_tensor_info *info) {

@@ -39,6 +39,9 @@ struct ri_context {
   void *be_ctx;
   int vals_batch;   /* batch size vals is resolved for, 0 = none */
   ri__tensor *vals; /* per graph value, for vals_batch */
+  int last_batch;   /* batch of the last successful run, 0 = none (ri_context_last_output_shape) */
+  int64_t *rows;    /* per graph output: rows written by the last successful run to outputs of ops with
+                       padded rows (ri__op_has_padded_rows), -1 for every other output */
   ri__err err;
 };
 

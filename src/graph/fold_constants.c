@@ -46,7 +46,8 @@ static ri_status fold_node(ri__graph *g, int ni, ri__tensor *in, ri__tensor *out
   ri__node *n = &g->nodes[ni];
   *folded = 0;
   const ri__op_def *def = ri__op_get(n->op);
-  if (!def || !def->infer) return RI_OK;
+  /* a folded NonMaxSuppression would lose its real row count (op.h) */
+  if (!def || !def->infer || ri__op_has_padded_rows(n->op)) return RI_OK;
   for (int k = 0; k < n->n_inputs; k++) {
     memset(&in[k], 0, sizeof in[k]);
     int v = n->inputs[k];

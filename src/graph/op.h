@@ -23,6 +23,13 @@ typedef struct ri__op_def {
   ri_status (*infer)(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__err *err);
 } ri__op_def;
 
+/* 1 when output 0 of op has a data-dependent length (NonMaxSuppression), else 0. For such an op infer() gives
+ * the largest shape and the kernel writes the real rows first and fills the rest with -1 (no real row starts
+ * with -1); check() refuses the output when a node consumes it, so it is only ever a graph output; constant
+ * folding and host evaluation leave these nodes alone; the engine counts the rows after each run
+ * (ri_context_last_output_shape). Implemented in graph/ops/nms.c. */
+int ri__op_has_padded_rows(ri__op op);
+
 /* Definition of an op (never NULL for op < RI__OP_COUNT). */
 const ri__op_def *ri__op_get(ri__op op);
 /* Op enum from an ONNX op_type in the default domain; returns 0 and leaves *op unchanged if unknown. */

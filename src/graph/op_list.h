@@ -44,6 +44,9 @@
   X(Shape)                                                                                         \
   X(Constant)                                                                                      \
   X(Identity)                                                                                      \
-  X(Tile)
+  X(Tile)                                                                                          \
+  /* detection post-processing (src/graph/ops/nms.c) */                                           \
+  X(NonMaxSuppression)                                                                             \
+  X(EfficientNMS_TRT)
 
 #endif

@@ -39,6 +39,8 @@ ri_status ri__node_eval_ref(const ri__node *n, const ri__tensor *in, ri__tensor 
 /* Whether discovery evaluates node n on the host, given its inferred outputs. */
 static int discoverable(const ri__node *n, const ri__tensor *in, const ri__tensor *out) {
   if (n->op == RI__OP_Constant) return 0; /* its tensor lives in the graph; fold_constants handles it */
+  /* data-dependent length (op.h): always runs as a node */
+  if (ri__op_has_padded_rows(n->op)) return 0;
   int present = 0;
   for (int k = 0; k < n->n_inputs; k++) {
     if (n->inputs[k] < 0) continue;

@@ -9,6 +9,13 @@
 
 static int is_default_domain(const char *d) { return !d || !d[0] || strcmp(d, "ai.onnx") == 0; }
 
+/* TensorRT plugin nodes ("<Name>_TRT") come in the default domain or in "TRT" (torch.onnx exports of
+ * "TRT::EfficientNMS_TRT"); both map to the same op. */
+static int is_trt_plugin(const char *d, const char *op) {
+  size_t l = strlen(op);
+  return (strcmp(d, "TRT") == 0 || strcmp(d, "trt") == 0) && l > 4 && strcmp(op + l - 4, "_TRT") == 0;
+}
+
 /* Fills buf with the node's name, or "<op>_<index>" when the model gives none. */
 static const char *node_name(const Onnx__NodeProto *np, size_t index, char *buf, size_t len) {
   if (np->name && np->name[0]) return np->name;
@@ -58,7 +65,8 @@ ri_status ri__onnx_check_operators(const Onnx__GraphProto *gp, ri__err *err) {
     const char *op = np->op_type ? np->op_type : "";
     const char *domain = np->domain ? np->domain : "";
     ri__op o;
-    if (is_default_domain(domain) && op[0] && ri__op_from_name(op, &o)) continue;
+    if ((is_default_domain(domain) || is_trt_plugin(domain, op)) && op[0] && ri__op_from_name(op, &o))
+      continue;
     bad_nodes++;
     int k = 0;
     for (; k < n_listed; k++)

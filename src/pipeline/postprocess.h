@@ -1,4 +1,6 @@
-/* Post-processing chosen from the engine's metadata: SSD-style detection or classification top-k. */
+/* Post-processing chosen from the engine's metadata: SSD-style detection (raw box encodings and scores,
+ * decoded and suppressed here), detections already suppressed in the model (EfficientNMS_TRT-style outputs:
+ * count, boxes, scores, classes; only mapped to pixels here) or classification top-k. */
 #ifndef RI_PIPELINE_POSTPROCESS_H
 #define RI_PIPELINE_POSTPROCESS_H
 
@@ -8,9 +10,12 @@
 #include "runinfer/vision.h"
 
 typedef struct {
-  int task;             /* 0 = detect, 1 = classify */
+  int task;             /* 0 = detect, 1 = classify, 2 = detections suppressed in the model */
   int boxes_out, scores_out, anchors_out; /* output indices (-1 none) */
   int class_out;
+  int count_out, classes_out; /* task 2: num_detections [N,1] int32, detection_classes [N,K] int32 */
+  int64_t nms_k;              /* task 2: K, the detection slots per image */
+  int xy_first;               /* task 2: boxes are (x1, y1, x2, y2) (metadata detect.box_order=xyxy) */
   ri_detect_config cfg;
   ri_detector_t *det;
   int anchors_set;

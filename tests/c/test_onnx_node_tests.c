@@ -367,6 +367,13 @@ static int run_data_set(ri_engine_t *eng, const char *ds_dir, const char *path_l
     set_why("%s run: %s", path_label, ri_context_last_error(ctx));
     ok = 0;
   }
+  /* outputs whose length depends on the data (NonMaxSuppression) hold fewer rows than their largest shape */
+  for (int i = 0; ok && i < ne_out; i++) {
+    if (ri_context_last_output_shape(ctx, i, &oinfo[i]) != RI_OK) {
+      set_why("output shape %d after the run: %s", i, ri_context_last_error(ctx));
+      ok = 0;
+    }
+  }
   for (int i = 0; ok && i < ne_out; i++) {
     char label[256];
     snprintf(label, sizeof label, "%s output %d '%s'", path_label, i, oinfo[i].name ? oinfo[i].name : "?");

@@ -133,6 +133,14 @@ int cmd_infer(int argc, char **argv) {
     cli_fail("infer", s, ri_context_last_error(ctx));
     goto done;
   }
+  /* outputs whose length depends on the data (NonMaxSuppression) are written with the rows actually produced */
+  for (int i = 0; i < no; i++) {
+    s = ri_context_last_output_shape(ctx, i, &oinfo[i]);
+    if (s != RI_OK) {
+      cli_fail("infer", s, ri_context_last_error(ctx));
+      goto done;
+    }
+  }
   mkdir(out_dir, 0777);
   for (int i = 0; i < no; i++) {
     char path[4096];
