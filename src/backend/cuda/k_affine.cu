@@ -1,5 +1,7 @@
 /* Per-channel affine + activation: the epilogue of convolutions (bias and fused activation) and the
  * kernel of an unfused BatchNormalization (scale and shift folded on the host). */
+#include <type_traits>
+
 #include "backend/cuda/cu_common.cuh"
 
 /* INNER1: inner == 1 (channels last), so that the channel is i % channels. I: index type. */
@@ -25,9 +27,29 @@ static void launch_i(cudaStream_t s, const T *x, T *y, int64_t n, int64_t ch, in
     affine_kernel<T, ACT, false, I><<<g, RI_CU_THREADS, 0, s>>>(x, y, (I)n, (I)ch, (I)inner, sc, sh, a, b);
 }
 
+/* Channels-last half with an even channel count: two channels per thread through __half2. */
+template <int ACT>
+__global__ void affine_h2_kernel(const __half2 *x, __half2 *y, int32_t n2, int32_t c2, const float *scale,
+                                 const float *shift, float a, float b) {
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n2; i += gridDim.x * blockDim.x) {
+    int32_t c = (i % c2) * 2;
+    float2 v = __half22float2(x[i]);
+    if (scale) v.x *= scale[c], v.y *= scale[c + 1];
+    if (shift) v.x += shift[c], v.y += shift[c + 1];
+    y[i] = __floats2half2_rn(ri_act(ACT, a, b, v.x), ri_act(ACT, a, b, v.y));
+  }
+}
+
 template <typename T, int ACT>
 static void launch_act(cudaStream_t s, const T *x, T *y, int64_t n, int64_t ch, int64_t inner,
                        const float *sc, const float *sh, float a, float b) {
+  if (std::is_same<T, __half>::value && inner == 1 && ch % 2 == 0 && n % 2 == 0 && n <= RI_CU_INDEX32_MAX &&
+      (uintptr_t)x % 4 == 0 && (uintptr_t)y % 4 == 0) {
+    affine_h2_kernel<ACT>
+        <<<ri_cu_blocks(n / 2), RI_CU_THREADS, 0, s>>>((const __half2 *)(const void *)x, (__half2 *)(void *)y,
+                                                       (int32_t)(n / 2), (int32_t)(ch / 2), sc, sh, a, b);
+    return;
+  }
   if (n <= RI_CU_INDEX32_MAX)
     launch_i<T, ACT, int32_t>(s, x, y, n, ch, inner, sc, sh, a, b);
   else

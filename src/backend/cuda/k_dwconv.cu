@@ -2,6 +2,8 @@
  * NCHW or NHWC, float or half data with float accumulation. One thread per output element; in NHWC
  * consecutive threads take consecutive channels so that loads and stores coalesce. The kernel size is a
  * template parameter for 3x3 (unrolled taps) and a runtime value otherwise. */
+#include <type_traits>
+
 #include "backend/cuda/cu_common.cuh"
 
 template <typename T, int KH, int KW, bool NHWC, int ACT, typename I>
@@ -67,11 +69,69 @@ static void launch_act(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t tota
   }
 }
 
+/* NHWC half with an even channel count: two channels per thread through __half2, int32 indexing. */
+template <int K, int ACT>
+__global__ void dw_h2_kernel(ri__cu_dwconv_args p, int32_t total2, const __half2 *x, const __half2 *w,
+                             const float *bias, __half2 *y) {
+  const int kh = K > 0 ? K : p.kh, kw = K > 0 ? K : p.kw;
+  const int32_t c2 = (int32_t)(p.c / 2), ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
+                ow = (int32_t)p.ow;
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total2; i += gridDim.x * blockDim.x) {
+    int32_t r = i, ch = r % c2;
+    r /= c2;
+    int32_t ox = r % ow;
+    r /= ow;
+    int32_t oy = r % oh, b = r / oh;
+    int32_t y0 = oy * p.sh - p.pad_t, x0 = ox * p.sw - p.pad_l;
+    float2 acc = bias ? make_float2(bias[2 * ch], bias[2 * ch + 1]) : make_float2(0.f, 0.f);
+#pragma unroll
+    for (int ky = 0; ky < kh; ky++) {
+      int32_t iy = y0 + ky * p.dh;
+      if (iy < 0 || iy >= ih) continue;
+#pragma unroll
+      for (int kx = 0; kx < kw; kx++) {
+        int32_t ix = x0 + kx * p.dw;
+        if (ix < 0 || ix >= iw) continue;
+        float2 xv = __half22float2(x[((b * ih + iy) * iw + ix) * c2 + ch]);
+        float2 wv = __half22float2(w[(ky * kw + kx) * c2 + ch]);
+        acc.x += xv.x * wv.x;
+        acc.y += xv.y * wv.y;
+      }
+    }
+    y[i] = __floats2half2_rn(ri_act(ACT, p.act_a, p.act_b, acc.x), ri_act(ACT, p.act_a, p.act_b, acc.y));
+  }
+}
+
+#define DW_H2_LAUNCH(A)                                                                                      \
+  dw_h2_kernel<K, A><<<g, RI_CU_THREADS, 0, s>>>(*p, (int32_t)(total / 2), (const __half2 *)x,               \
+                                                 (const __half2 *)w, b, (__half2 *)y)
+
+template <int K>
+static void launch_h2(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total, const void *x,
+                      const void *w, const float *b, void *y) {
+  unsigned g = ri_cu_blocks(total / 2);
+  switch (p->act) {
+  case RI_CU_ACT_RELU: DW_H2_LAUNCH(RI_CU_ACT_RELU); break;
+  case RI_CU_ACT_CLIP: DW_H2_LAUNCH(RI_CU_ACT_CLIP); break;
+  case RI_CU_ACT_LEAKY: DW_H2_LAUNCH(RI_CU_ACT_LEAKY); break;
+  case RI_CU_ACT_SIGMOID: DW_H2_LAUNCH(RI_CU_ACT_SIGMOID); break;
+  case RI_CU_ACT_HSIG: DW_H2_LAUNCH(RI_CU_ACT_HSIG); break;
+  case RI_CU_ACT_HSWISH: DW_H2_LAUNCH(RI_CU_ACT_HSWISH); break;
+  default: DW_H2_LAUNCH(RI_CU_ACT_NONE); break;
+  }
+}
+
 template <typename T, int K, bool NHWC>
 static void launch_k(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total, const T *x, const T *w,
                      const float *b, T *y) {
+  const bool small = total <= RI_CU_INDEX32_MAX && p->n * p->c * p->ih * p->iw <= RI_CU_INDEX32_MAX;
+  if (std::is_same<T, __half>::value && NHWC && small && p->c % 2 == 0 && (uintptr_t)x % 4 == 0 &&
+      (uintptr_t)w % 4 == 0 && (uintptr_t)y % 4 == 0) {
+    launch_h2<K>(s, p, total, x, w, b, y);
+    return;
+  }
   /* int32 indexing when every output and input offset fits. */
-  if (total <= RI_CU_INDEX32_MAX && p->n * p->c * p->ih * p->iw <= RI_CU_INDEX32_MAX)
+  if (small)
     launch_act<T, K, NHWC, int32_t>(s, p, total, x, w, b, y);
   else
     launch_act<T, K, NHWC, int64_t>(s, p, total, x, w, b, y);
