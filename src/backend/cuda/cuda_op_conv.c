@@ -30,6 +30,7 @@ typedef struct {
   int nhwc;
   int64_t w_off, b_off; /* b_off -1 without bias */
   int64_t m, cg, group, kh, kw;
+  int64_t cg_pad; /* input channels per group as cuDNN sees them: cg, or cg rounded up to 8 (see below) */
 } conv_aux;
 
 typedef struct {
@@ -78,17 +79,25 @@ static void geometry(const ri__conv_params *p, const ri__shape *x, const ri__sha
 
 static int has_extra_pad(const conv_geo *g) { return g->ex_t || g->ex_b || g->ex_l || g->ex_r; }
 
+/* The input goes through the pad kernel into scratch: asymmetric pads, or zero channels appended. */
+static int needs_pad(const conv_aux *a, const conv_geo *g) { return has_extra_pad(g) || a->cg_pad != a->cg; }
+
+/* Channels of the (padded) input that cuDNN reads. */
+static int64_t cudnn_channels(const conv_aux *a, const conv_geo *g) {
+  return a->cg_pad != a->cg ? a->cg_pad : g->c;
+}
+
 /* Weights as the implementation wants them: cuDNN NCHW keeps ONNX's [M, Cg, kh, kw]; cuDNN NHWC wants
  * [M, kh, kw, Cg]; the depthwise kernel wants [C, kh, kw] (NCHW) or [kh, kw, C] (NHWC). */
 static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err) {
   const ri__value *wv = &st->g->values[ri__cu_in(st, ni, 1)];
   const float *w = wv->data;
-  int64_t count = a->m * a->cg * a->kh * a->kw;
+  int64_t count = a->m * a->cg * a->kh * a->kw, padded = a->m * a->cg_pad * a->kh * a->kw;
   if ((size_t)count * sizeof(float) != wv->nbytes)
     return ri__cu_unsupported(err, st, ni, "weight holds %zu bytes, expected %lld floats", wv->nbytes,
                               (long long)count);
   size_t es = st->fp16 ? 2 : 4;
-  unsigned char *buf = ri__malloc((size_t)count * es);
+  unsigned char *buf = ri__calloc((size_t)padded, es);
   if (!buf) return RI__OOM(err);
   int64_t ksz = a->kh * a->kw;
   for (int64_t m = 0; m < a->m; m++)
@@ -98,7 +107,7 @@ static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err)
         if (a->nhwc && a->depthwise)
           dst = k * a->m + m;
         else if (a->nhwc)
-          dst = (m * ksz + k) * a->cg + c;
+          dst = (m * ksz + k) * a->cg_pad + c;
         if (st->fp16) {
           uint16_t h = ri__float_to_half(w[src]);
           memcpy(buf + dst * 2, &h, 2);
@@ -106,7 +115,7 @@ static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err)
           memcpy(buf + dst * 4, &w[src], 4);
         }
       }
-  ri_status s = ri__cu_blob_add(st, buf, (size_t)count * es, &a->w_off, err);
+  ri_status s = ri__cu_blob_add(st, buf, (size_t)padded * es, &a->w_off, err);
   ri__free(buf);
   return s;
 }
@@ -138,6 +147,10 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   a->depthwise = !force_cudnn && a->group == c && a->m == c && a->cg == 1 && a->kh <= 7 && a->kw <= 7;
   if (a->kh > INT32_MAX || a->kw > INT32_MAX || a->m > INT32_MAX || a->cg > INT32_MAX || a->group > INT32_MAX)
     return ri__cu_unsupported(err, st, ni, "dimensions beyond 32 bits");
+  /* NHWC half convolutions with few input channels (the 3-channel image of a first layer) get zero
+   * channels appended up to a multiple of 8, in the input (by the pad kernel) and in the weights, so that
+   * cuDNN's tensor-core kernels apply to them as to every other layer. */
+  a->cg_pad = a->nhwc && !a->depthwise && a->group == 1 && a->cg % 8 ? (a->cg + 7) / 8 * 8 : a->cg;
   RI__TRY(upload_weights(st, ni, a, err));
   if (p->has_bias) {
     const ri__value *b = &g->values[ri__cu_in(st, ni, 2)];
@@ -154,8 +167,9 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   st->nodes[ni].name = a->nhwc ? "cudnn_nhwc_f16" : st->fp16 ? "cudnn_nchw_f16" : "cudnn_nchw_f32";
   conv_geo geo;
   geometry(p, &x->shape, &g->values[n->outputs[0]].shape, &geo);
-  if (has_extra_pad(&geo)) {
-    int64_t padded = geo.n * geo.c * (geo.ih + geo.ex_t + geo.ex_b) * (geo.iw + geo.ex_l + geo.ex_r);
+  if (needs_pad(a, &geo)) {
+    int64_t padded =
+        geo.n * cudnn_channels(a, &geo) * (geo.ih + geo.ex_t + geo.ex_b) * (geo.iw + geo.ex_l + geo.ex_r);
     st->nodes[ni].op_scratch = padded * (int64_t)(st->fp16 ? 2 : 4);
   }
   return RI_OK;
@@ -183,7 +197,8 @@ static ri_status set_descs(cu_ctx *c, int ni, const conv_geo *geo, ri__err *err)
   int64_t hp = geo->ih + geo->ex_t + geo->ex_b, wp = geo->iw + geo->ex_l + geo->ex_r;
   if (geo->n > INT32_MAX || geo->c > INT32_MAX || hp > INT32_MAX || wp > INT32_MAX)
     return ri__cu_unsupported(err, st, ni, "an input beyond cuDNN's 32-bit dimensions");
-  CU_DNN(cudnnSetTensor4dDescriptor(k->x, fmt, dt, (int)geo->n, (int)geo->c, (int)hp, (int)wp));
+  CU_DNN(
+      cudnnSetTensor4dDescriptor(k->x, fmt, dt, (int)geo->n, (int)cudnn_channels(a, geo), (int)hp, (int)wp));
   CU_DNN(cudnnSetTensor4dDescriptor(k->y, fmt, dt, (int)geo->n, (int)a->m, (int)geo->oh, (int)geo->ow));
   CU_DNN(cudnnSetConvolution2dDescriptor(k->conv, (int)geo->sym_h, (int)geo->sym_w, (int)p->win.stride[0],
                                          (int)p->win.stride[1], (int)p->win.dilation[0],
@@ -260,15 +275,15 @@ static ri_status conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
   CU_DNN(cudnnCreateFilterDescriptor(&k->w));
   CU_DNN(cudnnCreateConvolutionDescriptor(&k->conv));
   CU_DNN(cudnnSetFilter4dDescriptor(k->w, st->fp16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT,
-                                    a->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, (int)a->m, (int)a->cg,
-                                    (int)a->kh, (int)a->kw));
+                                    a->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, (int)a->m,
+                                    (int)a->cg_pad, (int)a->kh, (int)a->kw));
   /* Search at the maximum batch with the shapes of the engine (inferred at max batch). */
   conv_geo geo;
   geometry(n->params, &g->values[n->inputs[0]].shape, &g->values[n->outputs[0]].shape, &geo);
   RI__TRY(set_descs(c, ni, &geo, err));
   /* Any buffer of the input's size will do for timing: the padded copy lives after the converted inputs. */
   void *x = ri__cu_value_ptr(c, n->inputs[0]);
-  if (has_extra_pad(&geo))
+  if (needs_pad(a, &geo))
     x = (char *)c->scratch + (st->nodes[ni].cvt_bytes + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
   void *y = ri__cu_value_ptr(c, n->outputs[0]);
   const void *w = ri__cu_const_ptr(st, a->w_off);
@@ -286,6 +301,7 @@ static ri_status pad_input(cu_ctx *c, int ni, const cu_arg *xa, const conv_geo *
     in.dims[2] = 1;
   }
   padded = in;
+  padded.dims[1] = cudnn_channels(st->nodes[ni].aux, geo);
   padded.dims[2] = geo->ih + geo->ex_t + geo->ex_b;
   padded.dims[3] = geo->iw + geo->ex_l + geo->ex_r;
   int64_t ss[RI__MAX_RANK], ds[RI__MAX_RANK];
@@ -337,7 +353,7 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   }
   conv_ctx *k = c->node_ctx[ni];
   const void *x = in[0].p;
-  if (has_extra_pad(&geo)) {
+  if (needs_pad(a, &geo)) {
     RI__TRY(pad_input(c, ni, &in[0], &geo, scratch, err));
     x = scratch;
   }
