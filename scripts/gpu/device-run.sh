@@ -10,7 +10,8 @@
 #   build.log    dependency unpacking, configure, build, model generation
 #   test.log     tests/gpu/test_cuda_ops on every model (PASS/FAIL lines)
 #   memcheck.log compute-sanitizer --tool memcheck on the tiny models
-#   bench.log, bench.jsonl   tests/gpu/bench_cuda on ssd_mobilenet_v2 (fp16, fp32; batch 1, 8, 64, 256)
+#   bench.log, bench.jsonl   tests/gpu/bench_cuda on ssd_mobilenet_v2 (fp16, fp32; batch 1, 8, 64, 256),
+#                with a per-node profile of each configuration in bench.log
 #   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
 # Steps can be chosen with STEPS (default "build,test,memcheck,bench"; "peers" is added when PEER_SCRIPT is
 # set); each step has a time limit (T_BUILD, T_TEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
@@ -159,7 +160,7 @@ fi
 if has_step bench; then
   rm -f "$OUT/bench.jsonl"
   step bench "${T_BENCH:-150}" "$OUT/bench.log" "$BUILD/bench_cuda" "$MODELS/ssd_mobilenet_v2.onnx" \
-    --batches 1,8,64,256 --seconds 1.5 --json "$OUT/bench.jsonl"
+    --batches 1,8,64,256 --seconds 1.5 --profile --json "$OUT/bench.jsonl"
 fi
 if has_step peers; then
   step peers "${T_PEERS:-300}" "$OUT/peers.log" env OUT="$OUT" BUILD="$BUILD" "$ROOT/bench/gpu_peers.sh" "$PEER_SCRIPT"

@@ -1,6 +1,7 @@
 /* Benchmark of the CUDA backend: device compute time and end-to-end time per batch.
  *
  *   bench_cuda MODEL.onnx [--batches 1,8,64,256] [--precisions fp32,fp16] [--seconds S] [--json FILE]
+ * [--profile]
  *
  * For each precision one engine is built with max batch = the largest batch asked for; one context runs
  * every batch size. Each (precision, batch) gets warm-up runs (the first run finds convolution algorithms
@@ -8,7 +9,8 @@
  * or 200 runs have passed, at least 5. Reported per configuration: the median GPU compute time (CUDA
  * events around the graph replay, excluding host<->device copies), images per second from it, and the
  * median end-to-end time of ri_context_run (host staging, copies, compute, synchronization) with its
- * images per second. --json appends one JSON object per configuration to FILE. */
+ * images per second. --json appends one JSON object per configuration to FILE. --profile adds, per
+ * configuration, a per-node device-time profile of eager runs (ri__cuda_context_set_profile). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +59,24 @@ static int parse_list(const char *s, int *out, int max) {
   return n;
 }
 
+/* Six eager runs with per-node events (the first one's numbers are dropped); the report goes to stdout. */
+static int profile_batch(ri_context_t *ctx, int batch, void **in, void **out) {
+  if (ri__cuda_context_set_profile(ctx, 1) != RI_OK) return 1;
+  int rc = 0;
+  for (int r = 0; r < 6 && rc == 0; r++) {
+    if (ri_context_run(ctx, batch, (const void *const *)in, out) != RI_OK) rc = 1;
+    if (r == 0 && rc == 0) rc = ri__cuda_context_profile_report(ctx, NULL, 0) != RI_OK;
+  }
+  if (rc == 0) {
+    printf("# per-node profile at batch %d\n", batch);
+    rc = ri__cuda_context_profile_report(ctx, stdout, 15) != RI_OK;
+  }
+  if (ri__cuda_context_set_profile(ctx, 0) != RI_OK) rc = 1;
+  return rc;
+}
+
 static int bench_precision(const char *model, ri_precision prec, const int *batches, int nb, double seconds,
-                           FILE *json) {
+                           FILE *json, int profile) {
   const char *pname = prec == RI_PRECISION_FP16 ? "fp16" : "fp32";
   int max_batch = 1;
   for (int i = 0; i < nb; i++)
@@ -153,6 +171,10 @@ static int bench_precision(const char *model, ri_precision prec, const int *batc
             model, pname, batch, mc, batch / (mc / 1e3), me, batch / (me / 1e3), runs,
             graphs == runs ? "true" : "false", t_build, t_ctx);
     }
+    if (rc == 0 && profile && profile_batch(ctx, batch, in, out) != 0) {
+      fprintf(stderr, "bench_cuda: profiling %s batch %d: %s\n", pname, batch, ri_context_last_error(ctx));
+      rc = 1;
+    }
     for (int i = 0; i < MAX_IO; i++) {
       free(in[i]);
       free(out[i]);
@@ -166,14 +188,14 @@ static int bench_precision(const char *model, ri_precision prec, const int *batc
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(
-        stderr,
-        "usage: %s MODEL.onnx [--batches 1,8,64,256] [--precisions fp32,fp16] [--seconds S] [--json FILE]\n",
-        argv[0]);
+    fprintf(stderr,
+            "usage: %s MODEL.onnx [--batches 1,8,64,256] [--precisions fp32,fp16] [--seconds S] [--json "
+            "FILE] [--profile]\n",
+            argv[0]);
     return 2;
   }
   int batches[16] = {1, 8, 64, 256}, nb = 4;
-  int do32 = 1, do16 = 1;
+  int do32 = 1, do16 = 1, profile = 0;
   double seconds = 2.0;
   const char *json_path = NULL;
   for (int i = 2; i < argc; i++) {
@@ -189,6 +211,8 @@ int main(int argc, char **argv) {
       do16 = strstr(p, "fp16") != NULL;
     } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
       seconds = strtod(argv[++i], NULL);
+    } else if (strcmp(argv[i], "--profile") == 0) {
+      profile = 1;
     } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
       json_path = argv[++i];
     } else {
@@ -202,8 +226,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   int rc = 0;
-  if (do16) rc |= bench_precision(argv[1], RI_PRECISION_FP16, batches, nb, seconds, json);
-  if (do32) rc |= bench_precision(argv[1], RI_PRECISION_FP32, batches, nb, seconds, json);
+  if (do16) rc |= bench_precision(argv[1], RI_PRECISION_FP16, batches, nb, seconds, json, profile);
+  if (do32) rc |= bench_precision(argv[1], RI_PRECISION_FP32, batches, nb, seconds, json, profile);
   if (json) fclose(json);
   return rc;
 }

@@ -193,6 +193,7 @@ static void cuda_ctx_destroy(void *p) {
         st->nodes[ni].impl->ctx_free(c, ni);
   }
   ri__cu_graph_clear(c);
+  ri__cu_profile_destroy(c);
   if (c->ev0) cudaEventDestroy(c->ev0);
   if (c->ev1) cudaEventDestroy(c->ev1);
   if (c->cudnn) cudnnDestroy(c->cudnn);
@@ -372,6 +373,7 @@ static ri_status run_node(cu_ctx *c, const ri__tensor *vals, int ni, ri__err *er
 static ri_status enqueue_compute(cu_ctx *c, const ri__tensor *vals, ri__err *err) {
   const cu_state *st = c->st;
   const ri__graph *g = st->g;
+  RI__TRY(ri__cu_profile_mark(c, -1, err));
   for (int i = 0; i < g->n_inputs; i++) {
     int v = g->inputs[i];
     if (io_direct(st, v)) continue;
@@ -380,8 +382,10 @@ static ri_status enqueue_compute(cu_ctx *c, const ri__tensor *vals, ri__err *err
   }
   for (int ni = 0; ni < g->n_nodes; ni++) {
     if (g->nodes[ni].host) continue;
+    RI__TRY(ri__cu_profile_mark(c, ni, err));
     RI__TRY(run_node(c, vals, ni, err));
   }
+  RI__TRY(ri__cu_profile_mark(c, g->n_nodes, err));
   for (int i = 0; i < g->n_outputs; i++) {
     int v = g->outputs[i];
     const ri__value *val = &g->values[v];
@@ -389,7 +393,7 @@ static ri_status enqueue_compute(cu_ctx *c, const ri__tensor *vals, ri__err *err
     RI__TRY(ri__cu_convert(c, -1, &vals[v].shape, ri__cu_value_ptr(c, v), st->vdt[v], st->vlayout[v],
                            (char *)c->dev_io + st->io_off[g->n_inputs + i], val->dtype, CU_LAYOUT_ROW, err));
   }
-  return RI_OK;
+  return ri__cu_profile_mark(c, -2, err);
 }
 
 /* Captures the compute part into a graph for this batch. On a capture failure graphs are turned off for
@@ -474,9 +478,11 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
   }
   RI__TRY(upload_host_values(c, vals, err));
 
-  cudaGraphExec_t exec = c->graphs_on ? ri__cu_graph_find(c, batch) : NULL;
+  /* Profiling runs stay eager, with events between the nodes. */
+  int graphs = c->graphs_on && !c->prof;
+  cudaGraphExec_t exec = graphs ? ri__cu_graph_find(c, batch) : NULL;
   int ran_before = (c->ran[batch / 8] >> (batch % 8)) & 1;
-  if (!exec && c->graphs_on && ran_before) {
+  if (!exec && graphs && ran_before) {
     RI__TRY(capture(c, vals, batch, err));
     exec = c->graphs_on ? ri__cu_graph_find(c, batch) : NULL;
   }
@@ -515,6 +521,7 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
   } else {
     c->last_compute_ms = 0.f;
   }
+  RI__TRY(ri__cu_profile_collect(c, err));
   for (int i = 0; i < g->n_outputs; i++) {
     int v = g->outputs[i];
     const ri__value *val = &g->values[v];

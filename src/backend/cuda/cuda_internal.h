@@ -127,6 +127,8 @@ struct cu_ctx {
   cudaEvent_t ev0, ev1;
   float last_compute_ms;
   int last_was_graph;
+  /* Per-node profiling (ri__cuda_context_set_profile): runs eagerly with events between nodes. */
+  struct cu_profile *prof;
 };
 
 /* ---- errors (cuda_util.c) ---- */
@@ -226,6 +228,14 @@ const cu_op_impl *ri__cu_impl_resize(void);
 /* Layout and device dtype assignment (cuda_layout.c): fills st->vdt, st->vlayout and the nodes' want
  * arrays and cvt_bytes. Runs before the ops' prep. */
 ri_status ri__cu_assign_layouts(cu_state *st, ri__err *err);
+
+/* Per-node profiling (cuda_profile.c). mark(k) records the event before node k (k = n_nodes: after the
+ * last node; k = -1: before the input conversions; k = -2: after the output conversions); collect adds the
+ * elapsed times of the synchronized run to the totals. */
+ri_status ri__cu_profile_create(cu_ctx *c, ri__err *err);
+void ri__cu_profile_destroy(cu_ctx *c);
+ri_status ri__cu_profile_mark(cu_ctx *c, int k, ri__err *err);
+ri_status ri__cu_profile_collect(cu_ctx *c, ri__err *err);
 
 /* CUDA graphs (cuda_graph.c). */
 cudaGraphExec_t ri__cu_graph_find(cu_ctx *c, int batch);
