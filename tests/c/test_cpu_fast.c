@@ -688,8 +688,8 @@ static void test_two_contexts(void) {
   ri__graph_destroy(g);
 }
 
-/* Every allocation of prepare, context creation and a run fails in turn: each failure returns a status
- * and leaves no allocation behind. */
+/* Every allocation of prepare, context creation and a run (lanes included) fails in turn: each failure
+ * returns a status and leaves no allocation behind. */
 static void test_alloc_failures(void) {
   ri__err err;
   ri__err_clear(&err);
@@ -700,7 +700,9 @@ static void test_alloc_failures(void) {
   attr_ints(g, node(g, "tr", RI__OP_Transpose, IDX(z), IDX(t)), "perm", I64S(0, 2, 3, 1));
   output(g, t);
   CHECK(finish(g, 2, &err) == RI_OK);
-  ri__backend_cfg cfg = make_cfg(g, 2, 1);
+  /* Two threads and one image per chunk: the run goes through the lanes, whose creation is swept too. */
+  ri__backend_cfg cfg = make_cfg(g, 2, 2);
+  setenv("RI_XNN_CHUNK_BYTES", "1", 1);
   float in[2 * 4 * 36], out[2 * 8 * 36];
   for (int i = 0; i < 2 * 4 * 36; i++) in[i] = frand();
   float *inp = in, *outp = out;
@@ -717,6 +719,7 @@ static void test_alloc_failures(void) {
     side_free(&s);
     CHECK_MSG(ri__alloc_live() == live, "failing allocation %ld: %ld allocations leaked", n, ri__alloc_live() - live);
   }
+  unsetenv("RI_XNN_CHUNK_BYTES");
   CHECK(ok_seen);
   ri__graph_destroy(g);
 }

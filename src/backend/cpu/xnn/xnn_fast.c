@@ -16,9 +16,15 @@
 
 static void profile_print(const xnn_ctx *c);
 
-static void ctx_free(xnn_ctx *c) {
+static int profile_on(void) {
+  const char *p = getenv("RI_PROFILE");
+  return p && strcmp(p, "1") == 0;
+}
+
+void ri__xnn_ctx_free(xnn_ctx *c) {
   if (!c) return;
   const ri__graph *g = c->st->g;
+  ri__xnn_lanes_free(c->lanes);
   profile_print(c);
   ri__free(c->prof_s);
   for (int i = 0; i < g->n_nodes; i++) {
@@ -33,7 +39,7 @@ static void ctx_free(xnn_ctx *c) {
 }
 
 /* A context with every planned node's operators. On an operator failure *bad is that node's index. */
-static ri_status ctx_new(const xnn_state *st, xnn_ctx **out, int *bad, ri__err *err) {
+ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx **out, int *bad, ri__err *err) {
   const ri__graph *g = st->g;
   *out = NULL;
   *bad = -1;
@@ -44,18 +50,17 @@ static ri_status ctx_new(const xnn_state *st, xnn_ctx **out, int *bad, ri__err *
   c->op = ri__calloc(nn, sizeof *c->op);
   c->post = ri__calloc(nn, sizeof *c->post);
   c->buf = ri__aligned_alloc((size_t)(st->buf_size > 0 ? st->buf_size : 64));
-  const char *prof = getenv("RI_PROFILE");
-  if (prof && strcmp(prof, "1") == 0) c->prof_s = ri__calloc(nn, sizeof *c->prof_s);
-  if (!c->op || !c->post || !c->buf || (prof && strcmp(prof, "1") == 0 && !c->prof_s)) {
-    ctx_free(c);
+  if (profile) c->prof_s = ri__calloc(nn, sizeof *c->prof_s);
+  if (!c->op || !c->post || !c->buf || (profile && !c->prof_s)) {
+    ri__xnn_ctx_free(c);
     return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot allocate an XNNPACK context (buffer of %lld bytes)",
                        (long long)st->buf_size);
   }
-  if (st->threads > 1) {
-    c->tp = pthreadpool_create((size_t)st->threads);
+  if (threads > 1) {
+    c->tp = pthreadpool_create((size_t)threads);
     if (!c->tp) {
-      ctx_free(c);
-      return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot create an XNNPACK thread pool of %d threads", st->threads);
+      ri__xnn_ctx_free(c);
+      return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot create an XNNPACK thread pool of %d threads", threads);
     }
   }
   for (int i = 0; i < g->n_nodes; i++) {
@@ -63,7 +68,7 @@ static ri_status ctx_new(const xnn_state *st, xnn_ctx **out, int *bad, ri__err *
     ri_status s = ri__xnn_ops_create(c, i, err);
     if (s != RI_OK) {
       *bad = i;
-      ctx_free(c);
+      ri__xnn_ctx_free(c);
       return s;
     }
   }
@@ -73,7 +78,7 @@ static ri_status ctx_new(const xnn_state *st, xnn_ctx **out, int *bad, ri__err *
 
 static void state_free(xnn_state *st) {
   if (!st) return;
-  ctx_free(atomic_exchange(&st->spare, NULL));
+  ri__xnn_ctx_free(atomic_exchange(&st->spare, NULL));
   ri__xnn_plan_clear(st);
   ri__free(st->nodes);
   ri__free(st->node_seg);
@@ -119,7 +124,7 @@ ri_status ri__cpu_fast_prepare(const ri__graph *g, const ri__backend_cfg *cfg, r
     if (s != RI_OK || st->n_fast == 0) break;
     xnn_ctx *c;
     int bad;
-    s = ctx_new(st, &c, &bad, err);
+    s = ri__xnn_ctx_new(st, st->threads, profile_on(), &c, &bad, err);
     if (s == RI_OK) {
       atomic_store(&st->spare, c);
       break;
@@ -159,13 +164,13 @@ ri_status ri__cpu_fast_ctx_create(void *state, ri__pool *pool, void **ctx, ri__e
   xnn_ctx *c = atomic_exchange(&st->spare, NULL);
   if (!c) {
     int bad;
-    RI__TRY(ctx_new(st, &c, &bad, err));
+    RI__TRY(ri__xnn_ctx_new(st, st->threads, profile_on(), &c, &bad, err));
   }
   *ctx = c;
   return RI_OK;
 }
 
-void ri__cpu_fast_ctx_destroy(void *ctx) { ctx_free(ctx); }
+void ri__cpu_fast_ctx_destroy(void *ctx) { ri__xnn_ctx_free(ctx); }
 
 static double now_s(void) {
   struct timespec ts;
@@ -347,15 +352,28 @@ ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__te
       RI__TRY(check_value(s, x, g, g->nodes[ni].outputs[0], st->vals[g->nodes[ni].outputs[0]].unit_bytes, x->err));
   RI__TRY(stage_inputs(c, s, x, stage));
   const int units = s->sliced ? x->batch : 1, chunk = s->sliced ? s->chunk : 1;
-  for (int u0 = 0; u0 < units; u0 += chunk) {
-    chunk_view cv = {c, s, x, u0, units - u0 < chunk ? units - u0 : chunk, stage, scratch};
-    for (int ni = s->first; ni <= s->last; ni++) {
-      if (g->nodes[ni].host) continue;
-      double t0 = c->prof_s ? now_s() : 0;
-      RI__TRY(run_node(&cv, ni, x->err));
-      if (c->prof_s) c->prof_s[ni] += now_s() - t0;
-    }
+  if (st->threads > 1 && units > chunk) {
+    /* Several chunks and several threads: one chunk per thread at a time (lanes) instead of every
+     * operator split across the threads. */
+    RI__TRY(ri__xnn_lanes_run(c, s, x, stage, units, chunk, x->err));
+  } else {
+    for (int u0 = 0; u0 < units; u0 += chunk)
+      RI__TRY(ri__xnn_run_chunk(c, s, x, stage, u0, units - u0 < chunk ? units - u0 : chunk, x->err));
   }
   if (c->prof_s && si == 0) c->prof_runs++;
+  (void)scratch;
+  return RI_OK;
+}
+
+ri_status ri__xnn_run_chunk(xnn_ctx *c, const xseg *s, const ri__exec *x, char *stage, int u0, int cu,
+                            ri__err *err) {
+  const ri__graph *g = c->st->g;
+  chunk_view cv = {c, s, x, u0, cu, stage, (char *)c->buf + s->stage_bytes};
+  for (int ni = s->first; ni <= s->last; ni++) {
+    if (g->nodes[ni].host) continue;
+    double t0 = c->prof_s ? now_s() : 0;
+    RI__TRY(run_node(&cv, ni, err));
+    if (c->prof_s) c->prof_s[ni] += now_s() - t0;
+  }
   return RI_OK;
 }

@@ -152,6 +152,7 @@ struct xnn_ctx {
   void *buf;                /* buf_size bytes, 64-byte aligned: staging area, then scratch */
   double *prof_s;           /* RI_PROFILE=1: seconds per node over all runs, else NULL */
   long prof_runs;
+  struct xnn_lanes *lanes;  /* batch-parallel helpers (xnn_lanes.c), made on first need, or NULL */
 };
 
 /* ---- xnn_init.c ---- */
@@ -191,9 +192,27 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
                           const ri__tensor *out, float *outp, ri__err *err);
 
 /* ---- xnn_fast.c ---- */
+/* A context: every planned node's operators (packed weights), the staging/scratch buffer, and a pthreadpool
+ * when threads > 1; profile: per-node times (RI_PROFILE). On an operator failure *bad is that node. */
+ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx **out, int *bad, ri__err *err);
+void ri__xnn_ctx_free(xnn_ctx *c);
+/* Runs every node of segment s for batch units [u0, u0 + cu) on context c's operators and scratch, reading
+ * staged inputs from `stage` (filled for the whole batch before). */
+ri_status ri__xnn_run_chunk(xnn_ctx *c, const xseg *s, const ri__exec *x, char *stage, int u0, int cu,
+                            ri__err *err);
 /* Kernel of a segment's first node: runs the whole segment. */
 ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x);
 /* Kernel of the other nodes of a segment: nothing (the segment ran them). */
 ri_status ri__xnn_nop_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x);
+
+/* ---- xnn_lanes.c ---- */
+/* Runs the chunks of sliced segment s over units [0, units) on c's thread count of lanes: the caller and
+ * helper threads each take the next chunk and run it on their own operators (single-threaded) and scratch,
+ * so that threads meet once per segment instead of once per operator, and a thread the OS does not run
+ * holds up nobody (the others take its chunks). Helper lanes are made on first use; each packs its own copy
+ * of the weights. */
+ri_status ri__xnn_lanes_run(xnn_ctx *c, const xseg *s, const ri__exec *x, char *stage, int units, int chunk,
+                            ri__err *err);
+void ri__xnn_lanes_free(struct xnn_lanes *l);
 
 #endif
