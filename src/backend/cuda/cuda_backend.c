@@ -194,6 +194,7 @@ static void cuda_ctx_destroy(void *p) {
   }
   ri__cu_graph_clear(c);
   ri__cu_profile_destroy(c);
+  ri__cu_staging_destroy(c);
   if (c->ev0) cudaEventDestroy(c->ev0);
   if (c->ev1) cudaEventDestroy(c->ev1);
   if (c->cudnn) cudnnDestroy(c->cudnn);
@@ -245,6 +246,7 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
   CU_RT(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
   CU_RT(cudaEventCreate(&c->ev0));
   CU_RT(cudaEventCreate(&c->ev1));
+  RI__TRY(ri__cu_staging_create(c, err));
   if (st->uses_cudnn) {
     CU_DNN(cudnnCreate(&c->cudnn));
     CU_DNN(cudnnSetStream(c->cudnn, c->stream));
@@ -470,11 +472,10 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     size_t nb;
     RI__TRY(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err));
     char *pin = (char *)c->pin_io + st->io_off[i];
-    memcpy(pin, in[i], nb);
     void *dst = io_direct(st, v) ? ri__cu_value_ptr(c, v) : (char *)c->dev_io + st->io_off[i];
     if (!dst)
       return ri__err_set(err, RI_ERR_INTERNAL, "graph input '%s' has no device memory", g->values[v].name);
-    CU_RT(cudaMemcpyAsync(dst, pin, nb, cudaMemcpyHostToDevice, c->stream));
+    RI__TRY(ri__cu_stage_in(c, in[i], pin, dst, nb, err));
   }
   RI__TRY(upload_host_values(c, vals, err));
 
@@ -496,6 +497,7 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
   c->last_was_graph = exec != NULL;
   if (c->timing) CU_RT(cudaEventRecord(c->ev1, c->stream));
 
+  ri__cu_stage_out_reset(c);
   for (int i = 0; i < g->n_outputs; i++) {
     int v = g->outputs[i];
     const ri__value *val = &g->values[v];
@@ -505,15 +507,9 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     const void *src =
         io_direct(st, v) ? ri__cu_value_ptr(c, v) : (char *)c->dev_io + st->io_off[g->n_inputs + i];
     if (!src) return ri__err_set(err, RI_ERR_INTERNAL, "graph output '%s' has no device memory", val->name);
-    CU_RT(cudaMemcpyAsync((char *)c->pin_io + st->io_off[g->n_inputs + i], src, nb, cudaMemcpyDeviceToHost,
-                          c->stream));
+    RI__TRY(ri__cu_stage_out(c, src, (char *)c->pin_io + st->io_off[g->n_inputs + i], out[i], nb, err));
   }
-  cudaError_t e = cudaStreamSynchronize(c->stream);
-  if (e != cudaSuccess) {
-    char what[64];
-    snprintf(what, sizeof what, "running batch %d", batch);
-    return ri__cu_fail_rt(err, e, "cudaStreamSynchronize", st, -1, what);
-  }
+  RI__TRY(ri__cu_stage_out_finish(c, batch, err));
   if (c->timing) {
     float ms = 0.f;
     CU_RT(cudaEventElapsedTime(&ms, c->ev0, c->ev1));
@@ -527,12 +523,9 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     const ri__value *val = &g->values[v];
     size_t nb;
     RI__TRY(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err));
-    if (val->kind == RI__VAL_CONST || val->host) {
-      if (!vals[v].data) return ri__err_set(err, RI_ERR_INTERNAL, "graph output '%s' has no data", val->name);
-      memcpy(out[i], vals[v].data, nb);
-    } else {
-      memcpy(out[i], (char *)c->pin_io + st->io_off[g->n_inputs + i], nb);
-    }
+    if (val->kind != RI__VAL_CONST && !val->host) continue; /* copied by ri__cu_stage_out_finish */
+    if (!vals[v].data) return ri__err_set(err, RI_ERR_INTERNAL, "graph output '%s' has no data", val->name);
+    memcpy(out[i], vals[v].data, nb);
   }
   return RI_OK;
 }

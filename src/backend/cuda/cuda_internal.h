@@ -129,6 +129,7 @@ struct cu_ctx {
   int last_was_graph;
   /* Per-node profiling (ri__cuda_context_set_profile): runs eagerly with events between nodes. */
   struct cu_profile *prof;
+  struct cu_staging *staging; /* host copies of inputs and outputs (cuda_staging.c) */
 };
 
 /* ---- errors (cuda_util.c) ---- */
@@ -236,6 +237,18 @@ ri_status ri__cu_profile_create(cu_ctx *c, ri__err *err);
 void ri__cu_profile_destroy(cu_ctx *c);
 ri_status ri__cu_profile_mark(cu_ctx *c, int k, ri__err *err);
 ri_status ri__cu_profile_collect(cu_ctx *c, ri__err *err);
+
+/* Input/output staging (cuda_staging.c). stage_in copies n bytes from the caller's src through pinned
+ * memory pin to device memory dev, enqueueing the transfers. stage_out enqueues the transfer of n bytes
+ * from dev to pin and remembers that they go on to dst; stage_out_finish waits for each transfer in turn,
+ * copies it to its destination, and synchronizes the stream (errors name the batch). stage_out_reset
+ * forgets pending outputs (at the start of a run). */
+ri_status ri__cu_staging_create(cu_ctx *c, ri__err *err);
+void ri__cu_staging_destroy(cu_ctx *c);
+ri_status ri__cu_stage_in(cu_ctx *c, const void *src, void *pin, void *dev, size_t n, ri__err *err);
+void ri__cu_stage_out_reset(cu_ctx *c);
+ri_status ri__cu_stage_out(cu_ctx *c, const void *dev, void *pin, void *dst, size_t n, ri__err *err);
+ri_status ri__cu_stage_out_finish(cu_ctx *c, int batch, ri__err *err);
 
 /* CUDA graphs (cuda_graph.c). */
 cudaGraphExec_t ri__cu_graph_find(cu_ctx *c, int batch);

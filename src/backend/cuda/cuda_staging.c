@@ -1,0 +1,156 @@
+/* Host side of the input/output staging of a CUDA context.
+ *
+ * A run's inputs are copied from the caller's buffers into pinned memory and sent to the device; outputs
+ * come back into pinned memory and are copied to the caller's buffers. For large tensors the host copies
+ * dominate the end-to-end time, so they are split across a small thread pool (up to CU_STAGE_THREADS,
+ * bounded by the engine's thread setting) and pipelined with the DMA transfers: a tensor is sent in up to
+ * CU_STAGE_SEGS segments, the transfer of one segment running while the host copies the next. Outputs
+ * are received the same way, each segment's host copy waiting only on that segment's event. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/cuda/cuda_internal.h"
+#include "core/alloc.h"
+#include "core/pool.h"
+
+#define CU_STAGE_THREADS  8
+#define CU_STAGE_SEGS     8
+#define CU_STAGE_MIN_SEG  ((size_t)4 << 20) /* segments are at least this large */
+#define CU_STAGE_CHUNK    ((size_t)1 << 20) /* per-thread unit of a parallel copy */
+#define CU_STAGE_PARALLEL ((size_t)2 << 20) /* smaller copies stay on the calling thread */
+
+typedef struct cu_stage_seg {
+  void *dst;
+  const void *src;
+  size_t n;
+  int ev; /* event recorded after the segment's transfer, -1: wait for the stream */
+} cu_stage_seg;
+
+typedef struct cu_staging {
+  ri__pool *pool;
+  cudaEvent_t *ev;
+  int n_ev;
+  cu_stage_seg *segs;
+  int n_segs, cap_segs;
+} cu_staging;
+
+void ri__cu_staging_destroy(cu_ctx *c) {
+  cu_staging *s = c->staging;
+  if (!s) return;
+  ri__pool_destroy(s->pool);
+  for (int i = 0; i < s->n_ev; i++)
+    if (s->ev[i]) cudaEventDestroy(s->ev[i]);
+  ri__free(s->ev);
+  ri__free(s->segs);
+  ri__free(s);
+  c->staging = NULL;
+}
+
+ri_status ri__cu_staging_create(cu_ctx *c, ri__err *err) {
+  const cu_state *st = c->st;
+  const int ni = -1;
+  cu_staging *s = ri__calloc(1, sizeof *s);
+  if (!s) return RI__OOM(err);
+  c->staging = s;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int threads = st->cfg.threads > 0 ? st->cfg.threads : (int)(cpus > 0 ? cpus : 1);
+  if (threads > CU_STAGE_THREADS) threads = CU_STAGE_THREADS;
+  s->pool = threads > 1 ? ri__pool_create(threads) : NULL;
+  s->cap_segs = (st->g->n_outputs > 0 ? st->g->n_outputs : 1) * CU_STAGE_SEGS;
+  s->segs = ri__calloc((size_t)s->cap_segs, sizeof *s->segs);
+  s->ev = ri__calloc((size_t)s->cap_segs, sizeof *s->ev);
+  if (!s->segs || !s->ev || (threads > 1 && !s->pool)) return RI__OOM(err);
+  for (int i = 0; i < s->cap_segs; i++) {
+    CU_RT(cudaEventCreateWithFlags(&s->ev[i], cudaEventDisableTiming));
+    s->n_ev = i + 1;
+  }
+  return RI_OK;
+}
+
+typedef struct {
+  char *dst;
+  const char *src;
+  size_t n;
+} copy_job;
+
+static void copy_chunks(void *arg, int64_t begin, int64_t end) {
+  const copy_job *j = arg;
+  size_t b = (size_t)begin * CU_STAGE_CHUNK, e = (size_t)end * CU_STAGE_CHUNK;
+  if (e > j->n) e = j->n;
+  if (b < e) memcpy(j->dst + b, j->src + b, e - b);
+}
+
+/* memcpy, split across the pool when large. */
+static void host_copy(cu_staging *s, void *dst, const void *src, size_t n) {
+  if (n < CU_STAGE_PARALLEL || !s->pool) {
+    memcpy(dst, src, n);
+    return;
+  }
+  copy_job j = {dst, src, n};
+  ri__pool_for(s->pool, (int64_t)((n + CU_STAGE_CHUNK - 1) / CU_STAGE_CHUNK), 1, copy_chunks, &j);
+}
+
+static size_t seg_size(size_t n) {
+  size_t seg = (n + CU_STAGE_SEGS - 1) / CU_STAGE_SEGS;
+  return seg < CU_STAGE_MIN_SEG ? CU_STAGE_MIN_SEG : seg;
+}
+
+ri_status ri__cu_stage_in(cu_ctx *c, const void *src, void *pin, void *dev, size_t n, ri__err *err) {
+  const cu_state *st = c->st;
+  const int ni = -1;
+  cu_staging *s = c->staging;
+  size_t seg = seg_size(n);
+  for (size_t off = 0; off < n; off += seg) {
+    size_t len = n - off < seg ? n - off : seg;
+    host_copy(s, (char *)pin + off, (const char *)src + off, len);
+    CU_RT(cudaMemcpyAsync((char *)dev + off, (char *)pin + off, len, cudaMemcpyHostToDevice, c->stream));
+  }
+  return RI_OK;
+}
+
+void ri__cu_stage_out_reset(cu_ctx *c) { c->staging->n_segs = 0; }
+
+ri_status ri__cu_stage_out(cu_ctx *c, const void *dev, void *pin, void *dst, size_t n, ri__err *err) {
+  const cu_state *st = c->st;
+  const int ni = -1;
+  cu_staging *s = c->staging;
+  size_t seg = seg_size(n);
+  for (size_t off = 0; off < n; off += seg) {
+    size_t len = n - off < seg ? n - off : seg;
+    CU_RT(
+        cudaMemcpyAsync((char *)pin + off, (const char *)dev + off, len, cudaMemcpyDeviceToHost, c->stream));
+    int ev = -1;
+    if (s->n_segs < s->n_ev) {
+      ev = s->n_segs;
+      CU_RT(cudaEventRecord(s->ev[ev], c->stream));
+    }
+    if (s->n_segs < s->cap_segs) {
+      s->segs[s->n_segs++] = (cu_stage_seg){(char *)dst + off, (char *)pin + off, len, ev};
+    } else {
+      /* More segments than planned for (cannot happen with CU_STAGE_SEGS per output): finish in order. */
+      CU_RT(cudaStreamSynchronize(c->stream));
+      host_copy(s, (char *)dst + off, (char *)pin + off, len);
+    }
+  }
+  return RI_OK;
+}
+
+ri_status ri__cu_stage_out_finish(cu_ctx *c, int batch, ri__err *err) {
+  const cu_state *st = c->st;
+  cu_staging *s = c->staging;
+  char what[64];
+  snprintf(what, sizeof what, "running batch %d", batch);
+  for (int i = 0; i < s->n_segs; i++) {
+    cu_stage_seg *g = &s->segs[i];
+    cudaError_t e = g->ev >= 0 ? cudaEventSynchronize(s->ev[g->ev]) : cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess)
+      return ri__cu_fail_rt(err, e, g->ev >= 0 ? "cudaEventSynchronize" : "cudaStreamSynchronize", st, -1,
+                            what);
+    host_copy(s, g->dst, g->src, g->n);
+  }
+  s->n_segs = 0;
+  cudaError_t e = cudaStreamSynchronize(c->stream);
+  if (e != cudaSuccess) return ri__cu_fail_rt(err, e, "cudaStreamSynchronize", st, -1, what);
+  return RI_OK;
+}
