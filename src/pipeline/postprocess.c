@@ -132,13 +132,17 @@ ri_status ri__postproc_init(ri__postproc *pp, ri_engine_t *e, ri__err *err) {
   if (pp->anchors_out >= 0) {
     ri_tensor_info at;
     RI__TRY(ri_engine_output_info(e, pp->anchors_out, &at));
-    if (at.dtype != RI_DTYPE_FLOAT32 || at.rank != 2 || at.dims[0] != bt.dims[1] || at.dims[1] != 4)
-      return ri__err_set(err, RI_ERR_SHAPE, "anchors output '%s' must be float32 [%lld,4]", at.name,
-                         (long long)bt.dims[1]);
+    /* [A,4], or [N,A,4] / [1,A,4] where every item carries the same anchors: the first A rows are read */
+    int ok = at.dtype == RI_DTYPE_FLOAT32 &&
+             ((at.rank == 2 && at.dims[0] == bt.dims[1] && at.dims[1] == 4) ||
+              (at.rank == 3 && at.dims[1] == bt.dims[1] && at.dims[2] == 4));
+    if (!ok)
+      return ri__err_set(err, RI_ERR_SHAPE, "anchors output '%s' must be float32 [%lld,4] or [N,%lld,4]", at.name,
+                         (long long)bt.dims[1], (long long)bt.dims[1]);
   }
   pp->num_anchors = (size_t)bt.dims[1];
   pp->num_cols = (size_t)st.dims[2];
-  if (pp->cfg.anchors == RI_ANCHORS_SSD && ri_ssd_anchor_count(&pp->cfg) != pp->num_anchors)
+  if (pp->cfg.anchors == RI_ANCHORS_SSD && pp->cfg.coding != RI_BOX_CODING_NONE && ri_ssd_anchor_count(&pp->cfg) != pp->num_anchors)
     return ri__err_set(err, RI_ERR_SHAPE,
                        "the detect configuration generates %zu SSD anchors but output '%s' has %zu boxes: fix the "
                        "engine metadata 'detect' (layers, fm, ratios, reduce_lowest, interp_ratio)",
