@@ -49,17 +49,17 @@ RI_API RI_MUST_USE ri_status ri_builder_set_threads(ri_builder_t *builder, int t
 /* Attach a metadata key/value (copied) that is stored in the engine file, e.g. "labels" or
  * "preprocess". Setting a key twice replaces the value. */
 RI_API RI_MUST_USE ri_status ri_builder_set_metadata(ri_builder_t *builder, const char *key,
-                                                      const char *value);
+                                                     const char *value);
 
 /* Import, optimize and compile an ONNX model file (weights in external data files are read from the
  * model's directory). Unsupported operators or attributes are reported here with the node name. */
 RI_API RI_MUST_USE ri_status ri_builder_build_onnx(ri_builder_t *builder, const char *onnx_path,
-                                                    ri_engine_t **out);
+                                                   ri_engine_t **out);
 /* Same from memory; external data paths are resolved against base_dir (NULL: refused). The bytes are not
  * kept after the call returns. */
 RI_API RI_MUST_USE ri_status ri_builder_build_onnx_memory(ri_builder_t *builder, const void *data,
-                                                           size_t size, const char *base_dir,
-                                                           ri_engine_t **out);
+                                                          size_t size, const char *base_dir,
+                                                          ri_engine_t **out);
 
 /* ---- runtime (loading engine files) ------------------------------------------------------------------ */
 
@@ -73,7 +73,7 @@ RI_API RI_MUST_USE ri_status ri_runtime_set_threads(ri_runtime_t *runtime, int t
  * built for another device or library version fails with RI_ERR_STALE and says why. */
 RI_API RI_MUST_USE ri_status ri_runtime_load(ri_runtime_t *runtime, const char *path, ri_engine_t **out);
 RI_API RI_MUST_USE ri_status ri_runtime_load_memory(ri_runtime_t *runtime, const void *data, size_t size,
-                                                     ri_engine_t **out);
+                                                    ri_engine_t **out);
 
 /* ---- engine ------------------------------------------------------------------------------------------- */
 
@@ -101,13 +101,13 @@ RI_API const char *ri_context_last_error(const ri_context_t *ctx);
  * row-major, of the engine's dtype, with the batch axis = batch; outputs[i] likewise receives the i-th
  * output. The call is synchronous: buffers may be reused or freed as soon as it returns. */
 RI_API RI_MUST_USE ri_status ri_context_run(ri_context_t *ctx, int batch, const void *const *inputs,
-                                             void *const *outputs);
+                                            void *const *outputs);
 
 /* Shape of output `index` for the given batch (dims fully resolved). For an output whose length depends on
  * the data (NonMaxSuppression's selected indices) this is the largest shape, which the buffer passed to
  * ri_context_run must hold; the rows after the real ones are filled with -1. */
 RI_API RI_MUST_USE ri_status ri_context_output_shape(ri_context_t *ctx, int batch, int index,
-                                                      ri_tensor_info *info);
+                                                     ri_tensor_info *info);
 /* Shape of output `index` as written by the last successful ri_context_run of this context: the same as
  * ri_context_output_shape for that batch, except that an output whose length depends on the data has its
  * first axis set to the number of real rows written. RI_ERR_INVALID_ARG before any successful run (a failed

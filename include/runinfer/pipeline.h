@@ -14,7 +14,12 @@
  * Engine metadata read (all optional): "preprocess" (ri_preprocess_spec text), "detect" (ri_detect_config
  * text), "labels" (one label per line, index = class id), "detect.boxes" / "detect.scores" /
  * "detect.anchors" (output names), "task" ("detect" or "classify"). Without "detect" or "task=detect" an
- * engine with a single [N,C] output is treated as a classifier (top-5). */
+ * engine with a single [N,C] output is treated as a classifier (top-5). Detections already suppressed in
+ * the model (EfficientNMS_TRT's outputs: count [N,1] int32, boxes [N,K,4], scores [N,K], classes [N,K] int32)
+ * are read directly when the scores output is [N,K]: names from "detect.count" / "detect.boxes" /
+ * "detect.scores" / "detect.classes" or the plugin's names (num_detections, detection_boxes,
+ * detection_scores, detection_classes); "detect.box_order" is "yxyx" (default) or "xyxy"; the boxes are
+ * only mapped to source pixels. docs/design/pipeline.md describes the stages, batching and failures. */
 #ifndef RUNINFER_PIPELINE_H
 #define RUNINFER_PIPELINE_H
 
@@ -42,9 +47,9 @@ typedef enum {
 } ri_output_format;
 
 typedef struct {
-  uint64_t records;      /* inputs read from the source */
-  uint64_t succeeded;    /* rows written */
-  uint64_t failed;       /* dead-letter lines written */
+  uint64_t records;   /* inputs read from the source */
+  uint64_t succeeded; /* rows written */
+  uint64_t failed;    /* dead-letter lines written */
   uint64_t batches;
   double wall_seconds;
 } ri_pipeline_summary;
@@ -56,25 +61,27 @@ RI_API const char *ri_pipeline_last_error(const ri_pipeline_t *p);
 /* spec is copied; for RI_SOURCE_STDIN it is ignored. */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_source(ri_pipeline_t *p, ri_source_kind kind, const char *spec);
 /* Output rows: written to PATH.tmp and renamed to path when the run completes. */
-RI_API RI_MUST_USE ri_status ri_pipeline_set_output(ri_pipeline_t *p, const char *path, ri_output_format format);
-/* Dead-letter JSONL ({"key":..,"stage":..,"error":..}); default: PATH of the output + ".dead-letter.jsonl". */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_output(ri_pipeline_t *p, const char *path,
+                                                    ri_output_format format);
+/* Dead-letter JSONL ({"key":..,"stage":..,"error":..}); default: PATH of the output + ".dead-letter.jsonl".
+ */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_dead_letter(ri_pipeline_t *p, const char *path);
 /* Batching: flush when max_batch records wait, or when at least min_batch wait and the oldest has waited
  * max_wait_us. Defaults: 1, the engine's maximum, 2000 us. */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_batching(ri_pipeline_t *p, int min_batch, int max_batch,
-                                                       int64_t max_wait_us);
+                                                      int64_t max_wait_us);
 /* Decode threads (default 2); ordered = 1 writes rows in input order (default 0: completion order). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_workers(ri_pipeline_t *p, int decode_threads, int ordered);
 /* Metrics: JSON file and/or Prometheus text file (either may be NULL). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_metrics(ri_pipeline_t *p, const char *json_path,
-                                                      const char *prometheus_path);
+                                                     const char *prometheus_path);
 /* Write each image with its detections drawn as PNG into dir (NULL: off). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_draw_dir(ri_pipeline_t *p, const char *dir);
-/* Model facts the caller knows and the pipeline cannot: the time it took to load the engine (ms, >= 0) and the
- * engine file's size in bytes. Reported in the metrics as Beam's load_model_latency_milli_secs and
+/* Model facts the caller knows and the pipeline cannot: the time it took to load the engine (ms, >= 0) and
+ * the engine file's size in bytes. Reported in the metrics as Beam's load_model_latency_milli_secs and
  * model_byte_size (0 for both when never set). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_model_info(ri_pipeline_t *p, double load_model_ms,
-                                                         uint64_t model_byte_size);
+                                                        uint64_t model_byte_size);
 /* Progress line on stderr (rate, ETA) when enabled and stderr is a terminal. */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_progress(ri_pipeline_t *p, int enabled);
 

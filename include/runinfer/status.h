@@ -12,26 +12,26 @@ extern "C" {
 
 #if defined(__GNUC__) || defined(__clang__)
 #define RI_MUST_USE __attribute__((warn_unused_result))
-#define RI_API __attribute__((visibility("default")))
+#define RI_API      __attribute__((visibility("default")))
 #else
 #define RI_MUST_USE
 #define RI_API
 #endif
 
 /* X(name, value, description) */
-#define RI_STATUS_LIST(X)                                                                          \
-  X(RI_OK, 0, "ok")                                                                                \
-  X(RI_ERR_INVALID_ARG, 1, "invalid argument")                                                     \
-  X(RI_ERR_NO_MEMORY, 2, "out of memory")                                                          \
-  X(RI_ERR_IO, 3, "I/O error")                                                                     \
-  X(RI_ERR_PARSE, 4, "malformed input")                                                            \
-  X(RI_ERR_UNSUPPORTED, 5, "unsupported feature")                                                  \
-  X(RI_ERR_LIMIT, 6, "limit exceeded")                                                             \
-  X(RI_ERR_SHAPE, 7, "shape or type mismatch")                                                     \
-  X(RI_ERR_STALE, 8, "engine built for another device or library version")                        \
-  X(RI_ERR_CHECKSUM, 9, "checksum mismatch")                                                       \
-  X(RI_ERR_DEVICE, 10, "device error")                                                             \
-  X(RI_ERR_NOT_FOUND, 11, "not found")                                                             \
+#define RI_STATUS_LIST(X)                                                                                    \
+  X(RI_OK, 0, "ok")                                                                                          \
+  X(RI_ERR_INVALID_ARG, 1, "invalid argument")                                                               \
+  X(RI_ERR_NO_MEMORY, 2, "out of memory")                                                                    \
+  X(RI_ERR_IO, 3, "I/O error")                                                                               \
+  X(RI_ERR_PARSE, 4, "malformed input")                                                                      \
+  X(RI_ERR_UNSUPPORTED, 5, "unsupported feature")                                                            \
+  X(RI_ERR_LIMIT, 6, "limit exceeded")                                                                       \
+  X(RI_ERR_SHAPE, 7, "shape or type mismatch")                                                               \
+  X(RI_ERR_STALE, 8, "engine built for another device or library version")                                   \
+  X(RI_ERR_CHECKSUM, 9, "checksum mismatch")                                                                 \
+  X(RI_ERR_DEVICE, 10, "device error")                                                                       \
+  X(RI_ERR_NOT_FOUND, 11, "not found")                                                                       \
   X(RI_ERR_INTERNAL, 12, "internal error")
 
 typedef enum {
@@ -40,7 +40,8 @@ typedef enum {
 #undef RI_STATUS_ENUM_
 } ri_status;
 
-/* Returns a static, never-NULL description of a status code ("unknown status" for values outside the list). */
+/* Returns a static, never-NULL description of a status code ("unknown status" for values outside the list).
+ */
 RI_API const char *ri_status_str(ri_status status);
 
 /* Returns the library version as "MAJOR.MINOR.PATCH" (static string). */

@@ -14,7 +14,7 @@
 
 typedef struct {
   int max_batch;
-  int threads;        /* 0 = all online CPUs */
+  int threads; /* 0 = all online CPUs */
   ri_precision precision;
   int device_index;   /* GPU ordinal for device backends */
   int64_t arena_size; /* activation arena bytes at max_batch (from the memory plan) */

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static atomic_long g_count;     /* allocations since the last ri__alloc_fail_after() */
-static atomic_long g_fail_at;   /* 0 = never fail */
+static atomic_long g_count;   /* allocations since the last ri__alloc_fail_after() */
+static atomic_long g_fail_at; /* 0 = never fail */
 static atomic_long g_live;
 
 static int should_fail(void) {

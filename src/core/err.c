@@ -27,8 +27,10 @@ ri_status ri__err_prefix(ri__err *err, const char *fmt, ...) {
   if (pl > cap) pl = cap;
   memcpy(err->msg, prefix, pl);
   size_t off = pl;
-  for (const char *s = ": "; *s && off < cap; s++) err->msg[off++] = *s;
-  for (const char *s = old; *s && off < cap; s++) err->msg[off++] = *s;
+  for (const char *s = ": "; *s && off < cap; s++)
+    err->msg[off++] = *s;
+  for (const char *s = old; *s && off < cap; s++)
+    err->msg[off++] = *s;
   err->msg[off] = 0;
   return err->status;
 }

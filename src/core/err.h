@@ -19,10 +19,10 @@ ri_status ri__err_set(ri__err *err, ri_status status, const char *fmt, ...)
 ri_status ri__err_prefix(ri__err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ri__err_clear(ri__err *err);
 
-#define RI__TRY(expr)                                                                              \
-  do {                                                                                             \
-    ri_status ri__try_s_ = (expr);                                                                 \
-    if (ri__try_s_ != RI_OK) return ri__try_s_;                                                    \
+#define RI__TRY(expr)                                                                                        \
+  do {                                                                                                       \
+    ri_status ri__try_s_ = (expr);                                                                           \
+    if (ri__try_s_ != RI_OK) return ri__try_s_;                                                              \
   } while (0)
 
 #define RI__OOM(err) ri__err_set((err), RI_ERR_NO_MEMORY, "out of memory at %s:%d", __FILE__, __LINE__)

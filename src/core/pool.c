@@ -40,7 +40,8 @@ static void *worker(void *arg) {
   unsigned long seen = 0;
   for (;;) {
     pthread_mutex_lock(&p->mu);
-    while (!p->stop && p->generation == seen) pthread_cond_wait(&p->cv_work, &p->mu);
+    while (!p->stop && p->generation == seen)
+      pthread_cond_wait(&p->cv_work, &p->mu);
     if (p->stop) {
       pthread_mutex_unlock(&p->mu);
       return NULL;
@@ -48,7 +49,8 @@ static void *worker(void *arg) {
     seen = p->generation;
     pthread_mutex_unlock(&p->mu);
     int64_t b, e;
-    while (claim(p, &b, &e)) p->fn(p->arg, b, e);
+    while (claim(p, &b, &e))
+      p->fn(p->arg, b, e);
     pthread_mutex_lock(&p->mu);
     if (--p->active == 0) pthread_cond_signal(&p->cv_done);
     pthread_mutex_unlock(&p->mu);
@@ -87,7 +89,8 @@ void ri__pool_destroy(ri__pool *p) {
   pthread_cond_broadcast(&p->cv_work);
   pthread_mutex_unlock(&p->mu);
   if (p->tids)
-    for (int i = 0; i < p->threads - 1; i++) pthread_join(p->tids[i], NULL);
+    for (int i = 0; i < p->threads - 1; i++)
+      pthread_join(p->tids[i], NULL);
   ri__free(p->tids);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv_work);
@@ -118,8 +121,10 @@ void ri__pool_for(ri__pool *p, int64_t n, int64_t grain, ri__pool_fn fn, void *a
   pthread_cond_broadcast(&p->cv_work);
   pthread_mutex_unlock(&p->mu);
   int64_t b, e;
-  while (claim(p, &b, &e)) fn(arg, b, e);
+  while (claim(p, &b, &e))
+    fn(arg, b, e);
   pthread_mutex_lock(&p->mu);
-  while (p->active > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+  while (p->active > 0)
+    pthread_cond_wait(&p->cv_done, &p->mu);
   pthread_mutex_unlock(&p->mu);
 }

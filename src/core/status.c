@@ -7,9 +7,8 @@
 
 const char *ri_status_str(ri_status status) {
   switch (status) {
-#define RI_STATUS_CASE_(name, value, text)                                                         \
-  case name:                                                                                       \
-    return text;
+#define RI_STATUS_CASE_(name, value, text)                                                                   \
+  case name: return text;
     RI_STATUS_LIST(RI_STATUS_CASE_)
 #undef RI_STATUS_CASE_
   }
@@ -20,10 +19,18 @@ const char *ri_version(void) { return RI_VERSION_STRING; }
 
 size_t ri_dtype_size(ri_dtype dtype) {
   switch (dtype) {
-  case RI_DTYPE_FLOAT32: case RI_DTYPE_INT32: case RI_DTYPE_UINT32: return 4;
-  case RI_DTYPE_UINT8: case RI_DTYPE_INT8: case RI_DTYPE_BOOL: return 1;
-  case RI_DTYPE_UINT16: case RI_DTYPE_INT16: case RI_DTYPE_FLOAT16: return 2;
-  case RI_DTYPE_INT64: case RI_DTYPE_FLOAT64: case RI_DTYPE_UINT64: return 8;
+  case RI_DTYPE_FLOAT32:
+  case RI_DTYPE_INT32:
+  case RI_DTYPE_UINT32: return 4;
+  case RI_DTYPE_UINT8:
+  case RI_DTYPE_INT8:
+  case RI_DTYPE_BOOL: return 1;
+  case RI_DTYPE_UINT16:
+  case RI_DTYPE_INT16:
+  case RI_DTYPE_FLOAT16: return 2;
+  case RI_DTYPE_INT64:
+  case RI_DTYPE_FLOAT64:
+  case RI_DTYPE_UINT64: return 8;
   default: return 0;
   }
 }

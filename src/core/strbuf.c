@@ -22,7 +22,8 @@ static int reserve(ri__strbuf *sb, size_t extra) {
   }
   if (need <= sb->cap) return 1;
   size_t nc = sb->cap ? sb->cap : 256;
-  while (nc < need) nc *= 2;
+  while (nc < need)
+    nc *= 2;
   char *p = ri__realloc(sb->data, nc);
   if (!p) {
     sb->oom = 1;
@@ -66,10 +67,14 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   size_t len;
   unsigned min;
   if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) len = 2, min = 0x80;
-  else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800;
-  else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000;
-  else return 0;
+  if ((c & 0xE0) == 0xC0)
+    len = 2, min = 0x80;
+  else if ((c & 0xF0) == 0xE0)
+    len = 3, min = 0x800;
+  else if ((c & 0xF8) == 0xF0)
+    len = 4, min = 0x10000;
+  else
+    return 0;
   if (len > n) return 0;
   unsigned cp = c & (0x7F >> len);
   for (size_t i = 1; i < len; i++) {

@@ -83,15 +83,18 @@ static ri_status check_known_metadata(ri_builder_t *b, const char *key, const ch
   if (strcmp(key, "preprocess") == 0) {
     ri_preprocess_spec spec;
     ri_preprocess_spec_default(&spec);
-    if (ri_preprocess_spec_parse(value, &spec, &verr) != RI_OK || ri_preprocess_spec_validate(&spec, &verr) != RI_OK)
+    if (ri_preprocess_spec_parse(value, &spec, &verr) != RI_OK ||
+        ri_preprocess_spec_validate(&spec, &verr) != RI_OK)
       return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "metadata 'preprocess': %s", verr.msg);
   } else if (strcmp(key, "detect") == 0) {
     ri_detect_config cfg;
     ri_detect_config_default(&cfg);
-    if (ri_detect_config_parse(value, &cfg, &verr) != RI_OK || ri_detect_config_validate(&cfg, &verr) != RI_OK)
+    if (ri_detect_config_parse(value, &cfg, &verr) != RI_OK ||
+        ri_detect_config_validate(&cfg, &verr) != RI_OK)
       return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "metadata 'detect': %s", verr.msg);
   } else if (strcmp(key, "task") == 0 && strcmp(value, "detect") != 0 && strcmp(value, "classify") != 0) {
-    return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "metadata 'task': '%s' is neither detect nor classify", value);
+    return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "metadata 'task': '%s' is neither detect nor classify",
+                       value);
   }
   return RI_OK;
 }
@@ -152,7 +155,8 @@ static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, c
       s = ri__err_set(err, RI_ERR_UNSUPPORTED,
                       "input '%s' has a fixed first dimension (%lld); building with max batch %d needs a "
                       "symbolic batch axis in the model",
-                      v->name ? v->name : "?", v->shape.rank ? (long long)v->shape.dims[0] : 0LL, b->max_batch);
+                      v->name ? v->name : "?", v->shape.rank ? (long long)v->shape.dims[0] : 0LL,
+                      b->max_batch);
   }
   if (s == RI_OK) s = ri__graph_check_ops(g, err);
   if (s == RI_OK) s = ri__graph_infer_shapes(g, 1, err);

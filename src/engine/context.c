@@ -90,7 +90,8 @@ ri_status ri_context_run(ri_context_t *c, int batch, const void *const *inputs, 
   if (!outputs && g->n_outputs) return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "outputs is NULL");
   for (int i = 0; i < g->n_inputs; i++)
     if (!inputs[i])
-      return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "input %d ('%s') is NULL", i, g->values[g->inputs[i]].name);
+      return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "input %d ('%s') is NULL", i,
+                         g->values[g->inputs[i]].name);
   for (int i = 0; i < g->n_outputs; i++)
     if (!outputs[i])
       return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "output %d ('%s') is NULL", i,
@@ -117,13 +118,15 @@ ri_status ri_context_output_shape(ri_context_t *c, int batch, int index, ri_tens
   ri__err_clear(&c->err);
   const ri__graph *g = c->e->c.graph;
   if (index < 0 || index >= g->n_outputs)
-    return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "output index %d is outside 0..%d", index, g->n_outputs - 1);
+    return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "output index %d is outside 0..%d", index,
+                       g->n_outputs - 1);
   RI__TRY(resolve(c, batch));
   int v = g->outputs[index];
   memset(info, 0, sizeof *info);
   info->name = g->values[v].name ? g->values[v].name : "";
   info->dtype = c->vals[v].dtype;
   info->rank = c->vals[v].shape.rank;
-  for (int i = 0; i < info->rank; i++) info->dims[i] = c->vals[v].shape.dims[i];
+  for (int i = 0; i < info->rank; i++)
+    info->dims[i] = c->vals[v].shape.dims[i];
   return RI_OK;
 }

@@ -132,7 +132,8 @@ static ri_status io_info(ri_engine_t *e, int index, int is_input, ri_tensor_info
   info->name = v->name ? v->name : "";
   info->dtype = v->dtype;
   info->rank = v->shape.rank;
-  for (int i = 0; i < v->shape.rank; i++) info->dims[i] = v->shape.dims[i];
+  for (int i = 0; i < v->shape.rank; i++)
+    info->dims[i] = v->shape.dims[i];
   int batched = is_input ? v->batch_axis == 0 : v->batch_dependent;
   if (batched && v->shape.rank > 0 && e->c.max_batch > 1) info->dims[0] = -1;
   return RI_OK;
@@ -155,7 +156,8 @@ const char *ri_engine_metadata(const ri_engine_t *e, const char *key) {
 
 static void json_shape(ri__strbuf *sb, const ri__shape *s) {
   ri__sb_puts(sb, "[");
-  for (int i = 0; i < s->rank; i++) ri__sb_printf(sb, i ? ",%lld" : "%lld", (long long)s->dims[i]);
+  for (int i = 0; i < s->rank; i++)
+    ri__sb_printf(sb, i ? ",%lld" : "%lld", (long long)s->dims[i]);
   ri__sb_puts(sb, "]");
 }
 
@@ -171,7 +173,8 @@ static void json_io(ri__strbuf *sb, ri_engine_t *e, int is_input) {
     ri_tensor_info info;
     if (io_info(e, i, is_input, &info) != RI_OK) continue;
     ri__shape s = {.rank = info.rank};
-    for (int k = 0; k < info.rank; k++) s.dims[k] = info.dims[k];
+    for (int k = 0; k < info.rank; k++)
+      s.dims[k] = info.dims[k];
     ri__sb_puts(sb, i ? ",{\"name\":" : "{\"name\":");
     json_name(sb, info.name);
     ri__sb_printf(sb, ",\"dtype\":\"%s\",\"shape\":", ri_dtype_name(info.dtype));
@@ -196,8 +199,10 @@ ri_status ri_engine_describe_json(ri_engine_t *e, const char **json) {
   ri__sb_puts(&sb, ",\"fingerprint\":");
   json_name(&sb, e->c.fingerprint);
   ri__sb_printf(&sb, ",\"precision\":\"%s\",\"max_batch\":%d,\"threads\":%d,\"opset\":%lld",
-                e->c.precision == 1 ? "fp16" : e->c.precision == 2 ? "int8" : "fp32", e->c.max_batch,
-                e->c.threads, (long long)g->opset);
+                e->c.precision == 1   ? "fp16"
+                : e->c.precision == 2 ? "int8"
+                                      : "fp32",
+                e->c.max_batch, e->c.threads, (long long)g->opset);
   ri__sb_printf(&sb, ",\"weights_bytes\":%lld,\"arena_bytes\":%lld,\"nodes\":%d", (long long)weights,
                 (long long)e->c.arena_size, g->n_nodes);
   ri__sb_puts(&sb, ",\"inputs\":");

@@ -18,7 +18,8 @@ void ri__attr_free(ri__attr *a) {
   ri__free(a->floats);
   ri__free(a->ints);
   if (a->strings) {
-    for (int i = 0; i < a->n; i++) ri__free(a->strings[i]);
+    for (int i = 0; i < a->n; i++)
+      ri__free(a->strings[i]);
     ri__free(a->strings);
   }
   memset(a, 0, sizeof *a);
@@ -28,7 +29,8 @@ static void node_free(ri__node *n) {
   ri__free(n->name);
   ri__free(n->inputs);
   ri__free(n->outputs);
-  for (int i = 0; i < n->n_attrs; i++) ri__attr_free(&n->attrs[i]);
+  for (int i = 0; i < n->n_attrs; i++)
+    ri__attr_free(&n->attrs[i]);
   ri__free(n->attrs);
   ri__free(n->params);
 }
@@ -40,7 +42,8 @@ void ri__graph_destroy(ri__graph *g) {
     ri__free(g->values[i].data);
   }
   ri__free(g->values);
-  for (int i = 0; i < g->n_nodes; i++) node_free(&g->nodes[i]);
+  for (int i = 0; i < g->n_nodes; i++)
+    node_free(&g->nodes[i]);
   ri__free(g->nodes);
   ri__free(g->inputs);
   ri__free(g->outputs);
@@ -51,7 +54,8 @@ void ri__graph_destroy(ri__graph *g) {
 static int grow(void **arr, int *cap, int need, size_t elem) {
   if (need <= *cap) return 1;
   int nc = *cap ? *cap * 2 : 16;
-  while (nc < need) nc *= 2;
+  while (nc < need)
+    nc *= 2;
   size_t bytes;
   if (!ri__mul_size((size_t)nc, elem, &bytes)) return 0;
   void *p = ri__realloc(*arr, bytes);
@@ -81,8 +85,8 @@ int ri__graph_add_value(ri__graph *g, const char *name, ri_dtype dtype, const ri
   return g->n_values++;
 }
 
-int ri__graph_add_const(ri__graph *g, const char *name, ri_dtype dtype, const ri__shape *shape,
-                        void *data, size_t nbytes) {
+int ri__graph_add_const(ri__graph *g, const char *name, ri_dtype dtype, const ri__shape *shape, void *data,
+                        size_t nbytes) {
   int idx = ri__graph_add_value(g, name, dtype, shape, RI__VAL_CONST);
   if (idx < 0) {
     ri__free(data);
@@ -141,7 +145,8 @@ int ri__graph_find_value(const ri__graph *g, const char *name) {
 }
 
 ri_status ri__graph_link(ri__graph *g, ri__err *err) {
-  for (int i = 0; i < g->n_values; i++) g->values[i].producer = -1;
+  for (int i = 0; i < g->n_values; i++)
+    g->values[i].producer = -1;
   for (int i = 0; i < g->n_inputs; i++)
     if (g->inputs[i] < 0 || g->inputs[i] >= g->n_values)
       return ri__err_set(err, RI_ERR_PARSE, "graph input %d refers to no value", i);
@@ -207,7 +212,8 @@ ri_status ri__graph_toposort(ri__graph *g, ri__err *err) {
     st = RI__OOM(err);
     goto done;
   }
-  for (int i = 0; i < nv; i++) prod[i] = -1;
+  for (int i = 0; i < nv; i++)
+    prod[i] = -1;
   for (int ni = 0; ni < nn; ni++) {
     const ri__node *n = &g->nodes[ni];
     for (int k = 0; k < n->n_outputs; k++) {
@@ -246,7 +252,8 @@ ri_status ri__graph_toposort(ri__graph *g, ri__err *err) {
   /* consumer lists */
   int *cstart = ri__calloc((size_t)nv + 1, sizeof(int));
   int total = 0;
-  for (int ni = 0; ni < nn; ni++) total += g->nodes[ni].n_inputs;
+  for (int ni = 0; ni < nn; ni++)
+    total += g->nodes[ni].n_inputs;
   int *clist = ri__malloc((size_t)(total ? total : 1) * sizeof(int));
   int *cfill = ri__calloc((size_t)nv + 1, sizeof(int));
   if (!cstart || !clist || !cfill) {
@@ -259,7 +266,8 @@ ri_status ri__graph_toposort(ri__graph *g, ri__err *err) {
   for (int ni = 0; ni < nn; ni++)
     for (int k = 0; k < g->nodes[ni].n_inputs; k++)
       if (g->nodes[ni].inputs[k] >= 0) cstart[g->nodes[ni].inputs[k] + 1]++;
-  for (int i = 0; i < nv; i++) cstart[i + 1] += cstart[i];
+  for (int i = 0; i < nv; i++)
+    cstart[i + 1] += cstart[i];
   for (int ni = 0; ni < nn; ni++)
     for (int k = 0; k < g->nodes[ni].n_inputs; k++) {
       int in = g->nodes[ni].inputs[k];
@@ -289,7 +297,8 @@ ri_status ri__graph_toposort(ri__graph *g, ri__err *err) {
     st = ri__err_set(err, RI_ERR_PARSE, "graph has a cycle (node '%s' depends on itself)", name);
     goto done;
   }
-  for (int i = 0; i < nn; i++) sorted[i] = g->nodes[order[i]];
+  for (int i = 0; i < nn; i++)
+    sorted[i] = g->nodes[order[i]];
   if (nn) memcpy(g->nodes, sorted, (size_t)nn * sizeof(ri__node));
   st = ri__graph_link(g, err);
 done:
@@ -320,8 +329,10 @@ ri_status ri__graph_compact(ri__graph *g, ri__err *err) {
     g->nodes[w++] = g->nodes[i];
   }
   g->n_nodes = w;
-  for (int i = 0; i < g->n_inputs; i++) used[g->inputs[i]] = 1;
-  for (int i = 0; i < g->n_outputs; i++) used[g->outputs[i]] = 1;
+  for (int i = 0; i < g->n_inputs; i++)
+    used[g->inputs[i]] = 1;
+  for (int i = 0; i < g->n_outputs; i++)
+    used[g->outputs[i]] = 1;
   for (int ni = 0; ni < g->n_nodes; ni++) {
     const ri__node *n = &g->nodes[ni];
     for (int k = 0; k < n->n_inputs; k++)
@@ -343,8 +354,10 @@ ri_status ri__graph_compact(ri__graph *g, ri__err *err) {
     g->values[w++] = g->values[i];
   }
   g->n_values = w;
-  for (int i = 0; i < g->n_inputs; i++) g->inputs[i] = remap[g->inputs[i]];
-  for (int i = 0; i < g->n_outputs; i++) g->outputs[i] = remap[g->outputs[i]];
+  for (int i = 0; i < g->n_inputs; i++)
+    g->inputs[i] = remap[g->inputs[i]];
+  for (int i = 0; i < g->n_outputs; i++)
+    g->outputs[i] = remap[g->outputs[i]];
   for (int ni = 0; ni < g->n_nodes; ni++) {
     ri__node *n = &g->nodes[ni];
     for (int k = 0; k < n->n_inputs; k++)
@@ -469,6 +482,4 @@ double ri__tensor_get_double(const ri__tensor *t, int64_t i) {
 }
 
 #include <math.h>
-float ri__sigmoidf(float x) {
-  return 1.f / (1.f + expf(-x));
-}
+float ri__sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }

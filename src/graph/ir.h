@@ -23,18 +23,18 @@
 
 /* Limits applied to everything read from a model or engine file. */
 #define RI__MAX_TENSOR_ELEMS ((int64_t)1 << 31) /* per tensor */
-#define RI__MAX_NODES 200000
-#define RI__MAX_VALUES 400000
-#define RI__MAX_ATTRS 64
-#define RI__MAX_NODE_IO 4096
-#define RI__MAX_NAME 4096
-#define RI__MAX_ATTR_LIST 65536
+#define RI__MAX_NODES        200000
+#define RI__MAX_VALUES       400000
+#define RI__MAX_ATTRS        64
+#define RI__MAX_NODE_IO      4096
+#define RI__MAX_NAME         4096
+#define RI__MAX_ATTR_LIST    65536
 
 typedef enum {
 #define RI__OP_ENUM_(name) RI__OP_##name,
   RI__OP_LIST(RI__OP_ENUM_)
 #undef RI__OP_ENUM_
-  RI__OP_COUNT
+      RI__OP_COUNT
 } ri__op;
 
 typedef struct {
@@ -66,12 +66,12 @@ typedef struct {
   ri__attr_type type;
   int64_t i;
   float f;
-  char *s;       /* STRING: NUL-terminated copy */
-  int n;         /* FLOATS / INTS / STRINGS: element count */
+  char *s; /* STRING: NUL-terminated copy */
+  int n;   /* FLOATS / INTS / STRINGS: element count */
   float *floats;
   int64_t *ints;
   char **strings;
-  int value;     /* TENSOR: index of a constant value */
+  int value; /* TENSOR: index of a constant value */
 } ri__attr;
 
 typedef enum {
@@ -85,23 +85,23 @@ typedef struct {
   ri_dtype dtype;
   ri__shape shape;
   ri__val_kind kind;
-  int producer;          /* node index, or -1 */
-  int is_output;         /* a graph output */
-  int batch_axis;        /* inputs: 0 if the first axis is the symbolic batch axis, else -1 */
-  int batch_dependent;   /* set by shape analysis: shape or (host) contents change with the batch size */
-  int host;              /* computed on the host during shape resolution (shape subgraphs) */
-  void *data;            /* CONST: owned element data */
-  size_t nbytes;         /* CONST: size of data */
-  int64_t mem_offset;    /* memory plan: byte offset in the activation arena, -1 when unplanned */
-  int64_t mem_size;      /* memory plan: bytes reserved at the maximum batch */
+  int producer;        /* node index, or -1 */
+  int is_output;       /* a graph output */
+  int batch_axis;      /* inputs: 0 if the first axis is the symbolic batch axis, else -1 */
+  int batch_dependent; /* set by shape analysis: shape or (host) contents change with the batch size */
+  int host;            /* computed on the host during shape resolution (shape subgraphs) */
+  void *data;          /* CONST: owned element data */
+  size_t nbytes;       /* CONST: size of data */
+  int64_t mem_offset;  /* memory plan: byte offset in the activation arena, -1 when unplanned */
+  int64_t mem_size;    /* memory plan: bytes reserved at the maximum batch */
 } ri__value;
 
 /* Activation fused into a node's output (conv, gemm, add...). */
 typedef enum {
   RI__ACT_NONE = 0,
   RI__ACT_RELU,
-  RI__ACT_CLIP,        /* min(max(x, a), b) */
-  RI__ACT_LEAKY_RELU,  /* x < 0 ? a * x : x */
+  RI__ACT_CLIP,       /* min(max(x, a), b) */
+  RI__ACT_LEAKY_RELU, /* x < 0 ? a * x : x */
   RI__ACT_SIGMOID,
   RI__ACT_HARD_SIGMOID, /* max(0, min(1, a * x + b)) */
   RI__ACT_HARD_SWISH
@@ -110,19 +110,19 @@ typedef enum {
 typedef struct {
   char *name;
   ri__op op;
-  int *inputs;           /* value indices; -1 = absent optional input */
+  int *inputs; /* value indices; -1 = absent optional input */
   int n_inputs;
   int *outputs;
   int n_outputs;
   ri__attr *attrs;
   int n_attrs;
-  void *params;          /* op-specific resolved parameters, set by the op's check(); plain memory
-                            (no nested pointers), freed with ri__free */
-  ri__act act;           /* fused activation, applied to the output by every backend's kernel */
+  void *params; /* op-specific resolved parameters, set by the op's check(); plain memory
+                   (no nested pointers), freed with ri__free */
+  ri__act act;  /* fused activation, applied to the output by every backend's kernel */
   float act_a, act_b;
-  int dead;              /* removed by a pass; compacted away by ri__graph_compact */
-  int host;              /* evaluated on the host at shape-resolution time (shape subgraph) */
-  int tactic;            /* backend-specific implementation id chosen at build, 0 = default */
+  int dead;   /* removed by a pass; compacted away by ri__graph_compact */
+  int host;   /* evaluated on the host at shape-resolution time (shape subgraph) */
+  int tactic; /* backend-specific implementation id chosen at build, 0 = default */
 } ri__node;
 
 typedef struct {
@@ -130,12 +130,12 @@ typedef struct {
   int n_values, cap_values;
   ri__node *nodes;
   int n_nodes, cap_nodes;
-  int *inputs;           /* value indices of graph inputs, in order */
+  int *inputs; /* value indices of graph inputs, in order */
   int n_inputs;
-  int *outputs;          /* value indices of graph outputs, in order */
+  int *outputs; /* value indices of graph outputs, in order */
   int n_outputs;
-  int64_t opset;         /* opset of the default ONNX domain */
-  int batch;             /* batch size of the current shapes (1 after import) */
+  int64_t opset; /* opset of the default ONNX domain */
+  int batch;     /* batch size of the current shapes (1 after import) */
   char *name;
 } ri__graph;
 
@@ -147,8 +147,8 @@ int ri__graph_add_value(ri__graph *g, const char *name, ri_dtype dtype, const ri
                         ri__val_kind kind);
 /* Adds a constant value taking ownership of data (allocated by ri__malloc, nbytes long); on failure data
  * is freed. Returns the index or -1. */
-int ri__graph_add_const(ri__graph *g, const char *name, ri_dtype dtype, const ri__shape *shape,
-                        void *data, size_t nbytes);
+int ri__graph_add_const(ri__graph *g, const char *name, ri_dtype dtype, const ri__shape *shape, void *data,
+                        size_t nbytes);
 /* Adds a node (name copied). inputs/outputs are copied. Returns its index or -1 on OOM. Does not set
  * producers: call ri__graph_link() after construction. */
 int ri__graph_add_node(ri__graph *g, const char *name, ri__op op, const int *inputs, int n_inputs,

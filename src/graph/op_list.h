@@ -5,48 +5,48 @@
 #ifndef RI_GRAPH_OP_LIST_H
 #define RI_GRAPH_OP_LIST_H
 
-#define RI__OP_LIST(X)                                                                             \
-  /* convolution / pooling / dense family */                                                       \
-  X(Conv)                                                                                          \
-  X(BatchNormalization)                                                                            \
-  X(MaxPool)                                                                                       \
-  X(AveragePool)                                                                                   \
-  X(GlobalAveragePool)                                                                             \
-  X(Gemm)                                                                                          \
-  X(MatMul)                                                                                        \
-  X(Softmax)                                                                                       \
-  X(Resize)                                                                                        \
-  X(Pad)                                                                                           \
-  /* elementwise */                                                                                \
-  X(Relu)                                                                                          \
-  X(Clip)                                                                                          \
-  X(LeakyRelu)                                                                                     \
-  X(HardSigmoid)                                                                                   \
-  X(HardSwish)                                                                                     \
-  X(Sigmoid)                                                                                       \
-  X(Exp)                                                                                           \
-  X(Add)                                                                                           \
-  X(Sub)                                                                                           \
-  X(Mul)                                                                                           \
-  X(Div)                                                                                           \
-  X(QuantizeLinear)                                                                                \
-  X(DequantizeLinear)                                                                              \
-  X(Cast)                                                                                          \
-  /* data movement and shapes */                                                                   \
-  X(Concat)                                                                                        \
-  X(Reshape)                                                                                       \
-  X(Transpose)                                                                                     \
-  X(Flatten)                                                                                       \
-  X(Squeeze)                                                                                       \
-  X(Unsqueeze)                                                                                     \
-  X(Slice)                                                                                         \
-  X(Gather)                                                                                        \
-  X(Shape)                                                                                         \
-  X(Constant)                                                                                      \
-  X(Identity)                                                                                      \
-  X(Tile)                                                                                          \
-  /* detection post-processing (src/graph/ops/nms.c) */                                           \
-  X(NonMaxSuppression)                                                                             \
+#define RI__OP_LIST(X)                                                                                       \
+  /* convolution / pooling / dense family */                                                                 \
+  X(Conv)                                                                                                    \
+  X(BatchNormalization)                                                                                      \
+  X(MaxPool)                                                                                                 \
+  X(AveragePool)                                                                                             \
+  X(GlobalAveragePool)                                                                                       \
+  X(Gemm)                                                                                                    \
+  X(MatMul)                                                                                                  \
+  X(Softmax)                                                                                                 \
+  X(Resize)                                                                                                  \
+  X(Pad)                                                                                                     \
+  /* elementwise */                                                                                          \
+  X(Relu)                                                                                                    \
+  X(Clip)                                                                                                    \
+  X(LeakyRelu)                                                                                               \
+  X(HardSigmoid)                                                                                             \
+  X(HardSwish)                                                                                               \
+  X(Sigmoid)                                                                                                 \
+  X(Exp)                                                                                                     \
+  X(Add)                                                                                                     \
+  X(Sub)                                                                                                     \
+  X(Mul)                                                                                                     \
+  X(Div)                                                                                                     \
+  X(QuantizeLinear)                                                                                          \
+  X(DequantizeLinear)                                                                                        \
+  X(Cast)                                                                                                    \
+  /* data movement and shapes */                                                                             \
+  X(Concat)                                                                                                  \
+  X(Reshape)                                                                                                 \
+  X(Transpose)                                                                                               \
+  X(Flatten)                                                                                                 \
+  X(Squeeze)                                                                                                 \
+  X(Unsqueeze)                                                                                               \
+  X(Slice)                                                                                                   \
+  X(Gather)                                                                                                  \
+  X(Shape)                                                                                                   \
+  X(Constant)                                                                                                \
+  X(Identity)                                                                                                \
+  X(Tile)                                                                                                    \
+  /* detection post-processing (src/graph/ops/nms.c) */                                                      \
+  X(NonMaxSuppression)                                                                                       \
   X(EfficientNMS_TRT)
 
 #endif

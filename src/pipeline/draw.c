@@ -20,7 +20,7 @@ static const unsigned char k_glyphs[][5] = {
     {0, 0, 0, 0, 2}, {0, 0, 0, 0, 0}, {0, 0, 0, 0, 7}, {0, 0, 7, 0, 0},
 };
 
-static const unsigned char k_palette[6][3] = {{255, 64, 64}, {64, 220, 64}, {64, 128, 255},
+static const unsigned char k_palette[6][3] = {{255, 64, 64}, {64, 220, 64},  {64, 128, 255},
                                               {255, 200, 0}, {220, 64, 220}, {0, 220, 220}};
 
 static void put(ri_image *im, int x, int y, const unsigned char *c) {
@@ -31,8 +31,10 @@ static void put(ri_image *im, int x, int y, const unsigned char *c) {
 
 static void rect(ri_image *im, int x0, int y0, int x1, int y1, int t, const unsigned char *c) {
   for (int k = 0; k < t; k++) {
-    for (int x = x0; x <= x1; x++) put(im, x, y0 + k, c), put(im, x, y1 - k, c);
-    for (int y = y0; y <= y1; y++) put(im, x0 + k, y, c), put(im, x1 - k, y, c);
+    for (int x = x0; x <= x1; x++)
+      put(im, x, y0 + k, c), put(im, x, y1 - k, c);
+    for (int y = y0; y <= y1; y++)
+      put(im, x0 + k, y, c), put(im, x1 - k, y, c);
   }
 }
 
@@ -40,7 +42,8 @@ static void text(ri_image *im, int x, int y, const char *s, int scale, const uns
   static const unsigned char bg[3] = {0, 0, 0};
   int w = (int)strlen(s) * 4 * scale + scale;
   for (int yy = y - scale; yy < y + 6 * scale; yy++)
-    for (int xx = x - scale; xx < x + w; xx++) put(im, xx, yy, bg);
+    for (int xx = x - scale; xx < x + w; xx++)
+      put(im, xx, yy, bg);
   for (const char *p = s; *p; p++, x += 4 * scale) {
     char ch = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
     const char *f = strchr(k_glyph_chars, ch);
@@ -50,7 +53,8 @@ static void text(ri_image *im, int x, int y, const char *s, int scale, const uns
       for (int col = 0; col < 3; col++)
         if (g[row] & (4 >> col))
           for (int sy = 0; sy < scale; sy++)
-            for (int sx = 0; sx < scale; sx++) put(im, x + col * scale + sx, y + row * scale + sy, c);
+            for (int sx = 0; sx < scale; sx++)
+              put(im, x + col * scale + sx, y + row * scale + sy, c);
   }
 }
 
@@ -59,7 +63,9 @@ static ri_status write_png(const char *path, const ri_image *im, ri__err *err) {
   if (!f) return ri__err_set(err, RI_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
   spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
   int rc = ctx ? 0 : SPNG_EMEM;
-  struct spng_ihdr ih = {.width = (uint32_t)im->width, .height = (uint32_t)im->height, .bit_depth = 8,
+  struct spng_ihdr ih = {.width = (uint32_t)im->width,
+                         .height = (uint32_t)im->height,
+                         .bit_depth = 8,
                          .color_type = SPNG_COLOR_TYPE_TRUECOLOR};
   if (!rc) rc = spng_set_png_file(ctx, f);
   if (!rc) rc = spng_set_ihdr(ctx, &ih);
@@ -72,7 +78,8 @@ static ri_status write_png(const char *path, const ri_image *im, ri__err *err) {
   int cl = fclose(f);
   if (rc || cl) {
     remove(path);
-    return ri__err_set(err, RI_ERR_IO, "cannot write PNG '%s': %s", path, rc ? spng_strerror(rc) : strerror(errno));
+    return ri__err_set(err, RI_ERR_IO, "cannot write PNG '%s': %s", path,
+                       rc ? spng_strerror(rc) : strerror(errno));
   }
   return RI_OK;
 }
@@ -87,7 +94,8 @@ ri_status ri__draw_detections(const char *dir, ri__record *r, const char *const 
     const unsigned char *c = k_palette[(unsigned)d->class_id % 6];
     rect(im, (int)d->xmin, (int)d->ymin, (int)d->xmax, (int)d->ymax, t, c);
     char cap[96];
-    const char *lab = d->class_id >= 0 && (size_t)d->class_id < n_labels && labels[d->class_id] ? labels[d->class_id] : "";
+    const char *lab =
+        d->class_id >= 0 && (size_t)d->class_id < n_labels && labels[d->class_id] ? labels[d->class_id] : "";
     snprintf(cap, sizeof cap, "%.40s %.2f", *lab ? lab : "class", d->score);
     int ty = (int)d->ymin - 7 * scale;
     text(im, (int)d->xmin + scale, ty < scale ? (int)d->ymin + 2 * scale : ty, cap, scale, c);
@@ -99,8 +107,8 @@ ri_status ri__draw_detections(const char *dir, ri__record *r, const char *const 
   size_t k = 0;
   for (const char *p = base; *p && k < 200; p++) {
     char ch = *p;
-    name[k++] = ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                 ch == '_' || ch == '-')
+    name[k++] = ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == '-')
                     ? ch
                     : '_';
   }

@@ -60,7 +60,8 @@ static double pct(const ri__dist *d, double p) {
 static void dist_json(FILE *f, const char *name, ri__dist *d, int histogram, int last) {
   if (d->n) qsort(d->v, d->n, sizeof(double), cmp_d);
   fprintf(f,
-          "  \"%s\": {\"count\": %zu, \"sum\": %.3f, \"mean\": %.3f, \"min\": %.3f, \"max\": %.3f, \"p50\": %.3f, "
+          "  \"%s\": {\"count\": %zu, \"sum\": %.3f, \"mean\": %.3f, \"min\": %.3f, \"max\": %.3f, \"p50\": "
+          "%.3f, "
           "\"p90\": %.3f, \"p99\": %.3f, \"last\": %.3f",
           name, d->n, d->sum, d->n ? d->sum / (double)d->n : 0.0, d->min, d->max, pct(d, 50), pct(d, 90),
           pct(d, 99), d->last);
@@ -122,8 +123,9 @@ int ri__metrics_write_prometheus(ri__metrics *m, const char *path) {
           (unsigned long long)m->num_inferences);
   fprintf(f, "# TYPE runinfer_failed_batches_counter counter\nruninfer_failed_batches_counter %llu\n",
           (unsigned long long)m->failed_batches_counter);
-  fprintf(f, "# TYPE runinfer_load_model_latency_milli_secs gauge\nruninfer_load_model_latency_milli_secs %.3f\n",
-          m->load_model_latency_milli_secs);
+  fprintf(
+      f, "# TYPE runinfer_load_model_latency_milli_secs gauge\nruninfer_load_model_latency_milli_secs %.3f\n",
+      m->load_model_latency_milli_secs);
   fprintf(f, "# TYPE runinfer_model_byte_size gauge\nruninfer_model_byte_size %llu\n",
           (unsigned long long)m->model_byte_size);
   fprintf(f, "# TYPE runinfer_records_failed counter\nruninfer_records_failed %llu\n",

@@ -17,7 +17,7 @@ typedef struct {
 typedef struct {
   pthread_mutex_t mu;
   /* Beam RunInference metric names */
-  uint64_t num_inferences;                 /* records inferred */
+  uint64_t num_inferences; /* records inferred */
   ri__dist inference_batch_latency_micro_secs;
   ri__dist inference_request_batch_size;
   ri__dist inference_request_batch_byte_size;
@@ -25,14 +25,14 @@ typedef struct {
   uint64_t model_byte_size;
   uint64_t failed_batches_counter;
   /* stages */
-  ri__dist read_decode_us;   /* per record: read + decode */
-  ri__dist preprocess_us;    /* per record */
-  ri__dist queue_wait_us;    /* per record: decoded → batched */
-  ri__dist postprocess_us;   /* per record */
-  ri__dist write_us;         /* per record */
+  ri__dist read_decode_us; /* per record: read + decode */
+  ri__dist preprocess_us;  /* per record */
+  ri__dist queue_wait_us;  /* per record: decoded → batched */
+  ri__dist postprocess_us; /* per record */
+  ri__dist write_us;       /* per record */
   uint64_t records_in, records_ok, records_failed;
   double wall_seconds;
-  int64_t backpressure_us;   /* time the source waited on a full queue */
+  int64_t backpressure_us; /* time the source waited on a full queue */
 } ri__metrics;
 
 void ri__metrics_init(ri__metrics *m);

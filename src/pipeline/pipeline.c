@@ -86,7 +86,8 @@ static ri_status set_str(ri_pipeline_t *p, char **dst, const char *v) {
 ri_status ri_pipeline_set_source(ri_pipeline_t *p, ri_source_kind kind, const char *spec) {
   if (!p || (kind != RI_SOURCE_STDIN && !spec)) return RI_ERR_INVALID_ARG;
   ri__err_clear(&p->err);
-  if ((unsigned)kind > RI_SOURCE_STDIN) return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "unknown source kind");
+  if ((unsigned)kind > RI_SOURCE_STDIN)
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "unknown source kind");
   p->source_kind = kind;
   return set_str(p, &p->source_spec, spec ? spec : "-");
 }
@@ -94,7 +95,8 @@ ri_status ri_pipeline_set_source(ri_pipeline_t *p, ri_source_kind kind, const ch
 ri_status ri_pipeline_set_output(ri_pipeline_t *p, const char *path, ri_output_format format) {
   if (!p || !path) return RI_ERR_INVALID_ARG;
   ri__err_clear(&p->err);
-  if ((unsigned)format > RI_OUTPUT_CSV) return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "unknown output format");
+  if ((unsigned)format > RI_OUTPUT_CSV)
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "unknown output format");
   p->format = format;
   return set_str(p, &p->output, path);
 }
@@ -115,7 +117,8 @@ ri_status ri_pipeline_set_batching(ri_pipeline_t *p, int min_batch, int max_batc
   if (min_batch < 1 || min_batch > max_batch)
     return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "min batch %d is outside 1..%d", min_batch, max_batch);
   if (max_wait_us < 0 || max_wait_us > 60000000)
-    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "max wait %lld us is outside 0..60 s", (long long)max_wait_us);
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "max wait %lld us is outside 0..60 s",
+                       (long long)max_wait_us);
   p->min_batch = min_batch;
   p->max_batch = max_batch;
   p->max_wait_us = max_wait_us;
@@ -149,8 +152,8 @@ ri_status ri_pipeline_set_model_info(ri_pipeline_t *p, double load_model_ms, uin
   if (!p) return RI_ERR_INVALID_ARG;
   ri__err_clear(&p->err);
   if (!(load_model_ms >= 0 && load_model_ms < 1e12))
-    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "model load time %g ms is not a finite non-negative number",
-                       load_model_ms);
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG,
+                       "model load time %g ms is not a finite non-negative number", load_model_ms);
   p->load_model_ms = load_model_ms;
   p->model_bytes = model_byte_size;
   return RI_OK;
@@ -228,11 +231,14 @@ static void *decode_thread(void *arg) {
       r->height = img->height;
       ri_vision_error verr = {0};
       r->input = ri__aligned_alloc(rs->item_bytes);
-      if (!r->input) ri__record_fail(r, "preprocess", "out of memory for the input tensor");
+      if (!r->input)
+        ri__record_fail(r, "preprocess", "out of memory for the input tensor");
       else if (ri_preprocess(img, &rs->spec, r->input, &r->transform, &verr) != RI_OK)
         ri__record_fail(r, "preprocess", verr.msg);
-      if (rs->p->draw_dir && !r->stage) r->image = img;
-      else ri_image_free(img);
+      if (rs->p->draw_dir && !r->stage)
+        r->image = img;
+      else
+        ri_image_free(img);
     }
     int64_t t2 = ri__now_us();
     r->decode_us = t1 - t0;
@@ -251,9 +257,11 @@ static void *decode_thread(void *arg) {
 
 /* ---- stage: batcher + inference + post-processing ---- */
 static void run_batch(run_state *rs, ri__record **batch, int n, void **in_buf, void **outs) {
-  for (int i = 0; i < n; i++) memcpy((char *)in_buf[0] + (size_t)i * rs->item_bytes, batch[i]->input, rs->item_bytes);
+  for (int i = 0; i < n; i++)
+    memcpy((char *)in_buf[0] + (size_t)i * rs->item_bytes, batch[i]->input, rs->item_bytes);
   int64_t now = ri__now_us();
-  for (int i = 0; i < n; i++) ri__dist_add(&rs->m, &rs->m.queue_wait_us, (double)(now - batch[i]->t_decoded_us));
+  for (int i = 0; i < n; i++)
+    ri__dist_add(&rs->m, &rs->m.queue_wait_us, (double)(now - batch[i]->t_decoded_us));
   int64_t t0 = ri__now_us();
   ri_status s = ri_context_run(rs->ctx, n, (const void *const *)in_buf, outs);
   int64_t t1 = ri__now_us();
@@ -264,7 +272,8 @@ static void run_batch(run_state *rs, ri__record **batch, int n, void **in_buf, v
     pthread_mutex_lock(&rs->m.mu);
     rs->m.failed_batches_counter++;
     pthread_mutex_unlock(&rs->m.mu);
-    for (int i = 0; i < n; i++) ri__record_fail(batch[i], "infer", msg);
+    for (int i = 0; i < n; i++)
+      ri__record_fail(batch[i], "infer", msg);
   } else {
     ri__dist_add(&rs->m, &rs->m.inference_batch_latency_micro_secs, (double)(t1 - t0));
     ri__dist_add(&rs->m, &rs->m.inference_request_batch_size, (double)n);
@@ -276,7 +285,8 @@ static void run_batch(run_state *rs, ri__record **batch, int n, void **in_buf, v
       int64_t p0 = ri__now_us();
       ri__err e;
       ri__err_clear(&e);
-      if (ri__postproc_run(&rs->pp, outs, i, batch[i], &e) != RI_OK) ri__record_fail(batch[i], "postprocess", e.msg);
+      if (ri__postproc_run(&rs->pp, outs, i, batch[i], &e) != RI_OK)
+        ri__record_fail(batch[i], "postprocess", e.msg);
       ri__dist_add(&rs->m, &rs->m.postprocess_us, (double)(ri__now_us() - p0));
     }
   }
@@ -295,7 +305,8 @@ static void *infer_thread(void *arg) {
   void *in_buf[1] = {ri__aligned_alloc(rs->item_bytes * (size_t)p->max_batch)};
   void *outs[64] = {0};
   int ok = batch && in_buf[0];
-  for (int i = 0; ok && i < rs->n_outputs; i++) ok = (outs[i] = ri__aligned_alloc(rs->out_item_bytes[i] * (size_t)p->max_batch)) != NULL;
+  for (int i = 0; ok && i < rs->n_outputs; i++)
+    ok = (outs[i] = ri__aligned_alloc(rs->out_item_bytes[i] * (size_t)p->max_batch)) != NULL;
   int n = 0;
   int64_t first_us = 0;
   for (;;) {
@@ -304,8 +315,10 @@ static void *infer_thread(void *arg) {
     int64_t wait = n ? p->max_wait_us - (ri__now_us() - first_us) : 0;
     /* Nothing waits, or fewer than min_batch wait past the deadline: only a new record can change the
      * decision, so block for it instead of polling. */
-    if (n == 0 || (n < p->min_batch && wait <= 0)) rc = ri__queue_pop(&rs->q_batch, &item);
-    else rc = ri__queue_pop_timed(&rs->q_batch, &item, wait > 0 ? wait : 0);
+    if (n == 0 || (n < p->min_batch && wait <= 0))
+      rc = ri__queue_pop(&rs->q_batch, &item);
+    else
+      rc = ri__queue_pop_timed(&rs->q_batch, &item, wait > 0 ? wait : 0);
     if (rc == 1) {
       ri__record *r = item;
       if (r->stage || !ok) {
@@ -331,7 +344,8 @@ static void *infer_thread(void *arg) {
   }
   ri__free(batch);
   ri__aligned_free(in_buf[0]);
-  for (int i = 0; i < 64; i++) ri__aligned_free(outs[i]);
+  for (int i = 0; i < 64; i++)
+    ri__aligned_free(outs[i]);
   ri__queue_producer_done(&rs->q_write);
   return NULL;
 }
@@ -341,12 +355,14 @@ static ri_status setup(run_state *rs, ri__err *err) {
   ri_pipeline_t *p = rs->p;
   ri_engine_t *e = p->engine;
   if (ri_engine_num_inputs(e) != 1)
-    return ri__err_set(err, RI_ERR_UNSUPPORTED, "the image pipeline needs an engine with one input; this one has %d",
+    return ri__err_set(err, RI_ERR_UNSUPPORTED,
+                       "the image pipeline needs an engine with one input; this one has %d",
                        ri_engine_num_inputs(e));
   ri_tensor_info in;
   RI__TRY(ri_engine_input_info(e, 0, &in));
   if (in.rank != 4)
-    return ri__err_set(err, RI_ERR_SHAPE, "input '%s' must be an image batch of rank 4, not rank %d", in.name, in.rank);
+    return ri__err_set(err, RI_ERR_SHAPE, "input '%s' must be an image batch of rank 4, not rank %d", in.name,
+                       in.rank);
   ri_preprocess_spec_default(&rs->spec);
   ri_vision_error verr = {0};
   const char *text = ri_engine_metadata(e, "preprocess");
@@ -391,7 +407,8 @@ static ri_status setup(run_state *rs, ri__err *err) {
     if (s != RI_OK) return ri__err_set(err, s, "%s", ri_context_last_error(rs->ctx));
     /* post-processing checked the dtypes of the outputs it reads; others are only stored */
     size_t nb = ri_dtype_size(t.dtype);
-    for (int k = 0; k < t.rank; k++) nb *= (size_t)t.dims[k];
+    for (int k = 0; k < t.rank; k++)
+      nb *= (size_t)t.dims[k];
     rs->out_item_bytes[i] = nb;
   }
   return RI_OK;
@@ -402,8 +419,8 @@ static void progress_line(run_state *rs, uint64_t done, int64_t start_us, int fi
   double rate = el > 0 ? (double)done / el : 0;
   if (rs->size_hint > 0) {
     double eta = rate > 0 ? ((double)rs->size_hint - (double)done) / rate : 0;
-    fprintf(stderr, "\r%llu/%ld images  %.1f img/s  ETA %.0fs   %s", (unsigned long long)done, rs->size_hint, rate,
-            eta, final ? "\n" : "");
+    fprintf(stderr, "\r%llu/%ld images  %.1f img/s  ETA %.0fs   %s", (unsigned long long)done, rs->size_hint,
+            rate, eta, final ? "\n" : "");
   } else {
     fprintf(stderr, "\r%llu images  %.1f img/s   %s", (unsigned long long)done, rate, final ? "\n" : "");
   }
@@ -416,15 +433,16 @@ typedef struct {
   uint64_t next;
 } reorder;
 
-static ri_status write_record(run_state *rs, ri__record *r, ri__outfile *rows, ri__outfile *dl, ri__strbuf *sb,
-                              ri__err *err) {
+static ri_status write_record(run_state *rs, ri__record *r, ri__outfile *rows, ri__outfile *dl,
+                              ri__strbuf *sb, ri__err *err) {
   int64_t t0 = ri__now_us();
   sb->len = 0;
   if (sb->data) sb->data[0] = 0;
   if (!r->stage && rs->p->draw_dir && r->image) {
     ri__err de;
     ri__err_clear(&de);
-    if (ri__draw_detections(rs->p->draw_dir, r, (const char *const *)rs->pp.labels, rs->pp.n_labels, &de) != RI_OK)
+    if (ri__draw_detections(rs->p->draw_dir, r, (const char *const *)rs->pp.labels, rs->pp.n_labels, &de) !=
+        RI_OK)
       ri__record_fail(r, "draw", de.msg);
   }
   ri_status s;
@@ -460,7 +478,8 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
   ri__outfile rows = {0}, dl = {0};
   char *dl_path = NULL;
   if (s == RI_OK && p->draw_dir && mkdir(p->draw_dir, 0777) != 0 && errno != EEXIST)
-    s = ri__err_set(&p->err, RI_ERR_IO, "cannot create draw directory '%s': %s", p->draw_dir, strerror(errno));
+    s = ri__err_set(&p->err, RI_ERR_IO, "cannot create draw directory '%s': %s", p->draw_dir,
+                    strerror(errno));
   if (s == RI_OK) s = ri__outfile_open(&rows, p->output, &p->err);
   if (s == RI_OK) {
     if (p->dead_letter) {
@@ -483,7 +502,8 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
   }
   if (s == RI_OK) {
     /* a hint for the progress bar: globs and directories know their size */
-    if (p->progress && isatty(2) && (p->source_kind == RI_SOURCE_GLOB || p->source_kind == RI_SOURCE_DIRECTORY)) {
+    if (p->progress && isatty(2) &&
+        (p->source_kind == RI_SOURCE_GLOB || p->source_kind == RI_SOURCE_DIRECTORY)) {
       ri__source *probe = NULL;
       ri__err pe;
       if (ri__source_open(p->source_kind, p->source_spec, &probe, &pe) == RI_OK) {
@@ -492,7 +512,8 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
       }
     }
     pthread_create(&t_src, NULL, source_thread, rs);
-    for (int i = 0; i < p->decode_threads; i++) pthread_create(&t_dec[i], NULL, decode_thread, rs);
+    for (int i = 0; i < p->decode_threads; i++)
+      pthread_create(&t_dec[i], NULL, decode_thread, rs);
     pthread_create(&t_inf, NULL, infer_thread, rs);
     threads_started = 1;
   }
@@ -512,7 +533,8 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
         sb.len = 0;
         ri__format_dead_letter(&sb, r);
         ri__err ignore;
-        if (!sb.oom && dl.f && ri__outfile_write(&dl, sb.data, sb.len, &ignore) == RI_OK) rs->m.records_failed++;
+        if (!sb.oom && dl.f && ri__outfile_write(&dl, sb.data, sb.len, &ignore) == RI_OK)
+          rs->m.records_failed++;
         ri__record_free(r);
         continue;
       }
@@ -523,14 +545,16 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
         uint64_t off = r->seq - ro.next;
         if (off >= ro.cap) {
           size_t nc = ro.cap ? ro.cap : 64;
-          while (nc <= off) nc *= 2;
+          while (nc <= off)
+            nc *= 2;
           ri__record **ns = ri__calloc(nc, sizeof *ns);
           if (!ns) {
             ri__record_free(r);
             ws = RI__OOM(&p->err);
             continue;
           }
-          for (size_t i = 0; i < ro.cap; i++) ns[i] = ro.slots[i];
+          for (size_t i = 0; i < ro.cap; i++)
+            ns[i] = ro.slots[i];
           ri__free(ro.slots);
           ro.slots = ns;
           ro.cap = nc;
@@ -556,19 +580,25 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
       }
     }
     pthread_join(t_src, NULL);
-    for (int i = 0; i < p->decode_threads; i++) pthread_join(t_dec[i], NULL);
+    for (int i = 0; i < p->decode_threads; i++)
+      pthread_join(t_dec[i], NULL);
     pthread_join(t_inf, NULL);
     rs->m.backpressure_us = rs->q_read.wait_us;
-    for (size_t i = 0; i < ro.cap; i++) ri__record_free(ro.slots[i]);
+    for (size_t i = 0; i < ro.cap; i++)
+      ri__record_free(ro.slots[i]);
     ri__free(ro.slots);
     if (p->progress && isatty(2)) progress_line(rs, rs->m.records_ok + rs->m.records_failed, start, 1);
   }
   ri__sb_free(&sb);
   if (s == RI_OK && ws != RI_OK) s = ws;
-  if (s == RI_OK && rs->src_failed) s = ri__err_set(&p->err, rs->src_err.status, "source: %s", rs->src_err.msg);
-  if (s == RI_OK) s = ri__outfile_commit(&rows, &p->err);
-  else if (rows.f) ri__outfile_abort(&rows);
-  if (s == RI_OK) s = ri__outfile_commit(&dl, &p->err);
+  if (s == RI_OK && rs->src_failed)
+    s = ri__err_set(&p->err, rs->src_err.status, "source: %s", rs->src_err.msg);
+  if (s == RI_OK)
+    s = ri__outfile_commit(&rows, &p->err);
+  else if (rows.f)
+    ri__outfile_abort(&rows);
+  if (s == RI_OK)
+    s = ri__outfile_commit(&dl, &p->err);
   else if (dl.f) {
     /* keep what the dead letter knows even when the job failed: commit it if possible */
     ri__err ignore;

@@ -16,14 +16,16 @@ static int find_output(ri_engine_t *e, const char *name) {
 static ri_status load_labels(ri__postproc *pp, const char *text, ri__err *err) {
   if (!text) return RI_OK;
   size_t n = 1;
-  for (const char *p = text; *p; p++) n += *p == '\n';
+  for (const char *p = text; *p; p++)
+    n += *p == '\n';
   pp->labels = ri__calloc(n, sizeof(char *));
   if (!pp->labels) return RI__OOM(err);
   const char *s = text;
   for (size_t i = 0; i < n; i++) {
     const char *e = strchr(s, '\n');
     size_t l = e ? (size_t)(e - s) : strlen(s);
-    while (l && s[l - 1] == '\r') l--;
+    while (l && s[l - 1] == '\r')
+      l--;
     pp->labels[i] = ri__strndup(s, l);
     if (!pp->labels[i]) return RI__OOM(err);
     pp->n_labels = i + 1;
@@ -54,10 +56,11 @@ static ri_status init_suppressed(ri__postproc *pp, ri_engine_t *e, ri__err *err)
   int co = named_output(e, "detect.classes", "detection_classes");
   int no = named_output(e, "detect.count", "num_detections");
   if (co < 0 || no < 0)
-    return ri__err_set(err, RI_ERR_SHAPE,
-                       "scores '%s' are [N,K] (detections suppressed in the model), but the %s output is missing: "
-                       "name it with the engine metadata %s",
-                       st.name, co < 0 ? "classes" : "count", co < 0 ? "detect.classes" : "detect.count");
+    return ri__err_set(
+        err, RI_ERR_SHAPE,
+        "scores '%s' are [N,K] (detections suppressed in the model), but the %s output is missing: "
+        "name it with the engine metadata %s",
+        st.name, co < 0 ? "classes" : "count", co < 0 ? "detect.classes" : "detect.count");
   RI__TRY(ri_engine_output_info(e, co, &ct));
   RI__TRY(ri_engine_output_info(e, no, &nt));
   int64_t K = st.dims[1];
@@ -70,7 +73,8 @@ static ri_status init_suppressed(ri__postproc *pp, ri_engine_t *e, ri__err *err)
                        bt.name, st.name, ct.name, nt.name);
   const char *order = ri_engine_metadata(e, "detect.box_order");
   if (order && strcmp(order, "yxyx") != 0 && strcmp(order, "xyxy") != 0)
-    return ri__err_set(err, RI_ERR_PARSE, "engine metadata detect.box_order is '%.32s'; expected yxyx or xyxy", order);
+    return ri__err_set(err, RI_ERR_PARSE,
+                       "engine metadata detect.box_order is '%.32s'; expected yxyx or xyxy", order);
   pp->task = 2;
   pp->boxes_out = bo;
   pp->scores_out = so;
@@ -94,7 +98,8 @@ ri_status ri__postproc_init(ri__postproc *pp, ri_engine_t *e, ri__err *err) {
     ri_tensor_info t;
     RI__TRY(ri_engine_output_info(e, 0, &t));
     if (t.rank != 2 || t.dtype != RI_DTYPE_FLOAT32)
-      return ri__err_set(err, RI_ERR_SHAPE, "classification needs a float32 output of shape [N,C]; '%s' is %s of rank %d",
+      return ri__err_set(err, RI_ERR_SHAPE,
+                         "classification needs a float32 output of shape [N,C]; '%s' is %s of rank %d",
                          t.name, ri_dtype_name(t.dtype), t.rank);
     pp->task = 1;
     pp->class_out = 0;
@@ -115,8 +120,10 @@ ri_status ri__postproc_init(ri__postproc *pp, ri_engine_t *e, ri__err *err) {
     ri_tensor_info t;
     RI__TRY(ri_engine_output_info(e, i, &t));
     if (t.rank != 3 || i == pp->anchors_out) continue;
-    if (t.dims[2] == 4 && pp->boxes_out < 0) pp->boxes_out = i;
-    else if (pp->scores_out < 0 && i != pp->boxes_out) pp->scores_out = i;
+    if (t.dims[2] == 4 && pp->boxes_out < 0)
+      pp->boxes_out = i;
+    else if (pp->scores_out < 0 && i != pp->boxes_out)
+      pp->scores_out = i;
   }
   if (pp->boxes_out < 0 || pp->scores_out < 0)
     return ri__err_set(err, RI_ERR_SHAPE,
@@ -125,28 +132,30 @@ ri_status ri__postproc_init(ri__postproc *pp, ri_engine_t *e, ri__err *err) {
   ri_tensor_info bt, st;
   RI__TRY(ri_engine_output_info(e, pp->boxes_out, &bt));
   RI__TRY(ri_engine_output_info(e, pp->scores_out, &st));
-  if (bt.rank != 3 || st.rank != 3 || bt.dims[1] != st.dims[1] || bt.dims[2] != 4 || bt.dtype != RI_DTYPE_FLOAT32 ||
-      st.dtype != RI_DTYPE_FLOAT32)
-    return ri__err_set(err, RI_ERR_SHAPE, "detector outputs '%s' and '%s' must be float32 [N,A,4] and [N,A,C]",
-                       bt.name, st.name);
+  if (bt.rank != 3 || st.rank != 3 || bt.dims[1] != st.dims[1] || bt.dims[2] != 4 ||
+      bt.dtype != RI_DTYPE_FLOAT32 || st.dtype != RI_DTYPE_FLOAT32)
+    return ri__err_set(err, RI_ERR_SHAPE,
+                       "detector outputs '%s' and '%s' must be float32 [N,A,4] and [N,A,C]", bt.name,
+                       st.name);
   if (pp->anchors_out >= 0) {
     ri_tensor_info at;
     RI__TRY(ri_engine_output_info(e, pp->anchors_out, &at));
     /* [A,4], or [N,A,4] / [1,A,4] where every item carries the same anchors: the first A rows are read */
-    int ok = at.dtype == RI_DTYPE_FLOAT32 &&
-             ((at.rank == 2 && at.dims[0] == bt.dims[1] && at.dims[1] == 4) ||
-              (at.rank == 3 && at.dims[1] == bt.dims[1] && at.dims[2] == 4));
+    int ok = at.dtype == RI_DTYPE_FLOAT32 && ((at.rank == 2 && at.dims[0] == bt.dims[1] && at.dims[1] == 4) ||
+                                              (at.rank == 3 && at.dims[1] == bt.dims[1] && at.dims[2] == 4));
     if (!ok)
-      return ri__err_set(err, RI_ERR_SHAPE, "anchors output '%s' must be float32 [%lld,4] or [N,%lld,4]", at.name,
-                         (long long)bt.dims[1], (long long)bt.dims[1]);
+      return ri__err_set(err, RI_ERR_SHAPE, "anchors output '%s' must be float32 [%lld,4] or [N,%lld,4]",
+                         at.name, (long long)bt.dims[1], (long long)bt.dims[1]);
   }
   pp->num_anchors = (size_t)bt.dims[1];
   pp->num_cols = (size_t)st.dims[2];
-  if (pp->cfg.anchors == RI_ANCHORS_SSD && pp->cfg.coding != RI_BOX_CODING_NONE && ri_ssd_anchor_count(&pp->cfg) != pp->num_anchors)
-    return ri__err_set(err, RI_ERR_SHAPE,
-                       "the detect configuration generates %zu SSD anchors but output '%s' has %zu boxes: fix the "
-                       "engine metadata 'detect' (layers, fm, ratios, reduce_lowest, interp_ratio)",
-                       ri_ssd_anchor_count(&pp->cfg), bt.name, pp->num_anchors);
+  if (pp->cfg.anchors == RI_ANCHORS_SSD && pp->cfg.coding != RI_BOX_CODING_NONE &&
+      ri_ssd_anchor_count(&pp->cfg) != pp->num_anchors)
+    return ri__err_set(
+        err, RI_ERR_SHAPE,
+        "the detect configuration generates %zu SSD anchors but output '%s' has %zu boxes: fix the "
+        "engine metadata 'detect' (layers, fm, ratios, reduce_lowest, interp_ratio)",
+        ri_ssd_anchor_count(&pp->cfg), bt.name, pp->num_anchors);
   if (ri_detector_create(&pp->cfg, &pp->det, &verr) != RI_OK)
     return ri__err_set(err, verr.status ? verr.status : RI_ERR_INVALID_ARG, "detector: %s", verr.msg);
   return RI_OK;
@@ -154,18 +163,20 @@ ri_status ri__postproc_init(ri__postproc *pp, ri_engine_t *e, ri__err *err) {
 
 void ri__postproc_free(ri__postproc *pp) {
   ri_detector_destroy(pp->det);
-  for (size_t i = 0; i < pp->n_labels; i++) ri__free(pp->labels[i]);
+  for (size_t i = 0; i < pp->n_labels; i++)
+    ri__free(pp->labels[i]);
   ri__free(pp->labels);
   memset(pp, 0, sizeof *pp);
 }
 
 /* Task 2: the first num_detections slots, mapped to source pixels; boxes left empty by that are dropped. */
-static ri_status run_suppressed(ri__postproc *pp, void *const *outputs, int item, ri__record *r, ri__err *err) {
+static ri_status run_suppressed(ri__postproc *pp, void *const *outputs, int item, ri__record *r,
+                                ri__err *err) {
   const int32_t count = ((const int32_t *)outputs[pp->count_out])[item];
   const int64_t K = pp->nms_k;
   if (count < 0 || count > K)
-    return ri__err_set(err, RI_ERR_SHAPE, "the model reports %d detections; its outputs hold 0..%lld", (int)count,
-                       (long long)K);
+    return ri__err_set(err, RI_ERR_SHAPE, "the model reports %d detections; its outputs hold 0..%lld",
+                       (int)count, (long long)K);
   const float *b = (const float *)outputs[pp->boxes_out] + (size_t)item * (size_t)K * 4;
   const float *s = (const float *)outputs[pp->scores_out] + (size_t)item * (size_t)K;
   const int32_t *c = (const int32_t *)outputs[pp->classes_out] + (size_t)item * (size_t)K;
@@ -216,8 +227,9 @@ ri_status ri__postproc_run(ri__postproc *pp, void *const *outputs, int item, ri_
   size_t cap = (size_t)(pp->cfg.max_total > 0 ? pp->cfg.max_total : 100);
   r->dets = ri__calloc(cap, sizeof(ri_detection));
   if (!r->dets) return RI__OOM(err);
-  if (ri_detector_run(pp->det, b, s, pp->num_anchors, pp->num_cols, &r->transform, r->dets, cap, &r->n_dets) !=
-      RI_OK)
-    return ri__err_set(err, RI_ERR_INTERNAL, "detection post-processing: %s", ri_detector_last_error(pp->det));
+  if (ri_detector_run(pp->det, b, s, pp->num_anchors, pp->num_cols, &r->transform, r->dets, cap,
+                      &r->n_dets) != RI_OK)
+    return ri__err_set(err, RI_ERR_INTERNAL, "detection post-processing: %s",
+                       ri_detector_last_error(pp->det));
   return RI_OK;
 }

@@ -10,7 +10,7 @@
 #include "runinfer/vision.h"
 
 typedef struct {
-  int task;             /* 0 = detect, 1 = classify, 2 = detections suppressed in the model */
+  int task; /* 0 = detect, 1 = classify, 2 = detections suppressed in the model */
   int boxes_out, scores_out, anchors_out; /* output indices (-1 none) */
   int class_out;
   int count_out, classes_out; /* task 2: num_detections [N,1] int32, detection_classes [N,K] int32 */

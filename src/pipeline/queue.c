@@ -41,7 +41,8 @@ int ri__queue_push(ri__queue *q, void *item) {
   pthread_mutex_lock(&q->mu);
   if (q->count == q->cap && !q->closed) {
     int64_t t0 = ri__now_us();
-    while (q->count == q->cap && !q->closed) pthread_cond_wait(&q->not_full, &q->mu);
+    while (q->count == q->cap && !q->closed)
+      pthread_cond_wait(&q->not_full, &q->mu);
     q->wait_us += ri__now_us() - t0;
   }
   if (q->closed) {
@@ -65,7 +66,8 @@ static void *take(ri__queue *q) {
 
 int ri__queue_pop(ri__queue *q, void **item) {
   pthread_mutex_lock(&q->mu);
-  while (q->count == 0 && !q->closed) pthread_cond_wait(&q->not_empty, &q->mu);
+  while (q->count == 0 && !q->closed)
+    pthread_cond_wait(&q->not_empty, &q->mu);
   if (q->count == 0) {
     pthread_mutex_unlock(&q->mu);
     return 0;

@@ -10,18 +10,19 @@
 #include "runinfer/vision.h"
 
 typedef struct ri__record {
-  uint64_t seq;  /* position in the source, from 0 */
-  char *key;     /* the path as read (arbitrary bytes except NUL and newline) */
+  uint64_t seq; /* position in the source, from 0 */
+  char *key;    /* the path as read (arbitrary bytes except NUL and newline) */
   size_t key_len;
   int width, height; /* original image size, part of the key like the reference job's size-to-key step */
   ri_image_transform transform;
-  void *input;   /* preprocessed tensor for one batch item */
+  void *input;     /* preprocessed tensor for one batch item */
   ri_image *image; /* decoded image, kept only when drawing */
   ri_detection *dets;
   size_t n_dets;
   ri_class_score *top;
   size_t n_top;
-  const char *stage; /* NULL while healthy; else the stage that failed: read, decode, preprocess, infer, ... */
+  const char
+      *stage; /* NULL while healthy; else the stage that failed: read, decode, preprocess, infer, ... */
   char *error;
   int64_t t_source_us, t_decoded_us, t_inferred_us;
   int64_t decode_us, preprocess_us;

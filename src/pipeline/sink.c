@@ -86,11 +86,12 @@ static void dets_json(ri__strbuf *sb, const ri__record *r, const char *const *la
   ri__sb_puts(sb, "[");
   for (size_t i = 0; i < r->n_dets; i++) {
     const ri_detection *d = &r->dets[i];
-    const char *label = d->class_id >= 0 && (size_t)d->class_id < n_labels && labels[d->class_id]
-                            ? labels[d->class_id]
-                            : "";
-    ri__sb_printf(sb, "%s{\"ymin\":%.6g,\"xmin\":%.6g,\"ymax\":%.6g,\"xmax\":%.6g,\"score\":%.6g,\"class\":%d,\"label\":",
-                  i ? ", " : "", d->ymin, d->xmin, d->ymax, d->xmax, d->score, d->class_id);
+    const char *label =
+        d->class_id >= 0 && (size_t)d->class_id < n_labels && labels[d->class_id] ? labels[d->class_id] : "";
+    ri__sb_printf(
+        sb,
+        "%s{\"ymin\":%.6g,\"xmin\":%.6g,\"ymax\":%.6g,\"xmax\":%.6g,\"score\":%.6g,\"class\":%d,\"label\":",
+        i ? ", " : "", d->ymin, d->xmin, d->ymax, d->xmax, d->score, d->class_id);
     ri__sb_json_str(sb, label, strlen(label));
     ri__sb_puts(sb, "}");
   }
@@ -149,14 +150,16 @@ void ri__format_row(ri__strbuf *sb, const ri__record *r, ri_output_format fmt, c
                               ? labels[d->class_id]
                               : "";
       csv_field(sb, r->key, r->key_len);
-      ri__sb_printf(sb, ",%.6g,%.6g,%.6g,%.6g,%.6g,%d,", d->ymin, d->xmin, d->ymax, d->xmax, d->score, d->class_id);
+      ri__sb_printf(sb, ",%.6g,%.6g,%.6g,%.6g,%.6g,%d,", d->ymin, d->xmin, d->ymax, d->xmax, d->score,
+                    d->class_id);
       csv_field(sb, label, strlen(label));
       ri__sb_puts(sb, "\n");
     }
     for (size_t i = 0; i < r->n_top; i++) {
       const ri_class_score *c = &r->top[i];
-      const char *label =
-          c->class_id >= 0 && (size_t)c->class_id < n_labels && labels[c->class_id] ? labels[c->class_id] : "";
+      const char *label = c->class_id >= 0 && (size_t)c->class_id < n_labels && labels[c->class_id]
+                              ? labels[c->class_id]
+                              : "";
       csv_field(sb, r->key, r->key_len);
       ri__sb_printf(sb, ",,,,,%.6g,%d,", c->score, c->class_id);
       csv_field(sb, label, strlen(label));

@@ -9,7 +9,6 @@
 
 #include "core/alloc.h"
 
-
 struct ri__source {
   ri_source_kind kind;
   FILE *f;      /* list sources */
@@ -72,9 +71,7 @@ ri_status ri__source_open(ri_source_kind kind, const char *spec, ri__source **ou
     s->own_file = 1;
     if (!s->f) st = ri__err_set(err, RI_ERR_IO, "cannot open input list '%s': %s", spec, strerror(errno));
     break;
-  case RI_SOURCE_STDIN:
-    s->f = stdin;
-    break;
+  case RI_SOURCE_STDIN: s->f = stdin; break;
   case RI_SOURCE_GLOB: {
     /* GLOB_MARK ends the names of directories with '/': those are dropped, as the directory source drops
      * everything that is not a regular file. */
@@ -94,15 +91,13 @@ ri_status ri__source_open(ri_source_kind kind, const char *spec, ri__source **ou
     } else if (rc == GLOB_NOMATCH) {
       s->n = 0;
     } else {
-      st = ri__err_set(err, RI_ERR_IO, "glob '%s' failed (%s)", spec, rc == GLOB_NOSPACE ? "out of memory" : "read error");
+      st = ri__err_set(err, RI_ERR_IO, "glob '%s' failed (%s)", spec,
+                       rc == GLOB_NOSPACE ? "out of memory" : "read error");
     }
     break;
   }
-  case RI_SOURCE_DIRECTORY:
-    st = open_dir(s, spec, err);
-    break;
-  default:
-    st = ri__err_set(err, RI_ERR_INVALID_ARG, "unknown source kind %d", (int)kind);
+  case RI_SOURCE_DIRECTORY: st = open_dir(s, spec, err); break;
+  default: st = ri__err_set(err, RI_ERR_INVALID_ARG, "unknown source kind %d", (int)kind);
   }
   if (st != RI_OK) {
     ri__source_close(s);
@@ -138,7 +133,8 @@ int ri__source_next(ri__source *s, char **key, size_t *len, ri__err *err) {
       return 0;
     }
     size_t l = (size_t)n;
-    while (l && (line[l - 1] == '\n' || line[l - 1] == '\r')) l--;
+    while (l && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+      l--;
     /* embedded NUL bytes cannot be part of a path: such a line is taken up to the NUL */
     size_t real = strnlen(line, l);
     if (real == 0 || line[0] == '#') {
@@ -167,7 +163,8 @@ void ri__source_close(ri__source *s) {
     ri__free(s->names);
     globfree(&s->g);
   } else if (s->kind == RI_SOURCE_DIRECTORY) {
-    for (size_t i = 0; i < s->n; i++) ri__free(s->names[i]);
+    for (size_t i = 0; i < s->n; i++)
+      ri__free(s->names[i]);
     ri__free(s->names);
   }
   ri__free(s);

@@ -9,24 +9,24 @@
 static int g_test_failures;
 static int g_test_checks;
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    g_test_checks++;                                                                               \
-    if (!(cond)) {                                                                                 \
-      g_test_failures++;                                                                           \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
+#define CHECK(cond)                                                                                          \
+  do {                                                                                                       \
+    g_test_checks++;                                                                                         \
+    if (!(cond)) {                                                                                           \
+      g_test_failures++;                                                                                     \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                               \
+    }                                                                                                        \
   } while (0)
 
-#define CHECK_MSG(cond, ...)                                                                       \
-  do {                                                                                             \
-    g_test_checks++;                                                                               \
-    if (!(cond)) {                                                                                 \
-      g_test_failures++;                                                                           \
-      fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                     \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-    }                                                                                              \
+#define CHECK_MSG(cond, ...)                                                                                 \
+  do {                                                                                                       \
+    g_test_checks++;                                                                                         \
+    if (!(cond)) {                                                                                           \
+      g_test_failures++;                                                                                     \
+      fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                               \
+      fprintf(stderr, __VA_ARGS__);                                                                          \
+      fputc('\n', stderr);                                                                                   \
+    }                                                                                                        \
   } while (0)
 
 static inline int test_done(const char *name) {

@@ -1,9 +1,9 @@
 /* Allocation-failure sweep over the whole engine life: import + build, save to memory, load, create a
- * context, run at two batch sizes, destroy. For n = 1, 2, ... the n-th allocation (and every later one) fails;
- * each step must return a status (never crash) and leave no allocation behind. The sweep ends when a pass
- * completes with no failure injected at all.
- * Model: tests/fuzz/seeds/onnx_import/tiny_conv.onnx, or $RI_ALLOC_SWEEP_MODEL (e.g. the SSD reference model;
- * slow). $RI_ALLOC_SWEEP_STRIDE > 1 tests every k-th allocation only. */
+ * context, run at two batch sizes, destroy. For n = 1, 2, ... the n-th allocation (and every later one)
+ * fails; each step must return a status (never crash) and leave no allocation behind. The sweep ends when a
+ * pass completes with no failure injected at all. Model: tests/fuzz/seeds/onnx_import/tiny_conv.onnx, or
+ * $RI_ALLOC_SWEEP_MODEL (e.g. the SSD reference model; slow). $RI_ALLOC_SWEEP_STRIDE > 1 tests every k-th
+ * allocation only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +45,8 @@ static int pass(const char *model, int *crashed_status) {
   if (s != RI_OK) {
     if (s != RI_ERR_NO_MEMORY) {
       *crashed_status = (int)s;
-      fprintf(stderr, "build failed with %s, not out of memory: %s\n", ri_status_str(s), ri_builder_last_error(b));
+      fprintf(stderr, "build failed with %s, not out of memory: %s\n", ri_status_str(s),
+              ri_builder_last_error(b));
     }
     goto done;
   }
@@ -58,10 +59,12 @@ static int pass(const char *model, int *crashed_status) {
   ri_tensor_info ti;
   if (ri_engine_input_info(e2, 0, &ti) != RI_OK) goto done;
   size_t n = 4 * ri_dtype_size(ti.dtype);
-  for (int k = 1; k < ti.rank; k++) n *= (size_t)ti.dims[k];
+  for (int k = 1; k < ti.rank; k++)
+    n *= (size_t)ti.dims[k];
   in = calloc(1, n);
   int no = ri_engine_num_outputs(e2);
-  for (int i = 0; i < no && i < 8; i++) out[i] = calloc(1, 1 << 22);
+  for (int i = 0; i < no && i < 8; i++)
+    out[i] = calloc(1, 1 << 22);
   if (!in) goto done;
   const void *ins[1] = {in};
   if (ri_context_run(c, 4, ins, out) != RI_OK) goto done;
@@ -78,7 +81,8 @@ done:
   ri_engine_destroy(e);
   ri_builder_destroy(b);
   free(in);
-  for (int i = 0; i < 8; i++) free(out[i]);
+  for (int i = 0; i < 8; i++)
+    free(out[i]);
   return ok;
 }
 

@@ -46,13 +46,20 @@ int cmd_bench(int argc, char **argv) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     int bad = 0;
-    if (strcmp(a, "--engine") == 0 && v) engine_path = argv[++i];
-    else if (strcmp(a, "--json") == 0 && v) json_path = argv[++i];
-    else if (strcmp(a, "--batch") == 0 && v) bad = cli_int(argv[++i], 1, 65536, &batch);
-    else if (strcmp(a, "--iterations") == 0 && v) bad = cli_int(argv[++i], 1, 10000000, &iters);
-    else if (strcmp(a, "--warmup") == 0 && v) bad = cli_int(argv[++i], 0, 1000000, &warmup);
-    else if (strcmp(a, "--threads") == 0 && v) bad = cli_int(argv[++i], 0, 1024, &threads);
-    else bad = 1;
+    if (strcmp(a, "--engine") == 0 && v)
+      engine_path = argv[++i];
+    else if (strcmp(a, "--json") == 0 && v)
+      json_path = argv[++i];
+    else if (strcmp(a, "--batch") == 0 && v)
+      bad = cli_int(argv[++i], 1, 65536, &batch);
+    else if (strcmp(a, "--iterations") == 0 && v)
+      bad = cli_int(argv[++i], 1, 10000000, &iters);
+    else if (strcmp(a, "--warmup") == 0 && v)
+      bad = cli_int(argv[++i], 0, 1000000, &warmup);
+    else if (strcmp(a, "--threads") == 0 && v)
+      bad = cli_int(argv[++i], 0, 1024, &threads);
+    else
+      bad = 1;
     if (bad) {
       fprintf(stderr, "runinfer bench: bad or unknown option '%s'\n", a);
       return 2;
@@ -69,7 +76,8 @@ int cmd_bench(int argc, char **argv) {
   double *lat = NULL;
   ri_context_t *ctx = NULL;
   if (batch > ri_engine_max_batch(e)) {
-    fprintf(stderr, "runinfer bench: batch %d exceeds the engine's maximum %d\n", batch, ri_engine_max_batch(e));
+    fprintf(stderr, "runinfer bench: batch %d exceeds the engine's maximum %d\n", batch,
+            ri_engine_max_batch(e));
     goto done;
   }
   if (ni > MAX_IO || no > MAX_IO) goto done;
@@ -78,7 +86,8 @@ int cmd_bench(int argc, char **argv) {
     ri_tensor_info t;
     if (ri_engine_input_info(e, i, &t) != RI_OK) goto done;
     size_t n = 1;
-    for (int k = 0; k < t.rank; k++) n *= (size_t)(t.dims[k] < 0 ? batch : t.dims[k]);
+    for (int k = 0; k < t.rank; k++)
+      n *= (size_t)(t.dims[k] < 0 ? batch : t.dims[k]);
     ins[i] = malloc(n * ri_dtype_size(t.dtype) + 1);
     if (!ins[i]) goto done;
     fill_random(ins[i], t.dtype, n, &seed);
@@ -95,7 +104,8 @@ int cmd_bench(int argc, char **argv) {
       goto done;
     }
     size_t n = ri_dtype_size(t.dtype);
-    for (int k = 0; k < t.rank; k++) n *= (size_t)t.dims[k];
+    for (int k = 0; k < t.rank; k++)
+      n *= (size_t)t.dims[k];
     outs[i] = malloc(n + 1);
     if (!outs[i]) goto done;
   }
@@ -117,7 +127,8 @@ int cmd_bench(int argc, char **argv) {
   }
   double total = now_ms() - t0;
   double sum = 0;
-  for (int i = 0; i < iters; i++) sum += lat[i];
+  for (int i = 0; i < iters; i++)
+    sum += lat[i];
   qsort(lat, (size_t)iters, sizeof(double), cmp_double);
   double thr = batch * iters / (total / 1e3);
   printf("engine %s batch %d iterations %d\n", engine_path, batch, iters);
@@ -131,11 +142,12 @@ int cmd_bench(int argc, char **argv) {
       fprintf(stderr, "runinfer bench: cannot write '%s'\n", json_path);
       goto done;
     }
-    fprintf(f,
-            "{\"engine\":\"%s\",\"batch\":%d,\"iterations\":%d,\"throughput\":%.4f,\"latency_ms\":{\"min\":%.5f,"
-            "\"mean\":%.5f,\"median\":%.5f,\"p90\":%.5f,\"p95\":%.5f,\"p99\":%.5f,\"max\":%.5f}}\n",
-            engine_path, batch, iters, thr, lat[0], sum / iters, pct(lat, iters, 50), pct(lat, iters, 90),
-            pct(lat, iters, 95), pct(lat, iters, 99), lat[iters - 1]);
+    fprintf(
+        f,
+        "{\"engine\":\"%s\",\"batch\":%d,\"iterations\":%d,\"throughput\":%.4f,\"latency_ms\":{\"min\":%.5f,"
+        "\"mean\":%.5f,\"median\":%.5f,\"p90\":%.5f,\"p95\":%.5f,\"p99\":%.5f,\"max\":%.5f}}\n",
+        engine_path, batch, iters, thr, lat[0], sum / iters, pct(lat, iters, 50), pct(lat, iters, 90),
+        pct(lat, iters, 95), pct(lat, iters, 99), lat[iters - 1]);
     fclose(f);
   }
   rc = 0;

@@ -14,9 +14,12 @@ int cmd_build(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--onnx") == 0 && v) onnx = argv[++i];
-    else if (strcmp(a, "--save") == 0 && v) save = argv[++i];
-    else if (strcmp(a, "--device") == 0 && v) device = argv[++i];
+    if (strcmp(a, "--onnx") == 0 && v)
+      onnx = argv[++i];
+    else if (strcmp(a, "--save") == 0 && v)
+      save = argv[++i];
+    else if (strcmp(a, "--device") == 0 && v)
+      device = argv[++i];
     else if (strcmp(a, "--max-batch") == 0 && v) {
       if (cli_int(argv[++i], 1, 65536, &max_batch)) {
         fprintf(stderr, "runinfer build: --max-batch expects 1..65536, got '%s'\n", v);
@@ -29,9 +32,12 @@ int cmd_build(int argc, char **argv) {
       }
     } else if (strcmp(a, "--precision") == 0 && v) {
       i++;
-      if (strcmp(v, "fp32") == 0) precision = RI_PRECISION_FP32;
-      else if (strcmp(v, "fp16") == 0) precision = RI_PRECISION_FP16;
-      else if (strcmp(v, "int8") == 0) precision = RI_PRECISION_INT8;
+      if (strcmp(v, "fp32") == 0)
+        precision = RI_PRECISION_FP32;
+      else if (strcmp(v, "fp16") == 0)
+        precision = RI_PRECISION_FP16;
+      else if (strcmp(v, "int8") == 0)
+        precision = RI_PRECISION_INT8;
       else {
         fprintf(stderr, "runinfer build: --precision expects fp32, fp16 or int8, got '%s'\n", v);
         goto out;
@@ -60,8 +66,10 @@ int cmd_build(int argc, char **argv) {
     goto out;
   }
   ri_status s;
-  if ((s = ri_builder_set_max_batch(b, max_batch)) != RI_OK || (s = ri_builder_set_device(b, device)) != RI_OK ||
-      (s = ri_builder_set_precision(b, precision)) != RI_OK || (s = ri_builder_set_threads(b, threads)) != RI_OK) {
+  if ((s = ri_builder_set_max_batch(b, max_batch)) != RI_OK ||
+      (s = ri_builder_set_device(b, device)) != RI_OK ||
+      (s = ri_builder_set_precision(b, precision)) != RI_OK ||
+      (s = ri_builder_set_threads(b, threads)) != RI_OK) {
     rc = cli_fail("build", s, ri_builder_last_error(b));
     goto out;
   }
@@ -77,7 +85,8 @@ int cmd_build(int argc, char **argv) {
     ri_engine_destroy(e);
     goto out;
   }
-  fprintf(stderr, "runinfer: built '%s' from '%s' (device %s, max batch %d)\n", save, onnx, device, max_batch);
+  fprintf(stderr, "runinfer: built '%s' from '%s' (device %s, max batch %d)\n", save, onnx, device,
+          max_batch);
   ri_engine_destroy(e);
   rc = 0;
 out:

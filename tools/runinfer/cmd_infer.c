@@ -16,10 +16,14 @@ int cmd_infer(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--engine") == 0 && v) engine_path = argv[++i];
-    else if (strcmp(a, "--out") == 0 && v) out_dir = argv[++i];
-    else if (strcmp(a, "--onnx") == 0 && v) onnx = argv[++i];
-    else if (strcmp(a, "--rebuild-if-stale") == 0) rebuild = 1;
+    if (strcmp(a, "--engine") == 0 && v)
+      engine_path = argv[++i];
+    else if (strcmp(a, "--out") == 0 && v)
+      out_dir = argv[++i];
+    else if (strcmp(a, "--onnx") == 0 && v)
+      onnx = argv[++i];
+    else if (strcmp(a, "--rebuild-if-stale") == 0)
+      rebuild = 1;
     else if (strcmp(a, "--threads") == 0 && v) {
       if (cli_int(argv[++i], 0, 1024, &threads)) {
         fprintf(stderr, "runinfer infer: --threads expects 0..1024\n");
@@ -121,7 +125,8 @@ int cmd_infer(int argc, char **argv) {
       goto done;
     }
     size_t n = ri_dtype_size(oinfo[i].dtype);
-    for (int k = 0; k < oinfo[i].rank; k++) n *= (size_t)oinfo[i].dims[k];
+    for (int k = 0; k < oinfo[i].rank; k++)
+      n *= (size_t)oinfo[i].dims[k];
     outs[i] = malloc(n ? n : 1);
     if (!outs[i]) {
       cli_fail("infer", RI_ERR_NO_MEMORY, "output buffer");
@@ -133,7 +138,8 @@ int cmd_infer(int argc, char **argv) {
     cli_fail("infer", s, ri_context_last_error(ctx));
     goto done;
   }
-  /* outputs whose length depends on the data (NonMaxSuppression) are written with the rows actually produced */
+  /* outputs whose length depends on the data (NonMaxSuppression) are written with the rows actually produced
+   */
   for (int i = 0; i < no; i++) {
     s = ri_context_last_output_shape(ctx, i, &oinfo[i]);
     if (s != RI_OK) {

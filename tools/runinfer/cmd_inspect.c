@@ -7,8 +7,10 @@
 static void print_info(const char *kind, const ri_tensor_info *t) {
   printf("  %s %-24s %-8s [", kind, t->name, ri_dtype_name(t->dtype));
   for (int k = 0; k < t->rank; k++) {
-    if (t->dims[k] < 0) printf(k ? ",N" : "N");
-    else printf(k ? ",%lld" : "%lld", (long long)t->dims[k]);
+    if (t->dims[k] < 0)
+      printf(k ? ",N" : "N");
+    else
+      printf(k ? ",%lld" : "%lld", (long long)t->dims[k]);
   }
   printf("]\n");
 }
@@ -17,8 +19,10 @@ int cmd_inspect(int argc, char **argv) {
   const char *path = NULL;
   int json = 0;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) json = 1;
-    else if (argv[i][0] != '-' && !path) path = argv[i];
+    if (strcmp(argv[i], "--json") == 0)
+      json = 1;
+    else if (argv[i][0] != '-' && !path)
+      path = argv[i];
     else {
       fprintf(stderr, "runinfer inspect: unknown option '%s'\n", argv[i]);
       return 2;

@@ -17,27 +17,48 @@ int cmd_run(int argc, char **argv) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     int bad = 0;
-    if (strcmp(a, "--engine") == 0 && v) engine_path = argv[++i];
-    else if (strcmp(a, "--onnx") == 0 && v) onnx = argv[++i];
-    else if (strcmp(a, "--rebuild-if-stale") == 0) rebuild = 1;
-    else if (strcmp(a, "--input") == 0 && v) input = argv[++i];
-    else if (strcmp(a, "--glob") == 0 && v) glob = argv[++i];
-    else if (strcmp(a, "--dir") == 0 && v) dir = argv[++i];
-    else if (strcmp(a, "--stdin") == 0) use_stdin = 1;
-    else if (strcmp(a, "--output") == 0 && v) output = argv[++i];
-    else if (strcmp(a, "--format") == 0 && v) fmt = argv[++i];
-    else if (strcmp(a, "--dead-letter") == 0 && v) dead = argv[++i];
-    else if (strcmp(a, "--metrics") == 0 && v) metrics = argv[++i];
-    else if (strcmp(a, "--prometheus") == 0 && v) prom = argv[++i];
-    else if (strcmp(a, "--draw") == 0 && v) draw = argv[++i];
-    else if (strcmp(a, "--ordered") == 0) ordered = 1;
-    else if (strcmp(a, "--no-progress") == 0) progress = 0;
-    else if (strcmp(a, "--threads") == 0 && v) bad = cli_int(argv[++i], 0, 1024, &threads);
-    else if (strcmp(a, "--decode-threads") == 0 && v) bad = cli_int(argv[++i], 1, 256, &decode_threads);
-    else if (strcmp(a, "--min-batch") == 0 && v) bad = cli_int(argv[++i], 1, 65536, &min_batch);
-    else if (strcmp(a, "--max-batch") == 0 && v) bad = cli_int(argv[++i], 1, 65536, &max_batch);
-    else if (strcmp(a, "--max-wait-us") == 0 && v) bad = cli_int(argv[++i], 0, 60000000, &max_wait);
-    else bad = 1;
+    if (strcmp(a, "--engine") == 0 && v)
+      engine_path = argv[++i];
+    else if (strcmp(a, "--onnx") == 0 && v)
+      onnx = argv[++i];
+    else if (strcmp(a, "--rebuild-if-stale") == 0)
+      rebuild = 1;
+    else if (strcmp(a, "--input") == 0 && v)
+      input = argv[++i];
+    else if (strcmp(a, "--glob") == 0 && v)
+      glob = argv[++i];
+    else if (strcmp(a, "--dir") == 0 && v)
+      dir = argv[++i];
+    else if (strcmp(a, "--stdin") == 0)
+      use_stdin = 1;
+    else if (strcmp(a, "--output") == 0 && v)
+      output = argv[++i];
+    else if (strcmp(a, "--format") == 0 && v)
+      fmt = argv[++i];
+    else if (strcmp(a, "--dead-letter") == 0 && v)
+      dead = argv[++i];
+    else if (strcmp(a, "--metrics") == 0 && v)
+      metrics = argv[++i];
+    else if (strcmp(a, "--prometheus") == 0 && v)
+      prom = argv[++i];
+    else if (strcmp(a, "--draw") == 0 && v)
+      draw = argv[++i];
+    else if (strcmp(a, "--ordered") == 0)
+      ordered = 1;
+    else if (strcmp(a, "--no-progress") == 0)
+      progress = 0;
+    else if (strcmp(a, "--threads") == 0 && v)
+      bad = cli_int(argv[++i], 0, 1024, &threads);
+    else if (strcmp(a, "--decode-threads") == 0 && v)
+      bad = cli_int(argv[++i], 1, 256, &decode_threads);
+    else if (strcmp(a, "--min-batch") == 0 && v)
+      bad = cli_int(argv[++i], 1, 65536, &min_batch);
+    else if (strcmp(a, "--max-batch") == 0 && v)
+      bad = cli_int(argv[++i], 1, 65536, &max_batch);
+    else if (strcmp(a, "--max-wait-us") == 0 && v)
+      bad = cli_int(argv[++i], 0, 60000000, &max_wait);
+    else
+      bad = 1;
     if (bad) {
       fprintf(stderr, "runinfer run: bad or unknown option '%s'\n", a);
       return 2;
@@ -45,13 +66,17 @@ int cmd_run(int argc, char **argv) {
   }
   int sources = (input != NULL) + (glob != NULL) + (dir != NULL) + use_stdin;
   if (!engine_path || !output || sources != 1) {
-    fprintf(stderr, "runinfer run: needs --engine, --output and exactly one of --input, --glob, --dir, --stdin\n");
+    fprintf(stderr,
+            "runinfer run: needs --engine, --output and exactly one of --input, --glob, --dir, --stdin\n");
     return 2;
   }
   ri_output_format of;
-  if (strcmp(fmt, "seed") == 0) of = RI_OUTPUT_SEED;
-  else if (strcmp(fmt, "jsonl") == 0) of = RI_OUTPUT_JSONL;
-  else if (strcmp(fmt, "csv") == 0) of = RI_OUTPUT_CSV;
+  if (strcmp(fmt, "seed") == 0)
+    of = RI_OUTPUT_SEED;
+  else if (strcmp(fmt, "jsonl") == 0)
+    of = RI_OUTPUT_JSONL;
+  else if (strcmp(fmt, "csv") == 0)
+    of = RI_OUTPUT_CSV;
   else {
     fprintf(stderr, "runinfer run: --format expects seed, jsonl or csv\n");
     return 2;
@@ -76,13 +101,18 @@ int cmd_run(int argc, char **argv) {
     goto out;
   }
   if (max_batch == 0) max_batch = ri_engine_max_batch(e);
-  ri_source_kind kind = input ? RI_SOURCE_FILE_LIST : glob ? RI_SOURCE_GLOB : dir ? RI_SOURCE_DIRECTORY : RI_SOURCE_STDIN;
+  ri_source_kind kind = input  ? RI_SOURCE_FILE_LIST
+                        : glob ? RI_SOURCE_GLOB
+                        : dir  ? RI_SOURCE_DIRECTORY
+                               : RI_SOURCE_STDIN;
   const char *spec = input ? input : glob ? glob : dir ? dir : "-";
-  if ((s = ri_pipeline_set_source(p, kind, spec)) != RI_OK || (s = ri_pipeline_set_output(p, output, of)) != RI_OK ||
+  if ((s = ri_pipeline_set_source(p, kind, spec)) != RI_OK ||
+      (s = ri_pipeline_set_output(p, output, of)) != RI_OK ||
       (s = ri_pipeline_set_dead_letter(p, dead)) != RI_OK ||
       (s = ri_pipeline_set_batching(p, min_batch, max_batch, max_wait)) != RI_OK ||
       (s = ri_pipeline_set_workers(p, decode_threads, ordered)) != RI_OK ||
-      (s = ri_pipeline_set_metrics(p, metrics, prom)) != RI_OK || (s = ri_pipeline_set_draw_dir(p, draw)) != RI_OK ||
+      (s = ri_pipeline_set_metrics(p, metrics, prom)) != RI_OK ||
+      (s = ri_pipeline_set_draw_dir(p, draw)) != RI_OK ||
       (s = ri_pipeline_set_progress(p, progress)) != RI_OK ||
       (s = ri_pipeline_set_model_info(p, load_ms, engine_bytes)) != RI_OK) {
     cli_fail("run", s, ri_pipeline_last_error(p));
@@ -93,12 +123,15 @@ int cmd_run(int argc, char **argv) {
   if (s != RI_OK) {
     cli_fail("run", s, ri_pipeline_last_error(p));
     fprintf(stderr, "runinfer: %llu records read, %llu rows written, %llu dead-lettered before the failure\n",
-            (unsigned long long)sum.records, (unsigned long long)sum.succeeded, (unsigned long long)sum.failed);
+            (unsigned long long)sum.records, (unsigned long long)sum.succeeded,
+            (unsigned long long)sum.failed);
     goto out;
   }
-  fprintf(stderr, "runinfer: %llu records: %llu rows written to %s, %llu failed (dead letter), %llu batches, %.2f s\n",
-          (unsigned long long)sum.records, (unsigned long long)sum.succeeded, output, (unsigned long long)sum.failed,
-          (unsigned long long)sum.batches, sum.wall_seconds);
+  fprintf(
+      stderr,
+      "runinfer: %llu records: %llu rows written to %s, %llu failed (dead letter), %llu batches, %.2f s\n",
+      (unsigned long long)sum.records, (unsigned long long)sum.succeeded, output,
+      (unsigned long long)sum.failed, (unsigned long long)sum.batches, sum.wall_seconds);
   rc = sum.failed ? 3 : 0;
 out:
   ri_pipeline_destroy(p);

@@ -28,7 +28,8 @@ int cli_load_engine(const char *path, const char *rebuild_onnx, int threads, ri_
   ri_status s = ri_runtime_set_threads(rt, threads);
   if (s == RI_OK) s = ri_runtime_load(rt, path, out);
   if (s == RI_ERR_STALE && rebuild_onnx) {
-    fprintf(stderr, "runinfer: %s\nruninfer: rebuilding from '%s'\n", ri_runtime_last_error(rt), rebuild_onnx);
+    fprintf(stderr, "runinfer: %s\nruninfer: rebuilding from '%s'\n", ri_runtime_last_error(rt),
+            rebuild_onnx);
     ri_runtime_destroy(rt);
     /* keep the options the stale engine was built with where we can read them: max batch and device are
      * not trusted from a stale file, so the defaults of `runinfer build` apply unless given again */

@@ -87,7 +87,8 @@ int npy_read(const char *path, npy_array *out, char *msg, size_t msglen) {
   p++;
   size_t numel = 1;
   while (*p && *p != ')') {
-    while (*p == ' ' || *p == ',') p++;
+    while (*p == ' ' || *p == ',')
+      p++;
     if (*p == ')') break;
     char *end;
     long long v = strtoll(p, &end, 10);
@@ -153,10 +154,12 @@ int npy_write(const char *path, ri_dtype dtype, int rank, const int64_t *dims, c
     return 1;
   }
   unsigned hl = (unsigned)(n + pad + 1);
-  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xFF), (unsigned char)(hl >> 8)};
+  unsigned char pre[10] = {
+      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xFF), (unsigned char)(hl >> 8)};
   fwrite(pre, 1, 10, f);
   fwrite(hdr, 1, (size_t)n, f);
-  for (int i = 0; i < pad; i++) fputc(' ', f);
+  for (int i = 0; i < pad; i++)
+    fputc(' ', f);
   fputc('\n', f);
   size_t nb = numel * ri_dtype_size(dtype);
   int ok = fwrite(data, 1, nb, f) == nb;

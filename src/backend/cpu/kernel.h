@@ -24,12 +24,11 @@ typedef struct ri__exec {
   int batch;              /* batch size of this run */
 } ri__exec;
 
-typedef ri_status (*ri__kernel_fn)(const ri__node *n, const ri__tensor *in, ri__tensor *out,
-                                   ri__exec *x);
+typedef ri_status (*ri__kernel_fn)(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x);
 
 /* Plain-C reference kernels: the oracle for every other backend. Straightforward loops, float32 math
  * (float64 where an op is defined on it), exact ONNX semantics. */
-#define RI__REF_DECL_(name)                                                                        \
+#define RI__REF_DECL_(name)                                                                                  \
   ri_status ri__ref_##name(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x);
 RI__OP_LIST(RI__REF_DECL_)
 #undef RI__REF_DECL_
