@@ -51,6 +51,21 @@ def add_anchor_output(src: Path, dst: Path) -> None:
     onnx.save(m, str(dst))
 
 
+def add_batched_anchor_output(src: Path, dst: Path) -> None:
+    """Copy of the tiny SSD model with an extra output "anchors" [N,176,4]: the same anchors for every batch
+    item (boxes * 0 + anchors), as some exporters emit them."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(str(src))
+    m.graph.initializer.append(numpy_helper.from_array(tiny_anchors(), "anchors_const"))
+    m.graph.initializer.append(numpy_helper.from_array(np.array(0, np.float32), "zero_const"))
+    m.graph.node.append(helper.make_node("Mul", ["boxes", "zero_const"], ["boxes_zero"], name="anchors_zero"))
+    m.graph.node.append(helper.make_node("Add", ["boxes_zero", "anchors_const"], ["anchors"], name="anchors_out"))
+    m.graph.output.append(helper.make_tensor_value_info("anchors", TensorProto.FLOAT, ["N", TINY_NUM_ANCHORS, 4]))
+    onnx.save(m, str(dst))
+
+
 def run(cmd, stdin: bytes | None = None, timeout: int = CLI_TIMEOUT_S, **kw) -> subprocess.CompletedProcess:
     """Runs a command (arguments may be str or bytes); output as bytes."""
     return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, **kw)

@@ -33,7 +33,7 @@ import pytest
 
 import make_models
 from conftest import find_cli, cli_missing_reason
-from pipeline_util import (TINY_LABELS, add_anchor_output, build_engine, describe, key_needs_quoting,
+from pipeline_util import (TINY_LABELS, add_anchor_output, add_batched_anchor_output, build_engine, describe, key_needs_quoting,
                            make_noise_image, parse_dead_letter, parse_jsonl, parse_seed, run, tiny_meta)
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow is needed to make test images")
@@ -220,6 +220,23 @@ def test_boxes_are_source_pixels(cli, engine, world, tmp_path):
             assert 0 <= d["ymin"] < d["ymax"] <= r["height"] + 1e-3
             beyond |= d["xmax"] > 33 or d["ymax"] > 33
     assert beyond
+
+
+def test_batched_anchors_output(cli, engine, world, tmp_path):
+    """An anchors output of shape [N,A,4] (same anchors for every item) gives the same rows as [A,4]."""
+    paths = make_models.build_models(str(tmp_path), only=["tiny_ssd"], verbose=False)
+    onnx_b = tmp_path / "tiny_ssd_batched_anchors.onnx"
+    add_batched_anchor_output(Path(paths["tiny_ssd"]), onnx_b)
+    rie = tmp_path / "batched.rie"
+    build_engine(cli, onnx_b, rie, MAX_BATCH, tiny_meta())
+    rows = {}
+    for name, e in (("flat", engine), ("batched", rie)):
+        out = tmp_path / f"{name}.txt"
+        p = run_job(cli, e, out, "--ordered", source=["--input", str(world.good_list)])
+        assert p.returncode == 0, describe(p)
+        rows[name] = out.read_bytes()
+    assert rows["batched"] == rows["flat"]
+    assert len(parse_seed(rows["flat"])) == len(world.good)
 
 
 # ---------------------------------------------------------------------------------------------------------

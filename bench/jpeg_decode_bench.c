@@ -1,0 +1,122 @@
+/* Single-thread JPEG throughput, for bench/pipeline_bench.py.
+ *
+ *   jpeg_decode_bench bare     ROUNDS FILE...   libjpeg-turbo alone: tjDecompress2 to RGB from memory
+ *   jpeg_decode_bench decode   ROUNDS FILE...   runinfer: ri_decoder_decode_memory from memory
+ *   jpeg_decode_bench pipeline ROUNDS FILE...   runinfer as the pipeline's decode stage does it:
+ *                                               ri_decoder_decode_file (read + decode) + ri_preprocess to a
+ *                                               300x300 NCHW float32 tensor in [-1, 1]
+ *
+ * Files are read into memory once before timing (the page cache holds them for `pipeline` too). Each round
+ * processes every file once; prints one JSON line {"mode":..,"images":..,"best_s":..,"median_s":..,
+ * "images_per_s":..} with the rate of the best round. Built by the benchmark script:
+ *   gcc -O2 -std=c11 -Iinclude bench/jpeg_decode_bench.c -Lbuild -lruninfer -lturbojpeg -Wl,-rpath,build */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <turbojpeg.h>
+
+#include "runinfer/vision.h"
+
+typedef struct {
+  unsigned char *data;
+  size_t size;
+  const char *path;
+} file_buf;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int read_file(const char *path, file_buf *f) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return 1;
+  fseek(fp, 0, SEEK_END);
+  long n = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  f->data = malloc(n > 0 ? (size_t)n : 1);
+  f->size = n > 0 ? (size_t)n : 0;
+  f->path = path;
+  int bad = !f->data || fread(f->data, 1, f->size, fp) != f->size;
+  fclose(fp);
+  return bad;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s bare|decode|pipeline ROUNDS FILE...\n", argv[0]);
+    return 2;
+  }
+  const char *mode = argv[1];
+  int rounds = atoi(argv[2]);
+  int n = argc - 3;
+  if (rounds < 1 || rounds > 1000) return 2;
+  file_buf *files = calloc((size_t)n, sizeof *files);
+  for (int i = 0; i < n; i++)
+    if (read_file(argv[3 + i], &files[i])) {
+      fprintf(stderr, "cannot read %s\n", argv[3 + i]);
+      return 1;
+    }
+  tjhandle tj = tjInitDecompress();
+  ri_decoder_t *dec = NULL;
+  if (!tj || ri_decoder_create(&dec) != RI_OK) return 1;
+  ri_preprocess_spec spec;
+  ri_vision_error verr;
+  if (ri_preprocess_spec_parse("size=300x300;layout=nchw;dtype=float32;range=-1,1", &spec, &verr) != RI_OK)
+    return 1;
+  float *tensor = aligned_alloc(64, ri_preprocess_output_bytes(&spec));
+  unsigned char *rgb = NULL;
+  size_t rgb_cap = 0;
+  double *times = calloc((size_t)rounds, sizeof *times);
+  for (int r = 0; r < rounds; r++) {
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+      if (strcmp(mode, "bare") == 0) {
+        int w, h, ss, cs;
+        if (tjDecompressHeader3(tj, files[i].data, (unsigned long)files[i].size, &w, &h, &ss, &cs)) return 1;
+        size_t need = (size_t)w * (size_t)h * 3;
+        if (need > rgb_cap) {
+          free(rgb);
+          rgb = malloc(need);
+          rgb_cap = need;
+        }
+        if (tjDecompress2(tj, files[i].data, (unsigned long)files[i].size, rgb, w, 0, h, TJPF_RGB, 0))
+          return 1;
+      } else {
+        ri_image *img = NULL;
+        ri_status s = strcmp(mode, "decode") == 0
+                          ? ri_decoder_decode_memory(dec, files[i].data, files[i].size, files[i].path, &img)
+                          : ri_decoder_decode_file(dec, files[i].path, &img);
+        if (s != RI_OK) {
+          fprintf(stderr, "%s\n", ri_decoder_last_error(dec));
+          return 1;
+        }
+        if (strcmp(mode, "pipeline") == 0 && ri_preprocess(img, &spec, tensor, NULL, &verr) != RI_OK)
+          return 1;
+        ri_image_free(img);
+      }
+    }
+    times[r] = now_s() - t0;
+  }
+  qsort(times, (size_t)rounds, sizeof *times, cmp_d);
+  printf("{\"mode\":\"%s\",\"images\":%d,\"rounds\":%d,\"best_s\":%.6f,\"median_s\":%.6f,\"images_per_s\":%."
+         "2f}\n",
+         mode, n, rounds, times[0], times[rounds / 2], (double)n / times[0]);
+  tjDestroy(tj);
+  ri_decoder_destroy(dec);
+  free(rgb);
+  free(tensor);
+  free(times);
+  for (int i = 0; i < n; i++)
+    free(files[i].data);
+  free(files);
+  return 0;
+}
