@@ -305,9 +305,10 @@ def test_efficient_nms_bad_attribute(cli, tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 # pipeline: in-graph decode + EfficientNMS_TRT == raw outputs + the pipeline's decode and NMS
 # ---------------------------------------------------------------------------------------------------------
-def tiny_ssd_with_nms(src: Path, dst: Path) -> None:
+def tiny_ssd_with_nms(src: Path, dst: Path, x_first: bool = False) -> None:
     """tiny_ssd whose raw box encodings are decoded in the graph (centre-size, scales 10,10,5,5, anchors as
-    constants), clipped to [0,1] and passed with the scores to EfficientNMS_TRT."""
+    constants), clipped to [0,1] and passed with the scores to EfficientNMS_TRT; corners (ymin, xmin, ymax,
+    xmax), or (xmin, ymin, xmax, ymax) with x_first."""
     m = onnx.load(str(src))
     g = m.graph
     anc = tiny_anchors()
@@ -334,6 +335,8 @@ def tiny_ssd_with_nms(src: Path, dst: Path) -> None:
     h2, w2 = op("Div", [h, "two"], "h2"), op("Div", [w, "two"], "w2")
     corners = [op("Sub", [yc, h2], "ymin"), op("Sub", [xc, w2], "xmin"), op("Add", [yc, h2], "ymax"),
                op("Add", [xc, w2], "xmax")]
+    if x_first:
+        corners = [corners[1], corners[0], corners[3], corners[2]]
     dec = op("Concat", corners, "decoded", axis=2)
     clipped = op("Clip", [dec, "zero", "one"], "clipped")
     N.append(helper.make_node("EfficientNMS_TRT", [clipped, "scores"],
@@ -349,16 +352,20 @@ def tiny_ssd_with_nms(src: Path, dst: Path) -> None:
     onnx.save(m, str(dst))
 
 
-def test_pipeline_reads_efficient_nms_outputs(cli, tmp_path):
+@pytest.mark.parametrize("order", ["yxyx", "xyxy"])
+def test_pipeline_reads_efficient_nms_outputs(cli, tmp_path, order):
     assert "max_per_class=20;max_total=20" in TINY_DETECT and "iou=0.6" in TINY_DETECT
     paths = make_models.build_models(str(tmp_path), only=["tiny_ssd"], verbose=False)
     raw_onnx, nms_onnx = tmp_path / "raw.onnx", tmp_path / "nms.onnx"
     add_anchor_output(Path(paths["tiny_ssd"]), raw_onnx)
-    tiny_ssd_with_nms(Path(paths["tiny_ssd"]), nms_onnx)
+    tiny_ssd_with_nms(Path(paths["tiny_ssd"]), nms_onnx, x_first=order == "xyxy")
     raw_rie, nms_rie = tmp_path / "raw.rie", tmp_path / "nms.rie"
     build_engine(cli, raw_onnx, raw_rie, 8, tiny_meta())
-    build_engine(cli, nms_onnx, nms_rie, 8, {"preprocess": TINY_PREPROCESS, "task": "detect",
-                                             "labels": "\n".join(TINY_LABELS)})
+    meta = {"preprocess": TINY_PREPROCESS, "task": "detect", "labels": "\n".join(TINY_LABELS)}
+    if order == "xyxy":  # explicit names too, instead of the plugin's defaults
+        meta.update({"detect.box_order": "xyxy", "detect.boxes": "detection_boxes", "detect.scores":
+                     "detection_scores", "detect.classes": "detection_classes", "detect.count": "num_detections"})
+    build_engine(cli, nms_onnx, nms_rie, 8, meta)
     imgs = tmp_path / "imgs"
     imgs.mkdir()
     for i in range(20):
