@@ -31,7 +31,9 @@ void ri__xnn_ctx_free(xnn_ctx *c) {
     if (c->op && c->op[i]) xnn_delete_operator(c->op[i]);
     if (c->post && c->post[i]) xnn_delete_operator(c->post[i]);
   }
-  if (c->tp) pthreadpool_destroy(c->tp);
+  if (c->pool) pthreadpool_destroy(c->pool);
+  ri__free(c->seg_cost);
+  ri__free(c->seg_runs);
   ri__free(c->op);
   ri__free(c->post);
   ri__aligned_free(c->buf);
@@ -51,14 +53,18 @@ ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx
   c->post = ri__calloc(nn, sizeof *c->post);
   c->buf = ri__aligned_alloc((size_t)(st->buf_size > 0 ? st->buf_size : 64));
   if (profile) c->prof_s = ri__calloc(nn, sizeof *c->prof_s);
-  if (!c->op || !c->post || !c->buf || (profile && !c->prof_s)) {
+  size_t ns = (size_t)(st->n_segs ? st->n_segs : 1);
+  c->seg_cost = ri__calloc(2 * ns, sizeof *c->seg_cost);
+  c->seg_runs = ri__calloc(ns, sizeof *c->seg_runs);
+  if (!c->op || !c->post || !c->buf || (profile && !c->prof_s) || !c->seg_cost || !c->seg_runs) {
     ri__xnn_ctx_free(c);
     return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot allocate an XNNPACK context (buffer of %lld bytes)",
                        (long long)st->buf_size);
   }
   if (threads > 1) {
-    c->tp = pthreadpool_create((size_t)threads);
-    if (!c->tp) {
+    c->pool = pthreadpool_create((size_t)threads);
+    c->tp = c->pool;
+    if (!c->pool) {
       ri__xnn_ctx_free(c);
       return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot create an XNNPACK thread pool of %d threads", threads);
     }
@@ -192,11 +198,37 @@ static void profile_print(const xnn_ctx *c) {
     fprintf(stderr, "segment %d: nodes %d..%d, %s, chunk %d, %.4f ms/run (staging %lld B, scratch %lld B/unit)\n", si,
             s->first, s->last, s->sliced ? "batch-sliced" : "whole batch", s->chunk, 1e3 * t / runs,
             (long long)s->stage_bytes, (long long)s->scratch_unit);
+    if (c->pool)
+      fprintf(stderr, "  recent cost per batch unit: %.4f ms on the calling thread, %.4f ms with the pool\n",
+              1e3 * c->seg_cost[2 * si], 1e3 * c->seg_cost[2 * si + 1]);
     for (int ni = s->first; ni <= s->last; ni++)
       if (!g->nodes[ni].host)
         fprintf(stderr, "  %-6d %10.4f %-18s %s\n", ni, 1e3 * c->prof_s[ni] / runs, st->nodes[ni].impl,
                 g->nodes[ni].name ? g->nodes[ni].name : "?");
   }
+}
+
+/* Whether a segment run that splits operators across threads uses the pool. XNNPACK's pthreadpool makes the
+ * threads meet once per operator, and waits for every worker at each meeting; when the cores are busy with
+ * other processes a worker that is not running stalls every operator, and running on the calling thread
+ * alone is several times faster. So each context keeps, per segment, a recent cost per batch unit of both
+ * ways and takes the cheaper, trying the other way once every PROBE_EVERY runs (and in the first runs) to
+ * notice when the machine's load changes. */
+#define PROBE_EVERY 64
+
+static int pick_pool(const xnn_ctx *c, int si) {
+  if (!c->pool) return 0;
+  const long r = c->seg_runs[si];
+  if (r < 3) return r != 2; /* runs 0 (cold, not recorded) and 1 with the pool, run 2 without */
+  const int better = c->seg_cost[2 * si + 1] <= c->seg_cost[2 * si];
+  return r % PROBE_EVERY == PROBE_EVERY - 1 ? !better : better;
+}
+
+static void record_cost(xnn_ctx *c, int si, int use_pool, double per_unit) {
+  double *e = &c->seg_cost[2 * si + use_pool];
+  const long r = c->seg_runs[si]++;
+  if (r == 0) return;
+  *e = r < 3 ? per_unit : 0.75 * *e + 0.25 * per_unit;
 }
 
 ri_status ri__xnn_nop_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x) {
@@ -357,8 +389,15 @@ ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__te
      * operator split across the threads. */
     RI__TRY(ri__xnn_lanes_run(c, s, x, stage, units, chunk, x->err));
   } else {
-    for (int u0 = 0; u0 < units; u0 += chunk)
-      RI__TRY(ri__xnn_run_chunk(c, s, x, stage, u0, units - u0 < chunk ? units - u0 : chunk, x->err));
+    const int use_pool = pick_pool(c, si);
+    c->tp = use_pool ? c->pool : NULL;
+    const double t0 = now_s();
+    ri_status rs = RI_OK;
+    for (int u0 = 0; u0 < units && rs == RI_OK; u0 += chunk)
+      rs = ri__xnn_run_chunk(c, s, x, stage, u0, units - u0 < chunk ? units - u0 : chunk, x->err);
+    c->tp = c->pool;
+    RI__TRY(rs);
+    if (c->pool) record_cost(c, si, use_pool, (now_s() - t0) / units);
   }
   if (c->prof_s && si == 0) c->prof_runs++;
   (void)scratch;

@@ -146,7 +146,10 @@ typedef struct {
 
 struct xnn_ctx {
   const xnn_state *st;
-  pthreadpool_t tp;         /* NULL with one thread */
+  pthreadpool_t pool;       /* owned; NULL with one thread */
+  pthreadpool_t tp;         /* the pool the current segment run uses: `pool` or NULL (see xnn_fast.c) */
+  double *seg_cost;         /* per segment, 2 entries: recent seconds per batch unit without / with the pool */
+  long *seg_runs;           /* per segment: runs so far */
   xnn_operator_t *op;       /* per node: main operator, NULL for copies and reference nodes */
   xnn_operator_t *post;     /* per node: in-place post activation, or NULL */
   void *buf;                /* buf_size bytes, 64-byte aligned: staging area, then scratch */

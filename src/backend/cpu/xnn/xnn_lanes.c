@@ -117,6 +117,7 @@ static ri_status lanes_create(xnn_ctx *c, struct xnn_lanes **out, ri__err *err) 
   }
   l->view = *c;
   l->view.tp = NULL;
+  l->view.pool = NULL;
   l->view.lanes = NULL;
   l->ctx[0] = &l->view;
   for (int i = 1; i < n; i++) {
