@@ -3,8 +3,9 @@
 RunInferenceEngineHandlerNumPy against Beam's own OnnxModelHandlerNumpy (onnxruntime, CPU) and, when torch
 (and onnx2torch, to convert the same ONNX) can be imported, PytorchModelHandlerTensor.
 
-Every handler gets the same examples: N images (seeded), decoded sizes varied, preprocessed once with the
-model's preprocessing into float32 CHW arrays, fed with beam.Create. For each batch size B (default 1 and
+Every handler gets the same examples: N images (seeded), sizes varied, preprocessed once with the model's
+preprocessing into float32 CHW arrays and saved to one .npy; the pipeline creates the indices and a Map
+reads example i (memory-mapped). For each batch size B (default 1 and
 32) BatchElements is pinned to min = max = B. Per (handler, B) the script runs one pipeline and reads from
 its result the mean of Beam's inference_batch_latency_micro_secs (the model call only, as Beam measures
 it for every handler) plus the pipeline's wall time (p.run() to done, which includes model loading and
@@ -32,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -100,7 +102,7 @@ def onnx_handler(onnx: str, b: int, threads: int):
     return cls(onnx, providers=["CPUExecutionProvider"], min_batch_size=b, max_batch_size=b)
 
 
-def torch_handler(onnx: str, b: int, scratch: Path):
+def torch_handler(onnx: str, b: int, scratch: Path, threads: int = 0):
     """PytorchModelHandlerTensor on the same ONNX converted with onnx2torch and traced; None when either
     package is missing."""
     try:
@@ -109,6 +111,8 @@ def torch_handler(onnx: str, b: int, scratch: Path):
         from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
     except ImportError:
         return None
+    if threads:
+        torch.set_num_threads(threads)
     ts = scratch / "model.torchscript.pt"
     if not ts.exists():
         model = onnx2torch.convert(onnx).eval()
@@ -118,7 +122,18 @@ def torch_handler(onnx: str, b: int, scratch: Path):
                                      max_batch_size=b)
 
 
-def run_one(handler, examples: list, namespace_hint: str) -> dict:
+def load_example(i: int, path: str, as_torch: bool):
+    """Example i of the .npy written once by main(): the pipeline carries indices, not megabytes of arrays
+    (beam.Create pickles and bz2-compresses its values into the pipeline proto, which takes seconds per
+    megabyte and would swamp the measurement)."""
+    x = np.array(np.load(path, mmap_mode="r")[i])
+    if as_torch:
+        import torch
+        return torch.from_numpy(x)
+    return x
+
+
+def run_one(handler, examples_path: str, n: int, as_torch: bool) -> dict:
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.ml.inference.base import RunInference
@@ -126,7 +141,9 @@ def run_one(handler, examples: list, namespace_hint: str) -> dict:
 
     t0 = time.perf_counter()
     p = beam.Pipeline(options=PipelineOptions(BEAM_ARGS))
-    _ = p | beam.Create(examples, reshuffle=False) | RunInference(handler) | beam.Map(lambda r: None)
+    _ = (p | beam.Create(list(range(n)), reshuffle=False)
+         | beam.Map(load_example, examples_path, as_torch)
+         | RunInference(handler) | beam.Map(lambda r: None))
     result = p.run()
     result.wait_until_finish()
     wall = time.perf_counter() - t0
@@ -154,29 +171,32 @@ def sanity(onnx: str, engine: str, x: np.ndarray) -> float:
 
 
 def docs_section(report: dict, json_rel: str) -> str:
-    rows = ["| handler | batch | mean batch latency (ms) | per image (ms) | wall (s) | ratio vs onnxruntime |",
-            "|---|---|---|---|---|---|"]
-    by = {(r["handler"], r["batch"]): r for r in report["best"]}
-    for (h, b), r in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        peer = by.get(("OnnxModelHandlerNumpy", b))
-        ratio = f"{peer['mean_latency_us'] / r['mean_latency_us']:.2f}x" if peer else "-"
-        rows.append(f"| {h} | {b} | {r['mean_latency_us'] / 1000:.1f} | {r['per_image_ms']:.1f} | "
-                    f"{r['wall_s']:.1f} | {ratio} |")
+    rows = ["| threads | batch | handler | mean batch latency (ms) | per image (ms) | median of rounds (ms) | "
+            "wall (s) | onnxruntime / ours |",
+            "|---|---|---|---|---|---|---|---|"]
+    by = {(r["threads"], r["batch"], r["handler"]): r for r in report["best"]}
+    for (t, b, h), r in sorted(by.items()):
+        peer = by.get((t, b, "OnnxModelHandlerNumpy"))
+        ratio = f"{peer['mean_latency_us'] / r['mean_latency_us']:.2f}" if peer and h != peer["handler"] else "-"
+        rows.append(f"| {t or 'all'} | {b} | {h} | {r['mean_latency_us'] / 1000:.1f} | {r['per_image_ms']:.1f} | "
+                    f"{r['median_latency_us'] / 1000:.1f} | {r['wall_s']:.1f} | {ratio} |")
     m = report["machine"]
     skipped = "; ".join(report["skipped"]) or "none"
-    return "\n".join([
-        DOCS_HEADING,
+    note = ""
+    if m["load_before"][0] > (m["cpus"] or 1) and 0 in report["threads"]:
+        note = (f"The load average was above the {m['cpus']} CPUs during the run, so the rows with threads = all "
+                "measure each library's thread pool under oversubscription; the rows with 1 thread compare the "
+                "kernels themselves.")
+    para = textwrap.fill(
         f"`bench/beam_handlers.py` on {m['cpu']} ({m['cpus']} CPUs, load average {m['load_before']} before, "
         f"{m['load_after']} after; a shared machine), {report['date']}: {report['model']}, {report['images']} "
         f"images preprocessed once and fed to every handler, BatchElements pinned to the batch size, "
         f"best of {report['rounds']} alternating rounds. Latency = the mean of Beam's "
         "inference_batch_latency_micro_secs (the model call as Beam times it for every handler); wall = the "
-        "whole pipeline including model loading. Ratio = onnxruntime latency / ours (above 1: ours faster). "
-        f"Raw data: `{json_rel}`. Skipped: {skipped}.",
-        "",
-        *rows,
-        "",
-    ])
+        "whole pipeline including model loading; threads = CPU threads per model call on both sides (all = "
+        "every CPU, each library's default). Last column = onnxruntime latency / ours (above 1: ours faster). "
+        f"Raw data: `{json_rel}`. Skipped: {skipped}. {note}", width=110)
+    return "\n".join([DOCS_HEADING, para, "", *rows, ""])
 
 
 def update_docs(section: str) -> None:
@@ -199,7 +219,8 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=96)
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=0, help="CPU threads per model call, both sides (0: all)")
+    ap.add_argument("--threads", default="0,1",
+                    help="CPU threads per model call, both sides, comma-separated settings (0: all CPUs)")
     ap.add_argument("--json", help="output JSON (default bench/results/beam-<date>.json)")
     ap.add_argument("--no-docs", action="store_true", help="do not touch docs/performance.md")
     args = ap.parse_args()
@@ -216,47 +237,48 @@ def main() -> int:
         onnx = make_models.build_models(str(scratch), only=["ssd_mobilenet_v2"], verbose=False)["ssd_mobilenet_v2"]
     engine = str(scratch / "model.rie")  # built from the ONNX by our handler's first load, then reused
     from runinfer.beam import load_engine
-    load_engine(engine, onnx, {"max_batch": 32, "threads": args.threads}).close()
+    load_engine(engine, onnx, {"max_batch": 32}).close()
 
     batches = [int(b) for b in args.batches.split(",")]
+    thread_settings = [int(t) for t in args.threads.split(",")]
     examples = make_examples(args.images, args.preprocess)
+    examples_path = str(scratch / "examples.npy")
+    np.save(examples_path, np.stack(examples))
     diff = sanity(onnx, engine, examples[0])
     load_before = os.getloadavg()
-    sides = [("RunInferenceEngineHandlerNumPy", lambda b: ours(onnx, engine, b, args.threads)),
-             ("OnnxModelHandlerNumpy", lambda b: onnx_handler(onnx, b, args.threads))]
+    sides = [("RunInferenceEngineHandlerNumPy", lambda b, t: ours(onnx, engine, b, t)),
+             ("OnnxModelHandlerNumpy", lambda b, t: onnx_handler(onnx, b, t))]
     skipped = []
     if torch_handler(onnx, 1, scratch) is not None:
-        sides.append(("PytorchModelHandlerTensor", lambda b: torch_handler(onnx, b, scratch)))
+        sides.append(("PytorchModelHandlerTensor", lambda b, t: torch_handler(onnx, b, scratch, t)))
     else:
         skipped.append("PytorchModelHandlerTensor (torch or onnx2torch not importable)")
 
     rounds = []
     for rnd in range(args.rounds):
-        for b in batches:
-            for name, make in (sides if rnd % 2 == 0 else list(reversed(sides))):
-                h = make(b)
-                exs = examples
-                if name == "PytorchModelHandlerTensor":
-                    import torch
-                    exs = [torch.from_numpy(x) for x in examples]
-                r = run_one(h, exs, name)
-                r.update(handler=name, batch=b, round=rnd)
-                rounds.append(r)
-                print(f"round {rnd} batch {b:3d} {name:32s} mean batch latency {r['mean_latency_us'] / 1000:9.1f} ms"
-                      f"  per image {r['per_image_ms']:7.1f} ms  wall {r['wall_s']:6.1f} s  "
-                      f"({r['batches']} batches, mean size {r['mean_batch_size']:.1f})", flush=True)
+        for t in thread_settings:
+            for b in batches:
+                for name, make in (sides if rnd % 2 == 0 else list(reversed(sides))):
+                    r = run_one(make(b, t), examples_path, len(examples), name == "PytorchModelHandlerTensor")
+                    r.update(handler=name, batch=b, threads=t, round=rnd)
+                    rounds.append(r)
+                    print(f"round {rnd} threads {t} batch {b:3d} {name:32s} mean batch latency "
+                          f"{r['mean_latency_us'] / 1000:9.1f} ms  per image {r['per_image_ms']:7.1f} ms  "
+                          f"wall {r['wall_s']:6.1f} s  ({r['batches']} batches, mean size {r['mean_batch_size']:.1f})",
+                          flush=True)
     best = []
     for name, _ in sides:
-        for b in batches:
-            rs = [r for r in rounds if r["handler"] == name and r["batch"] == b]
-            top = dict(min(rs, key=lambda r: r["mean_latency_us"]))
-            top["median_latency_us"] = statistics.median(r["mean_latency_us"] for r in rs)
-            top["median_wall_s"] = statistics.median(r["wall_s"] for r in rs)
-            best.append(top)
+        for t in thread_settings:
+            for b in batches:
+                rs = [r for r in rounds if r["handler"] == name and r["batch"] == b and r["threads"] == t]
+                top = dict(min(rs, key=lambda r: r["mean_latency_us"]))
+                top["median_latency_us"] = statistics.median(r["mean_latency_us"] for r in rs)
+                top["median_wall_s"] = statistics.median(r["wall_s"] for r in rs)
+                best.append(top)
     date = datetime.date.today().isoformat()
     report = {
         "date": date, "model": model_name, "onnx": onnx, "images": args.images, "batches": batches,
-        "rounds": args.rounds, "threads": args.threads,
+        "rounds": args.rounds, "threads": thread_settings,
         "machine": {"cpu": lscpu_model(), "cpus": os.cpu_count(), "load_before": [round(v, 2) for v in load_before],
                     "load_after": [round(v, 2) for v in os.getloadavg()], "python": platform.python_version()},
         "versions": {"apache_beam": apache_beam.__version__, "onnxruntime": onnxruntime.__version__,
@@ -268,7 +290,7 @@ def main() -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nbest of {args.rounds} rounds (sanity: max |ours - onnxruntime| on the first output = {diff:.3g})")
     for r in best:
-        print(f"  batch {r['batch']:3d} {r['handler']:32s} {r['mean_latency_us'] / 1000:9.1f} ms/batch  "
+        print(f"  threads {r['threads']} batch {r['batch']:3d} {r['handler']:32s} {r['mean_latency_us'] / 1000:9.1f} ms/batch  "
               f"{r['per_image_ms']:7.1f} ms/image  wall {r['wall_s']:6.1f} s")
     print(f"wrote {out}")
     if not args.no_docs:

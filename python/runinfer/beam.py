@@ -187,7 +187,8 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
       inference_fn: replaces default_inference_fn(batch, engine, inference_args).
       large_model, model_copies: share the engine across processes (Beam's multi_process_shared).
       env_vars: environment variables set before the engine is loaded.
-      threads: CPU threads per inference call when loading (0 keeps the engine's stored value).
+      threads: CPU threads per inference call (0 keeps the engine's stored value, usually every CPU). Where
+        several SDK threads or processes share a VM, 1 (or cores / processes) avoids oversubscription.
       kwargs: further BatchElements arguments (max_batch_weight, element_size_fn, ...).
     """
 
@@ -208,6 +209,7 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
             raise ValueError(f"unknown build option(s) {sorted(unknown)}; known: {sorted(_BUILD_KEYS)}")
         opts.setdefault("max_batch", int(max_batch_size))
         opts.setdefault("device", device)
+        opts.setdefault("threads", int(threads))  # an engine rebuilt on the worker runs with the same threads
         self._engine_path = engine_path
         self._onnx_path = onnx_path
         self._default_paths = (engine_path, onnx_path)
