@@ -377,3 +377,42 @@ def test_example_cli_multi_processing_rebuilds_engine(models, engines, tmp_path)
     assert p.returncode == 0, p.stderr.decode()[-4000:]
     assert rie.is_file()
     _compare_with_cli(tmp_path, str(rie), lst, out, 5)
+
+
+SHAPES = REPO_ROOT / "models" / "shapes"
+
+
+def _shapes_metadata() -> dict:
+    meta = {}
+    for line in (SHAPES / "engine_meta.txt").read_text().splitlines():
+        k, sep, v = line.partition("=")
+        if sep and k.strip():
+            meta[k.strip()] = v
+    if "labels" not in meta and (SHAPES / "labels.txt").is_file():
+        meta["labels"] = (SHAPES / "labels.txt").read_text().rstrip("\n")
+    return meta
+
+
+@pytest.mark.skipif(not (SHAPES / "shapes_ssd.onnx").is_file() or not (SHAPES / "engine_meta.txt").is_file(),
+                    reason="the trained shapes detector (models/shapes/shapes_ssd.onnx) is not there")
+def test_example_with_trained_shapes_detector(tmp_path):
+    """The real small detector: the example job built from ONNX + engine_meta.txt gives the rows of
+    `runinfer run`, and the detections carry the shapes' labels."""
+    subprocess.run([sys.executable, str(SHAPES / "make_shapes.py"), "--out", str(tmp_path / "img"), "--count", "6",
+                    "--seed", "5"], check=True, capture_output=True, timeout=120)
+    meta = _shapes_metadata()
+    rie = tmp_path / "shapes.rie"
+    runinfer.Engine.build(SHAPES / "shapes_ssd.onnx", max_batch=8, metadata=meta).save(rie)
+    lst = tmp_path / "img" / "list.txt"
+    out = tmp_path / "predictions.csv"
+    object_detection.run(["--input", str(lst), "--output", str(out), "--engine_path", str(rie),
+                          "--max_batch_size", "4", "--runner=DirectRunner",
+                          "--prism_location=/nonexistent/runinfer-tests/prism"])
+    c_out = tmp_path / "c.csv"
+    p = subprocess.run([find_cli(), "run", "--engine", str(rie), "--input", str(lst), "--output", str(c_out),
+                        "--no-progress"], capture_output=True, timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+    rows = out.read_text().splitlines()
+    assert len(rows) == 6 and set(rows) == set(c_out.read_text().splitlines())
+    labels = [lb for lb in meta.get("labels", "").split("\n")[1:] if lb]
+    assert labels and any(f'"label":"{lb}"' in r for r in rows for lb in labels), "named shapes are detected"
