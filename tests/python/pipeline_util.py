@@ -91,14 +91,19 @@ def tiny_meta() -> dict[str, str]:
             "labels": "\n".join(TINY_LABELS)}
 
 
-def key_needs_quoting(key: bytes) -> bool:
-    """The seed format's key rule: raw unless the key has ';', '"', '\\', a control character (C0 or DEL)
-    or is not valid UTF-8 — then a JSON string literal."""
+def key_needs_quoting(key: bytes) -> bool | None:
+    """The seed format's key rule: raw unless the key has ';', '"', '\\', a C0 control character or is not
+    valid UTF-8 -- then a JSON string literal. None (either is accepted) for a key whose only unusual
+    characters are DEL or U+2028/U+2029, which the rule leaves to the JSON escaper's choice."""
     try:
         text = key.decode("utf-8")
     except UnicodeDecodeError:
         return True
-    return any(ord(c) < 0x20 or c in ';"\\\x7f' for c in text)
+    if any(ord(c) < 0x20 or c in ';"\\' for c in text):
+        return True
+    if any(c in "\x7f\u2028\u2029" for c in text):
+        return None
+    return False
 
 
 def json_key_to_bytes(key: str) -> bytes:
@@ -123,7 +128,8 @@ def parse_seed(data: bytes) -> list[tuple[bytes, list, bool]]:
             if not sep:
                 raise ValueError(f"no ';' in {line!r}")
             key, quoted = raw.encode("utf-8"), False
-        if quoted != key_needs_quoting(key):
+        want = key_needs_quoting(key)
+        if want is not None and quoted != want:
             raise ValueError(f"key {key!r} written {'quoted' if quoted else 'raw'}: {line[:200]!r}")
         rows.append((key, json.loads(rest), quoted))
     if text and not text.endswith("\n"):
