@@ -1,6 +1,7 @@
 #include "pipeline/sink.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,49 +59,81 @@ void ri__outfile_abort(ri__outfile *o) {
   memset(o, 0, sizeof *o);
 }
 
-void ri__format_key(ri__strbuf *sb, const char *key, size_t len) {
-  int plain = len > 0;
-  for (size_t i = 0; i < len && plain; i++) {
-    unsigned char c = (unsigned char)key[i];
-    if (c < 0x20 || c == 0x7F || c == ';' || c == '"' || c == '\\' || c >= 0x80) plain = 0;
+/* JSON string contents through the vision library's escaper, so rows written here and rows formatted by
+ * the public API (ri_json_escape, ri_detections_to_json; the Python binding uses them) are byte-identical. */
+static void json_escaped(ri__strbuf *sb, const char *s, size_t len) {
+  char small[512];
+  size_t need = 0;
+  if (ri_json_escape(s, len, small, sizeof small, &need, NULL) == RI_OK) {
+    ri__sb_puts(sb, small);
+    return;
   }
-  if (!plain) {
-    /* non-ASCII keys may still be plain UTF-8; JSON-quote them only if escaping changes them */
+  char *big = ri__malloc(need ? need : 1);
+  if (!big) {
+    sb->oom = 1;
+    return;
+  }
+  if (ri_json_escape(s, len, big, need, NULL, NULL) == RI_OK)
+    ri__sb_puts(sb, big);
+  else
+    sb->oom = 1;
+  ri__free(big);
+}
+
+static void json_str(ri__strbuf *sb, const char *s, size_t len) {
+  ri__sb_puts(sb, "\"");
+  json_escaped(sb, s, len);
+  ri__sb_puts(sb, "\"");
+}
+
+void ri__format_key(ri__strbuf *sb, const char *key, size_t len) {
+  int special = len == 0;
+  for (size_t i = 0; i < len && !special; i++) {
+    unsigned char c = (unsigned char)key[i];
+    if (c < 0x20 || c == ';' || c == '"' || c == '\\') special = 1;
+  }
+  if (!special) {
+    /* plain when escaping leaves it unchanged (valid UTF-8 without characters JSON must escape) */
     ri__strbuf t;
     ri__sb_init(&t);
-    ri__sb_json_str(&t, key, len);
-    int has_special = 0;
-    for (size_t i = 0; i < len; i++) {
-      unsigned char c = (unsigned char)key[i];
-      if (c < 0x20 || c == 0x7F || c == ';' || c == '"' || c == '\\') has_special = 1;
-    }
-    if (!t.oom && !has_special && t.len == len + 2 && memcmp(t.data + 1, key, len) == 0) plain = 1;
-    if (!plain) ri__sb_append(sb, t.data ? t.data : "\"\"", t.data ? t.len : 2);
+    json_escaped(&t, key, len);
+    int same = !t.oom && t.len == len && memcmp(t.data, key, len) == 0;
     ri__sb_free(&t);
-    if (!plain) return;
+    if (same) {
+      ri__sb_append(sb, key, len);
+      return;
+    }
   }
-  ri__sb_append(sb, key, len);
+  json_str(sb, key, len);
 }
 
 static void dets_json(ri__strbuf *sb, const ri__record *r, const char *const *labels, size_t n_labels) {
   ri__sb_puts(sb, "[");
   for (size_t i = 0; i < r->n_dets; i++) {
-    const ri_detection *d = &r->dets[i];
-    const char *label =
-        d->class_id >= 0 && (size_t)d->class_id < n_labels && labels[d->class_id] ? labels[d->class_id] : "";
-    ri__sb_printf(
-        sb,
-        "%s{\"ymin\":%.6g,\"xmin\":%.6g,\"ymax\":%.6g,\"xmax\":%.6g,\"score\":%.6g,\"class\":%d,\"label\":",
-        i ? ", " : "", d->ymin, d->xmin, d->ymax, d->xmax, d->score, d->class_id);
-    ri__sb_json_str(sb, label, strlen(label));
-    ri__sb_puts(sb, "}");
+    /* one object at a time through ri_detections_to_json, joined with ", " as the reference job's rows */
+    char small[1024];
+    size_t need = 0;
+    if (i) ri__sb_puts(sb, ", ");
+    if (ri_detections_to_json(&r->dets[i], 1, labels, n_labels, small, sizeof small, &need, NULL) == RI_OK) {
+      ri__sb_append(sb, small + 1, strlen(small) - 2);
+      continue;
+    }
+    char *big = ri__malloc(need ? need : 1);
+    if (big && ri_detections_to_json(&r->dets[i], 1, labels, n_labels, big, need, NULL, NULL) == RI_OK)
+      ri__sb_append(sb, big + 1, strlen(big) - 2);
+    else
+      sb->oom = 1;
+    ri__free(big);
   }
   for (size_t i = 0; i < r->n_top; i++) {
     const ri_class_score *c = &r->top[i];
     const char *label =
         c->class_id >= 0 && (size_t)c->class_id < n_labels && labels[c->class_id] ? labels[c->class_id] : "";
-    ri__sb_printf(sb, "%s{\"score\":%.6g,\"class\":%d,\"label\":", i ? ", " : "", c->score, c->class_id);
-    ri__sb_json_str(sb, label, strlen(label));
+    if (isfinite(c->score))
+      ri__sb_printf(sb, "%s{\"score\":%.6g,\"class\":%d,\"label\":", i ? ", " : "", c->score, c->class_id);
+    else
+      ri__sb_printf(sb, "%s{\"score\":null,\"class\":%d,\"label\":", i ? ", " : "", c->class_id);
+    json_str(sb, label, strlen(label));
     ri__sb_puts(sb, "}");
   }
   ri__sb_puts(sb, "]");
@@ -133,7 +166,7 @@ void ri__format_row(ri__strbuf *sb, const ri__record *r, ri_output_format fmt, c
     break;
   case RI_OUTPUT_JSONL:
     ri__sb_puts(sb, "{\"key\":");
-    ri__sb_json_str(sb, r->key, r->key_len);
+    json_str(sb, r->key, r->key_len);
     ri__sb_printf(sb, ",\"width\":%d,\"height\":%d,\"%s\":", r->width, r->height,
                   r->n_top ? "classes" : "detections");
     dets_json(sb, r, labels, n_labels);
@@ -171,12 +204,12 @@ void ri__format_row(ri__strbuf *sb, const ri__record *r, ri_output_format fmt, c
 
 void ri__format_dead_letter(ri__strbuf *sb, const ri__record *r) {
   ri__sb_puts(sb, "{\"key\":");
-  ri__sb_json_str(sb, r->key, r->key_len);
+  json_str(sb, r->key, r->key_len);
   ri__sb_puts(sb, ",\"stage\":");
   const char *st = r->stage ? r->stage : "unknown";
-  ri__sb_json_str(sb, st, strlen(st));
+  json_str(sb, st, strlen(st));
   ri__sb_puts(sb, ",\"error\":");
   const char *e = r->error ? r->error : "unknown error";
-  ri__sb_json_str(sb, e, strlen(e));
+  json_str(sb, e, strlen(e));
   ri__sb_printf(sb, ",\"seq\":%llu}\n", (unsigned long long)r->seq);
 }

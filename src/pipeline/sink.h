@@ -29,9 +29,9 @@ void ri__format_row(ri__strbuf *sb, const ri__record *r, ri_output_format fmt, c
                     size_t n_labels);
 /* Formats a dead-letter JSON line {"key":..,"stage":..,"error":..,"width":..,"height":..}. */
 void ri__format_dead_letter(ri__strbuf *sb, const ri__record *r);
-/* The key as written in the seed format: raw when it is plain UTF-8 without ';', '"', '\\' or control
- * characters; otherwise a JSON string literal (which a raw key can never look like, since a raw key has no
- * '"'). */
+/* The key as written in the seed format: raw when it is non-empty, has no ';', '"', '\\' or control
+ * characters, and JSON escaping (ri_json_escape) leaves it unchanged; otherwise a JSON string literal, which
+ * a raw key can never look like since a raw key has no '"'. */
 void ri__format_key(ri__strbuf *sb, const char *key, size_t len);
 
 #endif
