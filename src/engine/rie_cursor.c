@@ -129,8 +129,8 @@ ri_status ri__rie_cur_view(ri__rie_cur *c, size_t limit, int nullable, const cha
 }
 
 ri_status ri__rie_cur_str(ri__rie_cur *c, size_t limit, int nullable, const char *what, char **out) {
-  const char *s;
-  size_t n;
+  const char *s = NULL;
+  size_t n = 0;
   RI__TRY(ri__rie_cur_view(c, limit, nullable, what, &s, &n));
   if (!s) {
     *out = NULL;
