@@ -37,7 +37,8 @@ typedef struct {
   ri_pipeline_t *p;
   ri_preprocess_spec spec;
   size_t item_bytes;
-  ri__queue q_read, q_batch, q_write;
+  ri__queue q_read, q_batch, q_post, q_write;
+  int post_threads;
   ri__metrics m;
   ri__postproc pp;
   ri_context_t *ctx;
@@ -255,46 +256,99 @@ static void *decode_thread(void *arg) {
   return NULL;
 }
 
-/* ---- stage: batcher + inference + post-processing ---- */
-static void run_batch(run_state *rs, ri__record **batch, int n, void **in_buf, void **outs) {
+/* ---- stage: batcher + inference ---- */
+
+/* A batch handed from the inference thread to a post-processing worker: its records and the engine outputs
+ * for them (owned by the job, so inference of the next batch can start at once). */
+typedef struct {
+  ri__record **recs;
+  int n;
+  int ok; /* inference succeeded: outs hold n items */
+  void *outs[64];
+} batch_job;
+
+static void job_free(batch_job *j) {
+  if (!j) return;
+  for (int i = 0; i < 64; i++)
+    ri__aligned_free(j->outs[i]);
+  ri__free(j->recs);
+  ri__free(j);
+}
+
+static void pass_to_writer(run_state *rs, ri__record *r) {
+  ri__aligned_free(r->input);
+  r->input = NULL;
+  if (!ri__queue_push(&rs->q_write, r)) ri__record_free(r);
+}
+
+/* Runs records [0, n) of recs as one batch into outs (laid out for n items); when the device runs out of
+ * memory for a batch of several, retries the two halves separately (so a GPU that cannot hold the largest
+ * batch still finishes the job, at a smaller batch). Returns the status of the last failed attempt. */
+static ri_status infer_span(run_state *rs, ri__record **recs, int n, void *in_buf, void *const *outs) {
   for (int i = 0; i < n; i++)
-    memcpy((char *)in_buf[0] + (size_t)i * rs->item_bytes, batch[i]->input, rs->item_bytes);
-  int64_t now = ri__now_us();
-  for (int i = 0; i < n; i++)
-    ri__dist_add(&rs->m, &rs->m.queue_wait_us, (double)(now - batch[i]->t_decoded_us));
+    memcpy((char *)in_buf + (size_t)i * rs->item_bytes, recs[i]->input, rs->item_bytes);
+  const void *ins[1] = {in_buf};
   int64_t t0 = ri__now_us();
-  ri_status s = ri_context_run(rs->ctx, n, (const void *const *)in_buf, outs);
+  ri_status s = ri_context_run(rs->ctx, n, ins, outs);
   int64_t t1 = ri__now_us();
   rs->batches++;
-  if (s != RI_OK) {
-    char msg[1200];
-    snprintf(msg, sizeof msg, "inference failed for a batch of %d: %s", n, ri_context_last_error(rs->ctx));
-    pthread_mutex_lock(&rs->m.mu);
-    rs->m.failed_batches_counter++;
-    pthread_mutex_unlock(&rs->m.mu);
-    for (int i = 0; i < n; i++)
-      ri__record_fail(batch[i], "infer", msg);
-  } else {
+  if (s == RI_OK) {
     ri__dist_add(&rs->m, &rs->m.inference_batch_latency_micro_secs, (double)(t1 - t0));
     ri__dist_add(&rs->m, &rs->m.inference_request_batch_size, (double)n);
     ri__dist_add(&rs->m, &rs->m.inference_request_batch_byte_size, (double)((size_t)n * rs->item_bytes));
     pthread_mutex_lock(&rs->m.mu);
     rs->m.num_inferences += (uint64_t)n;
     pthread_mutex_unlock(&rs->m.mu);
-    for (int i = 0; i < n; i++) {
-      int64_t p0 = ri__now_us();
-      ri__err e;
-      ri__err_clear(&e);
-      if (ri__postproc_run(&rs->pp, outs, i, batch[i], &e) != RI_OK)
-        ri__record_fail(batch[i], "postprocess", e.msg);
-      ri__dist_add(&rs->m, &rs->m.postprocess_us, (double)(ri__now_us() - p0));
-    }
+    return RI_OK;
   }
+  pthread_mutex_lock(&rs->m.mu);
+  rs->m.failed_batches_counter++;
+  pthread_mutex_unlock(&rs->m.mu);
+  if (n > 1 && (s == RI_ERR_NO_MEMORY || s == RI_ERR_DEVICE)) {
+    int h = n / 2;
+    void *second[64];
+    for (int i = 0; i < rs->n_outputs; i++)
+      second[i] = (char *)outs[i] + (size_t)h * rs->out_item_bytes[i];
+    ri_status a = infer_span(rs, recs, h, in_buf, outs);
+    ri_status b = infer_span(rs, recs + h, n - h, in_buf, second);
+    return a != RI_OK ? a : b;
+  }
+  char msg[1200];
+  snprintf(msg, sizeof msg, "inference failed for a batch of %d: %s", n, ri_context_last_error(rs->ctx));
+  for (int i = 0; i < n; i++)
+    ri__record_fail(recs[i], "infer", msg);
+  return s;
+}
+
+static void run_batch(run_state *rs, ri__record **batch, int n, void *in_buf) {
+  int64_t now = ri__now_us();
+  for (int i = 0; i < n; i++)
+    ri__dist_add(&rs->m, &rs->m.queue_wait_us, (double)(now - batch[i]->t_decoded_us));
+  batch_job *j = ri__calloc(1, sizeof *j);
+  int ok = j != NULL && (j->recs = ri__calloc((size_t)n, sizeof *j->recs)) != NULL;
+  for (int i = 0; ok && i < rs->n_outputs; i++)
+    ok = (j->outs[i] = ri__aligned_alloc(rs->out_item_bytes[i] * (size_t)n)) != NULL;
+  if (!ok) {
+    for (int i = 0; i < n; i++) {
+      ri__record_fail(batch[i], "infer", "out of memory for the batch's output buffers");
+      pass_to_writer(rs, batch[i]);
+    }
+    job_free(j);
+    return;
+  }
+  j->n = n;
+  memcpy(j->recs, batch, (size_t)n * sizeof *batch);
+  j->ok = infer_span(rs, j->recs, n, in_buf, j->outs) == RI_OK;
+  int64_t t1 = ri__now_us();
   for (int i = 0; i < n; i++) {
-    ri__aligned_free(batch[i]->input);
-    batch[i]->input = NULL;
-    batch[i]->t_inferred_us = t1;
-    if (!ri__queue_push(&rs->q_write, batch[i])) ri__record_free(batch[i]);
+    ri__aligned_free(j->recs[i]->input);
+    j->recs[i]->input = NULL;
+    j->recs[i]->t_inferred_us = t1;
+  }
+  if (!ri__queue_push(&rs->q_post, j)) {
+    for (int i = 0; i < n; i++)
+      ri__record_free(j->recs[i]);
+    job_free(j);
   }
 }
 
@@ -302,11 +356,8 @@ static void *infer_thread(void *arg) {
   run_state *rs = arg;
   ri_pipeline_t *p = rs->p;
   ri__record **batch = ri__calloc((size_t)p->max_batch, sizeof *batch);
-  void *in_buf[1] = {ri__aligned_alloc(rs->item_bytes * (size_t)p->max_batch)};
-  void *outs[64] = {0};
-  int ok = batch && in_buf[0];
-  for (int i = 0; ok && i < rs->n_outputs; i++)
-    ok = (outs[i] = ri__aligned_alloc(rs->out_item_bytes[i] * (size_t)p->max_batch)) != NULL;
+  void *in_buf = ri__aligned_alloc(rs->item_bytes * (size_t)p->max_batch);
+  int ok = batch && in_buf;
   int n = 0;
   int64_t first_us = 0;
   for (;;) {
@@ -323,29 +374,60 @@ static void *infer_thread(void *arg) {
       ri__record *r = item;
       if (r->stage || !ok) {
         if (!ok) ri__record_fail(r, "infer", "out of memory for batch buffers");
-        if (!ri__queue_push(&rs->q_write, r)) ri__record_free(r);
+        pass_to_writer(rs, r);
         continue;
       }
       if (n == 0) first_us = ri__now_us();
       batch[n++] = r;
       if (n == p->max_batch) {
-        run_batch(rs, batch, n, in_buf, outs);
+        run_batch(rs, batch, n, in_buf);
         n = 0;
       }
     } else if (rc == -1) {
       if (n >= p->min_batch) {
-        run_batch(rs, batch, n, in_buf, outs);
+        run_batch(rs, batch, n, in_buf);
         n = 0;
       }
     } else {
-      if (n) run_batch(rs, batch, n, in_buf, outs);
+      if (n) run_batch(rs, batch, n, in_buf);
       break;
     }
   }
   ri__free(batch);
-  ri__aligned_free(in_buf[0]);
-  for (int i = 0; i < 64; i++)
-    ri__aligned_free(outs[i]);
+  ri__aligned_free(in_buf);
+  ri__queue_producer_done(&rs->q_post);
+  ri__queue_producer_done(&rs->q_write);
+  return NULL;
+}
+
+/* ---- stage: post-processing (its own threads, so NMS never delays the next inference) ---- */
+static void *post_thread(void *arg) {
+  run_state *rs = arg;
+  ri__postproc pp;
+  ri__err e;
+  ri__err_clear(&e);
+  /* each worker has its own post-processor: a detector handle is used by one thread at a time */
+  int ok = ri__postproc_init(&pp, rs->p->engine, &e) == RI_OK;
+  void *item;
+  while (ri__queue_pop(&rs->q_post, &item)) {
+    batch_job *j = item;
+    for (int i = 0; i < j->n; i++) {
+      ri__record *r = j->recs[i];
+      if (j->ok && !r->stage) {
+        int64_t p0 = ri__now_us();
+        ri__err pe;
+        ri__err_clear(&pe);
+        if (!ok)
+          ri__record_fail(r, "postprocess", e.msg);
+        else if (ri__postproc_run(&pp, j->outs, i, r, &pe) != RI_OK)
+          ri__record_fail(r, "postprocess", pe.msg);
+        ri__dist_add(&rs->m, &rs->m.postprocess_us, (double)(ri__now_us() - p0));
+      }
+      if (!ri__queue_push(&rs->q_write, r)) ri__record_free(r);
+    }
+    job_free(j);
+  }
+  ri__postproc_free(&pp);
   ri__queue_producer_done(&rs->q_write);
   return NULL;
 }
@@ -492,12 +574,15 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     s = dl_path ? ri__outfile_open(&dl, dl_path, &p->err) : RI__OOM(&p->err);
   }
   int threads_started = 0;
-  pthread_t t_src, t_inf, *t_dec = NULL;
+  pthread_t t_src, t_inf, *t_dec = NULL, t_post[2];
+  rs->post_threads = p->decode_threads > 1 ? 2 : 1;
   if (s == RI_OK) {
     t_dec = ri__calloc((size_t)p->decode_threads, sizeof(pthread_t));
+    /* q_post holds whole batches with their outputs: a few are enough to keep post-processing busy */
     if (!t_dec || !ri__queue_init(&rs->q_read, RI__QUEUE_CAP, 1) ||
         !ri__queue_init(&rs->q_batch, RI__QUEUE_CAP, p->decode_threads) ||
-        !ri__queue_init(&rs->q_write, RI__QUEUE_CAP, 1))
+        !ri__queue_init(&rs->q_post, 4, 1) ||
+        !ri__queue_init(&rs->q_write, RI__QUEUE_CAP, 1 + rs->post_threads))
       s = RI__OOM(&p->err);
   }
   if (s == RI_OK) {
@@ -515,6 +600,8 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     for (int i = 0; i < p->decode_threads; i++)
       pthread_create(&t_dec[i], NULL, decode_thread, rs);
     pthread_create(&t_inf, NULL, infer_thread, rs);
+    for (int i = 0; i < rs->post_threads; i++)
+      pthread_create(&t_post[i], NULL, post_thread, rs);
     threads_started = 1;
   }
   /* writer loop */
@@ -583,6 +670,8 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     for (int i = 0; i < p->decode_threads; i++)
       pthread_join(t_dec[i], NULL);
     pthread_join(t_inf, NULL);
+    for (int i = 0; i < rs->post_threads; i++)
+      pthread_join(t_post[i], NULL);
     rs->m.backpressure_us = rs->q_read.wait_us;
     for (size_t i = 0; i < ro.cap; i++)
       ri__record_free(ro.slots[i]);
@@ -619,6 +708,7 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
   if (threads_started || rs->q_read.items) {
     ri__queue_destroy(&rs->q_read);
     ri__queue_destroy(&rs->q_batch);
+    ri__queue_destroy(&rs->q_post);
     ri__queue_destroy(&rs->q_write);
   }
   ri__free(t_dec);
