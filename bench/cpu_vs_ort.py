@@ -13,7 +13,7 @@ Output: a table on stdout and a JSON file (default bench/results/cpu-<date>.json
 (lscpu model name, online CPUs, load average before and after), the versions and every round.
 
   python3 bench/cpu_vs_ort.py --onnx /tmp/m/ssd_mobilenet_v2.onnx --cli build-xnn/runinfer \
-      --batches 1,8 --threads 1,2 --iterations 30 --rounds 3 [--engine E.rie] [--with-ref]
+      --batches 1,8 --threads 1,2 --iterations 30 --rounds 3 [--engine E.rie] [--with-ref] [--cpu-time]
 """
 
 from __future__ import annotations
@@ -44,8 +44,12 @@ def lscpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+LAST_CPU_S = [0.0]  # user + system CPU seconds of the last child run_child waited for
+
+
 def run_child(cmd: list[str], env: dict | None = None, timeout: float = 3600) -> tuple[int, str, str, int]:
-    """Runs cmd; returns (rc, stdout, stderr, peak RSS in KiB of that child alone)."""
+    """Runs cmd; returns (rc, stdout, stderr, peak RSS in KiB of that child alone); leaves the child's CPU
+    seconds in LAST_CPU_S[0]."""
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
         p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env)
         deadline = time.monotonic() + timeout
@@ -59,6 +63,7 @@ def run_child(cmd: list[str], env: dict | None = None, timeout: float = 3600) ->
                 break
             time.sleep(0.02)
         p.returncode = os.waitstatus_to_exitcode(status)
+        LAST_CPU_S[0] = ru.ru_utime + ru.ru_stime
         fo.seek(0)
         fe.seek(0)
         return p.returncode, fo.read().decode(errors="replace"), fe.read().decode(errors="replace"), ru.ru_maxrss
@@ -114,7 +119,8 @@ def run_ours(cli: str, engine: str, batch: int, threads: int, iters: int, warmup
         r = json.loads(Path(jpath).read_text())
     finally:
         os.unlink(jpath)
-    return {"throughput": r["throughput"], "latency_ms": r["latency_ms"], "peak_rss_kib": rss}
+    return {"throughput": r["throughput"], "latency_ms": r["latency_ms"], "peak_rss_kib": rss,
+            "cpu_s": LAST_CPU_S[0]}
 
 
 def run_ort(onnx: str, batch: int, threads: int, iters: int, warmup: int) -> dict:
@@ -125,7 +131,17 @@ def run_ort(onnx: str, batch: int, threads: int, iters: int, warmup: int) -> dic
         raise RuntimeError(f"onnxruntime worker failed (rc {rc}): {err[-2000:]}")
     r = json.loads(out.strip().splitlines()[-1])
     r["peak_rss_kib"] = rss
+    r["cpu_s"] = LAST_CPU_S[0]
     return r
+
+
+def cpu_ms_per_inference(run, batch: int, iters: int) -> float:
+    """CPU milliseconds (user + system, all threads) per inference: two runs of iters and 3 * iters
+    iterations, differenced so that start-up and warm-up cancel. Unlike wall time it hardly moves when
+    other processes share the cores, which makes single-thread comparisons on a busy machine meaningful."""
+    a = run(iters)["cpu_s"]
+    b = run(3 * iters)["cpu_s"]
+    return (b - a) / (2 * iters * batch) * 1e3
 
 
 def summarize(rounds: list[dict]) -> dict:
@@ -147,6 +163,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--with-ref", action="store_true", help="also time RI_CPU_FAST=0 (one short round)")
     ap.add_argument("--ref-iterations", type=int, default=3)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="also measure CPU ms per inference of both sides (two extra runs each)")
     ap.add_argument("--out", help="JSON path (default bench/results/cpu-<date>.json)")
     ap.add_argument("--ort-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--batch-one", type=int, default=1, help=argparse.SUPPRESS)
@@ -198,6 +216,12 @@ def main(argv=None) -> int:
             cfg["speedup_median"] = cfg["runinfer"]["median_throughput"] / cfg["onnxruntime"]["median_throughput"]
             if args.with_ref:
                 cfg["reference"] = summarize([run_ours(args.cli, engine, b, t, args.ref_iterations, 1, True)])
+            if args.cpu_time:
+                cfg["cpu_ms_per_inference"] = {
+                    "runinfer": cpu_ms_per_inference(
+                        lambda n: run_ours(args.cli, engine, b, t, n, args.warmup, False), b, args.iterations),
+                    "onnxruntime": cpu_ms_per_inference(
+                        lambda n: run_ort(args.onnx, b, t, n, args.warmup), b, args.iterations)}
             result["configs"].append(cfg)
             r, o = cfg["runinfer"], cfg["onnxruntime"]
             line = (f"{b:>5} {t:>3} {r['best_throughput']:>15.2f} {o['best_throughput']:>10.2f} "
@@ -206,6 +230,9 @@ def main(argv=None) -> int:
                     f"{o['peak_rss_kib'] / 1024:>11.1f}")
             if args.with_ref:
                 line += f" {cfg['reference']['best_throughput']:>10.3f}"
+            if args.cpu_time:
+                c = cfg["cpu_ms_per_inference"]
+                line += f"  cpu ms/inf: runinfer {c['runinfer']:.2f} ort {c['onnxruntime']:.2f}"
             print(line, flush=True)
     result["machine"]["loadavg_after"] = list(os.getloadavg())
     out = Path(args.out) if args.out else REPO / "bench" / "results" / f"cpu-{datetime.date.today().isoformat()}.json"
