@@ -22,7 +22,8 @@ while IFS= read -r line; do
 done < models/shapes/engine_meta.txt
 ./build/runinfer build --onnx models/shapes/shapes_ssd.onnx --save "$OUT/shapes.rie" --max-batch 8 \
   "${meta_args[@]}" --meta "labels=$(cat models/shapes/labels.txt)"
-./build/runinfer inspect "$OUT/shapes.rie" | head -4
+./build/runinfer inspect "$OUT/shapes.rie" >"$OUT/engine.txt"
+head -n 4 "$OUT/engine.txt"
 
 set +e
 ./build/runinfer run --engine "$OUT/shapes.rie" --input "$OUT/images/list.txt" \
