@@ -613,6 +613,37 @@ static void test_dense_and_unary(void) {
   ri__graph_destroy(g);
 }
 
+/* Constant Pad of NHWC maps (spatial and channel pads, a non-zero constant) feeding a conv; Pad in reflect
+ * mode stays on the reference kernel. */
+static void test_pad(void) {
+  ri__graph *g = gnew();
+  int x = input(g, "x", SHAPE(1, 5, 9, 8));
+  int c0 = act(g, "c0"), p1 = act(g, "p1"), c1 = act(g, "c1"), p2 = act(g, "p2"), p3 = act(g, "p3");
+  conv(g, "conv0", x, c0, 5, 6, 1, 1, 1, 1);
+  float v = 0.5f;
+  node(g, "pad_hw", RI__OP_Pad,
+       IDX(c0, ci64(g, "pads1", SHAPE(8), (int64_t[]){0, 0, 1, 2, 0, 0, 2, 0}), cf32(g, "pv", SHAPE(1), &v, 0, 0)),
+       IDX(p1));
+  int cn = conv(g, "conv1", p1, c1, 6, 4, 3, 3, 1, 1);
+  attr_ints(g, cn, "strides", I64S(2, 2));
+  node(g, "pad_c", RI__OP_Pad, IDX(c1, ci64(g, "pads2", SHAPE(8), (int64_t[]){0, 1, 0, 0, 0, 2, 1, 1})), IDX(p2));
+  attr_str(g, node(g, "pad_reflect", RI__OP_Pad, IDX(p2, ci64(g, "pads3", SHAPE(8), (int64_t[]){0, 0, 1, 1, 0, 0, 1, 1})),
+                   IDX(p3)),
+           "mode", "reflect");
+  output(g, p3);
+  output(g, p1);
+  side fast;
+  memset(&fast, 0, sizeof fast);
+  compare("pad", g, 8, k_batches, NB, 2, &fast);
+  if (fast.state) {
+    expect_impl(g, &fast, "pad_hw", "xnn_constant_pad");
+    expect_impl(g, &fast, "pad_c", "xnn_constant_pad");
+    expect_impl(g, &fast, "pad_reflect", "ref");
+  }
+  side_free(&fast);
+  ri__graph_destroy(g);
+}
+
 /* A graph whose input has no batch axis: its segment cannot be cut into images and runs whole. */
 static void test_unsliced(void) {
   ri__graph *g = gnew();
@@ -732,6 +763,7 @@ int main(void) {
   test_pools();
   test_dense_and_unary();
   test_unsliced();
+  test_pad();
   test_env_disables();
   test_two_contexts();
   test_alloc_failures();

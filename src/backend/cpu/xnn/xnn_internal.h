@@ -49,7 +49,8 @@ typedef enum {
   XK_COPY_OUT,     /* Transpose(0,2,3,1) of an NHWC value: copy of its bytes */
   XK_COPY_IN,      /* Transpose(0,3,1,2) of a plain 4-D value: its bytes become an NHWC value */
   XK_COPY,         /* Reshape, Flatten, or a Transpose that moves no bytes (layout-agnostic input): memcpy */
-  XK_CONCAT        /* Concat of plain values along an axis after the batch axis */
+  XK_CONCAT,       /* Concat of plain values along an axis after the batch axis */
+  XK_PAD           /* Pad, constant mode, 4-D, constant pads (none on the batch axis) */
 } xk_kind;
 
 typedef enum { XB_ADD = 0, XB_SUB, XB_MUL, XB_DIV } xb_op;
@@ -91,6 +92,9 @@ typedef struct {
   size_t sm_channels;
   /* Concat */
   int axis;             /* normalized, >= 1 */
+  /* Pad: begin/end per NCHW axis, and the constant */
+  size_t pad_begin[4], pad_end[4];
+  float pad_value;
 } xk_node;
 
 /* Placement of one value's data (see the file comment). Offsets into the scratch buffer are for a chunk of

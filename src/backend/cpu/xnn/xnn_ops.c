@@ -140,6 +140,7 @@ ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
     }
     break;
   case XK_UNARY: s = create_unary(k->uop, k->ua, k->ub, yield, &op); break;
+  case XK_PAD: s = xnn_create_constant_pad_nd_x32(&k->pad_value, yield, &op); break;
   case XK_SOFTMAX: s = xnn_create_softmax_nc_f32(k->sm_channels, k->sm_channels, k->sm_channels, yield, &op); break;
   }
   if (s != xnn_status_success) return ri__xnn_fail(n, "operator creation", s, err);
@@ -252,6 +253,19 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
     break;
   }
   case XK_UNARY: s = setup_unary(k->uop, op, (size_t)numel, inp[0], outp, tp); break;
+  case XK_PAD: {
+    if (xs->rank != 4) return ri__err_set(err, RI_ERR_SHAPE, "node '%s': Pad input is not 4-D", n->name);
+    /* NCHW axes 0, 2, 3, 1 in NHWC order. */
+    static const int perm[4] = {0, 2, 3, 1};
+    size_t dims[4], pre[4], post[4];
+    for (int i = 0; i < 4; i++) {
+      dims[i] = (size_t)xs->dims[perm[i]];
+      pre[i] = k->pad_begin[perm[i]];
+      post[i] = k->pad_end[perm[i]];
+    }
+    s = xnn_setup_constant_pad_nd_x32(op, 4, dims, pre, post, inp[0], outp, tp);
+    break;
+  }
   case XK_SOFTMAX: s = xnn_setup_softmax_nc_f32(op, (size_t)numel / k->sm_channels, inp[0], outp, tp); break;
   default: break;
   }

@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "graph/ops/conv_params.h"
 #include "graph/ops/gemm_params.h"
+#include "graph/ops/pad_params.h"
 #include "graph/ops/pool_params.h"
 #include "graph/ops/softmax_params.h"
 
@@ -398,6 +399,27 @@ static int classify_reshape(xnn_state *st, const ri__node *n, xk_node *k) {
   return 1;
 }
 
+/* Pad in constant mode of a 4-D float32 activation by constant, non-negative pads that leave the batch axis
+ * alone (opsets 11..17 form: no axes input). */
+static int classify_pad(xnn_state *st, const ri__node *n, xk_node *k) {
+  const ri__graph *g = st->g;
+  const ri__pad_params *p = n->params;
+  if (!p || p->mode != RI__PAD_CONSTANT || !p->pads_known || !p->value_known || p->has_axes) return 0;
+  if (!input_act_f32(g, n, 0) || g->values[n->inputs[0]].shape.rank != 4 || p->n_pads != 8) return 0;
+  for (int i = 0; i < 8; i++)
+    if (p->pads[i] < 0 || p->pads[i] > (int64_t)1 << 20) return 0;
+  if (p->pads[0] != 0 || p->pads[4] != 0) return 0;
+  for (int i = 0; i < 4; i++) {
+    k->pad_begin[i] = (size_t)p->pads[i];
+    k->pad_end[i] = (size_t)p->pads[4 + i];
+  }
+  memcpy(&k->pad_value, p->value, sizeof(float));
+  k->kind = XK_PAD;
+  k->impl = "xnn_constant_pad";
+  k->in_nhwc = 1;
+  return 1;
+}
+
 #define CONCAT_MAX_IN 16
 
 /* Concat of batch-first float32 activations along an axis after the batch axis. */
@@ -444,6 +466,7 @@ static int classify(xnn_state *st, int ni, ri__err *err, ri_status *s) {
   case RI__OP_Reshape:
   case RI__OP_Flatten: ok = classify_reshape(st, n, k); break;
   case RI__OP_Concat: ok = classify_concat(st, n, k); break;
+  case RI__OP_Pad: ok = classify_pad(st, n, k); break;
   default: break;
   }
   if (!ok) {
@@ -452,7 +475,7 @@ static int classify(xnn_state *st, int ni, ri__err *err, ri_status *s) {
     return 0;
   }
   /* Pooling, conv and elementwise nodes in NHWC mode output NHWC unless the output is layout-agnostic. */
-  if (k->kind == XK_CONV || k->kind == XK_MAXPOOL || k->kind == XK_AVGPOOL ||
+  if (k->kind == XK_CONV || k->kind == XK_MAXPOOL || k->kind == XK_AVGPOOL || k->kind == XK_PAD ||
       ((k->kind == XK_BINARY || k->kind == XK_UNARY) && k->in_nhwc))
     k->out_nhwc = sensitive(g, n->outputs[0]);
   return 1;
