@@ -50,7 +50,8 @@ typedef enum {
   XK_COPY_IN,      /* Transpose(0,3,1,2) of a plain 4-D value: its bytes become an NHWC value */
   XK_COPY,         /* Reshape, Flatten, or a Transpose that moves no bytes (layout-agnostic input): memcpy */
   XK_CONCAT,       /* Concat of plain values along an axis after the batch axis */
-  XK_PAD           /* Pad, constant mode, 4-D, constant pads (none on the batch axis) */
+  XK_PAD,          /* Pad, constant mode, 4-D, constant pads (none on the batch axis) */
+  XK_RESIZE        /* Resize, linear, of H and W of a 4-D map, coordinate modes XNNPACK shares */
 } xk_kind;
 
 typedef enum { XB_ADD = 0, XB_SUB, XB_MUL, XB_DIV } xb_op;
@@ -95,6 +96,8 @@ typedef struct {
   /* Pad: begin/end per NCHW axis, and the constant */
   size_t pad_begin[4], pad_end[4];
   float pad_value;
+  /* Resize: XNNPACK flags (coordinate mode) */
+  uint32_t resize_flags;
 } xk_node;
 
 /* Placement of one value's data (see the file comment). Offsets into the scratch buffer are for a chunk of

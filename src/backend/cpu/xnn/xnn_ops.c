@@ -141,6 +141,10 @@ ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
     break;
   case XK_UNARY: s = create_unary(k->uop, k->ua, k->ub, yield, &op); break;
   case XK_PAD: s = xnn_create_constant_pad_nd_x32(&k->pad_value, yield, &op); break;
+  case XK_RESIZE:
+    s = xnn_create_resize_bilinear2d_nhwc_f32((size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c,
+                                              k->resize_flags | yield, &op);
+    break;
   case XK_SOFTMAX: s = xnn_create_softmax_nc_f32(k->sm_channels, k->sm_channels, k->sm_channels, yield, &op); break;
   }
   if (s != xnn_status_success) return ri__xnn_fail(n, "operator creation", s, err);
@@ -222,6 +226,7 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
   case XK_MAXPOOL:
   case XK_AVGPOOL:
   case XK_GAP:
+  case XK_RESIZE:
     if (xs->rank != 4 || xs->dims[1] != k->in_c || xs->dims[2] != k->in_h || xs->dims[3] != k->in_w)
       return geometry_error(n, &in[0], k, err);
     break;
@@ -234,6 +239,9 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
   case XK_MAXPOOL: s = xnn_setup_max_pooling2d_nhwc_f32(op, batch, h, w, inp[0], outp, tp); break;
   case XK_AVGPOOL: s = xnn_setup_average_pooling2d_nhwc_f32(op, batch, h, w, inp[0], outp, tp); break;
   case XK_GAP: s = xnn_setup_global_average_pooling_nwc_f32(op, batch, h * w, inp[0], outp, tp); break;
+  case XK_RESIZE:
+    s = xnn_setup_resize_bilinear2d_nhwc_f32(op, batch, h, w, (size_t)k->out_h, (size_t)k->out_w, inp[0], outp, tp);
+    break;
   case XK_FC:
     if (xs->rank < 1 || xs->dims[xs->rank - 1] != (int64_t)k->fc_k)
       return ri__err_set(err, RI_ERR_SHAPE, "node '%s': input's last dim is %lld, the XNNPACK operator needs %zu",

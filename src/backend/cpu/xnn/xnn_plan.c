@@ -11,6 +11,7 @@
 #include "graph/ops/conv_params.h"
 #include "graph/ops/gemm_params.h"
 #include "graph/ops/pad_params.h"
+#include "graph/ops/resize_params.h"
 #include "graph/ops/pool_params.h"
 #include "graph/ops/softmax_params.h"
 
@@ -420,6 +421,53 @@ static int classify_pad(xnn_state *st, const ri__node *n, xk_node *k) {
   return 1;
 }
 
+/* Resize in linear mode of H and W of a 4-D float32 activation with a constant target, when XNNPACK's
+ * bilinear resize computes the same source coordinates: its scale is in / out, so the ONNX scale must be
+ * exactly out / in; half_pixel (pytorch_half_pixel with outputs longer than 1) is XNNPACK's default,
+ * align_corners its ALIGN_CORNERS flag, asymmetric its TENSORFLOW_LEGACY_MODE. */
+static int classify_resize(xnn_state *st, const ri__node *n, xk_node *k) {
+  const ri__graph *g = st->g;
+  const ri__resize_params *p = n->params;
+  if (!p || p->mode != RI__RESIZE_LINEAR || p->target == RI__RESIZE_TARGET_RUNTIME) return 0;
+  if (!input_act_f32(g, n, 0) || g->values[n->inputs[0]].shape.rank != 4 || n->n_inputs > 4) return 0;
+  ri__tensor in[4];
+  memset(in, 0, sizeof in);
+  for (int j = 0; j < n->n_inputs; j++) {
+    int v = n->inputs[j];
+    if (v < 0) continue;
+    in[j].dtype = g->values[v].dtype;
+    in[j].shape = g->values[v].shape;
+    in[j].data = g->values[v].kind == RI__VAL_CONST ? g->values[v].data : NULL;
+  }
+  ri__resize_plan plan;
+  if (ri__resize_plan_get(n, p, in, n->n_inputs, &plan, NULL) != RI_OK) return 0;
+  const ri__shape *xs = &in[0].shape;
+  if (plan.out.dims[0] != xs->dims[0] || plan.out.dims[1] != xs->dims[1] || plan.scale[0] != 1.f ||
+      plan.scale[1] != 1.f)
+    return 0;
+  for (int a = 2; a < 4; a++)
+    if (plan.out.dims[a] < 1 || plan.scale[a] != (float)plan.out.dims[a] / (float)xs->dims[a]) return 0;
+  switch (p->coord) {
+  case RI__RESIZE_HALF_PIXEL: k->resize_flags = 0; break;
+  case RI__RESIZE_PYTORCH_HALF_PIXEL:
+    if (plan.out.dims[2] < 2 || plan.out.dims[3] < 2) return 0;
+    k->resize_flags = 0;
+    break;
+  case RI__RESIZE_ALIGN_CORNERS: k->resize_flags = XNN_FLAG_ALIGN_CORNERS; break;
+  case RI__RESIZE_ASYMMETRIC: k->resize_flags = XNN_FLAG_TENSORFLOW_LEGACY_MODE; break;
+  default: return 0;
+  }
+  k->kind = XK_RESIZE;
+  k->impl = "xnn_resize_bilinear";
+  k->in_c = xs->dims[1];
+  k->in_h = xs->dims[2];
+  k->in_w = xs->dims[3];
+  k->out_h = plan.out.dims[2];
+  k->out_w = plan.out.dims[3];
+  k->in_nhwc = 1;
+  return 1;
+}
+
 #define CONCAT_MAX_IN 16
 
 /* Concat of batch-first float32 activations along an axis after the batch axis. */
@@ -467,6 +515,7 @@ static int classify(xnn_state *st, int ni, ri__err *err, ri_status *s) {
   case RI__OP_Flatten: ok = classify_reshape(st, n, k); break;
   case RI__OP_Concat: ok = classify_concat(st, n, k); break;
   case RI__OP_Pad: ok = classify_pad(st, n, k); break;
+  case RI__OP_Resize: ok = classify_resize(st, n, k); break;
   default: break;
   }
   if (!ok) {
@@ -476,6 +525,7 @@ static int classify(xnn_state *st, int ni, ri__err *err, ri_status *s) {
   }
   /* Pooling, conv and elementwise nodes in NHWC mode output NHWC unless the output is layout-agnostic. */
   if (k->kind == XK_CONV || k->kind == XK_MAXPOOL || k->kind == XK_AVGPOOL || k->kind == XK_PAD ||
+      k->kind == XK_RESIZE ||
       ((k->kind == XK_BINARY || k->kind == XK_UNARY) && k->in_nhwc))
     k->out_nhwc = sensitive(g, n->outputs[0]);
   return 1;
