@@ -224,11 +224,14 @@ static int pick_pool(const xnn_ctx *c, int si) {
   return r % PROBE_EVERY == PROBE_EVERY - 1 ? !better : better;
 }
 
+/* A probe's sample replaces the estimate it tests (which is at least PROBE_EVERY runs old); the way in use
+ * follows its recent runs. */
 static void record_cost(xnn_ctx *c, int si, int use_pool, double per_unit) {
   double *e = &c->seg_cost[2 * si + use_pool];
   const long r = c->seg_runs[si]++;
   if (r == 0) return;
-  *e = r < 3 ? per_unit : 0.75 * *e + 0.25 * per_unit;
+  const int probe = r % PROBE_EVERY == PROBE_EVERY - 1;
+  *e = (r < 3 || probe) ? per_unit : 0.75 * *e + 0.25 * per_unit;
 }
 
 ri_status ri__xnn_nop_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x) {
@@ -351,7 +354,7 @@ static ri_status check_value(const xseg *s, const ri__exec *x, const ri__graph *
                      s->sliced ? "batch first, per image" : "whole batch", (long long)unit_bytes);
 }
 
-static ri_status stage_inputs(xnn_ctx *c, const xseg *s, const ri__exec *x, char *stage) {
+static ri_status stage_inputs(xnn_ctx *c, const xseg *s, const ri__exec *x, char *stage, uint32_t flags) {
   const ri__graph *g = c->st->g;
   for (int i = 0; i < s->n_ins; i++) {
     const xseg_in *in = &s->ins[i];
@@ -362,7 +365,7 @@ static ri_status stage_inputs(xnn_ctx *c, const xseg *s, const ri__exec *x, char
     float *dst = (float *)(stage + in->off);
     if (in->nhwc)
       ri__xnn_transpose(c->tp, src, dst, (size_t)t->shape.dims[0], (size_t)t->shape.dims[1],
-                        (size_t)(t->shape.dims[2] * t->shape.dims[3]), 0);
+                        (size_t)(t->shape.dims[2] * t->shape.dims[3]), flags);
     else
       memcpy(dst, src, (size_t)ri__shape_numel(&t->shape) * sizeof(float));
   }
@@ -382,17 +385,20 @@ ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__te
   for (int ni = s->first; ni <= s->last; ni++)
     if (!g->nodes[ni].host)
       RI__TRY(check_value(s, x, g, g->nodes[ni].outputs[0], st->vals[g->nodes[ni].outputs[0]].unit_bytes, x->err));
-  RI__TRY(stage_inputs(c, s, x, stage));
   const int units = s->sliced ? x->batch : 1, chunk = s->sliced ? s->chunk : 1;
   if (st->threads > 1 && units > chunk) {
     /* Several chunks and several threads: one chunk per thread at a time (lanes) instead of every
-     * operator split across the threads. */
+     * operator split across the threads. The staging runs on the pool, whose workers then sleep rather than
+     * spin beside the lanes. */
+    RI__TRY(stage_inputs(c, s, x, stage, PTHREADPOOL_FLAG_YIELD_WORKERS));
     RI__TRY(ri__xnn_lanes_run(c, s, x, stage, units, chunk, x->err));
   } else {
+    /* Everything of this run, staging included, on the pool or on the calling thread alone: a pool worker
+     * left spinning after one parallel step would compete with the calling thread for the cores. */
     const int use_pool = pick_pool(c, si);
     c->tp = use_pool ? c->pool : NULL;
     const double t0 = now_s();
-    ri_status rs = RI_OK;
+    ri_status rs = stage_inputs(c, s, x, stage, 0);
     for (int u0 = 0; u0 < units && rs == RI_OK; u0 += chunk)
       rs = ri__xnn_run_chunk(c, s, x, stage, u0, units - u0 < chunk ? units - u0 : chunk, x->err);
     c->tp = c->pool;
