@@ -101,6 +101,22 @@ RI_API RI_MUST_USE ri_status ri_decoder_set_limits(ri_decoder_t *decoder, const 
  * fail. */
 RI_API RI_MUST_USE ri_status ri_decoder_set_strict(ri_decoder_t *decoder, int strict);
 
+/* Fast decode (default off). With target_w, target_h > 0, a JPEG whose upright size is at least twice
+ * target_w x target_h in both axes is decoded at 1/2, 1/4 or 1/8 of its size by libjpeg-turbo's DCT-domain
+ * scaling: the smallest of these whose size (each side divided and rounded up) still covers the target in
+ * both axes. That skips most of the IDCT, colour conversion and memory traffic of a full decode, but the
+ * pixels differ from those of a full decode (the scaled IDCT is another downsampling filter: an average
+ * over each 2x2, 4x4 or 8x8 block rather than a bilinear sample), so a model's outputs change slightly. The
+ * returned image is the reduced one; ri_decoder_last_full_size() gives the full size and
+ * ri_image_transform_set_source() maps a preprocessing transform back to it. PNGs, and JPEGs smaller than
+ * twice the target, are decoded at full size. target_w = target_h = 0 turns it off. Limits apply to the
+ * full size. RI_ERR_INVALID_ARG for sizes outside 0..16384 or only one of them 0. */
+RI_API RI_MUST_USE ri_status ri_decoder_set_scale_hint(ri_decoder_t *decoder, int target_w, int target_h);
+/* Full upright size (EXIF orientation applied) of the image returned by the last successful decode; equal
+ * to that image's size unless the scale hint reduced it. 0 x 0 before the first successful decode and after
+ * a failed one. */
+RI_API void ri_decoder_last_full_size(const ri_decoder_t *decoder, int *width, int *height);
+
 /* Format from the first bytes (JPEG: FF D8 FF, PNG: the 8-byte signature); UNKNOWN otherwise. */
 RI_API ri_image_format ri_image_detect_format(const void *data, size_t size);
 
@@ -203,6 +219,11 @@ RI_API RI_MUST_USE ri_status ri_preprocess_transform(int src_width, int src_heig
 /* Map a box given in normalised model-input coordinates (0..1 of the model input) to original-image
  * pixels, clipped to [0, src_width] x [0, src_height]. box is {ymin, xmin, ymax, xmax}, in place. */
 RI_API void ri_image_transform_box(const ri_image_transform *transform, float box[4]);
+/* Re-express a transform computed on a reduced copy of an image (a fast decode) for the full image of
+ * src_width x src_height, the reduced copy being taken to span the same area: scale_x is multiplied by
+ * transform->src_width / src_width (likewise y) and src_width / src_height are replaced; offsets and the
+ * model input size are unchanged. Nothing is done when a size is below 1 or transform is NULL. */
+RI_API void ri_image_transform_set_source(ri_image_transform *transform, int src_width, int src_height);
 
 /* ---- detection post-processing ------------------------------------------------------------------------ */
 

@@ -1,10 +1,11 @@
-/* Preprocessing: the spec and its text form, the letterbox / stretch geometry, and the separable
- * half-pixel bilinear resize fused with channel reordering, normalisation and layout conversion. */
+/* Preprocessing: the spec and its text form, the letterbox / stretch geometry and the letterbox border; the
+ * resize itself (fused with channel reordering, normalisation and layout conversion) is in resize.c. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "vision/resize.h"
 #include "vision/vision_internal.h"
 
 #define SPEC_MAX_SIDE 16384
@@ -264,13 +265,8 @@ ri_status ri_preprocess_spec_parse(const char *text, ri_preprocess_spec *spec, r
 
 /* ---- geometry --------------------------------------------------------------------------------------- */
 
-/* Region of the model input that receives the resized image. */
-typedef struct {
-  int x, y, w, h;
-} region;
-
-static region compute_region(int sw, int sh, const ri_preprocess_spec *s) {
-  region r = {0, 0, s->width, s->height};
+static ri__region compute_region(int sw, int sh, const ri_preprocess_spec *s) {
+  ri__region r = {0, 0, s->width, s->height};
   if (s->resize != RI_RESIZE_LETTERBOX) return r;
   int64_t W = s->width, H = s->height;
   if (W * sh <= H * sw) { /* width-limited: full width, height rounded to nearest */
@@ -285,7 +281,7 @@ static region compute_region(int sw, int sh, const ri_preprocess_spec *s) {
   return r;
 }
 
-static void fill_transform(int sw, int sh, const ri_preprocess_spec *s, region r, ri_image_transform *t) {
+static void fill_transform(int sw, int sh, const ri_preprocess_spec *s, ri__region r, ri_image_transform *t) {
   t->src_width = sw;
   t->src_height = sh;
   t->dst_width = s->width;
@@ -325,61 +321,22 @@ void ri_image_transform_box(const ri_image_transform *t, float box[4]) {
   }
 }
 
+void ri_image_transform_set_source(ri_image_transform *t, int src_width, int src_height) {
+  if (!t || src_width < 1 || src_height < 1 || t->src_width < 1 || t->src_height < 1) return;
+  t->scale_x *= (double)t->src_width / src_width;
+  t->scale_y *= (double)t->src_height / src_height;
+  t->src_width = src_width;
+  t->src_height = src_height;
+}
+
 /* ---- resize + normalise ----------------------------------------------------------------------------- */
 
-/* Half-pixel source coordinate of output index i for a resize from n_in to n_out, as (i0, i1, weight of i1).
- */
-static void src_coord(int i, int n_in, int n_out, int *i0, int *i1, float *w) {
-  double f = ((double)i + 0.5) * ((double)n_in / (double)n_out) - 0.5;
-  if (f < 0) f = 0;
-  int a = (int)f;
-  if (a >= n_in - 1) {
-    *i0 = *i1 = n_in - 1;
-    *w = 0.0f;
-    return;
-  }
-  *i0 = a;
-  *i1 = a + 1;
-  *w = (float)(f - a);
-}
-
-/* Horizontal pass of one source row: for output pixel x, blend the source pixels starting at byte offsets
- * ia[x] and ib[x] with weight wx[x]; channel k of the output reads source channel k ^ swap (swap = 2 for
- * BGR: 0<->2, 1 stays). */
-static void hpass(const uint8_t *restrict s, const int32_t *restrict ia, const int32_t *restrict ib,
-                  const float *restrict wx, float *restrict out, int w, int bgr) {
-  const int c0 = bgr ? 2 : 0, c2 = bgr ? 0 : 2;
-  for (int x = 0; x < w; x++) {
-    const uint8_t *a = s + ia[x], *b = s + ib[x];
-    float f = wx[x];
-    float a0 = a[c0], a1 = a[1], a2 = a[c2];
-    out[3 * x + 0] = a0 + ((float)b[c0] - a0) * f;
-    out[3 * x + 1] = a1 + ((float)b[1] - a1) * f;
-    out[3 * x + 2] = a2 + ((float)b[c2] - a2) * f;
-  }
-}
-
-/* Vertical blend and normalisation: out = ((r0 + (r1 - r0) * wy) - mean) * scale, per element. */
-static void vpass(const float *restrict r0, const float *restrict r1, float wy, const float *restrict mean,
-                  const float *restrict scale, float *restrict out, int n) {
-  for (int k = 0; k < n; k++)
-    out[k] = ((r0[k] + (r1[k] - r0[k]) * wy) - mean[k]) * scale[k];
-}
-
+/* to_u8 of the resize kernels (src/vision/resize.c) for the letterbox border: round half up, saturate. */
 static inline uint8_t to_u8(float v) {
-  if (!(v > 0.0f)) return 0;
-  if (v >= 255.0f) return 255;
-  return (uint8_t)(v + 0.5f);
-}
-
-/* Branch-free form of to_u8 for whole rows (inputs are finite here: pixels, mean and scale are). */
-static void to_u8_row(const float *restrict in, uint8_t *restrict out, int n) {
-  for (int k = 0; k < n; k++) {
-    float v = in[k] + 0.5f;
-    v = v < 0.0f ? 0.0f : v;
-    v = v > 255.0f ? 255.0f : v;
-    out[k] = (uint8_t)(int)v;
-  }
+  v += 0.5f;
+  v = v < 0.0f ? 0.0f : v;
+  v = v > 255.0f ? 255.0f : v;
+  return (uint8_t)(int)v;
 }
 
 /* Write value v[c] to pixels [x0, x1) of output row y. */
@@ -425,8 +382,8 @@ static ri_status check_image(const ri_image *img, ri__err *err) {
   return RI_OK;
 }
 
-ri_status ri_preprocess(const ri_image *img, const ri_preprocess_spec *spec, void *dst,
-                        ri_image_transform *transform, ri_vision_error *verr) {
+ri_status ri__preprocess_isa(const ri_image *img, const ri_preprocess_spec *spec, void *dst,
+                             ri_image_transform *transform, ri_vision_error *verr, ri__resize_isa isa) {
   ri__err err;
   ri__err_clear(&err);
   if (validate(spec, &err) != RI_OK || check_image(img, &err) != RI_OK) return ri__verr_out(verr, &err);
@@ -435,41 +392,7 @@ ri_status ri_preprocess(const ri_image *img, const ri_preprocess_spec *spec, voi
                 "preprocess: destination is NULL or not 4-byte aligned for float32");
     return ri__verr_out(verr, &err);
   }
-  const region r = compute_region(img->width, img->height, spec);
-  const int n = r.w * 3; /* interleaved values per resized row */
-  const int is_f32 = spec->dtype == RI_DTYPE_FLOAT32;
-  const int nchw = spec->layout == RI_LAYOUT_NCHW;
-  const int bgr = spec->order == RI_CHANNEL_ORDER_BGR;
-
-  /* Scratch: ia, ib (int32) and wx, mean, scale, row0, row1, out (float), each n (ia, ib and wx use only
-   * r.w); y tables, r.h each. */
-  size_t bytes = (size_t)n * (2 * sizeof(int32_t) + 6 * sizeof(float)) +
-                 (size_t)r.h * (2 * sizeof(int32_t) + sizeof(float));
-  unsigned char *scratch = ri__malloc(bytes);
-  if (!scratch) {
-    RI__OOM(&err);
-    return ri__verr_out(verr, &err);
-  }
-  int32_t *ia = (int32_t *)(void *)scratch;
-  int32_t *ib = ia + n;
-  float *wx = (float *)(void *)(ib + n);
-  float *mean = wx + n, *scale = mean + n, *row0 = scale + n, *row1 = row0 + n, *out = row1 + n;
-  int32_t *y0t = (int32_t *)(void *)(out + n), *y1t = y0t + r.h;
-  float *wyt = (float *)(void *)(y1t + r.h);
-
-  for (int x = 0; x < r.w; x++) {
-    int a, b;
-    src_coord(x, img->width, r.w, &a, &b, &wx[x]);
-    ia[x] = a * 3;
-    ib[x] = b * 3;
-    for (int c = 0; c < 3; c++) {
-      mean[3 * x + c] = spec->mean[c];
-      scale[3 * x + c] = spec->scale[c];
-    }
-  }
-  for (int y = 0; y < r.h; y++)
-    src_coord(y, img->height, r.h, &y0t[y], &y1t[y], &wyt[y]);
-
+  const ri__region r = compute_region(img->width, img->height, spec);
   /* Border (letterbox only): rows above and below the region, then the left / right spans. */
   if (r.w != spec->width || r.h != spec->height) {
     float padv[3];
@@ -484,58 +407,12 @@ ri_status ri_preprocess(const ri_image *img, const ri_preprocess_spec *spec, voi
       }
     }
   }
-
-  /* row0 holds source row c0, row1 source row c1 (horizontally resized); -1 = empty. */
-  int c0 = -1, c1 = -1;
-  const size_t W = (size_t)spec->width, H = (size_t)spec->height;
-  for (int y = 0; y < r.h; y++) {
-    int a = y0t[y], b = y1t[y];
-    if (a != c0) {
-      if (a == c1) {
-        float *t = row0;
-        row0 = row1;
-        row1 = t;
-        c0 = c1;
-        c1 = -1;
-      } else {
-        hpass(img->data + (size_t)a * img->stride, ia, ib, wx, row0, r.w, bgr);
-        c0 = a;
-      }
-    }
-    if (b != c1) {
-      if (b == c0) {
-        memcpy(row1, row0, (size_t)n * sizeof(float));
-      } else {
-        hpass(img->data + (size_t)b * img->stride, ia, ib, wx, row1, r.w, bgr);
-      }
-      c1 = b;
-    }
-    size_t oy = (size_t)(r.y + y);
-    if (!nchw) {
-      size_t base = (oy * W + (size_t)r.x) * 3;
-      if (is_f32) {
-        vpass(row0, row1, wyt[y], mean, scale, (float *)dst + base, n);
-      } else {
-        vpass(row0, row1, wyt[y], mean, scale, out, n);
-        to_u8_row(out, (uint8_t *)dst + base, n);
-      }
-    } else {
-      vpass(row0, row1, wyt[y], mean, scale, out, n);
-      for (int c = 0; c < 3; c++) {
-        size_t base = ((size_t)c * H + oy) * W + (size_t)r.x;
-        if (is_f32) {
-          float *o = (float *)dst + base;
-          for (int x = 0; x < r.w; x++)
-            o[x] = out[3 * x + c];
-        } else {
-          uint8_t *o = (uint8_t *)dst + base;
-          for (int x = 0; x < r.w; x++)
-            o[x] = to_u8(out[3 * x + c]);
-        }
-      }
-    }
-  }
-  ri__free(scratch);
+  if (ri__resize_into(img, spec, r, dst, isa, &err) != RI_OK) return ri__verr_out(verr, &err);
   if (transform) fill_transform(img->width, img->height, spec, r, transform);
   return ri__verr_ok(verr);
+}
+
+ri_status ri_preprocess(const ri_image *img, const ri_preprocess_spec *spec, void *dst,
+                        ri_image_transform *transform, ri_vision_error *verr) {
+  return ri__preprocess_isa(img, spec, dst, transform, verr, RI__RESIZE_AUTO);
 }

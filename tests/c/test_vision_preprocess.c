@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "runinfer/vision.h"
 #include "test.h"
+#include "vision/resize.h"
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void) {
@@ -204,15 +205,18 @@ static void free_image(ri_image *img) {
   free(img);
 }
 
-/* Run ri_preprocess and compare every output element with the reference. */
-static void compare(const ri_image *img, const ri_preprocess_spec *s, const char *what) {
+/* Run ri_preprocess with the given kernel set and compare every output element with the reference. */
+static void compare_isa(const ri_image *img, const ri_preprocess_spec *s, const char *what0,
+                        ri__resize_isa isa) {
+  char what[200];
+  snprintf(what, sizeof what, "%s [%s]", what0, isa == RI__RESIZE_PORTABLE ? "portable" : "auto");
   size_t bytes = ri_preprocess_output_bytes(s);
   CHECK(bytes == (size_t)s->width * s->height * 3 * (s->dtype == RI_DTYPE_FLOAT32 ? 4 : 1));
   void *dst = malloc(bytes + 4);
   memset(dst, 0xCD, bytes + 4);
   ri_image_transform tr;
   ri_vision_error e;
-  ri_status st = ri_preprocess(img, s, dst, &tr, &e);
+  ri_status st = ri__preprocess_isa(img, s, dst, &tr, &e, isa);
   CHECK_MSG(st == RI_OK, "%s: %s", what, e.msg);
   if (st != RI_OK) {
     free(dst);
@@ -251,6 +255,12 @@ static void compare(const ri_image *img, const ri_preprocess_spec *s, const char
   else
     CHECK_MSG(max_err <= 0.5 + 1e-3 && u8_off == 0, "%s: max error %g, %d off by one", what, max_err, u8_off);
   free(dst);
+}
+
+/* Both kernel sets (they are the same when the CPU has no AVX2). */
+static void compare(const ri_image *img, const ri_preprocess_spec *s, const char *what) {
+  compare_isa(img, s, what, RI__RESIZE_AUTO);
+  compare_isa(img, s, what, RI__RESIZE_PORTABLE);
 }
 
 static void test_known_values(void) {
@@ -292,7 +302,7 @@ static void test_against_reference(void) {
               {300, 200, 0}, {301, 301, 0}, {640, 480, 3}, {50, 400, 0}};
   struct {
     int w, h;
-  } dsts[] = {{300, 300}, {13, 17}, {64, 64}, {1, 1}, {320, 192}};
+  } dsts[] = {{300, 300}, {13, 17}, {64, 64}, {1, 1}, {320, 192}, {8, 3}, {9, 4}, {10, 5}, {17, 2}, {26, 7}};
   int n = 0;
   for (size_t a = 0; a < sizeof srcs / sizeof srcs[0]; a++) {
     ri_image *img = random_image(srcs[a].sw, srcs[a].sh, srcs[a].extra, a == 4);
@@ -367,6 +377,42 @@ static void test_letterbox_geometry(void) {
         fabsf(b2[3] - 480) < 1e-3f);
 }
 
+/* A transform computed on a half-size decode, re-expressed for the full image, equals the one computed on
+ * the full image when both give the same region. */
+static void test_transform_set_source(void) {
+  ri_preprocess_spec s;
+  ri_preprocess_spec_default(&s);
+  for (int lb = 0; lb < 2; lb++) {
+    s.resize = lb ? RI_RESIZE_LETTERBOX : RI_RESIZE_BILINEAR;
+    ri_image_transform half, full;
+    CHECK(ri_preprocess_transform(320, 240, &s, &half, NULL) == RI_OK);
+    CHECK(ri_preprocess_transform(640, 480, &s, &full, NULL) == RI_OK);
+    ri_image_transform_set_source(&half, 640, 480);
+    CHECK(half.src_width == 640 && half.src_height == 480 && half.dst_width == 300 && half.dst_height == 300);
+    CHECK_MSG(fabs(half.scale_x - full.scale_x) < 1e-12 && fabs(half.scale_y - full.scale_y) < 1e-12 &&
+                  half.offset_x == full.offset_x && half.offset_y == full.offset_y,
+              "%s: scale %g,%g offset %g,%g vs %g,%g %g,%g", lb ? "letterbox" : "stretch", half.scale_x,
+              half.scale_y, half.offset_x, half.offset_y, full.scale_x, full.scale_y, full.offset_x,
+              full.offset_y);
+    float box[4] = {0.25f, 0.5f, 0.75f, 1.0f}, box2[4] = {0.25f, 0.5f, 0.75f, 1.0f};
+    ri_image_transform_box(&half, box);
+    ri_image_transform_box(&full, box2);
+    for (int i = 0; i < 4; i++)
+      CHECK(fabsf(box[i] - box2[i]) < 1e-3f);
+  }
+  /* Odd sizes: the scale changes by the ratio of the sizes. */
+  ri_image_transform t;
+  CHECK(ri_preprocess_transform(17, 13, &s, &t, NULL) == RI_OK);
+  double sx = t.scale_x, sy = t.scale_y;
+  ri_image_transform_set_source(&t, 65, 49);
+  CHECK(fabs(t.scale_x - sx * 17 / 65) < 1e-12 && fabs(t.scale_y - sy * 13 / 49) < 1e-12);
+  /* Invalid sizes and NULL change nothing. */
+  ri_image_transform before = t;
+  ri_image_transform_set_source(&t, 0, 49);
+  CHECK(memcmp(&t, &before, sizeof t) == 0);
+  ri_image_transform_set_source(NULL, 10, 10);
+}
+
 static void test_errors(void) {
   ri_preprocess_spec s;
   ri_preprocess_spec_default(&s);
@@ -401,10 +447,12 @@ static void test_errors(void) {
 
 int main(void) {
   long live0 = ri__alloc_live();
+  printf("resize kernels: %s\n", ri__resize_have_avx2() ? "AVX2+FMA and portable" : "portable only");
   test_spec_text();
   test_known_values();
   test_against_reference();
   test_letterbox_geometry();
+  test_transform_set_source();
   test_errors();
   CHECK(ri__alloc_live() == live0);
   return test_done("test_vision_preprocess");
