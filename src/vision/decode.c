@@ -16,7 +16,9 @@
 struct ri_decoder {
   ri_decode_limits limits;
   int strict;
-  tjhandle tj; /* created on the first JPEG and reused */
+  int hint_w, hint_h; /* fast-decode target, 0 x 0 when off */
+  int full_w, full_h; /* full upright size of the last decoded image, 0 x 0 after a failure */
+  tjhandle tj;        /* created on the first JPEG and reused */
   ri__err err;
 };
 
@@ -98,6 +100,23 @@ ri_status ri_decoder_set_strict(ri_decoder_t *d, int strict) {
   ri__err_clear(&d->err);
   d->strict = strict != 0;
   return RI_OK;
+}
+
+ri_status ri_decoder_set_scale_hint(ri_decoder_t *d, int target_w, int target_h) {
+  if (!d) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&d->err);
+  if (target_w < 0 || target_h < 0 || target_w > 16384 || target_h > 16384 || (!target_w != !target_h))
+    return ri__err_set(&d->err, RI_ERR_INVALID_ARG,
+                       "scale hint %dx%d: both sides must be 1..16384, or both 0 to turn it off", target_w,
+                       target_h);
+  d->hint_w = target_w;
+  d->hint_h = target_h;
+  return RI_OK;
+}
+
+void ri_decoder_last_full_size(const ri_decoder_t *d, int *width, int *height) {
+  if (width) *width = d ? d->full_w : 0;
+  if (height) *height = d ? d->full_h : 0;
 }
 
 /* ---- format detection ------------------------------------------------------------------------------- */
@@ -271,6 +290,17 @@ static void drop_tj(ri_decoder_t *d) {
   d->tj = NULL;
 }
 
+/* Denominator (1, 2, 4 or 8) of the DCT scaling the scale hint asks for a w x h JPEG (stored size; swap
+ * when the EXIF orientation turns it by 90 degrees): the largest one whose rounded-up size still covers
+ * the target in both axes, 1 when the hint is off. */
+static int jpeg_scale_denom(const ri_decoder_t *d, int w, int h, int swap) {
+  if (d->hint_w < 1 || d->hint_h < 1) return 1;
+  int uw = swap ? h : w, uh = swap ? w : h;
+  for (int denom = 8; denom > 1; denom /= 2)
+    if ((uw + denom - 1) / denom >= d->hint_w && (uh + denom - 1) / denom >= d->hint_h) return denom;
+  return 1;
+}
+
 static ri_status decode_jpeg(ri_decoder_t *d, const unsigned char *p, size_t n, const char *name,
                              ri_image **out) {
   if (!d->tj) {
@@ -289,6 +319,13 @@ static ri_status decode_jpeg(ri_decoder_t *d, const unsigned char *p, size_t n, 
   int orientation = jpeg_exif_orientation(p, n);
   int cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
   int flags = TJFLAG_LIMITSCANS | (d->strict ? TJFLAG_STOPONWARNING : 0);
+  const int full_w = w, full_h = h;
+  int denom = jpeg_scale_denom(d, w, h, orientation >= 5);
+  if (denom > 1) {
+    /* TurboJPEG picks the largest scaling factor whose size fits the size asked for: 1/denom here. */
+    w = (w + denom - 1) / denom;
+    h = (h + denom - 1) / denom;
+  }
 
   ri_image *img = NULL;
   unsigned char *tmp = NULL;
@@ -337,6 +374,8 @@ static ri_status decode_jpeg(ri_decoder_t *d, const unsigned char *p, size_t n, 
     if (st != RI_OK) return ri__err_prefix(&d->err, "'%s'", name);
     img = rot;
   }
+  d->full_w = orientation >= 5 ? full_h : full_w;
+  d->full_h = orientation >= 5 ? full_w : full_h;
   *out = img;
   return RI_OK;
 }
@@ -436,6 +475,8 @@ done:
     ri_image_free(img);
     return st;
   }
+  d->full_w = img->width;
+  d->full_h = img->height;
   *out = img;
   return RI_OK;
 }
@@ -468,6 +509,7 @@ ri_status ri_decoder_decode_memory(ri_decoder_t *d, const void *data, size_t siz
                                    ri_image **out) {
   if (!d) return RI_ERR_INVALID_ARG;
   ri__err_clear(&d->err);
+  d->full_w = d->full_h = 0;
   if (!name) name = "<memory>";
   if (!out) return ri__err_set(&d->err, RI_ERR_INVALID_ARG, "'%s': out is NULL", name);
   *out = NULL;
@@ -478,6 +520,7 @@ ri_status ri_decoder_decode_memory(ri_decoder_t *d, const void *data, size_t siz
 ri_status ri_decoder_decode_file(ri_decoder_t *d, const char *path, ri_image **out) {
   if (!d) return RI_ERR_INVALID_ARG;
   ri__err_clear(&d->err);
+  d->full_w = d->full_h = 0;
   if (!out) return ri__err_set(&d->err, RI_ERR_INVALID_ARG, "decode_file: out is NULL");
   *out = NULL;
   if (!path) return ri__err_set(&d->err, RI_ERR_INVALID_ARG, "decode_file: path is NULL");

@@ -313,6 +313,117 @@ static void test_jpeg_exif(void) {
   free(pix);
 }
 
+/* ---- fast decode (scale hint) ---------------------------------------------------------------------- */
+
+/* Decode with the current hint; check the returned size, the full size reported, and (when ref is given:
+ * the w x h source pixels) that each pixel is close to the mean of the d x d block it stands for. */
+static void check_scaled(const blob *b, const char *what, int want_w, int want_h, int full_w, int full_h,
+                         const uint8_t *ref, int w, int h, int d) {
+  ri_image *img = NULL;
+  ri_status st = decode(b, what, &img);
+  CHECK_MSG(st == RI_OK, "%s: %s", what, ri_decoder_last_error(g_dec));
+  if (!img) return;
+  CHECK_MSG(img->width == want_w && img->height == want_h, "%s: got %dx%d, want %dx%d", what, img->width,
+            img->height, want_w, want_h);
+  int fw = -1, fh = -1;
+  ri_decoder_last_full_size(g_dec, &fw, &fh);
+  CHECK_MSG(fw == full_w && fh == full_h, "%s: full size %dx%d, want %dx%d", what, fw, fh, full_w, full_h);
+  if (ref && img->width == want_w && img->height == want_h) {
+    int worst = 0;
+    for (int y = 0; y < want_h; y++)
+      for (int x = 0; x < want_w; x++)
+        for (int c = 0; c < 3; c++) {
+          int sum = 0, cnt = 0;
+          for (int yy = y * d; yy < (y + 1) * d && yy < h; yy++)
+            for (int xx = x * d; xx < (x + 1) * d && xx < w; xx++, cnt++)
+              sum += ref[((size_t)yy * w + xx) * 3 + c];
+          int diff = abs((int)img->data[(size_t)y * img->stride + 3 * x + c] - (sum + cnt / 2) / cnt);
+          if (diff > worst) worst = diff;
+        }
+    CHECK_MSG(worst <= 6, "%s: a pixel differs from its %dx%d block mean by %d", what, d, d, worst);
+  }
+  ri_image_free(img);
+}
+
+static void test_scale_hint(void) {
+  int w = 64, h = 48;
+  uint8_t *pix = make_rgb(w, h);
+  blob b = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_444, 98);
+  /* Off by default: full size. */
+  check_scaled(&b, "default", w, h, w, h, NULL, w, h, 1);
+  struct {
+    int tw, th, want_w, want_h, d;
+  } cases[] = {{32, 24, 32, 24, 2}, {16, 12, 16, 12, 4}, {20, 10, 32, 24, 2},
+               {8, 6, 8, 6, 8},     {5, 5, 8, 6, 8},     {33, 24, 64, 48, 1},
+               {32, 25, 64, 48, 1}, {64, 48, 64, 48, 1}, {300, 300, 64, 48, 1}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "hint %dx%d", cases[i].tw, cases[i].th);
+    CHECK(ri_decoder_set_scale_hint(g_dec, cases[i].tw, cases[i].th) == RI_OK);
+    check_scaled(&b, what, cases[i].want_w, cases[i].want_h, w, h, pix, w, h, cases[i].d);
+  }
+  /* Sizes that do not divide: rounded up (65x49 at 1/4 is 17x13). */
+  uint8_t *odd = make_rgb(65, 49);
+  blob bo = jpeg_encode(odd, 65, 49, TJPF_RGB, TJSAMP_420, 95);
+  CHECK(ri_decoder_set_scale_hint(g_dec, 16, 12) == RI_OK);
+  check_scaled(&bo, "odd 1/4", 17, 13, 65, 49, NULL, 65, 49, 4);
+  CHECK(ri_decoder_set_scale_hint(g_dec, 17, 13) == RI_OK);
+  check_scaled(&bo, "odd 17x13", 17, 13, 65, 49, NULL, 65, 49, 4);
+  CHECK(ri_decoder_set_scale_hint(g_dec, 18, 13) == RI_OK);
+  check_scaled(&bo, "odd 18x13", 33, 25, 65, 49, NULL, 65, 49, 2);
+  /* EXIF orientation 6 turns the stored 64x48 into 48x64: the hint is compared with the upright size. */
+  blob e = splice_exif(&b, 6, 0, 0);
+  CHECK(ri_decoder_set_scale_hint(g_dec, 24, 32) == RI_OK);
+  check_scaled(&e, "exif6 24x32", 24, 32, 48, 64, NULL, w, h, 2);
+  CHECK(ri_decoder_set_scale_hint(g_dec, 32, 24) == RI_OK); /* upright 48/2 = 24 < 32: full size */
+  check_scaled(&e, "exif6 32x24", 48, 64, 48, 64, NULL, w, h, 1);
+  /* PNG ignores the hint. */
+  blob png = png_encode(pix, (size_t)w * h * 3, w, h, SPNG_COLOR_TYPE_TRUECOLOR, 8, 0, NULL, NULL);
+  CHECK(ri_decoder_set_scale_hint(g_dec, 8, 6) == RI_OK);
+  check_scaled(&png, "png", w, h, w, h, NULL, w, h, 1);
+  /* A failure resets the full size. */
+  ri_image *img = NULL;
+  CHECK(ri_decoder_decode_memory(g_dec, "nope", 4, "bad", &img) == RI_ERR_UNSUPPORTED && !img);
+  int fw = -1, fh = -1;
+  ri_decoder_last_full_size(g_dec, &fw, &fh);
+  CHECK(fw == 0 && fh == 0);
+  /* Allocation failures with a scaled decode: a status and no leak. */
+  CHECK(ri_decoder_set_scale_hint(g_dec, 16, 12) == RI_OK);
+  int done = 0;
+  for (long n = 1; n < 200 && !done; n++) {
+    long live = ri__alloc_live();
+    ri__alloc_fail_after(n);
+    ri_status st = decode(&b, "oom", &img);
+    ri__alloc_fail_after(0);
+    CHECK(st == RI_OK || st == RI_ERR_NO_MEMORY);
+    if (st == RI_OK) {
+      done = 1;
+      CHECK(img->width == 16 && img->height == 12);
+      ri_image_free(img);
+      img = NULL;
+    }
+    CHECK_MSG(ri__alloc_live() == live, "scaled decode, failure at %ld leaks", n);
+  }
+  CHECK(done);
+  /* Invalid hints are refused and leave the hint unchanged. */
+  CHECK(ri_decoder_set_scale_hint(g_dec, -1, 5) == RI_ERR_INVALID_ARG);
+  CHECK(strstr(ri_decoder_last_error(g_dec), "-1x5") != NULL);
+  CHECK(ri_decoder_set_scale_hint(g_dec, 5, 0) == RI_ERR_INVALID_ARG);
+  CHECK(ri_decoder_set_scale_hint(g_dec, 16385, 5) == RI_ERR_INVALID_ARG);
+  CHECK(ri_decoder_set_scale_hint(NULL, 5, 5) == RI_ERR_INVALID_ARG);
+  check_scaled(&b, "after invalid", 16, 12, w, h, NULL, w, h, 4);
+  CHECK(ri_decoder_set_scale_hint(g_dec, 0, 0) == RI_OK);
+  check_scaled(&b, "off again", w, h, w, h, NULL, w, h, 1);
+  ri_decoder_last_full_size(NULL, &fw, &fh);
+  CHECK(fw == 0 && fh == 0);
+  blob_free(&png);
+  blob_free(&e);
+  blob_free(&bo);
+  blob_free(&b);
+  free(odd);
+  free(pix);
+}
+
 /* ---- PNG variants ----------------------------------------------------------------------------------- */
 
 static void check_exact(const char *what, const blob *b, int w, int h, const uint8_t *ref) {
@@ -697,6 +808,7 @@ int main(void) {
   test_jpeg_gray();
   test_jpeg_cmyk();
   test_jpeg_exif();
+  test_scale_hint();
   test_png_variants();
   test_truncated();
   test_garbage();
