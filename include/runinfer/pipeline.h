@@ -75,6 +75,12 @@ RI_API RI_MUST_USE ri_status ri_pipeline_set_workers(ri_pipeline_t *p, int decod
 /* Metrics: JSON file and/or Prometheus text file (either may be NULL). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_metrics(ri_pipeline_t *p, const char *json_path,
                                                      const char *prometheus_path);
+/* Fast decode (default 0: off). When enabled, JPEGs at least twice the model input's size in both axes
+ * are decoded at 1/2, 1/4 or 1/8 size (ri_decoder_set_scale_hint with the input's width and height), which
+ * is much cheaper but changes pixel values slightly, so outputs differ a little from a full decode.
+ * Reported image sizes and detection boxes stay in full-size pixels. Not applied while a draw directory is
+ * set (drawn images are full size). */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_fast_decode(ri_pipeline_t *p, int enabled);
 /* Write each image with its detections drawn as PNG into dir (NULL: off). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_draw_dir(ri_pipeline_t *p, const char *dir);
 /* Model facts the caller knows and the pipeline cannot: the time it took to load the engine (ms, >= 0) and

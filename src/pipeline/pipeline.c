@@ -27,6 +27,7 @@ struct ri_pipeline {
   int min_batch, max_batch;
   int64_t max_wait_us;
   int decode_threads, ordered, progress;
+  int fast_decode;      /* decoders get the model input size as their scale hint (not while drawing) */
   double load_model_ms; /* reported under Beam's load_model_latency_milli_secs */
   uint64_t model_bytes; /* reported under Beam's model_byte_size */
   ri__err err;
@@ -143,6 +144,13 @@ ri_status ri_pipeline_set_metrics(ri_pipeline_t *p, const char *json_path, const
   return set_str(p, &p->metrics_prom, prometheus_path);
 }
 
+ri_status ri_pipeline_set_fast_decode(ri_pipeline_t *p, int enabled) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  p->fast_decode = enabled != 0;
+  return RI_OK;
+}
+
 ri_status ri_pipeline_set_draw_dir(ri_pipeline_t *p, const char *dir) {
   if (!p) return RI_ERR_INVALID_ARG;
   ri__err_clear(&p->err);
@@ -213,6 +221,11 @@ static void *decode_thread(void *arg) {
   run_state *rs = arg;
   ri_decoder_t *dec = NULL;
   int have_dec = ri_decoder_create(&dec) == RI_OK;
+  /* Drawn images keep their full size: the detections are mapped to full-size pixels. */
+  if (have_dec && rs->p->fast_decode && !rs->p->draw_dir) {
+    ri_status hs = ri_decoder_set_scale_hint(dec, rs->spec.width, rs->spec.height);
+    (void)hs; /* never refused (the spec's sides are 1..16384); a refusal would mean full-size decoding */
+  }
   void *item;
   while (ri__queue_pop(&rs->q_read, &item)) {
     ri__record *r = item;
@@ -236,6 +249,9 @@ static void *decode_thread(void *arg) {
         ri__record_fail(r, "preprocess", "out of memory for the input tensor");
       else if (ri_preprocess(img, &rs->spec, r->input, &r->transform, &verr) != RI_OK)
         ri__record_fail(r, "preprocess", verr.msg);
+      /* A fast decode returns a reduced image: sizes and box mapping refer to the full one. */
+      ri_decoder_last_full_size(dec, &r->width, &r->height);
+      ri_image_transform_set_source(&r->transform, r->width, r->height);
       if (rs->p->draw_dir && !r->stage)
         r->image = img;
       else

@@ -536,3 +536,61 @@ def test_draw_writes_one_png_per_good_image(cli, engine, world, tmp_path):
     assert not by_seq, "a drawing for a record that failed"
     assert probes > 0
     assert probes_diff >= 0.95 * probes, f"only {probes_diff} of {probes} box edges are drawn"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# --fast-decode
+# ---------------------------------------------------------------------------------------------------------
+def test_fast_decode_reports_full_size_pixels(cli, engine, world, tmp_path):
+    """--fast-decode decodes JPEGs at least twice the 32x32 input in both axes at reduced size: their rows
+    change (other pixels), every other row (PNGs, small JPEGs) stays byte-identical, and sizes and boxes
+    are still in full-size pixels -- some box reaches beyond the reduced image."""
+    rows = {}
+    for name, extra in (("full", []), ("fast", ["--fast-decode"])):
+        out = tmp_path / f"{name}.jsonl"
+        p = run_job(cli, engine, out, "--format", "jsonl", "--ordered", *extra,
+                    source=["--input", str(world.good_list)])
+        assert p.returncode == 0, describe(p)
+        rows[name] = {r["key"]: r for r in parse_jsonl(out.read_bytes())}
+    assert rows["fast"].keys() == rows["full"].keys() and len(rows["full"]) == len(world.good)
+    changed = reduced = beyond_reduced = 0
+    for key, fast in rows["fast"].items():
+        full = rows["full"][key]
+        with Image.open(os.fsdecode(key)) as im:
+            w, h = im.size
+            is_jpeg = im.format == "JPEG"
+        assert (fast["width"], fast["height"]) == (w, h)
+        d = 1
+        while is_jpeg and d < 8 and -(-w // (2 * d)) >= 32 and -(-h // (2 * d)) >= 32:
+            d *= 2
+        if d == 1:
+            assert fast == full, f"{key!r}: decoded at full size, yet the row changed"
+            continue
+        reduced += 1
+        changed += fast != full
+        for det in fast["detections"]:
+            assert 0 <= det["xmin"] < det["xmax"] <= w + 1e-3 and 0 <= det["ymin"] < det["ymax"] <= h + 1e-3
+            beyond_reduced += det["xmax"] > -(-w // d) + 1 or det["ymax"] > -(-h // d) + 1
+    assert reduced > 0 and changed > 0, (reduced, changed)
+    assert beyond_reduced > 0
+
+
+def test_fast_decode_is_off_while_drawing(cli, engine, world, tmp_path):
+    """Drawn images are full size, so --draw decodes at full size even with --fast-decode."""
+    rows = {}
+    for name, extra in (("plain", []), ("fast", ["--fast-decode"])):
+        out = tmp_path / f"{name}.txt"
+        p = run_job(cli, engine, out, "--ordered", "--draw", tmp_path / f"drawn_{name}", *extra,
+                    source=["--input", str(world.good_list)])
+        assert p.returncode == 0, describe(p)
+        rows[name] = out.read_bytes()
+    assert rows["fast"] == rows["plain"]
+
+    def sizes(paths):
+        out = []
+        for f in paths:
+            with Image.open(f) as im:
+                out.append(im.size)
+        return sorted(out)
+
+    assert sizes((tmp_path / "drawn_fast").iterdir()) == sizes(os.fsdecode(k) for k in world.good)

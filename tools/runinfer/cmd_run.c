@@ -12,7 +12,7 @@ int cmd_run(int argc, char **argv) {
   const char *engine_path = NULL, *onnx = NULL, *input = NULL, *glob = NULL, *dir = NULL, *output = NULL;
   const char *dead = NULL, *metrics = NULL, *prom = NULL, *draw = NULL, *fmt = "seed";
   int use_stdin = 0, rebuild = 0, ordered = 0, threads = 0, decode_threads = 2, min_batch = 1, max_batch = 0;
-  int max_wait = 2000, progress = 1;
+  int max_wait = 2000, progress = 1, fast_decode = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -47,6 +47,8 @@ int cmd_run(int argc, char **argv) {
       ordered = 1;
     else if (strcmp(a, "--no-progress") == 0)
       progress = 0;
+    else if (strcmp(a, "--fast-decode") == 0)
+      fast_decode = 1;
     else if (strcmp(a, "--threads") == 0 && v)
       bad = cli_int(argv[++i], 0, 1024, &threads);
     else if (strcmp(a, "--decode-threads") == 0 && v)
@@ -113,6 +115,7 @@ int cmd_run(int argc, char **argv) {
       (s = ri_pipeline_set_workers(p, decode_threads, ordered)) != RI_OK ||
       (s = ri_pipeline_set_metrics(p, metrics, prom)) != RI_OK ||
       (s = ri_pipeline_set_draw_dir(p, draw)) != RI_OK ||
+      (s = ri_pipeline_set_fast_decode(p, fast_decode)) != RI_OK ||
       (s = ri_pipeline_set_progress(p, progress)) != RI_OK ||
       (s = ri_pipeline_set_model_info(p, load_ms, engine_bytes)) != RI_OK) {
     cli_fail("run", s, ri_pipeline_last_error(p));

@@ -59,7 +59,8 @@ static void usage(FILE *f) {
           "  run      --engine M.rie (--input LIST | --glob PATTERN | --dir DIR | --stdin) --output F\n"
           "           [--format seed|jsonl|csv] [--dead-letter F] [--min-batch N] [--max-batch N]\n"
           "           [--max-wait-us U] [--decode-threads N] [--threads N] [--ordered] [--metrics F.json]\n"
-          "           [--prometheus F.prom] [--draw DIR] [--no-progress] [--rebuild-if-stale --onnx M.onnx]\n"
+          "           [--prometheus F.prom] [--draw DIR] [--no-progress] [--fast-decode]\n"
+          "           [--rebuild-if-stale --onnx M.onnx]\n"
           "           exit status: 0 all records written, 3 some records dead-lettered, 1 job failed\n"
           "  version\n");
 }
