@@ -16,7 +16,7 @@ JOBS=${JOBS:-$(nproc)}
 ./scripts/install-deps.sh
 
 echo "== format check"
-./scripts/format.sh --check
+if [ "${SKIP_FORMAT:-0}" = 1 ]; then echo "(skipped: SKIP_FORMAT=1)"; else ./scripts/format.sh --check; fi
 
 echo "== release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
