@@ -381,7 +381,7 @@ ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__te
   const ri__graph *g = st->g;
   const int si = st->node_seg[ni0];
   const xseg *s = &st->segs[si];
-  char *stage = c->buf, *scratch = (char *)c->buf + s->stage_bytes;
+  char *stage = c->buf;
   for (int ni = s->first; ni <= s->last; ni++)
     if (!g->nodes[ni].host)
       RI__TRY(check_value(s, x, g, g->nodes[ni].outputs[0], st->vals[g->nodes[ni].outputs[0]].unit_bytes, x->err));
@@ -406,7 +406,6 @@ ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__te
     if (c->pool) record_cost(c, si, use_pool, (now_s() - t0) / units);
   }
   if (c->prof_s && si == 0) c->prof_runs++;
-  (void)scratch;
   return RI_OK;
 }
 
