@@ -8,8 +8,9 @@
 # Everything is logged under $OUT (default ./out), in at most 8 files (the device tool returns 8):
 #   summary.txt  one line per step: status and seconds, then the test's and sanitizer's verdicts
 #   build.log    dependency unpacking, configure, build, model generation
-#   test.log     tests/gpu/test_cuda_ops on every model (PASS/FAIL lines)
-#   memcheck.log compute-sanitizer --tool memcheck on the tiny models
+#   test.log     tests/gpu/test_cuda_conv (the own convolution kernels against a CPU reference), then
+#                tests/gpu/test_cuda_ops on every model (PASS/FAIL lines)
+#   memcheck.log compute-sanitizer --tool memcheck on test_cuda_conv and on the tiny models
 #   bench.log, bench.jsonl   tests/gpu/bench_cuda on ssd_mobilenet_v2 (fp16, fp32; batch 1, 8, 64, 256),
 #                with a per-node profile of each configuration in bench.log
 #   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
@@ -136,7 +137,7 @@ configure_and_build() {
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDAToolkit_ROOT="$CUDA_HOME" \
     -DRI_ONNX_PROTO="$DEPS/usr/include/onnx/onnx.proto" -DCMAKE_PREFIX_PATH="$DEPS/usr" \
     ${PKGCONFIG:+-DPKG_CONFIG_EXECUTABLE="$PKGCONFIG"} -DCUDNN_ROOT="$CUDNN_ROOT" -DCUBLAS_ROOT="$CUBLAS_ROOT" &&
-    cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops bench_cuda runinfer_cli
+    cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops test_cuda_conv bench_cuda runinfer_cli
 }
 
 setup_env
@@ -145,14 +146,20 @@ if has_step build; then
   step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
 fi
 if has_step test; then
+  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
 fi
+# shellcheck disable=SC2317 # run through step(), in a child bash
+memcheck_all() {
+  # Heuristic algorithm choice keeps cuDNN's timing runs out of the (slow) instrumented run.
+  local sc=("$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full)
+  "${sc[@]}" "$BUILD/test_cuda_conv" || return $?
+  RI_CUDA_CONV_ALGO=heuristic "${sc[@]}" "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq
+}
 if has_step memcheck; then
   if [ -n "$SANITIZER" ]; then
-    # Heuristic algorithm choice keeps cuDNN's timing runs out of the (slow) instrumented run.
-    step memcheck "${T_MEMCHECK:-120}" "$OUT/memcheck.log" env RI_CUDA_CONV_ALGO=heuristic \
-      "$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full \
-      "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq
+    export MODELS
+    step memcheck "${T_MEMCHECK:-150}" "$OUT/memcheck.log" memcheck_all
   else
     echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
   fi
@@ -168,9 +175,9 @@ fi
 
 {
   echo "---"
-  [ -f "$OUT/test.log" ] && grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" | tail -1 | sed 's/^/test: /'
+  [ -f "$OUT/test.log" ] && grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" | sed 's/^/test: /'
   [ -f "$OUT/test.log" ] && grep -c '^FAIL' "$OUT/test.log" | sed 's/^/test FAIL lines: /'
-  [ -f "$OUT/memcheck.log" ] && grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1 | sed 's/^/memcheck: /'
+  [ -f "$OUT/memcheck.log" ] && grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | sed 's/^/memcheck: /'
   [ -f "$OUT/bench.log" ] && grep -E '^fp(16|32)' "$OUT/bench.log"
 } >>"$SUMMARY" 2>/dev/null
 sed -n "/^---$/,\$p" "$SUMMARY"

@@ -5,7 +5,8 @@
  * MODELS_DIR holds the models of models/make_models.py (<name>.onnx). For every model (default: all of
  * them) and precision (fp32, fp16) it builds a CPU engine and a CUDA engine with max batch 8, runs both on
  * the same seeded random inputs at batch 1 and 8, and compares every output: the error is
- * max|cuda - cpu| / max|cpu| over the output, and must be <= 1e-4 (fp32) or <= 1e-2 (fp16). Each batch is
+ * max|cuda - cpu| / max|cpu| over the output, and must be <= 1e-4 (fp32) or <= 1e-2 (fp16), except for the
+ * fp16 expectations of fp16_special below, each with its measured reason. Each batch is
  * run three times on the CUDA context (eager, captured into a CUDA graph, replayed) and then batch 1 once
  * more after batch 8 (replay of a cached graph at another batch size); the first and the replayed runs are
  * checked. One PASS/FAIL line per (model, precision, batch, run, output); a missing model file is a SKIP
@@ -23,6 +24,27 @@
 #define MAX_IO    16
 
 static int g_pass, g_fail;
+
+/* fp16 expectations that differ from the default (max_rel_err <= 1e-2), with the reason for each.
+ *
+ * SSD MobileNet v2 (seeded random weights, ~70 layers) amplifies perturbations: on the CPU, the fp32 engine
+ * with every weight perturbed by half's rounding noise (2.8e-4 rms relative) already moves raw_scores by
+ * 1.5e-2, and ideal fp16 arithmetic (weights and every layer's output rounded to half once, float
+ * accumulation; onnxruntime with Cast pairs) gives 1.0e-2 .. 1.7e-2 per image (boxes / scores, 9 inputs).
+ * No fp16 engine can meet 1e-2 on it; the bound is that floor with margin.
+ *
+ * tiny_qdq: every intermediate is exact in float, but in fp16 conv1's output is rounded to half before
+ * act1_q (scale 2^-3) quantizes it: a value at a rounding boundary can land on the other side, and the
+ * output (out_q, scale 2^-2) then moves by one quantization step. The bound is one step, absolute. */
+static const struct {
+  const char *model;
+  double tol;
+  int absolute; /* tol bounds max|cuda - cpu| instead of the relative error */
+} fp16_special[] = {
+    {"ssd_mobilenet_v2", 2.5e-2, 0},
+    {"ssd_mobilenet_v2_nhwc", 2.5e-2, 0},
+    {"tiny_qdq", 0.25, 1},
+};
 
 static void result(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void result(int ok, const char *fmt, ...) {
@@ -112,7 +134,7 @@ static double rel_error(const float *got, const float *ref, size_t n, double *ma
 }
 
 static void compare(const char *model, const char *prec, int batch, const char *run, io_set *io,
-                    ri_context_t *cuda, double tol) {
+                    ri_context_t *cuda, double tol, int absolute) {
   for (int o = 0; o < io->n_out; o++) {
     ri_tensor_info oi;
     if (ri_context_output_shape(cuda, batch, o, &oi) != RI_OK) {
@@ -124,8 +146,14 @@ static void compare(const char *model, const char *prec, int batch, const char *
     if (oi.dtype == RI_DTYPE_FLOAT32) {
       double max_ref;
       double e = rel_error(io->got[o], io->ref[o], n, &max_ref);
-      result(e <= tol, "%s %s batch=%d run=%s output=%s max_rel_err=%.3g (max|ref|=%.3g, tol %.0e)", model,
-             prec, batch, run, name, e, max_ref, tol);
+      if (absolute) {
+        double ea = e * (max_ref > 1e-12 ? max_ref : 1e-12);
+        result(ea <= tol, "%s %s batch=%d run=%s output=%s max_abs_err=%.3g (max|ref|=%.3g, tol %.3g absolute)",
+               model, prec, batch, run, name, ea, max_ref, tol);
+      } else {
+        result(e <= tol, "%s %s batch=%d run=%s output=%s max_rel_err=%.3g (max|ref|=%.3g, tol %.1e)", model,
+               prec, batch, run, name, e, max_ref, tol);
+      }
     } else {
       int same = memcmp(io->got[o], io->ref[o], n * ri_dtype_size(oi.dtype)) == 0;
       result(same, "%s %s batch=%d run=%s output=%s %s outputs %s", model, prec, batch, run, name,
@@ -166,6 +194,10 @@ static void test_model(const char *dir, const char *model) {
   const char *prec_names[2] = {"fp32", "fp16"};
   const double tols[2] = {1e-4, 1e-2};
   for (int pi = 0; pi < 2; pi++) {
+    double tol = tols[pi];
+    int absolute = 0;
+    for (size_t k = 0; pi == 1 && k < sizeof fp16_special / sizeof fp16_special[0]; k++)
+      if (strcmp(model, fp16_special[k].model) == 0) tol = fp16_special[k].tol, absolute = fp16_special[k].absolute;
     ri_engine_t *gpu = NULL;
     if (build(path, "cuda", precs[pi], &gpu, msg, sizeof msg) != RI_OK) {
       result(0, "%s %s cuda build: %s", model, prec_names[pi], msg);
@@ -229,7 +261,7 @@ static void test_model(const char *dir, const char *model) {
         }
         if (r == 1) continue;
         const char *run = bi == 2 ? "cached-graph" : r == 0 ? "eager" : "graph";
-        compare(model, prec_names[pi], batch, run, &io, ctx, tols[pi]);
+        compare(model, prec_names[pi], batch, run, &io, ctx, tol, absolute);
       }
     }
     io_free(&io);

@@ -52,6 +52,7 @@ static void cuda_release(void *p) {
   ri__free(st->const_off);
   ri__free(st->host_off);
   ri__free(st->host_cap);
+  ri__free(st->reloc_off);
   ri__free(st->io_off);
   ri__free(st);
 }
@@ -141,13 +142,14 @@ static ri_status cuda_prepare(const ri__graph *g, const ri__backend_cfg *cfg, vo
   st->const_off = ri__calloc(nv, sizeof(int64_t));
   st->host_off = ri__calloc(nv, sizeof(int64_t));
   st->host_cap = ri__calloc(nv, sizeof(int64_t));
+  st->reloc_off = ri__calloc(nv, sizeof(int64_t));
   st->nodes = ri__calloc(nn, sizeof *st->nodes);
   ri_status s = RI_OK;
   if (!st->vdt || !st->vlayout || !st->dev_use || !st->const_off || !st->host_off || !st->host_cap ||
-      !st->nodes)
+      !st->reloc_off || !st->nodes)
     s = RI__OOM(err);
   for (int v = 0; s == RI_OK && v < g->n_values; v++)
-    st->const_off[v] = st->host_off[v] = -1;
+    st->const_off[v] = st->host_off[v] = st->reloc_off[v] = -1;
   if (s == RI_OK) s = select_device(st, err);
   if (s == RI_OK) s = ri__cu_assign_layouts(st, err);
   for (int ni = 0; s == RI_OK && ni < g->n_nodes; ni++) {
@@ -163,6 +165,7 @@ static ri_status cuda_prepare(const ri__graph *g, const ri__backend_cfg *cfg, vo
     st->nodes[ni].name = "cuda";
     s = impl->prep(st, ni, err);
   }
+  if (s == RI_OK) s = ri__cu_fuse(st, err);
   if (s == RI_OK) s = upload_constants(st, err);
   if (s == RI_OK) s = plan_io(st, err);
   if (s == RI_OK) {
@@ -205,6 +208,7 @@ static void cuda_ctx_destroy(void *p) {
   cudaFree(c->lt_ws);
   cudaFree(c->dev_io);
   cudaFree(c->dev_host);
+  cudaFree(c->reloc);
   if (c->pin_io) cudaFreeHost(c->pin_io);
   if (c->pin_host) cudaFreeHost(c->pin_host);
   if (c->stream) cudaStreamDestroy(c->stream);
@@ -261,6 +265,7 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
   if (st->scratch_bytes > 0) RI__TRY(dev_alloc(c, &c->scratch, st->scratch_bytes, "scratch", err));
   RI__TRY(dev_alloc(c, &c->dev_io, st->io_bytes, "input/output staging", err));
   RI__TRY(host_alloc(c, &c->pin_io, st->io_bytes, "input/output staging", err));
+  if (st->reloc_bytes > 0) RI__TRY(dev_alloc(c, &c->reloc, st->reloc_bytes, "relocated values", err));
   if (st->host_bytes > 0) {
     RI__TRY(dev_alloc(c, &c->dev_host, st->host_bytes, "host-computed values", err));
     RI__TRY(host_alloc(c, &c->pin_host, st->host_bytes, "host-computed values", err));
@@ -316,6 +321,7 @@ void *ri__cu_value_ptr(const cu_ctx *c, int v) {
   if (val->kind == RI__VAL_CONST)
     return st->const_off[v] >= 0 ? ri__cu_const_ptr(st, st->const_off[v]) : NULL;
   if (val->host) return st->host_off[v] >= 0 ? (char *)c->dev_host + st->host_off[v] : NULL;
+  if (st->reloc_off[v] >= 0) return (char *)c->reloc + st->reloc_off[v];
   if (val->mem_offset < 0) return NULL;
   return (char *)c->arena + val->mem_offset;
 }
@@ -383,7 +389,7 @@ static ri_status enqueue_compute(cu_ctx *c, const ri__tensor *vals, ri__err *err
                            CU_LAYOUT_ROW, ri__cu_value_ptr(c, v), st->vdt[v], st->vlayout[v], err));
   }
   for (int ni = 0; ni < g->n_nodes; ni++) {
-    if (g->nodes[ni].host) continue;
+    if (g->nodes[ni].host || st->nodes[ni].skip) continue;
     RI__TRY(ri__cu_profile_mark(c, ni, err));
     RI__TRY(run_node(c, vals, ni, err));
   }

@@ -60,9 +60,25 @@ typedef struct cu_op_impl {
   ri_status (*run)(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out, void *scratch, ri__err *err);
 } cu_op_impl;
 
+/* Where a tensor-core convolution (k_convgemm.cu) writes, and what its epilogue adds: by default its own
+ * output, dense NHWC, with its own activation. The fusion pass (cuda_fuse.c) may redirect it into the
+ * output of a following Add (adding the Add's other input, res_v, before the Add's activation) or into a
+ * slice of a Concat's row-major output (SSD heads: Conv -> Transpose(0,2,3,1) -> Reshape -> Concat). */
+typedef struct {
+  int out_v;                  /* value written */
+  int res_v;                  /* value added before the activation, -1 none */
+  int act;                    /* activation code (ri__act) applied last */
+  float act_a, act_b;
+  int64_t y_off, ldy;         /* elements before the first channel of a pixel's row; between pixels */
+  int64_t img_stride;         /* elements between images; 0: dense (output pixels per image * ldy) */
+} cu_conv_out;
+
 typedef struct {
   const cu_op_impl *impl;
   const char *name;    /* implementation name for ri_engine_describe_json (static string) */
+  int skip;            /* the node's work is done by another node (fusion): run() skips it */
+  int fusable;         /* a tensor-core convolution whose output can be redirected (co below) */
+  cu_conv_out co;
   unsigned char *want; /* per input: CU_WANT_*; NULL = all CU_WANT_ANY */
   int64_t cvt_bytes;   /* scratch bytes for converted inputs at the maximum batch */
   int64_t op_scratch;  /* scratch bytes the op itself needs at the maximum batch */
@@ -81,6 +97,9 @@ struct cu_state {
   int64_t *host_off;      /* per value: byte offset in the host-value area, -1 when not there */
   int64_t *host_cap;      /* per value: bytes reserved there */
   int64_t host_bytes;
+  int64_t *reloc_off; /* per value: byte offset in the context's relocation area (cuda_fuse.c), -1 when the
+                         value lives in the arena */
+  int64_t reloc_bytes;
   cu_node *nodes;
   /* Constant blob: built on the host during prepare (blob, blob_len), then uploaded to dconst. */
   unsigned char *blob;
@@ -113,6 +132,7 @@ struct cu_ctx {
   size_t lt_ws_bytes;
   void *pin_io, *dev_io;     /* input/output staging (pinned host, device) */
   void *pin_host, *dev_host; /* host-value uploads */
+  void *reloc;               /* values moved out of the arena by the fusion pass (st->reloc_off) */
   void **node_ctx;           /* per node, owned by the op (ctx_free) */
   cu_arg *in_args, *out_args;
   int max_io;
@@ -225,6 +245,12 @@ const cu_op_impl *ri__cu_impl_gap(void); /* cuda_op_misc.c */
 const cu_op_impl *ri__cu_impl_pool(void);
 const cu_op_impl *ri__cu_impl_softmax(void);
 const cu_op_impl *ri__cu_impl_resize(void);
+
+/* Fusion pass (cuda_fuse.c), after every op's prep: Conv + Add (residual) where the activation arena's
+ * plan shows that writing the Add's output early is safe, and SSD head chains into a Concat, whose output
+ * moves to the relocation area when the plan does not allow it. Sets cu_node.skip and .co, and
+ * st->reloc_off / reloc_bytes; RI_CUDA_FUSE=0 turns it off. */
+ri_status ri__cu_fuse(cu_state *st, ri__err *err);
 
 /* Layout and device dtype assignment (cuda_layout.c): fills st->vdt, st->vlayout and the nodes' want
  * arrays and cvt_bytes. Runs before the ops' prep. */

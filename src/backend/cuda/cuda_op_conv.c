@@ -1,10 +1,12 @@
 /* Conv and BatchNormalization on the CUDA backend.
  *
  * Conv: depthwise convolutions (group == C == M, kernel up to 7x7) run on the backend's own kernel with
- * bias and activation fused (k_dwconv.cu); every other convolution runs on cuDNN's legacy convolution API,
- * followed by a bias + activation epilogue kernel when the node has either. fp32 engines use NCHW float
- * with FMA math only (no TF32, so results stay within fp32 rounding of the reference); fp16 engines use
- * NHWC half tensors with float accumulation and tensor-core math.
+ * bias and activation fused (k_dwconv.cu). In fp16 engines every other 2-D convolution with group 1 runs on
+ * the backend's tensor-core implicit GEMM (k_convgemm.cu: NHWC half, float accumulation, bias, residual
+ * and activation in float with one rounding to half; RI_CUDA_CONV=cudnn turns it off). The rest runs on
+ * cuDNN's legacy convolution API, followed by a bias + activation epilogue kernel when the node has either.
+ * fp32 engines use NCHW float with FMA math only (no TF32, so results stay within fp32 rounding of the
+ * reference); cuDNN in fp16 engines uses NHWC half tensors with float accumulation and tensor-core math.
  *
  * cuDNN takes symmetric pads only: the symmetric part goes to cuDNN and the rest (TF "SAME" pads such as
  * [0,0,1,1]) is applied by padding the input into scratch first.
@@ -27,10 +29,12 @@
 
 typedef struct {
   int depthwise; /* own kernel */
+  int gemm;      /* own tensor-core implicit GEMM (fp16 NHWC, group 1) */
   int nhwc;
   int64_t w_off, b_off; /* b_off -1 without bias */
   int64_t m, cg, group, kh, kw;
   int64_t cg_pad; /* input channels per group as cuDNN sees them: cg, or cg rounded up to 8 (see below) */
+  int64_t ldw;    /* halves per output channel's weight row (NHWC layouts): kh * kw * cg_pad rounded to 8 */
 } conv_aux;
 
 typedef struct {
@@ -87,12 +91,14 @@ static int64_t cudnn_channels(const conv_aux *a, const conv_geo *g) {
   return a->cg_pad != a->cg ? a->cg_pad : g->c;
 }
 
-/* Weights as the implementation wants them: cuDNN NCHW keeps ONNX's [M, Cg, kh, kw]; cuDNN NHWC wants
- * [M, kh, kw, Cg]; the depthwise kernel wants [C, kh, kw] (NCHW) or [kh, kw, C] (NHWC). */
+/* Weights as the implementation wants them: cuDNN NCHW keeps ONNX's [M, Cg, kh, kw]; cuDNN NHWC and the
+ * tensor-core GEMM want [M, kh, kw, Cg] (rows of ldw halves, zero-padded); the depthwise kernel wants
+ * [C, kh, kw] (NCHW) or [kh, kw, C] (NHWC). */
 static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err) {
   const ri__value *wv = &st->g->values[ri__cu_in(st, ni, 1)];
   const float *w = wv->data;
-  int64_t count = a->m * a->cg * a->kh * a->kw, padded = a->m * a->cg_pad * a->kh * a->kw;
+  int64_t count = a->m * a->cg * a->kh * a->kw;
+  int64_t padded = a->nhwc && !a->depthwise ? a->m * a->ldw : a->m * a->cg_pad * a->kh * a->kw;
   if ((size_t)count * sizeof(float) != wv->nbytes)
     return ri__cu_unsupported(err, st, ni, "weight holds %zu bytes, expected %lld floats", wv->nbytes,
                               (long long)count);
@@ -107,7 +113,7 @@ static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err)
         if (a->nhwc && a->depthwise)
           dst = k * a->m + m;
         else if (a->nhwc)
-          dst = (m * ksz + k) * a->cg_pad + c;
+          dst = m * a->ldw + k * a->cg_pad + c;
         if (st->fp16) {
           uint16_t h = ri__float_to_half(w[src]);
           memcpy(buf + dst * 2, &h, 2);
@@ -118,6 +124,32 @@ static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err)
   ri_status s = ri__cu_blob_add(st, buf, (size_t)padded * es, &a->w_off, err);
   ri__free(buf);
   return s;
+}
+
+/* Arguments of the tensor-core convolution for one geometry, writing as cu_node.co says. The input is the
+ * node's input, or its copy with channels appended up to cg_pad. */
+static void gemm_args(const cu_state *st, int ni, const conv_geo *geo, ri__cu_convgemm_args *ga) {
+  const conv_aux *a = st->nodes[ni].aux;
+  const ri__conv_params *p = st->g->nodes[ni].params;
+  const cu_conv_out *co = &st->nodes[ni].co;
+  memset(ga, 0, sizeof *ga);
+  ga->n = (int)geo->n, ga->ih = (int)geo->ih, ga->iw = (int)geo->iw, ga->c = (int)a->cg_pad;
+  ga->oh = (int)geo->oh, ga->ow = (int)geo->ow, ga->m_out = (int)a->m;
+  ga->kh = (int)a->kh, ga->kw = (int)a->kw;
+  ga->k = (int)(a->kh * a->kw * a->cg_pad);
+  ga->ldw = (int)a->ldw;
+  ga->sh = (int)p->win.stride[0], ga->sw = (int)p->win.stride[1];
+  ga->dh = (int)p->win.dilation[0], ga->dw = (int)p->win.dilation[1];
+  ga->pad_t = (int)geo->pads[0], ga->pad_l = (int)geo->pads[1];
+  ga->rows_per_img = geo->oh * geo->ow;
+  ga->ldy = co->ldy > 0 ? co->ldy : a->m;
+  ga->y_off = co->y_off;
+  ga->y_img_stride = co->img_stride > 0 ? co->img_stride : ga->rows_per_img * ga->ldy;
+  ga->ldr = a->m;
+  ga->act = co->act, ga->act_a = co->act_a, ga->act_b = co->act_b;
+  if (geo->n > INT32_MAX / 2 || geo->ih > INT32_MAX / 2 || geo->iw > INT32_MAX / 2 || geo->oh > INT32_MAX / 2 ||
+      geo->ow > INT32_MAX / 2 || a->ldw > INT32_MAX)
+    ga->k = -1; /* refused by ri__cu_convgemm_supported */
 }
 
 static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
@@ -147,10 +179,25 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   a->depthwise = !force_cudnn && a->group == c && a->m == c && a->cg == 1 && a->kh <= 7 && a->kw <= 7;
   if (a->kh > INT32_MAX || a->kw > INT32_MAX || a->m > INT32_MAX || a->cg > INT32_MAX || a->group > INT32_MAX)
     return ri__cu_unsupported(err, st, ni, "dimensions beyond 32 bits");
-  /* NHWC half convolutions with few input channels (the 3-channel image of a first layer) get zero
+  /* cuDNN: NHWC half convolutions with few input channels (the 3-channel image of a first layer) get zero
    * channels appended up to a multiple of 8, in the input (by the pad kernel) and in the weights, so that
-   * cuDNN's tensor-core kernels apply to them as to every other layer. */
-  a->cg_pad = a->nhwc && !a->depthwise && a->group == 1 && a->cg % 8 ? (a->cg + 7) / 8 * 8 : a->cg;
+   * its tensor-core kernels apply to them as to every other layer. The own GEMM gathers such inputs as
+   * they are and only pads each weight row to a multiple of 8 halves. */
+  const char *conv_env = getenv("RI_CUDA_CONV");
+  a->gemm = a->nhwc && !a->depthwise && a->group == 1 && !(conv_env && strcmp(conv_env, "cudnn") == 0);
+  conv_geo geo;
+  geometry(p, &x->shape, &g->values[n->outputs[0]].shape, &geo);
+  if (a->gemm) {
+    a->cg_pad = a->cg;
+    a->ldw = (a->kh * a->kw * a->cg + 7) / 8 * 8;
+    ri__cu_convgemm_args ga;
+    gemm_args(st, ni, &geo, &ga);
+    a->gemm = ri__cu_convgemm_supported(&ga);
+  }
+  if (!a->gemm) {
+    a->cg_pad = a->nhwc && !a->depthwise && a->group == 1 && a->cg % 8 ? (a->cg + 7) / 8 * 8 : a->cg;
+    a->ldw = a->kh * a->kw * a->cg_pad;
+  }
   RI__TRY(upload_weights(st, ni, a, err));
   if (p->has_bias) {
     const ri__value *b = &g->values[ri__cu_in(st, ni, 2)];
@@ -163,10 +210,18 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     st->nodes[ni].name = a->nhwc ? "dwconv_nhwc_f16" : st->fp16 ? "dwconv_nchw_f16" : "dwconv_nchw_f32";
     return RI_OK;
   }
+  if (a->gemm) {
+    cu_node *cn = &st->nodes[ni];
+    cn->name = "gemm_nhwc_f16";
+    cn->fusable = 1;
+    cn->co.out_v = n->outputs[0];
+    cn->co.res_v = -1;
+    cn->co.act = (int)n->act, cn->co.act_a = n->act_a, cn->co.act_b = n->act_b;
+    cn->co.y_off = 0, cn->co.ldy = a->m, cn->co.img_stride = 0;
+    return RI_OK;
+  }
   st->uses_cudnn = 1;
   st->nodes[ni].name = a->nhwc ? "cudnn_nhwc_f16" : st->fp16 ? "cudnn_nchw_f16" : "cudnn_nchw_f32";
-  conv_geo geo;
-  geometry(p, &x->shape, &g->values[n->outputs[0]].shape, &geo);
   if (needs_pad(a, &geo)) {
     int64_t padded =
         geo.n * cudnn_channels(a, &geo) * (geo.ih + geo.ex_t + geo.ex_b) * (geo.iw + geo.ex_l + geo.ex_r);
@@ -264,7 +319,7 @@ static ri_status search(cu_ctx *c, int ni, void *x, const void *w, void *y, int 
 static ri_status conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
   const cu_state *st = c->st;
   const conv_aux *a = st->nodes[ni].aux;
-  if (a->depthwise) return RI_OK;
+  if (a->depthwise || a->gemm) return RI_OK;
   const ri__graph *g = st->g;
   const ri__node *n = &g->nodes[ni];
   conv_ctx *k = ri__calloc(1, sizeof *k);
@@ -349,6 +404,19 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
     d.nhwc = a->nhwc;
     d.act = (int)n->act, d.act_a = n->act_a, d.act_b = n->act_b;
     CU_RT(ri__cu_dwconv(c->stream, in[0].dt, &d, in[0].p, w, bias, out[0].p));
+    return RI_OK;
+  }
+  if (a->gemm) {
+    const void *x = in[0].p;
+    const cu_conv_out *co = &st->nodes[ni].co;
+    void *y = co->out_v == n->outputs[0] ? out[0].p : ri__cu_value_ptr(c, co->out_v);
+    const void *res = co->res_v >= 0 ? ri__cu_value_ptr(c, co->res_v) : NULL;
+    if (!y || (co->res_v >= 0 && !res))
+      return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (Conv): a fused operand has no device memory",
+                         n->name);
+    ri__cu_convgemm_args ga;
+    gemm_args(st, ni, &geo, &ga);
+    CU_RT(ri__cu_convgemm(c->stream, &ga, x, w, bias, res, y));
     return RI_OK;
   }
   conv_ctx *k = c->node_ctx[ni];

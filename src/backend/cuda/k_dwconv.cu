@@ -121,10 +121,118 @@ static void launch_h2(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total
   }
 }
 
+/* NHWC half, 3x3, dilation 1, channel count a multiple of 8: a thread computes 8 channels (one 16-byte
+ * vector) of R consecutive output pixels of one row. All 3 x ((R - 1) * S + 3) input vectors it needs are
+ * loaded before any arithmetic (zero outside the input), so that a thread has them all in flight at once.
+ * Accumulation in float; the activation is applied after the switch on its code, outside the loops. */
+template <int S, int R>
+__global__ void __launch_bounds__(128) dw3_h8_kernel(ri__cu_dwconv_args p, int32_t total, const uint4 *x,
+                                                     const uint4 *w, const float *bias, uint4 *y) {
+  constexpr int WIN = (R - 1) * S + 3;
+  const int32_t c8 = (int32_t)(p.c / 8), ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
+                ow = (int32_t)p.ow, xt_n = (ow + R - 1) / R;
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    int32_t r = i, cg = r % c8;
+    r /= c8;
+    int32_t xt = r % xt_n;
+    r /= xt_n;
+    int32_t oy = r % oh, b = r / oh;
+    int32_t ox0 = xt * R, ix0 = ox0 * S - p.pad_l, iy0 = oy * S - p.pad_t;
+    uint4 xin[3][WIN], wv[9];
+#pragma unroll
+    for (int ky = 0; ky < 3; ky++) {
+      const int32_t iy = iy0 + ky;
+      const bool row_ok = iy >= 0 && iy < ih;
+      const uint4 *row = x + ((b * ih + (row_ok ? iy : 0)) * iw) * c8 + cg;
+#pragma unroll
+      for (int j = 0; j < WIN; j++) {
+        const int32_t ix = ix0 + j;
+        xin[ky][j] = row_ok && ix >= 0 && ix < iw ? row[ix * c8] : make_uint4(0, 0, 0, 0);
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < 9; t++)
+      wv[t] = w[t * c8 + cg];
+    float acc[R][8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      float bv = bias ? bias[cg * 8 + e] : 0.f;
+#pragma unroll
+      for (int o = 0; o < R; o++)
+        acc[o][e] = bv;
+    }
+#pragma unroll
+    for (int ky = 0; ky < 3; ky++)
+#pragma unroll
+      for (int j = 0; j < WIN; j++) {
+        const __half2 *xh = (const __half2 *)&xin[ky][j];
+#pragma unroll
+        for (int kx = 0; kx < 3; kx++) {
+          if ((j - kx) % S != 0 || j - kx < 0 || (j - kx) / S >= R) continue;
+          const int o = (j - kx) / S;
+          const __half2 *wh = (const __half2 *)&wv[ky * 3 + kx];
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            float2 xf = __half22float2(xh[e]), wf = __half22float2(wh[e]);
+            acc[o][2 * e] += xf.x * wf.x;
+            acc[o][2 * e + 1] += xf.y * wf.y;
+          }
+        }
+      }
+    if (p.act == RI_CU_ACT_CLIP) {
+#pragma unroll
+      for (int o = 0; o < R; o++)
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+          acc[o][e] = acc[o][e] < p.act_a ? p.act_a : (acc[o][e] > p.act_b ? p.act_b : acc[o][e]);
+    } else if (p.act == RI_CU_ACT_RELU) {
+#pragma unroll
+      for (int o = 0; o < R; o++)
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+          acc[o][e] = acc[o][e] > 0.f ? acc[o][e] : 0.f;
+    } else if (p.act != RI_CU_ACT_NONE) {
+#pragma unroll
+      for (int o = 0; o < R; o++)
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+          acc[o][e] = ri_act(p.act, p.act_a, p.act_b, acc[o][e]);
+    }
+#pragma unroll
+    for (int o = 0; o < R; o++) {
+      if (ox0 + o >= ow) break;
+      uint4 out;
+      __half2 *oh2 = (__half2 *)&out;
+#pragma unroll
+      for (int e = 0; e < 4; e++)
+        oh2[e] = __floats2half2_rn(acc[o][2 * e], acc[o][2 * e + 1]);
+      y[((b * oh + oy) * ow + ox0 + o) * c8 + cg] = out;
+    }
+  }
+}
+
+template <int S>
+static void launch_h8(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x, const void *w,
+                      const float *b, void *y) {
+  constexpr int R = S == 1 ? 4 : 2;
+  int64_t total = p->n * p->oh * ((p->ow + R - 1) / R) * (p->c / 8);
+  dw3_h8_kernel<S, R><<<ri_cu_blocks(total, 128), 128, 0, s>>>(*p, (int32_t)total, (const uint4 *)x,
+                                                               (const uint4 *)w, b, (uint4 *)y);
+}
+
 template <typename T, int K, bool NHWC>
 static void launch_k(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total, const T *x, const T *w,
                      const float *b, T *y) {
   const bool small = total <= RI_CU_INDEX32_MAX && p->n * p->c * p->ih * p->iw <= RI_CU_INDEX32_MAX;
+  if (std::is_same<T, __half>::value && NHWC && small && K == 3 && p->c % 8 == 0 && p->dh == 1 &&
+      p->dw == 1 && p->sh == p->sw && (p->sh == 1 || p->sh == 2) && (uintptr_t)x % 16 == 0 &&
+      (uintptr_t)w % 16 == 0 && (uintptr_t)y % 16 == 0) {
+    if (p->sh == 1)
+      launch_h8<1>(s, p, x, w, b, y);
+    else
+      launch_h8<2>(s, p, x, w, b, y);
+    return;
+  }
   if (std::is_same<T, __half>::value && NHWC && small && p->c % 2 == 0 && (uintptr_t)x % 4 == 0 &&
       (uintptr_t)w % 4 == 0 && (uintptr_t)y % 4 == 0) {
     launch_h2<K>(s, p, total, x, w, b, y);

@@ -145,6 +145,30 @@ typedef struct {
 cudaError_t ri__cu_dwconv(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args *p, const void *x,
                           const void *w, const float *bias, void *y);
 
+/* Convolution as an implicit GEMM on the tensor cores (k_convgemm.cu), half data, float accumulation:
+ * x is NHWC [n, ih, iw, c] half; w holds m_out rows of ldw halves, row j being output channel j's
+ * [kh, kw, c] weights (k = kh * kw * c of them) followed by zeros up to ldw, a multiple of 8 (ldw = k when
+ * c is a multiple of 8, which takes the fast 16-byte path); bias float32 [m_out] or NULL. Output pixel m = (b, oy, ox) (row-major over
+ * [n, oh, ow]), channel j < m_out is written, as half, to
+ *   y[(m / rows_per_img) * y_img_stride + (m % rows_per_img) * ldy + y_off + j]
+ * (a dense NHWC output has rows_per_img = oh * ow, ldy = m_out, y_img_stride = rows_per_img * m_out,
+ * y_off = 0; other values write into a slice of a larger tensor) with the value
+ *   act(sum + bias[j] + res[m * ldr + j])
+ * computed in float (res half, may be NULL). pad_t / pad_l are the top / left pads; the input is zero
+ * outside [0, ih) x [0, iw). w, y, bias and res must be 16-byte aligned, and x too when c % 8 == 0; y must
+ * not overlap x, w or (except exactly, element for element) res. */
+typedef struct {
+  int n, ih, iw, c, oh, ow, m_out, k, ldw;
+  int kh, kw, sh, sw, dh, dw, pad_t, pad_l;
+  int64_t rows_per_img, y_img_stride, ldy, y_off, ldr;
+  int act;
+  float act_a, act_b;
+} ri__cu_convgemm_args;
+/* 1 when ri__cu_convgemm runs these arguments (layout and size limits; the pointers are not looked at). */
+int ri__cu_convgemm_supported(const ri__cu_convgemm_args *p);
+cudaError_t ri__cu_convgemm(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
+                            const float *bias, const void *res, void *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,273 @@
+/* GPU test of the backend's own convolution kernels against a double-precision CPU reference on the same
+ * half-rounded data: the tensor-core implicit GEMM (ri__cu_convgemm: 1x1 and k x k, strides, dilation,
+ * asymmetric pads, bias, residual, activations, narrow and odd channel counts, output into a slice of a
+ * larger tensor) and the depthwise kernel (ri__cu_dwconv, NHWC half). Inputs are fresh random numbers per
+ * case; outputs are poisoned (NaN) before each launch, and every element outside the written slice must
+ * still be poison afterwards.
+ *
+ *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
+ *
+ * The error is max|got - ref| / max(max|ref|, 1) over the written elements; it must be <= 1e-3 (the half
+ * output rounding is 2^-11 relative; accumulation is float). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/kernels.h"
+#include "core/half.h"
+
+static int g_pass, g_fail;
+static uint64_t g_rng = 0x2545f4914f6cdd1dull;
+
+static double urand(void) {
+  g_rng ^= g_rng << 13;
+  g_rng ^= g_rng >> 7;
+  g_rng ^= g_rng << 17;
+  return (double)(g_rng >> 11) / (double)(1ull << 53);
+}
+
+/* Random halves in [-1, 1) (rounded), stored as bits; the rounded values in f when f is not NULL. */
+static void fill_half(uint16_t *h, float *f, size_t n, double scale) {
+  for (size_t i = 0; i < n; i++) {
+    h[i] = ri__float_to_half((float)((urand() * 2.0 - 1.0) * scale));
+    if (f) f[i] = ri__half_to_float(h[i]);
+  }
+}
+
+static double act(int a, double x, double lo, double hi) {
+  switch (a) {
+  case 1: return x > 0 ? x : 0;
+  case 2: return x < lo ? lo : x > hi ? hi : x;
+  default: return x;
+  }
+}
+
+#define CK(call)                                                                                             \
+  do {                                                                                                       \
+    cudaError_t e_ = (call);                                                                                 \
+    if (e_ != cudaSuccess) {                                                                                 \
+      printf("FAIL %s: %s (%s)\n", name, #call, cudaGetErrorString(e_));                                    \
+      g_fail++;                                                                                              \
+      goto done;                                                                                             \
+    }                                                                                                        \
+  } while (0)
+
+typedef struct {
+  int n, ih, iw, c, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, act, bias, res, slice;
+} gcase;
+
+static void test_gemm(const gcase *t) {
+  char name[256];
+  snprintf(name, sizeof name,
+           "convgemm n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d slice=%d",
+           t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr,
+           t->act, t->bias, t->res, t->slice);
+  int oh = (t->ih + t->pt + t->pb - ((t->kh - 1) * t->dh + 1)) / t->sh + 1;
+  int ow = (t->iw + t->pl + t->pr - ((t->kw - 1) * t->dw + 1)) / t->sw + 1;
+  int k = t->kh * t->kw * t->c, ldw = (k + 7) / 8 * 8;
+  size_t nx = (size_t)t->n * t->ih * t->iw * t->c, nw = (size_t)t->m * ldw, rows = (size_t)t->n * oh * ow;
+  /* Output: dense, or a slice of channels [y_off, y_off + m) in rows of ldy, images 'extra' rows apart. */
+  int64_t ldy = t->slice ? t->m + 5 : t->m, y_off = t->slice ? 3 : 0;
+  int64_t rows_per_img = (int64_t)oh * ow, img_stride = rows_per_img * ldy + (t->slice ? 7 : 0);
+  size_t ny = (size_t)(t->n * img_stride);
+  uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hr = malloc(rows * t->m * 2 + 2), *hy = malloc(ny * 2);
+  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fr = malloc(rows * t->m * 4 + 4), *fb = malloc(t->m * 4);
+  void *dx = NULL, *dw = NULL, *dr = NULL, *dy = NULL, *db = NULL;
+  if (!hx || !hw || !hr || !hy || !fx || !fw || !fr || !fb) {
+    printf("FAIL %s: out of host memory\n", name);
+    g_fail++;
+    goto done;
+  }
+  fill_half(hx, fx, nx, 1.0);
+  fill_half(hw, fw, nw, 1.0 / sqrt((double)k));
+  for (size_t i = 0; i < nw; i++) /* each weight row is zero from k to ldw */
+    if ((int)(i % (size_t)ldw) >= k) hw[i] = 0, fw[i] = 0.f;
+  fill_half(hr, fr, rows * t->m, 1.0);
+  for (int j = 0; j < t->m; j++)
+    fb[j] = (float)(urand() - 0.5);
+  CK(cudaMalloc(&dx, nx * 2));
+  CK(cudaMalloc(&dw, nw * 2));
+  CK(cudaMalloc(&dr, rows * t->m * 2 + 2));
+  CK(cudaMalloc(&dy, ny * 2));
+  CK(cudaMalloc(&db, t->m * 4));
+  CK(cudaMemcpy(dx, hx, nx * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, hw, nw * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dr, hr, rows * t->m * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(db, fb, t->m * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemset(dy, 0xff, ny * 2));
+  ri__cu_convgemm_args a;
+  memset(&a, 0, sizeof a);
+  a.n = t->n, a.ih = t->ih, a.iw = t->iw, a.c = t->c, a.oh = oh, a.ow = ow, a.m_out = t->m, a.k = k, a.ldw = ldw;
+  a.kh = t->kh, a.kw = t->kw, a.sh = t->sh, a.sw = t->sw, a.dh = t->dh, a.dw = t->dw;
+  a.pad_t = t->pt, a.pad_l = t->pl;
+  a.rows_per_img = rows_per_img, a.y_img_stride = img_stride, a.ldy = ldy, a.y_off = y_off, a.ldr = t->m;
+  a.act = t->act, a.act_a = -0.25f, a.act_b = 0.75f;
+  if (!ri__cu_convgemm_supported(&a)) {
+    printf("FAIL %s: arguments refused\n", name);
+    g_fail++;
+    goto done;
+  }
+  CK(ri__cu_convgemm(0, &a, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy));
+  CK(cudaDeviceSynchronize());
+  CK(cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost));
+  double maxref = 0, maxerr = 0;
+  size_t written = 0, bad_poison = 0;
+  unsigned char *mark = calloc(ny, 1);
+  if (!mark) {
+    printf("FAIL %s: out of host memory\n", name);
+    g_fail++;
+    goto done;
+  }
+  for (int b = 0; b < t->n; b++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++)
+        for (int j = 0; j < t->m; j++) {
+          double s = t->bias ? fb[j] : 0.0;
+          for (int ky = 0; ky < t->kh; ky++)
+            for (int kx = 0; kx < t->kw; kx++) {
+              int iy = oy * t->sh - t->pt + ky * t->dh, ix = ox * t->sw - t->pl + kx * t->dw;
+              if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
+              const float *xp = fx + (((size_t)b * t->ih + iy) * t->iw + ix) * t->c;
+              const float *wp = fw + (size_t)j * ldw + (size_t)(ky * t->kw + kx) * t->c;
+              for (int ci = 0; ci < t->c; ci++)
+                s += (double)xp[ci] * wp[ci];
+            }
+          size_t m = ((size_t)b * oh + oy) * ow + ox;
+          if (t->res) s += fr[m * t->m + j];
+          s = act(t->act, s, -0.25, 0.75);
+          size_t yi = (size_t)(b * img_stride + (int64_t)(oy * ow + ox) * ldy + y_off + j);
+          mark[yi] = 1;
+          double got = ri__half_to_float(hy[yi]);
+          double e = isnan(got) ? INFINITY : fabs(got - s);
+          if (e > maxerr) maxerr = e;
+          if (fabs(s) > maxref) maxref = fabs(s);
+          written++;
+        }
+  for (size_t i = 0; i < ny; i++)
+    if (!mark[i] && hy[i] != 0xffff) bad_poison++;
+  free(mark);
+  double rel = maxerr / (maxref > 1 ? maxref : 1);
+  int ok = rel <= 1e-3 && bad_poison == 0;
+  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g, %zu outputs, %zu written outside the slice)\n",
+         ok ? "PASS" : "FAIL", name, rel, maxref, written, bad_poison);
+  if (ok)
+    g_pass++;
+  else
+    g_fail++;
+done:
+  cudaFree(dx), cudaFree(dw), cudaFree(dr), cudaFree(dy), cudaFree(db);
+  free(hx), free(hw), free(hr), free(hy), free(fx), free(fw), free(fr), free(fb);
+}
+
+typedef struct {
+  int n, ih, iw, c, s, pt, pl, pb, pr, act, bias;
+} dcase;
+
+static void test_dw(const dcase *t) {
+  char name[200];
+  snprintf(name, sizeof name, "dwconv_nhwc_f16 n=%d %dx%dx%d 3x3 s=%d pads=%d,%d,%d,%d act=%d bias=%d", t->n,
+           t->ih, t->iw, t->c, t->s, t->pt, t->pl, t->pb, t->pr, t->act, t->bias);
+  int oh = (t->ih + t->pt + t->pb - 3) / t->s + 1, ow = (t->iw + t->pl + t->pr - 3) / t->s + 1;
+  size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->c, nw = 9 * (size_t)t->c;
+  uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hy = malloc(ny * 2);
+  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->c * 4);
+  void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
+  if (!hx || !hw || !hy || !fx || !fw || !fb) {
+    printf("FAIL %s: out of host memory\n", name);
+    g_fail++;
+    goto done;
+  }
+  fill_half(hx, fx, nx, 1.0);
+  fill_half(hw, fw, nw, 0.5);
+  for (int j = 0; j < t->c; j++)
+    fb[j] = (float)(urand() - 0.5);
+  CK(cudaMalloc(&dx, nx * 2));
+  CK(cudaMalloc(&dw, nw * 2));
+  CK(cudaMalloc(&dy, ny * 2));
+  CK(cudaMalloc(&db, t->c * 4));
+  CK(cudaMemcpy(dx, hx, nx * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, hw, nw * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(db, fb, t->c * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemset(dy, 0xff, ny * 2));
+  ri__cu_dwconv_args a;
+  memset(&a, 0, sizeof a);
+  a.n = t->n, a.c = t->c, a.ih = t->ih, a.iw = t->iw, a.oh = oh, a.ow = ow;
+  a.kh = a.kw = 3, a.sh = a.sw = t->s, a.dh = a.dw = 1, a.pad_t = t->pt, a.pad_l = t->pl;
+  a.nhwc = 1, a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
+  CK(ri__cu_dwconv(0, RI_DTYPE_FLOAT16, &a, dx, dw, t->bias ? db : NULL, dy));
+  CK(cudaDeviceSynchronize());
+  CK(cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost));
+  double maxref = 0, maxerr = 0;
+  for (int b = 0; b < t->n; b++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++)
+        for (int ch = 0; ch < t->c; ch++) {
+          double s = t->bias ? fb[ch] : 0.0;
+          for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+              int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
+              if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
+              s += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] * fw[(ky * 3 + kx) * t->c + ch];
+            }
+          s = act(t->act, s, 0.0, 6.0);
+          double got = ri__half_to_float(hy[(((size_t)b * oh + oy) * ow + ox) * t->c + ch]);
+          double e = isnan(got) ? INFINITY : fabs(got - s);
+          if (e > maxerr) maxerr = e;
+          if (fabs(s) > maxref) maxref = fabs(s);
+        }
+  double rel = maxerr / (maxref > 1 ? maxref : 1);
+  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g)\n", rel <= 1e-3 ? "PASS" : "FAIL", name, rel, maxref);
+  if (rel <= 1e-3)
+    g_pass++;
+  else
+    g_fail++;
+done:
+  cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
+  free(hx), free(hw), free(hy), free(fx), free(fw), free(fb);
+}
+
+int main(void) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
+    printf("SKIP test_cuda_conv: no CUDA device\n0 passed, 0 failed\n");
+    return 0;
+  }
+  static const gcase gc[] = {
+      /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
+      {1, 10, 10, 960, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},   /* SSD project at batch 1 */
+      {2, 19, 19, 96, 576, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},    /* expand + clip */
+      {3, 7, 9, 64, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},       /* residual + relu */
+      {2, 5, 5, 16, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},       /* narrow, residual */
+      {2, 19, 19, 576, 273, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1},   /* odd head into a slice */
+      {2, 3, 3, 256, 12, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1},      /* narrow head into a slice */
+      {1, 1, 1, 8, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},         /* smallest */
+      {2, 31, 33, 8, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},      /* first layer, TF SAME pads */
+      {2, 10, 10, 128, 256, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},   /* SSD extra layer */
+      {1, 2, 2, 64, 128, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},      /* 2x2 -> 1x1 */
+      {2, 14, 13, 40, 72, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1, 1, 0},     /* dilated, residual */
+      {1, 23, 17, 24, 40, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1, 1, 0, 0},     /* 7x7 stem */
+      {2, 16, 16, 32, 48, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},     /* strided 1x1 */
+      {1, 6, 5, 16, 8, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0},        /* 3x1 */
+      {8, 38, 38, 32, 192, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},    /* many big tiles */
+      {4, 75, 75, 24, 144, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},    /* K = 24 (partial BK) */
+      {2, 30, 31, 3, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},      /* RGB first layer, gathered */
+      {1, 9, 8, 5, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},        /* 5 channels, residual */
+      {1, 20, 18, 3, 24, 7, 7, 2, 2, 1, 1, 3, 2, 3, 2, 0, 1, 0, 1},      /* RGB 7x7 stem into a slice */
+  };
+  for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++)
+    test_gemm(&gc[i]);
+  static const dcase dc[] = {
+      /* n  ih  iw   c  s pt pl pb pr act bias */
+      {2, 15, 15, 32, 1, 1, 1, 1, 1, 2, 1},  {2, 15, 15, 144, 2, 0, 0, 1, 1, 2, 1}, {1, 10, 10, 960, 1, 1, 1, 1, 1, 2, 1},
+      {3, 7, 6, 16, 2, 1, 1, 1, 1, 0, 0},    {1, 1, 1, 8, 1, 1, 1, 1, 1, 1, 1},      {2, 19, 19, 576, 2, 0, 0, 1, 1, 2, 1},
+      {1, 5, 9, 24, 1, 0, 0, 0, 0, 0, 1},
+  };
+  for (size_t i = 0; i < sizeof dc / sizeof dc[0]; i++)
+    test_dw(&dc[i]);
+  printf("%d passed, %d failed\n", g_pass, g_fail);
+  return g_fail ? 1 : 0;
+}
