@@ -30,12 +30,15 @@ static ri__shape mkshape(int rank, const int64_t *dims) {
   ri__shape s;
   memset(&s, 0, sizeof s);
   s.rank = rank;
-  for (int i = 0; i < rank; i++) s.dims[i] = dims[i];
+  for (int i = 0; i < rank; i++)
+    s.dims[i] = dims[i];
   return s;
 }
-#define SHAPE(...) mkshape((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+#define SHAPE(...)                                                                                           \
+  mkshape((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
 #define IDX(...) (int[]){__VA_ARGS__}, (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int))
-#define I64S(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
+#define I64S(...)                                                                                            \
+  (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]) { __VA_ARGS__ }
 
 static ri__graph *gnew(void) {
   ri__graph *g = ri__graph_create();
@@ -80,7 +83,8 @@ static int cf32(ri__graph *g, const char *name, ri__shape s, const float *vals, 
   int64_t n = ri__shape_numel(&s);
   float *d = ri__malloc((size_t)(n ? n : 1) * sizeof(float));
   if (!d) return -1;
-  for (int64_t i = 0; i < n; i++) d[i] = vals ? vals[i] : scale * frand() + offset;
+  for (int64_t i = 0; i < n; i++)
+    d[i] = vals ? vals[i] : scale * frand() + offset;
   return ri__graph_add_const(g, name, RI_DTYPE_FLOAT32, &s, d, (size_t)n * sizeof(float));
 }
 
@@ -158,7 +162,8 @@ static int conv(ri__graph *g, const char *name, int x, int y, int64_t cin, int64
   float scale = 1.5f / (float)(cin / group * kh * kw);
   int w = cf32(g, wn, SHAPE(m, cin / group, kh, kw), NULL, scale < 0.5f ? 2 * scale + 0.05f : 1.f, 0);
   int b = bias ? cf32(g, bn, SHAPE(m), NULL, 0.5f, 0) : -1;
-  int ni = bias ? node(g, name, RI__OP_Conv, IDX(x, w, b), IDX(y)) : node(g, name, RI__OP_Conv, IDX(x, w), IDX(y));
+  int ni =
+      bias ? node(g, name, RI__OP_Conv, IDX(x, w, b), IDX(y)) : node(g, name, RI__OP_Conv, IDX(x, w), IDX(y));
   attr_ints(g, ni, "kernel_shape", I64S(kh, kw));
   if (group != 1) attr_int(g, ni, "group", group);
   return ni;
@@ -251,13 +256,14 @@ static const char *impl_of(const ri__graph *g, const side *s, const char *name) 
 static void expect_impl(const ri__graph *g, const side *s, const char *name, const char *want) {
   if (!HAVE_FAST) return;
   const char *got = impl_of(g, s, name);
-  CHECK_MSG(got && strcmp(got, want) == 0, "node %s: implementation %s, expected %s", name, got ? got : "NULL", want);
+  CHECK_MSG(got && strcmp(got, want) == 0, "node %s: implementation %s, expected %s", name,
+            got ? got : "NULL", want);
 }
 
 /* Prepares g both ways and compares every output over the batch sequence on one context per side. Leaves
  * the fast side in *fast_out (when not NULL) for implementation checks. */
-static void compare_once(const char *tag, ri__graph *g, int max_batch, const int *batches, int nb, int threads,
-                         side *fast_out);
+static void compare_once(const char *tag, ri__graph *g, int max_batch, const int *batches, int nb,
+                         int threads, side *fast_out);
 
 /* Runs the comparison with the default chunking and again with sliced segments forced to one image per
  * chunk and to a few images per chunk (RI_XNN_CHUNK_BYTES), so that per-chunk offsets are exercised. */
@@ -279,8 +285,8 @@ static void compare(const char *tag, ri__graph *g, int max_batch, const int *bat
   compare_once(tag, g, max_batch, batches, nb, threads, fast_out);
 }
 
-static void compare_once(const char *tag, ri__graph *g, int max_batch, const int *batches, int nb, int threads,
-                         side *fast_out) {
+static void compare_once(const char *tag, ri__graph *g, int max_batch, const int *batches, int nb,
+                         int threads, side *fast_out) {
   ri__err err;
   ri__err_clear(&err);
   ri__backend_cfg cfg = make_cfg(g, max_batch, threads);
@@ -304,13 +310,15 @@ static void compare_once(const char *tag, ri__graph *g, int max_batch, const int
     for (int i = 0; i < g->n_inputs; i++) {
       int64_t n = numel_at(g, g->inputs[i], batch);
       in[i] = malloc((size_t)n * sizeof(float));
-      for (int64_t j = 0; j < n; j++) in[i][j] = 2.f * frand();
+      for (int64_t j = 0; j < n; j++)
+        in[i][j] = 2.f * frand();
     }
     for (int i = 0; i < g->n_outputs; i++) {
       int64_t n = numel_at(g, g->outputs[i], batch);
       o_ref[i] = malloc((size_t)n * sizeof(float));
       o_fast[i] = malloc((size_t)n * sizeof(float));
-      for (int64_t j = 0; j < n; j++) o_fast[i][j] = o_ref[i][j] = -12345.f;
+      for (int64_t j = 0; j < n; j++)
+        o_fast[i][j] = o_ref[i][j] = -12345.f;
     }
     st = side_run(g, &ref, batch, in, o_ref, &err);
     CHECK_MSG(st == RI_OK, "%s batch %d: reference run: %s", tag, batch, err.msg);
@@ -358,7 +366,24 @@ static void test_conv_variants(void) {
       {"1x1", 16, 24, 9, 7, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, 1, RI__ACT_NONE, 0, 0},
       {"3x3_relu", 8, 16, 10, 10, 3, 3, 1, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, RI__ACT_RELU, 0, 0},
       {"3x3_s2_asym_clip", 3, 32, 15, 16, 3, 3, 2, 2, 1, 1, 1, {0, 0, 1, 1}, NULL, 1, RI__ACT_CLIP, 0, 6},
-      {"same_upper_s2", 6, 10, 11, 13, 3, 3, 2, 2, 1, 1, 1, {0, 0, 0, 0}, "SAME_UPPER", 0, RI__ACT_NONE, 0, 0},
+      {"same_upper_s2",
+       6,
+       10,
+       11,
+       13,
+       3,
+       3,
+       2,
+       2,
+       1,
+       1,
+       1,
+       {0, 0, 0, 0},
+       "SAME_UPPER",
+       0,
+       RI__ACT_NONE,
+       0,
+       0},
       {"dw3x3_relu6", 32, 32, 12, 12, 3, 3, 1, 1, 1, 1, 32, {1, 1, 1, 1}, NULL, 1, RI__ACT_CLIP, 0, 6},
       {"dw3x3_s2_asym", 24, 24, 13, 14, 3, 3, 2, 2, 1, 1, 24, {0, 0, 1, 1}, NULL, 1, RI__ACT_NONE, 0, 0},
       {"dw5x5", 16, 16, 9, 9, 5, 5, 1, 1, 1, 1, 16, {2, 2, 2, 2}, NULL, 0, RI__ACT_RELU, 0, 0},
@@ -495,7 +520,8 @@ static void test_ssd_heads(void) {
 static void test_nhwc_input_and_binary(void) {
   ri__graph *g = gnew();
   int x = input(g, "img", SHAPE(1, 9, 11, 3));
-  int t = act(g, "t"), s = act(g, "s"), m = act(g, "m"), c = act(g, "c"), a1 = act(g, "a1"), a2 = act(g, "a2");
+  int t = act(g, "t"), s = act(g, "s"), m = act(g, "m"), c = act(g, "c"), a1 = act(g, "a1"),
+      a2 = act(g, "a2");
   int a3 = act(g, "a3"), a4 = act(g, "a4"), gp = act(g, "gp"), gc = act(g, "gc"), gs = act(g, "gs");
   int se = act(g, "se"), dv = act(g, "dv");
   attr_ints(g, node(g, "to_nchw", RI__OP_Transpose, IDX(x), IDX(t)), "perm", I64S(0, 3, 1, 2));
@@ -571,7 +597,8 @@ static void test_pools(void) {
     memset(&fast, 0, sizeof fast);
     compare(c->name, g, 8, k_batches, NB, 2, &fast);
     if (fast.state) expect_impl(g, &fast, "pool", c->want);
-    if (!fast.state && HAVE_FAST) CHECK_MSG(strcmp(c->want, "ref") == 0, "%s: fast path declined everything", c->name);
+    if (!fast.state && HAVE_FAST)
+      CHECK_MSG(strcmp(c->want, "ref") == 0, "%s: fast path declined everything", c->name);
     side_free(&fast);
     ri__graph_destroy(g);
   }
@@ -586,7 +613,8 @@ static void test_dense_and_unary(void) {
   int y1 = act(g, "y1"), y2 = act(g, "y2"), y3 = act(g, "y3"), y4 = act(g, "y4"), y5 = act(g, "y5");
   int y6 = act(g, "y6");
   int g1 = node(g, "gemm_tb", RI__OP_Gemm,
-                IDX(x, cf32(g, "b1", SHAPE(7, 12), NULL, 0.5f, 0), cf32(g, "c1", SHAPE(1, 7), NULL, 1, 0)), IDX(y1));
+                IDX(x, cf32(g, "b1", SHAPE(7, 12), NULL, 0.5f, 0), cf32(g, "c1", SHAPE(1, 7), NULL, 1, 0)),
+                IDX(y1));
   attr_int(g, g1, "transB", 1);
   attr_float(g, g1, "alpha", 0.75f);
   attr_float(g, g1, "beta", 1.5f);
@@ -595,8 +623,8 @@ static void test_dense_and_unary(void) {
        IDX(y1, cf32(g, "b2", SHAPE(7, 9), NULL, 0.5f, 0), cf32(g, "c2", SHAPE(1), NULL, 1, 0)), IDX(y2));
   node(g, "matmul", RI__OP_MatMul, IDX(x3, cf32(g, "b3", SHAPE(12, 6), NULL, 0.5f, 0)), IDX(y3));
   float lo = -0.25f, hi = 0.5f;
-  node(g, "clip", RI__OP_Clip, IDX(y3, cf32(g, "lo", SHAPE(1), &lo, 0, 0), cf32(g, "hi", SHAPE(1), &hi, 0, 0)),
-       IDX(y4));
+  node(g, "clip", RI__OP_Clip,
+       IDX(y3, cf32(g, "lo", SHAPE(1), &lo, 0, 0), cf32(g, "hi", SHAPE(1), &hi, 0, 0)), IDX(y4));
   attr_float(g, node(g, "leaky", RI__OP_LeakyRelu, IDX(y2), IDX(y5)), "alpha", 0.2f);
   node(g, "hswish", RI__OP_HardSwish, IDX(y5), IDX(y6));
   output(g, y4);
@@ -625,13 +653,16 @@ static void test_pad(void) {
   conv(g, "conv0", x, c0, 5, 6, 1, 1, 1, 1);
   float v = 0.5f;
   node(g, "pad_hw", RI__OP_Pad,
-       IDX(c0, ci64(g, "pads1", SHAPE(8), (int64_t[]){0, 0, 1, 2, 0, 0, 2, 0}), cf32(g, "pv", SHAPE(1), &v, 0, 0)),
+       IDX(c0, ci64(g, "pads1", SHAPE(8), (int64_t[]){0, 0, 1, 2, 0, 0, 2, 0}),
+           cf32(g, "pv", SHAPE(1), &v, 0, 0)),
        IDX(p1));
   int cn = conv(g, "conv1", p1, c1, 6, 4, 3, 3, 1, 1);
   attr_ints(g, cn, "strides", I64S(2, 2));
-  node(g, "pad_c", RI__OP_Pad, IDX(c1, ci64(g, "pads2", SHAPE(8), (int64_t[]){0, 1, 0, 0, 0, 2, 1, 1})), IDX(p2));
-  attr_str(g, node(g, "pad_reflect", RI__OP_Pad, IDX(p2, ci64(g, "pads3", SHAPE(8), (int64_t[]){0, 0, 1, 1, 0, 0, 1, 1})),
-                   IDX(p3)),
+  node(g, "pad_c", RI__OP_Pad, IDX(c1, ci64(g, "pads2", SHAPE(8), (int64_t[]){0, 1, 0, 0, 0, 2, 1, 1})),
+       IDX(p2));
+  attr_str(g,
+           node(g, "pad_reflect", RI__OP_Pad,
+                IDX(p2, ci64(g, "pads3", SHAPE(8), (int64_t[]){0, 0, 1, 1, 0, 0, 1, 1})), IDX(p3)),
            "mode", "reflect");
   output(g, p3);
   output(g, p1);
@@ -668,8 +699,9 @@ static void test_resize(void) {
     int c = act(g, "c"), r = act(g, "r");
     conv(g, "conv", x, c, 3, 5, 1, 1, 1, 1);
     float sc[4] = {1.f, 1.f, cases[i].sh, cases[i].sw};
-    int rn = node(g, "resize", RI__OP_Resize,
-                  IDX(c, cf32(g, "roi", SHAPE(0), NULL, 0, 0), cf32(g, "scales", SHAPE(4), sc, 0, 0)), IDX(r));
+    int rn =
+        node(g, "resize", RI__OP_Resize,
+             IDX(c, cf32(g, "roi", SHAPE(0), NULL, 0, 0), cf32(g, "scales", SHAPE(4), sc, 0, 0)), IDX(r));
     attr_str(g, rn, "mode", cases[i].mode);
     attr_str(g, rn, "coordinate_transformation_mode", cases[i].coord);
     output(g, r);
@@ -744,7 +776,8 @@ static void test_two_contexts(void) {
     int64_t n_in = numel_at(g, x, 3), n_out = numel_at(g, z, 3);
     float *in = malloc((size_t)n_in * sizeof(float)), *o1 = malloc((size_t)n_out * sizeof(float));
     float *o2 = malloc((size_t)n_out * sizeof(float));
-    for (int64_t i = 0; i < n_in; i++) in[i] = frand();
+    for (int64_t i = 0; i < n_in; i++)
+      in[i] = frand();
     CHECK(side_run(g, &a, 3, &in, &o1, &err) == RI_OK);
     side b = {a.state, ctx2};
     CHECK(side_run(g, &b, 3, &in, &o2, &err) == RI_OK);
@@ -775,7 +808,8 @@ static void test_alloc_failures(void) {
   ri__backend_cfg cfg = make_cfg(g, 2, 2);
   setenv("RI_XNN_CHUNK_BYTES", "1", 1);
   float in[2 * 4 * 36], out[2 * 8 * 36];
-  for (int i = 0; i < 2 * 4 * 36; i++) in[i] = frand();
+  for (int i = 0; i < 2 * 4 * 36; i++)
+    in[i] = frand();
   float *inp = in, *outp = out;
   int ok_seen = 0;
   for (long n = 1; n < 400 && !ok_seen; n++) {
@@ -785,10 +819,13 @@ static void test_alloc_failures(void) {
     ri_status st = side_make(g, &cfg, 1, &s, &err);
     if (st == RI_OK) st = side_run(g, &s, 2, &inp, &outp, &err);
     ri__alloc_fail_after(0);
-    if (st == RI_OK) ok_seen = 1;
-    else CHECK_MSG(st == RI_ERR_NO_MEMORY, "failing allocation %ld: status %d (%s)", n, (int)st, err.msg);
+    if (st == RI_OK)
+      ok_seen = 1;
+    else
+      CHECK_MSG(st == RI_ERR_NO_MEMORY, "failing allocation %ld: status %d (%s)", n, (int)st, err.msg);
     side_free(&s);
-    CHECK_MSG(ri__alloc_live() == live, "failing allocation %ld: %ld allocations leaked", n, ri__alloc_live() - live);
+    CHECK_MSG(ri__alloc_live() == live, "failing allocation %ld: %ld allocations leaked", n,
+              ri__alloc_live() - live);
   }
   unsetenv("RI_XNN_CHUNK_BYTES");
   CHECK(ok_seen);

@@ -25,7 +25,7 @@ typedef struct {
   const char **impl;      /* per node: implementation name */
   void *fast;             /* fast-path state (cpu_fast.h), may be NULL */
   size_t scratch_size;
-  int profile;            /* RI_PROFILE=1 */
+  int profile; /* RI_PROFILE=1 */
 } cpu_state;
 
 typedef struct {
@@ -56,7 +56,8 @@ static void profile_print(const cpu_ctx *c) {
   const ri__graph *g = c->st->g;
   if (!c->prof_s || c->prof_runs == 0) return;
   double total = 0;
-  for (int i = 0; i < g->n_nodes; i++) total += c->prof_s[i];
+  for (int i = 0; i < g->n_nodes; i++)
+    total += c->prof_s[i];
   const double runs = (double)c->prof_runs;
   fprintf(stderr, "RI_PROFILE: %ld runs, %.3f ms per run in nodes\n", c->prof_runs, 1e3 * total / runs);
   fprintf(stderr, "%-6s %10s %6s %-18s %-20s %s\n", "node", "ms/run", "%", "op", "impl", "name");
@@ -115,7 +116,9 @@ static ri_status cpu_prepare(const ri__graph *g, const ri__backend_cfg *cfg, voi
     st->impl[i] = "ref";
   }
   st->profile = env_is("RI_PROFILE", "1");
-  ri_status s = env_is("RI_CPU_FAST", "0") ? RI_OK : ri__cpu_fast_prepare(g, cfg, st->kernels, st->impl, &st->fast, err);
+  ri_status s = env_is("RI_CPU_FAST", "0")
+                    ? RI_OK
+                    : ri__cpu_fast_prepare(g, cfg, st->kernels, st->impl, &st->fast, err);
   if (s != RI_OK) {
     cpu_release(st);
     return s;

@@ -41,7 +41,8 @@ void ri__xnn_ctx_free(xnn_ctx *c) {
 }
 
 /* A context with every planned node's operators. On an operator failure *bad is that node's index. */
-ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx **out, int *bad, ri__err *err) {
+ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx **out, int *bad,
+                          ri__err *err) {
   const ri__graph *g = st->g;
   *out = NULL;
   *bad = -1;
@@ -66,7 +67,8 @@ ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx
     c->tp = c->pool;
     if (!c->pool) {
       ri__xnn_ctx_free(c);
-      return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot create an XNNPACK thread pool of %d threads", threads);
+      return ri__err_set(err, RI_ERR_NO_MEMORY, "cannot create an XNNPACK thread pool of %d threads",
+                         threads);
     }
   }
   for (int i = 0; i < g->n_nodes; i++) {
@@ -194,8 +196,10 @@ static void profile_print(const xnn_ctx *c) {
   for (int si = 0; si < st->n_segs; si++) {
     const xseg *s = &st->segs[si];
     double t = 0;
-    for (int ni = s->first; ni <= s->last; ni++) t += c->prof_s[ni];
-    fprintf(stderr, "segment %d: nodes %d..%d, %s, chunk %d, %.4f ms/run (staging %lld B, scratch %lld B/unit)\n", si,
+    for (int ni = s->first; ni <= s->last; ni++)
+      t += c->prof_s[ni];
+    fprintf(stderr,
+            "segment %d: nodes %d..%d, %s, chunk %d, %.4f ms/run (staging %lld B, scratch %lld B/unit)\n", si,
             s->first, s->last, s->sliced ? "batch-sliced" : "whole batch", s->chunk, 1e3 * t / runs,
             (long long)s->stage_bytes, (long long)s->scratch_unit);
     if (c->pool)
@@ -267,7 +271,9 @@ static float *input_ptr(const chunk_view *cv, int v, int nhwc) {
       int64_t off = p->nhwc ? p->main_off : p->nhwc_off;
       return off >= 0 ? (float *)(cv->scratch + off * cu) : NULL;
     }
-    if (!p->nhwc) return p->main_off >= 0 ? (float *)(cv->scratch + p->main_off * cu) : (float *)arena_of(cv, v, p->unit_bytes);
+    if (!p->nhwc)
+      return p->main_off >= 0 ? (float *)(cv->scratch + p->main_off * cu)
+                              : (float *)arena_of(cv, v, p->unit_bytes);
     if (p->seg_output) return (float *)arena_of(cv, v, p->unit_bytes);
     return p->nchw_off >= 0 ? (float *)(cv->scratch + p->nchw_off * cu) : NULL;
   }
@@ -291,8 +297,8 @@ static void chunk_tensor(const chunk_view *cv, int v, ri__tensor *t) {
 #define XNN_MAX_IN 16
 
 static ri_status plan_error(const ri__node *n, int v, const char *what, ri__err *err) {
-  return ri__err_set(err, RI_ERR_INTERNAL, "node '%s': the XNNPACK plan has no %s of input value %d", n->name, what,
-                     v);
+  return ri__err_set(err, RI_ERR_INTERNAL, "node '%s': the XNNPACK plan has no %s of input value %d", n->name,
+                     what, v);
 }
 
 /* Runs node ni for the chunk, then the layout conversions its output needs. */
@@ -323,14 +329,17 @@ static ri_status run_node(const chunk_view *cv, int ni, ri__err *err) {
   const xv_place *p = &st->vals[ov];
   chunk_tensor(cv, ov, &tout);
   const int64_t cu = cv->cu;
-  float *outp = p->main_off >= 0 ? (float *)(cv->scratch + p->main_off * cu) : (float *)arena_of(cv, ov, p->unit_bytes);
+  float *outp =
+      p->main_off >= 0 ? (float *)(cv->scratch + p->main_off * cu) : (float *)arena_of(cv, ov, p->unit_bytes);
   RI__TRY(ri__xnn_ops_run(c, ni, tin, inp, &tout, outp, err));
   const ri__shape *os = &tout.shape;
   const uint32_t fl = k->yield ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0;
   if (p->nhwc) {
     const size_t b = (size_t)os->dims[0], ch = (size_t)os->dims[1], hw = (size_t)(os->dims[2] * os->dims[3]);
-    if (p->seg_output) ri__xnn_transpose(c->tp, outp, (float *)arena_of(cv, ov, p->unit_bytes), b, hw, ch, fl);
-    if (p->nchw_off >= 0) ri__xnn_transpose(c->tp, outp, (float *)(cv->scratch + p->nchw_off * cu), b, hw, ch, fl);
+    if (p->seg_output)
+      ri__xnn_transpose(c->tp, outp, (float *)arena_of(cv, ov, p->unit_bytes), b, hw, ch, fl);
+    if (p->nchw_off >= 0)
+      ri__xnn_transpose(c->tp, outp, (float *)(cv->scratch + p->nchw_off * cu), b, hw, ch, fl);
   } else if (p->nhwc_off >= 0) {
     const size_t b = (size_t)os->dims[0], ch = (size_t)os->dims[1], hw = (size_t)(os->dims[2] * os->dims[3]);
     ri__xnn_transpose(c->tp, outp, (float *)(cv->scratch + p->nhwc_off * cu), b, ch, hw, fl);
@@ -345,13 +354,16 @@ static ri_status check_value(const xseg *s, const ri__exec *x, const ri__graph *
   const ri__tensor *t = &x->vals[v];
   int64_t bytes = ri__shape_numel(&t->shape) * (int64_t)sizeof(float);
   int ok = bytes >= 0;
-  if (s->sliced) ok = ok && t->shape.rank >= 1 && t->shape.dims[0] == x->batch && bytes / x->batch <= unit_bytes;
-  else ok = ok && bytes <= unit_bytes;
+  if (s->sliced)
+    ok = ok && t->shape.rank >= 1 && t->shape.dims[0] == x->batch && bytes / x->batch <= unit_bytes;
+  else
+    ok = ok && bytes <= unit_bytes;
   if (ok) return RI_OK;
   char b[160];
-  return ri__err_set(err, RI_ERR_SHAPE, "value '%s' %s at batch %d does not fit the XNNPACK plan (%s, %lld bytes)",
-                     g->values[v].name ? g->values[v].name : "?", ri__shape_str(&t->shape, b, sizeof b), x->batch,
-                     s->sliced ? "batch first, per image" : "whole batch", (long long)unit_bytes);
+  return ri__err_set(err, RI_ERR_SHAPE,
+                     "value '%s' %s at batch %d does not fit the XNNPACK plan (%s, %lld bytes)",
+                     g->values[v].name ? g->values[v].name : "?", ri__shape_str(&t->shape, b, sizeof b),
+                     x->batch, s->sliced ? "batch first, per image" : "whole batch", (long long)unit_bytes);
 }
 
 static ri_status stage_inputs(xnn_ctx *c, const xseg *s, const ri__exec *x, char *stage, uint32_t flags) {
@@ -377,14 +389,16 @@ ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__te
   xnn_ctx *c = x->fast_ctx;
   const int ni0 = x->node_index;
   if (!st || !c || !x->vals || !x->arena || ni0 < 0 || ni0 >= st->g->n_nodes || st->node_seg[ni0] < 0)
-    return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s': XNNPACK segment kernel called without its state", n->name);
+    return ri__err_set(x->err, RI_ERR_INTERNAL, "node '%s': XNNPACK segment kernel called without its state",
+                       n->name);
   const ri__graph *g = st->g;
   const int si = st->node_seg[ni0];
   const xseg *s = &st->segs[si];
   char *stage = c->buf;
   for (int ni = s->first; ni <= s->last; ni++)
     if (!g->nodes[ni].host)
-      RI__TRY(check_value(s, x, g, g->nodes[ni].outputs[0], st->vals[g->nodes[ni].outputs[0]].unit_bytes, x->err));
+      RI__TRY(check_value(s, x, g, g->nodes[ni].outputs[0], st->vals[g->nodes[ni].outputs[0]].unit_bytes,
+                          x->err));
   const int units = s->sliced ? x->batch : 1, chunk = s->sliced ? s->chunk : 1;
   if (st->threads > 1 && units > chunk) {
     /* Several chunks and several threads: one chunk per thread at a time (lanes) instead of every

@@ -33,7 +33,8 @@ static void init_once(void) { g_init_status = xnn_initialize(&g_alloc); }
 ri_status ri__xnn_init(ri__err *err) {
   pthread_once(&g_once, init_once);
   if (g_init_status == xnn_status_success) return RI_OK;
-  return ri__err_set(err, g_init_status == xnn_status_unsupported_hardware ? RI_ERR_UNSUPPORTED : RI_ERR_INTERNAL,
+  return ri__err_set(err,
+                     g_init_status == xnn_status_unsupported_hardware ? RI_ERR_UNSUPPORTED : RI_ERR_INTERNAL,
                      "XNNPACK initialization failed: %s", ri__xnn_status_name(g_init_status));
 }
 
@@ -52,6 +53,6 @@ const char *ri__xnn_status_name(enum xnn_status s) {
 
 ri_status ri__xnn_fail(const ri__node *n, const char *what, enum xnn_status s, ri__err *err) {
   return ri__err_set(err, s == xnn_status_out_of_memory ? RI_ERR_NO_MEMORY : RI_ERR_INTERNAL,
-                     "node '%s' (%s): XNNPACK %s failed: %s (%d)", n->name ? n->name : "?", ri__op_name(n->op),
-                     what, ri__xnn_status_name(s), (int)s);
+                     "node '%s' (%s): XNNPACK %s failed: %s (%d)", n->name ? n->name : "?",
+                     ri__op_name(n->op), what, ri__xnn_status_name(s), (int)s);
 }

@@ -37,21 +37,21 @@
 #include "backend/cpu/kernel.h"
 
 typedef enum {
-  XK_NONE = 0,     /* reference kernel */
-  XK_CONV,         /* Conv 2-D, any group count */
+  XK_NONE = 0, /* reference kernel */
+  XK_CONV,     /* Conv 2-D, any group count */
   XK_MAXPOOL,
   XK_AVGPOOL,
-  XK_GAP,          /* GlobalAveragePool: NHWC in, [N, C] bytes out */
-  XK_FC,           /* Gemm / MatMul with a constant 2-D B */
-  XK_BINARY,       /* Add, Sub, Mul, Div */
-  XK_UNARY,        /* Relu, Clip, Sigmoid, HardSwish, LeakyRelu */
-  XK_SOFTMAX,      /* Softmax over the last axis */
-  XK_COPY_OUT,     /* Transpose(0,2,3,1) of an NHWC value: copy of its bytes */
-  XK_COPY_IN,      /* Transpose(0,3,1,2) of a plain 4-D value: its bytes become an NHWC value */
-  XK_COPY,         /* Reshape, Flatten, or a Transpose that moves no bytes (layout-agnostic input): memcpy */
-  XK_CONCAT,       /* Concat of plain values along an axis after the batch axis */
-  XK_PAD,          /* Pad, constant mode, 4-D, constant pads (none on the batch axis) */
-  XK_RESIZE        /* Resize, linear, of H and W of a 4-D map, coordinate modes XNNPACK shares */
+  XK_GAP,      /* GlobalAveragePool: NHWC in, [N, C] bytes out */
+  XK_FC,       /* Gemm / MatMul with a constant 2-D B */
+  XK_BINARY,   /* Add, Sub, Mul, Div */
+  XK_UNARY,    /* Relu, Clip, Sigmoid, HardSwish, LeakyRelu */
+  XK_SOFTMAX,  /* Softmax over the last axis */
+  XK_COPY_OUT, /* Transpose(0,2,3,1) of an NHWC value: copy of its bytes */
+  XK_COPY_IN,  /* Transpose(0,3,1,2) of a plain 4-D value: its bytes become an NHWC value */
+  XK_COPY,     /* Reshape, Flatten, or a Transpose that moves no bytes (layout-agnostic input): memcpy */
+  XK_CONCAT,   /* Concat of plain values along an axis after the batch axis */
+  XK_PAD,      /* Pad, constant mode, 4-D, constant pads (none on the batch axis) */
+  XK_RESIZE    /* Resize, linear, of H and W of a 4-D map, coordinate modes XNNPACK shares */
 } xk_kind;
 
 typedef enum { XB_ADD = 0, XB_SUB, XB_MUL, XB_DIV } xb_op;
@@ -61,12 +61,12 @@ typedef enum { XU_CLAMP = 0, XU_SIGMOID, XU_HARDSWISH, XU_LEAKY } xu_op;
  * non-batch dims it gets are the same. */
 typedef struct {
   xk_kind kind;
-  const char *impl;     /* implementation name reported by the backend */
-  int in_nhwc;          /* rank-4, non-agnostic activation inputs are read as NHWC */
-  int out_nhwc;         /* the output has layout NHWC */
+  const char *impl;       /* implementation name reported by the backend */
+  int in_nhwc;            /* rank-4, non-agnostic activation inputs are read as NHWC */
+  int out_nhwc;           /* the output has layout NHWC */
   float out_min, out_max; /* activation XNNPACK fuses as a clamp (-inf/+inf when none) */
-  ri__act post;         /* activation run as a second, in-place operator (sigmoid, hardswish, leaky) */
-  int yield;            /* last node of its segment: its operators let the pool's workers sleep afterwards */
+  ri__act post;           /* activation run as a second, in-place operator (sigmoid, hardswish, leaky) */
+  int yield; /* last node of its segment: its operators let the pool's workers sleep afterwards */
   float post_a;
   /* Conv / pools: pads in ONNX order (top, left, bottom, right), after ceil_mode adjustment. */
   uint32_t pads[4], kh, kw, sh, sw, dh, dw;
@@ -76,8 +76,8 @@ typedef struct {
   int64_t out_h, out_w;
   /* Binary: one input may be a constant, read from the planner's copy below. */
   xb_op bop;
-  int const_in;         /* 0 or 1: that input is a constant read from cdata, -1: both are activations */
-  float *cdata;         /* the constant, owned (NHWC-permuted in NHWC mode), NULL when const_in < 0 */
+  int const_in; /* 0 or 1: that input is a constant read from cdata, -1: both are activations */
+  float *cdata; /* the constant, owned (NHWC-permuted in NHWC mode), NULL when const_in < 0 */
   int crank;
   size_t cshape[XNN_MAX_TENSOR_DIMS];
   /* Unary */
@@ -85,14 +85,14 @@ typedef struct {
   float ua, ub;
   /* FC: y[rows, n] = x[rows, k] * B' + bias */
   size_t fc_k, fc_n;
-  int fc_b;             /* value index of B (constant) */
-  int fc_b_kn;          /* B is stored [k, n] (must be transposed to XNNPACK's [n, k]) */
-  int fc_c;             /* value index of the bias constant or -1 */
+  int fc_b;    /* value index of B (constant) */
+  int fc_b_kn; /* B is stored [k, n] (must be transposed to XNNPACK's [n, k]) */
+  int fc_c;    /* value index of the bias constant or -1 */
   float fc_alpha, fc_beta;
   /* Softmax */
   size_t sm_channels;
   /* Concat */
-  int axis;             /* normalized, >= 1 */
+  int axis; /* normalized, >= 1 */
   /* Pad: begin/end per NCHW axis, and the constant */
   size_t pad_begin[4], pad_end[4];
   float pad_value;
@@ -103,32 +103,32 @@ typedef struct {
 /* Placement of one value's data (see the file comment). Offsets into the scratch buffer are for a chunk of
  * one batch unit; with a chunk of c units every offset and size is multiplied by c. */
 typedef struct {
-  int seg;              /* producing segment, or -1 (graph input, reference node, constant) */
-  int nhwc;             /* layout NHWC */
-  int sensitive;        /* 4-D, not layout-agnostic activation */
-  int seg_output;       /* read after its segment or a graph output: its arena slot holds NCHW/plain bytes */
-  int64_t unit_bytes;   /* exact bytes per batch unit (one image when the segment is sliced, else the whole
-                           value): the stride between units in the arena; scratch blocks round it up to 64 */
-  int64_t main_off;     /* scratch offset of the data in its own layout, -1: the arena slot (plain outputs) */
-  int64_t nchw_off;     /* scratch offset of an NCHW copy (NHWC value read plainly inside, not an output) */
-  int64_t nhwc_off;     /* scratch offset of an NHWC copy (plain value read as NHWC inside its segment) */
-  int last_in;          /* last reader inside the producing segment (planner bookkeeping) */
+  int seg;            /* producing segment, or -1 (graph input, reference node, constant) */
+  int nhwc;           /* layout NHWC */
+  int sensitive;      /* 4-D, not layout-agnostic activation */
+  int seg_output;     /* read after its segment or a graph output: its arena slot holds NCHW/plain bytes */
+  int64_t unit_bytes; /* exact bytes per batch unit (one image when the segment is sliced, else the whole
+                         value): the stride between units in the arena; scratch blocks round it up to 64 */
+  int64_t main_off;   /* scratch offset of the data in its own layout, -1: the arena slot (plain outputs) */
+  int64_t nchw_off;   /* scratch offset of an NCHW copy (NHWC value read plainly inside, not an output) */
+  int64_t nhwc_off;   /* scratch offset of an NHWC copy (plain value read as NHWC inside its segment) */
+  int last_in;        /* last reader inside the producing segment (planner bookkeeping) */
   int nhwc_in, plain_in; /* readers inside the producing segment by layout (planner bookkeeping) */
 } xv_place;
 
 /* A value a segment reads from outside it. */
 typedef struct {
   int v;
-  int nhwc;             /* read as NHWC: converted into the staging area */
-  int staged;           /* copied (or converted) into the staging area at the segment's start */
-  int64_t off;          /* staging offset (whole batch at the maximum batch) */
+  int nhwc;    /* read as NHWC: converted into the staging area */
+  int staged;  /* copied (or converted) into the staging area at the segment's start */
+  int64_t off; /* staging offset (whole batch at the maximum batch) */
   int64_t unit_bytes;
 } xseg_in;
 
 typedef struct {
-  int first, last;      /* node index range */
-  int sliced;           /* every activation has the batch as its first axis */
-  int chunk;            /* batch units per chunk (1 when not sliced: the unit is the whole batch) */
+  int first, last; /* node index range */
+  int sliced;      /* every activation has the batch as its first axis */
+  int chunk;       /* batch units per chunk (1 when not sliced: the unit is the whole batch) */
   xseg_in *ins;
   int n_ins;
   int64_t scratch_unit; /* scratch bytes for a chunk of one unit */
@@ -141,9 +141,9 @@ typedef struct {
   const ri__graph *g;
   int threads;
   int max_batch;
-  xk_node *nodes;   /* per graph node */
-  int *node_seg;    /* per graph node: its segment, or -1 */
-  xv_place *vals;   /* per graph value */
+  xk_node *nodes; /* per graph node */
+  int *node_seg;  /* per graph node: its segment, or -1 */
+  xv_place *vals; /* per graph value */
   xseg *segs;
   int n_segs;
   int64_t buf_size; /* per-context buffer: staging area then scratch, the largest segment's need */
@@ -153,16 +153,16 @@ typedef struct {
 
 struct xnn_ctx {
   const xnn_state *st;
-  pthreadpool_t pool;       /* owned; NULL with one thread */
-  pthreadpool_t tp;         /* the pool the current segment run uses: `pool` or NULL (see xnn_fast.c) */
-  double *seg_cost;         /* per segment, 2 entries: recent seconds per batch unit without / with the pool */
-  long *seg_runs;           /* per segment: runs so far */
-  xnn_operator_t *op;       /* per node: main operator, NULL for copies and reference nodes */
-  xnn_operator_t *post;     /* per node: in-place post activation, or NULL */
-  void *buf;                /* buf_size bytes, 64-byte aligned: staging area, then scratch */
-  double *prof_s;           /* RI_PROFILE=1: seconds per node over all runs, else NULL */
+  pthreadpool_t pool;   /* owned; NULL with one thread */
+  pthreadpool_t tp;     /* the pool the current segment run uses: `pool` or NULL (see xnn_fast.c) */
+  double *seg_cost;     /* per segment, 2 entries: recent seconds per batch unit without / with the pool */
+  long *seg_runs;       /* per segment: runs so far */
+  xnn_operator_t *op;   /* per node: main operator, NULL for copies and reference nodes */
+  xnn_operator_t *post; /* per node: in-place post activation, or NULL */
+  void *buf;            /* buf_size bytes, 64-byte aligned: staging area, then scratch */
+  double *prof_s;       /* RI_PROFILE=1: seconds per node over all runs, else NULL */
   long prof_runs;
-  struct xnn_lanes *lanes;  /* batch-parallel helpers (xnn_lanes.c), made on first need, or NULL */
+  struct xnn_lanes *lanes; /* batch-parallel helpers (xnn_lanes.c), made on first need, or NULL */
 };
 
 /* ---- xnn_init.c ---- */
@@ -176,8 +176,8 @@ ri_status ri__xnn_fail(const ri__node *n, const char *what, enum xnn_status s, r
 
 /* ---- xnn_transpose.c ---- */
 /* dst[b][j][i] = src[b][i][j] for `batch` row-major matrices of rows x cols floats; src and dst must not
- * overlap. Runs on tp when it is not NULL, with pthreadpool flags `flags`. NCHW -> NHWC is rows = C, cols = H*W;
- * NHWC -> NCHW the reverse. */
+ * overlap. Runs on tp when it is not NULL, with pthreadpool flags `flags`. NCHW -> NHWC is rows = C, cols =
+ * H*W; NHWC -> NCHW the reverse. */
 void ri__xnn_transpose(pthreadpool_t tp, const float *src, float *dst, size_t batch, size_t rows, size_t cols,
                        uint32_t flags);
 
@@ -204,7 +204,8 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
 /* ---- xnn_fast.c ---- */
 /* A context: every planned node's operators (packed weights), the staging/scratch buffer, and a pthreadpool
  * when threads > 1; profile: per-node times (RI_PROFILE). On an operator failure *bad is that node. */
-ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx **out, int *bad, ri__err *err);
+ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx **out, int *bad,
+                          ri__err *err);
 void ri__xnn_ctx_free(xnn_ctx *c);
 /* Runs every node of segment s for batch units [u0, u0 + cu) on context c's operators and scratch, reading
  * staged inputs from `stage` (filled for the whole batch before). */

@@ -18,13 +18,13 @@ typedef struct {
 } lane_arg;
 
 struct xnn_lanes {
-  int n;             /* lanes, the caller's included */
-  xnn_ctx **ctx;     /* per lane; ctx[0] points at `view` */
-  xnn_ctx view;      /* the owning context without its thread pool */
+  int n;         /* lanes, the caller's included */
+  xnn_ctx **ctx; /* per lane; ctx[0] points at `view` */
+  xnn_ctx view;  /* the owning context without its thread pool */
   lane_arg *args;
-  pthread_t *tids;   /* n - 1 helpers, `started` of them running */
+  pthread_t *tids; /* n - 1 helpers, `started` of them running */
   int started;
-  int sync_ready;    /* mutex and condition variables initialized */
+  int sync_ready; /* mutex and condition variables initialized */
   pthread_mutex_t mu;
   pthread_cond_t cv_job, cv_done;
   unsigned long gen; /* bumped per job */
@@ -72,7 +72,8 @@ static void *helper(void *p) {
   pthread_mutex_lock(&l->mu);
   unsigned long seen = l->gen;
   for (;;) {
-    while (!l->stop && l->gen == seen) pthread_cond_wait(&l->cv_job, &l->mu);
+    while (!l->stop && l->gen == seen)
+      pthread_cond_wait(&l->cv_job, &l->mu);
     if (l->stop) break;
     seen = l->gen;
     pthread_mutex_unlock(&l->mu);
@@ -90,13 +91,15 @@ void ri__xnn_lanes_free(struct xnn_lanes *l) {
     l->stop = 1;
     pthread_cond_broadcast(&l->cv_job);
     pthread_mutex_unlock(&l->mu);
-    for (int i = 0; i < l->started; i++) pthread_join(l->tids[i], NULL);
+    for (int i = 0; i < l->started; i++)
+      pthread_join(l->tids[i], NULL);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv_job);
     pthread_cond_destroy(&l->cv_done);
   }
   if (l->ctx)
-    for (int i = 1; i < l->n; i++) ri__xnn_ctx_free(l->ctx[i]);
+    for (int i = 1; i < l->n; i++)
+      ri__xnn_ctx_free(l->ctx[i]);
   ri__free(l->ctx);
   ri__free(l->args);
   ri__free(l->tids);
@@ -167,7 +170,8 @@ ri_status ri__xnn_lanes_run(xnn_ctx *c, const xseg *s, const ri__exec *x, char *
   pthread_mutex_unlock(&l->mu);
   lane_work(l, 0, gen);
   pthread_mutex_lock(&l->mu);
-  while (l->done < l->next) pthread_cond_wait(&l->cv_done, &l->mu);
+  while (l->done < l->next)
+    pthread_cond_wait(&l->cv_done, &l->mu);
   ri_status st = l->status;
   if (st != RI_OK && err) *err = l->err;
   pthread_mutex_unlock(&l->mu);

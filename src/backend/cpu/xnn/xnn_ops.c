@@ -18,7 +18,8 @@ static const float *conv_weights(const ri__graph *g, const ri__node *n, const xk
   if (!t) return NULL;
   for (size_t o = 0; o < m; o++)
     for (size_t i = 0; i < cg; i++)
-      for (size_t p = 0; p < khw; p++) t[(o * khw + p) * cg + i] = w[(o * cg + i) * khw + p];
+      for (size_t p = 0; p < khw; p++)
+        t[(o * khw + p) * cg + i] = w[(o * cg + i) * khw + p];
   *tmp = t;
   return t;
 }
@@ -50,7 +51,8 @@ static ri_status fc_weights(const ri__graph *g, const ri__node *n, const xk_node
       *ktmp = NULL;
       return RI__OOM(err);
     }
-    for (size_t o = 0; o < k->fc_n; o++) t[o] = k->fc_beta * cd[scalar ? 0 : o];
+    for (size_t o = 0; o < k->fc_n; o++)
+      t[o] = k->fc_beta * cd[scalar ? 0 : o];
     *bias = t;
   }
   return RI_OK;
@@ -101,32 +103,33 @@ ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
     const float *w = conv_weights(g, n, k, &tmp);
     if (!w) return RI__OOM(err);
     const float *bias = n->n_inputs > 2 && n->inputs[2] >= 0 ? g->values[n->inputs[2]].data : NULL;
-    s = xnn_create_convolution2d_nhwc_f32(k->pads[0], k->pads[3], k->pads[2], k->pads[1], k->kh, k->kw, k->sh, k->sw,
-                                          k->dh, k->dw, k->groups, k->cin_g, k->cout_g, k->groups * k->cin_g,
-                                          k->groups * k->cout_g, w, bias, k->out_min, k->out_max, yield, &op);
+    s = xnn_create_convolution2d_nhwc_f32(k->pads[0], k->pads[3], k->pads[2], k->pads[1], k->kh, k->kw, k->sh,
+                                          k->sw, k->dh, k->dw, k->groups, k->cin_g, k->cout_g,
+                                          k->groups * k->cin_g, k->groups * k->cout_g, w, bias, k->out_min,
+                                          k->out_max, yield, &op);
     ri__free(tmp);
     break;
   }
   case XK_MAXPOOL:
-    s = xnn_create_max_pooling2d_nhwc_f32(k->pads[0], k->pads[3], k->pads[2], k->pads[1], k->kh, k->kw, k->sh, k->sw,
-                                          k->dh, k->dw, (size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c,
-                                          k->out_min, k->out_max, yield, &op);
+    s = xnn_create_max_pooling2d_nhwc_f32(k->pads[0], k->pads[3], k->pads[2], k->pads[1], k->kh, k->kw, k->sh,
+                                          k->sw, k->dh, k->dw, (size_t)k->in_c, (size_t)k->in_c,
+                                          (size_t)k->in_c, k->out_min, k->out_max, yield, &op);
     break;
   case XK_AVGPOOL:
-    s = xnn_create_average_pooling2d_nhwc_f32(k->pads[0], k->pads[3], k->pads[2], k->pads[1], k->kh, k->kw, k->sh,
-                                              k->sw, (size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c, k->out_min,
-                                              k->out_max, yield, &op);
+    s = xnn_create_average_pooling2d_nhwc_f32(k->pads[0], k->pads[3], k->pads[2], k->pads[1], k->kh, k->kw,
+                                              k->sh, k->sw, (size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c,
+                                              k->out_min, k->out_max, yield, &op);
     break;
   case XK_GAP:
-    s = xnn_create_global_average_pooling_nwc_f32((size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c, -INFINITY,
-                                                  INFINITY, yield, &op);
+    s = xnn_create_global_average_pooling_nwc_f32((size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c,
+                                                  -INFINITY, INFINITY, yield, &op);
     break;
   case XK_FC: {
     const float *kern = NULL;
     float *ktmp = NULL, *bias = NULL;
     RI__TRY(fc_weights(g, n, k, &kern, &ktmp, &bias, err));
-    s = xnn_create_fully_connected_nc_f32(k->fc_k, k->fc_n, k->fc_k, k->fc_n, kern, bias, k->out_min, k->out_max,
-                                          yield, &op);
+    s = xnn_create_fully_connected_nc_f32(k->fc_k, k->fc_n, k->fc_k, k->fc_n, kern, bias, k->out_min,
+                                          k->out_max, yield, &op);
     ri__free(ktmp);
     ri__free(bias);
     break;
@@ -145,7 +148,9 @@ ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
     s = xnn_create_resize_bilinear2d_nhwc_f32((size_t)k->in_c, (size_t)k->in_c, (size_t)k->in_c,
                                               k->resize_flags | yield, &op);
     break;
-  case XK_SOFTMAX: s = xnn_create_softmax_nc_f32(k->sm_channels, k->sm_channels, k->sm_channels, yield, &op); break;
+  case XK_SOFTMAX:
+    s = xnn_create_softmax_nc_f32(k->sm_channels, k->sm_channels, k->sm_channels, yield, &op);
+    break;
   }
   if (s != xnn_status_success) return ri__xnn_fail(n, "operator creation", s, err);
   c->op[ni] = op;
@@ -158,10 +163,10 @@ ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
 
 static ri_status geometry_error(const ri__node *n, const ri__tensor *x, const xk_node *k, ri__err *err) {
   char b[160];
-  return ri__err_set(err, RI_ERR_SHAPE,
-                     "node '%s': input %s differs from the [N,%lld,%lld,%lld] the XNNPACK operator was planned for",
-                     n->name, ri__shape_str(&x->shape, b, sizeof b), (long long)k->in_c, (long long)k->in_h,
-                     (long long)k->in_w);
+  return ri__err_set(
+      err, RI_ERR_SHAPE,
+      "node '%s': input %s differs from the [N,%lld,%lld,%lld] the XNNPACK operator was planned for", n->name,
+      ri__shape_str(&x->shape, b, sizeof b), (long long)k->in_c, (long long)k->in_h, (long long)k->in_w);
 }
 
 /* Input k's shape as XNNPACK sees it: NHWC-permuted for rank-4 inputs of NHWC-mode nodes. */
@@ -182,22 +187,27 @@ static size_t binary_shape(const xk_node *k, const ri__tensor *t, int idx, size_
     dims[0] = 1;
     return 1;
   }
-  for (int i = 0; i < s->rank; i++) dims[i] = (size_t)s->dims[i];
+  for (int i = 0; i < s->rank; i++)
+    dims[i] = (size_t)s->dims[i];
   return (size_t)s->rank;
 }
 
-/* Concat along k->axis: the output is `outer` rows, each the inputs' rows of prod(dims[axis:]) side by side. */
-static ri_status concat_run(const ri__node *n, const xk_node *k, const ri__tensor *in, const float *const *inp,
-                            const ri__tensor *out, float *outp, ri__err *err) {
+/* Concat along k->axis: the output is `outer` rows, each the inputs' rows of prod(dims[axis:]) side by side.
+ */
+static ri_status concat_run(const ri__node *n, const xk_node *k, const ri__tensor *in,
+                            const float *const *inp, const ri__tensor *out, float *outp, ri__err *err) {
   const ri__shape *os = &out->shape;
   int64_t outer = 1, row = 1;
-  for (int d = 0; d < k->axis; d++) outer *= os->dims[d];
-  for (int d = k->axis; d < os->rank; d++) row *= os->dims[d];
+  for (int d = 0; d < k->axis; d++)
+    outer *= os->dims[d];
+  for (int d = k->axis; d < os->rank; d++)
+    row *= os->dims[d];
   int64_t col = 0;
   for (int j = 0; j < n->n_inputs; j++) {
     const ri__shape *is = &in[j].shape;
     int64_t len = 1;
-    for (int d = k->axis; d < is->rank; d++) len *= is->dims[d];
+    for (int d = k->axis; d < is->rank; d++)
+      len *= is->dims[d];
     if (is->rank != os->rank || col + len > row)
       return ri__err_set(err, RI_ERR_SHAPE, "node '%s': Concat input %d does not fit the output", n->name, j);
     for (int64_t o = 0; o < outer; o++)
@@ -240,12 +250,14 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
   case XK_AVGPOOL: s = xnn_setup_average_pooling2d_nhwc_f32(op, batch, h, w, inp[0], outp, tp); break;
   case XK_GAP: s = xnn_setup_global_average_pooling_nwc_f32(op, batch, h * w, inp[0], outp, tp); break;
   case XK_RESIZE:
-    s = xnn_setup_resize_bilinear2d_nhwc_f32(op, batch, h, w, (size_t)k->out_h, (size_t)k->out_w, inp[0], outp, tp);
+    s = xnn_setup_resize_bilinear2d_nhwc_f32(op, batch, h, w, (size_t)k->out_h, (size_t)k->out_w, inp[0],
+                                             outp, tp);
     break;
   case XK_FC:
     if (xs->rank < 1 || xs->dims[xs->rank - 1] != (int64_t)k->fc_k)
-      return ri__err_set(err, RI_ERR_SHAPE, "node '%s': input's last dim is %lld, the XNNPACK operator needs %zu",
-                         n->name, xs->rank ? (long long)xs->dims[xs->rank - 1] : 0LL, k->fc_k);
+      return ri__err_set(err, RI_ERR_SHAPE,
+                         "node '%s': input's last dim is %lld, the XNNPACK operator needs %zu", n->name,
+                         xs->rank ? (long long)xs->dims[xs->rank - 1] : 0LL, k->fc_k);
     s = xnn_setup_fully_connected_nc_f32(op, (size_t)numel / k->fc_k, inp[0], outp, tp);
     break;
   case XK_BINARY: {

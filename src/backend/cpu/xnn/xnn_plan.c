@@ -94,7 +94,8 @@ static int classify_conv(const ri__graph *g, const ri__node *n, xk_node *k) {
     if (!fits_u32(p->win.kernel[i]) || !fits_u32(p->win.stride[i]) || !fits_u32(p->win.dilation[i])) return 0;
   if (!fits_u32(p->group) || oh < 1 || ow < 1) return 0;
   k->kind = XK_CONV;
-  for (int i = 0; i < 4; i++) k->pads[i] = (uint32_t)pads[i];
+  for (int i = 0; i < 4; i++)
+    k->pads[i] = (uint32_t)pads[i];
   k->kh = (uint32_t)p->win.kernel[0];
   k->kw = (uint32_t)p->win.kernel[1];
   k->sh = (uint32_t)p->win.stride[0];
@@ -150,7 +151,8 @@ static int classify_pool(const ri__graph *g, const ri__node *n, xk_node *k) {
     if (!fits_u32(pads[i])) return 0;
   for (int i = 0; i < 2; i++)
     if (!fits_u32(p->win.kernel[i]) || !fits_u32(p->win.stride[i]) || !fits_u32(p->win.dilation[i])) return 0;
-  for (int i = 0; i < 4; i++) k->pads[i] = (uint32_t)pads[i];
+  for (int i = 0; i < 4; i++)
+    k->pads[i] = (uint32_t)pads[i];
   k->kh = (uint32_t)p->win.kernel[0];
   k->kw = (uint32_t)p->win.kernel[1];
   k->sh = (uint32_t)p->win.stride[0];
@@ -234,25 +236,29 @@ static void nhwc_dims(const int64_t *d, size_t *out) {
 static ri_status pack_const(const ri__graph *g, int cv, int nhwc, xk_node *k, ri__err *err) {
   const ri__value *c = &g->values[cv];
   int64_t numel = ri__shape_numel(&c->shape);
-  if (numel < 1) return ri__err_set(err, RI_ERR_INTERNAL, "XNNPACK plan: constant '%s' has no elements", c->name);
+  if (numel < 1)
+    return ri__err_set(err, RI_ERR_INTERNAL, "XNNPACK plan: constant '%s' has no elements", c->name);
   k->cdata = ri__malloc((size_t)numel * sizeof(float));
   if (!k->cdata) return RI__OOM(err);
   const float *src = c->data;
   if (!nhwc) {
     memcpy(k->cdata, src, (size_t)numel * sizeof(float));
     k->crank = c->shape.rank ? c->shape.rank : 1;
-    for (int i = 0; i < c->shape.rank; i++) k->cshape[i] = (size_t)c->shape.dims[i];
+    for (int i = 0; i < c->shape.rank; i++)
+      k->cshape[i] = (size_t)c->shape.dims[i];
     if (c->shape.rank == 0) k->cshape[0] = 1;
     return RI_OK;
   }
   int64_t d[4] = {1, 1, 1, 1};
-  for (int i = 0; i < c->shape.rank; i++) d[4 - c->shape.rank + i] = c->shape.dims[i];
+  for (int i = 0; i < c->shape.rank; i++)
+    d[4 - c->shape.rank + i] = c->shape.dims[i];
   k->crank = 4;
   nhwc_dims(d, k->cshape);
   int64_t hw = d[2] * d[3];
   for (int64_t b = 0; b < d[0]; b++)
     for (int64_t ch = 0; ch < d[1]; ch++)
-      for (int64_t p = 0; p < hw; p++) k->cdata[(b * hw + p) * d[1] + ch] = src[(b * d[1] + ch) * hw + p];
+      for (int64_t p = 0; p < hw; p++)
+        k->cdata[(b * hw + p) * d[1] + ch] = src[(b * d[1] + ch) * hw + p];
   return RI_OK;
 }
 
@@ -287,10 +293,22 @@ static int classify_binary(xnn_state *st, const ri__node *n, xk_node *k, ri__err
   k->kind = XK_BINARY;
   k->in_nhwc = nhwc;
   switch (n->op) {
-  case RI__OP_Add: k->bop = XB_ADD; k->impl = "xnn_add"; break;
-  case RI__OP_Sub: k->bop = XB_SUB; k->impl = "xnn_subtract"; break;
-  case RI__OP_Mul: k->bop = XB_MUL; k->impl = "xnn_multiply"; break;
-  default: k->bop = XB_DIV; k->impl = "xnn_divide"; break;
+  case RI__OP_Add:
+    k->bop = XB_ADD;
+    k->impl = "xnn_add";
+    break;
+  case RI__OP_Sub:
+    k->bop = XB_SUB;
+    k->impl = "xnn_subtract";
+    break;
+  case RI__OP_Mul:
+    k->bop = XB_MUL;
+    k->impl = "xnn_multiply";
+    break;
+  default:
+    k->bop = XB_DIV;
+    k->impl = "xnn_divide";
+    break;
   }
   return 1;
 }
@@ -323,8 +341,14 @@ static int classify_unary(xnn_state *st, const ri__node *n, xk_node *k) {
     if (!(k->ua < k->ub)) return 0;
     k->impl = "xnn_clamp";
     break;
-  case RI__OP_Sigmoid: k->uop = XU_SIGMOID; k->impl = "xnn_sigmoid"; break;
-  case RI__OP_HardSwish: k->uop = XU_HARDSWISH; k->impl = "xnn_hardswish"; break;
+  case RI__OP_Sigmoid:
+    k->uop = XU_SIGMOID;
+    k->impl = "xnn_sigmoid";
+    break;
+  case RI__OP_HardSwish:
+    k->uop = XU_HARDSWISH;
+    k->impl = "xnn_hardswish";
+    break;
   case RI__OP_LeakyRelu:
     k->uop = XU_LEAKY;
     k->ua = ri__node_attr_float(n, "alpha", 0.01f);
@@ -375,7 +399,8 @@ static int classify_transpose(xnn_state *st, const ri__node *n, xk_node *k) {
       k->in_nhwc = 1;
       return 1;
     }
-    if (ri__xnn_agnostic(&g->values[x].shape) && batch_first_or_single(st, x) && batch_first_or_single(st, y)) {
+    if (ri__xnn_agnostic(&g->values[x].shape) && batch_first_or_single(st, x) &&
+        batch_first_or_single(st, y)) {
       k->kind = XK_COPY;
       k->impl = "copy";
       return 1;
@@ -525,8 +550,7 @@ static int classify(xnn_state *st, int ni, ri__err *err, ri_status *s) {
   }
   /* Pooling, conv and elementwise nodes in NHWC mode output NHWC unless the output is layout-agnostic. */
   if (k->kind == XK_CONV || k->kind == XK_MAXPOOL || k->kind == XK_AVGPOOL || k->kind == XK_PAD ||
-      k->kind == XK_RESIZE ||
-      ((k->kind == XK_BINARY || k->kind == XK_UNARY) && k->in_nhwc))
+      k->kind == XK_RESIZE || ((k->kind == XK_BINARY || k->kind == XK_UNARY) && k->in_nhwc))
     k->out_nhwc = sensitive(g, n->outputs[0]);
   return 1;
 }
@@ -748,7 +772,8 @@ ri_status ri__xnn_plan(xnn_state *st, const unsigned char *deny, ri__err *err) {
     p->last_in = -1;
     p->sensitive = sensitive(g, v);
   }
-  for (int ni = 0; ni < g->n_nodes; ni++) st->node_seg[ni] = -1;
+  for (int ni = 0; ni < g->n_nodes; ni++)
+    st->node_seg[ni] = -1;
   st->n_fast = 0;
   for (int ni = 0; ni < g->n_nodes; ni++) {
     if (deny && deny[ni]) continue;
@@ -764,10 +789,12 @@ ri_status ri__xnn_plan(xnn_state *st, const unsigned char *deny, ri__err *err) {
   for (int si = 0; si < st->n_segs; si++)
     for (int ni = st->segs[si].first; ni <= st->segs[si].last; ni++)
       if (!g->nodes[ni].host) st->vals[g->nodes[ni].outputs[0]].seg = si;
-  for (int si = 0; si < st->n_segs; si++) st->nodes[st->segs[si].last].yield = 1;
+  for (int si = 0; si < st->n_segs; si++)
+    st->nodes[st->segs[si].last].yield = 1;
   RI__TRY(find_readers(st, err));
   st->buf_size = 64;
-  for (int si = 0; si < st->n_segs; si++) RI__TRY(place_segment(st, si, err));
+  for (int si = 0; si < st->n_segs; si++)
+    RI__TRY(place_segment(st, si, err));
   return RI_OK;
 }
 
@@ -777,7 +804,8 @@ void ri__xnn_plan_clear(xnn_state *st) {
       ri__free(st->nodes[i].cdata);
       st->nodes[i].cdata = NULL;
     }
-  for (int i = 0; i < st->n_segs; i++) ri__free(st->segs[i].ins);
+  for (int i = 0; i < st->n_segs; i++)
+    ri__free(st->segs[i].ins);
   ri__free(st->segs);
   st->segs = NULL;
   st->n_segs = 0;

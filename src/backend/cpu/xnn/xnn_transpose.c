@@ -22,9 +22,11 @@ static void tr_block(void *p, size_t b, size_t i0, size_t j0, size_t ti, size_t 
   float buf[TILE][TILE + 1];
   for (size_t i = 0; i < ti; i++) {
     const float *row = s + (i0 + i) * a->cols + j0;
-    for (size_t j = 0; j < tj; j++) buf[j][i] = row[j];
+    for (size_t j = 0; j < tj; j++)
+      buf[j][i] = row[j];
   }
-  for (size_t j = 0; j < tj; j++) memcpy(d + (j0 + j) * a->rows + i0, buf[j], ti * sizeof(float));
+  for (size_t j = 0; j < tj; j++)
+    memcpy(d + (j0 + j) * a->rows + i0, buf[j], ti * sizeof(float));
 }
 
 void ri__xnn_transpose(pthreadpool_t tp, const float *src, float *dst, size_t batch, size_t rows, size_t cols,
