@@ -1,10 +1,15 @@
 /* Single-thread JPEG throughput, for bench/pipeline_bench.py.
  *
- *   jpeg_decode_bench bare     ROUNDS FILE...   libjpeg-turbo alone: tjDecompress2 to RGB from memory
- *   jpeg_decode_bench decode   ROUNDS FILE...   runinfer: ri_decoder_decode_memory from memory
- *   jpeg_decode_bench pipeline ROUNDS FILE...   runinfer as the pipeline's decode stage does it:
- *                                               ri_decoder_decode_file (read + decode) + ri_preprocess to a
- *                                               300x300 NCHW float32 tensor in [-1, 1]
+ *   jpeg_decode_bench [--size WxH] [--hint WxH] [--scale M] MODE ROUNDS FILE...
+ *   bare           libjpeg-turbo alone: tjDecompress2 to RGB from memory (with --scale M: DCT-domain scaling
+ *                  to M/8 of the size, M = 1..16)
+ *   bare-fast      the same with TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE
+ *   bare-yuv       tjDecompressToYUV2: planar YCbCr, no chroma upsampling or colour conversion
+ *   decode         runinfer: ri_decoder_decode_memory from memory
+ *   pipeline       runinfer as the pipeline's decode stage does it: ri_decoder_decode_file (read + decode)
+ *                  + ri_preprocess to a WxH (--size, default 300x300) NCHW float32 tensor in [-1, 1]
+ *   pipeline-fast  the same with fast decode: ri_decoder_set_scale_hint with the model size, as
+ *                  `runinfer run --fast-decode` does, or with --hint WxH
  *
  * Files are read into memory once before timing (the page cache holds them for `pipeline` too). Each round
  * processes every file once; prints one JSON line {"mode":..,"images":..,"best_s":..,"median_s":..,
@@ -51,14 +56,33 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
+  char size[32] = "300x300";
+  int hint_w = 0, hint_h = 0, scale_m = 8;
+  while (argc > 2 && strncmp(argv[1], "--", 2) == 0) {
+    if (strcmp(argv[1], "--size") == 0)
+      snprintf(size, sizeof size, "%s", argv[2]);
+    else if (strcmp(argv[1], "--hint") == 0 && sscanf(argv[2], "%dx%d", &hint_w, &hint_h) == 2)
+      ;
+    else if (strcmp(argv[1], "--scale") == 0 && (scale_m = atoi(argv[2])) >= 1 && scale_m <= 16)
+      ;
+    else
+      return 2;
+    argc -= 2;
+    argv += 2;
+  }
   if (argc < 4) {
-    fprintf(stderr, "usage: %s bare|decode|pipeline ROUNDS FILE...\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s [--size WxH] [--hint WxH] [--scale M] bare|bare-fast|bare-yuv|decode|pipeline|"
+            "pipeline-fast ROUNDS FILE...\n",
+            argv[0]);
     return 2;
   }
   const char *mode = argv[1];
   int rounds = atoi(argv[2]);
   int n = argc - 3;
   if (rounds < 1 || rounds > 1000) return 2;
+  int fast = strcmp(mode, "pipeline-fast") == 0;
+  int pipeline = fast || strcmp(mode, "pipeline") == 0;
   file_buf *files = calloc((size_t)n, sizeof *files);
   for (int i = 0; i < n; i++)
     if (read_file(argv[3 + i], &files[i])) {
@@ -70,8 +94,17 @@ int main(int argc, char **argv) {
   if (!tj || ri_decoder_create(&dec) != RI_OK) return 1;
   ri_preprocess_spec spec;
   ri_vision_error verr;
-  if (ri_preprocess_spec_parse("size=300x300;layout=nchw;dtype=float32;range=-1,1", &spec, &verr) != RI_OK)
+  char spec_text[96];
+  snprintf(spec_text, sizeof spec_text, "size=%s;layout=nchw;dtype=float32;range=-1,1", size);
+  if (ri_preprocess_spec_parse(spec_text, &spec, &verr) != RI_OK) {
+    fprintf(stderr, "%s\n", verr.msg);
     return 1;
+  }
+  if (fast &&
+      ri_decoder_set_scale_hint(dec, hint_w ? hint_w : spec.width, hint_h ? hint_h : spec.height) != RI_OK)
+    return 1;
+  const int bare = strncmp(mode, "bare", 4) == 0;
+  const int tj_flags = strcmp(mode, "bare-fast") == 0 ? TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE : 0;
   float *tensor = aligned_alloc(64, ri_preprocess_output_bytes(&spec));
   unsigned char *rgb = NULL;
   size_t rgb_cap = 0;
@@ -79,17 +112,22 @@ int main(int argc, char **argv) {
   for (int r = 0; r < rounds; r++) {
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
-      if (strcmp(mode, "bare") == 0) {
+      if (bare) {
         int w, h, ss, cs;
         if (tjDecompressHeader3(tj, files[i].data, (unsigned long)files[i].size, &w, &h, &ss, &cs)) return 1;
+        w = (w * scale_m + 7) / 8; /* TJSCALED: the factor TurboJPEG picks for this size is M/8 */
+        h = (h * scale_m + 7) / 8;
         size_t need = (size_t)w * (size_t)h * 3;
         if (need > rgb_cap) {
           free(rgb);
           rgb = malloc(need);
           rgb_cap = need;
         }
-        if (tjDecompress2(tj, files[i].data, (unsigned long)files[i].size, rgb, w, 0, h, TJPF_RGB, 0))
-          return 1;
+        int rc = strcmp(mode, "bare-yuv") == 0
+                     ? tjDecompressToYUV2(tj, files[i].data, (unsigned long)files[i].size, rgb, w, 1, h, 0)
+                     : tjDecompress2(tj, files[i].data, (unsigned long)files[i].size, rgb, w, 0, h, TJPF_RGB,
+                                     tj_flags);
+        if (rc) return 1;
       } else {
         ri_image *img = NULL;
         ri_status s = strcmp(mode, "decode") == 0
@@ -99,17 +137,17 @@ int main(int argc, char **argv) {
           fprintf(stderr, "%s\n", ri_decoder_last_error(dec));
           return 1;
         }
-        if (strcmp(mode, "pipeline") == 0 && ri_preprocess(img, &spec, tensor, NULL, &verr) != RI_OK)
-          return 1;
+        if (pipeline && ri_preprocess(img, &spec, tensor, NULL, &verr) != RI_OK) return 1;
         ri_image_free(img);
       }
     }
     times[r] = now_s() - t0;
   }
   qsort(times, (size_t)rounds, sizeof *times, cmp_d);
-  printf("{\"mode\":\"%s\",\"images\":%d,\"rounds\":%d,\"best_s\":%.6f,\"median_s\":%.6f,\"images_per_s\":%."
-         "2f}\n",
-         mode, n, rounds, times[0], times[rounds / 2], (double)n / times[0]);
+  printf("{\"mode\":\"%s\",\"scale\":\"%d/8\",\"size\":\"%s\",\"images\":%d,\"rounds\":%d,"
+         "\"best_s\":%.6f,\"median_s\":%.6f,\"images_per_s\":%.2f}\n",
+         mode, bare ? scale_m : 8, pipeline ? size : "", n, rounds, times[0], times[rounds / 2],
+         (double)n / times[0]);
   tjDestroy(tj);
   ri_decoder_destroy(dec);
   free(rgb);

@@ -5,15 +5,21 @@
     libjpeg-turbo's bare decode rate on the same files (bench/jpeg_decode_bench.c, built here with gcc).
     Modes, each single-threaded, best of --rounds rounds over all files, run interleaved so that load from
     other processes hits all of them alike:
-      bare      tjDecompress2 to RGB from memory (libjpeg-turbo alone)
-      decode    ri_decoder_decode_memory (runinfer's decoder: header checks, limits, EXIF)
-      pipeline  ri_decoder_decode_file + ri_preprocess to 300x300 NCHW float32 (what a decode thread does)
-    Target: pipeline >= 90% of bare.
+      bare           tjDecompress2 to RGB from memory (libjpeg-turbo alone)
+      decode         ri_decoder_decode_memory (runinfer's decoder: header checks, limits, EXIF)
+      pipeline       ri_decoder_decode_file + ri_preprocess to SIZE NCHW float32 (what a decode thread does)
+      pipeline-fast  the same with fast decode (ri_decoder_set_scale_hint, `runinfer run --fast-decode`):
+                     DCT-domain scaling when the image is at least twice SIZE in both axes
+    for each SIZE of --sizes (default 300x300, the SSD input, and 224x224). Target: pipeline >= 90% of bare.
+(c) with --fast-decode-options: the decode variants weighed for fast decode (docs/decisions.md), interleaved
+    the same way: libjpeg-turbo at every DCT scaling factor M/8 (M = 1..8), with TJFLAG_FASTDCT |
+    TJFLAG_FASTUPSAMPLE, to planar YCbCr (tjDecompressToYUV2), and the 300x300 decode stage with a scale
+    hint forced to half the image plus one pixel (1/2 scaling, then the resize enlarges).
 (b) `runinfer run` on CPU with the SSD MobileNetV2 reference engine over the same 200 images with --metrics:
     the share of wall time that is pipeline overhead (everything but decode and inference), from the
     per-stage metrics. Target: <= 5%.
 
-    python3 bench/pipeline_bench.py [--build build] [--images 200] [--rounds 5] [--work DIR]
+    python3 bench/pipeline_bench.py [--build build] [--images 200] [--rounds 5] [--work DIR] [--decode-only]
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ def sh(cmd, **kw) -> subprocess.CompletedProcess:
     return p
 
 
-def make_images(d: Path, n: int) -> list[Path]:
-    """640x480 JPEGs, quality 90: smooth colour fields (a bicubic upscale of random 40x30 images) plus grain,
-    which gives file sizes (~100 KB) and entropy-decoding work in the range of camera photos."""
+def make_images(d: Path, n: int, w: int = 640, h: int = 480) -> list[Path]:
+    """w x h JPEGs (default 640x480), quality 90: smooth colour fields (a bicubic upscale of random images of
+    1/16 the size) plus grain, which gives file sizes (~100 KB at 640x480) and entropy-decoding work in the
+    range of camera photos."""
     from PIL import Image
 
     d.mkdir(parents=True, exist_ok=True)
@@ -55,35 +62,63 @@ def make_images(d: Path, n: int) -> list[Path]:
         paths.append(p)
         if p.exists():
             continue
-        small = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
-        img = np.asarray(Image.fromarray(small).resize((640, 480), Image.BICUBIC)).astype(np.int16)
+        small = rng.integers(0, 256, (h // 16, w // 16, 3), dtype=np.uint8)
+        img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC)).astype(np.int16)
         img = np.clip(img + rng.integers(-10, 11, img.shape), 0, 255).astype(np.uint8)
         Image.fromarray(img).save(p, quality=90)
     return paths
 
 
-def bench_decode(build: Path, files: list[Path], rounds: int, work: Path) -> dict:
+def bench_decode(build: Path, files: list[Path], rounds: int, work: Path, sizes: list[str],
+                 repeats: int = 5) -> dict:
     exe = work / "jpeg_decode_bench"
     sh(["gcc", "-O2", "-std=c11", f"-I{ROOT / 'include'}", str(ROOT / "bench" / "jpeg_decode_bench.c"),
         f"-L{build}", "-lruninfer", "-lturbojpeg", f"-Wl,-rpath,{build.resolve()}", "-o", str(exe)])
-    res: dict[str, list[float]] = {"bare": [], "decode": [], "pipeline": []}
-    for _ in range(5):  # interleaved repeats; the best of each mode is kept
-        for mode in res:
-            out = sh(["taskset", "-c", "0", str(exe), mode, str(rounds), *map(str, files)]).stdout
+    modes: dict[str, list[str]] = {"bare": ["bare"], "decode": ["decode"]}
+    for size in sizes:
+        suffix = "" if size == "300x300" else f"_{size}"
+        modes[f"pipeline{suffix}"] = ["--size", size, "pipeline"]
+        modes[f"pipeline_fast{suffix}"] = ["--size", size, "pipeline-fast"]
+    res: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(repeats):  # interleaved repeats; the best of each mode is kept
+        for mode, args in modes.items():
+            out = sh(["taskset", "-c", "0", str(exe), *args, str(rounds), *map(str, files)]).stdout
             res[mode].append(json.loads(out)["images_per_s"])
     best = {m: max(v) for m, v in res.items()}
     per_img_ms = {m: 1e3 / r for m, r in best.items()}
+    pipelines = [m for m in modes if m.startswith("pipeline")]
     return {
         "images": len(files),
         "bytes_mean": int(np.mean([f.stat().st_size for f in files])),
+        "sizes": sizes,
         "images_per_s": best,
         "all_runs_images_per_s": res,
         "ms_per_image": per_img_ms,
-        "read_and_preprocess_ms_per_image": per_img_ms["pipeline"] - per_img_ms["decode"],
+        "read_and_preprocess_ms_per_image": {m: per_img_ms[m] - per_img_ms["decode"] for m in pipelines},
         "decode_vs_bare": best["decode"] / best["bare"],
         "pipeline_vs_bare": best["pipeline"] / best["bare"],
+        "vs_bare": {m: best[m] / best["bare"] for m in pipelines},
         "target_pipeline_vs_bare": 0.90,
+        "meets_target": {m: best[m] / best["bare"] >= 0.90 for m in pipelines},
     }
+
+
+def bench_fast_decode_options(exe: Path, files: list[Path], rounds: int, repeats: int, iw: int, ih: int) -> dict:
+    modes: dict[str, list[str]] = {f"bare_scale_{m}_8": ["--scale", str(m), "bare"] for m in range(8, 0, -1)}
+    modes["bare_fastdct_fastupsample"] = ["bare-fast"]
+    modes["bare_yuv_planar"] = ["bare-yuv"]
+    modes["pipeline"] = ["pipeline"]
+    modes["pipeline_half_then_enlarged"] = ["--hint", f"{(iw + 1) // 2 // 2 + 1}x{(ih + 1) // 2 // 2 + 1}",
+                                            "pipeline-fast"]
+    res: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(repeats):
+        for mode, args in modes.items():
+            out = sh(["taskset", "-c", "0", str(exe), *args, str(rounds), *map(str, files)]).stdout
+            res[mode].append(json.loads(out)["images_per_s"])
+    best = {m: max(v) for m, v in res.items()}
+    return {"images_per_s": best, "all_runs_images_per_s": res,
+            "ms_per_image": {m: 1e3 / r for m, r in best.items()},
+            "vs_bare": {m: best[m] / best["bare_scale_8_8"] for m in best}}
 
 
 def bench_run(cli: str, files: list[Path], work: Path, max_batch: int, threshold: float, reps: int) -> dict:
@@ -152,35 +187,51 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=2, help="runs of `runinfer run` per threshold (best kept)")
     ap.add_argument("--work", default="/tmp/runinfer-pipeline-bench")
     ap.add_argument("--out", default=None, help="result JSON (default bench/results/pipeline-<date>.json)")
+    ap.add_argument("--sizes", default="300x300,224x224", help="model input sizes of the pipeline modes")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats of the decode modes")
+    ap.add_argument("--decode-only", action="store_true", help="part (a) only (no `runinfer run`)")
+    ap.add_argument("--fast-decode-options", action="store_true", help="also part (c)")
+    ap.add_argument("--image-size", default="640x480", help="WxH of the generated JPEGs (part (a) only when not "
+                    "640x480)")
     a = ap.parse_args(argv)
     build = Path(a.build)
     cli = str(build / "runinfer")
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    files = make_images(work / "jpeg640", a.images)
+    iw, ih = (int(v) for v in a.image_size.split("x"))
+    files = make_images(work / ("jpeg640" if (iw, ih) == (640, 480) else f"jpeg{iw}x{ih}"), a.images, iw, ih)
+    if (iw, ih) != (640, 480):
+        a.decode_only = True  # the `runinfer run` part is defined on the 640x480 set
     load0 = os.getloadavg()
-    dec = bench_decode(build, files, a.rounds, work)
-    runs = [bench_run(cli, files, work, a.max_batch, float(t), a.reps) for t in a.thresholds.split(",")]
+    dec = bench_decode(build, files, a.rounds, work, a.sizes.split(","), a.repeats)
+    opts = (bench_fast_decode_options(work / "jpeg_decode_bench", files, a.rounds, a.repeats, iw, ih)
+            if a.fast_decode_options else None)
+    runs = [] if a.decode_only else [bench_run(cli, files, work, a.max_batch, float(t), a.reps)
+                                     for t in a.thresholds.split(",")]
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    flags = next((ln.split(":", 1)[1].split() for ln in open("/proc/cpuinfo") if ln.startswith("flags")), [])
     result = {
         "date": datetime.date.today().isoformat(),
         "git": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip(),
         "machine": {"cpu": cpu, "online_cpus": os.cpu_count(), "python": platform.python_version(),
+                    "avx2_fma": "avx2" in flags and "fma" in flags,  # ri_preprocess's AVX2 kernels run
                     "load_average_before": load0, "load_average_after": os.getloadavg()},
-        "decode_preprocess_one_core": dec,
+        "decode_preprocess_one_core": dict(image_size=a.image_size, **dec),
+        **({"fast_decode_options_one_core": opts} if opts else {}),
         "runinfer_run_cpu": runs,
     }
     out = Path(a.out) if a.out else ROOT / "bench" / "results" / f"pipeline-{result['date']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({"decode": {k: dec[k] for k in ("images_per_s", "pipeline_vs_bare", "decode_vs_bare")},
+    print(json.dumps({"decode": {k: dec[k] for k in ("images_per_s", "vs_bare", "decode_vs_bare")},
                       "run": [dict(score_threshold=r["score_threshold"],
                                    **{k: r["best"][k] for k in ("pipeline_wall_s", "images_per_s",
                                                                 "mean_detections_per_image",
                                                                 "overhead_share_stage_sum",
                                                                 "overhead_share_critical_path",
-                                                                "non_inference_share_of_wall")}) for r in runs]},
+                                                                "non_inference_share_of_wall")}) for r in runs],
+                      **({"fast_decode_options": opts["vs_bare"]} if opts else {})},
                      indent=1))
     print(f"written {out}")
     return 0
