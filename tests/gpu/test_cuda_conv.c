@@ -60,12 +60,16 @@ typedef struct {
   int n, ih, iw, c, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, act, bias, res, slice;
 } gcase;
 
-static void test_gemm(const gcase *t) {
-  char name[256];
+/* Split-K resources shared by the cases (the counters must be back at 0 after every launch). */
+static ri__cu_splitk g_sk;
+
+static void test_gemm(const gcase *t, int split) {
+  char name[300];
   snprintf(name, sizeof name,
-           "convgemm n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d slice=%d",
+           "convgemm n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d slice=%d "
+           "splitk=%s",
            t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr,
-           t->act, t->bias, t->res, t->slice);
+           t->act, t->bias, t->res, t->slice, split ? "allowed" : "off");
   int oh = (t->ih + t->pt + t->pb - ((t->kh - 1) * t->dh + 1)) / t->sh + 1;
   int ow = (t->iw + t->pl + t->pr - ((t->kw - 1) * t->dw + 1)) / t->sw + 1;
   int k = t->kh * t->kw * t->c, ldw = (k + 7) / 8 * 8;
@@ -111,8 +115,18 @@ static void test_gemm(const gcase *t) {
     g_fail++;
     goto done;
   }
-  CK(ri__cu_convgemm(0, &a, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy));
+  CK(ri__cu_convgemm(0, &a, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, split ? &g_sk : NULL));
   CK(cudaDeviceSynchronize());
+  if (split) {
+    int cnt[64];
+    CK(cudaMemcpy(cnt, g_sk.counters, sizeof cnt, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < 64; i++)
+      if (cnt[i] != 0) {
+        printf("FAIL %s: split-K counter %d left at %d\n", name, i, cnt[i]);
+        g_fail++;
+        goto done;
+      }
+  }
   CK(cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost));
   double maxref = 0, maxerr = 0;
   size_t written = 0, bad_poison = 0;
@@ -161,6 +175,96 @@ static void test_gemm(const gcase *t) {
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dr), cudaFree(dy), cudaFree(db);
   free(hx), free(hw), free(hr), free(hy), free(fx), free(fw), free(fr), free(fb);
+}
+
+typedef struct {
+  int n, ih, iw, c, m, kh, kw, s, pt, pl, pb, pr, act, nchw_f32;
+} scase;
+
+/* The direct few-channel kernel: input float32 NCHW (the caller's image as given) or half NHWC. */
+static void test_stem(const scase *t) {
+  char name[200];
+  snprintf(name, sizeof name, "stemconv n=%d %dx%dx%d -> m=%d k=%dx%d s=%d pads=%d,%d,%d,%d act=%d input=%s", t->n,
+           t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->s, t->pt, t->pl, t->pb, t->pr, t->act,
+           t->nchw_f32 ? "nchw_f32" : "nhwc_f16");
+  int oh = (t->ih + t->pt + t->pb - t->kh) / t->s + 1, ow = (t->iw + t->pl + t->pr - t->kw) / t->s + 1;
+  int k = t->kh * t->kw * t->c;
+  size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->m, nw = (size_t)k * t->m;
+  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->m * 4);
+  uint16_t *hx = malloc(nx * 2), *hy = malloc(ny * 2);
+  void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
+  if (!fx || !fw || !fb || !hx || !hy) {
+    printf("FAIL %s: out of host memory\n", name);
+    g_fail++;
+    goto done;
+  }
+  /* fx is the logical NCHW tensor; half inputs hold its rounded values in NHWC order. */
+  for (size_t i = 0; i < nx; i++)
+    fx[i] = (float)(urand() * 2.0 - 1.0);
+  if (!t->nchw_f32)
+    for (int b = 0; b < t->n; b++)
+      for (int ci = 0; ci < t->c; ci++)
+        for (int yy = 0; yy < t->ih; yy++)
+          for (int xx = 0; xx < t->iw; xx++) {
+            size_t li = (((size_t)b * t->c + ci) * t->ih + yy) * t->iw + xx;
+            size_t hi = (((size_t)b * t->ih + yy) * t->iw + xx) * t->c + ci;
+            hx[hi] = ri__float_to_half(fx[li]);
+            fx[li] = ri__half_to_float(hx[hi]);
+          }
+  for (size_t i = 0; i < nw; i++)
+    fw[i] = (float)((urand() * 2.0 - 1.0) / sqrt((double)k));
+  for (int j = 0; j < t->m; j++)
+    fb[j] = (float)(urand() - 0.5);
+  CK(cudaMalloc(&dx, nx * 4));
+  CK(cudaMalloc(&dw, nw * 4));
+  CK(cudaMalloc(&dy, ny * 2));
+  CK(cudaMalloc(&db, t->m * 4));
+  CK(cudaMemcpy(dx, t->nchw_f32 ? (void *)fx : (void *)hx, nx * (t->nchw_f32 ? 4 : 2), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, fw, nw * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(db, fb, t->m * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemset(dy, 0xff, ny * 2));
+  ri__cu_stemconv_args a;
+  memset(&a, 0, sizeof a);
+  a.n = t->n, a.c = t->c, a.ih = t->ih, a.iw = t->iw, a.oh = oh, a.ow = ow, a.m = t->m, a.k = k;
+  a.kh = t->kh, a.kw = t->kw, a.sh = a.sw = t->s, a.dh = a.dw = 1, a.pad_t = t->pt, a.pad_l = t->pl;
+  a.xs_n = (int64_t)t->c * t->ih * t->iw;
+  if (t->nchw_f32)
+    a.xs_c = (int64_t)t->ih * t->iw, a.xs_h = t->iw, a.xs_w = 1;
+  else
+    a.xs_c = 1, a.xs_h = (int64_t)t->iw * t->c, a.xs_w = t->c;
+  a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
+  CK(ri__cu_stemconv(0, &a, dx, t->nchw_f32 ? RI_DTYPE_FLOAT32 : RI_DTYPE_FLOAT16, dw, db, dy));
+  CK(cudaDeviceSynchronize());
+  CK(cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost));
+  double maxref = 0, maxerr = 0;
+  for (int b = 0; b < t->n; b++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++)
+        for (int j = 0; j < t->m; j++) {
+          double s = fb[j];
+          for (int ky = 0; ky < t->kh; ky++)
+            for (int kx = 0; kx < t->kw; kx++) {
+              int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
+              if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
+              for (int ci = 0; ci < t->c; ci++)
+                s += (double)fx[(((size_t)b * t->c + ci) * t->ih + iy) * t->iw + ix] *
+                     fw[(size_t)((ky * t->kw + kx) * t->c + ci) * t->m + j];
+            }
+          s = act(t->act, s, 0.0, 6.0);
+          double got = ri__half_to_float(hy[(((size_t)b * oh + oy) * ow + ox) * t->m + j]);
+          double e = isnan(got) ? INFINITY : fabs(got - s);
+          if (e > maxerr) maxerr = e;
+          if (fabs(s) > maxref) maxref = fabs(s);
+        }
+  double rel = maxerr / (maxref > 1 ? maxref : 1);
+  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g)\n", rel <= 1e-3 ? "PASS" : "FAIL", name, rel, maxref);
+  if (rel <= 1e-3)
+    g_pass++;
+  else
+    g_fail++;
+done:
+  cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
+  free(fx), free(fw), free(fb), free(hx), free(hy);
 }
 
 typedef struct {
@@ -257,9 +361,25 @@ int main(void) {
       {2, 30, 31, 3, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},      /* RGB first layer, gathered */
       {1, 9, 8, 5, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},        /* 5 channels, residual */
       {1, 20, 18, 3, 24, 7, 7, 2, 2, 1, 1, 3, 2, 3, 2, 0, 1, 0, 1},      /* RGB 7x7 stem into a slice */
+      {1, 5, 5, 512, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},      /* deep K, residual: split K */
+      {1, 10, 10, 1280, 546, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1}, /* deep head into a slice */
+      {1, 3, 3, 256, 256, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},     /* 3x3 -> 1x1, K = 2304 */
   };
-  for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++)
-    test_gemm(&gc[i]);
+  g_sk.ws_bytes = (size_t)16 << 20;
+  g_sk.n_counters = 4096;
+  cudaDeviceGetAttribute(&g_sk.sms, cudaDevAttrMultiProcessorCount, 0);
+  if (cudaMalloc(&g_sk.ws, g_sk.ws_bytes) != cudaSuccess ||
+      cudaMalloc((void **)&g_sk.counters, g_sk.n_counters * sizeof(int)) != cudaSuccess ||
+      cudaMemset(g_sk.counters, 0, g_sk.n_counters * sizeof(int)) != cudaSuccess) {
+    printf("FAIL split-K resources\n0 passed, 1 failed\n");
+    return 1;
+  }
+  for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
+    test_gemm(&gc[i], 0);
+    test_gemm(&gc[i], 1);
+  }
+  cudaFree(g_sk.ws);
+  cudaFree(g_sk.counters);
   static const dcase dc[] = {
       /* n  ih  iw   c  s pt pl pb pr act bias */
       {2, 15, 15, 32, 1, 1, 1, 1, 1, 2, 1},  {2, 15, 15, 144, 2, 0, 0, 1, 1, 2, 1}, {1, 10, 10, 960, 1, 1, 1, 1, 1, 2, 1},
@@ -268,6 +388,15 @@ int main(void) {
   };
   for (size_t i = 0; i < sizeof dc / sizeof dc[0]; i++)
     test_dw(&dc[i]);
+  static const scase sc[] = {
+      /* n  ih  iw  c   m kh kw s pt pl pb pr act nchw_f32 */
+      {2, 31, 30, 3, 32, 3, 3, 2, 0, 0, 1, 1, 2, 1}, /* SSD stem, TF SAME pads, caller's image */
+      {2, 17, 19, 3, 32, 3, 3, 2, 1, 1, 1, 1, 2, 0}, /* half NHWC input */
+      {1, 23, 21, 2, 40, 7, 7, 2, 3, 3, 3, 3, 1, 1}, /* two channel tiles, the second partial */
+      {1, 9, 9, 4, 12, 3, 3, 1, 1, 1, 1, 1, 0, 0},   /* 12 channels: element stores */
+  };
+  for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++)
+    test_stem(&sc[i]);
   printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;
 }

@@ -209,6 +209,8 @@ static void cuda_ctx_destroy(void *p) {
   cudaFree(c->dev_io);
   cudaFree(c->dev_host);
   cudaFree(c->reloc);
+  cudaFree(c->splitk.ws);
+  cudaFree(c->splitk.counters);
   if (c->pin_io) cudaFreeHost(c->pin_io);
   if (c->pin_host) cudaFreeHost(c->pin_host);
   if (c->stream) cudaStreamDestroy(c->stream);
@@ -266,6 +268,20 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
   RI__TRY(dev_alloc(c, &c->dev_io, st->io_bytes, "input/output staging", err));
   RI__TRY(host_alloc(c, &c->pin_io, st->io_bytes, "input/output staging", err));
   if (st->reloc_bytes > 0) RI__TRY(dev_alloc(c, &c->reloc, st->reloc_bytes, "relocated values", err));
+  if (st->uses_gemm) {
+    /* Split-K partial tiles: at most 32 splits of the tiles that fill under one wave; 16 MiB holds them
+     * for 64 x 64 tiles up to 32 splits x 32 tiles (the launcher lowers the splits to what fits). */
+    int sms = 0;
+    CU_RT(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, st->cfg.device_index));
+    c->splitk.sms = sms > 0 ? sms : 1;
+    c->splitk.ws_bytes = (size_t)16 << 20;
+    c->splitk.n_counters = 4096;
+    RI__TRY(dev_alloc(c, &c->splitk.ws, (int64_t)c->splitk.ws_bytes, "split-K workspace", err));
+    void *cnt = NULL;
+    RI__TRY(dev_alloc(c, &cnt, (int64_t)c->splitk.n_counters * (int64_t)sizeof(int), "split-K counters", err));
+    c->splitk.counters = cnt;
+    CU_RT(cudaMemsetAsync(cnt, 0, (size_t)c->splitk.n_counters * sizeof(int), c->stream));
+  }
   if (st->host_bytes > 0) {
     RI__TRY(dev_alloc(c, &c->dev_host, st->host_bytes, "host-computed values", err));
     RI__TRY(host_alloc(c, &c->pin_host, st->host_bytes, "host-computed values", err));

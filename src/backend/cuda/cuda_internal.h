@@ -109,6 +109,7 @@ struct cu_state {
   int64_t io_bytes;      /* pinned and device staging for graph inputs and outputs */
   int64_t *io_off;       /* n_inputs + n_outputs offsets into the staging */
   int uses_cudnn, uses_cublas;
+  int uses_gemm; /* a tensor-core convolution (k_convgemm.cu) runs: contexts get split-K resources */
 };
 
 /* A captured CUDA graph for one batch size. */
@@ -133,6 +134,7 @@ struct cu_ctx {
   void *pin_io, *dev_io;     /* input/output staging (pinned host, device) */
   void *pin_host, *dev_host; /* host-value uploads */
   void *reloc;               /* values moved out of the arena by the fusion pass (st->reloc_off) */
+  ri__cu_splitk splitk;      /* workspace and counters of split-K convolutions (ws NULL: none) */
   void **node_ctx;           /* per node, owned by the op (ctx_free) */
   cu_arg *in_args, *out_args;
   int max_io;
@@ -221,6 +223,9 @@ ri_status ri__cu_convert(cu_ctx *c, int ni, const ri__shape *s, const void *src,
 void *ri__cu_value_ptr(const cu_ctx *c, int v);
 
 /* ---- op implementations (cuda_op_*.c) ---- */
+/* 1 when Conv node ni runs on the direct kernel for few input channels (fp16 engines; cuda_op_conv.c): its
+ * input may then stay in any layout and in float32 (cuda_layout.c keeps such an image input as given). */
+int ri__cu_conv_is_stem(const cu_state *st, int ni);
 /* The implementation of op, or NULL when the CUDA backend has none (cuda_ops.c). */
 const cu_op_impl *ri__cu_op_impl(ri__op op);
 /* Implementations, by family. */

@@ -126,6 +126,21 @@ ri_status ri__cu_assign_layouts(cu_state *st, ri__err *err) {
     if (only_q == 1) st->vdt[v] = RI_DTYPE_FLOAT32;
   }
 
+  /* A float image input read only by direct few-channel convolutions stays as given (float32, row-major):
+   * the kernel reads it in place, with no conversion pass. */
+  for (int i = 0; i < g->n_inputs; i++) {
+    int v = g->inputs[i], only_stem = 0;
+    if (g->values[v].shape.rank != 4 || st->vdt[v] != RI_DTYPE_FLOAT16) continue;
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+      const ri__node *n = &g->nodes[ni];
+      for (int k = 0; k < n->n_inputs; k++) {
+        if (n->inputs[k] != v) continue;
+        only_stem = only_stem >= 0 && k == 0 && !n->host && ri__cu_conv_is_stem(st, ni) ? 1 : -1;
+      }
+    }
+    if (only_stem == 1) st->vdt[v] = RI_DTYPE_FLOAT32;
+  }
+
   /* A float image input that a 2-D convolution reads is stored NHWC at entry. */
   for (int i = 0; i < g->n_inputs; i++) {
     int v = g->inputs[i];
@@ -142,7 +157,7 @@ ri_status ri__cu_assign_layouts(cu_state *st, ri__err *err) {
     int vo = n->n_outputs > 0 ? n->outputs[0] : -1;
     int out_rank4 = vo >= 0 && g->values[vo].shape.rank == 4;
     if (is_conv2d(g, n)) {
-      RI__TRY(ri__cu_want(st, ni, 0, CU_WANT_NHWC, err));
+      if (!ri__cu_conv_is_stem(st, ni)) RI__TRY(ri__cu_want(st, ni, 0, CU_WANT_NHWC, err));
       out_layout = CU_LAYOUT_NHWC;
     } else if (passes_layout(g, n)) {
       if (n->inputs[0] >= 0) out_layout = st->vlayout[n->inputs[0]];

@@ -29,6 +29,7 @@
 
 typedef struct {
   int depthwise; /* own kernel */
+  int stem;      /* own direct kernel for few input channels (fp16 engines, k_stemconv.cu) */
   int gemm;      /* own tensor-core implicit GEMM (fp16 NHWC, group 1) */
   int nhwc;
   int64_t w_off, b_off; /* b_off -1 without bias */
@@ -152,6 +153,45 @@ static void gemm_args(const cu_state *st, int ni, const conv_geo *geo, ri__cu_co
     ga->k = -1; /* refused by ri__cu_convgemm_supported */
 }
 
+int ri__cu_conv_is_stem(const cu_state *st, int ni) {
+  const ri__graph *g = st->g;
+  const ri__node *n = &g->nodes[ni];
+  const ri__conv_params *p = n->params;
+  const char *env = getenv("RI_CUDA_CONV");
+  if (!st->fp16 || n->op != RI__OP_Conv || !p || p->group != 1 || n->n_inputs < 2 || (env && *env)) return 0;
+  int xv = ri__cu_in(st, ni, 0), wv = ri__cu_in(st, ni, 1);
+  if (xv < 0 || wv < 0 || !ri__cu_in_const(st, ni, 1)) return 0;
+  const ri__shape *xs = &g->values[xv].shape, *wsh = &g->values[wv].shape;
+  if (xs->rank != 4 || wsh->rank != 4 || g->values[xv].dtype != RI_DTYPE_FLOAT32) return 0;
+  int64_t cg = wsh->dims[1], m = wsh->dims[0];
+  if (cg < 1 || cg > 4 || m < 1 || (m == 1 && xs->dims[1] == 1)) return 0; /* 1 channel: depthwise */
+  return p->win.kernel[0] * p->win.kernel[1] * cg <= RI__CU_STEM_MAX_K;
+}
+
+/* Arguments of the direct kernel for one geometry and input layout. */
+static void stem_args(const cu_state *st, int ni, const conv_geo *geo, const cu_arg *x, ri__cu_stemconv_args *sa) {
+  const conv_aux *a = st->nodes[ni].aux;
+  const ri__conv_params *p = st->g->nodes[ni].params;
+  memset(sa, 0, sizeof *sa);
+  sa->n = (int)geo->n, sa->c = (int)a->cg, sa->ih = (int)geo->ih, sa->iw = (int)geo->iw;
+  sa->oh = (int)geo->oh, sa->ow = (int)geo->ow, sa->m = (int)a->m;
+  sa->kh = (int)a->kh, sa->kw = (int)a->kw, sa->k = (int)(a->kh * a->kw * a->cg);
+  sa->sh = (int)p->win.stride[0], sa->sw = (int)p->win.stride[1];
+  sa->dh = (int)p->win.dilation[0], sa->dw = (int)p->win.dilation[1];
+  sa->pad_t = (int)geo->pads[0], sa->pad_l = (int)geo->pads[1];
+  int64_t hw = geo->ih * geo->iw;
+  sa->xs_n = geo->c * hw;
+  if (x && x->layout == CU_LAYOUT_NHWC)
+    sa->xs_c = 1, sa->xs_h = geo->iw * geo->c, sa->xs_w = geo->c;
+  else
+    sa->xs_c = hw, sa->xs_h = geo->iw, sa->xs_w = 1;
+  const ri__node *n = &st->g->nodes[ni];
+  sa->act = (int)n->act, sa->act_a = n->act_a, sa->act_b = n->act_b;
+  if (geo->n > INT32_MAX || geo->ih > INT32_MAX || geo->iw > INT32_MAX || geo->oh > INT32_MAX ||
+      geo->ow > INT32_MAX)
+    sa->k = -1; /* refused by ri__cu_stemconv_supported */
+}
+
 static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   const ri__graph *g = st->g;
   const ri__node *n = &g->nodes[ni];
@@ -187,6 +227,35 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   a->gemm = a->nhwc && !a->depthwise && a->group == 1 && !(conv_env && strcmp(conv_env, "cudnn") == 0);
   conv_geo geo;
   geometry(p, &x->shape, &g->values[n->outputs[0]].shape, &geo);
+  if (!a->depthwise && ri__cu_conv_is_stem(st, ni)) {
+    /* Weights as float [kh, kw, cg][M]: the kernel reads one row of M per tap and channel. */
+    a->stem = 1;
+    ri__cu_stemconv_args sa;
+    stem_args(st, ni, &geo, NULL, &sa);
+    if (!ri__cu_stemconv_supported(&sa))
+      return ri__cu_unsupported(err, st, ni, "a direct convolution beyond the kernel's limits");
+    int64_t kk = a->kh * a->kw * a->cg, ksz = a->kh * a->kw;
+    float *buf = ri__malloc((size_t)(kk * a->m) * sizeof(float));
+    if (!buf) return RI__OOM(err);
+    for (int64_t m = 0; m < a->m; m++)
+      for (int64_t c = 0; c < a->cg; c++)
+        for (int64_t t = 0; t < ksz; t++)
+          buf[(t * a->cg + c) * a->m + m] = ((const float *)w->data)[(m * a->cg + c) * ksz + t];
+    ri_status s = w->nbytes == (size_t)(kk * a->m) * sizeof(float)
+                      ? ri__cu_blob_add(st, buf, (size_t)(kk * a->m) * sizeof(float), &a->w_off, err)
+                      : ri__cu_unsupported(err, st, ni, "weight of %zu bytes", w->nbytes);
+    ri__free(buf);
+    RI__TRY(s);
+    if (p->has_bias) {
+      const ri__value *b = &g->values[ri__cu_in(st, ni, 2)];
+      if (b->dtype != RI_DTYPE_FLOAT32 || b->nbytes != (size_t)a->m * sizeof(float))
+        return ri__cu_unsupported(err, st, ni, "bias of %zu bytes for %lld output channels", b->nbytes,
+                                  (long long)a->m);
+      RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
+    }
+    st->nodes[ni].name = "stem_direct_f16";
+    return RI_OK;
+  }
   if (a->gemm) {
     a->cg_pad = a->cg;
     a->ldw = (a->kh * a->kw * a->cg + 7) / 8 * 8;
@@ -214,6 +283,7 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     cu_node *cn = &st->nodes[ni];
     cn->name = "gemm_nhwc_f16";
     cn->fusable = 1;
+    st->uses_gemm = 1;
     cn->co.out_v = n->outputs[0];
     cn->co.res_v = -1;
     cn->co.act = (int)n->act, cn->co.act_a = n->act_a, cn->co.act_b = n->act_b;
@@ -319,7 +389,7 @@ static ri_status search(cu_ctx *c, int ni, void *x, const void *w, void *y, int 
 static ri_status conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
   const cu_state *st = c->st;
   const conv_aux *a = st->nodes[ni].aux;
-  if (a->depthwise || a->gemm) return RI_OK;
+  if (a->depthwise || a->gemm || a->stem) return RI_OK;
   const ri__graph *g = st->g;
   const ri__node *n = &g->nodes[ni];
   conv_ctx *k = ri__calloc(1, sizeof *k);
@@ -390,6 +460,12 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   geometry(p, &in[0].t->shape, &out[0].t->shape, &geo);
   const float *bias = a->b_off >= 0 ? ri__cu_const_ptr(st, a->b_off) : NULL;
   const void *w = ri__cu_const_ptr(st, a->w_off);
+  if (a->stem) {
+    ri__cu_stemconv_args sa;
+    stem_args(st, ni, &geo, &in[0], &sa);
+    CU_RT(ri__cu_stemconv(c->stream, &sa, in[0].p, in[0].dt, w, bias, out[0].p));
+    return RI_OK;
+  }
   if ((in[0].layout == CU_LAYOUT_NHWC) != (a->nhwc != 0) && in[0].t->shape.rank == 4)
     return ri__err_set(err, RI_ERR_INTERNAL,
                        "node '%s' (Conv): input layout does not match the prepared layout", n->name);
@@ -416,7 +492,7 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
                          n->name);
     ri__cu_convgemm_args ga;
     gemm_args(st, ni, &geo, &ga);
-    CU_RT(ri__cu_convgemm(c->stream, &ga, x, w, bias, res, y));
+    CU_RT(ri__cu_convgemm(c->stream, &ga, x, w, bias, res, y, c->splitk.ws ? &c->splitk : NULL));
     return RI_OK;
   }
   conv_ctx *k = c->node_ctx[ni];

@@ -5,7 +5,17 @@
  * a BM x BN tile with 4 warps (2 x 2), each warp (BM/2) x (BN/2) through mma.sync m16n8k16. Tiles of A
  * (gathered from the input: a 16-byte chunk is 8 channels of one tap of one pixel, zero outside the
  * padded input) and of B (weight rows) go through shared memory in a 3-stage cp.async pipeline, BK = 32
- * halves deep. Rows of shared memory are padded to 40 halves so that ldmatrix reads hit distinct banks. */
+ * halves deep. Rows of shared memory are padded to 40 halves so that ldmatrix reads hit distinct banks.
+ *
+ * Split K: when the tiles alone would leave most multiprocessors idle (small batches, deep K), each tile's K
+ * range is split over `splits` blocks; each writes its float partial tile to a workspace and counts itself
+ * in the tile's counter; the last block to arrive adds the partials in split order (so the result does not
+ * depend on which block came last), resets the counter to 0, and runs the epilogue.
+ *
+ * Epilogue, from registers: bias, residual and activation in float, one rounding to half. With 64-column
+ * tiles and an output whose rows allow 16-byte stores, the four lanes that share a row exchange their
+ * column pairs (a 4 x 4 transpose of half2 words through shuffles) so that each stores 8 consecutive
+ * channels at once; otherwise each lane stores its column pairs. */
 #include "backend/cuda/cu_common.cuh"
 
 namespace {
@@ -56,24 +66,22 @@ enum { A_VEC = 0, A_K1 = 1, A_SCALAR = 2 };
 template <int BM, int BN, int MODE>
 __global__ void __launch_bounds__(THREADS)
     convgemm_kernel(const ri__cu_convgemm_args p, const __half *__restrict__ x, const __half *__restrict__ w,
-                    const float *__restrict__ bias, const __half *__restrict__ res, __half *__restrict__ y) {
+                    const float *__restrict__ bias, const __half *__restrict__ res, __half *__restrict__ y,
+                    float4 *__restrict__ ws, int *__restrict__ counters) {
   constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8;
   constexpr int A_PER_T = BM * (BK / 8) / THREADS, B_PER_T = BN * (BK / 8) / THREADS;
-  constexpr int A_BYTES = STAGES * BM * LDS * 2, B_BYTES = STAGES * BN * LDS * 2;
-  constexpr int C_LD = BN + 4; /* floats per staged output row */
-  constexpr int C_BYTES = BM * C_LD * 4;
-  constexpr int SMEM = A_BYTES + B_BYTES > C_BYTES ? A_BYTES + B_BYTES : C_BYTES;
+  constexpr int FRAG4 = MI * NI; /* float4s of accumulator per thread */
   static_assert(NI % 2 == 0 && A_PER_T >= 1 && B_PER_T >= 1, "tile shape");
-  __shared__ __align__(128) unsigned char smem[SMEM];
-  auto As = reinterpret_cast<__half(*)[BM][LDS]>(smem);
-  auto Bs = reinterpret_cast<__half(*)[BN][LDS]>(smem + A_BYTES);
-  auto Cs = reinterpret_cast<float(*)[C_LD]>(smem);
+  __shared__ __align__(128) __half As[STAGES][BM][LDS];
+  __shared__ __align__(128) __half Bs[STAGES][BN][LDS];
+  __shared__ int s_last;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp & 1, wn = warp >> 1;
-  const int n_tiles = (p.m_out + BN - 1) / BN;
-  const int m0 = (int)(blockIdx.x / n_tiles) * BM;
-  const int n0 = (int)(blockIdx.x % n_tiles) * BN;
+  const int n_tiles = (p.m_out + BN - 1) / BN, splits = p.splits;
+  const int tile = (int)(blockIdx.x / splits), ks = (int)(blockIdx.x % splits);
+  const int m0 = (tile / n_tiles) * BM;
+  const int n0 = (tile % n_tiles) * BN;
   const int M = p.n * p.oh * p.ow;
   constexpr bool K1 = MODE == A_K1;
   const int K = p.k, kc = (tid & 3) * 8; /* this thread's 8-half chunk within a BK slice */
@@ -173,17 +181,19 @@ __global__ void __launch_bounds__(THREADS)
       for (int e = 0; e < 4; e++)
         acc[i][j][e] = 0.f;
 
-  const int ktiles = (p.ldw + BK - 1) / BK;
+  const int ktiles_all = (p.ldw + BK - 1) / BK, per = (ktiles_all + splits - 1) / splits;
+  const int kt0 = ks * per < ktiles_all ? ks * per : ktiles_all;
+  const int ktiles = (kt0 + per < ktiles_all ? kt0 + per : ktiles_all) - kt0;
 #pragma unroll
   for (int s = 0; s < STAGES - 1; s++) {
-    if (s < ktiles) load_tile(s, s * BK);
+    if (s < ktiles) load_tile(s, (kt0 + s) * BK);
     cp_commit();
   }
   for (int kt = 0; kt < ktiles; kt++) {
     cp_wait<STAGES - 2>();
     __syncthreads();
     int nk = kt + STAGES - 1;
-    if (nk < ktiles) load_tile(nk % STAGES, nk * BK);
+    if (nk < ktiles) load_tile(nk % STAGES, (kt0 + nk) * BK);
     cp_commit();
     const int st = kt % STAGES;
 #pragma unroll
@@ -205,72 +215,122 @@ __global__ void __launch_bounds__(THREADS)
     }
   }
   cp_wait<0>();
-  __syncthreads(); /* every warp is done with As / Bs: the staging tile reuses them */
 
-  /* Thread (g = lane / 4, t = lane % 4) holds rows g and g + 8 of each m16 tile, columns 2t and 2t + 1 of
-   * each n8 tile. */
+  if (splits > 1) {
+    /* Partial tiles in the workspace: [tile][split][FRAG4][THREADS] float4s, coalesced. */
+    float4 *mine = ws + ((int64_t)tile * splits + ks) * FRAG4 * THREADS + tid;
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+      for (int j = 0; j < NI; j++)
+        mine[(i * NI + j) * THREADS] = make_float4(acc[i][j][0], acc[i][j][1], acc[i][j][2], acc[i][j][3]);
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) s_last = atomicAdd(&counters[tile], 1) == splits - 1;
+    __syncthreads();
+    if (!s_last) return;
+    __threadfence();
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+      for (int j = 0; j < NI; j++)
+        acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+    const float4 *all = ws + (int64_t)tile * splits * FRAG4 * THREADS + tid;
+    for (int sp = 0; sp < splits; sp++)
+#pragma unroll
+      for (int i = 0; i < MI; i++)
+#pragma unroll
+        for (int j = 0; j < NI; j++) {
+          float4 v = __ldcg(&all[((int64_t)sp * FRAG4 + i * NI + j) * THREADS]);
+          acc[i][j][0] += v.x, acc[i][j][1] += v.y, acc[i][j][2] += v.z, acc[i][j][3] += v.w;
+        }
+    if (tid == 0) counters[tile] = 0;
+  }
+
+  /* Phase 1, in registers: thread (g = lane / 4, t = lane % 4) holds rows g and g + 8 of each m16 tile,
+   * columns 2t and 2t + 1 of each n8 tile (the same columns for every row). Bias, residual and activation
+   * in float, one rounding to half, then stmatrix writes the half tile to shared memory, over the A / B
+   * stages (free once every warp has passed the barrier below). */
+  __syncthreads();
+  constexpr int CLD = BN + 8; /* halves per staged row: 16-byte aligned, conflict-free for stmatrix */
+  static_assert(BM * CLD * 2 <= (int)(sizeof As + sizeof Bs), "staging fits");
+  auto Cs = reinterpret_cast<__half(*)[CLD]>(&As[0][0][0]);
   const int g = lane >> 2, t4 = lane & 3;
+  const int nw0 = n0 + wn * WN; /* first column of this warp */
+  float bv[NI][2];
 #pragma unroll
-  for (int i = 0; i < MI; i++)
+  for (int j = 0; j < NI; j++) {
+    int n = nw0 + j * 8 + t4 * 2;
+    bv[j][0] = bias && n < p.m_out ? bias[n] : 0.f;
+    bv[j][1] = bias && n + 1 < p.m_out ? bias[n + 1] : 0.f;
+  }
+  const bool clampf = p.act == RI_CU_ACT_RELU || p.act == RI_CU_ACT_CLIP;
+  const float lo = p.act == RI_CU_ACT_RELU ? 0.f : p.act_a;
+  const float hi = p.act == RI_CU_ACT_RELU ? INFINITY : p.act_b;
 #pragma unroll
-    for (int j = 0; j < NI; j++)
+  for (int i = 0; i < MI; i++) {
+    unsigned word[2][NI];
 #pragma unroll
-      for (int h = 0; h < 2; h++)
-        *(float2 *)&Cs[wm * WM + i * 16 + g + h * 8][wn * WN + j * 8 + t4 * 2] =
-            make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+    for (int h = 0; h < 2; h++) {
+      const int m = m0 + wm * WM + i * 16 + g + h * 8;
+      float v[NI][2];
+#pragma unroll
+      for (int j = 0; j < NI; j++)
+        v[j][0] = acc[i][j][2 * h] + bv[j][0], v[j][1] = acc[i][j][2 * h + 1] + bv[j][1];
+      if (res && m < M) {
+        const __half *rp = res + (int64_t)m * p.ldr;
+#pragma unroll
+        for (int j = 0; j < NI; j++) {
+          int n = nw0 + j * 8 + t4 * 2;
+          if (n + 1 < p.m_out && p.ldr % 2 == 0) {
+            float2 f = __half22float2(*(const __half2 *)(rp + n));
+            v[j][0] += f.x, v[j][1] += f.y;
+          } else if (n < p.m_out) {
+            v[j][0] += __half2float(rp[n]);
+          }
+        }
+      }
+      if (clampf) {
+#pragma unroll
+        for (int j = 0; j < NI; j++)
+#pragma unroll
+          for (int e = 0; e < 2; e++)
+            v[j][e] = fminf(fmaxf(v[j][e], lo), hi);
+      } else if (p.act != RI_CU_ACT_NONE) {
+#pragma unroll
+        for (int j = 0; j < NI; j++)
+#pragma unroll
+          for (int e = 0; e < 2; e++)
+            v[j][e] = ri_act(p.act, p.act_a, p.act_b, v[j][e]);
+      }
+#pragma unroll
+      for (int j = 0; j < NI; j++) {
+        __half2 hv = __floats2half2_rn(v[j][0], v[j][1]);
+        word[h][j] = *(unsigned *)&hv;
+      }
+    }
+    /* Matrix q (q < 2 * NI) of this m16 tile is rows h * 8 .. h * 8 + 7 (h = q / NI) of n8 tile j = q % NI;
+     * stmatrix.x4 stores four of them, lanes 8k .. 8k + 7 giving the row addresses of the k-th. */
+#pragma unroll
+    for (int q0 = 0; q0 < 2 * NI; q0 += 4) {
+      const int q = q0 + (lane >> 3), h = q / NI, j = q % NI;
+      const __half *row = &Cs[wm * WM + i * 16 + h * 8 + (lane & 7)][wn * WN + j * 8];
+      asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_u32(row)),
+                   "r"(word[(q0 + 0) / NI][(q0 + 0) % NI]), "r"(word[(q0 + 1) / NI][(q0 + 1) % NI]),
+                   "r"(word[(q0 + 2) / NI][(q0 + 2) % NI]), "r"(word[(q0 + 3) / NI][(q0 + 3) % NI]));
+    }
+  }
   __syncthreads();
 
+  /* Phase 2: 16-byte chunks (8 channels of a pixel) from shared memory to the output. */
   const bool dense = p.y_img_stride == p.rows_per_img * p.ldy;
-  const bool vec_y = p.ldy % 8 == 0 && p.y_off % 8 == 0 && p.y_img_stride % 8 == 0;
-  const bool vec_r = p.ldr % 8 == 0;
+  const bool vec = p.ldy % 8 == 0 && p.y_off % 8 == 0 && p.y_img_stride % 8 == 0;
   constexpr int CH = BN / 8;
+#pragma unroll 2
   for (int q = tid; q < BM * CH; q += THREADS) {
     const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
     if (m >= M || n >= p.m_out) continue;
-    const bool full = n + 8 <= p.m_out;
-    float v[8];
-    const float4 lo4 = *(const float4 *)&Cs[r][cc * 8], hi4 = *(const float4 *)&Cs[r][cc * 8 + 4];
-    v[0] = lo4.x, v[1] = lo4.y, v[2] = lo4.z, v[3] = lo4.w, v[4] = hi4.x, v[5] = hi4.y, v[6] = hi4.z, v[7] = hi4.w;
-    if (bias) {
-      if (full) {
-        const float4 b0 = *(const float4 *)(bias + n), b1 = *(const float4 *)(bias + n + 4);
-        v[0] += b0.x, v[1] += b0.y, v[2] += b0.z, v[3] += b0.w, v[4] += b1.x, v[5] += b1.y, v[6] += b1.z,
-            v[7] += b1.w;
-      } else {
-#pragma unroll
-        for (int e = 0; e < 8; e++)
-          if (n + e < p.m_out) v[e] += bias[n + e];
-      }
-    }
-    if (res) {
-      const __half *rp = res + (int64_t)m * p.ldr + n;
-      if (full && vec_r) {
-        uint4 rv = *(const uint4 *)rp;
-        const __half2 *rh = (const __half2 *)&rv;
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          float2 f = __half22float2(rh[e]);
-          v[2 * e] += f.x, v[2 * e + 1] += f.y;
-        }
-      } else {
-#pragma unroll
-        for (int e = 0; e < 8; e++)
-          if (n + e < p.m_out) v[e] += __half2float(rp[e]);
-      }
-    }
-    if (p.act == RI_CU_ACT_RELU) {
-#pragma unroll
-      for (int e = 0; e < 8; e++)
-        v[e] = v[e] > 0.f ? v[e] : 0.f;
-    } else if (p.act == RI_CU_ACT_CLIP) {
-#pragma unroll
-      for (int e = 0; e < 8; e++)
-        v[e] = v[e] < p.act_a ? p.act_a : (v[e] > p.act_b ? p.act_b : v[e]);
-    } else if (p.act != RI_CU_ACT_NONE) {
-#pragma unroll
-      for (int e = 0; e < 8; e++)
-        v[e] = ri_act(p.act, p.act_a, p.act_b, v[e]);
-    }
+    const uint4 val = *(const uint4 *)&Cs[r][cc * 8];
     int64_t off;
     if (dense) {
       off = (int64_t)m * p.ldy;
@@ -279,45 +339,55 @@ __global__ void __launch_bounds__(THREADS)
       off = img * p.y_img_stride + (int64_t)rr * p.ldy;
     }
     __half *yp = y + off + p.y_off + n;
-    if (full && vec_y) {
-      uint4 out;
-      __half2 *oh = (__half2 *)&out;
-#pragma unroll
-      for (int e = 0; e < 4; e++)
-        oh[e] = __floats2half2_rn(v[2 * e], v[2 * e + 1]);
-      *(uint4 *)yp = out;
+    if (vec && n + 8 <= p.m_out) {
+      *(uint4 *)yp = val;
     } else {
+      const __half *hv = (const __half *)&val;
 #pragma unroll
       for (int e = 0; e < 8; e++)
-        if (n + e < p.m_out) yp[e] = __float2half_rn(v[e]);
+        if (n + e < p.m_out) yp[e] = hv[e];
     }
   }
 }
 
 template <int BM, int BN, int MODE>
 cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
-                        const float *b, const void *r, void *y) {
+                        const float *b, const void *r, void *y, const ri__cu_splitk *sk) {
+  constexpr int FRAG4 = (BM / 32) * (BN / 16);
   int64_t M = (int64_t)p->n * p->oh * p->ow;
-  dim3 grid((unsigned)((M + BM - 1) / BM * ((p->m_out + BN - 1) / BN)));
-  const __half *xh = (const __half *)x, *wh = (const __half *)w, *rh = (const __half *)r;
-  __half *yh = (__half *)y;
-  convgemm_kernel<BM, BN, MODE><<<grid, THREADS, 0, s>>>(*p, xh, wh, b, rh, yh);
+  int64_t tiles = (M + BM - 1) / BM * ((p->m_out + BN - 1) / BN);
+  int ktiles = (p->ldw + BK - 1) / BK;
+  ri__cu_convgemm_args a = *p;
+  a.splits = 1;
+  /* Split K when the tiles fill less than the device and each split keeps 4 K tiles or more. */
+  if (sk && sk->ws && sk->counters && tiles < sk->sms && ktiles >= 8 && tiles <= sk->n_counters) {
+    int64_t want = (2 * sk->sms + tiles - 1) / tiles, most = ktiles / 4;
+    int64_t fit = (int64_t)(sk->ws_bytes / ((size_t)tiles * FRAG4 * THREADS * sizeof(float4)));
+    int64_t sp = want < most ? want : most;
+    if (sp > fit) sp = fit;
+    if (sp > 32) sp = 32;
+    if (sp >= 2) a.splits = (int)sp;
+  }
+  dim3 grid((unsigned)(tiles * a.splits));
+  convgemm_kernel<BM, BN, MODE><<<grid, THREADS, 0, s>>>(
+      a, (const __half *)x, (const __half *)w, b, (const __half *)r, (__half *)y,
+      a.splits > 1 ? (float4 *)sk->ws : nullptr, a.splits > 1 ? sk->counters : nullptr);
   return ri_cu_launched();
 }
 
 template <int MODE>
 cudaError_t launch_mode(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
-                      const float *b, const void *r, void *y) {
+                        const float *b, const void *r, void *y, const ri__cu_splitk *sk) {
   int64_t M = (int64_t)p->n * p->oh * p->ow;
   bool narrow = p->m_out <= 32;
   int bn = narrow ? 32 : 64;
   /* Large tiles when they still give every multiprocessor two blocks or more. */
   int64_t big = (M + 127) / 128 * ((p->m_out + bn - 1) / bn);
   if (narrow)
-    return big >= 264 ? launch_tile<128, 32, MODE>(s, p, x, w, b, r, y)
-                      : launch_tile<64, 32, MODE>(s, p, x, w, b, r, y);
-  return big >= 264 ? launch_tile<128, 64, MODE>(s, p, x, w, b, r, y)
-                    : launch_tile<64, 64, MODE>(s, p, x, w, b, r, y);
+    return big >= 264 ? launch_tile<128, 32, MODE>(s, p, x, w, b, r, y, sk)
+                      : launch_tile<64, 32, MODE>(s, p, x, w, b, r, y, sk);
+  return big >= 264 ? launch_tile<128, 64, MODE>(s, p, x, w, b, r, y, sk)
+                    : launch_tile<64, 64, MODE>(s, p, x, w, b, r, y, sk);
 }
 
 } // namespace
@@ -332,14 +402,16 @@ extern "C" int ri__cu_convgemm_supported(const ri__cu_convgemm_args *p) {
 }
 
 extern "C" cudaError_t ri__cu_convgemm(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
-                                       const void *w, const float *bias, const void *res, void *y) {
+                                       const void *w, const float *bias, const void *res, void *y,
+                                       const ri__cu_splitk *sk) {
   if (!ri__cu_convgemm_supported(p) || p->rows_per_img < 1 || p->ldy < p->m_out ||
       (res && p->ldr < p->m_out) || (uintptr_t)x % 2 || (uintptr_t)w % 16 || (uintptr_t)y % 16 ||
       (uintptr_t)bias % 16 || (uintptr_t)res % 16 || (p->c % 8 == 0 && (uintptr_t)x % 16))
     return cudaErrorInvalidValue;
   if ((int64_t)p->n * p->oh * p->ow <= 0) return cudaSuccess;
-  if (p->c % 8 != 0) return launch_mode<A_SCALAR>(s, p, x, w, bias, res, y);
+  if (p->c % 8 != 0) return launch_mode<A_SCALAR>(s, p, x, w, bias, res, y, sk);
   bool k1 = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pad_t == 0 && p->pad_l == 0 &&
             p->ih == p->oh && p->iw == p->ow;
-  return k1 ? launch_mode<A_K1>(s, p, x, w, bias, res, y) : launch_mode<A_VEC>(s, p, x, w, bias, res, y);
+  return k1 ? launch_mode<A_K1>(s, p, x, w, bias, res, y, sk)
+            : launch_mode<A_VEC>(s, p, x, w, bias, res, y, sk);
 }

@@ -163,11 +163,39 @@ typedef struct {
   int64_t rows_per_img, y_img_stride, ldy, y_off, ldr;
   int act;
   float act_a, act_b;
+  int splits; /* set by the launcher */
 } ri__cu_convgemm_args;
+/* Split-K resources of a stream (sk may be NULL: no split): a float workspace of ws_bytes (16-byte
+ * aligned) and n_counters ints that are 0 before a launch and are 0 again after it. sms: the device's
+ * multiprocessor count. Launches that share them must be ordered (one stream). */
+typedef struct {
+  void *ws;
+  size_t ws_bytes;
+  int *counters;
+  int n_counters;
+  int sms;
+} ri__cu_splitk;
 /* 1 when ri__cu_convgemm runs these arguments (layout and size limits; the pointers are not looked at). */
 int ri__cu_convgemm_supported(const ri__cu_convgemm_args *p);
 cudaError_t ri__cu_convgemm(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
-                            const float *bias, const void *res, void *y);
+                            const float *bias, const void *res, void *y, const ri__cu_splitk *sk);
+
+/* Direct convolution for few input channels (k_stemconv.cu): y is NHWC half [n, oh, ow, m] with
+ *   y[b, oy, ox, j] = act(bias[j] + sum over ky, kx, ci of x(b, ci, iy, ix) * w[((ky * kw + kx) * c + ci) * m + j])
+ * (iy = oy * sh - pad_t + ky * dh, ix likewise; zero outside the input), x(b, ci, iy, ix) read at
+ * b * xs_n + ci * xs_c + iy * xs_h + ix * xs_w elements, float32 or half (NCHW and NHWC are both strides).
+ * w and bias are float32 (bias may be NULL); k = kh * kw * c <= RI__CU_STEM_MAX_K; y 16-byte aligned. */
+#define RI__CU_STEM_MAX_K 128
+typedef struct {
+  int n, c, ih, iw, oh, ow, m, k;
+  int kh, kw, sh, sw, dh, dw, pad_t, pad_l;
+  int64_t xs_n, xs_c, xs_h, xs_w;
+  int act;
+  float act_a, act_b;
+} ri__cu_stemconv_args;
+int ri__cu_stemconv_supported(const ri__cu_stemconv_args *p);
+cudaError_t ri__cu_stemconv(cudaStream_t s, const ri__cu_stemconv_args *p, const void *x, ri_dtype xt,
+                            const float *w, const float *bias, void *y);
 
 #ifdef __cplusplus
 }
