@@ -1,4 +1,5 @@
-/* libFuzzer target: image bytes → JPEG/PNG decoder (with limits) → preprocessing to a 64x48 float tensor. */
+/* libFuzzer target: image bytes → JPEG/PNG decoder (with limits; every other length with fast decode for a
+ * 32x24 target) → preprocessing to a 64x48 tensor (layout, dtype and resize mode picked by length bits). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ri_decoder_destroy(dec);
     return 0;
   }
+  if ((size & 2) && ri_decoder_set_scale_hint(dec, 32, 24) != RI_OK) {
+    ri_decoder_destroy(dec);
+    return 0;
+  }
   ri_image *img = NULL;
   if (ri_decoder_decode_memory(dec, data, size, "fuzz", &img) == RI_OK) {
     ri_preprocess_spec spec;
@@ -20,9 +25,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     spec.width = 64;
     spec.height = 48;
     spec.resize = (size & 1) ? RI_RESIZE_LETTERBOX : RI_RESIZE_BILINEAR;
+    spec.layout = (size & 4) ? RI_LAYOUT_NCHW : RI_LAYOUT_NHWC;
+    spec.dtype = (size & 8) ? RI_DTYPE_UINT8 : RI_DTYPE_FLOAT32;
     void *dst = malloc(ri_preprocess_output_bytes(&spec));
     ri_image_transform tf;
-    if (dst) (void)ri_preprocess(img, &spec, dst, &tf, NULL);
+    if (dst && ri_preprocess(img, &spec, dst, &tf, NULL) == RI_OK) {
+      int fw = 0, fh = 0;
+      ri_decoder_last_full_size(dec, &fw, &fh);
+      ri_image_transform_set_source(&tf, fw, fh);
+    }
     free(dst);
     ri_image_free(img);
   }
