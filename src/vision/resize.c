@@ -273,11 +273,8 @@ RI_AVX2 static void hrow_avx2(const plan *p, const float *v, void *dst, size_t o
   hrow_portable(p, v, dst, oy, x);
 }
 
-int ri__resize_have_avx2(void) {
-  static int cached = -1; /* benign race: every thread computes the same value */
-  if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return cached;
-}
+/* __builtin_cpu_supports reads the CPU model data libgcc fills in before main; no state of ours. */
+int ri__resize_have_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 #else
 int ri__resize_have_avx2(void) { return 0; }
 #endif
