@@ -87,13 +87,10 @@ MAX_PER_CLASS = 100
 MAX_TOTAL = 100
 IOU_MATCH = 0.5
 AP_TOLERANCE = 0.01
-# The XNNPACK fast path sums each convolution in another order than the reference kernels. On this Q/DQ model a
-# different float rounding flips quantization ties (x/scale exactly k+0.5), and ~70 requantizations amplify the
-# flips: onnxruntime's own two modes disagree on 77% of box values. Measured 2026-11-26: reference kernels
-# 0.5488, fast path 0.5267, onnxruntime 0.5487 (its float mode 0.5458). The acceptance bound (0.01) is asserted
-# on the reference path; the fast path is held to this looser bound until integer-accumulating int8
-# convolutions make both paths tie-exact.
-FAST_AP_TOLERANCE = 0.03
+# Why the default path meets the bound: the CPU backend runs Q/DQ models on the
+# reference kernels (src/backend/cpu/cpu_backend.c, has_qdq): on the XNNPACK path (RI_CPU_FAST_QDQ=1) other
+# float rounding flips quantization ties that ~70 requantizations amplify; AP@0.5 was 0.5267 (convolutions on
+# XNNPACK) and 0.5625 (only softmax, pad, resize... on XNNPACK) against onnxruntime's 0.5487 on 2026-11-26.
 AP_FLOOR = 0.2
 TWIN_SCORE = 0.3
 TWIN_IOU = 0.9
@@ -468,16 +465,10 @@ def test_st_detector_ap_matches_onnxruntime(tmp_path):
     if os.environ.get("RI_ST_DRAW_DIR"):
         cmd += ["--draw", os.environ["RI_ST_DRAW_DIR"]]
     t0 = time.perf_counter()
-    _run(cmd, env={"RI_CPU_FAST": "0"})  # the reference kernels: the acceptance run
+    _run(cmd)  # the default path (Q/DQ models run on the reference kernels: see FAST_AP_TOLERANCE)
     t_ours = time.perf_counter() - t0
     ours = parse_rows(preds)
     assert sorted(ours) == [p.name for p in photos], "runinfer run did not write exactly one row per photo"
-    preds_fast = tmp_path / "preds_fast.csv"
-    t0 = time.perf_counter()
-    _run([c if c != str(preds) else str(preds_fast) for c in cmd])  # the default (XNNPACK) path
-    t_fast = time.perf_counter() - t0
-    ours_fast = parse_rows(preds_fast)
-    assert sorted(ours_fast) == [p.name for p in photos]
 
     # Reference input: Pillow decode + NumPy resize, checked byte for byte against ri_preprocess.
     t0 = time.perf_counter()
@@ -510,7 +501,6 @@ def test_st_detector_ap_matches_onnxruntime(tmp_path):
 
     t0 = time.perf_counter()
     ap_ours, pc_ours = ap50(ours, gt, img_hw)
-    ap_fast, _ = ap50(ours_fast, gt, img_hw)
     ap_ref, pc_ref = ap50(ref, gt, img_hw)
     ap_float, pc_float = ap50(ref_float, gt, img_hw)
     t_ap = time.perf_counter() - t0
@@ -529,8 +519,6 @@ def test_st_detector_ap_matches_onnxruntime(tmp_path):
           f"classes): AP@0.5, COCO 101-point, mean over the classes in the ground truth")
     print(f"  runinfer run            AP@0.5 = {ap_ours:.4f}  ({count(ours)} detections)  "
           f"vs ORT {ap_ours - ap_ref:+.4f} (allowed +-{AP_TOLERANCE}), worst class {worst(pc_ours)}")
-    print(f"  runinfer run (fast)     AP@0.5 = {ap_fast:.4f}  ({count(ours_fast)} detections)  "
-          f"vs ORT {ap_fast - ap_ref:+.4f} (allowed +-{FAST_AP_TOLERANCE}), {t_fast:.1f} s")
     print(f"  ORT + NumPy post-proc.  AP@0.5 = {ap_ref:.4f}  ({count(ref)} detections)")
     print(f"  ORT-float + NumPy       AP@0.5 = {ap_float:.4f}  ({count(ref_float)} detections)  "
           f"vs ORT {ap_float - ap_ref:+.4f} (noise floor), worst class {worst(pc_float)}")
@@ -540,9 +528,6 @@ def test_st_detector_ap_matches_onnxruntime(tmp_path):
           f"post-processing {t_ort:.1f} s, ORT-float + post-processing {t_ort_float:.1f} s, AP {t_ap:.1f} s; "
           f"total {time.perf_counter() - t_start:.1f} s")
 
-    assert abs(ap_fast - ap_ref) <= FAST_AP_TOLERANCE, (
-        f"AP@0.5 of runinfer's fast path {ap_fast:.4f} differs from onnxruntime's {ap_ref:.4f} by more than "
-        f"{FAST_AP_TOLERANCE}")
     assert abs(ap_ours - ap_ref) <= AP_TOLERANCE, (
         f"AP@0.5 of runinfer {ap_ours:.4f} differs from onnxruntime's {ap_ref:.4f} by more than {AP_TOLERANCE}")
     assert ap_ref > AP_FLOOR, f"onnxruntime's AP@0.5 {ap_ref:.4f} is not that of a working detector"
