@@ -107,8 +107,9 @@ ri_status ri__ref_Resize(const ri__node *n, const ri__tensor *in, ri__tensor *ou
   RI__TRY(ri__resize_plan_get(n, p, in, n->n_inputs, &plan, x->err));
   if (!ri__shape_equal(&plan.out, &out[0].shape)) {
     char a[160], b[160];
-    return ri__err_set(x->err, RI_ERR_INTERNAL, "Resize '%s': kernel plans output %s but the buffer is %s", n->name,
-                       ri__shape_str(&plan.out, a, sizeof a), ri__shape_str(&out[0].shape, b, sizeof b));
+    return ri__err_set(x->err, RI_ERR_INTERNAL, "Resize '%s': kernel plans output %s but the buffer is %s",
+                       n->name, ri__shape_str(&plan.out, a, sizeof a),
+                       ri__shape_str(&out[0].shape, b, sizeof b));
   }
   resize_job j;
   memset(&j, 0, sizeof j);
