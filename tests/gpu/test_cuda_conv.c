@@ -63,13 +63,13 @@ typedef struct {
 /* Split-K resources shared by the cases (the counters must be back at 0 after every launch). */
 static ri__cu_splitk g_sk;
 
-static void test_gemm(const gcase *t, int split) {
+static void test_gemm(const gcase *t, int split, int f32) {
   char name[300];
   snprintf(name, sizeof name,
            "convgemm n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d slice=%d "
-           "splitk=%s",
+           "splitk=%s out=%s",
            t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr,
-           t->act, t->bias, t->res, t->slice, split ? "allowed" : "off");
+           t->act, t->bias, t->res, t->slice, split ? "allowed" : "off", f32 ? "f32" : "f16");
   int oh = (t->ih + t->pt + t->pb - ((t->kh - 1) * t->dh + 1)) / t->sh + 1;
   int ow = (t->iw + t->pl + t->pr - ((t->kw - 1) * t->dw + 1)) / t->sw + 1;
   int k = t->kh * t->kw * t->c, ldw = (k + 7) / 8 * 8;
@@ -78,7 +78,9 @@ static void test_gemm(const gcase *t, int split) {
   int64_t ldy = t->slice ? t->m + 5 : t->m, y_off = t->slice ? 3 : 0;
   int64_t rows_per_img = (int64_t)oh * ow, img_stride = rows_per_img * ldy + (t->slice ? 7 : 0);
   size_t ny = (size_t)(t->n * img_stride);
-  uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hr = malloc(rows * t->m * 2 + 2), *hy = malloc(ny * 2);
+  size_t ye = f32 ? 4 : 2; /* output element size */
+  uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hr = malloc(rows * t->m * 2 + 2);
+  unsigned char *hy = malloc(ny * ye);
   float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fr = malloc(rows * t->m * 4 + 4), *fb = malloc(t->m * 4);
   void *dx = NULL, *dw = NULL, *dr = NULL, *dy = NULL, *db = NULL;
   if (!hx || !hw || !hr || !hy || !fx || !fw || !fr || !fb) {
@@ -96,13 +98,13 @@ static void test_gemm(const gcase *t, int split) {
   CK(cudaMalloc(&dx, nx * 2));
   CK(cudaMalloc(&dw, nw * 2));
   CK(cudaMalloc(&dr, rows * t->m * 2 + 2));
-  CK(cudaMalloc(&dy, ny * 2));
+  CK(cudaMalloc(&dy, ny * ye));
   CK(cudaMalloc(&db, t->m * 4));
   CK(cudaMemcpy(dx, hx, nx * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dw, hw, nw * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dr, hr, rows * t->m * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(db, fb, t->m * 4, cudaMemcpyHostToDevice));
-  CK(cudaMemset(dy, 0xff, ny * 2));
+  CK(cudaMemset(dy, 0xff, ny * ye));
   ri__cu_convgemm_args a;
   memset(&a, 0, sizeof a);
   a.n = t->n, a.ih = t->ih, a.iw = t->iw, a.c = t->c, a.oh = oh, a.ow = ow, a.m_out = t->m, a.k = k, a.ldw = ldw;
@@ -110,6 +112,7 @@ static void test_gemm(const gcase *t, int split) {
   a.pad_t = t->pt, a.pad_l = t->pl;
   a.rows_per_img = rows_per_img, a.y_img_stride = img_stride, a.ldy = ldy, a.y_off = y_off, a.ldr = t->m;
   a.act = t->act, a.act_a = -0.25f, a.act_b = 0.75f;
+  a.y_f32 = f32;
   if (!ri__cu_convgemm_supported(&a)) {
     printf("FAIL %s: arguments refused\n", name);
     g_fail++;
@@ -127,7 +130,7 @@ static void test_gemm(const gcase *t, int split) {
         goto done;
       }
   }
-  CK(cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(hy, dy, ny * ye, cudaMemcpyDeviceToHost));
   double maxref = 0, maxerr = 0;
   size_t written = 0, bad_poison = 0;
   unsigned char *mark = calloc(ny, 1);
@@ -155,14 +158,26 @@ static void test_gemm(const gcase *t, int split) {
           s = act(t->act, s, -0.25, 0.75);
           size_t yi = (size_t)(b * img_stride + (int64_t)(oy * ow + ox) * ldy + y_off + j);
           mark[yi] = 1;
-          double got = ri__half_to_float(hy[yi]);
+          double got;
+          if (f32) {
+            float fv;
+            memcpy(&fv, hy + yi * 4, 4);
+            got = fv;
+            /* The float output is the half result widened: exactly a half value. */
+            if (!isnan(fv) && ri__half_to_float(ri__float_to_half(fv)) != fv) got = NAN;
+          } else {
+            uint16_t hv;
+            memcpy(&hv, hy + yi * 2, 2);
+            got = ri__half_to_float(hv);
+          }
           double e = isnan(got) ? INFINITY : fabs(got - s);
           if (e > maxerr) maxerr = e;
           if (fabs(s) > maxref) maxref = fabs(s);
           written++;
         }
   for (size_t i = 0; i < ny; i++)
-    if (!mark[i] && hy[i] != 0xffff) bad_poison++;
+    for (size_t b = 0; b < ye; b++)
+      if (!mark[i] && hy[i * ye + b] != 0xff) bad_poison++;
   free(mark);
   double rel = maxerr / (maxref > 1 ? maxref : 1);
   int ok = rel <= 1e-3 && bad_poison == 0;
@@ -375,8 +390,9 @@ int main(void) {
     return 1;
   }
   for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
-    test_gemm(&gc[i], 0);
-    test_gemm(&gc[i], 1);
+    test_gemm(&gc[i], 0, 0);
+    test_gemm(&gc[i], 1, 0);
+    if (gc[i].slice) test_gemm(&gc[i], 1, 1);
   }
   cudaFree(g_sk.ws);
   cudaFree(g_sk.counters);

@@ -9,7 +9,9 @@
  * every link read by nothing else, for every input of the Concat: each convolution writes its pixels
  * straight into its slice of the Concat's row-major output (the NHWC conv output, transposed to NHWC
  * row-major and reshaped, is the same sequence of elements); the Transposes, Reshapes and the Concat are
- * skipped.
+ * skipped. A Sigmoid that alone reads the Concat's output joins too (the convolutions apply it and write
+ * its output). When the value written is a graph output that no node reads, it is written as float32,
+ * so that no output conversion pass is needed.
  *
  * Safety. A fused convolution writes a value V (the Add's or the Concat's output) before the node that
  * the memory plan gives V's birth to. The plan (graph/memory_plan.c) only promises that V's bytes are free
@@ -192,14 +194,39 @@ static ri_status fuse_concats(cu_state *st, const use_map *u, ri__err *err) {
     }
   ri_status s = RI_OK;
   for (int k = 0; k < nf && s == RI_OK; k++) {
-    int ci = fused[k], o = g->nodes[ci].outputs[0], first = ci;
+    int ci = fused[k], o = g->nodes[ci].outputs[0], first = ci, last = ci, target = o;
+    /* A Sigmoid alone reading the Concat's output, after convolutions without activation, joins. */
+    int sg = sole_reader(u, o), plain = 1;
     for (int j = 0; j < ci; j++)
-      if (st->nodes[j].fusable && st->nodes[j].co.out_v == o && j < first) first = j;
-    if (window_clear(st, first, ci, o)) continue;
+      if (st->nodes[j].fusable && st->nodes[j].co.out_v == o && st->nodes[j].co.act != RI__ACT_NONE) plain = 0;
+    if (plain && sg >= 0 && !g->nodes[sg].host && g->nodes[sg].op == RI__OP_Sigmoid && g->nodes[sg].n_inputs == 1 &&
+        g->nodes[sg].n_outputs == 1 && g->nodes[sg].outputs[0] >= 0) {
+      int t = g->nodes[sg].outputs[0];
+      if (in_arena(&g->values[t]) && same_shape(&g->values[t].shape, &g->values[o].shape) &&
+          st->vlayout[t] == CU_LAYOUT_ROW && st->vdt[t] == RI_DTYPE_FLOAT16) {
+        for (int j = 0; j < ci; j++)
+          if (st->nodes[j].fusable && st->nodes[j].co.out_v == o) {
+            st->nodes[j].co.out_v = t;
+            st->nodes[j].co.act = RI__ACT_SIGMOID;
+          }
+        st->nodes[sg].skip = 1;
+        st->nodes[sg].name = "fused_into_conv";
+        target = t, last = sg;
+      }
+    }
+    /* A graph output that no node reads is written as float32 (its arena block is sized for float32). */
+    int f32 = u->uses[target] == 1 && g->values[target].is_output && g->values[target].dtype == RI_DTYPE_FLOAT32;
+    if (f32) st->vdt[target] = RI_DTYPE_FLOAT32;
+    for (int j = 0; j < ci; j++)
+      if (st->nodes[j].fusable && st->nodes[j].co.out_v == target) {
+        st->nodes[j].co.out_f32 = f32;
+        if (j < first) first = j;
+      }
+    if (window_clear(st, first, last, target)) continue;
     size_t nb;
-    s = ri__tensor_nbytes(st->vdt[o], &g->values[o].shape, &nb, err);
+    s = ri__tensor_nbytes(st->vdt[target], &g->values[target].shape, &nb, err);
     if (s != RI_OK) break;
-    st->reloc_off[o] = st->reloc_bytes;
+    st->reloc_off[target] = st->reloc_bytes;
     st->reloc_bytes += ((int64_t)nb + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
   }
   ri__free(pl);

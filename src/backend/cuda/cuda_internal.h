@@ -71,6 +71,7 @@ typedef struct {
   float act_a, act_b;
   int64_t y_off, ldy;         /* elements before the first channel of a pixel's row; between pixels */
   int64_t img_stride;         /* elements between images; 0: dense (output pixels per image * ldy) */
+  int out_f32;                /* out_v is float32 on the device (a graph output written directly) */
 } cu_conv_out;
 
 typedef struct {
@@ -252,9 +253,10 @@ const cu_op_impl *ri__cu_impl_softmax(void);
 const cu_op_impl *ri__cu_impl_resize(void);
 
 /* Fusion pass (cuda_fuse.c), after every op's prep: Conv + Add (residual) where the activation arena's
- * plan shows that writing the Add's output early is safe, and SSD head chains into a Concat, whose output
- * moves to the relocation area when the plan does not allow it. Sets cu_node.skip and .co, and
- * st->reloc_off / reloc_bytes; RI_CUDA_FUSE=0 turns it off. */
+ * plan shows that writing the Add's output early is safe, and SSD head chains into a Concat (and a
+ * Sigmoid after it), whose output moves to the relocation area when the plan does not allow it and is
+ * written as float32 when it is a graph output read by no node. Sets cu_node.skip and .co,
+ * st->reloc_off / reloc_bytes and st->vdt of such outputs; RI_CUDA_FUSE=0 turns it off. */
 ri_status ri__cu_fuse(cu_state *st, ri__err *err);
 
 /* Layout and device dtype assignment (cuda_layout.c): fills st->vdt, st->vlayout and the nodes' want

@@ -148,6 +148,7 @@ static void gemm_args(const cu_state *st, int ni, const conv_geo *geo, ri__cu_co
   ga->y_img_stride = co->img_stride > 0 ? co->img_stride : ga->rows_per_img * ga->ldy;
   ga->ldr = a->m;
   ga->act = co->act, ga->act_a = co->act_a, ga->act_b = co->act_b;
+  ga->y_f32 = co->out_f32;
   if (geo->n > INT32_MAX / 2 || geo->ih > INT32_MAX / 2 || geo->iw > INT32_MAX / 2 || geo->oh > INT32_MAX / 2 ||
       geo->ow > INT32_MAX / 2 || a->ldw > INT32_MAX)
     ga->k = -1; /* refused by ri__cu_convgemm_supported */

@@ -63,10 +63,10 @@ enum { A_VEC = 0, A_K1 = 1, A_SCALAR = 2 };
  * it in L2. The epilogue stages the float tile in shared memory, then each thread finishes 8 consecutive
  * channels of one pixel (bias, residual, activation, one rounding) and stores them as one 16-byte vector
  * where the output's alignment allows. */
-template <int BM, int BN, int MODE>
+template <int BM, int BN, int MODE, bool YF32>
 __global__ void __launch_bounds__(THREADS)
     convgemm_kernel(const ri__cu_convgemm_args p, const __half *__restrict__ x, const __half *__restrict__ w,
-                    const float *__restrict__ bias, const __half *__restrict__ res, __half *__restrict__ y,
+                    const float *__restrict__ bias, const __half *__restrict__ res, void *__restrict__ y,
                     float4 *__restrict__ ws, int *__restrict__ counters) {
   constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8;
   constexpr int A_PER_T = BM * (BK / 8) / THREADS, B_PER_T = BN * (BK / 8) / THREADS;
@@ -325,12 +325,16 @@ __global__ void __launch_bounds__(THREADS)
   /* Phase 2: 16-byte chunks (8 channels of a pixel) from shared memory to the output. */
   const bool dense = p.y_img_stride == p.rows_per_img * p.ldy;
   const bool vec = p.ldy % 8 == 0 && p.y_off % 8 == 0 && p.y_img_stride % 8 == 0;
-  constexpr int CH = BN / 8;
-#pragma unroll 2
-  for (int q = tid; q < BM * CH; q += THREADS) {
+  constexpr int CH = BN / 8, ITERS = BM * CH / THREADS;
+  static_assert(BM * CH % THREADS == 0, "whole chunk rounds");
+  /* Fully unrolled: the rounds' shared-memory reads and global stores are independent and overlap. */
+#pragma unroll
+  for (int it = 0; it < ITERS; it++) {
+    const int q = tid + it * THREADS;
     const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
     if (m >= M || n >= p.m_out) continue;
     const uint4 val = *(const uint4 *)&Cs[r][cc * 8];
+    const __half *hv = (const __half *)&val;
     int64_t off;
     if (dense) {
       off = (int64_t)m * p.ldy;
@@ -338,14 +342,29 @@ __global__ void __launch_bounds__(THREADS)
       int img = m / (int)p.rows_per_img, rr = m - img * (int)p.rows_per_img;
       off = img * p.y_img_stride + (int64_t)rr * p.ldy;
     }
-    __half *yp = y + off + p.y_off + n;
-    if (vec && n + 8 <= p.m_out) {
-      *(uint4 *)yp = val;
-    } else {
-      const __half *hv = (const __half *)&val;
+    if (YF32) {
+      float *yp = (float *)y + off + p.y_off + n;
+      float f[8];
 #pragma unroll
       for (int e = 0; e < 8; e++)
-        if (n + e < p.m_out) yp[e] = hv[e];
+        f[e] = __half2float(hv[e]);
+      if (vec && n + 8 <= p.m_out) {
+        *(float4 *)yp = make_float4(f[0], f[1], f[2], f[3]);
+        *(float4 *)(yp + 4) = make_float4(f[4], f[5], f[6], f[7]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+          if (n + e < p.m_out) yp[e] = f[e];
+      }
+    } else {
+      __half *yp = (__half *)y + off + p.y_off + n;
+      if (vec && n + 8 <= p.m_out) {
+        *(uint4 *)yp = val;
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+          if (n + e < p.m_out) yp[e] = hv[e];
+      }
     }
   }
 }
@@ -369,9 +388,14 @@ cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const voi
     if (sp >= 2) a.splits = (int)sp;
   }
   dim3 grid((unsigned)(tiles * a.splits));
-  convgemm_kernel<BM, BN, MODE><<<grid, THREADS, 0, s>>>(
-      a, (const __half *)x, (const __half *)w, b, (const __half *)r, (__half *)y,
-      a.splits > 1 ? (float4 *)sk->ws : nullptr, a.splits > 1 ? sk->counters : nullptr);
+  float4 *ws = a.splits > 1 ? (float4 *)sk->ws : nullptr;
+  int *cnt = a.splits > 1 ? sk->counters : nullptr;
+  if (p->y_f32)
+    convgemm_kernel<BM, BN, MODE, true><<<grid, THREADS, 0, s>>>(a, (const __half *)x, (const __half *)w, b,
+                                                                 (const __half *)r, y, ws, cnt);
+  else
+    convgemm_kernel<BM, BN, MODE, false><<<grid, THREADS, 0, s>>>(a, (const __half *)x, (const __half *)w, b,
+                                                                  (const __half *)r, y, ws, cnt);
   return ri_cu_launched();
 }
 
