@@ -16,6 +16,8 @@
  * tiles and an output whose rows allow 16-byte stores, the four lanes that share a row exchange their
  * column pairs (a 4 x 4 transpose of half2 words through shuffles) so that each stores 8 consecutive
  * channels at once; otherwise each lane stores its column pairs. */
+#include <type_traits>
+
 #include "backend/cuda/cu_common.cuh"
 
 namespace {
@@ -66,8 +68,9 @@ enum { A_VEC = 0, A_K1 = 1, A_SCALAR = 2 };
 template <int BM, int BN, int MODE, bool YF32>
 __global__ void __launch_bounds__(THREADS)
     convgemm_kernel(const ri__cu_convgemm_args p, const __half *__restrict__ x, const __half *__restrict__ w,
-                    const float *__restrict__ bias, const __half *__restrict__ res, void *__restrict__ y,
-                    float4 *__restrict__ ws, int *__restrict__ counters) {
+                    const float *__restrict__ bias, const __half *__restrict__ res,
+                    typename std::conditional<YF32, float, __half>::type *__restrict__ y, float4 *__restrict__ ws,
+                    int *__restrict__ counters, const int splits) {
   constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8;
   constexpr int A_PER_T = BM * (BK / 8) / THREADS, B_PER_T = BN * (BK / 8) / THREADS;
   constexpr int FRAG4 = MI * NI; /* float4s of accumulator per thread */
@@ -78,7 +81,7 @@ __global__ void __launch_bounds__(THREADS)
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp & 1, wn = warp >> 1;
-  const int n_tiles = (p.m_out + BN - 1) / BN, splits = p.splits;
+  const int n_tiles = (p.m_out + BN - 1) / BN;
   const int tile = (int)(blockIdx.x / splits), ks = (int)(blockIdx.x % splits);
   const int m0 = (tile / n_tiles) * BM;
   const int n0 = (tile % n_tiles) * BN;
@@ -325,25 +328,22 @@ __global__ void __launch_bounds__(THREADS)
   /* Phase 2: 16-byte chunks (8 channels of a pixel) from shared memory to the output. */
   const bool dense = p.y_img_stride == p.rows_per_img * p.ldy;
   const bool vec = p.ldy % 8 == 0 && p.y_off % 8 == 0 && p.y_img_stride % 8 == 0;
-  constexpr int CH = BN / 8, ITERS = BM * CH / THREADS;
-  static_assert(BM * CH % THREADS == 0, "whole chunk rounds");
-  /* Fully unrolled: the rounds' shared-memory reads and global stores are independent and overlap. */
-#pragma unroll
-  for (int it = 0; it < ITERS; it++) {
-    const int q = tid + it * THREADS;
-    const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
-    if (m >= M || n >= p.m_out) continue;
-    const uint4 val = *(const uint4 *)&Cs[r][cc * 8];
-    const __half *hv = (const __half *)&val;
-    int64_t off;
-    if (dense) {
-      off = (int64_t)m * p.ldy;
-    } else {
-      int img = m / (int)p.rows_per_img, rr = m - img * (int)p.rows_per_img;
-      off = img * p.y_img_stride + (int64_t)rr * p.ldy;
-    }
-    if (YF32) {
-      float *yp = (float *)y + off + p.y_off + n;
+  constexpr int CH = BN / 8;
+  if constexpr (YF32) {
+#pragma unroll 2
+    for (int q = tid; q < BM * CH; q += THREADS) {
+      const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
+      if (m >= M || n >= p.m_out) continue;
+      const uint4 val = *(const uint4 *)&Cs[r][cc * 8];
+      const __half *hv = (const __half *)&val;
+      int64_t off;
+      if (dense) {
+        off = (int64_t)m * p.ldy;
+      } else {
+        int img = m / (int)p.rows_per_img, rr = m - img * (int)p.rows_per_img;
+        off = img * p.y_img_stride + (int64_t)rr * p.ldy;
+      }
+      float *yp = y + off + p.y_off + n;
       float f[8];
 #pragma unroll
       for (int e = 0; e < 8; e++)
@@ -356,11 +356,26 @@ __global__ void __launch_bounds__(THREADS)
         for (int e = 0; e < 8; e++)
           if (n + e < p.m_out) yp[e] = f[e];
       }
-    } else {
-      __half *yp = (__half *)y + off + p.y_off + n;
+    }
+  } else {
+    __half *yh = y;
+#pragma unroll 2
+    for (int q = tid; q < BM * CH; q += THREADS) {
+      const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
+      if (m >= M || n >= p.m_out) continue;
+      const uint4 val = *(const uint4 *)&Cs[r][cc * 8];
+      int64_t off;
+      if (dense) {
+        off = (int64_t)m * p.ldy;
+      } else {
+        int img = m / (int)p.rows_per_img, rr = m - img * (int)p.rows_per_img;
+        off = img * p.y_img_stride + (int64_t)rr * p.ldy;
+      }
+      __half *yp = yh + off + p.y_off + n;
       if (vec && n + 8 <= p.m_out) {
         *(uint4 *)yp = val;
       } else {
+        const __half *hv = (const __half *)&val;
 #pragma unroll
         for (int e = 0; e < 8; e++)
           if (n + e < p.m_out) yp[e] = hv[e];
@@ -376,8 +391,7 @@ cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const voi
   int64_t M = (int64_t)p->n * p->oh * p->ow;
   int64_t tiles = (M + BM - 1) / BM * ((p->m_out + BN - 1) / BN);
   int ktiles = (p->ldw + BK - 1) / BK;
-  ri__cu_convgemm_args a = *p;
-  a.splits = 1;
+  int splits = 1;
   /* Split K when the tiles fill less than the device and each split keeps 4 K tiles or more. */
   if (sk && sk->ws && sk->counters && tiles < sk->sms && ktiles >= 8 && tiles <= sk->n_counters) {
     int64_t want = (2 * sk->sms + tiles - 1) / tiles, most = ktiles / 4;
@@ -385,17 +399,17 @@ cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const voi
     int64_t sp = want < most ? want : most;
     if (sp > fit) sp = fit;
     if (sp > 32) sp = 32;
-    if (sp >= 2) a.splits = (int)sp;
+    if (sp >= 2) splits = (int)sp;
   }
-  dim3 grid((unsigned)(tiles * a.splits));
-  float4 *ws = a.splits > 1 ? (float4 *)sk->ws : nullptr;
-  int *cnt = a.splits > 1 ? sk->counters : nullptr;
+  dim3 grid((unsigned)(tiles * splits));
+  float4 *ws = splits > 1 ? (float4 *)sk->ws : nullptr;
+  int *cnt = splits > 1 ? sk->counters : nullptr;
   if (p->y_f32)
-    convgemm_kernel<BM, BN, MODE, true><<<grid, THREADS, 0, s>>>(a, (const __half *)x, (const __half *)w, b,
-                                                                 (const __half *)r, y, ws, cnt);
+    convgemm_kernel<BM, BN, MODE, true><<<grid, THREADS, 0, s>>>(*p, (const __half *)x, (const __half *)w, b,
+                                                                 (const __half *)r, (float *)y, ws, cnt, splits);
   else
-    convgemm_kernel<BM, BN, MODE, false><<<grid, THREADS, 0, s>>>(a, (const __half *)x, (const __half *)w, b,
-                                                                  (const __half *)r, y, ws, cnt);
+    convgemm_kernel<BM, BN, MODE, false><<<grid, THREADS, 0, s>>>(*p, (const __half *)x, (const __half *)w, b,
+                                                                  (const __half *)r, (__half *)y, ws, cnt, splits);
   return ri_cu_launched();
 }
 

@@ -163,8 +163,7 @@ typedef struct {
   int64_t rows_per_img, y_img_stride, ldy, y_off, ldr;
   int act;
   float act_a, act_b;
-  int y_f32;  /* y is float32 (the half result widened) instead of half */
-  int splits; /* set by the launcher */
+  int y_f32; /* y is float32 (the half result widened) instead of half */
 } ri__cu_convgemm_args;
 /* Split-K resources of a stream (sk may be NULL: no split): a float workspace of ws_bytes (16-byte
  * aligned) and n_counters ints that are 0 before a launch and are 0 again after it. sms: the device's
