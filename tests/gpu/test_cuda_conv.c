@@ -50,7 +50,7 @@ static double act(int a, double x, double lo, double hi) {
   do {                                                                                                       \
     cudaError_t e_ = (call);                                                                                 \
     if (e_ != cudaSuccess) {                                                                                 \
-      printf("FAIL %s: %s (%s)\n", name, #call, cudaGetErrorString(e_));                                    \
+      printf("FAIL %s: %s (%s)\n", name, #call, cudaGetErrorString(e_));                                     \
       g_fail++;                                                                                              \
       goto done;                                                                                             \
     }                                                                                                        \
@@ -66,10 +66,11 @@ static ri__cu_splitk g_sk;
 static void test_gemm(const gcase *t, int split, int f32) {
   char name[300];
   snprintf(name, sizeof name,
-           "convgemm n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d slice=%d "
+           "convgemm n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
+           "slice=%d "
            "splitk=%s out=%s",
-           t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr,
-           t->act, t->bias, t->res, t->slice, split ? "allowed" : "off", f32 ? "f32" : "f16");
+           t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb,
+           t->pr, t->act, t->bias, t->res, t->slice, split ? "allowed" : "off", f32 ? "f32" : "f16");
   int oh = (t->ih + t->pt + t->pb - ((t->kh - 1) * t->dh + 1)) / t->sh + 1;
   int ow = (t->iw + t->pl + t->pr - ((t->kw - 1) * t->dw + 1)) / t->sw + 1;
   int k = t->kh * t->kw * t->c, ldw = (k + 7) / 8 * 8;
@@ -107,7 +108,8 @@ static void test_gemm(const gcase *t, int split, int f32) {
   CK(cudaMemset(dy, 0xff, ny * ye));
   ri__cu_convgemm_args a;
   memset(&a, 0, sizeof a);
-  a.n = t->n, a.ih = t->ih, a.iw = t->iw, a.c = t->c, a.oh = oh, a.ow = ow, a.m_out = t->m, a.k = k, a.ldw = ldw;
+  a.n = t->n, a.ih = t->ih, a.iw = t->iw, a.c = t->c, a.oh = oh, a.ow = ow, a.m_out = t->m, a.k = k,
+  a.ldw = ldw;
   a.kh = t->kh, a.kw = t->kw, a.sh = t->sh, a.sw = t->sw, a.dh = t->dh, a.dw = t->dw;
   a.pad_t = t->pt, a.pad_l = t->pl;
   a.rows_per_img = rows_per_img, a.y_img_stride = img_stride, a.ldy = ldy, a.y_off = y_off, a.ldr = t->m;
@@ -199,8 +201,8 @@ typedef struct {
 /* The direct few-channel kernel: input float32 NCHW (the caller's image as given) or half NHWC. */
 static void test_stem(const scase *t) {
   char name[200];
-  snprintf(name, sizeof name, "stemconv n=%d %dx%dx%d -> m=%d k=%dx%d s=%d pads=%d,%d,%d,%d act=%d input=%s", t->n,
-           t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->s, t->pt, t->pl, t->pb, t->pr, t->act,
+  snprintf(name, sizeof name, "stemconv n=%d %dx%dx%d -> m=%d k=%dx%d s=%d pads=%d,%d,%d,%d act=%d input=%s",
+           t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->s, t->pt, t->pl, t->pb, t->pr, t->act,
            t->nchw_f32 ? "nchw_f32" : "nhwc_f16");
   int oh = (t->ih + t->pt + t->pb - t->kh) / t->s + 1, ow = (t->iw + t->pl + t->pr - t->kw) / t->s + 1;
   int k = t->kh * t->kw * t->c;
@@ -234,7 +236,8 @@ static void test_stem(const scase *t) {
   CK(cudaMalloc(&dw, nw * 4));
   CK(cudaMalloc(&dy, ny * 2));
   CK(cudaMalloc(&db, t->m * 4));
-  CK(cudaMemcpy(dx, t->nchw_f32 ? (void *)fx : (void *)hx, nx * (t->nchw_f32 ? 4 : 2), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dx, t->nchw_f32 ? (void *)fx : (void *)hx, nx * (t->nchw_f32 ? 4 : 2),
+                cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dw, fw, nw * 4, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(db, fb, t->m * 4, cudaMemcpyHostToDevice));
   CK(cudaMemset(dy, 0xff, ny * 2));
@@ -330,7 +333,8 @@ static void test_dw(const dcase *t) {
             for (int kx = 0; kx < 3; kx++) {
               int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
               if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
-              s += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] * fw[(ky * 3 + kx) * t->c + ch];
+              s += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] *
+                   fw[(ky * 3 + kx) * t->c + ch];
             }
           s = act(t->act, s, 0.0, 6.0);
           double got = ri__half_to_float(hy[(((size_t)b * oh + oy) * ow + ox) * t->c + ch]);
@@ -357,28 +361,28 @@ int main(void) {
   }
   static const gcase gc[] = {
       /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
-      {1, 10, 10, 960, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},   /* SSD project at batch 1 */
-      {2, 19, 19, 96, 576, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},    /* expand + clip */
-      {3, 7, 9, 64, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},       /* residual + relu */
-      {2, 5, 5, 16, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},       /* narrow, residual */
-      {2, 19, 19, 576, 273, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1},   /* odd head into a slice */
-      {2, 3, 3, 256, 12, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1},      /* narrow head into a slice */
-      {1, 1, 1, 8, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},         /* smallest */
-      {2, 31, 33, 8, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},      /* first layer, TF SAME pads */
-      {2, 10, 10, 128, 256, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},   /* SSD extra layer */
-      {1, 2, 2, 64, 128, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},      /* 2x2 -> 1x1 */
-      {2, 14, 13, 40, 72, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1, 1, 0},     /* dilated, residual */
-      {1, 23, 17, 24, 40, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1, 1, 0, 0},     /* 7x7 stem */
-      {2, 16, 16, 32, 48, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},     /* strided 1x1 */
-      {1, 6, 5, 16, 8, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0},        /* 3x1 */
-      {8, 38, 38, 32, 192, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},    /* many big tiles */
-      {4, 75, 75, 24, 144, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},    /* K = 24 (partial BK) */
-      {2, 30, 31, 3, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},      /* RGB first layer, gathered */
-      {1, 9, 8, 5, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},        /* 5 channels, residual */
-      {1, 20, 18, 3, 24, 7, 7, 2, 2, 1, 1, 3, 2, 3, 2, 0, 1, 0, 1},      /* RGB 7x7 stem into a slice */
-      {1, 5, 5, 512, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},      /* deep K, residual: split K */
+      {1, 10, 10, 960, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},  /* SSD project at batch 1 */
+      {2, 19, 19, 96, 576, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},   /* expand + clip */
+      {3, 7, 9, 64, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},      /* residual + relu */
+      {2, 5, 5, 16, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},      /* narrow, residual */
+      {2, 19, 19, 576, 273, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1},  /* odd head into a slice */
+      {2, 3, 3, 256, 12, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1},     /* narrow head into a slice */
+      {1, 1, 1, 8, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},        /* smallest */
+      {2, 31, 33, 8, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},     /* first layer, TF SAME pads */
+      {2, 10, 10, 128, 256, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},  /* SSD extra layer */
+      {1, 2, 2, 64, 128, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},     /* 2x2 -> 1x1 */
+      {2, 14, 13, 40, 72, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1, 1, 0},    /* dilated, residual */
+      {1, 23, 17, 24, 40, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1, 1, 0, 0},    /* 7x7 stem */
+      {2, 16, 16, 32, 48, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},    /* strided 1x1 */
+      {1, 6, 5, 16, 8, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0},       /* 3x1 */
+      {8, 38, 38, 32, 192, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},   /* many big tiles */
+      {4, 75, 75, 24, 144, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},   /* K = 24 (partial BK) */
+      {2, 30, 31, 3, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},     /* RGB first layer, gathered */
+      {1, 9, 8, 5, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},       /* 5 channels, residual */
+      {1, 20, 18, 3, 24, 7, 7, 2, 2, 1, 1, 3, 2, 3, 2, 0, 1, 0, 1},     /* RGB 7x7 stem into a slice */
+      {1, 5, 5, 512, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},     /* deep K, residual: split K */
       {1, 10, 10, 1280, 546, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1}, /* deep head into a slice */
-      {1, 3, 3, 256, 256, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},     /* 3x3 -> 1x1, K = 2304 */
+      {1, 3, 3, 256, 256, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},    /* 3x3 -> 1x1, K = 2304 */
   };
   g_sk.ws_bytes = (size_t)16 << 20;
   g_sk.n_counters = 4096;
@@ -398,8 +402,9 @@ int main(void) {
   cudaFree(g_sk.counters);
   static const dcase dc[] = {
       /* n  ih  iw   c  s pt pl pb pr act bias */
-      {2, 15, 15, 32, 1, 1, 1, 1, 1, 2, 1},  {2, 15, 15, 144, 2, 0, 0, 1, 1, 2, 1}, {1, 10, 10, 960, 1, 1, 1, 1, 1, 2, 1},
-      {3, 7, 6, 16, 2, 1, 1, 1, 1, 0, 0},    {1, 1, 1, 8, 1, 1, 1, 1, 1, 1, 1},      {2, 19, 19, 576, 2, 0, 0, 1, 1, 2, 1},
+      {2, 15, 15, 32, 1, 1, 1, 1, 1, 2, 1},  {2, 15, 15, 144, 2, 0, 0, 1, 1, 2, 1},
+      {1, 10, 10, 960, 1, 1, 1, 1, 1, 2, 1}, {3, 7, 6, 16, 2, 1, 1, 1, 1, 0, 0},
+      {1, 1, 1, 8, 1, 1, 1, 1, 1, 1, 1},     {2, 19, 19, 576, 2, 0, 0, 1, 1, 2, 1},
       {1, 5, 9, 24, 1, 0, 0, 0, 0, 0, 1},
   };
   for (size_t i = 0; i < sizeof dc / sizeof dc[0]; i++)

@@ -148,8 +148,9 @@ static void compare(const char *model, const char *prec, int batch, const char *
       double e = rel_error(io->got[o], io->ref[o], n, &max_ref);
       if (absolute) {
         double ea = e * (max_ref > 1e-12 ? max_ref : 1e-12);
-        result(ea <= tol, "%s %s batch=%d run=%s output=%s max_abs_err=%.3g (max|ref|=%.3g, tol %.3g absolute)",
-               model, prec, batch, run, name, ea, max_ref, tol);
+        result(ea <= tol,
+               "%s %s batch=%d run=%s output=%s max_abs_err=%.3g (max|ref|=%.3g, tol %.3g absolute)", model,
+               prec, batch, run, name, ea, max_ref, tol);
       } else {
         result(e <= tol, "%s %s batch=%d run=%s output=%s max_rel_err=%.3g (max|ref|=%.3g, tol %.1e)", model,
                prec, batch, run, name, e, max_ref, tol);
@@ -197,7 +198,8 @@ static void test_model(const char *dir, const char *model) {
     double tol = tols[pi];
     int absolute = 0;
     for (size_t k = 0; pi == 1 && k < sizeof fp16_special / sizeof fp16_special[0]; k++)
-      if (strcmp(model, fp16_special[k].model) == 0) tol = fp16_special[k].tol, absolute = fp16_special[k].absolute;
+      if (strcmp(model, fp16_special[k].model) == 0)
+        tol = fp16_special[k].tol, absolute = fp16_special[k].absolute;
     ri_engine_t *gpu = NULL;
     if (build(path, "cuda", precs[pi], &gpu, msg, sizeof msg) != RI_OK) {
       result(0, "%s %s cuda build: %s", model, prec_names[pi], msg);

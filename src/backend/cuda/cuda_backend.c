@@ -278,7 +278,8 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
     c->splitk.n_counters = 4096;
     RI__TRY(dev_alloc(c, &c->splitk.ws, (int64_t)c->splitk.ws_bytes, "split-K workspace", err));
     void *cnt = NULL;
-    RI__TRY(dev_alloc(c, &cnt, (int64_t)c->splitk.n_counters * (int64_t)sizeof(int), "split-K counters", err));
+    RI__TRY(
+        dev_alloc(c, &cnt, (int64_t)c->splitk.n_counters * (int64_t)sizeof(int), "split-K counters", err));
     c->splitk.counters = cnt;
     CU_RT(cudaMemsetAsync(cnt, 0, (size_t)c->splitk.n_counters * sizeof(int), c->stream));
   }

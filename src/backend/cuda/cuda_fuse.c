@@ -29,7 +29,7 @@
 #include "graph/ops/axis_util.h"
 
 typedef struct {
-  int *uses;  /* per value: reads by nodes, plus one for a graph output */
+  int *uses;   /* per value: reads by nodes, plus one for a graph output */
   int *reader; /* per value: the last node that reads it */
 } use_map;
 
@@ -72,9 +72,7 @@ static int same_shape(const ri__shape *a, const ri__shape *b) {
   return 1;
 }
 
-static int in_arena(const ri__value *v) {
-  return v->mem_offset >= 0 && !v->host && v->kind != RI__VAL_CONST;
-}
+static int in_arena(const ri__value *v) { return v->mem_offset >= 0 && !v->host && v->kind != RI__VAL_CONST; }
 
 static void fuse_residual(cu_state *st, const use_map *u, int ni) {
   const ri__graph *g = st->g;
@@ -140,15 +138,17 @@ static int plan_concat(const cu_state *st, const use_map *u, int ci, cat_plan *p
   if (o < 0) return 0;
   const ri__value *ov = &g->values[o];
   int axis;
-  if (!in_arena(ov) || ov->shape.rank != 3 || st->vlayout[o] != CU_LAYOUT_ROW || st->vdt[o] != RI_DTYPE_FLOAT16 ||
-      !ri__norm_axis(ri__node_attr_int(cat, "axis", 0), 3, &axis) || axis != 1)
+  if (!in_arena(ov) || ov->shape.rank != 3 || st->vlayout[o] != CU_LAYOUT_ROW ||
+      st->vdt[o] != RI_DTYPE_FLOAT16 || !ri__norm_axis(ri__node_attr_int(cat, "axis", 0), 3, &axis) ||
+      axis != 1)
     return 0;
   pl->cat = ci, pl->first = ci, pl->n = cat->n_inputs;
   int64_t t_off = 0, d = ov->shape.dims[2];
   for (int k = 0; k < cat->n_inputs; k++) {
     int in = cat->inputs[k];
     /* An input listed twice has two reads: sole_reader refuses it. */
-    if (in < 0 || sole_reader(u, in) != ci || g->values[in].shape.rank != 3 || g->values[in].shape.dims[2] != d)
+    if (in < 0 || sole_reader(u, in) != ci || g->values[in].shape.rank != 3 ||
+        g->values[in].shape.dims[2] != d)
       return 0;
     int cv = head_conv(st, u, in, pl->chain[k]);
     if (cv < 0) return 0;
@@ -198,9 +198,10 @@ static ri_status fuse_concats(cu_state *st, const use_map *u, ri__err *err) {
     /* A Sigmoid alone reading the Concat's output, after convolutions without activation, joins. */
     int sg = sole_reader(u, o), plain = 1;
     for (int j = 0; j < ci; j++)
-      if (st->nodes[j].fusable && st->nodes[j].co.out_v == o && st->nodes[j].co.act != RI__ACT_NONE) plain = 0;
-    if (plain && sg >= 0 && !g->nodes[sg].host && g->nodes[sg].op == RI__OP_Sigmoid && g->nodes[sg].n_inputs == 1 &&
-        g->nodes[sg].n_outputs == 1 && g->nodes[sg].outputs[0] >= 0) {
+      if (st->nodes[j].fusable && st->nodes[j].co.out_v == o && st->nodes[j].co.act != RI__ACT_NONE)
+        plain = 0;
+    if (plain && sg >= 0 && !g->nodes[sg].host && g->nodes[sg].op == RI__OP_Sigmoid &&
+        g->nodes[sg].n_inputs == 1 && g->nodes[sg].n_outputs == 1 && g->nodes[sg].outputs[0] >= 0) {
       int t = g->nodes[sg].outputs[0];
       if (in_arena(&g->values[t]) && same_shape(&g->values[t].shape, &g->values[o].shape) &&
           st->vlayout[t] == CU_LAYOUT_ROW && st->vdt[t] == RI_DTYPE_FLOAT16) {
@@ -215,7 +216,8 @@ static ri_status fuse_concats(cu_state *st, const use_map *u, ri__err *err) {
       }
     }
     /* A graph output that no node reads is written as float32 (its arena block is sized for float32). */
-    int f32 = u->uses[target] == 1 && g->values[target].is_output && g->values[target].dtype == RI_DTYPE_FLOAT32;
+    int f32 =
+        u->uses[target] == 1 && g->values[target].is_output && g->values[target].dtype == RI_DTYPE_FLOAT32;
     if (f32) st->vdt[target] = RI_DTYPE_FLOAT32;
     for (int j = 0; j < ci; j++)
       if (st->nodes[j].fusable && st->nodes[j].co.out_v == target) {

@@ -65,20 +65,20 @@ typedef struct cu_op_impl {
  * output of a following Add (adding the Add's other input, res_v, before the Add's activation) or into a
  * slice of a Concat's row-major output (SSD heads: Conv -> Transpose(0,2,3,1) -> Reshape -> Concat). */
 typedef struct {
-  int out_v;                  /* value written */
-  int res_v;                  /* value added before the activation, -1 none */
-  int act;                    /* activation code (ri__act) applied last */
+  int out_v; /* value written */
+  int res_v; /* value added before the activation, -1 none */
+  int act;   /* activation code (ri__act) applied last */
   float act_a, act_b;
-  int64_t y_off, ldy;         /* elements before the first channel of a pixel's row; between pixels */
-  int64_t img_stride;         /* elements between images; 0: dense (output pixels per image * ldy) */
-  int out_f32;                /* out_v is float32 on the device (a graph output written directly) */
+  int64_t y_off, ldy; /* elements before the first channel of a pixel's row; between pixels */
+  int64_t img_stride; /* elements between images; 0: dense (output pixels per image * ldy) */
+  int out_f32;        /* out_v is float32 on the device (a graph output written directly) */
 } cu_conv_out;
 
 typedef struct {
   const cu_op_impl *impl;
-  const char *name;    /* implementation name for ri_engine_describe_json (static string) */
-  int skip;            /* the node's work is done by another node (fusion): run() skips it */
-  int fusable;         /* a tensor-core convolution whose output can be redirected (co below) */
+  const char *name; /* implementation name for ri_engine_describe_json (static string) */
+  int skip;         /* the node's work is done by another node (fusion): run() skips it */
+  int fusable;      /* a tensor-core convolution whose output can be redirected (co below) */
   cu_conv_out co;
   unsigned char *want; /* per input: CU_WANT_*; NULL = all CU_WANT_ANY */
   int64_t cvt_bytes;   /* scratch bytes for converted inputs at the maximum batch */

@@ -149,8 +149,8 @@ static void gemm_args(const cu_state *st, int ni, const conv_geo *geo, ri__cu_co
   ga->ldr = a->m;
   ga->act = co->act, ga->act_a = co->act_a, ga->act_b = co->act_b;
   ga->y_f32 = co->out_f32;
-  if (geo->n > INT32_MAX / 2 || geo->ih > INT32_MAX / 2 || geo->iw > INT32_MAX / 2 || geo->oh > INT32_MAX / 2 ||
-      geo->ow > INT32_MAX / 2 || a->ldw > INT32_MAX)
+  if (geo->n > INT32_MAX / 2 || geo->ih > INT32_MAX / 2 || geo->iw > INT32_MAX / 2 ||
+      geo->oh > INT32_MAX / 2 || geo->ow > INT32_MAX / 2 || a->ldw > INT32_MAX)
     ga->k = -1; /* refused by ri__cu_convgemm_supported */
 }
 
@@ -170,7 +170,8 @@ int ri__cu_conv_is_stem(const cu_state *st, int ni) {
 }
 
 /* Arguments of the direct kernel for one geometry and input layout. */
-static void stem_args(const cu_state *st, int ni, const conv_geo *geo, const cu_arg *x, ri__cu_stemconv_args *sa) {
+static void stem_args(const cu_state *st, int ni, const conv_geo *geo, const cu_arg *x,
+                      ri__cu_stemconv_args *sa) {
   const conv_aux *a = st->nodes[ni].aux;
   const ri__conv_params *p = st->g->nodes[ni].params;
   memset(sa, 0, sizeof *sa);

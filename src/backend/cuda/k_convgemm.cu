@@ -12,10 +12,13 @@
  * in the tile's counter; the last block to arrive adds the partials in split order (so the result does not
  * depend on which block came last), resets the counter to 0, and runs the epilogue.
  *
- * Epilogue, from registers: bias, residual and activation in float, one rounding to half. With 64-column
- * tiles and an output whose rows allow 16-byte stores, the four lanes that share a row exchange their
- * column pairs (a 4 x 4 transpose of half2 words through shuffles) so that each stores 8 consecutive
- * channels at once; otherwise each lane stores its column pairs. */
+ * Epilogue: bias, residual and activation in float on the accumulator registers, one rounding to half;
+ * stmatrix writes the half tile to shared memory (over the pipeline stages), and each thread then stores
+ * 16-byte chunks of 8 channels of one pixel, coalesced, or element by element where an output slice is not
+ * 16-byte aligned; float32 outputs (YF32) widen the half results.
+ *
+ * The argument struct is passed by value and kept at 128 bytes: with one more field, nvcc 13.0 generated a
+ * 128 x 64 kernel about 25% slower (the split count is a separate parameter for that reason). */
 #include <type_traits>
 
 #include "backend/cuda/cu_common.cuh"
@@ -27,9 +30,7 @@ constexpr int LDS = BK + 8; /* halves per shared-memory row */
 constexpr int STAGES = 3;
 constexpr int THREADS = 128;
 
-__device__ __forceinline__ unsigned smem_u32(const void *p) {
-  return (unsigned)__cvta_generic_to_shared(p);
-}
+__device__ __forceinline__ unsigned smem_u32(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
 
 /* 16-byte asynchronous copy global -> shared; src_bytes 0 writes zeros. */
 __device__ __forceinline__ void cp16(void *dst, const void *src, int src_bytes) {
@@ -60,17 +61,14 @@ enum { A_VEC = 0, A_K1 = 1, A_SCALAR = 2 };
 
 /* MODE A_K1: a 1x1 convolution with stride 1 and no padding, whose A rows are the input pixels themselves;
  * A_VEC: any window, 16-byte chunks of 8 channels of one tap (c % 8 == 0); A_SCALAR: any window and channel
- * count, 8 elements gathered one by one (the 3-channel image of a first layer).
- * Blocks are numbered with the N tile fastest, so that the blocks sharing an A tile run together and find
- * it in L2. The epilogue stages the float tile in shared memory, then each thread finishes 8 consecutive
- * channels of one pixel (bias, residual, activation, one rounding) and stores them as one 16-byte vector
- * where the output's alignment allows. */
+ * count, 8 elements gathered one by one. Blocks are numbered split fastest, then N tile, so that the blocks
+ * sharing an A tile run together and find it in L2. */
 template <int BM, int BN, int MODE, bool YF32>
 __global__ void __launch_bounds__(THREADS)
     convgemm_kernel(const ri__cu_convgemm_args p, const __half *__restrict__ x, const __half *__restrict__ w,
                     const float *__restrict__ bias, const __half *__restrict__ res,
-                    typename std::conditional<YF32, float, __half>::type *__restrict__ y, float4 *__restrict__ ws,
-                    int *__restrict__ counters, const int splits) {
+                    typename std::conditional<YF32, float, __half>::type *__restrict__ y,
+                    float4 *__restrict__ ws, int *__restrict__ counters, const int splits) {
   constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8;
   constexpr int A_PER_T = BM * (BK / 8) / THREADS, B_PER_T = BN * (BK / 8) / THREADS;
   constexpr int FRAG4 = MI * NI; /* float4s of accumulator per thread */
@@ -405,11 +403,11 @@ cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const voi
   float4 *ws = splits > 1 ? (float4 *)sk->ws : nullptr;
   int *cnt = splits > 1 ? sk->counters : nullptr;
   if (p->y_f32)
-    convgemm_kernel<BM, BN, MODE, true><<<grid, THREADS, 0, s>>>(*p, (const __half *)x, (const __half *)w, b,
-                                                                 (const __half *)r, (float *)y, ws, cnt, splits);
+    convgemm_kernel<BM, BN, MODE, true><<<grid, THREADS, 0, s>>>(
+        *p, (const __half *)x, (const __half *)w, b, (const __half *)r, (float *)y, ws, cnt, splits);
   else
-    convgemm_kernel<BM, BN, MODE, false><<<grid, THREADS, 0, s>>>(*p, (const __half *)x, (const __half *)w, b,
-                                                                  (const __half *)r, (__half *)y, ws, cnt, splits);
+    convgemm_kernel<BM, BN, MODE, false><<<grid, THREADS, 0, s>>>(
+        *p, (const __half *)x, (const __half *)w, b, (const __half *)r, (__half *)y, ws, cnt, splits);
   return ri_cu_launched();
 }
 
@@ -435,8 +433,8 @@ extern "C" int ri__cu_convgemm_supported(const ri__cu_convgemm_args *p) {
          p->k == p->kh * p->kw * p->c && p->ldw % 8 == 0 && p->ldw >= p->k && p->ldw - p->k < 8 &&
          (p->c % 8 != 0 || p->ldw == p->k) && p->sh >= 1 && p->sw >= 1 && p->dh >= 1 && p->dw >= 1 &&
          p->m_out >= 1 && p->act >= RI_CU_ACT_NONE && p->act <= RI_CU_ACT_HSWISH && p->n >= 0 && p->oh >= 0 &&
-         p->ow >= 0 && (int64_t)p->n * p->oh * p->ow <= INT32_MAX / 2 && (int64_t)p->n * p->ih * p->iw <= INT32_MAX &&
-         p->rows_per_img <= INT32_MAX && p->m_out <= 65536;
+         p->ow >= 0 && (int64_t)p->n * p->oh * p->ow <= INT32_MAX / 2 &&
+         (int64_t)p->n * p->ih * p->iw <= INT32_MAX && p->rows_per_img <= INT32_MAX && p->m_out <= 65536;
 }
 
 extern "C" cudaError_t ri__cu_convgemm(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,

@@ -80,8 +80,8 @@ __global__ void __launch_bounds__(THREADS)
 
 extern "C" int ri__cu_stemconv_supported(const ri__cu_stemconv_args *p) {
   return p->c >= 1 && p->kh >= 1 && p->kw >= 1 && p->k == p->kh * p->kw * p->c && p->k <= RI__CU_STEM_MAX_K &&
-         p->m >= 1 && p->m <= 65535 * MT && p->sh >= 1 && p->sw >= 1 && p->dh >= 1 && p->dw >= 1 && p->n >= 0 &&
-         p->act >= RI_CU_ACT_NONE && p->act <= RI_CU_ACT_HSWISH &&
+         p->m >= 1 && p->m <= 65535 * MT && p->sh >= 1 && p->sw >= 1 && p->dh >= 1 && p->dw >= 1 &&
+         p->n >= 0 && p->act >= RI_CU_ACT_NONE && p->act <= RI_CU_ACT_HSWISH &&
          (int64_t)p->n * p->oh * p->ow <= (int64_t)INT32_MAX * THREADS;
 }
 

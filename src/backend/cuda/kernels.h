@@ -145,18 +145,18 @@ typedef struct {
 cudaError_t ri__cu_dwconv(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args *p, const void *x,
                           const void *w, const float *bias, void *y);
 
-/* Convolution as an implicit GEMM on the tensor cores (k_convgemm.cu), half data, float accumulation:
- * x is NHWC [n, ih, iw, c] half; w holds m_out rows of ldw halves, row j being output channel j's
- * [kh, kw, c] weights (k = kh * kw * c of them) followed by zeros up to ldw, a multiple of 8 (ldw = k when
- * c is a multiple of 8, which takes the fast 16-byte path); bias float32 [m_out] or NULL. Output pixel m = (b, oy, ox) (row-major over
- * [n, oh, ow]), channel j < m_out is written, as half, to
- *   y[(m / rows_per_img) * y_img_stride + (m % rows_per_img) * ldy + y_off + j]
- * (a dense NHWC output has rows_per_img = oh * ow, ldy = m_out, y_img_stride = rows_per_img * m_out,
- * y_off = 0; other values write into a slice of a larger tensor) with the value
- *   act(sum + bias[j] + res[m * ldr + j])
- * computed in float (res half, may be NULL). pad_t / pad_l are the top / left pads; the input is zero
- * outside [0, ih) x [0, iw). w, y, bias and res must be 16-byte aligned, and x too when c % 8 == 0; y must
- * not overlap x, w or (except exactly, element for element) res. */
+/* Convolution as an implicit GEMM on the tensor cores (k_convgemm.cu), half data, float accumulation.
+ * x is NHWC [n, ih, iw, c] half. w holds m_out rows of ldw halves: row j is output channel j's [kh, kw, c]
+ * weights (k = kh * kw * c of them), then zeros up to ldw, a multiple of 8 (ldw = k when c is a multiple
+ * of 8, which takes the fast 16-byte path). bias is float32 [m_out] or NULL; res is half or NULL.
+ * Output pixel m = (b, oy, ox), row-major over [n, oh, ow], and channel j < m_out get the value
+ *     act(sum + bias[j] + res[m * ldr + j]), computed in float,
+ * stored (half, or float32 when y_f32) at element
+ *     (m / rows_per_img) * y_img_stride + (m % rows_per_img) * ldy + y_off + j
+ * of y. A dense NHWC output has rows_per_img = oh * ow, ldy = m_out, y_img_stride = rows_per_img * m_out,
+ * y_off = 0; other values write into a slice of a larger tensor. pad_t / pad_l are the top / left pads; the
+ * input is zero outside [0, ih) x [0, iw). w, y, bias and res must be 16-byte aligned, and x too when
+ * c % 8 == 0; y must not overlap x, w or (except exactly, element for element) res. */
 typedef struct {
   int n, ih, iw, c, oh, ow, m_out, k, ldw;
   int kh, kw, sh, sw, dh, dw, pad_t, pad_l;
@@ -180,11 +180,12 @@ int ri__cu_convgemm_supported(const ri__cu_convgemm_args *p);
 cudaError_t ri__cu_convgemm(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
                             const float *bias, const void *res, void *y, const ri__cu_splitk *sk);
 
-/* Direct convolution for few input channels (k_stemconv.cu): y is NHWC half [n, oh, ow, m] with
- *   y[b, oy, ox, j] = act(bias[j] + sum over ky, kx, ci of x(b, ci, iy, ix) * w[((ky * kw + kx) * c + ci) * m + j])
- * (iy = oy * sh - pad_t + ky * dh, ix likewise; zero outside the input), x(b, ci, iy, ix) read at
- * b * xs_n + ci * xs_c + iy * xs_h + ix * xs_w elements, float32 or half (NCHW and NHWC are both strides).
- * w and bias are float32 (bias may be NULL); k = kh * kw * c <= RI__CU_STEM_MAX_K; y 16-byte aligned. */
+/* Direct convolution for few input channels (k_stemconv.cu). y is NHWC half [n, oh, ow, m] with
+ *     y[b, oy, ox, j] = act(bias[j] + sum over ky, kx, ci of x(b, ci, iy, ix) * w[kk * m + j]),
+ *     kk = (ky * kw + kx) * c + ci, iy = oy * sh - pad_t + ky * dh, ix = ox * sw - pad_l + kx * dw,
+ * x being zero outside the input and read at element b * xs_n + ci * xs_c + iy * xs_h + ix * xs_w, float32
+ * or half (NCHW and NHWC are both strides). w and bias are float32 (bias may be NULL);
+ * k = kh * kw * c <= RI__CU_STEM_MAX_K; y is 16-byte aligned. */
 #define RI__CU_STEM_MAX_K 128
 typedef struct {
   int n, c, ih, iw, oh, ow, m, k;
