@@ -38,7 +38,7 @@ from runinfer import _lib
 from runinfer.engine import Engine, EngineInfo
 from runinfer.errors import Error
 
-__all__ = ["RunInferenceEngineHandlerNumPy", "default_inference_fn", "load_engine", "engine_info"]
+__all__ = ["RunInferenceEngineHandlerNumPy", "RunInferEngineHandlerNumPy", "default_inference_fn", "load_engine", "engine_info"]
 
 _log = logging.getLogger(__name__)
 
@@ -288,3 +288,7 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
     def __repr__(self) -> str:
         return (f"RunInferenceEngineHandlerNumPy(engine_path={self._engine_path!r}, onnx_path={self._onnx_path!r}, "
                 f"batching={self._batching_kwargs})")
+
+
+# The name issue 5 and the docs of earlier drafts use; the same class.
+RunInferEngineHandlerNumPy = RunInferenceEngineHandlerNumPy

@@ -416,3 +416,9 @@ def test_example_with_trained_shapes_detector(tmp_path):
     assert len(rows) == 6 and set(rows) == set(c_out.read_text().splitlines())
     labels = [lb for lb in meta.get("labels", "").split("\n")[1:] if lb]
     assert labels and any(f'"label":"{lb}"' in r for r in rows for lb in labels), "named shapes are detected"
+
+
+def test_handler_alias_is_the_handler():
+    from runinfer import beam as rb
+
+    assert rb.RunInferEngineHandlerNumPy is rb.RunInferenceEngineHandlerNumPy
