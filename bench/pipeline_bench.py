@@ -160,8 +160,8 @@ def bench_run(cli: str, files: list[Path], work: Path, max_batch: int, threshold
                               "write": wr},
             # everything but decode and inference, as CPU time summed over the stages, per wall second
             "overhead_share_stage_sum": (pre + post + wr) / wall,
-            # the same, counting only what sits on the inference thread's path (post-processing runs there;
-            # preprocessing and writing overlap with inference on other threads)
+            # post-processing CPU time per wall second (it runs on its own threads since 2026-11-26: this is
+            # CPU taken from the cores, no longer time on the inference thread's path)
             "overhead_share_critical_path": post / wall,
             # wall time the inference stage was not inferring: pipeline fill (the first batch's decode), post-
             # processing, batching and tail; an upper bound of the overhead on the critical path

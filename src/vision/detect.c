@@ -476,6 +476,10 @@ struct ri_detector {
   size_t boxes_cap;
   cand *cands;
   size_t cands_cap;
+  cand *bucket; /* candidates grouped by class (counting sort), capacity cands_cap */
+  size_t bucket_cap;
+  size_t *class_start; /* num_cols + 1 offsets into bucket */
+  size_t class_start_cap;
   float *row; /* one row of scores for softmax */
   size_t row_cap;
   ri__err err;
@@ -517,6 +521,8 @@ void ri_detector_destroy(ri_detector_t *d) {
   ri__free(d->anchors);
   ri__free(d->boxes);
   ri__free(d->cands);
+  ri__free(d->bucket);
+  ri__free(d->class_start);
   ri__free(d->row);
   ri__free(d);
 }
@@ -646,20 +652,30 @@ static float iou(const float *a, const float *b) {
   return uni > 0.0f ? inter / uni : 0.0f;
 }
 
-/* Class ascending, then score descending, then anchor ascending. */
-static int cmp_class_score(const void *pa, const void *pb) {
-  const cand *a = pa, *b = pb;
-  if (a->cls != b->cls) return a->cls < b->cls ? -1 : 1;
-  if (a->score != b->score) return a->score > b->score ? -1 : 1;
-  return (a->anchor > b->anchor) - (a->anchor < b->anchor);
-}
-
 /* Score descending, then anchor ascending, then class ascending. */
 static int cmp_score(const void *pa, const void *pb) {
   const cand *a = pa, *b = pb;
   if (a->score != b->score) return a->score > b->score ? -1 : 1;
   if (a->anchor != b->anchor) return a->anchor < b->anchor ? -1 : 1;
   return (a->cls > b->cls) - (a->cls < b->cls);
+}
+
+/* Within one class: score descending, then anchor ascending (a strict total order: anchors are unique). */
+static int cand_before(const cand *a, const cand *b) {
+  return a->score != b->score ? a->score > b->score : a->anchor < b->anchor;
+}
+
+static void sift_down(cand *h, size_t n, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, best = i;
+    if (l < n && cand_before(&h[l], &h[best])) best = l;
+    if (l + 1 < n && cand_before(&h[l + 1], &h[best])) best = l + 1;
+    if (best == i) return;
+    cand t = h[i];
+    h[i] = h[best];
+    h[best] = t;
+    i = best;
+  }
 }
 
 ri_status ri_detector_run(ri_detector_t *d, const float *boxes, const float *scores, size_t num_boxes,
@@ -726,23 +742,42 @@ ri_status ri_detector_run(ri_detector_t *d, const float *boxes, const float *sco
     }
   }
   if (nc == 0) return RI_OK;
-  qsort(d->cands, nc, sizeof(cand), cmp_class_score);
-
-  /* Greedy NMS per class; survivors are compacted to the front of the array. */
-  size_t kept = 0;
-  for (size_t s0 = 0; s0 < nc;) {
-    size_t e0 = s0;
-    while (e0 < nc && d->cands[e0].cls == d->cands[s0].cls)
-      e0++;
+  /* Group the candidates by class (counting sort, stable), then run greedy NMS per class taking candidates in
+   * (score descending, anchor ascending) order from a binary heap: a class usually fills max_per_class long
+   * before its candidates run out, so only the candidates actually visited are ordered. The order visited is
+   * exactly that of a full sort. Survivors are compacted to the front of d->cands. */
+  if (!grow((void **)&d->bucket, &d->bucket_cap, nc, sizeof(cand)) ||
+      !grow((void **)&d->class_start, &d->class_start_cap, num_cols + 1, sizeof(size_t)))
+    return RI__OOM(&d->err);
+  size_t *cs = d->class_start;
+  memset(cs, 0, (num_cols + 1) * sizeof(size_t));
+  for (size_t j = 0; j < nc; j++)
+    cs[(size_t)d->cands[j].cls + 1]++;
+  for (size_t k = 0; k < num_cols; k++)
+    cs[k + 1] += cs[k];
+  for (size_t j = 0; j < nc; j++)
+    d->bucket[cs[(size_t)d->cands[j].cls]++] = d->cands[j];
+  /* cs[k] now holds the end of class k's run; its start is the previous class's end */
+  size_t kept = 0, begin = 0;
+  for (size_t k = 0; k < num_cols; k++) {
+    size_t end = cs[k];
+    cand *h = d->bucket + begin;
+    size_t m = end - begin;
+    begin = end;
+    if (m == 0) continue;
+    for (size_t i = m / 2; i-- > 0;)
+      sift_down(h, m, i);
     size_t class_start = kept;
-    for (size_t j = s0; j < e0 && kept - class_start < (size_t)c->max_per_class; j++) {
-      const float *bj = d->boxes + 4 * (size_t)d->cands[j].anchor;
+    while (m > 0 && kept - class_start < (size_t)c->max_per_class) {
+      cand top = h[0];
+      h[0] = h[--m];
+      sift_down(h, m, 0);
+      const float *bj = d->boxes + 4 * (size_t)top.anchor;
       int ok = 1;
       for (size_t q = class_start; q < kept && ok; q++)
         if (iou(bj, d->boxes + 4 * (size_t)d->cands[q].anchor) > c->iou_threshold) ok = 0;
-      if (ok) d->cands[kept++] = d->cands[j];
+      if (ok) d->cands[kept++] = top;
     }
-    s0 = e0;
   }
   qsort(d->cands, kept, sizeof(cand), cmp_score);
   size_t n = kept;
