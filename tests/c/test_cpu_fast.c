@@ -16,6 +16,8 @@
 #include "graph/op.h"
 #include "graph/passes.h"
 #include "graph/shape_infer.h"
+#define GB_SEED 2024u
+#include "graph_build.h"
 #include "test.h"
 
 #ifdef RI_HAVE_XNNPACK
@@ -24,127 +26,12 @@
 #define HAVE_FAST 0
 #endif
 
-/* ---- graph building ---------------------------------------------------------------------------------- */
+/* ---- graph building: graph_build.h, with attribute failures checked ------------------------------------ */
 
-static ri__shape mkshape(int rank, const int64_t *dims) {
-  ri__shape s;
-  memset(&s, 0, sizeof s);
-  s.rank = rank;
-  for (int i = 0; i < rank; i++)
-    s.dims[i] = dims[i];
-  return s;
-}
-#define SHAPE(...)                                                                                           \
-  mkshape((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
-#define IDX(...) (int[]){__VA_ARGS__}, (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int))
-#define I64S(...)                                                                                            \
-  (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]) { __VA_ARGS__ }
-
-static ri__graph *gnew(void) {
-  ri__graph *g = ri__graph_create();
-  if (g) g->opset = 13;
-  return g;
-}
-
-static int append(int **arr, int *n, int v) {
-  int *p = ri__realloc(*arr, (size_t)(*n + 1) * sizeof(int));
-  if (!p) return -1;
-  p[(*n)++] = v;
-  *arr = p;
-  return v;
-}
-
-/* A float32 graph input whose first axis is the batch. */
-static int input(ri__graph *g, const char *name, ri__shape s) {
-  int v = ri__graph_add_value(g, name, RI_DTYPE_FLOAT32, &s, RI__VAL_INPUT);
-  if (v < 0) return -1;
-  g->values[v].batch_axis = 0;
-  return append(&g->inputs, &g->n_inputs, v);
-}
-
-static int output(ri__graph *g, int v) {
-  if (v < 0) return -1;
-  g->values[v].is_output = 1;
-  return append(&g->outputs, &g->n_outputs, v);
-}
-
-static int act(ri__graph *g, const char *name) {
-  return ri__graph_add_value(g, name, RI_DTYPE_UNDEFINED, NULL, RI__VAL_ACTIVATION);
-}
-
-static uint32_t g_seed = 2024;
-static float frand(void) {
-  g_seed = g_seed * 1664525u + 1013904223u;
-  return (float)((g_seed >> 8) & 0xffff) / 32768.f - 1.f;
-}
-
-/* A float32 constant of random values in [-scale, scale) + offset, or of the given values. */
-static int cf32(ri__graph *g, const char *name, ri__shape s, const float *vals, float scale, float offset) {
-  int64_t n = ri__shape_numel(&s);
-  float *d = ri__malloc((size_t)(n ? n : 1) * sizeof(float));
-  if (!d) return -1;
-  for (int64_t i = 0; i < n; i++)
-    d[i] = vals ? vals[i] : scale * frand() + offset;
-  return ri__graph_add_const(g, name, RI_DTYPE_FLOAT32, &s, d, (size_t)n * sizeof(float));
-}
-
-static int ci64(ri__graph *g, const char *name, ri__shape s, const int64_t *vals) {
-  int64_t n = ri__shape_numel(&s);
-  int64_t *d = ri__malloc((size_t)(n ? n : 1) * sizeof(int64_t));
-  if (!d) return -1;
-  memcpy(d, vals, (size_t)n * sizeof(int64_t));
-  return ri__graph_add_const(g, name, RI_DTYPE_INT64, &s, d, (size_t)n * sizeof(int64_t));
-}
-
-static int node(ri__graph *g, const char *name, ri__op op, const int *in, int nin, const int *out, int nout) {
-  for (int i = 0; i < nin; i++)
-    if (in[i] < -1) return -1;
-  for (int i = 0; i < nout; i++)
-    if (out[i] < 0) return -1;
-  return ri__graph_add_node(g, name, op, in, nin, out, nout);
-}
-
-static void attr_int(ri__graph *g, int ni, const char *name, int64_t v) {
-  if (ni < 0) return;
-  ri__attr a;
-  memset(&a, 0, sizeof a);
-  a.name = ri__strdup(name);
-  a.type = RI__ATTR_INT;
-  a.i = v;
-  CHECK(a.name && ri__graph_add_attr(g, ni, &a, NULL) == RI_OK);
-}
-
-static void attr_float(ri__graph *g, int ni, const char *name, float v) {
-  if (ni < 0) return;
-  ri__attr a;
-  memset(&a, 0, sizeof a);
-  a.name = ri__strdup(name);
-  a.type = RI__ATTR_FLOAT;
-  a.f = v;
-  CHECK(a.name && ri__graph_add_attr(g, ni, &a, NULL) == RI_OK);
-}
-
-static void attr_str(ri__graph *g, int ni, const char *name, const char *v) {
-  if (ni < 0) return;
-  ri__attr a;
-  memset(&a, 0, sizeof a);
-  a.name = ri__strdup(name);
-  a.type = RI__ATTR_STRING;
-  a.s = ri__strdup(v);
-  CHECK(a.name && a.s && ri__graph_add_attr(g, ni, &a, NULL) == RI_OK);
-}
-
-static void attr_ints(ri__graph *g, int ni, const char *name, int n, const int64_t *v) {
-  if (ni < 0) return;
-  ri__attr a;
-  memset(&a, 0, sizeof a);
-  a.name = ri__strdup(name);
-  a.type = RI__ATTR_INTS;
-  a.n = n;
-  a.ints = ri__malloc((size_t)n * sizeof(int64_t));
-  if (a.ints) memcpy(a.ints, v, (size_t)n * sizeof(int64_t));
-  CHECK(a.name && a.ints && ri__graph_add_attr(g, ni, &a, NULL) == RI_OK);
-}
+#define attr_int(g, ni, name, ...)   CHECK(attr_int(g, ni, name, __VA_ARGS__) >= 0)
+#define attr_float(g, ni, name, ...) CHECK(attr_float(g, ni, name, __VA_ARGS__) >= 0)
+#define attr_str(g, ni, name, ...)   CHECK(attr_str(g, ni, name, __VA_ARGS__) >= 0)
+#define attr_ints(g, ni, name, ...)  CHECK(attr_ints(g, ni, name, __VA_ARGS__) >= 0)
 
 static void set_act(ri__graph *g, int ni, ri__act a, float x, float y) {
   if (ni < 0) return;
@@ -399,7 +286,7 @@ static void test_conv_variants(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const conv_case *c = &cases[i];
     ri__graph *g = gnew();
-    int x = input(g, "x", SHAPE(1, c->cin, c->h, c->w));
+    int x = input(g, "x", SHAPE(1, c->cin, c->h, c->w), 0);
     int y = act(g, "y");
     int ni = conv(g, "conv", x, y, c->cin, c->cout, c->kh, c->kw, c->group, c->bias);
     attr_ints(g, ni, "strides", I64S(c->sh, c->sw));
@@ -428,7 +315,7 @@ static void test_conv_variants(void) {
 static void test_block_chain(void) {
   for (int threads = 1; threads <= 2; threads++) {
     ri__graph *g = gnew();
-    int x = input(g, "x", SHAPE(1, 8, 14, 14));
+    int x = input(g, "x", SHAPE(1, 8, 14, 14), 0);
     int e = act(g, "e"), d = act(g, "d"), p = act(g, "p"), r = act(g, "r"), m = act(g, "m");
     int gp = act(g, "gp"), f = act(g, "f"), fc = act(g, "fc"), sm = act(g, "sm"), cat = act(g, "cat");
     set_act(g, conv(g, "expand", x, e, 8, 24, 1, 1, 1, 1), RI__ACT_CLIP, 0, 6);
@@ -481,7 +368,7 @@ static void test_block_chain(void) {
  * data, and the whole graph is one segment. A Sigmoid on the concatenated scores runs plainly. */
 static void test_ssd_heads(void) {
   ri__graph *g = gnew();
-  int x = input(g, "x", SHAPE(1, 16, 10, 10));
+  int x = input(g, "x", SHAPE(1, 16, 10, 10), 0);
   int f2 = act(g, "f2"), h1 = act(g, "h1"), h2 = act(g, "h2"), t1 = act(g, "t1"), t2 = act(g, "t2");
   int r1 = act(g, "r1"), r2 = act(g, "r2"), cat = act(g, "cat"), sg = act(g, "sg");
   int c2 = conv(g, "down", x, f2, 16, 16, 3, 3, 1, 1);
@@ -519,7 +406,7 @@ static void test_ssd_heads(void) {
  * activations, and an SE-style Mul of a map by a [N,C,1,1] gate computed from it. */
 static void test_nhwc_input_and_binary(void) {
   ri__graph *g = gnew();
-  int x = input(g, "img", SHAPE(1, 9, 11, 3));
+  int x = input(g, "img", SHAPE(1, 9, 11, 3), 0);
   int t = act(g, "t"), s = act(g, "s"), m = act(g, "m"), c = act(g, "c"), a1 = act(g, "a1"),
       a2 = act(g, "a2");
   int a3 = act(g, "a3"), a4 = act(g, "a4"), gp = act(g, "gp"), gc = act(g, "gc"), gs = act(g, "gs");
@@ -584,7 +471,7 @@ static void test_pools(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const pool_case *c = &cases[i];
     ri__graph *g = gnew();
-    int x = input(g, "x", SHAPE(1, 6, 10, 11));
+    int x = input(g, "x", SHAPE(1, 6, 10, 11), 0);
     int y = act(g, "y");
     int ni = node(g, "pool", c->op, IDX(x), IDX(y));
     attr_ints(g, ni, "kernel_shape", I64S(c->k, c->k));
@@ -608,8 +495,8 @@ static void test_pools(void) {
  * activation by a constant matrix; Clip (min/max inputs), LeakyRelu and HardSwish on plain values. */
 static void test_dense_and_unary(void) {
   ri__graph *g = gnew();
-  int x = input(g, "x", SHAPE(1, 12));
-  int x3 = input(g, "x3", SHAPE(1, 5, 12));
+  int x = input(g, "x", SHAPE(1, 12), 0);
+  int x3 = input(g, "x3", SHAPE(1, 5, 12), 0);
   int y1 = act(g, "y1"), y2 = act(g, "y2"), y3 = act(g, "y3"), y4 = act(g, "y4"), y5 = act(g, "y5");
   int y6 = act(g, "y6");
   int g1 = node(g, "gemm_tb", RI__OP_Gemm,
@@ -648,7 +535,7 @@ static void test_dense_and_unary(void) {
  * mode stays on the reference kernel. */
 static void test_pad(void) {
   ri__graph *g = gnew();
-  int x = input(g, "x", SHAPE(1, 5, 9, 8));
+  int x = input(g, "x", SHAPE(1, 5, 9, 8), 0);
   int c0 = act(g, "c0"), p1 = act(g, "p1"), c1 = act(g, "c1"), p2 = act(g, "p2"), p3 = act(g, "p3");
   conv(g, "conv0", x, c0, 5, 6, 1, 1, 1, 1);
   float v = 0.5f;
@@ -695,7 +582,7 @@ static void test_resize(void) {
                {"nearest", "asymmetric", 8, 12, 2.f, 2.f, "ref"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     ri__graph *g = gnew();
-    int x = input(g, "x", SHAPE(1, 3, cases[i].h, cases[i].w));
+    int x = input(g, "x", SHAPE(1, 3, cases[i].h, cases[i].w), 0);
     int c = act(g, "c"), r = act(g, "r");
     conv(g, "conv", x, c, 3, 5, 1, 1, 1, 1);
     float sc[4] = {1.f, 1.f, cases[i].sh, cases[i].sw};
@@ -719,7 +606,7 @@ static void test_resize(void) {
 /* A graph whose input has no batch axis: its segment cannot be cut into images and runs whole. */
 static void test_unsliced(void) {
   ri__graph *g = gnew();
-  int x = input(g, "x", SHAPE(3, 4, 7, 7)), y = act(g, "y"), z = act(g, "z");
+  int x = input(g, "x", SHAPE(3, 4, 7, 7), 0), y = act(g, "y"), z = act(g, "z");
   g->values[x].batch_axis = -1;
   int c1 = conv(g, "conv", x, y, 4, 8, 3, 3, 1, 1);
   attr_ints(g, c1, "pads", I64S(1, 1, 1, 1));
@@ -740,7 +627,7 @@ static void test_env_disables(void) {
   ri__err err;
   ri__err_clear(&err);
   ri__graph *g = gnew();
-  int x = input(g, "x", SHAPE(1, 4, 6, 6)), y = act(g, "y");
+  int x = input(g, "x", SHAPE(1, 4, 6, 6), 0), y = act(g, "y");
   conv(g, "conv", x, y, 4, 4, 3, 3, 1, 1);
   output(g, y);
   CHECK(finish(g, 2, &err) == RI_OK);
@@ -761,7 +648,7 @@ static void test_two_contexts(void) {
   ri__err err;
   ri__err_clear(&err);
   ri__graph *g = gnew();
-  int x = input(g, "x", SHAPE(1, 4, 6, 6)), y = act(g, "y"), z = act(g, "z");
+  int x = input(g, "x", SHAPE(1, 4, 6, 6), 0), y = act(g, "y"), z = act(g, "z");
   set_act(g, conv(g, "conv", x, y, 4, 8, 3, 3, 1, 1), RI__ACT_RELU, 0, 0);
   conv(g, "conv2", y, z, 8, 8, 3, 3, 8, 0);
   output(g, z);
@@ -798,7 +685,7 @@ static void test_alloc_failures(void) {
   ri__err err;
   ri__err_clear(&err);
   ri__graph *g = gnew();
-  int x = input(g, "x", SHAPE(1, 4, 6, 6)), y = act(g, "y"), z = act(g, "z"), t = act(g, "t");
+  int x = input(g, "x", SHAPE(1, 4, 6, 6), 0), y = act(g, "y"), z = act(g, "z"), t = act(g, "t");
   set_act(g, conv(g, "conv", x, y, 4, 8, 3, 3, 1, 1), RI__ACT_RELU, 0, 0);
   node(g, "add", RI__OP_Add, IDX(y, cf32(g, "k", SHAPE(8, 1, 1), NULL, 1, 0)), IDX(z));
   attr_ints(g, node(g, "tr", RI__OP_Transpose, IDX(z), IDX(t)), "perm", I64S(0, 2, 3, 1));

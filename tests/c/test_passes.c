@@ -9,124 +9,10 @@
 #include "graph/op.h"
 #include "graph/passes.h"
 #include "graph/shape_infer.h"
+#include "graph_build.h"
 #include "test.h"
 
-/* ---- graph building ---------------------------------------------------------------------------------- */
-
-static ri__shape mkshape(int rank, const int64_t *dims) {
-  ri__shape s;
-  memset(&s, 0, sizeof s);
-  s.rank = rank;
-  for (int i = 0; i < rank; i++)
-    s.dims[i] = dims[i];
-  return s;
-}
-#define SHAPE(...)                                                                                           \
-  mkshape((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
-#define SCALAR   mkshape(0, NULL)
-#define IDX(...) (int[]){__VA_ARGS__}, (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int))
-
-static ri__graph *gnew(void) {
-  ri__graph *g = ri__graph_create();
-  if (g) g->opset = 13;
-  return g;
-}
-
-static int append(int **arr, int *n, int v) {
-  int *p = ri__realloc(*arr, (size_t)(*n + 1) * sizeof(int));
-  if (!p) return -1;
-  p[(*n)++] = v;
-  *arr = p;
-  return v;
-}
-
-/* A float32 graph input; batch_axis 0 makes dims[0] the batch. */
-static int input(ri__graph *g, const char *name, ri__shape s, int batch_axis) {
-  int v = ri__graph_add_value(g, name, RI_DTYPE_FLOAT32, &s, RI__VAL_INPUT);
-  if (v < 0) return -1;
-  g->values[v].batch_axis = batch_axis;
-  return append(&g->inputs, &g->n_inputs, v);
-}
-
-static int output(ri__graph *g, int v) {
-  if (v < 0) return -1;
-  g->values[v].is_output = 1;
-  return append(&g->outputs, &g->n_outputs, v);
-}
-
-static int act(ri__graph *g, const char *name) {
-  return ri__graph_add_value(g, name, RI_DTYPE_UNDEFINED, NULL, RI__VAL_ACTIVATION);
-}
-
-static uint32_t g_seed = 12345;
-static float frand(void) {
-  g_seed = g_seed * 1664525u + 1013904223u;
-  return (float)((g_seed >> 8) & 0xffff) / 32768.f - 1.f;
-}
-
-/* A float32 constant: given values, or random ones in [-1, 1) when vals is NULL (plus `offset`). */
-static int cf32(ri__graph *g, const char *name, ri__shape s, const float *vals, float offset) {
-  int64_t n = ri__shape_numel(&s);
-  float *d = ri__malloc((size_t)(n ? n : 1) * sizeof(float));
-  if (!d) return -1;
-  for (int64_t i = 0; i < n; i++)
-    d[i] = vals ? vals[i] : frand() + offset;
-  return ri__graph_add_const(g, name, RI_DTYPE_FLOAT32, &s, d, (size_t)n * sizeof(float));
-}
-
-static int ci64(ri__graph *g, const char *name, ri__shape s, const int64_t *vals) {
-  int64_t n = ri__shape_numel(&s);
-  int64_t *d = ri__malloc((size_t)(n ? n : 1) * sizeof(int64_t));
-  if (!d) return -1;
-  memcpy(d, vals, (size_t)n * sizeof(int64_t));
-  return ri__graph_add_const(g, name, RI_DTYPE_INT64, &s, d, (size_t)n * sizeof(int64_t));
-}
-
-static int node(ri__graph *g, const char *name, ri__op op, const int *in, int nin, const int *out, int nout) {
-  for (int i = 0; i < nin; i++)
-    if (in[i] < -1) return -1;
-  for (int i = 0; i < nout; i++)
-    if (out[i] < 0) return -1;
-  return ri__graph_add_node(g, name, op, in, nin, out, nout);
-}
-
-static int attr_int(ri__graph *g, int ni, const char *name, int64_t v) {
-  if (ni < 0) return -1;
-  ri__attr a;
-  memset(&a, 0, sizeof a);
-  a.name = ri__strdup(name);
-  a.type = RI__ATTR_INT;
-  a.i = v;
-  if (!a.name) return -1;
-  return ri__graph_add_attr(g, ni, &a, NULL) == RI_OK ? 0 : -1;
-}
-
-static int attr_float(ri__graph *g, int ni, const char *name, float v) {
-  if (ni < 0) return -1;
-  ri__attr a;
-  memset(&a, 0, sizeof a);
-  a.name = ri__strdup(name);
-  a.type = RI__ATTR_FLOAT;
-  a.f = v;
-  if (!a.name) return -1;
-  return ri__graph_add_attr(g, ni, &a, NULL) == RI_OK ? 0 : -1;
-}
-
-static int attr_ints(ri__graph *g, int ni, const char *name, int n, const int64_t *v) {
-  if (ni < 0) return -1;
-  ri__attr a;
-  memset(&a, 0, sizeof a);
-  a.name = ri__strdup(name);
-  a.type = RI__ATTR_INTS;
-  a.n = n;
-  a.ints = ri__malloc((size_t)n * sizeof(int64_t));
-  if (!a.name || !a.ints) {
-    ri__attr_free(&a);
-    return -1;
-  }
-  memcpy(a.ints, v, (size_t)n * sizeof(int64_t));
-  return ri__graph_add_attr(g, ni, &a, NULL) == RI_OK ? 0 : -1;
-}
+/* ---- graph building: graph_build.h ------------------------------------------------------------------ */
 
 static int count_live(const ri__graph *g, ri__op op) {
   int c = 0;
@@ -216,14 +102,14 @@ static void test_fold_constants(void) {
   ri__graph *g = gnew();
   float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {10, 20, 30, 40, 50, 60};
   int x = input(g, "x", SHAPE(1, 2, 3), 0);
-  int ca = cf32(g, "ca", SHAPE(2, 3), a, 0), cb = cf32(g, "cb", SHAPE(2, 3), b, 0);
+  int ca = cf32(g, "ca", SHAPE(2, 3), a, 1.f, 0), cb = cf32(g, "cb", SHAPE(2, 3), b, 1.f, 0);
   int t = act(g, "t"), t2 = act(g, "t2"), y = act(g, "y");
   node(g, "add_consts", RI__OP_Add, IDX(ca, cb), IDX(t));
   node(g, "relu_const", RI__OP_Relu, IDX(t), IDX(t2)); /* chain: folds in the same sweep */
   node(g, "mul_x", RI__OP_Mul, IDX(x, t2), IDX(y));
   output(g, y);
   /* A Tile of a one-element constant to 2^25 floats (128 MiB) is too large to fold. */
-  int one = cf32(g, "one", SHAPE(1, 1), a, 0);
+  int one = cf32(g, "one", SHAPE(1, 1), a, 1.f, 0);
   int reps = ci64(g, "reps", SHAPE(2), (int64_t[]){8192, 4096});
   int big = act(g, "big");
   node(g, "tile_big", RI__OP_Tile, IDX(one, reps), IDX(big));
@@ -259,7 +145,7 @@ static void test_fold_constant_node(void) {
   ri__graph *g = gnew();
   int x = input(g, "x", SHAPE(1, 3), 0);
   float vals[3] = {0.5f, -2.f, 4.f};
-  int tv = cf32(g, "const_tensor", SHAPE(3), vals, 0);
+  int tv = cf32(g, "const_tensor", SHAPE(3), vals, 1.f, 0);
   int c = act(g, "c"), y = act(g, "y");
   int cn = node(g, "the_constant", RI__OP_Constant, NULL, 0, IDX(c));
   ri__attr a;
@@ -433,18 +319,18 @@ static void test_shape_error_names_node_and_batch(void) {
 
 /* x [N,3,6,6] → Conv(W, [B]) → BN → "z"; a second Conv shares W (must keep the original weights). */
 static ri__graph *conv_bn_graph(int with_bias, int group) {
-  g_seed = 777;
+  gb_seed = 777;
   ri__graph *g = gnew();
   int x = input(g, "x", SHAPE(1, 4, 6, 6), 0);
-  int w = cf32(g, "W", SHAPE(6, 4 / group, 3, 3), NULL, 0);
-  int b = with_bias ? cf32(g, "B", SHAPE(6), NULL, 0) : -1;
+  int w = cf32(g, "W", SHAPE(6, 4 / group, 3, 3), NULL, 1.f, 0);
+  int b = with_bias ? cf32(g, "B", SHAPE(6), NULL, 1.f, 0) : -1;
   int y = act(g, "y"), z = act(g, "z"), y2 = act(g, "y2");
   int conv = with_bias ? node(g, "conv", RI__OP_Conv, IDX(x, w, b), IDX(y))
                        : node(g, "conv", RI__OP_Conv, IDX(x, w), IDX(y));
   attr_ints(g, conv, "pads", 4, (int64_t[]){1, 1, 1, 1});
   attr_int(g, conv, "group", group);
-  int sc = cf32(g, "bn_scale", SHAPE(6), NULL, 1.5f), bb = cf32(g, "bn_b", SHAPE(6), NULL, 0);
-  int mu = cf32(g, "bn_mean", SHAPE(6), NULL, 0), var = cf32(g, "bn_var", SHAPE(6), NULL, 1.2f);
+  int sc = cf32(g, "bn_scale", SHAPE(6), NULL, 1.f, 1.5f), bb = cf32(g, "bn_b", SHAPE(6), NULL, 1.f, 0);
+  int mu = cf32(g, "bn_mean", SHAPE(6), NULL, 1.f, 0), var = cf32(g, "bn_var", SHAPE(6), NULL, 1.f, 1.2f);
   attr_float(g, node(g, "bn", RI__OP_BatchNormalization, IDX(y, sc, bb, mu, var), IDX(z)), "epsilon", 1e-3f);
   int conv2 = node(g, "conv_shared_w", RI__OP_Conv, IDX(x, w), IDX(y2));
   attr_int(g, conv2, "group", group);
@@ -517,12 +403,12 @@ static void test_fold_batchnorm_shared_output(void) {
  * Conv output is also a graph output (not fusable); MatMul-free Add → HardSigmoid where Clip's max is an
  * input (not fusable). */
 static ri__graph *fuse_graph(void) {
-  g_seed = 99;
+  gb_seed = 99;
   ri__graph *g = gnew();
   int x = input(g, "x", SHAPE(1, 2, 5, 5), 0);
   int bound = input(g, "bound", SHAPE(1), -1);
-  int w = cf32(g, "W", SHAPE(2, 2, 3, 3), NULL, 0), w2 = cf32(g, "W2", SHAPE(2, 2, 1, 1), NULL, 0);
-  int lo = cf32(g, "lo", SCALAR, (float[]){0.f}, 0), hi = cf32(g, "hi", SCALAR, (float[]){0.5f}, 0);
+  int w = cf32(g, "W", SHAPE(2, 2, 3, 3), NULL, 1.f, 0), w2 = cf32(g, "W2", SHAPE(2, 2, 1, 1), NULL, 1.f, 0);
+  int lo = cf32(g, "lo", SCALAR, (float[]){0.f}, 1.f, 0), hi = cf32(g, "hi", SCALAR, (float[]){0.5f}, 1.f, 0);
   int c0 = act(g, "c0"), c = act(g, "c"), a0 = act(g, "a0"), l = act(g, "l");
   int k0 = act(g, "k0"), k = act(g, "k"), m0 = act(g, "m0"), m = act(g, "m");
   attr_ints(g, node(g, "conv", RI__OP_Conv, IDX(x, w), IDX(c0)), "pads", 4, (int64_t[]){1, 1, 1, 1});
@@ -585,10 +471,10 @@ static void test_fuse_activation(void) {
 
 /* A residual chain with a branch and a channel change, so that lifetimes overlap in several ways. */
 static ri__graph *plan_graph(void) {
-  g_seed = 5;
+  gb_seed = 5;
   ri__graph *g = gnew();
   int x = input(g, "x", SHAPE(1, 4, 8, 8), 0);
-  int w = cf32(g, "W", SHAPE(8, 4, 3, 3), NULL, 0), w2 = cf32(g, "W2", SHAPE(4, 8, 1, 1), NULL, 0);
+  int w = cf32(g, "W", SHAPE(8, 4, 3, 3), NULL, 1.f, 0), w2 = cf32(g, "W2", SHAPE(4, 8, 1, 1), NULL, 1.f, 0);
   int v[12];
   char name[16];
   for (int i = 0; i < 12; i++) {
