@@ -103,6 +103,25 @@ RI_API const char *ri_context_last_error(const ri_context_t *ctx);
 RI_API RI_MUST_USE ri_status ri_context_run(ri_context_t *ctx, int batch, const void *const *inputs,
                                             void *const *outputs);
 
+/* Per-run timing, off by default. While on, each successful ri_context_run records where its time went;
+ * ri_context_last_timing reports the last one. On a GPU the phases are measured with device events (a few
+ * per run, recorded on the context's stream; a run replays its CUDA graph either way); on the CPU the whole
+ * call is timed on the host clock. Turning timing on or off clears the last record. Same thread-safety as
+ * ri_context_run: one thread at a time per context. */
+RI_API RI_MUST_USE ri_status ri_context_set_timing(ri_context_t *ctx, int on);
+
+/* Phases of the last successful run while timing was on, in milliseconds (all 0 when it was off, before a
+ * run, or after a failed one). Any pointer may be NULL.
+ *   h2d_ms      from the start of the run until the inputs are on the device, including their copy into
+ *               pinned staging (0 on the CPU);
+ *   compute_ms  the network (GPU: device time of the graph replay or kernel sequence; CPU: the whole call);
+ *   d2h_ms      from the end of the compute until the outputs are in pinned host staging (0 on the CPU);
+ *   enqueue_ms  host time spent handing the compute to the device: launching the CUDA graph, or enqueuing
+ *               every kernel on a run that does not replay a graph (CPU: equal to compute_ms).
+ * The call's wall time also includes the copies from staging into the caller's buffers. */
+RI_API RI_MUST_USE ri_status ri_context_last_timing(const ri_context_t *ctx, double *h2d_ms,
+                                                    double *compute_ms, double *d2h_ms, double *enqueue_ms);
+
 /* Shape of output `index` for the given batch (dims fully resolved). For an output whose length depends on
  * the data (NonMaxSuppression's selected indices) this is the largest shape, which the buffer passed to
  * ri_context_run must hold; the rows after the real ones are filled with -1. */

@@ -443,6 +443,25 @@ class Context:
             check(L.ri_context_run(h, batch, in_ptrs, out_ptrs), lambda: _lib.text(L.ri_context_last_error(h)))
         return {o.name: a for o, a in zip(self._engine.outputs, outs)}
 
+    def set_timing(self, on: bool = True) -> None:
+        """Turns per-run timing on or off (off by default); see last_timing()."""
+        L = _lib.lib()
+        with self._cell.lock:
+            h = self._h
+            check(L.ri_context_set_timing(h, 1 if on else 0), lambda: _lib.text(L.ri_context_last_error(h)))
+
+    def last_timing(self) -> dict:
+        """Phases of the last run made while timing was on, in milliseconds: h2d_ms (inputs to the device,
+        staging included), compute_ms, d2h_ms, enqueue_ms (host time handing the work to the device). On the
+        CPU compute_ms and enqueue_ms are the whole call and the copies are 0. All 0 when timing was off."""
+        L = _lib.lib()
+        v = [ctypes.c_double() for _ in range(4)]
+        with self._cell.lock:
+            h = self._h
+            check(L.ri_context_last_timing(h, *[ctypes.byref(x) for x in v]),
+                  lambda: _lib.text(L.ri_context_last_error(h)))
+        return dict(zip(("h2d_ms", "compute_ms", "d2h_ms", "enqueue_ms"), (x.value for x in v)))
+
     def close(self) -> None:
         eng = self._engine
         with eng._lock, self._cell.lock:

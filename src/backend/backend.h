@@ -20,6 +20,14 @@ typedef struct {
   int64_t arena_size; /* activation arena bytes at max_batch (from the memory plan) */
 } ri__backend_cfg;
 
+/* Where the time of one run went, in milliseconds (see ri_context_last_timing in runinfer/engine.h). */
+typedef struct {
+  double h2d_ms;     /* start of the run until the inputs are on the device (host staging included) */
+  double compute_ms; /* the network itself (device time on a GPU) */
+  double d2h_ms;     /* end of the compute until the outputs are back in host staging */
+  double enqueue_ms; /* host time spent handing the compute to the device */
+} ri__run_timing;
+
 typedef struct ri__backend_ops {
   const char *name; /* "cpu", "cuda" */
   /* Build/load time: per-node implementation choice and weight preparation. The graph outlives the state. */
@@ -33,6 +41,11 @@ typedef struct ri__backend_ops {
                    ri__err *err);
   /* Optional: one line per node describing the chosen implementation (tactic name), or NULL. */
   const char *(*node_impl)(void *state, int node);
+  /* Optional, for backends whose runs have phases the engine layer cannot see (device transfers): turn
+   * per-run timing of ctx on or off, and report the last run's phases. Without them the engine layer times
+   * the whole run call as compute (and enqueue) on the host clock. */
+  ri_status (*set_timing)(void *ctx, int on, ri__err *err);
+  void (*last_timing)(void *ctx, ri__run_timing *t);
 } ri__backend_ops;
 
 extern const ri__backend_ops ri__cpu_backend;

@@ -1,6 +1,7 @@
 /* ri_context_t: per-thread execution of an engine. Shapes are resolved once per batch size and reused while
  * consecutive runs keep the same batch. */
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "engine/engine_impl.h"
@@ -58,6 +59,12 @@ static ri_status resolve(ri_context_t *c, int batch) {
   return RI_OK;
 }
 
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* Rows written to each output of an op with padded rows (ri__op_has_padded_rows): the real rows come first
  * and the padding rows start with -1, so the count is the first row that does. */
 static void count_padded_rows(ri_context_t *c, void *const *outputs) {
@@ -98,9 +105,36 @@ ri_status ri_context_run(ri_context_t *c, int batch, const void *const *inputs, 
                          g->values[g->outputs[i]].name);
   RI__TRY(resolve(c, batch));
   c->last_batch = 0;
+  memset(&c->last_timing, 0, sizeof c->last_timing);
+  double t0 = c->timing ? now_ms() : 0;
   RI__TRY(c->e->be->run(c->be_ctx, c->vals, batch, inputs, outputs, &c->err));
+  if (c->timing && c->e->be->last_timing) {
+    c->e->be->last_timing(c->be_ctx, &c->last_timing);
+  } else if (c->timing) {
+    c->last_timing.compute_ms = now_ms() - t0;
+    c->last_timing.enqueue_ms = c->last_timing.compute_ms;
+  }
   count_padded_rows(c, outputs);
   c->last_batch = batch;
+  return RI_OK;
+}
+
+ri_status ri_context_set_timing(ri_context_t *c, int on) {
+  if (!c) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&c->err);
+  if (c->e->be->set_timing) RI__TRY(c->e->be->set_timing(c->be_ctx, on != 0, &c->err));
+  c->timing = on != 0;
+  memset(&c->last_timing, 0, sizeof c->last_timing);
+  return RI_OK;
+}
+
+ri_status ri_context_last_timing(const ri_context_t *c, double *h2d_ms, double *compute_ms, double *d2h_ms,
+                                 double *enqueue_ms) {
+  if (!c) return RI_ERR_INVALID_ARG;
+  if (h2d_ms) *h2d_ms = c->last_timing.h2d_ms;
+  if (compute_ms) *compute_ms = c->last_timing.compute_ms;
+  if (d2h_ms) *d2h_ms = c->last_timing.d2h_ms;
+  if (enqueue_ms) *enqueue_ms = c->last_timing.enqueue_ms;
   return RI_OK;
 }
 

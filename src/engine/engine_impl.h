@@ -42,6 +42,8 @@ struct ri_context {
   int last_batch;   /* batch of the last successful run, 0 = none (ri_context_last_output_shape) */
   int64_t *rows;    /* per graph output: rows written by the last successful run to outputs of ops with
                        padded rows (ri__op_has_padded_rows), -1 for every other output */
+  int timing;       /* ri_context_set_timing */
+  ri__run_timing last_timing; /* phases of the last successful run while timing was on, else zeros */
   ri__err err;
 };
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runinfer/engine.h"
 
@@ -169,6 +170,42 @@ static int run_ctx(ri_context_t *ctx, int batch, io_set *io, void **outs, char *
   return s == RI_OK;
 }
 
+static double wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ri_context_set_timing / ri_context_last_timing on a batch-1 run whose inputs io holds: every phase is
+ * non-negative, the device phases fit inside the call's wall time, the compute of a model with device nodes
+ * takes time, and with timing off again the record is all zeros. */
+static void check_timing(const char *model, const char *prec, ri_context_t *ctx, io_set *io) {
+  char msg[2048];
+  double h2d = -1, gpu = -1, d2h = -1, enq = -1;
+  if (ri_context_set_timing(ctx, 1) != RI_OK) {
+    result(0, "%s %s timing on: %s", model, prec, ri_context_last_error(ctx));
+    return;
+  }
+  double t0 = wall_ms();
+  int ran = run_ctx(ctx, 1, io, io->got, msg, sizeof msg);
+  double wall = wall_ms() - t0;
+  if (!ran || ri_context_last_timing(ctx, &h2d, &gpu, &d2h, &enq) != RI_OK) {
+    result(0, "%s %s timed run: %s", model, prec, ran ? ri_context_last_error(ctx) : msg);
+    return;
+  }
+  int expect_compute = strncmp(model, "tiny_shape", 10) != 0;
+  result(h2d >= 0 && gpu >= 0 && d2h >= 0 && enq > 0 && h2d + gpu + d2h <= wall + 0.05 &&
+             (!expect_compute || gpu > 0),
+         "%s %s timing: h2d %.4f + compute %.4f + d2h %.4f ms <= call %.4f ms, enqueue %.4f ms", model, prec,
+         h2d, gpu, d2h, wall, enq);
+  if (ri_context_set_timing(ctx, 0) != RI_OK || !run_ctx(ctx, 1, io, io->got, msg, sizeof msg) ||
+      ri_context_last_timing(ctx, &h2d, &gpu, &d2h, &enq) != RI_OK) {
+    result(0, "%s %s untimed run: %s", model, prec, ri_context_last_error(ctx));
+    return;
+  }
+  result(h2d == 0 && gpu == 0 && d2h == 0 && enq == 0, "%s %s timing off: record cleared", model, prec);
+}
+
 static void test_model(const char *dir, const char *model) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s.onnx", dir, model);
@@ -266,6 +303,7 @@ static void test_model(const char *dir, const char *model) {
         compare(model, prec_names[pi], batch, run, &io, ctx, tol, absolute);
       }
     }
+    if (ok) check_timing(model, prec_names[pi], ctx, &io);
     io_free(&io);
     ri_context_destroy(ctx);
     ri_engine_destroy(gpu);

@@ -36,6 +36,17 @@ def find_cli() -> str | None:
     return None
 
 
+def find_lib() -> str | None:
+    """libruninfer.so: $RI_LIB if set, else the one beside the CLI find_cli() returns (or build/'s); None when
+    absent."""
+    env = os.environ.get("RI_LIB")
+    if env:
+        return env
+    cli = find_cli()
+    cand = Path(cli).parent / "libruninfer.so" if cli else REPO_ROOT / "build" / "libruninfer.so"
+    return str(cand) if cand.is_file() else None
+
+
 def cli_missing_reason() -> str:
     env = os.environ.get("RI_CLI")
     where = f"$RI_CLI={env}" if env else f"{REPO_ROOT / 'build' / 'runinfer'} (set $RI_CLI to override)"

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, find_cli
+from conftest import REPO_ROOT, find_cli, find_lib
 
 import make_models
 
@@ -50,16 +50,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(PY_DIR), str(TESTS_DIR)]
                                            + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
-def _lib_path() -> str | None:
-    env = os.environ.get("RI_LIB")
-    if env:
-        return env
-    cli = find_cli()
-    cand = Path(cli).parent / "libruninfer.so" if cli else REPO_ROOT / "build" / "libruninfer.so"
-    return str(cand) if cand.is_file() else None
-
-
-LIB = _lib_path()
+LIB = find_lib()
 if LIB:
     os.environ["RI_LIB"] = LIB
 pytestmark = pytest.mark.skipif(LIB is None or find_cli() is None,

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, find_cli
+from conftest import REPO_ROOT, find_cli, find_lib
 
 import make_models
 
@@ -35,16 +35,7 @@ if str(PY_DIR) not in sys.path:
     sys.path.insert(0, str(PY_DIR))
 
 
-def _lib_path() -> str | None:
-    env = os.environ.get("RI_LIB")
-    if env:
-        return env
-    cli = find_cli()
-    cand = Path(cli).parent / "libruninfer.so" if cli else REPO_ROOT / "build" / "libruninfer.so"
-    return str(cand) if cand.is_file() else None
-
-
-LIB = _lib_path()
+LIB = find_lib()
 if LIB:
     os.environ["RI_LIB"] = LIB
 pytestmark = pytest.mark.skipif(LIB is None or find_cli() is None,

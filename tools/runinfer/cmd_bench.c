@@ -1,5 +1,7 @@
 /* runinfer bench: throughput and latency statistics of an engine on random inputs, reported the way trtexec
- * reports them (min, mean, median, percentiles). */
+ * reports them (min, mean, median, percentiles): the latency of each call, and its phases from
+ * ri_context_last_timing (enqueue, host-to-device, compute, device-to-host; on the CPU only the call), with a
+ * warning when the copies or the enqueue, not the compute, bound the throughput. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,34 @@ static double pct(const double *sorted, int n, double p) {
   int lo = (int)idx;
   int hi = lo + 1 < n ? lo + 1 : lo;
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (idx - lo);
+}
+
+enum { PH_LAT, PH_ENQ, PH_H2D, PH_GPU, PH_D2H, N_PH };
+static const char *const k_phase_label[N_PH] = {"latency", "enqueue", "h2d", "compute", "d2h"};
+
+typedef struct {
+  double min, mean, median, p90, p95, p99, max;
+} stats;
+
+/* Sorts v in place and summarises it. */
+static stats summarize(double *v, int n) {
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += v[i];
+  qsort(v, (size_t)n, sizeof(double), cmp_double);
+  return (stats){v[0], sum / n, pct(v, n, 50), pct(v, n, 90), pct(v, n, 95), pct(v, n, 99), v[n - 1]};
+}
+
+static void print_stats(const char *label, const stats *s) {
+  printf("%-22s min %.4f mean %.4f median %.4f p90 %.4f p95 %.4f p99 %.4f max %.4f\n", label, s->min, s->mean,
+         s->median, s->p90, s->p95, s->p99, s->max);
+}
+
+static void json_stats(FILE *f, const char *key, const stats *s) {
+  fprintf(f,
+          "\"%s\":{\"min\":%.5f,\"mean\":%.5f,\"median\":%.5f,\"p90\":%.5f,\"p95\":%.5f,\"p99\":%.5f,"
+          "\"max\":%.5f}",
+          key, s->min, s->mean, s->median, s->p90, s->p95, s->p99, s->max);
 }
 
 static void fill_random(void *p, ri_dtype dt, size_t n, unsigned *seed) {
@@ -114,7 +144,11 @@ int cmd_bench(int argc, char **argv) {
       cli_fail("bench", s, ri_context_last_error(ctx));
       goto done;
     }
-  lat = malloc(sizeof(double) * (size_t)iters);
+  if ((s = ri_context_set_timing(ctx, 1)) != RI_OK) {
+    cli_fail("bench", s, ri_context_last_error(ctx));
+    goto done;
+  }
+  lat = malloc(sizeof(double) * (size_t)iters * N_PH);
   if (!lat) goto done;
   double t0 = now_ms();
   for (int i = 0; i < iters; i++) {
@@ -123,31 +157,64 @@ int cmd_bench(int argc, char **argv) {
       cli_fail("bench", s, ri_context_last_error(ctx));
       goto done;
     }
-    lat[i] = now_ms() - a;
+    lat[PH_LAT * iters + i] = now_ms() - a;
+    if ((s = ri_context_last_timing(ctx, &lat[PH_H2D * iters + i], &lat[PH_GPU * iters + i],
+                                    &lat[PH_D2H * iters + i], &lat[PH_ENQ * iters + i])) != RI_OK) {
+      cli_fail("bench", s, ri_context_last_error(ctx));
+      goto done;
+    }
   }
   double total = now_ms() - t0;
-  double sum = 0;
-  for (int i = 0; i < iters; i++)
-    sum += lat[i];
-  qsort(lat, (size_t)iters, sizeof(double), cmp_double);
+  double compute_total = 0, copy_total = 0;
+  for (int i = 0; i < iters; i++) {
+    compute_total += lat[PH_GPU * iters + i];
+    copy_total += lat[PH_H2D * iters + i] + lat[PH_D2H * iters + i];
+  }
+  stats st[N_PH];
+  for (int p = 0; p < N_PH; p++)
+    st[p] = summarize(lat + (size_t)p * iters, iters);
+  int device = copy_total > 0; /* phases with transfers: the engine runs on a device */
   double thr = batch * iters / (total / 1e3);
   printf("engine %s batch %d iterations %d\n", engine_path, batch, iters);
   printf("throughput: %.2f inferences/s (%.2f batches/s)\n", thr, iters / (total / 1e3));
-  printf("latency (ms): min %.4f mean %.4f median %.4f p90 %.4f p95 %.4f p99 %.4f max %.4f\n", lat[0],
-         sum / iters, pct(lat, iters, 50), pct(lat, iters, 90), pct(lat, iters, 95), pct(lat, iters, 99),
-         lat[iters - 1]);
+  printf("latency (ms): min %.4f mean %.4f median %.4f p90 %.4f p95 %.4f p99 %.4f max %.4f\n", st[PH_LAT].min,
+         st[PH_LAT].mean, st[PH_LAT].median, st[PH_LAT].p90, st[PH_LAT].p95, st[PH_LAT].p99, st[PH_LAT].max);
+  if (device) {
+    printf("phases of each call (ms):\n");
+    print_stats("  enqueue (host)", &st[PH_ENQ]);
+    print_stats("  H2D (incl. staging)", &st[PH_H2D]);
+    print_stats("  GPU compute", &st[PH_GPU]);
+    print_stats("  D2H", &st[PH_D2H]);
+    printf("throughput without data transfers: %.2f inferences/s (batch / median GPU compute)\n",
+           st[PH_GPU].median > 0 ? batch * 1e3 / st[PH_GPU].median : 0.0);
+    printf("total host wall time %.3f s, total GPU compute %.3f s, total transfers %.3f s\n", total / 1e3,
+           compute_total / 1e3, copy_total / 1e3);
+    if (st[PH_H2D].mean + st[PH_D2H].mean > st[PH_GPU].mean)
+      printf("warning: transfer-bound: host<->device copies (%.4f ms mean) take longer than the compute "
+             "(%.4f ms); a larger batch or inputs that are already on the device would help\n",
+             st[PH_H2D].mean + st[PH_D2H].mean, st[PH_GPU].mean);
+    if (st[PH_ENQ].mean >= st[PH_GPU].mean)
+      printf(
+          "warning: enqueue-bound: handing the work to the GPU (%.4f ms mean) takes as long as the compute "
+          "(%.4f ms); the GPU waits for the host\n",
+          st[PH_ENQ].mean, st[PH_GPU].mean);
+  }
   if (json_path) {
     FILE *f = fopen(json_path, "w");
     if (!f) {
       fprintf(stderr, "runinfer bench: cannot write '%s'\n", json_path);
       goto done;
     }
-    fprintf(
-        f,
-        "{\"engine\":\"%s\",\"batch\":%d,\"iterations\":%d,\"throughput\":%.4f,\"latency_ms\":{\"min\":%.5f,"
-        "\"mean\":%.5f,\"median\":%.5f,\"p90\":%.5f,\"p95\":%.5f,\"p99\":%.5f,\"max\":%.5f}}\n",
-        engine_path, batch, iters, thr, lat[0], sum / iters, pct(lat, iters, 50), pct(lat, iters, 90),
-        pct(lat, iters, 95), pct(lat, iters, 99), lat[iters - 1]);
+    fprintf(f, "{\"engine\":\"%s\",\"batch\":%d,\"iterations\":%d,\"throughput\":%.4f,", engine_path, batch,
+            iters, thr);
+    json_stats(f, "latency_ms", &st[PH_LAT]);
+    for (int p = PH_ENQ; p < N_PH; p++) {
+      char key[32];
+      snprintf(key, sizeof key, "%s_ms", k_phase_label[p]);
+      fputc(',', f);
+      json_stats(f, key, &st[p]);
+    }
+    fprintf(f, ",\"device_phases\":%s}\n", device ? "true" : "false");
     fclose(f);
   }
   rc = 0;

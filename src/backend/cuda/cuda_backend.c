@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/cuda/cuda_api.h"
 #include "backend/cuda/cuda_internal.h"
@@ -200,6 +201,8 @@ static void cuda_ctx_destroy(void *p) {
   ri__cu_staging_destroy(c);
   if (c->ev0) cudaEventDestroy(c->ev0);
   if (c->ev1) cudaEventDestroy(c->ev1);
+  if (c->ev_in) cudaEventDestroy(c->ev_in);
+  if (c->ev_out) cudaEventDestroy(c->ev_out);
   if (c->cudnn) cudnnDestroy(c->cudnn);
   if (c->lt) cublasLtDestroy(c->lt);
   cudaFree(c->arena);
@@ -252,6 +255,8 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
   CU_RT(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
   CU_RT(cudaEventCreate(&c->ev0));
   CU_RT(cudaEventCreate(&c->ev1));
+  CU_RT(cudaEventCreate(&c->ev_in));
+  CU_RT(cudaEventCreate(&c->ev_out));
   RI__TRY(ri__cu_staging_create(c, err));
   if (st->uses_cudnn) {
     CU_DNN(cudnnCreate(&c->cudnn));
@@ -482,6 +487,12 @@ static ri_status upload_host_values(cu_ctx *c, const ri__tensor *vals, ri__err *
   return RI_OK;
 }
 
+static double host_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void *const *in, void *const *out,
                           ri__err *err) {
   cu_ctx *c = p;
@@ -489,6 +500,7 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
   const ri__graph *g = st->g;
   const int ni = -1;
   CU_RT(cudaSetDevice(st->cfg.device_index));
+  if (c->timing) CU_RT(cudaEventRecord(c->ev_in, c->stream));
 
   for (int i = 0; i < g->n_inputs; i++) {
     int v = g->inputs[i];
@@ -511,12 +523,14 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     exec = c->graphs_on ? ri__cu_graph_find(c, batch) : NULL;
   }
   if (c->timing) CU_RT(cudaEventRecord(c->ev0, c->stream));
+  double enq0 = c->timing ? host_ms() : 0;
   if (exec) {
     CU_RT(cudaGraphLaunch(exec, c->stream));
   } else {
     RI__TRY(enqueue_compute(c, vals, err));
     c->ran[batch / 8] |= (unsigned char)(1u << (batch % 8));
   }
+  c->last_enqueue_ms = c->timing ? host_ms() - enq0 : 0;
   c->last_was_graph = exec != NULL;
   if (c->timing) CU_RT(cudaEventRecord(c->ev1, c->stream));
 
@@ -532,13 +546,13 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     if (!src) return ri__err_set(err, RI_ERR_INTERNAL, "graph output '%s' has no device memory", val->name);
     RI__TRY(ri__cu_stage_out(c, src, (char *)c->pin_io + st->io_off[g->n_inputs + i], out[i], nb, err));
   }
+  if (c->timing) CU_RT(cudaEventRecord(c->ev_out, c->stream));
   RI__TRY(ri__cu_stage_out_finish(c, batch, err));
+  c->last_compute_ms = c->last_h2d_ms = c->last_d2h_ms = 0.f;
   if (c->timing) {
-    float ms = 0.f;
-    CU_RT(cudaEventElapsedTime(&ms, c->ev0, c->ev1));
-    c->last_compute_ms = ms;
-  } else {
-    c->last_compute_ms = 0.f;
+    CU_RT(cudaEventElapsedTime(&c->last_h2d_ms, c->ev_in, c->ev0));
+    CU_RT(cudaEventElapsedTime(&c->last_compute_ms, c->ev0, c->ev1));
+    CU_RT(cudaEventElapsedTime(&c->last_d2h_ms, c->ev1, c->ev_out));
   }
   RI__TRY(ri__cu_profile_collect(c, err));
   for (int i = 0; i < g->n_outputs; i++) {
@@ -559,6 +573,21 @@ static const char *cuda_node_impl(void *state, int node) {
   return st->nodes[node].name;
 }
 
+static ri_status cuda_set_timing(void *p, int on, ri__err *err) {
+  (void)err;
+  cu_ctx *c = p;
+  c->timing = on != 0;
+  return RI_OK;
+}
+
+static void cuda_last_timing(void *p, ri__run_timing *t) {
+  const cu_ctx *c = p;
+  t->h2d_ms = c->last_h2d_ms;
+  t->compute_ms = c->last_compute_ms;
+  t->d2h_ms = c->last_d2h_ms;
+  t->enqueue_ms = c->last_enqueue_ms;
+}
+
 const ri__backend_ops ri__cuda_backend = {
     .name = "cuda",
     .prepare = cuda_prepare,
@@ -567,6 +596,8 @@ const ri__backend_ops ri__cuda_backend = {
     .ctx_destroy = cuda_ctx_destroy,
     .run = cuda_run,
     .node_impl = cuda_node_impl,
+    .set_timing = cuda_set_timing,
+    .last_timing = cuda_last_timing,
 };
 
 /* ---- hooks for tools (cuda_api.h) ------------------------------------------------------------------------

@@ -147,8 +147,11 @@ struct cu_ctx {
   unsigned char *ran; /* bit b: batch b has run eagerly once (a graph is captured on its second run) */
   /* Device timing of the compute part of the last run (RI_CUDA_TIMING=1 or ri__cuda_set_timing). */
   int timing;
-  cudaEvent_t ev0, ev1;
+  cudaEvent_t ev0, ev1;      /* around the compute part */
+  cudaEvent_t ev_in, ev_out; /* start of the run; after the outputs' device-to-host copies are enqueued */
   float last_compute_ms;
+  float last_h2d_ms, last_d2h_ms;
+  double last_enqueue_ms; /* host time of the graph launch or the eager enqueue */
   int last_was_graph;
   /* Per-node profiling (ri__cuda_context_set_profile): runs eagerly with events between nodes. */
   struct cu_profile *prof;
