@@ -72,6 +72,12 @@ RI_API RI_MUST_USE ri_status ri_pipeline_set_batching(ri_pipeline_t *p, int min_
                                                       int64_t max_wait_us);
 /* Decode threads (default 2); ordered = 1 writes rows in input order (default 0: completion order). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_workers(ri_pipeline_t *p, int decode_threads, int ordered);
+/* Inference workers (default 1, at most 64): each forms its own batches from the decoded records and runs
+ * them on its own execution context of the engine, so batches overlap: on a GPU the copies of one batch
+ * run while another computes (each context has its own stream); on the CPU several single-threaded
+ * contexts can beat one multi-threaded context. Every context holds its own activation memory (weights are
+ * shared by the engine). Rows are the same whatever the count; with ordered = 0 their order may change. */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_contexts(ri_pipeline_t *p, int contexts);
 /* Metrics: JSON file and/or Prometheus text file (either may be NULL). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_metrics(ri_pipeline_t *p, const char *json_path,
                                                      const char *prometheus_path);

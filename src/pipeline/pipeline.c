@@ -27,6 +27,7 @@ struct ri_pipeline {
   int min_batch, max_batch;
   int64_t max_wait_us;
   int decode_threads, ordered, progress;
+  int contexts;         /* inference workers, each with its own execution context of the engine */
   int fast_decode;      /* decoders get the model input size as their scale hint (not while drawing) */
   double load_model_ms; /* reported under Beam's load_model_latency_milli_secs */
   uint64_t model_bytes; /* reported under Beam's model_byte_size */
@@ -42,14 +43,20 @@ typedef struct {
   int post_threads;
   ri__metrics m;
   ri__postproc pp;
-  ri_context_t *ctx;
+  ri_context_t **ctxs; /* one per inference worker (p->contexts) */
   int n_outputs;
   size_t out_item_bytes[64];
   ri__err src_err, infer_err;
   int src_failed, infer_failed;
-  uint64_t batches;
+  uint64_t batches; /* guarded by m.mu */
   long size_hint;
 } run_state;
+
+/* One inference worker: forms its own batches from q_batch and runs them on its context. */
+typedef struct {
+  run_state *rs;
+  ri_context_t *ctx;
+} infer_worker;
 
 ri_status ri_pipeline_create(ri_engine_t *engine, ri_pipeline_t **out) {
   if (!engine || !out) return RI_ERR_INVALID_ARG;
@@ -60,6 +67,7 @@ ri_status ri_pipeline_create(ri_engine_t *engine, ri_pipeline_t **out) {
   p->max_batch = ri_engine_max_batch(engine);
   p->max_wait_us = 2000;
   p->decode_threads = 2;
+  p->contexts = 1;
   *out = p;
   return RI_OK;
 }
@@ -134,6 +142,15 @@ ri_status ri_pipeline_set_workers(ri_pipeline_t *p, int decode_threads, int orde
     return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "decode threads %d is outside 1..256", decode_threads);
   p->decode_threads = decode_threads;
   p->ordered = ordered != 0;
+  return RI_OK;
+}
+
+ri_status ri_pipeline_set_contexts(ri_pipeline_t *p, int contexts) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  if (contexts < 1 || contexts > 64)
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "inference contexts %d is outside 1..64", contexts);
+  p->contexts = contexts;
   return RI_OK;
 }
 
@@ -300,14 +317,17 @@ static void pass_to_writer(run_state *rs, ri__record *r) {
 /* Runs records [0, n) of recs as one batch into outs (laid out for n items); when the device runs out of
  * memory for a batch of several, retries the two halves separately (so a GPU that cannot hold the largest
  * batch still finishes the job, at a smaller batch). Returns the status of the last failed attempt. */
-static ri_status infer_span(run_state *rs, ri__record **recs, int n, void *in_buf, void *const *outs) {
+static ri_status infer_span(run_state *rs, ri_context_t *ctx, ri__record **recs, int n, void *in_buf,
+                            void *const *outs) {
   for (int i = 0; i < n; i++)
     memcpy((char *)in_buf + (size_t)i * rs->item_bytes, recs[i]->input, rs->item_bytes);
   const void *ins[1] = {in_buf};
   int64_t t0 = ri__now_us();
-  ri_status s = ri_context_run(rs->ctx, n, ins, outs);
+  ri_status s = ri_context_run(ctx, n, ins, outs);
   int64_t t1 = ri__now_us();
+  pthread_mutex_lock(&rs->m.mu);
   rs->batches++;
+  pthread_mutex_unlock(&rs->m.mu);
   if (s == RI_OK) {
     ri__dist_add(&rs->m, &rs->m.inference_batch_latency_micro_secs, (double)(t1 - t0));
     ri__dist_add(&rs->m, &rs->m.inference_request_batch_size, (double)n);
@@ -325,18 +345,18 @@ static ri_status infer_span(run_state *rs, ri__record **recs, int n, void *in_bu
     void *second[64];
     for (int i = 0; i < rs->n_outputs; i++)
       second[i] = (char *)outs[i] + (size_t)h * rs->out_item_bytes[i];
-    ri_status a = infer_span(rs, recs, h, in_buf, outs);
-    ri_status b = infer_span(rs, recs + h, n - h, in_buf, second);
+    ri_status a = infer_span(rs, ctx, recs, h, in_buf, outs);
+    ri_status b = infer_span(rs, ctx, recs + h, n - h, in_buf, second);
     return a != RI_OK ? a : b;
   }
   char msg[1200];
-  snprintf(msg, sizeof msg, "inference failed for a batch of %d: %s", n, ri_context_last_error(rs->ctx));
+  snprintf(msg, sizeof msg, "inference failed for a batch of %d: %s", n, ri_context_last_error(ctx));
   for (int i = 0; i < n; i++)
     ri__record_fail(recs[i], "infer", msg);
   return s;
 }
 
-static void run_batch(run_state *rs, ri__record **batch, int n, void *in_buf) {
+static void run_batch(run_state *rs, ri_context_t *ctx, ri__record **batch, int n, void *in_buf) {
   int64_t now = ri__now_us();
   for (int i = 0; i < n; i++)
     ri__dist_add(&rs->m, &rs->m.queue_wait_us, (double)(now - batch[i]->t_decoded_us));
@@ -354,7 +374,7 @@ static void run_batch(run_state *rs, ri__record **batch, int n, void *in_buf) {
   }
   j->n = n;
   memcpy(j->recs, batch, (size_t)n * sizeof *batch);
-  j->ok = infer_span(rs, j->recs, n, in_buf, j->outs) == RI_OK;
+  j->ok = infer_span(rs, ctx, j->recs, n, in_buf, j->outs) == RI_OK;
   int64_t t1 = ri__now_us();
   for (int i = 0; i < n; i++) {
     ri__aligned_free(j->recs[i]->input);
@@ -369,7 +389,9 @@ static void run_batch(run_state *rs, ri__record **batch, int n, void *in_buf) {
 }
 
 static void *infer_thread(void *arg) {
-  run_state *rs = arg;
+  const infer_worker *w = arg;
+  run_state *rs = w->rs;
+  ri_context_t *ctx = w->ctx;
   ri_pipeline_t *p = rs->p;
   ri__record **batch = ri__calloc((size_t)p->max_batch, sizeof *batch);
   void *in_buf = ri__aligned_alloc(rs->item_bytes * (size_t)p->max_batch);
@@ -396,16 +418,16 @@ static void *infer_thread(void *arg) {
       if (n == 0) first_us = ri__now_us();
       batch[n++] = r;
       if (n == p->max_batch) {
-        run_batch(rs, batch, n, in_buf);
+        run_batch(rs, ctx, batch, n, in_buf);
         n = 0;
       }
     } else if (rc == -1) {
       if (n >= p->min_batch) {
-        run_batch(rs, batch, n, in_buf);
+        run_batch(rs, ctx, batch, n, in_buf);
         n = 0;
       }
     } else {
-      if (n) run_batch(rs, batch, n, in_buf);
+      if (n) run_batch(rs, ctx, batch, n, in_buf);
       break;
     }
   }
@@ -497,12 +519,17 @@ static ri_status setup(run_state *rs, ri__err *err) {
   RI__TRY(ri__postproc_init(&rs->pp, e, err));
   rs->n_outputs = ri_engine_num_outputs(e);
   if (rs->n_outputs > 64) return ri__err_set(err, RI_ERR_UNSUPPORTED, "more than 64 outputs");
-  ri_status s = ri_context_create(e, &rs->ctx);
-  if (s != RI_OK) return ri__err_set(err, s, "context: %s", ri_engine_last_error(e));
+  rs->ctxs = ri__calloc((size_t)p->contexts, sizeof *rs->ctxs);
+  if (!rs->ctxs) return RI__OOM(err);
+  for (int i = 0; i < p->contexts; i++) {
+    ri_status s = ri_context_create(e, &rs->ctxs[i]);
+    if (s != RI_OK)
+      return ri__err_set(err, s, "context %d of %d: %s", i + 1, p->contexts, ri_engine_last_error(e));
+  }
   for (int i = 0; i < rs->n_outputs; i++) {
     ri_tensor_info t;
-    s = ri_context_output_shape(rs->ctx, 1, i, &t);
-    if (s != RI_OK) return ri__err_set(err, s, "%s", ri_context_last_error(rs->ctx));
+    ri_status s = ri_context_output_shape(rs->ctxs[0], 1, i, &t);
+    if (s != RI_OK) return ri__err_set(err, s, "%s", ri_context_last_error(rs->ctxs[0]));
     /* post-processing checked the dtypes of the outputs it reads; others are only stored */
     size_t nb = ri_dtype_size(t.dtype);
     for (int k = 0; k < t.rank; k++)
@@ -590,15 +617,18 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     s = dl_path ? ri__outfile_open(&dl, dl_path, &p->err) : RI__OOM(&p->err);
   }
   int threads_started = 0;
-  pthread_t t_src, t_inf, *t_dec = NULL, t_post[2];
+  pthread_t t_src, *t_inf = NULL, *t_dec = NULL, t_post[2];
+  infer_worker *workers = NULL;
   rs->post_threads = p->decode_threads > 1 ? 2 : 1;
   if (s == RI_OK) {
     t_dec = ri__calloc((size_t)p->decode_threads, sizeof(pthread_t));
+    t_inf = ri__calloc((size_t)p->contexts, sizeof(pthread_t));
+    workers = ri__calloc((size_t)p->contexts, sizeof *workers);
     /* q_post holds whole batches with their outputs: a few are enough to keep post-processing busy */
-    if (!t_dec || !ri__queue_init(&rs->q_read, RI__QUEUE_CAP, 1) ||
+    if (!t_dec || !t_inf || !workers || !ri__queue_init(&rs->q_read, RI__QUEUE_CAP, 1) ||
         !ri__queue_init(&rs->q_batch, RI__QUEUE_CAP, p->decode_threads) ||
-        !ri__queue_init(&rs->q_post, 4, 1) ||
-        !ri__queue_init(&rs->q_write, RI__QUEUE_CAP, 1 + rs->post_threads))
+        !ri__queue_init(&rs->q_post, 4 + p->contexts, p->contexts) ||
+        !ri__queue_init(&rs->q_write, RI__QUEUE_CAP, p->contexts + rs->post_threads))
       s = RI__OOM(&p->err);
   }
   if (s == RI_OK) {
@@ -615,7 +645,10 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     pthread_create(&t_src, NULL, source_thread, rs);
     for (int i = 0; i < p->decode_threads; i++)
       pthread_create(&t_dec[i], NULL, decode_thread, rs);
-    pthread_create(&t_inf, NULL, infer_thread, rs);
+    for (int i = 0; i < p->contexts; i++) {
+      workers[i] = (infer_worker){rs, rs->ctxs[i]};
+      pthread_create(&t_inf[i], NULL, infer_thread, &workers[i]);
+    }
     for (int i = 0; i < rs->post_threads; i++)
       pthread_create(&t_post[i], NULL, post_thread, rs);
     threads_started = 1;
@@ -685,7 +718,8 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     pthread_join(t_src, NULL);
     for (int i = 0; i < p->decode_threads; i++)
       pthread_join(t_dec[i], NULL);
-    pthread_join(t_inf, NULL);
+    for (int i = 0; i < p->contexts; i++)
+      pthread_join(t_inf[i], NULL);
     for (int i = 0; i < rs->post_threads; i++)
       pthread_join(t_post[i], NULL);
     rs->m.backpressure_us = rs->q_read.wait_us;
@@ -728,8 +762,12 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     ri__queue_destroy(&rs->q_write);
   }
   ri__free(t_dec);
+  ri__free(t_inf);
+  ri__free(workers);
   ri__free(dl_path);
-  ri_context_destroy(rs->ctx);
+  for (int i = 0; rs->ctxs && i < p->contexts; i++)
+    ri_context_destroy(rs->ctxs[i]);
+  ri__free(rs->ctxs);
   ri__postproc_free(&rs->pp);
   ri__metrics_free(&rs->m);
   ri__free(rs);

@@ -271,6 +271,21 @@ def test_ordered_keeps_input_order(cli, engine, world, tmp_path):
         assert [d["seq"] for d in dl] == sorted(d["seq"] for d in dl), "dead letter in input order too"
         texts.append(out.read_bytes())
     assert texts[0] == texts[1] == texts[2], "ordered output must be byte-identical across batch sizes"
+    # several inference contexts run batches concurrently; ordered output stays byte-identical
+    out = tmp_path / "rows_contexts.txt"
+    mj = tmp_path / "contexts_metrics.json"
+    p = run_job(cli, engine, out, "--max-batch", 4, "--contexts", 3, "--ordered", "--decode-threads", 4,
+                "--metrics", mj, source=["--input", str(world.list_file)])
+    assert p.returncode == 3, describe(p)
+    assert out.read_bytes() == texts[0], "--contexts 3 changed the ordered output"
+    m = json.loads(mj.read_text())
+    assert m["num_inferences"] == len(world.good_in_order)
+
+
+def test_contexts_option_is_checked(cli, engine, world, tmp_path):
+    for n in (0, 65, "x"):
+        p = run_job(cli, engine, tmp_path / "o.txt", "--contexts", n, source=["--input", str(world.list_file)])
+        assert p.returncode == 2 and b"--contexts" in p.stderr, describe(p)
 
 
 def _batch_sizes(metrics: dict) -> tuple[list[int], int]:

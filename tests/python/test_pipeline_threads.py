@@ -41,12 +41,13 @@ def setup(tmp_path_factory, generated_models, ri_cli):
     return cli, d, lst, eng, inputs, paths
 
 
-@pytest.mark.parametrize("ordered", [False, True])
-def test_threads_stress(setup, ordered):
+@pytest.mark.parametrize("ordered,contexts", [(False, 1), (True, 1), (False, 3), (True, 3)])
+def test_threads_stress(setup, ordered, contexts):
     cli, d, lst, eng, inputs, paths = setup
-    out = d / f"out_{int(ordered)}.csv"
+    out = d / f"out_{int(ordered)}_{contexts}.csv"
     cmd = [cli, "run", "--engine", str(eng), "--input", str(lst), "--output", str(out), "--max-batch", "5",
-           "--min-batch", "2", "--max-wait-us", "50", "--decode-threads", "4", "--no-progress"]
+           "--min-batch", "2", "--max-wait-us", "50", "--decode-threads", "4", "--contexts", str(contexts),
+           "--no-progress"]
     if ordered:
         cmd.append("--ordered")
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1")
@@ -54,7 +55,7 @@ def test_threads_stress(setup, ordered):
     assert "ThreadSanitizer" not in r.stderr, r.stderr[-4000:]
     assert r.returncode == 3, r.stderr  # some inputs are bad
     rows = out.read_text().splitlines()
-    dead = (d / f"out_{int(ordered)}.csv.dead-letter.jsonl").read_text().splitlines()
+    dead = (d / f"out_{int(ordered)}_{contexts}.csv.dead-letter.jsonl").read_text().splitlines()
     assert len(rows) == len(paths)
     assert len(rows) + len(dead) == len(inputs)
     keys = [r.split(";", 1)[0] for r in rows]

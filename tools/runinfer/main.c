@@ -47,22 +47,22 @@ int cli_load_engine(const char *path, const char *rebuild_onnx, int threads, ri_
 }
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: runinfer <command> [options]\n"
-          "commands:\n"
-          "  build    --onnx M.onnx --save M.rie [--max-batch N] [--device cpu|cuda[:N]]\n"
-          "           [--precision fp32|fp16|int8] [--threads N] [--meta KEY=VALUE]...\n"
-          "  inspect  M.rie [--json]\n"
-          "  infer    --engine M.rie --in NAME=x.npy ... --out DIR [--threads N]\n"
-          "           [--rebuild-if-stale --onnx M.onnx]\n"
-          "  bench    --engine M.rie [--batch N] [--iterations K] [--warmup W] [--threads N] [--json F]\n"
-          "  run      --engine M.rie (--input LIST | --glob PATTERN | --dir DIR | --stdin) --output F\n"
-          "           [--format seed|jsonl|csv] [--dead-letter F] [--min-batch N] [--max-batch N]\n"
-          "           [--max-wait-us U] [--decode-threads N] [--threads N] [--ordered] [--metrics F.json]\n"
-          "           [--prometheus F.prom] [--draw DIR] [--no-progress] [--fast-decode]\n"
-          "           [--rebuild-if-stale --onnx M.onnx]\n"
-          "           exit status: 0 all records written, 3 some records dead-lettered, 1 job failed\n"
-          "  version\n");
+  fprintf(f, "usage: runinfer <command> [options]\n"
+             "commands:\n"
+             "  build    --onnx M.onnx --save M.rie [--max-batch N] [--device cpu|cuda[:N]]\n"
+             "           [--precision fp32|fp16|int8] [--threads N] [--meta KEY=VALUE]...\n"
+             "  inspect  M.rie [--json]\n"
+             "  infer    --engine M.rie --in NAME=x.npy ... --out DIR [--threads N]\n"
+             "           [--rebuild-if-stale --onnx M.onnx]\n"
+             "  bench    --engine M.rie [--batch N] [--iterations K] [--warmup W] [--threads N] [--json F]\n"
+             "  run      --engine M.rie (--input LIST | --glob PATTERN | --dir DIR | --stdin) --output F\n"
+             "           [--format seed|jsonl|csv] [--dead-letter F] [--min-batch N] [--max-batch N]\n"
+             "           [--max-wait-us U] [--decode-threads N] [--contexts N] [--threads N] [--ordered] "
+             "[--metrics F.json]\n"
+             "           [--prometheus F.prom] [--draw DIR] [--no-progress] [--fast-decode]\n"
+             "           [--rebuild-if-stale --onnx M.onnx]\n"
+             "           exit status: 0 all records written, 3 some records dead-lettered, 1 job failed\n"
+             "  version\n");
 }
 
 int main(int argc, char **argv) {
