@@ -17,8 +17,10 @@
 # Steps can be chosen with STEPS (default "build,test,memcheck,bench"; "peers" is added when PEER_SCRIPT is
 # set); each step has a time limit (T_BUILD, T_TEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
 # run stays under 8 minutes. The exit status is 0 only when every step that ran succeeded.
+# Sourced (scripts/gpu/beam-gpu.sh does), it only sets the variables above and defines the functions
+# (setup_env, step, configure_and_build), without running anything.
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 1
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/out}
 mkdir -p "$OUT"
@@ -137,9 +139,10 @@ configure_and_build() {
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDAToolkit_ROOT="$CUDA_HOME" \
     -DRI_ONNX_PROTO="$DEPS/usr/include/onnx/onnx.proto" -DCMAKE_PREFIX_PATH="$DEPS/usr" \
     ${PKGCONFIG:+-DPKG_CONFIG_EXECUTABLE="$PKGCONFIG"} -DCUDNN_ROOT="$CUDNN_ROOT" -DCUBLAS_ROOT="$CUBLAS_ROOT" &&
-    cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops test_cuda_conv bench_cuda runinfer_cli
+    cmake --build "$BUILD" -j"$JOBS" --target runinfer test_cuda_ops test_cuda_conv bench_cuda runinfer_cli
 }
 
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 setup_env
 if has_step build; then
   step build "${T_BUILD:-240}" "$OUT/build.log" configure_and_build

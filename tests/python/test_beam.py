@@ -13,7 +13,9 @@
 
 DirectRunner first tries the Prism runner, which it would download; --prism_location points at a path
 that does not exist so it falls back at once, without network. Needs apache-beam, the CLI and
-libruninfer.so ($RI_CLI / $RI_LIB, else build/); skipped otherwise.
+libruninfer.so ($RI_CLI / $RI_LIB, else build/); skipped otherwise. RI_TEST_DEVICE=cuda (a CUDA build on a
+GPU machine: scripts/gpu/beam-gpu.sh) builds the SSD engines of the example-pipeline tests for the GPU; the
+tiny engines stay on the CPU.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from runinfer.examples import object_detection  # noqa: E402
 
 from test_beam_binding import TINY_META, make_image, write_png  # noqa: E402
 
+DEVICE = os.environ.get("RI_TEST_DEVICE", "cpu")
 SSD_META = {"preprocess": "size=300x300;layout=nchw;dtype=float32;mean=127.5,127.5,127.5;"
                           "scale=0.0078125,0.0078125,0.0078125;resize=bilinear;order=rgb",
             "detect": "score_threshold=0.2;max_total=20",
@@ -91,7 +94,7 @@ def engines(models, tmp_path_factory) -> dict:
     paths = {"tiny": d / "tiny_a.rie", "tiny_b": d / "tiny_b.rie", "ssd": d / "ssd.rie"}
     runinfer.Engine.build(models["tiny"], max_batch=4, threads=1, metadata=TINY_META).save(paths["tiny"])
     runinfer.Engine.build(models["tiny_b"], max_batch=4, threads=1, metadata=TINY_META).save(paths["tiny_b"])
-    runinfer.Engine.build(models["ssd"], max_batch=8, metadata=SSD_META).save(paths["ssd"])
+    runinfer.Engine.build(models["ssd"], max_batch=8, device=DEVICE, metadata=SSD_META).save(paths["ssd"])
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -393,7 +396,7 @@ def test_example_with_trained_shapes_detector(tmp_path):
                     "--seed", "5"], check=True, capture_output=True, timeout=120)
     meta = _shapes_metadata()
     rie = tmp_path / "shapes.rie"
-    runinfer.Engine.build(SHAPES / "shapes_ssd.onnx", max_batch=8, metadata=meta).save(rie)
+    runinfer.Engine.build(SHAPES / "shapes_ssd.onnx", max_batch=8, device=DEVICE, metadata=meta).save(rie)
     lst = tmp_path / "img" / "list.txt"
     out = tmp_path / "predictions.csv"
     object_detection.run(["--input", str(lst), "--output", str(out), "--engine_path", str(rie),
