@@ -133,13 +133,15 @@ for n in ("nvidia.cudnn", "nvidia.cublas", "nvidia"):
 
 # shellcheck disable=SC2317 # run through step(), in a child bash
 configure_and_build() {
-  local gen=()
-  command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+  # The shared library's target is "runinfer"; under Ninja that name is the CLI's file (OUTPUT_NAME runinfer),
+  # so the library is named by its file there.
+  local gen=() lib=runinfer
+  command -v ninja >/dev/null 2>&1 && gen=(-G Ninja) && lib=libruninfer.so
   cmake -S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DRI_WITH_CUDA=ON \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDAToolkit_ROOT="$CUDA_HOME" \
     -DRI_ONNX_PROTO="$DEPS/usr/include/onnx/onnx.proto" -DCMAKE_PREFIX_PATH="$DEPS/usr" \
     ${PKGCONFIG:+-DPKG_CONFIG_EXECUTABLE="$PKGCONFIG"} -DCUDNN_ROOT="$CUDNN_ROOT" -DCUBLAS_ROOT="$CUBLAS_ROOT" &&
-    cmake --build "$BUILD" -j"$JOBS" --target runinfer test_cuda_ops test_cuda_conv bench_cuda runinfer_cli
+    cmake --build "$BUILD" -j"$JOBS" --target "$lib" test_cuda_ops test_cuda_conv bench_cuda runinfer_cli
 }
 
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
