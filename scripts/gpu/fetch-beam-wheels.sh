@@ -8,9 +8,10 @@
 # python-dateutil, packaging, sortedcontainers and typing-extensions, but not Beam's other requirements.
 # Versions are those the CPU tests use on the development machine. Two packages the image has come as
 # fallbacks in .whl/pins/: installed there only when the image's own version violates a requirement
-# (scripts/gpu/beam_wheels.py pins). numpy is one: Beam 2.77 asks for numpy < 2.5 and the image had
-# 2.5.2 when last read. pyarrow (< 26) and grpcio are not carried (about 45 MB and 7 MB): beam-gpu.sh
-# reports their versions against Beam's pins.
+# (scripts/gpu/beam_wheels.py pins). On 2026-11-27 both were needed: Beam 2.77 asks for numpy < 2.5 and
+# protobuf < 7, and the image had numpy 2.5.2 and protobuf 7.36.2. pyarrow (< 26; the image had 25.0.1) and
+# grpcio (1.84.0 there) are not carried (about 45 MB and 7 MB): beam-gpu.sh reports their versions against
+# Beam's pins.
 # The wheels, .deps/ and the repository must stay under the tool's 64 MiB: this script prints the total.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
