@@ -48,8 +48,11 @@ ri_status ri__rie_cur_str(ri__rie_cur *c, size_t limit, int nullable, const char
 
 /* Decodes the GRPH section at the cursor into a new graph stored in *out as soon as it exists (so the
  * caller frees it on failure, *out may be partially filled). Constants are copied out of `weights`
- * (the WGHT section, wsize bytes); memory-plan ranges are checked against arena_size. Does not link. */
+ * (the WGHT section, wsize bytes); memory-plan ranges are checked against arena_size. Does not link.
+ * drop: the caller owns the weights' bytes, has checked them, and reads them no more: the whole pages of
+ * each constant's range are handed back to the OS once it is copied (they read as zeros afterwards), so
+ * that reading a file never holds its weights twice. */
 ri_status ri__rie_decode_graph(ri__rie_cur *c, const uint8_t *weights, uint64_t wsize, int64_t arena_size,
-                               ri__graph **out);
+                               int drop, ri__graph **out);
 
 #endif

@@ -212,7 +212,9 @@ static ri_status read_container(const uint8_t *d, size_t size, const char *name,
   return RI_OK;
 }
 
-static ri_status read_named(const void *data, size_t size, const char *name, ri__rie_content *out,
+/* Reads the engine file held in data; drop: data is the reader's own copy of the file, whose weight pages
+ * may be handed back as they are copied (ri__rie_decode_graph). */
+static ri_status read_named(const void *data, size_t size, const char *name, int drop, ri__rie_content *out,
                             ri__err *err) {
   if (!out) return ri__err_set(err, RI_ERR_INVALID_ARG, "engine reader: NULL output");
   memset(out, 0, sizeof *out);
@@ -226,7 +228,7 @@ static ri_status read_named(const void *data, size_t size, const char *name, ri_
   if (st == RI_OK) {
     ri__rie_cur gc = {
         .p = d + sec[1].off, .size = (size_t)sec[1].size, .file = name, .section = "GRPH", .err = err};
-    st = ri__rie_decode_graph(&gc, d + sec[2].off, sec[2].size, out->arena_size, &out->graph);
+    st = ri__rie_decode_graph(&gc, d + sec[2].off, sec[2].size, out->arena_size, drop, &out->graph);
   }
   if (st == RI_OK) {
     st = ri__graph_link(out->graph, err);
@@ -237,7 +239,7 @@ static ri_status read_named(const void *data, size_t size, const char *name, ri_
 }
 
 ri_status ri__rie_read(const void *data, size_t size, ri__rie_content *out, ri__err *err) {
-  return read_named(data, size, "<memory>", out, err);
+  return read_named(data, size, "<memory>", 0, out, err);
 }
 
 ri_status ri__rie_read_file(const char *path, ri__rie_content *out, ri__err *err) {
@@ -266,7 +268,8 @@ ri_status ri__rie_read_file(const char *path, ri__rie_content *out, ri__err *err
     goto done;
   }
   /* The file is read into memory rather than mapped: a mapping of a file that another process truncates
-   * meanwhile faults (SIGBUS) instead of failing cleanly. */
+   * meanwhile faults (SIGBUS) instead of failing cleanly. Once checked, the buffer's weight pages are handed
+   * back as the constants are copied out, so the weights are held once, not twice, while loading. */
   size_t size = (size_t)stt.st_size, got = 0;
   buf = ri__malloc(size);
   if (!buf) {
@@ -284,7 +287,7 @@ ri_status ri__rie_read_file(const char *path, ri__rie_content *out, ri__err *err
     }
     got += (size_t)r;
   }
-  st = read_named(buf, size, path, out, err);
+  st = read_named(buf, size, path, 1, out, err);
 done:
   ri__free(buf);
   close(fd);

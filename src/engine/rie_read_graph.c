@@ -3,6 +3,8 @@
  * points into. Topology (producers, order) is left to ri__graph_link. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "engine/rie_decode.h"
@@ -15,8 +17,23 @@
 
 static int dtype_known(uint32_t code) { return code <= 64 && ri_dtype_size((ri_dtype)code) != 0; }
 
+/* Hands the whole pages inside [p, p + n) back to the OS (see `drop` in rie_decode.h); best effort. */
+static void drop_pages(const uint8_t *p, uint64_t n) {
+#ifdef MADV_DONTNEED
+  const long ps = sysconf(_SC_PAGESIZE);
+  if (ps <= 0 || n == 0) return;
+  const uintptr_t page = (uintptr_t)ps;
+  const uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1),
+                  b = ((uintptr_t)p + (uintptr_t)n) & ~(page - 1);
+  if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 static ri_status decode_value(ri__rie_cur *c, ri__graph *g, int vi, const uint8_t *weights, uint64_t wsize,
-                              int64_t arena) {
+                              int64_t arena, int drop) {
   ri__value *v = &g->values[vi];
   v->producer = -1;
   c->item = "value";
@@ -91,6 +108,7 @@ static ri_status decode_value(ri__rie_cur *c, ri__graph *g, int vi, const uint8_
     return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %llu bytes of constant data",
                             (unsigned long long)dsize);
   if (dsize) memcpy(v->data, weights + doff, (size_t)dsize);
+  if (drop) drop_pages(weights + doff, dsize);
   v->nbytes = (size_t)dsize;
   return RI_OK;
 }
@@ -215,7 +233,7 @@ static ri_status decode_node(ri__rie_cur *c, ri__graph *g, int ni) {
 }
 
 ri_status ri__rie_decode_graph(ri__rie_cur *c, const uint8_t *weights, uint64_t wsize, int64_t arena_size,
-                               ri__graph **out) {
+                               int drop, ri__graph **out) {
   ri__graph *g = ri__graph_create();
   if (!g) return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for the graph");
   *out = g;
@@ -240,7 +258,7 @@ ri_status ri__rie_decode_graph(ri__rie_cur *c, const uint8_t *weights, uint64_t 
     return ri__rie_cur_fail(c, RI_ERR_NO_MEMORY, "out of memory for %lu values", (unsigned long)nv);
   g->n_values = g->cap_values = (int)nv;
   for (uint32_t i = 0; i < nv; i++)
-    RI__TRY(decode_value(c, g, (int)i, weights, wsize, arena_size));
+    RI__TRY(decode_value(c, g, (int)i, weights, wsize, arena_size, drop));
 
   c->item = NULL;
   RI__TRY(ri__rie_cur_count(c, RI__MAX_NODES, NODE_MIN_BYTES, "node count", &nn));
