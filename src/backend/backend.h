@@ -18,6 +18,10 @@ typedef struct {
   ri_precision precision;
   int device_index;   /* GPU ordinal for device backends */
   int64_t arena_size; /* activation arena bytes at max_batch (from the memory plan) */
+  /* The backend may free the data of a constant once it keeps its own copy (packed weights) and no other
+   * part of it reads the constant, marking the value released (graph/ir.h). Set for engines loaded from a
+   * file, which keep only the backend's copy; an engine that may still be saved needs its constants. */
+  int release_weights;
 } ri__backend_cfg;
 
 /* Where the time of one run went, in milliseconds (see ri_context_last_timing in runinfer/engine.h). */
@@ -30,7 +34,8 @@ typedef struct {
 
 typedef struct ri__backend_ops {
   const char *name; /* "cpu", "cuda" */
-  /* Build/load time: per-node implementation choice and weight preparation. The graph outlives the state. */
+  /* Build/load time: per-node implementation choice and weight preparation. The graph outlives the state.
+   * The backend changes the graph only by releasing constants, as cfg->release_weights allows. */
   ri_status (*prepare)(const ri__graph *g, const ri__backend_cfg *cfg, void **state, ri__err *err);
   void (*release)(void *state);
   /* One per execution context: activation arena, scratch, streams, thread pool. */

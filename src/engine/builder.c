@@ -186,7 +186,7 @@ static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, c
     ri__rie_content_free(&c);
     return RI__OOM(err);
   }
-  s = ri__engine_create(&c, 0, out, err);
+  s = ri__engine_create(&c, 0, 0, out, err);
   if (s != RI_OK) return ri__err_prefix(err, "building '%s'", source);
   return RI_OK;
 }

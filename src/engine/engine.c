@@ -45,7 +45,8 @@ static int64_t arena_size(const ri__graph *g) {
   return end;
 }
 
-ri_status ri__engine_create(ri__rie_content *c, int threads_override, ri_engine_t **out, ri__err *err) {
+ri_status ri__engine_create(ri__rie_content *c, int threads_override, int release_weights, ri_engine_t **out,
+                            ri__err *err) {
   *out = NULL;
   ri_engine_t *e = ri__calloc(1, sizeof *e);
   if (!e) {
@@ -82,6 +83,7 @@ ri_status ri__engine_create(ri__rie_content *c, int threads_override, ri_engine_
     e->cfg.precision = (ri_precision)e->c.precision;
     e->cfg.device_index = dev_index;
     e->cfg.arena_size = e->c.arena_size;
+    e->cfg.release_weights = release_weights;
     s = e->be->prepare(g, &e->cfg, &e->be_state, err);
   }
   if (s != RI_OK) {
@@ -103,11 +105,25 @@ void ri_engine_destroy(ri_engine_t *e) {
 
 const char *ri_engine_last_error(const ri_engine_t *e) { return e ? e->err.msg : ""; }
 
+/* A constant whose data the backend released (engines loaded from a file), or -1. */
+static int released_const(const ri__graph *g) {
+  for (int i = 0; i < g->n_values; i++)
+    if (g->values[i].kind == RI__VAL_CONST && g->values[i].released) return i;
+  return -1;
+}
+
 ri_status ri_engine_save(ri_engine_t *e, const char *path) {
   if (!e || !path) return RI_ERR_INVALID_ARG;
   pthread_mutex_lock(&e->mu);
   ri__err_clear(&e->err);
-  ri_status s = ri__rie_write_file(&e->c, path, &e->err);
+  const int rv = released_const(e->c.graph);
+  ri_status s = rv >= 0 ? ri__err_set(&e->err, RI_ERR_UNSUPPORTED,
+                                      "cannot save to '%s': the engine was loaded from a file, and the CPU "
+                                      "backend released the float data of constant '%s' once it had packed "
+                                      "it; copy the engine file instead, or save an engine from "
+                                      "ri_builder_build_onnx",
+                                      path, e->c.graph->values[rv].name ? e->c.graph->values[rv].name : "?")
+                        : ri__rie_write_file(&e->c, path, &e->err);
   pthread_mutex_unlock(&e->mu);
   return s;
 }

@@ -48,8 +48,10 @@ struct ri_context {
 };
 
 /* Finishes an engine whose content is filled: checks ops (fills params), resolves shapes at max batch,
- * selects and prepares the backend. Takes ownership of *c (cleared) in all cases. */
-ri_status ri__engine_create(ri__rie_content *c, int threads_override, ri_engine_t **out, ri__err *err);
+ * selects and prepares the backend. Takes ownership of *c (cleared) in all cases. release_weights: the
+ * backend may free constants it has packed (ri__backend_cfg), after which the engine cannot be saved. */
+ri_status ri__engine_create(ri__rie_content *c, int threads_override, int release_weights, ri_engine_t **out,
+                            ri__err *err);
 
 /* Parses "cpu", "cuda", "cuda:N". */
 ri_status ri__parse_device(const char *device, const ri__backend_ops **be, int *index, ri__err *err);

@@ -33,7 +33,7 @@ static ri_status finish(ri_runtime_t *rt, ri__rie_content *c, const char *source
     ri__rie_content_free(c);
     return ri__err_prefix(&rt->err, "engine '%s'", source);
   }
-  s = ri__engine_create(c, rt->threads, out, &rt->err);
+  s = ri__engine_create(c, rt->threads, 1, out, &rt->err);
   if (s != RI_OK) return ri__err_prefix(&rt->err, "engine '%s'", source);
   return RI_OK;
 }

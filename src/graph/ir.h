@@ -5,7 +5,10 @@
  *  - every node input index is -1 (absent optional input) or a valid value index, and that value is a
  *    graph input, a constant, or the output of an earlier node (nodes are topologically sorted);
  *  - every value has at most one producer;
- *  - a constant value owns `data` (exactly nbytes = numel * dtype size bytes, allocated by ri__malloc).
+ *  - a constant value owns `data` (exactly nbytes = numel * dtype size bytes, allocated by ri__malloc),
+ *    unless it is `released`: a backend that keeps its own copy of the constant (packed weights) and is the
+ *    only reader of it freed the data of an engine's graph, leaving data NULL and shape and nbytes as they
+ *    were.
  *
  * Shapes: `shape` of each value is concrete for the batch size the last shape inference ran with
  * (graph->batch). The first axis of a graph input whose ONNX dim was symbolic is the batch axis. */
@@ -92,6 +95,7 @@ typedef struct {
   int host;            /* computed on the host during shape resolution (shape subgraphs) */
   void *data;          /* CONST: owned element data */
   size_t nbytes;       /* CONST: size of data */
+  int released;        /* CONST: data was freed after the backend packed it (see the invariants above) */
   int64_t mem_offset;  /* memory plan: byte offset in the activation arena, -1 when unplanned */
   int64_t mem_size;    /* memory plan: bytes reserved at the maximum batch */
 } ri__value;

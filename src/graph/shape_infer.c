@@ -61,7 +61,7 @@ static ri_status resolve_sources(const ri__graph *g, int batch, ri__tensor *vals
   for (int i = 0; i < g->n_values; i++) {
     const ri__value *v = &g->values[i];
     if (v->kind != RI__VAL_CONST) continue;
-    if (!v->data && ri__shape_numel(&v->shape) != 0)
+    if (!v->data && !v->released && ri__shape_numel(&v->shape) != 0)
       return ri__err_set(err, RI_ERR_INTERNAL, "constant '%s' has no data", vname(g, i));
     vals[i].dtype = v->dtype;
     vals[i].shape = v->shape;

@@ -1,9 +1,13 @@
-/* The CPU fast-path hook (cpu_fast.h) on XNNPACK: planning at prepare, one set of operators, one
- * pthreadpool and one staging/scratch buffer per context, and the kernel that runs a segment.
+/* The CPU fast-path hook (cpu_fast.h) on XNNPACK: planning at prepare, the shared weight operators of the
+ * engine, one set of per-context operators, one pthreadpool and one staging/scratch buffer per context, and
+ * the kernel that runs a segment.
  *
- * Prepare proves the plan by creating a first context: a node whose operator XNNPACK refuses is denied and
- * the plan is made again without it, so refusals fall back to the reference kernels instead of failing the
- * build. That context is kept and handed to the first ri__cpu_fast_ctx_create. */
+ * Prepare proves the plan by creating the shared weight operators and then a first context: a node whose
+ * operator XNNPACK refuses is denied and the plan is made again without it, so refusals fall back to the
+ * reference kernels instead of failing the build. Shared operators already made stay through the new plan
+ * (a Conv or fully connected node is classified from its own inputs only, so it keeps its kind; only the
+ * flag that lets the pool's workers sleep after a segment's last operator may then be out of date). That
+ * context is kept and handed to the first ri__cpu_fast_ctx_create. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +91,7 @@ ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx
 static void state_free(xnn_state *st) {
   if (!st) return;
   ri__xnn_ctx_free(atomic_exchange(&st->spare, NULL));
+  ri__xnn_weights_free(st);
   ri__xnn_plan_clear(st);
   ri__free(st->nodes);
   ri__free(st->node_seg);
@@ -120,7 +125,8 @@ ri_status ri__cpu_fast_prepare(const ri__graph *g, const ri__backend_cfg *cfg, r
   st->threads = resolve_threads(cfg->threads);
   st->max_batch = cfg->max_batch > 0 ? cfg->max_batch : 1;
   atomic_init(&st->spare, NULL);
-  for (;;) {
+  s = ri__xnn_weights_init(st, cfg->release_weights, err);
+  for (; s == RI_OK;) {
     st->nodes = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *st->nodes);
     st->node_seg = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *st->node_seg);
     st->vals = ri__calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *st->vals);
@@ -129,18 +135,24 @@ ri_status ri__cpu_fast_prepare(const ri__graph *g, const ri__backend_cfg *cfg, r
       break;
     }
     s = ri__xnn_plan(st, deny, err);
+    if (s == RI_OK) s = ri__xnn_weights_check(st, err);
     if (s != RI_OK || st->n_fast == 0) break;
-    xnn_ctx *c;
-    int bad;
-    s = ri__xnn_ctx_new(st, st->threads, profile_on(), &c, &bad, err);
-    if (s == RI_OK) {
-      atomic_store(&st->spare, c);
-      break;
+    int refused = 0, bad = -1;
+    s = ri__xnn_weights_create(st, deny, &refused, err);
+    if (s != RI_OK) break;
+    if (!refused) {
+      xnn_ctx *c;
+      s = ri__xnn_ctx_new(st, st->threads, profile_on(), &c, &bad, err);
+      if (s == RI_OK) {
+        atomic_store(&st->spare, c);
+        break;
+      }
+      if (s != RI_ERR_INTERNAL || bad < 0) break;
+      /* XNNPACK refused this node's parameters: plan again with it on the reference kernel. */
+      ri__err_clear(err);
+      s = RI_OK;
+      deny[bad] = 1;
     }
-    if (s != RI_ERR_INTERNAL || bad < 0) break;
-    /* XNNPACK refused this node's parameters: plan again with it on the reference kernel. */
-    ri__err_clear(err);
-    deny[bad] = 1;
     ri__xnn_plan_clear(st);
     ri__free(st->nodes);
     ri__free(st->node_seg);

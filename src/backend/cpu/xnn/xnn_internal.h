@@ -1,11 +1,20 @@
 /* The XNNPACK fast path of the CPU backend: what the planner decides at prepare time and what a context
  * holds at run time.
  *
- * Execution model. XNNPACK's NHWC operators (operator API, one xnn_operator per node per context) do the
- * work. Operators, unlike the 2022 subgraph runtimes, take the batch size and spatial size at setup, so one
- * operator serves every batch size and packs its weights once per context. Accepted nodes are grouped into
- * segments: maximal runs of consecutive accepted nodes (in the graph's node order). The backend calls the
- * segment's first node's kernel, which runs the whole segment; the other nodes' kernels do nothing.
+ * Execution model. XNNPACK's NHWC operators (operator API, one xnn_operator per node) do the work.
+ * Operators, unlike the 2022 subgraph runtimes, take the batch size and spatial size at setup, so one
+ * operator serves every batch size. Accepted nodes are grouped into segments: maximal runs of consecutive
+ * accepted nodes (in the graph's node order). The backend calls the segment's first node's kernel, which
+ * runs the whole segment; the other nodes' kernels do nothing.
+ *
+ * Shared weights. An operator packs its own copy of the weights when it is created, and this XNNPACK
+ * (Debian's 2022 snapshot) has no weights cache through which two operators could share one. So a Conv or
+ * fully connected node whose weights are large (RI__XNN_SHARE_BYTES or more) gets one operator for the
+ * whole engine, made at prepare (xnn_weights.c) and used by every context and lane: its setup and run
+ * happen under the node's mutex, and XNNPACK keeps nothing of a setup past the run. Every other operator
+ * (small weights, no weights) is made per context and per lane, so that threads meet on nothing where the
+ * time goes (the early, wide layers have the smallest weights). Once every reader of a float constant is a
+ * shared operator, nothing needs its float data any more, and engines that allow it (loaded ones) free it.
  *
  * Batch chunks. When every activation of a segment has the batch as its first axis, the segment runs a
  * chunk of images at a time (all its nodes for images [i, i + chunk), then the next chunk), with the chunk
@@ -29,6 +38,7 @@
 #ifndef RI_BACKEND_CPU_XNN_INTERNAL_H
 #define RI_BACKEND_CPU_XNN_INTERNAL_H
 
+#include <pthread.h>
 #include <pthreadpool.h>
 #include <stdatomic.h>
 #include <xnnpack.h>
@@ -137,6 +147,11 @@ typedef struct {
 
 typedef struct xnn_ctx xnn_ctx;
 
+/* Weights of at least this many bytes make a node's operator shared (see the file comment); the
+ * environment variable RI_XNN_SHARE_BYTES, read at prepare, overrides it (0 shares every weight operator,
+ * tests use it on small models). */
+#define RI__XNN_SHARE_BYTES ((int64_t)64 << 10)
+
 typedef struct {
   const ri__graph *g;
   int threads;
@@ -149,6 +164,13 @@ typedef struct {
   int64_t buf_size; /* per-context buffer: staging area then scratch, the largest segment's need */
   int n_fast;
   _Atomic(xnn_ctx *) spare; /* a context made at prepare (it proved the operators), for the first taker */
+  /* Shared weight operators (xnn_weights.c). They outlive every plan made at prepare: once made, a node's
+   * operator stays, because the float data it was packed from may be gone. */
+  xnn_operator_t *wop;  /* per node: the engine's operator, or NULL when the node's operator is per context */
+  pthread_mutex_t *wmu; /* per node: held across setup and run of wop[node] */
+  int wmu_count;        /* initialized mutexes */
+  int64_t share_bytes;  /* weights of at least this size are shared */
+  int release;          /* free float constants whose every reader is a shared operator */
 } xnn_state;
 
 struct xnn_ctx {
@@ -157,7 +179,7 @@ struct xnn_ctx {
   pthreadpool_t tp;     /* the pool the current segment run uses: `pool` or NULL (see xnn_fast.c) */
   double *seg_cost;     /* per segment, 2 entries: recent seconds per batch unit without / with the pool */
   long *seg_runs;       /* per segment: runs so far */
-  xnn_operator_t *op;   /* per node: main operator, NULL for copies and reference nodes */
+  xnn_operator_t *op;   /* per node: main operator, NULL for copies, reference nodes and shared ones */
   xnn_operator_t *post; /* per node: in-place post activation, or NULL */
   void *buf;            /* buf_size bytes, 64-byte aligned: staging area, then scratch */
   double *prof_s;       /* RI_PROFILE=1: seconds per node over all runs, else NULL */
@@ -192,18 +214,22 @@ ri_status ri__xnn_plan(xnn_state *st, const unsigned char *deny, ri__err *err);
 void ri__xnn_plan_clear(xnn_state *st);
 
 /* ---- xnn_ops.c ---- */
-/* Creates node ni's operators in c (packs its weights). RI_ERR_NO_MEMORY when memory ran out, RI_ERR_INTERNAL
- * when XNNPACK refused the parameters. */
+/* Creates node ni's main operator from the graph's data (packs its weights) into *op. RI_ERR_NO_MEMORY when
+ * memory ran out, RI_ERR_INTERNAL when XNNPACK refused the parameters. */
+ri_status ri__xnn_op_create_main(const xnn_state *st, int ni, xnn_operator_t *op, ri__err *err);
+/* Creates node ni's per-context operators in c: the main one unless the node's operator is shared, and the
+ * post activation. Errors as ri__xnn_op_create_main. */
 ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err);
-/* Runs node ni's operators. in/out are the node's tensors as the backend passes them (NCHW shapes of this
- * run); inp[k] and outp are where the data actually is (scratch, staging area or arena), resolved by the
- * kernel. */
+/* Runs node ni's operators (a shared main operator under its mutex). in/out are the node's tensors as the
+ * backend passes them (NCHW shapes of this run); inp[k] and outp are where the data actually is (scratch,
+ * staging area or arena), resolved by the kernel. */
 ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float *const *inp,
                           const ri__tensor *out, float *outp, ri__err *err);
 
 /* ---- xnn_fast.c ---- */
-/* A context: every planned node's operators (packed weights), the staging/scratch buffer, and a pthreadpool
- * when threads > 1; profile: per-node times (RI_PROFILE). On an operator failure *bad is that node. */
+/* A context: every planned node's per-context operators (see ri__xnn_ops_create), the staging/scratch
+ * buffer, and a pthreadpool when threads > 1; profile: per-node times (RI_PROFILE). On an operator failure
+ * *bad is that node. */
 ri_status ri__xnn_ctx_new(const xnn_state *st, int threads, int profile, xnn_ctx **out, int *bad,
                           ri__err *err);
 void ri__xnn_ctx_free(xnn_ctx *c);
@@ -216,12 +242,29 @@ ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__te
 /* Kernel of the other nodes of a segment: nothing (the segment ran them). */
 ri_status ri__xnn_nop_kernel(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x);
 
+/* ---- xnn_weights.c ---- */
+/* Allocates the per-node shared-operator arrays and mutexes of st (st->g set) and reads the share threshold;
+ * release: whether float constants may be freed once packed. ri__xnn_weights_free undoes it. */
+ri_status ri__xnn_weights_init(xnn_state *st, int release, ri__err *err);
+/* Whether node ni of the current plan has (or gets) a shared operator: a Conv or fully connected node whose
+ * weights and bias take at least st->share_bytes. */
+int ri__xnn_weights_shared(const xnn_state *st, int ni);
+/* Makes the shared operator of every node of the current plan that should have one and lacks one, in node
+ * order, freeing (when st->release) each float constant as soon as every reader of it has its shared
+ * operator. A node whose parameters XNNPACK refuses is marked in deny and *refused set; the caller plans
+ * again. Other failures (out of memory) are returned. */
+ri_status ri__xnn_weights_create(xnn_state *st, unsigned char *deny, int *refused, ri__err *err);
+/* Checks that every node with a shared operator is still planned as its kind (RI_ERR_INTERNAL otherwise:
+ * its float data may be gone, so no reference kernel could take it). */
+ri_status ri__xnn_weights_check(const xnn_state *st, ri__err *err);
+void ri__xnn_weights_free(xnn_state *st);
+
 /* ---- xnn_lanes.c ---- */
 /* Runs the chunks of sliced segment s over units [0, units) on c's thread count of lanes: the caller and
  * helper threads each take the next chunk and run it on their own operators (single-threaded) and scratch,
  * so that threads meet once per segment instead of once per operator, and a thread the OS does not run
- * holds up nobody (the others take its chunks). Helper lanes are made on first use; each packs its own copy
- * of the weights. */
+ * holds up nobody (the others take its chunks) except at a shared weight operator it holds. Helper lanes
+ * are made on first use, with per-lane operators for the nodes whose weights are not shared. */
 ri_status ri__xnn_lanes_run(xnn_ctx *c, const xseg *s, const ri__exec *x, char *stage, int units, int chunk,
                             ri__err *err);
 void ri__xnn_lanes_free(struct xnn_lanes *l);

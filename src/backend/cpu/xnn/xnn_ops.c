@@ -1,5 +1,6 @@
-/* Creation (weight packing) and execution of the XNNPACK operators of one planned node. Operators are per
- * context: XNNPACK's setup stores the run's pointers and sizes in the operator. */
+/* Creation (weight packing) and execution of the XNNPACK operators of one planned node. XNNPACK's setup
+ * stores the run's pointers and sizes in the operator, so an operator serves one thread at a time: per
+ * context and lane, or, for shared weight operators (xnn_weights.c), under the node's mutex. */
 #include <math.h>
 #include <string.h>
 
@@ -83,12 +84,13 @@ static xu_op post_op(ri__act a) {
   return a == RI__ACT_SIGMOID ? XU_SIGMOID : a == RI__ACT_HARD_SWISH ? XU_HARDSWISH : XU_LEAKY;
 }
 
-ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
-  const ri__graph *g = c->st->g;
+ri_status ri__xnn_op_create_main(const xnn_state *st, int ni, xnn_operator_t *out, ri__err *err) {
+  const ri__graph *g = st->g;
   const ri__node *n = &g->nodes[ni];
-  const xk_node *k = &c->st->nodes[ni];
+  const xk_node *k = &st->nodes[ni];
   enum xnn_status s = xnn_status_success;
   xnn_operator_t op = NULL;
+  *out = NULL;
   /* The last operator of a segment sends the pool's workers to sleep instead of spinning for the next
    * parallel job, so that reference kernels and other processes get the cores between segments. */
   const uint32_t yield = k->yield ? XNN_FLAG_YIELD_WORKERS : 0;
@@ -153,9 +155,17 @@ ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
     break;
   }
   if (s != xnn_status_success) return ri__xnn_fail(n, "operator creation", s, err);
-  c->op[ni] = op;
+  *out = op;
+  return RI_OK;
+}
+
+ri_status ri__xnn_ops_create(xnn_ctx *c, int ni, ri__err *err) {
+  const ri__node *n = &c->st->g->nodes[ni];
+  const xk_node *k = &c->st->nodes[ni];
+  if (!c->st->wop[ni]) RI__TRY(ri__xnn_op_create_main(c->st, ni, &c->op[ni], err));
+  const uint32_t yield = k->yield ? XNN_FLAG_YIELD_WORKERS : 0;
   if (k->post != RI__ACT_NONE) {
-    s = create_unary(post_op(k->post), k->post_a, 0.f, yield, &c->post[ni]);
+    enum xnn_status s = create_unary(post_op(k->post), k->post_a, 0.f, yield, &c->post[ni]);
     if (s != xnn_status_success) return ri__xnn_fail(n, "activation operator creation", s, err);
   }
   return RI_OK;
@@ -221,7 +231,8 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
                           const ri__tensor *out, float *outp, ri__err *err) {
   const ri__node *n = &c->st->g->nodes[ni];
   const xk_node *k = &c->st->nodes[ni];
-  xnn_operator_t op = c->op[ni];
+  xnn_operator_t op = c->st->wop[ni] ? c->st->wop[ni] : c->op[ni];
+  pthread_mutex_t *mu = c->st->wop[ni] ? &c->st->wmu[ni] : NULL;
   pthreadpool_t tp = c->tp;
   const ri__shape *xs = &in[0].shape;
   int64_t numel = ri__shape_numel(xs);
@@ -240,8 +251,19 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
     if (xs->rank != 4 || xs->dims[1] != k->in_c || xs->dims[2] != k->in_h || xs->dims[3] != k->in_w)
       return geometry_error(n, &in[0], k, err);
     break;
+  case XK_FC:
+    if (xs->rank < 1 || xs->dims[xs->rank - 1] != (int64_t)k->fc_k)
+      return ri__err_set(err, RI_ERR_SHAPE,
+                         "node '%s': input's last dim is %lld, the XNNPACK operator needs %zu", n->name,
+                         xs->rank ? (long long)xs->dims[xs->rank - 1] : 0LL, k->fc_k);
+    break;
+  case XK_PAD:
+    if (xs->rank != 4) return ri__err_set(err, RI_ERR_SHAPE, "node '%s': Pad input is not 4-D", n->name);
+    break;
   default: break;
   }
+  /* From setup to the end of the run the operator holds this run's pointers. */
+  if (mu) pthread_mutex_lock(mu);
   const size_t batch = xs->rank > 0 ? (size_t)xs->dims[0] : 1;
   const size_t h = xs->rank == 4 ? (size_t)xs->dims[2] : 1, w = xs->rank == 4 ? (size_t)xs->dims[3] : 1;
   switch (k->kind) {
@@ -253,13 +275,7 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
     s = xnn_setup_resize_bilinear2d_nhwc_f32(op, batch, h, w, (size_t)k->out_h, (size_t)k->out_w, inp[0],
                                              outp, tp);
     break;
-  case XK_FC:
-    if (xs->rank < 1 || xs->dims[xs->rank - 1] != (int64_t)k->fc_k)
-      return ri__err_set(err, RI_ERR_SHAPE,
-                         "node '%s': input's last dim is %lld, the XNNPACK operator needs %zu", n->name,
-                         xs->rank ? (long long)xs->dims[xs->rank - 1] : 0LL, k->fc_k);
-    s = xnn_setup_fully_connected_nc_f32(op, (size_t)numel / k->fc_k, inp[0], outp, tp);
-    break;
+  case XK_FC: s = xnn_setup_fully_connected_nc_f32(op, (size_t)numel / k->fc_k, inp[0], outp, tp); break;
   case XK_BINARY: {
     size_t d0[XNN_MAX_TENSOR_DIMS], d1[XNN_MAX_TENSOR_DIMS];
     size_t r0 = binary_shape(k, &in[0], 0, d0), r1 = binary_shape(k, &in[1], 1, d1);
@@ -274,7 +290,6 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
   }
   case XK_UNARY: s = setup_unary(k->uop, op, (size_t)numel, inp[0], outp, tp); break;
   case XK_PAD: {
-    if (xs->rank != 4) return ri__err_set(err, RI_ERR_SHAPE, "node '%s': Pad input is not 4-D", n->name);
     /* NCHW axes 0, 2, 3, 1 in NHWC order. */
     static const int perm[4] = {0, 2, 3, 1};
     size_t dims[4], pre[4], post[4];
@@ -289,9 +304,13 @@ ri_status ri__xnn_ops_run(xnn_ctx *c, int ni, const ri__tensor *in, const float 
   case XK_SOFTMAX: s = xnn_setup_softmax_nc_f32(op, (size_t)numel / k->sm_channels, inp[0], outp, tp); break;
   default: break;
   }
-  if (s != xnn_status_success) return ri__xnn_fail(n, "setup", s, err);
-  s = xnn_run_operator(op, tp);
-  if (s != xnn_status_success) return ri__xnn_fail(n, "run", s, err);
+  const char *what = "setup";
+  if (s == xnn_status_success) {
+    what = "run";
+    s = xnn_run_operator(op, tp);
+  }
+  if (mu) pthread_mutex_unlock(mu);
+  if (s != xnn_status_success) return ri__xnn_fail(n, what, s, err);
   if (c->post[ni]) {
     /* The post activation runs in place over the whole output. */
     size_t on = (size_t)ri__shape_numel(&out->shape);

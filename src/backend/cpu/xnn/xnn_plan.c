@@ -29,6 +29,13 @@ static int is_const_f32(const ri__graph *g, int v) {
          g->values[v].data != NULL;
 }
 
+/* A float32 constant read as an operator's weights: its data, or released after a shared operator packed it
+ * (a plan made again at prepare still sees the node as it was). */
+static int is_weight_f32(const ri__graph *g, int v) {
+  return is_const_f32(g, v) || (v >= 0 && g->values[v].kind == RI__VAL_CONST &&
+                                g->values[v].dtype == RI_DTYPE_FLOAT32 && g->values[v].released);
+}
+
 /* A value whose bytes differ between NCHW and NHWC. */
 static int sensitive(const ri__graph *g, int v) {
   return is_act(g, v) && g->values[v].shape.rank == 4 && !ri__xnn_agnostic(&g->values[v].shape);
@@ -75,14 +82,14 @@ static int classify_conv(const ri__graph *g, const ri__node *n, xk_node *k) {
   const ri__conv_params *p = n->params;
   if (!p || p->win.spatial_rank != 2 || !input_act_f32(g, n, 0)) return 0;
   const ri__shape *xs = &g->values[n->inputs[0]].shape;
-  if (xs->rank != 4 || !is_const_f32(g, n->inputs[1])) return 0;
+  if (xs->rank != 4 || !is_weight_f32(g, n->inputs[1])) return 0;
   const ri__shape *ws = &g->values[n->inputs[1]].shape;
   if (ws->rank != 4 || p->group < 1) return 0;
   int64_t m = ws->dims[0], cg = ws->dims[1];
   if (m < 1 || cg < 1 || m % p->group != 0 || cg * p->group != xs->dims[1]) return 0;
   if (p->has_bias) {
     int b = n->inputs[2];
-    if (!is_const_f32(g, b) || ri__shape_numel(&g->values[b].shape) != m) return 0;
+    if (!is_weight_f32(g, b) || ri__shape_numel(&g->values[b].shape) != m) return 0;
   }
   if (!set_act(n, k)) return 0;
   int64_t pads[4], oh, ow;
@@ -185,7 +192,7 @@ static int classify_gap(const ri__graph *g, const ri__node *n, xk_node *k) {
 
 /* Gemm with transA = 0 and constant B (and C broadcasting along rows), or MatMul with a constant 2-D B. */
 static int classify_fc(const ri__graph *g, const ri__node *n, xk_node *k) {
-  if (!input_act_f32(g, n, 0) || n->n_inputs < 2 || !is_const_f32(g, n->inputs[1])) return 0;
+  if (!input_act_f32(g, n, 0) || n->n_inputs < 2 || !is_weight_f32(g, n->inputs[1])) return 0;
   const ri__shape *as = &g->values[n->inputs[0]].shape, *bs = &g->values[n->inputs[1]].shape;
   if (bs->rank != 2 || as->rank < 2) return 0;
   if (!set_act(n, k)) return 0;
@@ -203,7 +210,7 @@ static int classify_fc(const ri__graph *g, const ri__node *n, xk_node *k) {
     k->fc_beta = p->beta;
     if (p->has_c) {
       int c = n->inputs[2];
-      if (!is_const_f32(g, c)) return 0;
+      if (!is_weight_f32(g, c)) return 0;
       const ri__shape *cs = &g->values[c].shape;
       int64_t cn = ri__shape_numel(cs);
       /* C must broadcast along rows: [], [1], [N], [1, 1] or [1, N]. */
