@@ -1,10 +1,14 @@
 /* runinfer bench: throughput and latency statistics of an engine on random inputs, reported the way trtexec
  * reports them (min, mean, median, percentiles): the latency of each call, and its phases from
  * ri_context_last_timing (enqueue, host-to-device, compute, device-to-host; on the CPU only the call), with a
- * warning when the copies or the enqueue, not the compute, bound the throughput. */
+ * warning when the copies or the enqueue, not the compute, bound the throughput. It also reports the
+ * process's peak resident memory (getrusage's ru_maxrss, Linux's VmHWM) after loading, after creating the
+ * context and at the end: the process holds nothing but the engine, one context and the batch's input and
+ * output buffers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli.h"
@@ -57,6 +61,12 @@ static void json_stats(FILE *f, const char *key, const stats *s) {
           key, s->min, s->mean, s->median, s->p90, s->p95, s->p99, s->max);
 }
 
+/* Peak resident set size of this process so far, in KiB (0 when unknown). */
+static long peak_rss_kib(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+}
+
 static void fill_random(void *p, ri_dtype dt, size_t n, unsigned *seed) {
   for (size_t i = 0; i < n; i++) {
     *seed = *seed * 1103515245u + 12345u;
@@ -101,6 +111,8 @@ int cmd_bench(int argc, char **argv) {
   }
   ri_engine_t *e = NULL;
   if (cli_load_engine(engine_path, NULL, threads, &e)) return 1;
+  const long rss_load = peak_rss_kib();
+  long rss_ctx = 0;
   int rc = 1, ni = ri_engine_num_inputs(e), no = ri_engine_num_outputs(e);
   void *ins[MAX_IO] = {0}, *outs[MAX_IO] = {0};
   double *lat = NULL;
@@ -127,6 +139,7 @@ int cmd_bench(int argc, char **argv) {
     cli_fail("context", s, ri_engine_last_error(e));
     goto done;
   }
+  rss_ctx = peak_rss_kib();
   for (int i = 0; i < no; i++) {
     ri_tensor_info t;
     if ((s = ri_context_output_shape(ctx, batch, i, &t)) != RI_OK) {
@@ -175,10 +188,13 @@ int cmd_bench(int argc, char **argv) {
     st[p] = summarize(lat + (size_t)p * iters, iters);
   int device = copy_total > 0; /* phases with transfers: the engine runs on a device */
   double thr = batch * iters / (total / 1e3);
+  const long rss_end = peak_rss_kib();
   printf("engine %s batch %d iterations %d\n", engine_path, batch, iters);
   printf("throughput: %.2f inferences/s (%.2f batches/s)\n", thr, iters / (total / 1e3));
   printf("latency (ms): min %.4f mean %.4f median %.4f p90 %.4f p95 %.4f p99 %.4f max %.4f\n", st[PH_LAT].min,
          st[PH_LAT].mean, st[PH_LAT].median, st[PH_LAT].p90, st[PH_LAT].p95, st[PH_LAT].p99, st[PH_LAT].max);
+  printf("peak RSS: %.1f MiB (after loading %.1f MiB, after creating the context %.1f MiB)\n",
+         rss_end / 1024.0, rss_load / 1024.0, rss_ctx / 1024.0);
   if (device) {
     printf("phases of each call (ms):\n");
     print_stats("  enqueue (host)", &st[PH_ENQ]);
@@ -214,7 +230,9 @@ int cmd_bench(int argc, char **argv) {
       fputc(',', f);
       json_stats(f, key, &st[p]);
     }
-    fprintf(f, ",\"device_phases\":%s}\n", device ? "true" : "false");
+    fprintf(
+        f, ",\"device_phases\":%s,\"peak_rss_kib\":{\"after_load\":%ld,\"after_context\":%ld,\"end\":%ld}}\n",
+        device ? "true" : "false", rss_load, rss_ctx, rss_end);
     fclose(f);
   }
   rc = 0;
