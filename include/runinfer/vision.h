@@ -225,6 +225,42 @@ RI_API void ri_image_transform_box(const ri_image_transform *transform, float bo
  * model input size are unchanged. Nothing is done when a size is below 1 or transform is NULL. */
 RI_API void ri_image_transform_set_source(ri_image_transform *transform, int src_width, int src_height);
 
+/* ---- decoding straight into a model input ------------------------------------------------------------- */
+
+/* Two steps that together do what ri_decoder_decode_file / _memory followed by ri_preprocess does, without
+ * handing out an RGB image: ri_decoder_load_* decodes an image into the decoder, which keeps it (replacing
+ * the previous one) until the next load or decode call or ri_decoder_destroy, and
+ * ri_decoder_preprocess_loaded writes it as one model input item, as often as wanted (other specs too).
+ *
+ * JPEGs in YCbCr with 4:4:4, 4:2:2, 4:2:0 or 4:4:0 subsampling (baseline or progressive) and grayscale
+ * JPEGs are decoded to their planes (no chroma upsampling, no colour conversion); preprocessing samples each
+ * plane bilinearly at the output pixels (chroma at its JPEG/JFIF centred position) and converts YCbCr to RGB
+ * (JFIF full-range BT.601) for the output pixels only. That is the same linear interpolation and the same
+ * colour equations as the RGB path, applied in the other order and without libjpeg's 8-bit rounding and its
+ * triangle-filter chroma upsampling, so the values differ slightly from ri_decoder_decode_* + ri_preprocess:
+ * on photos mostly by under one level of 255, with single pixels at sharp colour edges by more (measured
+ * bounds in docs/decisions.md, "Planar JPEG preprocessing"); grayscale JPEGs give the same values up to
+ * float rounding. The EXIF orientation, the limits, strict mode and the scale hint apply as for
+ * ri_decoder_decode_*. Every other input (PNG, CMYK/YCCK, RGB-coded or 4:1:1 JPEGs) is decoded to RGB and
+ * preprocessed with ri_preprocess, with identical results.
+ * ri_decoder_set_jpeg_ycbcr(decoder, 0) sends JPEGs the RGB way too (exact ri_preprocess results); the
+ * environment variable RI_JPEG_YCBCR=0 makes that the default of decoders created afterwards. */
+RI_API RI_MUST_USE ri_status ri_decoder_set_jpeg_ycbcr(ri_decoder_t *decoder, int enabled);
+/* Decode a file / data in memory into the decoder. Statuses and messages as ri_decoder_decode_file /
+ * ri_decoder_decode_memory (name: NULL gives "<memory>"; data may be freed when the call returns). After a
+ * failure nothing is loaded. ri_decoder_last_full_size gives the loaded image's full upright size. */
+RI_API RI_MUST_USE ri_status ri_decoder_load_file(ri_decoder_t *decoder, const char *path);
+RI_API RI_MUST_USE ri_status ri_decoder_load_memory(ri_decoder_t *decoder, const void *data, size_t size,
+                                                    const char *name);
+/* Preprocess the loaded image into dst (ri_preprocess_output_bytes(spec) bytes; 4-byte aligned for
+ * float32) as ri_preprocess does. transform (optional) maps the full upright image's pixels to model input
+ * pixels also when the scale hint made the decoder produce a reduced image (no ri_image_transform_set_source
+ * needed). RI_ERR_INVALID_ARG when nothing is loaded or for a bad spec / dst (the message names the source),
+ * RI_ERR_NO_MEMORY. */
+RI_API RI_MUST_USE ri_status ri_decoder_preprocess_loaded(ri_decoder_t *decoder,
+                                                          const ri_preprocess_spec *spec, void *dst,
+                                                          ri_image_transform *transform);
+
 /* ---- detection post-processing ------------------------------------------------------------------------ */
 
 typedef enum {

@@ -5,22 +5,15 @@
 #include <limits.h>
 #include <spng.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "vision/decoder.h"
 #include "vision/vision_internal.h"
-
-struct ri_decoder {
-  ri_decode_limits limits;
-  int strict;
-  int hint_w, hint_h; /* fast-decode target, 0 x 0 when off */
-  int full_w, full_h; /* full upright size of the last decoded image, 0 x 0 after a failure */
-  tjhandle tj;        /* created on the first JPEG and reused */
-  ri__err err;
-};
 
 /* ---- images ----------------------------------------------------------------------------------------- */
 
@@ -74,6 +67,8 @@ ri_status ri_decoder_create(ri_decoder_t **out) {
   d->limits.max_file_bytes = RI_DECODE_DEFAULT_MAX_FILE_BYTES;
   d->limits.max_pixels = RI_DECODE_DEFAULT_MAX_PIXELS;
   d->strict = 1;
+  const char *e = getenv("RI_JPEG_YCBCR");
+  d->jpeg_ycbcr = !(e && strcmp(e, "0") == 0);
   *out = d;
   return RI_OK;
 }
@@ -81,6 +76,10 @@ ri_status ri_decoder_create(ri_decoder_t **out) {
 void ri_decoder_destroy(ri_decoder_t *d) {
   if (!d) return;
   if (d->tj) tjDestroy(d->tj);
+  ri__decoder_unload(d);
+  ri__free(d->planes);
+  ri__free(d->tplanes);
+  ri__ycc_plan_free(d->plan);
   ri__free(d);
 }
 
@@ -187,8 +186,7 @@ static int tiff_orientation(const unsigned char *t, size_t n) {
   return 1;
 }
 
-/* Orientation from the first Exif APP1 segment before the first SOS, 1 when none. */
-static int jpeg_exif_orientation(const unsigned char *p, size_t n) {
+int ri__jpeg_exif_orientation(const unsigned char *p, size_t n) {
   size_t pos = 2;
   while (pos + 4 <= n) {
     if (p[pos] != 0xFF) return 1;
@@ -272,7 +270,8 @@ static ri_status apply_orientation(const ri_image *src, int o, ri_image **out, r
 
 /* ---- JPEG ------------------------------------------------------------------------------------------- */
 
-static ri_status check_pixels(ri_decoder_t *d, const char *name, const char *fmt, uint64_t w, uint64_t h) {
+ri_status ri__decoder_check_pixels(ri_decoder_t *d, const char *name, const char *fmt, uint64_t w,
+                                   uint64_t h) {
   if (w == 0 || h == 0)
     return ri__err_set(&d->err, RI_ERR_PARSE, "'%s': %s header has no image (%llux%llu; truncated?)", name,
                        fmt, (unsigned long long)w, (unsigned long long)h);
@@ -283,17 +282,12 @@ static ri_status check_pixels(ri_decoder_t *d, const char *name, const char *fmt
   return RI_OK;
 }
 
-/* A TurboJPEG instance that failed part-way may keep libjpeg state from the aborted stream (a later header
- * read then sees a "tables-only" stream), so it is replaced after any failure or warning. */
-static void drop_tj(ri_decoder_t *d) {
+void ri__decoder_drop_tj(ri_decoder_t *d) {
   tjDestroy(d->tj);
   d->tj = NULL;
 }
 
-/* Denominator (1, 2, 4 or 8) of the DCT scaling the scale hint asks for a w x h JPEG (stored size; swap
- * when the EXIF orientation turns it by 90 degrees): the largest one whose rounded-up size still covers
- * the target in both axes, 1 when the hint is off. */
-static int jpeg_scale_denom(const ri_decoder_t *d, int w, int h, int swap) {
+int ri__jpeg_scale_denom(const ri_decoder_t *d, int w, int h, int swap) {
   if (d->hint_w < 1 || d->hint_h < 1) return 1;
   int uw = swap ? h : w, uh = swap ? w : h;
   for (int denom = 8; denom > 1; denom /= 2)
@@ -301,26 +295,32 @@ static int jpeg_scale_denom(const ri_decoder_t *d, int w, int h, int swap) {
   return 1;
 }
 
-static ri_status decode_jpeg(ri_decoder_t *d, const unsigned char *p, size_t n, const char *name,
-                             ri_image **out) {
+ri_status ri__jpeg_header(ri_decoder_t *d, const unsigned char *p, size_t n, const char *name, int *w, int *h,
+                          int *subsamp, int *cs) {
   if (!d->tj) {
     d->tj = tjInitDecompress();
     if (!d->tj)
       return ri__err_set(&d->err, RI_ERR_NO_MEMORY, "'%s': cannot create a TurboJPEG decompressor: %s", name,
                          tjGetErrorStr2(NULL));
   }
-  int w = 0, h = 0, subsamp = 0, cs = 0;
-  if (tjDecompressHeader3(d->tj, p, (unsigned long)n, &w, &h, &subsamp, &cs) != 0) {
+  *w = *h = *subsamp = *cs = 0;
+  if (tjDecompressHeader3(d->tj, p, (unsigned long)n, w, h, subsamp, cs) != 0) {
     ri__err_set(&d->err, RI_ERR_PARSE, "'%s': invalid JPEG header: %s", name, tjGetErrorStr2(d->tj));
-    drop_tj(d);
+    ri__decoder_drop_tj(d);
     return RI_ERR_PARSE;
   }
-  RI__TRY(check_pixels(d, name, "JPEG", (uint64_t)(w < 0 ? 0 : w), (uint64_t)(h < 0 ? 0 : h)));
-  int orientation = jpeg_exif_orientation(p, n);
+  return ri__decoder_check_pixels(d, name, "JPEG", (uint64_t)(*w < 0 ? 0 : *w), (uint64_t)(*h < 0 ? 0 : *h));
+}
+
+static ri_status decode_jpeg(ri_decoder_t *d, const unsigned char *p, size_t n, const char *name,
+                             ri_image **out) {
+  int w, h, subsamp, cs;
+  RI__TRY(ri__jpeg_header(d, p, n, name, &w, &h, &subsamp, &cs));
+  int orientation = ri__jpeg_exif_orientation(p, n);
   int cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
   int flags = TJFLAG_LIMITSCANS | (d->strict ? TJFLAG_STOPONWARNING : 0);
   const int full_w = w, full_h = h;
-  int denom = jpeg_scale_denom(d, w, h, orientation >= 5);
+  int denom = ri__jpeg_scale_denom(d, w, h, orientation >= 5);
   if (denom > 1) {
     /* TurboJPEG picks the largest scaling factor whose size fits the size asked for: 1/denom here. */
     w = (w + denom - 1) / denom;
@@ -345,7 +345,7 @@ static ri_status decode_jpeg(ri_decoder_t *d, const unsigned char *p, size_t n, 
     int fatal = d->strict || tjGetErrorCode(d->tj) != TJERR_WARNING;
     if (fatal)
       ri__err_set(&d->err, RI_ERR_PARSE, "'%s': corrupt or truncated JPEG: %s", name, tjGetErrorStr2(d->tj));
-    drop_tj(d);
+    ri__decoder_drop_tj(d);
     if (fatal) {
       ri__free(tmp);
       ri_image_free(img);
@@ -435,7 +435,7 @@ static ri_status decode_png(ri_decoder_t *d, const unsigned char *p, size_t n, c
     st = ri__err_set(&d->err, png_status(rc), "'%s': invalid PNG header: %s", name, spng_strerror(rc));
     goto done;
   }
-  st = check_pixels(d, name, "PNG", ihdr.width, ihdr.height);
+  st = ri__decoder_check_pixels(d, name, "PNG", ihdr.width, ihdr.height);
   if (st != RI_OK) goto done;
   size_t need = 0;
   rc = spng_decoded_image_size(ctx, SPNG_FMT_RGB8, &need);
@@ -483,15 +483,20 @@ done:
 
 /* ---- entry points ----------------------------------------------------------------------------------- */
 
-static ri_status decode_any(ri_decoder_t *d, const unsigned char *p, size_t n, const char *name,
-                            ri_image **out) {
+ri_status ri__decode_check_input(ri_decoder_t *d, size_t n, const char *name) {
   if (n == 0) return ri__err_set(&d->err, RI_ERR_PARSE, "'%s': empty input (0 bytes), not an image", name);
   if ((uint64_t)n > d->limits.max_file_bytes)
     return ri__err_set(&d->err, RI_ERR_LIMIT, "'%s': %zu bytes exceeds the decode limit of %llu bytes", name,
                        n, (unsigned long long)d->limits.max_file_bytes);
+  return RI_OK;
+}
+
+ri_status ri__decode_any(ri_decoder_t *d, const unsigned char *p, size_t n, const char *name,
+                         ri_image **out) {
+  RI__TRY(ri__decode_check_input(d, n, name));
   /* A prefix of a signature is treated as that format so that truncated files report the decoder's
    * reason (RI_ERR_PARSE) rather than "unknown format". */
-  if (n >= 2 && p[0] == 0xFF && p[1] == 0xD8) return decode_jpeg(d, p, n, name, out);
+  if (ri__is_jpeg(p, n)) return decode_jpeg(d, p, n, name, out);
   if (memcmp(p, k_png_sig, n < 8 ? n : 8) == 0) return decode_png(d, p, n, name, out);
   const char *other = other_format_name(p, n);
   if (other)
@@ -509,21 +514,32 @@ ri_status ri_decoder_decode_memory(ri_decoder_t *d, const void *data, size_t siz
                                    ri_image **out) {
   if (!d) return RI_ERR_INVALID_ARG;
   ri__err_clear(&d->err);
-  d->full_w = d->full_h = 0;
+  ri__decoder_unload(d);
   if (!name) name = "<memory>";
   if (!out) return ri__err_set(&d->err, RI_ERR_INVALID_ARG, "'%s': out is NULL", name);
   *out = NULL;
   if (!data && size) return ri__err_set(&d->err, RI_ERR_INVALID_ARG, "'%s': data is NULL", name);
-  return decode_any(d, data, size, name, out);
+  return ri__decode_any(d, data, size, name, out);
 }
 
 ri_status ri_decoder_decode_file(ri_decoder_t *d, const char *path, ri_image **out) {
   if (!d) return RI_ERR_INVALID_ARG;
   ri__err_clear(&d->err);
-  d->full_w = d->full_h = 0;
+  ri__decoder_unload(d);
   if (!out) return ri__err_set(&d->err, RI_ERR_INVALID_ARG, "decode_file: out is NULL");
   *out = NULL;
   if (!path) return ri__err_set(&d->err, RI_ERR_INVALID_ARG, "decode_file: path is NULL");
+  unsigned char *buf = NULL;
+  size_t n = 0;
+  RI__TRY(ri__decoder_read_file(d, path, &buf, &n));
+  ri_status st = ri__decode_any(d, buf, n, path, out);
+  ri__free(buf);
+  return st;
+}
+
+ri_status ri__decoder_read_file(ri_decoder_t *d, const char *path, unsigned char **data, size_t *size) {
+  *data = NULL;
+  *size = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
@@ -571,7 +587,9 @@ ri_status ri_decoder_decode_file(ri_decoder_t *d, const char *path, ri_image **o
     }
     got += (size_t)r;
   }
-  st = decode_any(d, buf, n, path, out);
+  *data = buf;
+  *size = n;
+  buf = NULL;
 done:
   ri__free(buf);
   close(fd);

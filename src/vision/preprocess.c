@@ -1,11 +1,13 @@
 /* Preprocessing: the spec and its text form, the letterbox / stretch geometry and the letterbox border; the
- * resize itself (fused with channel reordering, normalisation and layout conversion) is in resize.c. */
+ * resize itself (fused with channel reordering, normalisation and layout conversion) is in resize.c, and
+ * for planar YCbCr (colour converted at the output pixels) in resize_ycc.c. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "vision/resize.h"
+#include "vision/resize_ycc.h"
 #include "vision/vision_internal.h"
 
 #define SPEC_MAX_SIDE 16384
@@ -370,6 +372,23 @@ static void fill_span(void *dst, const ri_preprocess_spec *s, int y, int x0, int
   }
 }
 
+/* Letterbox border: the rows of the output above and below the region r, then the spans left and right of
+ * it, get the normalised pad value. Nothing is written when r covers the whole output. */
+static void fill_border(void *dst, const ri_preprocess_spec *spec, ri__region r) {
+  if (r.w == spec->width && r.h == spec->height) return;
+  float padv[3];
+  for (int c = 0; c < 3; c++)
+    padv[c] = (spec->pad[c] - spec->mean[c]) * spec->scale[c];
+  for (int y = 0; y < spec->height; y++) {
+    if (y < r.y || y >= r.y + r.h) {
+      fill_span(dst, spec, y, 0, spec->width, padv);
+    } else {
+      fill_span(dst, spec, y, 0, r.x, padv);
+      fill_span(dst, spec, y, r.x + r.w, spec->width, padv);
+    }
+  }
+}
+
 static ri_status check_image(const ri_image *img, ri__err *err) {
   if (!img) return ri__err_set(err, RI_ERR_INVALID_ARG, "preprocess: image is NULL");
   if (!img->data || img->width < 1 || img->height < 1 || img->channels != 3 ||
@@ -393,23 +412,27 @@ ri_status ri__preprocess_isa(const ri_image *img, const ri_preprocess_spec *spec
     return ri__verr_out(verr, &err);
   }
   const ri__region r = compute_region(img->width, img->height, spec);
-  /* Border (letterbox only): rows above and below the region, then the left / right spans. */
-  if (r.w != spec->width || r.h != spec->height) {
-    float padv[3];
-    for (int c = 0; c < 3; c++)
-      padv[c] = (spec->pad[c] - spec->mean[c]) * spec->scale[c];
-    for (int y = 0; y < spec->height; y++) {
-      if (y < r.y || y >= r.y + r.h) {
-        fill_span(dst, spec, y, 0, spec->width, padv);
-      } else {
-        fill_span(dst, spec, y, 0, r.x, padv);
-        fill_span(dst, spec, y, r.x + r.w, spec->width, padv);
-      }
-    }
-  }
+  fill_border(dst, spec, r);
   if (ri__resize_into(img, spec, r, dst, isa, &err) != RI_OK) return ri__verr_out(verr, &err);
   if (transform) fill_transform(img->width, img->height, spec, r, transform);
   return ri__verr_ok(verr);
+}
+
+ri_status ri__preprocess_ycc(const ri__ycc_image *img, const ri_preprocess_spec *spec, void *dst,
+                             ri_image_transform *transform, ri__ycc_plan **cache, ri__err *err,
+                             ri__resize_isa isa) {
+  RI__TRY(validate(spec, err));
+  if (!img || !img->y || img->width < 1 || img->height < 1 ||
+      (!img->gray && (!img->cb || !img->cr || img->hf < 1 || img->hf > 2 || img->vf < 1 || img->vf > 2)))
+    return ri__err_set(err, RI_ERR_INVALID_ARG, "preprocess: invalid planar YCbCr image");
+  if (!dst || (spec->dtype == RI_DTYPE_FLOAT32 && ((uintptr_t)dst & 3u)))
+    return ri__err_set(err, RI_ERR_INVALID_ARG,
+                       "preprocess: destination is NULL or not 4-byte aligned for float32");
+  const ri__region r = compute_region(img->width, img->height, spec);
+  fill_border(dst, spec, r);
+  RI__TRY(ri__ycc_resize_into(img, spec, r, dst, isa, cache, err));
+  if (transform) fill_transform(img->width, img->height, spec, r, transform);
+  return RI_OK;
 }
 
 ri_status ri_preprocess(const ri_image *img, const ri_preprocess_spec *spec, void *dst,

@@ -279,6 +279,17 @@ int ri__resize_have_avx2(void) { return __builtin_cpu_supports("avx2") && __buil
 int ri__resize_have_avx2(void) { return 0; }
 #endif
 
+void ri__resize_vrow(const uint8_t *s0, const uint8_t *s1, float w, float *out, int n, int avx2) {
+#if RI_RESIZE_X86
+  if (avx2) {
+    vrow_avx2(s0, s1, w, out, n);
+    return;
+  }
+#endif
+  (void)avx2;
+  vrow_portable(s0, s1, w, out, n);
+}
+
 /* ---- driver -------------------------------------------------------------------------------------------- */
 
 ri_status ri__resize_into(const ri_image *img, const ri_preprocess_spec *spec, ri__region r, void *dst,

@@ -2,6 +2,8 @@
 #ifndef RI_VISION_RESIZE_H
 #define RI_VISION_RESIZE_H
 
+#include <stdint.h>
+
 #include "core/err.h"
 #include "runinfer/vision.h"
 
@@ -25,6 +27,11 @@ ri_status ri__resize_into(const ri_image *img, const ri_preprocess_spec *spec, r
 
 /* 1 when RI__RESIZE_AUTO runs the AVX2+FMA kernels on this CPU. */
 int ri__resize_have_avx2(void);
+
+/* Vertical blend of two 8-bit source rows into floats: out[k] = s0[k] + (s1[k] - s0[k]) * w for k < n (s1
+ * is not read when w is 0). avx2 selects the AVX2+FMA kernel and may only be set when
+ * ri__resize_have_avx2() is 1. */
+void ri__resize_vrow(const uint8_t *s0, const uint8_t *s1, float w, float *out, int n, int avx2);
 
 /* ri_preprocess with a chosen kernel set (ri_preprocess is this with RI__RESIZE_AUTO). */
 ri_status ri__preprocess_isa(const ri_image *img, const ri_preprocess_spec *spec, void *dst,
