@@ -101,7 +101,11 @@ static ri_status upload_constants(cu_state *st, ri__err *err) {
     }
   }
   if (st->blob_len == 0) return RI_OK;
-  CU_RT(cudaMalloc(&st->dconst, st->blob_len));
+  cudaError_t e = cudaMalloc(&st->dconst, st->blob_len);
+  if (e != cudaSuccess) {
+    st->dconst = NULL;
+    return ri__cu_fail_alloc(err, e, "cudaMalloc", st, (int64_t)st->blob_len, "the engine's constants");
+  }
   CU_RT(cudaMemcpy(st->dconst, st->blob, st->blob_len, cudaMemcpyHostToDevice));
   ri__free(st->blob);
   st->blob = NULL;
@@ -224,14 +228,15 @@ static void cuda_ctx_destroy(void *p) {
   ri__free(c);
 }
 
-/* Allocates n bytes of device memory (at least CU_ALIGN) naming what it is for on failure. */
+/* Allocates n bytes of device memory (at least CU_ALIGN) naming what it is for on failure
+ * (RI_ERR_NO_MEMORY when the device is full, see ri__cu_fail_alloc). */
 static ri_status dev_alloc(cu_ctx *c, void **p, int64_t n, const char *what, ri__err *err) {
   cudaError_t e = cudaMalloc(p, (size_t)(n > CU_ALIGN ? n : CU_ALIGN));
   if (e != cudaSuccess) {
     *p = NULL;
-    char buf[160];
-    snprintf(buf, sizeof buf, "allocating %lld bytes for the %s", (long long)n, what);
-    return ri__cu_fail_rt(err, e, "cudaMalloc", c->st, -1, buf);
+    char buf[96];
+    snprintf(buf, sizeof buf, "the %s", what);
+    return ri__cu_fail_alloc(err, e, "cudaMalloc", c->st, n, buf);
   }
   return RI_OK;
 }
@@ -259,11 +264,21 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
   CU_RT(cudaEventCreate(&c->ev_out));
   RI__TRY(ri__cu_staging_create(c, err));
   if (st->uses_cudnn) {
-    CU_DNN(cudnnCreate(&c->cudnn));
+    cudnnStatus_t de = cudnnCreate(&c->cudnn);
+    if (de != CUDNN_STATUS_SUCCESS) {
+      c->cudnn = NULL;
+      return ri__cu_low_memory(
+          err, ri__cu_fail_dnn(err, de, "cudnnCreate", st, ni, "creating the cuDNN handle"), st);
+    }
     CU_DNN(cudnnSetStream(c->cudnn, c->stream));
   }
   if (st->uses_cublas) {
-    CU_LT(cublasLtCreate(&c->lt));
+    cublasStatus_t le = cublasLtCreate(&c->lt);
+    if (le != CUBLAS_STATUS_SUCCESS) {
+      c->lt = NULL;
+      return ri__cu_low_memory(
+          err, ri__cu_fail_lt(err, le, "cublasLtCreate", st, ni, "creating the cuBLASLt handle"), st);
+    }
     c->lt_ws_bytes = (size_t)32 << 20;
     RI__TRY(dev_alloc(c, &c->lt_ws, (int64_t)c->lt_ws_bytes, "cuBLASLt workspace", err));
   }
@@ -441,7 +456,7 @@ static ri_status capture(cu_ctx *c, const ri__tensor *vals, int batch, ri__err *
     if (graph) cudaGraphDestroy(graph);
     cudaGetLastError(); /* clear the capture error; it is not sticky */
     c->graphs_on = 0;
-    if (s != RI_OK && s != RI_ERR_DEVICE) return s;
+    if (s != RI_OK && s != RI_ERR_DEVICE && s != RI_ERR_NO_MEMORY) return s;
     ri__err_clear(err);
     return RI_OK;
   }

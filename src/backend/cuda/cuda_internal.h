@@ -161,9 +161,24 @@ struct cu_ctx {
 /* ---- errors (cuda_util.c) ---- */
 /* Record a failed CUDA runtime / cuDNN / cuBLASLt call: "<function> failed: <error text> (<code>) in node
  * 'X' (Op) on cuda:N" (or "while <what>" when ni < 0). `call` may be the stringified call expression;
- * only the function name before '(' is kept. Returns RI_ERR_DEVICE. */
+ * only the function name before '(' is kept. Returns RI_ERR_NO_MEMORY for an allocation failure
+ * (cudaErrorMemoryAllocation, CUDNN_STATUS_ALLOC_FAILED, CUBLAS_STATUS_ALLOC_FAILED; the runtime's last
+ * error is then cleared, so that later launch checks do not see it), RI_ERR_DEVICE otherwise. */
 ri_status ri__cu_fail_rt(ri__err *err, cudaError_t e, const char *call, const cu_state *st, int ni,
                          const char *what);
+/* Record a failed allocation of `bytes` bytes for `what` ("the activation arena"), adding the device's
+ * free and total memory to the message: "cudaMalloc failed: cudaErrorMemoryAllocation: out of memory (2)
+ * while allocating N bytes for the activation arena (F MiB of T MiB free) on cuda:0". The status is that
+ * of ri__cu_fail_rt. */
+ri_status ri__cu_fail_alloc(ri__err *err, cudaError_t e, const char *call, const cu_state *st, int64_t bytes,
+                            const char *what);
+/* Under memory pressure cuDNN and cuBLASLt report a failed handle creation with other codes than their
+ * ALLOC_FAILED (cuDNN: CUDNN_STATUS_INTERNAL_ERROR or CUDNN_STATUS_NOT_INITIALIZED). Given the status of
+ * such a failure as recorded in err: when it is RI_ERR_DEVICE and the device has less than CU_LOW_MEMORY
+ * bytes free, the error becomes RI_ERR_NO_MEMORY with "out of device memory on cuda:N (F MiB of T MiB
+ * free): " before the library's message. Returns the resulting status. */
+#define CU_LOW_MEMORY ((size_t)512 << 20)
+ri_status ri__cu_low_memory(ri__err *err, ri_status status, const cu_state *st);
 ri_status ri__cu_fail_dnn(ri__err *err, cudnnStatus_t e, const char *call, const cu_state *st, int ni,
                           const char *what);
 ri_status ri__cu_fail_lt(ri__err *err, cublasStatus_t e, const char *call, const cu_state *st, int ni,

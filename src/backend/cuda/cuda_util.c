@@ -19,30 +19,62 @@ static const char *call_name(const char *call, char *buf, size_t len) {
   return buf;
 }
 
-static ri_status fail(ri__err *err, const char *call, const char *text, long code, const cu_state *st, int ni,
-                      const char *what) {
+static ri_status fail(ri__err *err, ri_status status, const char *call, const char *text, long code,
+                      const cu_state *st, int ni, const char *what) {
   char name[96];
   call_name(call, name, sizeof name);
   const char *dev = st ? st->dev_name : "cuda";
   if (st && ni >= 0 && ni < st->g->n_nodes) {
     const ri__node *n = &st->g->nodes[ni];
-    return ri__err_set(err, RI_ERR_DEVICE, "%s failed: %s (%ld) in node '%s' (%s) on %s", name, text, code,
+    return ri__err_set(err, status, "%s failed: %s (%ld) in node '%s' (%s) on %s", name, text, code,
                        n->name ? n->name : "?", ri__op_name(n->op), dev);
   }
-  return ri__err_set(err, RI_ERR_DEVICE, "%s failed: %s (%ld) while %s on %s", name, text, code,
+  return ri__err_set(err, status, "%s failed: %s (%ld) while %s on %s", name, text, code,
                      what ? what : "running", dev);
+}
+
+/* An allocation failure of the runtime is not sticky, but it stays the runtime's "last error" until read;
+ * the kernel launch checks (ri_cu_launched) read that, so it is consumed here, where it is reported. */
+static ri_status oom_status(void) {
+  (void)cudaGetLastError();
+  return RI_ERR_NO_MEMORY;
 }
 
 ri_status ri__cu_fail_rt(ri__err *err, cudaError_t e, const char *call, const cu_state *st, int ni,
                          const char *what) {
   char text[200];
   snprintf(text, sizeof text, "%s: %s", cudaGetErrorName(e), cudaGetErrorString(e));
-  return fail(err, call, text, (long)e, st, ni, what);
+  ri_status status = e == cudaErrorMemoryAllocation ? oom_status() : RI_ERR_DEVICE;
+  return fail(err, status, call, text, (long)e, st, ni, what);
+}
+
+ri_status ri__cu_fail_alloc(ri__err *err, cudaError_t e, const char *call, const cu_state *st, int64_t bytes,
+                            const char *what) {
+  char buf[240];
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+    snprintf(buf, sizeof buf, "allocating %lld bytes for %s (%lld MiB of %lld MiB free)", (long long)bytes,
+             what, (long long)(free_b >> 20), (long long)(total_b >> 20));
+  else
+    snprintf(buf, sizeof buf, "allocating %lld bytes for %s", (long long)bytes, what);
+  return ri__cu_fail_rt(err, e, call, st, -1, buf);
+}
+
+ri_status ri__cu_low_memory(ri__err *err, ri_status status, const cu_state *st) {
+  size_t free_b = 0, total_b = 0;
+  if (status != RI_ERR_DEVICE || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return status;
+  (void)cudaGetLastError();
+  if (free_b >= CU_LOW_MEMORY) return status;
+  if (err) err->status = RI_ERR_NO_MEMORY;
+  ri__err_prefix(err, "out of device memory on %s (%lld MiB of %lld MiB free)", st ? st->dev_name : "cuda",
+                 (long long)(free_b >> 20), (long long)(total_b >> 20));
+  return RI_ERR_NO_MEMORY;
 }
 
 ri_status ri__cu_fail_dnn(ri__err *err, cudnnStatus_t e, const char *call, const cu_state *st, int ni,
                           const char *what) {
-  return fail(err, call, cudnnGetErrorString(e), (long)e, st, ni, what);
+  ri_status status = e == CUDNN_STATUS_ALLOC_FAILED ? oom_status() : RI_ERR_DEVICE;
+  return fail(err, status, call, cudnnGetErrorString(e), (long)e, st, ni, what);
 }
 
 static const char *lt_text(cublasStatus_t e) {
@@ -62,7 +94,8 @@ static const char *lt_text(cublasStatus_t e) {
 
 ri_status ri__cu_fail_lt(ri__err *err, cublasStatus_t e, const char *call, const cu_state *st, int ni,
                          const char *what) {
-  return fail(err, call, lt_text(e), (long)e, st, ni, what);
+  ri_status status = e == CUBLAS_STATUS_ALLOC_FAILED ? oom_status() : RI_ERR_DEVICE;
+  return fail(err, status, call, lt_text(e), (long)e, st, ni, what);
 }
 
 ri_status ri__cu_unsupported(ri__err *err, const cu_state *st, int ni, const char *fmt, ...) {
