@@ -15,7 +15,8 @@
 #   LEAKS     1 (default) runs with LeakSanitizer on; 0 turns it off (only where LeakSanitizer cannot run)
 #   SEEDS_ROOT  repository holding tests/ (default: this script's repository)
 # The last lines printed are one summary line per target:
-#   farm <target> workers=N seconds=<sum over workers> execs=<sum of stat::number_of_executed_units>
+#   farm <target> workers=N seconds=<wall seconds summed over workers> cpu=<CPU seconds (user + system)
+#        summed over workers> execs=<sum of stat::number_of_executed_units>
 #        cov=<max> ft=<max> corpus=<files> status=ok|FAILED(<exit codes>)
 # The exit status is 0 when every worker ended cleanly, 1 when any found a crash, leak, timeout or
 # out-of-memory (the artifacts are then listed), 2 on a usage error.
@@ -68,7 +69,11 @@ for t in "${targets[@]}"; do
         "$CORPUS/$t" "${seeds[@]}" >"$log" 2>&1
       rc=$?
       t1=$(date +%s%3N)
-      echo "$rc $((t1 - t0))" >"$log.end"
+      # `times` (a builtin, in this shell) gives the CPU time of this shell's children: the fuzzer alone.
+      times >"$log.times"
+      cpu=$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
+        printf "%d", n * 1000 }' "$log.times")
+      echo "$rc $((t1 - t0)) $cpu" >"$log.end"
     ) &
     pids+=($!)
   done
@@ -79,11 +84,11 @@ for p in "${pids[@]}"; do wait "$p"; done
 # the corpus, so each ends near the same value).
 failed=0
 for t in "${targets[@]}"; do
-  ms=0 execs=0 cov=0 ft=0 codes=""
+  ms=0 cpums=0 execs=0 cov=0 ft=0 codes=""
   for w in $(seq 1 "$WORKERS"); do
     log=$LOGS/$t.$w.log
-    read -r rc dt <"$log.end" || { rc=255 dt=0; }
-    ms=$((ms + dt))
+    read -r rc dt cpu <"$log.end" || { rc=255 dt=0 cpu=0; }
+    ms=$((ms + dt)) cpums=$((cpums + ${cpu:-0}))
     n=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
     execs=$((execs + ${n:-0}))
     last=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
@@ -96,8 +101,8 @@ for t in "${targets[@]}"; do
   done
   status=ok
   [ -n "$codes" ] && status="FAILED($codes)" && failed=1
-  printf 'farm %s workers=%d seconds=%d execs=%d cov=%d ft=%d corpus=%d status=%s\n' "$t" "$WORKERS" \
-    $(((ms + 500) / 1000)) \
+  printf 'farm %s workers=%d seconds=%d cpu=%d execs=%d cov=%d ft=%d corpus=%d status=%s\n' "$t" "$WORKERS" \
+    $(((ms + 500) / 1000)) $(((cpums + 500) / 1000)) \
     "$execs" "$cov" "$ft" "$(find "$CORPUS/$t" -type f | wc -l)" "$status"
 done
 if [ $failed -ne 0 ]; then

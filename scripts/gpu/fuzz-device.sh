@@ -8,10 +8,15 @@
 #   corpus.tar.gz       optional: the corpus a previous call returned (restored before fuzzing)
 # The targets need libprotobuf-c, libspng and libturbojpeg, unpacked here from the bookworm .debs in .deps/.
 #
-# Environment: WORKERS (per target, default 3), FUZZ_SECONDS (per worker, default 530), TRIAL (seconds of a
-# first one-worker run of every target that checks the targets start and that LeakSanitizer works, default 0
-# = no trial). If the probe is not caught or the trial reports a LeakSanitizer failure, the main run goes on
-# with leak detection off and the summary says so.
+# Environment:
+#   WORKERS       processes per target (default 3)
+#   FUZZ_SECONDS  seconds each worker fuzzes (default 530)
+#   NICE          niceness of the fuzzers (default 0); with 19, other work on the machine goes first, and the
+#                 summary's cpu= says how much CPU time the fuzzers got
+#   TRIAL         seconds of a first one-worker run of every target that checks that the targets start and
+#                 that LeakSanitizer works (default 0: no trial)
+# If the probe's leak is not caught or the trial reports a LeakSanitizer failure, the main run goes on with
+# leak detection off and the summary says so.
 # Writes into OUT (default ./out) three files:
 #   fuzz-summary.txt  environment, probe and trial verdicts, the farm's per-target lines
 #   corpus.tar.gz     corpus/<target>/ after this call, and artifacts/ (reproducers) when any were written
@@ -25,6 +30,7 @@ PACK=${PACK:-$ROOT/.fuzzpack}
 WORK=${WORK:-/tmp/fuzzwork}
 WORKERS=${WORKERS:-3}
 FUZZ_SECONDS=${FUZZ_SECONDS:-530}
+NICE=${NICE:-0}
 TRIAL=${TRIAL:-0}
 mkdir -p "$OUT"
 SUM=$OUT/fuzz-summary.txt
@@ -67,7 +73,7 @@ fi
 
 farm() { # farm SECONDS WORKERS LOGDIR LEAKS
   FUZZ_SECONDS=$1 WORKERS=$2 LOGS=$3 LEAKS=$4 BIN="$PACK/bin" CORPUS="$WORK/corpus" ARTIFACTS="$WORK/artifacts" \
-    timeout --kill-after=10 $(($1 + 60)) "$ROOT/scripts/fuzz-farm.sh"
+    timeout --kill-after=10 $(($1 + 60)) nice -n "$NICE" "$ROOT/scripts/fuzz-farm.sh"
 }
 trial_rc=0
 if [ "$TRIAL" -gt 0 ]; then
