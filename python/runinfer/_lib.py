@@ -183,6 +183,10 @@ _SIGNATURES = {
     "ri_image_detect_format": (c_int, [c_void_p, c_size_t]),
     "ri_decoder_decode_memory": (c_int, [_P, c_void_p, c_size_t, c_char_p, POINTER(POINTER(ImageC))]),
     "ri_decoder_decode_file": (c_int, [_P, c_char_p, POINTER(POINTER(ImageC))]),
+    "ri_decoder_set_jpeg_ycbcr": (c_int, [_P, c_int]),
+    "ri_decoder_load_file": (c_int, [_P, c_char_p]),
+    "ri_decoder_load_memory": (c_int, [_P, c_void_p, c_size_t, c_char_p]),
+    "ri_decoder_last_full_size": (None, [_P, POINTER(c_int), POINTER(c_int)]),
     # vision.h: preprocessing
     "ri_preprocess_spec_default": (None, [POINTER(PreprocessSpecC)]),
     "ri_preprocess_spec_set_range": (c_int, [POINTER(PreprocessSpecC), c_float, c_float, _VE]),
@@ -194,6 +198,7 @@ _SIGNATURES = {
     "ri_preprocess": (c_int, [POINTER(ImageC), POINTER(PreprocessSpecC), c_void_p, POINTER(ImageTransformC),
                               _VE]),
     "ri_preprocess_transform": (c_int, [c_int, c_int, POINTER(PreprocessSpecC), POINTER(ImageTransformC), _VE]),
+    "ri_decoder_preprocess_loaded": (c_int, [_P, POINTER(PreprocessSpecC), c_void_p, POINTER(ImageTransformC)]),
     "ri_image_transform_box": (None, [POINTER(ImageTransformC), POINTER(c_float)]),
     # vision.h: detection
     "ri_detect_config_default": (None, [POINTER(DetectConfigC)]),

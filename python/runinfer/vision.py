@@ -6,6 +6,8 @@ Objects
   PreprocessSpec    the "preprocess" metadata text, parsed; PreprocessSpec.for_engine() picks it as the
                     pipeline does. Picklable.
   preprocess()      image -> model input item (CHW or HWC) and the Transform back to original pixels.
+  Decoder           decode into the decoder and preprocess from there, as `runinfer run` does (JPEGs resized
+                    from their YCbCr planes); decode_preprocess() does both with this thread's decoder.
   Transform         geometric mapping from original-image to model-input pixels. Picklable (a NamedTuple).
   DetectConfig      the "detect" metadata text, parsed. Picklable.
   Detector          SSD-style decoding + NMS: raw outputs of one item -> detections (dicts).
@@ -306,6 +308,86 @@ def preprocess(image: np.ndarray, spec: PreprocessSpec | str) -> tuple:
     _vcheck(_lib.lib().ri_preprocess(ctypes.byref(img), ctypes.byref(spec._c), out.ctypes.data, ctypes.byref(tr),
                                      ctypes.byref(verr)), verr)
     return out, Transform._from_c(tr)
+
+
+class Decoder:
+    """One C decoder (ri_decoder_t) that decodes an image into itself and preprocesses it from there, as
+    `runinfer run` does (ri_decoder_load_* + ri_decoder_preprocess_loaded). JPEGs in YCbCr are kept as their
+    planes and converted to RGB at the model input's pixels only, which differs from decode() + preprocess()
+    by libjpeg's rounding and by where values are clamped to 0..255 (vision.h; docs/decisions.md, "Planar JPEG
+    preprocessing"); other images give exactly decode() + preprocess(). Use one per thread.
+
+    strict, max_file_bytes, max_pixels  as decode().
+    jpeg_ycbcr  False: JPEGs go the RGB way too (exactly decode() + preprocess()); None: the library default
+                (on, unless the environment has RI_JPEG_YCBCR=0 when the decoder is made).
+    """
+
+    def __init__(self, *, strict: bool = True, max_file_bytes: int = 0, max_pixels: int = 0,
+                 jpeg_ycbcr: bool | None = None):
+        L = _lib.lib()
+        self._d = _DecoderHandle()
+        check(L.ri_decoder_create(ctypes.byref(self._d.h)), "cannot create a decoder")
+        h = self._d.h
+        lim = _lib.DecodeLimitsC(max_file_bytes, max_pixels)
+        check(L.ri_decoder_set_limits(h, ctypes.byref(lim)), lambda: _lib.text(L.ri_decoder_last_error(h)))
+        check(L.ri_decoder_set_strict(h, 1 if strict else 0), lambda: _lib.text(L.ri_decoder_last_error(h)))
+        if jpeg_ycbcr is not None:
+            check(L.ri_decoder_set_jpeg_ycbcr(h, 1 if jpeg_ycbcr else 0),
+                  lambda: _lib.text(L.ri_decoder_last_error(h)))
+
+    def _error(self) -> str:
+        return _lib.text(_lib.lib().ri_decoder_last_error(self._d.h))
+
+    def _full_size(self) -> tuple[int, int]:
+        w, h = ctypes.c_int(0), ctypes.c_int(0)
+        _lib.lib().ri_decoder_last_full_size(self._d.h, ctypes.byref(w), ctypes.byref(h))
+        return w.value, h.value
+
+    def load(self, source: str | bytes | bytearray | memoryview | os.PathLike, *,
+             name: str | bytes | None = None) -> tuple[int, int]:
+        """Decode a file (str or os.PathLike path) or encoded data (bytes-like; name names it in errors) into
+        the decoder, replacing what it held. Returns the image's full upright (width, height). Raises Error
+        as decode() does; after a failure nothing is loaded."""
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            check(_lib.lib().ri_decoder_load_memory(self._d.h, data, len(data),
+                                                     _lib.cstr(name) if name is not None else None), self._error)
+        else:
+            check(_lib.lib().ri_decoder_load_file(self._d.h, _lib.cstr(source)), self._error)
+        return self._full_size()
+
+    def load_file(self, path: str | bytes | os.PathLike) -> tuple[int, int]:
+        """load() of a file named by a str, bytes or os.PathLike path."""
+        check(_lib.lib().ri_decoder_load_file(self._d.h, _lib.cstr(path)), self._error)
+        return self._full_size()
+
+    def preprocess(self, spec: PreprocessSpec | str) -> tuple:
+        """The loaded image as one model input item: (item, transform) as preprocess() returns them, the
+        transform in the full image's pixels. Raises Error (RI_ERR_INVALID_ARG when nothing is loaded)."""
+        spec = _as_spec(spec)
+        out = np.empty(spec.item_shape, dtype=spec.dtype)
+        tr = _lib.ImageTransformC()
+        check(_lib.lib().ri_decoder_preprocess_loaded(self._d.h, ctypes.byref(spec._c), out.ctypes.data,
+                                                      ctypes.byref(tr)), self._error)
+        return out, Transform._from_c(tr)
+
+
+def decode_preprocess(source: str | bytes | bytearray | memoryview | os.PathLike, spec: PreprocessSpec | str, *,
+                      name: str | bytes | None = None, strict: bool = True, max_file_bytes: int = 0,
+                      max_pixels: int = 0, jpeg_ycbcr: bool | None = None) -> tuple:
+    """Decode and preprocess in one step as `runinfer run` does (Decoder.load + Decoder.preprocess, with this
+    thread's decoder for these options). A bytes source is encoded data; for a path given as bytes use
+    Decoder.load_file. Returns (item, transform)."""
+    cache = getattr(_tls, "loaders", None)
+    if cache is None:
+        cache = _tls.loaders = {}
+    key = (bool(strict), int(max_file_bytes), int(max_pixels), jpeg_ycbcr)
+    d = cache.get(key)
+    if d is None:
+        d = cache[key] = Decoder(strict=strict, max_file_bytes=max_file_bytes, max_pixels=max_pixels,
+                                 jpeg_ycbcr=jpeg_ycbcr)
+    d.load(source, name=name)
+    return d.preprocess(spec)
 
 
 def preprocess_transform(width: int, height: int, spec: PreprocessSpec | str) -> Transform:

@@ -4,8 +4,9 @@
         --engine_path M.rie [--onnx_path M.onnx] [--dead_letter F] [Beam pipeline options]
 
 Steps: ReadFromText (one image path per line; blank lines and '#' comments skipped, as `runinfer run`)
--> read + decode (a file that cannot be read or decoded goes to the dead letter with its key and reason)
--> the key carries the original size -> preprocess (the engine's "preprocess" metadata)
+-> read + decode + preprocess with the engine's "preprocess" metadata, as a decode thread of `runinfer run`
+does it (JPEGs resized from their YCbCr planes; a file that cannot be read, decoded or preprocessed goes to
+the dead letter with its key, stage and reason); the key carries the transform, hence the original size
 -> RunInference(KeyedModelHandler(RunInferenceEngineHandlerNumPy)) -> post-processing (the engine's
 "detect" / "labels" metadata, or top-5 for a classifier) -> rows `key;[{...}, ...]` -> WriteToText with
 shard_name_template='' so --output is the exact file name. Dead-letter lines are JSON:
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 from typing import Iterable, Optional
 
 import apache_beam as beam
@@ -29,8 +31,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from runinfer import _lib
 from runinfer.beam import RunInferenceEngineHandlerNumPy, engine_info
 from runinfer.errors import Error
-from runinfer.vision import (PostProcessor, PreprocessSpec, Transform, dead_letter_json, decode_bytes, decode_file,
-                             preprocess)
+from runinfer.vision import Decoder, PostProcessor, PreprocessSpec, Transform, dead_letter_json
 
 DEAD = "dead_letter"
 
@@ -49,9 +50,9 @@ def _message(e: BaseException) -> str:
     return e.message if isinstance(e, Error) else f"{type(e).__name__}: {e}"
 
 
-def _read_decode(key: bytes):
-    """Local paths are read by the library (same errors as `runinfer run`); paths with a scheme (gs://, s3://)
-    through Beam's FileSystems."""
+def _load(decoder: Decoder, key: bytes) -> None:
+    """Decode the image a key names into decoder. Local paths are read by the library (same errors as
+    `runinfer run`); paths with a scheme (gs://, s3://) through Beam's FileSystems."""
     if b"://" in key and not key.startswith(b"file://"):
         path = key.decode("utf-8", "surrogateescape")
         try:
@@ -59,42 +60,41 @@ def _read_decode(key: bytes):
                 data = f.read()
         except Exception as e:  # noqa: BLE001 - any filesystem failure is a read failure of this record
             raise Error(_lib.RI_ERR_IO, f"'{path}': cannot read: {e}") from None
-        return decode_bytes(data, name=key)
-    return decode_file(key[len(b"file://"):] if key.startswith(b"file://") else key)
+        decoder.load(data, name=key)
+    else:
+        decoder.load_file(key[len(b"file://"):] if key.startswith(b"file://") else key)
 
 
-class ReadImage(beam.DoFn):
-    """key -> (key, HxWx3 uint8 image); failures -> dead letter (stage "read" or "decode")."""
-
-    def process(self, key: bytes):
-        try:
-            yield key, _read_decode(key)
-        except Error as e:
-            stage = "read" if e.status in (_lib.RI_ERR_IO, _lib.RI_ERR_NOT_FOUND) else "decode"
-            yield beam.pvalue.TaggedOutput(DEAD, dead_letter_json(key, stage, e.message))
-
-
-def attach_size(item):
-    """(key, image) -> ((key, (width, height)), image): the original size travels with the key."""
-    key, img = item
-    return (key, (int(img.shape[1]), int(img.shape[0]))), img
-
-
-class Preprocess(beam.DoFn):
-    """((key, size), image) -> ((key, transform), model input item); failures -> dead letter "preprocess".
-    The spec comes from the engine's metadata as in `runinfer run`."""
+class ReadAndPreprocess(beam.DoFn):
+    """key -> ((key, transform), model input item): read, decode and preprocess as a decode thread of
+    `runinfer run` does, with the spec of the engine's metadata; the transform carries the original image
+    size. Failures -> dead letter with stage "read", "decode" or "preprocess"."""
 
     def __init__(self, engine_path: Optional[str], onnx_path: Optional[str], build_options: Optional[dict]):
         self._args = (engine_path, onnx_path, build_options)
         self._spec = None
+        self._tls = None
 
     def setup(self):
         self._spec = PreprocessSpec.for_engine(engine_info(*self._args))
+        self._tls = threading.local()
 
-    def process(self, item):
-        (key, _size), img = item
+    def _decoder(self) -> Decoder:
+        d = getattr(self._tls, "decoder", None)
+        if d is None:
+            d = self._tls.decoder = Decoder()
+        return d
+
+    def process(self, key: bytes):
+        d = self._decoder()
         try:
-            tensor, transform = preprocess(img, self._spec)
+            _load(d, key)
+        except Error as e:
+            stage = "read" if e.status in (_lib.RI_ERR_IO, _lib.RI_ERR_NOT_FOUND) else "decode"
+            yield beam.pvalue.TaggedOutput(DEAD, dead_letter_json(key, stage, e.message))
+            return
+        try:
+            tensor, transform = d.preprocess(self._spec)
         except Error as e:
             yield beam.pvalue.TaggedOutput(DEAD, dead_letter_json(key, "preprocess", e.message))
             return
@@ -150,15 +150,13 @@ class DetectObjects(beam.PTransform):
                       else handler._build_options)
 
     def expand(self, keys):
-        images = keys | "ReadImage" >> beam.ParDo(ReadImage()).with_outputs(DEAD, main="ok")
-        inputs = (images.ok
-                  | "AttachSize" >> beam.Map(attach_size)
-                  | "Preprocess" >> beam.ParDo(Preprocess(*self._args)).with_outputs(DEAD, main="ok"))
+        inputs = keys | "ReadAndPreprocess" >> beam.ParDo(ReadAndPreprocess(*self._args)).with_outputs(DEAD,
+                                                                                                       main="ok")
         results, dlq = (inputs.ok
                         | "RunInference" >> RunInference(KeyedModelHandler(self._handler)).with_exception_handling())
         rows = results | "FormatRows" >> beam.ParDo(FormatRows(*self._args)).with_outputs(DEAD, main="ok")
         infer_dead = dlq.failed_inferences | "FailedBatches" >> beam.FlatMap(failed_batch_lines)
-        dead = ((images[DEAD], inputs[DEAD], infer_dead, rows[DEAD])
+        dead = ((inputs[DEAD], infer_dead, rows[DEAD])
                 | "DeadLetters" >> beam.Flatten())
         return rows.ok, dead
 
