@@ -5,10 +5,10 @@
  *   ri_runtime_t  options for loading engine files (.rie), and the error text of the last load.
  *   ri_engine_t   an immutable, optimized model: graph, weights, memory plan, metadata. Created by
  *                 ri_builder_build_onnx() or ri_runtime_load(); it does not keep the source file open or
- *                 mapped and owns copies of everything it needs. An engine loaded on the CPU keeps each
- *                 large weight tensor once, in the form its kernels read (packed), and frees the float copy
- *                 read from the file; such an engine runs as before but cannot be saved again (see
- *                 ri_engine_save). Built engines keep their float weights.
+ *                 mapped and owns copies of everything it needs. An engine loaded (from a file or its
+ *                 bytes) on the CPU keeps each large weight tensor once, in the form its kernels read
+ *                 (packed), and frees the float copy read from the file; such an engine runs as before but
+ *                 cannot be saved again (see ri_engine_save). Built engines keep their float weights.
  *   ri_context_t  per-thread execution state (activation arena, scratch) of one engine. The engine must
  *                 outlive all its contexts. Contexts of one CPU engine share its packed large weights (a
  *                 layer with shared weights runs in one context at a time) and pack small ones each.
@@ -83,8 +83,9 @@ RI_API RI_MUST_USE ri_status ri_runtime_load_memory(ri_runtime_t *runtime, const
 
 RI_API void ri_engine_destroy(ri_engine_t *engine);
 RI_API const char *ri_engine_last_error(const ri_engine_t *engine);
-/* Write the engine file. RI_ERR_UNSUPPORTED when the engine was loaded from a file and its CPU backend has
- * freed the float data of weights it packed (see ri_engine_t above): copy the original file instead. */
+/* Write the engine file. RI_ERR_UNSUPPORTED when the engine was loaded (ri_runtime_load or
+ * ri_runtime_load_memory) and its CPU backend has freed the float data of weights it packed (see ri_engine_t
+ * above): copy the original file instead. */
 RI_API RI_MUST_USE ri_status ri_engine_save(ri_engine_t *engine, const char *path);
 RI_API int ri_engine_max_batch(const ri_engine_t *engine);
 RI_API int ri_engine_num_inputs(const ri_engine_t *engine);

@@ -260,9 +260,9 @@ class Engine:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the engine file. It is written next to path under a temporary name and renamed, so readers
-        (other workers loading the same path) never see a partial file. An engine loaded from a file on the
-        CPU has freed the float weights it packed and raises Error (RI_ERR_UNSUPPORTED): copy its file
-        instead; built engines save."""
+        (other workers loading the same path) never see a partial file. An engine loaded (from a file or
+        bytes) on the CPU has freed the float weights it packed and raises Error (RI_ERR_UNSUPPORTED): copy
+        its file instead; built engines save."""
         path = os.fspath(path)
         tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
         try:

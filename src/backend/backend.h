@@ -19,8 +19,8 @@ typedef struct {
   int device_index;   /* GPU ordinal for device backends */
   int64_t arena_size; /* activation arena bytes at max_batch (from the memory plan) */
   /* The backend may free the data of a constant once it keeps its own copy (packed weights) and no other
-   * part of it reads the constant, marking the value released (graph/ir.h). Set for engines loaded from a
-   * file, which keep only the backend's copy; an engine that may still be saved needs its constants. */
+   * part of it reads the constant, marking the value released (graph/ir.h). Set for loaded engines, which
+   * keep only the backend's copy; an engine that may still be saved needs its constants. */
   int release_weights;
 } ri__backend_cfg;
 

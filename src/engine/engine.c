@@ -105,7 +105,7 @@ void ri_engine_destroy(ri_engine_t *e) {
 
 const char *ri_engine_last_error(const ri_engine_t *e) { return e ? e->err.msg : ""; }
 
-/* A constant whose data the backend released (engines loaded from a file), or -1. */
+/* A constant whose data the backend released (loaded engines), or -1. */
 static int released_const(const ri__graph *g) {
   for (int i = 0; i < g->n_values; i++)
     if (g->values[i].kind == RI__VAL_CONST && g->values[i].released) return i;
@@ -117,13 +117,14 @@ ri_status ri_engine_save(ri_engine_t *e, const char *path) {
   pthread_mutex_lock(&e->mu);
   ri__err_clear(&e->err);
   const int rv = released_const(e->c.graph);
-  ri_status s = rv >= 0 ? ri__err_set(&e->err, RI_ERR_UNSUPPORTED,
-                                      "cannot save to '%s': the engine was loaded from a file, and the CPU "
-                                      "backend released the float data of constant '%s' once it had packed "
-                                      "it; copy the engine file instead, or save an engine from "
-                                      "ri_builder_build_onnx",
-                                      path, e->c.graph->values[rv].name ? e->c.graph->values[rv].name : "?")
-                        : ri__rie_write_file(&e->c, path, &e->err);
+  ri_status s =
+      rv >= 0 ? ri__err_set(&e->err, RI_ERR_UNSUPPORTED,
+                            "cannot save to '%s': the engine was loaded from an engine file, and the CPU "
+                            "backend released the float data of constant '%s' once it had packed "
+                            "it; copy the engine file instead, or save an engine from "
+                            "ri_builder_build_onnx",
+                            path, e->c.graph->values[rv].name ? e->c.graph->values[rv].name : "?")
+              : ri__rie_write_file(&e->c, path, &e->err);
   pthread_mutex_unlock(&e->mu);
   return s;
 }
