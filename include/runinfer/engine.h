@@ -73,6 +73,15 @@ RI_API const char *ri_runtime_last_error(const ri_runtime_t *runtime);
 /* Override the engine's stored thread count (0 = keep the stored value). */
 RI_API RI_MUST_USE ri_status ri_runtime_set_threads(ri_runtime_t *runtime, int threads);
 
+/* Load engines onto `device` ("cpu", "cuda:N"; NULL = the device each engine was built for) instead of
+ * their own: a CUDA engine built on one GPU can run on another GPU of the same model (its fingerprint must
+ * match that GPU's), never on another kind of device (RI_ERR_INVALID_ARG at load). */
+RI_API RI_MUST_USE ri_status ri_runtime_set_device(ri_runtime_t *runtime, const char *device);
+
+/* Number of devices of a kind: "cpu" is 1; "cuda" is the number of CUDA GPUs (0 when this build has no CUDA
+ * backend or no driver answers). RI_ERR_INVALID_ARG for another kind. */
+RI_API RI_MUST_USE ri_status ri_device_count(const char *kind, int *count);
+
 /* Load an engine file. The file is treated as hostile: every count, offset and size is checked. An engine
  * built for another device or library version fails with RI_ERR_STALE and says why. */
 RI_API RI_MUST_USE ri_status ri_runtime_load(ri_runtime_t *runtime, const char *path, ri_engine_t **out);

@@ -78,6 +78,12 @@ RI_API RI_MUST_USE ri_status ri_pipeline_set_workers(ri_pipeline_t *p, int decod
  * contexts can beat one multi-threaded context. Every context holds its own activation memory (weights are
  * shared by the engine). Rows are the same whatever the count; with ordered = 0 their order may change. */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_contexts(ri_pipeline_t *p, int contexts);
+/* Another engine for the same job, e.g. the same model loaded onto another GPU (runinfer run --device
+ * cuda:all adds one per GPU): it gets its own ri_pipeline_set_contexts workers, and batches go to whichever
+ * worker is free. Its inputs, outputs (dtypes and every dimension but the batch) and max batch must equal
+ * those of the pipeline's engine (RI_ERR_SHAPE otherwise). Borrowed: it must outlive the pipeline. At most
+ * 63 are added. */
+RI_API RI_MUST_USE ri_status ri_pipeline_add_engine(ri_pipeline_t *p, ri_engine_t *engine);
 /* Metrics: JSON file and/or Prometheus text file (either may be NULL). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_metrics(ri_pipeline_t *p, const char *json_path,
                                                      const char *prometheus_path);

@@ -150,6 +150,8 @@ _SIGNATURES = {
     "ri_runtime_destroy": (None, [_P]),
     "ri_runtime_last_error": (c_char_p, [_P]),
     "ri_runtime_set_threads": (c_int, [_P, c_int]),
+    "ri_runtime_set_device": (c_int, [_P, c_char_p]),
+    "ri_device_count": (c_int, [c_char_p, POINTER(c_int)]),
     "ri_runtime_load": (c_int, [_P, c_char_p, _PP]),
     "ri_runtime_load_memory": (c_int, [_P, c_void_p, c_size_t, _PP]),
     # engine.h: engine

@@ -51,6 +51,12 @@ typedef struct ri__backend_ops {
    * the whole run call as compute (and enqueue) on the host clock. */
   ri_status (*set_timing)(void *ctx, int on, ri__err *err);
   void (*last_timing)(void *ctx, ri__run_timing *t);
+  /* Optional: the fingerprint of device `index` that engines built for it record and that loading checks
+   * (a device backend: the GPU model and architecture; RI_ERR_DEVICE when the device does not exist), and
+   * the number of devices of this kind. Without them the host CPU's fingerprint applies and there is one
+   * device. */
+  ri_status (*fingerprint)(int index, char *buf, size_t cap, ri__err *err);
+  int (*device_count)(void);
 } ri__backend_ops;
 
 extern const ri__backend_ops ri__cpu_backend;

@@ -173,7 +173,13 @@ static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, c
   c.threads = b->threads;
   c.device = ri__strdup(b->device);
   c.library_version = ri__strdup(ri_version());
-  c.fingerprint = ri__strdup(ri__rie_host_fingerprint());
+  char fp[RI__RIE_MAX_SHORT_STRING];
+  s = ri__device_fingerprint(be, dev_index, fp, sizeof fp, err);
+  if (s != RI_OK) {
+    ri__graph_destroy(g);
+    return ri__err_prefix(err, "building '%s'", source);
+  }
+  c.fingerprint = ri__strdup(fp);
   c.meta = ri__calloc((size_t)(b->n_meta ? b->n_meta : 1), sizeof(ri__kv));
   int ok = c.device && c.library_version && c.fingerprint && c.meta;
   for (int i = 0; ok && i < b->n_meta; i++) {

@@ -21,6 +21,7 @@ struct ri_builder {
 
 struct ri_runtime {
   int threads;
+  char *device; /* ri_runtime_set_device: the device engines are loaded onto instead of their own, or NULL */
   ri__err err;
 };
 
@@ -52,6 +53,9 @@ struct ri_context {
  * backend may free constants it has packed (ri__backend_cfg), after which the engine cannot be saved. */
 ri_status ri__engine_create(ri__rie_content *c, int threads_override, int release_weights, ri_engine_t **out,
                             ri__err *err);
+
+/* The fingerprint of device `index` of backend be (ri__backend_ops.fingerprint, else the host CPU's). */
+ri_status ri__device_fingerprint(const ri__backend_ops *be, int index, char *buf, size_t cap, ri__err *err);
 
 /* Parses "cpu", "cuda", "cuda:N". */
 ri_status ri__parse_device(const char *device, const ri__backend_ops **be, int *index, ri__err *err);

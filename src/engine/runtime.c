@@ -10,7 +10,11 @@ ri_status ri_runtime_create(ri_runtime_t **out) {
   return *out ? RI_OK : RI_ERR_NO_MEMORY;
 }
 
-void ri_runtime_destroy(ri_runtime_t *rt) { ri__free(rt); }
+void ri_runtime_destroy(ri_runtime_t *rt) {
+  if (!rt) return;
+  ri__free(rt->device);
+  ri__free(rt);
+}
 
 const char *ri_runtime_last_error(const ri_runtime_t *rt) { return rt ? rt->err.msg : ""; }
 
@@ -23,12 +27,69 @@ ri_status ri_runtime_set_threads(ri_runtime_t *rt, int threads) {
   return RI_OK;
 }
 
-static ri_status finish(ri_runtime_t *rt, ri__rie_content *c, const char *source, ri_engine_t **out) {
+ri_status ri_runtime_set_device(ri_runtime_t *rt, const char *device) {
+  if (!rt) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&rt->err);
+  char *d = NULL;
+  if (device) {
+    const ri__backend_ops *be;
+    int index;
+    RI__TRY(ri__parse_device(device, &be, &index, &rt->err));
+    if (!(d = ri__strdup(device))) return RI__OOM(&rt->err);
+  }
+  ri__free(rt->device);
+  rt->device = d;
+  return RI_OK;
+}
+
+/* Moves engine content c onto the runtime's device, when one is set: it must be of the same kind as the
+ * device the engine was built for (a CUDA engine goes to another GPU, never to the CPU). */
+static ri_status retarget(ri_runtime_t *rt, ri__rie_content *c) {
+  if (!rt->device) return RI_OK;
+  const ri__backend_ops *want, *built;
+  int wi, bi;
+  RI__TRY(ri__parse_device(rt->device, &want, &wi, &rt->err));
+  RI__TRY(ri__parse_device(c->device ? c->device : "cpu", &built, &bi, &rt->err));
+  if (want != built)
+    return ri__err_set(&rt->err, RI_ERR_INVALID_ARG,
+                       "engine was built for device '%s' and cannot be loaded onto '%s' (another kind of "
+                       "device: rebuild it from the ONNX model for that device)",
+                       c->device ? c->device : "cpu", rt->device);
+  char *d = ri__strdup(rt->device);
+  if (!d) return RI__OOM(&rt->err);
+  ri__free(c->device);
+  c->device = d;
+  return RI_OK;
+}
+
+/* Whether the engine may run on the device it names (after retarget): same library version and the
+ * fingerprint of that device. */
+static ri_status check_compat(ri_runtime_t *rt, const ri__rie_content *c) {
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-  ri_status s = RI_OK; /* fuzzing: let inputs past the device check to reach engine creation */
+  (void)rt;
+  (void)c;
+  return RI_OK; /* fuzzing: let inputs past the device check to reach engine creation */
 #else
-  ri_status s = ri__rie_check_compat(c, ri__rie_host_fingerprint(), &rt->err);
+  const ri__backend_ops *be;
+  int index;
+  char fp[RI__RIE_MAX_SHORT_STRING];
+  ri__err derr;
+  ri__err_clear(&derr);
+  ri_status s = ri__parse_device(c->device ? c->device : "cpu", &be, &index, &derr);
+  if (s == RI_OK) s = ri__device_fingerprint(be, index, fp, sizeof fp, &derr);
+  if (s != RI_OK) {
+    /* an engine from another library version is stale whatever its device says */
+    if (!c->library_version || strcmp(c->library_version, ri_version()) != 0)
+      return ri__rie_check_compat(c, "", &rt->err);
+    return ri__err_set(&rt->err, s, "%s", derr.msg);
+  }
+  return ri__rie_check_compat(c, fp, &rt->err);
 #endif
+}
+
+static ri_status finish(ri_runtime_t *rt, ri__rie_content *c, const char *source, ri_engine_t **out) {
+  ri_status s = retarget(rt, c);
+  if (s == RI_OK) s = check_compat(rt, c);
   if (s != RI_OK) {
     ri__rie_content_free(c);
     return ri__err_prefix(&rt->err, "engine '%s'", source);

@@ -27,7 +27,9 @@ struct ri_pipeline {
   int min_batch, max_batch;
   int64_t max_wait_us;
   int decode_threads, ordered, progress;
-  int contexts;         /* inference workers, each with its own execution context of the engine */
+  int contexts;           /* inference workers per engine, each with its own execution context */
+  ri_engine_t **replicas; /* ri_pipeline_add_engine: more engines (borrowed), e.g. one per GPU */
+  int n_replicas;
   int fast_decode;      /* decoders get the model input size as their scale hint (not while drawing) */
   double load_model_ms; /* reported under Beam's load_model_latency_milli_secs */
   uint64_t model_bytes; /* reported under Beam's model_byte_size */
@@ -43,7 +45,8 @@ typedef struct {
   int post_threads;
   ri__metrics m;
   ri__postproc pp;
-  ri_context_t **ctxs; /* one per inference worker (p->contexts) */
+  ri_context_t **ctxs; /* one per inference worker: p->contexts per engine */
+  int n_ctxs;
   int n_outputs;
   size_t out_item_bytes[64];
   ri__err src_err, infer_err;
@@ -80,6 +83,7 @@ void ri_pipeline_destroy(ri_pipeline_t *p) {
   ri__free(p->metrics_json);
   ri__free(p->metrics_prom);
   ri__free(p->draw_dir);
+  ri__free(p->replicas);
   ri__free(p);
 }
 
@@ -151,6 +155,45 @@ ri_status ri_pipeline_set_contexts(ri_pipeline_t *p, int contexts) {
   if (contexts < 1 || contexts > 64)
     return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "inference contexts %d is outside 1..64", contexts);
   p->contexts = contexts;
+  return RI_OK;
+}
+
+/* Whether engines a and b take the same input and give the same outputs (names aside): dtypes and every
+ * dimension but the batch. */
+static ri_status same_io(ri_engine_t *a, ri_engine_t *b, ri__err *err) {
+  int n[2] = {ri_engine_num_inputs(a), ri_engine_num_outputs(a)};
+  if (ri_engine_num_inputs(b) != n[0] || ri_engine_num_outputs(b) != n[1])
+    return ri__err_set(err, RI_ERR_SHAPE,
+                       "the added engine has %d inputs and %d outputs, the pipeline's %d and %d",
+                       ri_engine_num_inputs(b), ri_engine_num_outputs(b), n[0], n[1]);
+  for (int io = 0; io < 2; io++)
+    for (int i = 0; i < n[io]; i++) {
+      ri_tensor_info x, y;
+      RI__TRY(io ? ri_engine_output_info(a, i, &x) : ri_engine_input_info(a, i, &x));
+      RI__TRY(io ? ri_engine_output_info(b, i, &y) : ri_engine_input_info(b, i, &y));
+      int same = x.dtype == y.dtype && x.rank == y.rank;
+      for (int k = 1; same && k < x.rank; k++)
+        same = x.dims[k] == y.dims[k];
+      if (!same)
+        return ri__err_set(err, RI_ERR_SHAPE,
+                           "the added engine's %s %d ('%s') differs from the pipeline's ('%s')",
+                           io ? "output" : "input", i, y.name, x.name);
+    }
+  if (ri_engine_max_batch(b) != ri_engine_max_batch(a))
+    return ri__err_set(err, RI_ERR_SHAPE, "the added engine's max batch is %d, the pipeline's engine's %d",
+                       ri_engine_max_batch(b), ri_engine_max_batch(a));
+  return RI_OK;
+}
+
+ri_status ri_pipeline_add_engine(ri_pipeline_t *p, ri_engine_t *engine) {
+  if (!p || !engine) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  if (p->n_replicas >= 63) return ri__err_set(&p->err, RI_ERR_LIMIT, "more than 64 engines in one pipeline");
+  RI__TRY(same_io(p->engine, engine, &p->err));
+  ri_engine_t **r = ri__realloc(p->replicas, (size_t)(p->n_replicas + 1) * sizeof *r);
+  if (!r) return RI__OOM(&p->err);
+  r[p->n_replicas++] = engine;
+  p->replicas = r;
   return RI_OK;
 }
 
@@ -523,12 +566,17 @@ static ri_status setup(run_state *rs, ri__err *err) {
   RI__TRY(ri__postproc_init(&rs->pp, e, err));
   rs->n_outputs = ri_engine_num_outputs(e);
   if (rs->n_outputs > 64) return ri__err_set(err, RI_ERR_UNSUPPORTED, "more than 64 outputs");
-  rs->ctxs = ri__calloc((size_t)p->contexts, sizeof *rs->ctxs);
+  rs->ctxs = ri__calloc((size_t)((1 + p->n_replicas) * p->contexts), sizeof *rs->ctxs);
   if (!rs->ctxs) return RI__OOM(err);
-  for (int i = 0; i < p->contexts; i++) {
-    ri_status s = ri_context_create(e, &rs->ctxs[i]);
-    if (s != RI_OK)
-      return ri__err_set(err, s, "context %d of %d: %s", i + 1, p->contexts, ri_engine_last_error(e));
+  for (int k = 0; k <= p->n_replicas; k++) {
+    ri_engine_t *ek = k ? p->replicas[k - 1] : e;
+    for (int i = 0; i < p->contexts; i++) {
+      ri_status s = ri_context_create(ek, &rs->ctxs[rs->n_ctxs]);
+      if (s != RI_OK)
+        return ri__err_set(err, s, "engine %d, context %d of %d: %s", k + 1, i + 1, p->contexts,
+                           ri_engine_last_error(ek));
+      rs->n_ctxs++;
+    }
   }
   for (int i = 0; i < rs->n_outputs; i++) {
     ri_tensor_info t;
@@ -626,13 +674,13 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
   rs->post_threads = p->decode_threads > 1 ? 2 : 1;
   if (s == RI_OK) {
     t_dec = ri__calloc((size_t)p->decode_threads, sizeof(pthread_t));
-    t_inf = ri__calloc((size_t)p->contexts, sizeof(pthread_t));
-    workers = ri__calloc((size_t)p->contexts, sizeof *workers);
+    t_inf = ri__calloc((size_t)rs->n_ctxs, sizeof(pthread_t));
+    workers = ri__calloc((size_t)rs->n_ctxs, sizeof *workers);
     /* q_post holds whole batches with their outputs: a few are enough to keep post-processing busy */
     if (!t_dec || !t_inf || !workers || !ri__queue_init(&rs->q_read, RI__QUEUE_CAP, 1) ||
         !ri__queue_init(&rs->q_batch, RI__QUEUE_CAP, p->decode_threads) ||
-        !ri__queue_init(&rs->q_post, 4 + p->contexts, p->contexts) ||
-        !ri__queue_init(&rs->q_write, RI__QUEUE_CAP, p->contexts + rs->post_threads))
+        !ri__queue_init(&rs->q_post, 4 + rs->n_ctxs, rs->n_ctxs) ||
+        !ri__queue_init(&rs->q_write, RI__QUEUE_CAP, rs->n_ctxs + rs->post_threads))
       s = RI__OOM(&p->err);
   }
   if (s == RI_OK) {
@@ -649,7 +697,7 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     pthread_create(&t_src, NULL, source_thread, rs);
     for (int i = 0; i < p->decode_threads; i++)
       pthread_create(&t_dec[i], NULL, decode_thread, rs);
-    for (int i = 0; i < p->contexts; i++) {
+    for (int i = 0; i < rs->n_ctxs; i++) {
       workers[i] = (infer_worker){rs, rs->ctxs[i]};
       pthread_create(&t_inf[i], NULL, infer_thread, &workers[i]);
     }
@@ -722,7 +770,7 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     pthread_join(t_src, NULL);
     for (int i = 0; i < p->decode_threads; i++)
       pthread_join(t_dec[i], NULL);
-    for (int i = 0; i < p->contexts; i++)
+    for (int i = 0; i < rs->n_ctxs; i++)
       pthread_join(t_inf[i], NULL);
     for (int i = 0; i < rs->post_threads; i++)
       pthread_join(t_post[i], NULL);
@@ -769,7 +817,7 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
   ri__free(t_inf);
   ri__free(workers);
   ri__free(dl_path);
-  for (int i = 0; rs->ctxs && i < p->contexts; i++)
+  for (int i = 0; i < rs->n_ctxs; i++)
     ri_context_destroy(rs->ctxs[i]);
   ri__free(rs->ctxs);
   ri__postproc_free(&rs->pp);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "runinfer/engine.h"
 
@@ -326,6 +327,69 @@ static void test_bad_device(const char *dir) {
   ri_engine_destroy(e);
 }
 
+/* A CUDA engine records the GPU's fingerprint ("cuda:sm_XY:<name>"), loads back onto cuda:0 through
+ * ri_runtime_set_device, is refused on the CPU (another kind of device), and a file whose fingerprint names
+ * another GPU is refused as stale with both fingerprints in the message. */
+static void test_engine_device(const char *dir) {
+  char path[4096], msg[2048], rie[64];
+  snprintf(path, sizeof path, "%s/tiny_conv.onnx", dir);
+  FILE *f = fopen(path, "rb");
+  if (!f) return;
+  fclose(f);
+  ri_engine_t *e = NULL, *back = NULL;
+  if (build(path, "cuda", RI_PRECISION_FP32, &e, msg, sizeof msg) != RI_OK) {
+    result(0, "tiny_conv cuda build: %s", msg);
+    return;
+  }
+  const char *json = NULL;
+  int ok = ri_engine_describe_json(e, &json) == RI_OK && strstr(json, "\"cuda:sm_") != NULL;
+  result(ok, "a CUDA engine's fingerprint names the GPU (cuda:sm_XY:...)");
+  snprintf(rie, sizeof rie, "/tmp/ri_test_dev_%d.rie", (int)getpid());
+  ri_runtime_t *rt = NULL;
+  ok = ri_engine_save(e, rie) == RI_OK && ri_runtime_create(&rt) == RI_OK;
+  ok = ok && ri_runtime_set_device(rt, "cuda:0") == RI_OK && ri_runtime_load(rt, rie, &back) == RI_OK;
+  result(ok, "the saved CUDA engine loads onto cuda:0 (%s)", rt && !ok ? ri_runtime_last_error(rt) : "ok");
+  ri_engine_destroy(back);
+  back = NULL;
+  ri_status s = rt ? ri_runtime_set_device(rt, "cpu") : RI_ERR_INVALID_ARG;
+  if (s == RI_OK) s = ri_runtime_load(rt, rie, &back);
+  result(s == RI_ERR_INVALID_ARG && rt && strstr(ri_runtime_last_error(rt), "another kind of device"),
+         "a CUDA engine is refused on the CPU (%s)", rt ? ri_runtime_last_error(rt) : "");
+  ri_engine_destroy(back);
+  /* the fingerprint string in the file, made to name another architecture (same length keeps the layout) */
+  FILE *fp = fopen(rie, "r+b");
+  long at = -1;
+  if (fp) {
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    char *buf = n > 0 ? malloc((size_t)n) : NULL;
+    fseek(fp, 0, SEEK_SET);
+    if (buf && fread(buf, 1, (size_t)n, fp) == (size_t)n) {
+      for (long i = 0; i + 8 <= n; i++)
+        if (memcmp(buf + i, "cuda:sm_", 8) == 0) {
+          at = i + 8;
+          break;
+        }
+      if (at >= 0) {
+        fseek(fp, at, SEEK_SET);
+        fputc(buf[at] == '1' ? '2' : '1', fp);
+      }
+    }
+    free(buf);
+    fclose(fp);
+  }
+  /* the checksum now fails first unless the reader checks compatibility on a valid file; either way the
+   * load must be refused with a clear status, never succeed */
+  back = NULL;
+  s = rt && at >= 0 && ri_runtime_set_device(rt, NULL) == RI_OK ? ri_runtime_load(rt, rie, &back) : RI_OK;
+  result(at >= 0 && s != RI_OK && back == NULL, "an engine file naming another GPU is refused (%s: %s)",
+         ri_status_str(s), rt ? ri_runtime_last_error(rt) : "");
+  ri_engine_destroy(back);
+  remove(rie);
+  ri_runtime_destroy(rt);
+  ri_engine_destroy(e);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s MODELS_DIR [model ...]\n", argv[0]);
@@ -341,6 +405,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
       test_model(argv[1], all[i]);
   }
+  test_engine_device(argv[1]);
   test_bad_device(argv[1]);
   printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;

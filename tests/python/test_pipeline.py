@@ -288,6 +288,30 @@ def test_contexts_option_is_checked(cli, engine, world, tmp_path):
         assert p.returncode == 2 and b"--contexts" in p.stderr, describe(p)
 
 
+def test_replica_engines_on_the_cpu(cli, engine, world, tmp_path):
+    """--device with a list loads one engine per entry (here three CPU engines, two contexts each); rows
+    are byte-identical to one engine's and every record is inferred once."""
+    ref = tmp_path / "one.txt"
+    p = run_job(cli, engine, ref, "--max-batch", 4, "--ordered", source=["--input", str(world.list_file)])
+    assert p.returncode == 3, describe(p)
+    out, mj = tmp_path / "replicas.txt", tmp_path / "replicas.json"
+    p = run_job(cli, engine, out, "--max-batch", 4, "--ordered", "--device", "cpu,cpu,cpu", "--contexts", 2,
+                "--metrics", mj, source=["--input", str(world.list_file)])
+    assert p.returncode == 3, describe(p)
+    assert out.read_bytes() == ref.read_bytes()
+    assert json.loads(mj.read_text())["num_inferences"] == len(world.good_in_order)
+
+
+def test_device_option_errors(cli, engine, world, tmp_path):
+    cases = [(("--device", ","), 2, b"--device"), (("--device", "tpu"), 1, b"unknown device 'tpu'"),
+             (("--device", "cpu,,cpu"), 2, b"--device"), (("--device", "cuda:0"), 1, b"cuda"),
+             (("--device", "cuda:all"), 1, b"cuda")]
+    for args, rc, msg in cases:
+        p = run_job(cli, engine, tmp_path / "o.txt", *args, source=["--input", str(world.list_file)])
+        assert p.returncode == rc and msg in p.stderr, (args, describe(p))
+        assert not (tmp_path / "o.txt").exists()
+
+
 def _batch_sizes(metrics: dict) -> tuple[list[int], int]:
     d = metrics["inference_request_batch_size"]
     sizes = []

@@ -99,3 +99,37 @@ def test_bench_reports_phases(ri_cli, generated_models, tmp_path):
     assert r["h2d_ms"]["max"] == 0 and r["d2h_ms"]["max"] == 0
     assert 0 < r["compute_ms"]["median"] <= r["latency_ms"]["max"]
     assert "latency (ms):" in p.stdout and "GPU compute" not in p.stdout
+
+
+def test_device_count_and_runtime_device(engine, tmp_path):
+    """ri_device_count: one CPU, a non-negative number of CUDA GPUs, an error for an unknown kind.
+    ri_runtime_set_device: a CPU engine loads onto "cpu" and is refused on a CUDA device with a message
+    naming both devices (or, in a build without CUDA, naming the missing backend)."""
+    import ctypes
+
+    from runinfer import _lib
+
+    L = _lib.lib()
+    n = ctypes.c_int(-1)
+    assert L.ri_device_count(b"cpu", ctypes.byref(n)) == 0 and n.value == 1
+    assert L.ri_device_count(b"cuda", ctypes.byref(n)) == 0 and n.value >= 0
+    assert L.ri_device_count(b"tpu", ctypes.byref(n)) != 0
+    rie = tmp_path / "e.rie"
+    engine.save(rie)
+    rt = ctypes.c_void_p()
+    assert L.ri_runtime_create(ctypes.byref(rt)) == 0
+    try:
+        e = ctypes.c_void_p()
+        assert L.ri_runtime_set_device(rt, b"cpu") == 0
+        assert L.ri_runtime_load(rt, str(rie).encode(), ctypes.byref(e)) == 0
+        L.ri_engine_destroy(e)
+        st = L.ri_runtime_set_device(rt, b"cuda:0")
+        if st == 0:
+            assert L.ri_runtime_load(rt, str(rie).encode(), ctypes.byref(e)) != 0
+            msg = _lib.text(L.ri_runtime_last_error(rt))
+            assert "built for device 'cpu'" in msg and "'cuda:0'" in msg, msg
+        else:
+            assert "CUDA" in _lib.text(L.ri_runtime_last_error(rt))
+        assert L.ri_runtime_set_device(rt, b"gpu") != 0
+    finally:
+        L.ri_runtime_destroy(rt)

@@ -80,7 +80,7 @@ static void fill_random(void *p, ri_dtype dt, size_t n, unsigned *seed) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *engine_path = NULL, *json_path = NULL;
+  const char *engine_path = NULL, *json_path = NULL, *device = NULL;
   int batch = 1, iters = 100, warmup = 10, threads = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -88,6 +88,8 @@ int cmd_bench(int argc, char **argv) {
     int bad = 0;
     if (strcmp(a, "--engine") == 0 && v)
       engine_path = argv[++i];
+    else if (strcmp(a, "--device") == 0 && v)
+      device = argv[++i];
     else if (strcmp(a, "--json") == 0 && v)
       json_path = argv[++i];
     else if (strcmp(a, "--batch") == 0 && v)
@@ -110,7 +112,7 @@ int cmd_bench(int argc, char **argv) {
     return 2;
   }
   ri_engine_t *e = NULL;
-  if (cli_load_engine(engine_path, NULL, threads, &e)) return 1;
+  if (cli_load_engine_on(engine_path, NULL, threads, device, 0, &e)) return 1;
   const long rss_load = peak_rss_kib();
   long rss_ctx = 0;
   int rc = 1, ni = ri_engine_num_inputs(e), no = ri_engine_num_outputs(e);
@@ -186,7 +188,7 @@ int cmd_bench(int argc, char **argv) {
   stats st[N_PH];
   for (int p = 0; p < N_PH; p++)
     st[p] = summarize(lat + (size_t)p * iters, iters);
-  int device = copy_total > 0; /* phases with transfers: the engine runs on a device */
+  int on_device = copy_total > 0; /* phases with transfers: the engine runs on a device */
   double thr = batch * iters / (total / 1e3);
   const long rss_end = peak_rss_kib();
   printf("engine %s batch %d iterations %d\n", engine_path, batch, iters);
@@ -195,7 +197,7 @@ int cmd_bench(int argc, char **argv) {
          st[PH_LAT].mean, st[PH_LAT].median, st[PH_LAT].p90, st[PH_LAT].p95, st[PH_LAT].p99, st[PH_LAT].max);
   printf("peak RSS: %.1f MiB (after loading %.1f MiB, after creating the context %.1f MiB)\n",
          rss_end / 1024.0, rss_load / 1024.0, rss_ctx / 1024.0);
-  if (device) {
+  if (on_device) {
     printf("phases of each call (ms):\n");
     print_stats("  enqueue (host)", &st[PH_ENQ]);
     print_stats("  H2D (incl. staging)", &st[PH_H2D]);
@@ -232,7 +234,7 @@ int cmd_bench(int argc, char **argv) {
     }
     fprintf(
         f, ",\"device_phases\":%s,\"peak_rss_kib\":{\"after_load\":%ld,\"after_context\":%ld,\"end\":%ld}}\n",
-        device ? "true" : "false", rss_load, rss_ctx, rss_end);
+        on_device ? "true" : "false", rss_load, rss_ctx, rss_end);
     fclose(f);
   }
   rc = 0;

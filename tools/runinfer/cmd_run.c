@@ -8,9 +8,11 @@
 #include "cli.h"
 #include "runinfer/pipeline.h"
 
+#define MAX_DEVICES 64
+
 int cmd_run(int argc, char **argv) {
   const char *engine_path = NULL, *onnx = NULL, *input = NULL, *glob = NULL, *dir = NULL, *output = NULL;
-  const char *dead = NULL, *metrics = NULL, *prom = NULL, *draw = NULL, *fmt = "seed";
+  const char *dead = NULL, *metrics = NULL, *prom = NULL, *draw = NULL, *fmt = "seed", *device = NULL;
   int use_stdin = 0, rebuild = 0, ordered = 0, threads = 0, decode_threads = 2, min_batch = 1, max_batch = 0;
   int max_wait = 2000, progress = 1, fast_decode = 0, contexts = 1;
   for (int i = 1; i < argc; i++) {
@@ -53,6 +55,8 @@ int cmd_run(int argc, char **argv) {
       bad = cli_int(argv[++i], 0, 1024, &threads);
     else if (strcmp(a, "--decode-threads") == 0 && v)
       bad = cli_int(argv[++i], 1, 256, &decode_threads);
+    else if (strcmp(a, "--device") == 0 && v)
+      device = argv[++i];
     else if (strcmp(a, "--contexts") == 0 && v)
       bad = cli_int(argv[++i], 1, 64, &contexts);
     else if (strcmp(a, "--min-batch") == 0 && v)
@@ -89,10 +93,46 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "runinfer run: --rebuild-if-stale needs --onnx M.onnx\n");
     return 2;
   }
+  /* --device: one device, cuda:all (every GPU) or a comma-separated list; one engine per device, the first
+   * drives the pipeline and the others are replicas */
+  char devs[MAX_DEVICES][32];
+  int n_dev = 0;
+  if (!device) {
+    devs[n_dev++][0] = 0;
+  } else if (strcmp(device, "cuda:all") == 0) {
+    int n = 0;
+    if (ri_device_count("cuda", &n) != RI_OK || n < 1) {
+      fprintf(stderr, "runinfer run: --device cuda:all: no CUDA device found (or this build has no CUDA "
+                      "backend)\n");
+      return 1;
+    }
+    for (int d = 0; d < n && n_dev < MAX_DEVICES; d++)
+      snprintf(devs[n_dev++], sizeof devs[0], "cuda:%d", d);
+  } else {
+    for (const char *q = device; *q && n_dev < MAX_DEVICES;) {
+      size_t len = strcspn(q, ",");
+      if (len == 0 || len >= sizeof devs[0]) {
+        fprintf(stderr, "runinfer run: bad --device list '%s'\n", device);
+        return 2;
+      }
+      memcpy(devs[n_dev], q, len);
+      devs[n_dev++][len] = 0;
+      q += len + (q[len] == ',');
+    }
+  }
+  ri_engine_t *engines[MAX_DEVICES] = {0};
   ri_engine_t *e = NULL;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  if (cli_load_engine(engine_path, rebuild ? onnx : NULL, threads, &e)) return 1;
+  for (int d = 0; d < n_dev; d++) {
+    if (cli_load_engine_on(engine_path, rebuild ? onnx : NULL, threads, devs[d][0] ? devs[d] : NULL,
+                           max_batch, &engines[d])) {
+      for (int k = 0; k < d; k++)
+        ri_engine_destroy(engines[k]);
+      return 1;
+    }
+  }
+  e = engines[0];
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double load_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
   struct stat st;
@@ -104,6 +144,11 @@ int cmd_run(int argc, char **argv) {
     cli_fail("run", s, "creating the pipeline");
     goto out;
   }
+  for (int d = 1; d < n_dev; d++)
+    if ((s = ri_pipeline_add_engine(p, engines[d])) != RI_OK) {
+      cli_fail("run", s, ri_pipeline_last_error(p));
+      goto out;
+    }
   if (max_batch == 0) max_batch = ri_engine_max_batch(e);
   ri_source_kind kind = input  ? RI_SOURCE_FILE_LIST
                         : glob ? RI_SOURCE_GLOB
@@ -141,6 +186,7 @@ int cmd_run(int argc, char **argv) {
   rc = sum.failed ? 3 : 0;
 out:
   ri_pipeline_destroy(p);
-  ri_engine_destroy(e);
+  for (int d = 0; d < n_dev; d++)
+    ri_engine_destroy(engines[d]);
   return rc;
 }

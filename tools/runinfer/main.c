@@ -22,20 +22,34 @@ int cli_int(const char *s, int lo, int hi, int *out) {
   return 0;
 }
 
-int cli_load_engine(const char *path, const char *rebuild_onnx, int threads, ri_engine_t **out) {
+int cli_load_engine_on(const char *path, const char *rebuild_onnx, int threads, const char *device,
+                       int rebuild_max_batch, ri_engine_t **out) {
   ri_runtime_t *rt = NULL;
   if (ri_runtime_create(&rt) != RI_OK) return cli_fail("load", RI_ERR_NO_MEMORY, path);
   ri_status s = ri_runtime_set_threads(rt, threads);
+  if (s == RI_OK && device) s = ri_runtime_set_device(rt, device);
   if (s == RI_OK) s = ri_runtime_load(rt, path, out);
   if (s == RI_ERR_STALE && rebuild_onnx) {
     fprintf(stderr, "runinfer: %s\nruninfer: rebuilding from '%s'\n", ri_runtime_last_error(rt),
             rebuild_onnx);
     ri_runtime_destroy(rt);
-    /* keep the options the stale engine was built with where we can read them: max batch and device are
-     * not trusted from a stale file, so the defaults of `runinfer build` apply unless given again */
-    char *argv[] = {"build", "--onnx", (char *)rebuild_onnx, "--save", (char *)path, NULL};
-    if (cmd_build(5, argv) != 0) return 1;
-    return cli_load_engine(path, NULL, threads, out);
+    /* max batch and device are not trusted from a stale file: the ones given to this command apply, else
+     * the defaults of `runinfer build` */
+    char mb[16];
+    snprintf(mb, sizeof mb, "%d", rebuild_max_batch);
+    char *argv[10] = {"build", "--onnx", (char *)rebuild_onnx, "--save", (char *)path};
+    int argc = 5;
+    if (device) {
+      argv[argc++] = "--device";
+      argv[argc++] = (char *)device;
+    }
+    if (rebuild_max_batch > 0) {
+      argv[argc++] = "--max-batch";
+      argv[argc++] = mb;
+    }
+    argv[argc] = NULL;
+    if (cmd_build(argc, argv) != 0) return 1;
+    return cli_load_engine_on(path, NULL, threads, device, 0, out);
   }
   if (s != RI_OK) {
     int rc = cli_fail("load", s, ri_runtime_last_error(rt));
@@ -44,6 +58,10 @@ int cli_load_engine(const char *path, const char *rebuild_onnx, int threads, ri_
   }
   ri_runtime_destroy(rt);
   return 0;
+}
+
+int cli_load_engine(const char *path, const char *rebuild_onnx, int threads, ri_engine_t **out) {
+  return cli_load_engine_on(path, rebuild_onnx, threads, NULL, 0, out);
 }
 
 static void usage(FILE *f) {
@@ -55,9 +73,11 @@ static void usage(FILE *f) {
              "  infer    --engine M.rie --in NAME=x.npy ... --out DIR [--threads N]\n"
              "           [--rebuild-if-stale --onnx M.onnx]\n"
              "  bench    --engine M.rie [--batch N] [--iterations K] [--warmup W] [--threads N] [--json F]\n"
+             "           [--device cpu|cuda:N]\n"
              "  run      --engine M.rie (--input LIST | --glob PATTERN | --dir DIR | --stdin) --output F\n"
              "           [--format seed|jsonl|csv] [--dead-letter F] [--min-batch N] [--max-batch N]\n"
-             "           [--max-wait-us U] [--decode-threads N] [--contexts N] [--threads N] [--ordered] "
+             "           [--max-wait-us U] [--decode-threads N] [--contexts N] [--device D[,D...]|cuda:all]\n"
+             "           [--threads N] [--ordered] "
              "[--metrics F.json]\n"
              "           [--prometheus F.prom] [--draw DIR] [--no-progress] [--fast-decode]\n"
              "           [--rebuild-if-stale --onnx M.onnx]\n"

@@ -603,6 +603,31 @@ static void cuda_last_timing(void *p, ri__run_timing *t) {
   t->enqueue_ms = c->last_enqueue_ms;
 }
 
+/* "cuda:sm_<major><minor>:<device name>": kernels and tactics depend on the architecture, and tactics picked
+ * at build on one GPU model are not those of another. */
+static ri_status cuda_fingerprint(int index, char *buf, size_t cap, ri__err *err) {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess)
+    return ri__err_set(err, RI_ERR_DEVICE, "cudaGetDeviceCount failed: %s (%d) while looking for cuda:%d",
+                       cudaGetErrorString(e), (int)e, index);
+  if (index < 0 || index >= count)
+    return ri__err_set(err, RI_ERR_DEVICE, "device cuda:%d does not exist (%d CUDA device%s found)", index,
+                       count, count == 1 ? "" : "s");
+  struct cudaDeviceProp prop;
+  e = cudaGetDeviceProperties(&prop, index);
+  if (e != cudaSuccess)
+    return ri__err_set(err, RI_ERR_DEVICE, "cudaGetDeviceProperties failed: %s (%d) on cuda:%d",
+                       cudaGetErrorString(e), (int)e, index);
+  snprintf(buf, cap, "cuda:sm_%d%d:%s", prop.major, prop.minor, prop.name);
+  return RI_OK;
+}
+
+static int cuda_device_count(void) {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
+}
+
 const ri__backend_ops ri__cuda_backend = {
     .name = "cuda",
     .prepare = cuda_prepare,
@@ -613,6 +638,8 @@ const ri__backend_ops ri__cuda_backend = {
     .node_impl = cuda_node_impl,
     .set_timing = cuda_set_timing,
     .last_timing = cuda_last_timing,
+    .fingerprint = cuda_fingerprint,
+    .device_count = cuda_device_count,
 };
 
 /* ---- hooks for tools (cuda_api.h) ------------------------------------------------------------------------
