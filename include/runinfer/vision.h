@@ -234,14 +234,14 @@ RI_API void ri_image_transform_set_source(ri_image_transform *transform, int src
  *
  * JPEGs in YCbCr with 4:4:4, 4:2:2, 4:2:0 or 4:4:0 subsampling (baseline or progressive) and grayscale
  * JPEGs are decoded to their planes (no chroma upsampling, no colour conversion); preprocessing samples each
- * plane bilinearly at the output pixels (chroma at its JPEG/JFIF centred position) and converts YCbCr to RGB
- * (JFIF full-range BT.601) for the output pixels only. That is the same linear interpolation and the same
- * colour equations as the RGB path, applied in the other order and without libjpeg's 8-bit rounding and its
- * triangle-filter chroma upsampling, so the values differ slightly from ri_decoder_decode_* + ri_preprocess:
- * on photos mostly by under one level of 255, with single pixels at sharp colour edges by more (measured
- * bounds in docs/decisions.md, "Planar JPEG preprocessing"); grayscale JPEGs give the same values up to
- * float rounding. The EXIF orientation, the limits, strict mode and the scale hint apply as for
- * ri_decoder_decode_*. Every other input (PNG, CMYK/YCCK, RGB-coded or 4:1:1 JPEGs) is decoded to RGB and
+ * plane at the output pixels (luma with ri_preprocess's bilinear formula, chroma with libjpeg's centred
+ * chroma upsampling composed with that bilinear) and converts YCbCr to RGB (JFIF full-range BT.601) for the
+ * output pixels only. The values therefore differ from ri_decoder_decode_* + ri_preprocess only by libjpeg's
+ * 8-bit rounding (at most 1.39 levels of 255) and by clamping to 0..255 after instead of before the
+ * interpolation, which moves single pixels at saturated colour edges (measured in docs/decisions.md,
+ * "Planar JPEG preprocessing"); grayscale JPEGs give the same values up to float rounding. The EXIF
+ * orientation, the limits, strict mode and the scale hint apply as for ri_decoder_decode_*. Every other
+ * input (PNG, CMYK/YCCK, RGB-coded or 4:1:1 JPEGs, and JPEGs the scale hint reduces) is decoded to RGB and
  * preprocessed with ri_preprocess, with identical results.
  * ri_decoder_set_jpeg_ycbcr(decoder, 0) sends JPEGs the RGB way too (exact ri_preprocess results); the
  * environment variable RI_JPEG_YCBCR=0 makes that the default of decoders created afterwards. */

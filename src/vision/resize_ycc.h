@@ -31,13 +31,14 @@ typedef struct {
 typedef struct ri__ycc_plan ri__ycc_plan;
 void ri__ycc_plan_free(ri__ycc_plan *plan);
 
-/* The ri__resize_into of planar YCbCr: each output pixel of the region r takes Y, Cb and Cr by half-pixel
- * bilinear interpolation of their own planes at its centre (for a chroma plane, the luma coordinate divided
- * by the subsampling factor), converts them with the JFIF equations R = Y + 1.402 (Cr - 128),
- * G = Y - 0.344136 (Cb - 128) - 0.714136 (Cr - 128), B = Y + 1.772 (Cb - 128), clamps to 0..255 and then
- * reorders, normalises and stores like ri__resize_into. img must be valid (checked by the caller: sizes
- * at least 1, cw = ceil(width / hf) and ch = ceil(height / vf) unless gray). cache as for
- * ri__preprocess_ycc. Fails only with RI_ERR_NO_MEMORY or RI_ERR_LIMIT (a plane wider than the kernels'
+/* The ri__resize_into of planar YCbCr: each output pixel of the region r takes Y by ri__resize_into's
+ * half-pixel bilinear interpolation of the luma plane, and Cb, Cr by what that interpolation gives when
+ * applied to chroma upsampled the way libjpeg does it (linear interpolation at pixel centres, centred
+ * siting; up to three taps per axis on the chroma plane), converts them with the JFIF equations
+ * R = Y + 1.402 (Cr - 128), G = Y - 0.344136 (Cb - 128) - 0.714136 (Cr - 128), B = Y + 1.772 (Cb - 128),
+ * clamps to 0..255 and then reorders, normalises and stores like ri__resize_into. img must be valid (checked
+ * by the caller: sizes at least 1, cw = ceil(width / hf) and ch = ceil(height / vf) unless gray). cache as
+ * for ri__preprocess_ycc. Fails only with RI_ERR_NO_MEMORY or RI_ERR_LIMIT (a plane wider than the kernels'
  * index range). */
 ri_status ri__ycc_resize_into(const ri__ycc_image *img, const ri_preprocess_spec *spec, ri__region r,
                               void *dst, ri__resize_isa isa, ri__ycc_plan **cache, ri__err *err);
