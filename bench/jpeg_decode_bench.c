@@ -6,10 +6,12 @@
  *   bare-fast      the same with TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE
  *   bare-yuv       tjDecompressToYUV2: planar YCbCr, no chroma upsampling or colour conversion
  *   decode         runinfer: ri_decoder_decode_memory from memory
- *   pipeline       runinfer as the pipeline's decode stage does it: ri_decoder_decode_file (read + decode)
- *                  + ri_preprocess to a WxH (--size, default 300x300) NCHW float32 tensor in [-1, 1]
- *   pipeline-fast  the same with fast decode: ri_decoder_set_scale_hint with the model size, as
- *                  `runinfer run --fast-decode` does, or with --hint WxH
+ *   pipeline       runinfer as the pipeline's decode stage does it: ri_decoder_load_file (read + decode;
+ * JPEGs in YCbCr to their planes) + ri_decoder_preprocess_loaded to a WxH (--size, default 300x300) NCHW
+ * float32 tensor in [-1, 1] pipeline-fast  the same with fast decode: ri_decoder_set_scale_hint with the
+ * model size, as `runinfer run --fast-decode` does, or with --hint WxH pipeline-rgb   the RGB path (the
+ * decode stage before the planar path, and with RI_JPEG_YCBCR=0): ri_decoder_decode_file + ri_preprocess to
+ * the same tensor pipeline-rgb-fast  the same with the scale hint of pipeline-fast
  *
  * Files are read into memory once before timing (the page cache holds them for `pipeline` too). Each round
  * processes every file once; prints one JSON line {"mode":..,"images":..,"best_s":..,"median_s":..,
@@ -73,7 +75,7 @@ int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr,
             "usage: %s [--size WxH] [--hint WxH] [--scale M] bare|bare-fast|bare-yuv|decode|pipeline|"
-            "pipeline-fast ROUNDS FILE...\n",
+            "pipeline-fast|pipeline-rgb|pipeline-rgb-fast ROUNDS FILE...\n",
             argv[0]);
     return 2;
   }
@@ -81,8 +83,10 @@ int main(int argc, char **argv) {
   int rounds = atoi(argv[2]);
   int n = argc - 3;
   if (rounds < 1 || rounds > 1000) return 2;
-  int fast = strcmp(mode, "pipeline-fast") == 0;
-  int pipeline = fast || strcmp(mode, "pipeline") == 0;
+  int rgb_path = strncmp(mode, "pipeline-rgb", 12) == 0;
+  int fast = strcmp(mode, "pipeline-fast") == 0 || strcmp(mode, "pipeline-rgb-fast") == 0;
+  int pipeline = strncmp(mode, "pipeline", 8) == 0;
+  if (pipeline && !fast && !rgb_path && strcmp(mode, "pipeline") != 0) return 2;
   file_buf *files = calloc((size_t)n, sizeof *files);
   for (int i = 0; i < n; i++)
     if (read_file(argv[3 + i], &files[i])) {
@@ -128,6 +132,12 @@ int main(int argc, char **argv) {
                      : tjDecompress2(tj, files[i].data, (unsigned long)files[i].size, rgb, w, 0, h, TJPF_RGB,
                                      tj_flags);
         if (rc) return 1;
+      } else if (pipeline && !rgb_path) {
+        if (ri_decoder_load_file(dec, files[i].path) != RI_OK ||
+            ri_decoder_preprocess_loaded(dec, &spec, tensor, NULL) != RI_OK) {
+          fprintf(stderr, "%s\n", ri_decoder_last_error(dec));
+          return 1;
+        }
       } else {
         ri_image *img = NULL;
         ri_status s = strcmp(mode, "decode") == 0

@@ -15,7 +15,13 @@ The reference, written here from the model's documentation and not from our C co
               half-pixel centres (src = (dst + 0.5) * in/out - 0.5, clamped at 0, float32 blends, rounded
               to nearest), the formula vision.h documents for ri_preprocess. Before use, every resized photo
               is checked to be byte-identical to what ri_preprocess (ctypes on libruninfer.so) makes of our
-              own decoder's pixels, so both sides feed the model the same tensor and only the engine differs.
+              own decoder's pixels. `runinfer run` itself takes the planar JPEG path by default (resized
+              from the YCbCr planes, colour converted at the model input's pixels: vision.h), whose tensors
+              differ from these by libjpeg's rounding and the clamping order (mean 0.25 of a level; on
+              2026-11-27 AP@0.5 0.5438 against ORT's 0.5487, and ORT itself gave 0.5461 on the planar
+              tensors, within the 0.544-0.558 it gives for random rounding of the same values: see
+              docs/decisions.md, "Planar JPEG preprocessing"); with RI_JPEG_YCBCR=0 both sides feed the model
+              the same tensor and only the engine differs (AP equal to ORT's to 4 decimals).
   inference   onnxruntime, CPU, 2 threads, batch 8, default graph optimisations ("ORT"); and once more
               with graph optimisations off ("ORT-float": DequantizeLinear -> float Conv -> QuantizeLinear as
               written, where ORT otherwise computes QLinearConv in integers) as the noise floor: in a
