@@ -1,5 +1,5 @@
 """The pipeline's threads under stress: many decode threads, tiny batches and waits, ordered and unordered
-output, good and bad inputs mixed. With $RI_TSAN_CLI (a ThreadSanitizer build of the CLI, as
+output, good and bad inputs mixed (the good ones PNGs and JPEGs, which take the planar JPEG path). With $RI_TSAN_CLI (a ThreadSanitizer build of the CLI, as
 scripts/test.sh makes) the same runs must produce no ThreadSanitizer report; without it the normal CLI is
 used and only the results are checked."""
 
@@ -19,7 +19,7 @@ def setup(tmp_path_factory, generated_models, ri_cli):
     rng = np.random.default_rng(3)
     paths = []
     for i in range(48):
-        p = d / f"im{i:03d}.png"
+        p = d / f"im{i:03d}.{'jpg' if i % 2 else 'png'}"
         Image.fromarray(rng.integers(0, 255, (20 + i % 5, 18, 3), dtype=np.uint8)).save(p)
         paths.append(str(p))
     bad = [str(d / "missing.png"), str(d)]
