@@ -10,17 +10,7 @@
 #include "core/alloc.h"
 #include "runinfer/vision.h"
 #include "test.h"
-
-typedef struct {
-  unsigned char *data;
-  size_t size;
-} blob;
-
-static void blob_free(blob *b) {
-  free(b->data);
-  b->data = NULL;
-  b->size = 0;
-}
+#include "test_images.h"
 
 /* Smooth test pattern so JPEG errors stay small. */
 static uint8_t pattern(int x, int y, int c, int w, int h) {
@@ -29,23 +19,6 @@ static uint8_t pattern(int x, int y, int c, int w, int h) {
   case 1: return (uint8_t)(y * 255 / (h > 1 ? h - 1 : 1));
   default: return (uint8_t)((x + y) * 255 / (w + h > 2 ? w + h - 2 : 1));
   }
-}
-
-static blob jpeg_encode(const uint8_t *pix, int w, int h, int pf, int subsamp, int quality) {
-  blob b = {0};
-  tjhandle tj = tjInitCompress();
-  unsigned char *out = NULL;
-  unsigned long size = 0;
-  if (tjCompress2(tj, pix, w, 0, h, pf, &out, &size, subsamp, quality, TJFLAG_ACCURATEDCT) == 0) {
-    b.data = malloc(size);
-    memcpy(b.data, out, size);
-    b.size = size;
-  } else {
-    fprintf(stderr, "tjCompress2: %s\n", tjGetErrorStr2(tj));
-  }
-  tjFree(out);
-  tjDestroy(tj);
-  return b;
 }
 
 static blob png_encode(const void *pix, size_t len, int w, int h, int ctype, int depth, int interlace,
@@ -101,7 +74,7 @@ static uint8_t *make_rgb(int w, int h) {
 static void test_jpeg_rgb(void) {
   int w = 37, h = 23;
   uint8_t *pix = make_rgb(w, h);
-  blob b = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_444, 100);
+  blob b = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_444, 100, TJFLAG_ACCURATEDCT);
   ri_image *img = NULL;
   CHECK(ri_image_detect_format(b.data, b.size) == RI_IMAGE_FORMAT_JPEG);
   CHECK(decode(&b, "rgb.jpg", &img) == RI_OK);
@@ -114,7 +87,7 @@ static void test_jpeg_rgb(void) {
   CHECK(ri_decoder_last_error(g_dec)[0] == 0);
   ri_image_free(img);
   /* 4:2:0 subsampling still decodes to full-size RGB. */
-  blob b2 = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_420, 95);
+  blob b2 = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_420, 95, TJFLAG_ACCURATEDCT);
   img = NULL;
   CHECK(decode(&b2, "rgb420.jpg", &img) == RI_OK);
   if (img) {
@@ -132,7 +105,7 @@ static void test_jpeg_gray(void) {
   uint8_t *g = malloc((size_t)w * h);
   for (int i = 0; i < w * h; i++)
     g[i] = (uint8_t)((i % w) * 12);
-  blob b = jpeg_encode(g, w, h, TJPF_GRAY, TJSAMP_GRAY, 100);
+  blob b = jpeg_encode(g, w, h, TJPF_GRAY, TJSAMP_GRAY, 100, TJFLAG_ACCURATEDCT);
   ri_image *img = NULL;
   CHECK(decode(&b, "gray.jpg", &img) == RI_OK);
   if (img) {
@@ -166,7 +139,7 @@ static void test_jpeg_cmyk(void) {
       for (int c = 0; c < 3; c++)
         ref[((size_t)y * w + x) * 3 + c] = (uint8_t)((p[c] * p[3] + 127) / 255);
     }
-  blob b = jpeg_encode(cmyk, w, h, TJPF_CMYK, TJSAMP_444, 100);
+  blob b = jpeg_encode(cmyk, w, h, TJPF_CMYK, TJSAMP_444, 100, TJFLAG_ACCURATEDCT);
   ri_image *img = NULL;
   CHECK(b.size > 0);
   CHECK(decode(&b, "cmyk.jpg", &img) == RI_OK);
@@ -233,7 +206,7 @@ static void test_jpeg_exif(void) {
       p[1] = (uint8_t)(y * 32);
       p[2] = (uint8_t)(x < 8 ? 40 : 220);
     }
-  blob b = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_444, 100);
+  blob b = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_444, 100, TJFLAG_ACCURATEDCT);
   ri_image *ref = NULL;
   CHECK(decode(&b, "plain.jpg", &ref) == RI_OK);
   for (int be = 0; be < 2 && ref; be++) {
@@ -348,7 +321,7 @@ static void check_scaled(const blob *b, const char *what, int want_w, int want_h
 static void test_scale_hint(void) {
   int w = 64, h = 48;
   uint8_t *pix = make_rgb(w, h);
-  blob b = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_444, 98);
+  blob b = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_444, 98, TJFLAG_ACCURATEDCT);
   /* Off by default: full size. */
   check_scaled(&b, "default", w, h, w, h, NULL, w, h, 1);
   struct {
@@ -364,7 +337,7 @@ static void test_scale_hint(void) {
   }
   /* Sizes that do not divide: rounded up (65x49 at 1/4 is 17x13). */
   uint8_t *odd = make_rgb(65, 49);
-  blob bo = jpeg_encode(odd, 65, 49, TJPF_RGB, TJSAMP_420, 95);
+  blob bo = jpeg_encode(odd, 65, 49, TJPF_RGB, TJSAMP_420, 95, TJFLAG_ACCURATEDCT);
   CHECK(ri_decoder_set_scale_hint(g_dec, 16, 12) == RI_OK);
   check_scaled(&bo, "odd 1/4", 17, 13, 65, 49, NULL, 65, 49, 4);
   CHECK(ri_decoder_set_scale_hint(g_dec, 17, 13) == RI_OK);
@@ -566,7 +539,7 @@ static void expect_fail(const blob *b, const char *name, ri_status want, const c
 static void test_truncated(void) {
   int w = 64, h = 48;
   uint8_t *pix = make_rgb(w, h);
-  blob jpg = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_420, 90);
+  blob jpg = jpeg_encode(pix, w, h, TJPF_RGB, TJSAMP_420, 90, TJFLAG_ACCURATEDCT);
   blob png = png_encode(pix, (size_t)w * h * 3, w, h, SPNG_COLOR_TYPE_TRUECOLOR, 8, 0, NULL, NULL);
   const blob *srcs[2] = {&jpg, &png};
   for (int s = 0; s < 2; s++) {
@@ -675,7 +648,7 @@ static void test_limits(void) {
 
   /* JPEG whose SOF claims 60000 x 60000 (JPEG sides are 16-bit; 65500 is libjpeg's maximum). */
   uint8_t *pix = make_rgb(16, 16);
-  blob jpg = jpeg_encode(pix, 16, 16, TJPF_RGB, TJSAMP_444, 90);
+  blob jpg = jpeg_encode(pix, 16, 16, TJPF_RGB, TJSAMP_444, 90, TJFLAG_ACCURATEDCT);
   int patched = 0;
   for (size_t i = 2; i + 9 < jpg.size; i++)
     if (jpg.data[i] == 0xFF && (jpg.data[i + 1] == 0xC0 || jpg.data[i + 1] == 0xC2)) {
@@ -688,7 +661,7 @@ static void test_limits(void) {
   expect_fail(&jpg, "bomb.jpg", RI_ERR_LIMIT, "60000x60000");
 
   /* Configurable limits. */
-  blob small = jpeg_encode(pix, 16, 16, TJPF_RGB, TJSAMP_444, 90);
+  blob small = jpeg_encode(pix, 16, 16, TJPF_RGB, TJSAMP_444, 90, TJFLAG_ACCURATEDCT);
   ri_decode_limits lim = {0, 255};
   CHECK(ri_decoder_set_limits(g_dec, &lim) == RI_OK);
   expect_fail(&small, "px.jpg", RI_ERR_LIMIT, "16x16");
@@ -762,7 +735,7 @@ static void test_files(void) {
 static void test_alloc_failures(void) {
   uint8_t *pix = make_rgb(20, 10);
   blob png = png_encode(pix, 20 * 10 * 3, 20, 10, SPNG_COLOR_TYPE_TRUECOLOR, 8, 1, NULL, NULL);
-  blob jpg = jpeg_encode(pix, 20, 10, TJPF_RGB, TJSAMP_444, 90);
+  blob jpg = jpeg_encode(pix, 20, 10, TJPF_RGB, TJSAMP_444, 90, TJFLAG_ACCURATEDCT);
   blob exif = splice_exif(&jpg, 6, 0, 0);
   const blob *srcs[3] = {&png, &jpg, &exif};
   for (int s = 0; s < 3; s++) {

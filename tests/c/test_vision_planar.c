@@ -26,12 +26,8 @@
 #include "core/alloc.h"
 #include "runinfer/vision.h"
 #include "test.h"
+#include "test_images.h"
 #include "vision/decoder.h"
-
-typedef struct {
-  unsigned char *data;
-  size_t size;
-} blob;
 
 static uint64_t g_rng = 0x243F6A8885A308D3ull;
 static uint32_t rnd(void) {
@@ -58,23 +54,6 @@ static uint8_t *make_picture(int w, int h) {
         p[((size_t)y * w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
       }
   return p;
-}
-
-static blob jpeg_encode(const uint8_t *pix, int w, int h, int pf, int subsamp, int quality, int flags) {
-  blob b = {0};
-  tjhandle tj = tjInitCompress();
-  unsigned char *out = NULL;
-  unsigned long size = 0;
-  if (tjCompress2(tj, pix, w, 0, h, pf, &out, &size, subsamp, quality, flags) == 0) {
-    b.data = malloc(size);
-    memcpy(b.data, out, size);
-    b.size = size;
-  } else {
-    fprintf(stderr, "tjCompress2: %s\n", tjGetErrorStr2(tj));
-  }
-  tjFree(out);
-  tjDestroy(tj);
-  return b;
 }
 
 static blob png_encode(const uint8_t *rgb, int w, int h) {

@@ -31,6 +31,7 @@
 #include <cuda_runtime_api.h>
 
 #include "core/alloc.h"
+#include "gpu_result.h"
 #include "runinfer/engine.h"
 
 #define MAX_BATCH  32
@@ -47,23 +48,6 @@
  * this model against the CPU. */
 #define TOL_FP32 1e-3
 #define TOL_FP16 2.5e-2
-
-static int g_pass, g_fail;
-
-static void result(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void result(int ok, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  printf("%s ", ok ? "PASS" : "FAIL");
-  vprintf(fmt, ap);
-  printf("\n");
-  va_end(ap);
-  fflush(stdout);
-  if (ok)
-    g_pass++;
-  else
-    g_fail++;
-}
 
 /* ---- filling the device ------------------------------------------------------------------------------- */
 

@@ -20,12 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gpu_result.h"
 #include "runinfer/engine.h"
 
 #define MAX_BATCH 8
 #define MAX_IO    16
-
-static int g_pass, g_fail;
 
 /* fp16 expectations that differ from the default (max_rel_err <= 1e-2), with the reason for each.
  *
@@ -47,21 +46,6 @@ static const struct {
     {"ssd_mobilenet_v2_nhwc", 2.5e-2, 0},
     {"tiny_qdq", 0.25, 1},
 };
-
-static void result(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void result(int ok, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  printf("%s ", ok ? "PASS" : "FAIL");
-  vprintf(fmt, ap);
-  printf("\n");
-  va_end(ap);
-  fflush(stdout);
-  if (ok)
-    g_pass++;
-  else
-    g_fail++;
-}
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static double uniform01(void) {
