@@ -21,8 +21,10 @@ static inline void blob_free(blob *b) {
   b->size = 0;
 }
 
-/* pix: w x h pixels of TurboJPEG pixel format pf; subsamp a TJSAMP_*; flags TJFLAG_* (e.g. TJFLAG_PROGRESSIVE). */
-static inline blob jpeg_encode(const uint8_t *pix, int w, int h, int pf, int subsamp, int quality, int flags) {
+/* pix: w x h pixels of TurboJPEG pixel format pf; subsamp a TJSAMP_*; flags TJFLAG_* (e.g.
+ * TJFLAG_PROGRESSIVE). */
+static inline blob jpeg_encode(const uint8_t *pix, int w, int h, int pf, int subsamp, int quality,
+                               int flags) {
   blob b = {0};
   tjhandle tj = tjInitCompress();
   unsigned char *out = NULL;
