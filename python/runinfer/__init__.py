@@ -21,6 +21,18 @@ from runinfer.vision import (DetectConfig, Detector, PostProcessor, PreprocessSp
 __version__ = "0.1.0"
 
 
+def device_count(kind: str = "cuda") -> int:
+    """Number of devices of a kind ("cpu": 1; "cuda": the CUDA GPUs, 0 without a CUDA build or driver)."""
+    import ctypes
+
+    from runinfer import _lib
+    n = ctypes.c_int(0)
+    st = _lib.lib().ri_device_count(kind.encode(), ctypes.byref(n))
+    if st != RI_OK:
+        raise Error(st, f"unknown device kind '{kind}' (expected cpu or cuda)")
+    return n.value
+
+
 def library_version() -> str:
     """Version of the loaded libruninfer ("MAJOR.MINOR.PATCH")."""
     from runinfer import _lib
@@ -28,6 +40,7 @@ def library_version() -> str:
 
 
 __all__ = [
+    "device_count",
     "Engine", "Context", "EngineInfo", "TensorInfo", "Error", "DetectConfig", "Detector", "PostProcessor",
     "PreprocessSpec", "Transform", "classify_topk", "decode", "detections_to_json", "format_key", "format_row",
     "json_escape", "preprocess", "library_version", "lib_path",

@@ -150,11 +150,13 @@ class Engine:
         return cls(e, source)
 
     @staticmethod
-    def _runtime(threads: int) -> ctypes.c_void_p:
+    def _runtime(threads: int, device: str | None = None) -> ctypes.c_void_p:
         L = _lib.lib()
         rt = ctypes.c_void_p()
         check(L.ri_runtime_create(ctypes.byref(rt)), "cannot create a runtime")
         st = L.ri_runtime_set_threads(rt, int(threads))
+        if st == _lib.RI_OK and device is not None:
+            st = L.ri_runtime_set_device(rt, _lib.cstr(device))
         if st != _lib.RI_OK:
             msg = _lib.text(L.ri_runtime_last_error(rt))
             L.ri_runtime_destroy(rt)
@@ -162,11 +164,12 @@ class Engine:
         return rt
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threads: int = 0) -> "Engine":
-        """Load an engine file (.rie). threads overrides the stored thread count (0 keeps it). An engine
-        built for another device or library version raises Error with status RI_ERR_STALE."""
+    def load(cls, path: str | os.PathLike, threads: int = 0, device: str | None = None) -> "Engine":
+        """Load an engine file (.rie). threads overrides the stored thread count (0 keeps it); device
+        ("cpu", "cuda:N") loads it onto another device of the kind it was built for (None: its own). An
+        engine built for another device model or library version raises Error with status RI_ERR_STALE."""
         L = _lib.lib()
-        rt = cls._runtime(threads)
+        rt = cls._runtime(threads, device)
         try:
             e = ctypes.c_void_p()
             check(L.ri_runtime_load(rt, _lib.cstr(path), ctypes.byref(e)),
@@ -176,11 +179,13 @@ class Engine:
         return cls(e, os.fspath(path) if not isinstance(path, bytes) else _lib.text(path))
 
     @classmethod
-    def load_bytes(cls, data: bytes, threads: int = 0, source: str = "<memory>") -> "Engine":
-        """Load an engine from the bytes of a .rie file (e.g. read from object storage)."""
+    def load_bytes(cls, data: bytes, threads: int = 0, source: str = "<memory>",
+                   device: str | None = None) -> "Engine":
+        """Load an engine from the bytes of a .rie file (e.g. read from object storage); threads and device
+        as for load()."""
         L = _lib.lib()
         data = bytes(data)
-        rt = cls._runtime(threads)
+        rt = cls._runtime(threads, device)
         try:
             e = ctypes.c_void_p()
             check(L.ri_runtime_load_memory(rt, data, len(data), ctypes.byref(e)),

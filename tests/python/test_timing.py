@@ -133,3 +133,21 @@ def test_device_count_and_runtime_device(engine, tmp_path):
         assert L.ri_runtime_set_device(rt, b"gpu") != 0
     finally:
         L.ri_runtime_destroy(rt)
+
+
+def test_python_device_api(engine, tmp_path):
+    """runinfer.device_count and Engine.load(device=...): the Python face of the same calls."""
+    assert runinfer.device_count("cpu") == 1
+    assert runinfer.device_count("cuda") >= 0
+    with pytest.raises(runinfer.Error):
+        runinfer.device_count("tpu")
+    rie = tmp_path / "p.rie"
+    engine.save(rie)
+    x = _inputs(engine, 2, 11)
+    with runinfer.Engine.load(rie, device="cpu") as e:
+        ref = engine.run(*x)
+        got = e.run(*x)
+        assert all(np.array_equal(ref[k], got[k]) for k in ref)
+    with pytest.raises(runinfer.Error) as ei:
+        runinfer.Engine.load(rie, device="cuda:0")
+    assert "cuda" in str(ei.value).lower()
