@@ -47,6 +47,21 @@ def find_lib() -> str | None:
     return str(cand) if cand.is_file() else None
 
 
+def binding_setup(need_cli: bool = True):
+    """For tests of the Python binding: puts python/ on sys.path, points $RI_LIB at the library find_lib()
+    finds, and returns the skip mark for when the library (or, with need_cli, the CLI) is missing. Use as
+    `pytestmark = binding_setup()` before importing runinfer."""
+    py = str(REPO_ROOT / "python")
+    if py not in sys.path:
+        sys.path.insert(0, py)
+    lib = find_lib()
+    if lib:
+        os.environ["RI_LIB"] = lib
+    missing = lib is None or (need_cli and find_cli() is None)
+    what = "the runinfer CLI and libruninfer.so" if need_cli else "libruninfer.so"
+    return pytest.mark.skipif(missing, reason=f"needs {what} (set $RI_CLI and $RI_LIB, or build into build/)")
+
+
 def cli_missing_reason() -> str:
     env = os.environ.get("RI_CLI")
     where = f"$RI_CLI={env}" if env else f"{REPO_ROOT / 'build' / 'runinfer'} (set $RI_CLI to override)"

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, find_cli, find_lib
+from conftest import REPO_ROOT, binding_setup, find_cli
 
 import make_models
 
@@ -52,11 +52,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(PY_DIR), str(TESTS_DIR)]
                                            + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
-LIB = find_lib()
-if LIB:
-    os.environ["RI_LIB"] = LIB
-pytestmark = pytest.mark.skipif(LIB is None or find_cli() is None,
-                                reason="needs the runinfer CLI and libruninfer.so (set $RI_CLI and $RI_LIB)")
+pytestmark = binding_setup()
 
 import runinfer  # noqa: E402
 from runinfer.beam import RunInferenceEngineHandlerNumPy  # noqa: E402

@@ -18,7 +18,6 @@ import pickle
 import re
 import struct
 import subprocess
-import sys
 import threading
 import zlib
 from pathlib import Path
@@ -26,20 +25,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, find_cli, find_lib
+from conftest import binding_setup, find_cli
 
 import make_models
 
-PY_DIR = REPO_ROOT / "python"
-if str(PY_DIR) not in sys.path:
-    sys.path.insert(0, str(PY_DIR))
 
 
-LIB = find_lib()
-if LIB:
-    os.environ["RI_LIB"] = LIB
-pytestmark = pytest.mark.skipif(LIB is None or find_cli() is None,
-                                reason="needs the runinfer CLI and libruninfer.so (set $RI_CLI and $RI_LIB)")
+pytestmark = binding_setup()
 
 import runinfer  # noqa: E402
 from runinfer import vision  # noqa: E402

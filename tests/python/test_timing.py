@@ -11,24 +11,15 @@ the compute) is checked by tests/gpu/test_cuda_ops on a GPU.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, find_cli, find_lib
+from conftest import binding_setup
 
-PY_DIR = REPO_ROOT / "python"
-if str(PY_DIR) not in sys.path:
-    sys.path.insert(0, str(PY_DIR))
-LIB = find_lib()
-if LIB:
-    os.environ["RI_LIB"] = LIB
-pytestmark = pytest.mark.skipif(LIB is None or find_cli() is None,
-                                reason="needs the runinfer CLI and libruninfer.so (set $RI_CLI and $RI_LIB)")
+pytestmark = binding_setup()
 
 import runinfer  # noqa: E402
 
