@@ -109,9 +109,9 @@ int cmd_run(int argc, char **argv) {
     for (int d = 0; d < n && n_dev < MAX_DEVICES; d++)
       snprintf(devs[n_dev++], sizeof devs[0], "cuda:%d", d);
   } else {
-    for (const char *q = device; *q && n_dev < MAX_DEVICES;) {
+    for (const char *q = device; *q;) {
       size_t len = strcspn(q, ",");
-      if (len == 0 || len >= sizeof devs[0]) {
+      if (len == 0 || len >= sizeof devs[0] || n_dev == MAX_DEVICES) {
         fprintf(stderr, "runinfer run: bad --device list '%s'\n", device);
         return 2;
       }
