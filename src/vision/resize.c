@@ -21,7 +21,7 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define RI_RESIZE_X86 1
-#include <immintrin.h>
+#include "vision/store_avx2.h"
 #else
 #define RI_RESIZE_X86 0
 #endif
@@ -138,7 +138,6 @@ static void hrow_portable(const plan *p, const float *v, void *dst, size_t oy, i
 /* ---- AVX2 + FMA kernels -------------------------------------------------------------------------------- */
 
 #if RI_RESIZE_X86
-#define RI_AVX2 __attribute__((target("avx2,fma")))
 
 RI_AVX2 static void vrow_avx2(const uint8_t *restrict s0, const uint8_t *restrict s1, float w,
                               float *restrict out, int n) {
@@ -179,13 +178,6 @@ RI_AVX2 static inline __m256 lerp_pair(const float *v, int32_t op, int32_t oq, c
   return _mm256_fmadd_ps(_mm256_sub_ps(b, a), _mm256_loadu_ps(w8), a);
 }
 
-/* uint8 conversion of to_u8 on 8 lanes (as int32). */
-RI_AVX2 static inline __m256i to_i32(__m256 y) {
-  y = _mm256_add_ps(y, _mm256_set1_ps(0.5f));
-  y = _mm256_min_ps(_mm256_max_ps(y, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
-  return _mm256_cvttps_epi32(y);
-}
-
 /* Horizontal pass of one output row, 8 columns per step; the columns left over (and, for NHWC, the last
  * one or two, whose 16-byte stores would spill past the region) go through the portable kernel. */
 RI_AVX2 static void hrow_avx2(const plan *p, const float *v, void *dst, size_t oy) {
@@ -222,13 +214,8 @@ RI_AVX2 static void hrow_avx2(const plan *p, const float *v, void *dst, size_t o
         _mm256_storeu_ps(o + plane, y[1]);
         _mm256_storeu_ps(o + 2 * plane, y[2]);
       } else {
-        /* int16 [c0 x..x+3, c1 x..x+3 | c0 x+4.., c1 x+4..], [c2, c2 | c2, c2] -> bytes -> dwords reordered
-         * so that each channel's 8 bytes are contiguous. */
-        __m256i s01 = _mm256_packs_epi32(to_i32(y[0]), to_i32(y[1]));
-        __m256i s22 = _mm256_packs_epi32(to_i32(y[2]), to_i32(y[2]));
-        __m256i b = _mm256_packus_epi16(s01, s22);
-        b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
+        __m128i lo, hi;
+        ri__pack3_u8(y[0], y[1], y[2], &lo, &hi);
         uint8_t *o = (uint8_t *)dst + base + (size_t)x;
         _mm_storel_epi64((__m128i *)(void *)o, lo);
         _mm_storel_epi64((__m128i *)(void *)(o + plane), _mm_srli_si128(lo, 8));
@@ -258,8 +245,8 @@ RI_AVX2 static void hrow_avx2(const plan *p, const float *v, void *dst, size_t o
         for (int j = 0; j < 4; j++)
           _mm_storeu_ps(o + 12 + 3 * j, _mm256_extractf128_ps(y[j], 1));
       } else {
-        __m256i s01 = _mm256_packs_epi32(to_i32(y[0]), to_i32(y[1]));
-        __m256i s23 = _mm256_packs_epi32(to_i32(y[2]), to_i32(y[3]));
+        __m256i s01 = _mm256_packs_epi32(ri__to_i32(y[0]), ri__to_i32(y[1]));
+        __m256i s23 = _mm256_packs_epi32(ri__to_i32(y[2]), ri__to_i32(y[3]));
         __m256i b = _mm256_packus_epi16(s01, s23); /* lane 0: columns x..x+3 as RGB0, lane 1: x+4..x+7 */
         const __m256i squeeze = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1,
                                                  2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);

@@ -36,7 +36,7 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define RI_YCC_X86 1
-#include <immintrin.h>
+#include "vision/store_avx2.h"
 #else
 #define RI_YCC_X86 0
 #endif
@@ -271,7 +271,6 @@ static void store_portable(const plan *p, void *dst, size_t oy, int x0) {
 /* ---- AVX2 + FMA kernels -------------------------------------------------------------------------------- */
 
 #if RI_YCC_X86
-#define RI_AVX2 __attribute__((target("avx2,fma")))
 
 /* The samples at local indices li (0 .. 8 * nwin - 1) of the nwin 8-float windows starting at b, picked
  * with one permute per window and blends on bits 3 (m3) and 4 (m4) of li. */
@@ -360,12 +359,6 @@ RI_AVX2 static void vrow3_avx2(const uint8_t *restrict r0, const uint8_t *restri
   vrow3_portable(r0 + k, r1 + k, r2 + k, w, out + k, n - k);
 }
 
-RI_AVX2 static inline __m256i to_i32(__m256 y) {
-  y = _mm256_add_ps(y, _mm256_set1_ps(0.5f));
-  y = _mm256_min_ps(_mm256_max_ps(y, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
-  return _mm256_cvttps_epi32(y);
-}
-
 #define RI_INLINE __attribute__((always_inline)) inline
 
 /* The 8 output pixels at x: Y, Cb, Cr -> RGB (clamped), reordered (bgr: channels 0 and 2 swapped) and
@@ -424,13 +417,8 @@ RI_AVX2 static RI_INLINE void put8(void *d, size_t plane, const __m256 o[3], int
     _mm256_storeu_ps(f + 16, PICK(i2, k036, k147));
 #undef PICK
   } else {
-    /* int16 [c0 x..x+3, c1 x..x+3 | c0 x+4.., c1 x+4..], [c2 | c2] -> bytes -> dwords reordered so that the
-     * 128-bit halves hold [c0 x..x+7, c1 x..x+7] and [c2 x..x+7, c2 x..x+7]. */
-    __m256i s01 = _mm256_packs_epi32(to_i32(o[0]), to_i32(o[1]));
-    __m256i s22 = _mm256_packs_epi32(to_i32(o[2]), to_i32(o[2]));
-    __m256i b = _mm256_packus_epi16(s01, s22);
-    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    __m128i c01 = _mm256_castsi256_si128(b), c2 = _mm256_extracti128_si256(b, 1);
+    __m128i c01, c2;
+    ri__pack3_u8(o[0], o[1], o[2], &c01, &c2);
     uint8_t *u = d;
     if (kind == NCHW_U8) {
       _mm_storel_epi64((__m128i *)(void *)u, c01);
