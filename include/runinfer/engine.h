@@ -138,6 +138,20 @@ RI_API RI_MUST_USE ri_status ri_context_set_timing(ri_context_t *ctx, int on);
 RI_API RI_MUST_USE ri_status ri_context_last_timing(const ri_context_t *ctx, double *h2d_ms,
                                                     double *compute_ms, double *d2h_ms, double *enqueue_ms);
 
+/* Device memory of a context and its engine, in bytes, as the backend allocated it:
+ *   weights      the engine's constants on the device (shared by all contexts of the engine);
+ *   activations  this context's activation arena, planned for the engine's maximum batch in the device's
+ *                element types (float16 in fp16 engines), device-side input/output staging included;
+ *   other        everything else the context allocated on the device (conversion scratch, values moved
+ *                out of the arena, split-K and library workspaces);
+ *   total        weights + activations + other.
+ * Memory that the CUDA runtime, cuDNN and cuBLASLt keep for their own handles is not included. CPU
+ * contexts: RI_ERR_UNSUPPORTED (runinfer bench reports the process's peak RSS there). Any thread. */
+typedef struct {
+  int64_t weights, activations, other, total;
+} ri_memory_usage;
+RI_API RI_MUST_USE ri_status ri_context_memory(ri_context_t *ctx, ri_memory_usage *usage);
+
 /* Shape of output `index` for the given batch (dims fully resolved). For an output whose length depends on
  * the data (NonMaxSuppression's selected indices) this is the largest shape, which the buffer passed to
  * ri_context_run must hold; the rows after the real ones are filled with -1. */

@@ -469,6 +469,17 @@ class Context:
                   lambda: _lib.text(L.ri_context_last_error(h)))
         return dict(zip(("h2d_ms", "compute_ms", "d2h_ms", "enqueue_ms"), (x.value for x in v)))
 
+    def memory(self) -> dict:
+        """Device memory of this context and its engine in bytes: weights (shared by the engine's contexts),
+        activations (the arena planned for the maximum batch), other (scratch, staging, workspaces) and
+        total. Raises runinfer.Error (RI_ERR_UNSUPPORTED) for CPU contexts."""
+        L = _lib.lib()
+        v = (ctypes.c_int64 * 4)()
+        with self._cell.lock:
+            h = self._h
+            check(L.ri_context_memory(h, ctypes.byref(v)), lambda: _lib.text(L.ri_context_last_error(h)))
+        return dict(zip(("weights", "activations", "other", "total"), v))
+
     def close(self) -> None:
         eng = self._engine
         with eng._lock, self._cell.lock:

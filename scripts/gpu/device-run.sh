@@ -10,13 +10,14 @@
 #   build.log    dependency unpacking, configure, build, model generation
 #   test.log     tests/gpu/test_cuda_conv (the own convolution kernels against a CPU reference), then
 #                tests/gpu/test_cuda_ops on every model, then tests/gpu/test_cuda_oom (real device
-#                out-of-memory at engine load and context creation, runs on a full device) (PASS/FAIL lines)
+#                out-of-memory at engine load and context creation, runs on a full device), then
+#                tests/gpu/test_cuda_memory (device memory at max batch 256 against the plan) (PASS/FAIL lines)
 #   memcheck.log compute-sanitizer --tool memcheck on test_cuda_conv and on the tiny models
 #   bench.log, bench.jsonl   tests/gpu/bench_cuda on ssd_mobilenet_v2 (fp16, fp32; batch 1, 8, 64, 256),
 #                with a per-node profile of each configuration in bench.log
 #   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
 # Steps can be chosen with STEPS (default "build,test,memcheck,bench"; "peers" is added when PEER_SCRIPT is
-# set); each step has a time limit (T_BUILD, T_TEST, T_OOMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
+# set); each step has a time limit (T_BUILD, T_TEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
 # run stays under 8 minutes. The exit status is 0 only when every step that ran succeeded.
 # Sourced (scripts/gpu/beam-gpu.sh does), it only sets the variables above and defines the functions
 # (setup_env, step, configure_and_build), without running anything.
@@ -142,7 +143,7 @@ configure_and_build() {
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDAToolkit_ROOT="$CUDA_HOME" \
     -DRI_ONNX_PROTO="$DEPS/usr/include/onnx/onnx.proto" -DCMAKE_PREFIX_PATH="$DEPS/usr" \
     ${PKGCONFIG:+-DPKG_CONFIG_EXECUTABLE="$PKGCONFIG"} -DCUDNN_ROOT="$CUDNN_ROOT" -DCUBLAS_ROOT="$CUBLAS_ROOT" &&
-    cmake --build "$BUILD" -j"$JOBS" --target "$lib" test_cuda_ops test_cuda_conv test_cuda_oom bench_cuda runinfer_cli
+    cmake --build "$BUILD" -j"$JOBS" --target "$lib" runinfer_cli $(for f in "$ROOT"/tests/gpu/*.c; do basename "$f" .c; done)
 }
 
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
@@ -155,6 +156,7 @@ if has_step test; then
   step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step oomtest "${T_OOMTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
+  step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
 fi
 # shellcheck disable=SC2317 # run through step(), in a child bash
 memcheck_all() {

@@ -32,6 +32,13 @@ typedef struct {
   double enqueue_ms; /* host time spent handing the compute to the device */
 } ri__run_timing;
 
+/* Memory one context and its engine hold on their device, in bytes (see ri_context_memory). */
+typedef struct {
+  int64_t weights;     /* the engine's constants on the device, shared by its contexts */
+  int64_t activations; /* the context's activation arena, as planned for the engine's maximum batch */
+  int64_t other;       /* every other allocation of the context: scratch, staging, workspaces */
+} ri__memory_usage;
+
 typedef struct ri__backend_ops {
   const char *name; /* "cpu", "cuda" */
   /* Build/load time: per-node implementation choice and weight preparation. The graph outlives the state.
@@ -57,6 +64,10 @@ typedef struct ri__backend_ops {
    * device. */
   ri_status (*fingerprint)(int index, char *buf, size_t cap, ri__err *err);
   int (*device_count)(void);
+  /* Optional: the device memory ctx and its engine hold (allocations the backend makes itself; what the
+   * device's libraries keep for their handles is not included). Without it ri_context_memory reports
+   * RI_ERR_UNSUPPORTED. */
+  void (*memory)(void *ctx, ri__memory_usage *m);
 } ri__backend_ops;
 
 extern const ri__backend_ops ri__cpu_backend;

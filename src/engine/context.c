@@ -138,6 +138,22 @@ ri_status ri_context_last_timing(const ri_context_t *c, double *h2d_ms, double *
   return RI_OK;
 }
 
+ri_status ri_context_memory(ri_context_t *c, ri_memory_usage *usage) {
+  if (!c || !usage) return RI_ERR_INVALID_ARG;
+  memset(usage, 0, sizeof *usage);
+  if (!c->e->be->memory)
+    return ri__err_set(&c->err, RI_ERR_UNSUPPORTED,
+                       "the %s backend does not report device memory (runinfer bench reports peak RSS)",
+                       c->e->be->name);
+  ri__memory_usage m = {0, 0, 0};
+  c->e->be->memory(c->be_ctx, &m);
+  usage->weights = m.weights;
+  usage->activations = m.activations;
+  usage->other = m.other;
+  usage->total = m.weights + m.activations + m.other;
+  return RI_OK;
+}
+
 ri_status ri_context_last_output_shape(ri_context_t *c, int index, ri_tensor_info *info) {
   if (!c || !info) return RI_ERR_INVALID_ARG;
   if (c->last_batch == 0)

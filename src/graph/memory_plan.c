@@ -20,11 +20,7 @@
 
 #define ALIGN 64
 
-typedef struct {
-  int v;
-  int first, last;
-  int64_t size;
-} interval;
+typedef ri__plan_block interval;
 
 typedef struct {
   int64_t off, size;
@@ -34,7 +30,7 @@ typedef struct {
 static int cmp_interval(const void *a, const void *b) {
   const interval *x = a, *y = b;
   if (x->first != y->first) return x->first < y->first ? -1 : 1;
-  return (x->v > y->v) - (x->v < y->v);
+  return (x->key > y->key) - (x->key < y->key);
 }
 
 static int planned(const ri__graph *g, int v) {
@@ -60,7 +56,7 @@ static ri_status collect(const ri__graph *g, const ri__tensor *vals, interval *i
       return ri__err_prefix(err, "memory plan: value '%s'", ri__pass_vname(g, v));
     }
     int64_t size = ((int64_t)nb + ALIGN - 1) / ALIGN * ALIGN;
-    iv[c].v = v;
+    iv[c].key = v;
     iv[c].first = val->kind == RI__VAL_INPUT ? -1 : val->producer;
     iv[c].last = iv[c].first;
     iv[c].size = size ? size : ALIGN;
@@ -90,7 +86,7 @@ static ri_status check_monotone(const ri__graph *g, int max_batch, const ri__ten
   ri_status s = ri__shapes_resolve(g, 1, vals, err);
   for (int i = 0; s == RI_OK && i < count; i++) {
     size_t nb1, nbm;
-    int v = iv[i].v;
+    int v = iv[i].key;
     s = ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb1, err);
     if (s == RI_OK) s = ri__tensor_nbytes(vals_max[v].dtype, &vals_max[v].shape, &nbm, err);
     if (s == RI_OK && nb1 > nbm) {
@@ -142,6 +138,19 @@ static void place(interval *iv, int count, block *live, int64_t *offsets) {
   }
 }
 
+ri_status ri__plan_place(ri__plan_block *blocks, int count, int64_t *offsets, int64_t *total, ri__err *err) {
+  *total = 0;
+  if (count <= 0) return RI_OK;
+  block *live = ri__malloc((size_t)count * sizeof *live);
+  if (!live) return RI__OOM(err);
+  qsort(blocks, (size_t)count, sizeof *blocks, cmp_interval);
+  place(blocks, count, live, offsets);
+  for (int i = 0; i < count; i++)
+    if (offsets[i] + blocks[i].size > *total) *total = offsets[i] + blocks[i].size;
+  ri__free(live);
+  return RI_OK;
+}
+
 ri_status ri__pass_memory_plan(ri__graph *g, int max_batch, ri__err *err) {
   if (max_batch < 1) return ri__err_set(err, RI_ERR_INVALID_ARG, "memory plan: max batch %d < 1", max_batch);
   for (int v = 0; v < g->n_values; v++) {
@@ -162,8 +171,8 @@ ri_status ri__pass_memory_plan(ri__graph *g, int max_batch, ri__err *err) {
     qsort(iv, (size_t)count, sizeof *iv, cmp_interval);
     place(iv, count, live, offsets);
     for (int i = 0; i < count; i++) {
-      g->values[iv[i].v].mem_offset = offsets[i];
-      g->values[iv[i].v].mem_size = iv[i].size;
+      g->values[iv[i].key].mem_offset = offsets[i];
+      g->values[iv[i].key].mem_size = iv[i].size;
     }
   }
   if (vals) ri__shapes_free(g, vals);

@@ -49,6 +49,17 @@ ri_status ri__pass_layout(ri__graph *g, ri__err *err);
  * following n->host), so the graph's stored shapes do not matter. Fails when a value needs more bytes at
  * batch 1 than at max_batch, or when run-time resolution fails. Constants and host values get offset -1. */
 ri_status ri__pass_memory_plan(ri__graph *g, int max_batch, ri__err *err);
+/* One block of a memory plan: lifetime [first, last] (node indices; any integers) and size in bytes; key
+ * breaks ties between blocks first used at the same point. */
+typedef struct {
+  int key;
+  int first, last;
+  int64_t size;
+} ri__plan_block;
+/* Places blocks as ri__pass_memory_plan does (best fit in first-use order; blocks whose lifetimes intersect
+ * never share a byte). Sorts blocks by (first, key) in place and writes offsets[i] for the sorted blocks[i];
+ * *total is the end of the highest block. Sizes are used as given (align them first). */
+ri_status ri__plan_place(ri__plan_block *blocks, int count, int64_t *offsets, int64_t *total, ri__err *err);
 /* Arena bytes the memory plan needs: the end of the highest planned block (0 when nothing is planned). */
 int64_t ri__memory_plan_size(const ri__graph *g);
 

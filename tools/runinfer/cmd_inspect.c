@@ -15,12 +15,44 @@ static void print_info(const char *kind, const ri_tensor_info *t) {
   printf("]\n");
 }
 
+/* --memory: creates one context (buffers for the engine's maximum batch) and prints the device memory
+ * it and the engine hold against the planned weights + activations. Returns 0, or 1 on failure. */
+static int print_memory(ri_engine_t *e, int json) {
+  ri_context_t *c = NULL;
+  ri_status s = ri_context_create(e, &c);
+  if (s != RI_OK) return cli_fail("inspect --memory", s, ri_engine_last_error(e));
+  ri_memory_usage m;
+  s = ri_context_memory(c, &m);
+  if (s != RI_OK) {
+    int rc = cli_fail("inspect --memory", s, ri_context_last_error(c));
+    ri_context_destroy(c);
+    return rc;
+  }
+  const double mib = 1024.0 * 1024.0;
+  double planned = (double)(m.weights + m.activations);
+  double ratio = planned > 0 ? (double)m.total / planned : 0;
+  if (json)
+    printf("{\"max_batch\": %d, \"weights\": %lld, \"activations\": %lld, \"other\": %lld, \"total\": %lld, "
+           "\"ratio_to_planned\": %.4f}\n",
+           ri_engine_max_batch(e), (long long)m.weights, (long long)m.activations, (long long)m.other,
+           (long long)m.total, ratio);
+  else
+    printf("device memory, one context at max batch %d: weights %.1f MiB + activations %.1f MiB + other %.1f "
+           "MiB = %.1f MiB (%.3fx weights + planned activations)\n",
+           ri_engine_max_batch(e), (double)m.weights / mib, (double)m.activations / mib,
+           (double)m.other / mib, (double)m.total / mib, ratio);
+  ri_context_destroy(c);
+  return 0;
+}
+
 int cmd_inspect(int argc, char **argv) {
   const char *path = NULL;
-  int json = 0;
+  int json = 0, memory = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--json") == 0)
       json = 1;
+    else if (strcmp(argv[i], "--memory") == 0)
+      memory = 1;
     else if (argv[i][0] != '-' && !path)
       path = argv[i];
     else {
@@ -56,6 +88,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     printf("details (JSON): %s\n", text);
   }
+  int rc = memory ? print_memory(e, json) : 0;
   ri_engine_destroy(e);
-  return 0;
+  return rc;
 }

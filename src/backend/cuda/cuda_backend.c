@@ -55,6 +55,10 @@ static void cuda_release(void *p) {
   ri__free(st->host_cap);
   ri__free(st->reloc_off);
   ri__free(st->io_off);
+  ri__free(st->io_nbytes);
+  ri__free(st->mem_off);
+  ri__free(st->mem_size);
+  ri__free(st->dio_off);
   ri__free(st);
 }
 
@@ -106,6 +110,7 @@ static ri_status upload_constants(cu_state *st, ri__err *err) {
     st->dconst = NULL;
     return ri__cu_fail_alloc(err, e, "cudaMalloc", st, (int64_t)st->blob_len, "the engine's constants");
   }
+  st->dconst_bytes = (int64_t)st->blob_len;
   CU_RT(cudaMemcpy(st->dconst, st->blob, st->blob_len, cudaMemcpyHostToDevice));
   ri__free(st->blob);
   st->blob = NULL;
@@ -117,13 +122,16 @@ static ri_status plan_io(cu_state *st, ri__err *err) {
   const ri__graph *g = st->g;
   int n = g->n_inputs + g->n_outputs;
   st->io_off = ri__calloc((size_t)(n ? n : 1), sizeof(int64_t));
-  if (!st->io_off) return RI__OOM(err);
+  st->io_nbytes = ri__calloc((size_t)(n ? n : 1), sizeof(int64_t));
+  st->dio_off = ri__calloc((size_t)(n ? n : 1), sizeof(int64_t));
+  if (!st->io_off || !st->io_nbytes || !st->dio_off) return RI__OOM(err);
   int64_t pos = 0;
   for (int i = 0; i < n; i++) {
     int v = i < g->n_inputs ? g->inputs[i] : g->outputs[i - g->n_inputs];
     int64_t nb;
     RI__TRY(max_bytes(&g->values[v], g->values[v].dtype, &nb, err));
     st->io_off[i] = pos;
+    st->io_nbytes[i] = nb;
     pos += align_up(nb);
   }
   st->io_bytes = pos;
@@ -148,10 +156,12 @@ static ri_status cuda_prepare(const ri__graph *g, const ri__backend_cfg *cfg, vo
   st->host_off = ri__calloc(nv, sizeof(int64_t));
   st->host_cap = ri__calloc(nv, sizeof(int64_t));
   st->reloc_off = ri__calloc(nv, sizeof(int64_t));
+  st->mem_off = ri__calloc(nv, sizeof(int64_t));
+  st->mem_size = ri__calloc(nv, sizeof(int64_t));
   st->nodes = ri__calloc(nn, sizeof *st->nodes);
   ri_status s = RI_OK;
   if (!st->vdt || !st->vlayout || !st->dev_use || !st->const_off || !st->host_off || !st->host_cap ||
-      !st->reloc_off || !st->nodes)
+      !st->reloc_off || !st->mem_off || !st->mem_size || !st->nodes)
     s = RI__OOM(err);
   for (int v = 0; s == RI_OK && v < g->n_values; v++)
     st->const_off[v] = st->host_off[v] = st->reloc_off[v] = -1;
@@ -170,9 +180,10 @@ static ri_status cuda_prepare(const ri__graph *g, const ri__backend_cfg *cfg, vo
     st->nodes[ni].name = "cuda";
     s = impl->prep(st, ni, err);
   }
+  if (s == RI_OK) s = plan_io(st, err);
+  if (s == RI_OK) s = ri__cu_plan_memory(st, err);
   if (s == RI_OK) s = ri__cu_fuse(st, err);
   if (s == RI_OK) s = upload_constants(st, err);
-  if (s == RI_OK) s = plan_io(st, err);
   if (s == RI_OK) {
     for (int ni = 0; ni < g->n_nodes; ni++) {
       int64_t need = align_up(st->nodes[ni].cvt_bytes) + align_up(st->nodes[ni].op_scratch);
@@ -213,7 +224,6 @@ static void cuda_ctx_destroy(void *p) {
   cudaFree(c->scratch);
   cudaFree(c->ws);
   cudaFree(c->lt_ws);
-  cudaFree(c->dev_io);
   cudaFree(c->dev_host);
   cudaFree(c->reloc);
   cudaFree(c->splitk.ws);
@@ -231,7 +241,9 @@ static void cuda_ctx_destroy(void *p) {
 /* Allocates n bytes of device memory (at least CU_ALIGN) naming what it is for on failure
  * (RI_ERR_NO_MEMORY when the device is full, see ri__cu_fail_alloc). */
 static ri_status dev_alloc(cu_ctx *c, void **p, int64_t n, const char *what, ri__err *err) {
-  cudaError_t e = cudaMalloc(p, (size_t)(n > CU_ALIGN ? n : CU_ALIGN));
+  size_t bytes = (size_t)(n > CU_ALIGN ? n : CU_ALIGN);
+  cudaError_t e = cudaMalloc(p, bytes);
+  if (e == cudaSuccess) c->dev_bytes += (int64_t)bytes;
   if (e != cudaSuccess) {
     *p = NULL;
     char buf[96];
@@ -282,10 +294,9 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
     c->lt_ws_bytes = (size_t)32 << 20;
     RI__TRY(dev_alloc(c, &c->lt_ws, (int64_t)c->lt_ws_bytes, "cuBLASLt workspace", err));
   }
-  RI__TRY(dev_alloc(c, &c->arena, st->cfg.arena_size, "activation arena", err));
-  CU_RT(cudaMemsetAsync(c->arena, 0, (size_t)(st->cfg.arena_size > 0 ? st->cfg.arena_size : 0), c->stream));
+  RI__TRY(dev_alloc(c, &c->arena, st->arena_bytes, "activation arena", err));
+  CU_RT(cudaMemsetAsync(c->arena, 0, (size_t)(st->arena_bytes > 0 ? st->arena_bytes : 0), c->stream));
   if (st->scratch_bytes > 0) RI__TRY(dev_alloc(c, &c->scratch, st->scratch_bytes, "scratch", err));
-  RI__TRY(dev_alloc(c, &c->dev_io, st->io_bytes, "input/output staging", err));
   RI__TRY(host_alloc(c, &c->pin_io, st->io_bytes, "input/output staging", err));
   if (st->reloc_bytes > 0) RI__TRY(dev_alloc(c, &c->reloc, st->reloc_bytes, "relocated values", err));
   if (st->uses_gemm) {
@@ -319,6 +330,15 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
     RI__TRY(cn->impl->ctx_init(c, k, err));
   }
   CU_RT(cudaStreamSynchronize(c->stream));
+  /* The algorithms were chosen at the maximum batch: keep only the workspace they need (other batch sizes,
+   * searched later, are restricted to it). */
+  if (c->ws && c->ws_need < c->ws_bytes) {
+    c->dev_bytes -= (int64_t)c->ws_bytes;
+    cudaFree(c->ws);
+    c->ws = NULL;
+    c->ws_bytes = c->ws_need;
+    if (c->ws_bytes) RI__TRY(dev_alloc(c, &c->ws, (int64_t)c->ws_bytes, "cuDNN workspace", err));
+  }
   c->graphs_on = env_int("RI_CUDA_GRAPHS", 1) != 0;
   c->timing = env_int("RI_CUDA_TIMING", 0) != 0;
   return RI_OK;
@@ -359,13 +379,17 @@ void *ri__cu_value_ptr(const cu_ctx *c, int v) {
     return st->const_off[v] >= 0 ? ri__cu_const_ptr(st, st->const_off[v]) : NULL;
   if (val->host) return st->host_off[v] >= 0 ? (char *)c->dev_host + st->host_off[v] : NULL;
   if (st->reloc_off[v] >= 0) return (char *)c->reloc + st->reloc_off[v];
-  if (val->mem_offset < 0) return NULL;
-  return (char *)c->arena + val->mem_offset;
+  if (st->mem_off[v] < 0) return NULL;
+  return (char *)c->arena + st->mem_off[v];
 }
 
-/* 1 when graph input/output value v passes between the API and the arena without conversion. */
-static int io_direct(const cu_state *st, int v) {
+int ri__cu_io_direct(const cu_state *st, int v) {
   return st->vdt[v] == st->g->values[v].dtype && st->vlayout[v] == CU_LAYOUT_ROW;
+}
+
+/* Device staging of graph input (io < n_inputs) or output io - n_inputs in the arena, or NULL. */
+static void *dev_stage(const cu_ctx *c, int io) {
+  return c->st->dio_off[io] >= 0 ? (char *)c->arena + c->st->dio_off[io] : NULL;
 }
 
 static ri_status run_node(cu_ctx *c, const ri__tensor *vals, int ni, ri__err *err) {
@@ -421,9 +445,9 @@ static ri_status enqueue_compute(cu_ctx *c, const ri__tensor *vals, ri__err *err
   RI__TRY(ri__cu_profile_mark(c, -1, err));
   for (int i = 0; i < g->n_inputs; i++) {
     int v = g->inputs[i];
-    if (io_direct(st, v)) continue;
-    RI__TRY(ri__cu_convert(c, -1, &vals[v].shape, (char *)c->dev_io + st->io_off[i], g->values[v].dtype,
-                           CU_LAYOUT_ROW, ri__cu_value_ptr(c, v), st->vdt[v], st->vlayout[v], err));
+    if (ri__cu_io_direct(st, v)) continue;
+    RI__TRY(ri__cu_convert(c, -1, &vals[v].shape, dev_stage(c, i), g->values[v].dtype, CU_LAYOUT_ROW,
+                           ri__cu_value_ptr(c, v), st->vdt[v], st->vlayout[v], err));
   }
   for (int ni = 0; ni < g->n_nodes; ni++) {
     if (g->nodes[ni].host || st->nodes[ni].skip) continue;
@@ -434,9 +458,9 @@ static ri_status enqueue_compute(cu_ctx *c, const ri__tensor *vals, ri__err *err
   for (int i = 0; i < g->n_outputs; i++) {
     int v = g->outputs[i];
     const ri__value *val = &g->values[v];
-    if (val->kind == RI__VAL_CONST || val->host || io_direct(st, v)) continue;
+    if (val->kind == RI__VAL_CONST || val->host || ri__cu_io_direct(st, v)) continue;
     RI__TRY(ri__cu_convert(c, -1, &vals[v].shape, ri__cu_value_ptr(c, v), st->vdt[v], st->vlayout[v],
-                           (char *)c->dev_io + st->io_off[g->n_inputs + i], val->dtype, CU_LAYOUT_ROW, err));
+                           dev_stage(c, g->n_inputs + i), val->dtype, CU_LAYOUT_ROW, err));
   }
   return ri__cu_profile_mark(c, -2, err);
 }
@@ -522,7 +546,7 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     size_t nb;
     RI__TRY(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err));
     char *pin = (char *)c->pin_io + st->io_off[i];
-    void *dst = io_direct(st, v) ? ri__cu_value_ptr(c, v) : (char *)c->dev_io + st->io_off[i];
+    void *dst = ri__cu_io_direct(st, v) ? ri__cu_value_ptr(c, v) : dev_stage(c, i);
     if (!dst)
       return ri__err_set(err, RI_ERR_INTERNAL, "graph input '%s' has no device memory", g->values[v].name);
     RI__TRY(ri__cu_stage_in(c, in[i], pin, dst, nb, err));
@@ -556,8 +580,7 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     if (val->kind == RI__VAL_CONST || val->host) continue;
     size_t nb;
     RI__TRY(ri__tensor_nbytes(vals[v].dtype, &vals[v].shape, &nb, err));
-    const void *src =
-        io_direct(st, v) ? ri__cu_value_ptr(c, v) : (char *)c->dev_io + st->io_off[g->n_inputs + i];
+    const void *src = ri__cu_io_direct(st, v) ? ri__cu_value_ptr(c, v) : dev_stage(c, g->n_inputs + i);
     if (!src) return ri__err_set(err, RI_ERR_INTERNAL, "graph output '%s' has no device memory", val->name);
     RI__TRY(ri__cu_stage_out(c, src, (char *)c->pin_io + st->io_off[g->n_inputs + i], out[i], nb, err));
   }
@@ -593,6 +616,14 @@ static ri_status cuda_set_timing(void *p, int on, ri__err *err) {
   cu_ctx *c = p;
   c->timing = on != 0;
   return RI_OK;
+}
+
+static void cuda_memory(void *p, ri__memory_usage *m) {
+  const cu_ctx *c = p;
+  int64_t arena = c->arena ? (c->st->arena_bytes > CU_ALIGN ? c->st->arena_bytes : CU_ALIGN) : 0;
+  m->weights = c->st->dconst_bytes;
+  m->activations = arena;
+  m->other = c->dev_bytes - arena;
 }
 
 static void cuda_last_timing(void *p, ri__run_timing *t) {
@@ -640,6 +671,7 @@ const ri__backend_ops ri__cuda_backend = {
     .last_timing = cuda_last_timing,
     .fingerprint = cuda_fingerprint,
     .device_count = cuda_device_count,
+    .memory = cuda_memory,
 };
 
 /* ---- hooks for tools (cuda_api.h) ------------------------------------------------------------------------

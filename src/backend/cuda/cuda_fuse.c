@@ -14,12 +14,12 @@
  * so that no output conversion pass is needed.
  *
  * Safety. A fused convolution writes a value V (the Add's or the Concat's output) before the node that
- * the memory plan gives V's birth to. The plan (graph/memory_plan.c) only promises that V's bytes are free
- * from that node on, so V may stay in its arena block only when no node that still runs between the
- * convolution and that node (the convolution included) reads or writes a value whose block overlaps V's.
- * A residual fusion is made only then. A Concat's output is otherwise moved to a per-context relocation
- * area of its own (st->reloc_off), sized for the maximum batch: the SSD heads read feature maps whose
- * blocks the plan hands to the Concat's output once the last head has read them. */
+ * the memory plan gives V's birth to. The plan (cuda_memplan.c, with graph/memory_plan.c's lifetimes) only
+ * promises that V's bytes are free from that node on, so V may stay in its arena block only when no node that
+ * still runs between the convolution and that node (the convolution included) reads or writes a value whose
+ * block overlaps V's. A residual fusion is made only then. A Concat's output is otherwise moved to a
+ * per-context relocation area of its own (st->reloc_off), sized for the maximum batch: the SSD heads read
+ * feature maps whose blocks the plan hands to the Concat's output once the last head has read them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,10 +36,11 @@ typedef struct {
 static int overlaps(const cu_state *st, int a, int b) {
   const ri__graph *g = st->g;
   const ri__value *x = &g->values[a], *y = &g->values[b];
-  if (x->mem_offset < 0 || y->mem_offset < 0 || x->host || y->host || x->kind == RI__VAL_CONST ||
-      y->kind == RI__VAL_CONST || st->reloc_off[a] >= 0 || st->reloc_off[b] >= 0)
+  const int64_t xo = st->mem_off[a], yo = st->mem_off[b];
+  if (xo < 0 || yo < 0 || x->host || y->host || x->kind == RI__VAL_CONST || y->kind == RI__VAL_CONST ||
+      st->reloc_off[a] >= 0 || st->reloc_off[b] >= 0)
     return 0;
-  return x->mem_offset < y->mem_offset + y->mem_size && y->mem_offset < x->mem_offset + x->mem_size;
+  return xo < yo + st->mem_size[b] && yo < xo + st->mem_size[a];
 }
 
 /* 1 when no node in [from, to) that still runs reads or writes a value overlapping v (other than v). */
@@ -72,7 +73,10 @@ static int same_shape(const ri__shape *a, const ri__shape *b) {
   return 1;
 }
 
-static int in_arena(const ri__value *v) { return v->mem_offset >= 0 && !v->host && v->kind != RI__VAL_CONST; }
+static int in_arena(const cu_state *st, int v) {
+  const ri__value *val = &st->g->values[v];
+  return st->mem_off[v] >= 0 && !val->host && val->kind != RI__VAL_CONST;
+}
 
 static void fuse_residual(cu_state *st, const use_map *u, int ni) {
   const ri__graph *g = st->g;
@@ -84,7 +88,7 @@ static void fuse_residual(cu_state *st, const use_map *u, int ni) {
   int r = add->inputs[0] == v ? add->inputs[1] : add->inputs[0], o = add->outputs[0];
   if (r < 0 || r == v || o < 0) return;
   const ri__value *rv = &g->values[r], *ov = &g->values[o], *vv = &g->values[v];
-  if (!in_arena(rv) || !in_arena(ov) || !same_shape(&rv->shape, &vv->shape) ||
+  if (!in_arena(st, r) || !in_arena(st, o) || !same_shape(&rv->shape, &vv->shape) ||
       !same_shape(&ov->shape, &vv->shape) || st->vdt[r] != RI_DTYPE_FLOAT16 ||
       st->vdt[o] != RI_DTYPE_FLOAT16 || st->vlayout[r] != CU_LAYOUT_NHWC || st->vlayout[o] != CU_LAYOUT_NHWC)
     return;
@@ -138,7 +142,7 @@ static int plan_concat(const cu_state *st, const use_map *u, int ci, cat_plan *p
   if (o < 0) return 0;
   const ri__value *ov = &g->values[o];
   int axis;
-  if (!in_arena(ov) || ov->shape.rank != 3 || st->vlayout[o] != CU_LAYOUT_ROW ||
+  if (!in_arena(st, o) || ov->shape.rank != 3 || st->vlayout[o] != CU_LAYOUT_ROW ||
       st->vdt[o] != RI_DTYPE_FLOAT16 || !ri__norm_axis(ri__node_attr_int(cat, "axis", 0), 3, &axis) ||
       axis != 1)
     return 0;
@@ -203,7 +207,7 @@ static ri_status fuse_concats(cu_state *st, const use_map *u, ri__err *err) {
     if (plain && sg >= 0 && !g->nodes[sg].host && g->nodes[sg].op == RI__OP_Sigmoid &&
         g->nodes[sg].n_inputs == 1 && g->nodes[sg].n_outputs == 1 && g->nodes[sg].outputs[0] >= 0) {
       int t = g->nodes[sg].outputs[0];
-      if (in_arena(&g->values[t]) && same_shape(&g->values[t].shape, &g->values[o].shape) &&
+      if (in_arena(st, t) && same_shape(&g->values[t].shape, &g->values[o].shape) &&
           st->vlayout[t] == CU_LAYOUT_ROW && st->vdt[t] == RI_DTYPE_FLOAT16) {
         for (int j = 0; j < ci; j++)
           if (st->nodes[j].fusable && st->nodes[j].co.out_v == o) {

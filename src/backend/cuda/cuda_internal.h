@@ -11,11 +11,11 @@
  * each node input has a wanted layout (want[k]); when the value's layout differs, run() converts it into
  * per-context scratch before the node runs. Ops that read through strides accept any layout.
  *
- * Memory. Activations live at ri__value.mem_offset in one device arena per context, sized for the engine's
- * maximum batch in fp32 bytes (fp16 values use the first half of their slot). Constants that device code
- * reads are uploaded once per engine into one allocation (dconst); conv weights are uploaded in the form
- * their implementation wants. Host-computed values (shape subgraphs) that a device node reads are copied
- * to a per-context device area before each run. */
+ * Memory. Activations live at mem_off[v] in one device arena per context, sized for the engine's maximum
+ * batch in device bytes (cuda_memplan.c), together with the device staging of converted graph inputs and
+ * outputs. Constants that device code reads are uploaded once per engine into one allocation (dconst);
+ * conv weights are uploaded in the form their implementation wants. Host-computed values (shape subgraphs)
+ * that a device node reads are copied to a per-context device area before each run. */
 #ifndef RI_BACKEND_CUDA_CUDA_INTERNAL_H
 #define RI_BACKEND_CUDA_CUDA_INTERNAL_H
 
@@ -106,9 +106,16 @@ struct cu_state {
   unsigned char *blob;
   size_t blob_len, blob_cap;
   void *dconst;
+  int64_t dconst_bytes;  /* bytes of dconst */
   int64_t scratch_bytes; /* per-context scratch: max over nodes of aligned cvt_bytes + op_scratch */
-  int64_t io_bytes;      /* pinned and device staging for graph inputs and outputs */
-  int64_t *io_off;       /* n_inputs + n_outputs offsets into the staging */
+  int64_t io_bytes;      /* pinned host staging for graph inputs and outputs */
+  int64_t *io_off;       /* n_inputs + n_outputs offsets into the pinned staging */
+  int64_t *io_nbytes;    /* n_inputs + n_outputs: bytes at the maximum batch in the graph dtype */
+  /* Device memory plan (cuda_memplan.c): per value, offset and size in the arena (-1 / 0 when not there);
+   * per graph input and output, the arena offset of its device staging (-1: none, it is copied straight
+   * to or from its value); the arena's bytes. */
+  int64_t *mem_off, *mem_size, *dio_off;
+  int64_t arena_bytes;
   int uses_cudnn, uses_cublas;
   int uses_gemm; /* a tensor-core convolution (k_convgemm.cu) runs: contexts get split-K resources */
 };
@@ -130,9 +137,11 @@ struct cu_ctx {
   void *scratch;
   void *ws; /* cuDNN workspace */
   size_t ws_bytes;
-  void *lt_ws; /* cuBLASLt workspace */
+  size_t ws_need; /* the most workspace an algorithm chosen so far needs (at most ws_bytes) */
+  void *lt_ws;    /* cuBLASLt workspace */
   size_t lt_ws_bytes;
-  void *pin_io, *dev_io;     /* input/output staging (pinned host, device) */
+  void *pin_io;              /* input/output staging on the host (pinned); on the device it is in the arena */
+  int64_t dev_bytes;         /* device bytes this context allocated (dev_alloc), arena included */
   void *pin_host, *dev_host; /* host-value uploads */
   void *reloc;               /* values moved out of the arena by the fusion pass (st->reloc_off) */
   ri__cu_splitk splitk;      /* workspace and counters of split-K convolutions (ws NULL: none) */
@@ -276,6 +285,12 @@ const cu_op_impl *ri__cu_impl_resize(void);
  * written as float32 when it is a graph output read by no node. Sets cu_node.skip and .co,
  * st->reloc_off / reloc_bytes and st->vdt of such outputs; RI_CUDA_FUSE=0 turns it off. */
 ri_status ri__cu_fuse(cu_state *st, ri__err *err);
+
+/* Device memory plan (cuda_memplan.c), after the ops' prep and before the fusion pass: fills st->mem_off,
+ * mem_size, dio_off and arena_bytes from the graph plan's lifetimes and the device sizes. */
+ri_status ri__cu_plan_memory(cu_state *st, ri__err *err);
+/* 1 when graph input/output value v passes between the API and the arena without conversion. */
+int ri__cu_io_direct(const cu_state *st, int v);
 
 /* Layout and device dtype assignment (cuda_layout.c): fills st->vdt, st->vlayout and the nodes' want
  * arrays and cvt_bytes. Runs before the ops' prep. */

@@ -385,6 +385,7 @@ static ri_status search(cu_ctx *c, int ni, void *x, const void *w, void *y, int 
     slot->ws = 0;
   }
   slot->ws_batch = batch;
+  if (slot->ws > c->ws_need) c->ws_need = slot->ws;
   return RI_OK;
 }
 
