@@ -10,7 +10,11 @@
  * The device-side staging of graph inputs and outputs that need a conversion (float32 images into the
  * arena's float16 NHWC values, float16 results back to float32) lives in the same arena: an input's staging
  * block is alive only before the input conversions, an output's only after the output conversions, so
- * they share bytes with the activations in between instead of taking a buffer of their own. */
+ * they share bytes with the activations in between instead of taking a buffer of their own.
+ * RI_CUDA_MEMPLAN=graph keeps the graph plan's offsets and sizes (staging after it), for comparisons. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend/cuda/cuda_internal.h"
 #include "core/alloc.h"
 #include "graph/passes.h"
@@ -74,7 +78,20 @@ ri_status ri__cu_plan_memory(cu_state *st, ri__err *err) {
     count++;
   }
   int64_t total = 0;
-  ri_status s = ri__plan_place(b, count, off, &total, err);
+  ri_status s = RI_OK;
+  const char *env = getenv("RI_CUDA_MEMPLAN");
+  if (env && strcmp(env, "graph") == 0) {
+    /* The graph plan as stored (graph dtype sizes), staging appended after it: for comparisons. */
+    total = st->cfg.arena_size;
+    for (int i = 0; i < count; i++) {
+      int k = b[i].key;
+      off[i] = k < g->n_values ? g->values[k].mem_offset : total;
+      if (k < g->n_values) b[i].size = g->values[k].mem_size;
+      if (k >= g->n_values) total += b[i].size;
+    }
+  } else {
+    s = ri__plan_place(b, count, off, &total, err);
+  }
   for (int i = 0; s == RI_OK && i < count; i++) {
     if (b[i].key < g->n_values) {
       st->mem_off[b[i].key] = off[i];
