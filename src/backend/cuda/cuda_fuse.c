@@ -87,6 +87,9 @@ static void fuse_residual(cu_state *st, const use_map *u, int ni) {
   const ri__node *add = &g->nodes[j];
   int r = add->inputs[0] == v ? add->inputs[1] : add->inputs[0], o = add->outputs[0];
   if (r < 0 || r == v || o < 0) return;
+  /* The convolution reads r when it runs: r must exist by then (a ResNet shortcut convolution placed
+   * after the branch's last convolution does not; its own output is the one to fuse then). */
+  if (g->values[r].kind != RI__VAL_INPUT && g->values[r].producer >= ni) return;
   const ri__value *rv = &g->values[r], *ov = &g->values[o], *vv = &g->values[v];
   if (!in_arena(st, r) || !in_arena(st, o) || !same_shape(&rv->shape, &vv->shape) ||
       !same_shape(&ov->shape, &vv->shape) || st->vdt[r] != RI_DTYPE_FLOAT16 ||
