@@ -1,4 +1,5 @@
 /* ri_builder_t: ONNX → optimized graph → engine. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -143,6 +144,14 @@ static ri_status check_options(ri_builder_t *b, const ri__backend_ops *be) {
   return RI_OK;
 }
 
+/* CPU engines compute the Q/DQ groups that onnxruntime's CPU session computes in integers the same way
+ * (docs/decisions.md, "Integer Q/DQ"); RI_QDQ_INTEGER=0 at build time keeps every group simulated in
+ * float32 as the ONNX graph states it. */
+static int qdq_integer(const ri__backend_ops *be) {
+  const char *v = getenv("RI_QDQ_INTEGER");
+  return strcmp(be->name, "cpu") == 0 && !(v && strcmp(v, "0") == 0);
+}
+
 static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, const char *source) {
   ri__err *err = &b->err;
   const ri__backend_ops *be;
@@ -160,6 +169,7 @@ static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, c
   }
   if (s == RI_OK) s = ri__graph_check_ops(g, err);
   if (s == RI_OK) s = ri__graph_infer_shapes(g, 1, err);
+  if (s == RI_OK && qdq_integer(be)) s = ri__pass_qdq_to_qlinear(g, err);
   if (s == RI_OK) s = ri__graph_optimize(g, b->max_batch, err);
   if (s != RI_OK) {
     ri__graph_destroy(g);

@@ -31,6 +31,9 @@
   X(Div)                                                                                                     \
   X(QuantizeLinear)                                                                                          \
   X(DequantizeLinear)                                                                                        \
+  /* integer Q/DQ groups made by the qdq_to_qlinear pass (src/graph/ops/qlinear.c) */                        \
+  X(QLinearConv)                                                                                             \
+  X(QLinearAdd)                                                                                              \
   X(Cast)                                                                                                    \
   /* data movement and shapes */                                                                             \
   X(Concat)                                                                                                  \

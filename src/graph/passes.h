@@ -28,6 +28,15 @@ ri_status ri__pass_fold_constants(ri__graph *g, ri__err *err);
  * 1) and marks the others n->host / value host for evaluation by ri__shapes_resolve at run time. */
 ri_status ri__pass_shape_ops(ri__graph *g, int max_batch, ri__err *err);
 
+/* Rewrites the DequantizeLinear -> Conv / Add -> QuantizeLinear groups that onnxruntime's default CPU session
+ * computes in integers (x86-64 rules, see qdq_to_qlinear.c) into QLinearConv / QLinearAdd nodes. Runs on the
+ * graph as imported (shapes inferred at batch 1), before constant folding; only CPU engines use it (the
+ * builder decides, docs/decisions.md "Integer Q/DQ"). */
+ri_status ri__pass_qdq_to_qlinear(ri__graph *g, ri__err *err);
+/* Tactic the same pass gives the Conv nodes of Q/DQ groups that stay float (input and weight from
+ * DequantizeLinear): the CPU reference kernel then sums in onnxruntime's order (cpu/ref/conv_qdq_order.c). */
+#define RI__CONV_TACTIC_QDQ_ORDER 1
+
 /* Conv followed by BatchNormalization (inference mode, constant float32 parameters, the Conv output used
  * only by the BN) becomes one Conv with new scaled weight and bias constants. */
 ri_status ri__pass_fold_batchnorm(ri__graph *g, ri__err *err);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/ref/conv_qdq_order.h"
 #include "backend/cpu/ref/gemm_core.h"
 #include "core/alloc.h"
 #include "graph/ops/conv_params.h"
@@ -118,6 +119,7 @@ static void act_range(void *arg, int64_t begin, int64_t end) {
 ri_status ri__ref_Conv(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x) {
   const ri__conv_params *p = n->params;
   if (!p) return ri__err_set(x->err, RI_ERR_INTERNAL, "Conv node '%s': check() has not run", n->name);
+  if (n->tactic == RI__CONV_TACTIC_QDQ_ORDER) return ri__ref_conv_qdq_order(n, in, out, x);
   conv_job j;
   memset(&j, 0, sizeof j);
   j.x = in[0].data;

@@ -88,6 +88,19 @@ static void resize_rows(void *arg, int64_t begin, int64_t end) {
       }
       continue;
     }
+    if (nc == 2 && j->dtype == RI_DTYPE_FLOAT32) {
+      /* Two blending axes (bilinear): onnxruntime's order, four weight products summed left to right, so
+       * that a Q/DQ model's results round the same way at quantisation ties. */
+      const float *x0 = (const float *)j->x + off[0], *x1 = (const float *)j->x + off[1];
+      float *y = (float *)j->y + ybase;
+      for (int64_t ox = 0; ox < ow; ox++) {
+        const float dx1 = xw[ox], dx2 = 1.f - xw[ox];
+        const float t0 = dx2 * wt[0] * x0[xi0[ox]], t1 = dx1 * wt[0] * x0[xi1[ox]];
+        const float t2 = dx2 * wt[1] * x1[xi0[ox]], t3 = dx1 * wt[1] * x1[xi1[ox]];
+        y[ox] = t0 + t1 + t2 + t3;
+      }
+      continue;
+    }
     for (int64_t ox = 0; ox < ow; ox++) {
       float v = 0.f;
       for (int c = 0; c < nc; c++) {
