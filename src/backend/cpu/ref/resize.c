@@ -38,6 +38,37 @@ static void store(const resize_job *j, int64_t i, float v) {
   }
 }
 
+/* Float bilinear resizing of the last two axes (no other axis blends), in onnxruntime's arithmetic: per
+ * output pixel the four weight products dx * dy (0.5 and 0.5 on an axis whose two taps coincide at the
+ * border) times the four neighbours, summed left to right. A Q/DQ model quantises the result, and another
+ * order rounds some ties the other way. Returns 0 when the row is not such a case. */
+static int bilinear_row(const resize_job *j, int64_t row) {
+  const int last = j->rank - 1, ya = last - 1;
+  if (j->p->mode != RI__RESIZE_LINEAR || j->dtype != RI_DTYPE_FLOAT32 || j->rank < 2) return 0;
+  for (int a = 0; a < ya; a++)
+    if (j->blends[a]) return 0;
+  int64_t t = row, base = 0;
+  const int64_t oy = t % j->out_dims[ya];
+  t /= j->out_dims[ya];
+  for (int a = ya - 1; a >= 0; a--) {
+    base += j->i0[a][t % j->out_dims[a]] * j->in_stride[a];
+    t /= j->out_dims[a];
+  }
+  const int64_t y1 = j->i0[ya][oy], y2 = j->i1[ya][oy];
+  const float dy1 = y1 == y2 ? 0.5f : j->w[ya][oy], dy2 = y1 == y2 ? 0.5f : 1.f - j->w[ya][oy];
+  const float *r1 = (const float *)j->x + base + y1 * j->in_stride[ya];
+  const float *r2 = (const float *)j->x + base + y2 * j->in_stride[ya];
+  float *y = (float *)j->y + row * j->out_dims[last];
+  for (int64_t ox = 0; ox < j->out_dims[last]; ox++) {
+    const int64_t x1 = j->i0[last][ox], x2 = j->i1[last][ox];
+    const float dx1 = x1 == x2 ? 0.5f : j->w[last][ox], dx2 = x1 == x2 ? 0.5f : 1.f - j->w[last][ox];
+    const float t0 = dx2 * dy2 * r1[x1], t1 = dx1 * dy2 * r1[x2];
+    const float t2 = dx2 * dy1 * r2[x1], t3 = dx1 * dy1 * r2[x2];
+    y[ox] = t0 + t1 + t2 + t3;
+  }
+  return 1;
+}
+
 static void resize_rows(void *arg, int64_t begin, int64_t end) {
   const resize_job *j = arg;
   const int last = j->rank - 1;
@@ -48,6 +79,7 @@ static void resize_rows(void *arg, int64_t begin, int64_t end) {
   int64_t off[1 << (RI__MAX_RANK - 1)];
   float wt[1 << (RI__MAX_RANK - 1)];
   for (int64_t row = begin; row < end; row++) {
+    if (bilinear_row(j, row)) continue;
     /* Source offsets and weights of this output row: one entry per combination of neighbours on the
      * blending outer axes. */
     int nc = 1;
@@ -85,19 +117,6 @@ static void resize_rows(void *arg, int64_t begin, int64_t end) {
         uint8_t *y = (uint8_t *)j->y + ybase;
         for (int64_t ox = 0; ox < ow; ox++)
           y[ox] = x[xi0[ox]];
-      }
-      continue;
-    }
-    if (nc == 2 && j->dtype == RI_DTYPE_FLOAT32) {
-      /* Two blending axes (bilinear): onnxruntime's order, four weight products summed left to right, so
-       * that a Q/DQ model's results round the same way at quantisation ties. */
-      const float *x0 = (const float *)j->x + off[0], *x1 = (const float *)j->x + off[1];
-      float *y = (float *)j->y + ybase;
-      for (int64_t ox = 0; ox < ow; ox++) {
-        const float dx1 = xw[ox], dx2 = 1.f - xw[ox];
-        const float t0 = dx2 * wt[0] * x0[xi0[ox]], t1 = dx1 * wt[0] * x0[xi1[ox]];
-        const float t2 = dx2 * wt[1] * x1[xi0[ox]], t3 = dx1 * wt[1] * x1[xi1[ox]];
-        y[ox] = t0 + t1 + t2 + t3;
       }
       continue;
     }
