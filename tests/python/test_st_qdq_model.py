@@ -16,8 +16,10 @@ measurements.
 
 What is asserted:
   - dtypes and shapes match; values are finite; the constant anchors output is bit-exact;
-  - for the other outputs, runinfer disagrees with onnxruntime (beyond 1e-3) on no more elements than
-    onnxruntime's two modes disagree with each other, times 1.5, plus 0.01 % slack;
+  - every output agrees with onnxruntime's default session on >= 99.9 % of its elements within 1e-3 (the
+    issue's criterion). runinfer's CPU engine computes the Q/DQ groups onnxruntime computes in integers
+    the same way (qdq_to_qlinear pass, QLinearConv / QLinearAdd kernels) and the float ones in its
+    summation order, so it reproduces that session rather than the float simulation;
   - the first quantized activation of the network (the first convolution's QuantizeLinear) equals
     onnxruntime's float path except at exact rounding ties (at most one step, on at most 0.01 % of elements);
   - batch 1 and batch 8 give the same results for the same photo.
@@ -139,12 +141,9 @@ def test_st_qdq_outputs_match_ort(ri_cli, engine, tmp_path):
         err = float(np.abs(got.astype(np.float64) - want).max())
         print(f"  {n:28s} {str(want.shape):18s} {100 * share:12.3f}% {100 * share_float:18.3f}% "
               f"{100 * floor:21.3f}% {err:12.4g}")
-        if floor == 1.0:
-            if not np.array_equal(got, want):
-                failures.append(f"{n}: onnxruntime's modes agree exactly here but runinfer differs (max {err:g})")
-        elif (1 - share) > 1.5 * (1 - floor) + 1e-4:
-            failures.append(f"{n}: {100 * (1 - share):.3f}% of elements beyond {ATOL:g}, more than 1.5x "
-                            f"onnxruntime's own mode-to-mode {100 * (1 - floor):.3f}%")
+        if share < 0.999:
+            failures.append(f"{n}: {100 * share:.3f}% of elements within {ATOL:g} of onnxruntime's default "
+                            "session, below the 99.9% criterion")
         if not np.array_equal(ours1[n], got[:n1]):
             d = float(np.abs(ours1[n].astype(np.float64) - got[:n1]).max())
             failures.append(f"{n}: batch 1 and batch {MAX_BATCH} differ (max {d:g})")
