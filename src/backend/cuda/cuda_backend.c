@@ -183,6 +183,7 @@ static ri_status cuda_prepare(const ri__graph *g, const ri__backend_cfg *cfg, vo
   if (s == RI_OK) s = plan_io(st, err);
   if (s == RI_OK) s = ri__cu_plan_memory(st, err);
   if (s == RI_OK) s = ri__cu_fuse(st, err);
+  if (s == RI_OK) s = ri__cu_replan_memory(st, err);
   if (s == RI_OK) s = upload_constants(st, err);
   if (s == RI_OK) {
     for (int ni = 0; ni < g->n_nodes; ni++) {
