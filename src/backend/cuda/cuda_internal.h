@@ -60,6 +60,9 @@ typedef struct cu_op_impl {
   ri_status (*run)(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out, void *scratch, ri__err *err);
 } cu_op_impl;
 
+/* Most values a node's access() hook (cu_node) may list as read, and as written. */
+#define CU_MAX_ACCESS 8
+
 /* Where a tensor-core convolution (k_convgemm.cu) writes, and what its epilogue adds: by default its own
  * output, dense NHWC, with its own activation. The fusion pass (cuda_fuse.c) may redirect it into the
  * output of a following Add (adding the Add's other input, res_v, before the Add's activation) or into a
@@ -84,6 +87,11 @@ typedef struct {
   int64_t cvt_bytes;   /* scratch bytes for converted inputs at the maximum batch */
   int64_t op_scratch;  /* scratch bytes the op itself needs at the maximum batch */
   void *aux;           /* op-specific prepared data: plain memory, ri__free'd at release */
+  /* Set by a fusion that gives the node another implementation doing other nodes' work: the values the
+   * node really reads and writes (at most CU_MAX_ACCESS each, lists ended by -1). The memory re-plan after
+   * fusion (ri__cu_replan_memory) needs it; without it a node reads its graph inputs and writes its graph
+   * outputs (a fusable convolution: its inputs and co.res_v, and co.out_v). */
+  void (*access)(const cu_state *st, int ni, int *reads, int *writes);
 } cu_node;
 
 struct cu_state {
@@ -285,10 +293,23 @@ const cu_op_impl *ri__cu_impl_resize(void);
  * written as float32 when it is a graph output read by no node. Sets cu_node.skip and .co,
  * st->reloc_off / reloc_bytes and st->vdt of such outputs; RI_CUDA_FUSE=0 turns it off. */
 ri_status ri__cu_fuse(cu_state *st, ri__err *err);
+/* Safety helpers of the fusion pass (cuda_fuse.c): 1 when values a and b have overlapping arena blocks;
+ * 1 when no node in [from, to) that still runs reads or writes a value overlapping v (other than v). */
+int ri__cu_overlaps(const cu_state *st, int a, int b);
+int ri__cu_window_clear(const cu_state *st, int from, int to, int v);
+/* Inverted-residual blocks fused into one kernel (cuda_irblock.c), run by ri__cu_fuse after the residual
+ * fusion: uses[v] counts the reads of value v (plus one for a graph output), reader[v] is its last
+ * reader. RI_CUDA_IRBLOCK=0 turns it off. */
+ri_status ri__cu_fuse_irblock(cu_state *st, const int *uses, const int *reader, ri__err *err);
 
 /* Device memory plan (cuda_memplan.c), after the ops' prep and before the fusion pass: fills st->mem_off,
  * mem_size, dio_off and arena_bytes from the graph plan's lifetimes and the device sizes. */
 ri_status ri__cu_plan_memory(cu_state *st, ri__err *err);
+/* The device memory plan again after the fusion pass (cuda_memplan.c), from what the nodes that still run
+ * really read and write: values no running node touches get no bytes, values a fused node writes early
+ * live from that write, and the fusion pass's relocations are undone. Keeps the first plan when a running
+ * node's implementation was replaced without a cu_node.access hook. RI_CUDA_MEMPLAN=prefusion skips it. */
+ri_status ri__cu_replan_memory(cu_state *st, ri__err *err);
 /* 1 when graph input/output value v passes between the API and the arena without conversion. */
 int ri__cu_io_direct(const cu_state *st, int v);
 
