@@ -8,12 +8,20 @@
  * Padding contributes x_zero_point, that is 0 after the subtraction.
  *
  * Layout of the work: weights and activations are widened to int16 with their zero points subtracted
- * (|value| <= 255), so that the inner loops are int16 dot products with int32 sums, which compilers turn
- * into multiply-add vector instructions. Groups with several output channels gather each output pixel's
- * window into a contiguous row (pixel-major im2col) and take dot products with every weight row; groups of
- * one output channel (depthwise) run a direct loop per output plane. Work is split over output pixels
- * (im2col path) or planes (direct path) on the pool. */
+ * (|value| <= 255). Groups with several output channels gather the patches of the current (image, group)
+ * with the patch index k in adjacent pairs per pixel ([K/2][pixels][2], K rounded up to even with a zero
+ * row), so that one multiply-add of int16 pairs into int32 lanes (vpmaddwd on AVX2) takes two k at once for
+ * eight pixels; tiles of 4 output channels x 16 pixels keep their sums in registers. The portable path
+ * (and edge tiles) runs the same sums in plain loops. Groups of one output channel (depthwise) run a
+ * direct loop per output plane. Integer sums do not depend on order, so every path gives the same bits. */
 #include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define QC_X86 1
+#include <immintrin.h>
+#else
+#define QC_X86 0
+#endif
 
 #include "backend/cpu/kernel.h"
 #include "core/alloc.h"
@@ -35,7 +43,12 @@ typedef struct {
   int64_t c, h, wd, m, cg, mg, kh, kw, oh, ow, k;
   int64_t sh, sw, dh, dw, pt, pl;
   int64_t image, group; /* im2col path: the (image, group) being computed */
-  int16_t *col;         /* im2col path: [OH * OW, K] */
+  int64_t kp;           /* K rounded up to even */
+  int16_t *col;         /* im2col path: [KP / 2, OH * OW, 2] */
+  const void *xq;       /* the quantized input and its zero point, for the widening pass */
+  int x_signed;
+  int32_t x_zp;
+  int64_t nx; /* elements of the input */
 } qconv_job;
 
 static void store(const qconv_job *j, int64_t idx, int64_t oc, int32_t acc) {
@@ -63,11 +76,52 @@ static void valid_range(int64_t out_len, int64_t in_len, int64_t stride, int64_t
 
 #define ROW_CHUNK 512
 
+/* Adds the taps of row oy, output columns [c0, c1), of plane (n, oc) to acc. */
+#define QC_DIRECT_BODY                                                                                       \
+  for (int64_t icg = 0; icg < j->cg; icg++) {                                                                \
+    const int16_t *xc = j->x + (n * j->c + g * j->cg + icg) * j->h * j->wd;                                  \
+    const int16_t *wk = j->w + oc * j->kp + icg * j->kh * j->kw;                                             \
+    for (int64_t ki = 0; ki < j->kh; ki++) {                                                                 \
+      const int64_t iy = oy * j->sh + ki * j->dh - j->pt;                                                    \
+      if (iy < 0 || iy >= j->h) continue;                                                                    \
+      for (int64_t kj = 0; kj < j->kw; kj++) {                                                               \
+        const int32_t wv = wk[ki * j->kw + kj];                                                              \
+        int64_t wlo, whi;                                                                                    \
+        valid_range(j->ow, j->wd, j->sw, kj * j->dw - j->pl, &wlo, &whi);                                    \
+        if (wlo < c0) wlo = c0;                                                                              \
+        if (whi > c1) whi = c1;                                                                              \
+        const int16_t *src = xc + iy * j->wd + kj * j->dw - j->pl;                                           \
+        if (j->sw == 1)                                                                                      \
+          for (int64_t ox = wlo; ox < whi; ox++)                                                             \
+            acc[ox - c0] += wv * src[ox];                                                                    \
+        else                                                                                                 \
+          for (int64_t ox = wlo; ox < whi; ox++)                                                             \
+            acc[ox - c0] += wv * src[ox * j->sw];                                                            \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+
+#if QC_X86
+__attribute__((target("avx2"))) static void direct_seg_avx2(const qconv_job *j, int64_t n, int64_t oc,
+                                                            int64_t g, int64_t oy, int64_t c0, int64_t c1,
+                                                            int32_t *acc) {
+  QC_DIRECT_BODY
+}
+#endif
+
+static void direct_seg_portable(const qconv_job *j, int64_t n, int64_t oc, int64_t g, int64_t oy, int64_t c0,
+                                int64_t c1, int32_t *acc) {
+  QC_DIRECT_BODY
+}
+
 /* One output plane (image, output channel) per index: the depthwise-like path. Rows are computed in chunks
  * of ROW_CHUNK output pixels with int32 sums on the stack. */
 static void direct_planes(void *arg, int64_t begin, int64_t end) {
   const qconv_job *j = arg;
   const int64_t p = j->oh * j->ow;
+#if QC_X86
+  const int fast = __builtin_cpu_supports("avx2");
+#endif
   int32_t acc[ROW_CHUNK];
   for (int64_t t = begin; t < end; t++) {
     const int64_t n = t / j->m, oc = t % j->m, g = oc / j->mg;
@@ -77,28 +131,12 @@ static void direct_planes(void *arg, int64_t begin, int64_t end) {
         const int64_t c1 = c0 + ROW_CHUNK < j->ow ? c0 + ROW_CHUNK : j->ow;
         for (int64_t ox = 0; ox < c1 - c0; ox++)
           acc[ox] = b0;
-        for (int64_t icg = 0; icg < j->cg; icg++) {
-          const int16_t *xc = j->x + (n * j->c + g * j->cg + icg) * j->h * j->wd;
-          const int16_t *wk = j->w + (oc * j->cg + icg) * j->kh * j->kw;
-          for (int64_t ki = 0; ki < j->kh; ki++) {
-            const int64_t iy = oy * j->sh + ki * j->dh - j->pt;
-            if (iy < 0 || iy >= j->h) continue;
-            for (int64_t kj = 0; kj < j->kw; kj++) {
-              const int32_t wv = wk[ki * j->kw + kj];
-              int64_t wlo, whi;
-              valid_range(j->ow, j->wd, j->sw, kj * j->dw - j->pl, &wlo, &whi);
-              if (wlo < c0) wlo = c0;
-              if (whi > c1) whi = c1;
-              const int16_t *src = xc + iy * j->wd + kj * j->dw - j->pl;
-              if (j->sw == 1)
-                for (int64_t ox = wlo; ox < whi; ox++)
-                  acc[ox - c0] += wv * src[ox];
-              else
-                for (int64_t ox = wlo; ox < whi; ox++)
-                  acc[ox - c0] += wv * src[ox * j->sw];
-            }
-          }
-        }
+#if QC_X86
+        if (fast)
+          direct_seg_avx2(j, n, oc, g, oy, c0, c1, acc);
+        else
+#endif
+          direct_seg_portable(j, n, oc, g, oy, c0, c1, acc);
         const int64_t base = t * p + oy * j->ow;
         for (int64_t ox = c0; ox < c1; ox++)
           store(j, base + ox, oc, acc[ox - c0]);
@@ -107,68 +145,139 @@ static void direct_planes(void *arg, int64_t begin, int64_t end) {
   }
 }
 
-/* Rows of the pixel-major patch matrix of the current (image, group), one output pixel per index. */
-static void im2col_pixels(void *arg, int64_t begin, int64_t end) {
+/* Widens the input to int16 with its zero point removed, one block of 4096 elements per index. */
+static void widen_x(void *arg, int64_t begin, int64_t end) {
   const qconv_job *j = arg;
+  int16_t *d = (int16_t *)j->x;
+  for (int64_t i = begin * 4096; i < end * 4096 && i < j->nx; i++)
+    d[i] = (int16_t)((j->x_signed ? ((const int8_t *)j->xq)[i] : ((const uint8_t *)j->xq)[i]) - j->x_zp);
+}
+
+/* Pairs (2q, 2q + 1) of patch rows of the current (image, group), one pair per index. */
+static void im2col_pairs(void *arg, int64_t begin, int64_t end) {
+  const qconv_job *j = arg;
+  const int64_t ksz = j->kh * j->kw, p = j->oh * j->ow;
   const int16_t *xg = j->x + (j->image * j->c + j->group * j->cg) * j->h * j->wd;
-  for (int64_t pix = begin; pix < end; pix++) {
-    const int64_t oy = pix / j->ow, ox = pix % j->ow;
-    int16_t *row = j->col + pix * j->k;
-    for (int64_t ic = 0; ic < j->cg; ic++) {
+  for (int64_t q = begin; q < end; q++) {
+    int16_t *dst = j->col + q * p * 2;
+    for (int half = 0; half < 2; half++) {
+      const int64_t r = 2 * q + half;
+      if (r >= j->k) {
+        for (int64_t i = 0; i < p; i++)
+          dst[2 * i + half] = 0;
+        continue;
+      }
+      const int64_t ic = r / ksz, ki = (r % ksz) / j->kw, kj = r % j->kw;
       const int16_t *xc = xg + ic * j->h * j->wd;
-      for (int64_t ki = 0; ki < j->kh; ki++) {
+      for (int64_t oy = 0; oy < j->oh; oy++) {
         const int64_t iy = oy * j->sh + ki * j->dh - j->pt;
-        for (int64_t kj = 0; kj < j->kw; kj++) {
+        int16_t *d = dst + oy * j->ow * 2 + half;
+        if (iy < 0 || iy >= j->h) {
+          for (int64_t ox = 0; ox < j->ow; ox++)
+            d[2 * ox] = 0;
+          continue;
+        }
+        const int16_t *row = xc + iy * j->wd;
+        for (int64_t ox = 0; ox < j->ow; ox++) {
           const int64_t ix = ox * j->sw + kj * j->dw - j->pl;
-          *row++ = iy >= 0 && iy < j->h && ix >= 0 && ix < j->wd ? xc[iy * j->wd + ix] : 0;
+          d[2 * ox] = ix >= 0 && ix < j->wd ? row[ix] : 0;
         }
       }
     }
   }
 }
 
-static int32_t dot(const int16_t *a, const int16_t *b, int64_t k) {
-  int32_t s = 0;
-  for (int64_t i = 0; i < k; i++)
-    s += (int32_t)a[i] * (int32_t)b[i];
-  return s;
-}
+#define TM 4  /* output channels per tile */
+#define TN 16 /* pixels per tile */
 
-/* Four dot products of one patch row with four weight rows, in one pass over the row. */
-static void dot4(const int16_t *a, const int16_t *w, int64_t k, int32_t out[4]) {
-  const int16_t *w0 = w, *w1 = w + k, *w2 = w + 2 * k, *w3 = w + 3 * k;
-  int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  for (int64_t i = 0; i < k; i++) {
-    const int32_t v = a[i];
-    s0 += v * w0[i];
-    s1 += v * w1[i];
-    s2 += v * w2[i];
-    s3 += v * w3[i];
-  }
-  out[0] = s0;
-  out[1] = s1;
-  out[2] = s2;
-  out[3] = s3;
-}
-
-/* Output pixels of the current (image, group), one per index: all the group's output channels. */
-static void gemm_pixels(void *arg, int64_t begin, int64_t end) {
-  const qconv_job *j = arg;
+/* Integer sums of a tile of nm output channels x nn pixels starting at pixel p0 (portable). */
+static void tile_portable(const qconv_job *j, const int16_t *w, int64_t p0, int64_t nm, int64_t nn,
+                          int32_t acc[TM][TN]) {
   const int64_t p = j->oh * j->ow;
-  for (int64_t pix = begin; pix < end; pix++) {
-    const int16_t *row = j->col + pix * j->k;
-    int64_t oc = 0;
-    for (; oc + 4 <= j->mg; oc += 4) {
-      const int64_t m0 = j->group * j->mg + oc;
-      int32_t s[4];
-      dot4(row, j->w + m0 * j->k, j->k, s);
-      for (int q = 0; q < 4; q++)
-        store(j, (j->image * j->m + m0 + q) * p + pix, m0 + q, s[q] + (j->bias ? j->bias[m0 + q] : 0));
+  for (int64_t q = 0; q < nm; q++)
+    for (int64_t i = 0; i < nn; i++)
+      acc[q][i] = 0;
+  for (int64_t kq = 0; kq < j->kp / 2; kq++) {
+    const int16_t *c = j->col + (kq * p + p0) * 2;
+    for (int64_t q = 0; q < nm; q++) {
+      const int32_t w0 = w[q * j->kp + 2 * kq], w1 = w[q * j->kp + 2 * kq + 1];
+      for (int64_t i = 0; i < nn; i++)
+        acc[q][i] += w0 * c[2 * i] + w1 * c[2 * i + 1];
     }
-    for (; oc < j->mg; oc++) {
-      const int64_t m0 = j->group * j->mg + oc;
-      const int32_t s = dot(row, j->w + m0 * j->k, j->k);
-      store(j, (j->image * j->m + m0) * p + pix, m0, s + (j->bias ? j->bias[m0] : 0));
+  }
+}
+
+#if QC_X86
+/* The full tile with AVX2: products of int16 pairs summed into int32 lanes (exact: |sum| < 2^17). */
+__attribute__((target("avx2"))) static void tile_avx2(const qconv_job *j, const int16_t *w, int64_t p0,
+                                                      int32_t acc[TM][TN]) {
+  const int64_t p = j->oh * j->ow;
+  __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
+          a31 = a00;
+  const int16_t *w0 = w, *w1 = w + j->kp, *w2 = w + 2 * j->kp, *w3 = w + 3 * j->kp;
+  for (int64_t kq = 0; kq < j->kp / 2; kq++) {
+    const int16_t *c = j->col + (kq * p + p0) * 2;
+    const __m256i x0 = _mm256_loadu_si256((const __m256i *)c),
+                  x1 = _mm256_loadu_si256((const __m256i *)(c + 16));
+    int32_t pair;
+    memcpy(&pair, w0 + 2 * kq, 4);
+    __m256i b = _mm256_set1_epi32(pair);
+    a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(x0, b));
+    a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(x1, b));
+    memcpy(&pair, w1 + 2 * kq, 4);
+    b = _mm256_set1_epi32(pair);
+    a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(x0, b));
+    a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(x1, b));
+    memcpy(&pair, w2 + 2 * kq, 4);
+    b = _mm256_set1_epi32(pair);
+    a20 = _mm256_add_epi32(a20, _mm256_madd_epi16(x0, b));
+    a21 = _mm256_add_epi32(a21, _mm256_madd_epi16(x1, b));
+    memcpy(&pair, w3 + 2 * kq, 4);
+    b = _mm256_set1_epi32(pair);
+    a30 = _mm256_add_epi32(a30, _mm256_madd_epi16(x0, b));
+    a31 = _mm256_add_epi32(a31, _mm256_madd_epi16(x1, b));
+  }
+  _mm256_storeu_si256((__m256i *)acc[0], a00);
+  _mm256_storeu_si256((__m256i *)(acc[0] + 8), a01);
+  _mm256_storeu_si256((__m256i *)acc[1], a10);
+  _mm256_storeu_si256((__m256i *)(acc[1] + 8), a11);
+  _mm256_storeu_si256((__m256i *)acc[2], a20);
+  _mm256_storeu_si256((__m256i *)(acc[2] + 8), a21);
+  _mm256_storeu_si256((__m256i *)acc[3], a30);
+  _mm256_storeu_si256((__m256i *)(acc[3] + 8), a31);
+}
+#endif
+
+#define PIX_CHUNK 256
+
+/* One (block of TM output channels of the group, chunk of PIX_CHUNK pixels) per index. */
+static void gemm_tiles(void *arg, int64_t begin, int64_t end) {
+  const qconv_job *j = arg;
+  const int64_t p = j->oh * j->ow, chunks = (p + PIX_CHUNK - 1) / PIX_CHUNK;
+#if QC_X86
+  const int fast = __builtin_cpu_supports("avx2");
+#endif
+  int32_t acc[TM][TN];
+  for (int64_t t = begin; t < end; t++) {
+    const int64_t mb = (t / chunks) * TM, c0 = (t % chunks) * PIX_CHUNK;
+    const int64_t nm = j->mg - mb < TM ? j->mg - mb : TM;
+    const int64_t c1 = c0 + PIX_CHUNK < p ? c0 + PIX_CHUNK : p;
+    const int64_t m0 = j->group * j->mg + mb;
+    const int16_t *w = j->w + m0 * j->kp;
+    for (int64_t p0 = c0; p0 < c1; p0 += TN) {
+      const int64_t nn = c1 - p0 < TN ? c1 - p0 : TN;
+#if QC_X86
+      if (fast && nm == TM && nn == TN)
+        tile_avx2(j, w, p0, acc);
+      else
+#endif
+        tile_portable(j, w, p0, nm, nn, acc);
+      for (int64_t q = 0; q < nm; q++) {
+        const int32_t b = j->bias ? j->bias[m0 + q] : 0;
+        const int64_t base = (j->image * j->m + m0 + q) * p + p0;
+        for (int64_t i = 0; i < nn; i++)
+          store(j, base + i, m0 + q, acc[q][i] + b);
+      }
     }
   }
 }
@@ -207,10 +316,11 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   j.lo = (float)((j.y_signed ? -128 : 0) - j.y_zp);
   j.hi = (float)((j.y_signed ? 127 : 255) - j.y_zp);
 
-  const int64_t nx = batch * j.c * j.h * j.wd, nw = j.m * j.k, pl = j.oh * j.ow;
+  j.kp = j.k + (j.k & 1);
+  const int64_t nx = batch * j.c * j.h * j.wd, nw = j.m * j.kp, pl = j.oh * j.ow;
   const int im2col = j.mg > 1;
   size_t col_elems = 0, total;
-  if ((im2col && !ri__mul_size((size_t)pl, (size_t)j.k, &col_elems)) ||
+  if ((im2col && !ri__mul_size((size_t)pl, (size_t)j.kp, &col_elems)) ||
       !ri__mul_size((size_t)(nx + nw) + col_elems, sizeof(int16_t), &total))
     return ri__err_set(x->err, RI_ERR_LIMIT,
                        "QLinearConv node '%s': patch matrix of %lld x %lld is too large", n->name,
@@ -228,16 +338,20 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   const int32_t xzp = elem(&in[2], 0);
   const int64_t nws = ri__shape_numel(&in[4].shape), nwz = ri__shape_numel(&in[5].shape);
   const float xscale = *(const float *)in[1].data, yscale = *(const float *)in[6].data;
-  for (int64_t i = 0; i < nx; i++)
-    xs16[i] = (int16_t)(elem(&in[0], i) - xzp);
+  j.x = xs16;
+  j.xq = in[0].data;
+  j.x_signed = in[0].dtype == RI_DTYPE_INT8;
+  j.x_zp = xzp;
+  j.nx = nx;
+  ri__pool_for(x->pool, (nx + 4095) / 4096, 1, widen_x, &j);
   for (int64_t m = 0; m < j.m; m++) {
     const int32_t wzp = elem(&in[5], nwz == 1 ? 0 : m);
     for (int64_t i = 0; i < j.k; i++)
-      ws16[m * j.k + i] = (int16_t)(elem(&in[3], m * j.k + i) - wzp);
+      ws16[m * j.kp + i] = (int16_t)(elem(&in[3], m * j.k + i) - wzp);
+    if (j.kp != j.k) ws16[m * j.kp + j.k] = 0;
     const float prod = xscale * ((const float *)in[4].data)[nws == 1 ? 0 : m];
     scale[m] = prod / yscale;
   }
-  j.x = xs16;
   j.w = ws16;
   j.scale = scale;
 
@@ -246,8 +360,8 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   } else {
     for (j.image = 0; j.image < batch; j.image++) {
       for (j.group = 0; j.group < p->group; j.group++) {
-        ri__pool_for(x->pool, pl, 64, im2col_pixels, &j);
-        ri__pool_for(x->pool, pl, 16, gemm_pixels, &j);
+        ri__pool_for(x->pool, j.kp / 2, 1, im2col_pairs, &j);
+        ri__pool_for(x->pool, (j.mg + TM - 1) / TM * ((pl + PIX_CHUNK - 1) / PIX_CHUNK), 1, gemm_tiles, &j);
       }
     }
   }
