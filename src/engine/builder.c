@@ -136,7 +136,7 @@ static ri_status check_options(ri_builder_t *b, const ri__backend_ops *be) {
   if (strcmp(be->name, "cpu") == 0 && b->precision != RI_PRECISION_FP32)
     return ri__err_set(&b->err, RI_ERR_UNSUPPORTED,
                        "precision %s is not implemented for device cpu (the CPU backend runs fp32; "
-                       "Q/DQ models run with quantization simulated in fp32)",
+                       "Q/DQ models run as onnxruntime's CPU session runs them)",
                        precision_name(b->precision));
   if (b->precision == RI_PRECISION_INT8)
     return ri__err_set(&b->err, RI_ERR_UNSUPPORTED, "precision int8 is not implemented yet for device %s",

@@ -46,11 +46,11 @@ static int env_is(const char *name, const char *value) {
   return v && strcmp(v, value) == 0;
 }
 
-/* A model with QuantizeLinear/DequantizeLinear runs its quantization simulated in fp32, and any change of
- * float rounding (another summation order, another exp) flips quantization ties that the following
- * requantizations amplify: on the ST SSD detector the XNNPACK path moved AP@0.5 by 0.014 to 0.022 from
- * onnxruntime's, while the reference kernels match it to 0.0001. Such models therefore run on the reference
- * kernels unless RI_CPU_FAST_QDQ=1, until integer-accumulating int8 kernels make fast paths tie-exact. */
+/* A model with QuantizeLinear/DequantizeLinear reproduces onnxruntime's arithmetic on the reference kernels
+ * (integer QLinear nodes, float Q/DQ convs summed in its order: docs/decisions.md, "Integer Q/DQ"), and any
+ * change of float rounding flips quantization ties that the following requantizations amplify: on the ST
+ * SSD detector the XNNPACK path moved AP@0.5 by 0.014 to 0.022 from onnxruntime's. Such models therefore
+ * run on the reference kernels unless RI_CPU_FAST_QDQ=1. */
 static int has_qdq(const ri__graph *g) {
   for (int i = 0; i < g->n_nodes; i++)
     if (g->nodes[i].op == RI__OP_QuantizeLinear || g->nodes[i].op == RI__OP_DequantizeLinear) return 1;
