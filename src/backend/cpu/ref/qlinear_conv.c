@@ -48,7 +48,10 @@ typedef struct {
   const void *xq;       /* the quantized input and its zero point, for the widening pass */
   int x_signed;
   int32_t x_zp;
-  int64_t nx; /* elements of the input */
+  /* Layout of the widened input: rows of row_len elements. For the direct path with a column stride
+   * sw > 1 each row is split into sw phases of phase_len elements (column ix at (ix % sw) * phase_len +
+   * ix / sw), so that every tap reads contiguous memory; otherwise phase_len is 0 and row_len = W. */
+  int64_t row_len, phase_len;
 } qconv_job;
 
 static void store(const qconv_job *j, int64_t idx, int64_t oc, int32_t acc) {
@@ -79,24 +82,27 @@ static void valid_range(int64_t out_len, int64_t in_len, int64_t stride, int64_t
 /* Adds the taps of row oy, output columns [c0, c1), of plane (n, oc) to acc. */
 #define QC_DIRECT_BODY                                                                                       \
   for (int64_t icg = 0; icg < j->cg; icg++) {                                                                \
-    const int16_t *xc = j->x + (n * j->c + g * j->cg + icg) * j->h * j->wd;                                  \
+    const int16_t *xc = j->x + (n * j->c + g * j->cg + icg) * j->h * j->row_len;                             \
     const int16_t *wk = j->w + oc * j->kp + icg * j->kh * j->kw;                                             \
     for (int64_t ki = 0; ki < j->kh; ki++) {                                                                 \
       const int64_t iy = oy * j->sh + ki * j->dh - j->pt;                                                    \
       if (iy < 0 || iy >= j->h) continue;                                                                    \
+      const int16_t *row = xc + iy * j->row_len;                                                             \
       for (int64_t kj = 0; kj < j->kw; kj++) {                                                               \
         const int32_t wv = wk[ki * j->kw + kj];                                                              \
+        const int64_t off = kj * j->dw - j->pl;                                                              \
         int64_t wlo, whi;                                                                                    \
-        valid_range(j->ow, j->wd, j->sw, kj * j->dw - j->pl, &wlo, &whi);                                    \
+        valid_range(j->ow, j->wd, j->sw, off, &wlo, &whi);                                                   \
         if (wlo < c0) wlo = c0;                                                                              \
         if (whi > c1) whi = c1;                                                                              \
-        const int16_t *src = xc + iy * j->wd + kj * j->dw - j->pl;                                           \
-        if (j->sw == 1)                                                                                      \
+        if (j->phase_len) {                                                                                  \
+          const int64_t r = ((off % j->sw) + j->sw) % j->sw, base = r * j->phase_len + (off - r) / j->sw;    \
           for (int64_t ox = wlo; ox < whi; ox++)                                                             \
-            acc[ox - c0] += wv * src[ox];                                                                    \
-        else                                                                                                 \
+            acc[ox - c0] += wv * row[base + ox];                                                             \
+        } else {                                                                                             \
           for (int64_t ox = wlo; ox < whi; ox++)                                                             \
-            acc[ox - c0] += wv * src[ox * j->sw];                                                            \
+            acc[ox - c0] += wv * row[ox * j->sw + off];                                                      \
+        }                                                                                                    \
       }                                                                                                      \
     }                                                                                                        \
   }
@@ -145,12 +151,19 @@ static void direct_planes(void *arg, int64_t begin, int64_t end) {
   }
 }
 
-/* Widens the input to int16 with its zero point removed, one block of 4096 elements per index. */
+/* Widens the input to int16 with its zero point removed, one input row per index. */
 static void widen_x(void *arg, int64_t begin, int64_t end) {
   const qconv_job *j = arg;
   int16_t *d = (int16_t *)j->x;
-  for (int64_t i = begin * 4096; i < end * 4096 && i < j->nx; i++)
-    d[i] = (int16_t)((j->x_signed ? ((const int8_t *)j->xq)[i] : ((const uint8_t *)j->xq)[i]) - j->x_zp);
+  for (int64_t r = begin; r < end; r++) {
+    int16_t *drow = d + r * j->row_len;
+    for (int64_t ix = 0; ix < j->wd; ix++) {
+      const int64_t i = r * j->wd + ix;
+      const int16_t v =
+          (int16_t)((j->x_signed ? ((const int8_t *)j->xq)[i] : ((const uint8_t *)j->xq)[i]) - j->x_zp);
+      drow[j->phase_len ? (ix % j->sw) * j->phase_len + ix / j->sw : ix] = v;
+    }
+  }
 }
 
 /* Pairs (2q, 2q + 1) of patch rows of the current (image, group), one pair per index. */
@@ -317,8 +330,10 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   j.hi = (float)((j.y_signed ? 127 : 255) - j.y_zp);
 
   j.kp = j.k + (j.k & 1);
-  const int64_t nx = batch * j.c * j.h * j.wd, nw = j.m * j.kp, pl = j.oh * j.ow;
   const int im2col = j.mg > 1;
+  j.phase_len = !im2col && j.sw > 1 ? (j.wd + j.sw - 1) / j.sw : 0;
+  j.row_len = j.phase_len ? j.sw * j.phase_len : j.wd;
+  const int64_t nx = batch * j.c * j.h * j.row_len, nw = j.m * j.kp, pl = j.oh * j.ow;
   size_t col_elems = 0, total;
   if ((im2col && !ri__mul_size((size_t)pl, (size_t)j.kp, &col_elems)) ||
       !ri__mul_size((size_t)(nx + nw) + col_elems, sizeof(int16_t), &total))
@@ -342,8 +357,7 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   j.xq = in[0].data;
   j.x_signed = in[0].dtype == RI_DTYPE_INT8;
   j.x_zp = xzp;
-  j.nx = nx;
-  ri__pool_for(x->pool, (nx + 4095) / 4096, 1, widen_x, &j);
+  ri__pool_for(x->pool, batch * j.c * j.h, 16, widen_x, &j);
   for (int64_t m = 0; m < j.m; m++) {
     const int32_t wzp = elem(&in[5], nwz == 1 ? 0 : m);
     for (int64_t i = 0; i < j.k; i++)
