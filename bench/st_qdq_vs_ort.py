@@ -129,6 +129,9 @@ def main() -> None:
         say(f"# ST SSD MobileNet v2 FPN-lite int8 (opset 18 Q/DQ): runinfer CPU engine vs onnxruntime {ort.__version__}")
         say(f"# {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} host: "
             f"{os.cpu_count()} CPUs, {cpu} ({platform.machine()}); load before {os.getloadavg()[0]:.2f}")
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        say(f"# repository commit {commit}; model {MODEL.name}")
         say(f"# command: python3 bench/st_qdq_vs_ort.py --cli {a.cli} --photos {a.photos} --rounds {a.rounds} "
             f"--iterations {a.iterations} --threads {a.threads}")
         say(f"# timing: batch {BATCH} of real photos, {a.threads} threads, {a.iterations} timed runs per round, "

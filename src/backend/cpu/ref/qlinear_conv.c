@@ -157,12 +157,21 @@ static void widen_x(void *arg, int64_t begin, int64_t end) {
   int16_t *d = (int16_t *)j->x;
   for (int64_t r = begin; r < end; r++) {
     int16_t *drow = d + r * j->row_len;
-    for (int64_t ix = 0; ix < j->wd; ix++) {
-      const int64_t i = r * j->wd + ix;
-      const int16_t v =
-          (int16_t)((j->x_signed ? ((const int8_t *)j->xq)[i] : ((const uint8_t *)j->xq)[i]) - j->x_zp);
-      drow[j->phase_len ? (ix % j->sw) * j->phase_len + ix / j->sw : ix] = v;
+    const int64_t i0 = r * j->wd;
+    if (!j->phase_len) {
+      if (j->x_signed)
+        for (int64_t ix = 0; ix < j->wd; ix++)
+          drow[ix] = (int16_t)(((const int8_t *)j->xq)[i0 + ix] - j->x_zp);
+      else
+        for (int64_t ix = 0; ix < j->wd; ix++)
+          drow[ix] = (int16_t)(((const uint8_t *)j->xq)[i0 + ix] - j->x_zp);
+      continue;
     }
+    for (int64_t ph = 0; ph < j->sw; ph++)
+      for (int64_t q = 0, ix = ph; ix < j->wd; q++, ix += j->sw)
+        drow[ph * j->phase_len + q] =
+            (int16_t)((j->x_signed ? ((const int8_t *)j->xq)[i0 + ix] : ((const uint8_t *)j->xq)[i0 + ix]) -
+                      j->x_zp);
   }
 }
 
