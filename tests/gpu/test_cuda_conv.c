@@ -63,6 +63,79 @@ typedef struct {
 /* Split-K resources shared by the cases (the counters must be back at 0 after every launch). */
 static ri__cu_splitk g_sk;
 
+/* Tactics of one geometry (every tile shape, segments in separate blocks or in one block) with the same
+ * K segment length give bit-identical outputs, and split-K counters return to 0. */
+static void test_tactics(const gcase *t, int seg) {
+  char name[200];
+  snprintf(name, sizeof name, "convgemm tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d", t->n, t->ih, t->iw,
+           t->c, t->m, t->kh, t->kw, seg);
+  int oh = (t->ih + t->pt + t->pb - ((t->kh - 1) * t->dh + 1)) / t->sh + 1;
+  int ow = (t->iw + t->pl + t->pr - ((t->kw - 1) * t->dw + 1)) / t->sw + 1;
+  int k = t->kh * t->kw * t->c, ldw = (k + 7) / 8 * 8;
+  size_t nx = (size_t)t->n * t->ih * t->iw * t->c, nw = (size_t)t->m * ldw,
+         ny = (size_t)t->n * oh * ow * t->m;
+  uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *first = malloc(ny * 2), *got = malloc(ny * 2);
+  void *dx = NULL, *dw = NULL, *dy = NULL;
+  int runs = 0, same = 1;
+  if (!hx || !hw || !first || !got) {
+    printf("FAIL %s: out of host memory\n", name);
+    g_fail++;
+    goto done;
+  }
+  fill_half(hx, NULL, nx, 1.0);
+  fill_half(hw, NULL, nw, 1.0 / sqrt((double)k));
+  for (size_t i = 0; i < nw; i++)
+    if ((int)(i % (size_t)ldw) >= k) hw[i] = 0;
+  CK(cudaMalloc(&dx, nx * 2));
+  CK(cudaMalloc(&dw, nw * 2));
+  CK(cudaMalloc(&dy, ny * 2));
+  CK(cudaMemcpy(dx, hx, nx * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, hw, nw * 2, cudaMemcpyHostToDevice));
+  ri__cu_convgemm_args a;
+  memset(&a, 0, sizeof a);
+  a.n = t->n, a.ih = t->ih, a.iw = t->iw, a.c = t->c, a.oh = oh, a.ow = ow, a.m_out = t->m, a.k = k,
+  a.ldw = ldw;
+  a.kh = t->kh, a.kw = t->kw, a.sh = t->sh, a.sw = t->sw, a.dh = t->dh, a.dw = t->dw;
+  a.pad_t = t->pt, a.pad_l = t->pl;
+  a.rows_per_img = (int64_t)oh * ow, a.y_img_stride = a.rows_per_img * t->m, a.ldy = t->m, a.ldr = t->m;
+  static const int tiles[4][2] = {{128, 64}, {64, 64}, {128, 32}, {64, 32}};
+  for (int ti = 0; ti < 4; ti++)
+    for (int split = 0; split <= 1; split++) {
+      ri__cu_convgemm_tactic tac = {tiles[ti][0], tiles[ti][1], seg, split};
+      CK(cudaMemset(dy, 0xff, ny * 2));
+      CK(ri__cu_convgemm_tac(0, &a, &tac, dx, dw, NULL, NULL, dy, &g_sk));
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(runs ? got : first, dy, ny * 2, cudaMemcpyDeviceToHost));
+      if (runs && memcmp(got, first, ny * 2) != 0) {
+        same = 0;
+        printf("FAIL %s: tile %dx%d split=%d differs from tile 128x64 in one block\n", name, tiles[ti][0],
+               tiles[ti][1], split);
+        g_fail++;
+      }
+      runs++;
+    }
+  int cnt[64];
+  CK(cudaMemcpy(cnt, g_sk.counters, sizeof cnt, cudaMemcpyDeviceToHost));
+  for (int i = 0; i < 64; i++)
+    if (cnt[i] != 0) {
+      printf("FAIL %s: split-K counter %d left at %d\n", name, i, cnt[i]);
+      g_fail++;
+      goto done;
+    }
+  if (same) {
+    printf("PASS %s: %d tactics bit-identical\n", name, runs);
+    g_pass++;
+  }
+done:
+  cudaFree(dx);
+  cudaFree(dw);
+  cudaFree(dy);
+  free(hx);
+  free(hw);
+  free(first);
+  free(got);
+}
+
 static void test_gemm(const gcase *t, int split, int f32) {
   char name[300];
   snprintf(name, sizeof name,
@@ -397,6 +470,16 @@ int main(void) {
     test_gemm(&gc[i], 0, 0);
     test_gemm(&gc[i], 1, 0);
     if (gc[i].slice) test_gemm(&gc[i], 1, 1);
+  }
+  /* deep K at small and large batches: segments of 4 and 7 K steps (the last one shorter) */
+  static const gcase tc[] = {
+      {1, 10, 10, 960, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+      {16, 10, 10, 960, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+      {2, 5, 5, 256, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) {
+    test_tactics(&tc[i], 4);
+    test_tactics(&tc[i], 7);
   }
   cudaFree(g_sk.ws);
   cudaFree(g_sk.counters);

@@ -11,9 +11,14 @@
  * cuDNN takes symmetric pads only: the symmetric part goes to cuDNN and the rest (TF "SAME" pads such as
  * [0,0,1,1]) is applied by padding the input into scratch first.
  *
+ * Batch invariance: an image's output must not depend on the batch it runs in. The tensor-core GEMM's K
+ * segmentation (ri__cu_convgemm_tactic.seg_ktiles) is fixed per node at prepare, from the batch-1 geometry;
+ * every batch then sums K in the same segments and order, whether they run in separate blocks or in one.
+ * cuDNN convolutions use one algorithm for every batch size.
+ *
  * Algorithms: each context searches (cudnnFindConvolutionForwardAlgorithmEx, or the heuristics with
- * RI_CUDA_CONV_ALGO=heuristic) at the maximum batch when it is created, and lazily for other batch sizes,
- * one search per power-of-two bucket of batch sizes, restricted to the context's workspace. */
+ * RI_CUDA_CONV_ALGO=heuristic, or the algorithm number RI_CUDA_CONV_ALGO=N) at the maximum batch when it is
+ * created, restricted to the context's workspace, and runs every batch size with that algorithm. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +30,6 @@
 #include "graph/ops/batchnorm_params.h"
 #include "graph/ops/conv_params.h"
 
-#define N_BUCKETS 17 /* batch sizes 1 .. 65536 */
-
 typedef struct {
   int depthwise; /* own kernel */
   int stem;      /* own direct kernel for few input channels (fp16 engines, k_stemconv.cu) */
@@ -36,6 +39,7 @@ typedef struct {
   int64_t m, cg, group, kh, kw;
   int64_t cg_pad; /* input channels per group as cuDNN sees them: cg, or cg rounded up to 8 (see below) */
   int64_t ldw;    /* halves per output channel's weight row (NHWC layouts): kh * kw * cg_pad rounded to 8 */
+  int seg;        /* tensor-core GEMM: K segment length in 32-deep steps for every batch (0: one segment) */
 } conv_aux;
 
 typedef struct {
@@ -50,7 +54,7 @@ typedef struct {
   cudnnTensorDescriptor_t x, y;
   cudnnFilterDescriptor_t w;
   cudnnConvolutionDescriptor_t conv;
-  algo_slot slot[N_BUCKETS];
+  algo_slot slot; /* the algorithm of every batch size */
 } conv_ctx;
 
 /* Geometry of one run. ih/iw are the input's; the cuDNN input is ih + ex_t + ex_b by iw + ex_l + ex_r. */
@@ -59,13 +63,6 @@ typedef struct {
   int64_t pads[4]; /* resolved: top, left, bottom, right */
   int64_t sym_h, sym_w, ex_t, ex_l, ex_b, ex_r;
 } conv_geo;
-
-static int bucket_of(int batch) {
-  int k = 0;
-  while (k < N_BUCKETS - 1 && (1 << k) < batch)
-    k++;
-  return k;
-}
 
 static void geometry(const ri__conv_params *p, const ri__shape *x, const ri__shape *y, conv_geo *g) {
   memset(g, 0, sizeof *g);
@@ -194,6 +191,26 @@ static void stem_args(const cu_state *st, int ni, const conv_geo *geo, const cu_
     sa->k = -1; /* refused by ri__cu_stemconv_supported */
 }
 
+/* The tensor-core GEMM's K segmentation for every batch: what the heuristics give the batch-1 geometry on
+ * this device with a context's split-K resources (the split that fills the device at batch 1, so batch 1
+ * keeps its speed; larger batches sum the same segments within their blocks). */
+static ri_status batch1_segments(cu_state *st, int ni, const conv_geo *geo, conv_aux *a, ri__err *err) {
+  conv_geo one = *geo;
+  one.n = 1;
+  ri__cu_convgemm_args ga;
+  gemm_args(st, ni, &one, &ga);
+  int sms = 0;
+  cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, st->cfg.device_index);
+  if (e != cudaSuccess) return ri__cu_fail_rt(err, e, "cudaDeviceGetAttribute", st, ni, NULL);
+  ri__cu_splitk sk;
+  memset(&sk, 0, sizeof sk);
+  sk.ws_bytes = RI__CU_SPLITK_WS_BYTES;
+  sk.n_counters = RI__CU_SPLITK_COUNTERS;
+  sk.sms = sms > 0 ? sms : 1;
+  a->seg = ri__cu_convgemm_default_seg(&ga, &sk);
+  return RI_OK;
+}
+
 static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   const ri__graph *g = st->g;
   const ri__node *n = &g->nodes[ni];
@@ -282,6 +299,7 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     return RI_OK;
   }
   if (a->gemm) {
+    RI__TRY(batch1_segments(st, ni, &geo, a, err));
     cu_node *cn = &st->nodes[ni];
     cn->name = "gemm_nhwc_f16";
     cn->fusable = 1;
@@ -365,6 +383,23 @@ static ri_status search(cu_ctx *c, int ni, void *x, const void *w, void *y, int 
   /* A failed search is not an error: the heuristics, then implicit GEMM, stand in. A geometry cuDNN
    * cannot run at all fails in cudnnConvolutionForward with cuDNN's own message. */
   cudnnStatus_t e = CUDNN_STATUS_NOT_SUPPORTED;
+  if (mode && *mode >= '0' && *mode <= '7' && !mode[1]) {
+    /* One algorithm for every convolution (for measurements); implicit GEMM where it does not apply. */
+    memset(slot, 0, sizeof *slot);
+    slot->found = 1;
+    slot->algo = (cudnnConvolutionFwdAlgo_t)(*mode - '0');
+    slot->math = st->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
+    if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws) !=
+            CUDNN_STATUS_SUCCESS ||
+        slot->ws > c->ws_bytes) {
+      slot->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+      slot->ws = 0;
+    }
+    slot->ws_batch = batch;
+    if (slot->ws > c->ws_need) c->ws_need = slot->ws;
+    return RI_OK;
+  }
   if (!mode || strcmp(mode, "heuristic") != 0)
     e = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, k->x, x, k->w, w, k->conv, k->y, y,
                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf, c->ws,
@@ -415,8 +450,7 @@ static ri_status conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
     x = (char *)c->scratch + (st->nodes[ni].cvt_bytes + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
   void *y = ri__cu_value_ptr(c, n->outputs[0]);
   const void *w = ri__cu_const_ptr(st, a->w_off);
-  int b = bucket_of(st->cfg.max_batch);
-  return search(c, ni, x, w, y, st->cfg.max_batch, &k->slot[b], err);
+  return search(c, ni, x, w, y, st->cfg.max_batch, &k->slot, err);
 }
 
 static ri_status pad_input(cu_ctx *c, int ni, const cu_arg *xa, const conv_geo *geo, void *dst,
@@ -495,7 +529,8 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
                          n->name);
     ri__cu_convgemm_args ga;
     gemm_args(st, ni, &geo, &ga);
-    CU_RT(ri__cu_convgemm(c->stream, &ga, x, w, bias, res, y, c->splitk.ws ? &c->splitk : NULL));
+    ri__cu_convgemm_tactic tac = {0, 0, a->seg, -1};
+    CU_RT(ri__cu_convgemm_tac(c->stream, &ga, &tac, x, w, bias, res, y, c->splitk.ws ? &c->splitk : NULL));
     return RI_OK;
   }
   conv_ctx *k = c->node_ctx[ni];
@@ -506,30 +541,25 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   }
   RI__TRY(set_descs(c, ni, &geo, err));
   int batch = (int)geo.n;
-  algo_slot *slot = &k->slot[bucket_of(batch)];
-  if (!slot->found) {
-    if (c->capturing)
-      return ri__err_set(err, RI_ERR_DEVICE,
-                         "node '%s' (Conv): no algorithm chosen for batch %d before capture", n->name, batch);
-    /* The search writes y and the workspace: let earlier work that may still read them finish first. */
-    CU_RT(cudaStreamSynchronize(c->stream));
-    RI__TRY(search(c, ni, (void *)x, w, out[0].p, batch, slot, err));
-  }
+  algo_slot *slot = &k->slot;
+  size_t ws = slot->ws;
   if (slot->ws_batch != batch) {
-    size_t ws = 0;
     CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
     CU_DNN(cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &ws));
-    if (ws > c->ws_bytes) {
-      slot->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-      ws = 0;
-    }
-    slot->ws = ws;
-    slot->ws_batch = batch;
+    /* The algorithm was chosen at the maximum batch, whose workspace fits: a smaller batch needing more
+     * than the workspace would be a cuDNN surprise, reported rather than run with another algorithm
+     * (which would change its results). */
+    if (ws > c->ws_bytes)
+      return ri__err_set(
+          err, RI_ERR_DEVICE,
+          "node '%s' (Conv): cuDNN algorithm %d needs %zu workspace bytes at batch %d, more than "
+          "the %zu of the context on %s",
+          n->name, (int)slot->algo, ws, batch, c->ws_bytes, st->dev_name);
   }
   CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
   const float one = 1.f, zero = 0.f;
-  CU_DNN(cudnnConvolutionForward(c->cudnn, &one, k->x, x, k->w, w, k->conv, slot->algo, c->ws, slot->ws,
-                                 &zero, k->y, out[0].p));
+  CU_DNN(cudnnConvolutionForward(c->cudnn, &one, k->x, x, k->w, w, k->conv, slot->algo, c->ws, ws, &zero,
+                                 k->y, out[0].p));
   if (bias || n->act != RI__ACT_NONE) {
     int64_t count = geo.n * a->m * geo.oh * geo.ow;
     CU_RT(ri__cu_channel_affine(c->stream, out[0].dt, out[0].p, out[0].p, count, a->m,

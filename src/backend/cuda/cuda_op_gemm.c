@@ -8,7 +8,17 @@
  * Gemm's C is first broadcast into Y and then accumulated with beta; the fused activation runs as a
  * separate in-place kernel. MatMul batches run as one strided-batched product when every operand is either
  * dense or broadcast across all batch axes, a product with the batch folded into M when only B broadcasts,
- * and one product per batch entry otherwise. */
+ * and one product per batch entry otherwise.
+ *
+ * Batch invariance: an image's output must not depend on the batch it runs in, and cuBLASLt's heuristic may
+ * pick another kernel (another tile, split-K or reduction scheme) for another M, and a kernel may divide its
+ * work by the problem's size. So a Gemm whose rows are the batch (A not transposed, A and Y with the
+ * maximum batch's rows in the graph) always computes the maximum batch's rows: the same product for every
+ * batch size, rows past the batch being computed from whatever the buffers hold there (the arena and scratch
+ * hold every value at the maximum batch) and ignored; at batch 1 that costs the product at the maximum
+ * batch, a few microseconds for classifier heads. Other products (MatMul) use one algorithm per node and
+ * context, chosen for the node's product at the maximum batch (cublasLtMatmulAlgoCheck confirms it applies
+ * at the current size). */
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
@@ -44,15 +54,30 @@ static ri_status lt_layout(cublasLtMatrixLayout_t *l, cudaDataType t, int64_t ro
   return RI_OK;
 }
 
+/* The algorithm of a node in a context, chosen once for every batch size. */
+typedef struct {
+  int found;
+  cublasLtMatmulAlgo_t algo;
+} lt_node;
+
+/* The product the algorithm is chosen for: n (our M) and the batch count at the maximum batch. */
+typedef struct {
+  int64_t n;
+  int count;
+} lt_query;
+
 /* D (m x n column-major, ld = m, batch stride d_stride) = alpha * op(a) * op(b) + beta * D, `count`
- * batch entries. */
+ * batch entries, with the node's algorithm (chosen for the product q when the context has none yet). */
 static ri_status lt_matmul(cu_ctx *c, int ni, ri_dtype dt, int64_t m, int64_t n, int64_t k,
                            const lt_operand *a, const lt_operand *b, void *d, int64_t d_stride, int count,
-                           float alpha, float beta, ri__err *err) {
+                           float alpha, float beta, const lt_query *q, ri__err *err) {
   const cu_state *st = c->st;
   cudaDataType t = dt == RI_DTYPE_FLOAT16 ? CUDA_R_16F : CUDA_R_32F;
   cublasLtMatmulDesc_t op = NULL;
-  cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
+  cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL, qb = NULL, qd = NULL;
+  lt_node *node = c->node_ctx[ni];
+  if (!node)
+    return ri__err_set(err, RI_ERR_INTERNAL, "node '%s': no cuBLASLt context", st->g->nodes[ni].name);
   cublasLtMatmulPreference_t pref = NULL;
   ri_status s = RI_OK;
   cublasStatus_t e = cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
@@ -68,6 +93,17 @@ static ri_status lt_matmul(cu_ctx *c, int ni, ri_dtype dt, int64_t m, int64_t n,
   if (s == RI_OK) s = lt_layout(&ld, t, m, n, m, count, d_stride, st, ni, err);
   cublasLtMatmulHeuristicResult_t res;
   int found = 0;
+  if (s == RI_OK && !node->found) {
+    /* The query product: our A with M rows at the maximum batch (its leading dimension too when it is
+     * read transposed), D likewise. */
+    lt_operand bq = *b;
+    if (bq.trans)
+      bq.rows = q->n, bq.ld = q->n;
+    else
+      bq.cols = q->n;
+    s = lt_layout(&qb, t, bq.rows, bq.cols, bq.ld, q->count, bq.stride, st, ni, err);
+    if (s == RI_OK) s = lt_layout(&qd, t, m, q->n, m, q->count, d_stride, st, ni, err);
+  }
   if (s == RI_OK) {
     call = "cublasLtMatmulPreferenceCreate";
     e = cublasLtMatmulPreferenceCreate(&pref);
@@ -88,19 +124,39 @@ static ri_status lt_matmul(cu_ctx *c, int ni, ri_dtype dt, int64_t m, int64_t n,
     if (e == CUBLAS_STATUS_SUCCESS)
       e = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d,
                                                sizeof al_d);
-    if (e == CUBLAS_STATUS_SUCCESS) {
+    if (e == CUBLAS_STATUS_SUCCESS && !node->found) {
       call = "cublasLtMatmulAlgoGetHeuristic";
-      e = cublasLtMatmulAlgoGetHeuristic(c->lt, op, la, lb, ld, ld, pref, 1, &res, &found);
+      e = cublasLtMatmulAlgoGetHeuristic(c->lt, op, la, qb, qd, qd, pref, 1, &res, &found);
     }
     if (e != CUBLAS_STATUS_SUCCESS)
       s = ri__cu_fail_lt(err, e, call, st, ni, NULL);
-    else if (found < 1)
-      s = ri__err_set(err, RI_ERR_DEVICE,
-                      "node '%s': cuBLASLt has no algorithm for %lldx%lldx%lld (batch %d) on %s",
-                      st->g->nodes[ni].name, (long long)m, (long long)n, (long long)k, count, st->dev_name);
+    else if (!node->found && found < 1)
+      s = ri__err_set(
+          err, RI_ERR_DEVICE, "node '%s': cuBLASLt has no algorithm for %lldx%lldx%lld (batch %d) on %s",
+          st->g->nodes[ni].name, (long long)m, (long long)q->n, (long long)k, q->count, st->dev_name);
+    if (s == RI_OK && !node->found) node->algo = res.algo, node->found = 1;
+  }
+  cublasLtMatmulAlgo_t algo;
+  if (s == RI_OK) {
+    algo = node->algo;
+    cublasLtMatmulHeuristicResult_t chk;
+    memset(&chk, 0, sizeof chk);
+    e = cublasLtMatmulAlgoCheck(c->lt, op, la, lb, ld, ld, &algo, &chk);
+    if (e != CUBLAS_STATUS_SUCCESS || chk.workspaceSize > c->lt_ws_bytes) {
+      /* A product the node's algorithm does not run (not seen with Gemm and MatMul's usual shapes): the
+       * heuristic's own choice for it, which may differ from the other batch sizes' in the last bits. */
+      found = 0;
+      e = cublasLtMatmulAlgoGetHeuristic(c->lt, op, la, lb, ld, ld, pref, 1, &res, &found);
+      if (e != CUBLAS_STATUS_SUCCESS || found < 1)
+        s = ri__err_set(err, RI_ERR_DEVICE,
+                        "node '%s': cuBLASLt has no algorithm for %lldx%lldx%lld (batch %d) on %s",
+                        st->g->nodes[ni].name, (long long)m, (long long)n, (long long)k, count, st->dev_name);
+      else
+        algo = res.algo;
+    }
   }
   if (s == RI_OK) {
-    e = cublasLtMatmul(c->lt, op, &alpha, a->p, la, b->p, lb, &beta, d, ld, d, ld, &res.algo, c->lt_ws,
+    e = cublasLtMatmul(c->lt, op, &alpha, a->p, la, b->p, lb, &beta, d, ld, d, ld, &algo, c->lt_ws,
                        c->lt_ws_bytes, c->stream);
     if (e != CUBLAS_STATUS_SUCCESS) s = ri__cu_fail_lt(err, e, "cublasLtMatmul", st, ni, NULL);
   }
@@ -108,6 +164,8 @@ static ri_status lt_matmul(cu_ctx *c, int ni, ri_dtype dt, int64_t m, int64_t n,
   if (la) cublasLtMatrixLayoutDestroy(la);
   if (lb) cublasLtMatrixLayoutDestroy(lb);
   if (ld) cublasLtMatrixLayoutDestroy(ld);
+  if (qb) cublasLtMatrixLayoutDestroy(qb);
+  if (qd) cublasLtMatrixLayoutDestroy(qd);
   cublasLtMatmulDescDestroy(op);
   return s;
 }
@@ -132,6 +190,18 @@ static ri_status gemm_prep(cu_state *st, int ni, ri__err *err) {
   return RI_OK;
 }
 
+static ri_status lt_ctx_init(cu_ctx *c, int ni, ri__err *err) {
+  lt_node *k = ri__calloc(1, sizeof *k);
+  if (!k) return RI__OOM(err);
+  c->node_ctx[ni] = k;
+  return RI_OK;
+}
+
+static void lt_ctx_free(cu_ctx *c, int ni) {
+  ri__free(c->node_ctx[ni]);
+  c->node_ctx[ni] = NULL;
+}
+
 static ri_status apply_act(cu_ctx *c, int ni, const cu_arg *y, ri__err *err) {
   const cu_state *st = c->st;
   const ri__node *n = &st->g->nodes[ni];
@@ -150,6 +220,10 @@ static ri_status gemm_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   int64_t M = ys->dims[0], N = ys->dims[1];
   int64_t K = p->trans_a ? as->dims[0] : as->dims[1];
   if (M == 0 || N == 0) return RI_OK;
+  const ri__shape *a_max = &st->g->values[n->inputs[0]].shape, *y_max = &st->g->values[n->outputs[0]].shape;
+  if (!p->trans_a && a_max->rank == 2 && y_max->rank == 2 && a_max->dims[0] == y_max->dims[0] &&
+      y_max->dims[0] > M && y_max->dims[1] == N)
+    M = y_max->dims[0]; /* the maximum batch's product (see the top of the file) */
   float beta = 0.f;
   if (p->has_c && n->n_inputs > 2 && in[2].p && p->beta != 0.f) {
     /* Broadcast C into Y, then accumulate A'B' onto it with beta. */
@@ -185,11 +259,13 @@ static ri_status gemm_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   lb.ld = lb.rows;
   lb.stride = 0;
   (void)bs;
-  RI__TRY(lt_matmul(c, ni, out[0].dt, N, M, K, &la, &lb, out[0].p, 0, 1, p->alpha, beta, err));
+  lt_query q = {st->g->values[n->outputs[0]].shape.dims[0], 1};
+  if (q.n < M) q.n = M;
+  RI__TRY(lt_matmul(c, ni, out[0].dt, N, M, K, &la, &lb, out[0].p, 0, 1, p->alpha, beta, &q, err));
   return apply_act(c, ni, &out[0], err);
 }
 
-static const cu_op_impl k_gemm = {gemm_prep, NULL, NULL, gemm_run};
+static const cu_op_impl k_gemm = {gemm_prep, lt_ctx_init, lt_ctx_free, gemm_run};
 
 static ri_status matmul_prep(cu_state *st, int ni, ri__err *err) {
   RI__TRY(check_float_inputs(st, ni, 2, err));
@@ -227,6 +303,13 @@ static ri_status matmul_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *o
   if (d.batch > INT32_MAX)
     return ri__err_set(err, RI_ERR_LIMIT, "node '%s' (MatMul): batch of %lld products", n->name,
                        (long long)d.batch);
+  /* The query: the node's product at the maximum batch (the graph's shapes), as one product. */
+  ri__matmul_dims dm;
+  const ri__graph *g = st->g;
+  if (ri__matmul_dims_get(n, &g->values[n->inputs[0]].shape, &g->values[n->inputs[1]].shape, &dm, err) !=
+      RI_OK)
+    dm = d;
+  lt_query q = {dm.m * dm.batch > d.m * d.batch ? dm.m * dm.batch : d.m * d.batch, 1};
   size_t es = ri__cu_esize(out[0].dt);
   int64_t sa, sb;
   int ua = uniform_stride(&d, d.a_stride, d.m * d.k, &sa),
@@ -237,10 +320,11 @@ static ri_status matmul_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *o
     lb.cols = d.m * d.batch;
     lb.stride = 0;
     la.stride = 0;
-    RI__TRY(lt_matmul(c, ni, out[0].dt, d.n, d.m * d.batch, d.k, &la, &lb, out[0].p, 0, 1, 1.f, 0.f, err));
+    RI__TRY(
+        lt_matmul(c, ni, out[0].dt, d.n, d.m * d.batch, d.k, &la, &lb, out[0].p, 0, 1, 1.f, 0.f, &q, err));
   } else if (ua && ub) {
     RI__TRY(lt_matmul(c, ni, out[0].dt, d.n, d.m, d.k, &la, &lb, out[0].p, d.m * d.n, (int)d.batch, 1.f, 0.f,
-                      err));
+                      &q, err));
   } else {
     for (int64_t bi = 0; bi < d.batch; bi++) {
       int64_t oa = 0, ob = 0, rest = bi;
@@ -256,13 +340,13 @@ static ri_status matmul_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *o
       b1.p = (const char *)in[0].p + (size_t)oa * es;
       b1.stride = 0;
       RI__TRY(lt_matmul(c, ni, out[0].dt, d.n, d.m, d.k, &a1, &b1,
-                        (char *)out[0].p + (size_t)(bi * d.m * d.n) * es, 0, 1, 1.f, 0.f, err));
+                        (char *)out[0].p + (size_t)(bi * d.m * d.n) * es, 0, 1, 1.f, 0.f, &q, err));
     }
   }
   return apply_act(c, ni, &out[0], err);
 }
 
-static const cu_op_impl k_matmul = {matmul_prep, NULL, NULL, matmul_run};
+static const cu_op_impl k_matmul = {matmul_prep, lt_ctx_init, lt_ctx_free, matmul_run};
 
 const cu_op_impl *ri__cu_impl_gemm(void) { return &k_gemm; }
 const cu_op_impl *ri__cu_impl_matmul(void) { return &k_matmul; }

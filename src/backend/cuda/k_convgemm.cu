@@ -7,10 +7,16 @@
  * padded input) and of B (weight rows) go through shared memory in a 3-stage cp.async pipeline, BK = 32
  * halves deep. Rows of shared memory are padded to 40 halves so that ldmatrix reads hit distinct banks.
  *
- * Split K: when the tiles alone would leave most multiprocessors idle (small batches, deep K), each tile's K
- * range is split over `splits` blocks; each writes its float partial tile to a workspace and counts itself
- * in the tile's counter; the last block to arrive adds the partials in split order (so the result does not
- * depend on which block came last), resets the counter to 0, and runs the epilogue.
+ * K segments and split K: K is summed in segments of `per` 32-deep steps; each segment's sum starts from
+ * zero and the segments' sums are added in order, starting from zero. The segments either run in separate
+ * blocks (split K, when the tiles alone would leave most multiprocessors idle): each writes its float
+ * partial tile to a workspace and counts itself in the tile's counter; the last block to arrive adds the
+ * partials in segment order (so the result does not depend on which block came last), resets the counter
+ * to 0, and runs the epilogue. Or they run one after the other in one block (SEGD), which keeps a second
+ * accumulator and performs the same additions in the same order. The two give bit-identical results, and so
+ * does any tile shape (an output element's sum does not depend on the other rows and columns of its tile):
+ * a result depends only on the segment length, which the caller fixes per node, so that an image's output
+ * does not depend on the batch it runs in.
  *
  * Epilogue: bias, residual and activation in float on the accumulator registers, one rounding to half;
  * stmatrix writes the half tile to shared memory (over the pipeline stages), and each thread then stores
@@ -62,13 +68,14 @@ enum { A_VEC = 0, A_K1 = 1, A_SCALAR = 2 };
 /* MODE A_K1: a 1x1 convolution with stride 1 and no padding, whose A rows are the input pixels themselves;
  * A_VEC: any window, 16-byte chunks of 8 channels of one tap (c % 8 == 0); A_SCALAR: any window and channel
  * count, 8 elements gathered one by one. Blocks are numbered split fastest, then N tile, so that the blocks
- * sharing an A tile run together and find it in L2. */
-template <int BM, int BN, int MODE, bool YF32>
+ * sharing an A tile run together and find it in L2. splits > 1: block ks of a tile sums segment ks (per K
+ * steps); splits == 1: the block sums all of K, in segments of per steps when SEGD. */
+template <int BM, int BN, int MODE, bool YF32, bool SEGD>
 __global__ void __launch_bounds__(THREADS)
     convgemm_kernel(const ri__cu_convgemm_args p, const __half *__restrict__ x, const __half *__restrict__ w,
                     const float *__restrict__ bias, const __half *__restrict__ res,
                     typename std::conditional<YF32, float, __half>::type *__restrict__ y,
-                    float4 *__restrict__ ws, int *__restrict__ counters, const int splits) {
+                    float4 *__restrict__ ws, int *__restrict__ counters, const int splits, const int per) {
   constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8;
   constexpr int A_PER_T = BM * (BK / 8) / THREADS, B_PER_T = BN * (BK / 8) / THREADS;
   constexpr int FRAG4 = MI * NI; /* float4s of accumulator per thread */
@@ -182,9 +189,21 @@ __global__ void __launch_bounds__(THREADS)
       for (int e = 0; e < 4; e++)
         acc[i][j][e] = 0.f;
 
-  const int ktiles_all = (p.ldw + BK - 1) / BK, per = (ktiles_all + splits - 1) / splits;
-  const int kt0 = ks * per < ktiles_all ? ks * per : ktiles_all;
-  const int ktiles = (kt0 + per < ktiles_all ? kt0 + per : ktiles_all) - kt0;
+  const int ktiles_all = (p.ldw + BK - 1) / BK;
+  const int kt0 = splits > 1 ? (ks * per < ktiles_all ? ks * per : ktiles_all) : 0;
+  const int ktiles = splits > 1 ? (kt0 + per < ktiles_all ? kt0 + per : ktiles_all) - kt0 : ktiles_all;
+  /* SEGD: the sum of the segments completed so far (added in order, from zero, like the split-K fix-up). */
+  float tot[SEGD ? MI : 1][SEGD ? NI : 1][4];
+  if constexpr (SEGD) {
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+      for (int j = 0; j < NI; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          tot[i][j][e] = 0.f;
+  }
+  int seg_left = per;
 #pragma unroll
   for (int s = 0; s < STAGES - 1; s++) {
     if (s < ktiles) load_tile(s, (kt0 + s) * BK);
@@ -214,10 +233,34 @@ __global__ void __launch_bounds__(THREADS)
         for (int j = 0; j < NI; j++)
           mma16816(acc[i][j], af[i], bf[j][0], bf[j][1]);
     }
+    if constexpr (SEGD) {
+      if (--seg_left == 0 || kt + 1 == ktiles) {
+        seg_left = per;
+#pragma unroll
+        for (int i = 0; i < MI; i++)
+#pragma unroll
+          for (int j = 0; j < NI; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+              tot[i][j][e] += acc[i][j][e];
+              acc[i][j][e] = 0.f;
+            }
+      }
+    }
   }
   cp_wait<0>();
+  if constexpr (SEGD) {
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+      for (int j = 0; j < NI; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          acc[i][j][e] = tot[i][j][e];
+  }
+  (void)seg_left;
 
-  if (splits > 1) {
+  if (!SEGD && splits > 1) {
     /* Partial tiles in the workspace: [tile][split][FRAG4][THREADS] float4s, coalesced. */
     float4 *mine = ws + ((int64_t)tile * splits + ks) * FRAG4 * THREADS + tid;
 #pragma unroll
@@ -382,48 +425,72 @@ __global__ void __launch_bounds__(THREADS)
   }
 }
 
-template <int BM, int BN, int MODE>
-cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
-                        const float *b, const void *r, void *y, const ri__cu_splitk *sk) {
-  constexpr int FRAG4 = (BM / 32) * (BN / 16);
+/* Split counts beyond this are not used: the fix-up's reads grow with it. */
+constexpr int MAX_SPLITS = 32;
+
+/* float4s of one block's accumulator tile, per thread. */
+static int frag4_of(int bm, int bn) { return (bm / 32) * (bn / 16); }
+
+/* The heuristic tile for a geometry: the large tiles when they still give every multiprocessor two blocks
+ * or more; 32 columns when there are at most 32 output channels. */
+static void pick_tile(const ri__cu_convgemm_args *p, int *bm, int *bn) {
   int64_t M = (int64_t)p->n * p->oh * p->ow;
-  int64_t tiles = (M + BM - 1) / BM * ((p->m_out + BN - 1) / BN);
-  int ktiles = (p->ldw + BK - 1) / BK;
-  int splits = 1;
-  /* Split K when the tiles fill less than the device and each split keeps 4 K tiles or more. */
-  if (sk && sk->ws && sk->counters && tiles < sk->sms && ktiles >= 8 && tiles <= sk->n_counters) {
-    int64_t want = (2 * sk->sms + tiles - 1) / tiles, most = ktiles / 4;
-    int64_t fit = (int64_t)(sk->ws_bytes / ((size_t)tiles * FRAG4 * THREADS * sizeof(float4)));
-    int64_t sp = want < most ? want : most;
-    if (sp > fit) sp = fit;
-    if (sp > 32) sp = 32;
-    if (sp >= 2) splits = (int)sp;
-  }
+  *bn = p->m_out <= 32 ? 32 : 64;
+  int64_t big = (M + 127) / 128 * ((p->m_out + *bn - 1) / *bn);
+  *bm = big >= 264 ? 128 : 64;
+}
+
+static int64_t tiles_of(const ri__cu_convgemm_args *p, int bm, int bn) {
+  int64_t M = (int64_t)p->n * p->oh * p->ow;
+  return (M + bm - 1) / bm * ((p->m_out + bn - 1) / bn);
+}
+
+/* Whether the segments (nseg > 1) of a launch with `tiles` tiles can run in separate blocks. */
+static bool split_fits(const ri__cu_splitk *sk, int64_t tiles, int nseg, int bm, int bn) {
+  if (!sk || !sk->ws || !sk->counters || tiles > sk->n_counters || nseg > MAX_SPLITS) return false;
+  size_t per_split = (size_t)tiles * (size_t)frag4_of(bm, bn) * THREADS * sizeof(float4);
+  return per_split * (size_t)nseg <= sk->ws_bytes;
+}
+
+template <int BM, int BN, int MODE, bool SEGD>
+cudaError_t launch_k(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
+                     const float *b, const void *r, void *y, const ri__cu_splitk *sk, int splits, int per,
+                     int64_t tiles) {
   dim3 grid((unsigned)(tiles * splits));
   float4 *ws = splits > 1 ? (float4 *)sk->ws : nullptr;
   int *cnt = splits > 1 ? sk->counters : nullptr;
   if (p->y_f32)
-    convgemm_kernel<BM, BN, MODE, true><<<grid, THREADS, 0, s>>>(
-        *p, (const __half *)x, (const __half *)w, b, (const __half *)r, (float *)y, ws, cnt, splits);
+    convgemm_kernel<BM, BN, MODE, true, SEGD><<<grid, THREADS, 0, s>>>(
+        *p, (const __half *)x, (const __half *)w, b, (const __half *)r, (float *)y, ws, cnt, splits, per);
   else
-    convgemm_kernel<BM, BN, MODE, false><<<grid, THREADS, 0, s>>>(
-        *p, (const __half *)x, (const __half *)w, b, (const __half *)r, (__half *)y, ws, cnt, splits);
+    convgemm_kernel<BM, BN, MODE, false, SEGD><<<grid, THREADS, 0, s>>>(
+        *p, (const __half *)x, (const __half *)w, b, (const __half *)r, (__half *)y, ws, cnt, splits, per);
   return ri_cu_launched();
+}
+
+template <int BM, int BN, int MODE>
+cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
+                        const float *b, const void *r, void *y, const ri__cu_splitk *sk, int per, int split) {
+  int64_t tiles = tiles_of(p, BM, BN);
+  int ktiles = (p->ldw + BK - 1) / BK;
+  if (per < 1 || per >= ktiles)
+    return launch_k<BM, BN, MODE, false>(s, p, x, w, b, r, y, sk, 1, ktiles, tiles);
+  int nseg = (ktiles + per - 1) / per;
+  bool fits = split_fits(sk, tiles, nseg, BM, BN);
+  /* Automatic: separate blocks when the tiles alone fill less than the device. */
+  bool use_split = fits && (split > 0 || (split < 0 && tiles < (sk ? sk->sms : 0)));
+  if (use_split) return launch_k<BM, BN, MODE, false>(s, p, x, w, b, r, y, sk, nseg, per, tiles);
+  return launch_k<BM, BN, MODE, true>(s, p, x, w, b, r, y, sk, 1, per, tiles);
 }
 
 template <int MODE>
 cudaError_t launch_mode(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
-                        const float *b, const void *r, void *y, const ri__cu_splitk *sk) {
-  int64_t M = (int64_t)p->n * p->oh * p->ow;
-  bool narrow = p->m_out <= 32;
-  int bn = narrow ? 32 : 64;
-  /* Large tiles when they still give every multiprocessor two blocks or more. */
-  int64_t big = (M + 127) / 128 * ((p->m_out + bn - 1) / bn);
-  if (narrow)
-    return big >= 264 ? launch_tile<128, 32, MODE>(s, p, x, w, b, r, y, sk)
-                      : launch_tile<64, 32, MODE>(s, p, x, w, b, r, y, sk);
-  return big >= 264 ? launch_tile<128, 64, MODE>(s, p, x, w, b, r, y, sk)
-                    : launch_tile<64, 64, MODE>(s, p, x, w, b, r, y, sk);
+                        const float *b, const void *r, void *y, const ri__cu_splitk *sk, int bm, int bn,
+                        int per, int split) {
+  if (bm == 128 && bn == 64) return launch_tile<128, 64, MODE>(s, p, x, w, b, r, y, sk, per, split);
+  if (bm == 128 && bn == 32) return launch_tile<128, 32, MODE>(s, p, x, w, b, r, y, sk, per, split);
+  if (bm == 64 && bn == 32) return launch_tile<64, 32, MODE>(s, p, x, w, b, r, y, sk, per, split);
+  return launch_tile<64, 64, MODE>(s, p, x, w, b, r, y, sk, per, split);
 }
 
 } // namespace
@@ -437,17 +504,52 @@ extern "C" int ri__cu_convgemm_supported(const ri__cu_convgemm_args *p) {
          (int64_t)p->n * p->ih * p->iw <= INT32_MAX && p->rows_per_img <= INT32_MAX && p->m_out <= 65536;
 }
 
+extern "C" int ri__cu_convgemm_tactic_valid(const ri__cu_convgemm_tactic *t) {
+  bool tile = (t->bm == 0 && t->bn == 0) || ((t->bm == 64 || t->bm == 128) && (t->bn == 32 || t->bn == 64));
+  return tile && t->seg_ktiles >= 0 && t->split >= -1 && t->split <= 1;
+}
+
+extern "C" int ri__cu_convgemm_default_seg(const ri__cu_convgemm_args *p, const ri__cu_splitk *sk) {
+  int bm, bn;
+  pick_tile(p, &bm, &bn);
+  int64_t tiles = tiles_of(p, bm, bn);
+  int ktiles = (p->ldw + BK - 1) / BK;
+  /* Segments when the tiles fill less than the device and each segment keeps 4 K steps or more; no more
+   * than the split-K workspace holds at this geometry. */
+  if (!sk || sk->sms < 1 || tiles < 1 || tiles >= sk->sms || ktiles < 8 || tiles > sk->n_counters) return 0;
+  int64_t want = (2 * sk->sms + tiles - 1) / tiles, most = ktiles / 4;
+  int64_t fit =
+      (int64_t)(sk->ws_bytes / ((size_t)tiles * (size_t)frag4_of(bm, bn) * THREADS * sizeof(float4)));
+  int64_t sp = want < most ? want : most;
+  if (sp > fit) sp = fit;
+  if (sp > MAX_SPLITS) sp = MAX_SPLITS;
+  if (sp < 2) return 0;
+  int per = (int)((ktiles + sp - 1) / sp);
+  return per >= ktiles ? 0 : per;
+}
+
+extern "C" cudaError_t ri__cu_convgemm_tac(cudaStream_t s, const ri__cu_convgemm_args *p,
+                                           const ri__cu_convgemm_tactic *t, const void *x, const void *w,
+                                           const float *bias, const void *res, void *y,
+                                           const ri__cu_splitk *sk) {
+  if (!ri__cu_convgemm_supported(p) || p->rows_per_img < 1 || p->ldy < p->m_out ||
+      (res && p->ldr < p->m_out) || (uintptr_t)x % 2 || (uintptr_t)w % 16 || (uintptr_t)y % 16 ||
+      (uintptr_t)bias % 16 || (uintptr_t)res % 16 || (p->c % 8 == 0 && (uintptr_t)x % 16) ||
+      (t && !ri__cu_convgemm_tactic_valid(t)))
+    return cudaErrorInvalidValue;
+  if ((int64_t)p->n * p->oh * p->ow <= 0) return cudaSuccess;
+  int bm = t ? t->bm : 0, bn = t ? t->bn : 0, per = t ? t->seg_ktiles : ri__cu_convgemm_default_seg(p, sk);
+  int split = t ? t->split : -1;
+  if (bm == 0) pick_tile(p, &bm, &bn);
+  if (p->c % 8 != 0) return launch_mode<A_SCALAR>(s, p, x, w, bias, res, y, sk, bm, bn, per, split);
+  bool k1 = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pad_t == 0 && p->pad_l == 0 &&
+            p->ih == p->oh && p->iw == p->ow;
+  return k1 ? launch_mode<A_K1>(s, p, x, w, bias, res, y, sk, bm, bn, per, split)
+            : launch_mode<A_VEC>(s, p, x, w, bias, res, y, sk, bm, bn, per, split);
+}
+
 extern "C" cudaError_t ri__cu_convgemm(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
                                        const void *w, const float *bias, const void *res, void *y,
                                        const ri__cu_splitk *sk) {
-  if (!ri__cu_convgemm_supported(p) || p->rows_per_img < 1 || p->ldy < p->m_out ||
-      (res && p->ldr < p->m_out) || (uintptr_t)x % 2 || (uintptr_t)w % 16 || (uintptr_t)y % 16 ||
-      (uintptr_t)bias % 16 || (uintptr_t)res % 16 || (p->c % 8 == 0 && (uintptr_t)x % 16))
-    return cudaErrorInvalidValue;
-  if ((int64_t)p->n * p->oh * p->ow <= 0) return cudaSuccess;
-  if (p->c % 8 != 0) return launch_mode<A_SCALAR>(s, p, x, w, bias, res, y, sk);
-  bool k1 = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pad_t == 0 && p->pad_l == 0 &&
-            p->ih == p->oh && p->iw == p->ow;
-  return k1 ? launch_mode<A_K1>(s, p, x, w, bias, res, y, sk)
-            : launch_mode<A_VEC>(s, p, x, w, bias, res, y, sk);
+  return ri__cu_convgemm_tac(s, p, NULL, x, w, bias, res, y, sk);
 }

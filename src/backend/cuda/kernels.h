@@ -175,10 +175,31 @@ typedef struct {
   int n_counters;
   int sms;
 } ri__cu_splitk;
+/* The split-K resources every context allocates (cuda_backend.c); K segmentations are planned for them. */
+#define RI__CU_SPLITK_WS_BYTES ((size_t)16 << 20)
+#define RI__CU_SPLITK_COUNTERS 4096
 /* 1 when ri__cu_convgemm runs these arguments (layout and size limits; the pointers are not looked at). */
 int ri__cu_convgemm_supported(const ri__cu_convgemm_args *p);
 cudaError_t ri__cu_convgemm(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
                             const float *bias, const void *res, void *y, const ri__cu_splitk *sk);
+/* How one launch runs (a tactic). The result depends on seg_ktiles only: K is summed in segments of
+ * seg_ktiles 32-deep steps (0, or at least the number of steps: one segment), each from zero, and the
+ * segments' sums are added in order; neither the tile shape nor where the segments run changes a bit.
+ * bm x bn: 128x64, 64x64, 128x32 or 64x32, or 0x0 for the heuristic choice; split: 1 runs the segments in
+ * separate blocks when sk's resources allow, 0 in one block, -1 in separate blocks when the tiles alone
+ * fill less than the device. */
+typedef struct {
+  int bm, bn, seg_ktiles, split;
+} ri__cu_convgemm_tactic;
+int ri__cu_convgemm_tactic_valid(const ri__cu_convgemm_tactic *t);
+/* The segment length (K steps; 0 for one segment) that the heuristics give p's geometry on a device with
+ * sk->sms multiprocessors and sk's workspace: the split that fills the device. */
+int ri__cu_convgemm_default_seg(const ri__cu_convgemm_args *p, const ri__cu_splitk *sk);
+/* ri__cu_convgemm with a tactic (t NULL: the heuristic tile, and the segments that
+ * ri__cu_convgemm_default_seg gives this very geometry, so that results then depend on the batch). */
+cudaError_t ri__cu_convgemm_tac(cudaStream_t s, const ri__cu_convgemm_args *p,
+                                const ri__cu_convgemm_tactic *t, const void *x, const void *w,
+                                const float *bias, const void *res, void *y, const ri__cu_splitk *sk);
 
 /* Direct convolution for few input channels (k_stemconv.cu). y is NHWC half [n, oh, ow, m] with
  *     y[b, oy, ox, j] = act(bias[j] + sum over ky, kx, ci of x(b, ci, iy, ix) * w[kk * m + j]),
