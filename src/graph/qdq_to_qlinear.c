@@ -32,22 +32,22 @@
 #include "graph/op.h"
 #include "graph/passes.h"
 
+/* Use counts of the values and, per value, the first live node reading it (-1 when none). */
+typedef struct {
+  const int *uses;
+  const int *first;
+} qctx;
+
 static int is_graph_output(const ri__graph *g, int v) {
   for (int i = 0; i < g->n_outputs; i++)
     if (g->outputs[i] == v) return 1;
   return 0;
 }
 
-/* The only live node reading value v (uses[v] must be 1), or -1. */
-static int sole_consumer(const ri__graph *g, const int *uses, int v) {
-  if (v < 0 || uses[v] != 1 || is_graph_output(g, v)) return -1;
-  for (int i = 0; i < g->n_nodes; i++) {
-    const ri__node *n = &g->nodes[i];
-    if (n->dead) continue;
-    for (int k = 0; k < n->n_inputs; k++)
-      if (n->inputs[k] == v) return i;
-  }
-  return -1;
+/* The only live node reading value v (v has one use and is not a graph output), or -1. */
+static int sole_consumer(const ri__graph *g, const qctx *qc, int v) {
+  if (v < 0 || qc->uses[v] != 1 || is_graph_output(g, v)) return -1;
+  return qc->first[v];
 }
 
 static int producer_op(const ri__graph *g, int v, ri__op op) {
@@ -82,45 +82,45 @@ static int qdq_per_tensor(const ri__graph *g, const ri__node *n) {
 }
 
 /* The output of a DQ has one reader: one node, or only the graph's outputs. */
-static int dq_single_use(const ri__graph *g, const int *uses, int v) {
-  return is_graph_output(g, v) ? uses[v] == 0 : uses[v] == 1;
+static int dq_single_use(const ri__graph *g, const qctx *qc, int v) {
+  return is_graph_output(g, v) ? qc->uses[v] == 0 : qc->uses[v] == 1;
 }
 
 /* QuantizeLinear qi's output is uint8 in onnxruntime's graph (see the header comment). */
-static int q_eligible(const ri__graph *g, const int *uses, int qi) {
+static int q_eligible(const ri__graph *g, const qctx *qc, int qi) {
   const ri__node *q = &g->nodes[qi];
   if (!qdq_per_tensor(g, q) || g->values[q->inputs[0]].dtype != RI_DTYPE_FLOAT32) return 0;
   const ri__value *zp = &g->values[q->inputs[2]];
   if (zp->dtype == RI_DTYPE_UINT8) return 1;
-  int di = sole_consumer(g, uses, q->outputs[0]);
+  int di = sole_consumer(g, qc, q->outputs[0]);
   if (di < 0 || g->nodes[di].op != RI__OP_DequantizeLinear || g->nodes[di].inputs[0] != q->outputs[0])
     return 0;
   const ri__node *dq = &g->nodes[di];
   if (!qdq_per_tensor(g, dq) || g->values[dq->inputs[2]].dtype != RI_DTYPE_INT8) return 0;
   if (int_at(&g->values[dq->inputs[2]], 0) != int_at(zp, 0)) return 0;
-  return dq_single_use(g, uses, dq->outputs[0]);
+  return dq_single_use(g, qc, dq->outputs[0]);
 }
 
 /* DequantizeLinear di reads an activation that is uint8 in onnxruntime's graph. */
-static int dq_eligible(const ri__graph *g, const int *uses, int di) {
+static int dq_eligible(const ri__graph *g, const qctx *qc, int di) {
   const ri__node *dq = &g->nodes[di];
   if (!qdq_per_tensor(g, dq)) return 0;
   if (g->values[dq->inputs[2]].dtype == RI_DTYPE_UINT8)
     return g->values[dq->inputs[0]].dtype == RI_DTYPE_UINT8;
   int qi = producer_op(g, dq->inputs[0], RI__OP_QuantizeLinear);
-  return qi >= 0 && q_eligible(g, uses, qi);
+  return qi >= 0 && q_eligible(g, qc, qi);
 }
 
 /* The Q node ending the group that starts at value y (the output of a Conv or Add), or -1; *act_node is set
  * to a redundant Relu/Clip between them, or -1. */
-static int group_end(const ri__graph *g, const int *uses, int y, int *act_node) {
+static int group_end(const ri__graph *g, const qctx *qc, int y, int *act_node) {
   *act_node = -1;
-  int c = sole_consumer(g, uses, y);
+  int c = sole_consumer(g, qc, y);
   if (c < 0) return -1;
   const ri__node *cn = &g->nodes[c];
   if ((cn->op == RI__OP_Relu || cn->op == RI__OP_Clip) && cn->n_outputs == 1) {
-    int qi = sole_consumer(g, uses, cn->outputs[0]);
-    if (qi < 0 || g->nodes[qi].op != RI__OP_QuantizeLinear || !q_eligible(g, uses, qi)) return -1;
+    int qi = sole_consumer(g, qc, cn->outputs[0]);
+    if (qi < 0 || g->nodes[qi].op != RI__OP_QuantizeLinear || !q_eligible(g, qc, qi)) return -1;
     const ri__node *q = &g->nodes[qi];
     const float scale = *(const float *)g->values[q->inputs[1]].data;
     const ri__value *zpv = &g->values[q->inputs[2]];
@@ -142,17 +142,17 @@ static int group_end(const ri__graph *g, const int *uses, int y, int *act_node) 
     *act_node = c;
     return qi;
   }
-  if (cn->op != RI__OP_QuantizeLinear || cn->inputs[0] != y || !q_eligible(g, uses, c)) return -1;
+  if (cn->op != RI__OP_QuantizeLinear || cn->inputs[0] != y || !q_eligible(g, qc, c)) return -1;
   return c;
 }
 
 /* Inputs of a QLinearConv for Conv ci, or 0 when the group does not qualify. */
-static int conv_group(const ri__graph *g, const int *uses, int ci, int ins[9], int *qi, int *act) {
+static int conv_group(const ri__graph *g, const qctx *qc, int ci, int ins[9], int *qi, int *act) {
   const ri__node *cv = &g->nodes[ci];
   if (cv->n_inputs < 2 || cv->n_outputs != 1 || cv->act != RI__ACT_NONE) return 0;
   int xd = producer_op(g, cv->inputs[0], RI__OP_DequantizeLinear);
   int wd = producer_op(g, cv->inputs[1], RI__OP_DequantizeLinear);
-  if (xd < 0 || wd < 0 || !dq_eligible(g, uses, xd)) return 0;
+  if (xd < 0 || wd < 0 || !dq_eligible(g, qc, xd)) return 0;
   const ri__node *x = &g->nodes[xd], *w = &g->nodes[wd];
   /* weight: constant 8-bit, scale per tensor or per output channel (axis 0), one zero point value */
   if (w->n_inputs != 3 || ri__node_attr_int(w, "block_size", 0) != 0) return 0;
@@ -187,7 +187,7 @@ static int conv_group(const ri__graph *g, const int *uses, int ci, int ins[9], i
     }
     bq = b->inputs[0];
   }
-  *qi = group_end(g, uses, cv->outputs[0], act);
+  *qi = group_end(g, qc, cv->outputs[0], act);
   if (*qi < 0) return 0;
   const ri__node *q = &g->nodes[*qi];
   const int v[9] = {x->inputs[0], x->inputs[1], x->inputs[2], wq, ws, wz, q->inputs[1], q->inputs[2], bq};
@@ -196,16 +196,16 @@ static int conv_group(const ri__graph *g, const int *uses, int ci, int ins[9], i
 }
 
 /* Inputs of a QLinearAdd for Add ai, or 0 when the group does not qualify. */
-static int add_group(const ri__graph *g, const int *uses, int ai, int ins[8], int *qi) {
+static int add_group(const ri__graph *g, const qctx *qc, int ai, int ins[8], int *qi) {
   const ri__node *ad = &g->nodes[ai];
   if (ad->n_inputs != 2 || ad->n_outputs != 1 || ad->act != RI__ACT_NONE) return 0;
   int da = producer_op(g, ad->inputs[0], RI__OP_DequantizeLinear);
   int db = producer_op(g, ad->inputs[1], RI__OP_DequantizeLinear);
-  if (da < 0 || db < 0 || da == db || !dq_eligible(g, uses, da) || !dq_eligible(g, uses, db)) return 0;
+  if (da < 0 || db < 0 || da == db || !dq_eligible(g, qc, da) || !dq_eligible(g, qc, db)) return 0;
   const ri__node *a = &g->nodes[da], *b = &g->nodes[db];
   if (!ri__shape_equal(&g->values[a->inputs[0]].shape, &g->values[b->inputs[0]].shape)) return 0;
   int act;
-  *qi = group_end(g, uses, ad->outputs[0], &act);
+  *qi = group_end(g, qc, ad->outputs[0], &act);
   if (*qi < 0 || act >= 0) return 0;
   const ri__node *q = &g->nodes[*qi];
   if (!ri__shape_equal(&g->values[q->outputs[0]].shape, &g->values[a->inputs[0]].shape)) return 0;
@@ -222,19 +222,30 @@ typedef struct {
 
 ri_status ri__pass_qdq_to_qlinear(ri__graph *g, ri__err *err) {
   int *uses = ri__pass_use_counts(g);
+  int *first = ri__malloc((size_t)(g->n_values ? g->n_values : 1) * sizeof(int));
   plan_entry *plan = ri__calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *plan);
-  if (!uses || !plan) {
+  if (!uses || !first || !plan) {
     ri__free(uses);
+    ri__free(first);
     ri__free(plan);
     return RI__OOM(err);
   }
+  for (int v = 0; v < g->n_values; v++)
+    first[v] = -1;
+  for (int i = g->n_nodes - 1; i >= 0; i--) {
+    const ri__node *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0) first[n->inputs[k]] = i;
+  }
+  const qctx ctx = {uses, first}, *qc = &ctx;
   int n_plan = 0;
   for (int i = 0; i < g->n_nodes; i++) {
     const ri__node *n = &g->nodes[i];
     if (n->dead || n->host) continue;
     plan_entry *e = &plan[n_plan];
     e->act = -1;
-    if (n->op == RI__OP_Conv && conv_group(g, uses, i, e->ins, &e->q, &e->act)) {
+    if (n->op == RI__OP_Conv && conv_group(g, qc, i, e->ins, &e->q, &e->act)) {
       e->n_ins = 9;
     } else if (n->op == RI__OP_Conv) {
       /* a float Q/DQ conv: onnxruntime's summation order decides its quantisation ties */
@@ -242,7 +253,7 @@ ri_status ri__pass_qdq_to_qlinear(ri__graph *g, ri__err *err) {
           producer_op(g, n->inputs[1], RI__OP_DequantizeLinear) >= 0)
         g->nodes[i].tactic = RI__CONV_TACTIC_QDQ_ORDER;
       continue;
-    } else if (n->op == RI__OP_Add && add_group(g, uses, i, e->ins, &e->q)) {
+    } else if (n->op == RI__OP_Add && add_group(g, qc, i, e->ins, &e->q)) {
       e->n_ins = 8;
     } else {
       continue;
@@ -251,6 +262,7 @@ ri_status ri__pass_qdq_to_qlinear(ri__graph *g, ri__err *err) {
     n_plan++;
   }
   ri__free(uses);
+  ri__free(first);
   ri_status s = RI_OK;
   for (int k = 0; s == RI_OK && k < n_plan; k++) {
     const plan_entry *e = &plan[k];
