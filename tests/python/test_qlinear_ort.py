@@ -10,7 +10,8 @@ made (or, for the shared-pair case, was not).
 Cases: per-tensor and per-channel weights; uint8 activations and int8 ones (which onnxruntime turns into
 uint8 when the Q -> DQ pair is private); bias; Relu and Clip made redundant by the quantisation; a
 depthwise strided conv with pads; an Add of two quantised branches (its convs stay float: they share one
-DQ of the int8 input); two convs around an int8 Q that feeds two DQs (onnxruntime keeps both float).
+DQ of the int8 input); two convs around an int8 Q that feeds two DQs (onnxruntime keeps both float). Also: ONNX's own QLinearConv
+node in a model (equal to onnxruntime), and malformed ones refused at build time naming the node and rule.
 """
 
 from __future__ import annotations
@@ -165,3 +166,48 @@ def test_qdq_model_equals_ort_default(ri_cli, tmp_path, kind):
     d = np.abs(got.astype(np.float64) - want)
     print(f"\n{kind}: {int((d > 0).sum())} of {d.size} elements differ from onnxruntime, max {d.max():g}")
     assert (d == 0).all(), f"{kind}: {int((d > 0).sum())} of {d.size} elements differ (max {d.max():g})"
+
+
+def _direct_model(w_scale_len=16, x_type=TensorProto.UINT8):
+    """An ONNX QLinearConv node as written by a user (no Q/DQ), per-channel int8 weights and an int32 bias."""
+    rng = np.random.default_rng(11)
+    inits = [_init("xs", np.float32(0.05)), _init("xz", np.uint8(17)), _init("ys", np.float32(0.3)),
+             _init("yz", np.uint8(101)), _init("w", rng.integers(-127, 128, (16, C, 3, 3)).astype(np.int8)),
+             _init("ws", rng.uniform(0.002, 0.02, w_scale_len).astype(np.float32)),
+             _init("wz", np.zeros(w_scale_len, np.int8)), _init("b", rng.integers(-900, 900, 16).astype(np.int32))]
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
+                            pads=[1, 1, 1, 1], strides=[2, 2])
+    graph = helper.make_graph([node], "direct", [helper.make_tensor_value_info("x", x_type, ["N", C, H, W])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    return model
+
+
+def test_onnx_qlinearconv_node_equals_ort(ri_cli, tmp_path):
+    path = tmp_path / "direct.onnx"
+    onnx.save(_direct_model(), str(path))
+    x = np.random.default_rng(2).integers(0, 256, (N, C, H, W)).astype(np.uint8)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    want = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    rie = tmp_path / "direct.rie"
+    np.save(tmp_path / "x.npy", x)
+    for cmd in ([ri_cli, "build", "--onnx", str(path), "--save", str(rie), "--max-batch", str(N)],
+                [ri_cli, "infer", "--engine", str(rie), "--in", f"x={tmp_path / 'x.npy'}", "--out", str(tmp_path / "o")]):
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+    got = np.load(tmp_path / "o" / "y.npy")
+    assert got.dtype == np.uint8 and got.shape == want.shape
+    assert np.array_equal(got, want), f"{int((got != want).sum())} of {got.size} elements differ"
+
+
+@pytest.mark.parametrize("bad,message", [({"w_scale_len": 5}, "w_scale must be float32 with 1 or 16 elements"),
+                                         ({"x_type": TensorProto.INT16}, "x dtype int16 is not supported")])
+def test_malformed_qlinearconv_refused(ri_cli, tmp_path, bad, message):
+    path = tmp_path / "bad.onnx"
+    onnx.save(_direct_model(**bad), str(path))
+    p = subprocess.run([ri_cli, "build", "--onnx", str(path), "--save", str(tmp_path / "bad.rie")],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0
+    assert message in p.stderr and "QLinearConv_0" in p.stderr, p.stderr
