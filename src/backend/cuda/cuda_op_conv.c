@@ -48,6 +48,8 @@ typedef struct {
   cudnnMathType_t math;
   int ws_batch; /* batch the workspace size below was queried for */
   size_t ws;
+  int per_image; /* every image runs alone (batch-1 descriptors): no algorithm passed the invariance check */
+  size_t ws1;    /* workspace at batch 1 */
 } algo_slot;
 
 typedef struct {
@@ -356,8 +358,8 @@ static ri_status set_descs(cu_ctx *c, int ni, const conv_geo *geo, ri__err *err)
  * engines skip results that used tensor-op math (TF32) and always run with CUDNN_FMA_MATH, so that results
  * keep fp32 accuracy; fp16 engines run each algorithm with the math type it was timed with. */
 static int choose(const cu_state *st, const cudnnConvolutionFwdAlgoPerf_t *perf, int n, size_t ws_limit,
-                  algo_slot *out) {
-  for (int i = 0; i < n; i++) {
+                  algo_slot *out, int *from) {
+  for (int i = *from; i < n; i++) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ws_limit) continue;
     int tensor_op =
         perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
@@ -366,16 +368,122 @@ static int choose(const cu_state *st, const cudnnConvolutionFwdAlgoPerf_t *perf,
     out->algo = perf[i].algo;
     out->math = st->fp16 ? perf[i].mathType : CUDNN_FMA_MATH;
     out->ws = perf[i].memory;
+    *from = i + 1;
     return 1;
   }
+  *from = n;
   return 0;
 }
 
-/* Searches an algorithm for the descriptors as set, with x, w, y device buffers for timing. */
-static ri_status search(cu_ctx *c, int ni, void *x, const void *w, void *y, int batch, algo_slot *slot,
-                        ri__err *err) {
+/* Runs the convolution at batch n with the candidate's algorithm on the descriptors of geometry g at that
+ * batch. *ran is 0 when cuDNN refuses it there (or its workspace does not fit); *ws_out is its workspace. */
+static ri_status run_at(cu_ctx *c, int ni, const conv_geo *g, int n, const algo_slot *cand, const void *x,
+                        const void *w, void *y, int *ran, size_t *ws_out, ri__err *err) {
   const cu_state *st = c->st;
   conv_ctx *k = c->node_ctx[ni];
+  conv_geo gn = *g;
+  gn.n = n;
+  *ran = 0;
+  RI__TRY(set_descs(c, ni, &gn, err));
+  CU_DNN(cudnnSetConvolutionMathType(k->conv, cand->math));
+  size_t ws = 0;
+  if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, cand->algo, &ws) !=
+          CUDNN_STATUS_SUCCESS ||
+      ws > c->ws_bytes)
+    return RI_OK;
+  const float one = 1.f, zero = 0.f;
+  if (cudnnConvolutionForward(c->cudnn, &one, k->x, x, k->w, w, k->conv, cand->algo, c->ws, ws, &zero, k->y,
+                              y) != CUDNN_STATUS_SUCCESS) {
+    (void)cudaGetLastError();
+    return RI_OK;
+  }
+  *ws_out = ws;
+  *ran = 1;
+  return RI_OK;
+}
+
+/* The runs of batch_invariant: image img alone (its output into ref), then at the first and last position
+ * of each batch size, each output compared with ref. */
+static ri_status check_runs(cu_ctx *c, int ni, const conv_geo *g, const algo_slot *cand, void *x,
+                            const void *w, void *y, const unsigned char *img, unsigned char *ref,
+                            unsigned char *got, size_t in_img, size_t out_img, int *ok, size_t *ws_max,
+                            ri__err *err) {
+  const cu_state *st = c->st;
+  int ran = 0;
+  size_t ws = 0;
+  CU_RT(cudaMemsetAsync(x, 0, (size_t)g->n * in_img, c->stream));
+  CU_RT(cudaMemcpyAsync(x, img, in_img, cudaMemcpyHostToDevice, c->stream));
+  RI__TRY(run_at(c, ni, g, 1, cand, x, w, y, &ran, &ws, err));
+  if (!ran) return RI_OK;
+  CU_RT(cudaMemcpyAsync(ref, y, out_img, cudaMemcpyDeviceToHost, c->stream));
+  CU_RT(cudaStreamSynchronize(c->stream));
+  *ws_max = ws;
+  const int sizes[4] = {2, 3, 8, (int)g->n};
+  for (int t = 0; t < 4; t++) {
+    int n = sizes[t];
+    if (n > g->n || (t < 3 && n == g->n)) continue;
+    CU_RT(cudaMemcpyAsync((char *)x + (size_t)(n - 1) * in_img, img, in_img, cudaMemcpyHostToDevice,
+                          c->stream));
+    RI__TRY(run_at(c, ni, g, n, cand, x, w, y, &ran, &ws, err));
+    if (!ran) return RI_OK;
+    if (ws > *ws_max) *ws_max = ws;
+    for (int pos = 0; pos < 2; pos++) {
+      CU_RT(cudaMemcpyAsync(got, (char *)y + (pos ? (size_t)(n - 1) * out_img : 0), out_img,
+                            cudaMemcpyDeviceToHost, c->stream));
+      CU_RT(cudaStreamSynchronize(c->stream));
+      if (memcmp(got, ref, out_img) != 0) return RI_OK;
+    }
+  }
+  *ok = 1;
+  return RI_OK;
+}
+
+/* Whether the candidate gives an image inside batches of 2, 3, 8 and the maximum (at the first and the last
+ * position) the bits it gives the image alone, on pseudo-random data written into x (which holds the
+ * maximum batch's input) at those positions. cuDNN promises no such thing, and on an H200 some fp32
+ * algorithms chosen for ResNet-50 broke it: candidates that fail are passed over. *ws_max: the most
+ * workspace the runs needed. */
+static ri_status batch_invariant(cu_ctx *c, int ni, const conv_geo *g, const algo_slot *cand, void *x,
+                                 const void *w, void *y, int *ok, size_t *ws_max, ri__err *err) {
+  const cu_state *st = c->st;
+  const conv_aux *a = st->nodes[ni].aux;
+  size_t es = st->fp16 ? 2 : 4;
+  size_t in_img =
+      (size_t)(cudnn_channels(a, g) * (g->ih + g->ex_t + g->ex_b) * (g->iw + g->ex_l + g->ex_r)) * es;
+  size_t out_img = (size_t)(a->m * g->oh * g->ow) * es;
+  *ok = 0;
+  *ws_max = 0;
+  unsigned char *img = ri__malloc(in_img), *ref = ri__malloc(out_img), *got = ri__malloc(out_img);
+  if (!img || !ref || !got) {
+    ri__free(img);
+    ri__free(ref);
+    ri__free(got);
+    return RI__OOM(err);
+  }
+  uint32_t r = 0x9e3779b9u ^ (uint32_t)ni;
+  for (size_t i = 0; i < in_img / es; i++) {
+    r ^= r << 13, r ^= r >> 17, r ^= r << 5;
+    float f = (float)(r >> 8) / (float)(1u << 24) * 2.f - 1.f;
+    if (st->fp16) {
+      uint16_t h = ri__float_to_half(f);
+      memcpy(img + i * 2, &h, 2);
+    } else {
+      memcpy(img + i * 4, &f, 4);
+    }
+  }
+  ri_status s = check_runs(c, ni, g, cand, x, w, y, img, ref, got, in_img, out_img, ok, ws_max, err);
+  ri__free(img);
+  ri__free(ref);
+  ri__free(got);
+  return s;
+}
+
+/* Searches an algorithm for the descriptors as set, with x, w, y device buffers for timing. */
+static ri_status search(cu_ctx *c, int ni, const conv_geo *geo, void *x, const void *w, void *y,
+                        algo_slot *slot, ri__err *err) {
+  const cu_state *st = c->st;
+  conv_ctx *k = c->node_ctx[ni];
+  int batch = (int)geo->n;
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int count = 0;
   const char *mode = getenv("RI_CUDA_CONV_ALGO");
@@ -411,16 +519,50 @@ static ri_status search(cu_ctx *c, int ni, void *x, const void *w, void *y, int 
   /* Clear a non-sticky error that a failed trial left behind, so that the next launch check does not
    * report it; sticky errors surface at the run's synchronization anyway. */
   (void)cudaGetLastError();
+  /* The fastest candidate that passes the batch-invariance check; then implicit GEMM (no workspace, every
+   * geometry cuDNN accepts); then, when that fails the check too, every image alone with it.
+   * RI_CUDA_CONV_CHECK=0 skips the check (the fastest candidate as cuDNN ranks them). */
+  const char *chk = getenv("RI_CUDA_CONV_CHECK");
+  int check = batch > 1 && !(chk && strcmp(chk, "0") == 0);
   memset(slot, 0, sizeof *slot);
-  if (!choose(st, perf, count, c->ws_bytes, slot)) {
-    /* Implicit GEMM needs no workspace and supports every geometry cuDNN accepts. */
-    slot->found = 1;
-    slot->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    slot->math = st->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
-    slot->ws = 0;
+  algo_slot cand;
+  memset(&cand, 0, sizeof cand);
+  int from = 0, ok = 0;
+  size_t ws_max = 0, ws_run = 0;
+  while (!ok && choose(st, perf, count, c->ws_bytes, &cand, &from)) {
+    ok = 1;
+    if (check) RI__TRY(batch_invariant(c, ni, geo, &cand, x, w, y, &ok, &ws_run, err));
   }
-  slot->ws_batch = batch;
-  if (slot->ws > c->ws_need) c->ws_need = slot->ws;
+  if (!ok) {
+    memset(&cand, 0, sizeof cand);
+    cand.found = 1;
+    cand.algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    cand.math = st->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    ok = 1;
+    if (check) RI__TRY(batch_invariant(c, ni, geo, &cand, x, w, y, &ok, &ws_run, err));
+    cand.per_image = !ok;
+  }
+  *slot = cand;
+  if (ok) ws_max = ws_run;
+  /* Workspace at the maximum batch and at batch 1 (per-image runs), with the descriptors left at the
+   * maximum batch. */
+  CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
+  conv_geo one = *geo;
+  one.n = 1;
+  RI__TRY(set_descs(c, ni, &one, err));
+  if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws1) !=
+          CUDNN_STATUS_SUCCESS ||
+      slot->ws1 > c->ws_bytes)
+    slot->ws1 = 0;
+  RI__TRY(set_descs(c, ni, geo, err));
+  if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws) !=
+          CUDNN_STATUS_SUCCESS ||
+      slot->ws > c->ws_bytes)
+    slot->ws = 0, slot->per_image = 1;
+  if (!slot->per_image && slot->ws > ws_max) ws_max = slot->ws;
+  if (slot->ws1 > ws_max) ws_max = slot->ws1;
+  slot->ws_batch = slot->per_image ? 0 : batch;
+  if (ws_max > c->ws_need) c->ws_need = ws_max;
   return RI_OK;
 }
 
@@ -450,7 +592,7 @@ static ri_status conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
     x = (char *)c->scratch + (st->nodes[ni].cvt_bytes + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
   void *y = ri__cu_value_ptr(c, n->outputs[0]);
   const void *w = ri__cu_const_ptr(st, a->w_off);
-  return search(c, ni, x, w, y, st->cfg.max_batch, &k->slot, err);
+  return search(c, ni, &geo, x, w, y, &k->slot, err);
 }
 
 static ri_status pad_input(cu_ctx *c, int ni, const cu_arg *xa, const conv_geo *geo, void *dst,
@@ -543,23 +685,36 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   int batch = (int)geo.n;
   algo_slot *slot = &k->slot;
   size_t ws = slot->ws;
-  if (slot->ws_batch != batch) {
+  int per_image = slot->per_image || batch == 1;
+  if (!per_image && slot->ws_batch != batch) {
     CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
     CU_DNN(cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &ws));
-    /* The algorithm was chosen at the maximum batch, whose workspace fits: a smaller batch needing more
-     * than the workspace would be a cuDNN surprise, reported rather than run with another algorithm
-     * (which would change its results). */
+    /* A batch size whose workspace does not fit runs its images one by one, with the same algorithm:
+     * what batch 1 gives them. */
     if (ws > c->ws_bytes)
-      return ri__err_set(
-          err, RI_ERR_DEVICE,
-          "node '%s' (Conv): cuDNN algorithm %d needs %zu workspace bytes at batch %d, more than "
-          "the %zu of the context on %s",
-          n->name, (int)slot->algo, ws, batch, c->ws_bytes, st->dev_name);
+      per_image = 1;
+    else
+      slot->ws = ws, slot->ws_batch = batch;
   }
   CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
   const float one = 1.f, zero = 0.f;
-  CU_DNN(cudnnConvolutionForward(c->cudnn, &one, k->x, x, k->w, w, k->conv, slot->algo, c->ws, ws, &zero,
-                                 k->y, out[0].p));
+  if (per_image) {
+    conv_geo g1 = geo;
+    g1.n = 1;
+    if (batch != 1) RI__TRY(set_descs(c, ni, &g1, err));
+    size_t es = st->fp16 ? 2 : 4;
+    size_t in_img =
+        (size_t)(cudnn_channels(a, &geo) * (geo.ih + geo.ex_t + geo.ex_b) * (geo.iw + geo.ex_l + geo.ex_r)) *
+        es;
+    size_t out_img = (size_t)(a->m * geo.oh * geo.ow) * es;
+    for (int i = 0; i < batch; i++)
+      CU_DNN(cudnnConvolutionForward(c->cudnn, &one, k->x, (const char *)x + (size_t)i * in_img, k->w, w,
+                                     k->conv, slot->algo, c->ws, slot->ws1, &zero, k->y,
+                                     (char *)out[0].p + (size_t)i * out_img));
+  } else {
+    CU_DNN(cudnnConvolutionForward(c->cudnn, &one, k->x, x, k->w, w, k->conv, slot->algo, c->ws, ws, &zero,
+                                   k->y, out[0].p));
+  }
   if (bias || n->act != RI__ACT_NONE) {
     int64_t count = geo.n * a->m * geo.oh * geo.ow;
     CU_RT(ri__cu_channel_affine(c->stream, out[0].dt, out[0].p, out[0].p, count, a->m,
