@@ -54,15 +54,29 @@ typedef struct {
   int64_t row_len, phase_len;
 } qconv_job;
 
-static void store(const qconv_job *j, int64_t idx, int64_t oc, int32_t acc) {
-  float v = (float)acc * j->scale[oc];
-  if (!(v >= j->lo)) v = j->lo; /* also maps NaN from a broken scale to the low bound */
-  if (v > j->hi) v = j->hi;
-  const int32_t r = (int32_t)((v + ROUND_MAGIC) - ROUND_MAGIC) + j->y_zp;
-  if (j->y_signed)
-    ((int8_t *)j->y)[idx] = (int8_t)r;
-  else
-    ((uint8_t *)j->y)[idx] = (uint8_t)r;
+/* Requantises n consecutive outputs of channel oc, y[idx + i] from acc[i] + add. Written as straight loops
+ * without branches (a NaN from a broken scale becomes the low bound) so that compilers vectorise them. */
+static void store_run(const qconv_job *j, int64_t idx, int64_t oc, const int32_t *acc, int32_t add,
+                      int64_t n) {
+  const float sc = j->scale[oc], lo = j->lo, hi = j->hi;
+  const int32_t zp = j->y_zp;
+  if (j->y_signed) {
+    int8_t *y = (int8_t *)j->y + idx;
+    for (int64_t i = 0; i < n; i++) {
+      float v = (float)(acc[i] + add) * sc;
+      v = v >= lo ? v : lo;
+      v = v > hi ? hi : v;
+      y[i] = (int8_t)((int32_t)((v + ROUND_MAGIC) - ROUND_MAGIC) + zp);
+    }
+  } else {
+    uint8_t *y = (uint8_t *)j->y + idx;
+    for (int64_t i = 0; i < n; i++) {
+      float v = (float)(acc[i] + add) * sc;
+      v = v >= lo ? v : lo;
+      v = v > hi ? hi : v;
+      y[i] = (uint8_t)((int32_t)((v + ROUND_MAGIC) - ROUND_MAGIC) + zp);
+    }
+  }
 }
 
 /* Output indices o in [*lo, *hi) whose input index o * stride + offset lies in [0, in_len). */
@@ -144,8 +158,7 @@ static void direct_planes(void *arg, int64_t begin, int64_t end) {
 #endif
           direct_seg_portable(j, n, oc, g, oy, c0, c1, acc);
         const int64_t base = t * p + oy * j->ow;
-        for (int64_t ox = c0; ox < c1; ox++)
-          store(j, base + ox, oc, acc[ox - c0]);
+        store_run(j, base + c0, oc, acc, 0, c1 - c0);
       }
     }
   }
@@ -297,8 +310,7 @@ static void gemm_tiles(void *arg, int64_t begin, int64_t end) {
       for (int64_t q = 0; q < nm; q++) {
         const int32_t b = j->bias ? j->bias[m0 + q] : 0;
         const int64_t base = (j->image * j->m + m0 + q) * p + p0;
-        for (int64_t i = 0; i < nn; i++)
-          store(j, base + i, m0 + q, acc[q][i] + b);
+        store_run(j, base, m0 + q, acc[q], b, nn);
       }
     }
   }
