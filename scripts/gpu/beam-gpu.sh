@@ -16,7 +16,8 @@
 # Writes into $OUT (default ./out) 8 files, the most the device tool returns: summary.txt, build.log,
 # wheels.log, rows.log, rows.json, beam-bench.log, beam-gpu.json, pytest.log. Each step has a time limit
 # (T_BUILD, T_MODELS, T_WHEELS, T_ROWS, T_BEAMBENCH, T_PYTEST seconds) so that what finished comes back.
-# BENCH_ARGS replaces the benchmark's extra arguments (default: --images 384 --rounds 2).
+# BENCH_ARGS replaces the benchmark's extra arguments (default: --images 384 --rounds 2). BEAM_STEPS (default
+# rows,beambench,pytest) chooses which of the last three steps run.
 # To measure a commit while the checkout holds other uncommitted work, run the script from that commit's
 # archive (git archive COMMIT | tar -x -C SNAP), with .deps and .whl moved into SNAP.
 set -uo pipefail
@@ -60,12 +61,14 @@ step wheels "${T_WHEELS:-120}" "$OUT/wheels.log" install_wheels
 export PYTHONPATH="$SITE:$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export RI_LIB="$BUILD/libruninfer.so" RI_CLI="$BUILD/runinfer" RI_MODELS_DIR="$MODELS"
 step versions 60 "$OUT/wheels.log" show_versions
-step rows "${T_ROWS:-150}" "$OUT/rows.log" python3 "$ROOT/scripts/gpu/beam_rows.py" --cli "$RI_CLI" \
+BEAM_STEPS=${BEAM_STEPS:-rows,beambench,pytest}
+beam_step() { case ",$BEAM_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+beam_step rows && step rows "${T_ROWS:-150}" "$OUT/rows.log" python3 "$ROOT/scripts/gpu/beam_rows.py" --cli "$RI_CLI" \
   --onnx "$MODELS/ssd_mobilenet_v2.onnx" --json "$OUT/rows.json"
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of arguments
-step beambench "${T_BEAMBENCH:-240}" "$OUT/beam-bench.log" python3 "$ROOT/bench/beam_handlers.py" --device cuda \
+beam_step beambench && step beambench "${T_BEAMBENCH:-240}" "$OUT/beam-bench.log" python3 "$ROOT/bench/beam_handlers.py" --device cuda \
   --peer-script "$PEER" --json "$OUT/beam-gpu.json" --no-docs ${BENCH_ARGS:---images 384 --rounds 2}
-step pytest "${T_PYTEST:-150}" "$OUT/pytest.log" env RI_TEST_DEVICE=cuda python3 -m pytest -q -rs \
+beam_step pytest && step pytest "${T_PYTEST:-150}" "$OUT/pytest.log" env RI_TEST_DEVICE=cuda python3 -m pytest -q -rs \
   -p no:cacheprovider "$ROOT/tests/python/test_beam.py" "$ROOT/tests/python/test_beam_binding.py"
 
 {
