@@ -9,11 +9,12 @@
 #   summary.txt  one line per step: status and seconds, then the test's and sanitizer's verdicts
 #   build.log    dependency unpacking, configure, build, model generation
 #   test.log     tests/gpu/test_cuda_conv (the own convolution kernels against a CPU reference), then
+#                tests/gpu/test_cuda_irblock (the fused inverted-residual block against a CPU reference), then
 #                tests/gpu/test_cuda_ops on every model, then tests/gpu/test_cuda_batch_invariance (an image's
 #                outputs alone and inside batches, bit for bit), then tests/gpu/test_cuda_oom (real device
 #                out-of-memory at engine load and context creation, runs on a full device), then
 #                tests/gpu/test_cuda_memory (device memory at max batch 256 against the plan) (PASS/FAIL lines)
-#   memcheck.log compute-sanitizer --tool memcheck on test_cuda_conv and on the tiny models
+#   memcheck.log compute-sanitizer --tool memcheck on test_cuda_conv, test_cuda_irblock and the tiny models
 #   bench.log, bench.jsonl   tests/gpu/bench_cuda on ssd_mobilenet_v2 (fp16, fp32; batch 1, 8, 64, 256),
 #                with a per-node profile of each configuration in bench.log
 #   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
@@ -155,6 +156,7 @@ if has_step build; then
 fi
 if has_step test; then
   step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
+  step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
   step oomtest "${T_OOMTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
@@ -165,6 +167,7 @@ memcheck_all() {
   # Heuristic algorithm choice keeps cuDNN's timing runs out of the (slow) instrumented run.
   local sc=("$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full)
   "${sc[@]}" "$BUILD/test_cuda_conv" || return $?
+  "${sc[@]}" "$BUILD/test_cuda_irblock" || return $?
   RI_CUDA_CONV_ALGO=heuristic "${sc[@]}" "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq
 }
 if has_step memcheck; then

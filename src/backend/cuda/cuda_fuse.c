@@ -266,8 +266,12 @@ ri_status ri__cu_fuse(cu_state *st, ri__err *err) {
     u.uses[g->outputs[i]]++;
   for (int ni = 0; ni < g->n_nodes; ni++)
     if (st->nodes[ni].fusable && !g->nodes[ni].host) fuse_residual(st, &u, ni);
-  ri_status s = fuse_concats(st, &u, err);
+  ri_status s = ri__cu_fuse_irblock(st, u.uses, u.reader, err);
+  if (s == RI_OK) s = fuse_concats(st, &u, err);
   ri__free(u.uses);
   ri__free(u.reader);
   return s;
 }
+
+int ri__cu_overlaps(const cu_state *st, int a, int b) { return overlaps(st, a, b); }
+int ri__cu_window_clear(const cu_state *st, int from, int to, int v) { return window_clear(st, from, to, v); }

@@ -299,7 +299,7 @@ int ri__cu_overlaps(const cu_state *st, int a, int b);
 int ri__cu_window_clear(const cu_state *st, int from, int to, int v);
 /* Inverted-residual blocks fused into one kernel (cuda_irblock.c), run by ri__cu_fuse after the residual
  * fusion: uses[v] counts the reads of value v (plus one for a graph output), reader[v] is its last
- * reader. RI_CUDA_IRBLOCK=0 turns it off. */
+ * reader. By default only in engines of maximum batch 1; RI_CUDA_IRBLOCK=1 / 0 force it on / off. */
 ri_status ri__cu_fuse_irblock(cu_state *st, const int *uses, const int *reader, ri__err *err);
 
 /* Device memory plan (cuda_memplan.c), after the ops' prep and before the fusion pass: fills st->mem_off,
