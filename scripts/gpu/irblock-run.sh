@@ -5,6 +5,7 @@
 #   ops.log      tests/gpu/test_cuda_ops with the fusion forced on (RI_CUDA_IRBLOCK=1; IRB_OPS_SETTING
 #                changes it) on the models with inverted-residual blocks (all reference models with
 #                IRB_OPS=all)
+#   inv.log      tests/gpu/test_cuda_batch_invariance, fp16, fusion forced on (IRB_STEPS with inv)
 #   memcheck.log compute-sanitizer --tool memcheck on test_cuda_irblock (IRB_STEPS with memcheck)
 #   bench.log, bench.jsonl   tests/gpu/bench_cuda, fp16, on the reference ssd_mobilenet_v2 and on the peer's
 #                export (.deps/peer_bench.py --export), per model: the fusion forced on (RI_CUDA_IRBLOCK=1)
@@ -35,6 +36,10 @@ if irb_has ops; then
     step ops 120 "$OUT/ops.log" env RI_CUDA_IRBLOCK="${IRB_OPS_SETTING:-1}" "$BUILD/test_cuda_ops" "$MODELS" \
       ssd_mobilenet_v2 mobilenet_v2
   fi
+fi
+if irb_has inv; then
+  step inv 90 "$OUT/inv.log" env RI_CUDA_IRBLOCK=1 RI_TEST_PREC=fp16 "$BUILD/test_cuda_batch_invariance" "$MODELS" \
+    ssd_mobilenet_v2 mobilenet_v2
 fi
 if irb_has memcheck && [ -n "$SANITIZER" ]; then
   step memcheck 120 "$OUT/memcheck.log" "$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full \
