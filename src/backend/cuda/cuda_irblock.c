@@ -188,10 +188,11 @@ static ri_status try_block(cu_state *st, const int *uses, const int *reader, int
       ds->dims[1] != ce || !wdv->data || wdv->nbytes != (size_t)(ce * 9) * sizeof(float) ||
       (pd->has_bias && !bias_of(st, d, ce)))
     return RI_OK;
-  /* The projection. */
+  /* The projection: the one node reading D (uses[dv] also counts a graph output, which has no reader). */
   int p = reader[dv];
   const ri__conv_params *pp = own_conv(st, p, 0);
-  if (!pp || !st->nodes[p].fusable || !is_pointwise(st, p, pp)) return RI_OK;
+  if (!pp || p <= d || g->nodes[p].inputs[0] != dv || !st->nodes[p].fusable || !is_pointwise(st, p, pp))
+    return RI_OK;
   const cu_conv_out co = st->nodes[p].co;
   int64_t cout = g->values[g->nodes[p].inputs[1]].shape.dims[0];
   if (g->values[g->nodes[p].inputs[1]].shape.dims[1] != ce || co.out_f32 || co.y_off != 0 || co.ldy != cout ||
