@@ -50,6 +50,21 @@ RI_API RI_MUST_USE ri_status ri_builder_set_device(ri_builder_t *builder, const 
 RI_API RI_MUST_USE ri_status ri_builder_set_precision(ri_builder_t *builder, ri_precision precision);
 /* Worker threads for CPU kernels (0 = number of online CPUs; default 0). Stored as the engine's default. */
 RI_API RI_MUST_USE ri_status ri_builder_set_threads(ri_builder_t *builder, int threads);
+/* How much the build times candidate implementations on the target device (TensorRT's builder
+ * optimization level): 0 = heuristics only, no timing; 1 = the K segmentation and, for the maximum batch's
+ * size class, the tile of each GPU convolution; 2 = tiles for every batch size class (1; 2..8; 9..64;
+ * 65 and more); 3 (default) .. 5 = more segmentations and more timed runs per candidate. The chosen tactic
+ * of each layer is stored in the engine and shown by ri_engine_describe_json / `runinfer inspect`. CPU
+ * engines ignore it. RI_ERR_INVALID_ARG outside 0..5. */
+#define RI_BUILDER_LEVEL_DEFAULT 3
+RI_API RI_MUST_USE ri_status ri_builder_set_builder_level(ri_builder_t *builder, int level);
+/* A timing cache file (copied path; NULL = none, the default): the build reads it first (a missing file is
+ * an empty cache; a file that is not a valid timing cache fails the build with RI_ERR_PARSE,
+ * RI_ERR_LIMIT or RI_ERR_CHECKSUM naming it), times only candidates it lacks, and writes it back, with the
+ * new timings added, when the build succeeds. Entries are keyed by the device fingerprint, the layer's
+ * geometry and the candidate, so one file may serve several models and GPUs. Format:
+ * src/core/timing_cache.h. RI_ERR_INVALID_ARG for an empty path. */
+RI_API RI_MUST_USE ri_status ri_builder_set_timing_cache(ri_builder_t *builder, const char *path);
 /* Attach a metadata key/value (copied) that is stored in the engine file, e.g. "labels" or
  * "preprocess". Setting a key twice replaces the value. */
 RI_API RI_MUST_USE ri_status ri_builder_set_metadata(ri_builder_t *builder, const char *key,

@@ -22,6 +22,11 @@ typedef struct {
    * part of it reads the constant, marking the value released (graph/ir.h). Set for loaded engines, which
    * keep only the backend's copy; an engine that may still be saved needs its constants. */
   int release_weights;
+  /* Engine build only (0 and NULL when loading): how much to time candidate implementations (the builder
+   * level, 0 = heuristics only, up to 5), and the timing cache to consult and fill (may be NULL). The
+   * choices are reported through node_tactic and stored in the engine's nodes. */
+  int tune_level;
+  struct ri__tcache *tcache;
 } ri__backend_cfg;
 
 /* Where the time of one run went, in milliseconds (see ri_context_last_timing in runinfer/engine.h). */
@@ -53,6 +58,8 @@ typedef struct ri__backend_ops {
                    ri__err *err);
   /* Optional: one line per node describing the chosen implementation (tactic name), or NULL. */
   const char *(*node_impl)(void *state, int node);
+  /* Optional: the tactic chosen for a node at prepare, for the engine file's node.tactic (0: none). */
+  int32_t (*node_tactic)(void *state, int node);
   /* Optional, for backends whose runs have phases the engine layer cannot see (device transfers): turn
    * per-run timing of ctx on or off, and report the last run's phases. Without them the engine layer times
    * the whole run call as compute (and enqueue) on the host clock. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/timing_cache.h"
 #include "engine/engine_impl.h"
 #include "graph/op.h"
 #include "graph/passes.h"
@@ -15,6 +16,7 @@ ri_status ri_builder_create(ri_builder_t **out) {
   if (!b) return RI_ERR_NO_MEMORY;
   b->max_batch = 1;
   b->precision = RI_PRECISION_FP32;
+  b->builder_level = RI_BUILDER_LEVEL_DEFAULT;
   b->device = ri__strdup("cpu");
   if (!b->device) {
     ri__free(b);
@@ -27,6 +29,7 @@ ri_status ri_builder_create(ri_builder_t **out) {
 void ri_builder_destroy(ri_builder_t *b) {
   if (!b) return;
   ri__free(b->device);
+  ri__free(b->timing_cache);
   for (int i = 0; i < b->n_meta; i++) {
     ri__free(b->meta[i].key);
     ri__free(b->meta[i].value);
@@ -65,6 +68,26 @@ ri_status ri_builder_set_precision(ri_builder_t *b, ri_precision precision) {
   if (precision != RI_PRECISION_FP32 && precision != RI_PRECISION_FP16 && precision != RI_PRECISION_INT8)
     return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "unknown precision %d", (int)precision);
   b->precision = precision;
+  return RI_OK;
+}
+
+ri_status ri_builder_set_builder_level(ri_builder_t *b, int level) {
+  if (!b) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  if (level < 0 || level > 5)
+    return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "builder level %d is outside 0..5", level);
+  b->builder_level = level;
+  return RI_OK;
+}
+
+ri_status ri_builder_set_timing_cache(ri_builder_t *b, const char *path) {
+  if (!b) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  if (path && !*path) return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "timing cache path is empty");
+  char *p = NULL;
+  if (path && !(p = ri__strdup(path))) return RI__OOM(&b->err);
+  ri__free(b->timing_cache);
+  b->timing_cache = p;
   return RI_OK;
 }
 
@@ -202,8 +225,19 @@ static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, c
     ri__rie_content_free(&c);
     return RI__OOM(err);
   }
-  s = ri__engine_create(&c, 0, 0, out, err);
-  if (s != RI_OK) return ri__err_prefix(err, "building '%s'", source);
+  ri__tcache *cache = NULL;
+  if (b->timing_cache && (s = ri__tcache_load(b->timing_cache, &cache, err)) != RI_OK) {
+    ri__rie_content_free(&c);
+    return ri__err_prefix(err, "building '%s'", source);
+  }
+  s = ri__engine_create_tuned(&c, 0, 0, b->builder_level, cache, out, err);
+  if (s == RI_OK && cache && ri__tcache_added(cache) > 0) s = ri__tcache_save(cache, b->timing_cache, err);
+  ri__tcache_free(cache);
+  if (s != RI_OK) {
+    ri_engine_destroy(*out);
+    *out = NULL;
+    return ri__err_prefix(err, "building '%s'", source);
+  }
   return RI_OK;
 }
 

@@ -56,6 +56,9 @@
  *         FLOAT f32 | INT i64 | STRING str | TENSOR i32 index of a constant value |
  *         FLOATS list of f32 | INTS list of i64 | STRINGS list of str
  *       u32 act (ri__act)   f32 act_a   f32 act_b   bool host   i32 tactic
+ *         (backend-specific, 0 = none: graph passes' RI__CONV_TACTIC_* (graph/passes.h), or a tactic the CUDA
+ *         backend chose by timing at build (backend/cuda/cuda_tactics.h); a value the backend does not
+ *         recognise leaves the node to its heuristics)
  *     list of i32 graph inputs   list of i32 graph outputs
  *     Every byte of the section is consumed: trailing bytes are an error.
  *

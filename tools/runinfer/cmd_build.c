@@ -5,8 +5,8 @@
 #include "cli.h"
 
 int cmd_build(int argc, char **argv) {
-  const char *onnx = NULL, *save = NULL, *device = "cpu";
-  int max_batch = 1, threads = 0;
+  const char *onnx = NULL, *save = NULL, *device = "cpu", *timing_cache = NULL;
+  int max_batch = 1, threads = 0, level = RI_BUILDER_LEVEL_DEFAULT;
   ri_precision precision = RI_PRECISION_FP32;
   ri_builder_t *b = NULL;
   if (ri_builder_create(&b) != RI_OK) return cli_fail("build", RI_ERR_NO_MEMORY, NULL);
@@ -25,6 +25,13 @@ int cmd_build(int argc, char **argv) {
         fprintf(stderr, "runinfer build: --max-batch expects 1..65536, got '%s'\n", v);
         goto out;
       }
+    } else if (strcmp(a, "--builder-level") == 0 && v) {
+      if (cli_int(argv[++i], 0, 5, &level)) {
+        fprintf(stderr, "runinfer build: --builder-level expects 0..5, got '%s'\n", v);
+        goto out;
+      }
+    } else if (strcmp(a, "--timing-cache") == 0 && v) {
+      timing_cache = argv[++i];
     } else if (strcmp(a, "--threads") == 0 && v) {
       if (cli_int(argv[++i], 0, 1024, &threads)) {
         fprintf(stderr, "runinfer build: --threads expects 0..1024, got '%s'\n", v);
@@ -69,7 +76,9 @@ int cmd_build(int argc, char **argv) {
   if ((s = ri_builder_set_max_batch(b, max_batch)) != RI_OK ||
       (s = ri_builder_set_device(b, device)) != RI_OK ||
       (s = ri_builder_set_precision(b, precision)) != RI_OK ||
-      (s = ri_builder_set_threads(b, threads)) != RI_OK) {
+      (s = ri_builder_set_threads(b, threads)) != RI_OK ||
+      (s = ri_builder_set_builder_level(b, level)) != RI_OK ||
+      (s = ri_builder_set_timing_cache(b, timing_cache)) != RI_OK) {
     rc = cli_fail("build", s, ri_builder_last_error(b));
     goto out;
   }

@@ -15,6 +15,40 @@ static void print_info(const char *kind, const ri_tensor_info *t) {
   printf("]\n");
 }
 
+/* Copies the JSON string value that starts at p (after its opening quote) into buf, escapes as they are;
+ * returns the position after its closing quote, or NULL. */
+static const char *json_str(const char *p, char *buf, size_t cap) {
+  size_t n = 0;
+  for (; *p && *p != '"'; p++) {
+    if (*p == '\\' && p[1]) {
+      if (n + 1 < cap) buf[n++] = *p;
+      p++;
+    }
+    if (n + 1 < cap) buf[n++] = *p;
+  }
+  buf[n] = 0;
+  return *p == '"' ? p + 1 : NULL;
+}
+
+/* Layers whose implementation carries a timed tactic (GPU engines built with a builder level above 0):
+ * one line each with the tactic and its time at batch 1. Other engines print nothing here. */
+static void print_tactics(const char *json) {
+  const char *p = strstr(json, "\"layers\":[");
+  int header = 0;
+  while (p && (p = strstr(p, "{\"name\":\"")) != NULL) {
+    char name[256], op[64], impl[256];
+    const char *q = json_str(p + 9, name, sizeof name);
+    if (!q || strncmp(q, ",\"op\":\"", 7) != 0 || !(q = json_str(q + 7, op, sizeof op))) break;
+    if (strncmp(q, ",\"impl\":\"", 9) != 0 || !(q = json_str(q + 9, impl, sizeof impl))) break;
+    if (strstr(impl, " us") && strstr(impl, " seg ")) {
+      if (!header) printf("tactics (chosen at build, time at batch 1):\n");
+      header = 1;
+      printf("  %-40s %-6s %s\n", name, op, impl);
+    }
+    p = q;
+  }
+}
+
 /* --memory: creates one context (buffers for the engine's maximum batch) and prints the device memory
  * it and the engine hold against the planned weights + activations. Returns 0, or 1 on failure. */
 static int print_memory(ri_engine_t *e, int json) {
@@ -86,6 +120,7 @@ int cmd_inspect(int argc, char **argv) {
       ri_tensor_info t;
       if (ri_engine_output_info(e, i, &t) == RI_OK) print_info("output", &t);
     }
+    print_tactics(text);
     printf("details (JSON): %s\n", text);
   }
   int rc = memory ? print_memory(e, json) : 0;

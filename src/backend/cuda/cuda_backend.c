@@ -12,6 +12,7 @@
 
 #include "backend/cuda/cuda_api.h"
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_tactics.h"
 #include "core/alloc.h"
 #include "core/half.h"
 #include "engine/engine_impl.h"
@@ -185,6 +186,7 @@ static ri_status cuda_prepare(const ri__graph *g, const ri__backend_cfg *cfg, vo
   if (s == RI_OK) s = ri__cu_fuse(st, err);
   if (s == RI_OK) s = ri__cu_replan_memory(st, err);
   if (s == RI_OK) s = upload_constants(st, err);
+  if (s == RI_OK) s = ri__cu_tune(st, err);
   if (s == RI_OK) {
     for (int ni = 0; ni < g->n_nodes; ni++) {
       int64_t need = align_up(st->nodes[ni].cvt_bytes) + align_up(st->nodes[ni].op_scratch);
@@ -612,6 +614,12 @@ static const char *cuda_node_impl(void *state, int node) {
   return st->nodes[node].name;
 }
 
+static int32_t cuda_node_tactic(void *state, int node) {
+  cu_state *st = state;
+  if (node < 0 || node >= st->g->n_nodes || !st->nodes[node].impl) return 0;
+  return st->g->nodes[node].op == RI__OP_Conv ? ri__cu_conv_tactic(st, node) : 0;
+}
+
 static ri_status cuda_set_timing(void *p, int on, ri__err *err) {
   (void)err;
   cu_ctx *c = p;
@@ -668,6 +676,7 @@ const ri__backend_ops ri__cuda_backend = {
     .ctx_destroy = cuda_ctx_destroy,
     .run = cuda_run,
     .node_impl = cuda_node_impl,
+    .node_tactic = cuda_node_tactic,
     .set_timing = cuda_set_timing,
     .last_timing = cuda_last_timing,
     .fingerprint = cuda_fingerprint,

@@ -20,10 +20,12 @@
  * RI_CUDA_CONV_ALGO=heuristic, or the algorithm number RI_CUDA_CONV_ALGO=N) at the maximum batch when it is
  * created, restricted to the context's workspace, and runs every batch size with that algorithm. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_tactics.h"
 #include "core/alloc.h"
 #include "core/half.h"
 #include "graph/op.h"
@@ -40,6 +42,10 @@ typedef struct {
   int64_t cg_pad; /* input channels per group as cuDNN sees them: cg, or cg rounded up to 8 (see below) */
   int64_t ldw;    /* halves per output channel's weight row (NHWC layouts): kh * kw * cg_pad rounded to 8 */
   int seg;        /* tensor-core GEMM: K segment length in 32-deep steps for every batch (0: one segment) */
+  int tuned;      /* tensor-core GEMM: tile per batch bucket from a tactic (cuda_tactics.h), else heuristic */
+  int tile[RI__CU_TAC_BUCKETS];
+  float tuned_us;  /* the tactic's timed time at batch 1 */
+  char label[200]; /* the node's implementation name with its tactic */
 } conv_aux;
 
 typedef struct {
@@ -213,6 +219,67 @@ static ri_status batch1_segments(cu_state *st, int ni, const conv_geo *geo, conv
   return RI_OK;
 }
 
+static int batch_of(const conv_geo *g) { return g->n > INT32_MAX ? INT32_MAX : (int)g->n; }
+
+/* ---- tactics (cuda_tactics.h) ---- */
+
+int ri__cu_conv_tunable(const cu_state *st, int ni) {
+  const cu_node *cn = &st->nodes[ni];
+  /* A node whose tactic field holds another's value (a graph pass's) keeps it: the file can hold one. */
+  if (st->g->nodes[ni].op != RI__OP_Conv || cn->impl != ri__cu_impl_conv() || cn->skip || !cn->aux ||
+      st->g->nodes[ni].tactic != 0)
+    return 0;
+  const conv_aux *a = cn->aux;
+  return a->gemm && !a->tuned;
+}
+
+int ri__cu_conv_default_seg(const cu_state *st, int ni) {
+  const conv_aux *a = st->nodes[ni].aux;
+  return a ? a->seg : 0;
+}
+
+void ri__cu_conv_tune_args(const cu_state *st, int ni, int batch, ri__cu_convgemm_args *ga, const void **w,
+                           const float **bias) {
+  const ri__node *n = &st->g->nodes[ni];
+  const conv_aux *a = st->nodes[ni].aux;
+  conv_geo geo;
+  geometry(n->params, &st->g->values[n->inputs[0]].shape, &st->g->values[n->outputs[0]].shape, &geo);
+  geo.n = batch;
+  gemm_args(st, ni, &geo, ga);
+  /* a dense output of its own: no slice, no residual */
+  ga->ldy = a->m;
+  ga->y_off = 0;
+  ga->y_img_stride = ga->rows_per_img * ga->ldy;
+  *w = ri__cu_const_ptr(st, a->w_off);
+  *bias = a->b_off >= 0 ? ri__cu_const_ptr(st, a->b_off) : NULL;
+}
+
+void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
+  conv_aux *a = st->nodes[ni].aux;
+  a->seg = t->seg;
+  a->tuned = 1;
+  a->tuned_us = t->us;
+  int bm[RI__CU_TAC_BUCKETS], bn[RI__CU_TAC_BUCKETS];
+  for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
+    a->tile[b] = t->tile[b] & 3;
+    ri__cu_tac_tile(a->tile[b], &bm[b], &bn[b]);
+  }
+  snprintf(a->label, sizeof a->label, "gemm_nhwc_f16 tiles %dx%d/%dx%d/%dx%d/%dx%d seg %d, %.1f us", bm[0],
+           bn[0], bm[1], bn[1], bm[2], bn[2], bm[3], bn[3], a->seg, (double)a->tuned_us);
+  st->nodes[ni].name = a->label;
+}
+
+int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
+  const conv_aux *a = st->nodes[ni].aux;
+  if (st->nodes[ni].impl != ri__cu_impl_conv() || !a || !a->gemm || !a->tuned) return 0;
+  ri__cu_gemm_tac t;
+  t.seg = a->seg;
+  t.us = a->tuned_us;
+  for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+    t.tile[b] = a->tile[b];
+  return ri__cu_tac_encode(&t);
+}
+
 static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   const ri__graph *g = st->g;
   const ri__node *n = &g->nodes[ni];
@@ -304,6 +371,8 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     RI__TRY(batch1_segments(st, ni, &geo, a, err));
     cu_node *cn = &st->nodes[ni];
     cn->name = "gemm_nhwc_f16";
+    ri__cu_gemm_tac tac;
+    if (ri__cu_tac_decode(n->tactic, &tac)) ri__cu_conv_set_tactic(st, ni, &tac); /* stored at build */
     cn->fusable = 1;
     st->uses_gemm = 1;
     cn->co.out_v = n->outputs[0];
@@ -672,6 +741,7 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
     ri__cu_convgemm_args ga;
     gemm_args(st, ni, &geo, &ga);
     ri__cu_convgemm_tactic tac = {0, 0, a->seg, -1};
+    if (a->tuned) ri__cu_tac_tile(a->tile[ri__cu_tac_bucket(batch_of(&geo))], &tac.bm, &tac.bn);
     CU_RT(ri__cu_convgemm_tac(c->stream, &ga, &tac, x, w, bias, res, y, c->splitk.ws ? &c->splitk : NULL));
     return RI_OK;
   }

@@ -1,0 +1,55 @@
+/* Tactics of the CUDA backend: chosen by timing at engine build (cuda_tune.c), stored in the engine file in
+ * each node's `tactic` field (rie_format.h), used by contexts of built and loaded engines alike.
+ *
+ * A tensor-core convolution (k_convgemm.cu) has one tactic for every batch size: its K segment length (the
+ * only part that changes results, so it is one per node: batch invariance) and a tile shape per batch
+ * bucket (1; 2..8; 9..64; 65 and more). Stored as a non-negative int32:
+ *   bit 30         1 (a CUDA GEMM tactic; other values are not ours and leave the node to the heuristics)
+ *   bits 23..29    K segment length in 32-deep steps (0: one segment)
+ *   bits 15..22    tile of bucket b in bits 15 + 2b .. 16 + 2b: 0 = 128x64, 1 = 64x64, 2 = 128x32, 3 = 64x32
+ *   bits 0..14     the timed time at batch 1, microseconds, as a half-precision float without its sign bit
+ * Every bit pattern decodes to a valid tactic (a stored time that is not finite is shown as such). */
+#ifndef RI_BACKEND_CUDA_TACTICS_H
+#define RI_BACKEND_CUDA_TACTICS_H
+
+#include <stdint.h>
+
+#include "backend/cuda/cuda_internal.h"
+
+#define RI__CU_TAC_MARK    (1 << 30)
+#define RI__CU_TAC_BUCKETS 4
+#define RI__CU_TAC_MAX_SEG 127
+
+typedef struct {
+  int seg;                      /* K segment length, 0 .. RI__CU_TAC_MAX_SEG */
+  int tile[RI__CU_TAC_BUCKETS]; /* tile ids, 0 .. 3 */
+  float us;                     /* timed time at batch 1 (microseconds) */
+} ri__cu_gemm_tac;
+
+int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t);
+/* 1 and *t when code is a CUDA GEMM tactic, else 0. */
+int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t);
+/* The bucket of a batch size (0 .. RI__CU_TAC_BUCKETS - 1) and its representative batch for timing. */
+int ri__cu_tac_bucket(int batch);
+int ri__cu_tac_bucket_batch(int bucket);
+/* Tile id <-> shape. */
+void ri__cu_tac_tile(int id, int *bm, int *bn);
+
+/* Conv side (cuda_op_conv.c). Tunable: a tensor-core convolution that runs (not skipped) and has no stored
+ * tactic. ri__cu_conv_tune_args: its arguments at `batch` with a dense output and no residual, weights and
+ * bias. ri__cu_conv_set_tactic applies a tactic (and names the node after it); ri__cu_conv_tactic gives
+ * the node's tactic code for the engine file (0 when it has none). */
+int ri__cu_conv_tunable(const cu_state *st, int ni);
+int ri__cu_conv_default_seg(const cu_state *st, int ni);
+void ri__cu_conv_tune_args(const cu_state *st, int ni, int batch, ri__cu_convgemm_args *ga, const void **w,
+                           const float **bias);
+void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t);
+int32_t ri__cu_conv_tactic(const cu_state *st, int ni);
+
+/* Times the candidates of every tunable convolution on the engine's device (st->cfg.tune_level 1..5; 0
+ * does nothing), through st->cfg.tcache when set, and applies the winners. A failure of the timing
+ * itself (no memory for its buffers, a launch error) leaves the heuristics in place; only an out-of-memory
+ * of the host or a cache error is returned. */
+ri_status ri__cu_tune(cu_state *st, ri__err *err);
+
+#endif

@@ -1,0 +1,208 @@
+/* Build-time tactic timing of the CUDA backend (cuda_tactics.h).
+ *
+ * For each tensor-core convolution: first the K segment length, timed at batch 1 among one segment, the
+ * heuristic's length and (level 3 and up) twice and half of it; then, with that length fixed, the tile shape
+ * of each batch bucket up to the maximum batch, timed at the bucket's representative batch (at most the
+ * maximum batch; level 1: only the maximum batch's bucket, the others inherit from the bucket below). Each
+ * candidate runs `reps` times between two events after one warm-up launch; its time is the mean. Entries of
+ * the timing cache are keyed by the device fingerprint, the convolution's geometry and the candidate. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_tactics.h"
+#include "core/alloc.h"
+#include "core/half.h"
+#include "core/timing_cache.h"
+
+int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t) {
+  int seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
+  int32_t code = RI__CU_TAC_MARK | (int32_t)seg << 23;
+  for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+    code |= (int32_t)(t->tile[b] & 3) << (15 + 2 * b);
+  return code | (int32_t)(ri__float_to_half(fabsf(t->us)) & 0x7fff);
+}
+
+int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t) {
+  if (code < 0 || !(code & RI__CU_TAC_MARK)) return 0;
+  t->seg = (code >> 23) & 0x7f;
+  for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+    t->tile[b] = (code >> (15 + 2 * b)) & 3;
+  t->us = ri__half_to_float((uint16_t)(code & 0x7fff));
+  return 1;
+}
+
+int ri__cu_tac_bucket(int batch) { return batch <= 1 ? 0 : batch <= 8 ? 1 : batch <= 64 ? 2 : 3; }
+int ri__cu_tac_bucket_batch(int bucket) { return bucket == 0 ? 1 : bucket == 1 ? 8 : bucket == 2 ? 64 : 256; }
+
+void ri__cu_tac_tile(int id, int *bm, int *bn) {
+  static const int t[4][2] = {{128, 64}, {64, 64}, {128, 32}, {64, 32}};
+  *bm = t[id & 3][0];
+  *bn = t[id & 3][1];
+}
+
+typedef struct {
+  cudaStream_t s;
+  cudaEvent_t e0, e1;
+  void *x, *y;
+  size_t x_bytes, y_bytes;
+  ri__cu_splitk sk;
+  int reps;
+  char fp[320];
+  ri__tcache *cache;
+} tuner;
+
+/* Geometry part of the cache key. */
+static void geometry_key(const ri__cu_convgemm_args *a, char *buf, size_t cap) {
+  snprintf(buf, cap, "convgemm ih%d iw%d c%d oh%d ow%d m%d k%dx%d s%d,%d d%d,%d p%d,%d ldw%d act%d f32%d",
+           a->ih, a->iw, a->c, a->oh, a->ow, a->m_out, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->pad_t,
+           a->pad_l, a->ldw, a->act, a->y_f32);
+}
+
+/* Mean microseconds of one launch (INFINITY when it cannot run), from the cache when it holds the key. */
+static ri_status time_one(tuner *t, const ri__cu_convgemm_args *a, const ri__cu_convgemm_tactic *tac,
+                          const void *w, const float *bias, float *us, ri__err *err) {
+  char geo[400], key[RI__TCACHE_MAX_KEY];
+  geometry_key(a, geo, sizeof geo);
+  snprintf(key, sizeof key, "%s|%s|n%d t%dx%d seg%d", t->fp, geo, a->n, tac->bm, tac->bn, tac->seg_ktiles);
+  if (t->cache && ri__tcache_get(t->cache, key, us)) return RI_OK;
+  *us = INFINITY;
+  cudaError_t e = ri__cu_convgemm_tac(t->s, a, tac, t->x, w, bias, NULL, t->y, &t->sk);
+  if (e == cudaSuccess) e = cudaEventRecord(t->e0, t->s);
+  for (int r = 0; e == cudaSuccess && r < t->reps; r++)
+    e = ri__cu_convgemm_tac(t->s, a, tac, t->x, w, bias, NULL, t->y, &t->sk);
+  if (e == cudaSuccess) e = cudaEventRecord(t->e1, t->s);
+  if (e == cudaSuccess) e = cudaEventSynchronize(t->e1);
+  float ms = 0.f;
+  if (e == cudaSuccess) e = cudaEventElapsedTime(&ms, t->e0, t->e1);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return RI_OK; /* this candidate does not run here: never chosen, not cached */
+  }
+  *us = ms * 1000.f / (float)t->reps;
+  return t->cache ? ri__tcache_put(t->cache, key, *us, err) : RI_OK;
+}
+
+/* The fastest tile at one batch for segment length seg (tile id, its time). */
+static ri_status best_tile(tuner *t, const cu_state *st, int ni, int batch, int seg, int *id, float *best,
+                           ri__err *err) {
+  ri__cu_convgemm_args a;
+  const void *w;
+  const float *bias;
+  ri__cu_conv_tune_args(st, ni, batch, &a, &w, &bias);
+  *id = -1;
+  *best = INFINITY;
+  for (int k = 0; k < 4; k++) {
+    ri__cu_convgemm_tactic tac = {0, 0, seg, -1};
+    ri__cu_tac_tile(k, &tac.bm, &tac.bn);
+    float us;
+    RI__TRY(time_one(t, &a, &tac, w, bias, &us, err));
+    if (us < *best) *best = us, *id = k;
+  }
+  return RI_OK;
+}
+
+static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *err) {
+  const int max_batch = st->cfg.max_batch;
+  int def = ri__cu_conv_default_seg(st, ni);
+  int cands[4] = {0, def, def * 2, def / 2}, nc = level >= 3 ? 4 : 2;
+  ri__cu_gemm_tac tac;
+  memset(&tac, 0, sizeof tac);
+  float best = INFINITY;
+  int seg = def, tile0 = -1;
+  for (int k = 0; k < nc; k++) {
+    int c = cands[k];
+    if (c < 0 || c > RI__CU_TAC_MAX_SEG || (k >= 2 && c < 2) || (k > 0 && c == 0)) continue;
+    int dup = 0;
+    for (int j = 0; j < k; j++)
+      dup |= cands[j] == c;
+    if (dup) continue;
+    int id;
+    float us;
+    RI__TRY(best_tile(t, st, ni, 1, c, &id, &us, err));
+    if (us < best) best = us, seg = c, tile0 = id;
+  }
+  if (tile0 < 0 || !isfinite(best)) return RI_OK; /* nothing ran: the heuristics stay */
+  tac.seg = seg;
+  tac.us = best;
+  tac.tile[0] = tile0;
+  for (int b = 1; b < RI__CU_TAC_BUCKETS; b++) {
+    int batch = ri__cu_tac_bucket_batch(b);
+    if (batch > max_batch) batch = max_batch;
+    int lower = ri__cu_tac_bucket_batch(b - 1) + 1;
+    int timed = lower <= max_batch && (level >= 2 || b == ri__cu_tac_bucket(max_batch));
+    tac.tile[b] = tac.tile[b - 1];
+    if (!timed) continue;
+    int id;
+    float us;
+    RI__TRY(best_tile(t, st, ni, batch, seg, &id, &us, err));
+    if (id >= 0) tac.tile[b] = id;
+  }
+  ri__cu_conv_set_tactic(st, ni, &tac);
+  return RI_OK;
+}
+
+/* Buffers for the largest input and output the timing runs use; 0 when they cannot be had. */
+static int tuner_open(tuner *t, const cu_state *st) {
+  int rep = st->cfg.max_batch < 256 ? st->cfg.max_batch : 256;
+  for (int ni = 0; ni < st->g->n_nodes; ni++) {
+    if (!ri__cu_conv_tunable(st, ni)) continue;
+    ri__cu_convgemm_args a;
+    const void *w;
+    const float *b;
+    ri__cu_conv_tune_args(st, ni, rep, &a, &w, &b);
+    size_t xb = (size_t)a.n * a.ih * a.iw * a.c * 2,
+           yb = (size_t)a.n * a.oh * a.ow * a.m_out * (a.y_f32 ? 4 : 2);
+    if (xb > t->x_bytes) t->x_bytes = xb;
+    if (yb > t->y_bytes) t->y_bytes = yb;
+  }
+  if (!t->x_bytes) return 0;
+  t->sk.ws_bytes = RI__CU_SPLITK_WS_BYTES;
+  t->sk.n_counters = RI__CU_SPLITK_COUNTERS;
+  int sms = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, st->cfg.device_index) != cudaSuccess)
+    sms = 1;
+  t->sk.sms = sms > 0 ? sms : 1;
+  struct cudaDeviceProp prop;
+  if (cudaGetDeviceProperties(&prop, st->cfg.device_index) != cudaSuccess) return 0;
+  snprintf(t->fp, sizeof t->fp, "cuda:sm_%d%d:%.256s", prop.major, prop.minor, prop.name);
+  void *cnt = NULL;
+  int ok = cudaStreamCreateWithFlags(&t->s, cudaStreamNonBlocking) == cudaSuccess &&
+           cudaEventCreate(&t->e0) == cudaSuccess && cudaEventCreate(&t->e1) == cudaSuccess &&
+           cudaMalloc(&t->x, t->x_bytes) == cudaSuccess && cudaMalloc(&t->y, t->y_bytes) == cudaSuccess &&
+           cudaMalloc(&t->sk.ws, t->sk.ws_bytes) == cudaSuccess &&
+           cudaMalloc(&cnt, (size_t)t->sk.n_counters * sizeof(int)) == cudaSuccess;
+  t->sk.counters = cnt;
+  ok = ok && cudaMemsetAsync(t->x, 0, t->x_bytes, t->s) == cudaSuccess &&
+       cudaMemsetAsync(cnt, 0, (size_t)t->sk.n_counters * sizeof(int), t->s) == cudaSuccess;
+  if (!ok) (void)cudaGetLastError();
+  return ok;
+}
+
+static void tuner_close(tuner *t) {
+  if (t->s) cudaStreamSynchronize(t->s);
+  cudaFree(t->x);
+  cudaFree(t->y);
+  cudaFree(t->sk.ws);
+  cudaFree(t->sk.counters);
+  if (t->e0) cudaEventDestroy(t->e0);
+  if (t->e1) cudaEventDestroy(t->e1);
+  if (t->s) cudaStreamDestroy(t->s);
+  (void)cudaGetLastError();
+}
+
+ri_status ri__cu_tune(cu_state *st, ri__err *err) {
+  int level = st->cfg.tune_level;
+  if (level <= 0) return RI_OK;
+  if (level > 5) level = 5;
+  tuner t;
+  memset(&t, 0, sizeof t);
+  t.reps = 2 + 2 * level;
+  t.cache = st->cfg.tcache;
+  ri_status s = RI_OK;
+  if (tuner_open(&t, st))
+    for (int ni = 0; s == RI_OK && ni < st->g->n_nodes; ni++)
+      if (ri__cu_conv_tunable(st, ni)) s = tune_node(&t, st, ni, level, err);
+  tuner_close(&t);
+  return s;
+}

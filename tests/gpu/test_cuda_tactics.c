@@ -1,0 +1,197 @@
+/* GPU test of build-time tactic timing (issue 4, deliver 3) and its acceptance numbers.
+ *
+ *   test_cuda_tactics MODELS_DIR [model [max_batch]]     (default ssd_mobilenet_v2, 256)
+ *
+ * For fp16 and fp32: builds the model at builder level 0 (heuristics), then at the default level with a new
+ * timing cache (cold), then again with that cache (warm), timing each build. Checks: the cold fp16 build
+ * wrote a non-empty cache; the warm build's engine file is byte-identical to the cold one's (same timings,
+ * same choices); the default-level engine names a tactic with its time for at least one layer (fp16: the
+ * tensor-core convolutions) in its description; the engine loaded back from its file gives the built
+ * engine's outputs bit for bit at batch 1 and at the maximum batch; builds take at most 60 s cold and 10 s
+ * warm (issue 4's acceptance). Prints "build <prec> level L <cold|warm>: S s" lines, PASS/FAIL lines, and
+ * "N passed, M failed". */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gpu_result.h"
+#include "runinfer/engine.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static ri_status build(const char *path, ri_precision prec, int max_batch, int level, const char *cache,
+                       ri_engine_t **e, double *secs, char *msg, size_t cap) {
+  ri_builder_t *b = NULL;
+  double t0 = now_s();
+  ri_status s = ri_builder_create(&b);
+  if (s == RI_OK) s = ri_builder_set_max_batch(b, max_batch);
+  if (s == RI_OK) s = ri_builder_set_device(b, "cuda");
+  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
+  if (s == RI_OK) s = ri_builder_set_builder_level(b, level);
+  if (s == RI_OK) s = ri_builder_set_timing_cache(b, cache);
+  if (s == RI_OK) s = ri_builder_build_onnx(b, path, e);
+  *secs = now_s() - t0;
+  snprintf(msg, cap, "%s", b ? ri_builder_last_error(b) : "");
+  ri_builder_destroy(b);
+  return s;
+}
+
+static long slurp(const char *path, unsigned char **data) {
+  FILE *f = fopen(path, "rb");
+  *data = NULL;
+  if (!f) return -1;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  *data = malloc(n > 0 ? (size_t)n : 1);
+  if (!*data || fread(*data, 1, (size_t)n, f) != (size_t)n) n = -1;
+  fclose(f);
+  return n;
+}
+
+/* Runs both engines on the same pseudo-random inputs at `batch`; 1 when every output is bit-identical. */
+static int same_outputs(ri_engine_t *a, ri_engine_t *b, int batch, char *msg, size_t cap) {
+  ri_context_t *ca = NULL, *cb = NULL;
+  int ok = ri_context_create(a, &ca) == RI_OK && ri_context_create(b, &cb) == RI_OK;
+  int ni = ri_engine_num_inputs(a), no = ri_engine_num_outputs(a);
+  void *in[16] = {0}, *oa[16] = {0}, *ob[16] = {0};
+  size_t ob_bytes[16] = {0};
+  ok = ok && ni <= 16 && no <= 16;
+  uint32_t r = 12345;
+  for (int i = 0; ok && i < ni; i++) {
+    ri_tensor_info t;
+    ok = ri_engine_input_info(a, i, &t) == RI_OK;
+    size_t n = 1;
+    for (int k = 0; ok && k < t.rank; k++)
+      n *= (size_t)(t.dims[k] < 0 ? batch : t.dims[k]);
+    in[i] = ok ? calloc(n, ri_dtype_size(t.dtype)) : NULL;
+    ok = ok && in[i];
+    for (size_t k = 0; ok && t.dtype == RI_DTYPE_FLOAT32 && k < n; k++) {
+      r ^= r << 13, r ^= r >> 17, r ^= r << 5;
+      ((float *)in[i])[k] = (float)(r >> 8) / (float)(1u << 24) * 4.f - 2.f;
+    }
+  }
+  for (int o = 0; ok && o < no; o++) {
+    ri_tensor_info t;
+    ok = ri_context_output_shape(ca, batch, o, &t) == RI_OK;
+    size_t n = 1;
+    for (int k = 0; ok && k < t.rank; k++)
+      n *= (size_t)t.dims[k];
+    ob_bytes[o] = n * ri_dtype_size(t.dtype);
+    oa[o] = malloc(ob_bytes[o] + 1);
+    ob[o] = malloc(ob_bytes[o] + 1);
+    ok = ok && oa[o] && ob[o];
+  }
+  ok = ok && ri_context_run(ca, batch, (const void *const *)in, oa) == RI_OK &&
+       ri_context_run(cb, batch, (const void *const *)in, ob) == RI_OK;
+  if (!ok)
+    snprintf(msg, cap, "setup or run failed: %s / %s", ca ? ri_context_last_error(ca) : "",
+             cb ? ri_context_last_error(cb) : "");
+  for (int o = 0; ok && o < no; o++)
+    if (memcmp(oa[o], ob[o], ob_bytes[o]) != 0) {
+      snprintf(msg, cap, "output %d differs", o);
+      ok = 0;
+    }
+  for (int i = 0; i < 16; i++) {
+    free(in[i]);
+    free(oa[i]);
+    free(ob[i]);
+  }
+  ri_context_destroy(ca);
+  ri_context_destroy(cb);
+  return ok;
+}
+
+static void test_precision(const char *model_path, const char *model, ri_precision prec, const char *pname,
+                           int max_batch) {
+  char msg[2048], cache[128], rie[3][128];
+  snprintf(cache, sizeof cache, "/tmp/ri_tac_%d_%s.cache", (int)getpid(), pname);
+  remove(cache);
+  for (int k = 0; k < 3; k++)
+    snprintf(rie[k], sizeof rie[k], "/tmp/ri_tac_%d_%s_%d.rie", (int)getpid(), pname, k);
+  ri_engine_t *e[3] = {NULL, NULL, NULL};
+  const int levels[3] = {0, RI_BUILDER_LEVEL_DEFAULT, RI_BUILDER_LEVEL_DEFAULT};
+  const char *what[3] = {"heuristics", "cold", "warm"};
+  double secs[3] = {0, 0, 0};
+  for (int k = 0; k < 3; k++) {
+    ri_status s =
+        build(model_path, prec, max_batch, levels[k], k ? cache : NULL, &e[k], &secs[k], msg, sizeof msg);
+    printf("build %s %s max batch %d level %d %s: %.2f s\n", model, pname, max_batch, levels[k], what[k],
+           secs[k]);
+    if (s != RI_OK) {
+      result(0, "%s %s build level %d %s: %s", model, pname, levels[k], what[k], msg);
+      goto done;
+    }
+    if (ri_engine_save(e[k], rie[k]) != RI_OK) {
+      result(0, "%s %s save: %s", model, pname, ri_engine_last_error(e[k]));
+      goto done;
+    }
+  }
+  unsigned char *cb = NULL, *f1 = NULL, *f2 = NULL;
+  long cn = slurp(cache, &cb), n1 = slurp(rie[1], &f1), n2 = slurp(rie[2], &f2);
+  if (prec == RI_PRECISION_FP16) /* fp32 engines run their convolutions on cuDNN: nothing to time */
+    result(cn > 24, "%s %s: the cold build wrote a timing cache of %ld bytes", model, pname, cn);
+  result(n1 > 0 && n1 == n2 && memcmp(f1, f2, (size_t)n1) == 0,
+         "%s %s: the warm-cache build's engine file equals the cold build's (%ld / %ld bytes)", model, pname,
+         n1, n2);
+  free(cb);
+  free(f1);
+  free(f2);
+  const char *json = NULL;
+  int named = ri_engine_describe_json(e[1], &json) == RI_OK && strstr(json, " seg ") && strstr(json, " us\"");
+  if (prec == RI_PRECISION_FP16)
+    result(named, "%s %s: layers name their timed tactic in the engine description", model, pname);
+  ri_runtime_t *rt = NULL;
+  ri_engine_t *back = NULL;
+  if (ri_runtime_create(&rt) != RI_OK || ri_runtime_load(rt, rie[1], &back) != RI_OK) {
+    result(0, "%s %s load: %s", model, pname, rt ? ri_runtime_last_error(rt) : "");
+  } else {
+    const char *json2 = NULL;
+    result(ri_engine_describe_json(back, &json2) == RI_OK && json &&
+               strcmp(strstr(json, "\"layers\""), strstr(json2, "\"layers\"")) == 0,
+           "%s %s: the loaded engine describes the same layers and tactics", model, pname);
+    const int batches[2] = {1, max_batch};
+    for (int k = 0; k < 2; k++)
+      result(same_outputs(e[1], back, batches[k], msg, sizeof msg),
+             "%s %s batch %d: the loaded engine's outputs equal the built engine's (%s)", model, pname,
+             batches[k], msg);
+  }
+  ri_engine_destroy(back);
+  ri_runtime_destroy(rt);
+  result(secs[1] <= 60.0, "%s %s: default-level build %.2f s <= 60 s", model, pname, secs[1]);
+  result(secs[2] <= 10.0, "%s %s: warm-cache build %.2f s <= 10 s", model, pname, secs[2]);
+done:
+  for (int k = 0; k < 3; k++) {
+    ri_engine_destroy(e[k]);
+    remove(rie[k]);
+  }
+  remove(cache);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s MODELS_DIR [model [max_batch]]\n", argv[0]);
+    return 2;
+  }
+  const char *model = argc > 2 ? argv[2] : "ssd_mobilenet_v2";
+  int max_batch = argc > 3 ? atoi(argv[3]) : 256;
+  if (max_batch < 1 || max_batch > 65536) max_batch = 256;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s.onnx", argv[1], model);
+  if (access(path, R_OK) != 0) {
+    printf("SKIP %s: not found\n0 passed, 0 failed\n", path);
+    return 0;
+  }
+  test_precision(path, model, RI_PRECISION_FP16, "fp16", max_batch);
+  test_precision(path, model, RI_PRECISION_FP32, "fp32", max_batch);
+  printf("%d passed, %d failed\n", g_pass, g_fail);
+  return g_fail ? 1 : 0;
+}
