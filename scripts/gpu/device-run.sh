@@ -11,7 +11,9 @@
 #   test.log     tests/gpu/test_cuda_conv (the own convolution kernels against a CPU reference), then
 #                tests/gpu/test_cuda_irblock (the fused inverted-residual block against a CPU reference), then
 #                tests/gpu/test_cuda_ops on every model, then tests/gpu/test_cuda_batch_invariance (an image's
-#                outputs alone and inside batches, bit for bit), then tests/gpu/test_cuda_oom (real device
+#                outputs alone and inside batches, bit for bit), then tests/gpu/test_cuda_tactics (engine build
+#                times at the default builder level, cold and with a warm timing cache, and stored tactics),
+#                then tests/gpu/test_cuda_oom (real device
 #                out-of-memory at engine load and context creation, runs on a full device), then
 #                tests/gpu/test_cuda_memory (device memory at max batch 256 against the plan) (PASS/FAIL lines)
 #   memcheck.log compute-sanitizer --tool memcheck on test_cuda_conv, test_cuda_irblock and the tiny models
@@ -19,7 +21,7 @@
 #                with a per-node profile of each configuration in bench.log
 #   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
 # Steps can be chosen with STEPS (default "build,test,memcheck,bench"; "peers" is added when PEER_SCRIPT is
-# set); each step has a time limit (T_BUILD, T_TEST, T_INVTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
+# set); each step has a time limit (T_BUILD, T_TEST, T_INVTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
 # run stays under 8 minutes. The exit status is 0 only when every step that ran succeeded.
 # Sourced (scripts/gpu/beam-gpu.sh does), it only sets the variables above and defines the functions
 # (setup_env, step, configure_and_build), without running anything.
@@ -159,6 +161,7 @@ if has_step test; then
   step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
+  step tactest "${T_TACTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_tactics" "$MODELS"
   step oomtest "${T_OOMTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
   step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
 fi
