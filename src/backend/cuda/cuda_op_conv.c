@@ -258,7 +258,7 @@ void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
   conv_aux *a = st->nodes[ni].aux;
   a->seg = t->seg;
   a->tuned = 1;
-  a->tuned_us = t->us;
+  a->tuned_us = ri__half_to_float(ri__float_to_half(t->us)); /* as the engine file keeps it */
   int bm[RI__CU_TAC_BUCKETS], bn[RI__CU_TAC_BUCKETS];
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
     a->tile[b] = t->tile[b] & 3;
