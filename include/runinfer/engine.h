@@ -61,8 +61,8 @@ RI_API RI_MUST_USE ri_status ri_builder_set_builder_level(ri_builder_t *builder,
 /* A timing cache file (copied path; NULL = none, the default): the build reads it first (a missing file is
  * an empty cache; a file that is not a valid timing cache fails the build with RI_ERR_PARSE,
  * RI_ERR_LIMIT or RI_ERR_CHECKSUM naming it), times only candidates it lacks, and writes it back, with the
- * new timings added, when the build succeeds. Entries are keyed by the device fingerprint, the layer's
- * geometry and the candidate, so one file may serve several models and GPUs. Format:
+ * new timings added, when the build succeeds. Entries are keyed by the library version, the device
+ * fingerprint, the layer's geometry and the candidate, so one file may serve several models and GPUs. Format:
  * src/core/timing_cache.h. RI_ERR_INVALID_ARG for an empty path. */
 RI_API RI_MUST_USE ri_status ri_builder_set_timing_cache(ri_builder_t *builder, const char *path);
 /* Attach a metadata key/value (copied) that is stored in the engine file, e.g. "labels" or

@@ -3,8 +3,8 @@
  * has not timed before.
  *
  * An entry maps a key to a time in microseconds. Keys are opaque strings made by the backend that times:
- * the device fingerprint, the node's signature (op, shapes, parameters, dtype) and the candidate, so that
- * entries of another GPU or another layer never match.
+ * the library version, the device fingerprint, the node's signature (op, shapes, parameters, dtype) and the
+ * candidate, so that entries of another GPU or another layer never match.
  *
  * ==== File format, version 1 (all integers little-endian) ===============================================
  *   0   u8[8]  magic "RITCACHE"

@@ -5,7 +5,8 @@
  * of each batch bucket up to the maximum batch, timed at the bucket's representative batch (at most the
  * maximum batch; level 1: only the maximum batch's bucket, the others inherit from the bucket below). Each
  * candidate runs `reps` times between two events after one warm-up launch; its time is the mean. Entries of
- * the timing cache are keyed by the device fingerprint, the convolution's geometry and the candidate. */
+ * the timing cache are keyed by the library version, the device fingerprint, the convolution's geometry and
+ * the candidate. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/half.h"
 #include "core/timing_cache.h"
+#include "runinfer/status.h"
 
 int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t) {
   int seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
@@ -165,7 +167,9 @@ static int tuner_open(tuner *t, const cu_state *st) {
   t->sk.sms = sms > 0 ? sms : 1;
   struct cudaDeviceProp prop;
   if (cudaGetDeviceProperties(&prop, st->cfg.device_index) != cudaSuccess) return 0;
-  snprintf(t->fp, sizeof t->fp, "cuda:sm_%d%d:%.256s", prop.major, prop.minor, prop.name);
+  /* The library version too: another version's kernels may time differently. */
+  snprintf(t->fp, sizeof t->fp, "runinfer %.16s cuda:sm_%d%d:%.256s", ri_version(), prop.major, prop.minor,
+           prop.name);
   void *cnt = NULL;
   int ok = cudaStreamCreateWithFlags(&t->s, cudaStreamNonBlocking) == cudaSuccess &&
            cudaEventCreate(&t->e0) == cudaSuccess && cudaEventCreate(&t->e1) == cudaSuccess &&
@@ -204,5 +208,6 @@ ri_status ri__cu_tune(cu_state *st, ri__err *err) {
     for (int ni = 0; s == RI_OK && ni < st->g->n_nodes; ni++)
       if (ri__cu_conv_tunable(st, ni)) s = tune_node(&t, st, ni, level, err);
   tuner_close(&t);
+  st->cfg.tcache = NULL; /* the builder's, valid during prepare only */
   return s;
 }
