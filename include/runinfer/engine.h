@@ -53,9 +53,10 @@ RI_API RI_MUST_USE ri_status ri_builder_set_threads(ri_builder_t *builder, int t
 /* How much the build times candidate implementations on the target device (TensorRT's builder
  * optimization level): 0 = heuristics only, no timing; 1 = the K segmentation and, for the maximum batch's
  * size class, the tile of each GPU convolution; 2 = tiles for every batch size class (1; 2..8; 9..64;
- * 65 and more); 3 (default) .. 5 = more segmentations and more timed runs per candidate. The chosen tactic
- * of each layer is stored in the engine and shown by ri_engine_describe_json / `runinfer inspect`. CPU
- * engines ignore it. RI_ERR_INVALID_ARG outside 0..5. */
+ * 65 and more); 3 (default) .. 5 = more segmentations and more timed runs per candidate. From level 1 on,
+ * the cuDNN algorithms are also chosen at build (0: by every context). The chosen tactic of each layer is
+ * stored in the engine and shown by ri_engine_describe_json / `runinfer inspect`. CPU engines ignore it.
+ * RI_ERR_INVALID_ARG outside 0..5. */
 #define RI_BUILDER_LEVEL_DEFAULT 3
 RI_API RI_MUST_USE ri_status ri_builder_set_builder_level(ri_builder_t *builder, int level);
 /* A timing cache file (copied path; NULL = none, the default): the build reads it first (a missing file is

@@ -30,8 +30,8 @@ static const char *json_str(const char *p, char *buf, size_t cap) {
   return *p == '"' ? p + 1 : NULL;
 }
 
-/* Layers whose implementation carries a timed tactic (GPU engines built with a builder level above 0):
- * one line each with the tactic and its time at batch 1. Other engines print nothing here. */
+/* Layers whose implementation carries a tactic chosen at build (GPU engines built with a builder level above
+ * 0): one line each with the tactic and its time. Other engines print nothing here. */
 static void print_tactics(const char *json) {
   const char *p = strstr(json, "\"layers\":[");
   int header = 0;
@@ -40,8 +40,9 @@ static void print_tactics(const char *json) {
     const char *q = json_str(p + 9, name, sizeof name);
     if (!q || strncmp(q, ",\"op\":\"", 7) != 0 || !(q = json_str(q + 7, op, sizeof op))) break;
     if (strncmp(q, ",\"impl\":\"", 9) != 0 || !(q = json_str(q + 9, impl, sizeof impl))) break;
-    if (strstr(impl, " us") && strstr(impl, " seg ")) {
-      if (!header) printf("tactics (chosen at build, time at batch 1):\n");
+    if ((strstr(impl, " us") && strstr(impl, " seg ")) || strstr(impl, " ms at max batch")) {
+      if (!header)
+        printf("tactics chosen at build (own GEMM: time at batch 1; cuDNN: at the maximum batch):\n");
       header = 1;
       printf("  %-40s %-6s %s\n", name, op, impl);
     }

@@ -139,6 +139,26 @@ static ri_status plan_io(cu_state *st, ri__err *err) {
   return RI_OK;
 }
 
+static ri_status cuda_ctx_create(void *state, void **out, ri__err *err);
+static void cuda_ctx_destroy(void *p);
+
+/* Build (tune level > 0): one context chooses the cuDNN algorithms (search and batch-invariance check), and
+ * the engine keeps them as the nodes' tactics, so that every later context, in any process, runs the same
+ * ones without searching. A context that cannot be created here (device memory) leaves the choice to each
+ * context, as with level 0. */
+static void keep_cudnn_algos(cu_state *st, ri__err *err) {
+  void *p = NULL;
+  if (cuda_ctx_create(st, &p, err) != RI_OK) {
+    ri__err_clear(err);
+    return;
+  }
+  cu_ctx *c = p;
+  for (int ni = 0; ni < st->g->n_nodes; ni++)
+    if (st->g->nodes[ni].op == RI__OP_Conv && st->nodes[ni].impl && c->node_ctx[ni])
+      ri__cu_conv_keep_algo(c, ni);
+  cuda_ctx_destroy(c);
+}
+
 static ri_status cuda_prepare(const ri__graph *g, const ri__backend_cfg *cfg, void **out, ri__err *err) {
   *out = NULL;
   if (cfg->precision == RI_PRECISION_INT8)
@@ -193,6 +213,7 @@ static ri_status cuda_prepare(const ri__graph *g, const ri__backend_cfg *cfg, vo
       if (need > st->scratch_bytes) st->scratch_bytes = need;
     }
   }
+  if (s == RI_OK && cfg->tune_level > 0 && st->uses_cudnn) keep_cudnn_algos(st, err);
   if (s != RI_OK) {
     cuda_release(st);
     return s;

@@ -46,6 +46,8 @@ typedef struct {
   int tile[RI__CU_TAC_BUCKETS];
   float tuned_us;  /* the tactic's timed time at batch 1 */
   char label[200]; /* the node's implementation name with its tactic */
+  int dnn_stored;  /* cuDNN: the algorithm comes from the engine (chosen at build), no search */
+  ri__cu_dnn_tac dnn;
 } conv_aux;
 
 typedef struct {
@@ -56,6 +58,7 @@ typedef struct {
   size_t ws;
   int per_image; /* every image runs alone (batch-1 descriptors): no algorithm passed the invariance check */
   size_t ws1;    /* workspace at batch 1 */
+  float ms;      /* cuDNN's time for it at the maximum batch (0 when not measured) */
 } algo_slot;
 
 typedef struct {
@@ -271,13 +274,52 @@ void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
 
 int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
   const conv_aux *a = st->nodes[ni].aux;
-  if (st->nodes[ni].impl != ri__cu_impl_conv() || !a || !a->gemm || !a->tuned) return 0;
+  if (st->nodes[ni].impl != ri__cu_impl_conv() || !a) return 0;
+  if (a->dnn_stored) return ri__cu_dnn_tac_encode(&a->dnn);
+  if (!a->gemm || !a->tuned) return 0;
   ri__cu_gemm_tac t;
   t.seg = a->seg;
   t.us = a->tuned_us;
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
     t.tile[b] = a->tile[b];
   return ri__cu_tac_encode(&t);
+}
+
+static const cudnnMathType_t k_maths[4] = {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH,
+                                           CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, CUDNN_FMA_MATH};
+
+/* A cuDNN convolution's algorithm from now on (engine file or build-time context), and its name. */
+static void keep_dnn(cu_state *st, int ni, const ri__cu_dnn_tac *t) {
+  conv_aux *a = st->nodes[ni].aux;
+  a->dnn_stored = 1;
+  a->dnn = *t;
+  a->dnn.algo &= 7;
+  a->dnn.math &= 3;
+  a->dnn.ms = ri__half_to_float(ri__float_to_half(t->ms)); /* as the engine file keeps it */
+  snprintf(a->label, sizeof a->label, "%s algo %d math %d%s, %.3f ms at max batch",
+           a->nhwc    ? "cudnn_nhwc_f16"
+           : st->fp16 ? "cudnn_nchw_f16"
+                      : "cudnn_nchw_f32",
+           a->dnn.algo, a->dnn.math, a->dnn.per_image ? " image by image" : "", (double)a->dnn.ms);
+  st->nodes[ni].name = a->label;
+}
+
+void ri__cu_conv_keep_algo(cu_ctx *c, int ni) {
+  cu_state *st = c->st;
+  const conv_aux *a = st->nodes[ni].aux;
+  const conv_ctx *k = c->node_ctx[ni];
+  if (st->nodes[ni].impl != ri__cu_impl_conv() || !a || a->gemm || a->depthwise || a->stem || a->dnn_stored ||
+      !k || !k->slot.found)
+    return;
+  ri__cu_dnn_tac t;
+  memset(&t, 0, sizeof t);
+  t.algo = (int)k->slot.algo;
+  for (int m = 0; m < 4; m++)
+    if (k_maths[m] == k->slot.math) t.math = m;
+  t.per_image = k->slot.per_image;
+  t.ms = k->slot.ms;
+  if (t.algo < 0 || t.algo > 7) return;
+  keep_dnn(st, ni, &t);
 }
 
 static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
@@ -383,6 +425,8 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   }
   st->uses_cudnn = 1;
   st->nodes[ni].name = a->nhwc ? "cudnn_nhwc_f16" : st->fp16 ? "cudnn_nchw_f16" : "cudnn_nchw_f32";
+  ri__cu_dnn_tac dt;
+  if (ri__cu_dnn_tac_decode(n->tactic, &dt)) keep_dnn(st, ni, &dt); /* stored at build */
   if (needs_pad(a, &geo)) {
     int64_t padded =
         geo.n * cudnn_channels(a, &geo) * (geo.ih + geo.ex_t + geo.ex_b) * (geo.iw + geo.ex_l + geo.ex_r);
@@ -437,6 +481,7 @@ static int choose(const cu_state *st, const cudnnConvolutionFwdAlgoPerf_t *perf,
     out->algo = perf[i].algo;
     out->math = st->fp16 ? perf[i].mathType : CUDNN_FMA_MATH;
     out->ws = perf[i].memory;
+    out->ms = perf[i].time;
     *from = i + 1;
     return 1;
   }
@@ -635,6 +680,37 @@ static ri_status search(cu_ctx *c, int ni, const conv_geo *geo, void *x, const v
   return RI_OK;
 }
 
+/* The algorithm stored in the engine: no search, no check (both ran at build). *ok is 0 when cuDNN refuses it
+ * here (the caller searches instead). */
+static ri_status use_stored(cu_ctx *c, int ni, const conv_geo *geo, algo_slot *slot, int *ok, ri__err *err) {
+  const cu_state *st = c->st;
+  const conv_aux *a = st->nodes[ni].aux;
+  conv_ctx *k = c->node_ctx[ni];
+  *ok = 0;
+  memset(slot, 0, sizeof *slot);
+  slot->found = 1;
+  slot->algo = (cudnnConvolutionFwdAlgo_t)a->dnn.algo;
+  slot->math = k_maths[a->dnn.math & 3];
+  slot->per_image = a->dnn.per_image;
+  slot->ms = a->dnn.ms;
+  CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
+  conv_geo one = *geo;
+  one.n = 1;
+  RI__TRY(set_descs(c, ni, &one, err));
+  cudnnStatus_t e1 =
+      cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws1);
+  RI__TRY(set_descs(c, ni, geo, err));
+  cudnnStatus_t em =
+      cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws);
+  if (e1 != CUDNN_STATUS_SUCCESS || slot->ws1 > c->ws_bytes) return RI_OK;
+  if (em != CUDNN_STATUS_SUCCESS || slot->ws > c->ws_bytes) slot->ws = 0, slot->per_image = 1;
+  slot->ws_batch = slot->per_image ? 0 : geo->n > INT32_MAX ? 0 : (int)geo->n;
+  size_t need = slot->per_image ? slot->ws1 : (slot->ws > slot->ws1 ? slot->ws : slot->ws1);
+  if (need > c->ws_need) c->ws_need = need;
+  *ok = 1;
+  return RI_OK;
+}
+
 static ri_status conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
   const cu_state *st = c->st;
   const conv_aux *a = st->nodes[ni].aux;
@@ -661,6 +737,11 @@ static ri_status conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
     x = (char *)c->scratch + (st->nodes[ni].cvt_bytes + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
   void *y = ri__cu_value_ptr(c, n->outputs[0]);
   const void *w = ri__cu_const_ptr(st, a->w_off);
+  if (a->dnn_stored) {
+    int ok = 0;
+    RI__TRY(use_stored(c, ni, &geo, &k->slot, &ok, err));
+    if (ok) return RI_OK;
+  }
   return search(c, ni, &geo, x, w, y, &k->slot, err);
 }
 

@@ -8,7 +8,17 @@
  *   bits 23..29    K segment length in 32-deep steps (0: one segment)
  *   bits 15..22    tile of bucket b in bits 15 + 2b .. 16 + 2b: 0 = 128x64, 1 = 64x64, 2 = 128x32, 3 = 64x32
  *   bits 0..14     the timed time at batch 1, microseconds, as a half-precision float without its sign bit
- * Every bit pattern decodes to a valid tactic (a stored time that is not finite is shown as such). */
+ * Every bit pattern decodes to a valid tactic (a stored time that is not finite is shown as such).
+ *
+ * A convolution on cuDNN stores the algorithm a context chose at build (fastest that passed the batch-
+ * invariance check, cuda_op_conv.c), so that every context of the engine, in any process, runs the same one
+ * and none searches again:
+ *   bit 30 0, bit 29 1
+ *   bits 0..2      cudnnConvolutionFwdAlgo_t (0 .. 7)
+ *   bits 3..4      math: 0 default, 1 tensor op, 2 tensor op allowing conversion, 3 FMA
+ *   bit 5          every image alone (no algorithm passed the check)
+ *   bits 8..22     cuDNN's time for it at the maximum batch, milliseconds, half float without sign
+ * A stored algorithm that cuDNN refuses on the device makes that node search as before. */
 #ifndef RI_BACKEND_CUDA_TACTICS_H
 #define RI_BACKEND_CUDA_TACTICS_H
 
@@ -17,6 +27,7 @@
 #include "backend/cuda/cuda_internal.h"
 
 #define RI__CU_TAC_MARK    (1 << 30)
+#define RI__CU_TAC_DNN     (1 << 29)
 #define RI__CU_TAC_BUCKETS 4
 #define RI__CU_TAC_MAX_SEG 127
 
@@ -26,7 +37,15 @@ typedef struct {
   float us;                     /* timed time at batch 1 (microseconds) */
 } ri__cu_gemm_tac;
 
+typedef struct {
+  int algo, math, per_image; /* math: the 2-bit code above */
+  float ms;
+} ri__cu_dnn_tac;
+
 int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t);
+int32_t ri__cu_dnn_tac_encode(const ri__cu_dnn_tac *t);
+/* 1 and *t when code is a cuDNN tactic, else 0. */
+int ri__cu_dnn_tac_decode(int32_t code, ri__cu_dnn_tac *t);
 /* 1 and *t when code is a CUDA GEMM tactic, else 0. */
 int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t);
 /* The bucket of a batch size (0 .. RI__CU_TAC_BUCKETS - 1) and its representative batch for timing. */
@@ -45,6 +64,8 @@ void ri__cu_conv_tune_args(const cu_state *st, int ni, int batch, ri__cu_convgem
                            const float **bias);
 void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t);
 int32_t ri__cu_conv_tactic(const cu_state *st, int ni);
+/* Build: keeps the cuDNN algorithm context c chose for node ni (a cuDNN convolution) as its tactic. */
+void ri__cu_conv_keep_algo(cu_ctx *c, int ni);
 
 /* Times the candidates of every tunable convolution on the engine's device (st->cfg.tune_level 1..5; 0
  * does nothing), through st->cfg.tcache when set, and applies the winners. A failure of the timing

@@ -34,6 +34,20 @@ int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t) {
   return 1;
 }
 
+int32_t ri__cu_dnn_tac_encode(const ri__cu_dnn_tac *t) {
+  return RI__CU_TAC_DNN | (t->algo & 7) | (t->math & 3) << 3 | (t->per_image ? 1 << 5 : 0) |
+         (int32_t)(ri__float_to_half(fabsf(t->ms)) & 0x7fff) << 8;
+}
+
+int ri__cu_dnn_tac_decode(int32_t code, ri__cu_dnn_tac *t) {
+  if (code < 0 || (code & RI__CU_TAC_MARK) || !(code & RI__CU_TAC_DNN)) return 0;
+  t->algo = code & 7;
+  t->math = (code >> 3) & 3;
+  t->per_image = (code >> 5) & 1;
+  t->ms = ri__half_to_float((uint16_t)((code >> 8) & 0x7fff));
+  return 1;
+}
+
 int ri__cu_tac_bucket(int batch) { return batch <= 1 ? 0 : batch <= 8 ? 1 : batch <= 64 ? 2 : 3; }
 int ri__cu_tac_bucket_batch(int bucket) { return bucket == 0 ? 1 : bucket == 1 ? 8 : bucket == 2 ? 64 : 256; }
 
