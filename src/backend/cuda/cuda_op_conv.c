@@ -619,7 +619,16 @@ static ri_status search(cu_ctx *c, int ni, const conv_geo *geo, void *x, const v
       slot->ws = 0;
     }
     slot->ws_batch = batch;
-    if (slot->ws > c->ws_need) c->ws_need = slot->ws;
+    conv_geo one = *geo;
+    one.n = 1;
+    RI__TRY(set_descs(c, ni, &one, err));
+    if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo,
+                                                &slot->ws1) != CUDNN_STATUS_SUCCESS ||
+        slot->ws1 > c->ws_bytes)
+      slot->ws1 = 0;
+    RI__TRY(set_descs(c, ni, geo, err));
+    size_t need = slot->ws > slot->ws1 ? slot->ws : slot->ws1;
+    if (need > c->ws_need) c->ws_need = need;
     return RI_OK;
   }
   if (!mode || strcmp(mode, "heuristic") != 0)
@@ -836,14 +845,20 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   int batch = (int)geo.n;
   algo_slot *slot = &k->slot;
   size_t ws = slot->ws;
-  int per_image = slot->per_image || batch == 1;
+  int per_image = slot->per_image && batch > 1;
   if (!per_image && slot->ws_batch != batch) {
     CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
     CU_DNN(cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &ws));
     /* A batch size whose workspace does not fit runs its images one by one, with the same algorithm:
      * what batch 1 gives them. */
-    if (ws > c->ws_bytes)
+    if (ws > c->ws_bytes && batch > 1)
       per_image = 1;
+    else if (ws > c->ws_bytes)
+      return ri__err_set(
+          err, RI_ERR_DEVICE,
+          "node '%s' (Conv): cuDNN algorithm %d needs %zu workspace bytes at batch 1, more than "
+          "the context's %zu on %s",
+          n->name, (int)slot->algo, ws, c->ws_bytes, st->dev_name);
     else
       slot->ws = ws, slot->ws_batch = batch;
   }
@@ -852,7 +867,7 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   if (per_image) {
     conv_geo g1 = geo;
     g1.n = 1;
-    if (batch != 1) RI__TRY(set_descs(c, ni, &g1, err));
+    RI__TRY(set_descs(c, ni, &g1, err));
     size_t es = st->fp16 ? 2 : 4;
     size_t in_img =
         (size_t)(cudnn_channels(a, &geo) * (geo.ih + geo.ex_t + geo.ex_b) * (geo.iw + geo.ex_l + geo.ex_r)) *
