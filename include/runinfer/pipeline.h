@@ -72,6 +72,9 @@ RI_API RI_MUST_USE ri_status ri_pipeline_set_batching(ri_pipeline_t *p, int min_
                                                       int64_t max_wait_us);
 /* Decode threads (default 2); ordered = 1 writes rows in input order (default 0: completion order). */
 RI_API RI_MUST_USE ri_status ri_pipeline_set_workers(ri_pipeline_t *p, int decode_threads, int ordered);
+/* Post-processing threads (SSD decode + NMS, top-k): 0 (the default) = as many as decode threads. The
+ * records of one batch are shared among them. */
+RI_API RI_MUST_USE ri_status ri_pipeline_set_post_workers(ri_pipeline_t *p, int post_threads);
 /* Inference workers (default 1, at most 64): each forms its own batches from the decoded records and runs
  * them on its own execution context of the engine, so batches overlap: on a GPU the copies of one batch
  * run while another computes (each context has its own stream); on the CPU several single-threaded

@@ -1,5 +1,6 @@
 /* The pipeline's stage threads and their wiring (see include/runinfer/pipeline.h). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@ struct ri_pipeline {
   int min_batch, max_batch;
   int64_t max_wait_us;
   int decode_threads, ordered, progress;
+  int post_threads;       /* 0: as many as decode threads */
   int contexts;           /* inference workers per engine, each with its own execution context */
   ri_engine_t **replicas; /* ri_pipeline_add_engine: more engines (borrowed), e.g. one per GPU */
   int n_replicas;
@@ -136,6 +138,16 @@ ri_status ri_pipeline_set_batching(ri_pipeline_t *p, int min_batch, int max_batc
   p->min_batch = min_batch;
   p->max_batch = max_batch;
   p->max_wait_us = max_wait_us;
+  return RI_OK;
+}
+
+ri_status ri_pipeline_set_post_workers(ri_pipeline_t *p, int post_threads) {
+  if (!p) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&p->err);
+  if (post_threads < 0 || post_threads > 256)
+    return ri__err_set(&p->err, RI_ERR_INVALID_ARG, "post-processing threads %d is outside 0..256",
+                       post_threads);
+  p->post_threads = post_threads;
   return RI_OK;
 }
 
@@ -338,13 +350,16 @@ static void *decode_thread(void *arg) {
 
 /* ---- stage: batcher + inference ---- */
 
-/* A batch handed from the inference thread to a post-processing worker: its records and the engine outputs
- * for them (owned by the job, so inference of the next batch can start at once). */
+/* A batch handed from the inference thread to the post-processing workers: its records and the engine
+ * outputs for them (owned by the job, so inference of the next batch can start at once). The job is pushed
+ * once per record; each pop claims the next record (next), and whoever finishes the last one (done) frees
+ * the job, so the records of one large batch are post-processed by all workers at once. */
 typedef struct {
   ri__record **recs;
   int n;
   int ok; /* inference succeeded: outs hold n items */
   void *outs[64];
+  atomic_int next, done;
 } batch_job;
 
 static void job_free(batch_job *j) {
@@ -428,10 +443,15 @@ static void run_batch(run_state *rs, ri_context_t *ctx, ri__record **batch, int 
     j->recs[i]->input = NULL;
     j->recs[i]->t_inferred_us = t1;
   }
-  if (!ri__queue_push(&rs->q_post, j)) {
-    for (int i = 0; i < n; i++)
-      ri__record_free(j->recs[i]);
-    job_free(j);
+  atomic_init(&j->next, 0);
+  atomic_init(&j->done, 0);
+  int pushed = 0;
+  while (pushed < n && ri__queue_push(&rs->q_post, j))
+    pushed++;
+  /* The queue closed: the records no worker will claim are dropped here (the job is freed by the last). */
+  for (int k = pushed; k < n; k++) {
+    ri__record_free(j->recs[atomic_fetch_add(&j->next, 1)]);
+    if (atomic_fetch_add(&j->done, 1) == n - 1) job_free(j);
   }
 }
 
@@ -496,21 +516,21 @@ static void *post_thread(void *arg) {
   void *item;
   while (ri__queue_pop(&rs->q_post, &item)) {
     batch_job *j = item;
-    for (int i = 0; i < j->n; i++) {
-      ri__record *r = j->recs[i];
-      if (j->ok && !r->stage) {
-        int64_t p0 = ri__now_us();
-        ri__err pe;
-        ri__err_clear(&pe);
-        if (!ok)
-          ri__record_fail(r, "postprocess", e.msg);
-        else if (ri__postproc_run(&pp, j->outs, i, r, &pe) != RI_OK)
-          ri__record_fail(r, "postprocess", pe.msg);
-        ri__dist_add(&rs->m, &rs->m.postprocess_us, (double)(ri__now_us() - p0));
-      }
-      if (!ri__queue_push(&rs->q_write, r)) ri__record_free(r);
+    const int n = j->n; /* read before this worker's count: once counted, the last worker may free j */
+    int i = atomic_fetch_add(&j->next, 1);
+    ri__record *r = j->recs[i];
+    if (j->ok && !r->stage) {
+      int64_t p0 = ri__now_us();
+      ri__err pe;
+      ri__err_clear(&pe);
+      if (!ok)
+        ri__record_fail(r, "postprocess", e.msg);
+      else if (ri__postproc_run(&pp, j->outs, i, r, &pe) != RI_OK)
+        ri__record_fail(r, "postprocess", pe.msg);
+      ri__dist_add(&rs->m, &rs->m.postprocess_us, (double)(ri__now_us() - p0));
     }
-    job_free(j);
+    if (!ri__queue_push(&rs->q_write, r)) ri__record_free(r);
+    if (atomic_fetch_add(&j->done, 1) == n - 1) job_free(j);
   }
   ri__postproc_free(&pp);
   ri__queue_producer_done(&rs->q_write);
@@ -669,17 +689,18 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     s = dl_path ? ri__outfile_open(&dl, dl_path, &p->err) : RI__OOM(&p->err);
   }
   int threads_started = 0;
-  pthread_t t_src, *t_inf = NULL, *t_dec = NULL, t_post[2];
+  pthread_t t_src, *t_inf = NULL, *t_dec = NULL, *t_post = NULL;
   infer_worker *workers = NULL;
-  rs->post_threads = p->decode_threads > 1 ? 2 : 1;
+  rs->post_threads = p->post_threads > 0 ? p->post_threads : p->decode_threads;
   if (s == RI_OK) {
     t_dec = ri__calloc((size_t)p->decode_threads, sizeof(pthread_t));
+    t_post = ri__calloc((size_t)rs->post_threads, sizeof(pthread_t));
     t_inf = ri__calloc((size_t)rs->n_ctxs, sizeof(pthread_t));
     workers = ri__calloc((size_t)rs->n_ctxs, sizeof *workers);
-    /* q_post holds whole batches with their outputs: a few are enough to keep post-processing busy */
-    if (!t_dec || !t_inf || !workers || !ri__queue_init(&rs->q_read, RI__QUEUE_CAP, 1) ||
+    /* q_post holds a few batches (with their outputs), one entry per record */
+    if (!t_dec || !t_inf || !t_post || !workers || !ri__queue_init(&rs->q_read, RI__QUEUE_CAP, 1) ||
         !ri__queue_init(&rs->q_batch, RI__QUEUE_CAP, p->decode_threads) ||
-        !ri__queue_init(&rs->q_post, 4 + rs->n_ctxs, rs->n_ctxs) ||
+        !ri__queue_init(&rs->q_post, (4 + rs->n_ctxs) * p->max_batch, rs->n_ctxs) ||
         !ri__queue_init(&rs->q_write, RI__QUEUE_CAP, rs->n_ctxs + rs->post_threads))
       s = RI__OOM(&p->err);
   }
@@ -815,6 +836,7 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
   }
   ri__free(t_dec);
   ri__free(t_inf);
+  ri__free(t_post);
   ri__free(workers);
   ri__free(dl_path);
   for (int i = 0; i < rs->n_ctxs; i++)

@@ -41,13 +41,12 @@ def setup(tmp_path_factory, generated_models, ri_cli):
     return cli, d, lst, eng, inputs, paths
 
 
-@pytest.mark.parametrize("ordered,contexts", [(False, 1), (True, 1), (False, 3), (True, 3)])
-def test_threads_stress(setup, ordered, contexts):
+def _run(setup, ordered, contexts, post_threads=0):
     cli, d, lst, eng, inputs, paths = setup
-    out = d / f"out_{int(ordered)}_{contexts}.csv"
+    out = d / f"out_{int(ordered)}_{contexts}_{post_threads}.csv"
     cmd = [cli, "run", "--engine", str(eng), "--input", str(lst), "--output", str(out), "--max-batch", "5",
            "--min-batch", "2", "--max-wait-us", "50", "--decode-threads", "4", "--contexts", str(contexts),
-           "--no-progress"]
+           "--post-threads", str(post_threads), "--no-progress"]
     if ordered:
         cmd.append("--ordered")
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1")
@@ -55,7 +54,7 @@ def test_threads_stress(setup, ordered, contexts):
     assert "ThreadSanitizer" not in r.stderr, r.stderr[-4000:]
     assert r.returncode == 3, r.stderr  # some inputs are bad
     rows = out.read_text().splitlines()
-    dead = (d / f"out_{int(ordered)}_{contexts}.csv.dead-letter.jsonl").read_text().splitlines()
+    dead = (d / f"{out.name}.dead-letter.jsonl").read_text().splitlines()
     assert len(rows) == len(paths)
     assert len(rows) + len(dead) == len(inputs)
     keys = [r.split(";", 1)[0] for r in rows]
@@ -63,3 +62,17 @@ def test_threads_stress(setup, ordered, contexts):
         assert keys == paths
     else:
         assert sorted(keys) == sorted(paths)
+    return rows, sorted(dead)
+
+
+@pytest.mark.parametrize("ordered,contexts", [(False, 1), (True, 1), (False, 3), (True, 3)])
+def test_threads_stress(setup, ordered, contexts):
+    _run(setup, ordered, contexts)
+
+
+def test_post_threads_share_batches(setup):
+    """Post-processing workers claim the records of a batch one by one: with 1, 7 (more than a batch) and the
+    default (decode threads) the rows and dead letters are the same, and no ThreadSanitizer report."""
+    base = _run(setup, True, 2, post_threads=1)
+    assert _run(setup, True, 2, post_threads=7) == base
+    assert _run(setup, True, 2, post_threads=0) == base

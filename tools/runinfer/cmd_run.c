@@ -14,6 +14,7 @@ int cmd_run(int argc, char **argv) {
   const char *engine_path = NULL, *onnx = NULL, *input = NULL, *glob = NULL, *dir = NULL, *output = NULL;
   const char *dead = NULL, *metrics = NULL, *prom = NULL, *draw = NULL, *fmt = "seed", *device = NULL;
   int use_stdin = 0, rebuild = 0, ordered = 0, threads = 0, decode_threads = 2, min_batch = 1, max_batch = 0;
+  int post_threads = 0;
   int max_wait = 2000, progress = 1, fast_decode = 0, contexts = 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -55,6 +56,8 @@ int cmd_run(int argc, char **argv) {
       bad = cli_int(argv[++i], 0, 1024, &threads);
     else if (strcmp(a, "--decode-threads") == 0 && v)
       bad = cli_int(argv[++i], 1, 256, &decode_threads);
+    else if (strcmp(a, "--post-threads") == 0 && v)
+      bad = cli_int(argv[++i], 0, 256, &post_threads);
     else if (strcmp(a, "--device") == 0 && v)
       device = argv[++i];
     else if (strcmp(a, "--contexts") == 0 && v)
@@ -160,6 +163,7 @@ int cmd_run(int argc, char **argv) {
       (s = ri_pipeline_set_dead_letter(p, dead)) != RI_OK ||
       (s = ri_pipeline_set_batching(p, min_batch, max_batch, max_wait)) != RI_OK ||
       (s = ri_pipeline_set_workers(p, decode_threads, ordered)) != RI_OK ||
+      (s = ri_pipeline_set_post_workers(p, post_threads)) != RI_OK ||
       (s = ri_pipeline_set_contexts(p, contexts)) != RI_OK ||
       (s = ri_pipeline_set_metrics(p, metrics, prom)) != RI_OK ||
       (s = ri_pipeline_set_draw_dir(p, draw)) != RI_OK ||
