@@ -329,8 +329,8 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
     int sms = 0;
     CU_RT(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, st->cfg.device_index));
     c->splitk.sms = sms > 0 ? sms : 1;
-    c->splitk.ws_bytes = (size_t)16 << 20;
-    c->splitk.n_counters = 4096;
+    c->splitk.ws_bytes = RI__CU_SPLITK_WS_BYTES;
+    c->splitk.n_counters = RI__CU_SPLITK_COUNTERS;
     RI__TRY(dev_alloc(c, &c->splitk.ws, (int64_t)c->splitk.ws_bytes, "split-K workspace", err));
     void *cnt = NULL;
     RI__TRY(

@@ -1,4 +1,4 @@
-/* Conv and BatchNormalization on the CUDA backend.
+/* Conv on the CUDA backend (BatchNormalization: cuda_op_batchnorm.c; cuDNN algorithms: cuda_conv_cudnn.c).
  *
  * Conv: depthwise convolutions (group == C == M, kernel up to 7x7) run on the backend's own kernel with
  * bias and activation fused (k_dwconv.cu). In fp16 engines every other 2-D convolution with group 1 runs on
@@ -24,58 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda_conv.h"
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/cuda_tactics.h"
 #include "core/alloc.h"
 #include "core/half.h"
 #include "graph/op.h"
-#include "graph/ops/batchnorm_params.h"
 #include "graph/ops/conv_params.h"
 
-typedef struct {
-  int depthwise; /* own kernel */
-  int stem;      /* own direct kernel for few input channels (fp16 engines, k_stemconv.cu) */
-  int gemm;      /* own tensor-core implicit GEMM (fp16 NHWC, group 1) */
-  int nhwc;
-  int64_t w_off, b_off; /* b_off -1 without bias */
-  int64_t m, cg, group, kh, kw;
-  int64_t cg_pad; /* input channels per group as cuDNN sees them: cg, or cg rounded up to 8 (see below) */
-  int64_t ldw;    /* halves per output channel's weight row (NHWC layouts): kh * kw * cg_pad rounded to 8 */
-  int seg;        /* tensor-core GEMM: K segment length in 32-deep steps for every batch (0: one segment) */
-  int tuned;      /* tensor-core GEMM: tile per batch bucket from a tactic (cuda_tactics.h), else heuristic */
-  int tile[RI__CU_TAC_BUCKETS];
-  float tuned_us;  /* the tactic's timed time at batch 1 */
-  char label[200]; /* the node's implementation name with its tactic */
-  int dnn_stored;  /* cuDNN: the algorithm comes from the engine (chosen at build), no search */
-  ri__cu_dnn_tac dnn;
-} conv_aux;
-
-typedef struct {
-  int found;
-  cudnnConvolutionFwdAlgo_t algo;
-  cudnnMathType_t math;
-  int ws_batch; /* batch the workspace size below was queried for */
-  size_t ws;
-  int per_image; /* every image runs alone (batch-1 descriptors): no algorithm passed the invariance check */
-  size_t ws1;    /* workspace at batch 1 */
-  float ms;      /* cuDNN's time for it at the maximum batch (0 when not measured) */
-} algo_slot;
-
-typedef struct {
-  cudnnTensorDescriptor_t x, y;
-  cudnnFilterDescriptor_t w;
-  cudnnConvolutionDescriptor_t conv;
-  algo_slot slot; /* the algorithm of every batch size */
-} conv_ctx;
-
-/* Geometry of one run. ih/iw are the input's; the cuDNN input is ih + ex_t + ex_b by iw + ex_l + ex_r. */
-typedef struct {
-  int64_t n, c, ih, iw, oh, ow;
-  int64_t pads[4]; /* resolved: top, left, bottom, right */
-  int64_t sym_h, sym_w, ex_t, ex_l, ex_b, ex_r;
-} conv_geo;
-
-static void geometry(const ri__conv_params *p, const ri__shape *x, const ri__shape *y, conv_geo *g) {
+void ri__cu_conv_geometry(const ri__conv_params *p, const ri__shape *x, const ri__shape *y, conv_geo *g) {
   memset(g, 0, sizeof *g);
   g->n = x->dims[0];
   g->c = x->dims[1];
@@ -93,10 +50,12 @@ static void geometry(const ri__conv_params *p, const ri__shape *x, const ri__sha
 static int has_extra_pad(const conv_geo *g) { return g->ex_t || g->ex_b || g->ex_l || g->ex_r; }
 
 /* The input goes through the pad kernel into scratch: asymmetric pads, or zero channels appended. */
-static int needs_pad(const conv_aux *a, const conv_geo *g) { return has_extra_pad(g) || a->cg_pad != a->cg; }
+int ri__cu_conv_needs_pad(const conv_aux *a, const conv_geo *g) {
+  return has_extra_pad(g) || a->cg_pad != a->cg;
+}
 
 /* Channels of the (padded) input that cuDNN reads. */
-static int64_t cudnn_channels(const conv_aux *a, const conv_geo *g) {
+int64_t ri__cu_conv_cudnn_channels(const conv_aux *a, const conv_geo *g) {
   return a->cg_pad != a->cg ? a->cg_pad : g->c;
 }
 
@@ -246,7 +205,8 @@ void ri__cu_conv_tune_args(const cu_state *st, int ni, int batch, ri__cu_convgem
   const ri__node *n = &st->g->nodes[ni];
   const conv_aux *a = st->nodes[ni].aux;
   conv_geo geo;
-  geometry(n->params, &st->g->values[n->inputs[0]].shape, &st->g->values[n->outputs[0]].shape, &geo);
+  ri__cu_conv_geometry(n->params, &st->g->values[n->inputs[0]].shape, &st->g->values[n->outputs[0]].shape,
+                       &geo);
   geo.n = batch;
   gemm_args(st, ni, &geo, ga);
   /* a dense output of its own: no slice, no residual */
@@ -285,8 +245,8 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
   return ri__cu_tac_encode(&t);
 }
 
-static const cudnnMathType_t k_maths[4] = {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH,
-                                           CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, CUDNN_FMA_MATH};
+const cudnnMathType_t ri__cu_conv_maths[4] = {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH,
+                                              CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, CUDNN_FMA_MATH};
 
 /* A cuDNN convolution's algorithm from now on (engine file or build-time context), and its name. */
 static void keep_dnn(cu_state *st, int ni, const ri__cu_dnn_tac *t) {
@@ -315,7 +275,7 @@ void ri__cu_conv_keep_algo(cu_ctx *c, int ni) {
   memset(&t, 0, sizeof t);
   t.algo = (int)k->slot.algo;
   for (int m = 0; m < 4; m++)
-    if (k_maths[m] == k->slot.math) t.math = m;
+    if (ri__cu_conv_maths[m] == k->slot.math) t.math = m;
   t.per_image = k->slot.per_image;
   t.ms = k->slot.ms;
   if (t.algo < 0 || t.algo > 7) return;
@@ -356,7 +316,7 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   const char *conv_env = getenv("RI_CUDA_CONV");
   a->gemm = a->nhwc && !a->depthwise && a->group == 1 && !(conv_env && strcmp(conv_env, "cudnn") == 0);
   conv_geo geo;
-  geometry(p, &x->shape, &g->values[n->outputs[0]].shape, &geo);
+  ri__cu_conv_geometry(p, &x->shape, &g->values[n->outputs[0]].shape, &geo);
   if (!a->depthwise && ri__cu_conv_is_stem(st, ni)) {
     /* Weights as float [kh, kw, cg][M]: the kernel reads one row of M per tap and channel. */
     a->stem = 1;
@@ -427,331 +387,12 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   st->nodes[ni].name = a->nhwc ? "cudnn_nhwc_f16" : st->fp16 ? "cudnn_nchw_f16" : "cudnn_nchw_f32";
   ri__cu_dnn_tac dt;
   if (ri__cu_dnn_tac_decode(n->tactic, &dt)) keep_dnn(st, ni, &dt); /* stored at build */
-  if (needs_pad(a, &geo)) {
-    int64_t padded =
-        geo.n * cudnn_channels(a, &geo) * (geo.ih + geo.ex_t + geo.ex_b) * (geo.iw + geo.ex_l + geo.ex_r);
+  if (ri__cu_conv_needs_pad(a, &geo)) {
+    int64_t padded = geo.n * ri__cu_conv_cudnn_channels(a, &geo) * (geo.ih + geo.ex_t + geo.ex_b) *
+                     (geo.iw + geo.ex_l + geo.ex_r);
     st->nodes[ni].op_scratch = padded * (int64_t)(st->fp16 ? 2 : 4);
   }
   return RI_OK;
-}
-
-static void conv_ctx_free(cu_ctx *c, int ni) {
-  conv_ctx *k = c->node_ctx[ni];
-  if (!k) return;
-  if (k->x) cudnnDestroyTensorDescriptor(k->x);
-  if (k->y) cudnnDestroyTensorDescriptor(k->y);
-  if (k->w) cudnnDestroyFilterDescriptor(k->w);
-  if (k->conv) cudnnDestroyConvolutionDescriptor(k->conv);
-  ri__free(k);
-  c->node_ctx[ni] = NULL;
-}
-
-/* Sets the tensor and convolution descriptors for one geometry. */
-static ri_status set_descs(cu_ctx *c, int ni, const conv_geo *geo, ri__err *err) {
-  const cu_state *st = c->st;
-  const conv_aux *a = st->nodes[ni].aux;
-  const ri__conv_params *p = st->g->nodes[ni].params;
-  conv_ctx *k = c->node_ctx[ni];
-  cudnnTensorFormat_t fmt = a->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
-  cudnnDataType_t dt = st->fp16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
-  int64_t hp = geo->ih + geo->ex_t + geo->ex_b, wp = geo->iw + geo->ex_l + geo->ex_r;
-  if (geo->n > INT32_MAX || geo->c > INT32_MAX || hp > INT32_MAX || wp > INT32_MAX)
-    return ri__cu_unsupported(err, st, ni, "an input beyond cuDNN's 32-bit dimensions");
-  CU_DNN(
-      cudnnSetTensor4dDescriptor(k->x, fmt, dt, (int)geo->n, (int)cudnn_channels(a, geo), (int)hp, (int)wp));
-  CU_DNN(cudnnSetTensor4dDescriptor(k->y, fmt, dt, (int)geo->n, (int)a->m, (int)geo->oh, (int)geo->ow));
-  CU_DNN(cudnnSetConvolution2dDescriptor(k->conv, (int)geo->sym_h, (int)geo->sym_w, (int)p->win.stride[0],
-                                         (int)p->win.stride[1], (int)p->win.dilation[0],
-                                         (int)p->win.dilation[1], CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  CU_DNN(cudnnSetConvolutionGroupCount(k->conv, (int)a->group));
-  return RI_OK;
-}
-
-/* Chooses from perf results sorted best first: the first successful algorithm whose workspace fits. fp32
- * engines skip results that used tensor-op math (TF32) and always run with CUDNN_FMA_MATH, so that results
- * keep fp32 accuracy; fp16 engines run each algorithm with the math type it was timed with. */
-static int choose(const cu_state *st, const cudnnConvolutionFwdAlgoPerf_t *perf, int n, size_t ws_limit,
-                  algo_slot *out, int *from) {
-  for (int i = *from; i < n; i++) {
-    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ws_limit) continue;
-    int tensor_op =
-        perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-    if (!st->fp16 && tensor_op) continue;
-    out->found = 1;
-    out->algo = perf[i].algo;
-    out->math = st->fp16 ? perf[i].mathType : CUDNN_FMA_MATH;
-    out->ws = perf[i].memory;
-    out->ms = perf[i].time;
-    *from = i + 1;
-    return 1;
-  }
-  *from = n;
-  return 0;
-}
-
-/* Runs the convolution at batch n with the candidate's algorithm on the descriptors of geometry g at that
- * batch. *ran is 0 when cuDNN refuses it there (or its workspace does not fit); *ws_out is its workspace. */
-static ri_status run_at(cu_ctx *c, int ni, const conv_geo *g, int n, const algo_slot *cand, const void *x,
-                        const void *w, void *y, int *ran, size_t *ws_out, ri__err *err) {
-  const cu_state *st = c->st;
-  conv_ctx *k = c->node_ctx[ni];
-  conv_geo gn = *g;
-  gn.n = n;
-  *ran = 0;
-  RI__TRY(set_descs(c, ni, &gn, err));
-  CU_DNN(cudnnSetConvolutionMathType(k->conv, cand->math));
-  size_t ws = 0;
-  if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, cand->algo, &ws) !=
-          CUDNN_STATUS_SUCCESS ||
-      ws > c->ws_bytes)
-    return RI_OK;
-  const float one = 1.f, zero = 0.f;
-  if (cudnnConvolutionForward(c->cudnn, &one, k->x, x, k->w, w, k->conv, cand->algo, c->ws, ws, &zero, k->y,
-                              y) != CUDNN_STATUS_SUCCESS) {
-    (void)cudaGetLastError();
-    return RI_OK;
-  }
-  *ws_out = ws;
-  *ran = 1;
-  return RI_OK;
-}
-
-/* The runs of batch_invariant: image img alone (its output into ref), then at the first and last position
- * of each batch size, each output compared with ref. */
-static ri_status check_runs(cu_ctx *c, int ni, const conv_geo *g, const algo_slot *cand, void *x,
-                            const void *w, void *y, const unsigned char *img, unsigned char *ref,
-                            unsigned char *got, size_t in_img, size_t out_img, int *ok, size_t *ws_max,
-                            ri__err *err) {
-  const cu_state *st = c->st;
-  int ran = 0;
-  size_t ws = 0;
-  CU_RT(cudaMemsetAsync(x, 0, (size_t)g->n * in_img, c->stream));
-  CU_RT(cudaMemcpyAsync(x, img, in_img, cudaMemcpyHostToDevice, c->stream));
-  RI__TRY(run_at(c, ni, g, 1, cand, x, w, y, &ran, &ws, err));
-  if (!ran) return RI_OK;
-  CU_RT(cudaMemcpyAsync(ref, y, out_img, cudaMemcpyDeviceToHost, c->stream));
-  CU_RT(cudaStreamSynchronize(c->stream));
-  *ws_max = ws;
-  const int sizes[4] = {2, 3, 8, (int)g->n};
-  for (int t = 0; t < 4; t++) {
-    int n = sizes[t];
-    if (n > g->n || (t < 3 && n == g->n)) continue;
-    CU_RT(cudaMemcpyAsync((char *)x + (size_t)(n - 1) * in_img, img, in_img, cudaMemcpyHostToDevice,
-                          c->stream));
-    RI__TRY(run_at(c, ni, g, n, cand, x, w, y, &ran, &ws, err));
-    if (!ran) return RI_OK;
-    if (ws > *ws_max) *ws_max = ws;
-    for (int pos = 0; pos < 2; pos++) {
-      CU_RT(cudaMemcpyAsync(got, (char *)y + (pos ? (size_t)(n - 1) * out_img : 0), out_img,
-                            cudaMemcpyDeviceToHost, c->stream));
-      CU_RT(cudaStreamSynchronize(c->stream));
-      if (memcmp(got, ref, out_img) != 0) return RI_OK;
-    }
-  }
-  *ok = 1;
-  return RI_OK;
-}
-
-/* Whether the candidate gives an image inside batches of 2, 3, 8 and the maximum (at the first and the last
- * position) the bits it gives the image alone, on pseudo-random data written into x (which holds the
- * maximum batch's input) at those positions. cuDNN promises no such thing, and on an H200 some fp32
- * algorithms chosen for ResNet-50 broke it: candidates that fail are passed over. *ws_max: the most
- * workspace the runs needed. */
-static ri_status batch_invariant(cu_ctx *c, int ni, const conv_geo *g, const algo_slot *cand, void *x,
-                                 const void *w, void *y, int *ok, size_t *ws_max, ri__err *err) {
-  const cu_state *st = c->st;
-  const conv_aux *a = st->nodes[ni].aux;
-  size_t es = st->fp16 ? 2 : 4;
-  size_t in_img =
-      (size_t)(cudnn_channels(a, g) * (g->ih + g->ex_t + g->ex_b) * (g->iw + g->ex_l + g->ex_r)) * es;
-  size_t out_img = (size_t)(a->m * g->oh * g->ow) * es;
-  *ok = 0;
-  *ws_max = 0;
-  unsigned char *img = ri__malloc(in_img), *ref = ri__malloc(out_img), *got = ri__malloc(out_img);
-  if (!img || !ref || !got) {
-    ri__free(img);
-    ri__free(ref);
-    ri__free(got);
-    return RI__OOM(err);
-  }
-  uint32_t r = 0x9e3779b9u ^ (uint32_t)ni;
-  for (size_t i = 0; i < in_img / es; i++) {
-    r ^= r << 13, r ^= r >> 17, r ^= r << 5;
-    float f = (float)(r >> 8) / (float)(1u << 24) * 2.f - 1.f;
-    if (st->fp16) {
-      uint16_t h = ri__float_to_half(f);
-      memcpy(img + i * 2, &h, 2);
-    } else {
-      memcpy(img + i * 4, &f, 4);
-    }
-  }
-  ri_status s = check_runs(c, ni, g, cand, x, w, y, img, ref, got, in_img, out_img, ok, ws_max, err);
-  ri__free(img);
-  ri__free(ref);
-  ri__free(got);
-  return s;
-}
-
-/* Searches an algorithm for the descriptors as set, with x, w, y device buffers for timing. */
-static ri_status search(cu_ctx *c, int ni, const conv_geo *geo, void *x, const void *w, void *y,
-                        algo_slot *slot, ri__err *err) {
-  const cu_state *st = c->st;
-  conv_ctx *k = c->node_ctx[ni];
-  int batch = (int)geo->n;
-  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-  int count = 0;
-  const char *mode = getenv("RI_CUDA_CONV_ALGO");
-  CU_DNN(cudnnSetConvolutionMathType(k->conv, st->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
-  /* A failed search is not an error: the heuristics, then implicit GEMM, stand in. A geometry cuDNN
-   * cannot run at all fails in cudnnConvolutionForward with cuDNN's own message. */
-  cudnnStatus_t e = CUDNN_STATUS_NOT_SUPPORTED;
-  if (mode && *mode >= '0' && *mode <= '7' && !mode[1]) {
-    /* One algorithm for every convolution (for measurements); implicit GEMM where it does not apply. */
-    memset(slot, 0, sizeof *slot);
-    slot->found = 1;
-    slot->algo = (cudnnConvolutionFwdAlgo_t)(*mode - '0');
-    slot->math = st->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
-    CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
-    if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws) !=
-            CUDNN_STATUS_SUCCESS ||
-        slot->ws > c->ws_bytes) {
-      slot->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-      slot->ws = 0;
-    }
-    slot->ws_batch = batch;
-    conv_geo one = *geo;
-    one.n = 1;
-    RI__TRY(set_descs(c, ni, &one, err));
-    if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo,
-                                                &slot->ws1) != CUDNN_STATUS_SUCCESS ||
-        slot->ws1 > c->ws_bytes)
-      slot->ws1 = 0;
-    RI__TRY(set_descs(c, ni, geo, err));
-    size_t need = slot->ws > slot->ws1 ? slot->ws : slot->ws1;
-    if (need > c->ws_need) c->ws_need = need;
-    return RI_OK;
-  }
-  if (!mode || strcmp(mode, "heuristic") != 0)
-    e = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, k->x, x, k->w, w, k->conv, k->y, y,
-                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf, c->ws,
-                                               c->ws_bytes);
-  if (e != CUDNN_STATUS_SUCCESS)
-    e = cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, k->x, k->w, k->conv, k->y,
-                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf);
-  if (e != CUDNN_STATUS_SUCCESS) count = 0;
-  /* Clear a non-sticky error that a failed trial left behind, so that the next launch check does not
-   * report it; sticky errors surface at the run's synchronization anyway. */
-  (void)cudaGetLastError();
-  /* The fastest candidate that passes the batch-invariance check; then implicit GEMM (no workspace, every
-   * geometry cuDNN accepts); then, when that fails the check too, every image alone with it.
-   * RI_CUDA_CONV_CHECK=0 skips the check (the fastest candidate as cuDNN ranks them). */
-  const char *chk = getenv("RI_CUDA_CONV_CHECK");
-  int check = batch > 1 && !(chk && strcmp(chk, "0") == 0);
-  memset(slot, 0, sizeof *slot);
-  algo_slot cand;
-  memset(&cand, 0, sizeof cand);
-  int from = 0, ok = 0;
-  size_t ws_max = 0, ws_run = 0;
-  while (!ok && choose(st, perf, count, c->ws_bytes, &cand, &from)) {
-    ok = 1;
-    if (check) RI__TRY(batch_invariant(c, ni, geo, &cand, x, w, y, &ok, &ws_run, err));
-  }
-  if (!ok) {
-    memset(&cand, 0, sizeof cand);
-    cand.found = 1;
-    cand.algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    cand.math = st->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
-    ok = 1;
-    if (check) RI__TRY(batch_invariant(c, ni, geo, &cand, x, w, y, &ok, &ws_run, err));
-    cand.per_image = !ok;
-  }
-  *slot = cand;
-  if (ok) ws_max = ws_run;
-  /* Workspace at the maximum batch and at batch 1 (per-image runs), with the descriptors left at the
-   * maximum batch. */
-  CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
-  conv_geo one = *geo;
-  one.n = 1;
-  RI__TRY(set_descs(c, ni, &one, err));
-  if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws1) !=
-          CUDNN_STATUS_SUCCESS ||
-      slot->ws1 > c->ws_bytes)
-    slot->ws1 = 0;
-  RI__TRY(set_descs(c, ni, geo, err));
-  if (cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws) !=
-          CUDNN_STATUS_SUCCESS ||
-      slot->ws > c->ws_bytes)
-    slot->ws = 0, slot->per_image = 1;
-  if (!slot->per_image && slot->ws > ws_max) ws_max = slot->ws;
-  if (slot->ws1 > ws_max) ws_max = slot->ws1;
-  slot->ws_batch = slot->per_image ? 0 : batch;
-  if (ws_max > c->ws_need) c->ws_need = ws_max;
-  return RI_OK;
-}
-
-/* The algorithm stored in the engine: no search, no check (both ran at build). *ok is 0 when cuDNN refuses it
- * here (the caller searches instead). */
-static ri_status use_stored(cu_ctx *c, int ni, const conv_geo *geo, algo_slot *slot, int *ok, ri__err *err) {
-  const cu_state *st = c->st;
-  const conv_aux *a = st->nodes[ni].aux;
-  conv_ctx *k = c->node_ctx[ni];
-  *ok = 0;
-  memset(slot, 0, sizeof *slot);
-  slot->found = 1;
-  slot->algo = (cudnnConvolutionFwdAlgo_t)a->dnn.algo;
-  slot->math = k_maths[a->dnn.math & 3];
-  slot->per_image = a->dnn.per_image;
-  slot->ms = a->dnn.ms;
-  CU_DNN(cudnnSetConvolutionMathType(k->conv, slot->math));
-  conv_geo one = *geo;
-  one.n = 1;
-  RI__TRY(set_descs(c, ni, &one, err));
-  cudnnStatus_t e1 =
-      cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws1);
-  RI__TRY(set_descs(c, ni, geo, err));
-  cudnnStatus_t em =
-      cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, k->x, k->w, k->conv, k->y, slot->algo, &slot->ws);
-  if (e1 != CUDNN_STATUS_SUCCESS || slot->ws1 > c->ws_bytes) return RI_OK;
-  if (em != CUDNN_STATUS_SUCCESS || slot->ws > c->ws_bytes) slot->ws = 0, slot->per_image = 1;
-  slot->ws_batch = slot->per_image ? 0 : geo->n > INT32_MAX ? 0 : (int)geo->n;
-  size_t need = slot->per_image ? slot->ws1 : (slot->ws > slot->ws1 ? slot->ws : slot->ws1);
-  if (need > c->ws_need) c->ws_need = need;
-  *ok = 1;
-  return RI_OK;
-}
-
-static ri_status conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
-  const cu_state *st = c->st;
-  const conv_aux *a = st->nodes[ni].aux;
-  if (a->depthwise || a->gemm || a->stem) return RI_OK;
-  const ri__graph *g = st->g;
-  const ri__node *n = &g->nodes[ni];
-  conv_ctx *k = ri__calloc(1, sizeof *k);
-  if (!k) return RI__OOM(err);
-  c->node_ctx[ni] = k;
-  CU_DNN(cudnnCreateTensorDescriptor(&k->x));
-  CU_DNN(cudnnCreateTensorDescriptor(&k->y));
-  CU_DNN(cudnnCreateFilterDescriptor(&k->w));
-  CU_DNN(cudnnCreateConvolutionDescriptor(&k->conv));
-  CU_DNN(cudnnSetFilter4dDescriptor(k->w, st->fp16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT,
-                                    a->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, (int)a->m,
-                                    (int)a->cg_pad, (int)a->kh, (int)a->kw));
-  /* Search at the maximum batch with the shapes of the engine (inferred at max batch). */
-  conv_geo geo;
-  geometry(n->params, &g->values[n->inputs[0]].shape, &g->values[n->outputs[0]].shape, &geo);
-  RI__TRY(set_descs(c, ni, &geo, err));
-  /* Any buffer of the input's size will do for timing: the padded copy lives after the converted inputs. */
-  void *x = ri__cu_value_ptr(c, n->inputs[0]);
-  if (needs_pad(a, &geo))
-    x = (char *)c->scratch + (st->nodes[ni].cvt_bytes + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
-  void *y = ri__cu_value_ptr(c, n->outputs[0]);
-  const void *w = ri__cu_const_ptr(st, a->w_off);
-  if (a->dnn_stored) {
-    int ok = 0;
-    RI__TRY(use_stored(c, ni, &geo, &k->slot, &ok, err));
-    if (ok) return RI_OK;
-  }
-  return search(c, ni, &geo, x, w, y, &k->slot, err);
 }
 
 static ri_status pad_input(cu_ctx *c, int ni, const cu_arg *xa, const conv_geo *geo, void *dst,
@@ -764,7 +405,7 @@ static ri_status pad_input(cu_ctx *c, int ni, const cu_arg *xa, const conv_geo *
     in.dims[2] = 1;
   }
   padded = in;
-  padded.dims[1] = cudnn_channels(st->nodes[ni].aux, geo);
+  padded.dims[1] = ri__cu_conv_cudnn_channels(st->nodes[ni].aux, geo);
   padded.dims[2] = geo->ih + geo->ex_t + geo->ex_b;
   padded.dims[3] = geo->iw + geo->ex_l + geo->ex_r;
   int64_t ss[RI__MAX_RANK], ds[RI__MAX_RANK];
@@ -795,7 +436,7 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   const ri__conv_params *p = n->params;
   const conv_aux *a = st->nodes[ni].aux;
   conv_geo geo;
-  geometry(p, &in[0].t->shape, &out[0].t->shape, &geo);
+  ri__cu_conv_geometry(p, &in[0].t->shape, &out[0].t->shape, &geo);
   const float *bias = a->b_off >= 0 ? ri__cu_const_ptr(st, a->b_off) : NULL;
   const void *w = ri__cu_const_ptr(st, a->w_off);
   if (a->stem) {
@@ -837,11 +478,11 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   }
   conv_ctx *k = c->node_ctx[ni];
   const void *x = in[0].p;
-  if (needs_pad(a, &geo)) {
+  if (ri__cu_conv_needs_pad(a, &geo)) {
     RI__TRY(pad_input(c, ni, &in[0], &geo, scratch, err));
     x = scratch;
   }
-  RI__TRY(set_descs(c, ni, &geo, err));
+  RI__TRY(ri__cu_conv_set_descs(c, ni, &geo, err));
   int batch = (int)geo.n;
   algo_slot *slot = &k->slot;
   size_t ws = slot->ws;
@@ -867,11 +508,11 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   if (per_image) {
     conv_geo g1 = geo;
     g1.n = 1;
-    RI__TRY(set_descs(c, ni, &g1, err));
+    RI__TRY(ri__cu_conv_set_descs(c, ni, &g1, err));
     size_t es = st->fp16 ? 2 : 4;
-    size_t in_img =
-        (size_t)(cudnn_channels(a, &geo) * (geo.ih + geo.ex_t + geo.ex_b) * (geo.iw + geo.ex_l + geo.ex_r)) *
-        es;
+    size_t in_img = (size_t)(ri__cu_conv_cudnn_channels(a, &geo) * (geo.ih + geo.ex_t + geo.ex_b) *
+                             (geo.iw + geo.ex_l + geo.ex_r)) *
+                    es;
     size_t out_img = (size_t)(a->m * geo.oh * geo.ow) * es;
     for (int i = 0; i < batch; i++)
       CU_DNN(cudnnConvolutionForward(c->cudnn, &one, k->x, (const char *)x + (size_t)i * in_img, k->w, w,
@@ -889,65 +530,6 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   return RI_OK;
 }
 
-static const cu_op_impl k_conv = {conv_prep, conv_ctx_init, conv_ctx_free, conv_run};
-
-/* ---- BatchNormalization: y = x * s[c] + t[c] with s = scale / sqrt(var + eps), t = B - mean * s ---- */
-
-typedef struct {
-  int64_t s_off, t_off, channels;
-} bn_aux;
-
-static ri_status bn_prep(cu_state *st, int ni, ri__err *err) {
-  const ri__graph *g = st->g;
-  const ri__node *n = &g->nodes[ni];
-  const ri__batchnorm_params *p = n->params;
-  if (!p) return ri__cu_unsupported(err, st, ni, "parameters were not resolved");
-  const ri__value *x = &g->values[ri__cu_in(st, ni, 0)];
-  if (x->dtype != RI_DTYPE_FLOAT32 || x->shape.rank < 2)
-    return ri__cu_unsupported(err, st, ni, "input %s of rank %d", ri_dtype_name(x->dtype), x->shape.rank);
-  int64_t ch = x->shape.dims[1];
-  const float *prm[4];
-  for (int k = 1; k <= 4; k++) {
-    if (!ri__cu_in_const(st, ni, k)) return ri__cu_unsupported(err, st, ni, "input %d is not a constant", k);
-    const ri__value *v = &g->values[ri__cu_in(st, ni, k)];
-    if (v->dtype != RI_DTYPE_FLOAT32 || v->nbytes != (size_t)ch * sizeof(float))
-      return ri__cu_unsupported(err, st, ni, "input %d is not float32 [%lld]", k, (long long)ch);
-    prm[k - 1] = v->data;
-  }
-  float *buf = ri__malloc((size_t)ch * 2 * sizeof(float));
-  if (!buf) return RI__OOM(err);
-  for (int64_t i = 0; i < ch; i++) {
-    float s = prm[0][i] / sqrtf(prm[3][i] + p->epsilon);
-    buf[i] = s;
-    buf[ch + i] = prm[1][i] - prm[2][i] * s;
-  }
-  bn_aux *a = ri__calloc(1, sizeof *a);
-  ri_status s = a ? RI_OK : RI__OOM(err);
-  if (s == RI_OK) {
-    st->nodes[ni].aux = a;
-    a->channels = ch;
-    s = ri__cu_blob_add(st, buf, (size_t)ch * sizeof(float), &a->s_off, err);
-  }
-  if (s == RI_OK) s = ri__cu_blob_add(st, buf + ch, (size_t)ch * sizeof(float), &a->t_off, err);
-  ri__free(buf);
-  st->nodes[ni].name = "affine";
-  return s;
-}
-
-static ri_status bn_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out, void *scratch, ri__err *err) {
-  const cu_state *st = c->st;
-  const bn_aux *a = st->nodes[ni].aux;
-  const ri__shape *s = &in[0].t->shape;
-  int64_t inner = 1;
-  if (in[0].layout != CU_LAYOUT_NHWC)
-    for (int k = 2; k < s->rank; k++)
-      inner *= s->dims[k];
-  CU_RT(ri__cu_channel_affine(c->stream, in[0].dt, in[0].p, out[0].p, ri__shape_numel(s), a->channels, inner,
-                              ri__cu_const_ptr(st, a->s_off), ri__cu_const_ptr(st, a->t_off), 0, 0.f, 0.f));
-  return RI_OK;
-}
-
-static const cu_op_impl k_bn = {bn_prep, NULL, NULL, bn_run};
+static const cu_op_impl k_conv = {conv_prep, ri__cu_conv_ctx_init, ri__cu_conv_ctx_free, conv_run};
 
 const cu_op_impl *ri__cu_impl_conv(void) { return &k_conv; }
-const cu_op_impl *ri__cu_impl_batchnorm(void) { return &k_bn; }
