@@ -7,7 +7,8 @@
 # tests/gpu/bench_cuda on the exported model so that both rows measure the same network.
 # Environment: OUT (logs, default ./out), BUILD (runinfer build folder with bench_cuda, default build-gpu),
 # PEER_ARGS (extra arguments for the peer script, e.g. "--quick"), BATCHES (default 1,8,64,256).
-# Writes $OUT/peers.json (the peer's rows) and appends runinfer's rows to $OUT/bench.jsonl; prints both.
+# Writes $OUT/peers.json (the peer's rows) and appends runinfer's rows to $OUT/bench.jsonl (engines of max
+# batch = the largest of BATCHES, then engines of max batch 1 at batch 1); prints both.
 set -euo pipefail
 if [ $# -lt 1 ] || [ ! -f "$1" ]; then
   echo "usage: $0 PATH/TO/peer_bench.py" >&2
@@ -30,6 +31,10 @@ python3 "$PEER" ${PEER_ARGS:-} --export "$TMP/peer_ssd.onnx" --json "$OUT/peers.
 if [ -x "$BUILD/bench_cuda" ]; then
   echo "== runinfer on the peer's exported model"
   "$BUILD/bench_cuda" "$TMP/peer_ssd.onnx" --batches "$BATCHES" --seconds 1.5 --json "$OUT/bench.jsonl"
+  # An engine built for batch 1 only (max batch 1): what a latency-bound service would build; fp16 engines
+  # of max batch 1 fuse the inverted-residual blocks (cuda_irblock.c).
+  echo "== runinfer on the peer's exported model, engines of max batch 1"
+  "$BUILD/bench_cuda" "$TMP/peer_ssd.onnx" --batches 1 --seconds 1.5 --json "$OUT/bench.jsonl"
 else
   echo "gpu_peers: $BUILD/bench_cuda not built; skipping runinfer on the exported model" >&2
 fi

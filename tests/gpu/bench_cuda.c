@@ -165,10 +165,11 @@ static int bench_precision(const char *model, ri_precision prec, const int *batc
       if (json)
         fprintf(
             json,
-            "{\"model\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"compute_ms\":%.4f,\"compute_img_s\":%.1f,"
+            "{\"model\":\"%s\",\"precision\":\"%s\",\"max_batch\":%d,\"batch\":%d,\"compute_ms\":%.4f,"
+            "\"compute_img_s\":%.1f,"
             "\"e2e_ms\":%.4f,\"e2e_img_s\":%.1f,\"runs\":%d,\"graph\":%s,\"build_ms\":%.0f,\"context_ms\":%."
             "0f}\n",
-            model, pname, batch, mc, batch / (mc / 1e3), me, batch / (me / 1e3), runs,
+            model, pname, max_batch, batch, mc, batch / (mc / 1e3), me, batch / (me / 1e3), runs,
             graphs == runs ? "true" : "false", t_build, t_ctx);
     }
     if (rc == 0 && profile && profile_batch(ctx, batch, in, out) != 0) {
