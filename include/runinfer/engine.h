@@ -56,7 +56,8 @@ RI_API RI_MUST_USE ri_status ri_builder_set_threads(ri_builder_t *builder, int t
  * 65 and more); 3 (default) .. 5 = more segmentations and more timed runs per candidate. From level 1 on,
  * the cuDNN algorithms are also chosen at build (0: by every context). The chosen tactic of each layer is
  * stored in the engine and shown by ri_engine_describe_json / `runinfer inspect`. CPU engines ignore it.
- * RI_ERR_INVALID_ARG outside 0..5. */
+ * RI_ERR_INVALID_ARG outside 0..5. A new builder starts at $RI_BUILDER_LEVEL when that is set to a level
+ * 0..5 (e.g. quick test builds), else at RI_BUILDER_LEVEL_DEFAULT. */
 #define RI_BUILDER_LEVEL_DEFAULT 3
 RI_API RI_MUST_USE ri_status ri_builder_set_builder_level(ri_builder_t *builder, int level);
 /* A timing cache file (copied path; NULL = none, the default): the build reads it first (a missing file is

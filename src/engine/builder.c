@@ -17,6 +17,8 @@ ri_status ri_builder_create(ri_builder_t **out) {
   b->max_batch = 1;
   b->precision = RI_PRECISION_FP32;
   b->builder_level = RI_BUILDER_LEVEL_DEFAULT;
+  const char *lv = getenv("RI_BUILDER_LEVEL");
+  if (lv && lv[0] >= '0' && lv[0] <= '5' && lv[1] == '\0') b->builder_level = lv[0] - '0';
   b->device = ri__strdup("cpu");
   if (!b->device) {
     ri__free(b);
