@@ -16,7 +16,12 @@ from collections import defaultdict
 def series(record: dict) -> dict:
     """{precision: {label: [(batch, ms), ...]}} for our rows (GPU compute, and end to end) and the peers'."""
     out: dict = defaultdict(lambda: defaultdict(list))
-    for r in record["ours_peer_model"]:
+    rows = record["ours_peer_model"]
+    top = max((r.get("max_batch", 0) for r in rows), default=0)
+    for r in rows:
+        if r.get("max_batch", top) != top:  # an engine built for a smaller batch (max batch 1): its own mark
+            out[r["precision"]][f"runinfer, engine of max batch {r['max_batch']}"].append((r["batch"], r["compute_ms"]))
+            continue
         out[r["precision"]]["runinfer (graph replay)"].append((r["batch"], r["compute_ms"]))
         out[r["precision"]]["runinfer end to end (H2D + compute + D2H)"].append((r["batch"], r["e2e_ms"]))
     for p in record["peers"]:
@@ -52,8 +57,8 @@ def main() -> None:
                 style.update(linestyle=":", linewidth=2.0, color="tab:blue")
             elif ours:
                 style.update(color="tab:blue")
-            if len(pts) < 3 and not ours:  # measured at batch 1 and 256 only: no line implies the batches between
-                style.update(linestyle="none", marker="s", markersize=7)
+            if len(pts) < 3:  # measured at one or two batch sizes: no line implies the batches between
+                style.update(linestyle="none", marker="*" if ours else "s", markersize=11 if ours else 7)
             b = [x for x, _ in pts]
             ms = [y for _, y in pts]
             ax_lat.plot(b, ms, label=label, **style)
