@@ -169,6 +169,14 @@ typedef struct {
 } ri_memory_usage;
 RI_API RI_MUST_USE ri_status ri_context_memory(ri_context_t *ctx, ri_memory_usage *usage);
 
+/* A buffer owned by the context for input `index`, *bytes long (the input at the engine's maximum batch),
+ * that the caller may fill (batch items first, dense, as ri_context_run takes them) and pass to
+ * ri_context_run as that input. On a GPU it is the context's pinned staging: the run sends it to the device
+ * without copying it first, and it is pinned host memory, so writing into it never page-faults. Elsewhere it
+ * is an ordinary host buffer of the context. Valid until the context is destroyed; its contents are
+ * undefined after a run. Same thread-safety as ri_context_run. */
+RI_API RI_MUST_USE ri_status ri_context_input_buffer(ri_context_t *ctx, int index, void **ptr, size_t *bytes);
+
 /* Shape of output `index` for the given batch (dims fully resolved). For an output whose length depends on
  * the data (NonMaxSuppression's selected indices) this is the largest shape, which the buffer passed to
  * ri_context_run must hold; the rows after the real ones are filled with -1. */

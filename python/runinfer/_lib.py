@@ -177,6 +177,7 @@ _SIGNATURES = {
     "ri_context_last_timing": (c_int, [_P, POINTER(c_double), POINTER(c_double), POINTER(c_double),
                                        POINTER(c_double)]),
     "ri_context_memory": (c_int, [_P, POINTER(c_int64 * 4)]),
+    "ri_context_input_buffer": (c_int, [_P, c_int, POINTER(c_void_p), POINTER(c_size_t)]),
     # vision.h: images and decoding
     "ri_image_create": (c_int, [c_int, c_int, POINTER(POINTER(ImageC)), _VE]),
     "ri_image_free": (None, [POINTER(ImageC)]),

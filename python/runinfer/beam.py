@@ -126,38 +126,14 @@ def engine_info(engine_path: Optional[str] = None, onnx_path: Optional[str] = No
         return info
 
 
-def _stack(batch: Sequence[Any], engine_inputs: Optional[Sequence[str]] = None):
-    """Stack examples into per-input batch arrays: returns a list (positional) or a dict (by name)."""
-    first = batch[0]
-    try:
-        if isinstance(first, Mapping):
-            return {k: np.stack([np.asarray(ex[k]) for ex in batch]) for k in first}
-        if isinstance(first, (tuple, list)):
-            return [np.stack([np.asarray(ex[i]) for ex in batch]) for i in range(len(first))]
-        return [np.stack([np.asarray(ex) for ex in batch])]
-    except (ValueError, KeyError, IndexError) as e:
-        shapes = sorted({str(_shape_of(ex)) for ex in batch})
-        raise Error(_lib.RI_ERR_SHAPE, f"the examples of a batch must share shapes to be stacked; got {', '.join(shapes)} "
-                                       f"({e})") from None
-
-
-def _shape_of(ex: Any):
-    if isinstance(ex, Mapping):
-        return {k: tuple(np.shape(v)) for k, v in ex.items()}
-    if isinstance(ex, (tuple, list)):
-        return [tuple(np.shape(v)) for v in ex]
-    return tuple(np.shape(ex))
-
-
 def default_inference_fn(batch: Sequence[Any], engine: Engine,
                          inference_args: Optional[dict] = None) -> Iterable[PredictionResult]:
-    """Stack the batch, run it with one engine call per max-batch chunk (Engine.run), and split the outputs
-    per example. Uses only methods of the engine, so it also works through Beam's cross-process proxies
+    """Run the batch (Engine.run_examples: stacked straight into the context's input buffers, pinned staging on
+    a GPU; one call per max-batch chunk beyond the maximum), and split the outputs per example. Uses only methods of the engine, so it also works through Beam's cross-process proxies
     (large_model / model_copies)."""
     if len(batch) == 0:
         return []
-    stacked = _stack(batch)
-    outs = engine.run(stacked) if isinstance(stacked, dict) else engine.run(*stacked)
+    outs = engine.run_examples(batch)
     model_id = engine.model_id()
     return [PredictionResult(ex, {name: arr[i] for name, arr in outs.items()}, model_id)
             for i, ex in enumerate(batch)]

@@ -303,6 +303,23 @@ class Engine:
             self._local.ctx = ctx
         return ctx
 
+    def run_examples(self, examples: Sequence[Any]) -> dict:
+        """Run a batch given as its examples (1 .. max_batch of them): each example is one array (single-input
+        engines), a tuple/list of arrays in input order, or a dict name -> array, without the batch axis.
+        The examples are stacked straight into this thread's context's input buffers (on a GPU its pinned
+        staging, sent without another copy); returns {output name: array} with the batch axis. Examples of
+        another dtype or shape, or more than max_batch of them, take the Engine.run path (numpy stacking,
+        the same checks and errors)."""
+        n = len(examples)
+        if n == 0:
+            raise Error(_lib.RI_ERR_INVALID_ARG, "run_examples needs at least one example")
+        per_input = _split_examples(self, examples)
+        if per_input is None:
+            return self.run(*_stack_examples(self, examples))
+        if n > self._max_batch:
+            return self.run(*[np.stack(col) for col in per_input])
+        return self._thread_context()._run_examples(per_input, n)
+
     def run(self, *arrays, **named) -> dict:
         """Run inputs with any batch size: batches above max_batch are split into chunks of max_batch and the
         outputs concatenated. Takes arrays in input order, one dict name -> array, or name=array keywords.
@@ -356,6 +373,59 @@ class Engine:
         ins = ", ".join(f"{i.name}:{i.dtype}{list(i.shape)}" for i in self._inputs)
         outs = ", ".join(f"{o.name}:{o.dtype}{list(o.shape)}" for o in self._outputs)
         return f"<runinfer.Engine '{self._source}' {state} inputs=({ins}) outputs=({outs})>"
+
+
+def _split_examples(engine: Engine, examples: Sequence[Any]):
+    """Per engine input, the examples' arrays for it, when every example matches the engine exactly (dtype
+    and every non-batch dim, the same form for every example); else None."""
+    ins = engine.inputs
+    first = examples[0]
+    try:
+        if isinstance(first, Mapping):
+            names = {i.name for i in ins}
+            if any(not isinstance(ex, Mapping) or set(ex) != names for ex in examples):
+                return None
+            cols = [[np.asarray(ex[i.name]) for ex in examples] for i in ins]
+        elif isinstance(first, (tuple, list)):
+            if any(len(ex) != len(ins) for ex in examples):
+                return None
+            cols = [[np.asarray(ex[k]) for ex in examples] for k in range(len(ins))]
+        elif len(ins) == 1:
+            cols = [[np.asarray(ex) for ex in examples]]
+        else:
+            return None
+    except (KeyError, TypeError, IndexError):
+        return None
+    for info, col in zip(ins, cols):
+        item = tuple(info.shape[1:])
+        if any(a.dtype != info.dtype or a.shape != item for a in col):
+            return None
+    return cols
+
+
+def _stack_examples(engine: Engine, examples: Sequence[Any]) -> list:
+    """The examples stacked per input with numpy, as Engine.run's positional arguments (one dict for dict
+    examples); Engine.run then checks them and raises its errors. Error(RI_ERR_SHAPE) when they do not
+    stack."""
+    first = examples[0]
+    try:
+        if isinstance(first, Mapping):
+            return [{k: np.stack([np.asarray(ex[k]) for ex in examples]) for k in first}]
+        if isinstance(first, (tuple, list)):
+            return [np.stack([np.asarray(ex[k]) for ex in examples]) for k in range(len(first))]
+        return [np.stack([np.asarray(ex) for ex in examples])]
+    except (ValueError, KeyError, IndexError) as e:
+        shapes = sorted({str(_shape_of(ex)) for ex in examples})
+        raise Error(_lib.RI_ERR_SHAPE, f"the examples of a batch must share shapes to be stacked; got "
+                                       f"{', '.join(shapes)} ({e})") from None
+
+
+def _shape_of(ex: Any):
+    if isinstance(ex, Mapping):
+        return {k: tuple(np.shape(v)) for k, v in ex.items()}
+    if isinstance(ex, (tuple, list)):
+        return [tuple(np.shape(v)) for v in ex]
+    return tuple(np.shape(ex))
 
 
 def _normalize_inputs(engine: Engine, arrays: Sequence[Any], named: Mapping[str, Any]) -> list:
@@ -442,6 +512,47 @@ class Context:
             raise Error(_lib.RI_ERR_SHAPE, f"batch {batch} is above the engine's maximum {self._engine.max_batch} "
                                            "(Engine.run splits large batches)")
         return self._run_checked(inputs, batch)
+
+    def _input_views(self) -> list:
+        """numpy views of the context's input buffers (ri_context_input_buffer) at the maximum batch, made once;
+        internal: they live as long as the context and must not be handed out."""
+        views = getattr(self, "_views", None)
+        if views is None:
+            L = _lib.lib()
+            h = self._h
+            views = []
+            for i, inp in enumerate(self._engine.inputs):
+                p, n = ctypes.c_void_p(), ctypes.c_size_t()
+                check(L.ri_context_input_buffer(h, i, ctypes.byref(p), ctypes.byref(n)),
+                      lambda: _lib.text(L.ri_context_last_error(h)))
+                shape = (self._engine.max_batch,) + tuple(inp.shape[1:])
+                count = int(np.prod(shape))
+                if n.value < count * inp.dtype.itemsize:
+                    raise Error(_lib.RI_ERR_INTERNAL, f"input buffer {i} holds {n.value} bytes, fewer than {shape}")
+                raw = (ctypes.c_char * n.value).from_address(p.value)
+                views.append(np.frombuffer(raw, dtype=inp.dtype, count=count).reshape(shape))
+            self._views = views
+        return views
+
+    def _run_examples(self, per_input: list, batch: int) -> dict:
+        """Stacks per_input[i] (the examples' arrays of input i, checked by _split_examples) into the input
+        buffers and runs them."""
+        L = _lib.lib()
+        with self._cell.lock:
+            h = self._h
+            views = self._input_views()
+            for view, col in zip(views, per_input):
+                np.stack(col, out=view[:batch])
+            outs = []
+            for i, o in enumerate(self._engine.outputs):
+                c = _lib.TensorInfoC()
+                check(L.ri_context_output_shape(h, batch, i, ctypes.byref(c)),
+                      lambda: _lib.text(L.ri_context_last_error(h)))
+                outs.append(np.empty(tuple(int(c.dims[k]) for k in range(c.rank)), dtype=numpy_dtype(c.dtype)))
+            in_ptrs = (ctypes.c_void_p * max(1, len(views)))(*[v.ctypes.data for v in views])
+            out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[a.ctypes.data for a in outs])
+            check(L.ri_context_run(h, batch, in_ptrs, out_ptrs), lambda: _lib.text(L.ri_context_last_error(h)))
+        return {o.name: a for o, a in zip(self._engine.outputs, outs)}
 
     def _run_checked(self, inputs: list, batch: int) -> dict:
         L = _lib.lib()

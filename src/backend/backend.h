@@ -75,6 +75,10 @@ typedef struct ri__backend_ops {
    * device's libraries keep for their handles is not included). Without it ri_context_memory reports
    * RI_ERR_UNSUPPORTED. */
   void (*memory)(void *ctx, ri__memory_usage *m);
+  /* Optional: a buffer of ctx for graph input `index` at the maximum batch (*bytes), which a caller may fill
+   * and pass to run() as that input so that the run sends it without copying it first (a device backend's
+   * pinned staging). Without it the engine layer gives a plain host buffer of the context. */
+  void *(*input_buffer)(void *ctx, int index, size_t *bytes);
 } ri__backend_ops;
 
 extern const ri__backend_ops ri__cpu_backend;

@@ -36,7 +36,40 @@ void ri_context_destroy(ri_context_t *c) {
   if (c->be_ctx) c->e->be->ctx_destroy(c->be_ctx);
   ri__free(c->vals);
   ri__free(c->rows);
+  if (c->in_bufs)
+    for (int i = 0; i < c->e->c.graph->n_inputs; i++)
+      ri__aligned_free(c->in_bufs[i]);
+  ri__free(c->in_bufs);
   ri__free(c);
+}
+
+ri_status ri_context_input_buffer(ri_context_t *c, int index, void **ptr, size_t *bytes) {
+  if (!c || !ptr) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&c->err);
+  *ptr = NULL;
+  if (bytes) *bytes = 0;
+  const ri__graph *g = c->e->c.graph;
+  if (index < 0 || index >= g->n_inputs)
+    return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "input index %d is outside 0..%d", index,
+                       g->n_inputs - 1);
+  size_t n = 0;
+  void *p = c->e->be->input_buffer ? c->e->be->input_buffer(c->be_ctx, index, &n) : NULL;
+  if (!p) {
+    ri_tensor_info info;
+    ri_status s = ri_engine_input_info(c->e, index, &info);
+    if (s != RI_OK) return ri__err_set(&c->err, s, "input %d: %s", index, ri_engine_last_error(c->e));
+    n = ri_dtype_size(info.dtype);
+    for (int k = 0; k < info.rank; k++)
+      n *= (size_t)(info.dims[k] < 0 ? c->e->c.max_batch : info.dims[k]);
+    if (!c->in_bufs) c->in_bufs = ri__calloc((size_t)g->n_inputs, sizeof *c->in_bufs);
+    if (!c->in_bufs) return RI__OOM(&c->err);
+    if (!c->in_bufs[index]) c->in_bufs[index] = ri__aligned_alloc(n ? n : 64);
+    if (!c->in_bufs[index]) return RI__OOM(&c->err);
+    p = c->in_bufs[index];
+  }
+  *ptr = p;
+  if (bytes) *bytes = n;
+  return RI_OK;
 }
 
 const char *ri_context_last_error(const ri_context_t *c) { return c ? c->err.msg : ""; }

@@ -47,6 +47,7 @@ struct ri_context {
                        padded rows (ri__op_has_padded_rows), -1 for every other output */
   int timing;       /* ri_context_set_timing */
   ri__run_timing last_timing; /* phases of the last successful run while timing was on, else zeros */
+  void **in_bufs; /* per graph input: ri_context_input_buffer's host buffer when the backend has none */
   ri__err err;
 };
 

@@ -656,6 +656,14 @@ static void cuda_memory(void *p, ri__memory_usage *m) {
   m->other = c->dev_bytes - arena;
 }
 
+static void *cuda_input_buffer(void *p, int index, size_t *bytes) {
+  const cu_ctx *c = p;
+  const cu_state *st = c->st;
+  if (index < 0 || index >= st->g->n_inputs || !c->pin_io) return NULL;
+  *bytes = (size_t)st->io_nbytes[index];
+  return (char *)c->pin_io + st->io_off[index];
+}
+
 static void cuda_last_timing(void *p, ri__run_timing *t) {
   const cu_ctx *c = p;
   t->h2d_ms = c->last_h2d_ms;
@@ -703,6 +711,7 @@ const ri__backend_ops ri__cuda_backend = {
     .fingerprint = cuda_fingerprint,
     .device_count = cuda_device_count,
     .memory = cuda_memory,
+    .input_buffer = cuda_input_buffer,
 };
 
 /* ---- hooks for tools (cuda_api.h) ------------------------------------------------------------------------

@@ -5,7 +5,8 @@
  * dominate the end-to-end time, so they are split across a small thread pool (up to CU_STAGE_THREADS,
  * bounded by the engine's thread setting) and pipelined with the DMA transfers: a tensor is sent in up to
  * CU_STAGE_SEGS segments, the transfer of one segment running while the host copies the next. Outputs
- * are received the same way, each segment's host copy waiting only on that segment's event. */
+ * are received the same way, each segment's host copy waiting only on that segment's event. An input the
+ * caller wrote into the staging itself (ri_context_input_buffer) is sent without the host copy. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -103,7 +104,7 @@ ri_status ri__cu_stage_in(cu_ctx *c, const void *src, void *pin, void *dev, size
   size_t seg = seg_size(n);
   for (size_t off = 0; off < n; off += seg) {
     size_t len = n - off < seg ? n - off : seg;
-    host_copy(s, (char *)pin + off, (const char *)src + off, len);
+    if (src != pin) host_copy(s, (char *)pin + off, (const char *)src + off, len); /* else filled in place */
     CU_RT(cudaMemcpyAsync((char *)dev + off, (char *)pin + off, len, cudaMemcpyHostToDevice, c->stream));
   }
   return RI_OK;

@@ -1,0 +1,76 @@
+"""Engine.run_examples and ri_context_input_buffer (CPU): examples stacked straight into the context's input
+buffers give exactly Engine.run's outputs, over several batch sizes on one context (the buffer is reused);
+examples that do not match the engine (dtype, shape, names, too many) take Engine.run's path with its checks
+and errors; the C call refuses a bad index. On a GPU the buffer is the pinned staging (tests/gpu and the Beam
+GPU run exercise it)."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from conftest import binding_setup
+
+pytestmark = binding_setup(need_cli=False)
+
+import runinfer  # noqa: E402
+from runinfer import _lib  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine(generated_models):
+    e = runinfer.Engine.build(generated_models / "tiny_ssd.onnx", max_batch=4)
+    yield e
+    e.close()
+
+
+def _examples(engine, n, seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(engine.inputs[0].shape[1:])
+    return [rng.standard_normal(shape).astype(np.float32) for _ in range(n)]
+
+
+def test_same_outputs_as_run(engine):
+    for n, seed in ((3, 1), (1, 2), (4, 3), (2, 4)):
+        xs = _examples(engine, n, seed)
+        got = engine.run_examples(xs)
+        ref = engine.run(np.stack(xs))
+        assert set(got) == set(ref)
+        for k in ref:
+            assert got[k].shape == ref[k].shape and np.array_equal(got[k], ref[k]), k
+
+
+def test_forms_and_fallbacks(engine):
+    name = engine.inputs[0].name
+    xs = _examples(engine, 3, 5)
+    ref = engine.run(np.stack(xs))
+    for form in ([(x,) for x in xs], [{name: x} for x in xs]):
+        got = engine.run_examples(form)
+        assert all(np.array_equal(got[k], ref[k]) for k in ref)
+    many = _examples(engine, 6, 6)  # above max batch: Engine.run splits
+    got = engine.run_examples(many)
+    assert all(np.array_equal(got[k], engine.run(np.stack(many))[k]) for k in ref)
+    with pytest.raises(runinfer.Error, match="dtype|float"):
+        engine.run_examples([x.astype(np.float64) for x in xs])
+    with pytest.raises(runinfer.Error, match="share shapes"):
+        engine.run_examples([xs[0], xs[1][..., :3]])
+    with pytest.raises(runinfer.Error, match="unknown input"):
+        engine.run_examples([{name: x, "extra": x} for x in xs])
+    with pytest.raises(runinfer.Error):
+        engine.run_examples([])
+
+
+def test_input_buffer_c_api(engine):
+    L = _lib.lib()
+    ctx = runinfer.Context(engine)
+    p, n = ctypes.c_void_p(), ctypes.c_size_t()
+    assert L.ri_context_input_buffer(ctx._h, 0, ctypes.byref(p), ctypes.byref(n)) == runinfer.RI_OK
+    per_item = int(np.prod(engine.inputs[0].shape[1:])) * 4
+    assert p.value and n.value == per_item * engine.max_batch
+    q = ctypes.c_void_p()
+    assert L.ri_context_input_buffer(ctx._h, 0, ctypes.byref(q), None) == runinfer.RI_OK and q.value == p.value
+    assert L.ri_context_input_buffer(ctx._h, 7, ctypes.byref(q), None) == runinfer.RI_ERR_INVALID_ARG
+    assert "input index 7" in _lib.text(L.ri_context_last_error(ctx._h))
+    ctx.close()
