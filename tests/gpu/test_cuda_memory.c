@@ -11,7 +11,9 @@
  *      built and the context created (the accounting does not under-report), and by at most 1.2x weights +
  *      planned activations plus LIB_SLACK for what the CUDA libraries keep for their handles (printed);
  *   4. a run at the maximum batch gives, for its first image, the outputs of a batch-1 run of the same
- *      image within TOL (the plan holds at both ends of the batch range).
+ *      image within TOL (the plan holds at both ends of the batch range);
+ *   5. a batch-1 run from the context's input buffer (ri_context_input_buffer: the pinned staging, sent
+ *      without a host copy) equals the run from the caller's buffer, bit for bit.
  * One PASS/FAIL line per check; the last line is "N passed, M failed"; exit 1 when anything failed, 2 on a
  * usage error, 77 when the model file is missing. */
 #include <math.h>
@@ -151,6 +153,28 @@ static void check_model(const char *path, const char *model, ri_precision prec, 
   result(ok && worst <= tol,
          "%s %s: image 0 of a batch of %d matches it alone (worst %.3g, tolerance %.0e)%s", model, pn,
          max_batch, worst, tol, ok ? "" : ": a run failed");
+  /* The context's input buffer (its pinned staging), filled in place and passed as the input, gives the
+   * same outputs as the caller's buffer: the batch of 1 again, compared bit for bit. */
+  if (ok && ni == 1) {
+    void *buf = NULL;
+    size_t cap = 0;
+    ri_status bs = ri_context_input_buffer(c, 0, &buf, &cap);
+    int same = bs == RI_OK && buf && cap >= in_n[0] * (size_t)max_batch * sizeof(float);
+    float *again[MAX_IO] = {0};
+    for (int i = 0; same && i < no; i++)
+      same = (again[i] = malloc(out_n[i] * sizeof(float))) != NULL;
+    if (same) {
+      memcpy(buf, ins[0], in_n[0] * sizeof(float));
+      float *in_view[1] = {buf};
+      same = run_batch(c, e, 1, in_view, again) == RI_OK;
+    }
+    for (int i = 0; same && i < no; i++)
+      same = memcmp(again[i], one[i], out_n[i] * sizeof(float)) == 0;
+    result(same, "%s %s: a run from the context's input buffer (%zu bytes) equals the run from the caller's",
+           model, pn, cap);
+    for (int i = 0; i < MAX_IO; i++)
+      free(again[i]);
+  }
   if (!ok) fprintf(stderr, "%s\n", ri_context_last_error(c));
   for (int i = 0; i < MAX_IO; i++) {
     free(ins[i]);
