@@ -537,37 +537,30 @@ class Context:
     def _run_examples(self, per_input: list, batch: int) -> dict:
         """Stacks per_input[i] (the examples' arrays of input i, checked by _split_examples) into the input
         buffers and runs them."""
-        L = _lib.lib()
         with self._cell.lock:
-            h = self._h
             views = self._input_views()
             for view, col in zip(views, per_input):
                 np.stack(col, out=view[:batch])
-            outs = []
-            for i, o in enumerate(self._engine.outputs):
-                c = _lib.TensorInfoC()
-                check(L.ri_context_output_shape(h, batch, i, ctypes.byref(c)),
-                      lambda: _lib.text(L.ri_context_last_error(h)))
-                outs.append(np.empty(tuple(int(c.dims[k]) for k in range(c.rank)), dtype=numpy_dtype(c.dtype)))
-            in_ptrs = (ctypes.c_void_p * max(1, len(views)))(*[v.ctypes.data for v in views])
-            out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[a.ctypes.data for a in outs])
-            check(L.ri_context_run(h, batch, in_ptrs, out_ptrs), lambda: _lib.text(L.ri_context_last_error(h)))
-        return {o.name: a for o, a in zip(self._engine.outputs, outs)}
+            return self._run_locked(views, batch)
 
     def _run_checked(self, inputs: list, batch: int) -> dict:
-        L = _lib.lib()
         ins = [np.ascontiguousarray(a) for a in inputs]
         with self._cell.lock:
-            h = self._h
-            outs = []
-            for i, o in enumerate(self._engine.outputs):
-                c = _lib.TensorInfoC()
-                check(L.ri_context_output_shape(h, batch, i, ctypes.byref(c)),
-                      lambda: _lib.text(L.ri_context_last_error(h)))
-                outs.append(np.empty(tuple(int(c.dims[k]) for k in range(c.rank)), dtype=numpy_dtype(c.dtype)))
-            in_ptrs = (ctypes.c_void_p * max(1, len(ins)))(*[a.ctypes.data for a in ins])
-            out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[a.ctypes.data for a in outs])
-            check(L.ri_context_run(h, batch, in_ptrs, out_ptrs), lambda: _lib.text(L.ri_context_last_error(h)))
+            return self._run_locked(ins, batch)
+
+    def _run_locked(self, ins: list, batch: int) -> dict:
+        """One ri_context_run of batch items from the arrays ins (dense, engine order) into new output arrays;
+        the caller holds the context's lock."""
+        L = _lib.lib()
+        h = self._h
+        outs = []
+        for i, o in enumerate(self._engine.outputs):
+            c = _lib.TensorInfoC()
+            check(L.ri_context_output_shape(h, batch, i, ctypes.byref(c)), lambda: _lib.text(L.ri_context_last_error(h)))
+            outs.append(np.empty(tuple(int(c.dims[k]) for k in range(c.rank)), dtype=numpy_dtype(c.dtype)))
+        in_ptrs = (ctypes.c_void_p * max(1, len(ins)))(*[a.ctypes.data for a in ins])
+        out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[a.ctypes.data for a in outs])
+        check(L.ri_context_run(h, batch, in_ptrs, out_ptrs), lambda: _lib.text(L.ri_context_last_error(h)))
         return {o.name: a for o, a in zip(self._engine.outputs, outs)}
 
     def set_timing(self, on: bool = True) -> None:
