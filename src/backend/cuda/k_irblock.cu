@@ -16,6 +16,7 @@
 #include <atomic>
 
 #include "backend/cuda/cu_common.cuh"
+#include "backend/cuda/cu_mma.cuh"
 #include "backend/cuda/irblock.h"
 
 namespace {
@@ -26,29 +27,7 @@ constexpr int THREADS = 256;
 constexpr int WARPS = THREADS / 32;
 constexpr int64_t SMEM_MAX = 200 * 1024;
 
-__device__ __forceinline__ unsigned smem_u32(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
-
-/* 16-byte asynchronous copy global -> shared; src_bytes 0 writes zeros. */
-__device__ __forceinline__ void cp16(void *dst, const void *src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
-               "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
-
-__device__ __forceinline__ void ldsm_x4(unsigned &r0, unsigned &r1, unsigned &r2, unsigned &r3,
-                                        const void *p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
-               : "r"(smem_u32(p)));
-}
-
-__device__ __forceinline__ void mma16816(float *c, const unsigned *a, unsigned b0, unsigned b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-               "{%8,%9}, {%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+using namespace ri_cu_mma;
 
 /* Shared-memory plan of one tile shape, in halves: x halo (with expansion), two w1 chunks, E (two chunks
  * without expansion), D, two w2 chunks, two chunks of the small parameters (b1 and bd as floats, the
@@ -194,7 +173,7 @@ __global__ void __launch_bounds__(THREADS)
 
   for (int j = c0; j < c1; j++) {
     const int bf = (j - c0) & 1;
-    cp_wait_all();
+    cp_wait<0>();
     __syncthreads(); /* chunk j is in; every warp has finished chunk j - 1 */
     if (j + 1 < c1) load_chunk(j + 1, bf ^ 1);
     cp_commit();
@@ -301,7 +280,7 @@ __global__ void __launch_bounds__(THREADS)
           }
     }
   }
-  cp_wait_all();
+  cp_wait<0>();
 
   if (splits > 1) {
     /* This group's sum (tot = 0 + the group's sum) into the workspace: [tile][group][F4][THREADS]. */
