@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_build.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
 
@@ -63,18 +64,6 @@ static void io_free(io_set *io) {
   memset(io, 0, sizeof *io);
 }
 
-static ri_status build(const char *path, ri_precision prec, ri_engine_t **out, char *msg, size_t len) {
-  ri_builder_t *b = NULL;
-  ri_status s = ri_builder_create(&b);
-  if (s == RI_OK) s = ri_builder_set_max_batch(b, MAX_BATCH);
-  if (s == RI_OK) s = ri_builder_set_device(b, "cuda");
-  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
-  if (s == RI_OK) s = ri_builder_build_onnx(b, path, out);
-  if (s != RI_OK) snprintf(msg, len, "%s: %s", ri_status_str(s), b ? ri_builder_last_error(b) : "");
-  ri_builder_destroy(b);
-  return s;
-}
-
 /* Fills the batch inputs with pool images first, first + 1, ... (mod POOL) and runs it. */
 static int run_batch(ri_context_t *ctx, io_set *io, int batch, int first, char *msg, size_t len) {
   for (int i = 0; i < io->n_in; i++)
@@ -116,7 +105,7 @@ static void test_model(const char *dir, const char *model, ri_precision prec, co
   }
   fclose(f);
   ri_engine_t *e = NULL;
-  if (build(path, prec, &e, msg, sizeof msg) != RI_OK) {
+  if (gpu_build(path, "cuda", prec, MAX_BATCH, &e, msg, sizeof msg) != RI_OK) {
     result(0, "%s %s build: %s", model, pname, msg);
     return;
   }

@@ -24,6 +24,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "gpu_build.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
 
@@ -54,18 +55,6 @@ static int64_t graph_arena(ri_engine_t *e) {
   return p ? strtoll(p + strlen("\"arena_bytes\":"), NULL, 10) : -1;
 }
 
-static ri_status build(const char *path, ri_precision prec, int max_batch, ri_engine_t **out) {
-  ri_builder_t *b = NULL;
-  ri_status s = ri_builder_create(&b);
-  if (s == RI_OK) s = ri_builder_set_max_batch(b, max_batch);
-  if (s == RI_OK) s = ri_builder_set_device(b, "cuda");
-  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
-  if (s == RI_OK) s = ri_builder_build_onnx(b, path, out);
-  if (s != RI_OK) fprintf(stderr, "build %s: %s\n", path, b ? ri_builder_last_error(b) : "no builder");
-  ri_builder_destroy(b);
-  return s;
-}
-
 /* Runs batch `batch` of inputs whose first image is `first` (other images random), into outs. */
 static ri_status run_batch(ri_context_t *c, ri_engine_t *e, int batch, float **ins, float **outs) {
   const void *in_p[MAX_IO];
@@ -81,7 +70,9 @@ static void check_model(const char *path, const char *model, ri_precision prec, 
   const char *pn = prec == RI_PRECISION_FP16 ? "fp16" : "fp32";
   int64_t free0 = device_free();
   ri_engine_t *e = NULL;
-  if (build(path, prec, max_batch, &e) != RI_OK) {
+  char msg[1024];
+  if (gpu_build(path, "cuda", prec, max_batch, &e, msg, sizeof msg) != RI_OK) {
+    fprintf(stderr, "build %s: %s\n", path, msg);
     result(0, "%s %s: engine builds with max batch %d", model, pn, max_batch);
     return;
   }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gpu_build.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
 
@@ -72,19 +73,6 @@ static void fill_input(void *buf, const ri_tensor_info *info, size_t n, double l
   } else {
     memset(buf, 0, n * es);
   }
-}
-
-static ri_status build(const char *path, const char *device, ri_precision prec, ri_engine_t **out, char *msg,
-                       size_t msg_len) {
-  ri_builder_t *b = NULL;
-  ri_status s = ri_builder_create(&b);
-  if (s == RI_OK) s = ri_builder_set_max_batch(b, MAX_BATCH);
-  if (s == RI_OK) s = ri_builder_set_device(b, device);
-  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
-  if (s == RI_OK) s = ri_builder_build_onnx(b, path, out);
-  if (s != RI_OK) snprintf(msg, msg_len, "%s: %s", ri_status_str(s), b ? ri_builder_last_error(b) : "");
-  ri_builder_destroy(b);
-  return s;
 }
 
 typedef struct {
@@ -202,7 +190,7 @@ static void test_model(const char *dir, const char *model) {
   fclose(f);
   char msg[2048];
   ri_engine_t *cpu = NULL;
-  if (build(path, "cpu", RI_PRECISION_FP32, &cpu, msg, sizeof msg) != RI_OK) {
+  if (gpu_build(path, "cpu", RI_PRECISION_FP32, MAX_BATCH, &cpu, msg, sizeof msg) != RI_OK) {
     result(0, "%s cpu build: %s", model, msg);
     return;
   }
@@ -223,7 +211,7 @@ static void test_model(const char *dir, const char *model) {
       if (strcmp(model, fp16_special[k].model) == 0)
         tol = fp16_special[k].tol, absolute = fp16_special[k].absolute;
     ri_engine_t *gpu = NULL;
-    if (build(path, "cuda", precs[pi], &gpu, msg, sizeof msg) != RI_OK) {
+    if (gpu_build(path, "cuda", precs[pi], MAX_BATCH, &gpu, msg, sizeof msg) != RI_OK) {
       result(0, "%s %s cuda build: %s", model, prec_names[pi], msg);
       continue;
     }
@@ -305,7 +293,7 @@ static void test_bad_device(const char *dir) {
   if (!f) return;
   fclose(f);
   ri_engine_t *e = NULL;
-  ri_status s = build(path, "cuda:255", RI_PRECISION_FP32, &e, msg, sizeof msg);
+  ri_status s = gpu_build(path, "cuda:255", RI_PRECISION_FP32, MAX_BATCH, &e, msg, sizeof msg);
   result(s == RI_ERR_DEVICE && strstr(msg, "cuda:255") != NULL, "build on cuda:255 is refused (%s)",
          s == RI_OK ? "built" : msg);
   ri_engine_destroy(e);
@@ -321,7 +309,7 @@ static void test_engine_device(const char *dir) {
   if (!f) return;
   fclose(f);
   ri_engine_t *e = NULL, *back = NULL;
-  if (build(path, "cuda", RI_PRECISION_FP32, &e, msg, sizeof msg) != RI_OK) {
+  if (gpu_build(path, "cuda", RI_PRECISION_FP32, MAX_BATCH, &e, msg, sizeof msg) != RI_OK) {
     result(0, "tiny_conv cuda build: %s", msg);
     return;
   }

@@ -1,0 +1,25 @@
+/* Engine building for the GPU tests: one builder call sequence instead of a copy per test. */
+#ifndef RI_TESTS_GPU_BUILD_H
+#define RI_TESTS_GPU_BUILD_H
+
+#include <stdio.h>
+
+#include "runinfer/engine.h"
+
+/* Builds the ONNX file at path for device ("cpu", "cuda", "cuda:N") at precision prec with the given
+ * maximum batch (builder defaults otherwise). On failure writes "status: builder's error" into msg. */
+static ri_status gpu_build(const char *path, const char *device, ri_precision prec, int max_batch,
+                           ri_engine_t **out, char *msg, size_t msg_len) {
+  ri_builder_t *b = NULL;
+  ri_status s = ri_builder_create(&b);
+  if (s == RI_OK) s = ri_builder_set_max_batch(b, max_batch);
+  if (s == RI_OK) s = ri_builder_set_device(b, device);
+  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
+  if (s == RI_OK) s = ri_builder_build_onnx(b, path, out);
+  if (s != RI_OK && msg && msg_len)
+    snprintf(msg, msg_len, "%s: %s", ri_status_str(s), b ? ri_builder_last_error(b) : "no builder");
+  ri_builder_destroy(b);
+  return s;
+}
+
+#endif
