@@ -2,13 +2,15 @@
  * plain scalar statements of their arithmetic (src/backend/cpu/ref/qlinear_*.c, conv_qdq_order.c), on
  * shapes that reach every path: pointwise, 3x3 with pads, strides, grouped and depthwise convolutions, odd
  * K (the zero pair row), output channels and pixel counts that are not multiples of the 4 x 16 tiles, a
- * depth of 300 (three K blocks in the float conv), uint8 and int8 tensors, per-tensor and per-channel
- * weights, with and without bias; one and two threads. Results must be identical, element for element. */
+ * depth of 300 (three K blocks in the float conv), depthwise rows longer than one segment of the direct
+ * path (RI__CONV_SEG_MAX), uint8 and int8 tensors, per-tensor and per-channel weights, with and without
+ * bias; one and two threads. Results must be identical, element for element. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/ref/conv_qdq_order.h"
 #include "core/alloc.h"
 #include "core/pool.h"
 #include "graph/ops/conv_params.h"
@@ -31,6 +33,7 @@ static const conv_case k_cases[] = {
     {8, 12, 3, 1, 1, 1, 13, 10, 1, 1, 1, 1, 1},  {8, 8, 3, 8, 2, 1, 17, 15, 1, 0, 1, 0, 1},
     {12, 12, 3, 12, 1, 1, 6, 33, 0, 1, 1, 0, 1}, {4, 4, 3, 2, 1, 1, 8, 8, 1, 0, 0, 0, 1},
     {300, 5, 1, 1, 1, 0, 16, 16, 1, 1, 1, 1, 1}, {9, 7, 3, 1, 2, 0, 11, 12, 0, 0, 0, 1, 0},
+    {4, 4, 3, 4, 1, 1, 2, 700, 1, 1, 0, 0, 1},   {4, 4, 3, 4, 2, 1, 3, 1100, 0, 0, 1, 1, 1},
 };
 
 static void fill_conv_params(const conv_case *cc, ri__conv_params *p) {
@@ -49,18 +52,32 @@ static void fill_conv_params(const conv_case *cc, ri__conv_params *p) {
   p->c_out = cc->m;
 }
 
+/* Sizes of conv case cc with two images: channels per group, patch length, output size, element counts. */
+typedef struct {
+  int64_t n, cg, mg, kk, oh, ow, nx, nw, ny;
+} case_dims;
+
+static case_dims dims_of(const conv_case *cc) {
+  case_dims d;
+  d.n = 2;
+  d.cg = cc->c / cc->group;
+  d.mg = cc->m / cc->group;
+  d.kk = d.cg * cc->k * cc->k;
+  d.oh = (cc->h + 2 * cc->pad - cc->k) / cc->stride + 1;
+  d.ow = (cc->w + 2 * cc->pad - cc->k) / cc->stride + 1;
+  d.nx = d.n * cc->c * cc->h * cc->w;
+  d.nw = cc->m * d.kk;
+  d.ny = d.n * cc->m * d.oh * d.ow;
+  return d;
+}
+
 static int32_t q_at(const void *d, int is_signed, int64_t i) {
   return is_signed ? ((const int8_t *)d)[i] : ((const uint8_t *)d)[i];
 }
 
-/* Exact window sum of conv case cc at output (n, m, oy, ox) of x (xs: value of input element i). */
-typedef double (*elem_fn)(const void *ctx, int64_t i);
-
 static void run_qlinear_conv(ri__pool *pool, const conv_case *cc) {
-  const int64_t n = 2, cg = cc->c / cc->group, mg = cc->m / cc->group, kk = cg * cc->k * cc->k;
-  const int64_t oh = (cc->h + 2 * cc->pad - cc->k) / cc->stride + 1,
-                ow = (cc->w + 2 * cc->pad - cc->k) / cc->stride + 1;
-  const int64_t nx = n * cc->c * cc->h * cc->w, nw = cc->m * kk, ny = n * cc->m * oh * ow;
+  const case_dims d = dims_of(cc);
+  const int64_t n = d.n, cg = d.cg, mg = d.mg, oh = d.oh, ow = d.ow, nx = d.nx, nw = d.nw, ny = d.ny;
   uint8_t *x = ri__malloc((size_t)nx), *w = ri__malloc((size_t)nw), *y = ri__malloc((size_t)ny);
   int32_t *b = ri__malloc((size_t)cc->m * sizeof(int32_t));
   float *ws = ri__malloc((size_t)cc->m * sizeof(float));
@@ -150,28 +167,10 @@ done:
   ri__free(wzp);
 }
 
-/* The K block length of onnxruntime's SGEMM for n output pixels and depth k (conv_qdq_order.c). */
-static int64_t block_k(int64_t n, int64_t k) {
-  int64_t sn = 128, sk = 128;
-  if (n >= k) {
-    while (sk / 2 >= k) {
-      sn *= 2;
-      sk /= 2;
-    }
-  } else {
-    while (sn > 16 && sn / 2 >= n) {
-      sk *= 2;
-      sn /= 2;
-    }
-  }
-  return sk;
-}
-
 static void run_float_conv(ri__pool *pool, const conv_case *cc) {
-  const int64_t n = 2, cg = cc->c / cc->group, mg = cc->m / cc->group, kk = cg * cc->k * cc->k;
-  const int64_t oh = (cc->h + 2 * cc->pad - cc->k) / cc->stride + 1,
-                ow = (cc->w + 2 * cc->pad - cc->k) / cc->stride + 1;
-  const int64_t nx = n * cc->c * cc->h * cc->w, nw = cc->m * kk, ny = n * cc->m * oh * ow;
+  const case_dims d = dims_of(cc);
+  const int64_t n = d.n, cg = d.cg, mg = d.mg, kk = d.kk, oh = d.oh, ow = d.ow, nx = d.nx, nw = d.nw,
+                ny = d.ny;
   float *x = ri__malloc((size_t)nx * sizeof(float)), *w = ri__malloc((size_t)nw * sizeof(float));
   float *y = ri__malloc((size_t)ny * sizeof(float)), *b = ri__malloc((size_t)cc->m * sizeof(float));
   CHECK(x && w && y && b);
@@ -203,7 +202,7 @@ static void run_float_conv(ri__pool *pool, const conv_case *cc) {
   ri__err err = {0};
   ri__exec ex = {.pool = pool, .err = &err};
   CHECK(ri__ref_Conv(&node, in, &out, &ex) == RI_OK);
-  const int64_t sk = block_k(oh * ow, kk);
+  const int64_t sk = ri__conv_qdq_block_k(oh * ow, kk);
   int64_t bad = 0;
   for (int64_t im = 0; im < n; im++)
     for (int64_t m = 0; m < cc->m; m++)

@@ -7,7 +7,7 @@
  * every output as follows, and this kernel does the same (verified element for element against
  * onnxruntime 1.32 on the ST detector's layers: docs/decisions.md, "Integer Q/DQ"):
  *   - the patch index k runs over (input channel of the group, kernel row, kernel column);
- *   - k is cut into blocks of `stride_k` (128, doubled while the output has few pixels: see stride_k());
+ *   - k is cut into blocks of ri__conv_qdq_block_k() (128, doubled while the output has few pixels);
  *     each block is a chain of fused multiply-adds starting from 0, and the blocks are added in order;
  *   - the bias is added after the sum, then the fused activation (Clip) is applied.
  * fmaf() rounds once like the hardware instruction. Work is cut into tiles of 4 output channels x 16
@@ -17,14 +17,14 @@
 #include <string.h>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/ref/conv_geom.h"
 #include "backend/cpu/ref/conv_qdq_order.h"
 #include "core/alloc.h"
 #include "graph/ops/conv_params.h"
 
 #define PIX_CHUNK 256
 
-/* The K block length MLAS's SGEMM uses for a product with n output columns and depth k. */
-static int64_t stride_k(int64_t n, int64_t k) {
+int64_t ri__conv_qdq_block_k(int64_t n, int64_t k) {
   int64_t sn = 128, sk = 128;
   if (n >= k) {
     while (sk / 2 >= k) {
@@ -40,32 +40,36 @@ static int64_t stride_k(int64_t n, int64_t k) {
   return sk;
 }
 
-typedef struct {
+typedef struct qo_job qo_job;
+struct qo_job {
   const float *x, *w, *bias;
   float *y;
-  int64_t c, h, wd, m, cg, mg, kh, kw, oh, ow, k, sk;
-  int64_t sh, sw, dh, dw, pt, pl;
+  ri__conv_geom geo;
+  int64_t sk; /* K block length */
   int64_t image, group;
   const float *col; /* [K, OH * OW] patches of the current (image, group) */
   float *colbuf;
   ri__act act;
   float act_a, act_b;
-} qo_job;
+  /* direct path: the taps of a row segment, with AVX2 + FMA where the CPU has them */
+  void (*direct_seg)(const qo_job *j, const ri__conv_seg *s, float *acc);
+};
 
 /* One row (ic, ki, kj) of the patch matrix per index; padding reads as 0. */
 static void im2col_rows(void *arg, int64_t begin, int64_t end) {
   const qo_job *j = arg;
-  const int64_t ksz = j->kh * j->kw, p = j->oh * j->ow;
-  const float *xg = j->x + (j->image * j->c + j->group * j->cg) * j->h * j->wd;
+  const int64_t ksz = j->geo.kh * j->geo.kw, p = j->geo.oh * j->geo.ow;
+  const float *xg = j->x + (j->image * j->geo.c + j->group * j->geo.cg) * j->geo.h * j->geo.wd;
   for (int64_t r = begin; r < end; r++) {
-    const int64_t ic = r / ksz, ki = (r % ksz) / j->kw, kj = r % j->kw;
-    const float *xc = xg + ic * j->h * j->wd;
+    const int64_t ic = r / ksz, ki = (r % ksz) / j->geo.kw, kj = r % j->geo.kw;
+    const float *xc = xg + ic * j->geo.h * j->geo.wd;
     float *dst = j->colbuf + r * p;
-    for (int64_t oy = 0; oy < j->oh; oy++) {
-      const int64_t iy = oy * j->sh + ki * j->dh - j->pt;
-      for (int64_t ox = 0; ox < j->ow; ox++) {
-        const int64_t ix = ox * j->sw + kj * j->dw - j->pl;
-        dst[oy * j->ow + ox] = iy >= 0 && iy < j->h && ix >= 0 && ix < j->wd ? xc[iy * j->wd + ix] : 0.f;
+    for (int64_t oy = 0; oy < j->geo.oh; oy++) {
+      const int64_t iy = oy * j->geo.sh + ki * j->geo.dh - j->geo.pt;
+      for (int64_t ox = 0; ox < j->geo.ow; ox++) {
+        const int64_t ix = ox * j->geo.sw + kj * j->geo.dw - j->geo.pl;
+        dst[oy * j->geo.ow + ox] =
+            iy >= 0 && iy < j->geo.h && ix >= 0 && ix < j->geo.wd ? xc[iy * j->geo.wd + ix] : 0.f;
       }
     }
   }
@@ -128,79 +132,61 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(const float *w, int64_
 }
 #endif
 
-#define ROW_CHUNK 512
-
-/* Output row segment [c0, c1) of plane (n, oc) for groups of one output channel whose K fits one block:
- * the chain runs over the taps in k order; a tap in the padding adds fma(w, 0, acc) = acc in onnxruntime's
- * im2col and is skipped here. */
+/* Adds the taps of row segment s of its plane to acc, for groups of one output channel whose K fits one
+ * block: the chain runs over the taps in k order; a tap in the padding adds fma(w, 0, acc) = acc in
+ * onnxruntime's im2col and is skipped here. */
 #define QO_DIRECT_BODY                                                                                       \
-  for (int64_t icg = 0; icg < j->cg; icg++) {                                                                \
-    const float *xc = j->x + (n * j->c + g * j->cg + icg) * j->h * j->wd;                                    \
-    const float *wk = j->w + (oc * j->cg + icg) * j->kh * j->kw;                                             \
-    for (int64_t ki = 0; ki < j->kh; ki++) {                                                                 \
-      const int64_t iy = oy * j->sh + ki * j->dh - j->pt;                                                    \
-      if (iy < 0 || iy >= j->h) continue;                                                                    \
-      for (int64_t kj = 0; kj < j->kw; kj++) {                                                               \
-        const float wv = wk[ki * j->kw + kj];                                                                \
-        const int64_t off = kj * j->dw - j->pl;                                                              \
-        int64_t lo = off >= 0 ? 0 : (-off + j->sw - 1) / j->sw;                                              \
-        int64_t hi = j->wd - 1 - off < 0 ? 0 : (j->wd - 1 - off) / j->sw + 1;                                \
-        if (lo < c0) lo = c0;                                                                                \
-        if (hi > c1) hi = c1;                                                                                \
-        const float *src = xc + iy * j->wd + off;                                                            \
+  const ri__conv_geom *g = &j->geo;                                                                          \
+  for (int64_t icg = 0; icg < g->cg; icg++) {                                                                \
+    const float *xc = j->x + (s->n * g->c + s->g * g->cg + icg) * g->h * g->wd;                              \
+    const float *wk = j->w + (s->oc * g->cg + icg) * g->kh * g->kw;                                          \
+    for (int64_t ki = 0; ki < g->kh; ki++) {                                                                 \
+      const int64_t iy = s->oy * g->sh + ki * g->dh - g->pt;                                                 \
+      if (iy < 0 || iy >= g->h) continue;                                                                    \
+      for (int64_t kj = 0; kj < g->kw; kj++) {                                                               \
+        const float wv = wk[ki * g->kw + kj];                                                                \
+        const int64_t off = kj * g->dw - g->pl;                                                              \
+        int64_t lo, hi;                                                                                      \
+        ri__conv_seg_cols(g, s, off, &lo, &hi);                                                              \
+        const float *src = xc + iy * g->wd + off;                                                            \
         for (int64_t ox = lo; ox < hi; ox++)                                                                 \
-          acc[ox - c0] = fmaf(wv, src[ox * j->sw], acc[ox - c0]);                                            \
+          acc[ox - s->c0] = fmaf(wv, src[ox * g->sw], acc[ox - s->c0]);                                      \
       }                                                                                                      \
     }                                                                                                        \
   }
 
 #if QO_X86
-__attribute__((target("avx2,fma"))) static void direct_seg_avx2(const qo_job *j, int64_t n, int64_t oc,
-                                                                int64_t g, int64_t oy, int64_t c0, int64_t c1,
+__attribute__((target("avx2,fma"))) static void direct_seg_avx2(const qo_job *j, const ri__conv_seg *s,
                                                                 float *acc) {
   QO_DIRECT_BODY
 }
 #endif
 
-static void direct_seg_portable(const qo_job *j, int64_t n, int64_t oc, int64_t g, int64_t oy, int64_t c0,
-                                int64_t c1, float *acc) {
-  QO_DIRECT_BODY
+static void direct_seg_portable(const qo_job *j, const ri__conv_seg *s, float *acc) { QO_DIRECT_BODY }
+
+/* One row segment: its chains from 0, then bias and activation. */
+static void direct_row(const void *arg, const ri__conv_seg *s) {
+  const qo_job *j = arg;
+  float acc[RI__CONV_SEG_MAX];
+  for (int64_t i = 0; i < s->c1 - s->c0; i++)
+    acc[i] = 0.f;
+  j->direct_seg(j, s, acc);
+  const float b = j->bias ? j->bias[s->oc] : 0.f;
+  float *y = j->y + (s->t * j->geo.oh + s->oy) * j->geo.ow;
+  for (int64_t ox = s->c0; ox < s->c1; ox++)
+    y[ox] = ri__act_apply(j->act, j->act_a, j->act_b, acc[ox - s->c0] + b);
 }
 
 /* One output plane (image, output channel) per index. */
 static void direct_planes(void *arg, int64_t begin, int64_t end) {
   const qo_job *j = arg;
-  const int64_t p = j->oh * j->ow;
-#if QO_X86
-  const int fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-  float acc[ROW_CHUNK];
-  for (int64_t t = begin; t < end; t++) {
-    const int64_t n = t / j->m, oc = t % j->m, g = oc / j->mg;
-    const float b = j->bias ? j->bias[oc] : 0.f;
-    for (int64_t oy = 0; oy < j->oh; oy++) {
-      for (int64_t c0 = 0; c0 < j->ow; c0 += ROW_CHUNK) {
-        const int64_t c1 = c0 + ROW_CHUNK < j->ow ? c0 + ROW_CHUNK : j->ow;
-        for (int64_t i = 0; i < c1 - c0; i++)
-          acc[i] = 0.f;
-#if QO_X86
-        if (fast)
-          direct_seg_avx2(j, n, oc, g, oy, c0, c1, acc);
-        else
-#endif
-          direct_seg_portable(j, n, oc, g, oy, c0, c1, acc);
-        float *y = j->y + t * p + oy * j->ow;
-        for (int64_t ox = c0; ox < c1; ox++)
-          y[ox] = ri__act_apply(j->act, j->act_a, j->act_b, acc[ox - c0] + b);
-      }
-    }
-  }
+  ri__conv_for_segments(&j->geo, begin, end, direct_row, j);
 }
 
 /* One (block of TILE_M output channels of the group, chunk of PIX_CHUNK pixels) per index. */
 static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   const qo_job *j = arg;
-  const int64_t p = j->oh * j->ow, chunks = (p + PIX_CHUNK - 1) / PIX_CHUNK;
+  const int64_t p = j->geo.oh * j->geo.ow, chunks = (p + PIX_CHUNK - 1) / PIX_CHUNK;
 #if QO_X86
   const int fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
@@ -209,27 +195,27 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   float acc[TILE_M][TILE_N], tot[TILE_M][TILE_N];
   for (int64_t t = begin; t < end; t++) {
     const int64_t mb = (t / chunks) * TILE_M, c0 = (t % chunks) * PIX_CHUNK;
-    const int64_t nm = j->mg - mb < TILE_M ? j->mg - mb : TILE_M;
+    const int64_t nm = j->geo.mg - mb < TILE_M ? j->geo.mg - mb : TILE_M;
     const int64_t c1 = c0 + PIX_CHUNK < p ? c0 + PIX_CHUNK : p;
-    const int64_t m0 = j->group * j->mg + mb;
-    const float *w = j->w + m0 * j->k;
+    const int64_t m0 = j->group * j->geo.mg + mb;
+    const float *w = j->w + m0 * j->geo.k;
     for (int64_t p0 = c0; p0 < c1; p0 += TILE_N) {
       const int64_t nn = c1 - p0 < TILE_N ? c1 - p0 : TILE_N;
-      for (int64_t k0 = 0; k0 < j->k; k0 += j->sk) {
-        const int64_t k1 = k0 + j->sk < j->k ? k0 + j->sk : j->k;
+      for (int64_t k0 = 0; k0 < j->geo.k; k0 += j->sk) {
+        const int64_t k1 = k0 + j->sk < j->geo.k ? k0 + j->sk : j->geo.k;
 #if QO_X86
         if (fast && nm == TILE_M && nn == TILE_N)
-          tile_avx2(w, j->k, j->col + p0, p, k0, k1, acc);
+          tile_avx2(w, j->geo.k, j->col + p0, p, k0, k1, acc);
         else
 #endif
-          tile_portable(w, j->k, j->col + p0, p, k0, k1, nm, nn, acc);
+          tile_portable(w, j->geo.k, j->col + p0, p, k0, k1, nm, nn, acc);
         for (int64_t q = 0; q < nm; q++)
           for (int64_t i = 0; i < nn; i++)
             tot[q][i] = k0 == 0 ? acc[q][i] : tot[q][i] + acc[q][i];
       }
       for (int64_t q = 0; q < nm; q++) {
         const float b = j->bias ? j->bias[m0 + q] : 0.f;
-        float *y = j->y + (j->image * j->m + m0 + q) * p + p0;
+        float *y = j->y + (j->image * j->geo.m + m0 + q) * p + p0;
         for (int64_t i = 0; i < nn; i++)
           y[i] = ri__act_apply(j->act, j->act_a, j->act_b, tot[q][i] + b);
       }
@@ -245,53 +231,40 @@ ri_status ri__ref_conv_qdq_order(const ri__node *n, const ri__tensor *in, ri__te
   j.w = in[1].data;
   j.bias = p->has_bias ? in[2].data : NULL;
   j.y = out[0].data;
-  const int64_t batch = in[0].shape.dims[0];
-  j.c = in[0].shape.dims[1];
-  j.m = in[1].shape.dims[0];
-  j.cg = in[1].shape.dims[1];
-  j.mg = j.m / p->group;
-  ri__window_hw(&p->win, &in[0].shape, &j.h, &j.wd);
-  j.kh = p->win.kernel[0];
-  j.kw = p->win.kernel[1];
-  j.k = j.cg * j.kh * j.kw;
-  int64_t pads[4];
-  ri__conv_resolve_pads(p, j.h, j.wd, pads);
-  ri__conv_out_size(p, j.h, j.wd, &j.oh, &j.ow);
-  j.sh = p->win.stride[0];
-  j.sw = p->win.stride[1];
-  j.dh = p->win.dilation[0];
-  j.dw = p->win.dilation[1];
-  j.pt = pads[0];
-  j.pl = pads[1];
+  ri__conv_geom_init(&j.geo, p, &in[0].shape, &in[1].shape);
+  const int64_t batch = j.geo.batch;
   j.act = n->act;
   j.act_a = n->act_a;
   j.act_b = n->act_b;
-  const int64_t pl = j.oh * j.ow;
-  j.sk = stride_k(pl, j.k);
-  if (j.mg == 1 && j.k <= j.sk) {
-    ri__pool_for(x->pool, batch * j.m, 1, direct_planes, &j);
+  const int64_t pl = j.geo.oh * j.geo.ow;
+  j.sk = ri__conv_qdq_block_k(pl, j.geo.k);
+  if (j.geo.mg == 1 && j.geo.k <= j.sk) {
+    j.direct_seg = direct_seg_portable;
+#if QO_X86
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) j.direct_seg = direct_seg_avx2;
+#endif
+    ri__pool_for(x->pool, batch * j.geo.m, 1, direct_planes, &j);
     return RI_OK;
   }
-  const int direct = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 && pads[0] == 0 && pads[1] == 0 &&
-                     pads[2] == 0 && pads[3] == 0;
-  if (!direct) {
+  const int pointwise = ri__conv_geom_pointwise(&j.geo);
+  if (!pointwise) {
     size_t bytes;
-    if (!ri__mul_size((size_t)j.k, (size_t)pl, &bytes) || !ri__mul_size(bytes, sizeof(float), &bytes))
+    if (!ri__mul_size((size_t)j.geo.k, (size_t)pl, &bytes) || !ri__mul_size(bytes, sizeof(float), &bytes))
       return ri__err_set(x->err, RI_ERR_LIMIT, "Conv node '%s': patch matrix of %lld x %lld is too large",
-                         n->name, (long long)j.k, (long long)pl);
+                         n->name, (long long)j.geo.k, (long long)pl);
     j.colbuf = ri__malloc(bytes);
     if (!j.colbuf) return RI__OOM(x->err);
   }
   const int64_t chunks = (pl + PIX_CHUNK - 1) / PIX_CHUNK;
   for (j.image = 0; j.image < batch; j.image++) {
     for (j.group = 0; j.group < p->group; j.group++) {
-      if (direct) {
-        j.col = j.x + (j.image * j.c + j.group * j.cg) * pl;
+      if (pointwise) {
+        j.col = j.x + (j.image * j.geo.c + j.group * j.geo.cg) * pl;
       } else {
-        ri__pool_for(x->pool, j.k, 4, im2col_rows, &j);
+        ri__pool_for(x->pool, j.geo.k, 4, im2col_rows, &j);
         j.col = j.colbuf;
       }
-      ri__pool_for(x->pool, (j.mg + TILE_M - 1) / TILE_M * chunks, 1, gemm_tasks, &j);
+      ri__pool_for(x->pool, (j.geo.mg + TILE_M - 1) / TILE_M * chunks, 1, gemm_tasks, &j);
     }
   }
   ri__free(j.colbuf);

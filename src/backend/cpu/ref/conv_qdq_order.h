@@ -8,4 +8,8 @@
 
 ri_status ri__ref_conv_qdq_order(const ri__node *n, const ri__tensor *in, ri__tensor *out, ri__exec *x);
 
+/* The K block length MLAS's SGEMM uses for a product with n output columns and depth k: each block of the
+ * patch index is one fused multiply-add chain from 0 (conv_qdq_order.c). */
+int64_t ri__conv_qdq_block_k(int64_t n, int64_t k);
+
 #endif

@@ -24,6 +24,7 @@
 #endif
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/ref/conv_geom.h"
 #include "core/alloc.h"
 #include "graph/ops/conv_params.h"
 
@@ -31,7 +32,8 @@
  * even, in the default rounding mode; the operands are clamped to a few hundred before. */
 #define ROUND_MAGIC 12582912.0f
 
-typedef struct {
+typedef struct qconv_job qconv_job;
+struct qconv_job {
   const int16_t *x; /* [N, C, H, W], zero point removed */
   const int16_t *w; /* [M, Cg * kH * kW], zero point removed */
   const int32_t *bias;
@@ -40,8 +42,7 @@ typedef struct {
   int y_signed;
   int32_t y_zp;
   float lo, hi; /* clamp bounds before adding the zero point */
-  int64_t c, h, wd, m, cg, mg, kh, kw, oh, ow, k;
-  int64_t sh, sw, dh, dw, pt, pl;
+  ri__conv_geom geo;
   int64_t image, group; /* im2col path: the (image, group) being computed */
   int64_t kp;           /* K rounded up to even */
   int16_t *col;         /* im2col path: [KP / 2, OH * OW, 2] */
@@ -52,7 +53,9 @@ typedef struct {
    * sw > 1 each row is split into sw phases of phase_len elements (column ix at (ix % sw) * phase_len +
    * ix / sw), so that every tap reads contiguous memory; otherwise phase_len is 0 and row_len = W. */
   int64_t row_len, phase_len;
-} qconv_job;
+  /* direct path: the taps of a row segment, with AVX2 where the CPU has it */
+  void (*direct_seg)(const qconv_job *j, const ri__conv_seg *s, int32_t *acc);
+};
 
 /* Requantises n consecutive outputs of channel oc, y[idx + i] from acc[i] + add. Written as straight loops
  * without branches (a NaN from a broken scale becomes the low bound) so that compilers vectorise them. */
@@ -60,108 +63,75 @@ static void store_run(const qconv_job *j, int64_t idx, int64_t oc, const int32_t
                       int64_t n) {
   const float sc = j->scale[oc], lo = j->lo, hi = j->hi;
   const int32_t zp = j->y_zp;
-  if (j->y_signed) {
-    int8_t *y = (int8_t *)j->y + idx;
-    for (int64_t i = 0; i < n; i++) {
-      float v = (float)(acc[i] + add) * sc;
-      v = v >= lo ? v : lo;
-      v = v > hi ? hi : v;
-      y[i] = (int8_t)((int32_t)((v + ROUND_MAGIC) - ROUND_MAGIC) + zp);
-    }
-  } else {
-    uint8_t *y = (uint8_t *)j->y + idx;
-    for (int64_t i = 0; i < n; i++) {
-      float v = (float)(acc[i] + add) * sc;
-      v = v >= lo ? v : lo;
-      v = v > hi ? hi : v;
-      y[i] = (uint8_t)((int32_t)((v + ROUND_MAGIC) - ROUND_MAGIC) + zp);
-    }
-  }
+#define STORE_LOOP(T)                                                                                        \
+  do {                                                                                                       \
+    T *y = (T *)j->y + idx;                                                                                  \
+    for (int64_t i = 0; i < n; i++) {                                                                        \
+      float v = (float)(acc[i] + add) * sc;                                                                  \
+      v = v >= lo ? v : lo;                                                                                  \
+      v = v > hi ? hi : v;                                                                                   \
+      y[i] = (T)((int32_t)((v + ROUND_MAGIC) - ROUND_MAGIC) + zp);                                           \
+    }                                                                                                        \
+  } while (0)
+  if (j->y_signed)
+    STORE_LOOP(int8_t);
+  else
+    STORE_LOOP(uint8_t);
+#undef STORE_LOOP
 }
 
-/* Output indices o in [*lo, *hi) whose input index o * stride + offset lies in [0, in_len). */
-static void valid_range(int64_t out_len, int64_t in_len, int64_t stride, int64_t offset, int64_t *lo,
-                        int64_t *hi) {
-  int64_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  int64_t last = in_len - 1 - offset;
-  int64_t h = last < 0 ? 0 : last / stride + 1;
-  if (h > out_len) h = out_len;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
-}
-
-#define ROW_CHUNK 512
-
-/* Adds the taps of row oy, output columns [c0, c1), of plane (n, oc) to acc. */
+/* Adds the taps of row segment s of its plane to acc. */
 #define QC_DIRECT_BODY                                                                                       \
-  for (int64_t icg = 0; icg < j->cg; icg++) {                                                                \
-    const int16_t *xc = j->x + (n * j->c + g * j->cg + icg) * j->h * j->row_len;                             \
-    const int16_t *wk = j->w + oc * j->kp + icg * j->kh * j->kw;                                             \
-    for (int64_t ki = 0; ki < j->kh; ki++) {                                                                 \
-      const int64_t iy = oy * j->sh + ki * j->dh - j->pt;                                                    \
-      if (iy < 0 || iy >= j->h) continue;                                                                    \
+  const ri__conv_geom *g = &j->geo;                                                                          \
+  for (int64_t icg = 0; icg < g->cg; icg++) {                                                                \
+    const int16_t *xc = j->x + (s->n * g->c + s->g * g->cg + icg) * g->h * j->row_len;                       \
+    const int16_t *wk = j->w + s->oc * j->kp + icg * g->kh * g->kw;                                          \
+    for (int64_t ki = 0; ki < g->kh; ki++) {                                                                 \
+      const int64_t iy = s->oy * g->sh + ki * g->dh - g->pt;                                                 \
+      if (iy < 0 || iy >= g->h) continue;                                                                    \
       const int16_t *row = xc + iy * j->row_len;                                                             \
-      for (int64_t kj = 0; kj < j->kw; kj++) {                                                               \
-        const int32_t wv = wk[ki * j->kw + kj];                                                              \
-        const int64_t off = kj * j->dw - j->pl;                                                              \
+      for (int64_t kj = 0; kj < g->kw; kj++) {                                                               \
+        const int32_t wv = wk[ki * g->kw + kj];                                                              \
+        const int64_t off = kj * g->dw - g->pl;                                                              \
         int64_t wlo, whi;                                                                                    \
-        valid_range(j->ow, j->wd, j->sw, off, &wlo, &whi);                                                   \
-        if (wlo < c0) wlo = c0;                                                                              \
-        if (whi > c1) whi = c1;                                                                              \
+        ri__conv_seg_cols(g, s, off, &wlo, &whi);                                                            \
         if (j->phase_len) {                                                                                  \
-          const int64_t r = ((off % j->sw) + j->sw) % j->sw, base = r * j->phase_len + (off - r) / j->sw;    \
+          const int64_t r = ((off % g->sw) + g->sw) % g->sw, base = r * j->phase_len + (off - r) / g->sw;    \
           for (int64_t ox = wlo; ox < whi; ox++)                                                             \
-            acc[ox - c0] += wv * row[base + ox];                                                             \
+            acc[ox - s->c0] += wv * row[base + ox];                                                          \
         } else {                                                                                             \
           for (int64_t ox = wlo; ox < whi; ox++)                                                             \
-            acc[ox - c0] += wv * row[ox * j->sw + off];                                                      \
+            acc[ox - s->c0] += wv * row[ox * g->sw + off];                                                   \
         }                                                                                                    \
       }                                                                                                      \
     }                                                                                                        \
   }
 
 #if QC_X86
-__attribute__((target("avx2"))) static void direct_seg_avx2(const qconv_job *j, int64_t n, int64_t oc,
-                                                            int64_t g, int64_t oy, int64_t c0, int64_t c1,
+__attribute__((target("avx2"))) static void direct_seg_avx2(const qconv_job *j, const ri__conv_seg *s,
                                                             int32_t *acc) {
   QC_DIRECT_BODY
 }
 #endif
 
-static void direct_seg_portable(const qconv_job *j, int64_t n, int64_t oc, int64_t g, int64_t oy, int64_t c0,
-                                int64_t c1, int32_t *acc) {
-  QC_DIRECT_BODY
+static void direct_seg_portable(const qconv_job *j, const ri__conv_seg *s, int32_t *acc) { QC_DIRECT_BODY }
+
+/* One row segment: bias, the taps, requantisation. */
+static void direct_row(const void *arg, const ri__conv_seg *s) {
+  const qconv_job *j = arg;
+  int32_t acc[RI__CONV_SEG_MAX];
+  const int32_t b0 = j->bias ? j->bias[s->oc] : 0;
+  for (int64_t i = 0; i < s->c1 - s->c0; i++)
+    acc[i] = b0;
+  j->direct_seg(j, s, acc);
+  store_run(j, (s->t * j->geo.oh + s->oy) * j->geo.ow + s->c0, s->oc, acc, 0, s->c1 - s->c0);
 }
 
-/* One output plane (image, output channel) per index: the depthwise-like path. Rows are computed in chunks
- * of ROW_CHUNK output pixels with int32 sums on the stack. */
+/* One output plane (image, output channel) per index: the depthwise-like path, rows in segments of at most
+ * RI__CONV_SEG_MAX output pixels with int32 sums on the stack. */
 static void direct_planes(void *arg, int64_t begin, int64_t end) {
   const qconv_job *j = arg;
-  const int64_t p = j->oh * j->ow;
-#if QC_X86
-  const int fast = __builtin_cpu_supports("avx2");
-#endif
-  int32_t acc[ROW_CHUNK];
-  for (int64_t t = begin; t < end; t++) {
-    const int64_t n = t / j->m, oc = t % j->m, g = oc / j->mg;
-    const int32_t b0 = j->bias ? j->bias[oc] : 0;
-    for (int64_t oy = 0; oy < j->oh; oy++) {
-      for (int64_t c0 = 0; c0 < j->ow; c0 += ROW_CHUNK) {
-        const int64_t c1 = c0 + ROW_CHUNK < j->ow ? c0 + ROW_CHUNK : j->ow;
-        for (int64_t ox = 0; ox < c1 - c0; ox++)
-          acc[ox] = b0;
-#if QC_X86
-        if (fast)
-          direct_seg_avx2(j, n, oc, g, oy, c0, c1, acc);
-        else
-#endif
-          direct_seg_portable(j, n, oc, g, oy, c0, c1, acc);
-        const int64_t base = t * p + oy * j->ow;
-        store_run(j, base + c0, oc, acc, 0, c1 - c0);
-      }
-    }
-  }
+  ri__conv_for_segments(&j->geo, begin, end, direct_row, j);
 }
 
 /* Widens the input to int16 with its zero point removed, one input row per index. */
@@ -170,18 +140,18 @@ static void widen_x(void *arg, int64_t begin, int64_t end) {
   int16_t *d = (int16_t *)j->x;
   for (int64_t r = begin; r < end; r++) {
     int16_t *drow = d + r * j->row_len;
-    const int64_t i0 = r * j->wd;
+    const int64_t i0 = r * j->geo.wd;
     if (!j->phase_len) {
       if (j->x_signed)
-        for (int64_t ix = 0; ix < j->wd; ix++)
+        for (int64_t ix = 0; ix < j->geo.wd; ix++)
           drow[ix] = (int16_t)(((const int8_t *)j->xq)[i0 + ix] - j->x_zp);
       else
-        for (int64_t ix = 0; ix < j->wd; ix++)
+        for (int64_t ix = 0; ix < j->geo.wd; ix++)
           drow[ix] = (int16_t)(((const uint8_t *)j->xq)[i0 + ix] - j->x_zp);
       continue;
     }
-    for (int64_t ph = 0; ph < j->sw; ph++)
-      for (int64_t q = 0, ix = ph; ix < j->wd; q++, ix += j->sw)
+    for (int64_t ph = 0; ph < j->geo.sw; ph++)
+      for (int64_t q = 0, ix = ph; ix < j->geo.wd; q++, ix += j->geo.sw)
         drow[ph * j->phase_len + q] =
             (int16_t)((j->x_signed ? ((const int8_t *)j->xq)[i0 + ix] : ((const uint8_t *)j->xq)[i0 + ix]) -
                       j->x_zp);
@@ -191,31 +161,31 @@ static void widen_x(void *arg, int64_t begin, int64_t end) {
 /* Pairs (2q, 2q + 1) of patch rows of the current (image, group), one pair per index. */
 static void im2col_pairs(void *arg, int64_t begin, int64_t end) {
   const qconv_job *j = arg;
-  const int64_t ksz = j->kh * j->kw, p = j->oh * j->ow;
-  const int16_t *xg = j->x + (j->image * j->c + j->group * j->cg) * j->h * j->wd;
+  const int64_t ksz = j->geo.kh * j->geo.kw, p = j->geo.oh * j->geo.ow;
+  const int16_t *xg = j->x + (j->image * j->geo.c + j->group * j->geo.cg) * j->geo.h * j->geo.wd;
   for (int64_t q = begin; q < end; q++) {
     int16_t *dst = j->col + q * p * 2;
     for (int half = 0; half < 2; half++) {
       const int64_t r = 2 * q + half;
-      if (r >= j->k) {
+      if (r >= j->geo.k) {
         for (int64_t i = 0; i < p; i++)
           dst[2 * i + half] = 0;
         continue;
       }
-      const int64_t ic = r / ksz, ki = (r % ksz) / j->kw, kj = r % j->kw;
-      const int16_t *xc = xg + ic * j->h * j->wd;
-      for (int64_t oy = 0; oy < j->oh; oy++) {
-        const int64_t iy = oy * j->sh + ki * j->dh - j->pt;
-        int16_t *d = dst + oy * j->ow * 2 + half;
-        if (iy < 0 || iy >= j->h) {
-          for (int64_t ox = 0; ox < j->ow; ox++)
+      const int64_t ic = r / ksz, ki = (r % ksz) / j->geo.kw, kj = r % j->geo.kw;
+      const int16_t *xc = xg + ic * j->geo.h * j->geo.wd;
+      for (int64_t oy = 0; oy < j->geo.oh; oy++) {
+        const int64_t iy = oy * j->geo.sh + ki * j->geo.dh - j->geo.pt;
+        int16_t *d = dst + oy * j->geo.ow * 2 + half;
+        if (iy < 0 || iy >= j->geo.h) {
+          for (int64_t ox = 0; ox < j->geo.ow; ox++)
             d[2 * ox] = 0;
           continue;
         }
-        const int16_t *row = xc + iy * j->wd;
-        for (int64_t ox = 0; ox < j->ow; ox++) {
-          const int64_t ix = ox * j->sw + kj * j->dw - j->pl;
-          d[2 * ox] = ix >= 0 && ix < j->wd ? row[ix] : 0;
+        const int16_t *row = xc + iy * j->geo.wd;
+        for (int64_t ox = 0; ox < j->geo.ow; ox++) {
+          const int64_t ix = ox * j->geo.sw + kj * j->geo.dw - j->geo.pl;
+          d[2 * ox] = ix >= 0 && ix < j->geo.wd ? row[ix] : 0;
         }
       }
     }
@@ -228,7 +198,7 @@ static void im2col_pairs(void *arg, int64_t begin, int64_t end) {
 /* Integer sums of a tile of nm output channels x nn pixels starting at pixel p0 (portable). */
 static void tile_portable(const qconv_job *j, const int16_t *w, int64_t p0, int64_t nm, int64_t nn,
                           int32_t acc[TM][TN]) {
-  const int64_t p = j->oh * j->ow;
+  const int64_t p = j->geo.oh * j->geo.ow;
   for (int64_t q = 0; q < nm; q++)
     for (int64_t i = 0; i < nn; i++)
       acc[q][i] = 0;
@@ -246,7 +216,7 @@ static void tile_portable(const qconv_job *j, const int16_t *w, int64_t p0, int6
 /* The full tile with AVX2: products of int16 pairs summed into int32 lanes (exact: |sum| < 2^17). */
 __attribute__((target("avx2"))) static void tile_avx2(const qconv_job *j, const int16_t *w, int64_t p0,
                                                       int32_t acc[TM][TN]) {
-  const int64_t p = j->oh * j->ow;
+  const int64_t p = j->geo.oh * j->geo.ow;
   __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
           a31 = a00;
   const int16_t *w0 = w, *w1 = w + j->kp, *w2 = w + 2 * j->kp, *w3 = w + 3 * j->kp;
@@ -288,16 +258,16 @@ __attribute__((target("avx2"))) static void tile_avx2(const qconv_job *j, const 
 /* One (block of TM output channels of the group, chunk of PIX_CHUNK pixels) per index. */
 static void gemm_tiles(void *arg, int64_t begin, int64_t end) {
   const qconv_job *j = arg;
-  const int64_t p = j->oh * j->ow, chunks = (p + PIX_CHUNK - 1) / PIX_CHUNK;
+  const int64_t p = j->geo.oh * j->geo.ow, chunks = (p + PIX_CHUNK - 1) / PIX_CHUNK;
 #if QC_X86
   const int fast = __builtin_cpu_supports("avx2");
 #endif
   int32_t acc[TM][TN];
   for (int64_t t = begin; t < end; t++) {
     const int64_t mb = (t / chunks) * TM, c0 = (t % chunks) * PIX_CHUNK;
-    const int64_t nm = j->mg - mb < TM ? j->mg - mb : TM;
+    const int64_t nm = j->geo.mg - mb < TM ? j->geo.mg - mb : TM;
     const int64_t c1 = c0 + PIX_CHUNK < p ? c0 + PIX_CHUNK : p;
-    const int64_t m0 = j->group * j->mg + mb;
+    const int64_t m0 = j->group * j->geo.mg + mb;
     const int16_t *w = j->w + m0 * j->kp;
     for (int64_t p0 = c0; p0 < c1; p0 += TN) {
       const int64_t nn = c1 - p0 < TN ? c1 - p0 : TN;
@@ -309,7 +279,7 @@ static void gemm_tiles(void *arg, int64_t begin, int64_t end) {
         tile_portable(j, w, p0, nm, nn, acc);
       for (int64_t q = 0; q < nm; q++) {
         const int32_t b = j->bias ? j->bias[m0 + q] : 0;
-        const int64_t base = (j->image * j->m + m0 + q) * p + p0;
+        const int64_t base = (j->image * j->geo.m + m0 + q) * p + p0;
         store_run(j, base, m0 + q, acc[q], b, nn);
       }
     }
@@ -325,24 +295,8 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   if (!p) return ri__err_set(x->err, RI_ERR_INTERNAL, "QLinearConv node '%s': check() has not run", n->name);
   qconv_job j;
   memset(&j, 0, sizeof j);
-  const int64_t batch = in[0].shape.dims[0];
-  j.c = in[0].shape.dims[1];
-  j.m = in[3].shape.dims[0];
-  j.cg = in[3].shape.dims[1];
-  j.mg = j.m / p->group;
-  ri__window_hw(&p->win, &in[0].shape, &j.h, &j.wd);
-  j.kh = p->win.kernel[0];
-  j.kw = p->win.kernel[1];
-  j.k = j.cg * j.kh * j.kw;
-  int64_t pads[4];
-  ri__conv_resolve_pads(p, j.h, j.wd, pads);
-  ri__conv_out_size(p, j.h, j.wd, &j.oh, &j.ow);
-  j.sh = p->win.stride[0];
-  j.sw = p->win.stride[1];
-  j.dh = p->win.dilation[0];
-  j.dw = p->win.dilation[1];
-  j.pt = pads[0];
-  j.pl = pads[1];
+  ri__conv_geom_init(&j.geo, p, &in[0].shape, &in[3].shape);
+  const int64_t batch = j.geo.batch;
   j.bias = p->has_bias && n->n_inputs > 8 ? in[8].data : NULL;
   j.y = out[0].data;
   j.y_signed = out[0].dtype == RI_DTYPE_INT8;
@@ -350,19 +304,19 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   j.lo = (float)((j.y_signed ? -128 : 0) - j.y_zp);
   j.hi = (float)((j.y_signed ? 127 : 255) - j.y_zp);
 
-  j.kp = j.k + (j.k & 1);
-  const int im2col = j.mg > 1;
-  j.phase_len = !im2col && j.sw > 1 ? (j.wd + j.sw - 1) / j.sw : 0;
-  j.row_len = j.phase_len ? j.sw * j.phase_len : j.wd;
-  const int64_t nx = batch * j.c * j.h * j.row_len, nw = j.m * j.kp, pl = j.oh * j.ow;
+  j.kp = j.geo.k + (j.geo.k & 1);
+  const int im2col = j.geo.mg > 1;
+  j.phase_len = !im2col && j.geo.sw > 1 ? (j.geo.wd + j.geo.sw - 1) / j.geo.sw : 0;
+  j.row_len = j.phase_len ? j.geo.sw * j.phase_len : j.geo.wd;
+  const int64_t nx = batch * j.geo.c * j.geo.h * j.row_len, nw = j.geo.m * j.kp, pl = j.geo.oh * j.geo.ow;
   size_t col_elems = 0, total;
   if ((im2col && !ri__mul_size((size_t)pl, (size_t)j.kp, &col_elems)) ||
       !ri__mul_size((size_t)(nx + nw) + col_elems, sizeof(int16_t), &total))
     return ri__err_set(x->err, RI_ERR_LIMIT,
                        "QLinearConv node '%s': patch matrix of %lld x %lld is too large", n->name,
-                       (long long)pl, (long long)j.k);
+                       (long long)pl, (long long)j.geo.k);
   int16_t *xw = ri__malloc(total);
-  float *scale = ri__malloc((size_t)j.m * sizeof(float));
+  float *scale = ri__malloc((size_t)j.geo.m * sizeof(float));
   if (!xw || !scale) {
     ri__free(xw);
     ri__free(scale);
@@ -378,12 +332,12 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   j.xq = in[0].data;
   j.x_signed = in[0].dtype == RI_DTYPE_INT8;
   j.x_zp = xzp;
-  ri__pool_for(x->pool, batch * j.c * j.h, 16, widen_x, &j);
-  for (int64_t m = 0; m < j.m; m++) {
+  ri__pool_for(x->pool, batch * j.geo.c * j.geo.h, 16, widen_x, &j);
+  for (int64_t m = 0; m < j.geo.m; m++) {
     const int32_t wzp = elem(&in[5], nwz == 1 ? 0 : m);
-    for (int64_t i = 0; i < j.k; i++)
-      ws16[m * j.kp + i] = (int16_t)(elem(&in[3], m * j.k + i) - wzp);
-    if (j.kp != j.k) ws16[m * j.kp + j.k] = 0;
+    for (int64_t i = 0; i < j.geo.k; i++)
+      ws16[m * j.kp + i] = (int16_t)(elem(&in[3], m * j.geo.k + i) - wzp);
+    if (j.kp != j.geo.k) ws16[m * j.kp + j.geo.k] = 0;
     const float prod = xscale * ((const float *)in[4].data)[nws == 1 ? 0 : m];
     scale[m] = prod / yscale;
   }
@@ -391,12 +345,17 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   j.scale = scale;
 
   if (!im2col) {
-    ri__pool_for(x->pool, batch * j.m, 1, direct_planes, &j);
+    j.direct_seg = direct_seg_portable;
+#if QC_X86
+    if (__builtin_cpu_supports("avx2")) j.direct_seg = direct_seg_avx2;
+#endif
+    ri__pool_for(x->pool, batch * j.geo.m, 1, direct_planes, &j);
   } else {
     for (j.image = 0; j.image < batch; j.image++) {
       for (j.group = 0; j.group < p->group; j.group++) {
         ri__pool_for(x->pool, j.kp / 2, 1, im2col_pairs, &j);
-        ri__pool_for(x->pool, (j.mg + TM - 1) / TM * ((pl + PIX_CHUNK - 1) / PIX_CHUNK), 1, gemm_tiles, &j);
+        ri__pool_for(x->pool, (j.geo.mg + TM - 1) / TM * ((pl + PIX_CHUNK - 1) / PIX_CHUNK), 1, gemm_tiles,
+                     &j);
       }
     }
   }
