@@ -9,6 +9,7 @@
 
 #include "runinfer/engine.h"
 #include "test.h"
+#include "test_file.h"
 #include "test_onnx_build.h"
 
 #define F32 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
@@ -41,18 +42,6 @@ static ri_status build(const uint8_t *onnx, size_t len, int level, const char *c
   snprintf(msg, cap, "%s", b ? ri_builder_last_error(b) : "");
   ri_builder_destroy(b);
   return s;
-}
-
-static long file_bytes(const char *path, unsigned char **data) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  *data = malloc(n > 0 ? (size_t)n : 1);
-  if (!*data || fread(*data, 1, (size_t)n, f) != (size_t)n) n = -1;
-  fclose(f);
-  return n;
 }
 
 int main(void) {
@@ -100,7 +89,7 @@ int main(void) {
   }
   CHECK(desc[0] && desc[1] && strcmp(desc[0], desc[1]) == 0);
   unsigned char *d0 = NULL, *d1 = NULL;
-  long n0 = file_bytes(path[0], &d0), n1 = file_bytes(path[1], &d1);
+  long n0 = test_read_file(path[0], &d0), n1 = test_read_file(path[1], &d1);
   CHECK(n0 > 0 && n0 == n1 && memcmp(d0, d1, (size_t)n0) == 0);
   CHECK(access(cache, F_OK) != 0);
   free(d0);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../c/test_file.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
 
@@ -42,19 +43,6 @@ static ri_status build(const char *path, ri_precision prec, int max_batch, int l
   snprintf(msg, cap, "%s", b ? ri_builder_last_error(b) : "");
   ri_builder_destroy(b);
   return s;
-}
-
-static long slurp(const char *path, unsigned char **data) {
-  FILE *f = fopen(path, "rb");
-  *data = NULL;
-  if (!f) return -1;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  *data = malloc(n > 0 ? (size_t)n : 1);
-  if (!*data || fread(*data, 1, (size_t)n, f) != (size_t)n) n = -1;
-  fclose(f);
-  return n;
 }
 
 /* Runs both engines on the same pseudo-random inputs at `batch`; 1 when every output is bit-identical. */
@@ -136,7 +124,7 @@ static void test_precision(const char *model_path, const char *model, ri_precisi
     }
   }
   unsigned char *cb = NULL, *f1 = NULL, *f2 = NULL;
-  long cn = slurp(cache, &cb), n1 = slurp(rie[1], &f1), n2 = slurp(rie[2], &f2);
+  long cn = test_read_file(cache, &cb), n1 = test_read_file(rie[1], &f1), n2 = test_read_file(rie[2], &f2);
   if (prec == RI_PRECISION_FP16) /* fp32 engines run their convolutions on cuDNN: nothing to time */
     result(cn > 24, "%s %s: the cold build wrote a timing cache of %ld bytes", model, pname, cn);
   /* fp16 only: fp32 engines store cuDNN algorithms, which each build searches again (not cached), and a
