@@ -506,6 +506,14 @@ static void *infer_thread(void *arg) {
 }
 
 /* ---- stage: post-processing (its own threads, so NMS never delays the next inference) ---- */
+
+#define RI__POST_CAP 8192
+
+/* Entries of q_post: a few batches of records, bounded. */
+static int post_cap(int n_ctxs, int max_batch) {
+  int64_t cap = (int64_t)(4 + n_ctxs) * max_batch;
+  return (int)(cap < RI__POST_CAP ? cap : RI__POST_CAP);
+}
 static void *post_thread(void *arg) {
   run_state *rs = arg;
   ri__postproc pp;
@@ -697,10 +705,11 @@ ri_status ri_pipeline_run(ri_pipeline_t *p, ri_pipeline_summary *summary) {
     t_post = ri__calloc((size_t)rs->post_threads, sizeof(pthread_t));
     t_inf = ri__calloc((size_t)rs->n_ctxs, sizeof(pthread_t));
     workers = ri__calloc((size_t)rs->n_ctxs, sizeof *workers);
-    /* q_post holds a few batches (with their outputs), one entry per record */
+    /* q_post holds a few batches (with their outputs), one entry per record; at most RI__POST_CAP entries
+     * (a larger batch waits for workers to take its first records: no deadlock, they run independently) */
     if (!t_dec || !t_inf || !t_post || !workers || !ri__queue_init(&rs->q_read, RI__QUEUE_CAP, 1) ||
         !ri__queue_init(&rs->q_batch, RI__QUEUE_CAP, p->decode_threads) ||
-        !ri__queue_init(&rs->q_post, (4 + rs->n_ctxs) * p->max_batch, rs->n_ctxs) ||
+        !ri__queue_init(&rs->q_post, post_cap(rs->n_ctxs, p->max_batch), rs->n_ctxs) ||
         !ri__queue_init(&rs->q_write, RI__QUEUE_CAP, rs->n_ctxs + rs->post_threads))
       s = RI__OOM(&p->err);
   }
