@@ -11,9 +11,11 @@
  * (|value| <= 255). Groups with several output channels gather the patches of the current (image, group)
  * with the patch index k in adjacent pairs per pixel ([K/2][pixels][2], K rounded up to even with a zero
  * row), so that one multiply-add of int16 pairs into int32 lanes (vpmaddwd on AVX2) takes two k at once for
- * eight pixels; tiles of 4 output channels x 16 pixels keep their sums in registers. The portable path
+ * eight pixels; tiles of 4 output channels x 16 pixels keep their sums in registers. Pointwise groups with
+ * an even K skip the gathering: the tiles pair the widened input rows in registers. The portable path
  * (and edge tiles) runs the same sums in plain loops. Groups of one output channel (depthwise) run a
- * direct loop per output plane. Integer sums do not depend on order, so every path gives the same bits. */
+ * direct loop per output row over zero-padded input rows, two taps per vpmaddwd on AVX2. Integer sums do not
+ * depend on order, so every path gives the same bits. */
 #include <string.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -45,25 +47,36 @@ struct qconv_job {
   ri__conv_geom geo;
   int64_t image, group; /* im2col path: the (image, group) being computed */
   int64_t kp;           /* K rounded up to even */
-  int16_t *col;         /* im2col path: [KP / 2, OH * OW, 2] */
-  const void *xq;       /* the quantized input and its zero point, for the widening pass */
+  const int16_t
+      *col;        /* im2col path: [KP / 2, OH * OW, 2], or with rows the input of the group [K, OH * OW] */
+  int16_t *colbuf; /* the im2col buffer */
+  int rows;        /* pointwise with an even K: the tiles read the widened input rows in place */
+  const void *xq;  /* the quantized input and its zero point, for the widening pass */
   int x_signed;
   int32_t x_zp;
-  /* Layout of the widened input: rows of row_len elements. For the direct path with a column stride
-   * sw > 1 each row is split into sw phases of phase_len elements (column ix at (ix % sw) * phase_len +
-   * ix / sw), so that every tap reads contiguous memory; otherwise phase_len is 0 and row_len = W. */
+  /* Layout of the widened input: rows of row_len elements. The im2col path keeps the rows as they are
+   * (phase_len 0, row_len = W). The direct path pads each row with zeros to pw = pl + W + pr columns and
+   * splits it into sw phases of phase_len = ceil(pw / sw) elements (padded column pc at (pc % sw) *
+   * phase_len + pc / sw), so that every tap reads contiguous memory; row_len = sw * phase_len. */
   int64_t row_len, phase_len;
-  /* direct path: the taps of a row segment, with AVX2 where the CPU has it */
-  void (*direct_seg)(const qconv_job *j, const ri__conv_seg *s, int32_t *acc);
+  void (*store)(const qconv_job *j, int64_t idx, int64_t oc, const int32_t *acc, int32_t add, int64_t n);
+  int *oom; /* direct path: set when a task cannot allocate its plane buffer */
+  /* direct path: sums of a batch of taps, with AVX2 where the CPU has it */
+  void (*direct_taps)(const ri__conv_seg *s, const int16_t *const *ptr, const int32_t *w, int nt,
+                      int32_t *acc);
 };
 
 /* Requantises n consecutive outputs of channel oc, y[idx + i] from acc[i] + add. Written as straight loops
- * without branches (a NaN from a broken scale becomes the low bound) so that compilers vectorise them. */
-static void store_run(const qconv_job *j, int64_t idx, int64_t oc, const int32_t *acc, int32_t add,
-                      int64_t n) {
-  const float sc = j->scale[oc], lo = j->lo, hi = j->hi;
-  const int32_t zp = j->y_zp;
-#define STORE_LOOP(T)                                                                                        \
+ * without branches (a NaN from a broken scale becomes the low bound) so that compilers vectorise them; the
+ * copy for AVX2 CPUs (no FMA: the multiply and the additions round one by one) is picked once per call. */
+#define QC_STORE_BODY                                                                                        \
+  const float sc = j->scale[oc], lo = j->lo, hi = j->hi;                                                     \
+  const int32_t zp = j->y_zp;                                                                                \
+  if (j->y_signed)                                                                                           \
+    QC_STORE_LOOP(int8_t);                                                                                   \
+  else                                                                                                       \
+    QC_STORE_LOOP(uint8_t);
+#define QC_STORE_LOOP(T)                                                                                     \
   do {                                                                                                       \
     T *y = (T *)j->y + idx;                                                                                  \
     for (int64_t i = 0; i < n; i++) {                                                                        \
@@ -73,89 +86,192 @@ static void store_run(const qconv_job *j, int64_t idx, int64_t oc, const int32_t
       y[i] = (T)((int32_t)((v + ROUND_MAGIC) - ROUND_MAGIC) + zp);                                           \
     }                                                                                                        \
   } while (0)
-  if (j->y_signed)
-    STORE_LOOP(int8_t);
-  else
-    STORE_LOOP(uint8_t);
-#undef STORE_LOOP
+
+static void store_portable(const qconv_job *j, int64_t idx, int64_t oc, const int32_t *acc, int32_t add,
+                           int64_t n) {
+  QC_STORE_BODY
 }
 
-/* Adds the taps of row segment s of its plane to acc. */
-#define QC_DIRECT_BODY                                                                                       \
-  const ri__conv_geom *g = &j->geo;                                                                          \
-  for (int64_t icg = 0; icg < g->cg; icg++) {                                                                \
-    const int16_t *xc = j->x + (s->n * g->c + s->g * g->cg + icg) * g->h * j->row_len;                       \
-    const int16_t *wk = j->w + s->oc * j->kp + icg * g->kh * g->kw;                                          \
-    for (int64_t ki = 0; ki < g->kh; ki++) {                                                                 \
-      const int64_t iy = s->oy * g->sh + ki * g->dh - g->pt;                                                 \
-      if (iy < 0 || iy >= g->h) continue;                                                                    \
-      const int16_t *row = xc + iy * j->row_len;                                                             \
-      for (int64_t kj = 0; kj < g->kw; kj++) {                                                               \
-        const int32_t wv = wk[ki * g->kw + kj];                                                              \
-        const int64_t off = kj * g->dw - g->pl;                                                              \
-        int64_t wlo, whi;                                                                                    \
-        ri__conv_seg_cols(g, s, off, &wlo, &whi);                                                            \
-        if (j->phase_len) {                                                                                  \
-          const int64_t r = ((off % g->sw) + g->sw) % g->sw, base = r * j->phase_len + (off - r) / g->sw;    \
-          for (int64_t ox = wlo; ox < whi; ox++)                                                             \
-            acc[ox - s->c0] += wv * row[base + ox];                                                          \
-        } else {                                                                                             \
-          for (int64_t ox = wlo; ox < whi; ox++)                                                             \
-            acc[ox - s->c0] += wv * row[ox * g->sw + off];                                                   \
-        }                                                                                                    \
-      }                                                                                                      \
-    }                                                                                                        \
-  }
-
 #if QC_X86
-__attribute__((target("avx2"))) static void direct_seg_avx2(const qconv_job *j, const ri__conv_seg *s,
-                                                            int32_t *acc) {
-  QC_DIRECT_BODY
+__attribute__((target("avx2"))) static void store_avx2(const qconv_job *j, int64_t idx, int64_t oc,
+                                                       const int32_t *acc, int32_t add, int64_t n) {
+  QC_STORE_BODY
 }
 #endif
 
-static void direct_seg_portable(const qconv_job *j, const ri__conv_seg *s, int32_t *acc) { QC_DIRECT_BODY }
+#undef QC_STORE_BODY
+#undef QC_STORE_LOOP
+
+static void store_run(const qconv_job *j, int64_t idx, int64_t oc, const int32_t *acc, int32_t add,
+                      int64_t n) {
+  j->store(j, idx, oc, acc, add, n);
+}
+
+/* The direct path's taps of one row segment: pointers into the padded input rows (tap t reads ptr[t][ox]
+ * for output column ox) and their weights. Filled in batches of at most QC_TAPS. */
+#define QC_TAPS 64
+
+/* acc[ox - s->c0] += sum over taps t of w[t] * ptr[t][ox], plain loops. */
+static void taps_portable(const ri__conv_seg *s, const int16_t *const *ptr, const int32_t *w, int nt,
+                          int32_t *acc) {
+  for (int t = 0; t < nt; t++)
+    for (int64_t ox = s->c0; ox < s->c1; ox++)
+      acc[ox - s->c0] += w[t] * ptr[t][ox];
+}
+
+#if QC_X86
+/* The same sums with AVX2, 16 output columns at a time: taps go in pairs, the two inputs interleaved per
+ * column (vpunpcklwd / vpunpckhwd) and multiplied by the weight pair with vpmaddwd, so one instruction
+ * adds two taps for eight columns (exact: |sum| < 2^17). The unpacks leave the columns of the two
+ * accumulators in the order 0-3, 8-11 | 4-7, 12-15; one lane permute per block restores it. nt is even (a
+ * zero weight pads it). Columns past s->c1 read padding or the next rows (the buffer has a tail) and are
+ * dropped. */
+__attribute__((target("avx2"))) static void taps_avx2(const ri__conv_seg *s, const int16_t *const *ptr,
+                                                      const int32_t *w, int nt, int32_t *acc) {
+  int32_t pair[QC_TAPS / 2];
+  for (int t = 0; t < nt; t += 2)
+    pair[t / 2] = (int32_t)(((uint32_t)(uint16_t)w[t + 1] << 16) | (uint16_t)w[t]);
+  for (int64_t ox = s->c0; ox < s->c1; ox += 16) {
+    __m256i lo = _mm256_setzero_si256(), hi = lo;
+    for (int t = 0; t < nt; t += 2) {
+      const __m256i a = _mm256_loadu_si256((const __m256i *)(ptr[t] + ox)),
+                    b = _mm256_loadu_si256((const __m256i *)(ptr[t + 1] + ox)),
+                    wp = _mm256_set1_epi32(pair[t / 2]);
+      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), wp));
+      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), wp));
+    }
+    const __m256i r0 = _mm256_permute2x128_si256(lo, hi, 0x20), r1 = _mm256_permute2x128_si256(lo, hi, 0x31);
+    int32_t *d = acc + (ox - s->c0);
+    if (s->c1 - ox >= 16) {
+      _mm256_storeu_si256((__m256i *)d, _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)d), r0));
+      _mm256_storeu_si256((__m256i *)(d + 8),
+                          _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(d + 8)), r1));
+    } else {
+      int32_t tmp[16];
+      _mm256_storeu_si256((__m256i *)tmp, r0);
+      _mm256_storeu_si256((__m256i *)(tmp + 8), r1);
+      for (int64_t i = 0; i < s->c1 - ox; i++)
+        d[i] += tmp[i];
+    }
+  }
+}
+#endif
+
+/* Adds the taps of row segment s of its plane to acc. The input rows are padded (zeros where the window
+ * leaves the input) and split into sw phases, so every tap reads one contiguous run of the row. */
+static void direct_seg(const qconv_job *j, const int16_t *xg, const ri__conv_seg *s, int32_t *acc) {
+  const ri__conv_geom *g = &j->geo;
+  const int16_t *ptr[QC_TAPS];
+  int32_t w[QC_TAPS];
+  int nt = 0;
+  for (int64_t icg = 0; icg < g->cg; icg++) {
+    const int16_t *xc = xg + icg * g->h * j->row_len;
+    const int16_t *wk = j->w + s->oc * j->kp + icg * g->kh * g->kw;
+    for (int64_t ki = 0; ki < g->kh; ki++) {
+      const int64_t iy = s->oy * g->sh + ki * g->dh - g->pt;
+      if (iy < 0 || iy >= g->h) continue;
+      const int16_t *row = xc + iy * j->row_len;
+      for (int64_t kj = 0; kj < g->kw; kj++) {
+        const int64_t pc = kj * g->dw; /* padded column of output column 0 */
+        ptr[nt] = row + (pc % g->sw) * j->phase_len + pc / g->sw;
+        w[nt++] = wk[ki * g->kw + kj];
+        if (nt == QC_TAPS) {
+          j->direct_taps(s, ptr, w, nt, acc);
+          nt = 0;
+        }
+      }
+    }
+  }
+  if (nt & 1) {
+    ptr[nt] = ptr[nt - 1];
+    w[nt++] = 0;
+  }
+  if (nt) j->direct_taps(s, ptr, w, nt, acc);
+}
+
+/* The direct path's view of one plane: the job and the widened input channels of the plane's group. */
+typedef struct {
+  const qconv_job *j;
+  const int16_t *xg;
+} qconv_plane;
 
 /* One row segment: bias, the taps, requantisation. */
 static void direct_row(const void *arg, const ri__conv_seg *s) {
-  const qconv_job *j = arg;
+  const qconv_plane *pv = arg;
+  const qconv_job *j = pv->j;
   int32_t acc[RI__CONV_SEG_MAX];
   const int32_t b0 = j->bias ? j->bias[s->oc] : 0;
   for (int64_t i = 0; i < s->c1 - s->c0; i++)
     acc[i] = b0;
-  j->direct_seg(j, s, acc);
+  direct_seg(j, pv->xg, s, acc);
   store_run(j, (s->t * j->geo.oh + s->oy) * j->geo.ow + s->c0, s->oc, acc, 0, s->c1 - s->c0);
 }
 
-/* One output plane (image, output channel) per index: the depthwise-like path, rows in segments of at most
- * RI__CONV_SEG_MAX output pixels with int32 sums on the stack. */
+static void widen_rows(const qconv_job *j, int16_t *d, int64_t begin, int64_t end);
+
+/* One output plane (image, output channel) per index: the depthwise-like path. Each plane widens the input
+ * channels of its group into a buffer of the task (in cache while its rows are computed, instead of one
+ * pass over the whole widened input), then runs its rows in segments of at most RI__CONV_SEG_MAX output
+ * pixels with int32 sums on the stack. */
 static void direct_planes(void *arg, int64_t begin, int64_t end) {
   const qconv_job *j = arg;
-  ri__conv_for_segments(&j->geo, begin, end, direct_row, j);
+  const ri__conv_geom *g = &j->geo;
+  const int64_t rows = g->cg * g->h;
+  /* the vector loads run up to 15 columns past the end of a row: a tail of 32 zeros */
+  int16_t *buf = ri__malloc(((size_t)(rows * j->row_len) + 32) * sizeof(int16_t));
+  if (!buf) {
+    __atomic_store_n(j->oom, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  memset(buf + rows * j->row_len, 0, 32 * sizeof(int16_t));
+  const qconv_plane pv = {j, buf};
+  for (int64_t t = begin; t < end; t++) {
+    const int64_t n = t / g->m, grp = (t % g->m) / g->mg, r0 = (n * g->c + grp * g->cg) * g->h;
+    widen_rows(j, buf, r0, r0 + rows);
+    ri__conv_for_segments(g, t, t + 1, direct_row, &pv);
+  }
+  ri__free(buf);
 }
 
-/* Widens the input to int16 with its zero point removed, one input row per index. */
-static void widen_x(void *arg, int64_t begin, int64_t end) {
-  const qconv_job *j = arg;
-  int16_t *d = (int16_t *)j->x;
+/* Widens input rows [begin, end) to int16 with their zero point removed into d (row begin first); for the
+ * direct path into padded, phase-split rows (padding and the unused tail of each phase 0). */
+static void widen_rows(const qconv_job *j, int16_t *d, int64_t begin, int64_t end) {
+  const int64_t wd = j->geo.wd, sw = j->geo.sw, pl = j->phase_len ? j->geo.pl : 0;
   for (int64_t r = begin; r < end; r++) {
-    int16_t *drow = d + r * j->row_len;
-    const int64_t i0 = r * j->geo.wd;
+    int16_t *drow = d + (r - begin) * j->row_len;
+    const int64_t i0 = r * wd;
     if (!j->phase_len) {
       if (j->x_signed)
-        for (int64_t ix = 0; ix < j->geo.wd; ix++)
+        for (int64_t ix = 0; ix < wd; ix++)
           drow[ix] = (int16_t)(((const int8_t *)j->xq)[i0 + ix] - j->x_zp);
       else
-        for (int64_t ix = 0; ix < j->geo.wd; ix++)
+        for (int64_t ix = 0; ix < wd; ix++)
           drow[ix] = (int16_t)(((const uint8_t *)j->xq)[i0 + ix] - j->x_zp);
       continue;
     }
-    for (int64_t ph = 0; ph < j->geo.sw; ph++)
-      for (int64_t q = 0, ix = ph; ix < j->geo.wd; q++, ix += j->geo.sw)
-        drow[ph * j->phase_len + q] =
-            (int16_t)((j->x_signed ? ((const int8_t *)j->xq)[i0 + ix] : ((const uint8_t *)j->xq)[i0 + ix]) -
-                      j->x_zp);
+    for (int64_t ph = 0; ph < sw; ph++) {
+      /* q of this phase whose input column q * sw + ph - pl lies in [0, wd) */
+      int64_t qlo, qhi;
+      ri__conv_valid_range(j->phase_len, wd, sw, ph - pl, &qlo, &qhi);
+      int16_t *dp = drow + ph * j->phase_len;
+      const int64_t x0 = i0 + ph - pl;
+      for (int64_t q = 0; q < qlo; q++)
+        dp[q] = 0;
+      if (j->x_signed)
+        for (int64_t q = qlo; q < qhi; q++)
+          dp[q] = (int16_t)(((const int8_t *)j->xq)[x0 + q * sw] - j->x_zp);
+      else
+        for (int64_t q = qlo; q < qhi; q++)
+          dp[q] = (int16_t)(((const uint8_t *)j->xq)[x0 + q * sw] - j->x_zp);
+      for (int64_t q = qhi; q < j->phase_len; q++)
+        dp[q] = 0;
+    }
   }
+}
+
+static void widen_x(void *arg, int64_t begin, int64_t end) {
+  const qconv_job *j = arg;
+  widen_rows(j, (int16_t *)j->x + begin * j->row_len, begin, end);
 }
 
 /* Pairs (2q, 2q + 1) of patch rows of the current (image, group), one pair per index. */
@@ -164,7 +280,7 @@ static void im2col_pairs(void *arg, int64_t begin, int64_t end) {
   const int64_t ksz = j->geo.kh * j->geo.kw, p = j->geo.oh * j->geo.ow;
   const int16_t *xg = j->x + (j->image * j->geo.c + j->group * j->geo.cg) * j->geo.h * j->geo.wd;
   for (int64_t q = begin; q < end; q++) {
-    int16_t *dst = j->col + q * p * 2;
+    int16_t *dst = j->colbuf + q * p * 2;
     for (int half = 0; half < 2; half++) {
       const int64_t r = 2 * q + half;
       if (r >= j->geo.k) {
@@ -195,19 +311,20 @@ static void im2col_pairs(void *arg, int64_t begin, int64_t end) {
 #define TM 4  /* output channels per tile */
 #define TN 16 /* pixels per tile */
 
-/* Integer sums of a tile of nm output channels x nn pixels starting at pixel p0 (portable). */
+/* Integer sums of a tile of nm output channels x nn pixels starting at pixel p0 (portable); either layout
+ * of the patches (j->rows). */
 static void tile_portable(const qconv_job *j, const int16_t *w, int64_t p0, int64_t nm, int64_t nn,
                           int32_t acc[TM][TN]) {
-  const int64_t p = j->geo.oh * j->geo.ow;
+  const int64_t p = j->geo.oh * j->geo.ow, step = j->rows ? 1 : 2, ld = j->rows ? p : 1;
   for (int64_t q = 0; q < nm; q++)
     for (int64_t i = 0; i < nn; i++)
       acc[q][i] = 0;
   for (int64_t kq = 0; kq < j->kp / 2; kq++) {
-    const int16_t *c = j->col + (kq * p + p0) * 2;
+    const int16_t *c = j->col + kq * 2 * p + p0 * step;
     for (int64_t q = 0; q < nm; q++) {
       const int32_t w0 = w[q * j->kp + 2 * kq], w1 = w[q * j->kp + 2 * kq + 1];
       for (int64_t i = 0; i < nn; i++)
-        acc[q][i] += w0 * c[2 * i] + w1 * c[2 * i + 1];
+        acc[q][i] += w0 * c[i * step] + w1 * c[i * step + ld];
     }
   }
 }
@@ -251,6 +368,48 @@ __attribute__((target("avx2"))) static void tile_avx2(const qconv_job *j, const 
   _mm256_storeu_si256((__m256i *)acc[3], a30);
   _mm256_storeu_si256((__m256i *)(acc[3] + 8), a31);
 }
+
+/* The full tile with AVX2 reading the pointwise input rows in place (j->rows): rows 2kq and 2kq + 1 are
+ * interleaved per pixel in registers (vpunpcklwd / vpunpckhwd), which leaves the pixels of the two
+ * accumulators of a channel in the order 0-3, 8-11 | 4-7, 12-15; one lane permute at the end restores it. */
+__attribute__((target("avx2"))) static void tile_rows_avx2(const qconv_job *j, const int16_t *w, int64_t p0,
+                                                           int32_t acc[TM][TN]) {
+  const int64_t p = j->geo.oh * j->geo.ow;
+  __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
+          a31 = a00;
+  const int16_t *w0 = w, *w1 = w + j->kp, *w2 = w + 2 * j->kp, *w3 = w + 3 * j->kp;
+  for (int64_t kq = 0; kq < j->kp / 2; kq++) {
+    const int16_t *c = j->col + kq * 2 * p + p0;
+    const __m256i r0 = _mm256_loadu_si256((const __m256i *)c),
+                  r1 = _mm256_loadu_si256((const __m256i *)(c + p));
+    const __m256i x0 = _mm256_unpacklo_epi16(r0, r1), x1 = _mm256_unpackhi_epi16(r0, r1);
+    int32_t pair;
+    memcpy(&pair, w0 + 2 * kq, 4);
+    __m256i b = _mm256_set1_epi32(pair);
+    a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(x0, b));
+    a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(x1, b));
+    memcpy(&pair, w1 + 2 * kq, 4);
+    b = _mm256_set1_epi32(pair);
+    a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(x0, b));
+    a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(x1, b));
+    memcpy(&pair, w2 + 2 * kq, 4);
+    b = _mm256_set1_epi32(pair);
+    a20 = _mm256_add_epi32(a20, _mm256_madd_epi16(x0, b));
+    a21 = _mm256_add_epi32(a21, _mm256_madd_epi16(x1, b));
+    memcpy(&pair, w3 + 2 * kq, 4);
+    b = _mm256_set1_epi32(pair);
+    a30 = _mm256_add_epi32(a30, _mm256_madd_epi16(x0, b));
+    a31 = _mm256_add_epi32(a31, _mm256_madd_epi16(x1, b));
+  }
+#define QC_UNPERMUTE(q, lo, hi)                                                                              \
+  _mm256_storeu_si256((__m256i *)acc[q], _mm256_permute2x128_si256(lo, hi, 0x20));                           \
+  _mm256_storeu_si256((__m256i *)(acc[q] + 8), _mm256_permute2x128_si256(lo, hi, 0x31))
+  QC_UNPERMUTE(0, a00, a01);
+  QC_UNPERMUTE(1, a10, a11);
+  QC_UNPERMUTE(2, a20, a21);
+  QC_UNPERMUTE(3, a30, a31);
+#undef QC_UNPERMUTE
+}
 #endif
 
 #define PIX_CHUNK 256
@@ -272,7 +431,9 @@ static void gemm_tiles(void *arg, int64_t begin, int64_t end) {
     for (int64_t p0 = c0; p0 < c1; p0 += TN) {
       const int64_t nn = c1 - p0 < TN ? c1 - p0 : TN;
 #if QC_X86
-      if (fast && nm == TM && nn == TN)
+      if (fast && nm == TM && nn == TN && j->rows)
+        tile_rows_avx2(j, w, p0, acc);
+      else if (fast && nm == TM && nn == TN)
         tile_avx2(j, w, p0, acc);
       else
 #endif
@@ -306,11 +467,14 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
 
   j.kp = j.geo.k + (j.geo.k & 1);
   const int im2col = j.geo.mg > 1;
-  j.phase_len = !im2col && j.geo.sw > 1 ? (j.geo.wd + j.geo.sw - 1) / j.geo.sw : 0;
+  j.phase_len = im2col ? 0 : (j.geo.pl + j.geo.wd + j.geo.pr + j.geo.sw - 1) / j.geo.sw;
   j.row_len = j.phase_len ? j.geo.sw * j.phase_len : j.geo.wd;
-  const int64_t nx = batch * j.geo.c * j.geo.h * j.row_len, nw = j.geo.m * j.kp, pl = j.geo.oh * j.geo.ow;
+  /* the im2col path widens the whole input first, the direct path plane by plane (direct_planes) */
+  const int64_t nx = im2col ? batch * j.geo.c * j.geo.h * j.row_len : 0, nw = j.geo.m * j.kp,
+                pl = j.geo.oh * j.geo.ow;
   size_t col_elems = 0, total;
-  if ((im2col && !ri__mul_size((size_t)pl, (size_t)j.kp, &col_elems)) ||
+  j.rows = im2col && ri__conv_geom_pointwise(&j.geo) && j.kp == j.geo.k;
+  if ((im2col && !j.rows && !ri__mul_size((size_t)pl, (size_t)j.kp, &col_elems)) ||
       !ri__mul_size((size_t)(nx + nw) + col_elems, sizeof(int16_t), &total))
     return ri__err_set(x->err, RI_ERR_LIMIT,
                        "QLinearConv node '%s': patch matrix of %lld x %lld is too large", n->name,
@@ -323,7 +487,7 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
     return RI__OOM(x->err);
   }
   int16_t *xs16 = xw, *ws16 = xw + nx;
-  j.col = im2col ? ws16 + nw : NULL;
+  j.colbuf = im2col && !j.rows ? ws16 + nw : NULL;
 
   const int32_t xzp = elem(&in[2], 0);
   const int64_t nws = ri__shape_numel(&in[4].shape), nwz = ri__shape_numel(&in[5].shape);
@@ -332,7 +496,7 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   j.xq = in[0].data;
   j.x_signed = in[0].dtype == RI_DTYPE_INT8;
   j.x_zp = xzp;
-  ri__pool_for(x->pool, batch * j.geo.c * j.geo.h, 16, widen_x, &j);
+  if (im2col) ri__pool_for(x->pool, batch * j.geo.c * j.geo.h, 16, widen_x, &j);
   for (int64_t m = 0; m < j.geo.m; m++) {
     const int32_t wzp = elem(&in[5], nwz == 1 ? 0 : m);
     for (int64_t i = 0; i < j.geo.k; i++)
@@ -343,17 +507,33 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   }
   j.w = ws16;
   j.scale = scale;
+  j.store = store_portable;
+#if QC_X86
+  if (__builtin_cpu_supports("avx2")) j.store = store_avx2;
+#endif
 
   if (!im2col) {
-    j.direct_seg = direct_seg_portable;
+    j.direct_taps = taps_portable;
 #if QC_X86
-    if (__builtin_cpu_supports("avx2")) j.direct_seg = direct_seg_avx2;
+    if (__builtin_cpu_supports("avx2")) j.direct_taps = taps_avx2;
 #endif
+    int oom = 0;
+    j.oom = &oom;
     ri__pool_for(x->pool, batch * j.geo.m, 1, direct_planes, &j);
+    if (oom) {
+      ri__free(xw);
+      ri__free(scale);
+      return RI__OOM(x->err);
+    }
   } else {
     for (j.image = 0; j.image < batch; j.image++) {
       for (j.group = 0; j.group < p->group; j.group++) {
-        ri__pool_for(x->pool, j.kp / 2, 1, im2col_pairs, &j);
+        if (j.rows) {
+          j.col = xs16 + (j.image * j.geo.c + j.group * j.geo.cg) * pl;
+        } else {
+          ri__pool_for(x->pool, j.kp / 2, 1, im2col_pairs, &j);
+          j.col = j.colbuf;
+        }
         ri__pool_for(x->pool, (j.geo.mg + TM - 1) / TM * ((pl + PIX_CHUNK - 1) / PIX_CHUNK), 1, gemm_tiles,
                      &j);
       }
