@@ -14,57 +14,22 @@
  * eight pixels; tiles of 4 output channels x 16 pixels keep their sums in registers. Pointwise groups with
  * an even K skip the gathering: the tiles pair the widened input rows in registers. The portable path
  * (and edge tiles) runs the same sums in plain loops. Groups of one output channel (depthwise) run a
- * direct loop per output row over zero-padded input rows, two taps per vpmaddwd on AVX2. Integer sums do not
- * depend on order, so every path gives the same bits. */
+ * direct loop per output row over zero-padded input rows, two taps per vpmaddwd on AVX2
+ * (qlinear_conv_direct.c). Integer sums do not depend on order, so every path gives the same bits. */
 #include <string.h>
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define QC_X86 1
+#include "backend/cpu/kernel.h"
+#include "backend/cpu/ref/qlinear_conv.h"
+#if QC_X86
 #include <immintrin.h>
-#else
-#define QC_X86 0
 #endif
 
-#include "backend/cpu/kernel.h"
-#include "backend/cpu/ref/conv_geom.h"
 #include "core/alloc.h"
 #include "graph/ops/conv_params.h"
 
 /* Adding and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to the nearest integer, ties to
  * even, in the default rounding mode; the operands are clamped to a few hundred before. */
 #define ROUND_MAGIC 12582912.0f
-
-typedef struct qconv_job qconv_job;
-struct qconv_job {
-  const int16_t *x; /* [N, C, H, W], zero point removed */
-  const int16_t *w; /* [M, Cg * kH * kW], zero point removed */
-  const int32_t *bias;
-  const float *scale; /* [M] */
-  void *y;
-  int y_signed;
-  int32_t y_zp;
-  float lo, hi; /* clamp bounds before adding the zero point */
-  ri__conv_geom geo;
-  int64_t image, group; /* im2col path: the (image, group) being computed */
-  int64_t kp;           /* K rounded up to even */
-  const int16_t
-      *col;        /* im2col path: [KP / 2, OH * OW, 2], or with rows the input of the group [K, OH * OW] */
-  int16_t *colbuf; /* the im2col buffer */
-  int rows;        /* pointwise with an even K: the tiles read the widened input rows in place */
-  const void *xq;  /* the quantized input and its zero point, for the widening pass */
-  int x_signed;
-  int32_t x_zp;
-  /* Layout of the widened input: rows of row_len elements. The im2col path keeps the rows as they are
-   * (phase_len 0, row_len = W). The direct path pads each row with zeros to pw = pl + W + pr columns and
-   * splits it into sw phases of phase_len = ceil(pw / sw) elements (padded column pc at (pc % sw) *
-   * phase_len + pc / sw), so that every tap reads contiguous memory; row_len = sw * phase_len. */
-  int64_t row_len, phase_len;
-  void (*store)(const qconv_job *j, int64_t idx, int64_t oc, const int32_t *acc, int32_t add, int64_t n);
-  int *oom; /* direct path: set when a task cannot allocate its plane buffer */
-  /* direct path: sums of a batch of taps, with AVX2 where the CPU has it */
-  void (*direct_taps)(const ri__conv_seg *s, const int16_t *const *ptr, const int32_t *w, int nt,
-                      int32_t *acc);
-};
 
 /* Requantises n consecutive outputs of channel oc, y[idx + i] from acc[i] + add. Written as straight loops
  * without branches (a NaN from a broken scale becomes the low bound) so that compilers vectorise them; the
@@ -102,140 +67,9 @@ __attribute__((target("avx2"))) static void store_avx2(const qconv_job *j, int64
 #undef QC_STORE_BODY
 #undef QC_STORE_LOOP
 
-static void store_run(const qconv_job *j, int64_t idx, int64_t oc, const int32_t *acc, int32_t add,
-                      int64_t n) {
-  j->store(j, idx, oc, acc, add, n);
-}
-
-/* The direct path's taps of one row segment: pointers into the padded input rows (tap t reads ptr[t][ox]
- * for output column ox) and their weights. Filled in batches of at most QC_TAPS. */
-#define QC_TAPS 64
-
-/* acc[ox - s->c0] += sum over taps t of w[t] * ptr[t][ox], plain loops. */
-static void taps_portable(const ri__conv_seg *s, const int16_t *const *ptr, const int32_t *w, int nt,
-                          int32_t *acc) {
-  for (int t = 0; t < nt; t++)
-    for (int64_t ox = s->c0; ox < s->c1; ox++)
-      acc[ox - s->c0] += w[t] * ptr[t][ox];
-}
-
-#if QC_X86
-/* The same sums with AVX2, 16 output columns at a time: taps go in pairs, the two inputs interleaved per
- * column (vpunpcklwd / vpunpckhwd) and multiplied by the weight pair with vpmaddwd, so one instruction
- * adds two taps for eight columns (exact: |sum| < 2^17). The unpacks leave the columns of the two
- * accumulators in the order 0-3, 8-11 | 4-7, 12-15; one lane permute per block restores it. nt is even (a
- * zero weight pads it). Columns past s->c1 read padding or the next rows (the buffer has a tail) and are
- * dropped. */
-__attribute__((target("avx2"))) static void taps_avx2(const ri__conv_seg *s, const int16_t *const *ptr,
-                                                      const int32_t *w, int nt, int32_t *acc) {
-  int32_t pair[QC_TAPS / 2];
-  for (int t = 0; t < nt; t += 2)
-    pair[t / 2] = (int32_t)(((uint32_t)(uint16_t)w[t + 1] << 16) | (uint16_t)w[t]);
-  for (int64_t ox = s->c0; ox < s->c1; ox += 16) {
-    __m256i lo = _mm256_setzero_si256(), hi = lo;
-    for (int t = 0; t < nt; t += 2) {
-      const __m256i a = _mm256_loadu_si256((const __m256i *)(ptr[t] + ox)),
-                    b = _mm256_loadu_si256((const __m256i *)(ptr[t + 1] + ox)),
-                    wp = _mm256_set1_epi32(pair[t / 2]);
-      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), wp));
-      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), wp));
-    }
-    const __m256i r0 = _mm256_permute2x128_si256(lo, hi, 0x20), r1 = _mm256_permute2x128_si256(lo, hi, 0x31);
-    int32_t *d = acc + (ox - s->c0);
-    if (s->c1 - ox >= 16) {
-      _mm256_storeu_si256((__m256i *)d, _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)d), r0));
-      _mm256_storeu_si256((__m256i *)(d + 8),
-                          _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(d + 8)), r1));
-    } else {
-      int32_t tmp[16];
-      _mm256_storeu_si256((__m256i *)tmp, r0);
-      _mm256_storeu_si256((__m256i *)(tmp + 8), r1);
-      for (int64_t i = 0; i < s->c1 - ox; i++)
-        d[i] += tmp[i];
-    }
-  }
-}
-#endif
-
-/* Adds the taps of row segment s of its plane to acc. The input rows are padded (zeros where the window
- * leaves the input) and split into sw phases, so every tap reads one contiguous run of the row. */
-static void direct_seg(const qconv_job *j, const int16_t *xg, const ri__conv_seg *s, int32_t *acc) {
-  const ri__conv_geom *g = &j->geo;
-  const int16_t *ptr[QC_TAPS];
-  int32_t w[QC_TAPS];
-  int nt = 0;
-  for (int64_t icg = 0; icg < g->cg; icg++) {
-    const int16_t *xc = xg + icg * g->h * j->row_len;
-    const int16_t *wk = j->w + s->oc * j->kp + icg * g->kh * g->kw;
-    for (int64_t ki = 0; ki < g->kh; ki++) {
-      const int64_t iy = s->oy * g->sh + ki * g->dh - g->pt;
-      if (iy < 0 || iy >= g->h) continue;
-      const int16_t *row = xc + iy * j->row_len;
-      for (int64_t kj = 0; kj < g->kw; kj++) {
-        const int64_t pc = kj * g->dw; /* padded column of output column 0 */
-        ptr[nt] = row + (pc % g->sw) * j->phase_len + pc / g->sw;
-        w[nt++] = wk[ki * g->kw + kj];
-        if (nt == QC_TAPS) {
-          j->direct_taps(s, ptr, w, nt, acc);
-          nt = 0;
-        }
-      }
-    }
-  }
-  if (nt & 1) {
-    ptr[nt] = ptr[nt - 1];
-    w[nt++] = 0;
-  }
-  if (nt) j->direct_taps(s, ptr, w, nt, acc);
-}
-
-/* The direct path's view of one plane: the job and the widened input channels of the plane's group. */
-typedef struct {
-  const qconv_job *j;
-  const int16_t *xg;
-} qconv_plane;
-
-/* One row segment: bias, the taps, requantisation. */
-static void direct_row(const void *arg, const ri__conv_seg *s) {
-  const qconv_plane *pv = arg;
-  const qconv_job *j = pv->j;
-  int32_t acc[RI__CONV_SEG_MAX];
-  const int32_t b0 = j->bias ? j->bias[s->oc] : 0;
-  for (int64_t i = 0; i < s->c1 - s->c0; i++)
-    acc[i] = b0;
-  direct_seg(j, pv->xg, s, acc);
-  store_run(j, (s->t * j->geo.oh + s->oy) * j->geo.ow + s->c0, s->oc, acc, 0, s->c1 - s->c0);
-}
-
-static void widen_rows(const qconv_job *j, int16_t *d, int64_t begin, int64_t end);
-
-/* One output plane (image, output channel) per index: the depthwise-like path. Each plane widens the input
- * channels of its group into a buffer of the task (in cache while its rows are computed, instead of one
- * pass over the whole widened input), then runs its rows in segments of at most RI__CONV_SEG_MAX output
- * pixels with int32 sums on the stack. */
-static void direct_planes(void *arg, int64_t begin, int64_t end) {
-  const qconv_job *j = arg;
-  const ri__conv_geom *g = &j->geo;
-  const int64_t rows = g->cg * g->h;
-  /* the vector loads run up to 15 columns past the end of a row: a tail of 32 zeros */
-  int16_t *buf = ri__malloc(((size_t)(rows * j->row_len) + 32) * sizeof(int16_t));
-  if (!buf) {
-    __atomic_store_n(j->oom, 1, __ATOMIC_RELAXED);
-    return;
-  }
-  memset(buf + rows * j->row_len, 0, 32 * sizeof(int16_t));
-  const qconv_plane pv = {j, buf};
-  for (int64_t t = begin; t < end; t++) {
-    const int64_t n = t / g->m, grp = (t % g->m) / g->mg, r0 = (n * g->c + grp * g->cg) * g->h;
-    widen_rows(j, buf, r0, r0 + rows);
-    ri__conv_for_segments(g, t, t + 1, direct_row, &pv);
-  }
-  ri__free(buf);
-}
-
 /* Widens input rows [begin, end) to int16 with their zero point removed into d (row begin first); for the
  * direct path into padded, phase-split rows (padding and the unused tail of each phase 0). */
-static void widen_rows(const qconv_job *j, int16_t *d, int64_t begin, int64_t end) {
+void ri__qconv_widen_rows(const qconv_job *j, int16_t *d, int64_t begin, int64_t end) {
   const int64_t wd = j->geo.wd, sw = j->geo.sw, pl = j->phase_len ? j->geo.pl : 0;
   for (int64_t r = begin; r < end; r++) {
     int16_t *drow = d + (r - begin) * j->row_len;
@@ -271,7 +105,7 @@ static void widen_rows(const qconv_job *j, int16_t *d, int64_t begin, int64_t en
 
 static void widen_x(void *arg, int64_t begin, int64_t end) {
   const qconv_job *j = arg;
-  widen_rows(j, (int16_t *)j->x + begin * j->row_len, begin, end);
+  ri__qconv_widen_rows(j, (int16_t *)j->x + begin * j->row_len, begin, end);
 }
 
 /* Pairs (2q, 2q + 1) of patch rows of the current (image, group), one pair per index. */
@@ -441,7 +275,7 @@ static void gemm_tiles(void *arg, int64_t begin, int64_t end) {
       for (int64_t q = 0; q < nm; q++) {
         const int32_t b = j->bias ? j->bias[m0 + q] : 0;
         const int64_t base = (j->image * j->geo.m + m0 + q) * p + p0;
-        store_run(j, base, m0 + q, acc[q], b, nn);
+        ri__qconv_store(j, base, m0 + q, acc[q], b, nn);
       }
     }
   }
@@ -469,7 +303,7 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
   const int im2col = j.geo.mg > 1;
   j.phase_len = im2col ? 0 : (j.geo.pl + j.geo.wd + j.geo.pr + j.geo.sw - 1) / j.geo.sw;
   j.row_len = j.phase_len ? j.geo.sw * j.phase_len : j.geo.wd;
-  /* the im2col path widens the whole input first, the direct path plane by plane (direct_planes) */
+  /* the im2col path widens the whole input first, the direct path plane by plane (qlinear_conv_direct.c) */
   const int64_t nx = im2col ? batch * j.geo.c * j.geo.h * j.row_len : 0, nw = j.geo.m * j.kp,
                 pl = j.geo.oh * j.geo.ow;
   size_t col_elems = 0, total;
@@ -513,14 +347,7 @@ ri_status ri__ref_QLinearConv(const ri__node *n, const ri__tensor *in, ri__tenso
 #endif
 
   if (!im2col) {
-    j.direct_taps = taps_portable;
-#if QC_X86
-    if (__builtin_cpu_supports("avx2")) j.direct_taps = taps_avx2;
-#endif
-    int oom = 0;
-    j.oom = &oom;
-    ri__pool_for(x->pool, batch * j.geo.m, 1, direct_planes, &j);
-    if (oom) {
+    if (ri__qconv_run_direct(&j, x->pool)) {
       ri__free(xw);
       ri__free(scale);
       return RI__OOM(x->err);
