@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/alloc.h"
 #include "engine/engine_impl.h"
 #include "graph/op.h"
@@ -92,12 +93,6 @@ static ri_status resolve(ri_context_t *c, int batch) {
   return RI_OK;
 }
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Rows written to each output of an op with padded rows (ri__op_has_padded_rows): the real rows come first
  * and the padding rows start with -1, so the count is the first row that does. */
 static void count_padded_rows(ri_context_t *c, void *const *outputs) {
@@ -139,12 +134,12 @@ ri_status ri_context_run(ri_context_t *c, int batch, const void *const *inputs, 
   RI__TRY(resolve(c, batch));
   c->last_batch = 0;
   memset(&c->last_timing, 0, sizeof c->last_timing);
-  double t0 = c->timing ? now_ms() : 0;
+  double t0 = c->timing ? ri__clock_ms() : 0;
   RI__TRY(c->e->be->run(c->be_ctx, c->vals, batch, inputs, outputs, &c->err));
   if (c->timing && c->e->be->last_timing) {
     c->e->be->last_timing(c->be_ctx, &c->last_timing);
   } else if (c->timing) {
-    c->last_timing.compute_ms = now_ms() - t0;
+    c->last_timing.compute_ms = ri__clock_ms() - t0;
     c->last_timing.enqueue_ms = c->last_timing.compute_ms;
   }
   count_padded_rows(c, outputs);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "backend/cuda/cuda_api.h"
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/cuda_tactics.h"
@@ -550,12 +551,6 @@ static ri_status upload_host_values(cu_ctx *c, const ri__tensor *vals, ri__err *
   return RI_OK;
 }
 
-static double host_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void *const *in, void *const *out,
                           ri__err *err) {
   cu_ctx *c = p;
@@ -586,14 +581,14 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     exec = c->graphs_on ? ri__cu_graph_find(c, batch) : NULL;
   }
   if (c->timing) CU_RT(cudaEventRecord(c->ev0, c->stream));
-  double enq0 = c->timing ? host_ms() : 0;
+  double enq0 = c->timing ? ri__clock_ms() : 0;
   if (exec) {
     CU_RT(cudaGraphLaunch(exec, c->stream));
   } else {
     RI__TRY(enqueue_compute(c, vals, err));
     c->ran[batch / 8] |= (unsigned char)(1u << (batch % 8));
   }
-  c->last_enqueue_ms = c->timing ? host_ms() - enq0 : 0;
+  c->last_enqueue_ms = c->timing ? ri__clock_ms() - enq0 : 0;
   c->last_was_graph = exec != NULL;
   if (c->timing) CU_RT(cudaEventRecord(c->ev1, c->stream));
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "backend/cpu/cpu_fast.h"
 #include "backend/cpu/xnn/xnn_internal.h"
 #include "core/alloc.h"
@@ -191,12 +192,6 @@ ri_status ri__cpu_fast_ctx_create(void *state, ri__pool *pool, void **ctx, ri__e
 }
 
 void ri__cpu_fast_ctx_destroy(void *ctx) { ri__xnn_ctx_free(ctx); }
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* RI_PROFILE=1: mean time per run of every node run inside segments, and of each segment. */
 static void profile_print(const xnn_ctx *c) {
@@ -423,13 +418,13 @@ ri_status ri__xnn_segment_kernel(const ri__node *n, const ri__tensor *in, ri__te
      * left spinning after one parallel step would compete with the calling thread for the cores. */
     const int use_pool = pick_pool(c, si);
     c->tp = use_pool ? c->pool : NULL;
-    const double t0 = now_s();
+    const double t0 = (ri__clock_ms() / 1e3);
     ri_status rs = stage_inputs(c, s, x, stage, 0);
     for (int u0 = 0; u0 < units && rs == RI_OK; u0 += chunk)
       rs = ri__xnn_run_chunk(c, s, x, stage, u0, units - u0 < chunk ? units - u0 : chunk, x->err);
     c->tp = c->pool;
     RI__TRY(rs);
-    if (c->pool) record_cost(c, si, use_pool, (now_s() - t0) / units);
+    if (c->pool) record_cost(c, si, use_pool, ((ri__clock_ms() / 1e3) - t0) / units);
   }
   if (c->prof_s && si == 0) c->prof_runs++;
   return RI_OK;
@@ -441,9 +436,9 @@ ri_status ri__xnn_run_chunk(xnn_ctx *c, const xseg *s, const ri__exec *x, char *
   chunk_view cv = {c, s, x, u0, cu, stage, (char *)c->buf + s->stage_bytes};
   for (int ni = s->first; ni <= s->last; ni++) {
     if (g->nodes[ni].host) continue;
-    double t0 = c->prof_s ? now_s() : 0;
+    double t0 = c->prof_s ? (ri__clock_ms() / 1e3) : 0;
     RI__TRY(run_node(&cv, ni, err));
-    if (c->prof_s) c->prof_s[ni] += now_s() - t0;
+    if (c->prof_s) c->prof_s[ni] += (ri__clock_ms() / 1e3) - t0;
   }
   return RI_OK;
 }
