@@ -76,3 +76,14 @@ def test_post_threads_share_batches(setup):
     base = _run(setup, True, 2, post_threads=1)
     assert _run(setup, True, 2, post_threads=7) == base
     assert _run(setup, True, 2, post_threads=0) == base
+
+
+def test_post_threads_out_of_range(setup):
+    """--post-threads outside 0..256 is refused before anything runs: exit 2, the option named, no output."""
+    cli, d, lst, eng, inputs, paths = setup
+    out = d / "out_bad_post.csv"
+    r = subprocess.run([cli, "run", "--engine", str(eng), "--input", str(lst), "--output", str(out),
+                        "--post-threads", "300", "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "--post-threads" in r.stderr
+    assert not out.exists()

@@ -134,7 +134,9 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(const float *w, int64_
   _mm256_storeu_ps(acc[3] + 8, a31);
 }
 
-/* A tile of 6 output channels: 12 accumulators, fewer loads of the patches per multiply-add. */
+/* A tile of 6 output channels: 12 accumulators, fewer loads of the patches per multiply-add. Written out
+ * like tile_avx2 on purpose: one function over an accumulator array indexed by a constant row count made
+ * GCC 12 store all 12 accumulators to the stack on every iteration of the K loop. */
 __attribute__((target("avx2,fma"))) static void tile6_avx2(const float *w, int64_t wld, const float *col,
                                                            int64_t ld, int64_t k0, int64_t k1,
                                                            float acc[TILE_M][TILE_N]) {
