@@ -136,6 +136,16 @@ RI_API const char *ri_context_last_error(const ri_context_t *ctx);
 RI_API RI_MUST_USE ri_status ri_context_run(ri_context_t *ctx, int batch, const void *const *inputs,
                                             void *const *outputs);
 
+/* Run a batch given as its separate items, as if they were stacked and passed to ri_context_run:
+ * items[i * batch + b] points to item b of input i (that input's shape without the batch axis, dense, of
+ * the engine's dtype); outputs as for ri_context_run. Saves the caller's stacking copy: on a GPU the items
+ * are copied straight into the context's pinned staging, several threads at a time, while the items copied
+ * before them are already on their way to the device; elsewhere they are gathered into the context's input
+ * buffer. An item may lie in ri_context_input_buffer's memory only at its own place there. Synchronous,
+ * same thread-safety as ri_context_run. */
+RI_API RI_MUST_USE ri_status ri_context_run_items(ri_context_t *ctx, int batch, const void *const *items,
+                                                  void *const *outputs);
+
 /* Per-run timing, off by default. While on, each successful ri_context_run records where its time went;
  * ri_context_last_timing reports the last one. On a GPU the phases are measured with device events (a few
  * per run, recorded on the context's stream; a run replays its CUDA graph either way); on the CPU the whole

@@ -172,6 +172,7 @@ _SIGNATURES = {
     "ri_context_destroy": (None, [_P]),
     "ri_context_last_error": (c_char_p, [_P]),
     "ri_context_run": (c_int, [_P, c_int, POINTER(c_void_p), POINTER(c_void_p)]),
+    "ri_context_run_items": (c_int, [_P, c_int, POINTER(c_void_p), POINTER(c_void_p)]),
     "ri_context_output_shape": (c_int, [_P, c_int, c_int, POINTER(TensorInfoC)]),
     "ri_context_set_timing": (c_int, [_P, c_int]),
     "ri_context_last_timing": (c_int, [_P, POINTER(c_double), POINTER(c_double), POINTER(c_double),

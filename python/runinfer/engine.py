@@ -21,6 +21,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from runinfer import _lib
+from runinfer._outpool import OutputPool
 from runinfer.errors import Error, check
 
 _DTYPES = {
@@ -306,8 +307,9 @@ class Engine:
     def run_examples(self, examples: Sequence[Any]) -> dict:
         """Run a batch given as its examples (1 .. max_batch of them): each example is one array (single-input
         engines), a tuple/list of arrays in input order, or a dict name -> array, without the batch axis.
-        The examples are stacked straight into this thread's context's input buffers (on a GPU its pinned
-        staging, sent without another copy); returns {output name: array} with the batch axis. Examples of
+        The examples go to the library as the batch's items (ri_context_run_items), which gathers them
+        straight into this thread's context's input staging (on a GPU pinned memory, several threads at a
+        time, sent while the rest is gathered); returns {output name: array} with the batch axis. Examples of
         another dtype or shape, or more than max_batch of them, take the Engine.run path (numpy stacking,
         the same checks and errors)."""
         n = len(examples)
@@ -479,7 +481,8 @@ def _normalize_inputs(engine: Engine, arrays: Sequence[Any], named: Mapping[str,
 
 class Context:
     """Per-thread execution state of an engine. run() is synchronous; its inputs may be reused as soon as it
-    returns and the output arrays it returns are new."""
+    returns, and the output arrays it returns belong to the caller: the context writes into an array again
+    only once nothing but the context refers to it (runinfer._outpool)."""
 
     def __init__(self, engine: Engine):
         L = _lib.lib()
@@ -490,6 +493,7 @@ class Context:
             self._engine = engine
             self._cell = _Cell(c.value)
             engine._contexts.add(self._cell)
+        self._pool = OutputPool()
 
     @property
     def engine(self) -> Engine:
@@ -513,54 +517,42 @@ class Context:
                                            "(Engine.run splits large batches)")
         return self._run_checked(inputs, batch)
 
-    def _input_views(self) -> list:
-        """numpy views of the context's input buffers (ri_context_input_buffer) at the maximum batch, made once;
-        internal: they live as long as the context and must not be handed out."""
-        views = getattr(self, "_views", None)
-        if views is None:
-            L = _lib.lib()
-            h = self._h
-            views = []
-            for i, inp in enumerate(self._engine.inputs):
-                p, n = ctypes.c_void_p(), ctypes.c_size_t()
-                check(L.ri_context_input_buffer(h, i, ctypes.byref(p), ctypes.byref(n)),
-                      lambda: _lib.text(L.ri_context_last_error(h)))
-                shape = (self._engine.max_batch,) + tuple(inp.shape[1:])
-                count = int(np.prod(shape))
-                if n.value < count * inp.dtype.itemsize:
-                    raise Error(_lib.RI_ERR_INTERNAL, f"input buffer {i} holds {n.value} bytes, fewer than {shape}")
-                raw = (ctypes.c_char * n.value).from_address(p.value)
-                views.append(np.frombuffer(raw, dtype=inp.dtype, count=count).reshape(shape))
-            self._views = views
-        return views
-
     def _run_examples(self, per_input: list, batch: int) -> dict:
-        """Stacks per_input[i] (the examples' arrays of input i, checked by _split_examples) into the input
-        buffers and runs them."""
+        """Runs per_input[i] (the examples' arrays of input i, checked by _split_examples) as the batch's items
+        (ri_context_run_items: the library gathers them into its input staging, in parallel on a GPU)."""
+        items = [np.ascontiguousarray(a) for col in per_input for a in col]
+        ptrs = (ctypes.c_void_p * len(items))(*[a.ctypes.data for a in items])
         with self._cell.lock:
-            views = self._input_views()
-            for view, col in zip(views, per_input):
-                np.stack(col, out=view[:batch])
-            return self._run_locked(views, batch)
+            return self._run_locked(ptrs, batch, items=True)
 
     def _run_checked(self, inputs: list, batch: int) -> dict:
         ins = [np.ascontiguousarray(a) for a in inputs]
         with self._cell.lock:
             return self._run_locked(ins, batch)
 
-    def _run_locked(self, ins: list, batch: int) -> dict:
-        """One ri_context_run of batch items from the arrays ins (dense, engine order) into new output arrays;
+    def _run_locked(self, ins, batch: int, items: bool = False) -> dict:
+        """One ri_context_run of batch items from the arrays ins (dense, engine order) into new output arrays,
+        or with items=True one ri_context_run_items from ins, a ctypes array of item pointers (input-major);
         the caller holds the context's lock."""
         L = _lib.lib()
         h = self._h
-        outs = []
-        for i, o in enumerate(self._engine.outputs):
-            c = _lib.TensorInfoC()
-            check(L.ri_context_output_shape(h, batch, i, ctypes.byref(c)), lambda: _lib.text(L.ri_context_last_error(h)))
-            outs.append(np.empty(tuple(int(c.dims[k]) for k in range(c.rank)), dtype=numpy_dtype(c.dtype)))
-        in_ptrs = (ctypes.c_void_p * max(1, len(ins)))(*[a.ctypes.data for a in ins])
+
+        def make() -> list:
+            outs = []
+            for i in range(len(self._engine.outputs)):
+                c = _lib.TensorInfoC()
+                check(L.ri_context_output_shape(h, batch, i, ctypes.byref(c)),
+                      lambda: _lib.text(L.ri_context_last_error(h)))
+                outs.append(np.empty(tuple(int(c.dims[k]) for k in range(c.rank)), dtype=numpy_dtype(c.dtype)))
+            return outs
+
+        outs = self._pool.take(batch, make)
         out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[a.ctypes.data for a in outs])
-        check(L.ri_context_run(h, batch, in_ptrs, out_ptrs), lambda: _lib.text(L.ri_context_last_error(h)))
+        if items:
+            check(L.ri_context_run_items(h, batch, ins, out_ptrs), lambda: _lib.text(L.ri_context_last_error(h)))
+        else:
+            in_ptrs = (ctypes.c_void_p * max(1, len(ins)))(*[a.ctypes.data for a in ins])
+            check(L.ri_context_run(h, batch, in_ptrs, out_ptrs), lambda: _lib.text(L.ri_context_last_error(h)))
         return {o.name: a for o, a in zip(self._engine.outputs, outs)}
 
     def set_timing(self, on: bool = True) -> None:
@@ -600,6 +592,7 @@ class Context:
                 _lib._lib.ri_context_destroy(self._cell.ptr)
             self._cell.ptr = None
             eng._contexts.discard(self._cell)
+        self._pool.clear()
 
     def __enter__(self) -> "Context":
         return self

@@ -79,6 +79,11 @@ typedef struct ri__backend_ops {
    * and pass to run() as that input so that the run sends it without copying it first (a device backend's
    * pinned staging). Without it the engine layer gives a plain host buffer of the context. */
   void *(*input_buffer)(void *ctx, int index, size_t *bytes);
+  /* Optional: run() with each input given as its batch items, items[i * batch + b] (dense, of the value's
+   * per-item size), which the backend gathers into its staging itself (ri_context_run_items). Without it
+   * the engine layer gathers them into input_buffer()'s memory (or its own) and calls run(). */
+  ri_status (*run_items)(void *ctx, const ri__tensor *vals, int batch, const void *const *items,
+                         void *const *out, ri__err *err);
 } ri__backend_ops;
 
 extern const ri__backend_ops ri__cpu_backend;

@@ -117,25 +117,66 @@ static void count_padded_rows(ri_context_t *c, void *const *outputs) {
   }
 }
 
-ri_status ri_context_run(ri_context_t *c, int batch, const void *const *inputs, void *const *outputs) {
-  if (!c) return RI_ERR_INVALID_ARG;
-  ri__err_clear(&c->err);
+/* Checks the buffers of a run: `per` pointers per input (1: whole inputs, batch: items), then outputs. */
+static ri_status check_buffers(ri_context_t *c, const void *const *inputs, int per, void *const *outputs) {
   const ri__graph *g = c->e->c.graph;
   if (!inputs && g->n_inputs) return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "inputs is NULL");
   if (!outputs && g->n_outputs) return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "outputs is NULL");
   for (int i = 0; i < g->n_inputs; i++)
-    if (!inputs[i])
-      return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "input %d ('%s') is NULL", i,
-                         g->values[g->inputs[i]].name);
+    for (int b = 0; b < per; b++)
+      if (!inputs[(size_t)i * per + b])
+        return per == 1 ? ri__err_set(&c->err, RI_ERR_INVALID_ARG, "input %d ('%s') is NULL", i,
+                                      g->values[g->inputs[i]].name)
+                        : ri__err_set(&c->err, RI_ERR_INVALID_ARG, "item %d of input %d ('%s') is NULL", b, i,
+                                      g->values[g->inputs[i]].name);
   for (int i = 0; i < g->n_outputs; i++)
     if (!outputs[i])
       return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "output %d ('%s') is NULL", i,
                          g->values[g->outputs[i]].name);
+  return RI_OK;
+}
+
+/* Without the backend's run_items: the items of each input gathered into its input buffer, then run(). */
+static ri_status gather_and_run(ri_context_t *c, int batch, const void *const *items, void *const *outputs) {
+  const ri__graph *g = c->e->c.graph;
+  const void **ins = ri__calloc((size_t)(g->n_inputs ? g->n_inputs : 1), sizeof *ins);
+  if (!ins) return RI__OOM(&c->err);
+  ri_status s = RI_OK;
+  for (int i = 0; i < g->n_inputs && s == RI_OK; i++) {
+    const ri__tensor *t = &c->vals[g->inputs[i]];
+    size_t nb = 0, cap = 0;
+    void *buf = NULL;
+    s = ri__tensor_nbytes(t->dtype, &t->shape, &nb, &c->err);
+    if (s == RI_OK) s = ri_context_input_buffer(c, i, &buf, &cap);
+    if (s == RI_OK && nb > cap)
+      s = ri__err_set(&c->err, RI_ERR_INTERNAL, "input '%s' needs %zu bytes, its buffer has %zu",
+                      g->values[g->inputs[i]].name, nb, cap);
+    if (s != RI_OK) break;
+    const size_t per = nb / (size_t)batch;
+    for (int b = 0; b < batch; b++) {
+      char *dst = (char *)buf + (size_t)b * per;
+      if (items[(size_t)i * batch + b] != dst) memcpy(dst, items[(size_t)i * batch + b], per);
+    }
+    ins[i] = buf;
+  }
+  if (s == RI_OK) s = c->e->be->run(c->be_ctx, c->vals, batch, ins, outputs, &c->err);
+  ri__free(ins);
+  return s;
+}
+
+/* One run: whole inputs (items NULL) or items (inputs NULL). */
+static ri_status run_common(ri_context_t *c, int batch, const void *const *inputs, const void *const *items,
+                            void *const *outputs) {
   RI__TRY(resolve(c, batch));
   c->last_batch = 0;
   memset(&c->last_timing, 0, sizeof c->last_timing);
   double t0 = c->timing ? ri__clock_ms() : 0;
-  RI__TRY(c->e->be->run(c->be_ctx, c->vals, batch, inputs, outputs, &c->err));
+  if (!items)
+    RI__TRY(c->e->be->run(c->be_ctx, c->vals, batch, inputs, outputs, &c->err));
+  else if (c->e->be->run_items)
+    RI__TRY(c->e->be->run_items(c->be_ctx, c->vals, batch, items, outputs, &c->err));
+  else
+    RI__TRY(gather_and_run(c, batch, items, outputs));
   if (c->timing && c->e->be->last_timing) {
     c->e->be->last_timing(c->be_ctx, &c->last_timing);
   } else if (c->timing) {
@@ -145,6 +186,23 @@ ri_status ri_context_run(ri_context_t *c, int batch, const void *const *inputs, 
   count_padded_rows(c, outputs);
   c->last_batch = batch;
   return RI_OK;
+}
+
+ri_status ri_context_run(ri_context_t *c, int batch, const void *const *inputs, void *const *outputs) {
+  if (!c) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&c->err);
+  RI__TRY(check_buffers(c, inputs, 1, outputs));
+  return run_common(c, batch, inputs, NULL, outputs);
+}
+
+ri_status ri_context_run_items(ri_context_t *c, int batch, const void *const *items, void *const *outputs) {
+  if (!c) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&c->err);
+  if (batch < 1 || batch > c->e->c.max_batch)
+    return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "batch %d is outside 1..%d (the engine's maximum)", batch,
+                       c->e->c.max_batch);
+  RI__TRY(check_buffers(c, items, batch, outputs));
+  return run_common(c, batch, NULL, items, outputs);
 }
 
 ri_status ri_context_set_timing(ri_context_t *c, int on) {

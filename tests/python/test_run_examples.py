@@ -1,5 +1,6 @@
-"""Engine.run_examples and ri_context_input_buffer (CPU): examples stacked straight into the context's input
-buffers give exactly Engine.run's outputs, over several batch sizes on one context (the buffer is reused);
+"""Engine.run_examples, ri_context_run_items and ri_context_input_buffer (CPU): examples given as a batch's
+items give exactly Engine.run's outputs, over several batch sizes on one context (the buffer is reused),
+also from non-contiguous arrays and from items already in the input buffer;
 examples that do not match the engine (dtype, shape, names, too many) take Engine.run's path with its checks
 and errors; the C call refuses a bad index. On a GPU the buffer is the pinned staging (tests/gpu and the Beam
 GPU run exercise it)."""
@@ -73,4 +74,50 @@ def test_input_buffer_c_api(engine):
     assert L.ri_context_input_buffer(ctx._h, 0, ctypes.byref(q), None) == runinfer.RI_OK and q.value == p.value
     assert L.ri_context_input_buffer(ctx._h, 7, ctypes.byref(q), None) == runinfer.RI_ERR_INVALID_ARG
     assert "input index 7" in _lib.text(L.ri_context_last_error(ctx._h))
+    ctx.close()
+
+
+def test_non_contiguous_examples(engine):
+    xs = _examples(engine, 3, 7)
+    # the same values through strided views (a reversed copy read backwards)
+    views = [np.ascontiguousarray(x[..., ::-1])[..., ::-1] for x in xs]
+    assert not views[0].flags.c_contiguous
+    got = engine.run_examples(views)
+    ref = engine.run(np.stack(xs))
+    assert all(np.array_equal(got[k], ref[k]) for k in ref)
+
+
+def _run_items(ctx, engine, ptrs, batch):
+    L = _lib.lib()
+    outs = [np.empty((batch,) + tuple(o.shape[1:]), o.dtype) for o in engine.outputs]
+    items = (ctypes.c_void_p * len(ptrs))(*ptrs)
+    out_ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
+    return L.ri_context_run_items(ctx._h, batch, items, out_ptrs), outs
+
+
+def test_run_items_c_api(engine):
+    L = _lib.lib()
+    ctx = runinfer.Context(engine)
+    xs = _examples(engine, 3, 8)
+    ref = engine.run(np.stack(xs))
+    st, outs = _run_items(ctx, engine, [x.ctypes.data for x in xs], 3)
+    assert st == runinfer.RI_OK
+    assert all(np.array_equal(o, ref[e.name]) for o, e in zip(outs, engine.outputs))
+    # items already at their places in the input buffer (and one from elsewhere) are used as they are
+    p, n = ctypes.c_void_p(), ctypes.c_size_t()
+    assert L.ri_context_input_buffer(ctx._h, 0, ctypes.byref(p), ctypes.byref(n)) == runinfer.RI_OK
+    per = xs[0].nbytes
+    for b in (0, 2):
+        ctypes.memmove(p.value + b * per, xs[b].ctypes.data, per)
+    st, outs = _run_items(ctx, engine, [p.value, xs[1].ctypes.data, p.value + 2 * per], 3)
+    assert st == runinfer.RI_OK
+    assert all(np.array_equal(o, ref[e.name]) for o, e in zip(outs, engine.outputs))
+    # refusals name what is wrong and write nothing
+    st, _ = _run_items(ctx, engine, [xs[0].ctypes.data, None, xs[2].ctypes.data], 3)
+    assert st == runinfer.RI_ERR_INVALID_ARG
+    assert "item 1 of input 0" in _lib.text(L.ri_context_last_error(ctx._h))
+    for bad in (0, engine.max_batch + 1):
+        st, _ = _run_items(ctx, engine, [xs[0].ctypes.data] * max(bad, 1), bad)
+        assert st == runinfer.RI_ERR_INVALID_ARG
+        assert f"batch {bad} is outside" in _lib.text(L.ri_context_last_error(ctx._h))
     ctx.close()

@@ -551,8 +551,9 @@ static ri_status upload_host_values(cu_ctx *c, const ri__tensor *vals, ri__err *
   return RI_OK;
 }
 
-static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void *const *in, void *const *out,
-                          ri__err *err) {
+/* One run with whole inputs (in) or with each input's batch items (items[i * batch + b]). */
+static ri_status run_any(void *p, const ri__tensor *vals, int batch, const void *const *in,
+                         const void *const *items, void *const *out, ri__err *err) {
   cu_ctx *c = p;
   const cu_state *st = c->st;
   const ri__graph *g = st->g;
@@ -568,7 +569,10 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     void *dst = ri__cu_io_direct(st, v) ? ri__cu_value_ptr(c, v) : dev_stage(c, i);
     if (!dst)
       return ri__err_set(err, RI_ERR_INTERNAL, "graph input '%s' has no device memory", g->values[v].name);
-    RI__TRY(ri__cu_stage_in(c, in[i], pin, dst, nb, err));
+    if (items)
+      RI__TRY(ri__cu_stage_in_items(c, items + (size_t)i * batch, batch, nb / (size_t)batch, pin, dst, err));
+    else
+      RI__TRY(ri__cu_stage_in(c, in[i], pin, dst, nb, err));
   }
   RI__TRY(upload_host_values(c, vals, err));
 
@@ -622,6 +626,16 @@ static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void
     memcpy(out[i], vals[v].data, nb);
   }
   return RI_OK;
+}
+
+static ri_status cuda_run(void *p, const ri__tensor *vals, int batch, const void *const *in, void *const *out,
+                          ri__err *err) {
+  return run_any(p, vals, batch, in, NULL, out, err);
+}
+
+static ri_status cuda_run_items(void *p, const ri__tensor *vals, int batch, const void *const *items,
+                                void *const *out, ri__err *err) {
+  return run_any(p, vals, batch, NULL, items, out, err);
 }
 
 static const char *cuda_node_impl(void *state, int node) {
@@ -707,6 +721,7 @@ const ri__backend_ops ri__cuda_backend = {
     .device_count = cuda_device_count,
     .memory = cuda_memory,
     .input_buffer = cuda_input_buffer,
+    .run_items = cuda_run_items,
 };
 
 /* ---- hooks for tools (cuda_api.h) ------------------------------------------------------------------------

@@ -333,6 +333,9 @@ ri_status ri__cu_profile_collect(cu_ctx *c, ri__err *err);
 ri_status ri__cu_staging_create(cu_ctx *c, ri__err *err);
 void ri__cu_staging_destroy(cu_ctx *c);
 ri_status ri__cu_stage_in(cu_ctx *c, const void *src, void *pin, void *dev, size_t n, ri__err *err);
+/* The same for an input given as `count` items of `per` bytes each (ri_context_run_items). */
+ri_status ri__cu_stage_in_items(cu_ctx *c, const void *const *items, int count, size_t per, void *pin,
+                                void *dev, ri__err *err);
 void ri__cu_stage_out_reset(cu_ctx *c);
 ri_status ri__cu_stage_out(cu_ctx *c, const void *dev, void *pin, void *dst, size_t n, ri__err *err);
 ri_status ri__cu_stage_out_finish(cu_ctx *c, int batch, ri__err *err);

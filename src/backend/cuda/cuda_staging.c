@@ -6,8 +6,11 @@
  * bounded by the engine's thread setting) and pipelined with the DMA transfers: a tensor is sent in up to
  * CU_STAGE_SEGS segments, the transfer of one segment running while the host copies the next. Outputs
  * are received the same way, each segment's host copy waiting only on that segment's event. An input the
- * caller wrote into the staging itself (ri_context_input_buffer) is sent without the host copy. */
+ * caller wrote into the staging itself (ri_context_input_buffer) is sent without the host copy; an input
+ * given as its batch items (ri_context_run_items) is gathered into the staging the same way, segments of
+ * whole items, so the caller need not stack them first. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,7 +18,7 @@
 #include "core/alloc.h"
 #include "core/pool.h"
 
-#define CU_STAGE_THREADS  8
+#define CU_STAGE_THREADS  8 /* the most copy threads; RI_CUDA_STAGE_THREADS=N (1..64) overrides it */
 #define CU_STAGE_SEGS     8
 #define CU_STAGE_MIN_SEG  ((size_t)4 << 20) /* segments are at least this large */
 #define CU_STAGE_CHUNK    ((size_t)1 << 20) /* per-thread unit of a parallel copy */
@@ -56,7 +59,14 @@ ri_status ri__cu_staging_create(cu_ctx *c, ri__err *err) {
   c->staging = s;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int threads = st->cfg.threads > 0 ? st->cfg.threads : (int)(cpus > 0 ? cpus : 1);
-  if (threads > CU_STAGE_THREADS) threads = CU_STAGE_THREADS;
+  int cap = CU_STAGE_THREADS;
+  const char *env = getenv("RI_CUDA_STAGE_THREADS");
+  if (env && *env) {
+    char *end;
+    long v = strtol(env, &end, 10);
+    if (!*end && v >= 1 && v <= 64) cap = (int)v;
+  }
+  if (threads > cap) threads = cap;
   s->pool = threads > 1 ? ri__pool_create(threads) : NULL;
   s->cap_segs = (st->g->n_outputs > 0 ? st->g->n_outputs : 1) * CU_STAGE_SEGS;
   s->segs = ri__calloc((size_t)s->cap_segs, sizeof *s->segs);
@@ -105,6 +115,52 @@ ri_status ri__cu_stage_in(cu_ctx *c, const void *src, void *pin, void *dev, size
   for (size_t off = 0; off < n; off += seg) {
     size_t len = n - off < seg ? n - off : seg;
     if (src != pin) host_copy(s, (char *)pin + off, (const char *)src + off, len); /* else filled in place */
+    CU_RT(cudaMemcpyAsync((char *)dev + off, (char *)pin + off, len, cudaMemcpyHostToDevice, c->stream));
+  }
+  return RI_OK;
+}
+
+typedef struct {
+  char *dst;                /* the staging of the segment's first item */
+  const void *const *items; /* the segment's items */
+  size_t per, chunks;       /* bytes per item, chunks of CU_STAGE_CHUNK per item */
+} gather_job;
+
+static void gather_chunks(void *arg, int64_t begin, int64_t end) {
+  const gather_job *j = arg;
+  for (int64_t u = begin; u < end; u++) {
+    const size_t item = (size_t)u / j->chunks, off = ((size_t)u % j->chunks) * CU_STAGE_CHUNK;
+    const size_t n = j->per - off < CU_STAGE_CHUNK ? j->per - off : CU_STAGE_CHUNK;
+    char *dst = j->dst + item * j->per + off;
+    const char *src = (const char *)j->items[item] + off;
+    if (src != dst) memcpy(dst, src, n);
+  }
+}
+
+/* Items [b0, b1) into their places in pin, split across the pool in chunks when large. */
+static void gather(cu_staging *s, char *pin, const void *const *items, int b0, int b1, size_t per) {
+  gather_job j = {pin + (size_t)b0 * per, items + b0, per, (per + CU_STAGE_CHUNK - 1) / CU_STAGE_CHUNK};
+  const int64_t units = (int64_t)(b1 - b0) * (int64_t)j.chunks;
+  if (!s->pool || (size_t)(b1 - b0) * per < CU_STAGE_PARALLEL)
+    gather_chunks(&j, 0, units);
+  else
+    ri__pool_for(s->pool, units, 1, gather_chunks, &j);
+}
+
+ri_status ri__cu_stage_in_items(cu_ctx *c, const void *const *items, int count, size_t per, void *pin,
+                                void *dev, ri__err *err) {
+  const cu_state *st = c->st;
+  const int ni = -1;
+  cu_staging *s = c->staging;
+  if (per == 0) return RI_OK;
+  /* Segments of whole items, about as large as ri__cu_stage_in's: each is sent while the next is gathered. */
+  const size_t seg = seg_size((size_t)count * per);
+  int step = (int)(seg / per);
+  if (step < 1) step = 1;
+  for (int b0 = 0; b0 < count; b0 += step) {
+    const int b1 = count - b0 < step ? count : b0 + step;
+    gather(s, pin, items, b0, b1, per);
+    const size_t off = (size_t)b0 * per, len = (size_t)(b1 - b0) * per;
     CU_RT(cudaMemcpyAsync((char *)dev + off, (char *)pin + off, len, cudaMemcpyHostToDevice, c->stream));
   }
   return RI_OK;
