@@ -12,7 +12,8 @@
 #   beambench bench/beam_handlers.py --device cuda: our handler (CUDA fp16, fp32) against Beam's
 #             OnnxModelHandlerNumpy (onnxruntime, CPU) and PytorchModelHandlerTensor (GPU) on the model of
 #             .deps/peer_bench.py, batch 1 and 32;
-#   pytest    tests/python/test_beam.py and test_beam_binding.py, with RI_TEST_DEVICE=cuda.
+#   pytest    tests/python/test_beam.py and test_beam_binding.py, with RI_TEST_DEVICE=cuda;
+#   phases    (only when named) bench/beam_host_phases.py, fp16 batch 32, with 8 and 16 staging threads.
 # Writes into $OUT (default ./out) 8 files, the most the device tool returns: summary.txt, build.log,
 # wheels.log, rows.log, rows.json, beam-bench.log, beam-gpu.json, pytest.log. Each step has a time limit
 # (T_BUILD, T_MODELS, T_WHEELS, T_ROWS, T_BEAMBENCH, T_PYTEST seconds) so that what finished comes back.
@@ -63,6 +64,15 @@ export RI_LIB="$BUILD/libruninfer.so" RI_CLI="$BUILD/runinfer" RI_MODELS_DIR="$M
 step versions 60 "$OUT/wheels.log" show_versions
 BEAM_STEPS=${BEAM_STEPS:-rows,beambench,pytest}
 beam_step() { case ",$BEAM_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+# shellcheck disable=SC2317 # run through step(), in a child bash
+host_phases() {
+  for t in 8 16; do
+    echo "== RI_CUDA_STAGE_THREADS=$t"
+    RI_CUDA_STAGE_THREADS=$t python3 "$ROOT/bench/beam_host_phases.py" --onnx "$MODELS/ssd_mobilenet_v2.onnx" \
+      --device cuda --precision fp16 --batch 32 --iters 60 || return 1
+  done
+}
+beam_step phases && step phases "${T_PHASES:-120}" "$OUT/phases.log" host_phases
 beam_step rows && step rows "${T_ROWS:-150}" "$OUT/rows.log" python3 "$ROOT/scripts/gpu/beam_rows.py" --cli "$RI_CLI" \
   --onnx "$MODELS/ssd_mobilenet_v2.onnx" --json "$OUT/rows.json"
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of arguments
