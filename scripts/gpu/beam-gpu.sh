@@ -66,6 +66,7 @@ BEAM_STEPS=${BEAM_STEPS:-rows,beambench,pytest}
 beam_step() { case ",$BEAM_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 # shellcheck disable=SC2317 # run through step(), in a child bash
 host_phases() {
+  local MODELS=${MODELS:-/tmp/ri-models}
   for t in 8 16; do
     echo "== RI_CUDA_STAGE_THREADS=$t"
     RI_CUDA_STAGE_THREADS=$t python3 "$ROOT/bench/beam_host_phases.py" --onnx "$MODELS/ssd_mobilenet_v2.onnx" \
