@@ -97,3 +97,12 @@ def ri_cli() -> str:
     if cli is None:
         pytest.skip(cli_missing_reason())
     return cli
+
+
+@pytest.fixture(scope="module")
+def tiny_ssd_engine(generated_models):
+    """A CPU engine of the tiny SSD with max batch 4 (closed after the module)."""
+    import runinfer
+    e = runinfer.Engine.build(generated_models / "tiny_ssd.onnx", max_batch=4)
+    yield e
+    e.close()

@@ -15,10 +15,8 @@ import runinfer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def engine(generated_models):
-    e = runinfer.Engine.build(generated_models / "tiny_ssd.onnx", max_batch=4)
-    yield e
-    e.close()
+def engine(tiny_ssd_engine):
+    return tiny_ssd_engine
 
 
 def _batch(engine, n, seed):

@@ -21,10 +21,8 @@ from runinfer import _lib  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def engine(generated_models):
-    e = runinfer.Engine.build(generated_models / "tiny_ssd.onnx", max_batch=4)
-    yield e
-    e.close()
+def engine(tiny_ssd_engine):
+    return tiny_ssd_engine
 
 
 def _examples(engine, n, seed):
