@@ -13,7 +13,9 @@ Rows (median of --iters runs after --warmup, milliseconds):
 and, with timing on, the library's phases of each run path (h2d incl. staging, compute, d2h, enqueue).
 
     python3 bench/beam_host_phases.py --onnx M.onnx [--device cuda] [--precision fp16] [--batch 32]
-        [--iters 40] [--json out.json]
+        [--max-batch N] [--iters 40] [--json out.json]
+The environment's RI_CUDA_STAGE_THREADS / RI_CUDA_STAGE_CHUNK (staging copy threads and chunk bytes) are
+recorded in the report.
 """
 
 from __future__ import annotations
@@ -51,12 +53,13 @@ def main() -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--precision", default="fp16")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--max-batch", type=int, default=0, help="the engine's maximum batch (default: --batch)")
     ap.add_argument("--iters", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--json")
     a = ap.parse_args()
 
-    eng = runinfer.Engine.build(a.onnx, max_batch=a.batch, device=a.device, precision=a.precision)
+    eng = runinfer.Engine.build(a.onnx, max_batch=max(a.max_batch, a.batch), device=a.device, precision=a.precision)
     ctx = runinfer.Context(eng)
     L = _lib.lib()
     h = ctx._h
@@ -65,9 +68,9 @@ def main() -> int:
     xs = [rng.random(tuple(inp.shape[1:]), dtype=np.float32) for _ in range(a.batch)]
     p, n = ctypes.c_void_p(), ctypes.c_size_t()
     assert L.ri_context_input_buffer(h, 0, ctypes.byref(p), ctypes.byref(n)) == 0
-    count = a.batch * int(np.prod(inp.shape[1:]))
+    count = eng.max_batch * int(np.prod(inp.shape[1:]))
     view = np.frombuffer((ctypes.c_char * n.value).from_address(p.value), dtype=np.float32,
-                         count=count).reshape((a.batch,) + tuple(inp.shape[1:]))
+                         count=count).reshape((eng.max_batch,) + tuple(inp.shape[1:]))[:a.batch]
     shapes = [(a.batch,) + tuple(o.shape[1:]) for o in eng.outputs]
     dtypes = [o.dtype for o in eng.outputs]
     item_ptrs = (ctypes.c_void_p * a.batch)(*[x.ctypes.data for x in xs])
@@ -117,7 +120,9 @@ def main() -> int:
         phases[name] = {k: statistics.median(s[k] for s in samples) for k in samples[0]}
     ctx.set_timing(False)
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "onnx": a.onnx, "device": a.device,
-              "precision": a.precision, "batch": a.batch, "iters": a.iters, "cpus": os.cpu_count(),
+              "precision": a.precision, "batch": a.batch, "max_batch": eng.max_batch, "iters": a.iters,
+              "cpus": os.cpu_count(),
+              "env": {k: v for k, v in os.environ.items() if k.startswith("RI_CUDA_STAGE")},
               "machine": platform.processor() or platform.machine(),
               "input_bytes": int(sum(x.nbytes for x in xs)),
               "output_bytes": int(sum(np.prod(s) * np.dtype(d).itemsize for s, d in zip(shapes, dtypes))),

@@ -13,7 +13,8 @@
 #             OnnxModelHandlerNumpy (onnxruntime, CPU) and PytorchModelHandlerTensor (GPU) on the model of
 #             .deps/peer_bench.py, batch 1 and 32;
 #   pytest    tests/python/test_beam.py and test_beam_binding.py, with RI_TEST_DEVICE=cuda;
-#   phases    (only when named) bench/beam_host_phases.py, fp16 batch 32, with 8 and 16 staging threads.
+#   phases    (only when named) bench/beam_host_phases.py, fp16 batch 1 and 32 of an engine of max batch 32,
+#             with several staging thread counts and copy chunk sizes.
 # Writes into $OUT (default ./out) 8 files, the most the device tool returns: summary.txt, build.log,
 # wheels.log, rows.log, rows.json, beam-bench.log, beam-gpu.json, pytest.log. Each step has a time limit
 # (T_BUILD, T_MODELS, T_WHEELS, T_ROWS, T_BEAMBENCH, T_PYTEST seconds) so that what finished comes back.
@@ -66,14 +67,17 @@ BEAM_STEPS=${BEAM_STEPS:-rows,beambench,pytest}
 beam_step() { case ",$BEAM_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 # shellcheck disable=SC2317 # run through step(), in a child bash
 host_phases() {
-  local MODELS=${MODELS:-/tmp/ri-models}
-  for t in 8 16; do
-    echo "== RI_CUDA_STAGE_THREADS=$t"
-    RI_CUDA_STAGE_THREADS=$t python3 "$ROOT/bench/beam_host_phases.py" --onnx "$MODELS/ssd_mobilenet_v2.onnx" \
-      --device cuda --precision fp16 --batch 32 --iters 60 || return 1
+  local MODELS=${MODELS:-/tmp/ri-models} cfg
+  for cfg in 8:1048576 16:1048576 16:262144 8:131072; do
+    for b in 1 32; do
+      echo "== batch $b, RI_CUDA_STAGE_THREADS=${cfg%%:*} RI_CUDA_STAGE_CHUNK=${cfg##*:}"
+      RI_CUDA_STAGE_THREADS=${cfg%%:*} RI_CUDA_STAGE_CHUNK=${cfg##*:} python3 "$ROOT/bench/beam_host_phases.py" \
+        --onnx "$MODELS/ssd_mobilenet_v2.onnx" --device cuda --precision fp16 --batch $b --max-batch 32 \
+        --iters 60 | python3 -c 'import json, sys; d = json.load(sys.stdin); print(json.dumps(d))' || return 1
+    done
   done
 }
-beam_step phases && step phases "${T_PHASES:-120}" "$OUT/phases.log" host_phases
+beam_step phases && step phases "${T_PHASES:-240}" "$OUT/phases.log" host_phases
 beam_step rows && step rows "${T_ROWS:-150}" "$OUT/rows.log" python3 "$ROOT/scripts/gpu/beam_rows.py" --cli "$RI_CLI" \
   --onnx "$MODELS/ssd_mobilenet_v2.onnx" --json "$OUT/rows.json"
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of arguments

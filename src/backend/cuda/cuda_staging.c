@@ -18,11 +18,12 @@
 #include "core/alloc.h"
 #include "core/pool.h"
 
-#define CU_STAGE_THREADS  8 /* the most copy threads; RI_CUDA_STAGE_THREADS=N (1..64) overrides it */
-#define CU_STAGE_SEGS     8
-#define CU_STAGE_MIN_SEG  ((size_t)4 << 20) /* segments are at least this large */
-#define CU_STAGE_CHUNK    ((size_t)1 << 20) /* per-thread unit of a parallel copy */
-#define CU_STAGE_PARALLEL ((size_t)2 << 20) /* smaller copies stay on the calling thread */
+#define CU_STAGE_THREADS 8 /* the most copy threads; RI_CUDA_STAGE_THREADS=N (1..64) overrides it */
+#define CU_STAGE_SEGS    8
+#define CU_STAGE_MIN_SEG ((size_t)4 << 20) /* segments are at least this large */
+/* A parallel copy is split in chunks of CU_STAGE_CHUNK bytes; copies under two chunks stay on the calling
+ * thread. RI_CUDA_STAGE_CHUNK=bytes (64 KiB .. 64 MiB) overrides the chunk, for measurements. */
+#define CU_STAGE_CHUNK ((size_t)1 << 20)
 
 typedef struct cu_stage_seg {
   void *dst;
@@ -33,11 +34,21 @@ typedef struct cu_stage_seg {
 
 typedef struct cu_staging {
   ri__pool *pool;
+  size_t chunk; /* bytes per unit of a parallel copy */
   cudaEvent_t *ev;
   int n_ev;
   cu_stage_seg *segs;
   int n_segs, cap_segs;
 } cu_staging;
+
+/* An integer setting from the environment, dflt when unset, malformed or outside [lo, hi]. */
+static long env_long(const char *name, long dflt, long lo, long hi) {
+  const char *env = getenv(name);
+  if (!env || !*env) return dflt;
+  char *end;
+  long v = strtol(env, &end, 10);
+  return !*end && v >= lo && v <= hi ? v : dflt;
+}
 
 void ri__cu_staging_destroy(cu_ctx *c) {
   cu_staging *s = c->staging;
@@ -59,14 +70,9 @@ ri_status ri__cu_staging_create(cu_ctx *c, ri__err *err) {
   c->staging = s;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int threads = st->cfg.threads > 0 ? st->cfg.threads : (int)(cpus > 0 ? cpus : 1);
-  int cap = CU_STAGE_THREADS;
-  const char *env = getenv("RI_CUDA_STAGE_THREADS");
-  if (env && *env) {
-    char *end;
-    long v = strtol(env, &end, 10);
-    if (!*end && v >= 1 && v <= 64) cap = (int)v;
-  }
-  if (threads > cap) threads = cap;
+  const long cap = env_long("RI_CUDA_STAGE_THREADS", CU_STAGE_THREADS, 1, 64);
+  if (threads > cap) threads = (int)cap;
+  s->chunk = (size_t)env_long("RI_CUDA_STAGE_CHUNK", (long)CU_STAGE_CHUNK, 64L << 10, 64L << 20);
   s->pool = threads > 1 ? ri__pool_create(threads) : NULL;
   s->cap_segs = (st->g->n_outputs > 0 ? st->g->n_outputs : 1) * CU_STAGE_SEGS;
   s->segs = ri__calloc((size_t)s->cap_segs, sizeof *s->segs);
@@ -82,24 +88,24 @@ ri_status ri__cu_staging_create(cu_ctx *c, ri__err *err) {
 typedef struct {
   char *dst;
   const char *src;
-  size_t n;
+  size_t n, chunk;
 } copy_job;
 
 static void copy_chunks(void *arg, int64_t begin, int64_t end) {
   const copy_job *j = arg;
-  size_t b = (size_t)begin * CU_STAGE_CHUNK, e = (size_t)end * CU_STAGE_CHUNK;
+  size_t b = (size_t)begin * j->chunk, e = (size_t)end * j->chunk;
   if (e > j->n) e = j->n;
   if (b < e) memcpy(j->dst + b, j->src + b, e - b);
 }
 
 /* memcpy, split across the pool when large. */
 static void host_copy(cu_staging *s, void *dst, const void *src, size_t n) {
-  if (n < CU_STAGE_PARALLEL || !s->pool) {
+  if (n < 2 * s->chunk || !s->pool) {
     memcpy(dst, src, n);
     return;
   }
-  copy_job j = {dst, src, n};
-  ri__pool_for(s->pool, (int64_t)((n + CU_STAGE_CHUNK - 1) / CU_STAGE_CHUNK), 1, copy_chunks, &j);
+  copy_job j = {dst, src, n, s->chunk};
+  ri__pool_for(s->pool, (int64_t)((n + s->chunk - 1) / s->chunk), 1, copy_chunks, &j);
 }
 
 static size_t seg_size(size_t n) {
@@ -121,16 +127,16 @@ ri_status ri__cu_stage_in(cu_ctx *c, const void *src, void *pin, void *dev, size
 }
 
 typedef struct {
-  char *dst;                /* the staging of the segment's first item */
-  const void *const *items; /* the segment's items */
-  size_t per, chunks;       /* bytes per item, chunks of CU_STAGE_CHUNK per item */
+  char *dst;                 /* the staging of the segment's first item */
+  const void *const *items;  /* the segment's items */
+  size_t per, chunk, chunks; /* bytes per item, bytes per chunk, chunks per item */
 } gather_job;
 
 static void gather_chunks(void *arg, int64_t begin, int64_t end) {
   const gather_job *j = arg;
   for (int64_t u = begin; u < end; u++) {
-    const size_t item = (size_t)u / j->chunks, off = ((size_t)u % j->chunks) * CU_STAGE_CHUNK;
-    const size_t n = j->per - off < CU_STAGE_CHUNK ? j->per - off : CU_STAGE_CHUNK;
+    const size_t item = (size_t)u / j->chunks, off = ((size_t)u % j->chunks) * j->chunk;
+    const size_t n = j->per - off < j->chunk ? j->per - off : j->chunk;
     char *dst = j->dst + item * j->per + off;
     const char *src = (const char *)j->items[item] + off;
     if (src != dst) memcpy(dst, src, n);
@@ -139,9 +145,9 @@ static void gather_chunks(void *arg, int64_t begin, int64_t end) {
 
 /* Items [b0, b1) into their places in pin, split across the pool in chunks when large. */
 static void gather(cu_staging *s, char *pin, const void *const *items, int b0, int b1, size_t per) {
-  gather_job j = {pin + (size_t)b0 * per, items + b0, per, (per + CU_STAGE_CHUNK - 1) / CU_STAGE_CHUNK};
+  gather_job j = {pin + (size_t)b0 * per, items + b0, per, s->chunk, (per + s->chunk - 1) / s->chunk};
   const int64_t units = (int64_t)(b1 - b0) * (int64_t)j.chunks;
-  if (!s->pool || (size_t)(b1 - b0) * per < CU_STAGE_PARALLEL)
+  if (!s->pool || (size_t)(b1 - b0) * per < 2 * s->chunk)
     gather_chunks(&j, 0, units);
   else
     ri__pool_for(s->pool, units, 1, gather_chunks, &j);
