@@ -483,7 +483,7 @@ extern "C" int ri__cu_convgemm_supported(const ri__cu_convgemm_args *p) {
 
 extern "C" int ri__cu_convgemm_tactic_valid(const ri__cu_convgemm_tactic *t) {
   bool tile = (t->bm == 0 && t->bn == 0) || ((t->bm == 64 || t->bm == 128) && (t->bn == 32 || t->bn == 64));
-  return tile && t->seg_ktiles >= 0 && t->split >= -1 && t->split <= 1;
+  return tile && t->seg_ktiles >= 0 && t->split >= -1 && t->split <= 1 && (t->pw == 0 || t->pw == 1);
 }
 
 extern "C" int ri__cu_convgemm_default_seg(const ri__cu_convgemm_args *p, const ri__cu_splitk *sk) {
@@ -515,6 +515,10 @@ extern "C" cudaError_t ri__cu_convgemm_tac(cudaStream_t s, const ri__cu_convgemm
       (t && !ri__cu_convgemm_tactic_valid(t)))
     return cudaErrorInvalidValue;
   if ((int64_t)p->n * p->oh * p->ow <= 0) return cudaSuccess;
+  if (t && t->pw) /* the pointwise kernel sums K in one segment */
+    return t->seg_ktiles == 0 || t->seg_ktiles >= (p->ldw + BK - 1) / BK
+               ? ri__cu_pwconv(s, p, x, w, bias, res, y)
+               : cudaErrorInvalidValue;
   int bm = t ? t->bm : 0, bn = t ? t->bn : 0, per = t ? t->seg_ktiles : ri__cu_convgemm_default_seg(p, sk);
   int split = t ? t->split : -1;
   if (bm == 0) pick_tile(p, &bm, &bn);

@@ -187,9 +187,11 @@ cudaError_t ri__cu_convgemm(cudaStream_t s, const ri__cu_convgemm_args *p, const
  * segments' sums are added in order; neither the tile shape nor where the segments run changes a bit.
  * bm x bn: 128x64, 64x64, 128x32 or 64x32, or 0x0 for the heuristic choice; split: 1 runs the segments in
  * separate blocks when sk's resources allow, 0 in one block, -1 in separate blocks when the tiles alone
- * fill less than the device. */
+ * fill less than the device. pw: 1 runs the pointwise kernel instead (ri__cu_pwconv, below; bm, bn and split
+ * are ignored): only for a geometry it supports and one K segment, where its results are bit-identical. */
 typedef struct {
   int bm, bn, seg_ktiles, split;
+  int pw;
 } ri__cu_convgemm_tactic;
 int ri__cu_convgemm_tactic_valid(const ri__cu_convgemm_tactic *t);
 /* The segment length (K steps; 0 for one segment) that the heuristics give p's geometry on a device with
@@ -200,6 +202,14 @@ int ri__cu_convgemm_default_seg(const ri__cu_convgemm_args *p, const ri__cu_spli
 cudaError_t ri__cu_convgemm_tac(cudaStream_t s, const ri__cu_convgemm_args *p,
                                 const ri__cu_convgemm_tactic *t, const void *x, const void *w,
                                 const float *bias, const void *res, void *y, const ri__cu_splitk *sk);
+
+/* Pointwise convolution for few channels (k_pwconv.cu): the arguments and results of ri__cu_convgemm for a
+ * 1x1, stride 1, unpadded convolution with c % 8 == 0, k = c <= 160 and m_out <= 160, half output only;
+ * persistent blocks keep the weights in shared memory. Bit-identical to ri__cu_convgemm with one K
+ * segment. Same alignment rules, and x must be 16-byte aligned. */
+int ri__cu_pwconv_supported(const ri__cu_convgemm_args *p);
+cudaError_t ri__cu_pwconv(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
+                          const float *bias, const void *res, void *y);
 
 /* Direct convolution for few input channels (k_stemconv.cu). y is NHWC half [n, oh, ow, m] with
  *     y[b, oy, ox, j] = act(bias[j] + sum over ky, kx, ci of x(b, ci, iy, ix) * w[kk * m + j]),
