@@ -222,13 +222,19 @@ void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
   a->seg = t->seg;
   a->tuned = 1;
   a->tuned_us = ri__half_to_float(ri__float_to_half(t->us)); /* as the engine file keeps it */
-  int bm[RI__CU_TAC_BUCKETS], bn[RI__CU_TAC_BUCKETS];
+  char tiles[RI__CU_TAC_BUCKETS][16];
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
-    a->tile[b] = t->tile[b] & 3;
-    ri__cu_tac_tile(a->tile[b], &bm[b], &bn[b]);
+    /* the pointwise kernel only with one segment (ri__cu_tac_decode never gives it otherwise) */
+    a->tile[b] = t->tile[b] == RI__CU_TILE_PW && t->seg == 0 ? RI__CU_TILE_PW : t->tile[b] & 3;
+    int bm, bn;
+    ri__cu_tac_tile(a->tile[b], &bm, &bn);
+    if (a->tile[b] == RI__CU_TILE_PW)
+      snprintf(tiles[b], sizeof tiles[b], "pw");
+    else
+      snprintf(tiles[b], sizeof tiles[b], "%dx%d", bm, bn);
   }
-  snprintf(a->label, sizeof a->label, "gemm_nhwc_f16 tiles %dx%d/%dx%d/%dx%d/%dx%d seg %d, %.1f us", bm[0],
-           bn[0], bm[1], bn[1], bm[2], bn[2], bm[3], bn[3], a->seg, (double)a->tuned_us);
+  snprintf(a->label, sizeof a->label, "gemm_nhwc_f16 tiles %s/%s/%s/%s seg %d, %.1f us", tiles[0], tiles[1],
+           tiles[2], tiles[3], a->seg, (double)a->tuned_us);
   st->nodes[ni].name = a->label;
 }
 
@@ -471,8 +477,11 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
                          n->name);
     ri__cu_convgemm_args ga;
     gemm_args(st, ni, &geo, &ga);
-    ri__cu_convgemm_tactic tac = {0, 0, a->seg, -1};
-    if (a->tuned) ri__cu_tac_tile(a->tile[ri__cu_tac_bucket(batch_of(&geo))], &tac.bm, &tac.bn);
+    ri__cu_convgemm_tactic tac = {0, 0, a->seg, -1, 0};
+    if (a->tuned) tac = ri__cu_tac_launch(a->tile[ri__cu_tac_bucket(batch_of(&geo))], a->seg);
+    /* A fusion may have given the output a form the pointwise kernel does not write (float32): the
+     * heuristic tile, whose results are the same bits. */
+    if (tac.pw && !ri__cu_pwconv_supported(&ga)) tac = ri__cu_tac_launch(0, a->seg);
     CU_RT(ri__cu_convgemm_tac(c->stream, &ga, &tac, x, w, bias, res, y, c->splitk.ws ? &c->splitk : NULL));
     return RI_OK;
   }

@@ -9,6 +9,14 @@
  *   bits 15..22    tile of bucket b in bits 15 + 2b .. 16 + 2b: 0 = 128x64, 1 = 64x64, 2 = 128x32, 3 = 64x32
  *   bits 0..14     the timed time at batch 1, microseconds, as a half-precision float without its sign bit
  * Every bit pattern decodes to a valid tactic (a stored time that is not finite is shown as such).
+ * Tile id 4 (RI__CU_TILE_PW) is the pointwise kernel (k_pwconv.cu), bit-identical to the tiles with one
+ * K segment; a tactic that uses it for some bucket has one segment and is stored as:
+ *   bits 29..30    0, bit 28 1
+ *   bits 24..27    bucket b runs the pointwise kernel when bit 24 + b is set
+ *   bits 15..22    tile of the other buckets, as above
+ *   bits 0..14     the timed time at batch 1, as above
+ * RI_CUDA_PWCONV=0 keeps the tuner from offering the pointwise kernel (for before/after comparisons);
+ * RI_CUDA_PWCONV=force makes it choose the pointwise kernel wherever it applies, untimed (for tests).
  *
  * A convolution on cuDNN stores the algorithm a context chose at build (fastest that passed the batch-
  * invariance check, cuda_op_conv.c), so that every context of the engine, in any process, runs the same one
@@ -30,10 +38,12 @@
 #define RI__CU_TAC_DNN     (1 << 29)
 #define RI__CU_TAC_BUCKETS 4
 #define RI__CU_TAC_MAX_SEG 127
+#define RI__CU_TAC_PW      (1 << 28)
+#define RI__CU_TILE_PW     4
 
 typedef struct {
   int seg;                      /* K segment length, 0 .. RI__CU_TAC_MAX_SEG */
-  int tile[RI__CU_TAC_BUCKETS]; /* tile ids, 0 .. 3 */
+  int tile[RI__CU_TAC_BUCKETS]; /* tile ids, 0 .. 3, or RI__CU_TILE_PW (then seg is 0) */
   float us;                     /* timed time at batch 1 (microseconds) */
 } ri__cu_gemm_tac;
 
@@ -51,8 +61,10 @@ int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t);
 /* The bucket of a batch size (0 .. RI__CU_TAC_BUCKETS - 1) and its representative batch for timing. */
 int ri__cu_tac_bucket(int batch);
 int ri__cu_tac_bucket_batch(int bucket);
-/* Tile id <-> shape. */
+/* Tile id <-> shape (RI__CU_TILE_PW: 0 x 0, the pointwise kernel sets the tactic's pw instead). */
 void ri__cu_tac_tile(int id, int *bm, int *bn);
+/* The convolution GEMM tactic of a tile id with segment length seg. */
+ri__cu_convgemm_tactic ri__cu_tac_launch(int id, int seg);
 
 /* Conv side (cuda_op_conv.c). Tunable: a tensor-core convolution that runs (not skipped) and has no stored
  * tactic. ri__cu_conv_tune_args: its arguments at `batch` with a dense output and no residual, weights and

@@ -2,13 +2,15 @@
  *
  * For each tensor-core convolution: first the K segment length, timed at batch 1 among one segment, the
  * heuristic's length and (level 3 and up) twice and half of it; then, with that length fixed, the tile shape
- * of each batch bucket up to the maximum batch, timed at the bucket's representative batch (at most the
+ * of each batch bucket up to the maximum batch (with one segment, the pointwise kernel competes as a fifth
+ * "tile" where it applies: k_pwconv.cu), timed at the bucket's representative batch (at most the
  * maximum batch; level 1: only the maximum batch's bucket, the others inherit from the bucket below). Each
  * candidate runs `reps` times between two events after one warm-up launch; its time is the mean. Entries of
  * the timing cache are keyed by the library version, the device fingerprint, the convolution's geometry and
  * the candidate. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_tactics.h"
@@ -19,17 +21,22 @@
 
 int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t) {
   int seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
-  int32_t code = RI__CU_TAC_MARK | (int32_t)seg << 23;
+  int32_t pw = 0;
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
-    code |= (int32_t)(t->tile[b] & 3) << (15 + 2 * b);
+    if (t->tile[b] == RI__CU_TILE_PW) pw |= 1 << b;
+  /* the pointwise kernel sums K in one segment; a segmented tactic keeps its tiles (id 4 reads as 0) */
+  int32_t code = pw && seg == 0 ? RI__CU_TAC_PW | pw << 24 : RI__CU_TAC_MARK | (int32_t)seg << 23;
+  for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+    if (t->tile[b] != RI__CU_TILE_PW) code |= (int32_t)(t->tile[b] & 3) << (15 + 2 * b);
   return code | (int32_t)(ri__float_to_half(fabsf(t->us)) & 0x7fff);
 }
 
 int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t) {
-  if (code < 0 || !(code & RI__CU_TAC_MARK)) return 0;
-  t->seg = (code >> 23) & 0x7f;
+  int pw = code >= 0 && !(code & (RI__CU_TAC_MARK | RI__CU_TAC_DNN)) && (code & RI__CU_TAC_PW);
+  if (code < 0 || (!(code & RI__CU_TAC_MARK) && !pw)) return 0;
+  t->seg = pw ? 0 : (code >> 23) & 0x7f;
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
-    t->tile[b] = (code >> (15 + 2 * b)) & 3;
+    t->tile[b] = pw && (code >> (24 + b)) & 1 ? RI__CU_TILE_PW : (code >> (15 + 2 * b)) & 3;
   t->us = ri__half_to_float((uint16_t)(code & 0x7fff));
   return 1;
 }
@@ -53,8 +60,26 @@ int ri__cu_tac_bucket_batch(int bucket) { return bucket == 0 ? 1 : bucket == 1 ?
 
 void ri__cu_tac_tile(int id, int *bm, int *bn) {
   static const int t[4][2] = {{128, 64}, {64, 64}, {128, 32}, {64, 32}};
+  if (id == RI__CU_TILE_PW) {
+    *bm = *bn = 0;
+    return;
+  }
   *bm = t[id & 3][0];
   *bn = t[id & 3][1];
+}
+
+ri__cu_convgemm_tactic ri__cu_tac_launch(int id, int seg) {
+  ri__cu_convgemm_tactic tac = {0, 0, seg, -1, id == RI__CU_TILE_PW};
+  ri__cu_tac_tile(id, &tac.bm, &tac.bn);
+  return tac;
+}
+
+/* How the tuner treats the pointwise kernel: 1 offered (default), 0 not (RI_CUDA_PWCONV=0), 2 chosen
+ * wherever it runs, untimed (RI_CUDA_PWCONV=force: tests run it in every layer it supports). */
+static int pw_mode(void) {
+  const char *e = getenv("RI_CUDA_PWCONV");
+  if (e && strcmp(e, "0") == 0) return 0;
+  return e && strcmp(e, "force") == 0 ? 2 : 1;
 }
 
 typedef struct {
@@ -80,7 +105,10 @@ static ri_status time_one(tuner *t, const ri__cu_convgemm_args *a, const ri__cu_
                           const void *w, const float *bias, float *us, ri__err *err) {
   char geo[400], key[RI__TCACHE_MAX_KEY];
   geometry_key(a, geo, sizeof geo);
-  snprintf(key, sizeof key, "%s|%s|n%d t%dx%d seg%d", t->fp, geo, a->n, tac->bm, tac->bn, tac->seg_ktiles);
+  if (tac->pw)
+    snprintf(key, sizeof key, "%s|%s|n%d pw seg%d", t->fp, geo, a->n, tac->seg_ktiles);
+  else
+    snprintf(key, sizeof key, "%s|%s|n%d t%dx%d seg%d", t->fp, geo, a->n, tac->bm, tac->bn, tac->seg_ktiles);
   if (t->cache && ri__tcache_get(t->cache, key, us)) return RI_OK;
   *us = INFINITY;
   cudaError_t e = ri__cu_convgemm_tac(t->s, a, tac, t->x, w, bias, NULL, t->y, &t->sk);
@@ -108,9 +136,11 @@ static ri_status best_tile(tuner *t, const cu_state *st, int ni, int batch, int 
   ri__cu_conv_tune_args(st, ni, batch, &a, &w, &bias);
   *id = -1;
   *best = INFINITY;
-  for (int k = 0; k < 4; k++) {
-    ri__cu_convgemm_tactic tac = {0, 0, seg, -1};
-    ri__cu_tac_tile(k, &tac.bm, &tac.bn);
+  /* The pointwise kernel: one K segment only, where it runs (its results equal the tiles'). */
+  int pw = seg == 0 && ri__cu_pwconv_supported(&a) ? pw_mode() : 0;
+  int ids = pw ? 5 : 4;
+  for (int k = pw == 2 ? RI__CU_TILE_PW : 0; k < ids; k++) {
+    ri__cu_convgemm_tactic tac = ri__cu_tac_launch(k, seg);
     float us;
     RI__TRY(time_one(t, &a, &tac, w, bias, &us, err));
     if (us < *best) *best = us, *id = k;
