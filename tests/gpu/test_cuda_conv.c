@@ -1,9 +1,10 @@
 /* GPU test of the backend's own convolution kernels against a double-precision CPU reference on the same
  * half-rounded data: the tensor-core implicit GEMM (ri__cu_convgemm: 1x1 and k x k, strides, dilation,
  * asymmetric pads, bias, residual, activations, narrow and odd channel counts, output into a slice of a
- * larger tensor) and the depthwise kernel (ri__cu_dwconv, NHWC half). Inputs are fresh random numbers per
- * case; outputs are poisoned (NaN) before each launch, and every element outside the written slice must
- * still be poison afterwards.
+ * larger tensor), the pointwise kernel (ri__cu_pwconv through its tactic; also bit for bit against the
+ * tiled kernel with one K segment) and the depthwise kernel (ri__cu_dwconv, NHWC half). Inputs are fresh
+ * random numbers per case; outputs are poisoned (NaN) before each launch, and every element outside the
+ * written slice must still be poison afterwards.
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *
@@ -101,7 +102,7 @@ static void test_tactics(const gcase *t, int seg) {
   static const int tiles[4][2] = {{128, 64}, {64, 64}, {128, 32}, {64, 32}};
   for (int ti = 0; ti < 4; ti++)
     for (int split = 0; split <= 1; split++) {
-      ri__cu_convgemm_tactic tac = {tiles[ti][0], tiles[ti][1], seg, split};
+      ri__cu_convgemm_tactic tac = {tiles[ti][0], tiles[ti][1], seg, split, 0};
       CK(cudaMemset(dy, 0xff, ny * 2));
       CK(ri__cu_convgemm_tac(0, &a, &tac, dx, dw, NULL, NULL, dy, &g_sk));
       CK(cudaDeviceSynchronize());
@@ -136,14 +137,17 @@ done:
   free(got);
 }
 
-static void test_gemm(const gcase *t, int split, int f32) {
+/* pw: the pointwise kernel (ri__cu_convgemm_tac with pw set), checked against the reference and, bit for bit,
+ * against the tiled kernel (tile 128x64, one K segment) on the same data. */
+static void test_gemm(const gcase *t, int split, int f32, int pw) {
   char name[300];
   snprintf(name, sizeof name,
-           "convgemm n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
+           "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
            "slice=%d "
            "splitk=%s out=%s",
-           t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb,
-           t->pr, t->act, t->bias, t->res, t->slice, split ? "allowed" : "off", f32 ? "f32" : "f16");
+           pw ? "pwconv" : "convgemm", t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh,
+           t->dw, t->pt, t->pl, t->pb, t->pr, t->act, t->bias, t->res, t->slice, split ? "allowed" : "off",
+           f32 ? "f32" : "f16");
   int oh = (t->ih + t->pt + t->pb - ((t->kh - 1) * t->dh + 1)) / t->sh + 1;
   int ow = (t->iw + t->pl + t->pr - ((t->kw - 1) * t->dw + 1)) / t->sw + 1;
   int k = t->kh * t->kw * t->c, ldw = (k + 7) / 8 * 8;
@@ -154,10 +158,10 @@ static void test_gemm(const gcase *t, int split, int f32) {
   size_t ny = (size_t)(t->n * img_stride);
   size_t ye = f32 ? 4 : 2; /* output element size */
   uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hr = malloc(rows * t->m * 2 + 2);
-  unsigned char *hy = malloc(ny * ye);
+  unsigned char *hy = malloc(ny * ye), *hy2 = malloc(ny * ye);
   float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fr = malloc(rows * t->m * 4 + 4), *fb = malloc(t->m * 4);
   void *dx = NULL, *dw = NULL, *dr = NULL, *dy = NULL, *db = NULL;
-  if (!hx || !hw || !hr || !hy || !fx || !fw || !fr || !fb) {
+  if (!hx || !hw || !hr || !hy || !hy2 || !fx || !fw || !fr || !fb) {
     printf("FAIL %s: out of host memory\n", name);
     g_fail++;
     goto done;
@@ -188,12 +192,23 @@ static void test_gemm(const gcase *t, int split, int f32) {
   a.rows_per_img = rows_per_img, a.y_img_stride = img_stride, a.ldy = ldy, a.y_off = y_off, a.ldr = t->m;
   a.act = t->act, a.act_a = -0.25f, a.act_b = 0.75f;
   a.y_f32 = f32;
-  if (!ri__cu_convgemm_supported(&a)) {
+  if (!ri__cu_convgemm_supported(&a) || (pw && !ri__cu_pwconv_supported(&a))) {
     printf("FAIL %s: arguments refused\n", name);
     g_fail++;
     goto done;
   }
-  CK(ri__cu_convgemm(0, &a, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, split ? &g_sk : NULL));
+  size_t differ = 0;
+  if (pw) {
+    /* the tiled kernel first, then the pointwise kernel over fresh poison */
+    ri__cu_convgemm_tactic tiled = {128, 64, 0, 0, 0}, pointwise = {0, 0, 0, -1, 1};
+    CK(ri__cu_convgemm_tac(0, &a, &tiled, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, NULL));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(hy2, dy, ny * ye, cudaMemcpyDeviceToHost));
+    CK(cudaMemset(dy, 0xff, ny * ye));
+    CK(ri__cu_convgemm_tac(0, &a, &pointwise, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, NULL));
+  } else {
+    CK(ri__cu_convgemm(0, &a, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, split ? &g_sk : NULL));
+  }
   CK(cudaDeviceSynchronize());
   if (split) {
     int cnt[64];
@@ -206,6 +221,9 @@ static void test_gemm(const gcase *t, int split, int f32) {
       }
   }
   CK(cudaMemcpy(hy, dy, ny * ye, cudaMemcpyDeviceToHost));
+  if (pw)
+    for (size_t i = 0; i < ny * ye; i++)
+      differ += hy[i] != hy2[i];
   double maxref = 0, maxerr = 0;
   size_t written = 0, bad_poison = 0;
   unsigned char *mark = calloc(ny, 1);
@@ -255,16 +273,18 @@ static void test_gemm(const gcase *t, int split, int f32) {
       if (!mark[i] && hy[i * ye + b] != 0xff) bad_poison++;
   free(mark);
   double rel = maxerr / (maxref > 1 ? maxref : 1);
-  int ok = rel <= 1e-3 && bad_poison == 0;
-  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g, %zu outputs, %zu written outside the slice)\n",
+  int ok = rel <= 1e-3 && bad_poison == 0 && differ == 0;
+  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g, %zu outputs, %zu written outside the slice)",
          ok ? "PASS" : "FAIL", name, rel, maxref, written, bad_poison);
+  if (pw) printf(", %zu bytes differ from the tiled kernel", differ);
+  printf("\n");
   if (ok)
     g_pass++;
   else
     g_fail++;
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dr), cudaFree(dy), cudaFree(db);
-  free(hx), free(hw), free(hr), free(hy), free(fx), free(fw), free(fr), free(fb);
+  free(hx), free(hw), free(hr), free(hy), free(hy2), free(fx), free(fw), free(fr), free(fb);
 }
 
 typedef struct {
@@ -467,10 +487,30 @@ int main(void) {
     return 1;
   }
   for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
-    test_gemm(&gc[i], 0, 0);
-    test_gemm(&gc[i], 1, 0);
-    if (gc[i].slice) test_gemm(&gc[i], 1, 1);
+    test_gemm(&gc[i], 0, 0, 0);
+    test_gemm(&gc[i], 1, 0, 0);
+    if (gc[i].slice) test_gemm(&gc[i], 1, 1, 0);
   }
+  /* The pointwise kernel on the SSD MobileNet v2 shapes it is meant for (K and N up to 160) and on edges:
+   * K % 32 == 16 (the tiled kernel's all-zero step), K % 16 == 8, N not a multiple of 8 or 16, rows not a
+   * multiple of 16, more tiles than the grid's warps (the persistent loop and ring wrap around), residual
+   * + activation, a slice of a larger output. */
+  static const gcase pc[] = {
+      /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
+      {3, 50, 50, 16, 96, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},   /* expanded_conv_1/expand */
+      {2, 37, 41, 32, 16, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},   /* expanded_conv/project */
+      {2, 25, 25, 144, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},  /* expanded_conv_2/project + res */
+      {2, 25, 27, 24, 144, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},  /* expanded_conv_2/expand */
+      {2, 19, 19, 96, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},   /* expanded_conv_1/project */
+      {1, 13, 11, 160, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0}, /* largest K and N, residual + relu */
+      {2, 7, 9, 40, 12, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 0, 0, 1},     /* K = 40, N = 12 into a slice */
+      {1, 3, 5, 8, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1},      /* K = 8, N = 20, res into a slice */
+      {1, 1, 1, 16, 8, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},      /* one row */
+      {256, 40, 40, 32, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 1, 0}, /* 409600 rows: the rings wrap */
+      {72, 60, 60, 16, 96, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},  /* 259200 rows, K = 16 */
+  };
+  for (size_t i = 0; i < sizeof pc / sizeof pc[0]; i++)
+    test_gemm(&pc[i], 0, 0, 1);
   /* deep K at small and large batches: segments of 4 and 7 K steps (the last one shorter) */
   static const gcase tc[] = {
       {1, 10, 10, 960, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},
