@@ -29,9 +29,9 @@ using namespace ri_cu_mma;
 
 constexpr int WARPS = 8;
 constexpr int THREADS = WARPS * 32;
-constexpr int ROWS = 16;    /* output rows of a warp tile */
-constexpr int MAX_N = 160;  /* output channels */
-constexpr int MAX_K = 160;  /* input channels */
+constexpr int ROWS = 16;   /* output rows of a warp tile */
+constexpr int MAX_N = 160; /* output channels */
+constexpr int MAX_K = 160; /* input channels */
 constexpr int MAX_STAGES = 8;
 
 /* Waits until at most n (0 .. MAX_STAGES - 2) committed groups of this thread are in flight. */
@@ -154,7 +154,8 @@ __global__ void __launch_bounds__(THREADS)
 #pragma unroll
       for (int j = 0; j < NT; j += 2) {
         unsigned b0, b1, b2, b3;
-        ldsm_x4(b0, b1, b2, b3, Ws + (j * 8 + (lane & 7) + ((lane >> 4) << 3)) * ldk + kk + ((lane >> 3) & 1) * 8);
+        ldsm_x4(b0, b1, b2, b3,
+                Ws + (j * 8 + (lane & 7) + ((lane >> 4) << 3)) * ldk + kk + ((lane >> 3) & 1) * 8);
         mma16816(acc[j], af, b0, b1);
         mma16816(acc[j + 1], af, b2, b3);
       }
@@ -286,7 +287,7 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
   int64_t blocks = (tiles + WARPS - 1) / WARPS, most = (int64_t)sms * occ;
   if (blocks > most) blocks = most;
   pw_kernel<NT><<<(unsigned)blocks, THREADS, smem, s>>>(*p, g, (const __half *)x, (const __half *)w, b,
-                                                         (const __half *)r, (__half *)y);
+                                                        (const __half *)r, (__half *)y);
   return ri_cu_launched();
 }
 
