@@ -20,6 +20,8 @@
  * Epilogue: stmatrix puts the warp's 16 x N half tile in its own staging rows of shared memory, then each
  * lane stores 16-byte chunks (8 channels of a pixel), coalesced, or element by element where the output
  * slice is not 16-byte aligned. Half output only. */
+#include <atomic>
+
 #include "backend/cuda/cu_common.cuh"
 #include "backend/cuda/cu_mma.cuh"
 
@@ -33,6 +35,7 @@ constexpr int ROWS = 16;   /* output rows of a warp tile */
 constexpr int MAX_N = 160; /* output channels */
 constexpr int MAX_K = 160; /* input channels */
 constexpr int MAX_STAGES = 8;
+constexpr int MAX_DEVICES = 64; /* per-device launch settings kept (more devices: queried every launch) */
 
 /* Waits until at most n (0 .. MAX_STAGES - 2) committed groups of this thread are in flight. */
 __device__ __forceinline__ void cp_wait_n(int n) {
@@ -279,9 +282,27 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
   pw_geo g = plan(p, NT, optin);
   if (g.stages < 2) return cudaErrorInvalidValue;
   size_t smem = smem_bytes(NT, g);
-  e = cudaFuncSetAttribute(pw_kernel<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-  if (e == cudaSuccess) e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, pw_kernel<NT>, THREADS, smem);
-  if (e != cudaSuccess) return e;
+  /* Per device: the kernel's shared-memory limit raised once to the device's opt-in maximum (the same value
+   * for every geometry, so concurrent callers cannot lower it under each other), and the occupancy of the
+   * last size as one packed value (size << 8 | blocks), so that launches of a known geometry (graph capture
+   * after the tuner's and the eager runs) make no attribute or occupancy calls. */
+  static std::atomic<int> raised[MAX_DEVICES];
+  static std::atomic<long long> occ_of[MAX_DEVICES];
+  const bool cached = dev >= 0 && dev < MAX_DEVICES;
+  if (!cached || !raised[dev].load()) {
+    e = cudaFuncSetAttribute(pw_kernel<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+    if (e != cudaSuccess) return e;
+    if (cached) raised[dev].store(1);
+  }
+  const long long packed = cached ? occ_of[dev].load() : 0;
+  if (cached && packed >> 8 == (long long)smem) {
+    occ = (int)(packed & 255);
+  } else {
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, pw_kernel<NT>, THREADS, smem);
+    if (e != cudaSuccess) return e;
+    if (occ > 255) occ = 255;
+    if (cached) occ_of[dev].store((long long)smem << 8 | occ);
+  }
   if (occ < 1) return cudaErrorInvalidValue;
   int64_t M = (int64_t)p->n * p->oh * p->ow, tiles = (M + ROWS - 1) / ROWS;
   int64_t blocks = (tiles + WARPS - 1) / WARPS, most = (int64_t)sms * occ;
