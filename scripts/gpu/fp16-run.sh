@@ -7,8 +7,8 @@
 #                forced and with the default (timed) choice, test_cuda_tactics
 #   memcheck.log compute-sanitizer --tool memcheck on test_cuda_conv (FP16_STEPS with memcheck)
 #   bench.log, bench.jsonl   tests/gpu/bench_cuda fp16 on ssd_mobilenet_v2 at FP16_BATCHES with --profile:
-#                first RI_CUDA_PWCONV=0 RI_CUDA_STEMCONV=generic (before: the tuner does not offer the
-#                pointwise kernel, the stem runs the runtime-window kernel), then the default
+#                first RI_CUDA_PWCONV=0 (before: the tuner does not offer the pointwise kernel), then the
+#                default
 #   peers.log, peers.json    bench/gpu_peers.sh (FP16_STEPS with peers and PEER_SCRIPT set)
 #   summary.txt  device-run.sh's step lines
 # Environment: FP16_STEPS (default build,test,memcheck,bench), FP16_BATCHES (default 1,8,64,256),
@@ -42,10 +42,10 @@ fi
 if fp_has bench; then
   rm -f "$OUT/bench.jsonl"
   for setting in 0 default; do
-    echo "== RI_CUDA_PWCONV=$setting (0: also RI_CUDA_STEMCONV=generic)" >>"$OUT/bench.log"
+    echo "== RI_CUDA_PWCONV=$setting" >>"$OUT/bench.log"
     echo "{\"RI_CUDA_PWCONV\": \"$setting\"}" >>"$OUT/bench.jsonl"
     env_args=()
-    [ "$setting" = 0 ] && env_args=(RI_CUDA_PWCONV=0 RI_CUDA_STEMCONV=generic)
+    [ "$setting" = 0 ] && env_args=(RI_CUDA_PWCONV=0)
     step "bench-pw-$setting" 150 "$OUT/bench.log" env "${env_args[@]}" "$BUILD/bench_cuda" \
       "$MODELS/ssd_mobilenet_v2.onnx" --precisions fp16 --batches "$FP16_BATCHES" --seconds "$FP16_SECONDS" \
       --profile --json "$OUT/bench.jsonl"

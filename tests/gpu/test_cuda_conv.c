@@ -301,9 +301,9 @@ static void test_stem(const scase *t) {
   int k = t->kh * t->kw * t->c;
   size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->m, nw = (size_t)k * t->m;
   float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->m * 4);
-  uint16_t *hx = malloc(nx * 2), *hy = malloc(ny * 2), *hy2 = malloc(ny * 2);
+  uint16_t *hx = malloc(nx * 2), *hy = malloc(ny * 2);
   void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
-  if (!fx || !fw || !fb || !hx || !hy || !hy2) {
+  if (!fx || !fw || !fb || !hx || !hy) {
     printf("FAIL %s: out of host memory\n", name);
     g_fail++;
     goto done;
@@ -344,25 +344,9 @@ static void test_stem(const scase *t) {
   else
     a.xs_c = 1, a.xs_h = (int64_t)t->iw * t->c, a.xs_w = t->c;
   a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
-  /* A 3x3 window of 3 channels runs the specialized kernel; the runtime-window one (RI_CUDA_STEMCONV=generic)
-   * must give the same bits. */
-  size_t differ = 0;
-  if (t->kh == 3 && t->kw == 3 && t->c == 3) {
-    setenv("RI_CUDA_STEMCONV", "generic", 1);
-    cudaError_t eg =
-        ri__cu_stemconv(0, &a, dx, t->nchw_f32 ? RI_DTYPE_FLOAT32 : RI_DTYPE_FLOAT16, dw, db, dy);
-    unsetenv("RI_CUDA_STEMCONV");
-    CK(eg);
-    CK(cudaDeviceSynchronize());
-    CK(cudaMemcpy(hy2, dy, ny * 2, cudaMemcpyDeviceToHost));
-    CK(cudaMemset(dy, 0xff, ny * 2));
-  }
   CK(ri__cu_stemconv(0, &a, dx, t->nchw_f32 ? RI_DTYPE_FLOAT32 : RI_DTYPE_FLOAT16, dw, db, dy));
   CK(cudaDeviceSynchronize());
   CK(cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost));
-  if (t->kh == 3 && t->kw == 3 && t->c == 3)
-    for (size_t i = 0; i < ny; i++)
-      differ += hy[i] != hy2[i];
   double maxref = 0, maxerr = 0;
   for (int b = 0; b < t->n; b++)
     for (int oy = 0; oy < oh; oy++)
@@ -384,16 +368,14 @@ static void test_stem(const scase *t) {
           if (fabs(s) > maxref) maxref = fabs(s);
         }
   double rel = maxerr / (maxref > 1 ? maxref : 1);
-  int ok = rel <= 1e-3 && differ == 0;
-  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g, %zu outputs differ from the runtime-window kernel)\n",
-         ok ? "PASS" : "FAIL", name, rel, maxref, differ);
-  if (ok)
+  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g)\n", rel <= 1e-3 ? "PASS" : "FAIL", name, rel, maxref);
+  if (rel <= 1e-3)
     g_pass++;
   else
     g_fail++;
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
-  free(fx), free(fw), free(fb), free(hx), free(hy), free(hy2);
+  free(fx), free(fw), free(fb), free(hx), free(hy);
 }
 
 typedef struct {

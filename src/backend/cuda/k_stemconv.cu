@@ -4,9 +4,6 @@
  * strides: the caller's NCHW float32 image needs no conversion pass) and the weights from shared memory,
  * where every thread reads the same word at once (a broadcast). Output: half NHWC with bias and activation
  * fused, stored as 16-byte vectors. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "backend/cuda/cu_common.cuh"
 
 namespace {
@@ -14,10 +11,7 @@ namespace {
 constexpr int THREADS = 128;
 constexpr int MT = 32; /* output channels per block */
 
-/* KH, KW, C > 0: a window known at compile time (the 3x3 RGB stem): the thread loads all its input taps
- * before the first multiply, so that their latencies overlap instead of adding up tap after tap (the
- * runtime loop waits for each load before the next); the sums are the same operations in the same order. */
-template <typename T, int KH, int KW, int C>
+template <typename T>
 __global__ void __launch_bounds__(THREADS)
     stem_kernel(const ri__cu_stemconv_args p, const T *__restrict__ x, const float *__restrict__ w,
                 const float *__restrict__ bias, __half *__restrict__ y) {
@@ -40,37 +34,8 @@ __global__ void __launch_bounds__(THREADS)
 #pragma unroll
   for (int j = 0; j < MT; j++)
     acc[j] = 0.f;
-  if constexpr (KH > 0) {
-    float xv[KH * KW * C];
-    bool tin[KH * KW];
-#pragma unroll
-    for (int ky = 0; ky < KH; ky++) {
-      const int iy = oy * p.sh - p.pad_t + ky * p.dh;
-#pragma unroll
-      for (int kx = 0; kx < KW; kx++) {
-        const int ix = ox * p.sw - p.pad_l + kx * p.dw;
-        const bool in = iy >= 0 && iy < p.ih && ix >= 0 && ix < p.iw;
-        tin[ky * KW + kx] = in;
-#pragma unroll
-        for (int ci = 0; ci < C; ci++)
-          xv[(ky * KW + kx) * C + ci] = in ? ri_ld(xb, ci * p.xs_c + iy * p.xs_h + ix * p.xs_w) : 0.f;
-      }
-    }
-#pragma unroll
-    for (int tap = 0; tap < KH * KW; tap++) {
-      if (!tin[tap]) continue;
-#pragma unroll
-      for (int ci = 0; ci < C; ci++) {
-        const float v = xv[tap * C + ci];
-        const float *wr = &ws[(tap * C + ci) * MT];
-#pragma unroll
-        for (int j = 0; j < MT; j++)
-          acc[j] += v * wr[j];
-      }
-    }
-  }
   int kk = 0;
-  for (int ky = 0; KH == 0 && ky < p.kh; ky++) {
+  for (int ky = 0; ky < p.kh; ky++) {
     const int iy = oy * p.sh - p.pad_t + ky * p.dh;
     for (int kx = 0; kx < p.kw; kx++) {
       const int ix = ox * p.sw - p.pad_l + kx * p.dw;
@@ -126,17 +91,10 @@ extern "C" cudaError_t ri__cu_stemconv(cudaStream_t s, const ri__cu_stemconv_arg
   int64_t M = (int64_t)p->n * p->oh * p->ow;
   if (M <= 0) return cudaSuccess;
   dim3 grid((unsigned)((M + THREADS - 1) / THREADS), (unsigned)((p->m + MT - 1) / MT));
-  /* RI_CUDA_STEMCONV=generic: the runtime-window kernel everywhere (before/after comparisons) */
-  const char *env = getenv("RI_CUDA_STEMCONV");
-  const bool k3c3 = p->kh == 3 && p->kw == 3 && p->c == 3 && !(env && strcmp(env, "generic") == 0);
-  if (xt == RI_DTYPE_FLOAT32 && k3c3)
-    stem_kernel<float, 3, 3, 3><<<grid, THREADS, 0, s>>>(*p, (const float *)x, w, bias, (__half *)y);
-  else if (xt == RI_DTYPE_FLOAT32)
-    stem_kernel<float, 0, 0, 0><<<grid, THREADS, 0, s>>>(*p, (const float *)x, w, bias, (__half *)y);
-  else if (xt == RI_DTYPE_FLOAT16 && k3c3)
-    stem_kernel<__half, 3, 3, 3><<<grid, THREADS, 0, s>>>(*p, (const __half *)x, w, bias, (__half *)y);
+  if (xt == RI_DTYPE_FLOAT32)
+    stem_kernel<float><<<grid, THREADS, 0, s>>>(*p, (const float *)x, w, bias, (__half *)y);
   else if (xt == RI_DTYPE_FLOAT16)
-    stem_kernel<__half, 0, 0, 0><<<grid, THREADS, 0, s>>>(*p, (const __half *)x, w, bias, (__half *)y);
+    stem_kernel<__half><<<grid, THREADS, 0, s>>>(*p, (const __half *)x, w, bias, (__half *)y);
   else
     return cudaErrorInvalidValue;
   return ri_cu_launched();
