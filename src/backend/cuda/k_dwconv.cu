@@ -220,6 +220,81 @@ static void launch_h8(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x
                                                                (const uint4 *)w, b, (uint4 *)y);
 }
 
+/* NHWC float, 3x3, dilation 1, channel count a multiple of 4: the half kernel above with one float4 (4
+ * channels) per thread instead of 8 halves. Each output is bias + the 9 taps in the order ky, kx, as in
+ * dw_kernel, so both give the same bits. */
+template <int S, int R>
+__global__ void __launch_bounds__(128) dw3_f4_kernel(ri__cu_dwconv_args p, int32_t total, const float4 *x,
+                                                     const float4 *w, const float *bias, float4 *y) {
+  constexpr int WIN = (R - 1) * S + 3;
+  const int32_t c4 = (int32_t)(p.c / 4), ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
+                ow = (int32_t)p.ow, xt_n = (ow + R - 1) / R;
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    int32_t r = i, cg = r % c4;
+    r /= c4;
+    int32_t xt = r % xt_n;
+    r /= xt_n;
+    int32_t oy = r % oh, b = r / oh;
+    int32_t ox0 = xt * R, ix0 = ox0 * S - p.pad_l, iy0 = oy * S - p.pad_t;
+    float4 xin[3][WIN], wv[9];
+    bool in[3][WIN];
+#pragma unroll
+    for (int ky = 0; ky < 3; ky++) {
+      const int32_t iy = iy0 + ky;
+      const bool row_ok = iy >= 0 && iy < ih;
+      const float4 *row = x + ((b * ih + (row_ok ? iy : 0)) * iw) * c4 + cg;
+#pragma unroll
+      for (int j = 0; j < WIN; j++) {
+        const int32_t ix = ix0 + j;
+        in[ky][j] = row_ok && ix >= 0 && ix < iw;
+        xin[ky][j] = in[ky][j] ? __ldg(&row[ix * c4]) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < 9; t++)
+      wv[t] = __ldg(&w[t * c4 + cg]);
+    float acc[R][4];
+    const float4 bv = bias ? __ldg((const float4 *)bias + cg) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+    for (int o = 0; o < R; o++)
+      acc[o][0] = bv.x, acc[o][1] = bv.y, acc[o][2] = bv.z, acc[o][3] = bv.w;
+      /* Taps outside the input are skipped (not added as zeros), as dw_kernel does. */
+#pragma unroll
+    for (int ky = 0; ky < 3; ky++)
+#pragma unroll
+      for (int o = 0; o < R; o++)
+#pragma unroll
+        for (int kx = 0; kx < 3; kx++) {
+          const int j = o * S + kx;
+          if (!in[ky][j]) continue;
+          const float4 xv = xin[ky][j], wt = wv[ky * 3 + kx];
+          acc[o][0] += xv.x * wt.x;
+          acc[o][1] += xv.y * wt.y;
+          acc[o][2] += xv.z * wt.z;
+          acc[o][3] += xv.w * wt.w;
+        }
+#pragma unroll
+    for (int o = 0; o < R; o++) {
+      if (ox0 + o >= ow) break;
+      float4 out;
+      out.x = ri_act(p.act, p.act_a, p.act_b, acc[o][0]);
+      out.y = ri_act(p.act, p.act_a, p.act_b, acc[o][1]);
+      out.z = ri_act(p.act, p.act_a, p.act_b, acc[o][2]);
+      out.w = ri_act(p.act, p.act_a, p.act_b, acc[o][3]);
+      y[((b * oh + oy) * ow + ox0 + o) * c4 + cg] = out;
+    }
+  }
+}
+
+template <int S>
+static void launch_f4(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x, const void *w,
+                      const float *b, void *y) {
+  constexpr int R = S == 1 ? 4 : 2;
+  int64_t total = p->n * p->oh * ((p->ow + R - 1) / R) * (p->c / 4);
+  dw3_f4_kernel<S, R><<<ri_cu_blocks(total, 128), 128, 0, s>>>(*p, (int32_t)total, (const float4 *)x,
+                                                               (const float4 *)w, b, (float4 *)y);
+}
+
 template <typename T, int K, bool NHWC>
 static void launch_k(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total, const T *x, const T *w,
                      const float *b, T *y) {
@@ -231,6 +306,15 @@ static void launch_k(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total,
       launch_h8<1>(s, p, x, w, b, y);
     else
       launch_h8<2>(s, p, x, w, b, y);
+    return;
+  }
+  if (std::is_same<T, float>::value && NHWC && small && K == 3 && p->c % 4 == 0 && p->dh == 1 && p->dw == 1 &&
+      p->sh == p->sw && (p->sh == 1 || p->sh == 2) && (uintptr_t)x % 16 == 0 && (uintptr_t)w % 16 == 0 &&
+      (uintptr_t)y % 16 == 0 && (uintptr_t)b % 16 == 0) {
+    if (p->sh == 1)
+      launch_f4<1>(s, p, x, w, b, y);
+    else
+      launch_f4<2>(s, p, x, w, b, y);
     return;
   }
   if (std::is_same<T, __half>::value && NHWC && small && p->c % 2 == 0 && (uintptr_t)x % 4 == 0 &&

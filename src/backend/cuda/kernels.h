@@ -211,7 +211,23 @@ int ri__cu_pwconv_supported(const ri__cu_convgemm_args *p);
 cudaError_t ri__cu_pwconv(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
                           const float *bias, const void *res, void *y);
 
-/* Direct convolution for few input channels (k_stemconv.cu). y is NHWC half [n, oh, ow, m] with
+/* The same convolution in fp32 on the CUDA cores (k_convgemm_f32.cu): x float NHWC [n, ih, iw, c], bias
+ * and res float32, y float32 at the element given above (y_f32 is ignored); the sum of each output runs
+ * over k in increasing order with fmaf. w holds k rows of ldw floats: row (ky * kw + kx) * c + ci is the
+ * weights of every output channel, zeros from m_out to ldw (ldw = m_out rounded up to a multiple of 4).
+ * x must be 16-byte aligned when c % 4 == 0 (the fast path); w, y and res 16-byte aligned. Tactics as
+ * above with seg_ktiles counted in 16-deep steps and tiles 128x128, 128x64, 64x64 or 128x32 (ids 0..3 of
+ * ri__cu_convgemm_f32_tile); split K uses sk->ws only (not its counters) and a second kernel. */
+int ri__cu_convgemm_f32_supported(const ri__cu_convgemm_args *p);
+int ri__cu_convgemm_f32_tactic_valid(const ri__cu_convgemm_tactic *t);
+void ri__cu_convgemm_f32_tile(int id, int *bm, int *bn);
+int ri__cu_convgemm_f32_default_seg(const ri__cu_convgemm_args *p, const ri__cu_splitk *sk);
+cudaError_t ri__cu_convgemm_f32_tac(cudaStream_t s, const ri__cu_convgemm_args *p,
+                                    const ri__cu_convgemm_tactic *t, const void *x, const void *w,
+                                    const float *bias, const void *res, void *y, const ri__cu_splitk *sk);
+
+/* Direct convolution for few input channels (k_stemconv.cu). y is NHWC [n, oh, ow, m], half (float32 when
+ * y_f32) with
  *     y[b, oy, ox, j] = act(bias[j] + sum over ky, kx, ci of x(b, ci, iy, ix) * w[kk * m + j]),
  *     kk = (ky * kw + kx) * c + ci, iy = oy * sh - pad_t + ky * dh, ix = ox * sw - pad_l + kx * dw,
  * x being zero outside the input and read at element b * xs_n + ci * xs_c + iy * xs_h + ix * xs_w, float32
@@ -224,6 +240,7 @@ typedef struct {
   int64_t xs_n, xs_c, xs_h, xs_w;
   int act;
   float act_a, act_b;
+  int y_f32;
 } ri__cu_stemconv_args;
 int ri__cu_stemconv_supported(const ri__cu_stemconv_args *p);
 cudaError_t ri__cu_stemconv(cudaStream_t s, const ri__cu_stemconv_args *p, const void *x, ri_dtype xt,
