@@ -1,5 +1,5 @@
-/* Fusion of device nodes into the epilogue of tensor-core convolutions (cu_node.co), decided once per
- * engine after every op's prep.
+/* Fusion of device nodes into the epilogue of the own implicit-GEMM convolutions (cu_node.co: the half
+ * tensor-core kernel and the fp32 one), decided once per engine after every op's prep.
  *
  * Residual: Conv (no activation) -> Add(conv, r) with the conv output read by nothing else becomes one
  * convolution that adds r in its epilogue, applies the Add's activation and writes the Add's output; the
@@ -73,6 +73,9 @@ static int same_shape(const ri__shape *a, const ri__shape *b) {
   return 1;
 }
 
+/* The device type of the engine's float values. */
+static ri_dtype float_type(const cu_state *st) { return st->fp16 ? RI_DTYPE_FLOAT16 : RI_DTYPE_FLOAT32; }
+
 static int in_arena(const cu_state *st, int v) {
   const ri__value *val = &st->g->values[v];
   return st->mem_off[v] >= 0 && !val->host && val->kind != RI__VAL_CONST;
@@ -92,8 +95,8 @@ static void fuse_residual(cu_state *st, const use_map *u, int ni) {
   if (g->values[r].kind != RI__VAL_INPUT && g->values[r].producer >= ni) return;
   const ri__value *rv = &g->values[r], *ov = &g->values[o], *vv = &g->values[v];
   if (!in_arena(st, r) || !in_arena(st, o) || !same_shape(&rv->shape, &vv->shape) ||
-      !same_shape(&ov->shape, &vv->shape) || st->vdt[r] != RI_DTYPE_FLOAT16 ||
-      st->vdt[o] != RI_DTYPE_FLOAT16 || st->vlayout[r] != CU_LAYOUT_NHWC || st->vlayout[o] != CU_LAYOUT_NHWC)
+      !same_shape(&ov->shape, &vv->shape) || st->vdt[r] != float_type(st) || st->vdt[o] != float_type(st) ||
+      st->vlayout[r] != CU_LAYOUT_NHWC || st->vlayout[o] != CU_LAYOUT_NHWC)
     return;
   if (!window_clear(st, ni, j, o) || overlaps(st, r, o)) return;
   cn->co.out_v = o;
@@ -146,7 +149,7 @@ static int plan_concat(const cu_state *st, const use_map *u, int ci, cat_plan *p
   const ri__value *ov = &g->values[o];
   int axis;
   if (!in_arena(st, o) || ov->shape.rank != 3 || st->vlayout[o] != CU_LAYOUT_ROW ||
-      st->vdt[o] != RI_DTYPE_FLOAT16 || !ri__norm_axis(ri__node_attr_int(cat, "axis", 0), 3, &axis) ||
+      st->vdt[o] != float_type(st) || !ri__norm_axis(ri__node_attr_int(cat, "axis", 0), 3, &axis) ||
       axis != 1)
     return 0;
   pl->cat = ci, pl->first = ci, pl->n = cat->n_inputs;
@@ -211,7 +214,7 @@ static ri_status fuse_concats(cu_state *st, const use_map *u, ri__err *err) {
         g->nodes[sg].n_inputs == 1 && g->nodes[sg].n_outputs == 1 && g->nodes[sg].outputs[0] >= 0) {
       int t = g->nodes[sg].outputs[0];
       if (in_arena(st, t) && same_shape(&g->values[t].shape, &g->values[o].shape) &&
-          st->vlayout[t] == CU_LAYOUT_ROW && st->vdt[t] == RI_DTYPE_FLOAT16) {
+          st->vlayout[t] == CU_LAYOUT_ROW && st->vdt[t] == float_type(st)) {
         for (int j = 0; j < ci; j++)
           if (st->nodes[j].fusable && st->nodes[j].co.out_v == o) {
             st->nodes[j].co.out_v = t;

@@ -7,7 +7,8 @@
  *
  * Layouts. A value's layout vlayout[v] is CU_LAYOUT_ROW (dense row-major in its logical ONNX shape, i.e.
  * NCHW for images) or CU_LAYOUT_NHWC (rank 4 only: logical [N, C, H, W] stored as [N, H, W, C]). NHWC is
- * used only in fp16 engines, where cuDNN's tensor-core convolutions want it. Graph semantics stay NCHW:
+ * used where rank-4 convolutions run NHWC (cu_state.nhwc: fp16 engines, and fp32 engines unless
+ * RI_CUDA_F32_LAYOUT=nchw), for the backend's own convolution kernels. Graph semantics stay NCHW:
  * each node input has a wanted layout (want[k]); when the value's layout differs, run() converts it into
  * per-context scratch before the node runs. Ops that read through strides accept any layout.
  *
@@ -98,6 +99,7 @@ struct cu_state {
   const ri__graph *g;
   ri__backend_cfg cfg;
   int fp16;
+  int nhwc;          /* rank-4 convolutions run NHWC on the own kernels (cuda_layout.c decides) */
   char dev_name[24]; /* "cuda:N" */
   ri_dtype *vdt;
   unsigned char *vlayout;
@@ -259,7 +261,7 @@ ri_status ri__cu_convert(cu_ctx *c, int ni, const ri__shape *s, const void *src,
 void *ri__cu_value_ptr(const cu_ctx *c, int v);
 
 /* ---- op implementations (cuda_op_*.c) ---- */
-/* 1 when Conv node ni runs on the direct kernel for few input channels (fp16 engines; cuda_op_conv.c): its
+/* 1 when Conv node ni runs on the direct kernel for few input channels (NHWC engines; cuda_op_conv.c): its
  * input may then stay in any layout and in float32 (cuda_layout.c keeps such an image input as given). */
 int ri__cu_conv_is_stem(const cu_state *st, int ni);
 /* The implementation of op, or NULL when the CUDA backend has none (cuda_ops.c). */

@@ -1,10 +1,12 @@
 /* Device element types and tensor layouts of every value (see cuda_internal.h).
  *
- * fp32 engines keep everything row-major. fp16 engines run rank-4 convolutions in NHWC; the layout then
- * flows forward through ops that do not care (elementwise, pooling, per-channel ops) or that read through
- * strides (binary ops, copies), and is converted back where an op needs row-major data. A Transpose picks
- * the output layout that makes it a plain copy when one does (Conv -> Transpose(0,2,3,1) in SSD heads,
+ * Engines run rank-4 convolutions in NHWC (fp16 engines always; fp32 engines unless RI_CUDA_F32_LAYOUT=nchw,
+ * which keeps an fp32 engine row-major throughout, on cuDNN NCHW and the NCHW depthwise kernel); the layout
+ * then flows forward through ops that do not care (elementwise, pooling, per-channel ops) or that read
+ * through strides (binary ops, copies), and is converted back where an op needs row-major data. A Transpose
+ * picks the output layout that makes it a plain copy when one does (Conv -> Transpose(0,2,3,1) in SSD heads,
  * Transpose(0,3,1,2) of an NHWC model input). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
@@ -109,7 +111,10 @@ ri_status ri__cu_assign_layouts(cu_state *st, ri__err *err) {
     st->vdt[v] = st->fp16 && dt == RI_DTYPE_FLOAT32 ? RI_DTYPE_FLOAT16 : dt;
     st->vlayout[v] = CU_LAYOUT_ROW;
   }
-  if (!st->fp16) return RI_OK;
+  const char *f32_layout = getenv("RI_CUDA_F32_LAYOUT");
+  st->nhwc = st->fp16 || !(f32_layout && strcmp(f32_layout, "nchw") == 0);
+  if (!st->nhwc) return RI_OK;
+  const ri_dtype ft = st->fp16 ? RI_DTYPE_FLOAT16 : RI_DTYPE_FLOAT32; /* the engine's float type */
 
   /* A float input read only by QuantizeLinear stays float32: quantizing the caller's exact values avoids
    * the rounding flips that a detour through half would cause at rounding boundaries. */
@@ -130,7 +135,7 @@ ri_status ri__cu_assign_layouts(cu_state *st, ri__err *err) {
    * the kernel reads it in place, with no conversion pass. */
   for (int i = 0; i < g->n_inputs; i++) {
     int v = g->inputs[i], only_stem = 0;
-    if (g->values[v].shape.rank != 4 || st->vdt[v] != RI_DTYPE_FLOAT16) continue;
+    if (g->values[v].shape.rank != 4 || st->vdt[v] != ft) continue;
     for (int ni = 0; ni < g->n_nodes; ni++) {
       const ri__node *n = &g->nodes[ni];
       for (int k = 0; k < n->n_inputs; k++) {
@@ -141,12 +146,13 @@ ri_status ri__cu_assign_layouts(cu_state *st, ri__err *err) {
     if (only_stem == 1) st->vdt[v] = RI_DTYPE_FLOAT32;
   }
 
-  /* A float image input that a 2-D convolution reads is stored NHWC at entry. */
+  /* A float image input that a 2-D convolution other than a direct one reads is stored NHWC at entry. */
   for (int i = 0; i < g->n_inputs; i++) {
     int v = g->inputs[i];
-    if (g->values[v].shape.rank != 4 || st->vdt[v] != RI_DTYPE_FLOAT16) continue;
+    if (g->values[v].shape.rank != 4 || st->vdt[v] != ft) continue;
     for (int ni = 0; ni < g->n_nodes; ni++)
-      if (!g->nodes[ni].host && is_conv2d(g, &g->nodes[ni]) && g->nodes[ni].inputs[0] == v)
+      if (!g->nodes[ni].host && is_conv2d(g, &g->nodes[ni]) && g->nodes[ni].inputs[0] == v &&
+          !ri__cu_conv_is_stem(st, ni))
         st->vlayout[v] = CU_LAYOUT_NHWC;
   }
 

@@ -1,12 +1,15 @@
 /* Conv on the CUDA backend (BatchNormalization: cuda_op_batchnorm.c; cuDNN algorithms: cuda_conv_cudnn.c).
  *
  * Conv: depthwise convolutions (group == C == M, kernel up to 7x7) run on the backend's own kernel with
- * bias and activation fused (k_dwconv.cu). In fp16 engines every other 2-D convolution with group 1 runs on
- * the backend's tensor-core implicit GEMM (k_convgemm.cu: NHWC half, float accumulation, bias, residual
- * and activation in float with one rounding to half; RI_CUDA_CONV=cudnn turns it off). The rest runs on
- * cuDNN's legacy convolution API, followed by a bias + activation epilogue kernel when the node has either.
- * fp32 engines use NCHW float with FMA math only (no TF32, so results stay within fp32 rounding of the
- * reference); cuDNN in fp16 engines uses NHWC half tensors with float accumulation and tensor-core math.
+ * bias and activation fused (k_dwconv.cu). In NHWC engines (cu_state.nhwc) a convolution with 1 to 4 input
+ * channels runs on the direct kernel (k_stemconv.cu), and every other 2-D convolution with group 1 on the
+ * backend's implicit GEMM with bias, residual and activation fused: fp16 engines the tensor-core one
+ * (k_convgemm.cu: NHWC half, float accumulation, one rounding to half), fp32 engines the FFMA one
+ * (k_convgemm_f32.cu: NHWC float, every product and sum in fp32). RI_CUDA_CONV=cudnn turns both off. The
+ * rest runs on cuDNN's legacy convolution API, followed by a bias + activation epilogue kernel when the
+ * node has either: fp32 engines with FMA math only (no TF32, so results stay within fp32 rounding of the
+ * reference), NCHW (RI_CUDA_F32_LAYOUT=nchw) or NHWC; fp16 engines NHWC half tensors with float
+ * accumulation and tensor-core math.
  *
  * cuDNN takes symmetric pads only: the symmetric part goes to cuDNN and the rest (TF "SAME" pads such as
  * [0,0,1,1]) is applied by padding the input into scratch first.
@@ -60,13 +63,17 @@ int64_t ri__cu_conv_cudnn_channels(const conv_aux *a, const conv_geo *g) {
 }
 
 /* Weights as the implementation wants them: cuDNN NCHW keeps ONNX's [M, Cg, kh, kw]; cuDNN NHWC and the
- * tensor-core GEMM want [M, kh, kw, Cg] (rows of ldw halves, zero-padded); the depthwise kernel wants
- * [C, kh, kw] (NCHW) or [kh, kw, C] (NHWC). */
+ * tensor-core GEMM want [M, kh, kw, Cg] (rows of ldw halves, zero-padded); the fp32 GEMM wants
+ * [kh, kw, Cg][M] (rows of ldw floats, zero-padded); the depthwise kernel wants [C, kh, kw] (NCHW) or
+ * [kh, kw, C] (NHWC). */
 static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err) {
   const ri__value *wv = &st->g->values[ri__cu_in(st, ni, 1)];
   const float *w = wv->data;
   int64_t count = a->m * a->cg * a->kh * a->kw;
-  int64_t padded = a->nhwc && !a->depthwise ? a->m * a->ldw : a->m * a->cg_pad * a->kh * a->kw;
+  int f32_gemm = a->gemm && !st->fp16;
+  int64_t padded = f32_gemm                   ? a->kh * a->kw * a->cg * a->ldw
+                   : a->nhwc && !a->depthwise ? a->m * a->ldw
+                                              : a->m * a->cg_pad * a->kh * a->kw;
   if ((size_t)count * sizeof(float) != wv->nbytes)
     return ri__cu_unsupported(err, st, ni, "weight holds %zu bytes, expected %lld floats", wv->nbytes,
                               (long long)count);
@@ -78,7 +85,9 @@ static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err)
     for (int64_t c = 0; c < a->cg; c++)
       for (int64_t k = 0; k < ksz; k++) {
         int64_t src = (m * a->cg + c) * ksz + k, dst = src;
-        if (a->nhwc && a->depthwise)
+        if (f32_gemm)
+          dst = (k * a->cg + c) * a->ldw + m;
+        else if (a->nhwc && a->depthwise)
           dst = k * a->m + m;
         else if (a->nhwc)
           dst = m * a->ldw + k * a->cg_pad + c;
@@ -126,7 +135,7 @@ int ri__cu_conv_is_stem(const cu_state *st, int ni) {
   const ri__node *n = &g->nodes[ni];
   const ri__conv_params *p = n->params;
   const char *env = getenv("RI_CUDA_CONV");
-  if (!st->fp16 || n->op != RI__OP_Conv || !p || p->group != 1 || n->n_inputs < 2 || (env && *env)) return 0;
+  if (!st->nhwc || n->op != RI__OP_Conv || !p || p->group != 1 || n->n_inputs < 2 || (env && *env)) return 0;
   int xv = ri__cu_in(st, ni, 0), wv = ri__cu_in(st, ni, 1);
   if (xv < 0 || wv < 0 || !ri__cu_in_const(st, ni, 1)) return 0;
   const ri__shape *xs = &g->values[xv].shape, *wsh = &g->values[wv].shape;
@@ -156,6 +165,7 @@ static void stem_args(const cu_state *st, int ni, const conv_geo *geo, const cu_
     sa->xs_c = hw, sa->xs_h = geo->iw, sa->xs_w = 1;
   const ri__node *n = &st->g->nodes[ni];
   sa->act = (int)n->act, sa->act_a = n->act_a, sa->act_b = n->act_b;
+  sa->y_f32 = !st->fp16;
   if (geo->n > INT32_MAX || geo->ih > INT32_MAX || geo->iw > INT32_MAX || geo->oh > INT32_MAX ||
       geo->ow > INT32_MAX)
     sa->k = -1; /* refused by ri__cu_stemconv_supported */
@@ -177,7 +187,7 @@ static ri_status batch1_segments(cu_state *st, int ni, const conv_geo *geo, conv
   sk.ws_bytes = RI__CU_SPLITK_WS_BYTES;
   sk.n_counters = RI__CU_SPLITK_COUNTERS;
   sk.sms = sms > 0 ? sms : 1;
-  a->seg = ri__cu_convgemm_default_seg(&ga, &sk);
+  a->seg = st->fp16 ? ri__cu_convgemm_default_seg(&ga, &sk) : ri__cu_convgemm_f32_default_seg(&ga, &sk);
   return RI_OK;
 }
 
@@ -224,17 +234,19 @@ void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
   a->tuned_us = ri__half_to_float(ri__float_to_half(t->us)); /* as the engine file keeps it */
   char tiles[RI__CU_TAC_BUCKETS][16];
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
-    /* the pointwise kernel only with one segment (ri__cu_tac_decode never gives it otherwise) */
-    a->tile[b] = t->tile[b] == RI__CU_TILE_PW && t->seg == 0 ? RI__CU_TILE_PW : t->tile[b] & 3;
+    /* the pointwise kernel only with one segment in fp16 engines (ri__cu_tac_decode never gives it
+     * otherwise) */
+    a->tile[b] = st->fp16 && t->tile[b] == RI__CU_TILE_PW && t->seg == 0 ? RI__CU_TILE_PW : t->tile[b] & 3;
     int bm, bn;
-    ri__cu_tac_tile(a->tile[b], &bm, &bn);
+    ri__cu_tac_tile(!st->fp16, a->tile[b], &bm, &bn);
     if (a->tile[b] == RI__CU_TILE_PW)
       snprintf(tiles[b], sizeof tiles[b], "pw");
     else
       snprintf(tiles[b], sizeof tiles[b], "%dx%d", bm, bn);
   }
-  snprintf(a->label, sizeof a->label, "gemm_nhwc_f16 tiles %s/%s/%s/%s seg %d, %.1f us", tiles[0], tiles[1],
-           tiles[2], tiles[3], a->seg, (double)a->tuned_us);
+  snprintf(a->label, sizeof a->label, "%s tiles %s/%s/%s/%s seg %d, %.1f us",
+           st->fp16 ? "gemm_nhwc_f16" : "gemm_nhwc_f32", tiles[0], tiles[1], tiles[2], tiles[3], a->seg,
+           (double)a->tuned_us);
   st->nodes[ni].name = a->label;
 }
 
@@ -254,6 +266,12 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
 const cudnnMathType_t ri__cu_conv_maths[4] = {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH,
                                               CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, CUDNN_FMA_MATH};
 
+/* The implementation name of a cuDNN convolution. */
+static const char *dnn_name(const cu_state *st, const conv_aux *a) {
+  if (a->nhwc) return st->fp16 ? "cudnn_nhwc_f16" : "cudnn_nhwc_f32";
+  return st->fp16 ? "cudnn_nchw_f16" : "cudnn_nchw_f32";
+}
+
 /* A cuDNN convolution's algorithm from now on (engine file or build-time context), and its name. */
 static void keep_dnn(cu_state *st, int ni, const ri__cu_dnn_tac *t) {
   conv_aux *a = st->nodes[ni].aux;
@@ -262,10 +280,7 @@ static void keep_dnn(cu_state *st, int ni, const ri__cu_dnn_tac *t) {
   a->dnn.algo &= 7;
   a->dnn.math &= 3;
   a->dnn.ms = ri__half_to_float(ri__float_to_half(t->ms)); /* as the engine file keeps it */
-  snprintf(a->label, sizeof a->label, "%s algo %d math %d%s, %.3f ms at max batch",
-           a->nhwc    ? "cudnn_nhwc_f16"
-           : st->fp16 ? "cudnn_nchw_f16"
-                      : "cudnn_nchw_f32",
+  snprintf(a->label, sizeof a->label, "%s algo %d math %d%s, %.3f ms at max batch", dnn_name(st, a),
            a->dnn.algo, a->dnn.math, a->dnn.per_image ? " image by image" : "", (double)a->dnn.ms);
   st->nodes[ni].name = a->label;
 }
@@ -308,7 +323,7 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   a->group = p->group;
   a->kh = p->win.kernel[0];
   a->kw = p->win.kernel[1];
-  a->nhwc = st->fp16 && x->shape.rank == 4;
+  a->nhwc = st->nhwc && x->shape.rank == 4;
   a->b_off = -1;
   int64_t c = x->shape.dims[1];
   int force_cudnn = getenv("RI_CUDA_DWCONV") && strcmp(getenv("RI_CUDA_DWCONV"), "cudnn") == 0;
@@ -349,18 +364,20 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
                                   (long long)a->m);
       RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
     }
-    st->nodes[ni].name = "stem_direct_f16";
+    st->nodes[ni].name = st->fp16 ? "stem_direct_f16" : "stem_direct_f32";
     return RI_OK;
   }
   if (a->gemm) {
     a->cg_pad = a->cg;
-    a->ldw = (a->kh * a->kw * a->cg + 7) / 8 * 8;
+    /* half: floats per weight row of an output channel; fp32: floats per row of a k (output channels) */
+    a->ldw = st->fp16 ? (a->kh * a->kw * a->cg + 7) / 8 * 8 : (a->m + 3) / 4 * 4;
     ri__cu_convgemm_args ga;
     gemm_args(st, ni, &geo, &ga);
-    a->gemm = ri__cu_convgemm_supported(&ga);
+    a->gemm = st->fp16 ? ri__cu_convgemm_supported(&ga) : ri__cu_convgemm_f32_supported(&ga);
   }
   if (!a->gemm) {
-    a->cg_pad = a->nhwc && !a->depthwise && a->group == 1 && a->cg % 8 ? (a->cg + 7) / 8 * 8 : a->cg;
+    a->cg_pad =
+        st->fp16 && a->nhwc && !a->depthwise && a->group == 1 && a->cg % 8 ? (a->cg + 7) / 8 * 8 : a->cg;
     a->ldw = a->kh * a->kw * a->cg_pad;
   }
   RI__TRY(upload_weights(st, ni, a, err));
@@ -372,13 +389,15 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
   }
   if (a->depthwise) {
-    st->nodes[ni].name = a->nhwc ? "dwconv_nhwc_f16" : st->fp16 ? "dwconv_nchw_f16" : "dwconv_nchw_f32";
+    st->nodes[ni].name = a->nhwc    ? (st->fp16 ? "dwconv_nhwc_f16" : "dwconv_nhwc_f32")
+                         : st->fp16 ? "dwconv_nchw_f16"
+                                    : "dwconv_nchw_f32";
     return RI_OK;
   }
   if (a->gemm) {
     RI__TRY(batch1_segments(st, ni, &geo, a, err));
     cu_node *cn = &st->nodes[ni];
-    cn->name = "gemm_nhwc_f16";
+    cn->name = st->fp16 ? "gemm_nhwc_f16" : "gemm_nhwc_f32";
     ri__cu_gemm_tac tac;
     if (ri__cu_tac_decode(n->tactic, &tac)) ri__cu_conv_set_tactic(st, ni, &tac); /* stored at build */
     cn->fusable = 1;
@@ -390,7 +409,7 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     return RI_OK;
   }
   st->uses_cudnn = 1;
-  st->nodes[ni].name = a->nhwc ? "cudnn_nhwc_f16" : st->fp16 ? "cudnn_nchw_f16" : "cudnn_nchw_f32";
+  st->nodes[ni].name = dnn_name(st, a);
   ri__cu_dnn_tac dt;
   if (ri__cu_dnn_tac_decode(n->tactic, &dt)) keep_dnn(st, ni, &dt); /* stored at build */
   if (ri__cu_conv_needs_pad(a, &geo)) {
@@ -477,12 +496,17 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
                          n->name);
     ri__cu_convgemm_args ga;
     gemm_args(st, ni, &geo, &ga);
+    const int f32 = !st->fp16;
     ri__cu_convgemm_tactic tac = {0, 0, a->seg, -1, 0};
-    if (a->tuned) tac = ri__cu_tac_launch(a->tile[ri__cu_tac_bucket(batch_of(&geo))], a->seg);
+    if (a->tuned) tac = ri__cu_tac_launch(f32, a->tile[ri__cu_tac_bucket(batch_of(&geo))], a->seg);
     /* A fusion may have given the output a form the pointwise kernel does not write (float32): the
      * heuristic tile, whose results are the same bits. */
-    if (tac.pw && !ri__cu_pwconv_supported(&ga)) tac = ri__cu_tac_launch(0, a->seg);
-    CU_RT(ri__cu_convgemm_tac(c->stream, &ga, &tac, x, w, bias, res, y, c->splitk.ws ? &c->splitk : NULL));
+    if (tac.pw && !ri__cu_pwconv_supported(&ga)) tac = ri__cu_tac_launch(f32, 0, a->seg);
+    const ri__cu_splitk *sk = c->splitk.ws ? &c->splitk : NULL;
+    if (f32)
+      CU_RT(ri__cu_convgemm_f32_tac(c->stream, &ga, &tac, x, w, bias, res, y, sk));
+    else
+      CU_RT(ri__cu_convgemm_tac(c->stream, &ga, &tac, x, w, bias, res, y, sk));
     return RI_OK;
   }
   conv_ctx *k = c->node_ctx[ni];

@@ -1,12 +1,14 @@
 /* Tactics of the CUDA backend: chosen by timing at engine build (cuda_tune.c), stored in the engine file in
  * each node's `tactic` field (rie_format.h), used by contexts of built and loaded engines alike.
  *
- * A tensor-core convolution (k_convgemm.cu) has one tactic for every batch size: its K segment length (the
- * only part that changes results, so it is one per node: batch invariance) and a tile shape per batch
- * bucket (1; 2..8; 9..64; 65 and more). Stored as a non-negative int32:
+ * An implicit-GEMM convolution (k_convgemm.cu in fp16 engines, k_convgemm_f32.cu in fp32 engines) has one
+ * tactic for every batch size: its K segment length (the only part that changes results, so it is one per
+ * node: batch invariance) and a tile shape per batch bucket (1; 2..8; 9..64; 65 and more). Stored as a
+ * non-negative int32:
  *   bit 30         1 (a CUDA GEMM tactic; other values are not ours and leave the node to the heuristics)
- *   bits 23..29    K segment length in 32-deep steps (0: one segment)
+ *   bits 23..29    K segment length in 32-deep (fp16) or 16-deep (fp32) steps (0: one segment)
  *   bits 15..22    tile of bucket b in bits 15 + 2b .. 16 + 2b: 0 = 128x64, 1 = 64x64, 2 = 128x32, 3 = 64x32
+ *                  (fp16); 0 = 128x128, 1 = 128x64, 2 = 64x64, 3 = 128x32 (fp32)
  *   bits 0..14     the timed time at batch 1, microseconds, as a half-precision float without its sign bit
  * Every bit pattern decodes to a valid tactic (a stored time that is not finite is shown as such).
  * Tile id 4 (RI__CU_TILE_PW) is the pointwise kernel (k_pwconv.cu), bit-identical to the tiles with one
@@ -61,12 +63,14 @@ int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t);
 /* The bucket of a batch size (0 .. RI__CU_TAC_BUCKETS - 1) and its representative batch for timing. */
 int ri__cu_tac_bucket(int batch);
 int ri__cu_tac_bucket_batch(int bucket);
-/* Tile id <-> shape (RI__CU_TILE_PW: 0 x 0, the pointwise kernel sets the tactic's pw instead). */
-void ri__cu_tac_tile(int id, int *bm, int *bn);
-/* The convolution GEMM tactic of a tile id with segment length seg. */
-ri__cu_convgemm_tactic ri__cu_tac_launch(int id, int seg);
+/* Tile id <-> shape, of the half tensor-core kernel (f32 0; RI__CU_TILE_PW: 0 x 0, the pointwise kernel
+ * sets the tactic's pw instead) or of the fp32 one (f32 1: ids 0..3 of ri__cu_convgemm_f32_tile). */
+void ri__cu_tac_tile(int f32, int id, int *bm, int *bn);
+/* The convolution GEMM tactic of a tile id with segment length seg, for the half kernel or the fp32 one
+ * (f32 1: never the pointwise kernel). */
+ri__cu_convgemm_tactic ri__cu_tac_launch(int f32, int id, int seg);
 
-/* Conv side (cuda_op_conv.c). Tunable: a tensor-core convolution that runs (not skipped) and has no stored
+/* Conv side (cuda_op_conv.c). Tunable: an implicit-GEMM convolution that runs (not skipped) and has no stored
  * tactic. ri__cu_conv_tune_args: its arguments at `batch` with a dense output and no residual, weights and
  * bias. ri__cu_conv_set_tactic applies a tactic (and names the node after it); ri__cu_conv_tactic gives
  * the node's tactic code for the engine file (0 when it has none). */

@@ -1,13 +1,13 @@
 /* Build-time tactic timing of the CUDA backend (cuda_tactics.h).
  *
- * For each tensor-core convolution: first the K segment length, timed at batch 1 among one segment, the
- * heuristic's length and (level 3 and up) twice and half of it; then, with that length fixed, the tile shape
- * of each batch bucket up to the maximum batch (with one segment, the pointwise kernel competes as a fifth
- * "tile" where it applies: k_pwconv.cu), timed at the bucket's representative batch (at most the
- * maximum batch; level 1: only the maximum batch's bucket, the others inherit from the bucket below). Each
- * candidate runs `reps` times between two events after one warm-up launch; its time is the mean. Entries of
- * the timing cache are keyed by the library version, the device fingerprint, the convolution's geometry and
- * the candidate. */
+ * For each implicit-GEMM convolution (the half kernel, or the fp32 one in fp32 engines): first the K segment
+ * length, timed at batch 1 among one segment, the heuristic's length and (level 3 and up) twice and half of
+ * it; then, with that length fixed, the tile shape of each batch bucket up to the maximum batch (in fp16
+ * engines with one segment, the pointwise kernel competes as a fifth "tile" where it applies: k_pwconv.cu),
+ * timed at the bucket's representative batch (at most the maximum batch; level 1: only the maximum batch's
+ * bucket, the others inherit from the bucket below). Each candidate runs `reps` times between two events
+ * after one warm-up launch; its time is the mean. Entries of the timing cache are keyed by the library
+ * version, the device fingerprint, the convolution's geometry and the candidate. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +58,11 @@ int ri__cu_dnn_tac_decode(int32_t code, ri__cu_dnn_tac *t) {
 int ri__cu_tac_bucket(int batch) { return batch <= 1 ? 0 : batch <= 8 ? 1 : batch <= 64 ? 2 : 3; }
 int ri__cu_tac_bucket_batch(int bucket) { return bucket == 0 ? 1 : bucket == 1 ? 8 : bucket == 2 ? 64 : 256; }
 
-void ri__cu_tac_tile(int id, int *bm, int *bn) {
+void ri__cu_tac_tile(int f32, int id, int *bm, int *bn) {
+  if (f32) {
+    ri__cu_convgemm_f32_tile(id & 3, bm, bn);
+    return;
+  }
   static const int t[4][2] = {{128, 64}, {64, 64}, {128, 32}, {64, 32}};
   if (id == RI__CU_TILE_PW) {
     *bm = *bn = 0;
@@ -68,9 +72,9 @@ void ri__cu_tac_tile(int id, int *bm, int *bn) {
   *bn = t[id & 3][1];
 }
 
-ri__cu_convgemm_tactic ri__cu_tac_launch(int id, int seg) {
-  ri__cu_convgemm_tactic tac = {0, 0, seg, -1, id == RI__CU_TILE_PW};
-  ri__cu_tac_tile(id, &tac.bm, &tac.bn);
+ri__cu_convgemm_tactic ri__cu_tac_launch(int f32, int id, int seg) {
+  ri__cu_convgemm_tactic tac = {0, 0, seg, -1, !f32 && id == RI__CU_TILE_PW};
+  ri__cu_tac_tile(f32, id, &tac.bm, &tac.bn);
   return tac;
 }
 
@@ -89,32 +93,36 @@ typedef struct {
   size_t x_bytes, y_bytes;
   ri__cu_splitk sk;
   int reps;
+  int f32; /* the fp32 kernel (fp32 engines) instead of the half one */
   char fp[320];
   ri__tcache *cache;
 } tuner;
 
 /* Geometry part of the cache key. */
-static void geometry_key(const ri__cu_convgemm_args *a, char *buf, size_t cap) {
-  snprintf(buf, cap, "convgemm ih%d iw%d c%d oh%d ow%d m%d k%dx%d s%d,%d d%d,%d p%d,%d ldw%d act%d f32%d",
-           a->ih, a->iw, a->c, a->oh, a->ow, a->m_out, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->pad_t,
-           a->pad_l, a->ldw, a->act, a->y_f32);
+static void geometry_key(const ri__cu_convgemm_args *a, int f32, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s ih%d iw%d c%d oh%d ow%d m%d k%dx%d s%d,%d d%d,%d p%d,%d ldw%d act%d f32%d",
+           f32 ? "convgemm_f32" : "convgemm", a->ih, a->iw, a->c, a->oh, a->ow, a->m_out, a->kh, a->kw, a->sh,
+           a->sw, a->dh, a->dw, a->pad_t, a->pad_l, a->ldw, a->act, a->y_f32);
 }
 
 /* Mean microseconds of one launch (INFINITY when it cannot run), from the cache when it holds the key. */
 static ri_status time_one(tuner *t, const ri__cu_convgemm_args *a, const ri__cu_convgemm_tactic *tac,
                           const void *w, const float *bias, float *us, ri__err *err) {
   char geo[400], key[RI__TCACHE_MAX_KEY];
-  geometry_key(a, geo, sizeof geo);
+  geometry_key(a, t->f32, geo, sizeof geo);
   if (tac->pw)
     snprintf(key, sizeof key, "%s|%s|n%d pw seg%d", t->fp, geo, a->n, tac->seg_ktiles);
   else
     snprintf(key, sizeof key, "%s|%s|n%d t%dx%d seg%d", t->fp, geo, a->n, tac->bm, tac->bn, tac->seg_ktiles);
   if (t->cache && ri__tcache_get(t->cache, key, us)) return RI_OK;
   *us = INFINITY;
-  cudaError_t e = ri__cu_convgemm_tac(t->s, a, tac, t->x, w, bias, NULL, t->y, &t->sk);
+  cudaError_t (*run)(cudaStream_t, const ri__cu_convgemm_args *, const ri__cu_convgemm_tactic *, const void *,
+                     const void *, const float *, const void *, void *, const ri__cu_splitk *) =
+      t->f32 ? ri__cu_convgemm_f32_tac : ri__cu_convgemm_tac;
+  cudaError_t e = run(t->s, a, tac, t->x, w, bias, NULL, t->y, &t->sk);
   if (e == cudaSuccess) e = cudaEventRecord(t->e0, t->s);
   for (int r = 0; e == cudaSuccess && r < t->reps; r++)
-    e = ri__cu_convgemm_tac(t->s, a, tac, t->x, w, bias, NULL, t->y, &t->sk);
+    e = run(t->s, a, tac, t->x, w, bias, NULL, t->y, &t->sk);
   if (e == cudaSuccess) e = cudaEventRecord(t->e1, t->s);
   if (e == cudaSuccess) e = cudaEventSynchronize(t->e1);
   float ms = 0.f;
@@ -136,11 +144,11 @@ static ri_status best_tile(tuner *t, const cu_state *st, int ni, int batch, int 
   ri__cu_conv_tune_args(st, ni, batch, &a, &w, &bias);
   *id = -1;
   *best = INFINITY;
-  /* The pointwise kernel: one K segment only, where it runs (its results equal the tiles'). */
-  int pw = seg == 0 && ri__cu_pwconv_supported(&a) ? pw_mode() : 0;
+  /* The pointwise kernel (fp16 engines): one K segment only, where it runs (its results equal the tiles'). */
+  int pw = !t->f32 && seg == 0 && ri__cu_pwconv_supported(&a) ? pw_mode() : 0;
   int ids = pw ? 5 : 4;
   for (int k = pw == 2 ? RI__CU_TILE_PW : 0; k < ids; k++) {
-    ri__cu_convgemm_tactic tac = ri__cu_tac_launch(k, seg);
+    ri__cu_convgemm_tactic tac = ri__cu_tac_launch(t->f32, k, seg);
     float us;
     RI__TRY(time_one(t, &a, &tac, w, bias, &us, err));
     if (us < *best) *best = us, *id = k;
@@ -197,8 +205,8 @@ static int tuner_open(tuner *t, const cu_state *st) {
     const void *w;
     const float *b;
     ri__cu_conv_tune_args(st, ni, rep, &a, &w, &b);
-    size_t xb = (size_t)a.n * a.ih * a.iw * a.c * 2,
-           yb = (size_t)a.n * a.oh * a.ow * a.m_out * (a.y_f32 ? 4 : 2);
+    size_t xb = (size_t)a.n * a.ih * a.iw * a.c * (t->f32 ? 4 : 2),
+           yb = (size_t)a.n * a.oh * a.ow * a.m_out * (a.y_f32 || t->f32 ? 4 : 2);
     if (xb > t->x_bytes) t->x_bytes = xb;
     if (yb > t->y_bytes) t->y_bytes = yb;
   }
@@ -246,6 +254,7 @@ ri_status ri__cu_tune(cu_state *st, ri__err *err) {
   tuner t;
   memset(&t, 0, sizeof t);
   t.reps = 2 + 2 * level;
+  t.f32 = !st->fp16;
   t.cache = st->cfg.tcache;
   ri_status s = RI_OK;
   if (tuner_open(&t, st))
