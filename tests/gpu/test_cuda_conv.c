@@ -4,7 +4,9 @@
  * larger tensor), the pointwise kernel (ri__cu_pwconv through its tactic; also bit for bit against the
  * tiled kernel with one K segment) and the depthwise kernel (ri__cu_dwconv, NHWC half). Inputs are fresh
  * random numbers per case; outputs are poisoned (NaN) before each launch, and every element outside the
- * written slice must still be poison afterwards.
+ * written slice must still be poison afterwards. The fp32 kernels of fp32 engines (ri__cu_convgemm_f32 with
+ * its tactics, split K and batch invariance; ri__cu_dwconv on NHWC float; ri__cu_stemconv with float
+ * output) get float data and must be within 1e-5 of the double reference (fp32 arithmetic only).
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *
@@ -292,16 +294,21 @@ typedef struct {
 } scase;
 
 /* The direct few-channel kernel: input float32 NCHW (the caller's image as given) or half NHWC. */
-static void test_stem(const scase *t) {
+static void test_stem(const scase *t, int yf32) {
   char name[200];
-  snprintf(name, sizeof name, "stemconv n=%d %dx%dx%d -> m=%d k=%dx%d s=%d pads=%d,%d,%d,%d act=%d input=%s",
-           t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->s, t->pt, t->pl, t->pb, t->pr, t->act,
-           t->nchw_f32 ? "nchw_f32" : "nhwc_f16");
+  snprintf(name, sizeof name,
+           "stemconv n=%d %dx%dx%d -> m=%d k=%dx%d s=%d pads=%d,%d,%d,%d act=%d input=%s output=%s", t->n,
+           t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->s, t->pt, t->pl, t->pb, t->pr, t->act,
+           t->nchw_f32 ? "nchw_f32" : "nhwc_f16", yf32 ? "f32" : "f16");
+  /* float output from float input: fp32 arithmetic only; otherwise the half rounding */
+  const double tol = yf32 && t->nchw_f32 ? 1e-5 : 1e-3;
+  const size_t ye = yf32 ? 4 : 2;
   int oh = (t->ih + t->pt + t->pb - t->kh) / t->s + 1, ow = (t->iw + t->pl + t->pr - t->kw) / t->s + 1;
   int k = t->kh * t->kw * t->c;
   size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->m, nw = (size_t)k * t->m;
   float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->m * 4);
-  uint16_t *hx = malloc(nx * 2), *hy = malloc(ny * 2);
+  uint16_t *hx = malloc(nx * 2);
+  unsigned char *hy = malloc(ny * ye);
   void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
   if (!fx || !fw || !fb || !hx || !hy) {
     printf("FAIL %s: out of host memory\n", name);
@@ -327,13 +334,13 @@ static void test_stem(const scase *t) {
     fb[j] = (float)(urand() - 0.5);
   CK(cudaMalloc(&dx, nx * 4));
   CK(cudaMalloc(&dw, nw * 4));
-  CK(cudaMalloc(&dy, ny * 2));
+  CK(cudaMalloc(&dy, ny * ye));
   CK(cudaMalloc(&db, t->m * 4));
   CK(cudaMemcpy(dx, t->nchw_f32 ? (void *)fx : (void *)hx, nx * (t->nchw_f32 ? 4 : 2),
                 cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dw, fw, nw * 4, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(db, fb, t->m * 4, cudaMemcpyHostToDevice));
-  CK(cudaMemset(dy, 0xff, ny * 2));
+  CK(cudaMemset(dy, 0xff, ny * ye));
   ri__cu_stemconv_args a;
   memset(&a, 0, sizeof a);
   a.n = t->n, a.c = t->c, a.ih = t->ih, a.iw = t->iw, a.oh = oh, a.ow = ow, a.m = t->m, a.k = k;
@@ -344,9 +351,10 @@ static void test_stem(const scase *t) {
   else
     a.xs_c = 1, a.xs_h = (int64_t)t->iw * t->c, a.xs_w = t->c;
   a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
+  a.y_f32 = yf32;
   CK(ri__cu_stemconv(0, &a, dx, t->nchw_f32 ? RI_DTYPE_FLOAT32 : RI_DTYPE_FLOAT16, dw, db, dy));
   CK(cudaDeviceSynchronize());
-  CK(cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(hy, dy, ny * ye, cudaMemcpyDeviceToHost));
   double maxref = 0, maxerr = 0;
   for (int b = 0; b < t->n; b++)
     for (int oy = 0; oy < oh; oy++)
@@ -362,14 +370,24 @@ static void test_stem(const scase *t) {
                      fw[(size_t)((ky * t->kw + kx) * t->c + ci) * t->m + j];
             }
           s = act(t->act, s, 0.0, 6.0);
-          double got = ri__half_to_float(hy[(((size_t)b * oh + oy) * ow + ox) * t->m + j]);
+          size_t yi = (((size_t)b * oh + oy) * ow + ox) * t->m + j;
+          double got;
+          if (yf32) {
+            float fv;
+            memcpy(&fv, hy + yi * 4, 4);
+            got = fv;
+          } else {
+            uint16_t hv;
+            memcpy(&hv, hy + yi * 2, 2);
+            got = ri__half_to_float(hv);
+          }
           double e = isnan(got) ? INFINITY : fabs(got - s);
           if (e > maxerr) maxerr = e;
           if (fabs(s) > maxref) maxref = fabs(s);
         }
   double rel = maxerr / (maxref > 1 ? maxref : 1);
-  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g)\n", rel <= 1e-3 ? "PASS" : "FAIL", name, rel, maxref);
-  if (rel <= 1e-3)
+  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g)\n", rel <= tol ? "PASS" : "FAIL", name, rel, maxref);
+  if (rel <= tol)
     g_pass++;
   else
     g_fail++;
@@ -444,6 +462,261 @@ static void test_dw(const dcase *t) {
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
   free(hx), free(hw), free(hy), free(fx), free(fw), free(fb);
+}
+
+/* ---- the fp32 kernels of fp32 engines: float data, error <= 1e-5 against the double reference ---- */
+
+static void fill_float(float *f, size_t n, double scale) {
+  for (size_t i = 0; i < n; i++)
+    f[i] = (float)((urand() * 2.0 - 1.0) * scale);
+}
+
+/* Arguments of the fp32 GEMM for a case, dense output. */
+static void f32_args(const gcase *t, int n, ri__cu_convgemm_args *a, int *oh, int *ow) {
+  *oh = (t->ih + t->pt + t->pb - ((t->kh - 1) * t->dh + 1)) / t->sh + 1;
+  *ow = (t->iw + t->pl + t->pr - ((t->kw - 1) * t->dw + 1)) / t->sw + 1;
+  memset(a, 0, sizeof *a);
+  a->n = n, a->ih = t->ih, a->iw = t->iw, a->c = t->c, a->oh = *oh, a->ow = *ow, a->m_out = t->m;
+  a->k = t->kh * t->kw * t->c, a->ldw = (t->m + 3) / 4 * 4;
+  a->kh = t->kh, a->kw = t->kw, a->sh = t->sh, a->sw = t->sw, a->dh = t->dh, a->dw = t->dw;
+  a->pad_t = t->pt, a->pad_l = t->pl;
+  a->rows_per_img = (int64_t)*oh * *ow, a->y_img_stride = a->rows_per_img * t->m, a->ldy = t->m,
+  a->ldr = t->m;
+  a->act = t->act, a->act_a = -0.25f, a->act_b = 0.75f;
+}
+
+/* ri__cu_convgemm_f32 with the heuristic tactic (split K allowed or not) against a double reference: bias,
+ * residual, activation, output into a slice; every element outside the slice must still be poison. */
+static void test_gemm_f32(const gcase *t, int split) {
+  char name[300];
+  snprintf(
+      name, sizeof name,
+      "convgemm_f32 n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
+      "slice=%d splitk=%s",
+      t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr,
+      t->act, t->bias, t->res, t->slice, split ? "allowed" : "off");
+  ri__cu_convgemm_args a;
+  int oh, ow;
+  f32_args(t, t->n, &a, &oh, &ow);
+  int k = a.k, ldw = a.ldw;
+  size_t nx = (size_t)t->n * t->ih * t->iw * t->c, nw = (size_t)k * ldw, rows = (size_t)t->n * oh * ow;
+  int64_t ldy = t->slice ? t->m + 5 : t->m, y_off = t->slice ? 3 : 0;
+  int64_t img_stride = a.rows_per_img * ldy + (t->slice ? 7 : 0);
+  size_t ny = (size_t)(t->n * img_stride);
+  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fr = malloc(rows * t->m * 4 + 4), *fb = malloc(t->m * 4),
+        *fy = malloc(ny * 4);
+  unsigned char *mark = calloc(ny, 1);
+  void *dx = NULL, *dw = NULL, *dr = NULL, *dy = NULL, *db = NULL;
+  if (!fx || !fw || !fr || !fb || !fy || !mark) {
+    printf("FAIL %s: out of host memory\n", name);
+    g_fail++;
+    goto done;
+  }
+  fill_float(fx, nx, 1.0);
+  fill_float(fw, nw, 1.0 / sqrt((double)k));
+  for (size_t i = 0; i < nw; i++) /* each k row is zero from m to ldw */
+    if ((int)(i % (size_t)ldw) >= t->m) fw[i] = 0.f;
+  fill_float(fr, rows * t->m, 1.0);
+  for (int j = 0; j < t->m; j++)
+    fb[j] = (float)(urand() - 0.5);
+  CK(cudaMalloc(&dx, nx * 4));
+  CK(cudaMalloc(&dw, nw * 4));
+  CK(cudaMalloc(&dr, rows * t->m * 4 + 4));
+  CK(cudaMalloc(&dy, ny * 4));
+  CK(cudaMalloc(&db, t->m * 4));
+  CK(cudaMemcpy(dx, fx, nx * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, fw, nw * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dr, fr, rows * t->m * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(db, fb, t->m * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemset(dy, 0xff, ny * 4));
+  a.y_img_stride = img_stride, a.ldy = ldy, a.y_off = y_off;
+  if (!ri__cu_convgemm_f32_supported(&a)) {
+    printf("FAIL %s: arguments refused\n", name);
+    g_fail++;
+    goto done;
+  }
+  CK(ri__cu_convgemm_f32_tac(0, &a, NULL, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy,
+                             split ? &g_sk : NULL));
+  CK(cudaDeviceSynchronize());
+  CK(cudaMemcpy(fy, dy, ny * 4, cudaMemcpyDeviceToHost));
+  double maxref = 0, maxerr = 0;
+  size_t bad_poison = 0;
+  for (int b = 0; b < t->n; b++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++)
+        for (int j = 0; j < t->m; j++) {
+          double sum = t->bias ? fb[j] : 0.0;
+          for (int ky = 0; ky < t->kh; ky++)
+            for (int kx = 0; kx < t->kw; kx++) {
+              int iy = oy * t->sh - t->pt + ky * t->dh, ix = ox * t->sw - t->pl + kx * t->dw;
+              if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
+              const float *xp = fx + (((size_t)b * t->ih + iy) * t->iw + ix) * t->c;
+              const float *wp = fw + (size_t)(ky * t->kw + kx) * t->c * ldw + j;
+              for (int ci = 0; ci < t->c; ci++)
+                sum += (double)xp[ci] * wp[(size_t)ci * ldw];
+            }
+          size_t m = ((size_t)b * oh + oy) * ow + ox;
+          if (t->res) sum += fr[m * t->m + j];
+          sum = act(t->act, sum, -0.25, 0.75);
+          size_t yi = (size_t)(b * img_stride + (int64_t)(oy * ow + ox) * ldy + y_off + j);
+          mark[yi] = 1;
+          double e = isnan(fy[yi]) ? INFINITY : fabs(fy[yi] - sum);
+          if (e > maxerr) maxerr = e;
+          if (fabs(sum) > maxref) maxref = fabs(sum);
+        }
+  for (size_t i = 0; i < ny; i++) {
+    uint32_t bits;
+    memcpy(&bits, &fy[i], 4);
+    if (!mark[i] && bits != 0xffffffffu) bad_poison++;
+  }
+  double rel = maxerr / (maxref > 1 ? maxref : 1);
+  int ok = rel <= 1e-5 && bad_poison == 0;
+  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g, %zu written outside the slice)\n", ok ? "PASS" : "FAIL",
+         name, rel, maxref, bad_poison);
+  if (ok)
+    g_pass++;
+  else
+    g_fail++;
+done:
+  cudaFree(dx), cudaFree(dw), cudaFree(dr), cudaFree(dy), cudaFree(db);
+  free(fx), free(fw), free(fr), free(fb), free(fy), free(mark);
+}
+
+/* fp32 GEMM tactics with one segment length: every tile shape, segments in one block or in separate blocks
+ * (with the second kernel), give the same bits; and the first image alone (batch 1) gets the same bits as
+ * within the batch. */
+static void test_tactics_f32(const gcase *t, int seg) {
+  char name[200];
+  snprintf(name, sizeof name, "convgemm_f32 tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d", t->n, t->ih, t->iw,
+           t->c, t->m, t->kh, t->kw, seg);
+  ri__cu_convgemm_args a;
+  int oh, ow;
+  f32_args(t, t->n, &a, &oh, &ow);
+  size_t nx = (size_t)t->n * t->ih * t->iw * t->c, nw = (size_t)a.k * a.ldw,
+         ny = (size_t)t->n * oh * ow * t->m, ny1 = ny / (size_t)t->n;
+  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->m * 4), *first = malloc(ny * 4),
+        *got = malloc(ny * 4);
+  void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
+  int runs = 0, same = 1;
+  if (!fx || !fw || !fb || !first || !got) {
+    printf("FAIL %s: out of host memory\n", name);
+    g_fail++;
+    goto done;
+  }
+  fill_float(fx, nx, 1.0);
+  fill_float(fw, nw, 1.0 / sqrt((double)a.k));
+  for (int j = 0; j < t->m; j++)
+    fb[j] = (float)(urand() - 0.5);
+  CK(cudaMalloc(&dx, nx * 4));
+  CK(cudaMalloc(&dw, nw * 4));
+  CK(cudaMalloc(&dy, ny * 4));
+  CK(cudaMalloc(&db, t->m * 4));
+  CK(cudaMemcpy(dx, fx, nx * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, fw, nw * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(db, fb, t->m * 4, cudaMemcpyHostToDevice));
+  for (int ti = 0; ti < 4; ti++)
+    for (int split = 0; split <= 1; split++) {
+      ri__cu_convgemm_tactic tac = {0, 0, seg, split, 0};
+      ri__cu_convgemm_f32_tile(ti, &tac.bm, &tac.bn);
+      CK(cudaMemset(dy, 0xff, ny * 4));
+      CK(ri__cu_convgemm_f32_tac(0, &a, &tac, dx, dw, db, NULL, dy, &g_sk));
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(runs ? got : first, dy, ny * 4, cudaMemcpyDeviceToHost));
+      if (runs && memcmp(got, first, ny * 4) != 0) {
+        same = 0;
+        printf("FAIL %s: tile %dx%d split=%d differs from tile 128x128 in one block\n", name, tac.bm, tac.bn,
+               split);
+        g_fail++;
+      }
+      runs++;
+    }
+  for (int ti = 0; ti < 4; ti++) {
+    ri__cu_convgemm_args a1 = a;
+    a1.n = 1;
+    ri__cu_convgemm_tactic tac = {0, 0, seg, -1, 0};
+    ri__cu_convgemm_f32_tile(ti, &tac.bm, &tac.bn);
+    CK(cudaMemset(dy, 0xff, ny * 4));
+    CK(ri__cu_convgemm_f32_tac(0, &a1, &tac, dx, dw, db, NULL, dy, &g_sk));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(got, dy, ny1 * 4, cudaMemcpyDeviceToHost));
+    if (memcmp(got, first, ny1 * 4) != 0) {
+      same = 0;
+      printf("FAIL %s: image 0 alone (tile %dx%d) differs from image 0 in the batch\n", name, tac.bm, tac.bn);
+      g_fail++;
+    }
+    runs++;
+  }
+  if (same) {
+    printf("PASS %s: %d runs bit-identical\n", name, runs);
+    g_pass++;
+  }
+done:
+  cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
+  free(fx), free(fw), free(fb), free(first), free(got);
+}
+
+/* The depthwise kernel on NHWC float (the float4 path where c % 4 == 0, the element path otherwise). */
+static void test_dw_f32(const dcase *t) {
+  char name[200];
+  snprintf(name, sizeof name, "dwconv_nhwc_f32 n=%d %dx%dx%d 3x3 s=%d pads=%d,%d,%d,%d act=%d bias=%d", t->n,
+           t->ih, t->iw, t->c, t->s, t->pt, t->pl, t->pb, t->pr, t->act, t->bias);
+  int oh = (t->ih + t->pt + t->pb - 3) / t->s + 1, ow = (t->iw + t->pl + t->pr - 3) / t->s + 1;
+  size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->c, nw = 9 * (size_t)t->c;
+  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->c * 4), *fy = malloc(ny * 4);
+  void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
+  if (!fx || !fw || !fb || !fy) {
+    printf("FAIL %s: out of host memory\n", name);
+    g_fail++;
+    goto done;
+  }
+  fill_float(fx, nx, 1.0);
+  fill_float(fw, nw, 0.5);
+  for (int j = 0; j < t->c; j++)
+    fb[j] = (float)(urand() - 0.5);
+  CK(cudaMalloc(&dx, nx * 4));
+  CK(cudaMalloc(&dw, nw * 4));
+  CK(cudaMalloc(&dy, ny * 4));
+  CK(cudaMalloc(&db, t->c * 4));
+  CK(cudaMemcpy(dx, fx, nx * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, fw, nw * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(db, fb, t->c * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemset(dy, 0xff, ny * 4));
+  ri__cu_dwconv_args a;
+  memset(&a, 0, sizeof a);
+  a.n = t->n, a.c = t->c, a.ih = t->ih, a.iw = t->iw, a.oh = oh, a.ow = ow;
+  a.kh = a.kw = 3, a.sh = a.sw = t->s, a.dh = a.dw = 1, a.pad_t = t->pt, a.pad_l = t->pl;
+  a.nhwc = 1, a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
+  CK(ri__cu_dwconv(0, RI_DTYPE_FLOAT32, &a, dx, dw, t->bias ? db : NULL, dy));
+  CK(cudaDeviceSynchronize());
+  CK(cudaMemcpy(fy, dy, ny * 4, cudaMemcpyDeviceToHost));
+  double maxref = 0, maxerr = 0;
+  for (int b = 0; b < t->n; b++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++)
+        for (int ch = 0; ch < t->c; ch++) {
+          double sum = t->bias ? fb[ch] : 0.0;
+          for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+              int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
+              if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
+              sum += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] *
+                     fw[(ky * 3 + kx) * t->c + ch];
+            }
+          sum = act(t->act, sum, 0.0, 6.0);
+          double got = fy[(((size_t)b * oh + oy) * ow + ox) * t->c + ch];
+          double e = isnan(got) ? INFINITY : fabs(got - sum);
+          if (e > maxerr) maxerr = e;
+          if (fabs(sum) > maxref) maxref = fabs(sum);
+        }
+  double rel = maxerr / (maxref > 1 ? maxref : 1);
+  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g)\n", rel <= 1e-5 ? "PASS" : "FAIL", name, rel, maxref);
+  if (rel <= 1e-5)
+    g_pass++;
+  else
+    g_fail++;
+done:
+  cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
+  free(fx), free(fw), free(fb), free(fy);
 }
 
 int main(void) {
@@ -521,6 +794,14 @@ int main(void) {
     test_tactics(&tc[i], 4);
     test_tactics(&tc[i], 7);
   }
+  for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
+    test_gemm_f32(&gc[i], 0);
+    test_gemm_f32(&gc[i], 1);
+  }
+  for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) {
+    test_tactics_f32(&tc[i], 5);
+    test_tactics_f32(&tc[i], 13);
+  }
   cudaFree(g_sk.ws);
   cudaFree(g_sk.counters);
   static const dcase dc[] = {
@@ -530,8 +811,16 @@ int main(void) {
       {1, 1, 1, 8, 1, 1, 1, 1, 1, 1, 1},     {2, 19, 19, 576, 2, 0, 0, 1, 1, 2, 1},
       {1, 5, 9, 24, 1, 0, 0, 0, 0, 0, 1},
   };
-  for (size_t i = 0; i < sizeof dc / sizeof dc[0]; i++)
+  for (size_t i = 0; i < sizeof dc / sizeof dc[0]; i++) {
     test_dw(&dc[i]);
+    test_dw_f32(&dc[i]);
+  }
+  static const dcase dc32[] = {
+      {2, 9, 11, 6, 1, 1, 1, 1, 1, 2, 1}, /* 6 channels: the element path */
+      {1, 8, 8, 12, 2, 0, 0, 1, 1, 1, 0}, /* stride 2, TF SAME pads */
+  };
+  for (size_t i = 0; i < sizeof dc32 / sizeof dc32[0]; i++)
+    test_dw_f32(&dc32[i]);
   static const scase sc[] = {
       /* n  ih  iw  c   m kh kw s pt pl pb pr act nchw_f32 */
       {2, 31, 30, 3, 32, 3, 3, 2, 0, 0, 1, 1, 2, 1}, /* SSD stem, TF SAME pads, caller's image */
@@ -539,8 +828,10 @@ int main(void) {
       {1, 23, 21, 2, 40, 7, 7, 2, 3, 3, 3, 3, 1, 1}, /* two channel tiles, the second partial */
       {1, 9, 9, 4, 12, 3, 3, 1, 1, 1, 1, 1, 0, 0},   /* 12 channels: element stores */
   };
-  for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++)
-    test_stem(&sc[i]);
+  for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
+    test_stem(&sc[i], 0);
+    test_stem(&sc[i], 1);
+  }
   printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;
 }
