@@ -62,10 +62,11 @@ __global__ void __launch_bounds__(THREADS)
                  const float *__restrict__ bias, const float *__restrict__ res, float *__restrict__ y,
                  float *__restrict__ ws, const int splits, const int per) {
   constexpr int TX = BN / TN, TY = BM / TM, GM = TM / 4, GN = TN / 4;
-  constexpr int A_LD = BM * BK / 4 / THREADS;                 /* float4 chunks of A per thread */
+  constexpr int A_LD = BM * BK / 4 / THREADS; /* float4 chunks of A per thread */
   constexpr int B_CH = BN * BK / 4, B_LD = (B_CH + THREADS - 1) / THREADS;
   static_assert(TX * TY == THREADS && TM % 4 == 0 && TN % 4 == 0, "thread tile");
-  static_assert(A_LD >= 1 && BM * BK / 4 == A_LD * THREADS && THREADS % BM == 0, "A load: one row per thread");
+  static_assert(A_LD >= 1 && BM * BK / 4 == A_LD * THREADS && THREADS % BM == 0,
+                "A load: one row per thread");
   __shared__ __align__(16) float As[2][BK][BM];
   __shared__ __align__(16) float Bs[2][BK][BN];
 
@@ -126,7 +127,8 @@ __global__ void __launch_bounds__(THREADS)
           if (!a_ok || ke >= K) continue;
           int tap = ke / p.c, ci = ke - tap * p.c, ky = tap / p.kw, kx = tap - ky * p.kw;
           int iy = a_iy + ky * p.dh, ix = a_ix + kx * p.dw;
-          if (iy >= 0 && iy < p.ih && ix >= 0 && ix < p.iw) e[j] = __ldg(a_base + ((int64_t)iy * p.iw + ix) * p.c + ci);
+          if (iy >= 0 && iy < p.ih && ix >= 0 && ix < p.iw)
+            e[j] = __ldg(a_base + ((int64_t)iy * p.iw + ix) * p.c + ci);
         }
         v = make_float4(e[0], e[1], e[2], e[3]);
       }
@@ -337,8 +339,8 @@ unsigned resident_grid(const ri__cu_splitk *sk, int64_t tiles) {
   static int per_sm = 0; /* blocks per multiprocessor: a property of the kernel, the same on every device */
   if (per_sm <= 0) {
     int nb = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, sgemm_kernel<BM, BN, TM, TN, MODE, SEGD>, THREADS, 0) !=
-            cudaSuccess ||
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, sgemm_kernel<BM, BN, TM, TN, MODE, SEGD>, THREADS,
+                                                      0) != cudaSuccess ||
         nb < 1)
       nb = 1;
     per_sm = nb;
@@ -356,13 +358,14 @@ unsigned resident_grid(const ri__cu_splitk *sk, int64_t tiles) {
 
 template <int BM, int BN, int TM, int TN, int MODE>
 cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const float *x, const float *w,
-                        const float *b, const float *r, float *y, const ri__cu_splitk *sk, int per, int split) {
+                        const float *b, const float *r, float *y, const ri__cu_splitk *sk, int per,
+                        int split) {
   int64_t tiles = tiles_of(p, BM, BN);
   int ktiles = (p->k + BK - 1) / BK;
   if (per < 1 || per >= ktiles) {
     sgemm_kernel<BM, BN, TM, TN, MODE, false>
-        <<<resident_grid<BM, BN, TM, TN, MODE, false>(sk, tiles), THREADS, 0, s>>>(*p, x, w, b, r, y, nullptr, 1,
-                                                                                    ktiles);
+        <<<resident_grid<BM, BN, TM, TN, MODE, false>(sk, tiles), THREADS, 0, s>>>(*p, x, w, b, r, y, nullptr,
+                                                                                   1, ktiles);
     return ri_cu_launched();
   }
   int nseg = (ktiles + per - 1) / per;
@@ -370,13 +373,13 @@ cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const flo
   bool use_split = fits && (split > 0 || (split < 0 && tiles < (sk ? sk->sms : 0)));
   if (!use_split) {
     sgemm_kernel<BM, BN, TM, TN, MODE, true>
-        <<<resident_grid<BM, BN, TM, TN, MODE, true>(sk, tiles), THREADS, 0, s>>>(*p, x, w, b, r, y, nullptr, 1,
-                                                                                   per);
+        <<<resident_grid<BM, BN, TM, TN, MODE, true>(sk, tiles), THREADS, 0, s>>>(*p, x, w, b, r, y, nullptr,
+                                                                                  1, per);
     return ri_cu_launched();
   }
   float *ws = (float *)sk->ws;
-  sgemm_kernel<BM, BN, TM, TN, MODE, false><<<(unsigned)(tiles * nseg), THREADS, 0, s>>>(*p, x, w, b, r, y, ws,
-                                                                                         nseg, per);
+  sgemm_kernel<BM, BN, TM, TN, MODE, false>
+      <<<(unsigned)(tiles * nseg), THREADS, 0, s>>>(*p, x, w, b, r, y, ws, nseg, per);
   cudaError_t e = ri_cu_launched();
   if (e != cudaSuccess) return e;
   int64_t total = (int64_t)p->n * p->oh * p->ow * p->m_out;
@@ -386,8 +389,8 @@ cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const flo
 
 template <int MODE>
 cudaError_t launch_mode(cudaStream_t s, const ri__cu_convgemm_args *p, const float *x, const float *w,
-                        const float *b, const float *r, float *y, const ri__cu_splitk *sk, int bm, int bn, int per,
-                        int split) {
+                        const float *b, const float *r, float *y, const ri__cu_splitk *sk, int bm, int bn,
+                        int per, int split) {
   if (bm == 128 && bn == 128) return launch_tile<128, 128, 8, 8, MODE>(s, p, x, w, b, r, y, sk, per, split);
   if (bm == 128 && bn == 64) return launch_tile<128, 64, 8, 4, MODE>(s, p, x, w, b, r, y, sk, per, split);
   if (bm == 128 && bn == 32) return launch_tile<128, 32, 4, 4, MODE>(s, p, x, w, b, r, y, sk, per, split);
@@ -415,7 +418,7 @@ extern "C" int ri__cu_convgemm_f32_tactic_valid(const ri__cu_convgemm_tactic *t)
   bool tile = t->bm == 0 && t->bn == 0;
   for (int i = 0; i < 4; i++)
     tile = tile || (t->bm == TILES[i].bm && t->bn == TILES[i].bn);
-  return tile && t->seg_ktiles >= 0 && t->split >= -1 && t->split <= 1;
+  return tile && t->seg_ktiles >= 0 && t->split >= -1 && t->split <= 1 && !t->pw; /* no pointwise kernel */
 }
 
 extern "C" int ri__cu_convgemm_f32_default_seg(const ri__cu_convgemm_args *p, const ri__cu_splitk *sk) {
