@@ -531,9 +531,9 @@ class Context:
             return self._run_locked(ins, batch)
 
     def _run_locked(self, ins, batch: int, items: bool = False) -> dict:
-        """One ri_context_run of batch items from the arrays ins (dense, engine order) into new output arrays,
-        or with items=True one ri_context_run_items from ins, a ctypes array of item pointers (input-major);
-        the caller holds the context's lock."""
+        """One ri_context_run of batch items from the arrays ins (dense, engine order), or with items=True one
+        ri_context_run_items from ins, a ctypes array of item pointers (input-major), into output arrays from
+        the context's pool (runinfer._outpool); the caller holds the context's lock."""
         L = _lib.lib()
         h = self._h
 
