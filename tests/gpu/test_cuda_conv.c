@@ -5,8 +5,10 @@
  * tiled kernel with one K segment) and the depthwise kernel (ri__cu_dwconv, NHWC half). Inputs are fresh
  * random numbers per case; outputs are poisoned (NaN) before each launch, and every element outside the
  * written slice must still be poison afterwards. The fp32 kernels of fp32 engines (ri__cu_convgemm_f32 with
- * its tactics, split K and batch invariance; ri__cu_dwconv on NHWC float; ri__cu_stemconv with float
- * output) get float data and must be within 1e-5 of the double reference (fp32 arithmetic only).
+ * its tactics, split K and batch invariance; its pointwise kernel ri__cu_pwconv_f32 through the tactic, also
+ * bit for bit against the tiled kernel with the same K segments; ri__cu_dwconv on NHWC float;
+ * ri__cu_stemconv with float output) get float data and must be within 1e-5 of the double reference (fp32
+ * arithmetic only).
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *
@@ -486,15 +488,17 @@ static void f32_args(const gcase *t, int n, ri__cu_convgemm_args *a, int *oh, in
 }
 
 /* ri__cu_convgemm_f32 with the heuristic tactic (split K allowed or not) against a double reference: bias,
- * residual, activation, output into a slice; every element outside the slice must still be poison. */
-static void test_gemm_f32(const gcase *t, int split) {
+ * residual, activation, output into a slice; every element outside the slice must still be poison.
+ * pw: the pointwise kernel's tactic instead, and its output bit for bit against the tiled kernel's with one
+ * K segment. */
+static void test_gemm_f32(const gcase *t, int split, int pw) {
   char name[300];
-  snprintf(
-      name, sizeof name,
-      "convgemm_f32 n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
-      "slice=%d splitk=%s",
-      t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr,
-      t->act, t->bias, t->res, t->slice, split ? "allowed" : "off");
+  snprintf(name, sizeof name,
+           "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
+           "slice=%d splitk=%s",
+           pw ? "pwconv_f32" : "convgemm_f32", t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw,
+           t->dh, t->dw, t->pt, t->pl, t->pb, t->pr, t->act, t->bias, t->res, t->slice,
+           split ? "allowed" : "off");
   ri__cu_convgemm_args a;
   int oh, ow;
   f32_args(t, t->n, &a, &oh, &ow);
@@ -504,10 +508,11 @@ static void test_gemm_f32(const gcase *t, int split) {
   int64_t img_stride = a.rows_per_img * ldy + (t->slice ? 7 : 0);
   size_t ny = (size_t)(t->n * img_stride);
   float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fr = malloc(rows * t->m * 4 + 4), *fb = malloc(t->m * 4),
-        *fy = malloc(ny * 4);
+        *fy = malloc(ny * 4), *ft = pw ? malloc(ny * 4) : NULL;
   unsigned char *mark = calloc(ny, 1);
   void *dx = NULL, *dw = NULL, *dr = NULL, *dy = NULL, *db = NULL;
-  if (!fx || !fw || !fr || !fb || !fy || !mark) {
+  size_t differ = 0;
+  if (!fx || !fw || !fr || !fb || !fy || !mark || (pw && !ft)) {
     printf("FAIL %s: out of host memory\n", name);
     g_fail++;
     goto done;
@@ -530,15 +535,28 @@ static void test_gemm_f32(const gcase *t, int split) {
   CK(cudaMemcpy(db, fb, t->m * 4, cudaMemcpyHostToDevice));
   CK(cudaMemset(dy, 0xff, ny * 4));
   a.y_img_stride = img_stride, a.ldy = ldy, a.y_off = y_off;
-  if (!ri__cu_convgemm_f32_supported(&a)) {
+  if (!ri__cu_convgemm_f32_supported(&a) || (pw && !ri__cu_pwconv_f32_supported(&a))) {
     printf("FAIL %s: arguments refused\n", name);
     g_fail++;
     goto done;
   }
-  CK(ri__cu_convgemm_f32_tac(0, &a, NULL, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy,
-                             split ? &g_sk : NULL));
+  if (pw) {
+    /* the tiled kernel first (one segment, one block per tile), then the pointwise kernel */
+    ri__cu_convgemm_tactic tiled = {0, 0, 0, 0, 0}, pwt = {0, 0, 0, -1, 1};
+    CK(ri__cu_convgemm_f32_tac(0, &a, &tiled, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, NULL));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(ft, dy, ny * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemset(dy, 0xff, ny * 4));
+    CK(ri__cu_convgemm_f32_tac(0, &a, &pwt, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, NULL));
+  } else {
+    CK(ri__cu_convgemm_f32_tac(0, &a, NULL, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy,
+                               split ? &g_sk : NULL));
+  }
   CK(cudaDeviceSynchronize());
   CK(cudaMemcpy(fy, dy, ny * 4, cudaMemcpyDeviceToHost));
+  if (pw)
+    for (size_t i = 0; i < ny; i++)
+      differ += memcmp(&fy[i], &ft[i], 4) != 0;
   double maxref = 0, maxerr = 0;
   size_t bad_poison = 0;
   for (int b = 0; b < t->n; b++)
@@ -570,21 +588,23 @@ static void test_gemm_f32(const gcase *t, int split) {
     if (!mark[i] && bits != 0xffffffffu) bad_poison++;
   }
   double rel = maxerr / (maxref > 1 ? maxref : 1);
-  int ok = rel <= 1e-5 && bad_poison == 0;
-  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g, %zu written outside the slice)\n", ok ? "PASS" : "FAIL",
-         name, rel, maxref, bad_poison);
+  int ok = rel <= 1e-5 && bad_poison == 0 && differ == 0;
+  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g, %zu written outside the slice", ok ? "PASS" : "FAIL", name,
+         rel, maxref, bad_poison);
+  if (pw) printf(", %zu elements differ from the tiled kernel", differ);
+  printf(")\n");
   if (ok)
     g_pass++;
   else
     g_fail++;
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dr), cudaFree(dy), cudaFree(db);
-  free(fx), free(fw), free(fr), free(fb), free(fy), free(mark);
+  free(fx), free(fw), free(fr), free(fb), free(fy), free(ft), free(mark);
 }
 
 /* fp32 GEMM tactics with one segment length: every tile shape, segments in one block or in separate blocks
- * (with the second kernel), give the same bits; and the first image alone (batch 1) gets the same bits as
- * within the batch. */
+ * (with the second kernel), and the pointwise kernel where it runs, give the same bits; and the first image
+ * alone (batch 1) gets the same bits as within the batch. */
 static void test_tactics_f32(const gcase *t, int seg) {
   char name[200];
   snprintf(name, sizeof name, "convgemm_f32 tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d", t->n, t->ih, t->iw,
@@ -630,6 +650,19 @@ static void test_tactics_f32(const gcase *t, int seg) {
       }
       runs++;
     }
+  if (ri__cu_pwconv_f32_supported(&a)) {
+    ri__cu_convgemm_tactic tac = {0, 0, seg, -1, 1};
+    CK(cudaMemset(dy, 0xff, ny * 4));
+    CK(ri__cu_convgemm_f32_tac(0, &a, &tac, dx, dw, db, NULL, dy, &g_sk));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(got, dy, ny * 4, cudaMemcpyDeviceToHost));
+    if (memcmp(got, first, ny * 4) != 0) {
+      same = 0;
+      printf("FAIL %s: the pointwise kernel differs from tile 128x128 in one block\n", name);
+      g_fail++;
+    }
+    runs++;
+  }
   for (int ti = 0; ti < 4; ti++) {
     ri__cu_convgemm_args a1 = a;
     a1.n = 1;
@@ -795,12 +828,30 @@ int main(void) {
     test_tactics(&tc[i], 7);
   }
   for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
-    test_gemm_f32(&gc[i], 0);
-    test_gemm_f32(&gc[i], 1);
+    test_gemm_f32(&gc[i], 0, 0);
+    test_gemm_f32(&gc[i], 1, 0);
+  }
+  /* The fp32 pointwise kernel on the pointwise kernel's cases (its MobileNet v2 shapes and edges; K = 160
+   * with N = 160 is past its weight limit and is skipped), then its segments against the tiles': K = 152
+   * (K % 16 == 8: the tiled kernel's zero products in the last slice) and 160 with N = 24. */
+  for (size_t i = 0; i < sizeof pc / sizeof pc[0]; i++) {
+    ri__cu_convgemm_args a;
+    int oh, ow;
+    f32_args(&pc[i], pc[i].n, &a, &oh, &ow);
+    if (ri__cu_pwconv_f32_supported(&a)) test_gemm_f32(&pc[i], 0, 1);
   }
   for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) {
     test_tactics_f32(&tc[i], 5);
     test_tactics_f32(&tc[i], 13);
+  }
+  static const gcase pt[] = {
+      {3, 21, 23, 152, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+      {2, 30, 30, 160, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof pt / sizeof pt[0]; i++) {
+    test_tactics_f32(&pt[i], 0);
+    test_tactics_f32(&pt[i], 3);
+    test_tactics_f32(&pt[i], 4);
   }
   cudaFree(g_sk.ws);
   cudaFree(g_sk.counters);

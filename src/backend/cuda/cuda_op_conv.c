@@ -234,9 +234,8 @@ void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
   a->tuned_us = ri__half_to_float(ri__float_to_half(t->us)); /* as the engine file keeps it */
   char tiles[RI__CU_TAC_BUCKETS][16];
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
-    /* the pointwise kernel only with one segment in fp16 engines (ri__cu_tac_decode never gives it
-     * otherwise) */
-    a->tile[b] = st->fp16 && t->tile[b] == RI__CU_TILE_PW && t->seg == 0 ? RI__CU_TILE_PW : t->tile[b] & 3;
+    /* the pointwise kernel only with one segment (ri__cu_tac_decode never gives it otherwise) */
+    a->tile[b] = t->tile[b] == RI__CU_TILE_PW && t->seg == 0 ? RI__CU_TILE_PW : t->tile[b] & 3;
     int bm, bn;
     ri__cu_tac_tile(!st->fp16, a->tile[b], &bm, &bn);
     if (a->tile[b] == RI__CU_TILE_PW)
@@ -499,9 +498,11 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
     const int f32 = !st->fp16;
     ri__cu_convgemm_tactic tac = {0, 0, a->seg, -1, 0};
     if (a->tuned) tac = ri__cu_tac_launch(f32, a->tile[ri__cu_tac_bucket(batch_of(&geo))], a->seg);
-    /* A fusion may have given the output a form the pointwise kernel does not write (float32): the
-     * heuristic tile, whose results are the same bits. */
-    if (tac.pw && !ri__cu_pwconv_supported(&ga)) tac = ri__cu_tac_launch(f32, 0, a->seg);
+    /* A fusion may have given the output a form the pointwise kernel does not write (float32 in fp16
+     * engines), or a loaded engine's tactic names it where it does not run: the first tile, whose results
+     * are the same bits. */
+    if (tac.pw && !(f32 ? ri__cu_pwconv_f32_supported(&ga) : ri__cu_pwconv_supported(&ga)))
+      tac = ri__cu_tac_launch(f32, 0, a->seg);
     const ri__cu_splitk *sk = c->splitk.ws ? &c->splitk : NULL;
     if (f32)
       CU_RT(ri__cu_convgemm_f32_tac(c->stream, &ga, &tac, x, w, bias, res, y, sk));

@@ -11,14 +11,13 @@
  *                  (fp16); 0 = 128x128, 1 = 128x64, 2 = 64x64, 3 = 128x32 (fp32)
  *   bits 0..14     the timed time at batch 1, microseconds, as a half-precision float without its sign bit
  * Every bit pattern decodes to a valid tactic (a stored time that is not finite is shown as such).
- * Tile id 4 (RI__CU_TILE_PW) is the pointwise kernel (k_pwconv.cu), bit-identical to the tiles with one
- * K segment; a tactic that uses it for some bucket has one segment and is stored as:
- *   bits 29..30    0, bit 28 1
- *   bits 24..27    bucket b runs the pointwise kernel when bit 24 + b is set
- *   bits 15..22    tile of the other buckets, as above
- *   bits 0..14     the timed time at batch 1, as above
- * RI_CUDA_PWCONV=0 keeps the tuner from offering the pointwise kernel (for before/after comparisons);
- * RI_CUDA_PWCONV=force makes it choose the pointwise kernel wherever it applies, untimed (for tests).
+ * Tile id 4 (RI__CU_TILE_PW) is the pointwise kernel (k_pwconv.cu in fp16 engines, k_pwconv_f32.cu in
+ * fp32 ones), bit-identical to the tiles with one K segment; a tactic that uses it for some bucket has one
+ * segment and is stored as: bits 29..30    0, bit 28 1 bits 24..27    bucket b runs the pointwise kernel when
+ * bit 24 + b is set bits 15..22    tile of the other buckets, as above bits 0..14     the timed time at batch
+ * 1, as above RI_CUDA_PWCONV=0 keeps the tuner from offering the pointwise kernel (for before/after
+ * comparisons); RI_CUDA_PWCONV=force makes it choose the pointwise kernel wherever it applies, untimed (for
+ * tests); RI_CUDA_F32_PWCONV does the same for the fp32 one.
  *
  * A convolution on cuDNN stores the algorithm a context chose at build (fastest that passed the batch-
  * invariance check, cuda_op_conv.c), so that every context of the engine, in any process, runs the same one
@@ -63,11 +62,10 @@ int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t);
 /* The bucket of a batch size (0 .. RI__CU_TAC_BUCKETS - 1) and its representative batch for timing. */
 int ri__cu_tac_bucket(int batch);
 int ri__cu_tac_bucket_batch(int bucket);
-/* Tile id <-> shape, of the half tensor-core kernel (f32 0; RI__CU_TILE_PW: 0 x 0, the pointwise kernel
- * sets the tactic's pw instead) or of the fp32 one (f32 1: ids 0..3 of ri__cu_convgemm_f32_tile). */
+/* Tile id <-> shape, of the half tensor-core kernel (f32 0) or of the fp32 one (f32 1: ids 0..3 of
+ * ri__cu_convgemm_f32_tile); RI__CU_TILE_PW: 0 x 0, the pointwise kernel sets the tactic's pw instead. */
 void ri__cu_tac_tile(int f32, int id, int *bm, int *bn);
-/* The convolution GEMM tactic of a tile id with segment length seg, for the half kernel or the fp32 one
- * (f32 1: never the pointwise kernel). */
+/* The convolution GEMM tactic of a tile id with segment length seg, for the half kernel or the fp32 one. */
 ri__cu_convgemm_tactic ri__cu_tac_launch(int f32, int id, int seg);
 
 /* Conv side (cuda_op_conv.c). Tunable: an implicit-GEMM convolution that runs (not skipped) and has no stored

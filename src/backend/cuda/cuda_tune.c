@@ -3,7 +3,8 @@
  * For each implicit-GEMM convolution (the half kernel, or the fp32 one in fp32 engines): first the K segment
  * length, timed at batch 1 among one segment, the heuristic's length and (level 3 and up) twice and half of
  * it; then, with that length fixed, the tile shape of each batch bucket up to the maximum batch (in fp16
- * engines with one segment, the pointwise kernel competes as a fifth "tile" where it applies: k_pwconv.cu),
+ * engines with one segment, the pointwise kernel competes as a fifth "tile" where it applies: k_pwconv.cu
+ * in fp16 engines, k_pwconv_f32.cu in fp32 ones),
  * timed at the bucket's representative batch (at most the maximum batch; level 1: only the maximum batch's
  * bucket, the others inherit from the bucket below). Each candidate runs `reps` times between two events
  * after one warm-up launch; its time is the mean. Entries of the timing cache are keyed by the library
@@ -59,13 +60,13 @@ int ri__cu_tac_bucket(int batch) { return batch <= 1 ? 0 : batch <= 8 ? 1 : batc
 int ri__cu_tac_bucket_batch(int bucket) { return bucket == 0 ? 1 : bucket == 1 ? 8 : bucket == 2 ? 64 : 256; }
 
 void ri__cu_tac_tile(int f32, int id, int *bm, int *bn) {
-  if (f32) {
-    ri__cu_convgemm_f32_tile(id & 3, bm, bn);
-    return;
-  }
   static const int t[4][2] = {{128, 64}, {64, 64}, {128, 32}, {64, 32}};
   if (id == RI__CU_TILE_PW) {
     *bm = *bn = 0;
+    return;
+  }
+  if (f32) {
+    ri__cu_convgemm_f32_tile(id & 3, bm, bn);
     return;
   }
   *bm = t[id & 3][0];
@@ -73,15 +74,16 @@ void ri__cu_tac_tile(int f32, int id, int *bm, int *bn) {
 }
 
 ri__cu_convgemm_tactic ri__cu_tac_launch(int f32, int id, int seg) {
-  ri__cu_convgemm_tactic tac = {0, 0, seg, -1, !f32 && id == RI__CU_TILE_PW};
+  ri__cu_convgemm_tactic tac = {0, 0, seg, -1, id == RI__CU_TILE_PW};
   ri__cu_tac_tile(f32, id, &tac.bm, &tac.bn);
   return tac;
 }
 
-/* How the tuner treats the pointwise kernel: 1 offered (default), 0 not (RI_CUDA_PWCONV=0), 2 chosen
- * wherever it runs, untimed (RI_CUDA_PWCONV=force: tests run it in every layer it supports). */
-static int pw_mode(void) {
-  const char *e = getenv("RI_CUDA_PWCONV");
+/* How the tuner treats the pointwise kernel of fp16 engines (f32 0: RI_CUDA_PWCONV) or of fp32 engines
+ * (f32 1: RI_CUDA_F32_PWCONV): 1 offered (default), 0 not (=0), 2 chosen wherever it runs, untimed
+ * (=force: tests run it in every layer it supports). */
+static int pw_mode(int f32) {
+  const char *e = getenv(f32 ? "RI_CUDA_F32_PWCONV" : "RI_CUDA_PWCONV");
   if (e && strcmp(e, "0") == 0) return 0;
   return e && strcmp(e, "force") == 0 ? 2 : 1;
 }
@@ -144,8 +146,10 @@ static ri_status best_tile(tuner *t, const cu_state *st, int ni, int batch, int 
   ri__cu_conv_tune_args(st, ni, batch, &a, &w, &bias);
   *id = -1;
   *best = INFINITY;
-  /* The pointwise kernel (fp16 engines): one K segment only, where it runs (its results equal the tiles'). */
-  int pw = !t->f32 && seg == 0 && ri__cu_pwconv_supported(&a) ? pw_mode() : 0;
+  /* The pointwise kernel: one K segment only (what the tactic code holds), where it runs (its results
+   * equal the tiles'). */
+  int pw_ok = t->f32 ? ri__cu_pwconv_f32_supported(&a) : ri__cu_pwconv_supported(&a);
+  int pw = seg == 0 && pw_ok ? pw_mode(t->f32) : 0;
   int ids = pw ? 5 : 4;
   for (int k = pw == 2 ? RI__CU_TILE_PW : 0; k < ids; k++) {
     ri__cu_convgemm_tactic tac = ri__cu_tac_launch(t->f32, k, seg);

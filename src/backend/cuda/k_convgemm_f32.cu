@@ -418,7 +418,8 @@ extern "C" int ri__cu_convgemm_f32_tactic_valid(const ri__cu_convgemm_tactic *t)
   bool tile = t->bm == 0 && t->bn == 0;
   for (int i = 0; i < 4; i++)
     tile = tile || (t->bm == TILES[i].bm && t->bn == TILES[i].bn);
-  return tile && t->seg_ktiles >= 0 && t->split >= -1 && t->split <= 1 && !t->pw; /* no pointwise kernel */
+  /* pw: the pointwise kernel (k_pwconv_f32.cu) in place of the tiles */
+  return (tile || t->pw) && t->seg_ktiles >= 0 && t->split >= -1 && t->split <= 1;
 }
 
 extern "C" int ri__cu_convgemm_f32_default_seg(const ri__cu_convgemm_args *p, const ri__cu_splitk *sk) {
@@ -450,6 +451,9 @@ extern "C" cudaError_t ri__cu_convgemm_f32_tac(cudaStream_t s, const ri__cu_conv
       (t && !ri__cu_convgemm_f32_tactic_valid(t)))
     return cudaErrorInvalidValue;
   if ((int64_t)p->n * p->oh * p->ow <= 0) return cudaSuccess;
+  if (t && t->pw)
+    return ri__cu_pwconv_f32(s, p, t->seg_ktiles, (const float *)x, (const float *)w, bias,
+                             (const float *)res, (float *)y);
   int bm = t ? t->bm : 0, bn = t ? t->bn : 0;
   int per = t ? t->seg_ktiles : ri__cu_convgemm_f32_default_seg(p, sk), split = t ? t->split : -1;
   if (bm == 0) pick_tile(p, &bm, &bn);

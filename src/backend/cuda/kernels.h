@@ -225,6 +225,14 @@ int ri__cu_convgemm_f32_default_seg(const ri__cu_convgemm_args *p, const ri__cu_
 cudaError_t ri__cu_convgemm_f32_tac(cudaStream_t s, const ri__cu_convgemm_args *p,
                                     const ri__cu_convgemm_tactic *t, const void *x, const void *w,
                                     const float *bias, const void *res, void *y, const ri__cu_splitk *sk);
+/* Pointwise convolution in fp32 for few channels (k_pwconv_f32.cu): the arguments and results of
+ * ri__cu_convgemm_f32_tac for a 1x1, stride 1, unpadded convolution with c % 4 == 0, k = c <= 160 and
+ * k * ldw <= 8192; persistent blocks keep the weights in shared memory. Bit-identical to the tiled kernel
+ * with the same segment length (seg_ktiles 16-deep steps, 0: one segment). x, w and y 16-byte aligned.
+ * ri__cu_convgemm_f32_tac runs it for a tactic with pw set. */
+int ri__cu_pwconv_f32_supported(const ri__cu_convgemm_args *p);
+cudaError_t ri__cu_pwconv_f32(cudaStream_t s, const ri__cu_convgemm_args *p, int seg_ktiles, const float *x,
+                              const float *w, const float *bias, const float *res, float *y);
 
 /* Direct convolution for few input channels (k_stemconv.cu). y is NHWC [n, oh, ow, m], half (float32 when
  * y_f32) with
