@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried): the fp32 pointwise
+# kernel (k_pwconv_f32.cu), the two-pixel fp32 stem kernel (k_stemconv.cu) and the two-row fp32 depthwise
+# kernel (k_dwconv.cu), checked and measured in one run.
+#   build.log    dependency unpacking, configure, build, models
+#   test.log     every GPU test as device-run.sh's test step runs them (test_cuda_conv, _irblock, _ops,
+#                _batch_invariance, _tactics, _oom, _memory), then with the new kernels forced or off:
+#                test_cuda_ops and test_cuda_batch_invariance (fp32) with RI_CUDA_F32_PWCONV=force (the
+#                pointwise kernel in every layer it supports, untimed), test_cuda_conv with RI_CUDA_F32_STEM=0
+#                RI_CUDA_F32_DW=0 (the first stem and depthwise kernels still right)
+#   memcheck.log compute-sanitizer memcheck as device-run.sh runs it (test_cuda_conv includes the new kernels)
+#   bench.log, bench.jsonl   tests/gpu/bench_cuda fp32 on ssd_mobilenet_v2 at batches 1,8,64,256: before
+#                (RI_CUDA_F32_PWCONV=0 RI_CUDA_F32_STEM=0 RI_CUDA_F32_DW=0), after (default), after with
+#                the first depthwise kernel (RI_CUDA_F32_DW=0), each with the per-node profile; then the
+#                peers step's runinfer rows on the peer's exported model
+#   peers.log, peers.json    bench/gpu_peers.sh with PEER_SCRIPT and PEER_ARGS
+#   summary.txt  step lines, test verdicts, benchmark and peer lines
+# Environment: K32_STEPS (default build,test,force,bench,peers,memcheck: memcheck last, so that a run
+# cut short keeps the measurements), K32_SECONDS (default 1), PEER_SCRIPT
+# (default .deps/peer_bench.py), PEER_ARGS, OUT.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
+# shellcheck source=device-run.sh
+source scripts/gpu/device-run.sh
+K32_STEPS=${K32_STEPS:-build,test,force,bench,peers,memcheck}
+K32_SECONDS=${K32_SECONDS:-1}
+k32_has() { case ",$K32_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+setup_env
+if k32_has build; then
+  step build "${T_BUILD:-240}" "$OUT/build.log" configure_and_build
+  step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
+fi
+if k32_has test; then
+  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
+  step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
+  step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
+  step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
+  step tactest "${T_TACTEST:-150}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
+  step oomtest "${T_OOMTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
+  step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
+fi
+if k32_has force; then
+  step ops-pwf32 "${T_TEST:-200}" "$OUT/test.log" env RI_CUDA_F32_PWCONV=force "$BUILD/test_cuda_ops" "$MODELS"
+  step inv-pwf32 "${T_INVTEST:-90}" "$OUT/test.log" env RI_CUDA_F32_PWCONV=force RI_TEST_PREC=fp32 \
+    "$BUILD/test_cuda_batch_invariance" "$MODELS"
+  step conv-old "${T_CONVTEST:-60}" "$OUT/test.log" env RI_CUDA_F32_STEM=0 RI_CUDA_F32_DW=0 \
+    "$BUILD/test_cuda_conv"
+fi
+if k32_has bench; then
+  rm -f "$OUT/bench.jsonl"
+  m="$MODELS/ssd_mobilenet_v2.onnx"
+  echo "== before: RI_CUDA_F32_PWCONV=0 RI_CUDA_F32_STEM=0 RI_CUDA_F32_DW=0" >>"$OUT/bench.log"
+  echo '{"RI_CUDA_F32_PWCONV": "0", "RI_CUDA_F32_STEM": "0", "RI_CUDA_F32_DW": "0"}' >>"$OUT/bench.jsonl"
+  step bench-off "${T_BENCH:-120}" "$OUT/bench.log" env RI_CUDA_F32_PWCONV=0 RI_CUDA_F32_STEM=0 \
+    RI_CUDA_F32_DW=0 "$BUILD/bench_cuda" "$m" --precisions fp32 --batches 1,8,64,256 \
+    --seconds "$K32_SECONDS" --profile --json "$OUT/bench.jsonl"
+  echo "== after: default (pointwise fp32 kernel offered to the tuner, two-pixel stem, two-row depthwise)" \
+    >>"$OUT/bench.log"
+  echo '{"RI_CUDA_F32_PWCONV": "1", "RI_CUDA_F32_STEM": "1", "RI_CUDA_F32_DW": "1"}' >>"$OUT/bench.jsonl"
+  step bench-on "${T_BENCH:-120}" "$OUT/bench.log" "$BUILD/bench_cuda" "$m" --precisions fp32 \
+    --batches 1,8,64,256 --seconds "$K32_SECONDS" --profile --json "$OUT/bench.jsonl"
+  echo "== after with the first depthwise kernel: RI_CUDA_F32_DW=0" >>"$OUT/bench.log"
+  echo '{"RI_CUDA_F32_PWCONV": "1", "RI_CUDA_F32_STEM": "1", "RI_CUDA_F32_DW": "0"}' >>"$OUT/bench.jsonl"
+  step bench-dw0 "${T_BENCH:-120}" "$OUT/bench.log" env RI_CUDA_F32_DW=0 "$BUILD/bench_cuda" "$m" \
+    --precisions fp32 --batches 1,8,64,256 --seconds "$K32_SECONDS" --profile --json "$OUT/bench.jsonl"
+  grep -E '^(== |fp32 )' "$OUT/bench.log" >>"$SUMMARY"
+fi
+if k32_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
+  echo '{"peers": "runinfer on the peer export, default kernels"}' >>"$OUT/bench.jsonl"
+  step peers "${T_PEERS:-300}" "$OUT/peers.log" env OUT="$OUT" BUILD="$BUILD" "$ROOT/bench/gpu_peers.sh" \
+    "$PEER_SCRIPT"
+  grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
+fi
+if k32_has memcheck; then
+  if [ -n "$SANITIZER" ]; then
+    export MODELS
+    step memcheck "${T_MEMCHECK:-150}" "$OUT/memcheck.log" memcheck_all
+  else
+    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
+  fi
+fi
+grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" 2>/dev/null | sed 's/^/test: /' >>"$SUMMARY"
+grep -E '^FAIL' "$OUT/test.log" 2>/dev/null | head -20 >>"$SUMMARY"
+grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" 2>/dev/null | sed 's/^/memcheck: /' >>"$SUMMARY"
+cat "$SUMMARY"
+exit "$FAILED"
