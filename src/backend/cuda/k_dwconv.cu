@@ -1,11 +1,7 @@
 /* Depthwise 2-D convolution (group == channels, one filter per channel) with bias and activation fused,
  * NCHW or NHWC, float or half data with float accumulation. One thread per output element; in NHWC
  * consecutive threads take consecutive channels so that loads and stores coalesce. The kernel size is a
- * template parameter for 3x3 (unrolled taps) and a runtime value otherwise. NHWC 3x3 with 16-byte vectors of
- * channels has kernels of its own (dw3_h8_kernel, dw3_f4_kernel, dw3_f4_rows_kernel below). */
-#include <stdlib.h>
-#include <string.h>
-
+ * template parameter for 3x3 (unrolled taps) and a runtime value otherwise. */
 #include <type_traits>
 
 #include "backend/cuda/cu_common.cuh"
@@ -299,104 +295,6 @@ static void launch_f4(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x
                                                                (const float4 *)w, b, (float4 *)y);
 }
 
-/* The float4 kernel above with RY output rows per thread as well (RY x R pixels): the input rows the RY
- * output rows share are loaded once, one row at a time, each row's vectors used for every output row it
- * feeds (3 x 6 = 18 loads for 4 stride-1 outputs above; 4 x 6 = 24 for 8 here). The adjacent output rows of
- * the first kernel belong to threads far apart (another block, often another multiprocessor), so their
- * common input came from L2 once per row. Each output is the same sum in the same order (bias, then the taps
- * ky, kx), so both kernels give the same bits. RI_CUDA_F32_DW=0 keeps the first kernel (for before/after). */
-template <int S, int R, int RY>
-__global__ void __launch_bounds__(128)
-    dw3_f4_rows_kernel(ri__cu_dwconv_args p, int32_t total, const float4 *x, const float4 *w,
-                       const float *bias, float4 *y) {
-  constexpr int WIN = (R - 1) * S + 3, ROWS = (RY - 1) * S + 3;
-  const int32_t c4 = (int32_t)(p.c / 4), ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
-                ow = (int32_t)p.ow, xt_n = (ow + R - 1) / R, yt_n = (oh + RY - 1) / RY;
-  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-    int32_t r = i, cg = r % c4;
-    r /= c4;
-    int32_t xt = r % xt_n;
-    r /= xt_n;
-    int32_t yt = r % yt_n, b = r / yt_n;
-    int32_t ox0 = xt * R, oy0 = yt * RY, ix0 = ox0 * S - p.pad_l, iy0 = oy0 * S - p.pad_t;
-    float4 wv[9];
-#pragma unroll
-    for (int t = 0; t < 9; t++)
-      wv[t] = __ldg(&w[t * c4 + cg]);
-    float acc[RY][R][4];
-    const float4 bv = bias ? __ldg((const float4 *)bias + cg) : make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-    for (int u = 0; u < RY; u++)
-#pragma unroll
-      for (int o = 0; o < R; o++)
-        acc[u][o][0] = bv.x, acc[u][o][1] = bv.y, acc[u][o][2] = bv.z, acc[u][o][3] = bv.w;
-#pragma unroll
-    for (int rr = 0; rr < ROWS; rr++) {
-      const int32_t iy = iy0 + rr;
-      const bool row_ok = iy >= 0 && iy < ih;
-      const float4 *row = x + ((b * ih + (row_ok ? iy : 0)) * iw) * c4 + cg;
-      float4 xin[WIN];
-      bool in[WIN];
-#pragma unroll
-      for (int j = 0; j < WIN; j++) {
-        const int32_t ix = ix0 + j;
-        in[j] = row_ok && ix >= 0 && ix < iw;
-        xin[j] = in[j] ? __ldg(&row[ix * c4]) : make_float4(0.f, 0.f, 0.f, 0.f);
-      }
-      /* Output row u takes this input row as its tap row ky = rr - u * S; rows come in increasing ky. */
-#pragma unroll
-      for (int u = 0; u < RY; u++) {
-        const int ky = rr - u * S;
-        if (ky < 0 || ky > 2) continue;
-#pragma unroll
-        for (int o = 0; o < R; o++)
-#pragma unroll
-          for (int kx = 0; kx < 3; kx++) {
-            const int j = o * S + kx;
-            if (!in[j]) continue; /* skipped, as in the first kernel */
-            const float4 xv = xin[j], wt = wv[ky * 3 + kx];
-            acc[u][o][0] = fmaf(xv.x, wt.x, acc[u][o][0]);
-            acc[u][o][1] = fmaf(xv.y, wt.y, acc[u][o][1]);
-            acc[u][o][2] = fmaf(xv.z, wt.z, acc[u][o][2]);
-            acc[u][o][3] = fmaf(xv.w, wt.w, acc[u][o][3]);
-          }
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < RY; u++) {
-      if (oy0 + u >= oh) break;
-#pragma unroll
-      for (int o = 0; o < R; o++) {
-        if (ox0 + o >= ow) break;
-        float4 out;
-        out.x = ri_act(p.act, p.act_a, p.act_b, acc[u][o][0]);
-        out.y = ri_act(p.act, p.act_a, p.act_b, acc[u][o][1]);
-        out.z = ri_act(p.act, p.act_a, p.act_b, acc[u][o][2]);
-        out.w = ri_act(p.act, p.act_a, p.act_b, acc[u][o][3]);
-        y[((b * oh + oy0 + u) * ow + ox0 + o) * c4 + cg] = out;
-      }
-    }
-  }
-}
-
-static bool f4_rows_on() {
-  static int on = -1;
-  if (on < 0) {
-    const char *e = getenv("RI_CUDA_F32_DW");
-    on = !(e && strcmp(e, "0") == 0);
-  }
-  return on != 0;
-}
-
-template <int S>
-static void launch_f4_rows(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x, const void *w,
-                           const float *b, void *y) {
-  constexpr int R = S == 1 ? 4 : 2, RY = 2;
-  int64_t total = p->n * ((p->oh + RY - 1) / RY) * ((p->ow + R - 1) / R) * (p->c / 4);
-  dw3_f4_rows_kernel<S, R, RY><<<ri_cu_blocks(total, 128), 128, 0, s>>>(*p, (int32_t)total, (const float4 *)x,
-                                                                        (const float4 *)w, b, (float4 *)y);
-}
-
 template <typename T, int K, bool NHWC>
 static void launch_k(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total, const T *x, const T *w,
                      const float *b, T *y) {
@@ -413,11 +311,7 @@ static void launch_k(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total,
   if (std::is_same<T, float>::value && NHWC && small && K == 3 && p->c % 4 == 0 && p->dh == 1 && p->dw == 1 &&
       p->sh == p->sw && (p->sh == 1 || p->sh == 2) && (uintptr_t)x % 16 == 0 && (uintptr_t)w % 16 == 0 &&
       (uintptr_t)y % 16 == 0 && (uintptr_t)b % 16 == 0) {
-    if (f4_rows_on() && p->sh == 1)
-      launch_f4_rows<1>(s, p, x, w, b, y);
-    else if (f4_rows_on())
-      launch_f4_rows<2>(s, p, x, w, b, y);
-    else if (p->sh == 1)
+    if (p->sh == 1)
       launch_f4<1>(s, p, x, w, b, y);
     else
       launch_f4<2>(s, p, x, w, b, y);
