@@ -229,8 +229,9 @@ template <bool SEGD> cudaError_t grid_of(size_t smem, int64_t tiles, unsigned *g
 
 extern "C" int ri__cu_pwconv_f32_supported(const ri__cu_convgemm_args *p) {
   return ri__cu_convgemm_f32_supported(p) && p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
-         p->pad_t == 0 && p->pad_l == 0 && p->ih == p->oh && p->iw == p->ow && p->c % 4 == 0 && p->k == p->c &&
-         p->k <= MAX_K && (int64_t)p->k * p->ldw <= MAX_W && smem_of(p, tile_rows(p)) <= MAX_SMEM;
+         p->pad_t == 0 && p->pad_l == 0 && p->ih == p->oh && p->iw == p->ow && p->c % 4 == 0 &&
+         p->k == p->c && p->k <= MAX_K && (int64_t)p->k * p->ldw <= MAX_W &&
+         smem_of(p, tile_rows(p)) <= MAX_SMEM;
 }
 
 extern "C" cudaError_t ri__cu_pwconv_f32(cudaStream_t s, const ri__cu_convgemm_args *p, int seg_ktiles,
