@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried): the fp32 pointwise
-# kernel (k_pwconv_f32.cu), the two-pixel fp32 stem kernel (k_stemconv.cu) and the two-row fp32 depthwise
-# kernel (k_dwconv.cu), checked and measured in one run.
+# kernel (k_pwconv_f32.cu) checked and measured in one run. (Its first run, bench/results/
+# fp32-kernels-2026-11-27.txt, also measured a two-pixel stem and a two-row depthwise kernel, since removed.)
 #   build.log    dependency unpacking, configure, build, models
 #   test.log     every GPU test as device-run.sh's test step runs them (test_cuda_conv, _irblock, _ops,
-#                _batch_invariance, _tactics, _oom, _memory), then with the new kernels forced or off:
+#                _batch_invariance, _tactics, _oom, _memory), then with the new kernel forced:
 #                test_cuda_ops and test_cuda_batch_invariance (fp32) with RI_CUDA_F32_PWCONV=force (the
-#                pointwise kernel in every layer it supports, untimed), test_cuda_conv with RI_CUDA_F32_STEM=0
-#                RI_CUDA_F32_DW=0 (the first stem and depthwise kernels still right)
-#   memcheck.log compute-sanitizer memcheck as device-run.sh runs it (test_cuda_conv includes the new kernels)
+#                pointwise kernel in every layer it supports, untimed)
+#   memcheck.log compute-sanitizer memcheck as device-run.sh runs it (test_cuda_conv includes the new kernel)
 #   bench.log, bench.jsonl   tests/gpu/bench_cuda fp32 on ssd_mobilenet_v2 at batches 1,8,64,256: before
-#                (RI_CUDA_F32_PWCONV=0 RI_CUDA_F32_STEM=0 RI_CUDA_F32_DW=0), after (default), after with
-#                the first depthwise kernel (RI_CUDA_F32_DW=0), each with the per-node profile; then the
-#                peers step's runinfer rows on the peer's exported model
+#                (RI_CUDA_F32_PWCONV=0), after (default), each with the per-node profile; then the peers
+#                step's runinfer rows on the peer's exported model
 #   peers.log, peers.json    bench/gpu_peers.sh with PEER_SCRIPT and PEER_ARGS
 #   summary.txt  step lines, test verdicts, benchmark and peer lines
 # Environment: K32_STEPS (default build,test,force,bench,peers,memcheck: memcheck last, so that a run
@@ -43,26 +41,18 @@ if k32_has force; then
   step ops-pwf32 "${T_TEST:-200}" "$OUT/test.log" env RI_CUDA_F32_PWCONV=force "$BUILD/test_cuda_ops" "$MODELS"
   step inv-pwf32 "${T_INVTEST:-90}" "$OUT/test.log" env RI_CUDA_F32_PWCONV=force RI_TEST_PREC=fp32 \
     "$BUILD/test_cuda_batch_invariance" "$MODELS"
-  step conv-old "${T_CONVTEST:-60}" "$OUT/test.log" env RI_CUDA_F32_STEM=0 RI_CUDA_F32_DW=0 \
-    "$BUILD/test_cuda_conv"
 fi
 if k32_has bench; then
   rm -f "$OUT/bench.jsonl"
   m="$MODELS/ssd_mobilenet_v2.onnx"
-  echo "== before: RI_CUDA_F32_PWCONV=0 RI_CUDA_F32_STEM=0 RI_CUDA_F32_DW=0" >>"$OUT/bench.log"
-  echo '{"RI_CUDA_F32_PWCONV": "0", "RI_CUDA_F32_STEM": "0", "RI_CUDA_F32_DW": "0"}' >>"$OUT/bench.jsonl"
-  step bench-off "${T_BENCH:-120}" "$OUT/bench.log" env RI_CUDA_F32_PWCONV=0 RI_CUDA_F32_STEM=0 \
-    RI_CUDA_F32_DW=0 "$BUILD/bench_cuda" "$m" --precisions fp32 --batches 1,8,64,256 \
-    --seconds "$K32_SECONDS" --profile --json "$OUT/bench.jsonl"
-  echo "== after: default (pointwise fp32 kernel offered to the tuner, two-pixel stem, two-row depthwise)" \
-    >>"$OUT/bench.log"
-  echo '{"RI_CUDA_F32_PWCONV": "1", "RI_CUDA_F32_STEM": "1", "RI_CUDA_F32_DW": "1"}' >>"$OUT/bench.jsonl"
+  echo "== before: RI_CUDA_F32_PWCONV=0" >>"$OUT/bench.log"
+  echo '{"RI_CUDA_F32_PWCONV": "0"}' >>"$OUT/bench.jsonl"
+  step bench-off "${T_BENCH:-120}" "$OUT/bench.log" env RI_CUDA_F32_PWCONV=0 "$BUILD/bench_cuda" "$m" \
+    --precisions fp32 --batches 1,8,64,256 --seconds "$K32_SECONDS" --profile --json "$OUT/bench.jsonl"
+  echo "== after: default (the pointwise fp32 kernel offered to the tuner)" >>"$OUT/bench.log"
+  echo '{"RI_CUDA_F32_PWCONV": "1"}' >>"$OUT/bench.jsonl"
   step bench-on "${T_BENCH:-120}" "$OUT/bench.log" "$BUILD/bench_cuda" "$m" --precisions fp32 \
     --batches 1,8,64,256 --seconds "$K32_SECONDS" --profile --json "$OUT/bench.jsonl"
-  echo "== after with the first depthwise kernel: RI_CUDA_F32_DW=0" >>"$OUT/bench.log"
-  echo '{"RI_CUDA_F32_PWCONV": "1", "RI_CUDA_F32_STEM": "1", "RI_CUDA_F32_DW": "0"}' >>"$OUT/bench.jsonl"
-  step bench-dw0 "${T_BENCH:-120}" "$OUT/bench.log" env RI_CUDA_F32_DW=0 "$BUILD/bench_cuda" "$m" \
-    --precisions fp32 --batches 1,8,64,256 --seconds "$K32_SECONDS" --profile --json "$OUT/bench.jsonl"
   grep -E '^(== |fp32 )' "$OUT/bench.log" >>"$SUMMARY"
 fi
 if k32_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
@@ -71,16 +61,27 @@ if k32_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
     "$PEER_SCRIPT"
   grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
 fi
+# device-run.sh, sourced, returns before its own memcheck_all is defined (the first run of this script lost its
+# memcheck step to that): the same checks here.
+# shellcheck disable=SC2317 # run through step(), in a child bash
+k32_memcheck() {
+  local sc=("$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full)
+  "${sc[@]}" "$BUILD/test_cuda_conv" || return $?
+  "${sc[@]}" "$BUILD/test_cuda_irblock" || return $?
+  RI_CUDA_CONV_ALGO=heuristic "${sc[@]}" "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq
+}
 if k32_has memcheck; then
   if [ -n "$SANITIZER" ]; then
-    export MODELS
-    step memcheck "${T_MEMCHECK:-150}" "$OUT/memcheck.log" memcheck_all
+    export MODELS SANITIZER BUILD
+    step memcheck "${T_MEMCHECK:-150}" "$OUT/memcheck.log" k32_memcheck
   else
     echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
   fi
 fi
-grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" 2>/dev/null | sed 's/^/test: /' >>"$SUMMARY"
-grep -E '^FAIL' "$OUT/test.log" 2>/dev/null | head -20 >>"$SUMMARY"
-grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" 2>/dev/null | sed 's/^/memcheck: /' >>"$SUMMARY"
+{
+  grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" 2>/dev/null | sed 's/^/test: /'
+  grep -E '^FAIL' "$OUT/test.log" 2>/dev/null | head -20
+  grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" 2>/dev/null | sed 's/^/memcheck: /'
+} >>"$SUMMARY"
 cat "$SUMMARY"
 exit "$FAILED"
