@@ -24,7 +24,7 @@
 # set); each step has a time limit (T_BUILD, T_TEST, T_INVTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
 # run stays under 8 minutes. The exit status is 0 only when every step that ran succeeded.
 # Sourced (scripts/gpu/beam-gpu.sh does), it only sets the variables above and defines the functions
-# (setup_env, step, configure_and_build), without running anything.
+# (setup_env, step, configure_and_build, memcheck_all), without running anything.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 ROOT=$(pwd)
@@ -150,6 +150,14 @@ configure_and_build() {
     cmake --build "$BUILD" -j"$JOBS" --target "$lib" runinfer_cli $(for f in "$ROOT"/tests/gpu/*.c; do basename "$f" .c; done)
 }
 
+# shellcheck disable=SC2317 # run through step(), in a child bash
+memcheck_all() {
+  # Heuristic algorithm choice keeps cuDNN's timing runs out of the (slow) instrumented run.
+  local sc=("$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full)
+  "${sc[@]}" "$BUILD/test_cuda_conv" || return $?
+  "${sc[@]}" "$BUILD/test_cuda_irblock" || return $?
+  RI_CUDA_CONV_ALGO=heuristic "${sc[@]}" "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq
+}
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 setup_env
 if has_step build; then
@@ -178,14 +186,6 @@ if has_step test; then
   step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
   [ -n "${PROBE_SET:-}" ] && unset RI_BUILDER_LEVEL # the benchmarks measure default-level engines
 fi
-# shellcheck disable=SC2317 # run through step(), in a child bash
-memcheck_all() {
-  # Heuristic algorithm choice keeps cuDNN's timing runs out of the (slow) instrumented run.
-  local sc=("$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full)
-  "${sc[@]}" "$BUILD/test_cuda_conv" || return $?
-  "${sc[@]}" "$BUILD/test_cuda_irblock" || return $?
-  RI_CUDA_CONV_ALGO=heuristic "${sc[@]}" "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq
-}
 if has_step memcheck; then
   if [ -n "$SANITIZER" ]; then
     export MODELS

@@ -61,19 +61,10 @@ if k32_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
     "$PEER_SCRIPT"
   grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
 fi
-# device-run.sh, sourced, returns before its own memcheck_all is defined (the first run of this script lost its
-# memcheck step to that): the same checks here.
-# shellcheck disable=SC2317 # run through step(), in a child bash
-k32_memcheck() {
-  local sc=("$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full)
-  "${sc[@]}" "$BUILD/test_cuda_conv" || return $?
-  "${sc[@]}" "$BUILD/test_cuda_irblock" || return $?
-  RI_CUDA_CONV_ALGO=heuristic "${sc[@]}" "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq
-}
 if k32_has memcheck; then
   if [ -n "$SANITIZER" ]; then
     export MODELS SANITIZER BUILD
-    step memcheck "${T_MEMCHECK:-150}" "$OUT/memcheck.log" k32_memcheck
+    step memcheck "${T_MEMCHECK:-150}" "$OUT/memcheck.log" memcheck_all
   else
     echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
   fi
