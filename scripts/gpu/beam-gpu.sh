@@ -72,7 +72,7 @@ host_phases() {
     for b in 1 32; do
       echo "== batch $b, RI_CUDA_STAGE_THREADS=${cfg%%:*} RI_CUDA_STAGE_CHUNK=${cfg##*:}"
       RI_CUDA_STAGE_THREADS=${cfg%%:*} RI_CUDA_STAGE_CHUNK=${cfg##*:} python3 "$ROOT/bench/beam_host_phases.py" \
-        --onnx "$MODELS/ssd_mobilenet_v2.onnx" --device cuda --precision fp16 --batch $b --max-batch 32 \
+        --onnx "$MODELS/ssd_mobilenet_v2.onnx" --device cuda --precision fp16 --batch "$b" --max-batch 32 \
         --iters 60 | python3 -c 'import json, sys; d = json.load(sys.stdin); print(json.dumps(d))' || return 1
     done
   done
