@@ -378,14 +378,17 @@ static void pass_to_writer(run_state *rs, ri__record *r) {
 
 /* Runs records [0, n) of recs as one batch into outs (laid out for n items); when the device runs out of
  * memory for a batch of several, retries the two halves separately (so a GPU that cannot hold the largest
- * batch still finishes the job, at a smaller batch). Returns the status of the last failed attempt. */
-static ri_status infer_span(run_state *rs, ri_context_t *ctx, ri__record **recs, int n, void *in_buf,
+ * batch still finishes the job, at a smaller batch). Returns the status of the last failed attempt. The
+ * records' inputs go to the engine as the batch's items (ri_context_run_items, items: room for n
+ * pointers): the library gathers them into its input staging (on a GPU several threads at a time,
+ * overlapped with the transfer), so the batch is never stacked here first; the latency metric includes that
+ * gather. */
+static ri_status infer_span(run_state *rs, ri_context_t *ctx, ri__record **recs, int n, const void **items,
                             void *const *outs) {
   for (int i = 0; i < n; i++)
-    memcpy((char *)in_buf + (size_t)i * rs->item_bytes, recs[i]->input, rs->item_bytes);
-  const void *ins[1] = {in_buf};
+    items[i] = recs[i]->input;
   int64_t t0 = ri__now_us();
-  ri_status s = ri_context_run(ctx, n, ins, outs);
+  ri_status s = ri_context_run_items(ctx, n, items, outs);
   int64_t t1 = ri__now_us();
   pthread_mutex_lock(&rs->m.mu);
   rs->batches++;
@@ -407,8 +410,8 @@ static ri_status infer_span(run_state *rs, ri_context_t *ctx, ri__record **recs,
     void *second[64];
     for (int i = 0; i < rs->n_outputs; i++)
       second[i] = (char *)outs[i] + (size_t)h * rs->out_item_bytes[i];
-    ri_status a = infer_span(rs, ctx, recs, h, in_buf, outs);
-    ri_status b = infer_span(rs, ctx, recs + h, n - h, in_buf, second);
+    ri_status a = infer_span(rs, ctx, recs, h, items, outs);
+    ri_status b = infer_span(rs, ctx, recs + h, n - h, items, second);
     return a != RI_OK ? a : b;
   }
   char msg[1200];
@@ -418,7 +421,7 @@ static ri_status infer_span(run_state *rs, ri_context_t *ctx, ri__record **recs,
   return s;
 }
 
-static void run_batch(run_state *rs, ri_context_t *ctx, ri__record **batch, int n, void *in_buf) {
+static void run_batch(run_state *rs, ri_context_t *ctx, ri__record **batch, int n, const void **items) {
   int64_t now = ri__now_us();
   for (int i = 0; i < n; i++)
     ri__dist_add(&rs->m, &rs->m.queue_wait_us, (double)(now - batch[i]->t_decoded_us));
@@ -436,7 +439,7 @@ static void run_batch(run_state *rs, ri_context_t *ctx, ri__record **batch, int 
   }
   j->n = n;
   memcpy(j->recs, batch, (size_t)n * sizeof *batch);
-  j->ok = infer_span(rs, ctx, j->recs, n, in_buf, j->outs) == RI_OK;
+  j->ok = infer_span(rs, ctx, j->recs, n, items, j->outs) == RI_OK;
   int64_t t1 = ri__now_us();
   for (int i = 0; i < n; i++) {
     ri__aligned_free(j->recs[i]->input);
@@ -461,8 +464,8 @@ static void *infer_thread(void *arg) {
   ri_context_t *ctx = w->ctx;
   ri_pipeline_t *p = rs->p;
   ri__record **batch = ri__calloc((size_t)p->max_batch, sizeof *batch);
-  void *in_buf = ri__aligned_alloc(rs->item_bytes * (size_t)p->max_batch);
-  int ok = batch && in_buf;
+  const void **items = ri__calloc((size_t)p->max_batch, sizeof *items);
+  int ok = batch && items;
   int n = 0;
   int64_t first_us = 0;
   for (;;) {
@@ -485,21 +488,21 @@ static void *infer_thread(void *arg) {
       if (n == 0) first_us = ri__now_us();
       batch[n++] = r;
       if (n == p->max_batch) {
-        run_batch(rs, ctx, batch, n, in_buf);
+        run_batch(rs, ctx, batch, n, items);
         n = 0;
       }
     } else if (rc == -1) {
       if (n >= p->min_batch) {
-        run_batch(rs, ctx, batch, n, in_buf);
+        run_batch(rs, ctx, batch, n, items);
         n = 0;
       }
     } else {
-      if (n) run_batch(rs, ctx, batch, n, in_buf);
+      if (n) run_batch(rs, ctx, batch, n, items);
       break;
     }
   }
   ri__free(batch);
-  ri__aligned_free(in_buf);
+  ri__free(items);
   ri__queue_producer_done(&rs->q_post);
   ri__queue_producer_done(&rs->q_write);
   return NULL;
