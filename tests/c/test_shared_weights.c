@@ -10,7 +10,8 @@
  *    two (lanes, one image per chunk), and agrees with the reference kernels to 1e-4;
  *  - the loaded engine refuses to be saved (RI_ERR_UNSUPPORTED, naming a released constant) while the
  *    built engine saves;
- *  - several contexts of the loaded engine, run from several threads at once, give those same bytes;
+ *  - several contexts of the loaded engine, run from several threads at once, give those same bytes, and so
+ *    does ri_context_run_items from images scattered in memory (a NULL item or a bad batch is refused);
  *  - every allocation of loading, context creation and runs (lanes included) can fail in turn with
  *    RI_ERR_NO_MEMORY and nothing leaked.
  * Built without XNNPACK the comparisons still run (every side on the reference kernels, nothing released)
@@ -109,6 +110,22 @@ static ri_status run_batches(ri_context_t *c, results *r) {
     const void *ins[1] = {g_in};
     void *outs[2] = {r->out0[i], r->out1[i]};
     ri_status s = ri_context_run(c, k_batches[i], ins, outs);
+    if (s != RI_OK) return s;
+  }
+  return RI_OK;
+}
+
+/* Each image in its own place, apart from the others: the items of ri_context_run_items. */
+static float g_items[MAX_BATCH][IN_PER_IMAGE + 16];
+
+/* run_batches through ri_context_run_items, from the images' copies in g_items. */
+static ri_status run_batches_items(ri_context_t *c, results *r) {
+  for (int i = 0; i < NB; i++) {
+    const void *items[MAX_BATCH];
+    for (int b = 0; b < k_batches[i]; b++)
+      items[b] = g_items[b];
+    void *outs[2] = {r->out0[i], r->out1[i]};
+    ri_status s = ri_context_run_items(c, k_batches[i], items, outs);
     if (s != RI_OK) return s;
   }
   return RI_OK;
@@ -300,8 +317,42 @@ static void test_concurrent_contexts(const results *expect) {
   ri_engine_destroy(e);
 }
 
+/* ri_context_run_items gives ri_context_run's bytes from items scattered in memory; a NULL item is refused
+ * with its index and input named, and the context runs normally afterwards. */
+static void test_run_items(const results *expect) {
+  setenv("RI_XNN_SHARE_BYTES", "0", 1);
+  ri_engine_t *e = NULL;
+  ri_context_t *c = NULL;
+  CHECK(load(g_path, &e) == RI_OK);
+  unsetenv("RI_XNN_SHARE_BYTES");
+  if (!e || ri_context_create(e, &c) != RI_OK) {
+    CHECK(0);
+    ri_engine_destroy(e);
+    return;
+  }
+  static results r;
+  memset(&r, 0, sizeof r);
+  ri_status s = run_batches_items(c, &r);
+  CHECK_MSG(s == RI_OK, "run_items: %s", ri_context_last_error(c));
+  CHECK_MSG(s != RI_OK || same(&r, expect), "run_items differs from run");
+  const void *items[3] = {g_items[0], NULL, g_items[2]};
+  float o0[3 * OUT0_PER_IMAGE], o1[3 * OUT1_PER_IMAGE];
+  void *outs[2] = {o0, o1};
+  CHECK(ri_context_run_items(c, 3, items, outs) == RI_ERR_INVALID_ARG);
+  CHECK_MSG(strstr(ri_context_last_error(c), "item 1 of input 0") != NULL, "message: %s",
+            ri_context_last_error(c));
+  CHECK(ri_context_run_items(c, MAX_BATCH + 1, items, outs) == RI_ERR_INVALID_ARG);
+  CHECK_MSG(strstr(ri_context_last_error(c), "outside 1..8") != NULL, "message: %s",
+            ri_context_last_error(c));
+  memset(&r, 0, sizeof r);
+  CHECK(run_batches_items(c, &r) == RI_OK && same(&r, expect));
+  ri_context_destroy(c);
+  ri_engine_destroy(e);
+}
+
 /* Loading (shared operators made, weights released), two contexts and runs through the lanes, with the
- * n-th allocation failing for every n until a pass completes. */
+ * n-th allocation failing for every n until a pass completes (the second context runs its batches as
+ * items, so the gather's buffers fail in turn too). */
 static void test_alloc_failures(void) {
   setenv("RI_XNN_SHARE_BYTES", "0", 1);
   setenv("RI_XNN_CHUNK_BYTES", "1", 1);
@@ -316,7 +367,7 @@ static void test_alloc_failures(void) {
     if (s == RI_OK) s = ri_context_create(e, &c1);
     if (s == RI_OK) s = ri_context_create(e, &c2);
     if (s == RI_OK) s = run_batches(c1, &r);
-    if (s == RI_OK) s = run_batches(c2, &r);
+    if (s == RI_OK) s = run_batches_items(c2, &r);
     ri__alloc_fail_after(0);
     if (s == RI_OK)
       ok_seen = 1;
@@ -340,6 +391,8 @@ int main(void) {
   close(fd);
   for (int i = 0; i < MAX_BATCH * IN_PER_IMAGE; i++)
     g_in[i] = 2.f * frand();
+  for (int b = 0; b < MAX_BATCH; b++)
+    memcpy(g_items[b], g_in + (size_t)b * IN_PER_IMAGE, sizeof(float) * IN_PER_IMAGE);
   size_t len;
   const uint8_t *onnx = model_bytes(&len);
   static results expect;
@@ -348,6 +401,7 @@ int main(void) {
   setenv("RI_XNN_CHUNK_BYTES", "1", 1);
   test_loaded_matches_built(onnx, len, 2, &expect);
   test_concurrent_contexts(&expect);
+  test_run_items(&expect);
   unsetenv("RI_XNN_CHUNK_BYTES");
   test_alloc_failures();
   unlink(g_path);
