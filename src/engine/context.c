@@ -198,9 +198,7 @@ ri_status ri_context_run(ri_context_t *c, int batch, const void *const *inputs, 
 ri_status ri_context_run_items(ri_context_t *c, int batch, const void *const *items, void *const *outputs) {
   if (!c) return RI_ERR_INVALID_ARG;
   ri__err_clear(&c->err);
-  if (batch < 1 || batch > c->e->c.max_batch)
-    return ri__err_set(&c->err, RI_ERR_INVALID_ARG, "batch %d is outside 1..%d (the engine's maximum)", batch,
-                       c->e->c.max_batch);
+  RI__TRY(resolve(c, batch)); /* the batch is checked before its items are looked at */
   RI__TRY(check_buffers(c, items, batch, outputs));
   return run_common(c, batch, NULL, items, outputs);
 }

@@ -5,6 +5,7 @@
  * conversions, every device node in order, output conversions) is enqueued on the context's stream, or
  * replayed from a CUDA graph captured on the second run at that batch size; outputs come back through
  * pinned staging; the call returns after the stream is synchronized. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +26,6 @@ _Static_assert(RI__ACT_RELU == 1 && RI__ACT_CLIP == 2 && RI__ACT_LEAKY_RELU == 3
                "kernels.h activation codes follow ri__act");
 
 static int64_t align_up(int64_t x) { return (x + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN; }
-
-static int env_int(const char *name, int dflt) {
-  const char *s = getenv(name);
-  if (!s || !*s) return dflt;
-  char *end;
-  long v = strtol(s, &end, 10);
-  return *end ? dflt : (int)v;
-}
 
 static void cuda_release(void *p) {
   cu_state *st = p;
@@ -344,7 +337,7 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
     RI__TRY(host_alloc(c, &c->pin_host, st->host_bytes, "host-computed values", err));
   }
   if (st->uses_cudnn) {
-    int mb = env_int("RI_CUDA_WORKSPACE_MB", 512);
+    int mb = (int)ri__cu_env_long("RI_CUDA_WORKSPACE_MB", 512, INT_MIN, INT_MAX);
     if (mb < 0) mb = 0;
     c->ws_bytes = (size_t)mb << 20;
     if (c->ws_bytes) RI__TRY(dev_alloc(c, &c->ws, (int64_t)c->ws_bytes, "cuDNN workspace", err));
@@ -364,8 +357,8 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
     c->ws_bytes = c->ws_need;
     if (c->ws_bytes) RI__TRY(dev_alloc(c, &c->ws, (int64_t)c->ws_bytes, "cuDNN workspace", err));
   }
-  c->graphs_on = env_int("RI_CUDA_GRAPHS", 1) != 0;
-  c->timing = env_int("RI_CUDA_TIMING", 0) != 0;
+  c->graphs_on = ri__cu_env_long("RI_CUDA_GRAPHS", 1, LONG_MIN, LONG_MAX) != 0;
+  c->timing = ri__cu_env_long("RI_CUDA_TIMING", 0, LONG_MIN, LONG_MAX) != 0;
   return RI_OK;
 }
 

@@ -335,6 +335,8 @@ ri_status ri__cu_profile_collect(cu_ctx *c, ri__err *err);
 ri_status ri__cu_staging_create(cu_ctx *c, ri__err *err);
 void ri__cu_staging_destroy(cu_ctx *c);
 ri_status ri__cu_stage_in(cu_ctx *c, const void *src, void *pin, void *dev, size_t n, ri__err *err);
+/* An integer setting from the environment: dflt when unset, malformed or outside [lo, hi]. */
+long ri__cu_env_long(const char *name, long dflt, long lo, long hi);
 /* The same for an input given as `count` items of `per` bytes each (ri_context_run_items). */
 ri_status ri__cu_stage_in_items(cu_ctx *c, const void *const *items, int count, size_t per, void *pin,
                                 void *dev, ri__err *err);

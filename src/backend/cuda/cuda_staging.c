@@ -10,7 +10,6 @@
  * given as its batch items (ri_context_run_items) is gathered into the staging the same way, segments of
  * whole items, so the caller need not stack them first. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,15 +40,6 @@ typedef struct cu_staging {
   int n_segs, cap_segs;
 } cu_staging;
 
-/* An integer setting from the environment, dflt when unset, malformed or outside [lo, hi]. */
-static long env_long(const char *name, long dflt, long lo, long hi) {
-  const char *env = getenv(name);
-  if (!env || !*env) return dflt;
-  char *end;
-  long v = strtol(env, &end, 10);
-  return !*end && v >= lo && v <= hi ? v : dflt;
-}
-
 void ri__cu_staging_destroy(cu_ctx *c) {
   cu_staging *s = c->staging;
   if (!s) return;
@@ -70,9 +60,9 @@ ri_status ri__cu_staging_create(cu_ctx *c, ri__err *err) {
   c->staging = s;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int threads = st->cfg.threads > 0 ? st->cfg.threads : (int)(cpus > 0 ? cpus : 1);
-  const long cap = env_long("RI_CUDA_STAGE_THREADS", CU_STAGE_THREADS, 1, 64);
+  const long cap = ri__cu_env_long("RI_CUDA_STAGE_THREADS", CU_STAGE_THREADS, 1, 64);
   if (threads > cap) threads = (int)cap;
-  s->chunk = (size_t)env_long("RI_CUDA_STAGE_CHUNK", (long)CU_STAGE_CHUNK, 64L << 10, 64L << 20);
+  s->chunk = (size_t)ri__cu_env_long("RI_CUDA_STAGE_CHUNK", (long)CU_STAGE_CHUNK, 64L << 10, 64L << 20);
   s->pool = threads > 1 ? ri__pool_create(threads) : NULL;
   s->cap_segs = (st->g->n_outputs > 0 ? st->g->n_outputs : 1) * CU_STAGE_SEGS;
   s->segs = ri__calloc((size_t)s->cap_segs, sizeof *s->segs);

@@ -1,6 +1,7 @@
 /* CUDA backend helpers: error messages, the constant blob, layout strides and copy walks. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
@@ -271,4 +272,12 @@ ri_status ri__cu_convert(cu_ctx *c, int ni, const ri__shape *s, const void *src,
   ri__cu_copy_walk(s, ss, ds, dl, &w);
   CU_RT(ri__cu_copy(c->stream, &w, src, sdt, dst, ddt));
   return RI_OK;
+}
+
+long ri__cu_env_long(const char *name, long dflt, long lo, long hi) {
+  const char *env = getenv(name);
+  if (!env || !*env) return dflt;
+  char *end;
+  long v = strtol(env, &end, 10);
+  return !*end && v >= lo && v <= hi ? v : dflt;
 }
