@@ -93,6 +93,7 @@ def gpu_model() -> str:
 
 
 def make_examples(n: int, preprocess: str) -> list:
+    """n seeded images of varied sizes, each preprocessed with `preprocess`; the same images for any spec."""
     import runinfer
     rng = np.random.default_rng(1234)
     spec = runinfer.PreprocessSpec(preprocess)
@@ -104,11 +105,26 @@ def make_examples(n: int, preprocess: str) -> list:
     return out
 
 
-def ours(onnx: str, engine: str, b: int, threads: int, device: str = "cpu", precision: str = "fp32"):
+def sanity_u8(onnx: str, engine: str, u: np.ndarray, preprocess: str) -> float:
+    """Device preprocessing: max |ours(uint8 pixels) - onnxruntime(the same pixels normalised in float32 as the
+    spec says)| on the first output: the same input on both sides, so only the arithmetic differs."""
+    import runinfer
+    spec = runinfer.PreprocessSpec(preprocess)
+    x = (u.astype(np.float32) - np.asarray(spec.mean, np.float32)) * np.asarray(spec.scale, np.float32)
+    if spec.layout == "nchw":
+        x = x.transpose(2, 0, 1)
+    eng = runinfer.Engine.load(engine)
+    a = eng.run(u[None])[eng.outputs[0].name]
+    eng.close()
+    return float(np.max(np.abs(a - ort_first_output(onnx, np.ascontiguousarray(x)))))
+
+
+def ours(onnx: str, engine: str, b: int, threads: int, device: str = "cpu", precision: str = "fp32",
+         extra: dict | None = None):
     from runinfer.beam import RunInferenceEngineHandlerNumPy
     return RunInferenceEngineHandlerNumPy(b, b, engine_path=engine, onnx_path=onnx, threads=threads, device=device,
                                           build_options={"max_batch": 32, "threads": threads,
-                                                         "precision": precision})
+                                                         "precision": precision, **(extra or {})})
 
 
 def onnx_handler(onnx: str, b: int, threads: int):
@@ -408,6 +424,9 @@ def main() -> int:
     ap.add_argument("--engine-device", help="device of our engines (default: --device; cpu tries the GPU "
                                             "mode's reporting on a machine without a GPU)")
     ap.add_argument("--precisions", default="fp16,fp32", help="our engines' precisions with --device cuda")
+    ap.add_argument("--device-preprocess", default="",
+                    help="precisions (e.g. fp16) of extra engines of ours built with preprocess_on_device: they "
+                         "get the same images as uint8 HWC pixels and normalise them on the GPU")
     ap.add_argument("--peer-script", help="peer_bench.py: its PyTorch SSD runs in PytorchModelHandlerTensor and "
                                           "its --export is the ONNX of the other handlers")
     ap.add_argument("--json", help="output JSON (default bench/results/beam[-gpu]-<date>.json)")
@@ -460,7 +479,7 @@ def main() -> int:
     np.save(examples_path, np.stack(examples))
     skipped, diffs, notes = [], {}, list(args.note)
 
-    # (name, make(batch, threads), examples as torch tensors)
+    # (name, make(batch, threads), examples as torch tensors, examples file)
     sides = []
     if gpu:
         for prec in args.precisions.split(","):
@@ -468,14 +487,36 @@ def main() -> int:
             runinfer.Engine.build(onnx, max_batch=32, device=engine_device, precision=prec).save(engine)
             name = f"{OURS} ({engine_device} {prec})"
             diffs[name] = sanity(onnx, engine, examples[0])
-            sides.append((name, lambda b, t, e=engine, p=prec: ours(onnx, e, b, t, engine_device, p), False))
+            sides.append((name, lambda b, t, e=engine, p=prec: ours(onnx, e, b, t, engine_device, p), False,
+                          examples_path))
+        for prec in [p for p in args.device_preprocess.split(",") if p]:
+            engine = str(scratch / f"model-{prec}-u8.rie")
+            eng = runinfer.Engine.build(onnx, max_batch=32, device=engine_device, precision=prec,
+                                        metadata={"preprocess": args.preprocess}, preprocess_on_device=True)
+            eng.save(engine)
+            host_spec = eng.metadata("preprocess")
+            eng.close()
+            u8 = make_examples(args.images, host_spec)
+            u8_path = str(scratch / "examples-u8.npy")
+            np.save(u8_path, np.stack(u8))
+            name = f"{OURS} ({engine_device} {prec}, uint8 in)"
+            diffs[name] = sanity_u8(onnx, engine, u8[0], args.preprocess)
+            dev_opts = {"metadata": {"preprocess": args.preprocess}, "preprocess_on_device": True}
+            sides.append((name, lambda b, t, e=engine, p=prec: ours(onnx, e, b, t, engine_device, p, dev_opts), False,
+                          u8_path))
+        if args.device_preprocess:
+            notes.append("The rows marked 'uint8 in' run an engine of ours built with preprocess_on_device: it gets "
+                         "the same images resized to uint8 HWC pixels (a quarter of the float32 bytes) and computes "
+                         "the normalisation and the NCHW layout on the GPU; the other handlers get float32 CHW "
+                         "arrays, which their models take. Its sanity value compares it with onnxruntime on the "
+                         "same pixels normalised in float32.")
     else:
         engine = str(scratch / "model.rie")  # built from the ONNX, then reused by every pipeline
         from runinfer.beam import load_engine
         load_engine(engine, onnx, {"max_batch": 32}).close()
         diffs[OURS] = sanity(onnx, engine, examples[0])
-        sides.append((OURS, lambda b, t: ours(onnx, engine, b, t), False))
-    sides.append((ORT, lambda b, t: onnx_handler(onnx, b, t), False))
+        sides.append((OURS, lambda b, t: ours(onnx, engine, b, t), False, examples_path))
+    sides.append((ORT, lambda b, t: onnx_handler(onnx, b, t), False, examples_path))
     torch_ok = False
     if gpu and peer is not None:
         try:
@@ -488,8 +529,8 @@ def main() -> int:
             sd = str(scratch / "peer_ssd.pt")
             peer_state_dict(peer, Path(sd))
             diffs[TORCH] = sanity_torch(peer, sd, onnx, examples[0])
-            sides.append((TORCH, lambda b, t: torch_gpu_handler(peer, sd, b, False), True))
-            sides.append((TORCH_HOST, lambda b, t: torch_gpu_handler(peer, sd, b, True), True))
+            sides.append((TORCH, lambda b, t: torch_gpu_handler(peer, sd, b, False), True, examples_path))
+            sides.append((TORCH_HOST, lambda b, t: torch_gpu_handler(peer, sd, b, True), True, examples_path))
             notes.append(f"{TORCH} runs the model in float32 on the GPU with PyTorch's defaults (cuDNN may use "
                          "TF32). As shipped, Beam's default inference function returns the outputs as GPU tensors "
                          "without waiting for them, so its timed call need not include the computation; the row "
@@ -499,7 +540,7 @@ def main() -> int:
     elif gpu:
         skipped.append(f"{TORCH} (no --peer-script)")
     elif torch_handler(onnx, 1, scratch) is not None:
-        sides.append((TORCH, lambda b, t: torch_handler(onnx, b, scratch, t), True))
+        sides.append((TORCH, lambda b, t: torch_handler(onnx, b, scratch, t), True, examples_path))
     else:
         skipped.append(f"{TORCH} (torch or onnx2torch not importable)")
     if gpu:
@@ -537,11 +578,11 @@ def main() -> int:
     for rnd in range(args.rounds):
         for t in thread_settings:
             for b in batches:
-                for name, make, as_torch in (sides if rnd % 2 == 0 else list(reversed(sides))):
+                for name, make, as_torch, ex_path in (sides if rnd % 2 == 0 else list(reversed(sides))):
                     if name in failed:
                         continue
                     try:
-                        r = run_one(make(b, t), examples_path, len(examples), as_torch)
+                        r = run_one(make(b, t), ex_path, len(examples), as_torch)
                     except Exception as e:  # noqa: BLE001 - one handler failing must not lose the others' rows
                         import traceback
                         traceback.print_exc()

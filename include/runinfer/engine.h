@@ -72,6 +72,16 @@ RI_API RI_MUST_USE ri_status ri_builder_set_timing_cache(ri_builder_t *builder, 
 RI_API RI_MUST_USE ri_status ri_builder_set_metadata(ri_builder_t *builder, const char *key,
                                                      const char *value);
 
+/* Device preprocessing (default off): the model's float32 image input (the input whose shape matches the
+ * size and layout of the "preprocess" metadata, which must be set) becomes a uint8 NHWC input of the same
+ * name, and the engine computes (x - mean) * scale and the layout change on its device as its first
+ * nodes. The engine's stored "preprocess" metadata then describes only the host's part (resize, uint8,
+ * NHWC, mean 0, scale 1: the rounded resized pixels), so pipelines that preprocess by the metadata send a
+ * quarter of the bytes; "preprocess_device" keeps the original spec. Results differ from host
+ * normalisation only by the rounding of resized pixels to integers. Errors (at build): no "preprocess"
+ * metadata, a metadata dtype other than float32, no input of the stated shape (RI_ERR_INVALID_ARG). */
+RI_API RI_MUST_USE ri_status ri_builder_set_preprocess_on_device(ri_builder_t *builder, int on);
+
 /* Import, optimize and compile an ONNX model file (weights in external data files are read from the
  * model's directory). Unsupported operators or attributes are reported here with the node name. */
 RI_API RI_MUST_USE ri_status ri_builder_build_onnx(ri_builder_t *builder, const char *onnx_path,

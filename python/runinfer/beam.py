@@ -42,7 +42,7 @@ __all__ = ["RunInferenceEngineHandlerNumPy", "RunInferEngineHandlerNumPy", "defa
 
 _log = logging.getLogger(__name__)
 
-_BUILD_KEYS = {"max_batch", "device", "precision", "threads", "metadata"}
+_BUILD_KEYS = {"max_batch", "device", "precision", "threads", "metadata", "preprocess_on_device"}
 
 
 def _is_remote(path: str) -> bool:
@@ -71,8 +71,9 @@ def load_engine(engine_path: Optional[str] = None, onnx_path: Optional[str] = No
                 build_options: Optional[Mapping[str, Any]] = None, threads: int = 0) -> Engine:
     """Load engine_path; with onnx_path, build it when engine_path is None, missing or stale.
 
-    build_options: max_batch, device, precision, threads, metadata (as Engine.build). A rebuilt engine is
-    saved to a local engine_path (atomically, so concurrent workers are safe). Raises runinfer.Error."""
+    build_options: max_batch, device, precision, threads, metadata, preprocess_on_device (as Engine.build).
+    A rebuilt engine is saved to a local engine_path (atomically, so concurrent workers are safe). Raises
+    runinfer.Error."""
     opts = dict(build_options or {})
     unknown = set(opts) - _BUILD_KEYS
     if unknown:
@@ -157,7 +158,9 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
       onnx_path: the ONNX model to build from when engine_path is None, missing or stale.
       build_options: options of a build from ONNX: max_batch (default max_batch_size), device (default the
         device argument), precision ("fp32"), threads (0: all CPUs), metadata (dict stored in the engine, e.g.
-        "preprocess", "detect", "labels"; give it here because a stale engine's metadata cannot be read).
+        "preprocess", "detect", "labels"; give it here because a stale engine's metadata cannot be read),
+        preprocess_on_device (True: the engine takes uint8 HWC images and normalises them on its device;
+        the example pipeline then sends a quarter of the bytes, see Engine.build).
       device: "cpu", "cuda" or "cuda:N" for builds from ONNX.
       max_batch_duration_secs: the longest a batch waits to fill (streaming).
       inference_fn: replaces default_inference_fn(batch, engine, inference_args).

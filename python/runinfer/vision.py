@@ -268,6 +268,15 @@ class PreprocessSpec:
         return numpy_dtype(self._c.dtype)
 
     @property
+    def mean(self) -> tuple:
+        """Per output channel: y = (x - mean) * scale."""
+        return tuple(float(v) for v in self._c.mean)
+
+    @property
+    def scale(self) -> tuple:
+        return tuple(float(v) for v in self._c.scale)
+
+    @property
     def item_shape(self) -> tuple:
         """Shape of one preprocessed item: (H, W, 3) for NHWC, (3, H, W) for NCHW."""
         return (self.height, self.width, 3) if self.layout == "nhwc" else (3, self.height, self.width)

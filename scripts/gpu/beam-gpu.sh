@@ -12,7 +12,8 @@
 #   beambench bench/beam_handlers.py --device cuda: our handler (CUDA fp16, fp32) against Beam's
 #             OnnxModelHandlerNumpy (onnxruntime, CPU) and PytorchModelHandlerTensor (GPU) on the model of
 #             .deps/peer_bench.py, batch 1 and 32;
-#   pytest    tests/python/test_beam.py and test_beam_binding.py, with RI_TEST_DEVICE=cuda;
+#   pytest    tests/python/test_beam.py, test_beam_binding.py and test_preprocess_on_device.py, with
+#             RI_TEST_DEVICE=cuda;
 #   phases    (only when named) bench/beam_host_phases.py, fp16 batch 1 and 32 of an engine of max batch 32,
 #             with several staging thread counts and copy chunk sizes.
 # Writes into $OUT (default ./out) 8 files, the most the device tool returns: summary.txt, build.log,
@@ -84,7 +85,8 @@ beam_step rows && step rows "${T_ROWS:-150}" "$OUT/rows.log" python3 "$ROOT/scri
 beam_step beambench && step beambench "${T_BEAMBENCH:-240}" "$OUT/beam-bench.log" python3 "$ROOT/bench/beam_handlers.py" --device cuda \
   --peer-script "$PEER" --json "$OUT/beam-gpu.json" --no-docs ${BENCH_ARGS:---images 384 --rounds 2}
 beam_step pytest && step pytest "${T_PYTEST:-150}" "$OUT/pytest.log" env RI_TEST_DEVICE=cuda python3 -m pytest -q -rs \
-  -p no:cacheprovider "$ROOT/tests/python/test_beam.py" "$ROOT/tests/python/test_beam_binding.py"
+  -p no:cacheprovider "$ROOT/tests/python/test_beam.py" "$ROOT/tests/python/test_beam_binding.py" \
+  "$ROOT/tests/python/test_preprocess_on_device.py"
 
 {
   echo "---"

@@ -177,12 +177,66 @@ static int qdq_integer(const ri__backend_ops *be) {
   return strcmp(be->name, "cpu") == 0 && !(v && strcmp(v, "0") == 0);
 }
 
+ri_status ri_builder_set_preprocess_on_device(ri_builder_t *b, int on) {
+  if (!b) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  b->preprocess_on_device = on != 0;
+  return RI_OK;
+}
+
+static const char *builder_meta(const ri_builder_t *b, const char *key) {
+  for (int i = 0; i < b->n_meta; i++)
+    if (strcmp(b->meta[i].key, key) == 0) return b->meta[i].value;
+  return NULL;
+}
+
+/* Device preprocessing: rewrites the graph's image input (ri__pass_uint8_input) from the "preprocess"
+ * metadata and writes into *host_spec the spec the host then applies (uint8, NHWC, mean 0, scale 1: the
+ * rounded resized pixels), which the engine stores as its "preprocess" metadata instead. */
+static ri_status preprocess_on_device(ri_builder_t *b, ri__graph *g, char *host_spec, size_t cap) {
+  const char *text = builder_meta(b, "preprocess");
+  if (!text)
+    return ri__err_set(
+        &b->err, RI_ERR_INVALID_ARG,
+        "device preprocessing needs the 'preprocess' metadata (the model input's size, layout, "
+        "mean and scale)");
+  ri_preprocess_spec spec;
+  ri_vision_error verr;
+  if (ri_preprocess_spec_parse(text, &spec, &verr) != RI_OK)
+    return ri__err_set(&b->err, RI_ERR_INVALID_ARG, "metadata 'preprocess': %s", verr.msg);
+  if (spec.dtype != RI_DTYPE_FLOAT32)
+    return ri__err_set(&b->err, RI_ERR_INVALID_ARG,
+                       "device preprocessing: the 'preprocess' metadata gives dtype %s; the model input must "
+                       "be float32 (a uint8 model input needs no device preprocessing)",
+                       ri_dtype_name(spec.dtype));
+  ri__u8_input p;
+  p.width = spec.width;
+  p.height = spec.height;
+  p.nchw = spec.layout == RI_LAYOUT_NCHW;
+  for (int c = 0; c < 3; c++) {
+    p.mean[c] = spec.mean[c];
+    p.scale[c] = spec.scale[c];
+  }
+  RI__TRY(ri__pass_uint8_input(g, &p, &b->err));
+  spec.layout = RI_LAYOUT_NHWC;
+  spec.dtype = RI_DTYPE_UINT8;
+  for (int c = 0; c < 3; c++) {
+    spec.mean[c] = 0.f;
+    spec.scale[c] = 1.f;
+  }
+  if (ri_preprocess_spec_to_string(&spec, host_spec, cap, NULL, &verr) != RI_OK)
+    return ri__err_set(&b->err, RI_ERR_LIMIT, "device preprocessing: %s", verr.msg);
+  return RI_OK;
+}
+
 static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, const char *source) {
   ri__err *err = &b->err;
   const ri__backend_ops *be;
   int dev_index;
+  char host_spec[512] = "";
   ri_status s = ri__parse_device(b->device, &be, &dev_index, err);
   if (s == RI_OK) s = check_options(b, be);
+  if (s == RI_OK && b->preprocess_on_device) s = preprocess_on_device(b, g, host_spec, sizeof host_spec);
   for (int i = 0; s == RI_OK && i < g->n_inputs; i++) {
     const ri__value *v = &g->values[g->inputs[i]];
     if (b->max_batch > 1 && v->batch_axis != 0)
@@ -215,13 +269,23 @@ static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, c
     return ri__err_prefix(err, "building '%s'", source);
   }
   c.fingerprint = ri__strdup(fp);
-  c.meta = ri__calloc((size_t)(b->n_meta ? b->n_meta : 1), sizeof(ri__kv));
+  /* with device preprocessing the stored "preprocess" is the host's part, and "preprocess_device" keeps
+   * what the graph's first nodes compute */
+  int n_meta = b->n_meta + (host_spec[0] != '\0');
+  c.meta = ri__calloc((size_t)(n_meta ? n_meta : 1), sizeof(ri__kv));
   int ok = c.device && c.library_version && c.fingerprint && c.meta;
   for (int i = 0; ok && i < b->n_meta; i++) {
+    int replaced = host_spec[0] != '\0' && strcmp(b->meta[i].key, "preprocess") == 0;
     c.meta[i].key = ri__strdup(b->meta[i].key);
-    c.meta[i].value = ri__strdup(b->meta[i].value);
+    c.meta[i].value = ri__strdup(replaced ? host_spec : b->meta[i].value);
     c.n_meta = i + 1;
     ok = c.meta[i].key && c.meta[i].value;
+  }
+  if (ok && host_spec[0] != '\0') {
+    c.meta[b->n_meta].key = ri__strdup("preprocess_device");
+    c.meta[b->n_meta].value = ri__strdup(builder_meta(b, "preprocess"));
+    c.n_meta = n_meta;
+    ok = c.meta[b->n_meta].key && c.meta[b->n_meta].value;
   }
   if (!ok) {
     ri__rie_content_free(&c);

@@ -16,8 +16,9 @@ struct ri_builder {
   char *device;
   ri__kv *meta;
   int n_meta;
-  int builder_level;  /* 0 .. 5 (ri_builder_set_builder_level) */
-  char *timing_cache; /* path or NULL (ri_builder_set_timing_cache) */
+  int builder_level;        /* 0 .. 5 (ri_builder_set_builder_level) */
+  char *timing_cache;       /* path or NULL (ri_builder_set_timing_cache) */
+  int preprocess_on_device; /* ri_builder_set_preprocess_on_device */
   ri__err err;
 };
 

@@ -37,6 +37,17 @@ ri_status ri__pass_qdq_to_qlinear(ri__graph *g, ri__err *err);
  * DequantizeLinear): the CPU reference kernel then sums in onnxruntime's order (cpu/ref/conv_qdq_order.c). */
 #define RI__CONV_TACTIC_QDQ_ORDER 1
 
+/* Device-side input normalisation (uint8_input.c): the float32 image input whose shape matches (N, 3, height,
+ * width) for nchw, else (N, height, width, 3) becomes a uint8 NHWC input of the same name, and the graph
+ * computes (float(x) - mean[c]) * scale[c] (and the transpose to NCHW) as its first nodes. Runs on the graph
+ * as imported; RI_ERR_INVALID_ARG names the first input when none matches. */
+typedef struct {
+  int width, height;
+  int nchw; /* the model input's layout */
+  float mean[3], scale[3];
+} ri__u8_input;
+ri_status ri__pass_uint8_input(ri__graph *g, const ri__u8_input *p, ri__err *err);
+
 /* Conv followed by BatchNormalization (inference mode, constant float32 parameters, the Conv output used
  * only by the BN) becomes one Conv with new scaled weight and bias constants. */
 ri_status ri__pass_fold_batchnorm(ri__graph *g, ri__err *err);

@@ -414,6 +414,52 @@ def test_example_with_trained_shapes_detector(tmp_path):
     assert labels and any(f'"label":"{lb}"' in r for r in rows for lb in labels), "named shapes are detected"
 
 
+@pytest.mark.skipif(not (SHAPES / "shapes_ssd.onnx").is_file() or not (SHAPES / "engine_meta.txt").is_file(),
+                    reason="the trained shapes detector (models/shapes/shapes_ssd.onnx) is not there")
+def test_example_preprocess_on_device_rows_equal_runinfer_run(tmp_path):
+    """The example job building its engine with --preprocess_on_device (uint8 pixels in, normalised by the
+    engine): its rows equal `runinfer run`'s with that engine, and its detections are those of the engine
+    normalising on the host up to the rounding of resized pixels (same labels on most images)."""
+    subprocess.run([sys.executable, str(SHAPES / "make_shapes.py"), "--out", str(tmp_path / "img"), "--count", "8",
+                    "--seed", "6"], check=True, capture_output=True, timeout=120)
+    meta = _shapes_metadata()
+    lst = tmp_path / "img" / "list.txt"
+    out = tmp_path / "predictions.csv"
+    rie = tmp_path / "shapes_u8.rie"
+    args = ["--input", str(lst), "--output", str(out), "--engine_path", str(rie), "--onnx_path",
+            str(SHAPES / "shapes_ssd.onnx"), "--preprocess_on_device", "--device", DEVICE, "--max_batch_size", "4",
+            "--runner=DirectRunner", "--prism_location=/nonexistent/runinfer-tests/prism"]
+    for k, v in meta.items():
+        args += ["--meta", f"{k}={v}"]
+    object_detection.run(args)
+    eng = runinfer.Engine.load(rie)
+    assert eng.inputs[0].dtype == np.uint8 and "dtype=uint8" in eng.metadata("preprocess")
+    eng.close()
+    rows = out.read_text().splitlines()
+    c_out = tmp_path / "c.csv"
+    p = subprocess.run([find_cli(), "run", "--engine", str(rie), "--input", str(lst), "--output", str(c_out),
+                        "--no-progress"], capture_output=True, timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+    assert len(rows) == 8 and set(rows) == set(c_out.read_text().splitlines())
+    host = tmp_path / "shapes_f32.rie"
+    runinfer.Engine.build(SHAPES / "shapes_ssd.onnx", max_batch=8, device=DEVICE, metadata=meta).save(host)
+    h_out = tmp_path / "h.csv"
+    p = subprocess.run([find_cli(), "run", "--engine", str(host), "--input", str(lst), "--output", str(h_out),
+                        "--no-progress"], capture_output=True, timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+
+    def labels(line: str) -> tuple:
+        key, _, dets = line.partition(";")
+        return key, tuple(sorted(d["label"] for d in json.loads(dets)))
+
+    ours = dict(labels(r) for r in rows)
+    theirs = dict(labels(r) for r in h_out.read_text().splitlines())
+    assert ours.keys() == theirs.keys()
+    assert any(ours.values()), "the detector finds shapes"
+    same = sum(ours[k] == theirs[k] for k in ours)
+    assert same >= 6, (ours, theirs)
+
+
 def test_handler_alias_is_the_handler():
     from runinfer import beam as rb
 

@@ -49,6 +49,11 @@ int cmd_build(int argc, char **argv) {
         fprintf(stderr, "runinfer build: --precision expects fp32, fp16 or int8, got '%s'\n", v);
         goto out;
       }
+    } else if (strcmp(a, "--preprocess-on-device") == 0) {
+      if (ri_builder_set_preprocess_on_device(b, 1) != RI_OK) {
+        rc = cli_fail("build", RI_ERR_INVALID_ARG, ri_builder_last_error(b));
+        goto out;
+      }
     } else if (strcmp(a, "--meta") == 0 && v) {
       const char *eq = strchr(argv[++i], '=');
       if (!eq) {

@@ -186,6 +186,8 @@ def parse_args(argv=None):
     ap.add_argument("--engine_threads", type=int, default=0, help="CPU threads per inference call (0: engine's)")
     ap.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                     help="metadata of engines built from --onnx_path (preprocess=..., detect=..., labels=...)")
+    ap.add_argument("--preprocess_on_device", action="store_true",
+                    help="engines built from --onnx_path take uint8 pixels and normalise them on the device")
     known, rest = ap.parse_known_args(argv)
     if not known.engine_path and not known.onnx_path:
         ap.error("give --engine_path, --onnx_path or both")
@@ -201,10 +203,12 @@ def run(argv=None, save_main_session: bool = False):
         if not sep:
             raise SystemExit(f"--meta expects KEY=VALUE, got {kv!r}")
         meta[k] = v
-    build_options = {"metadata": meta} if meta else None
+    build_options = {"metadata": meta} if meta else {}
+    if args.preprocess_on_device:
+        build_options["preprocess_on_device"] = True
     handler = RunInferenceEngineHandlerNumPy(
         args.min_batch_size, args.max_batch_size, engine_path=args.engine_path, onnx_path=args.onnx_path,
-        build_options=build_options, device=args.device, max_batch_duration_secs=args.max_batch_duration_secs,
+        build_options=build_options or None, device=args.device, max_batch_duration_secs=args.max_batch_duration_secs,
         threads=args.engine_threads)
     options = PipelineOptions(beam_args)
     if save_main_session:
