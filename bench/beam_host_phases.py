@@ -13,7 +13,7 @@ Rows (median of --iters runs after --warmup, milliseconds):
 and, with timing on, the library's phases of each run path (h2d incl. staging, compute, d2h, enqueue).
 
     python3 bench/beam_host_phases.py --onnx M.onnx [--device cuda] [--precision fp16] [--batch 32]
-        [--max-batch N] [--iters 40] [--json out.json]
+        [--max-batch N] [--iters 40] [--json out.json] [--preprocess-on-device SPEC]
 The environment's RI_CUDA_STAGE_THREADS / RI_CUDA_STAGE_CHUNK (staging copy threads and chunk bytes) are
 recorded in the report.
 """
@@ -57,19 +57,27 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--preprocess-on-device", metavar="SPEC",
+                    help="build with this preprocess metadata and device preprocessing: uint8 HWC examples")
     a = ap.parse_args()
 
-    eng = runinfer.Engine.build(a.onnx, max_batch=max(a.max_batch, a.batch), device=a.device, precision=a.precision)
+    extra = {"metadata": {"preprocess": a.preprocess_on_device}, "preprocess_on_device": True} \
+        if a.preprocess_on_device else {}
+    eng = runinfer.Engine.build(a.onnx, max_batch=max(a.max_batch, a.batch), device=a.device, precision=a.precision,
+                                **extra)
     ctx = runinfer.Context(eng)
     L = _lib.lib()
     h = ctx._h
     inp = eng.inputs[0]
     rng = np.random.default_rng(7)
-    xs = [rng.random(tuple(inp.shape[1:]), dtype=np.float32) for _ in range(a.batch)]
+    if inp.dtype == np.uint8:
+        xs = [rng.integers(0, 256, tuple(inp.shape[1:]), dtype=np.uint8) for _ in range(a.batch)]
+    else:
+        xs = [rng.random(tuple(inp.shape[1:]), dtype=np.float32) for _ in range(a.batch)]
     p, n = ctypes.c_void_p(), ctypes.c_size_t()
     assert L.ri_context_input_buffer(h, 0, ctypes.byref(p), ctypes.byref(n)) == 0
     count = eng.max_batch * int(np.prod(inp.shape[1:]))
-    view = np.frombuffer((ctypes.c_char * n.value).from_address(p.value), dtype=np.float32,
+    view = np.frombuffer((ctypes.c_char * n.value).from_address(p.value), dtype=inp.dtype,
                          count=count).reshape((eng.max_batch,) + tuple(inp.shape[1:]))[:a.batch]
     shapes = [(a.batch,) + tuple(o.shape[1:]) for o in eng.outputs]
     dtypes = [o.dtype for o in eng.outputs]
@@ -120,6 +128,7 @@ def main() -> int:
         phases[name] = {k: statistics.median(s[k] for s in samples) for k in samples[0]}
     ctx.set_timing(False)
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "onnx": a.onnx, "device": a.device,
+              "preprocess_on_device": a.preprocess_on_device,
               "precision": a.precision, "batch": a.batch, "max_batch": eng.max_batch, "iters": a.iters,
               "cpus": os.cpu_count(),
               "env": {k: v for k, v in os.environ.items() if k.startswith("RI_CUDA_STAGE")},

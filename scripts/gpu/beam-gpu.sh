@@ -15,7 +15,8 @@
 #   pytest    tests/python/test_beam.py, test_beam_binding.py and test_preprocess_on_device.py, with
 #             RI_TEST_DEVICE=cuda;
 #   phases    (only when named) bench/beam_host_phases.py, fp16 batch 1 and 32 of an engine of max batch 32,
-#             with several staging thread counts and copy chunk sizes.
+#             with several staging thread counts and copy chunk sizes (PHASE_CFGS="THREADS:CHUNK ..."), with
+#             float32 input and/or device preprocessing (PHASE_U8="no yes").
 # Writes into $OUT (default ./out) 8 files, the most the device tool returns: summary.txt, build.log,
 # wheels.log, rows.log, rows.json, beam-bench.log, beam-gpu.json, pytest.log. Each step has a time limit
 # (T_BUILD, T_MODELS, T_WHEELS, T_ROWS, T_BEAMBENCH, T_PYTEST seconds) so that what finished comes back.
@@ -68,13 +69,18 @@ BEAM_STEPS=${BEAM_STEPS:-rows,beambench,pytest}
 beam_step() { case ",$BEAM_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 # shellcheck disable=SC2317 # run through step(), in a child bash
 host_phases() {
-  local MODELS=${MODELS:-/tmp/ri-models} cfg
-  for cfg in 8:1048576 16:1048576 16:262144 8:131072; do
-    for b in 1 32; do
-      echo "== batch $b, RI_CUDA_STAGE_THREADS=${cfg%%:*} RI_CUDA_STAGE_CHUNK=${cfg##*:}"
-      RI_CUDA_STAGE_THREADS=${cfg%%:*} RI_CUDA_STAGE_CHUNK=${cfg##*:} python3 "$ROOT/bench/beam_host_phases.py" \
-        --onnx "$MODELS/ssd_mobilenet_v2.onnx" --device cuda --precision fp16 --batch "$b" --max-batch 32 \
-        --iters 60 | python3 -c 'import json, sys; d = json.load(sys.stdin); print(json.dumps(d))' || return 1
+  local MODELS=${MODELS:-/tmp/ri-models} cfg u8
+  local spec="size=300x300;layout=nchw;dtype=float32;mean=127.5,127.5,127.5;scale=0.0078125,0.0078125,0.0078125"
+  for cfg in ${PHASE_CFGS:-8:1048576 16:1048576 16:262144 8:131072}; do
+    for u8 in ${PHASE_U8:-no}; do
+      for b in 1 32; do
+        echo "== batch $b, RI_CUDA_STAGE_THREADS=${cfg%%:*} RI_CUDA_STAGE_CHUNK=${cfg##*:}, uint8 input: $u8"
+        # shellcheck disable=SC2046 # the option and its value, or nothing
+        RI_CUDA_STAGE_THREADS=${cfg%%:*} RI_CUDA_STAGE_CHUNK=${cfg##*:} python3 "$ROOT/bench/beam_host_phases.py" \
+          --onnx "$MODELS/ssd_mobilenet_v2.onnx" --device cuda --precision fp16 --batch "$b" --max-batch 32 \
+          --iters 60 $([ "$u8" = yes ] && printf -- '--preprocess-on-device %s' "$spec") |
+          python3 -c 'import json, sys; d = json.load(sys.stdin); print(json.dumps(d))' || return 1
+      done
     done
   done
 }
