@@ -25,4 +25,8 @@ ri_status ri__cuda_context_set_profile(ri_context_t *ctx, int on);
  * resets it; f NULL only resets it. */
 ri_status ri__cuda_context_profile_report(ri_context_t *ctx, FILE *f, int top);
 
+/* Number of nodes of a CUDA engine that run on the side stream (cuda_branches.c), or -1 when e is not a
+ * CUDA engine. */
+int ri__cuda_engine_side_nodes(ri_engine_t *e);
+
 #endif

@@ -224,6 +224,7 @@ static void cuda_ctx_destroy(void *p) {
   cu_state *st = c->st;
   cudaSetDevice(st->cfg.device_index);
   if (c->stream) cudaStreamSynchronize(c->stream);
+  ri__cu_branches_free(c);
   if (c->node_ctx) {
     for (int ni = 0; ni < st->g->n_nodes; ni++)
       if (c->node_ctx[ni] && st->nodes[ni].impl && st->nodes[ni].impl->ctx_free)
@@ -357,6 +358,7 @@ static ri_status ctx_setup(cu_ctx *c, ri__err *err) {
     c->ws_bytes = c->ws_need;
     if (c->ws_bytes) RI__TRY(dev_alloc(c, &c->ws, (int64_t)c->ws_bytes, "cuDNN workspace", err));
   }
+  RI__TRY(ri__cu_branches_create(c, err));
   c->graphs_on = ri__cu_env_long("RI_CUDA_GRAPHS", 1, LONG_MIN, LONG_MAX) != 0;
   c->timing = ri__cu_env_long("RI_CUDA_TIMING", 0, LONG_MIN, LONG_MAX) != 0;
   return RI_OK;
@@ -456,7 +458,12 @@ static ri_status run_node(cu_ctx *c, const ri__tensor *vals, int ni, ri__err *er
   return s;
 }
 
-/* Enqueues the compute part of a run: input conversions, nodes, output conversions. */
+static ri_status run_node_cb(cu_ctx *c, int ni, void *vals, ri__err *err) {
+  return run_node(c, (const ri__tensor *)vals, ni, err);
+}
+
+/* Enqueues the compute part of a run: input conversions, nodes (side nodes on the side stream,
+ * cuda_branches.c), output conversions. */
 static ri_status enqueue_compute(cu_ctx *c, const ri__tensor *vals, ri__err *err) {
   const cu_state *st = c->st;
   const ri__graph *g = st->g;
@@ -467,11 +474,19 @@ static ri_status enqueue_compute(cu_ctx *c, const ri__tensor *vals, ri__err *err
     RI__TRY(ri__cu_convert(c, -1, &vals[v].shape, dev_stage(c, i), g->values[v].dtype, CU_LAYOUT_ROW,
                            ri__cu_value_ptr(c, v), st->vdt[v], st->vlayout[v], err));
   }
-  for (int ni = 0; ni < g->n_nodes; ni++) {
+  int side_open = 0;
+  ri_status s = RI_OK;
+  for (int ni = 0; s == RI_OK && ni < g->n_nodes; ni++) {
     if (g->nodes[ni].host || st->nodes[ni].skip) continue;
-    RI__TRY(ri__cu_profile_mark(c, ni, err));
-    RI__TRY(run_node(c, vals, ni, err));
+    s = ri__cu_profile_mark(c, ni, err);
+    if (s == RI_OK) s = ri__cu_run_maybe_side(c, ni, &side_open, run_node_cb, (void *)vals, err);
   }
+  /* joined even after a failure, so that a capture ends with every stream back in it */
+  ri__err join_err;
+  ri__err_clear(&join_err);
+  ri_status js = ri__cu_join_branches(c, side_open, s == RI_OK ? err : &join_err);
+  if (s != RI_OK) return s;
+  RI__TRY(js);
   RI__TRY(ri__cu_profile_mark(c, g->n_nodes, err));
   for (int i = 0; i < g->n_outputs; i++) {
     int v = g->outputs[i];
@@ -738,4 +753,9 @@ ri_status ri__cuda_context_last_timing(ri_context_t *ctx, float *compute_ms, int
   *compute_ms = c->last_compute_ms;
   if (graph) *graph = c->last_was_graph;
   return RI_OK;
+}
+
+int ri__cuda_engine_side_nodes(ri_engine_t *e) {
+  if (!e || e->be != &ri__cuda_backend || !e->be_state) return -1;
+  return ((const cu_state *)e->be_state)->n_side;
 }

@@ -93,6 +93,7 @@ typedef struct {
    * fusion (ri__cu_replan_memory) needs it; without it a node reads its graph inputs and writes its graph
    * outputs (a fusable convolution: its inputs and co.res_v, and co.out_v). */
   void (*access)(const cu_state *st, int ni, int *reads, int *writes);
+  int side; /* runs on the context's side stream, concurrently with the nodes after it (cuda_branches.c) */
 } cu_node;
 
 struct cu_state {
@@ -128,6 +129,7 @@ struct cu_state {
   int64_t arena_bytes;
   int uses_cudnn, uses_cublas;
   int uses_gemm; /* a tensor-core convolution (k_convgemm.cu) runs: contexts get split-K resources */
+  int n_side;    /* nodes with cu_node.side set: contexts get a side stream (cuda_branches.c) */
 };
 
 /* A captured CUDA graph for one batch size. */
@@ -175,6 +177,12 @@ struct cu_ctx {
   /* Per-node profiling (ri__cuda_context_set_profile): runs eagerly with events between nodes. */
   struct cu_profile *prof;
   struct cu_staging *staging; /* host copies of inputs and outputs (cuda_staging.c) */
+  /* Side stream of the nodes with cu_node.side (st->n_side > 0): its own scratch and split-K resources,
+   * since its nodes run while the main stream's use theirs; forked per node, joined after the last. */
+  cudaStream_t side_stream;
+  cudaEvent_t ev_fork, ev_join;
+  void *side_scratch;
+  ri__cu_splitk side_splitk;
 };
 
 /* ---- errors (cuda_util.c) ---- */
@@ -312,6 +320,26 @@ ri_status ri__cu_plan_memory(cu_state *st, ri__err *err);
  * live from that write, and the fusion pass's relocations are undone. Keeps the first plan when a running
  * node's implementation was replaced without a cu_node.access hook. RI_CUDA_MEMPLAN=prefusion skips it. */
 ri_status ri__cu_replan_memory(cu_state *st, ri__err *err);
+/* What running node k reads and writes on the device (lists ended by -1, at most CU_MAX_ACCESS each); 0
+ * when that is not known (an implementation replaced without an access hook). cuda_memplan.c. */
+int ri__cu_node_access(const cu_state *st, int k, int *rd, int *wr);
+/* Concurrent branches (cuda_branches.c), from the memory re-plan: marks cu_node.side on the convolutions
+ * on the own GEMM kernels whose results no running node reads (SSD heads writing into the outputs), when
+ * the policy allows (RI_CUDA_BRANCHES=0 never, =1 always, default engines of maximum batch at most
+ * CU_BRANCHES_AUTO_MAX_BATCH); sets st->n_side. The re-plan keeps what they read alive to the end. */
+#define CU_BRANCHES_AUTO_MAX_BATCH 8
+void ri__cu_mark_branches(cu_state *st);
+/* Enqueues node ni on the side stream when it is a side node and the context has one (*open set once
+ * something was forked), else on the main stream; ri__cu_join_branches makes the main stream wait for
+ * the side stream's work. run(c, ni) is the caller's node runner. */
+ri_status ri__cu_run_maybe_side(cu_ctx *c, int ni, int *open,
+                                ri_status (*run)(cu_ctx *c, int ni, void *arg, ri__err *err), void *arg,
+                                ri__err *err);
+ri_status ri__cu_join_branches(cu_ctx *c, int open, ri__err *err);
+/* Side-stream resources of a context (none when st->n_side is 0); free releases what create made. */
+ri_status ri__cu_branches_create(cu_ctx *c, ri__err *err);
+void ri__cu_branches_free(cu_ctx *c);
+
 /* 1 when graph input/output value v passes between the API and the arena without conversion. */
 int ri__cu_io_direct(const cu_state *st, int v);
 

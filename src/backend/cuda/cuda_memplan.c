@@ -126,8 +126,7 @@ ri_status ri__cu_plan_memory(cu_state *st, ri__err *err) {
   return s;
 }
 
-/* What node k, which runs, reads and writes (lists ended by -1); 0 when that is not known. */
-static int node_access(const cu_state *st, int k, int *rd, int *wr) {
+int ri__cu_node_access(const cu_state *st, int k, int *rd, int *wr) {
   const ri__node *n = &st->g->nodes[k];
   const cu_node *cn = &st->nodes[k];
   for (int i = 0; i <= CU_MAX_ACCESS; i++)
@@ -165,6 +164,7 @@ ri_status ri__cu_replan_memory(cu_state *st, ri__err *err) {
   int64_t *off = ri__malloc(cap * sizeof *off);
   ri_status s = first && last && ref && b && off ? RI_OK : RI__OOM(err);
   int known = s == RI_OK;
+  if (known) ri__cu_mark_branches(st);
   for (int v = 0; known && v < g->n_values; v++) {
     first[v] = INT_MAX;
     last[v] = INT_MIN;
@@ -182,7 +182,7 @@ ri_status ri__cu_replan_memory(cu_state *st, ri__err *err) {
       }
       continue;
     }
-    if (!node_access(st, k, rd, wr)) {
+    if (!ri__cu_node_access(st, k, rd, wr)) {
       known = 0;
       break;
     }
@@ -190,11 +190,13 @@ ri_status ri__cu_replan_memory(cu_state *st, ri__err *err) {
       if (n->inputs[i] >= 0) ref[n->inputs[i]] = 1;
     for (int i = 0; i < n->n_outputs; i++)
       if (n->outputs[i] >= 0) ref[n->outputs[i]] = 1;
+    /* a side node may still read when the main stream has gone on to the end */
+    const int read_until = st->nodes[k].side ? g->n_nodes : k;
     for (int i = 0; known && rd[i] >= 0; i++) {
       int v = rd[i];
       if (st->mem_off[v] < 0) continue;
       if (first[v] == INT_MAX) known = 0; /* read before anything writes it: not understood */
-      if (last[v] < k) last[v] = k;
+      if (last[v] < read_until) last[v] = read_until;
     }
     for (int i = 0; known && wr[i] >= 0; i++) {
       int v = wr[i];
@@ -231,6 +233,11 @@ ri_status ri__cu_replan_memory(cu_state *st, ri__err *err) {
     for (int v = 0; s == RI_OK && v < g->n_values; v++)
       st->reloc_off[v] = -1;
     if (s == RI_OK) st->reloc_bytes = 0;
+  }
+  if (!known || s != RI_OK) { /* the first plan does not keep side nodes' inputs alive: no side nodes */
+    for (int k = 0; k < g->n_nodes; k++)
+      st->nodes[k].side = 0;
+    st->n_side = 0;
   }
   ri__free(first);
   ri__free(last);
