@@ -56,6 +56,7 @@ u8_bench() {
 }
 
 setup_env
+export MODELS BUILD
 if br_step build; then
   step build "${T_BUILD:-240}" "$OUT/build.log" configure_and_build
   step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse

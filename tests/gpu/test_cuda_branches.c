@@ -6,7 +6,8 @@
  * nodes on the side stream (the 12 SSD predictors: at least 6 are asked for; another model: at least 1)
  * and one built with
  * RI_CUDA_BRANCHES=0 none; on the same inputs their outputs are bit-identical at every batch size up to the
- * maximum, over 30 runs each (eager first run, then CUDA-graph replays: a race between the streams would
+ * maximum (all builds of one comparison share a timing cache, so they choose the same tactics), over 30
+ * runs each (eager first run, then CUDA-graph replays: a race between the streams would
  * show as a run that differs), through two contexts of the side-stream engine alternately. The default
  * policy gives side nodes to engines of maximum batch up to 8 and none to one of 256. Prints PASS/FAIL
  * lines and "N passed, M failed". */
@@ -14,9 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../src/backend/cuda/cuda_api.h"
-#include "gpu_build.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
 
@@ -29,17 +30,28 @@ static size_t elem_count(const ri_tensor_info *t, int batch) {
   return n;
 }
 
-static ri_engine_t *build_with(const char *path, ri_precision prec, int max_batch, const char *policy) {
+/* Builds with the given policy. Every build of one comparison shares a timing cache, so that they choose
+ * the same tactics (tactics are timed, and K segment lengths change the bits). */
+static ri_engine_t *build_with(const char *path, ri_precision prec, int max_batch, const char *policy,
+                               const char *cache) {
   char msg[1024] = "";
   ri_engine_t *e = NULL;
   if (policy)
     setenv("RI_CUDA_BRANCHES", policy, 1);
   else
     unsetenv("RI_CUDA_BRANCHES");
-  ri_status s = gpu_build(path, "cuda", prec, max_batch, &e, msg, sizeof msg);
+  ri_builder_t *b = NULL;
+  ri_status s = ri_builder_create(&b);
+  if (s == RI_OK) s = ri_builder_set_max_batch(b, max_batch);
+  if (s == RI_OK) s = ri_builder_set_device(b, "cuda");
+  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
+  if (s == RI_OK) s = ri_builder_set_timing_cache(b, cache);
+  if (s == RI_OK) s = ri_builder_build_onnx(b, path, &e);
+  if (s != RI_OK) snprintf(msg, sizeof msg, "%s: %s", ri_status_str(s), b ? ri_builder_last_error(b) : "");
+  ri_builder_destroy(b);
   unsetenv("RI_CUDA_BRANCHES");
-  if (s != RI_OK) result(0, "build (RI_CUDA_BRANCHES=%s, max batch %d): %s", policy ? policy : "default",
-                         max_batch, msg);
+  if (s != RI_OK)
+    result(0, "build (RI_CUDA_BRANCHES=%s, max batch %d): %s", policy ? policy : "default", max_batch, msg);
   return e;
 }
 
@@ -105,14 +117,19 @@ static int compare(ri_engine_t *ref, ri_engine_t *e, int batch, char *why, size_
 static int g_min_side = 6; /* side nodes expected with RI_CUDA_BRANCHES=1: the 12 SSD predictors */
 
 static void test_one(const char *path, ri_precision prec, const char *pname, int max_batch) {
-  ri_engine_t *off = build_with(path, prec, max_batch, "0");
-  ri_engine_t *on = build_with(path, prec, max_batch, "1");
-  ri_engine_t *dflt = build_with(path, prec, max_batch, NULL);
+  char cache[128];
+  snprintf(cache, sizeof cache, "/tmp/ri_test_branches_%d_%s_%d.cache", (int)getpid(), pname, max_batch);
+  remove(cache);
+  ri_engine_t *off = build_with(path, prec, max_batch, "0", cache);
+  ri_engine_t *on = build_with(path, prec, max_batch, "1", cache);
+  ri_engine_t *dflt = build_with(path, prec, max_batch, NULL, cache);
+  remove(cache);
   if (off && on && dflt) {
     int n_off = ri__cuda_engine_side_nodes(off), n_on = ri__cuda_engine_side_nodes(on);
     int n_def = ri__cuda_engine_side_nodes(dflt);
-    result(n_off == 0 && n_on >= g_min_side, "%s max batch %d: side nodes %d with RI_CUDA_BRANCHES=1, %d with =0", pname,
-           max_batch, n_on, n_off);
+    result(n_off == 0 && n_on >= g_min_side,
+           "%s max batch %d: side nodes %d with RI_CUDA_BRANCHES=1, %d with =0", pname, max_batch, n_on,
+           n_off);
     result(n_def == (max_batch <= 8 ? n_on : 0), "%s max batch %d: default policy gives %d side nodes", pname,
            max_batch, n_def);
     int batches[3] = {1, max_batch > 2 ? 3 : 1, max_batch};
