@@ -3,18 +3,20 @@
 # and device preprocessing (ri_builder_set_preprocess_on_device) on a GPU, in one call.
 #   build     scripts/gpu/device-run.sh's build and the reference models;
 #   brtest    tests/gpu/test_cuda_branches (side-stream nodes against in-line ones, bit for bit);
+#   cpptest   tests/gpu/test_cuda_preprocess (uint8 input normalised on the device, fused and not, against
+#             the CPU); ppmemcheck: the same on tiny_ssd under compute-sanitizer memcheck;
 #   pptest    tests/python/test_preprocess_on_device.py with RI_TEST_DEVICE=cuda;
 #   brbench   bench_cuda on SSD MobileNet v2, fp16 and fp32, engines of max batch 1 (batch 1) and 8 (batch 1,
 #             8), with RI_CUDA_BRANCHES=0 and the default policy, alternating, twice;
 #   u8bench   `runinfer bench` of fp16 engines of the reference SSD (float32 input normalised on the host,
 #             and built with --preprocess-on-device: uint8 pixels in) at batch 1 (max batch 1) and 32 (max
 #             batch 32): latency = H2D + compute + D2H from pageable host buffers.
-# BR_STEPS (default build,brtest,pptest,brbench,u8bench) chooses the steps. Logs in $OUT: summary.txt,
+# BR_STEPS (default: all of them) chooses the steps. Logs in $OUT: summary.txt,
 # build.log, test.log, bench.log.
 set -uo pipefail
 # shellcheck source=/dev/null # device-run.sh returns early when sourced
 source "$(dirname "${BASH_SOURCE[0]}")/device-run.sh" || exit 1
-BR_STEPS=${BR_STEPS:-build,brtest,pptest,brbench,u8bench}
+BR_STEPS=${BR_STEPS:-build,brtest,cpptest,ppmemcheck,pptest,brbench,u8bench}
 br_step() { case ",$BR_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 SPEC="size=300x300;layout=nchw;dtype=float32;mean=127.5,127.5,127.5;scale=0.0078125,0.0078125,0.0078125"
 
@@ -62,6 +64,9 @@ if br_step build; then
   step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
 fi
 br_step brtest && step brtest "${T_BRTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
+br_step cpptest && step cpptest "${T_CPPTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_preprocess" "$MODELS"
+br_step ppmemcheck && step ppmemcheck "${T_PPMEMCHECK:-120}" "$OUT/test.log" "$SANITIZER" --tool memcheck \
+  --error-exitcode 3 --leak-check full "$BUILD/test_cuda_preprocess" "$MODELS" tiny
 br_step pptest && step pptest "${T_PPTEST:-120}" "$OUT/test.log" env RI_TEST_DEVICE=cuda RI_LIB="$BUILD/libruninfer.so" \
   RI_MODELS_DIR="$MODELS" PYTHONPATH="$ROOT/python" python3 -m pytest -q -p no:cacheprovider \
   "$ROOT/tests/python/test_preprocess_on_device.py"

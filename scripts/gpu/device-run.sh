@@ -12,18 +12,19 @@
 #                tests/gpu/test_cuda_irblock (the fused inverted-residual block against a CPU reference), then
 #                tests/gpu/test_cuda_ops on every model, then tests/gpu/test_cuda_batch_invariance (an image's
 #                outputs alone and inside batches, bit for bit), then tests/gpu/test_cuda_branches (side-stream
-#                nodes against in-line ones, bit for bit), then tests/gpu/test_cuda_tactics (engine build
+#                nodes against in-line ones, bit for bit), then tests/gpu/test_cuda_preprocess (uint8 input
+#                normalised on the device, fused and not, against the CPU), then tests/gpu/test_cuda_tactics (engine build
 #                times at the default builder level, cold and with a warm timing cache, and stored tactics),
 #                then tests/gpu/test_cuda_oom (real device
 #                out-of-memory at engine load and context creation, runs on a full device), then
 #                tests/gpu/test_cuda_memory (device memory at max batch 256 against the plan) (PASS/FAIL lines)
 #   memcheck.log compute-sanitizer --tool memcheck on test_cuda_conv, test_cuda_irblock, the tiny models and
-#                test_cuda_branches on tiny_ssd
+#                test_cuda_branches and test_cuda_preprocess on tiny_ssd
 #   bench.log, bench.jsonl   tests/gpu/bench_cuda on ssd_mobilenet_v2 (fp16, fp32; batch 1, 8, 64, 256),
 #                with a per-node profile of each configuration in bench.log
 #   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
 # Steps can be chosen with STEPS (default "build,test,memcheck,bench"; "peers" is added when PEER_SCRIPT is
-# set); each step has a time limit (T_BUILD, T_TEST, T_INVTEST, T_BRTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
+# set); each step has a time limit (T_BUILD, T_TEST, T_INVTEST, T_BRTEST, T_PPTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
 # run stays under 8 minutes. The exit status is 0 only when every step that ran succeeded.
 # Sourced (scripts/gpu/beam-gpu.sh does), it only sets the variables above and defines the functions
 # (setup_env, step, configure_and_build, memcheck_all), without running anything.
@@ -160,7 +161,8 @@ memcheck_all() {
   "${sc[@]}" "$BUILD/test_cuda_irblock" || return $?
   RI_CUDA_CONV_ALGO=heuristic "${sc[@]}" "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq \
     || return $?
-  "${sc[@]}" "$BUILD/test_cuda_branches" "$MODELS" tiny_ssd
+  "${sc[@]}" "$BUILD/test_cuda_branches" "$MODELS" tiny_ssd || return $?
+  "${sc[@]}" "$BUILD/test_cuda_preprocess" "$MODELS" tiny
 }
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 setup_env
@@ -186,6 +188,7 @@ if has_step test; then
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
   step brtest "${T_BRTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
+  step pptest "${T_PPTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_preprocess" "$MODELS"
   step tactest "${T_TACTEST:-150}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
   step oomtest "${T_OOMTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
   step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"

@@ -269,7 +269,8 @@ ri_status ri__cu_fuse(cu_state *st, ri__err *err) {
     u.uses[g->outputs[i]]++;
   for (int ni = 0; ni < g->n_nodes; ni++)
     if (st->nodes[ni].fusable && !g->nodes[ni].host) fuse_residual(st, &u, ni);
-  ri_status s = ri__cu_fuse_irblock(st, u.uses, u.reader, err);
+  ri_status s = ri__cu_fuse_input(st, u.uses, u.reader, err);
+  if (s == RI_OK) s = ri__cu_fuse_irblock(st, u.uses, u.reader, err);
   if (s == RI_OK) s = fuse_concats(st, &u, err);
   ri__free(u.uses);
   ri__free(u.reader);

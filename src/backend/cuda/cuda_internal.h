@@ -311,6 +311,9 @@ int ri__cu_window_clear(const cu_state *st, int from, int to, int v);
  * fusion: uses[v] counts the reads of value v (plus one for a graph output), reader[v] is its last
  * reader. By default only in engines of maximum batch 1; RI_CUDA_IRBLOCK=1 / 0 force it on / off. */
 ri_status ri__cu_fuse_irblock(cu_state *st, const int *uses, const int *reader, ri__err *err);
+/* The input normalisation of device preprocessing as one kernel (cuda_fuse_input.c), called by ri__cu_fuse
+ * with the same use counts and last readers. */
+ri_status ri__cu_fuse_input(cu_state *st, const int *uses, const int *reader, ri__err *err);
 
 /* Device memory plan (cuda_memplan.c), after the ops' prep and before the fusion pass: fills st->mem_off,
  * mem_size, dio_off and arena_bytes from the graph plan's lifetimes and the device sizes. */

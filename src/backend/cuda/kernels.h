@@ -56,6 +56,15 @@ cudaError_t ri__cu_copy(cudaStream_t s, const ri__cu_walk *w, const void *src, r
  * (src/backend/cpu/ref/cast.c). Types: float32, float16, float64, bool and the 8..64-bit integers. */
 cudaError_t ri__cu_cast(cudaStream_t s, const void *x, ri_dtype xt, void *y, ri_dtype yt, int64_t n);
 
+/* y[i] = (x[i] - mean[i % channels]) * scale[i % channels] in float, rounded once to yt (F32 or F16), for
+ * i < n; channels 1 .. RI__CU_U8NORM_MAX_CHANNELS (k_u8norm.cu). */
+#define RI__CU_U8NORM_MAX_CHANNELS 4
+typedef struct {
+  float mean[RI__CU_U8NORM_MAX_CHANNELS], scale[RI__CU_U8NORM_MAX_CHANNELS];
+} ri__cu_u8norm_coef;
+cudaError_t ri__cu_u8_normalize(cudaStream_t s, const uint8_t *x, int64_t n, int channels,
+                                const ri__cu_u8norm_coef *k, void *y, ri_dtype yt);
+
 /* y[i] = value (converted to dt) for i < n; dt any type of size 1, 2, 4 or 8. */
 cudaError_t ri__cu_fill(cudaStream_t s, void *y, ri_dtype dt, int64_t n, double value);
 
