@@ -9,14 +9,18 @@
  * run the same seeded uint8 pixels at batch 1 and 4 (eager, then graph replays); every output is within
  * max|cuda - cpu| / max|cpu| <= 1e-4 (fp32) or 2.5e-2 (fp16, the bound test_cuda_ops gives these models).
  * With the fusion on, the NCHW model's description names the fused kernel (u8_normalize) and its three
- * skipped nodes. "tiny": the same on tiny_ssd only (for compute-sanitizer). Prints PASS/FAIL lines and
- * "N passed, M failed". */
+ * skipped nodes. First the kernel alone on both of its paths (check_kernel). "tiny": the same on tiny_ssd
+ * only (for compute-sanitizer). Prints PASS/FAIL lines and "N passed, M failed". */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/kernels.h"
+#include "core/half.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
 
@@ -76,8 +80,8 @@ static void check_model(const char *dir, const char *model, const char *spec, in
     if (fuse && ri_engine_describe_json(gpu, &json) == RI_OK && json) {
       int fused = count_str(json, "\"u8_normalize\""), skipped = count_str(json, "\"fused_into_input\"");
       if (expect_fused)
-        result(fused == 1 && skipped == 3, "%s %s: fused input normalisation (u8_normalize %d, skipped %d)", model,
-               pname, fused, skipped);
+        result(fused == 1 && skipped == 3, "%s %s: fused input normalisation (u8_normalize %d, skipped %d)",
+               model, pname, fused, skipped);
       else
         printf("note %s %s: u8_normalize %d, fused_into_input %d\n", model, pname, fused, skipped);
     }
@@ -121,8 +125,8 @@ static void check_model(const char *dir, const char *model, const char *spec, in
             if (fabs(ref[o][i]) > mr) mr = fabs(ref[o][i]);
           }
           double e = mr > 0 ? md / mr : md;
-          result(e <= tol, "%s %s fuse=%d batch %d run %d output %s: max_rel_err %.3g (tol %.1e)", model, pname,
-                 fuse, batch, rep, to[o].name, e, tol);
+          result(e <= tol, "%s %s fuse=%d batch %d run %d output %s: max_rel_err %.3g (tol %.1e)", model,
+                 pname, fuse, batch, rep, to[o].name, e, tol);
         }
       }
       if (!run_ok && in) result(0, "%s %s fuse=%d batch %d: runs", model, pname, fuse, batch);
@@ -139,13 +143,54 @@ static void check_model(const char *dir, const char *model, const char *spec, in
   ri_engine_destroy(cpu);
 }
 
+/* The kernel itself (ri__cu_u8_normalize) on both of its paths: four RGB pixels per thread (aligned, whole
+ * groups) and element by element (a pixel count not a multiple of 4, a misaligned input, 1 and 4
+ * channels): every output equals the host's (x - mean) * scale in float, rounded once to half for F16. */
+static void check_kernel(void) {
+  const int cases[][3] = {{3, 96, 0}, {3, 75, 0}, {3, 96, 1}, {1, 50, 0}, {4, 64, 0}, {3, 300 * 300 * 2, 0}};
+  ri__cu_u8norm_coef k = {{127.5f, 120.f, 110.f, 3.f}, {0.0078125f, 0.01f, 0.02f, 1.5f}};
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    int ch = cases[ci][0], off = cases[ci][2];
+    int64_t n = cases[ci][1];
+    for (int half = 0; half < 2; half++) {
+      size_t es = half ? 2 : 4;
+      uint8_t *hx = malloc((size_t)n + 4);
+      unsigned char *hy = malloc((size_t)n * es);
+      void *dx = NULL, *dy = NULL;
+      int ok = hx && hy && cudaMalloc(&dx, (size_t)n + 4) == cudaSuccess &&
+               cudaMalloc(&dy, (size_t)n * es) == cudaSuccess;
+      for (int64_t i = 0; ok && i < n + 4; i++)
+        hx[i] = (uint8_t)((i * 151 + 7) % 256);
+      ok = ok && cudaMemcpy(dx, hx, (size_t)n + 4, cudaMemcpyHostToDevice) == cudaSuccess &&
+           ri__cu_u8_normalize(0, (const uint8_t *)dx + off, n, ch, &k, dy,
+                               half ? RI_DTYPE_FLOAT16 : RI_DTYPE_FLOAT32) == cudaSuccess &&
+           cudaMemcpy(hy, dy, (size_t)n * es, cudaMemcpyDeviceToHost) == cudaSuccess;
+      int64_t bad = 0;
+      for (int64_t i = 0; ok && i < n; i++) {
+        int c = (int)(i % ch);
+        float want = ((float)hx[i + off] - k.mean[c]) * k.scale[c];
+        if (half ? ((const uint16_t *)hy)[i] != ri__float_to_half(want) : ((const float *)hy)[i] != want)
+          bad++;
+      }
+      result(ok && bad == 0, "ri__cu_u8_normalize %s channels %d n %lld input offset %d: %lld outputs differ",
+             half ? "f16" : "f32", ch, (long long)n, off, (long long)bad);
+      cudaFree(dx);
+      cudaFree(dy);
+      free(hx);
+      free(hy);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: test_cuda_preprocess MODELS_DIR\n");
     return 2;
   }
+  check_kernel();
   if (argc > 2 && strcmp(argv[2], "tiny") == 0) { /* small enough for compute-sanitizer */
-    check_model(argv[1], "tiny_ssd", "size=32x32;layout=nchw;mean=127.5,120,110;scale=0.0078125,0.01,0.02", 1);
+    check_model(argv[1], "tiny_ssd", "size=32x32;layout=nchw;mean=127.5,120,110;scale=0.0078125,0.01,0.02",
+                1);
   } else {
     check_model(argv[1], "ssd_mobilenet_v2",
                 "size=300x300;layout=nchw;mean=127.5,127.5,127.5;scale=0.0078125,0.0078125,0.0078125", 1);

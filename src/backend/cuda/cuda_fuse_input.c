@@ -33,7 +33,8 @@ static ri_status u8n_prep(cu_state *st, int ni, ri__err *err) {
   return ri__cu_unsupported(err, st, ni, "the input normalisation is made by the fusion pass only");
 }
 
-static ri_status u8n_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out, void *scratch, ri__err *err) {
+static ri_status u8n_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out, void *scratch,
+                         ri__err *err) {
   (void)out, (void)scratch;
   const cu_state *st = c->st;
   const u8n_aux *a = st->nodes[ni].aux;
@@ -111,8 +112,9 @@ static ri_status fuse_one(cu_state *st, const int *uses, const int *reader, int 
     v = g->nodes[ti].outputs[0];
     layout = CU_LAYOUT_NHWC;
   }
-  if (v < 0 || st->vlayout[v] != layout || (st->vdt[v] != RI_DTYPE_FLOAT16 && st->vdt[v] != RI_DTYPE_FLOAT32) ||
-      st->mem_off[v] < 0 || st->reloc_off[v] >= 0 || g->values[v].host || g->values[v].is_output)
+  if (v < 0 || st->vlayout[v] != layout ||
+      (st->vdt[v] != RI_DTYPE_FLOAT16 && st->vdt[v] != RI_DTYPE_FLOAT32) || st->mem_off[v] < 0 ||
+      st->reloc_off[v] >= 0 || g->values[v].host || g->values[v].is_output)
     return RI_OK;
   size_t nb;
   RI__TRY(ri__tensor_nbytes(st->vdt[v], &g->values[v].shape, &nb, err));
