@@ -10,15 +10,15 @@
 #             8), with RI_CUDA_BRANCHES=0 and the default policy, alternating, twice;
 #   u8bench   `runinfer bench` of fp16 engines of the reference SSD (float32 input normalised on the host,
 #             and built with --preprocess-on-device: uint8 pixels in) at batch 1 (max batch 1) and 32 (max
-#             batch 32): latency = H2D + compute + D2H from pageable host buffers;
-#   phases    bench/beam_host_phases.py (the Beam handler's call taken apart), fp16, max batch 32, batch 1
-#             and 32, float32 input and device preprocessing.
+#             batch 32): latency = H2D + compute + D2H from pageable host buffers.
+# (The Beam handler's call taken apart with and without device preprocessing: scripts/gpu/beam-gpu.sh's phases
+# step with PHASE_U8="no yes".)
 # BR_STEPS (default: all of them) chooses the steps. Logs in $OUT: summary.txt,
 # build.log, test.log, bench.log.
 set -uo pipefail
 # shellcheck source=/dev/null # device-run.sh returns early when sourced
 source "$(dirname "${BASH_SOURCE[0]}")/device-run.sh" || exit 1
-BR_STEPS=${BR_STEPS:-build,brtest,cpptest,ppmemcheck,pptest,brbench,u8bench,phases}
+BR_STEPS=${BR_STEPS:-build,brtest,cpptest,ppmemcheck,pptest,brbench,u8bench}
 br_step() { case ",$BR_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 SPEC="size=300x300;layout=nchw;dtype=float32;mean=127.5,127.5,127.5;scale=0.0078125,0.0078125,0.0078125"
 
@@ -59,21 +59,6 @@ u8_bench() {
   "$CLI" inspect /tmp/br_u8in.rie | head -4
 }
 
-# shellcheck disable=SC2317 # run through step(), in a child bash
-host_phases() {
-  local b
-  for b in 1 32; do
-    for u8 in no yes; do
-      echo "== batch $b, uint8 input: $u8"
-      # shellcheck disable=SC2046 # the option and its value, or nothing
-      PYTHONPATH="$ROOT/python" RI_LIB="$BUILD/libruninfer.so" python3 "$ROOT/bench/beam_host_phases.py" \
-        --onnx "$MODELS/ssd_mobilenet_v2.onnx" --device cuda --precision fp16 --batch "$b" --max-batch 32 \
-        --iters 60 $([ "$u8" = yes ] && printf -- '--preprocess-on-device %s' "$SPEC") |
-        python3 -c 'import json, sys; d = json.load(sys.stdin); print(json.dumps(d))' || return 1
-    done
-  done
-}
-
 setup_env
 export MODELS BUILD
 if br_step build; then
@@ -90,7 +75,6 @@ br_step pptest && step pptest "${T_PPTEST:-120}" "$OUT/test.log" env RI_TEST_DEV
 br_step brbench && step brbench "${T_BRBENCH:-150}" "$OUT/bench.log" br_bench
 export SPEC
 br_step u8bench && step u8bench "${T_U8BENCH:-150}" "$OUT/bench.log" u8_bench
-br_step phases && step phases "${T_PHASES:-150}" "$OUT/bench.log" host_phases
 {
   echo "---"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /'

@@ -12,25 +12,6 @@
 #include "test_file.h"
 #include "test_onnx_build.h"
 
-#define F32 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
-
-/* Conv (3 -> 4 channels, 3x3, pads 1) + Relu on [N, 3, 8, 8]. */
-static uint8_t *model(size_t *len) {
-  Onnx__ModelProto *m = tb_model(8, 13);
-  tb_input(m, "x", F32, 4, (const int64_t[]){-1, 3, 8, 8});
-  float w[4 * 3 * 3 * 3];
-  for (int i = 0; i < (int)(sizeof w / sizeof w[0]); i++)
-    w[i] = (float)((i * 7) % 11) / 11.f - 0.5f;
-  Onnx__TensorProto *t = tb_tensor("w", F32, 4, (const int64_t[]){4, 3, 3, 3});
-  tb_float_data(t, w, sizeof w / sizeof w[0]);
-  tb_add_init(m, t);
-  Onnx__NodeProto *n = tb_node(m, "Conv", "conv", "x,w", "c");
-  tb_attr_ints(n, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
-  tb_node(m, "Relu", "relu", "c", "y");
-  tb_output(m, "y");
-  return tb_pack(m, len);
-}
-
 static ri_status build(const uint8_t *onnx, size_t len, int level, const char *cache, ri_engine_t **e,
                        char *msg, size_t cap) {
   ri_builder_t *b = NULL;
@@ -59,7 +40,7 @@ int main(void) {
   ri_builder_destroy(b);
 
   size_t len = 0;
-  uint8_t *onnx = model(&len);
+  uint8_t *onnx = tb_conv_relu_model("x", &len);
   char msg[1024], cache[64], bad[64], path[2][64];
   snprintf(cache, sizeof cache, "/tmp/ri_test_bopt_%d.cache", (int)getpid());
   snprintf(bad, sizeof bad, "/tmp/ri_test_bopt_bad_%d.cache", (int)getpid());

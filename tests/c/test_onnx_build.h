@@ -309,4 +309,25 @@ static TB_UNUSED int tb_write_file(const char *path, const void *data, size_t le
   return (fclose(f) == 0 && w == len) ? 0 : -1;
 }
 
+/* A small model for builder tests: Conv (3 -> 4 channels, 3x3, pads 1, fixed weights) + Relu on an input
+ * `input` of [N, 3, 8, 8] with a symbolic batch axis, output "y"; packed (tb_reset frees it). */
+static TB_UNUSED uint8_t *tb_conv_relu_model(const char *input, size_t *len) {
+  Onnx__ModelProto *m = tb_model(8, 13);
+  tb_input(m, input, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, (const int64_t[]){-1, 3, 8, 8});
+  float w[4 * 3 * 3 * 3];
+  for (int i = 0; i < (int)(sizeof w / sizeof w[0]); i++)
+    w[i] = (float)((i * 7) % 11) / 11.f - 0.5f;
+  Onnx__TensorProto *t =
+      tb_tensor("w", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, (const int64_t[]){4, 3, 3, 3});
+  tb_float_data(t, w, sizeof w / sizeof w[0]);
+  tb_add_init(m, t);
+  char ins[256];
+  snprintf(ins, sizeof ins, "%s,w", input);
+  Onnx__NodeProto *n = tb_node(m, "Conv", "conv", ins, "c");
+  tb_attr_ints(n, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+  tb_node(m, "Relu", "relu", "c", "y");
+  tb_output(m, "y");
+  return tb_pack(m, len);
+}
+
 #endif

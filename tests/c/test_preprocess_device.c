@@ -13,27 +13,9 @@
 #include "test.h"
 #include "test_onnx_build.h"
 
-#define F32  ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
 #define SPEC "size=8x8;layout=nchw;dtype=float32;mean=10,20,30.5;scale=0.5,0.25,2"
 
 static const float MEAN[3] = {10.f, 20.f, 30.5f}, SCALE[3] = {0.5f, 0.25f, 2.f};
-
-/* Conv (3 -> 4 channels, 3x3, pads 1) + Relu on [N, 3, 8, 8]. */
-static uint8_t *model(size_t *len) {
-  Onnx__ModelProto *m = tb_model(8, 13);
-  tb_input(m, "pixels", F32, 4, (const int64_t[]){-1, 3, 8, 8});
-  float w[4 * 3 * 3 * 3];
-  for (int i = 0; i < (int)(sizeof w / sizeof w[0]); i++)
-    w[i] = (float)((i * 7) % 11) / 11.f - 0.5f;
-  Onnx__TensorProto *t = tb_tensor("w", F32, 4, (const int64_t[]){4, 3, 3, 3});
-  tb_float_data(t, w, sizeof w / sizeof w[0]);
-  tb_add_init(m, t);
-  Onnx__NodeProto *n = tb_node(m, "Conv", "conv", "pixels,w", "c");
-  tb_attr_ints(n, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
-  tb_node(m, "Relu", "relu", "c", "y");
-  tb_output(m, "y");
-  return tb_pack(m, len);
-}
 
 static ri_status build(const uint8_t *onnx, size_t len, const char *spec, int on_device, ri_engine_t **e,
                        char *msg, size_t cap) {
@@ -130,7 +112,7 @@ static void test_alloc_failures(const uint8_t *onnx, size_t len) {
 
 int main(void) {
   size_t len = 0;
-  uint8_t *onnx = model(&len);
+  uint8_t *onnx = tb_conv_relu_model("pixels", &len);
   test_outputs_and_metadata(onnx, len);
   test_refusals(onnx, len);
   test_alloc_failures(onnx, len);

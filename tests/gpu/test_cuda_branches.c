@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../../src/backend/cuda/cuda_api.h"
+#include "gpu_build.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
 
@@ -40,15 +41,8 @@ static ri_engine_t *build_with(const char *path, ri_precision prec, int max_batc
     setenv("RI_CUDA_BRANCHES", policy, 1);
   else
     unsetenv("RI_CUDA_BRANCHES");
-  ri_builder_t *b = NULL;
-  ri_status s = ri_builder_create(&b);
-  if (s == RI_OK) s = ri_builder_set_max_batch(b, max_batch);
-  if (s == RI_OK) s = ri_builder_set_device(b, "cuda");
-  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
-  if (s == RI_OK) s = ri_builder_set_timing_cache(b, cache);
-  if (s == RI_OK) s = ri_builder_build_onnx(b, path, &e);
-  if (s != RI_OK) snprintf(msg, sizeof msg, "%s: %s", ri_status_str(s), b ? ri_builder_last_error(b) : "");
-  ri_builder_destroy(b);
+  const gpu_build_opts opts = {NULL, cache};
+  ri_status s = gpu_build_ex(path, "cuda", prec, max_batch, &opts, &e, msg, sizeof msg);
   unsetenv("RI_CUDA_BRANCHES");
   if (s != RI_OK)
     result(0, "build (RI_CUDA_BRANCHES=%s, max batch %d): %s", policy ? policy : "default", max_batch, msg);

@@ -21,25 +21,11 @@
 
 #include "backend/cuda/kernels.h"
 #include "core/half.h"
+#include "gpu_build.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
 
 #define MB 4
-
-static ri_status build(const char *path, const char *device, ri_precision prec, const char *spec,
-                       ri_engine_t **e, char *msg, size_t cap) {
-  ri_builder_t *b = NULL;
-  ri_status s = ri_builder_create(&b);
-  if (s == RI_OK) s = ri_builder_set_max_batch(b, MB);
-  if (s == RI_OK) s = ri_builder_set_device(b, device);
-  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
-  if (s == RI_OK) s = ri_builder_set_metadata(b, "preprocess", spec);
-  if (s == RI_OK) s = ri_builder_set_preprocess_on_device(b, 1);
-  if (s == RI_OK) s = ri_builder_build_onnx(b, path, e);
-  if (s != RI_OK) snprintf(msg, cap, "%s: %s", ri_status_str(s), b ? ri_builder_last_error(b) : "");
-  ri_builder_destroy(b);
-  return s;
-}
 
 static size_t count(const ri_tensor_info *t, int batch) {
   size_t n = (size_t)batch;
@@ -58,8 +44,9 @@ static int count_str(const char *s, const char *needle) {
 static void check_model(const char *dir, const char *model, const char *spec, int expect_fused) {
   char path[1024], msg[1024] = "";
   snprintf(path, sizeof path, "%s/%s.onnx", dir, model);
+  const gpu_build_opts opts = {spec, NULL};
   ri_engine_t *cpu = NULL;
-  if (build(path, "cpu", RI_PRECISION_FP32, spec, &cpu, msg, sizeof msg) != RI_OK) {
+  if (gpu_build_ex(path, "cpu", RI_PRECISION_FP32, MB, &opts, &cpu, msg, sizeof msg) != RI_OK) {
     result(0, "%s: CPU build: %s", model, msg);
     return;
   }
@@ -70,7 +57,7 @@ static void check_model(const char *dir, const char *model, const char *spec, in
     double tol = prec == RI_PRECISION_FP16 ? 2.5e-2 : 1e-4;
     if (!fuse) setenv("RI_CUDA_FUSE", "0", 1);
     ri_engine_t *gpu = NULL;
-    ri_status s = build(path, "cuda", prec, spec, &gpu, msg, sizeof msg);
+    ri_status s = gpu_build_ex(path, "cuda", prec, MB, &opts, &gpu, msg, sizeof msg);
     unsetenv("RI_CUDA_FUSE");
     if (s != RI_OK) {
       result(0, "%s %s fuse=%d: CUDA build: %s", model, pname, fuse, msg);
