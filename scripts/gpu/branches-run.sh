@@ -6,8 +6,9 @@
 #   cpptest   tests/gpu/test_cuda_preprocess (uint8 input normalised on the device, fused and not, against
 #             the CPU); ppmemcheck: the same on tiny_ssd under compute-sanitizer memcheck;
 #   pptest    tests/python/test_preprocess_on_device.py with RI_TEST_DEVICE=cuda;
-#   brbench   bench_cuda on SSD MobileNet v2, fp16 and fp32, engines of max batch 1 (batch 1) and 8 (batch 1,
-#             8), with RI_CUDA_BRANCHES=0 and the default policy, alternating, twice;
+#   brbench   bench_cuda on SSD MobileNet v2, fp16 and fp32, for each BR_CONFIGS entry (batch lists; the
+#             engine's max batch is the last: default "1 1,8") and BR_POLICIES value (RI_CUDA_BRANCHES, or
+#             "default": default "0 default"), alternating, twice;
 #   u8bench   `runinfer bench` of fp16 engines of the reference SSD (float32 input normalised on the host,
 #             and built with --preprocess-on-device: uint8 pixels in) at batch 1 (max batch 1) and 32 (max
 #             batch 32): latency = H2D + compute + D2H from pageable host buffers.
@@ -24,17 +25,16 @@ SPEC="size=300x300;layout=nchw;dtype=float32;mean=127.5,127.5,127.5;scale=0.0078
 
 # shellcheck disable=SC2317 # run through step(), in a child bash
 br_bench() {
-  local round pol mb
+  local round cfg pol
   for round in 1 2; do
-    for mb in 1 8; do
-      for pol in 0 default; do
-        echo "== round $round, max batch $mb, RI_CUDA_BRANCHES=$pol"
+    for cfg in ${BR_CONFIGS:-1 1,8}; do
+      for pol in ${BR_POLICIES:-0 default}; do
+        echo "== round $round, max batch ${cfg##*,}, batches $cfg, RI_CUDA_BRANCHES=$pol"
         if [ "$pol" = default ]; then
-          "$BUILD/bench_cuda" "$MODELS/ssd_mobilenet_v2.onnx" --batches "$([ "$mb" = 1 ] && echo 1 || echo 1,8)" \
-            --seconds 1.0 || return 1
+          "$BUILD/bench_cuda" "$MODELS/ssd_mobilenet_v2.onnx" --batches "$cfg" --seconds 1.0 || return 1
         else
-          RI_CUDA_BRANCHES=$pol "$BUILD/bench_cuda" "$MODELS/ssd_mobilenet_v2.onnx" \
-            --batches "$([ "$mb" = 1 ] && echo 1 || echo 1,8)" --seconds 1.0 || return 1
+          RI_CUDA_BRANCHES=$pol "$BUILD/bench_cuda" "$MODELS/ssd_mobilenet_v2.onnx" --batches "$cfg" --seconds 1.0 ||
+            return 1
         fi
       done
     done
