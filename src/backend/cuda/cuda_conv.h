@@ -24,6 +24,12 @@ typedef struct {
   char label[200]; /* the node's implementation name with its tactic */
   int dnn_stored;  /* cuDNN: the algorithm comes from the engine (chosen at build), no search */
   ri__cu_dnn_tac dnn;
+  /* Depthwise and stem: kernel variant per batch bucket from a tactic (cuda_tactics.h), else 0 */
+  int var_tuned;
+  int var[RI__CU_TAC_BUCKETS];
+  float var_us;
+  int stem_hw_ok; /* stem: stem_hw holds the weights for variant 1 (3x3 over 3 channels, m <= 32) */
+  ri__cu_stem_host_weights stem_hw;
 } conv_aux;
 
 typedef struct {

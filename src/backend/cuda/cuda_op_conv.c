@@ -171,6 +171,21 @@ static void stem_args(const cu_state *st, int ni, const conv_geo *geo, const cu_
     sa->k = -1; /* refused by ri__cu_stemconv_supported */
 }
 
+/* Arguments of the depthwise kernel for one geometry. */
+static void dw_args(const cu_state *st, int ni, const conv_geo *geo, ri__cu_dwconv_args *d) {
+  const conv_aux *a = st->nodes[ni].aux;
+  const ri__node *n = &st->g->nodes[ni];
+  const ri__conv_params *p = n->params;
+  memset(d, 0, sizeof *d);
+  d->n = geo->n, d->c = geo->c, d->ih = geo->ih, d->iw = geo->iw, d->oh = geo->oh, d->ow = geo->ow;
+  d->kh = (int)a->kh, d->kw = (int)a->kw;
+  d->sh = (int)p->win.stride[0], d->sw = (int)p->win.stride[1];
+  d->dh = (int)p->win.dilation[0], d->dw = (int)p->win.dilation[1];
+  d->pad_t = (int)geo->pads[0], d->pad_l = (int)geo->pads[1];
+  d->nhwc = a->nhwc;
+  d->act = (int)n->act, d->act_a = n->act_a, d->act_b = n->act_b;
+}
+
 /* The tensor-core GEMM's K segmentation for every batch: what the heuristics give the batch-1 geometry on
  * this device with a context's split-K resources (the split that fills the device at batch 1, so batch 1
  * keeps its speed; larger batches sum the same segments within their blocks). */
@@ -253,6 +268,13 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
   const conv_aux *a = st->nodes[ni].aux;
   if (st->nodes[ni].impl != ri__cu_impl_conv() || !a) return 0;
   if (a->dnn_stored) return ri__cu_dnn_tac_encode(&a->dnn);
+  if ((a->depthwise || a->stem) && a->var_tuned) {
+    ri__cu_var_tac v;
+    v.us = a->var_us;
+    for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+      v.var[b] = a->var[b];
+    return ri__cu_var_tac_encode(&v);
+  }
   if (!a->gemm || !a->tuned) return 0;
   ri__cu_gemm_tac t;
   t.seg = a->seg;
@@ -260,6 +282,120 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
     t.tile[b] = a->tile[b];
   return ri__cu_tac_encode(&t);
+}
+
+/* ---- kernel variants of the depthwise and stem convolutions (cuda_tactics.h) ---- */
+
+/* The node's geometry at `batch` (its shapes at the maximum batch). */
+static void geo_at(const cu_state *st, int ni, int batch, conv_geo *geo) {
+  const ri__node *n = &st->g->nodes[ni];
+  ri__cu_conv_geometry(n->params, &st->g->values[n->inputs[0]].shape, &st->g->values[n->outputs[0]].shape,
+                       geo);
+  geo->n = batch;
+}
+
+/* The stem's input as its runs see it: the value's device type and layout. */
+static cu_arg stem_input(const cu_state *st, int ni) {
+  cu_arg x;
+  memset(&x, 0, sizeof x);
+  x.v = ri__cu_in(st, ni, 0);
+  x.dt = st->vdt[x.v];
+  x.layout = st->vlayout[x.v];
+  return x;
+}
+
+static int var_count_at(const cu_state *st, int ni, int batch) {
+  const conv_aux *a = st->nodes[ni].aux;
+  conv_geo geo;
+  geo_at(st, ni, batch, &geo);
+  if (a->depthwise) {
+    ri__cu_dwconv_args d;
+    dw_args(st, ni, &geo, &d);
+    return ri__cu_dwconv_variants(st->fp16 ? RI_DTYPE_FLOAT16 : RI_DTYPE_FLOAT32, &d);
+  }
+  if (!a->stem_hw_ok) return 1;
+  cu_arg x = stem_input(st, ni);
+  ri__cu_stemconv_args sa;
+  stem_args(st, ni, &geo, &x, &sa);
+  return ri__cu_stemconv_variants(&sa);
+}
+
+int ri__cu_conv_var_count(const cu_state *st, int ni, int *stem) {
+  const cu_node *cn = &st->nodes[ni];
+  if (st->g->nodes[ni].op != RI__OP_Conv || cn->impl != ri__cu_impl_conv() || cn->skip || !cn->aux ||
+      st->g->nodes[ni].tactic != 0)
+    return 0;
+  const conv_aux *a = cn->aux;
+  if ((!a->depthwise && !a->stem) || a->var_tuned) return 0;
+  *stem = a->stem;
+  return var_count_at(st, ni, st->cfg.max_batch);
+}
+
+void ri__cu_conv_var_bytes(const cu_state *st, int ni, int batch, size_t *xb, size_t *yb) {
+  const conv_aux *a = st->nodes[ni].aux;
+  conv_geo geo;
+  geo_at(st, ni, batch, &geo);
+  size_t es = st->fp16 ? 2 : 4, xes = a->stem ? ri_dtype_size(st->vdt[ri__cu_in(st, ni, 0)]) : es;
+  *xb = (size_t)(geo.n * geo.c * geo.ih * geo.iw) * xes;
+  *yb = (size_t)(geo.n * a->m * geo.oh * geo.ow) * es;
+}
+
+void ri__cu_conv_var_key(const cu_state *st, int ni, char *buf, size_t cap) {
+  const conv_aux *a = st->nodes[ni].aux;
+  conv_geo geo;
+  geo_at(st, ni, 1, &geo);
+  const ri__conv_params *p = st->g->nodes[ni].params;
+  int xv = ri__cu_in(st, ni, 0);
+  snprintf(
+      buf, cap,
+      "%s ih%lld iw%lld c%lld m%lld oh%lld ow%lld k%lldx%lld s%lld,%lld d%lld,%lld p%lld,%lld act%d x%d,%d",
+      a->stem ? (st->fp16 ? "stem_f16" : "stem_f32") : (st->fp16 ? "dw_f16" : "dw_f32"), (long long)geo.ih,
+      (long long)geo.iw, (long long)geo.c, (long long)a->m, (long long)geo.oh, (long long)geo.ow,
+      (long long)a->kh, (long long)a->kw, (long long)p->win.stride[0], (long long)p->win.stride[1],
+      (long long)p->win.dilation[0], (long long)p->win.dilation[1], (long long)geo.pads[0],
+      (long long)geo.pads[1], (int)st->g->nodes[ni].act, (int)st->vdt[xv], (int)st->vlayout[xv]);
+}
+
+cudaError_t ri__cu_conv_var_launch(const cu_state *st, int ni, int batch, int v, cudaStream_t s,
+                                   const void *x, void *y) {
+  const conv_aux *a = st->nodes[ni].aux;
+  conv_geo geo;
+  geo_at(st, ni, batch, &geo);
+  const float *bias = a->b_off >= 0 ? ri__cu_const_ptr(st, a->b_off) : NULL;
+  const void *w = ri__cu_const_ptr(st, a->w_off);
+  if (a->stem) {
+    cu_arg xa = stem_input(st, ni);
+    ri__cu_stemconv_args sa;
+    stem_args(st, ni, &geo, &xa, &sa);
+    return ri__cu_stemconv_v(s, &sa, v, x, xa.dt, w, bias, a->stem_hw_ok ? &a->stem_hw : NULL, y);
+  }
+  ri__cu_dwconv_args d;
+  dw_args(st, ni, &geo, &d);
+  return ri__cu_dwconv_v(s, st->fp16 ? RI_DTYPE_FLOAT16 : RI_DTYPE_FLOAT32, &d, v, x, w, bias, y);
+}
+
+void ri__cu_conv_set_var_tactic(cu_state *st, int ni, const ri__cu_var_tac *t) {
+  conv_aux *a = st->nodes[ni].aux;
+  a->var_tuned = 1;
+  a->var_us = ri__half_to_float(ri__float_to_half(t->us)); /* as the engine file keeps it */
+  for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+    a->var[b] = t->var[b] & 7;
+  const char *base = a->stem    ? (st->fp16 ? "stem_direct_f16" : "stem_direct_f32")
+                     : !a->nhwc ? (st->fp16 ? "dwconv_nchw_f16" : "dwconv_nchw_f32")
+                                : (st->fp16 ? "dwconv_nhwc_f16" : "dwconv_nhwc_f32");
+  snprintf(a->label, sizeof a->label, "%s variants %d/%d/%d/%d, %.1f us at max batch", base, a->var[0],
+           a->var[1], a->var[2], a->var[3], (double)a->var_us);
+  st->nodes[ni].name = a->label;
+}
+
+/* The variant of a run at `batch` (0 without a tactic). */
+static int var_of(const conv_aux *a, int batch) {
+  return a->var_tuned ? a->var[ri__cu_tac_bucket(batch)] : 0;
+}
+
+int ri__cu_conv_tune_residual(const cu_state *st, int ni) {
+  const cu_node *cn = &st->nodes[ni];
+  return cn->fusable && cn->co.res_v >= 0;
 }
 
 const cudnnMathType_t ri__cu_conv_maths[4] = {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH,
@@ -363,7 +499,20 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
                                   (long long)a->m);
       RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
     }
+    if (a->kh == 3 && a->kw == 3 && a->cg == 3 && a->m <= RI__CU_STEM_VM) {
+      /* variant 1 takes the weights ([kk][32], zero beyond m) and the bias as a kernel parameter */
+      const float *wd = w->data;
+      for (int64_t m = 0; m < a->m; m++)
+        for (int64_t c = 0; c < a->cg; c++)
+          for (int64_t t = 0; t < ksz; t++)
+            a->stem_hw.w[(t * a->cg + c) * RI__CU_STEM_VM + m] = wd[(m * a->cg + c) * ksz + t];
+      if (p->has_bias)
+        memcpy(a->stem_hw.b, g->values[ri__cu_in(st, ni, 2)].data, (size_t)a->m * sizeof(float));
+      a->stem_hw_ok = 1;
+    }
     st->nodes[ni].name = st->fp16 ? "stem_direct_f16" : "stem_direct_f32";
+    ri__cu_var_tac vt;
+    if (ri__cu_var_tac_decode(n->tactic, &vt)) ri__cu_conv_set_var_tactic(st, ni, &vt); /* stored at build */
     return RI_OK;
   }
   if (a->gemm) {
@@ -391,6 +540,8 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     st->nodes[ni].name = a->nhwc    ? (st->fp16 ? "dwconv_nhwc_f16" : "dwconv_nhwc_f32")
                          : st->fp16 ? "dwconv_nchw_f16"
                                     : "dwconv_nchw_f32";
+    ri__cu_var_tac vt;
+    if (ri__cu_var_tac_decode(n->tactic, &vt)) ri__cu_conv_set_var_tactic(st, ni, &vt); /* stored at build */
     return RI_OK;
   }
   if (a->gemm) {
@@ -466,7 +617,8 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   if (a->stem) {
     ri__cu_stemconv_args sa;
     stem_args(st, ni, &geo, &in[0], &sa);
-    CU_RT(ri__cu_stemconv(c->stream, &sa, in[0].p, in[0].dt, w, bias, out[0].p));
+    CU_RT(ri__cu_stemconv_v(c->stream, &sa, var_of(a, batch_of(&geo)), in[0].p, in[0].dt, w, bias,
+                            a->stem_hw_ok ? &a->stem_hw : NULL, out[0].p));
     return RI_OK;
   }
   if ((in[0].layout == CU_LAYOUT_NHWC) != (a->nhwc != 0) && in[0].t->shape.rank == 4)
@@ -474,15 +626,8 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
                        "node '%s' (Conv): input layout does not match the prepared layout", n->name);
   if (a->depthwise) {
     ri__cu_dwconv_args d;
-    memset(&d, 0, sizeof d);
-    d.n = geo.n, d.c = geo.c, d.ih = geo.ih, d.iw = geo.iw, d.oh = geo.oh, d.ow = geo.ow;
-    d.kh = (int)a->kh, d.kw = (int)a->kw;
-    d.sh = (int)p->win.stride[0], d.sw = (int)p->win.stride[1];
-    d.dh = (int)p->win.dilation[0], d.dw = (int)p->win.dilation[1];
-    d.pad_t = (int)geo.pads[0], d.pad_l = (int)geo.pads[1];
-    d.nhwc = a->nhwc;
-    d.act = (int)n->act, d.act_a = n->act_a, d.act_b = n->act_b;
-    CU_RT(ri__cu_dwconv(c->stream, in[0].dt, &d, in[0].p, w, bias, out[0].p));
+    dw_args(st, ni, &geo, &d);
+    CU_RT(ri__cu_dwconv_v(c->stream, in[0].dt, &d, var_of(a, batch_of(&geo)), in[0].p, w, bias, out[0].p));
     return RI_OK;
   }
   if (a->gemm) {

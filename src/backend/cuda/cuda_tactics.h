@@ -81,6 +81,37 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni);
 /* Build: keeps the cuDNN algorithm context c chose for node ni (a cuDNN convolution) as its tactic. */
 void ri__cu_conv_keep_algo(cu_ctx *c, int ni);
 
+/* Depthwise (k_dwconv.cu) and stem (k_stemconv.cu) convolutions store their kernel variant per batch
+ * bucket (cuda_tune_direct.c; every variant gives the same bits, so the buckets may differ):
+ *   bits 28..30    0, bit 27 1
+ *   bits 0..11     variant of bucket b in bits 3b .. 3b + 2
+ *   bits 12..26    the timed time of the maximum batch's variant, microseconds, half float without sign
+ * A stored variant that does not apply where the node runs is variant 0 (the same bits). */
+#define RI__CU_TAC_VAR (1 << 27)
+typedef struct {
+  int var[RI__CU_TAC_BUCKETS]; /* 0 .. 7 */
+  float us;
+} ri__cu_var_tac;
+int32_t ri__cu_var_tac_encode(const ri__cu_var_tac *t);
+/* 1 and *t when code is a variant tactic, else 0. */
+int ri__cu_var_tac_decode(int32_t code, ri__cu_var_tac *t);
+/* Conv side (cuda_op_conv.c) of the variant tuning. ri__cu_conv_var_count: the variants of a depthwise or
+ * stem node that runs and has no stored tactic (0 for any other node), *stem 1 for a stem; _bytes: its
+ * input and output bytes at `batch`; _key: its geometry for the timing cache; _launch: one run of
+ * variant v at `batch` from x into y on stream s; set_var_tactic applies a tactic (and names the node). */
+int ri__cu_conv_var_count(const cu_state *st, int ni, int *stem);
+void ri__cu_conv_var_bytes(const cu_state *st, int ni, int batch, size_t *xb, size_t *yb);
+void ri__cu_conv_var_key(const cu_state *st, int ni, char *buf, size_t cap);
+cudaError_t ri__cu_conv_var_launch(const cu_state *st, int ni, int batch, int v, cudaStream_t s,
+                                   const void *x, void *y);
+void ri__cu_conv_set_var_tactic(cu_state *st, int ni, const ri__cu_var_tac *t);
+/* Times the variants of every depthwise and stem node (cuda_tune_direct.c), as ri__cu_tune does for the
+ * GEMMs (called by it). RI_CUDA_DW_TACTICS / RI_CUDA_STEM_TACTICS: 0 keeps variant 0 (no tactic stored;
+ * for before/after comparisons), N > 0 chooses variant N wherever it applies, untimed (tests). */
+ri_status ri__cu_tune_direct(cu_state *st, int level, ri__err *err);
+/* 1 when the convolution adds a fused residual (cuda_fuse.c): the tuner times it with one. */
+int ri__cu_conv_tune_residual(const cu_state *st, int ni);
+
 /* Times the candidates of every tunable convolution on the engine's device (st->cfg.tune_level 1..5; 0
  * does nothing), through st->cfg.tcache when set, and applies the winners. A failure of the timing
  * itself (no memory for its buffers, a launch error) leaves the heuristics in place; only an out-of-memory

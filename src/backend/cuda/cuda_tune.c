@@ -7,8 +7,10 @@
  * in fp16 engines, k_pwconv_f32.cu in fp32 ones),
  * timed at the bucket's representative batch (at most the maximum batch; level 1: only the maximum batch's
  * bucket, the others inherit from the bucket below). Each candidate runs `reps` times between two events
- * after one warm-up launch; its time is the mean. Entries of the timing cache are keyed by the library
- * version, the device fingerprint, the convolution's geometry and the candidate. */
+ * after one warm-up launch; its time is the mean. A convolution with a fused residual (cuda_fuse.c) is
+ * timed reading one, as it runs (RI_CUDA_TUNE_RES=0 times it without, as before, for comparisons). Entries
+ * of the timing cache are keyed by the library version, the device fingerprint, the convolution's geometry
+ * (and residual) and the candidate. Depthwise and stem convolutions: cuda_tune_direct.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,11 +90,17 @@ static int pw_mode(int f32) {
   return e && strcmp(e, "force") == 0 ? 2 : 1;
 }
 
+/* RI_CUDA_TUNE_RES=0: time fused-residual convolutions without the residual (the former timing). */
+static int res_mode(void) {
+  const char *e = getenv("RI_CUDA_TUNE_RES");
+  return !(e && strcmp(e, "0") == 0);
+}
+
 typedef struct {
   cudaStream_t s;
   cudaEvent_t e0, e1;
-  void *x, *y;
-  size_t x_bytes, y_bytes;
+  void *x, *y, *r; /* r: a residual for the convolutions that add one */
+  size_t x_bytes, y_bytes, r_bytes;
   ri__cu_splitk sk;
   int reps;
   int f32; /* the fp32 kernel (fp32 engines) instead of the half one */
@@ -109,22 +117,24 @@ static void geometry_key(const ri__cu_convgemm_args *a, int f32, char *buf, size
 
 /* Mean microseconds of one launch (INFINITY when it cannot run), from the cache when it holds the key. */
 static ri_status time_one(tuner *t, const ri__cu_convgemm_args *a, const ri__cu_convgemm_tactic *tac,
-                          const void *w, const float *bias, float *us, ri__err *err) {
+                          const void *w, const float *bias, const void *res, float *us, ri__err *err) {
   char geo[400], key[RI__TCACHE_MAX_KEY];
   geometry_key(a, t->f32, geo, sizeof geo);
+  const char *rs = res ? " res" : "";
   if (tac->pw)
-    snprintf(key, sizeof key, "%s|%s|n%d pw seg%d", t->fp, geo, a->n, tac->seg_ktiles);
+    snprintf(key, sizeof key, "%s|%s%s|n%d pw seg%d", t->fp, geo, rs, a->n, tac->seg_ktiles);
   else
-    snprintf(key, sizeof key, "%s|%s|n%d t%dx%d seg%d", t->fp, geo, a->n, tac->bm, tac->bn, tac->seg_ktiles);
+    snprintf(key, sizeof key, "%s|%s%s|n%d t%dx%d seg%d", t->fp, geo, rs, a->n, tac->bm, tac->bn,
+             tac->seg_ktiles);
   if (t->cache && ri__tcache_get(t->cache, key, us)) return RI_OK;
   *us = INFINITY;
   cudaError_t (*run)(cudaStream_t, const ri__cu_convgemm_args *, const ri__cu_convgemm_tactic *, const void *,
                      const void *, const float *, const void *, void *, const ri__cu_splitk *) =
       t->f32 ? ri__cu_convgemm_f32_tac : ri__cu_convgemm_tac;
-  cudaError_t e = run(t->s, a, tac, t->x, w, bias, NULL, t->y, &t->sk);
+  cudaError_t e = run(t->s, a, tac, t->x, w, bias, res, t->y, &t->sk);
   if (e == cudaSuccess) e = cudaEventRecord(t->e0, t->s);
   for (int r = 0; e == cudaSuccess && r < t->reps; r++)
-    e = run(t->s, a, tac, t->x, w, bias, NULL, t->y, &t->sk);
+    e = run(t->s, a, tac, t->x, w, bias, res, t->y, &t->sk);
   if (e == cudaSuccess) e = cudaEventRecord(t->e1, t->s);
   if (e == cudaSuccess) e = cudaEventSynchronize(t->e1);
   float ms = 0.f;
@@ -144,6 +154,7 @@ static ri_status best_tile(tuner *t, const cu_state *st, int ni, int batch, int 
   const void *w;
   const float *bias;
   ri__cu_conv_tune_args(st, ni, batch, &a, &w, &bias);
+  const void *res = t->r && res_mode() && ri__cu_conv_tune_residual(st, ni) ? t->r : NULL;
   *id = -1;
   *best = INFINITY;
   /* The pointwise kernel: one K segment only (what the tactic code holds), where it runs (its results
@@ -154,7 +165,7 @@ static ri_status best_tile(tuner *t, const cu_state *st, int ni, int batch, int 
   for (int k = pw == 2 ? RI__CU_TILE_PW : 0; k < ids; k++) {
     ri__cu_convgemm_tactic tac = ri__cu_tac_launch(t->f32, k, seg);
     float us;
-    RI__TRY(time_one(t, &a, &tac, w, bias, &us, err));
+    RI__TRY(time_one(t, &a, &tac, w, bias, res, &us, err));
     if (us < *best) *best = us, *id = k;
   }
   return RI_OK;
@@ -213,6 +224,7 @@ static int tuner_open(tuner *t, const cu_state *st) {
            yb = (size_t)a.n * a.oh * a.ow * a.m_out * (a.y_f32 || t->f32 ? 4 : 2);
     if (xb > t->x_bytes) t->x_bytes = xb;
     if (yb > t->y_bytes) t->y_bytes = yb;
+    if (ri__cu_conv_tune_residual(st, ni) && yb > t->r_bytes) t->r_bytes = yb;
   }
   if (!t->x_bytes) return 0;
   t->sk.ws_bytes = RI__CU_SPLITK_WS_BYTES;
@@ -233,6 +245,8 @@ static int tuner_open(tuner *t, const cu_state *st) {
            cudaMalloc(&t->sk.ws, t->sk.ws_bytes) == cudaSuccess &&
            cudaMalloc(&cnt, (size_t)t->sk.n_counters * sizeof(int)) == cudaSuccess;
   t->sk.counters = cnt;
+  ok = ok && (!t->r_bytes || (cudaMalloc(&t->r, t->r_bytes) == cudaSuccess &&
+                              cudaMemsetAsync(t->r, 0, t->r_bytes, t->s) == cudaSuccess));
   ok = ok && cudaMemsetAsync(t->x, 0, t->x_bytes, t->s) == cudaSuccess &&
        cudaMemsetAsync(cnt, 0, (size_t)t->sk.n_counters * sizeof(int), t->s) == cudaSuccess;
   if (!ok) (void)cudaGetLastError();
@@ -243,6 +257,7 @@ static void tuner_close(tuner *t) {
   if (t->s) cudaStreamSynchronize(t->s);
   cudaFree(t->x);
   cudaFree(t->y);
+  cudaFree(t->r);
   cudaFree(t->sk.ws);
   cudaFree(t->sk.counters);
   if (t->e0) cudaEventDestroy(t->e0);
@@ -265,6 +280,7 @@ ri_status ri__cu_tune(cu_state *st, ri__err *err) {
     for (int ni = 0; s == RI_OK && ni < st->g->n_nodes; ni++)
       if (ri__cu_conv_tunable(st, ni)) s = tune_node(&t, st, ni, level, err);
   tuner_close(&t);
+  if (s == RI_OK) s = ri__cu_tune_direct(st, level, err);
   st->cfg.tcache = NULL; /* the builder's, valid during prepare only */
   return s;
 }

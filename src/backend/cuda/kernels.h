@@ -153,6 +153,15 @@ typedef struct {
 } ri__cu_dwconv_args;
 cudaError_t ri__cu_dwconv(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args *p, const void *x,
                           const void *w, const float *bias, void *y);
+/* Kernel variants of NHWC 3x3 depthwise convolutions whose channels fill 16-byte vectors (k_dwconv.cu):
+ * 0 is what ri__cu_dwconv runs, 1 .. RI__CU_DW_VARIANTS - 1 compute blocks of output pixels per thread.
+ * Every variant gives the same bits. ri__cu_dwconv_variants: how many variants the convolution has (1 when
+ * only variant 0 runs it); ri__cu_dwconv_v runs variant `variant` (variant 0 where the variant does not
+ * apply, e.g. to unaligned pointers). */
+#define RI__CU_DW_VARIANTS 4
+int ri__cu_dwconv_variants(ri_dtype dt, const ri__cu_dwconv_args *p);
+cudaError_t ri__cu_dwconv_v(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args *p, int variant,
+                            const void *x, const void *w, const float *bias, void *y);
 
 /* Convolution as an implicit GEMM on the tensor cores (k_convgemm.cu), half data, float accumulation.
  * x is NHWC [n, ih, iw, c] half. w holds m_out rows of ldw halves: row j is output channel j's [kh, kw, c]
@@ -262,6 +271,24 @@ typedef struct {
 int ri__cu_stemconv_supported(const ri__cu_stemconv_args *p);
 cudaError_t ri__cu_stemconv(cudaStream_t s, const ri__cu_stemconv_args *p, const void *x, ri_dtype xt,
                             const float *w, const float *bias, void *y);
+/* Kernel variants of the direct convolution (k_stemconv.cu) for 3x3 kernels over 3 input channels
+ * (k = 27) and at most 32 output channels, the RGB stem: 0 is what ri__cu_stemconv runs; 1 takes the
+ * weights as a kernel parameter (constant bank operands of the FMAs), one pixel of all channels per
+ * thread; 2 splits a pixel's channels over 8 threads of 4 channels with the weights in registers. Every
+ * variant gives the same bits. ri__cu_stemconv_variants: how many variants apply (1: only variant 0);
+ * ri__cu_stemconv_v runs one, hw holding the weights and bias as ri__cu_stem_host_weights lays them out
+ * on the host (variant 1 only; NULL runs variant 0 instead). */
+#define RI__CU_STEM_VARIANTS 3
+#define RI__CU_STEM_VK       27
+#define RI__CU_STEM_VM       32
+typedef struct {
+  float w[RI__CU_STEM_VK * RI__CU_STEM_VM]; /* [kk][32], zero beyond m */
+  float b[RI__CU_STEM_VM];                  /* zero beyond m and without bias */
+} ri__cu_stem_host_weights;
+int ri__cu_stemconv_variants(const ri__cu_stemconv_args *p);
+cudaError_t ri__cu_stemconv_v(cudaStream_t s, const ri__cu_stemconv_args *p, int variant, const void *x,
+                              ri_dtype xt, const float *w, const float *bias,
+                              const ri__cu_stem_host_weights *hw, void *y);
 
 #ifdef __cplusplus
 }
