@@ -8,7 +8,9 @@
  * its tactics, split K and batch invariance; its pointwise kernel ri__cu_pwconv_f32 through the tactic, also
  * bit for bit against the tiled kernel with the same K segments; ri__cu_dwconv on NHWC float;
  * ri__cu_stemconv with float output) get float data and must be within 1e-5 of the double reference (fp32
- * arithmetic only).
+ * arithmetic only). The depthwise and stem kernels run in every variant that applies
+ * (ri__cu_dwconv_v, ri__cu_stemconv_v), each checked against the reference and bit for bit against
+ * variant 0.
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *
@@ -47,6 +49,11 @@ static double act(int a, double x, double lo, double hi) {
   switch (a) {
   case 1: return x > 0 ? x : 0;
   case 2: return x < lo ? lo : x > hi ? hi : x;
+  case 4: return 1.0 / (1.0 + exp(-x));
+  case 6: {
+    double y = x / 6.0 + 0.5;
+    return x * (y < 0 ? 0 : y > 1 ? 1 : y);
+  }
   default: return x;
   }
 }
@@ -310,9 +317,11 @@ static void test_stem(const scase *t, int yf32) {
   size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->m, nw = (size_t)k * t->m;
   float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->m * 4);
   uint16_t *hx = malloc(nx * 2);
-  unsigned char *hy = malloc(ny * ye);
+  unsigned char *hy = malloc(ny * ye), *hy2 = malloc(ny * ye);
+  ri__cu_stem_host_weights *hw = malloc(sizeof *hw);
   void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
-  if (!fx || !fw || !fb || !hx || !hy) {
+  int nv;
+  if (!fx || !fw || !fb || !hx || !hy || !hy2 || !hw) {
     printf("FAIL %s: out of host memory\n", name);
     g_fail++;
     goto done;
@@ -342,7 +351,6 @@ static void test_stem(const scase *t, int yf32) {
                 cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dw, fw, nw * 4, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(db, fb, t->m * 4, cudaMemcpyHostToDevice));
-  CK(cudaMemset(dy, 0xff, ny * ye));
   ri__cu_stemconv_args a;
   memset(&a, 0, sizeof a);
   a.n = t->n, a.c = t->c, a.ih = t->ih, a.iw = t->iw, a.oh = oh, a.ow = ow, a.m = t->m, a.k = k;
@@ -354,48 +362,68 @@ static void test_stem(const scase *t, int yf32) {
     a.xs_c = 1, a.xs_h = (int64_t)t->iw * t->c, a.xs_w = t->c;
   a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
   a.y_f32 = yf32;
-  CK(ri__cu_stemconv(0, &a, dx, t->nchw_f32 ? RI_DTYPE_FLOAT32 : RI_DTYPE_FLOAT16, dw, db, dy));
-  CK(cudaDeviceSynchronize());
-  CK(cudaMemcpy(hy, dy, ny * ye, cudaMemcpyDeviceToHost));
-  double maxref = 0, maxerr = 0;
-  for (int b = 0; b < t->n; b++)
-    for (int oy = 0; oy < oh; oy++)
-      for (int ox = 0; ox < ow; ox++)
-        for (int j = 0; j < t->m; j++) {
-          double s = fb[j];
-          for (int ky = 0; ky < t->kh; ky++)
-            for (int kx = 0; kx < t->kw; kx++) {
-              int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
-              if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
-              for (int ci = 0; ci < t->c; ci++)
-                s += (double)fx[(((size_t)b * t->c + ci) * t->ih + iy) * t->iw + ix] *
-                     fw[(size_t)((ky * t->kw + kx) * t->c + ci) * t->m + j];
+  /* the weights as variant 1 takes them */
+  memset(hw, 0, sizeof *hw);
+  if (k == RI__CU_STEM_VK && t->m <= RI__CU_STEM_VM) {
+    for (int kk = 0; kk < k; kk++)
+      for (int j = 0; j < t->m; j++)
+        hw->w[kk * RI__CU_STEM_VM + j] = fw[(size_t)kk * t->m + j];
+    memcpy(hw->b, fb, (size_t)t->m * 4);
+  }
+  /* every kernel variant that applies: against the reference, and bit for bit against variant 0 */
+  nv = ri__cu_stemconv_variants(&a);
+  for (int v = 0; v < nv; v++) {
+    CK(cudaMemset(dy, 0xff, ny * ye));
+    CK(ri__cu_stemconv_v(0, &a, v, dx, t->nchw_f32 ? RI_DTYPE_FLOAT32 : RI_DTYPE_FLOAT16, dw, db, hw, dy));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(v ? hy2 : hy, dy, ny * ye, cudaMemcpyDeviceToHost));
+    const unsigned char *got_y = v ? hy2 : hy;
+    double maxref = 0, maxerr = 0;
+    for (int b = 0; b < t->n; b++)
+      for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++)
+          for (int j = 0; j < t->m; j++) {
+            double s = fb[j];
+            for (int ky = 0; ky < t->kh; ky++)
+              for (int kx = 0; kx < t->kw; kx++) {
+                int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
+                if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
+                for (int ci = 0; ci < t->c; ci++)
+                  s += (double)fx[(((size_t)b * t->c + ci) * t->ih + iy) * t->iw + ix] *
+                       fw[(size_t)((ky * t->kw + kx) * t->c + ci) * t->m + j];
+              }
+            s = act(t->act, s, 0.0, 6.0);
+            size_t yi = (((size_t)b * oh + oy) * ow + ox) * t->m + j;
+            double got;
+            if (yf32) {
+              float fv;
+              memcpy(&fv, got_y + yi * 4, 4);
+              got = fv;
+            } else {
+              uint16_t hv;
+              memcpy(&hv, got_y + yi * 2, 2);
+              got = ri__half_to_float(hv);
             }
-          s = act(t->act, s, 0.0, 6.0);
-          size_t yi = (((size_t)b * oh + oy) * ow + ox) * t->m + j;
-          double got;
-          if (yf32) {
-            float fv;
-            memcpy(&fv, hy + yi * 4, 4);
-            got = fv;
-          } else {
-            uint16_t hv;
-            memcpy(&hv, hy + yi * 2, 2);
-            got = ri__half_to_float(hv);
+            double e = isnan(got) ? INFINITY : fabs(got - s);
+            if (e > maxerr) maxerr = e;
+            if (fabs(s) > maxref) maxref = fabs(s);
           }
-          double e = isnan(got) ? INFINITY : fabs(got - s);
-          if (e > maxerr) maxerr = e;
-          if (fabs(s) > maxref) maxref = fabs(s);
-        }
-  double rel = maxerr / (maxref > 1 ? maxref : 1);
-  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g)\n", rel <= tol ? "PASS" : "FAIL", name, rel, maxref);
-  if (rel <= tol)
-    g_pass++;
-  else
-    g_fail++;
+    double rel = maxerr / (maxref > 1 ? maxref : 1);
+    int same = v == 0 || memcmp(hy, hy2, ny * ye) == 0;
+    int ok = rel <= tol && same;
+    printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)%s\n", ok ? "PASS" : "FAIL", name, v, nv,
+           rel, maxref,
+           v == 0 ? ""
+           : same ? ", bits of variant 0"
+                  : ", bits differ from variant 0");
+    if (ok)
+      g_pass++;
+    else
+      g_fail++;
+  }
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
-  free(fx), free(fw), free(fb), free(hx), free(hy);
+  free(fx), free(fw), free(fb), free(hx), free(hy), free(hy2), free(hw);
 }
 
 typedef struct {
@@ -408,10 +436,11 @@ static void test_dw(const dcase *t) {
            t->ih, t->iw, t->c, t->s, t->pt, t->pl, t->pb, t->pr, t->act, t->bias);
   int oh = (t->ih + t->pt + t->pb - 3) / t->s + 1, ow = (t->iw + t->pl + t->pr - 3) / t->s + 1;
   size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->c, nw = 9 * (size_t)t->c;
-  uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hy = malloc(ny * 2);
+  uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hy = malloc(ny * 2), *hy2 = malloc(ny * 2);
   float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->c * 4);
   void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
-  if (!hx || !hw || !hy || !fx || !fw || !fb) {
+  int nv;
+  if (!hx || !hw || !hy || !hy2 || !fx || !fw || !fb) {
     printf("FAIL %s: out of host memory\n", name);
     g_fail++;
     goto done;
@@ -427,43 +456,54 @@ static void test_dw(const dcase *t) {
   CK(cudaMemcpy(dx, hx, nx * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dw, hw, nw * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(db, fb, t->c * 4, cudaMemcpyHostToDevice));
-  CK(cudaMemset(dy, 0xff, ny * 2));
   ri__cu_dwconv_args a;
   memset(&a, 0, sizeof a);
   a.n = t->n, a.c = t->c, a.ih = t->ih, a.iw = t->iw, a.oh = oh, a.ow = ow;
   a.kh = a.kw = 3, a.sh = a.sw = t->s, a.dh = a.dw = 1, a.pad_t = t->pt, a.pad_l = t->pl;
   a.nhwc = 1, a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
-  CK(ri__cu_dwconv(0, RI_DTYPE_FLOAT16, &a, dx, dw, t->bias ? db : NULL, dy));
-  CK(cudaDeviceSynchronize());
-  CK(cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost));
-  double maxref = 0, maxerr = 0;
-  for (int b = 0; b < t->n; b++)
-    for (int oy = 0; oy < oh; oy++)
-      for (int ox = 0; ox < ow; ox++)
-        for (int ch = 0; ch < t->c; ch++) {
-          double s = t->bias ? fb[ch] : 0.0;
-          for (int ky = 0; ky < 3; ky++)
-            for (int kx = 0; kx < 3; kx++) {
-              int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
-              if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
-              s += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] *
-                   fw[(ky * 3 + kx) * t->c + ch];
-            }
-          s = act(t->act, s, 0.0, 6.0);
-          double got = ri__half_to_float(hy[(((size_t)b * oh + oy) * ow + ox) * t->c + ch]);
-          double e = isnan(got) ? INFINITY : fabs(got - s);
-          if (e > maxerr) maxerr = e;
-          if (fabs(s) > maxref) maxref = fabs(s);
-        }
-  double rel = maxerr / (maxref > 1 ? maxref : 1);
-  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g)\n", rel <= 1e-3 ? "PASS" : "FAIL", name, rel, maxref);
-  if (rel <= 1e-3)
-    g_pass++;
-  else
-    g_fail++;
+  /* every kernel variant that applies: against the reference, and bit for bit against variant 0 */
+  nv = ri__cu_dwconv_variants(RI_DTYPE_FLOAT16, &a);
+  for (int v = 0; v < nv; v++) {
+    CK(cudaMemset(dy, 0xff, ny * 2));
+    CK(ri__cu_dwconv_v(0, RI_DTYPE_FLOAT16, &a, v, dx, dw, t->bias ? db : NULL, dy));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(v ? hy2 : hy, dy, ny * 2, cudaMemcpyDeviceToHost));
+    const uint16_t *got_y = v ? hy2 : hy;
+    double maxref = 0, maxerr = 0;
+    for (int b = 0; b < t->n; b++)
+      for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++)
+          for (int ch = 0; ch < t->c; ch++) {
+            double s = t->bias ? fb[ch] : 0.0;
+            for (int ky = 0; ky < 3; ky++)
+              for (int kx = 0; kx < 3; kx++) {
+                int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
+                if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
+                s += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] *
+                     fw[(ky * 3 + kx) * t->c + ch];
+              }
+            s = act(t->act, s, 0.0, 6.0);
+            double got = ri__half_to_float(got_y[(((size_t)b * oh + oy) * ow + ox) * t->c + ch]);
+            double e = isnan(got) ? INFINITY : fabs(got - s);
+            if (e > maxerr) maxerr = e;
+            if (fabs(s) > maxref) maxref = fabs(s);
+          }
+    double rel = maxerr / (maxref > 1 ? maxref : 1);
+    int same = v == 0 || memcmp(hy, hy2, ny * 2) == 0;
+    int ok = rel <= 1e-3 && same;
+    printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)%s\n", ok ? "PASS" : "FAIL", name, v, nv,
+           rel, maxref,
+           v == 0 ? ""
+           : same ? ", bits of variant 0"
+                  : ", bits differ from variant 0");
+    if (ok)
+      g_pass++;
+    else
+      g_fail++;
+  }
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
-  free(hx), free(hw), free(hy), free(fx), free(fw), free(fb);
+  free(hx), free(hw), free(hy), free(hy2), free(fx), free(fw), free(fb);
 }
 
 /* ---- the fp32 kernels of fp32 engines: float data, error <= 1e-5 against the double reference ---- */
@@ -695,9 +735,11 @@ static void test_dw_f32(const dcase *t) {
            t->ih, t->iw, t->c, t->s, t->pt, t->pl, t->pb, t->pr, t->act, t->bias);
   int oh = (t->ih + t->pt + t->pb - 3) / t->s + 1, ow = (t->iw + t->pl + t->pr - 3) / t->s + 1;
   size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->c, nw = 9 * (size_t)t->c;
-  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->c * 4), *fy = malloc(ny * 4);
+  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->c * 4), *fy = malloc(ny * 4),
+        *fy2 = malloc(ny * 4);
   void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
-  if (!fx || !fw || !fb || !fy) {
+  int nv;
+  if (!fx || !fw || !fb || !fy || !fy2) {
     printf("FAIL %s: out of host memory\n", name);
     g_fail++;
     goto done;
@@ -713,43 +755,54 @@ static void test_dw_f32(const dcase *t) {
   CK(cudaMemcpy(dx, fx, nx * 4, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dw, fw, nw * 4, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(db, fb, t->c * 4, cudaMemcpyHostToDevice));
-  CK(cudaMemset(dy, 0xff, ny * 4));
   ri__cu_dwconv_args a;
   memset(&a, 0, sizeof a);
   a.n = t->n, a.c = t->c, a.ih = t->ih, a.iw = t->iw, a.oh = oh, a.ow = ow;
   a.kh = a.kw = 3, a.sh = a.sw = t->s, a.dh = a.dw = 1, a.pad_t = t->pt, a.pad_l = t->pl;
   a.nhwc = 1, a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
-  CK(ri__cu_dwconv(0, RI_DTYPE_FLOAT32, &a, dx, dw, t->bias ? db : NULL, dy));
-  CK(cudaDeviceSynchronize());
-  CK(cudaMemcpy(fy, dy, ny * 4, cudaMemcpyDeviceToHost));
-  double maxref = 0, maxerr = 0;
-  for (int b = 0; b < t->n; b++)
-    for (int oy = 0; oy < oh; oy++)
-      for (int ox = 0; ox < ow; ox++)
-        for (int ch = 0; ch < t->c; ch++) {
-          double sum = t->bias ? fb[ch] : 0.0;
-          for (int ky = 0; ky < 3; ky++)
-            for (int kx = 0; kx < 3; kx++) {
-              int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
-              if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
-              sum += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] *
-                     fw[(ky * 3 + kx) * t->c + ch];
-            }
-          sum = act(t->act, sum, 0.0, 6.0);
-          double got = fy[(((size_t)b * oh + oy) * ow + ox) * t->c + ch];
-          double e = isnan(got) ? INFINITY : fabs(got - sum);
-          if (e > maxerr) maxerr = e;
-          if (fabs(sum) > maxref) maxref = fabs(sum);
-        }
-  double rel = maxerr / (maxref > 1 ? maxref : 1);
-  printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g)\n", rel <= 1e-5 ? "PASS" : "FAIL", name, rel, maxref);
-  if (rel <= 1e-5)
-    g_pass++;
-  else
-    g_fail++;
+  /* every kernel variant that applies: against the reference, and bit for bit against variant 0 */
+  nv = ri__cu_dwconv_variants(RI_DTYPE_FLOAT32, &a);
+  for (int v = 0; v < nv; v++) {
+    CK(cudaMemset(dy, 0xff, ny * 4));
+    CK(ri__cu_dwconv_v(0, RI_DTYPE_FLOAT32, &a, v, dx, dw, t->bias ? db : NULL, dy));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(v ? fy2 : fy, dy, ny * 4, cudaMemcpyDeviceToHost));
+    const float *got_y = v ? fy2 : fy;
+    double maxref = 0, maxerr = 0;
+    for (int b = 0; b < t->n; b++)
+      for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++)
+          for (int ch = 0; ch < t->c; ch++) {
+            double sum = t->bias ? fb[ch] : 0.0;
+            for (int ky = 0; ky < 3; ky++)
+              for (int kx = 0; kx < 3; kx++) {
+                int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
+                if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
+                sum += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] *
+                       fw[(ky * 3 + kx) * t->c + ch];
+              }
+            sum = act(t->act, sum, 0.0, 6.0);
+            double got = got_y[(((size_t)b * oh + oy) * ow + ox) * t->c + ch];
+            double e = isnan(got) ? INFINITY : fabs(got - sum);
+            if (e > maxerr) maxerr = e;
+            if (fabs(sum) > maxref) maxref = fabs(sum);
+          }
+    double rel = maxerr / (maxref > 1 ? maxref : 1);
+    int same = v == 0 || memcmp(fy, fy2, ny * 4) == 0;
+    int ok = rel <= 1e-5 && same;
+    printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)%s\n", ok ? "PASS" : "FAIL", name, v, nv,
+           rel, maxref,
+           v == 0 ? ""
+           : same ? ", bits of variant 0"
+                  : ", bits differ from variant 0");
+    if (ok)
+      g_pass++;
+    else
+      g_fail++;
+  }
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
-  free(fx), free(fw), free(fb), free(fy);
+  free(fx), free(fw), free(fb), free(fy), free(fy2);
 }
 
 int main(void) {
@@ -857,10 +910,21 @@ int main(void) {
   cudaFree(g_sk.counters);
   static const dcase dc[] = {
       /* n  ih  iw   c  s pt pl pb pr act bias */
-      {2, 15, 15, 32, 1, 1, 1, 1, 1, 2, 1},  {2, 15, 15, 144, 2, 0, 0, 1, 1, 2, 1},
-      {1, 10, 10, 960, 1, 1, 1, 1, 1, 2, 1}, {3, 7, 6, 16, 2, 1, 1, 1, 1, 0, 0},
-      {1, 1, 1, 8, 1, 1, 1, 1, 1, 1, 1},     {2, 19, 19, 576, 2, 0, 0, 1, 1, 2, 1},
+      {2, 15, 15, 32, 1, 1, 1, 1, 1, 2, 1},
+      {2, 15, 15, 144, 2, 0, 0, 1, 1, 2, 1},
+      {1, 10, 10, 960, 1, 1, 1, 1, 1, 2, 1},
+      {3, 7, 6, 16, 2, 1, 1, 1, 1, 0, 0},
+      {1, 1, 1, 8, 1, 1, 1, 1, 1, 1, 1},
+      {2, 19, 19, 576, 2, 0, 0, 1, 1, 2, 1},
       {1, 5, 9, 24, 1, 0, 0, 0, 0, 0, 1},
+      /* odd sizes against the variants' pixel blocks (4 and 2 along x and y), activations, pads */
+      {3, 13, 17, 40, 1, 1, 1, 1, 1, 6, 1},
+      {2, 14, 11, 48, 2, 1, 1, 1, 1, 4, 0},
+      {5, 9, 7, 8, 2, 0, 0, 1, 1, 1, 1},
+      {1, 38, 38, 16, 1, 1, 1, 1, 1, 2, 1},
+      {2, 21, 22, 24, 2, 1, 1, 0, 0, 2, 1},
+      {1, 2, 3, 16, 1, 1, 1, 1, 1, 0, 1},
+      {2, 6, 5, 12, 1, 1, 1, 1, 1, 2, 1}, /* 12 channels: half has no vector path, float has */
   };
   for (size_t i = 0; i < sizeof dc / sizeof dc[0]; i++) {
     test_dw(&dc[i]);
@@ -878,6 +942,10 @@ int main(void) {
       {2, 17, 19, 3, 32, 3, 3, 2, 1, 1, 1, 1, 2, 0}, /* half NHWC input */
       {1, 23, 21, 2, 40, 7, 7, 2, 3, 3, 3, 3, 1, 1}, /* two channel tiles, the second partial */
       {1, 9, 9, 4, 12, 3, 3, 1, 1, 1, 1, 1, 0, 0},   /* 12 channels: element stores */
+      {3, 37, 35, 3, 24, 3, 3, 2, 1, 1, 1, 1, 6, 1}, /* 24 channels, symmetric pads, hard swish */
+      {1, 11, 12, 3, 20, 3, 3, 1, 1, 1, 1, 1, 0, 0}, /* stride 1, 20 channels (m % 8 != 0) */
+      {2, 8, 9, 3, 18, 3, 3, 2, 0, 0, 1, 1, 1, 1},   /* 18 channels: no variant 2 (m % 4 != 0) */
+      {1, 4, 4, 3, 40, 3, 3, 2, 0, 0, 1, 1, 2, 1},   /* 40 channels: no variants */
   };
   for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
     test_stem(&sc[i], 0);

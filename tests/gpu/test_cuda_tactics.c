@@ -7,7 +7,8 @@
  * non-empty cache (not for fp32 with RI_CUDA_F32_LAYOUT=nchw, all cuDNN); where no layer runs on cuDNN, the
  * warm build's engine file is byte-identical to the cold one's (same timings, same choices); the
  * default-level engine names a tactic for at least one layer in its description (implicit-GEMM
- * convolutions with their time; fp32 in NCHW: cuDNN algorithms chosen at build); the engine loaded
+ * convolutions with their time; fp32 in NCHW: cuDNN algorithms chosen at build) and, in NHWC engines, the
+ * kernel variants of its depthwise layers; the engine loaded
  * back from its file gives the built engine's outputs bit for bit at batch 1 and at the maximum batch; builds
  * take at most 60 s cold and 10 s warm (issue 4's acceptance). Prints "build <prec> level L <cold|warm>: S s"
  * lines, PASS/FAIL lines, and "N passed, M failed". */
@@ -143,6 +144,11 @@ static void test_precision(const char *model_path, const char *model, ri_precisi
   free(f1);
   free(f2);
   result(named, "%s %s: layers name their tactic chosen at build in the engine description", model, pname);
+  /* depthwise kernel variants (NHWC engines, unless RI_CUDA_DW_TACTICS=0 keeps variant 0 untuned) */
+  const char *dw_env = getenv("RI_CUDA_DW_TACTICS");
+  if (!nchw && !(dw_env && strcmp(dw_env, "0") == 0))
+    result(json && strstr(json, "dwconv_nhwc_") && strstr(json, " variants "),
+           "%s %s: depthwise layers name their kernel variants chosen at build", model, pname);
   ri_runtime_t *rt = NULL;
   ri_engine_t *back = NULL;
   if (ri_runtime_create(&rt) != RI_OK || ri_runtime_load(rt, rie[1], &back) != RI_OK) {

@@ -37,11 +37,7 @@ int ri__cu_var_tac_decode(int32_t code, ri__cu_var_tac *t) {
 
 /* RI_CUDA_DW_TACTICS (stem 0) or RI_CUDA_STEM_TACTICS (stem 1): -1 tune (default), 0 off, N > 0 force N. */
 static int var_mode(int stem) {
-  const char *e = getenv(stem ? "RI_CUDA_STEM_TACTICS" : "RI_CUDA_DW_TACTICS");
-  if (!e || !*e) return -1;
-  char *end;
-  long v = strtol(e, &end, 10);
-  return *end || v < 0 || v > 7 ? -1 : (int)v;
+  return (int)ri__cu_env_long(stem ? "RI_CUDA_STEM_TACTICS" : "RI_CUDA_DW_TACTICS", -1, 0, 7);
 }
 
 typedef struct {
