@@ -40,7 +40,7 @@ if dw_has test; then
   step memtest "${T_MEMTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
 fi
 if dw_has force; then
-  for v in 1 2 3; do
+  for v in 1 2 3 4 5; do
     sv=$((v > 2 ? 2 : v))
     step "ops-v$v" "${T_TEST:-60}" "$OUT/test.log" env RI_CUDA_DW_TACTICS=$v RI_CUDA_STEM_TACTICS=$sv \
       "$BUILD/test_cuda_ops" "$MODELS"

@@ -463,24 +463,27 @@ static void launch_strip(cudaStream_t s, const ri__cu_dwconv_args *p, const void
       <<<ri_cu_blocks(total, 128), 128, 0, s>>>(*p, (int32_t)total, (const V *)x, (const V *)w, b, (V *)y);
 }
 
-/* Variant v (1 .. RI__CU_DW_VARIANTS - 1): the block of output pixels of a thread, RX x RY. */
+/* Variant v (1 .. RI__CU_DW_VARIANTS - 1): the block of output pixels of a thread, RX x RY. Taller blocks
+ * read fewer input rows per output row; wider and taller ones need more registers (fewer threads per SM). */
 template <typename V, int S>
 static void launch_variant(cudaStream_t s, const ri__cu_dwconv_args *p, int v, const void *x, const void *w,
                            const float *b, void *y) {
   if constexpr (S == 1) {
-    if (v == 1)
-      launch_strip<V, 1, 4, 2>(s, p, x, w, b, y);
-    else if (v == 2)
-      launch_strip<V, 1, 4, 4>(s, p, x, w, b, y);
-    else
-      launch_strip<V, 1, 2, 4>(s, p, x, w, b, y);
+    switch (v) {
+    case 1: launch_strip<V, 1, 4, 2>(s, p, x, w, b, y); break;
+    case 2: launch_strip<V, 1, 4, 4>(s, p, x, w, b, y); break;
+    case 3: launch_strip<V, 1, 2, 4>(s, p, x, w, b, y); break;
+    case 4: launch_strip<V, 1, 2, 8>(s, p, x, w, b, y); break;
+    default: launch_strip<V, 1, 1, 8>(s, p, x, w, b, y); break;
+    }
   } else {
-    if (v == 1)
-      launch_strip<V, 2, 2, 2>(s, p, x, w, b, y);
-    else if (v == 2)
-      launch_strip<V, 2, 2, 4>(s, p, x, w, b, y);
-    else
-      launch_strip<V, 2, 1, 4>(s, p, x, w, b, y);
+    switch (v) {
+    case 1: launch_strip<V, 2, 2, 2>(s, p, x, w, b, y); break;
+    case 2: launch_strip<V, 2, 2, 4>(s, p, x, w, b, y); break;
+    case 3: launch_strip<V, 2, 1, 4>(s, p, x, w, b, y); break;
+    case 4: launch_strip<V, 2, 1, 8>(s, p, x, w, b, y); break;
+    default: launch_strip<V, 2, 4, 1>(s, p, x, w, b, y); break;
+    }
   }
 }
 

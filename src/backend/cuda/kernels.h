@@ -158,7 +158,7 @@ cudaError_t ri__cu_dwconv(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args 
  * Every variant gives the same bits. ri__cu_dwconv_variants: how many variants the convolution has (1 when
  * only variant 0 runs it); ri__cu_dwconv_v runs variant `variant` (variant 0 where the variant does not
  * apply, e.g. to unaligned pointers). */
-#define RI__CU_DW_VARIANTS 4
+#define RI__CU_DW_VARIANTS 6
 int ri__cu_dwconv_variants(ri_dtype dt, const ri__cu_dwconv_args *p);
 cudaError_t ri__cu_dwconv_v(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args *p, int variant,
                             const void *x, const void *w, const float *bias, void *y);
