@@ -15,13 +15,14 @@
 #                runinfer rows on the peer's exported model
 #   peers.log, peers.json    bench/gpu_peers.sh with PEER_SCRIPT and PEER_ARGS
 #   summary.txt  step lines, test verdicts, benchmark and peer lines
-# Environment: DW_STEPS (default build,test,force,bench,peers,memcheck), DW_SECONDS (default 1),
-# PEER_SCRIPT (default .deps/peer_bench.py), PEER_ARGS, OUT.
+# Environment: DW_STEPS (default build,test,force,bench,memcheck,peers: peers last, limited to what is
+# left of DW_BUDGET, default 375 s, so that a long peer run cannot cut the rest), DW_SECONDS (default 1),
+# PEER_SCRIPT (default .deps/peer_bench.py), PEER_ARGS, T_PEERS, OUT.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 # shellcheck source=device-run.sh
 source scripts/gpu/device-run.sh
-DW_STEPS=${DW_STEPS:-build,test,force,bench,peers,memcheck}
+DW_STEPS=${DW_STEPS:-build,test,force,bench,memcheck,peers}
 DW_SECONDS=${DW_SECONDS:-1}
 PEER_SCRIPT=${PEER_SCRIPT:-.deps/peer_bench.py}
 dw_has() { case ",$DW_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
@@ -66,12 +67,6 @@ if dw_has bench; then
     --precisions fp32 --batches 1,8,64,256 --seconds "$DW_SECONDS" --profile --json "$OUT/bench.jsonl"
   grep -E '^(== |fp(16|32) )' "$OUT/bench.log" >>"$SUMMARY"
 fi
-if dw_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
-  echo '{"peers": "runinfer on the peer export, default"}' >>"$OUT/bench.jsonl"
-  step peers "${T_PEERS:-150}" "$OUT/peers.log" env OUT="$OUT" BUILD="$BUILD" "$ROOT/bench/gpu_peers.sh" \
-    "$PEER_SCRIPT"
-  grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
-fi
 if dw_has memcheck; then
   if [ -n "$SANITIZER" ]; then
     export MODELS SANITIZER BUILD
@@ -79,6 +74,15 @@ if dw_has memcheck; then
   else
     echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
   fi
+fi
+if dw_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
+  echo '{"peers": "runinfer on the peer export, default"}' >>"$OUT/bench.jsonl"
+  # last, with what is left of DW_BUDGET seconds (the device call's limit), so that only it can be cut
+  t_peers=${T_PEERS:-$((${DW_BUDGET:-375} - SECONDS))}
+  [ "$t_peers" -lt 30 ] && t_peers=30
+  step peers "$t_peers" "$OUT/peers.log" env OUT="$OUT" BUILD="$BUILD" "$ROOT/bench/gpu_peers.sh" \
+    "$PEER_SCRIPT"
+  grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
 fi
 {
   grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" 2>/dev/null | sed 's/^/test: /'
