@@ -31,30 +31,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cuda/cu_common.cuh"
+#include "backend/cuda/cu_convgemm_f32.cuh"
 
 namespace {
 
+using namespace ri_cu_f32;
+
 constexpr int BK = 16;
 constexpr int THREADS = 256;
-constexpr int MAX_SPLITS = 32;
 
 enum { A_VEC = 0, A_K1 = 1, A_SCALAR = 2 };
-
-/* bias, residual and activation of one output element, in this order (both kernels use it). */
-__device__ __forceinline__ float finish(const ri__cu_convgemm_args &p, float v, int m, int n,
-                                        const float *__restrict__ bias, const float *__restrict__ res) {
-  v = v + (bias ? bias[n] : 0.f);
-  if (res) v = v + res[(int64_t)m * p.ldr + n];
-  return ri_act(p.act, p.act_a, p.act_b, v);
-}
-
-/* Element offset of output row m (channel 0 of its slice). */
-__device__ __forceinline__ int64_t out_row(const ri__cu_convgemm_args &p, int m) {
-  if (p.y_img_stride == p.rows_per_img * p.ldy) return (int64_t)m * p.ldy + p.y_off;
-  int img = m / (int)p.rows_per_img, rr = m - img * (int)p.rows_per_img;
-  return img * p.y_img_stride + (int64_t)rr * p.ldy + p.y_off;
-}
 
 template <int BM, int BN, int TM, int TN, int MODE, bool SEGD>
 __global__ void __launch_bounds__(THREADS)
@@ -279,21 +265,6 @@ __global__ void __launch_bounds__(THREADS)
   }
 }
 
-/* Split K, second part: adds the segments' partials in order from zero and runs the epilogue. */
-__global__ void sgemm_fixup(const ri__cu_convgemm_args p, const float *__restrict__ ws, int splits,
-                            const float *__restrict__ bias, const float *__restrict__ res,
-                            float *__restrict__ y) {
-  const int64_t M = (int64_t)p.n * p.oh * p.ow, total = M * p.m_out;
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    const int m = (int)(i / p.m_out), n = (int)(i - (int64_t)m * p.m_out);
-    float t = 0.f;
-    for (int s = 0; s < splits; s++)
-      t = t + ws[s * total + i];
-    y[out_row(p, m) + n] = finish(p, t, m, n, bias, res);
-  }
-}
-
 struct tile_shape {
   int bm, bn;
 };
@@ -317,12 +288,6 @@ void pick_tile(const ri__cu_convgemm_args *p, int *bm, int *bn) {
 int64_t tiles_of(const ri__cu_convgemm_args *p, int bm, int bn) {
   int64_t M = (int64_t)p->n * p->oh * p->ow;
   return (M + bm - 1) / bm * ((p->m_out + bn - 1) / bn);
-}
-
-bool split_fits(const ri__cu_convgemm_args *p, const ri__cu_splitk *sk, int nseg) {
-  if (!sk || !sk->ws || nseg > MAX_SPLITS) return false;
-  size_t need = (size_t)nseg * (size_t)((int64_t)p->n * p->oh * p->ow) * (size_t)p->m_out * sizeof(float);
-  return need <= sk->ws_bytes;
 }
 
 /* Blocks of a launch that goes through `tiles` tiles: as many as the device holds at once (each then loads
@@ -382,9 +347,7 @@ cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const flo
       <<<(unsigned)(tiles * nseg), THREADS, 0, s>>>(*p, x, w, b, r, y, ws, nseg, per);
   cudaError_t e = ri_cu_launched();
   if (e != cudaSuccess) return e;
-  int64_t total = (int64_t)p->n * p->oh * p->ow * p->m_out;
-  sgemm_fixup<<<ri_cu_blocks(total), RI_CU_THREADS, 0, s>>>(*p, ws, nseg, b, r, y);
-  return ri_cu_launched();
+  return fixup(s, p, ws, nseg, b, r, y);
 }
 
 template <int MODE>
