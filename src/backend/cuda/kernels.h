@@ -249,6 +249,17 @@ cudaError_t ri__cu_convgemm_f32_tac(cudaStream_t s, const ri__cu_convgemm_args *
  * with the same segment length (seg_ktiles 16-deep steps, 0: one segment). x, w and y 16-byte aligned.
  * ri__cu_convgemm_f32_tac runs it for a tactic with pw set. */
 int ri__cu_pwconv_f32_supported(const ri__cu_convgemm_args *p);
+/* The same convolution on the tensor cores with 3xTF32 (k_convgemm_tf32.cu): the arguments, weights,
+ * alignment rules, segments and split K of ri__cu_convgemm_f32_tac (seg_ktiles in 16-deep steps, pw not
+ * allowed), each product summed as three TF32 multiplies with fp32 accumulation (about fp32 accuracy; the
+ * bits differ from the FFMA kernel's, and depend on seg_ktiles only). Tiles 128x128, 128x64, 64x64 or 128x32
+ * (ids 0..3 of ri__cu_convgemm_tf32_tile). Needs sm_80 or later. */
+int ri__cu_convgemm_tf32_supported(const ri__cu_convgemm_args *p);
+int ri__cu_convgemm_tf32_tactic_valid(const ri__cu_convgemm_tactic *t);
+void ri__cu_convgemm_tf32_tile(int id, int *bm, int *bn);
+cudaError_t ri__cu_convgemm_tf32_tac(cudaStream_t s, const ri__cu_convgemm_args *p,
+                                     const ri__cu_convgemm_tactic *t, const void *x, const void *w,
+                                     const float *bias, const void *res, void *y, const ri__cu_splitk *sk);
 cudaError_t ri__cu_pwconv_f32(cudaStream_t s, const ri__cu_convgemm_args *p, int seg_ktiles, const float *x,
                               const float *w, const float *bias, const float *res, float *y);
 
