@@ -20,6 +20,7 @@ typedef struct {
   int seg;        /* tensor-core GEMM: K segment length in 32-deep steps for every batch (0: one segment) */
   int tuned;      /* tensor-core GEMM: tile per batch bucket from a tactic (cuda_tactics.h), else heuristic */
   int tile[RI__CU_TAC_BUCKETS];
+  int tf32;        /* fp32 engines: the 3xTF32 tensor-core kernel (k_convgemm_tf32.cu) at every batch */
   float tuned_us;  /* the tactic's timed time at batch 1 */
   char label[200]; /* the node's implementation name with its tactic */
   int dnn_stored;  /* cuDNN: the algorithm comes from the engine (chosen at build), no search */

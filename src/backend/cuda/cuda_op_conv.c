@@ -5,7 +5,9 @@
  * channels runs on the direct kernel (k_stemconv.cu), and every other 2-D convolution with group 1 on the
  * backend's implicit GEMM with bias, residual and activation fused: fp16 engines the tensor-core one
  * (k_convgemm.cu: NHWC half, float accumulation, one rounding to half), fp32 engines the FFMA one
- * (k_convgemm_f32.cu: NHWC float, every product and sum in fp32). RI_CUDA_CONV=cudnn turns both off. The
+ * (k_convgemm_f32.cu: NHWC float, every product and sum in fp32), or, where the tuner found it faster at
+ * the maximum batch, the 3xTF32 tensor-core one (k_convgemm_tf32.cu, about fp32 accuracy) for every batch
+ * of that node. RI_CUDA_CONV=cudnn turns both off. The
  * rest runs on cuDNN's legacy convolution API, followed by a bias + activation epilogue kernel when the
  * node has either: fp32 engines with FMA math only (no TF32, so results stay within fp32 rounding of the
  * reference), NCHW (RI_CUDA_F32_LAYOUT=nchw) or NHWC; fp16 engines NHWC half tensors with float
@@ -246,21 +248,27 @@ void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
   conv_aux *a = st->nodes[ni].aux;
   a->seg = t->seg;
   a->tuned = 1;
-  a->tuned_us = ri__half_to_float(ri__float_to_half(t->us)); /* as the engine file keeps it */
+  a->tf32 = t->tf32 && !st->fp16;
+  const int kind = st->fp16 ? RI__CU_KIND_F16 : a->tf32 ? RI__CU_KIND_TF32 : RI__CU_KIND_F32;
+  /* as the engine file keeps it (3xTF32 tactics: 3 mantissa bits fewer) */
+  uint16_t us_bits = ri__float_to_half(t->us);
+  a->tuned_us = ri__half_to_float(a->tf32 ? (uint16_t)(us_bits & 0xfff8) : us_bits);
   char tiles[RI__CU_TAC_BUCKETS][16];
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
     /* the pointwise kernel only with one segment (ri__cu_tac_decode never gives it otherwise) */
-    a->tile[b] = t->tile[b] == RI__CU_TILE_PW && t->seg == 0 ? RI__CU_TILE_PW : t->tile[b] & 3;
+    a->tile[b] = t->tile[b] == RI__CU_TILE_PW && t->seg == 0 && !a->tf32 ? RI__CU_TILE_PW : t->tile[b] & 3;
     int bm, bn;
-    ri__cu_tac_tile(!st->fp16, a->tile[b], &bm, &bn);
+    ri__cu_tac_tile(kind, a->tile[b], &bm, &bn);
     if (a->tile[b] == RI__CU_TILE_PW)
       snprintf(tiles[b], sizeof tiles[b], "pw");
     else
       snprintf(tiles[b], sizeof tiles[b], "%dx%d", bm, bn);
   }
   snprintf(a->label, sizeof a->label, "%s tiles %s/%s/%s/%s seg %d, %.1f us",
-           st->fp16 ? "gemm_nhwc_f16" : "gemm_nhwc_f32", tiles[0], tiles[1], tiles[2], tiles[3], a->seg,
-           (double)a->tuned_us);
+           st->fp16  ? "gemm_nhwc_f16"
+           : a->tf32 ? "gemm_nhwc_3xtf32"
+                     : "gemm_nhwc_f32",
+           tiles[0], tiles[1], tiles[2], tiles[3], a->seg, (double)a->tuned_us);
   st->nodes[ni].name = a->label;
 }
 
@@ -279,6 +287,7 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
   ri__cu_gemm_tac t;
   t.seg = a->seg;
   t.us = a->tuned_us;
+  t.tf32 = a->tf32;
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
     t.tile[b] = a->tile[b];
   return ri__cu_tac_encode(&t);
@@ -641,15 +650,18 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
     ri__cu_convgemm_args ga;
     gemm_args(st, ni, &geo, &ga);
     const int f32 = !st->fp16;
+    const int kind = st->fp16 ? RI__CU_KIND_F16 : a->tf32 ? RI__CU_KIND_TF32 : RI__CU_KIND_F32;
     ri__cu_convgemm_tactic tac = {0, 0, a->seg, -1, 0};
-    if (a->tuned) tac = ri__cu_tac_launch(f32, a->tile[ri__cu_tac_bucket(batch_of(&geo))], a->seg);
+    if (a->tuned) tac = ri__cu_tac_launch(kind, a->tile[ri__cu_tac_bucket(batch_of(&geo))], a->seg);
     /* A fusion may have given the output a form the pointwise kernel does not write (float32 in fp16
      * engines), or a loaded engine's tactic names it where it does not run: the first tile, whose results
      * are the same bits. */
     if (tac.pw && !(f32 ? ri__cu_pwconv_f32_supported(&ga) : ri__cu_pwconv_supported(&ga)))
       tac = ri__cu_tac_launch(f32, 0, a->seg);
     const ri__cu_splitk *sk = c->splitk.ws ? &c->splitk : NULL;
-    if (f32)
+    if (kind == RI__CU_KIND_TF32)
+      CU_RT(ri__cu_convgemm_tf32_tac(c->stream, &ga, &tac, x, w, bias, res, y, sk));
+    else if (f32)
       CU_RT(ri__cu_convgemm_f32_tac(c->stream, &ga, &tac, x, w, bias, res, y, sk));
     else
       CU_RT(ri__cu_convgemm_tac(c->stream, &ga, &tac, x, w, bias, res, y, sk));

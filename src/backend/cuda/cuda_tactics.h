@@ -19,6 +19,17 @@
  * comparisons); RI_CUDA_PWCONV=force makes it choose the pointwise kernel wherever it applies, untimed (for
  * tests); RI_CUDA_F32_PWCONV does the same for the fp32 one.
  *
+ * In fp32 engines a node runs either the FFMA kernel (k_convgemm_f32.cu, or its pointwise one) or the
+ * 3xTF32 tensor-core kernel (k_convgemm_tf32.cu) for every batch: their sums differ in the last bits, so
+ * one node may not mix them across buckets (batch invariance). A tactic for the 3xTF32 kernel is stored as:
+ *   bits 28..30    0, bit 27 1 (no earlier form has these bits; graph passes' own values are below 2^27)
+ *   bits 20..26    K segment length in 16-deep steps (0: one segment)
+ *   bits 12..19    tile of bucket b in bits 12 + 2b .. 13 + 2b: 0 = 128x128, 1 = 128x64, 2 = 64x64,
+ *                  3 = 128x32 (ids of ri__cu_convgemm_tf32_tile)
+ *   bits 0..11     the timed time at batch 1 as the top 12 of the 15 bits above (3 mantissa bits fewer)
+ * RI_CUDA_F32_TF32=0 keeps the tuner from offering it (for before/after comparisons); =force makes the
+ * tuner choose it wherever it runs (tests); its tiles are still timed.
+ *
  * A convolution on cuDNN stores the algorithm a context chose at build (fastest that passed the batch-
  * invariance check, cuda_op_conv.c), so that every context of the engine, in any process, runs the same one
  * and none searches again:
@@ -41,11 +52,16 @@
 #define RI__CU_TAC_MAX_SEG 127
 #define RI__CU_TAC_PW      (1 << 28)
 #define RI__CU_TILE_PW     4
+#define RI__CU_TAC_TF32    (1 << 27)
+
+/* Which implicit-GEMM kernel a tile id refers to. */
+enum { RI__CU_KIND_F16 = 0, RI__CU_KIND_F32 = 1, RI__CU_KIND_TF32 = 2 };
 
 typedef struct {
   int seg;                      /* K segment length, 0 .. RI__CU_TAC_MAX_SEG */
   int tile[RI__CU_TAC_BUCKETS]; /* tile ids, 0 .. 3, or RI__CU_TILE_PW (then seg is 0) */
   float us;                     /* timed time at batch 1 (microseconds) */
+  int tf32;                     /* fp32 engines: the 3xTF32 kernel (tiles ids of its own, no pointwise) */
 } ri__cu_gemm_tac;
 
 typedef struct {
@@ -62,11 +78,12 @@ int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t);
 /* The bucket of a batch size (0 .. RI__CU_TAC_BUCKETS - 1) and its representative batch for timing. */
 int ri__cu_tac_bucket(int batch);
 int ri__cu_tac_bucket_batch(int bucket);
-/* Tile id <-> shape, of the half tensor-core kernel (f32 0) or of the fp32 one (f32 1: ids 0..3 of
- * ri__cu_convgemm_f32_tile); RI__CU_TILE_PW: 0 x 0, the pointwise kernel sets the tactic's pw instead. */
-void ri__cu_tac_tile(int f32, int id, int *bm, int *bn);
-/* The convolution GEMM tactic of a tile id with segment length seg, for the half kernel or the fp32 one. */
-ri__cu_convgemm_tactic ri__cu_tac_launch(int f32, int id, int seg);
+/* Tile id <-> shape, of the half tensor-core kernel (kind RI__CU_KIND_F16), of the fp32 FFMA one
+ * (RI__CU_KIND_F32: ids 0..3 of ri__cu_convgemm_f32_tile) or of the 3xTF32 one (RI__CU_KIND_TF32:
+ * ri__cu_convgemm_tf32_tile); RI__CU_TILE_PW: 0 x 0, the pointwise kernel sets the tactic's pw instead. */
+void ri__cu_tac_tile(int kind, int id, int *bm, int *bn);
+/* The convolution GEMM tactic of a tile id with segment length seg, for the kernel of that kind. */
+ri__cu_convgemm_tactic ri__cu_tac_launch(int kind, int id, int seg);
 
 /* Conv side (cuda_op_conv.c). Tunable: an implicit-GEMM convolution that runs (not skipped) and has no stored
  * tactic. ri__cu_conv_tune_args: its arguments at `batch` with a dense output and no residual, weights and

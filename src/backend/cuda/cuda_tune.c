@@ -8,9 +8,13 @@
  * timed at the bucket's representative batch (at most the maximum batch; level 1: only the maximum batch's
  * bucket, the others inherit from the bucket below). Each candidate runs `reps` times between two events
  * after one warm-up launch; its time is the mean. A convolution with a fused residual (cuda_fuse.c) is
- * timed reading one, as it runs (RI_CUDA_TUNE_RES=0 times it without, as before, for comparisons). Entries
- * of the timing cache are keyed by the library version, the device fingerprint, the convolution's geometry
- * (and residual) and the candidate. Depthwise and stem convolutions: cuda_tune_direct.c. */
+ * timed reading one, as it runs (RI_CUDA_TUNE_RES=0 times it without, as before, for comparisons). In fp32
+ * engines the 3xTF32 kernel (k_convgemm_tf32.cu) then competes with that segment length: its best tile at
+ * the maximum batch's bucket against the FFMA tactic's time there; when faster (or with
+ * RI_CUDA_F32_TF32=force), its tiles are timed for the other buckets and the node runs it at every batch
+ * (the two kernels' sums differ, so never both). Entries of the timing cache are keyed by the library
+ * version, the device fingerprint, the convolution's geometry (and residual) and the candidate. Depthwise
+ * and stem convolutions: cuda_tune_direct.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +28,12 @@
 
 int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t) {
   int seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
+  if (t->tf32) {
+    int32_t code = RI__CU_TAC_TF32 | (int32_t)seg << 20;
+    for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+      code |= (int32_t)(t->tile[b] & 3) << (12 + 2 * b);
+    return code | (int32_t)((ri__float_to_half(fabsf(t->us)) & 0x7fff) >> 3);
+  }
   int32_t pw = 0;
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
     if (t->tile[b] == RI__CU_TILE_PW) pw |= 1 << b;
@@ -36,7 +46,18 @@ int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t) {
 
 int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t) {
   int pw = code >= 0 && !(code & (RI__CU_TAC_MARK | RI__CU_TAC_DNN)) && (code & RI__CU_TAC_PW);
+  int tf32 =
+      code >= 0 && !(code & (RI__CU_TAC_MARK | RI__CU_TAC_DNN | RI__CU_TAC_PW)) && (code & RI__CU_TAC_TF32);
+  if (tf32) {
+    t->tf32 = 1;
+    t->seg = (code >> 20) & 0x7f;
+    for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+      t->tile[b] = (code >> (12 + 2 * b)) & 3;
+    t->us = ri__half_to_float((uint16_t)((code & 0xfff) << 3));
+    return 1;
+  }
   if (code < 0 || (!(code & RI__CU_TAC_MARK) && !pw)) return 0;
+  t->tf32 = 0;
   t->seg = pw ? 0 : (code >> 23) & 0x7f;
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
     t->tile[b] = pw && (code >> (24 + b)) & 1 ? RI__CU_TILE_PW : (code >> (15 + 2 * b)) & 3;
@@ -61,13 +82,17 @@ int ri__cu_dnn_tac_decode(int32_t code, ri__cu_dnn_tac *t) {
 int ri__cu_tac_bucket(int batch) { return batch <= 1 ? 0 : batch <= 8 ? 1 : batch <= 64 ? 2 : 3; }
 int ri__cu_tac_bucket_batch(int bucket) { return bucket == 0 ? 1 : bucket == 1 ? 8 : bucket == 2 ? 64 : 256; }
 
-void ri__cu_tac_tile(int f32, int id, int *bm, int *bn) {
+void ri__cu_tac_tile(int kind, int id, int *bm, int *bn) {
   static const int t[4][2] = {{128, 64}, {64, 64}, {128, 32}, {64, 32}};
   if (id == RI__CU_TILE_PW) {
     *bm = *bn = 0;
     return;
   }
-  if (f32) {
+  if (kind == RI__CU_KIND_TF32) {
+    ri__cu_convgemm_tf32_tile(id & 3, bm, bn);
+    return;
+  }
+  if (kind == RI__CU_KIND_F32) {
     ri__cu_convgemm_f32_tile(id & 3, bm, bn);
     return;
   }
@@ -75,9 +100,9 @@ void ri__cu_tac_tile(int f32, int id, int *bm, int *bn) {
   *bn = t[id & 3][1];
 }
 
-ri__cu_convgemm_tactic ri__cu_tac_launch(int f32, int id, int seg) {
-  ri__cu_convgemm_tactic tac = {0, 0, seg, -1, id == RI__CU_TILE_PW};
-  ri__cu_tac_tile(f32, id, &tac.bm, &tac.bn);
+ri__cu_convgemm_tactic ri__cu_tac_launch(int kind, int id, int seg) {
+  ri__cu_convgemm_tactic tac = {0, 0, seg, -1, id == RI__CU_TILE_PW && kind != RI__CU_KIND_TF32};
+  ri__cu_tac_tile(kind, id, &tac.bm, &tac.bn);
   return tac;
 }
 
@@ -96,6 +121,14 @@ static int res_mode(void) {
   return !(e && strcmp(e, "0") == 0);
 }
 
+/* How the tuner treats the 3xTF32 kernel of fp32 engines (RI_CUDA_F32_TF32): 1 offered against the FFMA
+ * tactic (default), 0 not (=0), 2 chosen wherever it runs (=force: tests), its tiles still timed. */
+static int tf32_mode(void) {
+  const char *e = getenv("RI_CUDA_F32_TF32");
+  if (e && strcmp(e, "0") == 0) return 0;
+  return e && strcmp(e, "force") == 0 ? 2 : 1;
+}
+
 typedef struct {
   cudaStream_t s;
   cudaEvent_t e0, e1;
@@ -109,17 +142,21 @@ typedef struct {
 } tuner;
 
 /* Geometry part of the cache key. */
-static void geometry_key(const ri__cu_convgemm_args *a, int f32, char *buf, size_t cap) {
+static void geometry_key(const ri__cu_convgemm_args *a, int kind, char *buf, size_t cap) {
   snprintf(buf, cap, "%s ih%d iw%d c%d oh%d ow%d m%d k%dx%d s%d,%d d%d,%d p%d,%d ldw%d act%d f32%d",
-           f32 ? "convgemm_f32" : "convgemm", a->ih, a->iw, a->c, a->oh, a->ow, a->m_out, a->kh, a->kw, a->sh,
-           a->sw, a->dh, a->dw, a->pad_t, a->pad_l, a->ldw, a->act, a->y_f32);
+           kind == RI__CU_KIND_TF32  ? "convgemm_tf32"
+           : kind == RI__CU_KIND_F32 ? "convgemm_f32"
+                                     : "convgemm",
+           a->ih, a->iw, a->c, a->oh, a->ow, a->m_out, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->pad_t,
+           a->pad_l, a->ldw, a->act, a->y_f32);
 }
 
 /* Mean microseconds of one launch (INFINITY when it cannot run), from the cache when it holds the key. */
-static ri_status time_one(tuner *t, const ri__cu_convgemm_args *a, const ri__cu_convgemm_tactic *tac,
-                          const void *w, const float *bias, const void *res, float *us, ri__err *err) {
+static ri_status time_one(tuner *t, int kind, const ri__cu_convgemm_args *a,
+                          const ri__cu_convgemm_tactic *tac, const void *w, const float *bias,
+                          const void *res, float *us, ri__err *err) {
   char geo[400], key[RI__TCACHE_MAX_KEY];
-  geometry_key(a, t->f32, geo, sizeof geo);
+  geometry_key(a, kind, geo, sizeof geo);
   const char *rs = res ? " res" : "";
   if (tac->pw)
     snprintf(key, sizeof key, "%s|%s%s|n%d pw seg%d", t->fp, geo, rs, a->n, tac->seg_ktiles);
@@ -130,7 +167,9 @@ static ri_status time_one(tuner *t, const ri__cu_convgemm_args *a, const ri__cu_
   *us = INFINITY;
   cudaError_t (*run)(cudaStream_t, const ri__cu_convgemm_args *, const ri__cu_convgemm_tactic *, const void *,
                      const void *, const float *, const void *, void *, const ri__cu_splitk *) =
-      t->f32 ? ri__cu_convgemm_f32_tac : ri__cu_convgemm_tac;
+      kind == RI__CU_KIND_TF32  ? ri__cu_convgemm_tf32_tac
+      : kind == RI__CU_KIND_F32 ? ri__cu_convgemm_f32_tac
+                                : ri__cu_convgemm_tac;
   cudaError_t e = run(t->s, a, tac, t->x, w, bias, res, t->y, &t->sk);
   if (e == cudaSuccess) e = cudaEventRecord(t->e0, t->s);
   for (int r = 0; e == cudaSuccess && r < t->reps; r++)
@@ -147,9 +186,9 @@ static ri_status time_one(tuner *t, const ri__cu_convgemm_args *a, const ri__cu_
   return t->cache ? ri__tcache_put(t->cache, key, *us, err) : RI_OK;
 }
 
-/* The fastest tile at one batch for segment length seg (tile id, its time). */
-static ri_status best_tile(tuner *t, const cu_state *st, int ni, int batch, int seg, int *id, float *best,
-                           ri__err *err) {
+/* The fastest tile of the kernel of that kind at one batch for segment length seg (tile id, its time). */
+static ri_status best_tile(tuner *t, int kind, const cu_state *st, int ni, int batch, int seg, int *id,
+                           float *best, ri__err *err) {
   ri__cu_convgemm_args a;
   const void *w;
   const float *bias;
@@ -160,19 +199,48 @@ static ri_status best_tile(tuner *t, const cu_state *st, int ni, int batch, int 
   /* The pointwise kernel: one K segment only (what the tactic code holds), where it runs (its results
    * equal the tiles'). */
   int pw_ok = t->f32 ? ri__cu_pwconv_f32_supported(&a) : ri__cu_pwconv_supported(&a);
-  int pw = seg == 0 && pw_ok ? pw_mode(t->f32) : 0;
+  int pw = seg == 0 && pw_ok && kind != RI__CU_KIND_TF32 ? pw_mode(t->f32) : 0;
   int ids = pw ? 5 : 4;
   for (int k = pw == 2 ? RI__CU_TILE_PW : 0; k < ids; k++) {
-    ri__cu_convgemm_tactic tac = ri__cu_tac_launch(t->f32, k, seg);
+    ri__cu_convgemm_tactic tac = ri__cu_tac_launch(kind, k, seg);
     float us;
-    RI__TRY(time_one(t, &a, &tac, w, bias, res, &us, err));
+    RI__TRY(time_one(t, kind, &a, &tac, w, bias, res, &us, err));
     if (us < *best) *best = us, *id = k;
   }
   return RI_OK;
 }
 
+/* The representative batch of bucket b, at most the maximum batch; 0 when the tuner does not time bucket b at
+ * this level (the bucket inherits the tile of the one below). */
+static int timed_batch(int b, int max_batch, int level) {
+  if (b == 0) return 1;
+  int lower = ri__cu_tac_bucket_batch(b - 1) + 1;
+  if (lower > max_batch || (level < 2 && b != ri__cu_tac_bucket(max_batch))) return 0;
+  int batch = ri__cu_tac_bucket_batch(b);
+  return batch > max_batch ? max_batch : batch;
+}
+
+/* Tiles of buckets 1.. for the kernel of tac->tf32's kind and segment length tac->seg (tac->tile[0] set);
+ * bucket `known` (> 0) already has its tile. *max_us: the time at the maximum batch's bucket. */
+static ri_status tune_buckets(tuner *t, cu_state *st, int ni, int level, int kind, ri__cu_gemm_tac *tac,
+                              int known, float *max_us, ri__err *err) {
+  const int max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
+  for (int b = 1; b < RI__CU_TAC_BUCKETS; b++) {
+    int batch = timed_batch(b, max_batch, level);
+    if (b != known) tac->tile[b] = tac->tile[b - 1];
+    if (!batch || b == known) continue;
+    int id;
+    float us;
+    RI__TRY(best_tile(t, kind, st, ni, batch, tac->seg, &id, &us, err));
+    if (id >= 0) tac->tile[b] = id;
+    if (b == bmax) *max_us = us;
+  }
+  return RI_OK;
+}
+
 static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *err) {
-  const int max_batch = st->cfg.max_batch;
+  const int max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
+  const int kind = t->f32 ? RI__CU_KIND_F32 : RI__CU_KIND_F16;
   int def = ri__cu_conv_default_seg(st, ni);
   int cands[4] = {0, def, def * 2, def / 2}, nc = level >= 3 ? 4 : 2;
   ri__cu_gemm_tac tac;
@@ -188,24 +256,42 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
     if (dup) continue;
     int id;
     float us;
-    RI__TRY(best_tile(t, st, ni, 1, c, &id, &us, err));
+    RI__TRY(best_tile(t, kind, st, ni, 1, c, &id, &us, err));
     if (us < best) best = us, seg = c, tile0 = id;
   }
   if (tile0 < 0 || !isfinite(best)) return RI_OK; /* nothing ran: the heuristics stay */
   tac.seg = seg;
   tac.us = best;
   tac.tile[0] = tile0;
-  for (int b = 1; b < RI__CU_TAC_BUCKETS; b++) {
-    int batch = ri__cu_tac_bucket_batch(b);
-    if (batch > max_batch) batch = max_batch;
-    int lower = ri__cu_tac_bucket_batch(b - 1) + 1;
-    int timed = lower <= max_batch && (level >= 2 || b == ri__cu_tac_bucket(max_batch));
-    tac.tile[b] = tac.tile[b - 1];
-    if (!timed) continue;
-    int id;
-    float us;
-    RI__TRY(best_tile(t, st, ni, batch, seg, &id, &us, err));
-    if (id >= 0) tac.tile[b] = id;
+  float max_us = best;
+  RI__TRY(tune_buckets(t, st, ni, level, kind, &tac, 0, &max_us, err));
+
+  /* fp32 engines: the 3xTF32 kernel with the same segment length, for every bucket when it is faster at the
+   * maximum batch's bucket (one kernel per node: their sums differ). */
+  int mode = t->f32 ? tf32_mode() : 0;
+  ri__cu_convgemm_args a;
+  const void *w;
+  const float *bias;
+  ri__cu_conv_tune_args(st, ni, 1, &a, &w, &bias);
+  if (mode && ri__cu_convgemm_tf32_supported(&a)) {
+    ri__cu_gemm_tac tt = tac;
+    tt.tf32 = 1;
+    int id_max = -1;
+    float us_max = INFINITY;
+    RI__TRY(best_tile(t, RI__CU_KIND_TF32, st, ni, timed_batch(bmax, max_batch, level), seg, &id_max, &us_max,
+                      err));
+    if (id_max >= 0 && (mode == 2 || us_max < max_us)) {
+      int id0 = id_max;
+      float us0 = us_max;
+      if (bmax > 0) RI__TRY(best_tile(t, RI__CU_KIND_TF32, st, ni, 1, seg, &id0, &us0, err));
+      if (id0 >= 0) {
+        tt.tile[0] = id0;
+        tt.us = us0;
+        if (bmax > 0) tt.tile[bmax] = id_max;
+        RI__TRY(tune_buckets(t, st, ni, level, RI__CU_KIND_TF32, &tt, bmax, &us_max, err));
+        tac = tt;
+      }
+    }
   }
   ri__cu_conv_set_tactic(st, ni, &tac);
   return RI_OK;
