@@ -10,9 +10,11 @@
  * ri__cu_stemconv with float output) get float data and must be within 1e-5 of the double reference (fp32
  * arithmetic only). The depthwise and stem kernels run in every variant that applies
  * (ri__cu_dwconv_v, ri__cu_stemconv_v), each checked against the reference and bit for bit against
- * variant 0.
+ * variant 0. The 3xTF32 tensor-core kernel (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and
+ * tactics checks too, within the fp32 engines' 1e-4 (its error is printed: it should be near fp32's).
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
+ *   RI_TEST_CONV=3xtf32       only the 3xTF32 kernel's cases (a short run under compute-sanitizer)
  *
  * The error is max|got - ref| / max(max|ref|, 1) over the written elements; it must be <= 1e-3 (the half
  * output rounding is 2^-11 relative; accumulation is float). */
@@ -28,6 +30,7 @@
 #include "core/half.h"
 
 static int g_pass, g_fail;
+static int g_only_tf32; /* RI_TEST_CONV=3xtf32 */
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
 
 static double urand(void) {
@@ -49,11 +52,10 @@ static double act(int a, double x, double lo, double hi) {
   switch (a) {
   case 1: return x > 0 ? x : 0;
   case 2: return x < lo ? lo : x > hi ? hi : x;
-  case 4: return 1.0 / (1.0 + exp(-x));
-  case 6: {
-    double y = x / 6.0 + 0.5;
-    return x * (y < 0 ? 0 : y > 1 ? 1 : y);
-  }
+  case 3: return x < 0 ? lo * x : x;                      /* leaky, slope lo */
+  case 4: return 1.0 / (1.0 + exp(-x));                   /* sigmoid */
+  case 5: return fmin(fmax(lo * x + hi, 0.0), 1.0);       /* hard sigmoid y = lo x + hi */
+  case 6: return x * fmin(fmax(x / 6.0 + 0.5, 0.0), 1.0); /* hard swish */
   default: return x;
   }
 }
@@ -78,6 +80,7 @@ static ri__cu_splitk g_sk;
 /* Tactics of one geometry (every tile shape, segments in separate blocks or in one block) with the same
  * K segment length give bit-identical outputs, and split-K counters return to 0. */
 static void test_tactics(const gcase *t, int seg) {
+  if (g_only_tf32) return;
   char name[200];
   snprintf(name, sizeof name, "convgemm tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d", t->n, t->ih, t->iw,
            t->c, t->m, t->kh, t->kw, seg);
@@ -151,6 +154,7 @@ done:
 /* pw: the pointwise kernel (ri__cu_convgemm_tac with pw set), checked against the reference and, bit for bit,
  * against the tiled kernel (tile 128x64, one K segment) on the same data. */
 static void test_gemm(const gcase *t, int split, int f32, int pw) {
+  if (g_only_tf32) return;
   char name[300];
   snprintf(name, sizeof name,
            "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
@@ -304,6 +308,7 @@ typedef struct {
 
 /* The direct few-channel kernel: input float32 NCHW (the caller's image as given) or half NHWC. */
 static void test_stem(const scase *t, int yf32) {
+  if (g_only_tf32) return;
   char name[200];
   snprintf(name, sizeof name,
            "stemconv n=%d %dx%dx%d -> m=%d k=%dx%d s=%d pads=%d,%d,%d,%d act=%d input=%s output=%s", t->n,
@@ -431,6 +436,7 @@ typedef struct {
 } dcase;
 
 static void test_dw(const dcase *t) {
+  if (g_only_tf32) return;
   char name[200];
   snprintf(name, sizeof name, "dwconv_nhwc_f16 n=%d %dx%dx%d 3x3 s=%d pads=%d,%d,%d,%d act=%d bias=%d", t->n,
            t->ih, t->iw, t->c, t->s, t->pt, t->pl, t->pb, t->pr, t->act, t->bias);
@@ -531,14 +537,17 @@ static void f32_args(const gcase *t, int n, ri__cu_convgemm_args *a, int *oh, in
  * residual, activation, output into a slice; every element outside the slice must still be poison.
  * pw: the pointwise kernel's tactic instead, and its output bit for bit against the tiled kernel's with one
  * K segment. */
-static void test_gemm_f32(const gcase *t, int split, int pw) {
+static void test_gemm_f32(const gcase *t, int split, int pw, int tf32) {
+  if (g_only_tf32 && !tf32) return;
   char name[300];
   snprintf(name, sizeof name,
            "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
            "slice=%d splitk=%s",
-           pw ? "pwconv_f32" : "convgemm_f32", t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw,
-           t->dh, t->dw, t->pt, t->pl, t->pb, t->pr, t->act, t->bias, t->res, t->slice,
-           split ? "allowed" : "off");
+           pw     ? "pwconv_f32"
+           : tf32 ? "convgemm_3xtf32"
+                  : "convgemm_f32",
+           t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb,
+           t->pr, t->act, t->bias, t->res, t->slice, split ? "allowed" : "off");
   ri__cu_convgemm_args a;
   int oh, ow;
   f32_args(t, t->n, &a, &oh, &ow);
@@ -588,6 +597,9 @@ static void test_gemm_f32(const gcase *t, int split, int pw) {
     CK(cudaMemcpy(ft, dy, ny * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemset(dy, 0xff, ny * 4));
     CK(ri__cu_convgemm_f32_tac(0, &a, &pwt, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, NULL));
+  } else if (tf32) {
+    CK(ri__cu_convgemm_tf32_tac(0, &a, NULL, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy,
+                                split ? &g_sk : NULL));
   } else {
     CK(ri__cu_convgemm_f32_tac(0, &a, NULL, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy,
                                split ? &g_sk : NULL));
@@ -628,7 +640,7 @@ static void test_gemm_f32(const gcase *t, int split, int pw) {
     if (!mark[i] && bits != 0xffffffffu) bad_poison++;
   }
   double rel = maxerr / (maxref > 1 ? maxref : 1);
-  int ok = rel <= 1e-5 && bad_poison == 0 && differ == 0;
+  int ok = rel <= (tf32 ? 1e-4 : 1e-5) && bad_poison == 0 && differ == 0;
   printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g, %zu written outside the slice", ok ? "PASS" : "FAIL", name,
          rel, maxref, bad_poison);
   if (pw) printf(", %zu elements differ from the tiled kernel", differ);
@@ -645,10 +657,15 @@ done:
 /* fp32 GEMM tactics with one segment length: every tile shape, segments in one block or in separate blocks
  * (with the second kernel), and the pointwise kernel where it runs, give the same bits; and the first image
  * alone (batch 1) gets the same bits as within the batch. */
-static void test_tactics_f32(const gcase *t, int seg) {
+static void test_tactics_f32(const gcase *t, int seg, int tf32) {
+  if (g_only_tf32 && !tf32) return;
   char name[200];
-  snprintf(name, sizeof name, "convgemm_f32 tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d", t->n, t->ih, t->iw,
-           t->c, t->m, t->kh, t->kw, seg);
+  snprintf(name, sizeof name, "%s tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d",
+           tf32 ? "convgemm_3xtf32" : "convgemm_f32", t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, seg);
+  void (*tile_of)(int, int *, int *) = tf32 ? ri__cu_convgemm_tf32_tile : ri__cu_convgemm_f32_tile;
+  cudaError_t (*run)(cudaStream_t, const ri__cu_convgemm_args *, const ri__cu_convgemm_tactic *, const void *,
+                     const void *, const float *, const void *, void *, const ri__cu_splitk *) =
+      tf32 ? ri__cu_convgemm_tf32_tac : ri__cu_convgemm_f32_tac;
   ri__cu_convgemm_args a;
   int oh, ow;
   f32_args(t, t->n, &a, &oh, &ow);
@@ -677,9 +694,9 @@ static void test_tactics_f32(const gcase *t, int seg) {
   for (int ti = 0; ti < 4; ti++)
     for (int split = 0; split <= 1; split++) {
       ri__cu_convgemm_tactic tac = {0, 0, seg, split, 0};
-      ri__cu_convgemm_f32_tile(ti, &tac.bm, &tac.bn);
+      tile_of(ti, &tac.bm, &tac.bn);
       CK(cudaMemset(dy, 0xff, ny * 4));
-      CK(ri__cu_convgemm_f32_tac(0, &a, &tac, dx, dw, db, NULL, dy, &g_sk));
+      CK(run(0, &a, &tac, dx, dw, db, NULL, dy, &g_sk));
       CK(cudaDeviceSynchronize());
       CK(cudaMemcpy(runs ? got : first, dy, ny * 4, cudaMemcpyDeviceToHost));
       if (runs && memcmp(got, first, ny * 4) != 0) {
@@ -690,7 +707,7 @@ static void test_tactics_f32(const gcase *t, int seg) {
       }
       runs++;
     }
-  if (ri__cu_pwconv_f32_supported(&a)) {
+  if (!tf32 && ri__cu_pwconv_f32_supported(&a)) {
     ri__cu_convgemm_tactic tac = {0, 0, seg, -1, 1};
     CK(cudaMemset(dy, 0xff, ny * 4));
     CK(ri__cu_convgemm_f32_tac(0, &a, &tac, dx, dw, db, NULL, dy, &g_sk));
@@ -707,9 +724,9 @@ static void test_tactics_f32(const gcase *t, int seg) {
     ri__cu_convgemm_args a1 = a;
     a1.n = 1;
     ri__cu_convgemm_tactic tac = {0, 0, seg, -1, 0};
-    ri__cu_convgemm_f32_tile(ti, &tac.bm, &tac.bn);
+    tile_of(ti, &tac.bm, &tac.bn);
     CK(cudaMemset(dy, 0xff, ny * 4));
-    CK(ri__cu_convgemm_f32_tac(0, &a1, &tac, dx, dw, db, NULL, dy, &g_sk));
+    CK(run(0, &a1, &tac, dx, dw, db, NULL, dy, &g_sk));
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(got, dy, ny1 * 4, cudaMemcpyDeviceToHost));
     if (memcmp(got, first, ny1 * 4) != 0) {
@@ -730,6 +747,7 @@ done:
 
 /* The depthwise kernel on NHWC float (the float4 path where c % 4 == 0, the element path otherwise). */
 static void test_dw_f32(const dcase *t) {
+  if (g_only_tf32) return;
   char name[200];
   snprintf(name, sizeof name, "dwconv_nhwc_f32 n=%d %dx%dx%d 3x3 s=%d pads=%d,%d,%d,%d act=%d bias=%d", t->n,
            t->ih, t->iw, t->c, t->s, t->pt, t->pl, t->pb, t->pr, t->act, t->bias);
@@ -806,6 +824,8 @@ done:
 }
 
 int main(void) {
+  const char *only = getenv("RI_TEST_CONV");
+  g_only_tf32 = only && strcmp(only, "3xtf32") == 0;
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
     printf("SKIP test_cuda_conv: no CUDA device\n0 passed, 0 failed\n");
@@ -881,8 +901,29 @@ int main(void) {
     test_tactics(&tc[i], 7);
   }
   for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
-    test_gemm_f32(&gc[i], 0, 0);
-    test_gemm_f32(&gc[i], 1, 0);
+    test_gemm_f32(&gc[i], 0, 0, 0);
+    test_gemm_f32(&gc[i], 1, 0, 0);
+    test_gemm_f32(&gc[i], 0, 0, 1);
+    test_gemm_f32(&gc[i], 1, 0, 1);
+  }
+  /* 3xTF32 on the shapes it is meant for (SSD MobileNet v2 fp32 at larger batches: K and N not multiples of
+   * the tiles) and the activations the other cases leave out. */
+  static const gcase xc[] = {
+      /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
+      {8, 19, 19, 576, 273, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1},  /* BoxPredictor_0 class head */
+      {6, 10, 10, 320, 1280, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0}, /* Conv_1 */
+      {3, 10, 10, 1280, 256, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0}, /* layer_19_1 */
+      {2, 10, 10, 256, 510, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 1, 0, 0},  /* layer_19_2, SAME pads */
+      {3, 13, 11, 52, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, 0},    /* leaky, residual, odd N */
+      {2, 9, 9, 36, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 4, 1, 0, 0},      /* sigmoid */
+      {2, 9, 7, 44, 28, 3, 3, 2, 1, 1, 1, 1, 0, 1, 1, 5, 1, 0, 1},      /* hard sigmoid, into a slice */
+      {2, 8, 8, 20, 36, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 6, 1, 1, 0},      /* hard swish, residual */
+      {1, 11, 13, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1},      /* 7 channels, everything */
+  };
+  for (size_t i = 0; i < sizeof xc / sizeof xc[0]; i++) {
+    test_gemm_f32(&xc[i], 0, 0, 1);
+    test_gemm_f32(&xc[i], 1, 0, 1);
+    test_gemm_f32(&xc[i], 1, 0, 0);
   }
   /* The fp32 pointwise kernel on the pointwise kernel's cases (its MobileNet v2 shapes and edges; K = 160
    * with N = 160 is past its weight limit and is skipped), then its segments against the tiles': K = 152
@@ -891,20 +932,24 @@ int main(void) {
     ri__cu_convgemm_args a;
     int oh, ow;
     f32_args(&pc[i], pc[i].n, &a, &oh, &ow);
-    if (ri__cu_pwconv_f32_supported(&a)) test_gemm_f32(&pc[i], 0, 1);
+    if (ri__cu_pwconv_f32_supported(&a)) test_gemm_f32(&pc[i], 0, 1, 0);
   }
   for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) {
-    test_tactics_f32(&tc[i], 5);
-    test_tactics_f32(&tc[i], 13);
+    test_tactics_f32(&tc[i], 5, 0);
+    test_tactics_f32(&tc[i], 13, 0);
+    test_tactics_f32(&tc[i], 0, 1);
+    test_tactics_f32(&tc[i], 5, 1);
+    test_tactics_f32(&tc[i], 13, 1);
   }
   static const gcase pt[] = {
       {3, 21, 23, 152, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},
       {2, 30, 30, 160, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},
   };
   for (size_t i = 0; i < sizeof pt / sizeof pt[0]; i++) {
-    test_tactics_f32(&pt[i], 0);
-    test_tactics_f32(&pt[i], 3);
-    test_tactics_f32(&pt[i], 4);
+    test_tactics_f32(&pt[i], 0, 0);
+    test_tactics_f32(&pt[i], 3, 0);
+    test_tactics_f32(&pt[i], 4, 0);
+    test_tactics_f32(&pt[i], 3, 1);
   }
   cudaFree(g_sk.ws);
   cudaFree(g_sk.counters);

@@ -10,7 +10,10 @@
  * convolutions with their time; fp32 in NCHW: cuDNN algorithms chosen at build) and, in NHWC engines, the
  * kernel variants of its depthwise layers; the engine loaded
  * back from its file gives the built engine's outputs bit for bit at batch 1 and at the maximum batch; builds
- * take at most 60 s cold and 10 s warm (issue 4's acceptance). Prints "build <prec> level L <cold|warm>: S s"
+ * take at most 60 s cold and 10 s warm (issue 4's acceptance). First, without a device, the tactic codes
+ * (cuda_tactics.h): every code of the earlier forms (FFMA / half tiles, pointwise) decodes as before and
+ * encodes back to itself; a 3xTF32 tactic encodes into its own form, which no earlier form decodes, and
+ * back; small graph-pass values stay not ours. Prints "build <prec> level L <cold|warm>: S s"
  * lines, PASS/FAIL lines, and "N passed, M failed". */
 #include <math.h>
 #include <stdint.h>
@@ -21,6 +24,8 @@
 #include <unistd.h>
 
 #include "../c/test_file.h"
+#include "backend/cuda/cuda_tactics.h"
+#include "core/half.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
 
@@ -176,7 +181,55 @@ done:
   remove(cache);
 }
 
+/* The tactic code forms of cuda_tactics.h, built here from the documented bit layout. */
+static void test_codes(void) {
+  uint32_t r = 777;
+  int old_ok = 1, tf_ok = 1, n_old = 0, n_tf = 0;
+  for (int k = 0; k < 4000; k++) {
+    r ^= r << 13, r ^= r >> 17, r ^= r << 5;
+    int seg = (int)(r % 128), pwmask = (int)((r >> 7) % 16), tiles = (int)((r >> 11) & 0xff);
+    uint16_t h = ri__float_to_half((float)((r >> 19) % 5000) / 7.f + 0.5f);
+    int pwform = k % 2 && pwmask;
+    for (int b = 0; pwform && b < RI__CU_TAC_BUCKETS;
+         b++) /* the encoder leaves a pointwise bucket's bits 0 */
+      if (pwmask >> b & 1) tiles &= ~(3 << 2 * b);
+    int32_t code =
+        pwform ? (1 << 28 | pwmask << 24 | tiles << 15 | h) : (1 << 30 | seg << 23 | tiles << 15 | h);
+    ri__cu_gemm_tac t;
+    memset(&t, 0x55, sizeof t);
+    int ok = ri__cu_tac_decode(code, &t) && !t.tf32 && t.seg == (pwform ? 0 : seg) &&
+             ri__float_to_half(t.us) == h && ri__cu_tac_encode(&t) == code;
+    for (int b = 0; ok && b < RI__CU_TAC_BUCKETS; b++)
+      ok = t.tile[b] == (pwform && (pwmask >> b & 1) ? RI__CU_TILE_PW : (tiles >> 2 * b) & 3);
+    old_ok &= ok;
+    n_old++;
+    /* the same fields as a 3xTF32 tactic */
+    ri__cu_gemm_tac u = {.seg = seg,
+                         .tile = {tiles & 3, tiles >> 2 & 3, tiles >> 4 & 3, tiles >> 6 & 3},
+                         .us = ri__half_to_float(h),
+                         .tf32 = 1};
+    int32_t c2 = ri__cu_tac_encode(&u);
+    ri__cu_gemm_tac v;
+    ri__cu_dnn_tac d;
+    ok = c2 >= 0 && (c2 >> 27) == 1 && ri__cu_tac_decode(c2, &v) && v.tf32 && v.seg == seg &&
+         !ri__cu_dnn_tac_decode(c2, &d) && fabsf(v.us - u.us) <= u.us / 128.f && ri__cu_tac_encode(&v) == c2;
+    for (int b = 0; ok && b < RI__CU_TAC_BUCKETS; b++)
+      ok = v.tile[b] == u.tile[b];
+    tf_ok &= ok;
+    n_tf++;
+  }
+  result(old_ok,
+         "tactic codes: %d codes of the FFMA / half / pointwise forms decode as documented and encode back",
+         n_old);
+  result(tf_ok, "tactic codes: %d 3xTF32 tactics round-trip through their own form (time within 1/128)",
+         n_tf);
+  ri__cu_gemm_tac t;
+  result(!ri__cu_tac_decode(1, &t) && !ri__cu_tac_decode((1 << 27) - 1, &t),
+         "tactic codes: graph-pass values below 2^27 are not GEMM tactics");
+}
+
 int main(int argc, char **argv) {
+  test_codes();
   if (argc < 2) {
     fprintf(stderr, "usage: %s MODELS_DIR [model [max_batch]]\n", argv[0]);
     return 2;
