@@ -4,8 +4,8 @@
 #   build.log    dependency unpacking, configure, build, models
 #   test.log     test_cuda_conv first (the new kernel against the double reference, its tactics bit for bit),
 #                then every other GPU test as device-run.sh's test step runs them, then with the new kernel
-#                forced in every fp32 GEMM node (RI_CUDA_F32_TF32=force): test_cuda_ops and
-#                test_cuda_batch_invariance (fp32)
+#                forced in every fp32 GEMM node (RI_CUDA_F32_TF32=force): test_cuda_ops,
+#                test_cuda_batch_invariance (fp32) and test_cuda_branches
 #   bench.log, bench.jsonl   tests/gpu/bench_cuda fp32 on ssd_mobilenet_v2 with the per-node profile:
 #                before (RI_CUDA_F32_TF32=0: the tuner does not offer the kernel) and after (default) at
 #                batches 1,8,64,256, and forced at 1,256; then the peers step's runinfer rows
@@ -51,6 +51,7 @@ if tf_has test; then
   step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
   step test "${T_TEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
+  step brtest "${T_BRTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
   step tactest "${T_TACTEST:-120}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
   step oomtest "${T_OOMTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
   step memtest "${T_MEMTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
@@ -59,6 +60,7 @@ if tf_has force; then
   step ops-tf32 "${T_TEST:-150}" "$OUT/test.log" env RI_CUDA_F32_TF32=force "$BUILD/test_cuda_ops" "$MODELS"
   step inv-tf32 "${T_INVTEST:-90}" "$OUT/test.log" env RI_CUDA_F32_TF32=force RI_TEST_PREC=fp32 \
     "$BUILD/test_cuda_batch_invariance" "$MODELS"
+  step br-tf32 "${T_BRTEST:-60}" "$OUT/test.log" env RI_CUDA_F32_TF32=force "$BUILD/test_cuda_branches" "$MODELS"
 fi
 if tf_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
   echo '{"peers": "runinfer on the peer export, default kernels"}' >>"$OUT/bench.jsonl"
