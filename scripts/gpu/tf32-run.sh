@@ -52,6 +52,7 @@ if tf_has test; then
   step test "${T_TEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
   step brtest "${T_BRTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
+  step pptest "${T_PPTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_preprocess" "$MODELS"
   step tactest "${T_TACTEST:-120}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
   step oomtest "${T_OOMTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
   step memtest "${T_MEMTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
