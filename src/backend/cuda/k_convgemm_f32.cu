@@ -3,7 +3,9 @@
  * to ldw), and the epilogue of the half kernel (bias, optional residual, activation), all in float.
  *
  * Why not the tensor cores: TF32 rounds the operands to 10 mantissa bits, which misses the fp32 engines'
- * 1e-4 contract; FFMA keeps every product and sum in fp32, like the CPU reference.
+ * 1e-4 contract; FFMA keeps every product and sum in fp32, like the CPU reference. Its tensor-core twin,
+ * k_convgemm_tf32.cu, recovers fp32-level accuracy with three TF32 products per product (3xTF32); the
+ * tuner gives each node one of the two for every batch (cuda_tactics.h).
  *
  * The GEMM: rows are output pixels (n, oy, ox), columns output channels, K = kh * kw * c. A block of 256
  * threads computes a BM x BN tile, each thread TM x TN outputs held as TM / 4 groups of 4 rows and TN / 4
