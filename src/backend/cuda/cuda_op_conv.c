@@ -250,9 +250,9 @@ void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
   a->tuned = 1;
   a->tf32 = t->tf32 && !st->fp16;
   const int kind = st->fp16 ? RI__CU_KIND_F16 : a->tf32 ? RI__CU_KIND_TF32 : RI__CU_KIND_F32;
-  /* as the engine file keeps it (3xTF32 tactics: 3 mantissa bits fewer) */
+  /* as the engine file keeps it (3xTF32 tactics: 4 mantissa bits fewer) */
   uint16_t us_bits = ri__float_to_half(t->us);
-  a->tuned_us = ri__half_to_float(a->tf32 ? (uint16_t)(us_bits & 0xfff8) : us_bits);
+  a->tuned_us = ri__half_to_float(a->tf32 ? (uint16_t)(us_bits & 0xfff0) : us_bits);
   char tiles[RI__CU_TAC_BUCKETS][16];
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
     /* the pointwise kernel only with one segment (ri__cu_tac_decode never gives it otherwise) */

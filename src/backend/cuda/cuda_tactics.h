@@ -22,11 +22,11 @@
  * In fp32 engines a node runs either the FFMA kernel (k_convgemm_f32.cu, or its pointwise one) or the
  * 3xTF32 tensor-core kernel (k_convgemm_tf32.cu) for every batch: their sums differ in the last bits, so
  * one node may not mix them across buckets (batch invariance). A tactic for the 3xTF32 kernel is stored as:
- *   bits 28..30    0, bit 27 1 (no earlier form has these bits; graph passes' own values are below 2^27)
- *   bits 20..26    K segment length in 16-deep steps (0: one segment)
- *   bits 12..19    tile of bucket b in bits 12 + 2b .. 13 + 2b: 0 = 128x128, 1 = 128x64, 2 = 64x64,
+ *   bits 27..30    0, bit 26 1 (no other form has these bits; graph passes' own values are below 2^26)
+ *   bits 19..25    K segment length in 16-deep steps (0: one segment)
+ *   bits 11..18    tile of bucket b in bits 11 + 2b .. 12 + 2b: 0 = 128x128, 1 = 128x64, 2 = 64x64,
  *                  3 = 128x32 (ids of ri__cu_convgemm_tf32_tile)
- *   bits 0..11     the timed time at batch 1 as the top 12 of the 15 bits above (3 mantissa bits fewer)
+ *   bits 0..10     the timed time at batch 1 as the top 11 of the 15 bits above (4 mantissa bits fewer)
  * RI_CUDA_F32_TF32=0 keeps the tuner from offering it (for before/after comparisons); =force makes the
  * tuner choose it wherever it runs (tests); its tiles are still timed.
  *
@@ -52,7 +52,7 @@
 #define RI__CU_TAC_MAX_SEG 127
 #define RI__CU_TAC_PW      (1 << 28)
 #define RI__CU_TILE_PW     4
-#define RI__CU_TAC_TF32    (1 << 27)
+#define RI__CU_TAC_TF32    (1 << 26)
 
 /* Which implicit-GEMM kernel a tile id refers to. */
 enum { RI__CU_KIND_F16 = 0, RI__CU_KIND_F32 = 1, RI__CU_KIND_TF32 = 2 };

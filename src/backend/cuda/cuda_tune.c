@@ -29,10 +29,10 @@
 int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t) {
   int seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
   if (t->tf32) {
-    int32_t code = RI__CU_TAC_TF32 | (int32_t)seg << 20;
+    int32_t code = RI__CU_TAC_TF32 | (int32_t)seg << 19;
     for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
-      code |= (int32_t)(t->tile[b] & 3) << (12 + 2 * b);
-    return code | (int32_t)((ri__float_to_half(fabsf(t->us)) & 0x7fff) >> 3);
+      code |= (int32_t)(t->tile[b] & 3) << (11 + 2 * b);
+    return code | (int32_t)((ri__float_to_half(fabsf(t->us)) & 0x7fff) >> 4);
   }
   int32_t pw = 0;
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
@@ -46,14 +46,14 @@ int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t) {
 
 int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t) {
   int pw = code >= 0 && !(code & (RI__CU_TAC_MARK | RI__CU_TAC_DNN)) && (code & RI__CU_TAC_PW);
-  int tf32 =
-      code >= 0 && !(code & (RI__CU_TAC_MARK | RI__CU_TAC_DNN | RI__CU_TAC_PW)) && (code & RI__CU_TAC_TF32);
+  int tf32 = code >= 0 && !(code & (RI__CU_TAC_MARK | RI__CU_TAC_DNN | RI__CU_TAC_PW | RI__CU_TAC_VAR)) &&
+             (code & RI__CU_TAC_TF32);
   if (tf32) {
     t->tf32 = 1;
-    t->seg = (code >> 20) & 0x7f;
+    t->seg = (code >> 19) & 0x7f;
     for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
-      t->tile[b] = (code >> (12 + 2 * b)) & 3;
-    t->us = ri__half_to_float((uint16_t)((code & 0xfff) << 3));
+      t->tile[b] = (code >> (11 + 2 * b)) & 3;
+    t->us = ri__half_to_float((uint16_t)((code & 0x7ff) << 4));
     return 1;
   }
   if (code < 0 || (!(code & RI__CU_TAC_MARK) && !pw)) return 0;
