@@ -330,7 +330,7 @@ int ri__cu_node_access(const cu_state *st, int k, int *rd, int *wr);
  * on the own GEMM kernels whose results no running node reads (SSD heads writing into the outputs), when
  * the policy allows (RI_CUDA_BRANCHES=0 never, =1 always, default engines of maximum batch at most
  * CU_BRANCHES_AUTO_MAX_BATCH); sets st->n_side. The re-plan keeps what they read alive to the end. */
-#define CU_BRANCHES_AUTO_MAX_BATCH 8
+#define CU_BRANCHES_AUTO_MAX_BATCH 32
 void ri__cu_mark_branches(cu_state *st);
 /* Enqueues node ni on the side stream when it is a side node and the context has one (*open set once
  * something was forked), else on the main stream; ri__cu_join_branches makes the main stream wait for
