@@ -124,8 +124,8 @@ static void test_one(const char *path, ri_precision prec, const char *pname, int
     result(n_off == 0 && n_on >= g_min_side,
            "%s max batch %d: side nodes %d with RI_CUDA_BRANCHES=1, %d with =0", pname, max_batch, n_on,
            n_off);
-    result(n_def == (max_batch <= 32 ? n_on : 0), "%s max batch %d: default policy gives %d side nodes", pname,
-           max_batch, n_def);
+    result(n_def == (max_batch <= 32 ? n_on : 0), "%s max batch %d: default policy gives %d side nodes",
+           pname, max_batch, n_def);
     int batches[3] = {1, max_batch > 2 ? 3 : 1, max_batch};
     for (int i = 0; i < 3 && max_batch <= 8; i++) {
       if (i > 0 && batches[i] == batches[i - 1]) continue;
