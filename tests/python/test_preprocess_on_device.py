@@ -133,3 +133,27 @@ def test_real_image_close_to_host_normalisation(generated_models):
     finally:
         plain.close()
         dev.close()
+
+
+def test_cli_build_flag(generated_models, ri_cli, tmp_path):
+    """`runinfer build --preprocess-on-device`: the saved engine takes uint8 [N,32,32,3] and stores the host
+    spec; without the preprocess metadata the build fails naming what is missing, and writes no file."""
+    import subprocess
+
+    onnx = str(generated_models / "tiny_ssd.onnx")
+    rie = tmp_path / "u8.rie"
+    p = subprocess.run([ri_cli, "build", "--onnx", onnx, "--save", str(rie), "--max-batch", "2", "--meta",
+                        f"preprocess={TINY_SPEC}", "--preprocess-on-device"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    e = runinfer.Engine.load(rie)
+    try:
+        assert e.inputs[0].dtype == np.uint8 and e.inputs[0].shape == (-1, 32, 32, 3)
+        assert "dtype=uint8" in e.metadata("preprocess") and e.metadata("preprocess_device") == TINY_SPEC
+    finally:
+        e.close()
+    bad = tmp_path / "bad.rie"
+    p = subprocess.run([ri_cli, "build", "--onnx", onnx, "--save", str(bad), "--preprocess-on-device"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and "'preprocess' metadata" in p.stderr and "tiny_ssd.onnx" in p.stderr
+    assert not bad.exists()
