@@ -168,6 +168,10 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
       env_vars: environment variables set before the engine is loaded.
       threads: CPU threads per inference call (0 keeps the engine's stored value, usually every CPU). Where
         several SDK threads or processes share a VM, 1 (or cores / processes) avoids oversubscription.
+      warm_up: run zero batches of min_batch_size and max_batch_size (each twice) when the model is loaded,
+        so that the first real batches do not pay for the context's creation and, on a GPU, for the eager
+        first run and the CUDA graph capture of their batch size. None (default): only for CUDA engines.
+        The warm-up runs in the loading thread's context; a thread that runs inference first creates its own.
       kwargs: further BatchElements arguments (max_batch_weight, element_size_fn, ...).
     """
 
@@ -176,7 +180,8 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
                  device: str = "cpu", max_batch_duration_secs: Optional[int] = None,
                  inference_fn: Optional[Callable[..., Iterable[PredictionResult]]] = None,
                  large_model: bool = False, model_copies: Optional[int] = None,
-                 env_vars: Optional[Mapping[str, str]] = None, threads: int = 0, **kwargs):
+                 env_vars: Optional[Mapping[str, str]] = None, threads: int = 0,
+                 warm_up: Optional[bool] = None, **kwargs):
         super().__init__()
         if engine_path is None and onnx_path is None:
             raise ValueError("RunInferenceEngineHandlerNumPy needs engine_path, onnx_path or both")
@@ -204,12 +209,18 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
         self._model_copies = model_copies
         self._share_across_processes = bool(large_model) or model_copies is not None
         self._env_vars = dict(env_vars or {})
+        self._warm_up = warm_up
 
     # ---- the ModelHandler interface -------------------------------------------------------------------
 
     def load_model(self) -> Engine:
-        """Load (or build, see load_engine) the current engine."""
-        return load_engine(self._engine_path, self._onnx_path, self._build_options, self._threads)
+        """Load (or build, see load_engine) the current engine; warm it up (see the warm_up argument)."""
+        eng = load_engine(self._engine_path, self._onnx_path, self._build_options, self._threads)
+        warm = self._warm_up if self._warm_up is not None else eng.device().startswith("cuda")
+        if warm:
+            sizes = {self._batching_kwargs["min_batch_size"], self._batching_kwargs["max_batch_size"]}
+            eng.warm_up([min(b, eng.max_batch) for b in sizes])
+        return eng
 
     def run_inference(self, batch: Sequence[Any], model: Engine,
                       inference_args: Optional[dict] = None) -> Iterable[PredictionResult]:

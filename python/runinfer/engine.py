@@ -331,6 +331,21 @@ class Engine:
             return self.run(*[np.stack(col) for col in per_input])
         return self._thread_context()._run_examples(per_input, n)
 
+    def device(self) -> str:
+        """The device the engine runs on ("cpu", "cuda:0", ...), from its description. A method, so that it
+        also works through Beam's cross-process model proxies."""
+        return str(self.describe().get("device", "cpu"))
+
+    def warm_up(self, batch_sizes: Sequence[int], runs: int = 2) -> None:
+        """Run zero-filled inputs at each batch size (1 .. max_batch; others are ignored) `runs` times through
+        this thread's context, so that what a first run at a batch size does lazily happens now: creating the
+        context, and on a GPU the eager first run and the capture of the batch size's CUDA graph (the second
+        run). Outputs are discarded."""
+        for b in sorted({int(b) for b in batch_sizes if 1 <= int(b) <= self._max_batch}):
+            zeros = [np.zeros((b,) + tuple(t.shape[1:]), dtype=t.dtype) for t in self._inputs]
+            for _ in range(max(1, int(runs))):
+                self.run(*zeros)
+
     def run(self, *arrays, **named) -> dict:
         """Run inputs with any batch size: batches above max_batch are split into chunks of max_batch and the
         outputs concatenated. Takes arrays in input order, one dict name -> array, or name=array keywords.

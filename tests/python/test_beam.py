@@ -159,6 +159,29 @@ def test_handler_contract(engines, models):
     assert h.load_model().model_id() == engines["tiny"]
 
 
+def test_warm_up_at_load(engines, monkeypatch):
+    """load_model warms the engine up at min and max batch size (capped at the engine's maximum) when asked,
+    and by default only for CUDA engines; the warm-up runs real batches and leaves results unchanged."""
+    calls = []
+    real = runinfer.Engine.warm_up
+
+    def spy(self, sizes, runs=2):
+        calls.append(sorted(sizes))
+        return real(self, sizes, runs)
+
+    monkeypatch.setattr(runinfer.Engine, "warm_up", spy)
+    h = RunInferenceEngineHandlerNumPy(2, 16, engine_path=engines["tiny"], warm_up=True)
+    eng = h.load_model()
+    assert calls == [[2, 4]]  # max_batch_size 16 capped at the engine's 4
+    xs = examples(3, seed=4)
+    assert all(close(p.inference, r) for p, r in zip(h.run_inference(xs, eng), reference(engines["tiny"], xs)))
+    calls.clear()
+    RunInferenceEngineHandlerNumPy(1, 4, engine_path=engines["tiny"]).load_model()
+    assert calls == [] and eng.device() == "cpu"
+    RunInferenceEngineHandlerNumPy(1, 4, engine_path=engines["tiny"], warm_up=False).load_model()
+    assert calls == []
+
+
 def test_rebuild_missing_then_stale(models, tmp_path):
     path = tmp_path / "m.rie"
     h = RunInferenceEngineHandlerNumPy(1, 8, engine_path=str(path), onnx_path=str(models["tiny"]),
