@@ -137,7 +137,8 @@ def test_real_image_close_to_host_normalisation(generated_models):
 
 def test_cli_build_flag(generated_models, ri_cli, tmp_path):
     """`runinfer build --preprocess-on-device`: the saved engine takes uint8 [N,32,32,3] and stores the host
-    spec; without the preprocess metadata the build fails naming what is missing, and writes no file."""
+    spec, which `runinfer inspect` shows with the device's; without the preprocess metadata the build fails
+    naming what is missing, and writes no file."""
     import subprocess
 
     onnx = str(generated_models / "tiny_ssd.onnx")
@@ -152,6 +153,10 @@ def test_cli_build_flag(generated_models, ri_cli, tmp_path):
         assert "dtype=uint8" in e.metadata("preprocess") and e.metadata("preprocess_device") == TINY_SPEC
     finally:
         e.close()
+    shown = subprocess.run([ri_cli, "inspect", str(rie)], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    lines = {ln.split()[1]: ln.split(None, 2)[2] for ln in shown.stdout.splitlines() if ln.startswith("  meta ")}
+    assert lines.get("preprocess_device") == TINY_SPEC and "dtype=uint8" in lines.get("preprocess", "")
     bad = tmp_path / "bad.rie"
     p = subprocess.run([ri_cli, "build", "--onnx", onnx, "--save", str(bad), "--preprocess-on-device"],
                        capture_output=True, text=True, timeout=120)

@@ -30,6 +30,23 @@ static const char *json_str(const char *p, char *buf, size_t cap) {
   return *p == '"' ? p + 1 : NULL;
 }
 
+/* The metadata the pipelines act on, one line each (labels as their count): what the host does to an image
+ * (preprocess), what the engine does to it first (preprocess_device), the post-processing (task, detect). */
+static void print_metadata(const ri_engine_t *e) {
+  static const char *const keys[] = {"preprocess", "preprocess_device", "task", "detect"};
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    const char *v = ri_engine_metadata(e, keys[k]);
+    if (v) printf("  meta   %-24s %s\n", keys[k], v);
+  }
+  const char *labels = ri_engine_metadata(e, "labels");
+  if (labels) {
+    int n = *labels != 0;
+    for (const char *p = labels; *p; p++)
+      n += *p == '\n' && p[1] != 0;
+    printf("  meta   %-24s %d labels\n", "labels", n);
+  }
+}
+
 /* Layers whose implementation carries a tactic chosen at build (GPU engines built with a builder level above
  * 0): one line each with the tactic and its time. Other engines print nothing here. */
 static void print_tactics(const char *json) {
@@ -124,6 +141,7 @@ int cmd_inspect(int argc, char **argv) {
       ri_tensor_info t;
       if (ri_engine_output_info(e, i, &t) == RI_OK) print_info("output", &t);
     }
+    print_metadata(e);
     print_tactics(text);
     printf("details (JSON): %s\n", text);
   }
