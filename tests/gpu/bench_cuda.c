@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "backend/cuda/cuda_api.h"
+#include "gpu_tensor.h"
 #include "runinfer/engine.h"
 
 #define MAX_IO   16
@@ -37,13 +38,6 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
   qsort(v, (size_t)n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static size_t numel(const ri_tensor_info *info, int batch) {
-  size_t n = 1;
-  for (int i = 0; i < info->rank; i++)
-    n *= (size_t)(info->dims[i] < 0 ? batch : info->dims[i]);
-  return n;
 }
 
 static int parse_list(const char *s, int *out, int max) {
@@ -119,7 +113,7 @@ static int bench_precision(const char *model, ri_precision prec, const int *batc
     for (int i = 0; i < n_in && rc == 0; i++) {
       ri_tensor_info info;
       if (ri_engine_input_info(e, i, &info) != RI_OK) rc = 1;
-      size_t n = numel(&info, batch) * ri_dtype_size(info.dtype);
+      size_t n = gpu_numel(&info, batch) * ri_dtype_size(info.dtype);
       in[i] = malloc(n + 1);
       if (!in[i]) {
         rc = 1;
@@ -133,7 +127,7 @@ static int bench_precision(const char *model, ri_precision prec, const int *batc
     for (int o = 0; o < n_out && rc == 0; o++) {
       ri_tensor_info info;
       if (ri_context_output_shape(ctx, batch, o, &info) != RI_OK) rc = 1;
-      out[o] = malloc(numel(&info, batch) * ri_dtype_size(info.dtype) + 1);
+      out[o] = malloc(gpu_numel(&info, batch) * ri_dtype_size(info.dtype) + 1);
       if (!out[o]) rc = 1;
     }
     double comp[MAX_RUNS], e2e[MAX_RUNS];

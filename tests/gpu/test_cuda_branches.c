@@ -20,16 +20,10 @@
 #include "../../src/backend/cuda/cuda_api.h"
 #include "gpu_build.h"
 #include "gpu_result.h"
+#include "gpu_tensor.h"
 #include "runinfer/engine.h"
 
 #define RUNS 30
-
-static size_t elem_count(const ri_tensor_info *t, int batch) {
-  size_t n = (size_t)batch;
-  for (int d = 1; d < t->rank; d++)
-    n *= (size_t)t->dims[d];
-  return n;
-}
 
 /* Builds with the given policy. Every build of one comparison shares a timing cache, so that they choose
  * the same tactics (tactics are timed, and K segment lengths change the bits). */
@@ -58,7 +52,7 @@ static int compare(ri_engine_t *ref, ri_engine_t *e, int batch, char *why, size_
     snprintf(why, cap, "unexpected I/O");
     return 0;
   }
-  size_t nin = elem_count(&ti, batch);
+  size_t nin = gpu_numel(&ti, batch);
   float *in = malloc(nin * sizeof(float));
   void *want[8] = {0}, *got[8] = {0};
   size_t bytes[8] = {0};
@@ -70,7 +64,7 @@ static int compare(ri_engine_t *ref, ri_engine_t *e, int batch, char *why, size_
   }
   for (int k = 0; ok && k < no; k++) {
     ok = ri_engine_output_info(e, k, &to[k]) == RI_OK && to[k].dtype == RI_DTYPE_FLOAT32;
-    bytes[k] = elem_count(&to[k], batch) * sizeof(float);
+    bytes[k] = gpu_numel(&to[k], batch) * sizeof(float);
     want[k] = ok ? malloc(bytes[k]) : NULL;
     got[k] = ok ? malloc(bytes[k]) : NULL;
     ok = ok && want[k] && got[k];

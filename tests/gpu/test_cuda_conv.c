@@ -435,6 +435,50 @@ typedef struct {
   int n, ih, iw, c, s, pt, pl, pb, pr, act, bias;
 } dcase;
 
+/* Depthwise arguments of case t (NHWC, 3x3, ReLU6-style bounds for the activation). */
+static void dw_args(const dcase *t, int oh, int ow, ri__cu_dwconv_args *a) {
+  memset(a, 0, sizeof *a);
+  a->n = t->n, a->c = t->c, a->ih = t->ih, a->iw = t->iw, a->oh = oh, a->ow = ow;
+  a->kh = a->kw = 3, a->sh = a->sw = t->s, a->dh = a->dw = 1, a->pad_t = t->pt, a->pad_l = t->pl;
+  a->nhwc = 1, a->act = t->act, a->act_a = 0.f, a->act_b = 6.f;
+}
+
+/* One PASS/FAIL line for variant v of nv: got (the outputs as floats) against the double reference of
+ * inputs fx, weights fw and bias fb, relative error <= tol, and (same) bit-identical to variant 0. */
+static void dw_verdict(const dcase *t, const char *name, const float *fx, const float *fw, const float *fb,
+                       const float *got_y, int oh, int ow, int v, int nv, int same, double tol) {
+  double maxref = 0, maxerr = 0;
+  for (int b = 0; b < t->n; b++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++)
+        for (int ch = 0; ch < t->c; ch++) {
+          double sum = t->bias ? fb[ch] : 0.0;
+          for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+              int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
+              if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
+              sum += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] *
+                     fw[(ky * 3 + kx) * t->c + ch];
+            }
+          sum = act(t->act, sum, 0.0, 6.0);
+          double got = got_y[(((size_t)b * oh + oy) * ow + ox) * t->c + ch];
+          double e = isnan(got) ? INFINITY : fabs(got - sum);
+          if (e > maxerr) maxerr = e;
+          if (fabs(sum) > maxref) maxref = fabs(sum);
+        }
+  double rel = maxerr / (maxref > 1 ? maxref : 1);
+  int ok = rel <= tol && same;
+  printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)%s\n", ok ? "PASS" : "FAIL", name, v, nv, rel,
+         maxref,
+         v == 0 ? ""
+         : same ? ", bits of variant 0"
+                : ", bits differ from variant 0");
+  if (ok)
+    g_pass++;
+  else
+    g_fail++;
+}
+
 static void test_dw(const dcase *t) {
   if (g_only_tf32) return;
   char name[200];
@@ -443,10 +487,10 @@ static void test_dw(const dcase *t) {
   int oh = (t->ih + t->pt + t->pb - 3) / t->s + 1, ow = (t->iw + t->pl + t->pr - 3) / t->s + 1;
   size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->c, nw = 9 * (size_t)t->c;
   uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hy = malloc(ny * 2), *hy2 = malloc(ny * 2);
-  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->c * 4);
+  float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->c * 4), *gy = malloc(ny * 4);
   void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
   int nv;
-  if (!hx || !hw || !hy || !hy2 || !fx || !fw || !fb) {
+  if (!hx || !hw || !hy || !hy2 || !fx || !fw || !fb || !gy) {
     printf("FAIL %s: out of host memory\n", name);
     g_fail++;
     goto done;
@@ -463,10 +507,7 @@ static void test_dw(const dcase *t) {
   CK(cudaMemcpy(dw, hw, nw * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(db, fb, t->c * 4, cudaMemcpyHostToDevice));
   ri__cu_dwconv_args a;
-  memset(&a, 0, sizeof a);
-  a.n = t->n, a.c = t->c, a.ih = t->ih, a.iw = t->iw, a.oh = oh, a.ow = ow;
-  a.kh = a.kw = 3, a.sh = a.sw = t->s, a.dh = a.dw = 1, a.pad_t = t->pt, a.pad_l = t->pl;
-  a.nhwc = 1, a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
+  dw_args(t, oh, ow, &a);
   /* every kernel variant that applies: against the reference, and bit for bit against variant 0 */
   nv = ri__cu_dwconv_variants(RI_DTYPE_FLOAT16, &a);
   for (int v = 0; v < nv; v++) {
@@ -474,42 +515,14 @@ static void test_dw(const dcase *t) {
     CK(ri__cu_dwconv_v(0, RI_DTYPE_FLOAT16, &a, v, dx, dw, t->bias ? db : NULL, dy));
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(v ? hy2 : hy, dy, ny * 2, cudaMemcpyDeviceToHost));
-    const uint16_t *got_y = v ? hy2 : hy;
-    double maxref = 0, maxerr = 0;
-    for (int b = 0; b < t->n; b++)
-      for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++)
-          for (int ch = 0; ch < t->c; ch++) {
-            double s = t->bias ? fb[ch] : 0.0;
-            for (int ky = 0; ky < 3; ky++)
-              for (int kx = 0; kx < 3; kx++) {
-                int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
-                if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
-                s += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] *
-                     fw[(ky * 3 + kx) * t->c + ch];
-              }
-            s = act(t->act, s, 0.0, 6.0);
-            double got = ri__half_to_float(got_y[(((size_t)b * oh + oy) * ow + ox) * t->c + ch]);
-            double e = isnan(got) ? INFINITY : fabs(got - s);
-            if (e > maxerr) maxerr = e;
-            if (fabs(s) > maxref) maxref = fabs(s);
-          }
-    double rel = maxerr / (maxref > 1 ? maxref : 1);
-    int same = v == 0 || memcmp(hy, hy2, ny * 2) == 0;
-    int ok = rel <= 1e-3 && same;
-    printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)%s\n", ok ? "PASS" : "FAIL", name, v, nv,
-           rel, maxref,
-           v == 0 ? ""
-           : same ? ", bits of variant 0"
-                  : ", bits differ from variant 0");
-    if (ok)
-      g_pass++;
-    else
-      g_fail++;
+    const uint16_t *got_h = v ? hy2 : hy;
+    for (size_t i = 0; i < ny; i++)
+      gy[i] = ri__half_to_float(got_h[i]);
+    dw_verdict(t, name, fx, fw, fb, gy, oh, ow, v, nv, v == 0 || memcmp(hy, hy2, ny * 2) == 0, 1e-3);
   }
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
-  free(hx), free(hw), free(hy), free(hy2), free(fx), free(fw), free(fb);
+  free(hx), free(hw), free(hy), free(hy2), free(fx), free(fw), free(fb), free(gy);
 }
 
 /* ---- the fp32 kernels of fp32 engines: float data, error <= 1e-5 against the double reference ---- */
@@ -774,10 +787,7 @@ static void test_dw_f32(const dcase *t) {
   CK(cudaMemcpy(dw, fw, nw * 4, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(db, fb, t->c * 4, cudaMemcpyHostToDevice));
   ri__cu_dwconv_args a;
-  memset(&a, 0, sizeof a);
-  a.n = t->n, a.c = t->c, a.ih = t->ih, a.iw = t->iw, a.oh = oh, a.ow = ow;
-  a.kh = a.kw = 3, a.sh = a.sw = t->s, a.dh = a.dw = 1, a.pad_t = t->pt, a.pad_l = t->pl;
-  a.nhwc = 1, a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
+  dw_args(t, oh, ow, &a);
   /* every kernel variant that applies: against the reference, and bit for bit against variant 0 */
   nv = ri__cu_dwconv_variants(RI_DTYPE_FLOAT32, &a);
   for (int v = 0; v < nv; v++) {
@@ -785,38 +795,8 @@ static void test_dw_f32(const dcase *t) {
     CK(ri__cu_dwconv_v(0, RI_DTYPE_FLOAT32, &a, v, dx, dw, t->bias ? db : NULL, dy));
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(v ? fy2 : fy, dy, ny * 4, cudaMemcpyDeviceToHost));
-    const float *got_y = v ? fy2 : fy;
-    double maxref = 0, maxerr = 0;
-    for (int b = 0; b < t->n; b++)
-      for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++)
-          for (int ch = 0; ch < t->c; ch++) {
-            double sum = t->bias ? fb[ch] : 0.0;
-            for (int ky = 0; ky < 3; ky++)
-              for (int kx = 0; kx < 3; kx++) {
-                int iy = oy * t->s - t->pt + ky, ix = ox * t->s - t->pl + kx;
-                if (iy < 0 || iy >= t->ih || ix < 0 || ix >= t->iw) continue;
-                sum += (double)fx[(((size_t)b * t->ih + iy) * t->iw + ix) * t->c + ch] *
-                       fw[(ky * 3 + kx) * t->c + ch];
-              }
-            sum = act(t->act, sum, 0.0, 6.0);
-            double got = got_y[(((size_t)b * oh + oy) * ow + ox) * t->c + ch];
-            double e = isnan(got) ? INFINITY : fabs(got - sum);
-            if (e > maxerr) maxerr = e;
-            if (fabs(sum) > maxref) maxref = fabs(sum);
-          }
-    double rel = maxerr / (maxref > 1 ? maxref : 1);
-    int same = v == 0 || memcmp(fy, fy2, ny * 4) == 0;
-    int ok = rel <= 1e-5 && same;
-    printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)%s\n", ok ? "PASS" : "FAIL", name, v, nv,
-           rel, maxref,
-           v == 0 ? ""
-           : same ? ", bits of variant 0"
-                  : ", bits differ from variant 0");
-    if (ok)
-      g_pass++;
-    else
-      g_fail++;
+    dw_verdict(t, name, fx, fw, fb, v ? fy2 : fy, oh, ow, v, nv, v == 0 || memcmp(fy, fy2, ny * 4) == 0,
+               1e-5);
   }
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);

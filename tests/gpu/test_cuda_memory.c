@@ -26,6 +26,7 @@
 
 #include "gpu_build.h"
 #include "gpu_result.h"
+#include "gpu_tensor.h"
 #include "runinfer/engine.h"
 
 #define MAX_IO    16
@@ -38,13 +39,6 @@
 static int64_t device_free(void) {
   size_t f = 0, t = 0;
   return cudaMemGetInfo(&f, &t) == cudaSuccess ? (int64_t)f : -1;
-}
-
-static size_t numel(const ri_tensor_info *t, int batch) {
-  size_t n = 1;
-  for (int i = 0; i < t->rank; i++)
-    n *= (size_t)(t->dims[i] < 0 ? batch : t->dims[i]);
-  return n;
 }
 
 /* The engine's "arena_bytes" (graph plan in graph dtypes) from its JSON description, or -1. */
@@ -115,7 +109,7 @@ static void check_model(const char *path, const char *model, ri_precision prec, 
   for (int i = 0; ok && i < ni; i++) {
     ri_tensor_info t;
     ok = ri_engine_input_info(e, i, &t) == RI_OK && t.dtype == RI_DTYPE_FLOAT32;
-    in_n[i] = ok ? numel(&t, 1) : 0;
+    in_n[i] = ok ? gpu_numel(&t, 1) : 0;
     ins[i] = ok ? malloc(in_n[i] * (size_t)max_batch * sizeof(float)) : NULL;
     ok = ok && ins[i];
     for (size_t k = 0; ok && k < in_n[i] * (size_t)max_batch; k++)
@@ -124,7 +118,7 @@ static void check_model(const char *path, const char *model, ri_precision prec, 
   for (int i = 0; ok && i < no; i++) {
     ri_tensor_info t;
     ok = ri_engine_output_info(e, i, &t) == RI_OK && t.dtype == RI_DTYPE_FLOAT32;
-    out_n[i] = ok ? numel(&t, 1) : 0;
+    out_n[i] = ok ? gpu_numel(&t, 1) : 0;
     full[i] = ok ? malloc(out_n[i] * (size_t)max_batch * sizeof(float)) : NULL;
     one[i] = ok ? malloc(out_n[i] * sizeof(float)) : NULL;
     ok = ok && full[i] && one[i];

@@ -22,6 +22,7 @@
 
 #include "gpu_build.h"
 #include "gpu_result.h"
+#include "gpu_tensor.h"
 #include "runinfer/engine.h"
 
 #define MAX_BATCH 8
@@ -54,13 +55,6 @@ static double uniform01(void) {
   g_rng ^= g_rng >> 7;
   g_rng ^= g_rng << 17;
   return (double)(g_rng >> 11) / (double)(1ull << 53);
-}
-
-static size_t numel(const ri_tensor_info *info, int batch) {
-  size_t n = 1;
-  for (int i = 0; i < info->rank; i++)
-    n *= (size_t)(info->dims[i] < 0 ? batch : info->dims[i]);
-  return n;
 }
 
 /* Inputs: float32 uniform in [lo, hi), integers 0. */
@@ -115,7 +109,7 @@ static void compare(const char *model, const char *prec, int batch, const char *
       result(0, "%s %s batch=%d run=%s output=%d: cannot get the output shape", model, prec, batch, run, o);
       continue;
     }
-    size_t n = numel(&oi, batch);
+    size_t n = gpu_numel(&oi, batch);
     const char *name = io->out_info[o].name;
     if (oi.dtype == RI_DTYPE_FLOAT32) {
       double max_ref;
@@ -236,7 +230,7 @@ static void test_model(const char *dir, const char *model) {
       int batch = batches[bi];
       g_rng = 0x9e3779b97f4a7c15ull + (uint64_t)batch; /* the same inputs for both precisions */
       for (int i = 0; i < io.n_in; i++) {
-        size_t n = numel(&io.in_info[i], batch);
+        size_t n = gpu_numel(&io.in_info[i], batch);
         free(io.in[i]);
         io.in[i] = malloc(n * ri_dtype_size(io.in_info[i].dtype) + 1);
         fill_input(io.in[i], &io.in_info[i], n, nhwc_pixels ? 0.0 : -2.0, nhwc_pixels ? 255.0 : 2.0);
@@ -247,7 +241,7 @@ static void test_model(const char *dir, const char *model) {
           ok = 0;
           break;
         }
-        size_t nb = numel(&oi, batch) * ri_dtype_size(oi.dtype) + 1;
+        size_t nb = gpu_numel(&oi, batch) * ri_dtype_size(oi.dtype) + 1;
         free(io.ref[o]);
         free(io.got[o]);
         io.ref[o] = malloc(nb);
@@ -264,7 +258,7 @@ static void test_model(const char *dir, const char *model) {
         for (int o = 0; o < io.n_out; o++) {
           ri_tensor_info oi;
           if (ri_context_output_shape(ctx, batch, o, &oi) == RI_OK)
-            memset(io.got[o], 0xff, numel(&oi, batch) * ri_dtype_size(oi.dtype));
+            memset(io.got[o], 0xff, gpu_numel(&oi, batch) * ri_dtype_size(oi.dtype));
         }
         if (!run_ctx(ctx, batch, &io, io.got, msg, sizeof msg)) {
           result(0, "%s %s cuda run batch=%d run %d: %s", model, prec_names[pi], batch, r, msg);

@@ -23,16 +23,10 @@
 #include "core/half.h"
 #include "gpu_build.h"
 #include "gpu_result.h"
+#include "gpu_tensor.h"
 #include "runinfer/engine.h"
 
 #define MB 4
-
-static size_t count(const ri_tensor_info *t, int batch) {
-  size_t n = (size_t)batch;
-  for (int d = 1; d < t->rank; d++)
-    n *= (size_t)t->dims[d];
-  return n;
-}
 
 static int count_str(const char *s, const char *needle) {
   int n = 0;
@@ -82,7 +76,7 @@ static void check_model(const char *dir, const char *model, const char *spec, in
     ok = ok && ri_context_create(gpu, &cg) == RI_OK && ri_context_create(cpu, &cc) == RI_OK;
     for (int bi = 0; ok && bi < 2; bi++) {
       int batch = bi ? MB : 1;
-      size_t nin = count(&ti, batch);
+      size_t nin = gpu_numel(&ti, batch);
       uint8_t *in = malloc(nin);
       float *ref[4] = {0}, *got[4] = {0};
       uint32_t r = 77u + (uint32_t)batch;
@@ -91,8 +85,8 @@ static void check_model(const char *dir, const char *model, const char *spec, in
         in[i] = (uint8_t)(r >> 24);
       }
       for (int o = 0; o < no; o++) {
-        ref[o] = malloc(count(&to[o], batch) * sizeof(float));
-        got[o] = malloc(count(&to[o], batch) * sizeof(float));
+        ref[o] = malloc(gpu_numel(&to[o], batch) * sizeof(float));
+        got[o] = malloc(gpu_numel(&to[o], batch) * sizeof(float));
       }
       const void *ins[1] = {in};
       int run_ok = in != NULL && ri_context_run(cc, batch, ins, (void *const *)ref) == RI_OK;
@@ -104,7 +98,7 @@ static void check_model(const char *dir, const char *model, const char *spec, in
         }
         if (rep == 1) continue;
         for (int o = 0; o < no; o++) {
-          size_t n = count(&to[o], batch);
+          size_t n = gpu_numel(&to[o], batch);
           double md = 0, mr = 0;
           for (size_t i = 0; i < n; i++) {
             double d = fabs((double)got[o][i] - (double)ref[o][i]);

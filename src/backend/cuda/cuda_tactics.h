@@ -69,6 +69,10 @@ typedef struct {
   float ms;
 } ri__cu_dnn_tac;
 
+/* The device part of the timing-cache keys of both tuners (cuda_tune.c, cuda_tune_direct.c): library
+ * version, compute capability and GPU name, into buf; 0 when the device cannot be queried. */
+int ri__cu_tune_fingerprint(const cu_state *st, char *buf, size_t cap);
+
 int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t);
 int32_t ri__cu_dnn_tac_encode(const ri__cu_dnn_tac *t);
 /* 1 and *t when code is a cuDNN tactic, else 0. */

@@ -297,6 +297,14 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
   return RI_OK;
 }
 
+int ri__cu_tune_fingerprint(const cu_state *st, char *buf, size_t cap) {
+  struct cudaDeviceProp prop;
+  if (cudaGetDeviceProperties(&prop, st->cfg.device_index) != cudaSuccess) return 0;
+  /* The library version too: another version's kernels may time differently. */
+  snprintf(buf, cap, "runinfer %.16s cuda:sm_%d%d:%.256s", ri_version(), prop.major, prop.minor, prop.name);
+  return 1;
+}
+
 /* Buffers for the largest input and output the timing runs use; 0 when they cannot be had. */
 static int tuner_open(tuner *t, const cu_state *st) {
   int rep = st->cfg.max_batch < 256 ? st->cfg.max_batch : 256;
@@ -319,11 +327,7 @@ static int tuner_open(tuner *t, const cu_state *st) {
   if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, st->cfg.device_index) != cudaSuccess)
     sms = 1;
   t->sk.sms = sms > 0 ? sms : 1;
-  struct cudaDeviceProp prop;
-  if (cudaGetDeviceProperties(&prop, st->cfg.device_index) != cudaSuccess) return 0;
-  /* The library version too: another version's kernels may time differently. */
-  snprintf(t->fp, sizeof t->fp, "runinfer %.16s cuda:sm_%d%d:%.256s", ri_version(), prop.major, prop.minor,
-           prop.name);
+  if (!ri__cu_tune_fingerprint(st, t->fp, sizeof t->fp)) return 0;
   void *cnt = NULL;
   int ok = cudaStreamCreateWithFlags(&t->s, cudaStreamNonBlocking) == cudaSuccess &&
            cudaEventCreate(&t->e0) == cudaSuccess && cudaEventCreate(&t->e1) == cudaSuccess &&

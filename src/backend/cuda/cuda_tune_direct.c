@@ -112,10 +112,7 @@ static int vtuner_open(vtuner *t, const cu_state *st) {
     if (yb > t->y_bytes) t->y_bytes = yb;
   }
   if (!t->x_bytes || !t->y_bytes) return 0;
-  struct cudaDeviceProp prop;
-  if (cudaGetDeviceProperties(&prop, st->cfg.device_index) != cudaSuccess) return 0;
-  snprintf(t->fp, sizeof t->fp, "runinfer %.16s cuda:sm_%d%d:%.256s", ri_version(), prop.major, prop.minor,
-           prop.name);
+  if (!ri__cu_tune_fingerprint(st, t->fp, sizeof t->fp)) return 0;
   int ok = cudaStreamCreateWithFlags(&t->s, cudaStreamNonBlocking) == cudaSuccess &&
            cudaEventCreate(&t->e0) == cudaSuccess && cudaEventCreate(&t->e1) == cudaSuccess &&
            cudaMalloc(&t->x, t->x_bytes) == cudaSuccess && cudaMalloc(&t->y, t->y_bytes) == cudaSuccess;
