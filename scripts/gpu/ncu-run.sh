@@ -11,6 +11,7 @@
 set -uo pipefail
 # shellcheck source=/dev/null # device-run.sh returns early when sourced
 source "$(dirname "${BASH_SOURCE[0]}")/device-run.sh" || exit 1
+setup_env
 NCU=$(command -v ncu || true)
 [ -z "$NCU" ] && [ -x "$CUDA_HOME/bin/ncu" ] && NCU=$CUDA_HOME/bin/ncu
 [ -z "$NCU" ] && NCU=$(find /usr/local /opt -name ncu -type f 2>/dev/null | head -1)
@@ -22,7 +23,7 @@ fi
 env ${NCU_ENV:-} timeout "${T_NCU:-240}" "$NCU" --kernel-name "regex:${NCU_KERNEL:-irblock}" \
   --launch-skip "${NCU_SKIP:-0}" --launch-count "${NCU_COUNT:-8}" --section SpeedOfLight --section Occupancy \
   --section LaunchStats --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis \
-  --section ComputeWorkloadAnalysis "$BUILD/bench_cuda" "${NCU_MODEL:-$MODELS/ssd_mobilenet_v2.onnx}" \
+  --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section InstructionStats "$BUILD/bench_cuda" "${NCU_MODEL:-$MODELS/ssd_mobilenet_v2.onnx}" \
   --precisions "${NCU_PREC:-fp16}" --batches "${NCU_BATCH:-64}" --seconds 0.2 >>"$OUT/ncu.txt" 2>&1
 rc=$?
 echo "ncu-run: exit $rc" >>"$OUT/ncu.txt"
