@@ -93,6 +93,20 @@ static cudaError_t up_half(void **d, const float *src, int n_rows, int n_cols, i
   return e;
 }
 
+/* Uploads rows x cols floats holding src[r][c] rounded to half (the depthwise weights of an fp16 engine):
+ * inside n_rows x n_cols, zero elsewhere. */
+static cudaError_t up_half_float(void **d, const float *src, int n_rows, int n_cols, int rows, int cols) {
+  float *h = calloc((size_t)rows * cols, 4);
+  if (!h) return cudaErrorMemoryAllocation;
+  for (int r = 0; r < n_rows; r++)
+    for (int c = 0; c < n_cols; c++)
+      h[(size_t)r * cols + c] = ri__half_to_float(ri__float_to_half(src[(size_t)r * n_cols + c]));
+  cudaError_t e = cudaMalloc(d, (size_t)rows * cols * 4);
+  if (e == cudaSuccess) e = cudaMemcpy(*d, h, (size_t)rows * cols * 4, cudaMemcpyHostToDevice);
+  free(h);
+  return e;
+}
+
 static cudaError_t up_float(void **d, const float *src, int n, int len) {
   float *h = calloc((size_t)len, 4);
   if (!h) return cudaErrorMemoryAllocation;
@@ -230,7 +244,7 @@ static void test_block(const bcase *t) {
     CK(up_half(&b.dw1, b.w1, ce, t->cin, b.cep, b.k1p));
     CK(up_float(&b.db1, b.b1, ce, b.cep));
   }
-  CK(up_half(&b.dwd, b.wd, 9, ce, 9, b.cep));
+  CK(up_half_float(&b.dwd, b.wd, 9, ce, 9, b.cep));
   CK(up_float(&b.dbd, b.bd, ce, b.cep));
   CK(up_half(&b.dw2, b.w2, t->cout, ce, b.cop, b.cep));
   CK(up_float(&b.db2, b.b2, t->cout, b.cop));

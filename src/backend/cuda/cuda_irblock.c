@@ -155,14 +155,15 @@ static ri_status upload(cu_state *st, int e, int d, int p, irb_aux *a, ri__err *
                      &a->w1_off, err));
     RI__TRY(add_float(st, bias_of(st, e, k->ce), k->ce, k->cep, &a->b1_off, err));
   }
-  /* Depthwise [ce, 1, 3, 3] to tap-major [9][cep]: source row t of a transposed view is tap t. */
+  /* Depthwise [ce, 1, 3, 3] to tap-major [9][cep] floats holding the half-rounded weights (the kernel's
+   * FMAs take them as floats without a conversion per tap; the products are those of half weights). */
   const float *wd = g->values[ri__cu_in(st, d, 1)].data;
-  float *tm = ri__malloc((size_t)(9 * k->ce) * sizeof *tm);
+  float *tm = ri__calloc((size_t)(9 * k->cep), sizeof *tm);
   if (!tm) return RI__OOM(err);
   for (int64_t c = 0; c < k->ce; c++)
     for (int t = 0; t < 9; t++)
-      tm[t * k->ce + c] = wd[c * 9 + t];
-  ri_status s = add_half(st, tm, 9, k->ce, k->ce, 9, k->cep, &a->wd_off, err);
+      tm[t * k->cep + c] = ri__half_to_float(ri__float_to_half(wd[c * 9 + t]));
+  ri_status s = add_float(st, tm, 9 * k->cep, 9 * k->cep, &a->wd_off, err);
   ri__free(tm);
   RI__TRY(s);
   RI__TRY(add_float(st, bias_of(st, d, k->ce), k->ce, k->cep, &a->bd_off, err));

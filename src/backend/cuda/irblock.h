@@ -44,7 +44,7 @@ typedef struct {
 typedef struct {
   const void *w1;  /* half [cep][k1p]: row e holds expanded channel e's weights (NULL without expansion) */
   const float *b1; /* float [cep] (NULL without expansion) */
-  const void *wd;  /* half [9][cep]: tap-major depthwise weights */
+  const float *wd; /* float [9][cep]: tap-major depthwise weights, rounded to half (fp16 engines' weights) */
   const float *bd; /* float [cep] */
   const void *w2;  /* half [cop][cep]: row j holds output channel j's weights */
   const float *b2; /* float [cop] */

@@ -6,13 +6,16 @@
  * channels in chunks of CE = 32:
  *   1. expand: the halo pixels' chunk of E = x * w1^T on the tensor cores (rows are halo pixels, K = cin),
  *      bias, activation, one rounding to half, 0 for pixels outside the image, into shared memory;
- *   2. depthwise: the tile's chunk of D from E in float, bias, activation, half, into shared memory;
+ *   2. depthwise: the tile's chunk of D from E in float (weights held as floats: no conversion per tap),
+ *      bias, activation, half, into shared memory; a thread takes 4 channels of one pixel, so 8 threads
+ *      read one pixel's 32 channels, contiguous;
  *   3. project: the tile's float accumulators += D * w2^T (rows are output pixels, K = the chunk), in
  *      registers across chunks.
  * The next chunk's weights (and, without expansion, its E, read straight from x) arrive through cp.async
  * while a chunk is computed. After the last chunk: bias, residual, activation in float, one rounding, half2
  * stores. Tiles are 8x8, or 4x4 when 8x8 tiles would leave multiprocessors idle (batch 1 on small maps);
- * either tile computes every element the same way. */
+ * either tile computes every element the same way. Whether a halo row lies inside the image is worked out
+ * once per tile into a byte table, so the expansion's epilogue does no division per element. */
 #include <atomic>
 
 #include "backend/cuda/cu_common.cuh"
@@ -30,12 +33,13 @@ constexpr int64_t SMEM_MAX = 200 * 1024;
 using namespace ri_cu_mma;
 
 /* Shared-memory plan of one tile shape, in halves: x halo (with expansion), two w1 chunks, E (two chunks
- * without expansion), D, two w2 chunks, two chunks of the small parameters (b1 and bd as floats, the
- * depthwise weights [9][CE]). Every part is a multiple of 8 halves, so every part is 16-byte aligned. */
-constexpr int PAR = (2 * CE * 4 + 9 * CE * 2) / 2; /* halves of one chunk's small parameters */
+ * without expansion), D, two w2 chunks, two chunks of the small parameters (b1, bd and the depthwise
+ * weights [9][CE], all floats), the halo rows' flags (with expansion: 1 inside the image, 0 outside, 2
+ * padding row; bytes). Every part is a multiple of 8 halves, so every part is 16-byte aligned. */
+constexpr int PAR = (2 * CE * 4 + 9 * CE * 4) / 2; /* halves of one chunk's small parameters */
 struct plan {
   int hh, hw, hp, hpp, ldx;
-  int64_t xs, w1s, es, ds, w2s, par, total; /* offsets and total, halves */
+  int64_t xs, w1s, es, ds, w2s, par, fl, total; /* offsets and total, halves */
 };
 
 __host__ __device__ inline plan make_plan(int th, int tw, const ri__cu_irblock_args &p) {
@@ -52,7 +56,8 @@ __host__ __device__ inline plan make_plan(int th, int tw, const ri__cu_irblock_a
   q.ds = q.es + (int64_t)(expand ? 1 : 2) * q.hp * LDE;
   q.w2s = q.ds + (int64_t)th * tw * LDE;
   q.par = q.w2s + 2 * (int64_t)p.cop * LDE;
-  q.total = q.par + 2 * PAR;
+  q.fl = q.par + 2 * PAR;
+  q.total = q.fl + (expand ? (q.hpp + 15) / 16 * 8 : 0);
   return q;
 }
 
@@ -94,8 +99,9 @@ __global__ void __launch_bounds__(THREADS)
   __half *const sm = reinterpret_cast<__half *>(smem_raw);
   __half *const Xs = sm + q.xs, *const W1s = sm + q.w1s, *const Es = sm + q.es, *const Ds = sm + q.ds,
                 *const W2s = sm + q.w2s, *const Ps = sm + q.par;
+  unsigned char *const Fl = reinterpret_cast<unsigned char *>(sm + q.fl);
   const __half *const w1 = static_cast<const __half *>(wt.w1);
-  const __half *const wd = static_cast<const __half *>(wt.wd);
+  const float *const wd = wt.wd;
   const __half *const w2 = static_cast<const __half *>(wt.w2);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
@@ -137,15 +143,15 @@ __global__ void __launch_bounds__(THREADS)
       const int r = i >> 2, c = i & 3;
       cp16(dst + r * LDE + c * 8, w2 + (int64_t)r * p.cep + j * CE + c * 8, 16);
     }
-    /* Small parameters: b1 (8 chunks of 16 bytes), bd (8), depthwise weights (9 x 4). */
+    /* Small parameters: b1 (8 chunks of 16 bytes), bd (8), depthwise weights (9 x 8). */
     char *pd = reinterpret_cast<char *>(Ps + bf * PAR);
     if (tid < 8) {
       if (EXP) cp16(pd + tid * 16, wt.b1 + j * CE + tid * 4, 16);
     } else if (tid < 16) {
       cp16(pd + CE * 4 + (tid - 8) * 16, wt.bd + j * CE + (tid - 8) * 4, 16);
-    } else if (tid < 16 + 36) {
-      const int t = (tid - 16) >> 2, c = (tid - 16) & 3;
-      cp16(pd + CE * 8 + t * CE * 2 + c * 16, wd + (int64_t)t * p.cep + j * CE + c * 8, 16);
+    } else if (tid < 16 + 72) {
+      const int t = (tid - 16) >> 3, c = (tid - 16) & 7;
+      cp16(pd + CE * 8 + t * CE * 4 + c * 16, wd + (int64_t)t * p.cep + j * CE + c * 4, 16);
     }
   };
 
@@ -156,6 +162,10 @@ __global__ void __launch_bounds__(THREADS)
       const int hy = r / hw, hx = r - hy * hw, iy = iy0 + hy, ix = ix0 + hx;
       const bool ok = r < hp && c * 8 < p.cin && iy >= 0 && iy < p.ih && ix >= 0 && ix < p.iw;
       cp16(Xs + r * ldx + c * 8, ok ? xb + ((int64_t)iy * p.iw + ix) * cx + c * 8 : x, ok ? 16 : 0);
+    }
+    for (int r = tid; r < q.hpp; r += THREADS) {
+      const int hy = r / hw, hx = r - hy * hw, iy = iy0 + hy, ix = ix0 + hx;
+      Fl[r] = r >= hp ? 2 : (iy >= 0 && iy < p.ih && ix >= 0 && ix < p.iw);
     }
   }
   load_chunk(c0, 0);
@@ -179,7 +189,7 @@ __global__ void __launch_bounds__(THREADS)
     cp_commit();
     const float *Pb1 = reinterpret_cast<const float *>(Ps + bf * PAR);
     const float *Pbd = Pb1 + CE;
-    const __half *Pwd = reinterpret_cast<const __half *>(Pbd + CE);
+    const float *Pwd = Pbd + CE;
     const __half *E = Es;
     if (EXP) {
       /* 1. expand: items are (m16 tile of halo rows, 16 expanded channels). */
@@ -196,19 +206,19 @@ __global__ void __launch_bounds__(THREADS)
           mma16816(c[0], a, b0, b1);
           mma16816(c[1], a, b2, b3);
         }
+        const float2 bias[2] = {*reinterpret_cast<const float2 *>(Pb1 + ng * 16 + t4 * 2),
+                                *reinterpret_cast<const float2 *>(Pb1 + ng * 16 + 8 + t4 * 2)};
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-          const int r = mt * 16 + g + h * 8;
-          if (r >= hp) continue;
-          const int hy = r / hw, hx = r - hy * hw, iy = iy0 + hy, ix = ix0 + hx;
-          const bool inside = iy >= 0 && iy < p.ih && ix >= 0 && ix < p.iw;
+          const int r = mt * 16 + g + h * 8, f = Fl[r];
+          if (f == 2) continue;
 #pragma unroll
           for (int n8 = 0; n8 < 2; n8++) {
             const int col = ng * 16 + n8 * 8 + t4 * 2;
             float v0 = 0.f, v1 = 0.f;
-            if (inside) {
-              v0 = act0(c[n8][2 * h] + Pb1[col]);
-              v1 = act0(c[n8][2 * h + 1] + Pb1[col + 1]);
+            if (f) {
+              v0 = act0(c[n8][2 * h] + bias[n8].x);
+              v1 = act0(c[n8][2 * h + 1] + bias[n8].y);
             }
             *reinterpret_cast<__half2 *>(Es + r * LDE + col) = __floats2half2_rn(v0, v1);
           }
@@ -218,37 +228,33 @@ __global__ void __launch_bounds__(THREADS)
     } else {
       E = Es + bf * hp * LDE;
     }
-    /* 2. depthwise: items are (output pixel, 8 channels), 16-byte loads, float sums in tap order. */
-    for (int it = tid; it < M * (CE / 8); it += THREADS) {
-      const int o = it & 3, m = it >> 2;
+    /* 2. depthwise: items are (output pixel, 4 channels), 8-byte loads of E and 16-byte loads of the float
+     * weights, float sums in tap order. */
+    for (int it = tid; it < M * (CE / 4); it += THREADS) {
+      const int o = it & 7, m = it >> 3;
       const int qy = m / TW, qx = m - qy * TW;
-      const __half *src = E + (qy * s * hw + qx * s) * LDE + o * 8;
-      float a[8];
-#pragma unroll
-      for (int e = 0; e < 8; e++)
-        a[e] = 0.f;
+      const __half *src = E + (qy * s * hw + qx * s) * LDE + o * 4;
+      float a[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
       for (int ky = 0; ky < 3; ky++)
 #pragma unroll
         for (int kx = 0; kx < 3; kx++) {
-          const uint4 ev = *reinterpret_cast<const uint4 *>(src + (ky * hw + kx) * LDE);
-          const uint4 wv = *reinterpret_cast<const uint4 *>(Pwd + (ky * 3 + kx) * CE + o * 8);
-          const __half2 *eh = reinterpret_cast<const __half2 *>(&ev);
-          const __half2 *wh = reinterpret_cast<const __half2 *>(&wv);
-#pragma unroll
-          for (int e = 0; e < 4; e++) {
-            const float2 ef = __half22float2(eh[e]), wf = __half22float2(wh[e]);
-            a[2 * e] = fmaf(ef.x, wf.x, a[2 * e]);
-            a[2 * e + 1] = fmaf(ef.y, wf.y, a[2 * e + 1]);
-          }
+          const uint2 ev = *reinterpret_cast<const uint2 *>(src + (ky * hw + kx) * LDE);
+          const float4 wv = *reinterpret_cast<const float4 *>(Pwd + (ky * 3 + kx) * CE + o * 4);
+          const float2 e0 = __half22float2(*reinterpret_cast<const __half2 *>(&ev.x));
+          const float2 e1 = __half22float2(*reinterpret_cast<const __half2 *>(&ev.y));
+          a[0] = fmaf(e0.x, wv.x, a[0]);
+          a[1] = fmaf(e0.y, wv.y, a[1]);
+          a[2] = fmaf(e1.x, wv.z, a[2]);
+          a[3] = fmaf(e1.y, wv.w, a[3]);
         }
-      uint4 out;
-      __half2 *oh = reinterpret_cast<__half2 *>(&out);
-#pragma unroll
-      for (int e = 0; e < 4; e++)
-        oh[e] = __floats2half2_rn(act1(a[2 * e] + Pbd[o * 8 + 2 * e]),
-                                  act1(a[2 * e + 1] + Pbd[o * 8 + 2 * e + 1]));
-      *reinterpret_cast<uint4 *>(Ds + m * LDE + o * 8) = out;
+      const float4 bv = *reinterpret_cast<const float4 *>(Pbd + o * 4);
+      const __half2 o0 = __floats2half2_rn(act1(a[0] + bv.x), act1(a[1] + bv.y));
+      const __half2 o1 = __floats2half2_rn(act1(a[2] + bv.z), act1(a[3] + bv.w));
+      uint2 out;
+      out.x = *reinterpret_cast<const unsigned *>(&o0);
+      out.y = *reinterpret_cast<const unsigned *>(&o1);
+      *reinterpret_cast<uint2 *>(Ds + m * LDE + o * 4) = out;
     }
     __syncthreads();
     /* 3. project: this warp's items accumulate across the chunks of a group. */
