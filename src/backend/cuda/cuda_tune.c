@@ -1,8 +1,11 @@
 /* Build-time tactic timing of the CUDA backend (cuda_tactics.h).
  *
  * For each implicit-GEMM convolution (the half kernel, or the fp32 one in fp32 engines): first the K segment
- * length, timed at batch 1 among one segment, the heuristic's length and (level 3 and up) twice and half of
- * it; then, with that length fixed, the tile shape of each batch bucket up to the maximum batch (in fp16
+ * length, among one segment, the heuristic's length and (level 3 and up) twice and half of it, timed at
+ * batch 1, or at the maximum batch in engines of maximum batch SEG_AT_MAX_FROM and more (throughput engines:
+ * the length is one per node for every batch, and the split that speeds batch 1 up costs a second
+ * accumulator at large batches; RI_CUDA_SEG_AT=1 / =max chooses either way for every engine); then, with that
+ * length fixed, the tile shape of each batch bucket up to the maximum batch (in fp16
  * engines with one segment, the pointwise kernel competes as a fifth "tile" where it applies: k_pwconv.cu
  * in fp16 engines, k_pwconv_f32.cu in fp32 ones),
  * timed at the bucket's representative batch (at most the maximum batch; level 1: only the maximum batch's
@@ -238,15 +241,28 @@ static ri_status tune_buckets(tuner *t, cu_state *st, int ni, int level, int kin
   return RI_OK;
 }
 
+/* Engines of at least this maximum batch choose the K segment length by its time at the maximum batch. */
+#define SEG_AT_MAX_FROM 64
+
+/* The bucket whose representative batch times the segment candidates: 0 (batch 1) or the maximum batch's. */
+static int seg_bucket(const cu_state *st) {
+  const char *e = getenv("RI_CUDA_SEG_AT");
+  const int bmax = ri__cu_tac_bucket(st->cfg.max_batch);
+  if (e && strcmp(e, "1") == 0) return 0;
+  if (e && strcmp(e, "max") == 0) return bmax;
+  return st->cfg.max_batch >= SEG_AT_MAX_FROM ? bmax : 0;
+}
+
 static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *err) {
   const int max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
   const int kind = t->f32 ? RI__CU_KIND_F32 : RI__CU_KIND_F16;
+  const int sb = seg_bucket(st), sbatch = sb ? timed_batch(sb, max_batch, level) : 1;
   int def = ri__cu_conv_default_seg(st, ni);
   int cands[4] = {0, def, def * 2, def / 2}, nc = level >= 3 ? 4 : 2;
   ri__cu_gemm_tac tac;
   memset(&tac, 0, sizeof tac);
   float best = INFINITY;
-  int seg = def, tile0 = -1;
+  int seg = def, tile_sb = -1;
   for (int k = 0; k < nc; k++) {
     int c = cands[k];
     if (c < 0 || c > RI__CU_TAC_MAX_SEG || (k >= 2 && c < 2) || (k > 0 && c == 0)) continue;
@@ -256,15 +272,26 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
     if (dup) continue;
     int id;
     float us;
-    RI__TRY(best_tile(t, kind, st, ni, 1, c, &id, &us, err));
-    if (us < best) best = us, seg = c, tile0 = id;
+    RI__TRY(best_tile(t, kind, st, ni, sbatch, c, &id, &us, err));
+    if (us < best) best = us, seg = c, tile_sb = id;
   }
-  if (tile0 < 0 || !isfinite(best)) return RI_OK; /* nothing ran: the heuristics stay */
+  if (tile_sb < 0 || !isfinite(best)) return RI_OK; /* nothing ran: the heuristics stay */
   tac.seg = seg;
-  tac.us = best;
-  tac.tile[0] = tile0;
   float max_us = best;
-  RI__TRY(tune_buckets(t, st, ni, level, kind, &tac, 0, &max_us, err));
+  if (sb == 0) {
+    tac.us = best;
+    tac.tile[0] = tile_sb;
+  } else {
+    /* Timed at the maximum batch: its bucket has its tile; batch 1's tile (and the time kept) with it. */
+    int id0;
+    float us0;
+    RI__TRY(best_tile(t, kind, st, ni, 1, seg, &id0, &us0, err));
+    if (id0 < 0 || !isfinite(us0)) return RI_OK;
+    tac.us = us0;
+    tac.tile[0] = id0;
+    tac.tile[sb] = tile_sb;
+  }
+  RI__TRY(tune_buckets(t, st, ni, level, kind, &tac, sb, &max_us, err));
 
   /* fp32 engines: the 3xTF32 kernel with the same segment length, for every bucket when it is faster at the
    * maximum batch's bucket (one kernel per node: their sums differ). */
