@@ -1,6 +1,6 @@
 """Engine.run_examples, ri_context_run_items and ri_context_input_buffer (CPU): examples given as a batch's
 items give exactly Engine.run's outputs, over several batch sizes on one context (the buffer is reused),
-also from non-contiguous arrays and from items already in the input buffer;
+also from non-contiguous and read-only arrays and from items already in the input buffer;
 examples that do not match the engine (dtype, shape, names, too many) take Engine.run's path with its checks
 and errors; the C call refuses a bad index. On a GPU the buffer is the pinned staging (tests/gpu and the Beam
 GPU run exercise it)."""
@@ -83,6 +83,23 @@ def test_non_contiguous_examples(engine):
     got = engine.run_examples(views)
     ref = engine.run(np.stack(xs))
     assert all(np.array_equal(got[k], ref[k]) for k in ref)
+
+
+def test_item_addresses_writable_and_read_only(engine):
+    """Item addresses come from a buffer export for writable arrays and from a.ctypes.data otherwise; both
+    must name the data itself, and read-only examples (e.g. memory-mapped) run like writable ones."""
+    from runinfer.engine import _address
+    xs = _examples(engine, 3, 9)
+    ro = [np.frombuffer(x.tobytes(), dtype=x.dtype).reshape(x.shape) for x in xs]
+    assert not ro[0].flags.writeable and xs[0].flags.writeable
+    empty = np.empty((0,), np.float32)
+    for a in (xs[0], ro[0], xs[1][1:], empty):
+        assert _address(a) == a.ctypes.data
+    got = engine.run_examples(ro)
+    ref = engine.run(np.stack(xs))
+    assert all(np.array_equal(got[k], ref[k]) for k in ref)
+    mixed = engine.run_examples([xs[0], ro[1], xs[2]])
+    assert all(np.array_equal(mixed[k], ref[k]) for k in ref)
 
 
 def _run_items(ctx, engine, ptrs, batch):
