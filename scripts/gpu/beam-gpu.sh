@@ -21,7 +21,9 @@
 # wheels.log, rows.log, rows.json, beam-bench.log, beam-gpu.json, pytest.log. Each step has a time limit
 # (T_BUILD, T_MODELS, T_WHEELS, T_ROWS, T_BEAMBENCH, T_PYTEST seconds) so that what finished comes back.
 # BENCH_ARGS replaces the benchmark's extra arguments (default: --images 384 --rounds 2). BEAM_STEPS (default
-# rows,beambench,pytest) chooses which of the last three steps run.
+# rows,beambench,pytest) chooses which of the last three steps run; beambench runs first, alone, and
+# BEAM_PARALLEL=1 runs rows and pytest at the same time after it (they check results and time nothing), so
+# that the three fit one device call.
 # To measure a commit while the checkout holds other uncommitted work, run the script from that commit's
 # archive (git archive COMMIT | tar -x -C SNAP), with .deps and .whl moved into SNAP.
 set -uo pipefail
@@ -85,14 +87,32 @@ host_phases() {
   done
 }
 beam_step phases && step phases "${T_PHASES:-240}" "$OUT/phases.log" host_phases
-beam_step rows && step rows "${T_ROWS:-150}" "$OUT/rows.log" python3 "$ROOT/scripts/gpu/beam_rows.py" --cli "$RI_CLI" \
-  --onnx "$MODELS/ssd_mobilenet_v2.onnx" --json "$OUT/rows.json"
+# The measurements first, alone on the machine; then the checks, which time nothing.
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of arguments
 beam_step beambench && step beambench "${T_BEAMBENCH:-240}" "$OUT/beam-bench.log" python3 "$ROOT/bench/beam_handlers.py" --device cuda \
   --peer-script "$PEER" --json "$OUT/beam-gpu.json" --no-docs ${BENCH_ARGS:---images 384 --rounds 2}
-beam_step pytest && step pytest "${T_PYTEST:-150}" "$OUT/pytest.log" env RI_TEST_DEVICE=cuda python3 -m pytest -q -rs \
-  -p no:cacheprovider "$ROOT/tests/python/test_beam.py" "$ROOT/tests/python/test_beam_binding.py" \
-  "$ROOT/tests/python/test_preprocess_on_device.py"
+rows_step() {
+  beam_step rows || return 0
+  step rows "${T_ROWS:-150}" "$OUT/rows.log" python3 "$ROOT/scripts/gpu/beam_rows.py" --cli "$RI_CLI" \
+    --onnx "$MODELS/ssd_mobilenet_v2.onnx" --json "$OUT/rows.json"
+}
+pytest_step() {
+  beam_step pytest || return 0
+  step pytest "${T_PYTEST:-150}" "$OUT/pytest.log" env RI_TEST_DEVICE=cuda python3 -m pytest -q -rs \
+    -p no:cacheprovider "$ROOT/tests/python/test_beam.py" "$ROOT/tests/python/test_beam_binding.py" \
+    "$ROOT/tests/python/test_preprocess_on_device.py"
+}
+if [ "${BEAM_PARALLEL:-0}" = 1 ]; then # rows and pytest side by side (each its own GPU contexts and files)
+  rows_step &
+  rows_pid=$!
+  pytest_step &
+  pytest_pid=$!
+  wait "$rows_pid" || FAILED=1
+  wait "$pytest_pid" || FAILED=1
+else
+  rows_step || FAILED=1
+  pytest_step || FAILED=1
+fi
 
 {
   echo "---"
