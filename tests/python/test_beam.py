@@ -180,6 +180,9 @@ def test_warm_up_at_load(engines, monkeypatch):
     assert calls == [] and eng.device() == "cpu"
     RunInferenceEngineHandlerNumPy(1, 4, engine_path=engines["tiny"], warm_up=False).load_model()
     assert calls == []
+    if DEVICE.startswith("cuda"):  # RI_TEST_DEVICE=cuda: the default warms a CUDA engine up
+        ssd = RunInferenceEngineHandlerNumPy(1, 32, engine_path=engines["ssd"]).load_model()
+        assert ssd.device().startswith("cuda") and calls == [[1, 8]]  # 32 capped at the engine's 8
 
 
 def test_rebuild_missing_then_stale(models, tmp_path):
