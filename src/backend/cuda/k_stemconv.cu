@@ -11,9 +11,10 @@
  * input loads before its FMAs; stem_r_kernel (2) gives each pixel 8 threads of 4 output channels, each
  * holding its 108 weights in registers for a grid-stride walk over the pixels, and stores 8 or 16
  * contiguous bytes per thread (a warp's 4 pixels are one contiguous run of the output).
- * Bit-identity: every variant computes each output as stem_kernel does, from 0 the taps in the order ky, kx,
- * ci, each one fmaf, the taps outside the input skipped, then + bias (+0 without one: the same bits, as
- * the sum starting from +0 is never -0) and the activation. */
+ * Variant 3, the tensor-core kernel of k_stemconv_tc.cu, sums in another order (see there).
+ * Bit-identity: every other variant computes each output as stem_kernel does, from 0 the taps in the order
+ * ky, kx, ci, each one fmaf, the taps outside the input skipped, then + bias (+0 without one: the same bits,
+ * as the sum starting from +0 is never -0) and the activation. */
 #include "backend/cuda/cu_common.cuh"
 
 namespace {
@@ -276,10 +277,19 @@ extern "C" int ri__cu_stemconv_supported(const ri__cu_stemconv_args *p) {
          (int64_t)p->n * p->oh * p->ow <= (int64_t)INT32_MAX * THREADS;
 }
 
+extern "C" int ri__cu_stemconv_variant_applies(const ri__cu_stemconv_args *p, int v) {
+  if (!ri__cu_stemconv_supported(p)) return 0;
+  if (v == 0) return 1;
+  if (p->kh != 3 || p->kw != 3 || p->c != 3 || p->m > RI__CU_STEM_VM) return 0;
+  if (v == 1) return 1;
+  if (v == 2) return p->m % 4 == 0;
+  return v == 3 && ri__cu_stemconv_tc_applies(p);
+}
+
 extern "C" int ri__cu_stemconv_variants(const ri__cu_stemconv_args *p) {
-  if (!ri__cu_stemconv_supported(p) || p->kh != 3 || p->kw != 3 || p->c != 3 || p->m > RI__CU_STEM_VM)
-    return 1;
-  return p->m % 4 == 0 ? 3 : 2;
+  for (int v = RI__CU_STEM_VARIANTS - 1; v > 0; v--)
+    if (ri__cu_stemconv_variant_applies(p, v)) return v + 1;
+  return 1;
 }
 
 template <typename T, typename Y>
@@ -306,7 +316,8 @@ extern "C" cudaError_t ri__cu_stemconv_v(cudaStream_t s, const ri__cu_stemconv_a
     return cudaErrorInvalidValue;
   int64_t M = (int64_t)p->n * p->oh * p->ow;
   if (M <= 0) return cudaSuccess;
-  if (variant >= ri__cu_stemconv_variants(p)) variant = 0;
+  if (!ri__cu_stemconv_variant_applies(p, variant)) variant = 0;
+  if (variant == 3) return ri__cu_stemconv_tc(s, p, x, xt, w, bias, y);
   if (xt == RI_DTYPE_FLOAT32 && p->y_f32)
     launch_variant<float, float>(s, p, variant, x, w, bias, hw, y);
   else if (xt == RI_DTYPE_FLOAT16 && p->y_f32)

@@ -285,11 +285,16 @@ cudaError_t ri__cu_stemconv(cudaStream_t s, const ri__cu_stemconv_args *p, const
 /* Kernel variants of the direct convolution (k_stemconv.cu) for 3x3 kernels over 3 input channels
  * (k = 27) and at most 32 output channels, the RGB stem: 0 is what ri__cu_stemconv runs; 1 takes the
  * weights as a kernel parameter (constant bank operands of the FMAs), one pixel of all channels per
- * thread; 2 splits a pixel's channels over 8 threads of 4 channels with the weights in registers. Every
- * variant gives the same bits. ri__cu_stemconv_variants: how many variants apply (1: only variant 0);
- * ri__cu_stemconv_v runs one, hw holding the weights and bias as ri__cu_stem_host_weights lays them out
- * on the host (variant 1 only; NULL runs variant 0 instead). */
-#define RI__CU_STEM_VARIANTS 3
+ * thread; 2 splits a pixel's channels over 8 threads of 4 channels with the weights in registers (m % 4 ==
+ * 0). Variants 0 .. RI__CU_STEM_EXACT - 1 give the same bits. 3 (k_stemconv_tc.cu, half output only) runs
+ * the products on tensor cores with the input and weights split into half pairs: about as accurate, other
+ * last bits, so a node must run it for every batch or for none (batch invariance).
+ * ri__cu_stemconv_variants: one past the highest variant that applies (1: only variant 0);
+ * ri__cu_stemconv_variant_applies: whether variant v does; ri__cu_stemconv_v runs one (variant 0 where it
+ * does not apply), hw holding the weights and bias as ri__cu_stem_host_weights lays them out on the host
+ * (variant 1 only; NULL runs variant 0 instead). */
+#define RI__CU_STEM_VARIANTS 4
+#define RI__CU_STEM_EXACT    3
 #define RI__CU_STEM_VK       27
 #define RI__CU_STEM_VM       32
 typedef struct {
@@ -297,9 +302,14 @@ typedef struct {
   float b[RI__CU_STEM_VM];                  /* zero beyond m and without bias */
 } ri__cu_stem_host_weights;
 int ri__cu_stemconv_variants(const ri__cu_stemconv_args *p);
+int ri__cu_stemconv_variant_applies(const ri__cu_stemconv_args *p, int v);
 cudaError_t ri__cu_stemconv_v(cudaStream_t s, const ri__cu_stemconv_args *p, int variant, const void *x,
                               ri_dtype xt, const float *w, const float *bias,
                               const ri__cu_stem_host_weights *hw, void *y);
+/* Variant 3 alone (k_stemconv_tc.cu): whether it applies, and a launch (cudaErrorInvalidValue where not). */
+int ri__cu_stemconv_tc_applies(const ri__cu_stemconv_args *p);
+cudaError_t ri__cu_stemconv_tc(cudaStream_t s, const ri__cu_stemconv_args *p, const void *x, ri_dtype xt,
+                               const float *w, const float *bias, void *y);
 
 #ifdef __cplusplus
 }
