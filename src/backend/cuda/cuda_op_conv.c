@@ -340,6 +340,12 @@ int ri__cu_conv_var_count(const cu_state *st, int ni, int *stem) {
   return var_count_at(st, ni, st->cfg.max_batch);
 }
 
+int ri__cu_conv_var_exact(const cu_state *st, int ni) {
+  const conv_aux *a = st->nodes[ni].aux;
+  int n = var_count_at(st, ni, st->cfg.max_batch);
+  return a->stem && n > RI__CU_STEM_EXACT ? RI__CU_STEM_EXACT : n;
+}
+
 void ri__cu_conv_var_bytes(const cu_state *st, int ni, int batch, size_t *xb, size_t *yb) {
   const conv_aux *a = st->nodes[ni].aux;
   conv_geo geo;

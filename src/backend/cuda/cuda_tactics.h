@@ -121,6 +121,10 @@ int ri__cu_var_tac_decode(int32_t code, ri__cu_var_tac *t);
  * input and output bytes at `batch`; _key: its geometry for the timing cache; _launch: one run of
  * variant v at `batch` from x into y on stream s; set_var_tactic applies a tactic (and names the node). */
 int ri__cu_conv_var_count(const cu_state *st, int ni, int *stem);
+/* How many of a node's first variants give variant 0's bits (and may differ per bucket); the variants past
+ * them (the stem's tensor-core one) sum in their own order: a node runs one of them at every batch or none.
+ */
+int ri__cu_conv_var_exact(const cu_state *st, int ni);
 void ri__cu_conv_var_bytes(const cu_state *st, int ni, int batch, size_t *xb, size_t *yb);
 void ri__cu_conv_var_key(const cu_state *st, int ni, char *buf, size_t cap);
 cudaError_t ri__cu_conv_var_launch(const cu_state *st, int ni, int batch, int v, cudaStream_t s,

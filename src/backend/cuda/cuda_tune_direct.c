@@ -1,12 +1,15 @@
 /* Build-time choice of the kernel variant of depthwise (k_dwconv.cu) and stem (k_stemconv.cu) convolutions
  * (tactic format in cuda_tactics.h).
  *
- * Every variant of such a node gives the same bits (each output's taps are summed in one order whatever the
- * variant), so the choice is free per batch bucket: each bucket up to the maximum batch is timed at its
- * representative batch (at most the maximum batch; level 1: only the maximum batch's bucket, the others
- * inherit from the bucket below, as for the GEMM tiles in cuda_tune.c), every variant that applies `reps`
- * times between two events after one warm-up launch, and the fastest mean wins; variant 0 (the kernel
- * used without a tactic) is always a candidate, so a tuned node is never slower than at the timing.
+ * The exact variants of such a node give the same bits (each output's taps are summed in one order whatever
+ * the variant), so the choice among them is free per batch bucket: each bucket up to the maximum batch is
+ * timed at its representative batch (at most the maximum batch; level 1: only the maximum batch's bucket,
+ * the others inherit from the bucket below, as for the GEMM tiles in cuda_tune.c), every exact variant
+ * that applies `reps` times between two events after one warm-up launch, and the fastest mean wins;
+ * variant 0 (the kernel used without a tactic) is always a candidate, so a tuned node is never slower than
+ * at the timing. A variant that sums in its own order (the stem's tensor-core variant 3) is then timed at
+ * the maximum batch's bucket only: when it beats that bucket's winner it runs every bucket, else none, so
+ * that an image's outputs never depend on the batch it runs in.
  * Timing-cache entries are keyed by the library version, the device, the node's geometry, the batch and
  * the variant. */
 #include <math.h>
@@ -73,11 +76,12 @@ static ri_status time_var(vtuner *t, const cu_state *st, int ni, int batch, int 
   return t->cache ? ri__tcache_put(t->cache, key, *us, err) : RI_OK;
 }
 
-static ri_status tune_node(vtuner *t, cu_state *st, int ni, int nvar, int level, ri__err *err) {
+static ri_status tune_node(vtuner *t, cu_state *st, int ni, int nvar, int nexact, int level, ri__err *err) {
   const int max_batch = st->cfg.max_batch;
   ri__cu_var_tac tac;
   memset(&tac, 0, sizeof tac);
   int any = 0;
+  /* the exact variants (variant 0's bits) per bucket */
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
     int batch = ri__cu_tac_bucket_batch(b);
     if (batch > max_batch) batch = max_batch;
@@ -87,7 +91,7 @@ static ri_status tune_node(vtuner *t, cu_state *st, int ni, int nvar, int level,
     if (!timed) continue;
     float best = INFINITY;
     int id = -1;
-    for (int v = 0; v < nvar; v++) {
+    for (int v = 0; v < nexact; v++) {
       float us;
       RI__TRY(time_var(t, st, ni, batch, v, &us, err));
       if (us < best) best = us, id = v;
@@ -96,6 +100,24 @@ static ri_status tune_node(vtuner *t, cu_state *st, int ni, int nvar, int level,
     tac.var[b] = id;
     tac.us = best; /* the last timed bucket's: the maximum batch's */
     any = 1;
+  }
+  /* the others sum in their own order: one of them runs every bucket when it beats the exact variants at the
+   * maximum batch (as the 3xTF32 GEMM does), else none (batch invariance) */
+  if (any && nexact < nvar) {
+    int batch = ri__cu_tac_bucket_batch(ri__cu_tac_bucket(max_batch));
+    if (batch > max_batch) batch = max_batch;
+    float best = tac.us;
+    int id = -1;
+    for (int v = nexact; v < nvar; v++) {
+      float us;
+      RI__TRY(time_var(t, st, ni, batch, v, &us, err));
+      if (us < best) best = us, id = v;
+    }
+    if (id >= 0) {
+      for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+        tac.var[b] = id;
+      tac.us = best;
+    }
   }
   if (any) ri__cu_conv_set_var_tactic(st, ni, &tac);
   return RI_OK;
@@ -151,7 +173,8 @@ ri_status ri__cu_tune_direct(cu_state *st, int level, ri__err *err) {
   if (vtuner_open(&t, st))
     for (int ni = 0; s == RI_OK && ni < st->g->n_nodes; ni++) {
       int stem = 0, n = ri__cu_conv_var_count(st, ni, &stem);
-      if (n >= 2 && var_mode(stem) < 0) s = tune_node(&t, st, ni, n, level, err);
+      if (n >= 2 && var_mode(stem) < 0)
+        s = tune_node(&t, st, ni, n, ri__cu_conv_var_exact(st, ni), level, err);
     }
   vtuner_close(&t);
   return s;
