@@ -10,8 +10,10 @@
  * ri__cu_stemconv with float output) get float data and must be within 1e-5 of the double reference (fp32
  * arithmetic only). The depthwise and stem kernels run in every variant that applies
  * (ri__cu_dwconv_v, ri__cu_stemconv_v), each checked against the reference and bit for bit against
- * variant 0. The 3xTF32 tensor-core kernel (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and
- * tactics checks too, within the fp32 engines' 1e-4 (its error is printed: it should be near fp32's).
+ * variant 0, except the stem's tensor-core variant 3 (its own summation order), which must stay within
+ * 5e-5 of the reference beyond the half output's rounding (it splits input and weights into half pairs). The
+ * 3xTF32 tensor-core kernel (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and tactics checks too,
+ * within the fp32 engines' 1e-4 (its error is printed: it should be near fp32's).
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *   RI_TEST_CONV=3xtf32       only the 3xTF32 kernel's cases (a short run under compute-sanitizer)
@@ -306,6 +308,15 @@ typedef struct {
   int n, ih, iw, c, m, kh, kw, s, pt, pl, pb, pr, act, nchw_f32;
 } scase;
 
+/* The spacing of half values around |x| (subnormal spacing below the normal range). */
+static double half_ulp(double x) {
+  x = fabs(x);
+  if (x < 0x1p-14) return 0x1p-24;
+  int e;
+  frexp(x, &e); /* x = f 2^e, f in [0.5, 1) */
+  return ldexp(1.0, e - 11);
+}
+
 /* The direct few-channel kernel: input float32 NCHW (the caller's image as given) or half NHWC. */
 static void test_stem(const scase *t, int yf32) {
   if (g_only_tf32) return;
@@ -375,15 +386,17 @@ static void test_stem(const scase *t, int yf32) {
         hw->w[kk * RI__CU_STEM_VM + j] = fw[(size_t)kk * t->m + j];
     memcpy(hw->b, fb, (size_t)t->m * 4);
   }
-  /* every kernel variant that applies: against the reference, and bit for bit against variant 0 */
+  /* every kernel variant that applies: against the reference, and bit for bit against variant 0 (the exact
+   * ones) or within the half output's rounding of the reference (the tensor-core variant 3) */
   nv = ri__cu_stemconv_variants(&a);
   for (int v = 0; v < nv; v++) {
+    if (!ri__cu_stemconv_variant_applies(&a, v)) continue;
     CK(cudaMemset(dy, 0xff, ny * ye));
     CK(ri__cu_stemconv_v(0, &a, v, dx, t->nchw_f32 ? RI_DTYPE_FLOAT32 : RI_DTYPE_FLOAT16, dw, db, hw, dy));
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(v ? hy2 : hy, dy, ny * ye, cudaMemcpyDeviceToHost));
     const unsigned char *got_y = v ? hy2 : hy;
-    double maxref = 0, maxerr = 0;
+    double maxref = 0, maxerr = 0, excess = 0;
     for (int b = 0; b < t->n; b++)
       for (int oy = 0; oy < oh; oy++)
         for (int ox = 0; ox < ow; ox++)
@@ -412,15 +425,22 @@ static void test_stem(const scase *t, int yf32) {
             double e = isnan(got) ? INFINITY : fabs(got - s);
             if (e > maxerr) maxerr = e;
             if (fabs(s) > maxref) maxref = fabs(s);
+            if (!yf32 && e - 0.5 * half_ulp(s) > excess) excess = e - 0.5 * half_ulp(s);
           }
     double rel = maxerr / (maxref > 1 ? maxref : 1);
+    excess /= maxref > 1 ? maxref : 1;
+    int exact = v < RI__CU_STEM_EXACT;
     int same = v == 0 || memcmp(hy, hy2, ny * ye) == 0;
-    int ok = rel <= tol && same;
-    printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)%s\n", ok ? "PASS" : "FAIL", name, v, nv,
-           rel, maxref,
-           v == 0 ? ""
-           : same ? ", bits of variant 0"
-                  : ", bits differ from variant 0");
+    /* the tensor-core variant: beyond the output's rounding by float accumulation only (rounding the input
+     * or the weights to half would leave about 1e-4) */
+    int ok = rel <= tol && (exact ? same : excess <= 5e-5);
+    printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)", ok ? "PASS" : "FAIL", name, v, nv, rel,
+           maxref);
+    if (!yf32) printf(", beyond half rounding %.3g", excess);
+    printf("%s\n", v == 0   ? ""
+                   : !exact ? ", own summation order"
+                   : same   ? ", bits of variant 0"
+                            : ", bits differ from variant 0");
     if (ok)
       g_pass++;
     else
@@ -971,6 +991,9 @@ int main(void) {
       {1, 11, 12, 3, 20, 3, 3, 1, 1, 1, 1, 1, 0, 0}, /* stride 1, 20 channels (m % 8 != 0) */
       {2, 8, 9, 3, 18, 3, 3, 2, 0, 0, 1, 1, 1, 1},   /* 18 channels: no variant 2 (m % 4 != 0) */
       {1, 4, 4, 3, 40, 3, 3, 2, 0, 0, 1, 1, 2, 1},   /* 40 channels: no variants */
+      /* the tensor-core variant's bands: more bands than resident blocks, partial bands across and down */
+      {3, 300, 300, 3, 32, 3, 3, 2, 0, 0, 1, 1, 2, 1}, /* SSD stem at full size */
+      {2, 61, 201, 3, 32, 3, 3, 2, 1, 1, 1, 1, 0, 0},  /* half input, 101 x 31 outputs */
   };
   for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
     test_stem(&sc[i], 0);

@@ -8,7 +8,8 @@
  * warm build's engine file is byte-identical to the cold one's (same timings, same choices); the
  * default-level engine names a tactic for at least one layer in its description (implicit-GEMM
  * convolutions with their time; fp32 in NCHW: cuDNN algorithms chosen at build) and, in NHWC engines, the
- * kernel variants of its depthwise layers; the engine loaded
+ * kernel variants of its depthwise layers, and an fp16 stem on a variant of its own summation order (the
+ * tensor-core one) runs it in every batch bucket; the engine loaded
  * back from its file gives the built engine's outputs bit for bit at batch 1 and at the maximum batch; builds
  * take at most 60 s cold and 10 s warm (issue 4's acceptance). First, without a device, the tactic codes
  * (cuda_tactics.h): every code of the earlier forms (FFMA / half tiles, pointwise) decodes as before and
@@ -155,6 +156,19 @@ static void test_precision(const char *model_path, const char *model, ri_precisi
   if (!nchw && !(dw_env && strcmp(dw_env, "0") == 0))
     result(json && strstr(json, "dwconv_nhwc_") && strstr(json, " variants "),
            "%s %s: depthwise layers name their kernel variants chosen at build", model, pname);
+  /* a stem that runs a variant of its own summation order (the tensor-core one) runs it in every bucket */
+  const char *stem = json ? strstr(json, "stem_direct_f16 variants ") : NULL;
+  if (stem) {
+    int v[RI__CU_TAC_BUCKETS] = {0, 0, 0, 0}, own = 0, all = 1;
+    int got = sscanf(stem, "stem_direct_f16 variants %d/%d/%d/%d", &v[0], &v[1], &v[2], &v[3]);
+    for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
+      own |= v[b] >= RI__CU_STEM_EXACT;
+      all &= v[b] == v[0];
+    }
+    result(got == RI__CU_TAC_BUCKETS && (!own || all),
+           "%s %s: the stem's variants %d/%d/%d/%d (variant %d and up in every bucket or none)", model, pname,
+           v[0], v[1], v[2], v[3], RI__CU_STEM_EXACT);
+  }
   ri_runtime_t *rt = NULL;
   ri_engine_t *back = NULL;
   if (ri_runtime_create(&rt) != RI_OK || ri_runtime_load(rt, rie[1], &back) != RI_OK) {

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried): the stem's
+# tensor-core variant (k_stemconv_tc.cu, variant 3 of k_stemconv.cu) checked and measured in one run.
+#   build.log    dependency unpacking, configure, build, models
+#   test.log     every GPU test as device-run.sh's test step runs them (test_cuda_conv runs every stem
+#                variant against the reference), then test_cuda_ops and test_cuda_batch_invariance with the
+#                stem's variant 3 forced (RI_CUDA_STEM_TACTICS=3; the default run leaves the tuner free)
+#   memcheck.log compute-sanitizer memcheck as device-run.sh runs it (test_cuda_conv included)
+#   bench.log, bench.jsonl   tests/gpu/bench_cuda fp16 on ssd_mobilenet_v2 at batches 1,8,64,256 with the
+#                per-node profile, four settings in turn: stem variant 0 (RI_CUDA_STEM_TACTICS=0: no tactic)
+#                and variant 1 (=1), the earlier winners at batch 256 and up to 64; variant 3 forced (=3);
+#                the tuner free (default); then the peers step's runinfer rows on the peer's exported model
+#   peers.log, peers.json    bench/gpu_peers.sh with PEER_SCRIPT and PEER_ARGS
+#   summary.txt  step lines, test verdicts, benchmark lines, the stem's profile rows, peer lines
+# Environment: STEM_STEPS (default build,test,force,bench,memcheck,peers: peers last, limited to what is
+# left of STEM_BUDGET, default 400 s, so that a long peer run cannot cut the rest), STEM_SECONDS (default 1),
+# PEER_SCRIPT (default .deps/peer_bench.py), PEER_ARGS, T_PEERS, OUT.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
+# shellcheck source=device-run.sh
+source scripts/gpu/device-run.sh
+STEM_STEPS=${STEM_STEPS:-build,test,force,bench,memcheck,peers}
+STEM_SECONDS=${STEM_SECONDS:-1}
+PEER_SCRIPT=${PEER_SCRIPT:-.deps/peer_bench.py}
+stem_has() { case ",$STEM_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+setup_env
+if stem_has build; then
+  step build "${T_BUILD:-200}" "$OUT/build.log" configure_and_build
+  step models "${T_MODELS:-60}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
+fi
+if stem_has test; then
+  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
+  step irbtest "${T_IRBTEST:-30}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
+  step test "${T_TEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
+  step invtest "${T_INVTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
+  step brtest "${T_BRTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
+  step pptest "${T_PPTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_preprocess" "$MODELS"
+  step tactest "${T_TACTEST:-60}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
+  step oomtest "${T_OOMTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
+  step memtest "${T_MEMTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
+fi
+if stem_has force; then
+  step ops-v3 "${T_TEST:-60}" "$OUT/test.log" env RI_CUDA_STEM_TACTICS=3 "$BUILD/test_cuda_ops" "$MODELS"
+  step inv-v3 "${T_INVTEST:-40}" "$OUT/test.log" env RI_CUDA_STEM_TACTICS=3 \
+    "$BUILD/test_cuda_batch_invariance" "$MODELS"
+fi
+if stem_has bench; then
+  rm -f "$OUT/bench.jsonl"
+  m="$MODELS/ssd_mobilenet_v2.onnx"
+  for setting in 0 1 3 tuned; do
+    envs=()
+    [ "$setting" != tuned ] && envs=(RI_CUDA_STEM_TACTICS="$setting")
+    echo "== stem setting: ${envs[*]:-default (tuner free)}" >>"$OUT/bench.log"
+    echo "{\"setting\": \"stem ${envs[*]:-tuned}\"}" >>"$OUT/bench.jsonl"
+    step "bench-$setting" "${T_BENCH:-45}" "$OUT/bench.log" env "${envs[@]}" "$BUILD/bench_cuda" "$m" \
+      --precisions fp16 --batches 1,8,64,256 --seconds "$STEM_SECONDS" --profile --json "$OUT/bench.jsonl"
+  done
+  {
+    grep -E '^(== |fp(16|32) )' "$OUT/bench.log"
+    echo "-- stem and input-conversion rows of the profiles, in order (setting x batch 1,8,64,256)"
+    grep -E 'stem_direct|<input conversion>' "$OUT/bench.log" | sed 's/^ *//'
+  } >>"$SUMMARY"
+fi
+if stem_has memcheck; then
+  if [ -n "$SANITIZER" ]; then
+    export MODELS SANITIZER BUILD
+    step memcheck "${T_MEMCHECK:-90}" "$OUT/memcheck.log" memcheck_all
+  else
+    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
+  fi
+fi
+if stem_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
+  echo '{"peers": "runinfer on the peer export, default"}' >>"$OUT/bench.jsonl"
+  t_peers=${T_PEERS:-$((${STEM_BUDGET:-400} - SECONDS))}
+  [ "$t_peers" -lt 30 ] && t_peers=30
+  step peers "$t_peers" "$OUT/peers.log" env OUT="$OUT" BUILD="$BUILD" "$ROOT/bench/gpu_peers.sh" \
+    "$PEER_SCRIPT"
+  grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
+fi
+{
+  grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" 2>/dev/null | sed 's/^/test: /'
+  grep -E '^FAIL' "$OUT/test.log" 2>/dev/null | head -20
+  grep -E 'variant 3/' "$OUT/test.log" 2>/dev/null | head -12
+  grep -E "stem's variants" "$OUT/test.log" 2>/dev/null
+  grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" 2>/dev/null | sed 's/^/memcheck: /'
+} >>"$SUMMARY"
+cat "$SUMMARY"
+exit "$FAILED"
