@@ -1,8 +1,9 @@
 /* Tensor-core variant of the RGB stem (variant 3 of k_stemconv.cu): 3x3 over 3 input channels, at most 32
- * output channels, half output (fp16 engines). The FFMA variants spend 27 x 32 fmaf per output pixel, which
- * is what bounds them (the fp32 and fp16 stems took the same 0.73 ms at batch 256 on an H200 although the
- * fp32 one writes twice the bytes); here the products run on mma.sync m16n8k16 and the kernel is left with
- * its memory traffic.
+ * output channels, half output (fp16 engines). The FFMA variants spend 27 x 32 fmaf per output pixel and
+ * run far from their traffic's bound (the fp32 and fp16 stems took the same 0.73 ms at batch 256 on an
+ * H200 although the fp32 one writes twice the bytes); here the products run on mma.sync m16n8k16.
+ * Measured on an H200: 0.678 against 0.744 ms at batch 256, 10.6 against 17.7 us at batch 1
+ * (bench/results/stem-2026-11-27.txt); still about a third of the bandwidth other layers reach.
  *
  * Implicit GEMM: rows are 16 output pixels of one output row, columns the 32 output channels (4 n8 tiles),
  * K the 27 taps. The input stays at about fp32 accuracy: each input value x is staged as the half pair
@@ -34,13 +35,13 @@ namespace {
 
 constexpr int TC_THREADS = 256;
 constexpr int TC_WARPS = TC_THREADS / 32;
-constexpr int TC_WORDS = 4096;                  /* staged (hi, lo) pairs per band (16 KB) */
-constexpr int TC_MAX_TR = 8;                    /* output rows per band, at most */
+constexpr int TC_WORDS = 4096; /* staged (hi, lo) pairs per band (16 KB) */
+constexpr int TC_MAX_TR = 8;   /* output rows per band, at most */
 
 /* A launch's band shape (host: tc_geometry). */
 struct tc_geo {
-  int tr, owt;        /* output rows and columns of a band */
-  int nr, nc;         /* input rows (per channel) and columns staged for it */
+  int tr, owt; /* output rows and columns of a band */
+  int nr, nc;  /* input rows (per channel) and columns staged for it */
   int bands_x, bands_y, bands;
 };
 
@@ -164,7 +165,8 @@ __global__ void __launch_bounds__(TC_THREADS, 2)
       const int ty = tile / ntx, tx = tile - ty * ntx;
       const int oxa = tx * 16 + gq, oxb = oxa + 8;
       /* pixels past the band's last column read its window (finite values) and are not stored */
-      const int pa = ty * p.sh * g.nc + min(oxa, cols - 1) * p.sw, pb = ty * p.sh * g.nc + min(oxb, cols - 1) * p.sw;
+      const int pa = ty * p.sh * g.nc + min(oxa, cols - 1) * p.sw,
+                pb = ty * p.sh * g.nc + min(oxb, cols - 1) * p.sw;
       float acc[4][4];
 #pragma unroll
       for (int j = 0; j < 4; j++)
@@ -248,7 +250,8 @@ int tc_geometry(const ri__cu_stemconv_args *p, tc_geo *g) {
       p->oh < 1 || p->ow < 1)
     return 0;
   /* input offsets within an image in int32 */
-  int64_t span = 2 * llabs(p->xs_c) + (int64_t)(p->ih - 1) * llabs(p->xs_h) + (int64_t)(p->iw - 1) * llabs(p->xs_w);
+  int64_t span =
+      2 * llabs(p->xs_c) + (int64_t)(p->ih - 1) * llabs(p->xs_h) + (int64_t)(p->iw - 1) * llabs(p->xs_w);
   if (span > INT32_MAX || p->ih < 1 || p->iw < 1) return 0;
   int64_t owt = p->ow < 64 ? (p->ow + 15) / 16 * 16 : 64;
   for (; owt >= 16; owt -= 16) {
