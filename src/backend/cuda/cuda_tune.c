@@ -2,22 +2,21 @@
  *
  * For each implicit-GEMM convolution (the half kernel, or the fp32 one in fp32 engines): first the K segment
  * length, among one segment, the heuristic's length and (level 3 and up) twice and half of it, timed at
- * batch 1, or at the maximum batch in engines of maximum batch SEG_AT_MAX_FROM and more (throughput engines:
- * the length is one per node for every batch, and the split that speeds batch 1 up costs a second
- * accumulator at large batches; RI_CUDA_SEG_AT=1 / =max chooses either way for every engine); then, with that
- * length fixed, the tile shape of each batch bucket up to the maximum batch (in fp16
- * engines with one segment, the pointwise kernel competes as a fifth "tile" where it applies: k_pwconv.cu
- * in fp16 engines, k_pwconv_f32.cu in fp32 ones),
- * timed at the bucket's representative batch (at most the maximum batch; level 1: only the maximum batch's
- * bucket, the others inherit from the bucket below). Each candidate runs `reps` times between two events
- * after one warm-up launch; its time is the mean. A convolution with a fused residual (cuda_fuse.c) is
- * timed reading one, as it runs (RI_CUDA_TUNE_RES=0 times it without, as before, for comparisons). In fp32
- * engines the 3xTF32 kernel (k_convgemm_tf32.cu) then competes with that segment length: its best tile at
- * the maximum batch's bucket against the FFMA tactic's time there; when faster (or with
- * RI_CUDA_F32_TF32=force), its tiles are timed for the other buckets and the node runs it at every batch
- * (the two kernels' sums differ, so never both). Entries of the timing cache are keyed by the library
- * version, the device fingerprint, the convolution's geometry (and residual) and the candidate. Depthwise
- * and stem convolutions: cuda_tune_direct.c. */
+ * batch 1 (RI_CUDA_SEG_AT=max: at the maximum batch; the length is one per node for every batch, and the
+ * split that speeds batch 1 up costs a second accumulator at large batches: measured on an H200, timing at
+ * the maximum batch gave an engine of maximum batch 256 2.5 % at batch 256 and cost it 18-83 % at batch 1,
+ * docs/decisions.md); then, with that length fixed, the tile shape of each batch bucket up to the maximum
+ * batch (in fp16 engines with one segment, the pointwise kernel competes as a fifth "tile" where it applies:
+ * k_pwconv.cu in fp16 engines, k_pwconv_f32.cu in fp32 ones), timed at the bucket's representative batch (at
+ * most the maximum batch; level 1: only the maximum batch's bucket, the others inherit from the bucket
+ * below). Each candidate runs `reps` times between two events after one warm-up launch; its time is the mean.
+ * A convolution with a fused residual (cuda_fuse.c) is timed reading one, as it runs (RI_CUDA_TUNE_RES=0
+ * times it without, as before, for comparisons). In fp32 engines the 3xTF32 kernel (k_convgemm_tf32.cu) then
+ * competes with that segment length: its best tile at the maximum batch's bucket against the FFMA tactic's
+ * time there; when faster (or with RI_CUDA_F32_TF32=force), its tiles are timed for the other buckets and the
+ * node runs it at every batch (the two kernels' sums differ, so never both). Entries of the timing cache are
+ * keyed by the library version, the device fingerprint, the convolution's geometry (and residual) and the
+ * candidate. Depthwise and stem convolutions: cuda_tune_direct.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,16 +240,11 @@ static ri_status tune_buckets(tuner *t, cu_state *st, int ni, int level, int kin
   return RI_OK;
 }
 
-/* Engines of at least this maximum batch choose the K segment length by its time at the maximum batch. */
-#define SEG_AT_MAX_FROM 64
-
-/* The bucket whose representative batch times the segment candidates: 0 (batch 1) or the maximum batch's. */
+/* The bucket whose representative batch times the segment candidates: 0 (batch 1, the default) or the
+ * maximum batch's (RI_CUDA_SEG_AT=max: engines that only ever run full batches). */
 static int seg_bucket(const cu_state *st) {
   const char *e = getenv("RI_CUDA_SEG_AT");
-  const int bmax = ri__cu_tac_bucket(st->cfg.max_batch);
-  if (e && strcmp(e, "1") == 0) return 0;
-  if (e && strcmp(e, "max") == 0) return bmax;
-  return st->cfg.max_batch >= SEG_AT_MAX_FROM ? bmax : 0;
+  return e && strcmp(e, "max") == 0 ? ri__cu_tac_bucket(st->cfg.max_batch) : 0;
 }
 
 static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *err) {
