@@ -164,12 +164,28 @@ memcheck_all() {
   "${sc[@]}" "$BUILD/test_cuda_branches" "$MODELS" tiny_ssd || return $?
   "${sc[@]}" "$BUILD/test_cuda_preprocess" "$MODELS" tiny
 }
-if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
-setup_env
-if has_step build; then
+# build_and_models: the build and the reference models, the first steps of every device script.
+build_and_models() {
   step build "${T_BUILD:-240}" "$OUT/build.log" configure_and_build
   step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
-fi
+}
+
+# gpu_tests: every GPU test program (tests/gpu), appending to $OUT/test.log.
+gpu_tests() {
+  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
+  step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
+  step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
+  step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
+  step brtest "${T_BRTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
+  step pptest "${T_PPTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_preprocess" "$MODELS"
+  step tactest "${T_TACTEST:-150}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
+  step oomtest "${T_OOMTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
+  step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
+}
+
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
+setup_env
+has_step build && build_and_models
 if has_step test; then
   # Engines tune their tactics at build (builder level 3 by default) and the conformance tests build many.
   # One timed build of the reference SSD decides: when it takes over PROBE_MAX seconds the tests other than
@@ -183,15 +199,7 @@ if has_step test; then
     [ "$dt" -gt "${PROBE_MAX:-15}" ] && export RI_BUILDER_LEVEL=1 PROBE_SET=1 &&
       echo "probe      tests build at level 1" | tee -a "$SUMMARY"
   fi
-  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
-  step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
-  step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
-  step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
-  step brtest "${T_BRTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
-  step pptest "${T_PPTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_preprocess" "$MODELS"
-  step tactest "${T_TACTEST:-150}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
-  step oomtest "${T_OOMTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
-  step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
+  gpu_tests
   [ -n "${PROBE_SET:-}" ] && unset RI_BUILDER_LEVEL # the benchmarks measure default-level engines
 fi
 if has_step memcheck; then

@@ -27,19 +27,8 @@ DW_SECONDS=${DW_SECONDS:-1}
 PEER_SCRIPT=${PEER_SCRIPT:-.deps/peer_bench.py}
 dw_has() { case ",$DW_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 setup_env
-if dw_has build; then
-  step build "${T_BUILD:-200}" "$OUT/build.log" configure_and_build
-  step models "${T_MODELS:-60}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
-fi
-if dw_has test; then
-  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
-  step irbtest "${T_IRBTEST:-30}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
-  step test "${T_TEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
-  step invtest "${T_INVTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
-  step tactest "${T_TACTEST:-60}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
-  step oomtest "${T_OOMTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
-  step memtest "${T_MEMTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
-fi
+dw_has build && build_and_models
+dw_has test && gpu_tests
 if dw_has force; then
   for v in 1 2 3 4 5; do
     sv=$((v > 2 ? 2 : v))

@@ -24,19 +24,8 @@ K32_STEPS=${K32_STEPS:-build,test,force,bench,peers,memcheck}
 K32_SECONDS=${K32_SECONDS:-1}
 k32_has() { case ",$K32_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 setup_env
-if k32_has build; then
-  step build "${T_BUILD:-240}" "$OUT/build.log" configure_and_build
-  step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
-fi
-if k32_has test; then
-  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
-  step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
-  step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
-  step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
-  step tactest "${T_TACTEST:-150}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
-  step oomtest "${T_OOMTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
-  step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
-fi
+k32_has build && build_and_models
+k32_has test && gpu_tests
 if k32_has force; then
   step ops-pwf32 "${T_TEST:-200}" "$OUT/test.log" env RI_CUDA_F32_PWCONV=force "$BUILD/test_cuda_ops" "$MODELS"
   step inv-pwf32 "${T_INVTEST:-90}" "$OUT/test.log" env RI_CUDA_F32_PWCONV=force RI_TEST_PREC=fp32 \

@@ -23,10 +23,7 @@ FP32_BATCHES=${FP32_BATCHES:-1,8,64,256}
 FP32_SECONDS=${FP32_SECONDS:-1}
 f32_has() { case ",$FP32_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 setup_env
-if f32_has build; then
-  step build "${T_BUILD:-240}" "$OUT/build.log" configure_and_build
-  step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
-fi
+f32_has build && build_and_models
 if f32_has conv; then
   step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
   step convtest-tiles "${T_CONVTEST:-60}" "$OUT/test.log" env RI_CUDA_F32_GEMM_GRID=tiles "$BUILD/test_cuda_conv"

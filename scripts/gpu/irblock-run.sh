@@ -23,10 +23,7 @@ IRB_BATCHES=${IRB_BATCHES:-1,8,64,256}
 IRB_SECONDS=${IRB_SECONDS:-1}
 irb_has() { case ",$IRB_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 setup_env
-if irb_has build; then
-  step build "${T_BUILD:-240}" "$OUT/build.log" configure_and_build
-  step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
-fi
+irb_has build && build_and_models
 irb_has test && step irbtest 60 "$OUT/irb.log" "$BUILD/test_cuda_irblock"
 if irb_has ops; then
   if [ "${IRB_OPS:-}" = all ]; then

@@ -24,21 +24,8 @@ STEM_SECONDS=${STEM_SECONDS:-1}
 PEER_SCRIPT=${PEER_SCRIPT:-.deps/peer_bench.py}
 stem_has() { case ",$STEM_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 setup_env
-if stem_has build; then
-  step build "${T_BUILD:-200}" "$OUT/build.log" configure_and_build
-  step models "${T_MODELS:-60}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
-fi
-if stem_has test; then
-  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
-  step irbtest "${T_IRBTEST:-30}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
-  step test "${T_TEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
-  step invtest "${T_INVTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
-  step brtest "${T_BRTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
-  step pptest "${T_PPTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_preprocess" "$MODELS"
-  step tactest "${T_TACTEST:-60}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
-  step oomtest "${T_OOMTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
-  step memtest "${T_MEMTEST:-40}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
-fi
+stem_has build && build_and_models
+stem_has test && gpu_tests
 if stem_has force; then
   step ops-v3 "${T_TEST:-60}" "$OUT/test.log" env RI_CUDA_STEM_TACTICS=3 "$BUILD/test_cuda_ops" "$MODELS"
   step inv-v3 "${T_INVTEST:-40}" "$OUT/test.log" env RI_CUDA_STEM_TACTICS=3 \

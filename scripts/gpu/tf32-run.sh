@@ -23,10 +23,7 @@ TF32_STEPS=${TF32_STEPS:-build,conv,bench,test,force,peers,memcheck}
 TF32_SECONDS=${TF32_SECONDS:-1}
 tf_has() { case ",$TF32_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 setup_env
-if tf_has build; then
-  step build "${T_BUILD:-200}" "$OUT/build.log" configure_and_build
-  step models "${T_MODELS:-60}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
-fi
+tf_has build && build_and_models
 if tf_has conv; then
   step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
 fi
@@ -47,16 +44,7 @@ if tf_has bench; then
     --precisions fp32 --batches 1,256 --seconds "$TF32_SECONDS" --profile --json "$OUT/bench.jsonl"
   grep -E '^(== |fp32 )' "$OUT/bench.log" >>"$SUMMARY"
 fi
-if tf_has test; then
-  step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
-  step test "${T_TEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
-  step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
-  step brtest "${T_BRTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
-  step pptest "${T_PPTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_preprocess" "$MODELS"
-  step tactest "${T_TACTEST:-120}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
-  step oomtest "${T_OOMTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
-  step memtest "${T_MEMTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
-fi
+tf_has test && gpu_tests
 if tf_has force; then
   step ops-tf32 "${T_TEST:-150}" "$OUT/test.log" env RI_CUDA_F32_TF32=force "$BUILD/test_cuda_ops" "$MODELS"
   step inv-tf32 "${T_INVTEST:-90}" "$OUT/test.log" env RI_CUDA_F32_TF32=force RI_TEST_PREC=fp32 \
