@@ -183,6 +183,36 @@ gpu_tests() {
   step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
 }
 
+# memcheck_step LIMIT: memcheck_all under compute-sanitizer, or a SKIPPED line where there is none.
+memcheck_step() {
+  if [ -n "$SANITIZER" ]; then
+    export MODELS SANITIZER BUILD
+    step memcheck "$1" "$OUT/memcheck.log" memcheck_all
+  else
+    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
+  fi
+}
+
+# peers_step BUDGET: bench/gpu_peers.sh with PEER_SCRIPT (when it exists), limited to what is left of BUDGET
+# seconds (the device call's limit; T_PEERS overrides), run last so that only it can be cut.
+peers_step() {
+  [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ] || return 0
+  echo '{"peers": "runinfer on the peer export, default"}' >>"$OUT/bench.jsonl"
+  local t=${T_PEERS:-$(($1 - SECONDS))}
+  [ "$t" -lt 30 ] && t=30
+  step peers "$t" "$OUT/peers.log" env OUT="$OUT" BUILD="$BUILD" "$ROOT/bench/gpu_peers.sh" "$PEER_SCRIPT"
+  grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
+}
+
+# test_verdicts: the tests' count lines, their first FAIL lines and memcheck's summaries, into the summary.
+test_verdicts() {
+  {
+    grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" 2>/dev/null | sed 's/^/test: /'
+    grep -E '^FAIL' "$OUT/test.log" 2>/dev/null | head -20
+    grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" 2>/dev/null | sed 's/^/memcheck: /'
+  } >>"$SUMMARY"
+}
+
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 setup_env
 has_step build && build_and_models
@@ -203,12 +233,7 @@ if has_step test; then
   [ -n "${PROBE_SET:-}" ] && unset RI_BUILDER_LEVEL # the benchmarks measure default-level engines
 fi
 if has_step memcheck; then
-  if [ -n "$SANITIZER" ]; then
-    export MODELS
-    step memcheck "${T_MEMCHECK:-150}" "$OUT/memcheck.log" memcheck_all
-  else
-    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
-  fi
+  memcheck_step "${T_MEMCHECK:-150}"
 fi
 if has_step bench; then
   rm -f "$OUT/bench.jsonl"

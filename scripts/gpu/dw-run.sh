@@ -56,27 +56,8 @@ if dw_has bench; then
     --precisions fp32 --batches 1,8,64,256 --seconds "$DW_SECONDS" --profile --json "$OUT/bench.jsonl"
   grep -E '^(== |fp(16|32) )' "$OUT/bench.log" >>"$SUMMARY"
 fi
-if dw_has memcheck; then
-  if [ -n "$SANITIZER" ]; then
-    export MODELS SANITIZER BUILD
-    step memcheck "${T_MEMCHECK:-60}" "$OUT/memcheck.log" memcheck_all
-  else
-    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
-  fi
-fi
-if dw_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
-  echo '{"peers": "runinfer on the peer export, default"}' >>"$OUT/bench.jsonl"
-  # last, with what is left of DW_BUDGET seconds (the device call's limit), so that only it can be cut
-  t_peers=${T_PEERS:-$((${DW_BUDGET:-375} - SECONDS))}
-  [ "$t_peers" -lt 30 ] && t_peers=30
-  step peers "$t_peers" "$OUT/peers.log" env OUT="$OUT" BUILD="$BUILD" "$ROOT/bench/gpu_peers.sh" \
-    "$PEER_SCRIPT"
-  grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
-fi
-{
-  grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" 2>/dev/null | sed 's/^/test: /'
-  grep -E '^FAIL' "$OUT/test.log" 2>/dev/null | head -20
-  grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" 2>/dev/null | sed 's/^/memcheck: /'
-} >>"$SUMMARY"
+dw_has memcheck && memcheck_step "${T_MEMCHECK:-60}"
+dw_has peers && peers_step "${DW_BUDGET:-375}"
+test_verdicts
 cat "$SUMMARY"
 exit "$FAILED"

@@ -50,18 +50,7 @@ if k32_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
     "$PEER_SCRIPT"
   grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
 fi
-if k32_has memcheck; then
-  if [ -n "$SANITIZER" ]; then
-    export MODELS SANITIZER BUILD
-    step memcheck "${T_MEMCHECK:-150}" "$OUT/memcheck.log" memcheck_all
-  else
-    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
-  fi
-fi
-{
-  grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" 2>/dev/null | sed 's/^/test: /'
-  grep -E '^FAIL' "$OUT/test.log" 2>/dev/null | head -20
-  grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" 2>/dev/null | sed 's/^/memcheck: /'
-} >>"$SUMMARY"
+k32_has memcheck && memcheck_step "${T_MEMCHECK:-150}"
+test_verdicts
 cat "$SUMMARY"
 exit "$FAILED"

@@ -48,28 +48,12 @@ if stem_has bench; then
     grep -E 'stem_direct|<input conversion>' "$OUT/bench.log" | sed 's/^ *//'
   } >>"$SUMMARY"
 fi
-if stem_has memcheck; then
-  if [ -n "$SANITIZER" ]; then
-    export MODELS SANITIZER BUILD
-    step memcheck "${T_MEMCHECK:-90}" "$OUT/memcheck.log" memcheck_all
-  else
-    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
-  fi
-fi
-if stem_has peers && [ -n "${PEER_SCRIPT:-}" ] && [ -f "$PEER_SCRIPT" ]; then
-  echo '{"peers": "runinfer on the peer export, default"}' >>"$OUT/bench.jsonl"
-  t_peers=${T_PEERS:-$((${STEM_BUDGET:-400} - SECONDS))}
-  [ "$t_peers" -lt 30 ] && t_peers=30
-  step peers "$t_peers" "$OUT/peers.log" env OUT="$OUT" BUILD="$BUILD" "$ROOT/bench/gpu_peers.sh" \
-    "$PEER_SCRIPT"
-  grep -E '^(\| torch|fp(16|32) +batch|== )' "$OUT/peers.log" >>"$SUMMARY"
-fi
+stem_has memcheck && memcheck_step "${T_MEMCHECK:-90}"
+stem_has peers && peers_step "${STEM_BUDGET:-400}"
+test_verdicts
 {
-  grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/test.log" 2>/dev/null | sed 's/^/test: /'
-  grep -E '^FAIL' "$OUT/test.log" 2>/dev/null | head -20
   grep -E 'variant 3/' "$OUT/test.log" 2>/dev/null | head -12
   grep -E "stem's variants" "$OUT/test.log" 2>/dev/null
-  grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" 2>/dev/null | sed 's/^/memcheck: /'
 } >>"$SUMMARY"
 cat "$SUMMARY"
 exit "$FAILED"
