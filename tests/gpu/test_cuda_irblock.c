@@ -117,8 +117,13 @@ static cudaError_t up_float(void **d, const float *src, int n, int len) {
   return e;
 }
 
+/* The most groups of expanded-channel chunks the cases run with (0: the kernel's default of 8); every case
+ * runs with 0 and with 32. */
+static int g_groups;
+
 static void args_of(const bcase *t, const bdata *b, int n, int sms, ri__cu_irblock_args *a) {
   memset(a, 0, sizeof *a);
+  a->groups = g_groups;
   a->n = n, a->ih = t->ih, a->iw = t->iw, a->oh = b->oh, a->ow = b->ow;
   a->cin = t->cin, a->ce = t->ce, a->cout = t->cout;
   a->k1p = b->k1p, a->cep = b->cep, a->cop = b->cop;
@@ -205,9 +210,9 @@ static cudaError_t run(const bcase *t, bdata *b, int first, int n, int sms, uint
 static void test_block(const bcase *t) {
   char name[256];
   snprintf(name, sizeof name,
-           "irblock n=%d %dx%d cin=%d ce=%d cout=%d s=%d pads=%d,%d,%d,%d res=%d act=%d,%d,%d", t->n, t->ih,
-           t->iw, t->cin, t->ce, t->cout, t->s, t->pt, t->pl, t->pb, t->pr, t->res, t->act0, t->act1,
-           t->act2);
+           "irblock n=%d %dx%d cin=%d ce=%d cout=%d s=%d pads=%d,%d,%d,%d res=%d act=%d,%d,%d groups=%d",
+           t->n, t->ih, t->iw, t->cin, t->ce, t->cout, t->s, t->pt, t->pl, t->pb, t->pr, t->res, t->act0,
+           t->act1, t->act2, g_groups ? g_groups : 8);
   bdata b;
   memset(&b, 0, sizeof b);
   uint16_t *hy = NULL, *h1 = NULL;
@@ -318,6 +323,8 @@ static void test_refusals(void) {
   bad += ri__cu_irblock_smem(&c) >= 0;
   c = a, c.cout = 336, c.cop = 336; /* beyond 320 output channels */
   bad += ri__cu_irblock_smem(&c) >= 0;
+  c = a, c.groups = 65; /* more groups than the kernel takes */
+  bad += ri__cu_irblock_smem(&c) >= 0;
   ri__cu_irblock_weights w = {0};
   bad += ri__cu_irblock(0, &a, (void *)16, &w, NULL, (void *)16, NULL) != cudaErrorInvalidValue;
   printf("%s %s: %d wrong verdicts\n", bad ? "FAIL" : "PASS", name, bad);
@@ -361,8 +368,10 @@ int main(void) {
       {1, 1, 1, 8, 16, 8, 1, 1, 1, 1, 1, 1, 2, 2, 0},     /* a 1x1 map: only halo */
       {5, 23, 21, 0, 24, 56, 1, 1, 1, 1, 1, 1, 0, 1, 2},  /* no expansion, odd channels, residual */
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    test_block(&cases[i]);
+  for (g_groups = 0; g_groups <= 32; g_groups += 32)
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+      test_block(&cases[i]);
+  g_groups = 0;
   test_refusals();
   cudaFree(g_sk.ws), cudaFree(g_sk.counters);
   printf("%d passed, %d failed\n", g_pass, g_fail);

@@ -230,6 +230,9 @@ static ri_status try_block(cu_state *st, const int *uses, const int *reader, int
   ka->act[1] = (int)nd->act, ka->act_a[1] = nd->act_a, ka->act_b[1] = nd->act_b;
   ka->act[2] = co.act, ka->act_a[2] = co.act_a, ka->act_b[2] = co.act_b;
   ka->sms = sms;
+  /* RI_CUDA_IRB_GROUPS: the most groups of expanded-channel chunks (default 8), for measurements of the
+   * small-grid split; read when the engine is prepared, so one engine sums the same way throughout. */
+  ka->groups = (int)ri__cu_env_long("RI_CUDA_IRB_GROUPS", 8, 1, 64);
   if (pads[0] > 2 || pads[1] > 2 || ri__cu_irblock_smem(ka) < 0) return RI_OK;
   /* Safety of writing V where f runs: V moves to the relocation area when the plan does not allow it. */
   int out = co.out_v, res = co.res_v, birth = g->values[out].producer;

@@ -11,7 +11,7 @@
  * (zero), as the depthwise convolution of the unfused path sees it. The result of an element depends only on
  * its image and its position: not on the batch size, the image's place in the batch or the tile shape (the
  * sums over channels run in the same order in every block: expanded channels are summed in groups of
- * chunks fixed by the channel count, each group from zero, the groups' sums added in order).
+ * chunks fixed by the channel count and `groups`, each group from zero, the groups' sums added in order).
  *
  * The C interface follows kernels.h: the launcher enqueues on the stream and returns the launch status. */
 #ifndef RI_BACKEND_CUDA_IRBLOCK_H
@@ -37,7 +37,9 @@ typedef struct {
   int stride, pad_t, pad_l; /* the depthwise 3x3: stride (1 or 2, both axes), top and left pads */
   int act[3];               /* activation codes of the expansion, the depthwise and the projection */
   float act_a[3], act_b[3];
-  int sms; /* the device's multiprocessor count: small grids take smaller tiles (results do not change) */
+  int sms;    /* the device's multiprocessor count: small grids take smaller tiles (results do not change) */
+  int groups; /* the most groups the expanded channels' chunks are summed in, 1 .. 64 (0: 8); small grids
+               * run a block per group, so more groups mean more, shorter blocks; changes the sums' order */
 } ri__cu_irblock_args;
 
 /* Prepared weights, zero in every padding position (device pointers, 16-byte aligned). */

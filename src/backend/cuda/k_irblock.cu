@@ -63,10 +63,10 @@ __host__ __device__ inline plan make_plan(int th, int tw, const ri__cu_irblock_a
 
 /* Chunks per group: the projection sums each group of chunks from zero and adds the groups' sums in
  * order, whether one block runs every group or each group runs in its own block (small grids). A function
- * of the expanded channels only, so the sums are the same for every batch and tile. */
+ * of the expanded channels and p.groups only, so the sums are the same for every batch and tile. */
 __host__ __device__ inline int group_chunks(const ri__cu_irblock_args &p) {
-  const int nchunks = p.cep / CE;
-  return (nchunks + 7) / 8;
+  const int nchunks = p.cep / CE, g = p.groups > 0 ? p.groups : 8;
+  return (nchunks + g - 1) / g;
 }
 
 /* Activation with a fast path for the clamps (relu, clip). */
@@ -357,6 +357,7 @@ bool args_ok(const ri__cu_irblock_args &p) {
   if (p.cep != (p.ce + CE - 1) / CE * CE || p.cop != (p.cout + 15) / 16 * 16 || p.cop > 320) return false;
   if (expand ? p.k1p != (p.cin + 15) / 16 * 16 : p.k1p != 0) return false;
   if (p.stride != 1 && p.stride != 2) return false;
+  if (p.groups < 0 || p.groups > 64) return false;
   if (p.pad_t < 0 || p.pad_l < 0 || p.pad_t > 2 || p.pad_l > 2) return false;
   /* The output size is that of a 3x3 window with these pads: bottom / right pads in [0, 2]. */
   const int64_t pb = ((int64_t)p.oh - 1) * p.stride + 3 - p.ih - p.pad_t;
