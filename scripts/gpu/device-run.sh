@@ -40,7 +40,6 @@ JOBS=${JOBS:-$(nproc)}
 STEPS=${STEPS:-build,test,memcheck,bench}
 if [ -n "${PEER_SCRIPT:-}" ]; then STEPS="$STEPS,peers"; fi
 SUMMARY=$OUT/summary.txt
-: >"$SUMMARY"
 FAILED=0
 
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/build.log"; }
@@ -213,7 +212,10 @@ test_verdicts() {
   } >>"$SUMMARY"
 }
 
+# Scripts that source this file append to the summary (several may run in one device call, whose $OUT starts
+# empty); run directly, this script starts it afresh.
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
+: >"$SUMMARY"
 setup_env
 has_step build && build_and_models
 if has_step test; then
