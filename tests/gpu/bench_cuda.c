@@ -21,6 +21,7 @@
 #include <cuda_profiler_api.h>
 
 #include "backend/cuda/cuda_api.h"
+#include "gpu_bench_args.h"
 #include "gpu_tensor.h"
 #include "runinfer/engine.h"
 
@@ -31,29 +32,6 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static int parse_list(const char *s, int *out, int max) {
-  int n = 0;
-  while (*s && n < max) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || v < 1 || v > 65536) return -1;
-    out[n++] = (int)v;
-    s = *end == ',' ? end + 1 : end;
-    if (*end && *end != ',') return -1;
-  }
-  return n;
 }
 
 /* Nodes listed by name in a profile (RI_BENCH_TOP, default 15; 200 lists every node of SSD). */
@@ -166,7 +144,7 @@ static int bench_precision(const char *model, ri_precision prec, const int *batc
     if (rc != 0) {
       fprintf(stderr, "bench_cuda: %s batch %d: %s\n", pname, batch, ri_context_last_error(ctx));
     } else {
-      double mc = median(comp, runs), me = median(e2e, runs);
+      double mc = gpu_median(comp, runs), me = gpu_median(e2e, runs);
       printf("%-5s batch %4d: compute %8.3f ms %10.1f img/s | end-to-end %8.3f ms %10.1f img/s | %d runs%s\n",
              pname, batch, mc, batch / (mc / 1e3), me, batch / (me / 1e3), runs,
              graphs == runs ? ", CUDA graph" : ", eager");
@@ -209,7 +187,7 @@ int main(int argc, char **argv) {
   const char *json_path = NULL;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc) {
-      nb = parse_list(argv[++i], batches, 16);
+      nb = gpu_parse_batches(argv[++i], batches, 16);
       if (nb < 1) {
         fprintf(stderr, "bench_cuda: bad --batches\n");
         return 2;

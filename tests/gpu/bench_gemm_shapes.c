@@ -46,6 +46,7 @@
 
 #include "backend/cuda/kernels.h"
 #include "core/half.h"
+#include "gpu_bench_args.h"
 
 #define MAX_SHAPES   1024
 #define MAX_ALGOS    8
@@ -128,24 +129,6 @@ static void fail(const char *tag, const char *fmt, const char *what, const char 
       return 1;                                                                                              \
     }                                                                                                        \
   } while (0)
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static int parse_list(const char *s, int *out, int max) {
-  int n = 0;
-  while (*s && n < max) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || v < 1 || v > 65536) return -1;
-    out[n++] = (int)v;
-    if (*end && *end != ',') return -1;
-    s = *end == ',' ? end + 1 : end;
-  }
-  return n;
-}
 
 /* Reads SHAPES.csv; repeated geometries are counted on their first row. Returns the number of distinct
  * shapes, -1 on a read or format error (reported). */
@@ -281,8 +264,7 @@ static int time_cand(problem *p, cand *c, int reps) {
   }
   cudaGraphExecDestroy(exec);
   CK(p->tag, e);
-  qsort(samples, (size_t)reps, sizeof samples[0], cmp_double);
-  c->ms = reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
+  c->ms = gpu_median(samples, reps);
   return sampled_error(p, y, &c->err);
 }
 
@@ -595,7 +577,7 @@ int main(int argc, char **argv) {
   const char *json_path = NULL;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc) {
-      nb = parse_list(argv[++i], batches, 16);
+      nb = gpu_parse_batches(argv[++i], batches, 16);
       if (nb < 1) {
         fprintf(stderr, "bench_gemm_shapes: bad --batches\n");
         return 2;
