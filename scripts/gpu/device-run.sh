@@ -169,9 +169,12 @@ build_and_models() {
   step models "${T_MODELS:-90}" "$OUT/build.log" python3 "$ROOT/models/make_models.py" --out "$MODELS" --reuse
 }
 
-# gpu_tests: every GPU test program (tests/gpu), appending to $OUT/test.log.
+# gpu_tests [SKIP...]: every GPU test program (tests/gpu), appending to $OUT/test.log, except the steps named
+# (a script that ran one of them already, e.g. convtest first).
+# shellcheck disable=SC2120 # the other device scripts pass the steps to skip
 gpu_tests() {
-  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
+  local skip=" $* "
+  [[ $skip == *" convtest "* ]] || step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
   step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
@@ -231,6 +234,7 @@ if has_step test; then
     [ "$dt" -gt "${PROBE_MAX:-15}" ] && export RI_BUILDER_LEVEL=1 PROBE_SET=1 &&
       echo "probe      tests build at level 1" | tee -a "$SUMMARY"
   fi
+  # shellcheck disable=SC2119 # no step to skip here
   gpu_tests
   [ -n "${PROBE_SET:-}" ] && unset RI_BUILDER_LEVEL # the benchmarks measure default-level engines
 fi

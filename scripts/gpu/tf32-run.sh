@@ -44,7 +44,7 @@ if tf_has bench; then
     --precisions fp32 --batches 1,256 --seconds "$TF32_SECONDS" --profile --json "$OUT/bench.jsonl"
   grep -E '^(== |fp32 )' "$OUT/bench.log" >>"$SUMMARY"
 fi
-tf_has test && gpu_tests
+tf_has test && { if tf_has conv; then gpu_tests convtest; else gpu_tests; fi; }
 if tf_has force; then
   step ops-tf32 "${T_TEST:-150}" "$OUT/test.log" env RI_CUDA_F32_TF32=force "$BUILD/test_cuda_ops" "$MODELS"
   step inv-tf32 "${T_INVTEST:-90}" "$OUT/test.log" env RI_CUDA_F32_TF32=force RI_TEST_PREC=fp32 \
