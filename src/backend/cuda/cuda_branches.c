@@ -14,9 +14,9 @@
  * its inputs are written; the memory re-plan (cuda_memplan.c) keeps every value a side node reads alive
  * to the end of the graph, so no later node reuses those bytes while it may still read; its outputs are
  * graph outputs, alive to the end anyway; it uses the side stream's own scratch and split-K workspace and
- * counters. The main stream waits for the side stream before the output conversions. With per-node
- * profiling on (eager, events between nodes) everything runs in line. Results are the same bits either
- * way: the same kernels with the same arguments.
+ * counters (and cuBLASLt workspace, for a convolution on a cuBLASLt tactic). The main stream waits for the
+ * side stream before the output conversions. With per-node profiling on (eager, events between nodes)
+ * everything runs in line. Results are the same bits either way: the same kernels with the same arguments.
  *
  * Policy: RI_CUDA_BRANCHES=0 never, =1 in every engine; by default in engines of maximum batch at most
  * CU_BRANCHES_AUTO_MAX_BATCH (32), where it measured faster at every batch and keeping the feature maps
@@ -88,6 +88,16 @@ ri_status ri__cu_branches_create(cu_ctx *c, ri__err *err) {
     }
     c->dev_bytes += st->scratch_bytes;
   }
+  if (c->lt_ws) {
+    /* a side node on cuBLASLt (cuda_conv_lt.c) must not share the main stream's cuBLASLt workspace */
+    cudaError_t e = cudaMalloc(&c->side_lt_ws, c->lt_ws_bytes);
+    if (e != cudaSuccess) {
+      c->side_lt_ws = NULL;
+      return ri__cu_fail_alloc(err, e, "cudaMalloc", st, (int64_t)c->lt_ws_bytes,
+                               "the side stream's cuBLASLt workspace");
+    }
+    c->dev_bytes += (int64_t)c->lt_ws_bytes;
+  }
   if (c->splitk.ws) {
     ri__cu_splitk *sk = &c->side_splitk;
     *sk = c->splitk;
@@ -116,12 +126,14 @@ ri_status ri__cu_branches_create(cu_ctx *c, ri__err *err) {
 void ri__cu_branches_free(cu_ctx *c) {
   if (c->side_stream) cudaStreamSynchronize(c->side_stream);
   cudaFree(c->side_scratch);
+  cudaFree(c->side_lt_ws);
   cudaFree(c->side_splitk.ws);
   cudaFree(c->side_splitk.counters);
   if (c->ev_fork) cudaEventDestroy(c->ev_fork);
   if (c->ev_join) cudaEventDestroy(c->ev_join);
   if (c->side_stream) cudaStreamDestroy(c->side_stream);
   c->side_scratch = NULL;
+  c->side_lt_ws = NULL;
   c->side_splitk.ws = NULL;
   c->side_splitk.counters = NULL;
   c->ev_fork = c->ev_join = NULL;
@@ -139,6 +151,9 @@ static void swap_side(cu_ctx *c) {
   ri__cu_splitk k = c->splitk;
   c->splitk = c->side_splitk;
   c->side_splitk = k;
+  p = c->lt_ws;
+  c->lt_ws = c->side_lt_ws;
+  c->side_lt_ws = p;
 }
 
 ri_status ri__cu_run_maybe_side(cu_ctx *c, int ni, int *open,

@@ -4,6 +4,7 @@
 #ifndef RI_BACKEND_CUDA_CUDA_CONV_H
 #define RI_BACKEND_CUDA_CUDA_CONV_H
 
+#include "backend/cuda/cuda_conv_lt.h"
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/cuda_tactics.h"
 #include "graph/ops/conv_params.h"
@@ -31,6 +32,11 @@ typedef struct {
   float var_us;
   int stem_hw_ok; /* stem: stem_hw holds the weights for variant 1 (3x3 over 3 channels, m <= 32) */
   ri__cu_stem_host_weights stem_hw;
+  /* fp16 1x1 GEMMs: cuBLASLt algorithm (index among the heuristic's first 8) from a tactic
+   * (cuda_tactics.h, cuda_conv_lt.c); seg stays the own kernel's, for contexts that cannot run it */
+  int lt, lt_algo;
+  float lt_us;    /* its timed time at the maximum batch */
+  int64_t bh_off; /* the bias as half (cuBLASLt with a half output may want it so), -1 none */
 } conv_aux;
 
 typedef struct {
@@ -74,5 +80,17 @@ ri_status ri__cu_conv_ctx_init(cu_ctx *c, int ni, ri__err *err);
 void ri__cu_conv_ctx_free(cu_ctx *c, int ni);
 /* Sets the node's tensor and convolution descriptors for one geometry. */
 ri_status ri__cu_conv_set_descs(cu_ctx *c, int ni, const conv_geo *geo, ri__err *err);
+
+/* cuda_conv_lt.c: the node part of the cuBLASLt tactic. ri__cu_conv_lt_shape: 1 and the problem at `batch`
+ * (and the output's slice offset in elements) when node ni can run on cuBLASLt (fp16, 1x1, stride 1, no
+ * pads, group 1, NHWC half input, an epilogue cuBLASLt has), else 0. ctx_init makes the node's descriptors
+ * and takes the stored algorithm when it runs in this context (ri__cu_conv_lt_active), ctx_free frees
+ * them; run launches it at `batch` (y: the output's first element). */
+int ri__cu_conv_lt_shape(const cu_state *st, int ni, int64_t batch, ri__cu_ltconv_shape *s, int64_t *y_off);
+ri_status ri__cu_conv_lt_ctx_init(cu_ctx *c, int ni, ri__err *err);
+void ri__cu_conv_lt_ctx_free(cu_ctx *c, int ni);
+int ri__cu_conv_lt_active(const cu_ctx *c, int ni);
+ri_status ri__cu_conv_lt_run(cu_ctx *c, int ni, int64_t batch, const void *x, const void *w,
+                             const float *bias, const void *res, void *y, ri__err *err);
 
 #endif

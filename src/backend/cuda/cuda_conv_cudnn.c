@@ -12,6 +12,11 @@
 #include "graph/op.h"
 
 void ri__cu_conv_ctx_free(cu_ctx *c, int ni) {
+  const conv_aux *a = c->st->nodes[ni].aux;
+  if (a && a->gemm && a->lt) {
+    ri__cu_conv_lt_ctx_free(c, ni);
+    return;
+  }
   conv_ctx *k = c->node_ctx[ni];
   if (!k) return;
   if (k->x) cudnnDestroyTensorDescriptor(k->x);
@@ -300,6 +305,7 @@ static ri_status use_stored(cu_ctx *c, int ni, const conv_geo *geo, algo_slot *s
 ri_status ri__cu_conv_ctx_init(cu_ctx *c, int ni, ri__err *err) {
   const cu_state *st = c->st;
   const conv_aux *a = st->nodes[ni].aux;
+  if (a->gemm && a->lt) return ri__cu_conv_lt_ctx_init(c, ni, err);
   if (a->depthwise || a->gemm || a->stem) return RI_OK;
   const ri__graph *g = st->g;
   const ri__node *n = &g->nodes[ni];

@@ -183,6 +183,7 @@ struct cu_ctx {
   cudaEvent_t ev_fork, ev_join;
   void *side_scratch;
   ri__cu_splitk side_splitk;
+  void *side_lt_ws; /* lt_ws_bytes of cuBLASLt workspace (a side node on a cuBLASLt tactic) */
 };
 
 /* ---- errors (cuda_util.c) ---- */

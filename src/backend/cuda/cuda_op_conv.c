@@ -272,6 +272,28 @@ void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
   st->nodes[ni].name = a->label;
 }
 
+int ri__cu_conv_lt_tune_args(const cu_state *st, int ni, int batch, ri__cu_ltconv_shape *s, int64_t *y_off,
+                             const void **w, const float **bias_f, const void **bias_h) {
+  if (!ri__cu_conv_lt_shape(st, ni, batch, s, y_off)) return 0;
+  const conv_aux *a = st->nodes[ni].aux;
+  *w = ri__cu_const_ptr(st, a->w_off);
+  *bias_f = a->b_off >= 0 ? ri__cu_const_ptr(st, a->b_off) : NULL;
+  *bias_h = a->bh_off >= 0 ? ri__cu_const_ptr(st, a->bh_off) : NULL;
+  return 1;
+}
+
+void ri__cu_conv_set_lt_tactic(cu_state *st, int ni, const ri__cu_lt_tac *t) {
+  conv_aux *a = st->nodes[ni].aux;
+  if (!a || !a->gemm || !st->fp16) return;
+  a->lt = 1;
+  a->lt_algo = t->algo & 7;
+  a->seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
+  a->lt_us = ri__half_to_float(ri__float_to_half(t->us)); /* as the engine file keeps it */
+  st->uses_cublas = 1;
+  snprintf(a->label, sizeof a->label, "cublaslt algo %d, %.1f us at max batch", a->lt_algo, (double)a->lt_us);
+  st->nodes[ni].name = a->label;
+}
+
 int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
   const conv_aux *a = st->nodes[ni].aux;
   if (st->nodes[ni].impl != ri__cu_impl_conv() || !a) return 0;
@@ -282,6 +304,10 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
     for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
       v.var[b] = a->var[b];
     return ri__cu_var_tac_encode(&v);
+  }
+  if (a->gemm && a->lt) {
+    ri__cu_lt_tac lt = {a->lt_algo, a->seg, a->lt_us};
+    return ri__cu_lt_tac_encode(&lt);
   }
   if (!a->gemm || !a->tuned) return 0;
   ri__cu_gemm_tac t;
@@ -453,6 +479,17 @@ void ri__cu_conv_keep_algo(cu_ctx *c, int ni) {
   keep_dnn(st, ni, &t);
 }
 
+/* The bias as half too, for cuBLASLt with a half output when it takes no float32 bias (cuda_conv_lt.c). */
+static ri_status upload_half_bias(cu_state *st, conv_aux *a, const float *b, ri__err *err) {
+  uint16_t *h = ri__malloc((size_t)a->m * sizeof(uint16_t));
+  if (!h) return RI__OOM(err);
+  for (int64_t i = 0; i < a->m; i++)
+    h[i] = ri__float_to_half(b[i]);
+  ri_status s = ri__cu_blob_add(st, h, (size_t)a->m * sizeof(uint16_t), &a->bh_off, err);
+  ri__free(h);
+  return s;
+}
+
 static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   const ri__graph *g = st->g;
   const ri__node *n = &g->nodes[ni];
@@ -475,6 +512,7 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   a->kw = p->win.kernel[1];
   a->nhwc = st->nhwc && x->shape.rank == 4;
   a->b_off = -1;
+  a->bh_off = -1;
   int64_t c = x->shape.dims[1];
   int force_cudnn = getenv("RI_CUDA_DWCONV") && strcmp(getenv("RI_CUDA_DWCONV"), "cudnn") == 0;
   a->depthwise = !force_cudnn && a->group == c && a->m == c && a->cg == 1 && a->kh <= 7 && a->kw <= 7;
@@ -550,6 +588,7 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
       return ri__cu_unsupported(err, st, ni, "bias of %zu bytes for %lld output channels", b->nbytes,
                                 (long long)a->m);
     RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
+    if (st->fp16 && a->gemm && a->kh == 1 && a->kw == 1) RI__TRY(upload_half_bias(st, a, b->data, err));
   }
   if (a->depthwise) {
     st->nodes[ni].name = a->nhwc    ? (st->fp16 ? "dwconv_nhwc_f16" : "dwconv_nhwc_f32")
@@ -565,6 +604,8 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     cn->name = st->fp16 ? "gemm_nhwc_f16" : "gemm_nhwc_f32";
     ri__cu_gemm_tac tac;
     if (ri__cu_tac_decode(n->tactic, &tac)) ri__cu_conv_set_tactic(st, ni, &tac); /* stored at build */
+    ri__cu_lt_tac lt;
+    if (st->fp16 && ri__cu_lt_tac_decode(n->tactic, &lt)) ri__cu_conv_set_lt_tactic(st, ni, &lt); /* stored */
     cn->fusable = 1;
     st->uses_gemm = 1;
     cn->co.out_v = n->outputs[0];
@@ -653,6 +694,11 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
     if (!y || (co->res_v >= 0 && !res))
       return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (Conv): a fused operand has no device memory",
                          n->name);
+    if (a->lt && ri__cu_conv_lt_active(c, ni)) {
+      const size_t es = co->out_f32 ? 4 : 2;
+      RI__TRY(ri__cu_conv_lt_run(c, ni, geo.n, x, w, bias, res, (char *)y + co->y_off * (int64_t)es, err));
+      return RI_OK;
+    }
     ri__cu_convgemm_args ga;
     gemm_args(st, ni, &geo, &ga);
     const int f32 = !st->fp16;

@@ -38,12 +38,25 @@
  *   bits 3..4      math: 0 default, 1 tensor op, 2 tensor op allowing conversion, 3 FMA
  *   bit 5          every image alone (no algorithm passed the check)
  *   bits 8..22     cuDNN's time for it at the maximum batch, milliseconds, half float without sign
- * A stored algorithm that cuDNN refuses on the device makes that node search as before. */
+ * A stored algorithm that cuDNN refuses on the device makes that node search as before.
+ *
+ * An fp16 1x1 convolution on cuBLASLt (cuda_conv_lt.c; DRAFT, not yet run on a GPU) stores the index of its
+ * algorithm among the heuristic's first 8 for the node's problem at the maximum batch, and the own kernel's
+ * K segment length, which a context runs at every batch when the algorithm is not available there (the
+ * tiles then come from the heuristics: they do not change the bits):
+ *   bits 26..30    0, bit 25 1 (graph passes' own values must stay below 2^25)
+ *   bits 18..24    the own kernel's K segment length in 32-deep steps (0: one segment)
+ *   bits 15..17    algorithm index, 0 .. 7
+ *   bits 0..14     the timed time at the maximum batch, microseconds, half float without sign
+ * RI_CUDA_LTCONV=0 keeps the tuner from offering it (before/after comparisons); =force takes it wherever it
+ * applies (tests), the fastest algorithm at the maximum batch; default offered: taken when faster than the
+ * own tactic at the maximum batch's bucket and at most 1.25x slower at every other timed bucket. */
 #ifndef RI_BACKEND_CUDA_TACTICS_H
 #define RI_BACKEND_CUDA_TACTICS_H
 
 #include <stdint.h>
 
+#include "backend/cuda/cuda_conv_lt.h"
 #include "backend/cuda/cuda_internal.h"
 
 #define RI__CU_TAC_MARK    (1 << 30)
@@ -53,6 +66,7 @@
 #define RI__CU_TAC_PW      (1 << 28)
 #define RI__CU_TILE_PW     4
 #define RI__CU_TAC_TF32    (1 << 26)
+#define RI__CU_TAC_LT      (1 << 25)
 
 /* Which implicit-GEMM kernel a tile id refers to. */
 enum { RI__CU_KIND_F16 = 0, RI__CU_KIND_F32 = 1, RI__CU_KIND_TF32 = 2 };
@@ -69,6 +83,12 @@ typedef struct {
   float ms;
 } ri__cu_dnn_tac;
 
+typedef struct {
+  int algo; /* 0 .. 7 */
+  int seg;  /* the own kernel's K segment length, 0 .. RI__CU_TAC_MAX_SEG */
+  float us; /* timed time at the maximum batch (microseconds) */
+} ri__cu_lt_tac;
+
 /* The device part of the timing-cache keys of both tuners (cuda_tune.c, cuda_tune_direct.c): library
  * version, compute capability and GPU name, into buf; 0 when the device cannot be queried. */
 int ri__cu_tune_fingerprint(const cu_state *st, char *buf, size_t cap);
@@ -79,6 +99,9 @@ int32_t ri__cu_dnn_tac_encode(const ri__cu_dnn_tac *t);
 int ri__cu_dnn_tac_decode(int32_t code, ri__cu_dnn_tac *t);
 /* 1 and *t when code is a CUDA GEMM tactic, else 0. */
 int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t);
+int32_t ri__cu_lt_tac_encode(const ri__cu_lt_tac *t);
+/* 1 and *t when code is a cuBLASLt tactic, else 0. */
+int ri__cu_lt_tac_decode(int32_t code, ri__cu_lt_tac *t);
 /* The bucket of a batch size (0 .. RI__CU_TAC_BUCKETS - 1) and its representative batch for timing. */
 int ri__cu_tac_bucket(int batch);
 int ri__cu_tac_bucket_batch(int bucket);
@@ -99,6 +122,13 @@ void ri__cu_conv_tune_args(const cu_state *st, int ni, int batch, ri__cu_convgem
                            const float **bias);
 void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t);
 int32_t ri__cu_conv_tactic(const cu_state *st, int ni);
+/* cuBLASLt side (cuda_conv_lt.c, cuda_op_conv.c): ri__cu_conv_lt_tune_args gives 1 and the node's problem
+ * at `batch` as it runs (its output slice, residual and output type), the output's slice offset (elements)
+ * and the weights and biases (float32, half) when the node can run on cuBLASLt, else 0;
+ * ri__cu_conv_set_lt_tactic applies a cuBLASLt tactic (and names the node after it). */
+int ri__cu_conv_lt_tune_args(const cu_state *st, int ni, int batch, ri__cu_ltconv_shape *s, int64_t *y_off,
+                             const void **w, const float **bias_f, const void **bias_h);
+void ri__cu_conv_set_lt_tactic(cu_state *st, int ni, const ri__cu_lt_tac *t);
 /* Build: keeps the cuDNN algorithm context c chose for node ni (a cuDNN convolution) as its tactic. */
 void ri__cu_conv_keep_algo(cu_ctx *c, int ni);
 

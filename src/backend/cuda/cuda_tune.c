@@ -16,7 +16,12 @@
  * time there; when faster (or with RI_CUDA_F32_TF32=force), its tiles are timed for the other buckets and the
  * node runs it at every batch (the two kernels' sums differ, so never both). Entries of the timing cache are
  * keyed by the library version, the device fingerprint, the convolution's geometry (and residual) and the
- * candidate. Depthwise and stem convolutions: cuda_tune_direct.c. */
+ * candidate. In fp16 engines, a 1x1 convolution that cuBLASLt can run (cuda_conv_lt.c; DRAFT, not yet run on
+ * a GPU) then has the heuristic's batch-invariant algorithms for its problem at the maximum batch timed at
+ * the same buckets, in the form the node runs (its output slice, residual and output type); the best is
+ * taken when it is faster than the own tactic at the maximum batch's bucket and at most 1.25x slower at
+ * every other timed bucket (RI_CUDA_LTCONV=0: never offered; =force: the fastest at the maximum batch,
+ * wherever it applies). Depthwise and stem convolutions: cuda_tune_direct.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +86,21 @@ int ri__cu_dnn_tac_decode(int32_t code, ri__cu_dnn_tac *t) {
   return 1;
 }
 
+int32_t ri__cu_lt_tac_encode(const ri__cu_lt_tac *t) {
+  int seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
+  return RI__CU_TAC_LT | (int32_t)seg << 18 | (int32_t)(t->algo & 7) << 15 |
+         (int32_t)(ri__float_to_half(fabsf(t->us)) & 0x7fff);
+}
+
+int ri__cu_lt_tac_decode(int32_t code, ri__cu_lt_tac *t) {
+  const int32_t others = RI__CU_TAC_MARK | RI__CU_TAC_DNN | RI__CU_TAC_PW | RI__CU_TAC_VAR | RI__CU_TAC_TF32;
+  if (code < 0 || (code & others) || !(code & RI__CU_TAC_LT)) return 0;
+  t->seg = (code >> 18) & 0x7f;
+  t->algo = (code >> 15) & 7;
+  t->us = ri__half_to_float((uint16_t)(code & 0x7fff));
+  return 1;
+}
+
 int ri__cu_tac_bucket(int batch) { return batch <= 1 ? 0 : batch <= 8 ? 1 : batch <= 64 ? 2 : 3; }
 int ri__cu_tac_bucket_batch(int bucket) { return bucket == 0 ? 1 : bucket == 1 ? 8 : bucket == 2 ? 64 : 256; }
 
@@ -141,6 +161,10 @@ typedef struct {
   int f32; /* the fp32 kernel (fp32 engines) instead of the half one */
   char fp[320];
   ri__tcache *cache;
+  /* cuBLASLt candidates of fp16 1x1 convolutions (opened on first use; lt_tried: do not try again) */
+  cublasLtHandle_t lt;
+  void *lt_ws;
+  int lt_tried;
 } tuner;
 
 /* Geometry part of the cache key. */
@@ -225,7 +249,7 @@ static int timed_batch(int b, int max_batch, int level) {
 /* Tiles of buckets 1.. for the kernel of tac->tf32's kind and segment length tac->seg (tac->tile[0] set);
  * bucket `known` (> 0) already has its tile. *max_us: the time at the maximum batch's bucket. */
 static ri_status tune_buckets(tuner *t, cu_state *st, int ni, int level, int kind, ri__cu_gemm_tac *tac,
-                              int known, float *max_us, ri__err *err) {
+                              int known, float *max_us, float *bucket_us, ri__err *err) {
   const int max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
   for (int b = 1; b < RI__CU_TAC_BUCKETS; b++) {
     int batch = timed_batch(b, max_batch, level);
@@ -236,8 +260,162 @@ static ri_status tune_buckets(tuner *t, cu_state *st, int ni, int level, int kin
     RI__TRY(best_tile(t, kind, st, ni, batch, tac->seg, &id, &us, err));
     if (id >= 0) tac->tile[b] = id;
     if (b == bmax) *max_us = us;
+    if (bucket_us && id >= 0) bucket_us[b] = us;
   }
   return RI_OK;
+}
+
+/* ---- cuBLASLt for fp16 1x1 convolutions (cuda_conv_lt.c) ---- */
+
+/* RI_CUDA_LTCONV: 1 offered (default), 0 not (=0), 2 taken wherever it applies (=force: tests). */
+static int lt_mode(void) {
+  const char *e = getenv("RI_CUDA_LTCONV");
+  if (e && strcmp(e, "0") == 0) return 0;
+  return e && strcmp(e, "force") == 0 ? 2 : 1;
+}
+
+/* The tuner's cuBLASLt handle and workspace; 0 when they cannot be had (no cuBLASLt candidates then). */
+static int tuner_lt_open(tuner *t) {
+  if (t->lt) return 1;
+  if (t->lt_tried) return 0;
+  t->lt_tried = 1;
+  if (cublasLtCreate(&t->lt) != CUBLAS_STATUS_SUCCESS) {
+    t->lt = NULL;
+    return 0;
+  }
+  if (cudaMalloc(&t->lt_ws, RI__CU_LT_WS_BYTES) != cudaSuccess) {
+    (void)cudaGetLastError();
+    t->lt_ws = NULL;
+    cublasLtDestroy(t->lt);
+    t->lt = NULL;
+    return 0;
+  }
+  return 1;
+}
+
+/* Buffers of one cuBLASLt timing: the output (its own, sized for the node's slice form) and what the
+ * tuner already has (input, residual). */
+typedef struct {
+  const void *x, *w, *bh, *r;
+  const float *bf;
+  void *y; /* the output's first element */
+} lt_bufs;
+
+/* Mean microseconds of one launch of algorithm `idx` (of the heuristic's list) at batch n (INFINITY when
+ * cuBLASLt refuses it there), through the cache. */
+static ri_status time_lt(tuner *t, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t *algo, int idx, int n,
+                         const lt_bufs *b, float *us, ri__err *err) {
+  const ri__cu_ltconv_shape *s = &p->s;
+  char key[RI__TCACHE_MAX_KEY];
+  snprintf(
+      key, sizeof key,
+      "%s|ltconv k%lld m%lld rows%lld ldw%lld ldy%lld img%lld act%d f32%d bias%d res%d al%u|lt%zu|n%d a%d",
+      t->fp, (long long)s->k, (long long)s->m, (long long)s->rows, (long long)s->ldw, (long long)s->ldy,
+      (long long)s->y_img_stride, s->act, s->y_f32, s->has_bias, s->has_res, (unsigned)s->y_align,
+      cublasLtGetVersion(), n, idx);
+  if (t->cache && ri__tcache_get(t->cache, key, us)) return RI_OK;
+  *us = INFINITY;
+  const char *call = "";
+  size_t ws = 0;
+  if (ri__cu_ltconv_set_batch(p, n, &call) != CUBLAS_STATUS_SUCCESS ||
+      ri__cu_ltconv_check(t->lt, p, algo, &ws, &call) != CUBLAS_STATUS_SUCCESS || ws > RI__CU_LT_WS_BYTES)
+    return RI_OK; /* not run here: never chosen, not cached */
+  cublasStatus_t e = CUBLAS_STATUS_SUCCESS;
+  cudaError_t ce = cudaSuccess;
+  for (int r = -1; e == CUBLAS_STATUS_SUCCESS && ce == cudaSuccess && r < t->reps; r++) {
+    if (r == 0) ce = cudaEventRecord(t->e0, t->s);
+    if (ce == cudaSuccess)
+      e = ri__cu_ltconv_run(t->lt, p, algo, t->s, b->x, b->w, b->bf, b->bh, b->r, b->y, t->lt_ws,
+                            RI__CU_LT_WS_BYTES, &call);
+  }
+  if (e == CUBLAS_STATUS_SUCCESS && ce == cudaSuccess) ce = cudaEventRecord(t->e1, t->s);
+  if (e == CUBLAS_STATUS_SUCCESS && ce == cudaSuccess) ce = cudaEventSynchronize(t->e1);
+  float ms = 0.f;
+  if (e == CUBLAS_STATUS_SUCCESS && ce == cudaSuccess) ce = cudaEventElapsedTime(&ms, t->e0, t->e1);
+  if (e != CUBLAS_STATUS_SUCCESS || ce != cudaSuccess) {
+    (void)cudaStreamSynchronize(t->s);
+    (void)cudaGetLastError();
+    return RI_OK;
+  }
+  *us = ms * 1000.f / (float)t->reps;
+  return t->cache ? ri__tcache_put(t->cache, key, *us, err) : RI_OK;
+}
+
+/* Whether algorithm times lt (per bucket, INFINITY: refused) may replace the own tactic's (own, NAN: not
+ * timed): faster at the maximum batch's bucket and at most 1.25x slower at every other timed bucket
+ * (engines serve partial batches; docs/decisions.md). */
+static int lt_wins(const float *lt, const float *own, int bmax) {
+  if (!isfinite(lt[bmax]) || !(lt[bmax] < own[bmax])) return 0;
+  for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+    if (b != bmax && !isnan(own[b]) && !(lt[b] <= 1.25f * own[b])) return 0;
+  return 1;
+}
+
+/* After the own tactic of fp16 node ni is set (seg its K segment length, own_us its time per timed bucket):
+ * times the heuristic's batch-invariant algorithms for the node's problem at the maximum batch at the same
+ * buckets, and applies the best that wins (RI_CUDA_LTCONV=force: the fastest at the maximum batch). A
+ * failure of the timing leaves the own tactic; only a cache error is returned. */
+static ri_status tune_lt(tuner *t, cu_state *st, int ni, int level, const float *own_us, int seg,
+                         ri__err *err) {
+  const int mode = lt_mode(), max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
+  ri__cu_ltconv_shape s;
+  int64_t y_off = 0;
+  lt_bufs b;
+  memset(&b, 0, sizeof b);
+  if (!mode || !ri__cu_conv_lt_tune_args(st, ni, max_batch, &s, &y_off, &b.w, &b.bf, &b.bh)) return RI_OK;
+  if ((s.has_res && !t->r) || !tuner_lt_open(t)) return RI_OK;
+  int batches[RI__CU_TAC_BUCKETS], nb = 1;
+  for (int k = 0; k < RI__CU_TAC_BUCKETS; k++) {
+    batches[k] = timed_batch(k, max_batch, level);
+    if (batches[k] > nb) nb = batches[k];
+  }
+  const size_t es = s.y_f32 ? 4 : 2;
+  const size_t y_bytes = (size_t)(y_off + (int64_t)nb * s.y_img_stride) * es;
+  if ((size_t)nb * (size_t)(s.rows * s.k) * 2 > t->x_bytes) return RI_OK; /* not seen: x holds batch 256 */
+  void *y = NULL;
+  if (cudaMalloc(&y, y_bytes) != cudaSuccess || cudaMemsetAsync(y, 0, y_bytes, t->s) != cudaSuccess) {
+    (void)cudaGetLastError();
+    cudaFree(y);
+    return RI_OK;
+  }
+  b.x = t->x;
+  b.r = s.has_res ? t->r : NULL;
+  b.y = (char *)y + (size_t)y_off * es;
+  ri__cu_ltconv p;
+  const char *call = "";
+  cublasLtMatmulHeuristicResult_t res[RI__CU_LT_MAX_ALGOS];
+  int count = 0;
+  ri_status rs = RI_OK;
+  if (ri__cu_ltconv_create(&p, &s, &call) != CUBLAS_STATUS_SUCCESS ||
+      ri__cu_ltconv_algos(t->lt, &p, res, &count, &call) != CUBLAS_STATUS_SUCCESS)
+    count = 0;
+  int best = -1;
+  float best_us = INFINITY;
+  for (int i = 0; rs == RI_OK && i < count; i++) {
+    if (!ri__cu_ltconv_invariant(&res[i].algo)) continue;
+    /* a context checks the algorithm at batch 1 and at the maximum batch: so does the tuner */
+    size_t ws = 0;
+    if (ri__cu_ltconv_set_batch(&p, max_batch, &call) != CUBLAS_STATUS_SUCCESS ||
+        ri__cu_ltconv_check(t->lt, &p, &res[i].algo, &ws, &call) != CUBLAS_STATUS_SUCCESS ||
+        ws > RI__CU_LT_WS_BYTES)
+      continue;
+    float lt_us[RI__CU_TAC_BUCKETS];
+    for (int k = 0; rs == RI_OK && k < RI__CU_TAC_BUCKETS; k++) {
+      lt_us[k] = INFINITY;
+      if (batches[k]) rs = time_lt(t, &p, &res[i].algo, i, batches[k], &b, &lt_us[k], err);
+    }
+    if (rs != RI_OK || !isfinite(lt_us[0]) || !isfinite(lt_us[bmax])) continue;
+    if ((mode == 2 || lt_wins(lt_us, own_us, bmax)) && lt_us[bmax] < best_us) best = i, best_us = lt_us[bmax];
+  }
+  ri__cu_ltconv_destroy(&p);
+  (void)cudaStreamSynchronize(t->s);
+  cudaFree(y);
+  (void)cudaGetLastError();
+  if (rs == RI_OK && best >= 0) {
+    ri__cu_lt_tac lt = {best, seg, best_us};
+    ri__cu_conv_set_lt_tactic(st, ni, &lt);
+  }
+  return rs;
 }
 
 /* The bucket whose representative batch times the segment candidates: 0 (batch 1, the default) or the
@@ -285,7 +463,11 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
     tac.tile[0] = id0;
     tac.tile[sb] = tile_sb;
   }
-  RI__TRY(tune_buckets(t, st, ni, level, kind, &tac, sb, &max_us, err));
+  /* the own tactic's time at each timed bucket (NAN: not timed), for the cuBLASLt comparison */
+  float own_us[RI__CU_TAC_BUCKETS] = {NAN, NAN, NAN, NAN};
+  own_us[0] = tac.us;
+  if (sb) own_us[sb] = best;
+  RI__TRY(tune_buckets(t, st, ni, level, kind, &tac, sb, &max_us, own_us, err));
 
   /* fp32 engines: the 3xTF32 kernel with the same segment length, for every bucket when it is faster at the
    * maximum batch's bucket (one kernel per node: their sums differ). */
@@ -309,13 +491,13 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
         tt.tile[0] = id0;
         tt.us = us0;
         if (bmax > 0) tt.tile[bmax] = id_max;
-        RI__TRY(tune_buckets(t, st, ni, level, RI__CU_KIND_TF32, &tt, bmax, &us_max, err));
+        RI__TRY(tune_buckets(t, st, ni, level, RI__CU_KIND_TF32, &tt, bmax, &us_max, NULL, err));
         tac = tt;
       }
     }
   }
   ri__cu_conv_set_tactic(st, ni, &tac);
-  return RI_OK;
+  return t->f32 ? RI_OK : tune_lt(t, st, ni, level, own_us, tac.seg, err);
 }
 
 int ri__cu_tune_fingerprint(const cu_state *st, char *buf, size_t cap) {
@@ -374,6 +556,8 @@ static void tuner_close(tuner *t) {
   if (t->e0) cudaEventDestroy(t->e0);
   if (t->e1) cudaEventDestroy(t->e1);
   if (t->s) cudaStreamDestroy(t->s);
+  cudaFree(t->lt_ws);
+  if (t->lt) cublasLtDestroy(t->lt);
   (void)cudaGetLastError();
 }
 
