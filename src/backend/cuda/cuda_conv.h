@@ -34,9 +34,9 @@ typedef struct {
   ri__cu_stem_host_weights stem_hw;
   /* fp16 1x1 GEMMs: cuBLASLt algorithm (index among the heuristic's first 8) from a tactic
    * (cuda_tactics.h, cuda_conv_lt.c); seg stays the own kernel's, for contexts that cannot run it */
-  int lt, lt_algo;
-  float lt_us;    /* its timed time at the maximum batch */
-  int64_t bh_off; /* the bias as half (cuBLASLt with a half output may want it so), -1 none */
+  int lt, lt_algo, lt_tag; /* lt_tag: ri__cu_ltconv_algo_tag of the algorithm chosen at build */
+  float lt_us;             /* its timed time at the maximum batch */
+  int64_t bh_off;          /* the bias as half (cuBLASLt with a half output may want it so), -1 none */
 } conv_aux;
 
 typedef struct {

@@ -77,9 +77,10 @@ cublasStatus_t ri__cu_ltconv_create(ri__cu_ltconv *p, const ri__cu_ltconv_shape 
   cudaDataType yt = s->y_f32 ? CUDA_R_32F : CUDA_R_16F;
   LT_TRY(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
   cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  cublasLtEpilogue_t ep = s->act == RI__ACT_RELU ? (s->has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
-                          : s->has_bias          ? CUBLASLT_EPILOGUE_BIAS
-                                                 : CUBLASLT_EPILOGUE_DEFAULT;
+  cublasLtEpilogue_t ep = s->act == RI__ACT_RELU
+                              ? (s->has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
+                          : s->has_bias ? CUBLASLT_EPILOGUE_BIAS
+                                        : CUBLASLT_EPILOGUE_DEFAULT;
   const char *attr = "cublasLtMatmulDescSetAttribute";
   LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), attr);
   LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), attr);
@@ -116,21 +117,24 @@ static cublasStatus_t make_pref(const ri__cu_ltconv *p, cublasLtMatmulPreference
   uint32_t none = CUBLASLT_REDUCTION_SCHEME_NONE, al = CU_ALIGN, ald = p->s.y_align ? p->s.y_align : 2;
   uint32_t alc = p->lc ? al : ald;
   const char *attr = "cublasLtMatmulPreferenceSetAttribute";
-  LT_TRY(cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb),
-         attr);
+  LT_TRY(
+      cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb),
+      attr);
   LT_TRY(cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &none,
                                               sizeof none),
          attr);
-  LT_TRY(cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al),
-         attr);
-  LT_TRY(cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al),
-         attr);
   LT_TRY(
-      cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alc, sizeof alc),
+      cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al),
       attr);
   LT_TRY(
-      cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ald, sizeof ald),
+      cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al),
       attr);
+  LT_TRY(cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alc,
+                                              sizeof alc),
+         attr);
+  LT_TRY(cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ald,
+                                              sizeof ald),
+         attr);
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -193,6 +197,30 @@ int ri__cu_ltconv_invariant(const cublasLtMatmulAlgo_t *a) {
           CUBLAS_STATUS_SUCCESS)
     return 0;
   return splitk <= 1 && red == CUBLASLT_REDUCTION_SCHEME_NONE;
+}
+
+unsigned ri__cu_ltconv_algo_tag(const cublasLtMatmulAlgo_t *a) {
+  static const cublasLtMatmulAlgoConfigAttributes_t attrs[] = {CUBLASLT_ALGO_CONFIG_ID,
+                                                               CUBLASLT_ALGO_CONFIG_TILE_ID,
+                                                               CUBLASLT_ALGO_CONFIG_SPLITK_NUM,
+                                                               CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME,
+                                                               CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING,
+                                                               CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION,
+                                                               CUBLASLT_ALGO_CONFIG_STAGES_ID,
+                                                               CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID,
+                                                               CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID};
+  uint32_t h = 2166136261u; /* FNV-1a over the values (an attribute this version lacks counts as 0) */
+  for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) {
+    uint64_t v = 0;
+    size_t need = 0;
+    if (cublasLtMatmulAlgoConfigGetAttribute(a, attrs[i], NULL, 0, &need) != CUBLAS_STATUS_SUCCESS ||
+        need == 0 || need > sizeof v ||
+        cublasLtMatmulAlgoConfigGetAttribute(a, attrs[i], &v, need, &need) != CUBLAS_STATUS_SUCCESS)
+      v = 0;
+    for (int b = 0; b < 8; b++)
+      h = (h ^ (uint32_t)(v >> 8 * b & 0xff)) * 16777619u;
+  }
+  return (h ^ h >> 4 ^ h >> 8 ^ h >> 12 ^ h >> 16 ^ h >> 20 ^ h >> 24 ^ h >> 28) & 15u;
 }
 
 cublasStatus_t ri__cu_ltconv_check(cublasLtHandle_t h, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t *a,
@@ -296,14 +324,17 @@ ri_status ri__cu_conv_lt_ctx_init(cu_ctx *c, int ni, ri__err *err) {
   int count = 0;
   e = ri__cu_ltconv_algos(c->lt, &k->p, res, &count, &call);
   if (e != CUBLAS_STATUS_SUCCESS) return ri__cu_fail_lt(err, e, call, st, ni, NULL);
-  if (a->lt_algo >= count || !ri__cu_ltconv_invariant(&res[a->lt_algo].algo)) return RI_OK;
+  if (a->lt_algo >= count || !ri__cu_ltconv_invariant(&res[a->lt_algo].algo) ||
+      ri__cu_ltconv_algo_tag(&res[a->lt_algo].algo) != (unsigned)a->lt_tag)
+    return RI_OK;
   k->algo = res[a->lt_algo].algo;
   /* the alignments the query promised, on this context's buffers */
   const void *x = ri__cu_value_ptr(c, n->inputs[0]);
   const char *yb = ri__cu_value_ptr(c, co->out_v);
   const void *r = co->res_v >= 0 ? ri__cu_value_ptr(c, co->res_v) : NULL;
   if (!x || !yb || (co->res_v >= 0 && !r) || ptr_align(x) < CU_ALIGN || (r && ptr_align(r) < CU_ALIGN) ||
-      ptr_align(yb + y_off * (s.y_f32 ? 4 : 2)) < s.y_align || ptr_align(ri__cu_const_ptr(st, a->w_off)) < CU_ALIGN)
+      ptr_align(yb + y_off * (s.y_f32 ? 4 : 2)) < s.y_align ||
+      ptr_align(ri__cu_const_ptr(st, a->w_off)) < CU_ALIGN)
     return RI_OK;
   size_t ws_max = 0, ws1 = 0;
   if (ri__cu_ltconv_check(c->lt, &k->p, &k->algo, &ws_max, &call) != CUBLAS_STATUS_SUCCESS) return RI_OK;
@@ -328,8 +359,8 @@ int ri__cu_conv_lt_active(const cu_ctx *c, int ni) {
   return k && k->use;
 }
 
-ri_status ri__cu_conv_lt_run(cu_ctx *c, int ni, int64_t batch, const void *x, const void *w, const float *bias,
-                             const void *res, void *y, ri__err *err) {
+ri_status ri__cu_conv_lt_run(cu_ctx *c, int ni, int64_t batch, const void *x, const void *w,
+                             const float *bias, const void *res, void *y, ri__err *err) {
   const cu_state *st = c->st;
   const conv_aux *a = st->nodes[ni].aux;
   lt_ctx *k = c->node_ctx[ni];
@@ -338,7 +369,8 @@ ri_status ri__cu_conv_lt_run(cu_ctx *c, int ni, int64_t batch, const void *x, co
   if (k->p.s.n != batch) e = ri__cu_ltconv_set_batch(&k->p, batch, &call);
   const void *bh = a->bh_off >= 0 ? ri__cu_const_ptr(st, a->bh_off) : NULL;
   if (k->p.bias16 && k->p.s.has_bias && !bh)
-    return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (Conv): no half bias for cuBLASLt", st->g->nodes[ni].name);
+    return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (Conv): no half bias for cuBLASLt",
+                       st->g->nodes[ni].name);
   if (e == CUBLAS_STATUS_SUCCESS)
     e = ri__cu_ltconv_run(c->lt, &k->p, &k->algo, c->stream, x, w, bias, bh, res, y, c->lt_ws, c->lt_ws_bytes,
                           &call);

@@ -27,16 +27,16 @@
 #define RI__CU_LT_WS_BYTES ((size_t)32 << 20)
 
 typedef struct {
-  int64_t n;                  /* images */
-  int64_t rows;               /* output pixels per image (H * W) */
-  int64_t k;                  /* input channels: halves per input pixel */
-  int64_t m;                  /* output channels */
-  int64_t ldw;                /* halves per weight row (>= k) */
-  int64_t ldy, y_img_stride;  /* output elements between pixels and between images */
-  int act;                    /* ri__act: RI__ACT_NONE or RI__ACT_RELU */
-  int y_f32;                  /* output float32, else half */
-  int has_bias, has_res;      /* bias (float32 values); residual (dense half, ld m) */
-  uint32_t y_align;           /* bytes the output's first element is aligned to (a Concat slice's offset) */
+  int64_t n;                 /* images */
+  int64_t rows;              /* output pixels per image (H * W) */
+  int64_t k;                 /* input channels: halves per input pixel */
+  int64_t m;                 /* output channels */
+  int64_t ldw;               /* halves per weight row (>= k) */
+  int64_t ldy, y_img_stride; /* output elements between pixels and between images */
+  int act;                   /* ri__act: RI__ACT_NONE or RI__ACT_RELU */
+  int y_f32;                 /* output float32, else half */
+  int has_bias, has_res;     /* bias (float32 values); residual (dense half, ld m) */
+  uint32_t y_align;          /* bytes the output's first element is aligned to (a Concat slice's offset) */
 } ri__cu_ltconv_shape;
 
 typedef struct {
@@ -71,6 +71,10 @@ cublasStatus_t ri__cu_ltconv_algos(cublasLtHandle_t h, ri__cu_ltconv *p,
 /* 1 when the algorithm sums K in one pass per output (split-K 1, no reduction scheme): what batch
  * invariance allows. */
 int ri__cu_ltconv_invariant(const cublasLtMatmulAlgo_t *a);
+/* A 4-bit tag of the algorithm's configuration (id, tile, stages, split-K, reduction, swizzle, custom
+ * option, inner and cluster shapes), stored with the tactic: a context whose heuristic list names another
+ * algorithm at the stored index sees a different tag (15 times in 16) and falls back. */
+unsigned ri__cu_ltconv_algo_tag(const cublasLtMatmulAlgo_t *a);
 /* cublasLtMatmulAlgoCheck of the algorithm on the layouts as set; *ws its workspace. */
 cublasStatus_t ri__cu_ltconv_check(cublasLtHandle_t h, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t *a,
                                    size_t *ws, const char **call);

@@ -287,8 +287,10 @@ void ri__cu_conv_set_lt_tactic(cu_state *st, int ni, const ri__cu_lt_tac *t) {
   if (!a || !a->gemm || !st->fp16) return;
   a->lt = 1;
   a->lt_algo = t->algo & 7;
+  a->lt_tag = t->tag & 15;
   a->seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
-  a->lt_us = ri__half_to_float(ri__float_to_half(t->us)); /* as the engine file keeps it */
+  a->lt_us =
+      ri__half_to_float((uint16_t)(ri__float_to_half(t->us) & 0xfff0)); /* as the engine file keeps it */
   st->uses_cublas = 1;
   snprintf(a->label, sizeof a->label, "cublaslt algo %d, %.1f us at max batch", a->lt_algo, (double)a->lt_us);
   st->nodes[ni].name = a->label;
@@ -306,7 +308,7 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
     return ri__cu_var_tac_encode(&v);
   }
   if (a->gemm && a->lt) {
-    ri__cu_lt_tac lt = {a->lt_algo, a->seg, a->lt_us};
+    ri__cu_lt_tac lt = {a->lt_algo, a->lt_tag, a->seg, a->lt_us};
     return ri__cu_lt_tac_encode(&lt);
   }
   if (!a->gemm || !a->tuned) return 0;

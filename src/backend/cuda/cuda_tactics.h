@@ -47,7 +47,9 @@
  *   bits 26..30    0, bit 25 1 (graph passes' own values must stay below 2^25)
  *   bits 18..24    the own kernel's K segment length in 32-deep steps (0: one segment)
  *   bits 15..17    algorithm index, 0 .. 7
- *   bits 0..14     the timed time at the maximum batch, microseconds, half float without sign
+ *   bits 11..14    a 4-bit tag of the algorithm's configuration (ri__cu_ltconv_algo_tag): a context whose
+ *                  heuristic names another algorithm at that index falls back (unless the tags collide)
+ *   bits 0..10     the timed time at the maximum batch as the top 11 of a half float's 15 bits
  * RI_CUDA_LTCONV=0 keeps the tuner from offering it (before/after comparisons); =force takes it wherever it
  * applies (tests), the fastest algorithm at the maximum batch; default offered: taken when faster than the
  * own tactic at the maximum batch's bucket and at most 1.25x slower at every other timed bucket. */
@@ -85,6 +87,7 @@ typedef struct {
 
 typedef struct {
   int algo; /* 0 .. 7 */
+  int tag;  /* ri__cu_ltconv_algo_tag of that algorithm, 0 .. 15 */
   int seg;  /* the own kernel's K segment length, 0 .. RI__CU_TAC_MAX_SEG */
   float us; /* timed time at the maximum batch (microseconds) */
 } ri__cu_lt_tac;

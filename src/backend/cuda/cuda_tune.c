@@ -88,8 +88,8 @@ int ri__cu_dnn_tac_decode(int32_t code, ri__cu_dnn_tac *t) {
 
 int32_t ri__cu_lt_tac_encode(const ri__cu_lt_tac *t) {
   int seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
-  return RI__CU_TAC_LT | (int32_t)seg << 18 | (int32_t)(t->algo & 7) << 15 |
-         (int32_t)(ri__float_to_half(fabsf(t->us)) & 0x7fff);
+  return RI__CU_TAC_LT | (int32_t)seg << 18 | (int32_t)(t->algo & 7) << 15 | (int32_t)(t->tag & 15) << 11 |
+         (int32_t)((ri__float_to_half(fabsf(t->us)) & 0x7fff) >> 4);
 }
 
 int ri__cu_lt_tac_decode(int32_t code, ri__cu_lt_tac *t) {
@@ -97,7 +97,8 @@ int ri__cu_lt_tac_decode(int32_t code, ri__cu_lt_tac *t) {
   if (code < 0 || (code & others) || !(code & RI__CU_TAC_LT)) return 0;
   t->seg = (code >> 18) & 0x7f;
   t->algo = (code >> 15) & 7;
-  t->us = ri__half_to_float((uint16_t)(code & 0x7fff));
+  t->tag = (code >> 11) & 15;
+  t->us = ri__half_to_float((uint16_t)((code & 0x7ff) << 4));
   return 1;
 }
 
@@ -412,7 +413,7 @@ static ri_status tune_lt(tuner *t, cu_state *st, int ni, int level, const float 
   cudaFree(y);
   (void)cudaGetLastError();
   if (rs == RI_OK && best >= 0) {
-    ri__cu_lt_tac lt = {best, seg, best_us};
+    ri__cu_lt_tac lt = {best, (int)ri__cu_ltconv_algo_tag(&res[best].algo), seg, best_us};
     ri__cu_conv_set_lt_tactic(st, ni, &lt);
   }
   return rs;
