@@ -15,7 +15,8 @@
  * (cuda_tactics.h): every code of the earlier forms (FFMA / half tiles, pointwise) decodes as before and
  * encodes back to itself; a 3xTF32 tactic encodes into its own form, which no other form (cuDNN,
  * depthwise / stem variants) decodes, and
- * back; small graph-pass values stay not ours. Prints "build <prec> level L <cold|warm>: S s"
+ * back; a cuBLASLt tactic (bit 25) round-trips through its own form, which no other decoder takes;
+ * small graph-pass values stay not ours. Prints "build <prec> level L <cold|warm>: S s"
  * lines, PASS/FAIL lines, and "N passed, M failed". */
 #include <math.h>
 #include <stdint.h>
@@ -241,9 +242,36 @@ static void test_codes(void) {
          "tactic codes: %d codes of the FFMA / half / pointwise forms decode as documented and encode back",
          n_old);
   result(tf_ok, "tactic codes: %d 3xTF32 tactics round-trip through their own form (time within 1/64)", n_tf);
+  /* cuBLASLt tactics (bit 25): their own form, which no other decoder takes, and no other form decodes as one
+   */
+  int lt_ok = 1, n_lt = 0;
+  for (int k = 0; k < 4000; k++) {
+    r ^= r << 13, r ^= r >> 17, r ^= r << 5;
+    /* the form keeps the time's top 11 bits */
+    uint16_t h = ri__float_to_half((float)((r >> 19) % 5000) / 7.f + 0.5f) & 0xfff0;
+    ri__cu_lt_tac a = {(int)(r & 7), (int)((r >> 10) & 15), (int)((r >> 3) % 128), ri__half_to_float(h)}, b;
+    int32_t code = ri__cu_lt_tac_encode(&a);
+    ri__cu_gemm_tac g;
+    ri__cu_dnn_tac d;
+    ri__cu_var_tac vt;
+    int ok = code >= (1 << 25) && code < (1 << 26) && ri__cu_lt_tac_decode(code, &b) && b.algo == a.algo &&
+             b.tag == a.tag && b.seg == a.seg && b.us == a.us && ri__cu_lt_tac_encode(&b) == code &&
+             !ri__cu_tac_decode(code, &g) && !ri__cu_dnn_tac_decode(code, &d) &&
+             !ri__cu_var_tac_decode(code, &vt);
+    /* codes of every other form (bits 26..30) are not cuBLASLt tactics */
+    for (int bit = 26; ok && bit <= 30; bit++)
+      ok = !ri__cu_lt_tac_decode((int32_t)(1u << bit | (r & ((1u << 26) - 1))), &b);
+    lt_ok &= ok;
+    n_lt++;
+  }
+  result(lt_ok,
+         "tactic codes: %d cuBLASLt tactics round-trip through their own form, which no other form shares",
+         n_lt);
   ri__cu_gemm_tac t;
-  result(!ri__cu_tac_decode(1, &t) && !ri__cu_tac_decode((1 << 26) - 1, &t),
-         "tactic codes: graph-pass values below 2^26 are not GEMM tactics");
+  ri__cu_lt_tac l;
+  result(!ri__cu_tac_decode(1, &t) && !ri__cu_tac_decode((1 << 26) - 1, &t) && !ri__cu_lt_tac_decode(1, &l) &&
+             !ri__cu_lt_tac_decode((1 << 25) - 1, &l),
+         "tactic codes: graph-pass values below 2^25 are no tactic of ours (below 2^26: no GEMM tactic)");
 }
 
 int main(int argc, char **argv) {

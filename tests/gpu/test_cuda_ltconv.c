@@ -1,0 +1,482 @@
+/* GPU test of the cuBLASLt tactic for fp16 1x1 convolutions (cuda_conv_lt.c). DRAFT: written before it ran
+ * on a GPU; the next device session runs it (scripts/gpu/ltconv-run.sh).
+ *
+ *   test_cuda_ltconv            one PASS/FAIL line per check, then "N passed, M failed"; exit 1 on failure
+ *
+ * Core (ri__cu_ltconv_*, no engine): for each case (plain, ReLU, residual, output into a Concat slice with
+ * its own image stride, float32 output, no bias; batches 1, 7 and 64) every algorithm of the heuristic's
+ * list that the engine may take (split-K 1, no reduction scheme, cublasLtMatmulAlgoCheck passing at batch 1
+ * and at the case's batch) runs on fresh random half data and must be within 1e-2 of max |reference| of a
+ * double-precision CPU reference on the same half-rounded data (the float bias, or its half rounding when
+ * cuBLASLt took the bias as half); every output element outside the written slice must keep its poison;
+ * then the first and the last image each run alone (batch 1 layouts on that image's pointers) and must
+ * give the bytes they got inside the batch: batch invariance, which the engine assumes of one algorithm
+ * at every M. At least one algorithm must qualify per case (else the tactic could never be taken there).
+ * The refusals: clip (ReLU6) and sigmoid epilogues, a residual with a float32 output.
+ *
+ * Engine: a small model (x[N,64,10,10] -> 1x1 Conv+Relu, 1x1 Conv+Clip(0,6), 3x3 Conv, 1x1 Conv + Add
+ * (residual), 1x1 Conv without bias) built for fp16 on cuda with maximum batch 64 and RI_CUDA_LTCONV=force:
+ * the 1x1 ReLU, residual and bias-free convolutions are named "cublaslt algo ...", the clip and 3x3 ones
+ * keep the own kernel; outputs against the CPU engine (fp32) within 1e-2 of max |ref| at batches 1, 7 and
+ * 64; the last image of batch 7 alone gives the same bytes; the engine saved and loaded back names the same
+ * implementations and gives the same bytes; with RI_CUDA_LTCONV=0 no layer is on cuBLASLt. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cuda_runtime_api.h>
+
+#include "../c/test_onnx_build.h"
+#include "backend/cuda/cuda_conv_lt.h"
+#include "core/half.h"
+#include "gpu_result.h"
+#include "graph/ir.h"
+#include "runinfer/engine.h"
+
+static uint64_t g_rng = 0x9d2c5680a1b2c3d4ull;
+
+static double urand(void) {
+  g_rng ^= g_rng << 13;
+  g_rng ^= g_rng >> 7;
+  g_rng ^= g_rng << 17;
+  return (double)(g_rng >> 11) / (double)(1ull << 53);
+}
+
+static void fill_half(uint16_t *h, float *f, size_t n, double scale) {
+  for (size_t i = 0; i < n; i++) {
+    h[i] = ri__float_to_half((float)((urand() * 2.0 - 1.0) * scale));
+    f[i] = ri__half_to_float(h[i]);
+  }
+}
+
+/* ---- core ---- */
+
+typedef struct {
+  const char *what;
+  int n, h, w, c, m, act, bias, res, slice, f32;
+} lcase;
+
+typedef struct {
+  void *x, *w, *r, *y, *bf, *bh, *ws;
+} dbufs;
+
+/* Reads output element i (of the whole buffer) as a double; NAN for a NaN or a float32 output that is not
+ * a finite number. */
+static double out_at(const unsigned char *y, size_t i, int f32) {
+  if (f32) {
+    float v;
+    memcpy(&v, y + i * 4, 4);
+    return v;
+  }
+  uint16_t hv;
+  memcpy(&hv, y + i * 2, 2);
+  return ri__half_to_float(hv);
+}
+
+static void test_case(cublasLtHandle_t lt, const lcase *t) {
+  char name[200];
+  snprintf(name, sizeof name, "ltconv %s n=%d %dx%dx%d -> %d act=%d bias=%d res=%d slice=%d out=%s", t->what,
+           t->n, t->h, t->w, t->c, t->m, t->act, t->bias, t->res, t->slice, t->f32 ? "f32" : "f16");
+  const int64_t rows = (int64_t)t->h * t->w, ldw = (t->c + 7) / 8 * 8;
+  const int64_t ldy = t->slice ? t->m + 24 : t->m, y_off = t->slice ? 8 : 0;
+  const int64_t img = rows * ldy + (t->slice ? 40 : 0);
+  const size_t es = t->f32 ? 4 : 2;
+  const size_t nx = (size_t)(t->n * rows * t->c), nw = (size_t)(t->m * ldw), nr = (size_t)(t->n * rows * t->m);
+  const size_t ny = (size_t)(t->n * img) + 64; /* the last image's slice ends inside; a guard after */
+  uint16_t *hx = malloc(nx * 2), *hw = calloc(nw, 2), *hr = malloc(nr * 2 + 2), *hbh = malloc((size_t)t->m * 2);
+  float *fx = malloc(nx * 4), *fw = calloc(nw, 4), *fr = malloc(nr * 4 + 4), *fb = malloc((size_t)t->m * 4);
+  unsigned char *hy = malloc(ny * es), *h1 = malloc(ny * es);
+  dbufs d;
+  memset(&d, 0, sizeof d);
+  ri__cu_ltconv p;
+  memset(&p, 0, sizeof p);
+  const char *call = "";
+  int qualified = 0;
+  if (!hx || !hw || !hr || !hbh || !fx || !fw || !fr || !fb || !hy || !h1) {
+    result(0, "%s: out of host memory", name);
+    goto done;
+  }
+  fill_half(hx, fx, nx, 1.0);
+  for (int j = 0; j < t->m; j++)
+    for (int k = 0; k < t->c; k++) {
+      uint16_t h = ri__float_to_half((float)((urand() * 2.0 - 1.0) / sqrt((double)t->c)));
+      hw[j * ldw + k] = h, fw[j * ldw + k] = ri__half_to_float(h);
+    }
+  fill_half(hr, fr, nr, 1.0);
+  for (int j = 0; j < t->m; j++) {
+    fb[j] = (float)(urand() - 0.5);
+    hbh[j] = ri__float_to_half(fb[j]);
+  }
+  if (cudaMalloc(&d.x, nx * 2) != cudaSuccess || cudaMalloc(&d.w, nw * 2) != cudaSuccess ||
+      cudaMalloc(&d.r, nr * 2 + 2) != cudaSuccess || cudaMalloc(&d.y, ny * es) != cudaSuccess ||
+      cudaMalloc(&d.bf, (size_t)t->m * 4) != cudaSuccess || cudaMalloc(&d.bh, (size_t)t->m * 2) != cudaSuccess ||
+      cudaMalloc(&d.ws, RI__CU_LT_WS_BYTES) != cudaSuccess ||
+      cudaMemcpy(d.x, hx, nx * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
+      cudaMemcpy(d.w, hw, nw * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
+      cudaMemcpy(d.r, hr, nr * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
+      cudaMemcpy(d.bf, fb, (size_t)t->m * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
+      cudaMemcpy(d.bh, hbh, (size_t)t->m * 2, cudaMemcpyHostToDevice) != cudaSuccess) {
+    result(0, "%s: device setup: %s", name, cudaGetErrorString(cudaGetLastError()));
+    goto done;
+  }
+  ri__cu_ltconv_shape s;
+  memset(&s, 0, sizeof s);
+  s.n = t->n, s.rows = rows, s.k = t->c, s.m = t->m, s.ldw = ldw, s.ldy = ldy, s.y_img_stride = img;
+  s.act = t->act, s.y_f32 = t->f32, s.has_bias = t->bias, s.has_res = t->res;
+  s.y_align = y_off ? (uint32_t)(y_off * (int64_t)es & -(y_off * (int64_t)es)) : 256;
+  const char *why = ri__cu_ltconv_refusal(&s);
+  if (why) {
+    result(0, "%s: refused (%s)", name, why);
+    goto done;
+  }
+  cublasLtMatmulHeuristicResult_t res[RI__CU_LT_MAX_ALGOS];
+  int count = 0;
+  cublasStatus_t e = ri__cu_ltconv_create(&p, &s, &call);
+  if (e == CUBLAS_STATUS_SUCCESS) e = ri__cu_ltconv_algos(lt, &p, res, &count, &call);
+  if (e != CUBLAS_STATUS_SUCCESS) {
+    result(0, "%s: %s failed: %s", name, call, cublasLtGetStatusString(e));
+    goto done;
+  }
+  /* the reference, per written element (double, on the half-rounded data) */
+  for (int i = 0; i < count; i++) {
+    char an[260];
+    snprintf(an, sizeof an, "%s algo %d%s", name, i, p.bias16 ? " (half bias)" : "");
+    size_t ws1 = 0, wsn = 0;
+    if (!ri__cu_ltconv_invariant(&res[i].algo)) {
+      printf("skip %s: splits K or reduces\n", an);
+      continue;
+    }
+    if (ri__cu_ltconv_set_batch(&p, 1, &call) != CUBLAS_STATUS_SUCCESS ||
+        ri__cu_ltconv_check(lt, &p, &res[i].algo, &ws1, &call) != CUBLAS_STATUS_SUCCESS ||
+        ri__cu_ltconv_set_batch(&p, t->n, &call) != CUBLAS_STATUS_SUCCESS ||
+        ri__cu_ltconv_check(lt, &p, &res[i].algo, &wsn, &call) != CUBLAS_STATUS_SUCCESS ||
+        ws1 > RI__CU_LT_WS_BYTES || wsn > RI__CU_LT_WS_BYTES) {
+      printf("skip %s: refused at batch 1 or %d\n", an, t->n);
+      continue;
+    }
+    qualified++;
+    void *yfirst = (char *)d.y + (size_t)y_off * es;
+    if (cudaMemset(d.y, 0xff, ny * es) != cudaSuccess) {
+      result(0, "%s: cudaMemset failed", an);
+      continue;
+    }
+    e = ri__cu_ltconv_run(lt, &p, &res[i].algo, 0, d.x, d.w, d.bf, d.bh, t->res ? d.r : NULL, yfirst, d.ws,
+                          RI__CU_LT_WS_BYTES, &call);
+    cudaError_t ce = cudaDeviceSynchronize();
+    if (e != CUBLAS_STATUS_SUCCESS || ce != cudaSuccess ||
+        cudaMemcpy(hy, d.y, ny * es, cudaMemcpyDeviceToHost) != cudaSuccess) {
+      result(0, "%s: run failed: %s %s / %s", an, call, cublasLtGetStatusString(e), cudaGetErrorString(ce));
+      continue;
+    }
+    unsigned char *mark = calloc(ny, 1);
+    if (!mark) {
+      result(0, "%s: out of host memory", an);
+      continue;
+    }
+    double maxref = 0, maxerr = 0;
+    for (int b = 0; b < t->n; b++)
+      for (int64_t r = 0; r < rows; r++)
+        for (int j = 0; j < t->m; j++) {
+          double v = t->bias ? (p.bias16 ? ri__half_to_float(hbh[j]) : fb[j]) : 0.0;
+          const float *xp = fx + ((size_t)b * rows + r) * t->c, *wp = fw + (size_t)j * ldw;
+          for (int k = 0; k < t->c; k++)
+            v += (double)xp[k] * wp[k];
+          if (t->res) v += fr[((size_t)b * rows + r) * t->m + j];
+          if (t->act == RI__ACT_RELU && v < 0) v = 0;
+          size_t yi = (size_t)(b * img + r * ldy + y_off + j);
+          mark[yi] = 1;
+          double got = out_at(hy, yi, t->f32);
+          double err = isnan(got) ? INFINITY : fabs(got - v);
+          if (err > maxerr) maxerr = err;
+          if (fabs(v) > maxref) maxref = fabs(v);
+        }
+    size_t poison = 0;
+    for (size_t k = 0; k < ny; k++)
+      for (size_t q = 0; q < es; q++)
+        if (!mark[k] && hy[k * es + q] != 0xff) poison++;
+    free(mark);
+    double rel = maxerr / (maxref > 1 ? maxref : 1);
+    result(rel <= 1e-2 && poison == 0, "%s: max_rel_err=%.3g (max|ref|=%.3g), %zu bytes written outside", an,
+           rel, maxref, poison);
+    /* the first and the last image alone: the bytes they got in the batch */
+    size_t differ = 0;
+    int ran = 1;
+    const int imgs[2] = {0, t->n - 1};
+    for (int q = 0; q < (t->n > 1 ? 2 : 1) && ran; q++) {
+      int b = imgs[q];
+      ran = cudaMemset(d.y, 0xff, ny * es) == cudaSuccess &&
+            ri__cu_ltconv_set_batch(&p, 1, &call) == CUBLAS_STATUS_SUCCESS &&
+            ri__cu_ltconv_run(lt, &p, &res[i].algo, 0, (uint16_t *)d.x + (size_t)b * rows * t->c, d.w, d.bf, d.bh,
+                              t->res ? (uint16_t *)d.r + (size_t)b * rows * t->m : NULL,
+                              (char *)d.y + (size_t)(b * img + y_off) * es, d.ws, RI__CU_LT_WS_BYTES,
+                              &call) == CUBLAS_STATUS_SUCCESS &&
+            cudaDeviceSynchronize() == cudaSuccess &&
+            cudaMemcpy(h1, d.y, ny * es, cudaMemcpyDeviceToHost) == cudaSuccess;
+      for (int64_t r = 0; ran && r < rows; r++) {
+        size_t off = (size_t)(b * img + r * ldy + y_off) * es;
+        differ += memcmp(h1 + off, hy + off, (size_t)t->m * es) != 0;
+      }
+    }
+    if (ri__cu_ltconv_set_batch(&p, t->n, &call) != CUBLAS_STATUS_SUCCESS) ran = 0;
+    result(ran && differ == 0, "%s: first and last image alone give the batch's bytes (%zu rows differ%s)", an,
+           differ, ran ? "" : ", a run failed");
+  }
+  result(qualified > 0, "%s: %d of %d algorithms are batch-invariant and run at batch 1 and %d", name, qualified,
+         count, t->n);
+done:
+  ri__cu_ltconv_destroy(&p);
+  cudaFree(d.x), cudaFree(d.w), cudaFree(d.r), cudaFree(d.y), cudaFree(d.bf), cudaFree(d.bh), cudaFree(d.ws);
+  free(hx), free(hw), free(hr), free(hbh), free(fx), free(fw), free(fr), free(fb), free(hy), free(h1);
+}
+
+static void test_refusals(void) {
+  ri__cu_ltconv_shape s;
+  memset(&s, 0, sizeof s);
+  s.n = 4, s.rows = 100, s.k = 64, s.m = 96, s.ldw = 64, s.ldy = 96, s.y_img_stride = 9600, s.y_align = 256;
+  s.has_bias = 1;
+  result(ri__cu_ltconv_refusal(&s) == NULL, "refusal: plain bias epilogue accepted");
+  s.act = RI__ACT_RELU;
+  result(ri__cu_ltconv_refusal(&s) == NULL, "refusal: ReLU accepted");
+  s.act = RI__ACT_CLIP;
+  result(ri__cu_ltconv_refusal(&s) != NULL, "refusal: clip (ReLU6) refused");
+  s.act = RI__ACT_SIGMOID;
+  result(ri__cu_ltconv_refusal(&s) != NULL, "refusal: sigmoid refused");
+  s.act = RI__ACT_NONE;
+  s.has_res = 1, s.y_f32 = 1;
+  result(ri__cu_ltconv_refusal(&s) != NULL, "refusal: residual with a float32 output refused");
+}
+
+/* ---- engine ---- */
+
+/* x[N,64,10,10]: a = Relu(Conv1x1(x) 64->96), b = Clip(Conv1x1(a) 96->64, 0, 6), c = Conv3x3(b) 64->64 pads 1,
+ * y = Conv1x1(x) 64->64 + c, z = Conv1x1 no bias (y) 64->32; outputs y, z. */
+static uint8_t *model(size_t *len) {
+  Onnx__ModelProto *m = tb_model(8, 13);
+  tb_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, (const int64_t[]){-1, 64, 10, 10});
+  struct {
+    const char *w, *b;
+    int64_t o, i, k;
+  } conv[5] = {{"w1", "b1", 96, 64, 1}, {"w2", "b2", 64, 96, 1}, {"w3", "b3", 64, 64, 3},
+               {"w4", "b4", 64, 64, 1}, {"w5", NULL, 32, 64, 1}};
+  for (int c = 0; c < 5; c++) {
+    size_t n = (size_t)(conv[c].o * conv[c].i * conv[c].k * conv[c].k);
+    float *v = tb_alloc(n * sizeof(float));
+    for (size_t k = 0; k < n; k++)
+      v[k] = (float)((urand() * 2.0 - 1.0) / sqrt((double)(conv[c].i * conv[c].k * conv[c].k)));
+    Onnx__TensorProto *t = tb_tensor(conv[c].w, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4,
+                                     (const int64_t[]){conv[c].o, conv[c].i, conv[c].k, conv[c].k});
+    tb_float_data(t, v, n);
+    tb_add_init(m, t);
+    if (!conv[c].b) continue;
+    float *bv = tb_alloc((size_t)conv[c].o * sizeof(float));
+    for (int64_t k = 0; k < conv[c].o; k++)
+      bv[k] = (float)(urand() - 0.5);
+    t = tb_tensor(conv[c].b, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, (const int64_t[]){conv[c].o});
+    tb_float_data(t, bv, (size_t)conv[c].o);
+    tb_add_init(m, t);
+  }
+  float lo = 0.f, hi = 6.f;
+  Onnx__TensorProto *t = tb_tensor("lo", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL);
+  tb_float_data(t, &lo, 1);
+  tb_add_init(m, t);
+  t = tb_tensor("hi", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL);
+  tb_float_data(t, &hi, 1);
+  tb_add_init(m, t);
+  tb_node(m, "Conv", "pw_relu", "x,w1,b1", "a0");
+  tb_node(m, "Relu", "relu", "a0", "a");
+  tb_node(m, "Conv", "pw_clip", "a,w2,b2", "b0");
+  tb_node(m, "Clip", "clip", "b0,lo,hi", "b");
+  Onnx__NodeProto *n = tb_node(m, "Conv", "k3", "b,w3,b3", "c");
+  tb_attr_ints(n, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+  tb_node(m, "Conv", "pw_res", "x,w4,b4", "d");
+  tb_node(m, "Add", "add", "d,c", "y");
+  tb_node(m, "Conv", "pw_nobias", "y,w5", "z");
+  tb_output(m, "y");
+  tb_output(m, "z");
+  return tb_pack(m, len);
+}
+
+static ri_status build(const char *path, const char *device, ri_precision prec, ri_engine_t **e, char *msg,
+                       size_t cap) {
+  ri_builder_t *b = NULL;
+  ri_status s = ri_builder_create(&b);
+  if (s == RI_OK) s = ri_builder_set_max_batch(b, 64);
+  if (s == RI_OK) s = ri_builder_set_device(b, device);
+  if (s == RI_OK) s = ri_builder_set_precision(b, prec);
+  if (s == RI_OK) s = ri_builder_build_onnx(b, path, e);
+  snprintf(msg, cap, "%s", b ? ri_builder_last_error(b) : "no builder");
+  ri_builder_destroy(b);
+  return s;
+}
+
+/* The "impl" of layer `layer` in the engine's description, into buf ("" when not found). */
+static void impl_of(ri_engine_t *e, const char *layer, char *buf, size_t cap) {
+  const char *json = NULL;
+  buf[0] = 0;
+  if (ri_engine_describe_json(e, &json) != RI_OK || !json) return;
+  char key[80];
+  snprintf(key, sizeof key, "{\"name\":\"%s\"", layer);
+  const char *p = strstr(json, key);
+  if (!p) return;
+  p = strstr(p, "\"impl\":\"");
+  if (!p) return;
+  p += 8;
+  size_t n = 0;
+  while (p[n] && p[n] != '"' && n + 1 < cap)
+    n++;
+  memcpy(buf, p, n);
+  buf[n] = 0;
+}
+
+/* Runs engine e at `batch` on x; outputs y, z (float32) into out[0], out[1]. */
+static int run(ri_engine_t *e, int batch, const float *x, float *out[2], char *msg, size_t cap) {
+  ri_context_t *c = NULL;
+  int ok = ri_context_create(e, &c) == RI_OK;
+  const void *in[1] = {x};
+  void *o[2] = {out[0], out[1]};
+  ok = ok && ri_context_run(c, batch, in, o) == RI_OK;
+  if (!ok) snprintf(msg, cap, "%s", c ? ri_context_last_error(c) : "context creation failed");
+  ri_context_destroy(c);
+  return ok;
+}
+
+static double rel_err(const float *got, const float *ref, size_t n) {
+  double me = 0, mr = 0;
+  for (size_t i = 0; i < n; i++) {
+    double e = isnan(got[i]) ? INFINITY : fabs((double)got[i] - ref[i]);
+    if (e > me) me = e;
+    if (fabs(ref[i]) > mr) mr = fabs(ref[i]);
+  }
+  return me / (mr > 1 ? mr : 1);
+}
+
+static void test_engine(void) {
+  char path[] = "/tmp/ri_ltconv_XXXXXX", rie[64], msg[512];
+  int fd = mkstemp(path);
+  size_t len = 0;
+  uint8_t *bytes = model(&len);
+  if (fd < 0 || write(fd, bytes, len) != (ssize_t)len) {
+    result(0, "engine: cannot write the model to %s", path);
+    if (fd >= 0) close(fd);
+    tb_reset();
+    return;
+  }
+  close(fd);
+  tb_reset();
+  snprintf(rie, sizeof rie, "%s.rie", path);
+  const size_t per_x = 64 * 100, per_y = 64 * 100, per_z = 32 * 100;
+  float *x = malloc(64 * per_x * 4), *gy = malloc(64 * per_y * 4), *gz = malloc(64 * per_z * 4);
+  float *ry = malloc(64 * per_y * 4), *rz = malloc(64 * per_z * 4), *ay = malloc(per_y * 4), *az = malloc(per_z * 4);
+  ri_engine_t *cpu = NULL, *lt = NULL, *off = NULL, *back = NULL;
+  if (!x || !gy || !gz || !ry || !rz || !ay || !az) {
+    result(0, "engine: out of host memory");
+    goto done;
+  }
+  for (size_t i = 0; i < 64 * per_x; i++)
+    x[i] = (float)(urand() * 2.0 - 1.0);
+  if (build(path, "cpu", RI_PRECISION_FP32, &cpu, msg, sizeof msg) != RI_OK) {
+    result(0, "engine: CPU build failed: %s", msg);
+    goto done;
+  }
+  setenv("RI_CUDA_LTCONV", "force", 1);
+  ri_status s = build(path, "cuda", RI_PRECISION_FP16, &lt, msg, sizeof msg);
+  setenv("RI_CUDA_LTCONV", "0", 1);
+  ri_status s0 = build(path, "cuda", RI_PRECISION_FP16, &off, msg, sizeof msg);
+  unsetenv("RI_CUDA_LTCONV");
+  if (s != RI_OK || s0 != RI_OK) {
+    result(0, "engine: fp16 CUDA build failed: %s", msg);
+    goto done;
+  }
+  static const char *const on_lt[3] = {"pw_relu", "pw_res", "pw_nobias"}, *const own[2] = {"pw_clip", "k3"};
+  char impl[200];
+  for (int i = 0; i < 3; i++) {
+    impl_of(lt, on_lt[i], impl, sizeof impl);
+    result(strncmp(impl, "cublaslt algo ", 14) == 0, "engine: %s runs on cuBLASLt with force (impl \"%s\")",
+           on_lt[i], impl);
+  }
+  for (int i = 0; i < 2; i++) {
+    impl_of(lt, own[i], impl, sizeof impl);
+    result(impl[0] && strstr(impl, "cublaslt") == NULL, "engine: %s keeps the own kernel (impl \"%s\")", own[i],
+           impl);
+  }
+  int none = 1;
+  for (int i = 0; i < 3; i++) {
+    impl_of(off, on_lt[i], impl, sizeof impl);
+    none &= strstr(impl, "cublaslt") == NULL;
+  }
+  result(none, "engine: RI_CUDA_LTCONV=0 puts no layer on cuBLASLt");
+  const int batches[3] = {1, 7, 64};
+  for (int k = 0; k < 3; k++) {
+    int b = batches[k];
+    float *ro[2] = {ry, rz}, *go[2] = {gy, gz};
+    if (!run(cpu, b, x, ro, msg, sizeof msg) || !run(lt, b, x, go, msg, sizeof msg)) {
+      result(0, "engine: batch %d: run failed: %s", b, msg);
+      continue;
+    }
+    double ey = rel_err(gy, ry, (size_t)b * per_y), ez = rel_err(gz, rz, (size_t)b * per_z);
+    result(ey <= 1e-2 && ez <= 1e-2, "engine: batch %d against the CPU engine: y %.3g, z %.3g (<= 1e-2)", b, ey,
+           ez);
+  }
+  /* the last image of batch 7 alone */
+  float *go[2] = {gy, gz}, *ao[2] = {ay, az};
+  int ok = run(lt, 7, x, go, msg, sizeof msg) && run(lt, 1, x + 6 * per_x, ao, msg, sizeof msg);
+  result(ok && memcmp(ay, gy + 6 * per_y, per_y * 4) == 0 && memcmp(az, gz + 6 * per_z, per_z * 4) == 0,
+         "engine: image 6 alone gives its bytes in batch 7%s%s", ok ? "" : ": ", ok ? "" : msg);
+  /* saved and loaded back: the same implementations and bytes */
+  ri_runtime_t *rt = NULL;
+  ok = ri_engine_save(lt, rie) == RI_OK && ri_runtime_create(&rt) == RI_OK && ri_runtime_load(rt, rie, &back) == RI_OK;
+  if (!ok) result(0, "engine: save / load of %s failed: %s", rie, rt ? ri_runtime_last_error(rt) : "");
+  ri_runtime_destroy(rt);
+  if (!ok) goto done;
+  int same = 1;
+  for (int i = 0; i < 3; i++) {
+    char a[200], b2[200];
+    impl_of(lt, on_lt[i], a, sizeof a);
+    impl_of(back, on_lt[i], b2, sizeof b2);
+    same &= strcmp(a, b2) == 0;
+  }
+  float *bo[2] = {ry, rz};
+  ok = run(back, 7, x, bo, msg, sizeof msg) && run(lt, 7, x, go, msg, sizeof msg);
+  result(same && ok && memcmp(ry, gy, 7 * per_y * 4) == 0 && memcmp(rz, gz, 7 * per_z * 4) == 0,
+         "engine: loaded back, the same cuBLASLt layers and bytes at batch 7");
+done:
+  ri_engine_destroy(cpu);
+  ri_engine_destroy(lt);
+  ri_engine_destroy(off);
+  ri_engine_destroy(back);
+  free(x), free(gy), free(gz), free(ry), free(rz), free(ay), free(az);
+  remove(path);
+  remove(rie);
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  cublasLtHandle_t lt = NULL;
+  if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) {
+    printf("FAIL cublasLtCreate\n");
+    return 1;
+  }
+  printf("cuBLASLt %zu\n", cublasLtGetVersion());
+  test_refusals();
+  static const lcase cases[] = {
+      {"plain", 7, 10, 10, 64, 96, RI__ACT_NONE, 1, 0, 0, 0},
+      {"relu", 7, 10, 10, 96, 64, RI__ACT_RELU, 1, 0, 0, 0},
+      {"residual", 7, 10, 10, 64, 64, RI__ACT_NONE, 1, 1, 0, 0},
+      {"residual relu", 1, 19, 19, 96, 64, RI__ACT_RELU, 1, 1, 0, 0},
+      {"concat slice", 7, 10, 10, 64, 24, RI__ACT_NONE, 1, 0, 1, 0},
+      {"f32 out", 7, 10, 10, 64, 24, RI__ACT_NONE, 1, 0, 1, 1},
+      {"no bias", 7, 5, 5, 64, 32, RI__ACT_NONE, 0, 0, 0, 0},
+      {"batch 1", 1, 19, 19, 576, 160, RI__ACT_NONE, 1, 0, 0, 0},
+      {"batch 64", 64, 19, 19, 96, 576, RI__ACT_RELU, 1, 0, 0, 0},
+      {"batch 64 slice", 64, 10, 10, 512, 546, RI__ACT_NONE, 1, 0, 1, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    test_case(lt, &cases[i]);
+  cublasLtDestroy(lt);
+  test_engine();
+  printf("%d passed, %d failed\n", g_pass, g_fail);
+  return g_fail ? 1 : 0;
+}
