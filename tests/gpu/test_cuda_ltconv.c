@@ -9,7 +9,8 @@
  * and at the case's batch) runs on fresh random half data and must be within 1e-2 of max |reference| of a
  * double-precision CPU reference on the same half-rounded data (the float bias, or its half rounding when
  * cuBLASLt took the bias as half); every output element outside the written slice must keep its poison;
- * then the first and the last image each run alone (batch 1 layouts on that image's pointers) and must
+ * then the first and the last image each run alone (batch 1 layouts, the image copied to buffers of the
+ * batch's alignment) and must
  * give the bytes they got inside the batch: batch invariance, which the engine assumes of one algorithm
  * at every M. At least one algorithm must qualify per case (else the tactic could never be taken there).
  * The refusals: clip (ReLU6) and sigmoid epilogues, a residual with a float32 output.
@@ -61,6 +62,7 @@ typedef struct {
 
 typedef struct {
   void *x, *w, *r, *y, *bf, *bh, *ws;
+  void *x1, *r1, *y1; /* one image, at the alignment the batch's buffers have (the query promised it) */
 } dbufs;
 
 /* Reads output element i (of the whole buffer) as a double; NAN for a NaN or a float32 output that is not
@@ -84,9 +86,11 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
   const int64_t ldy = t->slice ? t->m + 24 : t->m, y_off = t->slice ? 8 : 0;
   const int64_t img = rows * ldy + (t->slice ? 40 : 0);
   const size_t es = t->f32 ? 4 : 2;
-  const size_t nx = (size_t)(t->n * rows * t->c), nw = (size_t)(t->m * ldw), nr = (size_t)(t->n * rows * t->m);
+  const size_t nx = (size_t)(t->n * rows * t->c), nw = (size_t)(t->m * ldw),
+               nr = (size_t)(t->n * rows * t->m);
   const size_t ny = (size_t)(t->n * img) + 64; /* the last image's slice ends inside; a guard after */
-  uint16_t *hx = malloc(nx * 2), *hw = calloc(nw, 2), *hr = malloc(nr * 2 + 2), *hbh = malloc((size_t)t->m * 2);
+  uint16_t *hx = malloc(nx * 2), *hw = calloc(nw, 2), *hr = malloc(nr * 2 + 2),
+           *hbh = malloc((size_t)t->m * 2);
   float *fx = malloc(nx * 4), *fw = calloc(nw, 4), *fr = malloc(nr * 4 + 4), *fb = malloc((size_t)t->m * 4);
   unsigned char *hy = malloc(ny * es), *h1 = malloc(ny * es);
   dbufs d;
@@ -112,8 +116,12 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
   }
   if (cudaMalloc(&d.x, nx * 2) != cudaSuccess || cudaMalloc(&d.w, nw * 2) != cudaSuccess ||
       cudaMalloc(&d.r, nr * 2 + 2) != cudaSuccess || cudaMalloc(&d.y, ny * es) != cudaSuccess ||
-      cudaMalloc(&d.bf, (size_t)t->m * 4) != cudaSuccess || cudaMalloc(&d.bh, (size_t)t->m * 2) != cudaSuccess ||
+      cudaMalloc(&d.bf, (size_t)t->m * 4) != cudaSuccess ||
+      cudaMalloc(&d.bh, (size_t)t->m * 2) != cudaSuccess ||
       cudaMalloc(&d.ws, RI__CU_LT_WS_BYTES) != cudaSuccess ||
+      cudaMalloc(&d.x1, (size_t)(rows * t->c) * 2) != cudaSuccess ||
+      cudaMalloc(&d.r1, (size_t)(rows * t->m) * 2) != cudaSuccess ||
+      cudaMalloc(&d.y1, (size_t)(img + 64) * es) != cudaSuccess ||
       cudaMemcpy(d.x, hx, nx * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
       cudaMemcpy(d.w, hw, nw * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
       cudaMemcpy(d.r, hr, nr * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
@@ -207,28 +215,31 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
     const int imgs[2] = {0, t->n - 1};
     for (int q = 0; q < (t->n > 1 ? 2 : 1) && ran; q++) {
       int b = imgs[q];
-      ran = cudaMemset(d.y, 0xff, ny * es) == cudaSuccess &&
+      const size_t xi = (size_t)(rows * t->c) * 2, ri = (size_t)(rows * t->m) * 2;
+      ran = cudaMemcpy(d.x1, (char *)d.x + (size_t)b * xi, xi, cudaMemcpyDeviceToDevice) == cudaSuccess &&
+            cudaMemcpy(d.r1, (char *)d.r + (size_t)b * ri, ri, cudaMemcpyDeviceToDevice) == cudaSuccess &&
+            cudaMemset(d.y1, 0xff, (size_t)(img + 64) * es) == cudaSuccess &&
             ri__cu_ltconv_set_batch(&p, 1, &call) == CUBLAS_STATUS_SUCCESS &&
-            ri__cu_ltconv_run(lt, &p, &res[i].algo, 0, (uint16_t *)d.x + (size_t)b * rows * t->c, d.w, d.bf, d.bh,
-                              t->res ? (uint16_t *)d.r + (size_t)b * rows * t->m : NULL,
-                              (char *)d.y + (size_t)(b * img + y_off) * es, d.ws, RI__CU_LT_WS_BYTES,
+            ri__cu_ltconv_run(lt, &p, &res[i].algo, 0, d.x1, d.w, d.bf, d.bh, t->res ? d.r1 : NULL,
+                              (char *)d.y1 + (size_t)y_off * es, d.ws, RI__CU_LT_WS_BYTES,
                               &call) == CUBLAS_STATUS_SUCCESS &&
             cudaDeviceSynchronize() == cudaSuccess &&
-            cudaMemcpy(h1, d.y, ny * es, cudaMemcpyDeviceToHost) == cudaSuccess;
+            cudaMemcpy(h1, d.y1, (size_t)(img + 64) * es, cudaMemcpyDeviceToHost) == cudaSuccess;
       for (int64_t r = 0; ran && r < rows; r++) {
-        size_t off = (size_t)(b * img + r * ldy + y_off) * es;
-        differ += memcmp(h1 + off, hy + off, (size_t)t->m * es) != 0;
+        size_t off = (size_t)(r * ldy + y_off) * es, boff = (size_t)(b * img) * es;
+        differ += memcmp(h1 + off, hy + boff + off, (size_t)t->m * es) != 0;
       }
     }
     if (ri__cu_ltconv_set_batch(&p, t->n, &call) != CUBLAS_STATUS_SUCCESS) ran = 0;
-    result(ran && differ == 0, "%s: first and last image alone give the batch's bytes (%zu rows differ%s)", an,
-           differ, ran ? "" : ", a run failed");
+    result(ran && differ == 0, "%s: first and last image alone give the batch's bytes (%zu rows differ%s)",
+           an, differ, ran ? "" : ", a run failed");
   }
-  result(qualified > 0, "%s: %d of %d algorithms are batch-invariant and run at batch 1 and %d", name, qualified,
-         count, t->n);
+  result(qualified > 0, "%s: %d of %d algorithms are batch-invariant and run at batch 1 and %d", name,
+         qualified, count, t->n);
 done:
   ri__cu_ltconv_destroy(&p);
   cudaFree(d.x), cudaFree(d.w), cudaFree(d.r), cudaFree(d.y), cudaFree(d.bf), cudaFree(d.bh), cudaFree(d.ws);
+  cudaFree(d.x1), cudaFree(d.r1), cudaFree(d.y1);
   free(hx), free(hw), free(hr), free(hbh), free(fx), free(fw), free(fr), free(fb), free(hy), free(h1);
 }
 
@@ -251,16 +262,19 @@ static void test_refusals(void) {
 
 /* ---- engine ---- */
 
-/* x[N,64,10,10]: a = Relu(Conv1x1(x) 64->96), b = Clip(Conv1x1(a) 96->64, 0, 6), c = Conv3x3(b) 64->64 pads 1,
- * y = Conv1x1(x) 64->64 + c, z = Conv1x1 no bias (y) 64->32; outputs y, z. */
+/* x[N,64,10,10]: a = Relu(Conv1x1(x) 64->96), b = Clip(Conv1x1(a) 96->64, 0, 6), c = Conv3x3(b) 64->64 pads
+ * 1, y = Conv1x1(x) 64->64 + c, z = Conv1x1 no bias (y) 64->32; outputs y, z. */
 static uint8_t *model(size_t *len) {
   Onnx__ModelProto *m = tb_model(8, 13);
   tb_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, (const int64_t[]){-1, 64, 10, 10});
   struct {
     const char *w, *b;
     int64_t o, i, k;
-  } conv[5] = {{"w1", "b1", 96, 64, 1}, {"w2", "b2", 64, 96, 1}, {"w3", "b3", 64, 64, 3},
-               {"w4", "b4", 64, 64, 1}, {"w5", NULL, 32, 64, 1}};
+  } conv[5] = {{"w1", "b1", 96, 64, 1},
+               {"w2", "b2", 64, 96, 1},
+               {"w3", "b3", 64, 64, 3},
+               {"w4", "b4", 64, 64, 1},
+               {"w5", NULL, 32, 64, 1}};
   for (int c = 0; c < 5; c++) {
     size_t n = (size_t)(conv[c].o * conv[c].i * conv[c].k * conv[c].k);
     float *v = tb_alloc(n * sizeof(float));
@@ -369,7 +383,8 @@ static void test_engine(void) {
   snprintf(rie, sizeof rie, "%s.rie", path);
   const size_t per_x = 64 * 100, per_y = 64 * 100, per_z = 32 * 100;
   float *x = malloc(64 * per_x * 4), *gy = malloc(64 * per_y * 4), *gz = malloc(64 * per_z * 4);
-  float *ry = malloc(64 * per_y * 4), *rz = malloc(64 * per_z * 4), *ay = malloc(per_y * 4), *az = malloc(per_z * 4);
+  float *ry = malloc(64 * per_y * 4), *rz = malloc(64 * per_z * 4), *ay = malloc(per_y * 4),
+        *az = malloc(per_z * 4);
   ri_engine_t *cpu = NULL, *lt = NULL, *off = NULL, *back = NULL;
   if (!x || !gy || !gz || !ry || !rz || !ay || !az) {
     result(0, "engine: out of host memory");
@@ -399,8 +414,8 @@ static void test_engine(void) {
   }
   for (int i = 0; i < 2; i++) {
     impl_of(lt, own[i], impl, sizeof impl);
-    result(impl[0] && strstr(impl, "cublaslt") == NULL, "engine: %s keeps the own kernel (impl \"%s\")", own[i],
-           impl);
+    result(impl[0] && strstr(impl, "cublaslt") == NULL, "engine: %s keeps the own kernel (impl \"%s\")",
+           own[i], impl);
   }
   int none = 1;
   for (int i = 0; i < 3; i++) {
@@ -417,8 +432,8 @@ static void test_engine(void) {
       continue;
     }
     double ey = rel_err(gy, ry, (size_t)b * per_y), ez = rel_err(gz, rz, (size_t)b * per_z);
-    result(ey <= 1e-2 && ez <= 1e-2, "engine: batch %d against the CPU engine: y %.3g, z %.3g (<= 1e-2)", b, ey,
-           ez);
+    result(ey <= 1e-2 && ez <= 1e-2, "engine: batch %d against the CPU engine: y %.3g, z %.3g (<= 1e-2)", b,
+           ey, ez);
   }
   /* the last image of batch 7 alone */
   float *go[2] = {gy, gz}, *ao[2] = {ay, az};
@@ -427,7 +442,8 @@ static void test_engine(void) {
          "engine: image 6 alone gives its bytes in batch 7%s%s", ok ? "" : ": ", ok ? "" : msg);
   /* saved and loaded back: the same implementations and bytes */
   ri_runtime_t *rt = NULL;
-  ok = ri_engine_save(lt, rie) == RI_OK && ri_runtime_create(&rt) == RI_OK && ri_runtime_load(rt, rie, &back) == RI_OK;
+  ok = ri_engine_save(lt, rie) == RI_OK && ri_runtime_create(&rt) == RI_OK &&
+       ri_runtime_load(rt, rie, &back) == RI_OK;
   if (!ok) result(0, "engine: save / load of %s failed: %s", rie, rt ? ri_runtime_last_error(rt) : "");
   ri_runtime_destroy(rt);
   if (!ok) goto done;
