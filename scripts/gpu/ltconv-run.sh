@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried): the checks and the
 # measurement of the cuBLASLt tactic for fp16 1x1 convolutions (src/backend/cuda/cuda_conv_lt.c), in one run.
-# DRAFT: written before any of it ran on a GPU.
 #   build.log     device-run.sh's build and model generation (build_and_models)
 #   lt.log        tests/gpu/test_cuda_ltconv (the core against a CPU reference, every qualifying algorithm,
 #                 batch invariance image by image; the engine with RI_CUDA_LTCONV=force and =0, refusals)

@@ -11,7 +11,7 @@
  * stored K segment length at every batch of that context (never a mix: the two sum in different orders).
  * Whether one algorithm with a fixed configuration gives an image the same bits at every M is cuBLASLt's
  * behaviour, not a documented promise: tests/gpu/test_cuda_ltconv.c and test_cuda_batch_invariance
- * (RI_CUDA_LTCONV=force) check it. DRAFT: none of this has run on a GPU yet. */
+ * (RI_CUDA_LTCONV=force) check it; both passed on an H200 with cuBLASLt 13.1 (2026-11-27). */
 #include <string.h>
 
 #include "backend/cuda/cuda_conv.h"

@@ -1,6 +1,6 @@
 /* cuBLASLt for fp16 1x1 convolutions (cuda_conv_lt.c): a tactic next to the own tensor-core GEMM, for the
  * heavy linear 1x1 layers (class/box heads, inverted-residual projections) where cuBLASLt's Hopper kernels
- * may beat k_convgemm.cu's mma.sync. DRAFT, not yet run on a GPU.
+ * may beat k_convgemm.cu's mma.sync (bench/results/ltconv-2026-11-27.txt).
  *
  * The problem of one node: D[M, N] = X[M, K] * W[N, K]^T (+ bias, + residual, then ReLU or nothing),
  * M output pixels, K input channels, N output channels; X the NHWC half input, W the half weights as the

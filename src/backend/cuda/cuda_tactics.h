@@ -40,7 +40,7 @@
  *   bits 8..22     cuDNN's time for it at the maximum batch, milliseconds, half float without sign
  * A stored algorithm that cuDNN refuses on the device makes that node search as before.
  *
- * An fp16 1x1 convolution on cuBLASLt (cuda_conv_lt.c; DRAFT, not yet run on a GPU) stores the index of its
+ * An fp16 1x1 convolution on cuBLASLt (cuda_conv_lt.c) stores the index of its
  * algorithm among the heuristic's first 8 for the node's problem at the maximum batch, and the own kernel's
  * K segment length, which a context runs at every batch when the algorithm is not available there (the
  * tiles then come from the heuristics: they do not change the bits):
@@ -51,8 +51,8 @@
  *                  heuristic names another algorithm at that index falls back (unless the tags collide)
  *   bits 0..10     the timed time at the maximum batch as the top 11 of a half float's 15 bits
  * RI_CUDA_LTCONV=0 keeps the tuner from offering it (before/after comparisons); =force takes it wherever it
- * applies (tests), the fastest algorithm at the maximum batch; default offered: taken when faster than the
- * own tactic at the maximum batch's bucket and at most 1.25x slower at every other timed bucket. */
+ * applies (tests), the fastest algorithm at the maximum batch; default offered: taken when 10 % faster than
+ * the own tactic at the maximum batch's bucket and at most 1.25x slower at every other timed bucket. */
 #ifndef RI_BACKEND_CUDA_TACTICS_H
 #define RI_BACKEND_CUDA_TACTICS_H
 
