@@ -10,6 +10,7 @@
 #   build.log    dependency unpacking, configure, build, model generation
 #   test.log     tests/gpu/test_cuda_conv (the own convolution kernels against a CPU reference), then
 #                tests/gpu/test_cuda_irblock (the fused inverted-residual block against a CPU reference), then
+#                tests/gpu/test_cuda_ltconv (cuBLASLt 1x1 convolutions against a CPU reference), then
 #                tests/gpu/test_cuda_ops on every model, then tests/gpu/test_cuda_batch_invariance (an image's
 #                outputs alone and inside batches, bit for bit), then tests/gpu/test_cuda_branches (side-stream
 #                nodes against in-line ones, bit for bit), then tests/gpu/test_cuda_preprocess (uint8 input
@@ -176,6 +177,7 @@ gpu_tests() {
   local skip=" $* "
   [[ $skip == *" convtest "* ]] || step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
   step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
+  [[ $skip == *" lttest "* ]] || step lttest "${T_LTTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_ltconv"
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
   step brtest "${T_BRTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"

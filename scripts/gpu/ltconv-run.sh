@@ -41,7 +41,7 @@ if lt_has forced; then
   grep -E '^FAIL' "$OUT/forced.log" | head -20 >>"$SUMMARY"
 fi
 if lt_has all; then
-  gpu_tests
+  gpu_tests lttest
   test_verdicts
 fi
 if lt_has memcheck && [ -n "$SANITIZER" ]; then
