@@ -21,6 +21,47 @@ static inline unsigned ri_cu_blocks(int64_t n, int threads = RI_CU_THREADS) {
 
 static inline cudaError_t ri_cu_launched(void) { return cudaGetLastError(); }
 
+/* Programmatic dependent launch (compute capability 9.0+, cuda_pdl.cu). A kernel converted to it calls
+ * ri_cu_pdl_wait() as its first statement, before any global memory access: griddepcontrol.wait returns once
+ * the grids it depends on have completed and their memory is visible (at once when it was launched without
+ * the attribute). ri_cu_pdl_trigger() right after lets the next kernel of the stream be scheduled as soon as
+ * every block of this one has passed its wait; that kernel still waits at its own ri_cu_pdl_wait(). Both
+ * compile to nothing below sm_90, and ri__cu_pdl_on() never sets the attribute for code built so. */
+__device__ __forceinline__ void ri_cu_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void ri_cu_pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/* Launches kernel k (one that starts with ri_cu_pdl_wait) on stream s: with the programmatic stream
+ * serialization attribute through cudaLaunchKernelEx when ri__cu_pdl_on(), else as k<<<grid, block, smem,
+ * s>>>. Returns the launch status; an error is also left for ri_cu_launched(), as every launch leaves it. */
+template <typename... P, typename... A>
+static inline cudaError_t ri_cu_launch(void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                                       A... args) {
+  if (!ri__cu_pdl_on()) {
+    k<<<grid, block, smem, s>>>(args...);
+    return cudaPeekAtLastError();
+  }
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = s;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, k, args...);
+}
+
 __device__ __forceinline__ float ri_ld(const float *p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ri_ld(const __half *p, int64_t i) { return __half2float(p[i]); }
 __device__ __forceinline__ void ri_st(float *p, int64_t i, float v) { p[i] = v; }

@@ -29,6 +29,11 @@ typedef struct {
   int64_t st[3][RI__CU_MAX_DIMS];
 } ri__cu_walk;
 
+/* 1 when the kernels converted to programmatic dependent launch (ri_cu_launch, cu_common.cuh) launch with
+ * the attribute on the current device: RI_CUDA_PDL=1 (read once; default 0), compute capability 9.0 or
+ * more, and kernels built for sm_90 or later (cuda_pdl.cu). Never fails: any doubt gives 0. */
+int ri__cu_pdl_on(void);
+
 /* Unary op codes beyond the activations. */
 #define RI__CU_UNARY_EXP 100
 
