@@ -35,6 +35,8 @@ __device__ __forceinline__ int64_t out_row(const ri__cu_convgemm_args &p, int m)
 static __global__ void __launch_bounds__(RI_CU_THREADS)
     fixup_kernel(const ri__cu_convgemm_args p, const float *__restrict__ ws, int splits,
                  const float *__restrict__ bias, const float *__restrict__ res, float *__restrict__ y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   const int64_t M = (int64_t)p.n * p.oh * p.ow, total = M * p.m_out;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
        i += (int64_t)gridDim.x * blockDim.x) {
@@ -49,7 +51,7 @@ static __global__ void __launch_bounds__(RI_CU_THREADS)
 static inline cudaError_t fixup(cudaStream_t s, const ri__cu_convgemm_args *p, const float *ws, int splits,
                                 const float *bias, const float *res, float *y) {
   int64_t total = (int64_t)p->n * p->oh * p->ow * p->m_out;
-  fixup_kernel<<<ri_cu_blocks(total), RI_CU_THREADS, 0, s>>>(*p, ws, splits, bias, res, y);
+  ri_cu_launch(fixup_kernel, ri_cu_blocks(total), RI_CU_THREADS, 0, s, *p, ws, splits, bias, res, y);
   return ri_cu_launched();
 }
 

@@ -53,6 +53,8 @@ __global__ void __launch_bounds__(THREADS)
                     const float *__restrict__ bias, const __half *__restrict__ res,
                     typename std::conditional<YF32, float, __half>::type *__restrict__ y,
                     float4 *__restrict__ ws, int *__restrict__ counters, const int splits, const int per) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   constexpr int WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8;
   constexpr int A_PER_T = BM * (BK / 8) / THREADS, B_PER_T = BN * (BK / 8) / THREADS;
   constexpr int FRAG4 = MI * NI; /* float4s of accumulator per thread */
@@ -437,11 +439,11 @@ cudaError_t launch_k(cudaStream_t s, const ri__cu_convgemm_args *p, const void *
   float4 *ws = splits > 1 ? (float4 *)sk->ws : nullptr;
   int *cnt = splits > 1 ? sk->counters : nullptr;
   if (p->y_f32)
-    convgemm_kernel<BM, BN, MODE, true, SEGD><<<grid, THREADS, 0, s>>>(
-        *p, (const __half *)x, (const __half *)w, b, (const __half *)r, (float *)y, ws, cnt, splits, per);
+    ri_cu_launch(convgemm_kernel<BM, BN, MODE, true, SEGD>, grid, THREADS, 0, s, *p, (const __half *)x,
+                 (const __half *)w, b, (const __half *)r, (float *)y, ws, cnt, splits, per);
   else
-    convgemm_kernel<BM, BN, MODE, false, SEGD><<<grid, THREADS, 0, s>>>(
-        *p, (const __half *)x, (const __half *)w, b, (const __half *)r, (__half *)y, ws, cnt, splits, per);
+    ri_cu_launch(convgemm_kernel<BM, BN, MODE, false, SEGD>, grid, THREADS, 0, s, *p, (const __half *)x,
+                 (const __half *)w, b, (const __half *)r, (__half *)y, ws, cnt, splits, per);
   return ri_cu_launched();
 }
 

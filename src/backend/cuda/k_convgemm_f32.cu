@@ -49,6 +49,8 @@ __global__ void __launch_bounds__(THREADS)
     sgemm_kernel(const ri__cu_convgemm_args p, const float *__restrict__ x, const float *__restrict__ w,
                  const float *__restrict__ bias, const float *__restrict__ res, float *__restrict__ y,
                  float *__restrict__ ws, const int splits, const int per) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   constexpr int TX = BN / TN, TY = BM / TM, GM = TM / 4, GN = TN / 4;
   constexpr int A_LD = BM * BK / 4 / THREADS; /* float4 chunks of A per thread */
   constexpr int B_CH = BN * BK / 4, B_LD = (B_CH + THREADS - 1) / THREADS;
@@ -330,23 +332,23 @@ cudaError_t launch_tile(cudaStream_t s, const ri__cu_convgemm_args *p, const flo
   int64_t tiles = tiles_of(p, BM, BN);
   int ktiles = (p->k + BK - 1) / BK;
   if (per < 1 || per >= ktiles) {
-    sgemm_kernel<BM, BN, TM, TN, MODE, false>
-        <<<resident_grid<BM, BN, TM, TN, MODE, false>(sk, tiles), THREADS, 0, s>>>(*p, x, w, b, r, y, nullptr,
-                                                                                   1, ktiles);
+    ri_cu_launch(sgemm_kernel<BM, BN, TM, TN, MODE, false>,
+                 resident_grid<BM, BN, TM, TN, MODE, false>(sk, tiles), THREADS, 0, s, *p, x, w, b, r, y,
+                 (float *)nullptr, 1, ktiles);
     return ri_cu_launched();
   }
   int nseg = (ktiles + per - 1) / per;
   bool fits = split_fits(p, sk, nseg);
   bool use_split = fits && (split > 0 || (split < 0 && tiles < (sk ? sk->sms : 0)));
   if (!use_split) {
-    sgemm_kernel<BM, BN, TM, TN, MODE, true>
-        <<<resident_grid<BM, BN, TM, TN, MODE, true>(sk, tiles), THREADS, 0, s>>>(*p, x, w, b, r, y, nullptr,
-                                                                                  1, per);
+    ri_cu_launch(sgemm_kernel<BM, BN, TM, TN, MODE, true>,
+                 resident_grid<BM, BN, TM, TN, MODE, true>(sk, tiles), THREADS, 0, s, *p, x, w, b, r, y,
+                 (float *)nullptr, 1, per);
     return ri_cu_launched();
   }
   float *ws = (float *)sk->ws;
-  sgemm_kernel<BM, BN, TM, TN, MODE, false>
-      <<<(unsigned)(tiles * nseg), THREADS, 0, s>>>(*p, x, w, b, r, y, ws, nseg, per);
+  ri_cu_launch(sgemm_kernel<BM, BN, TM, TN, MODE, false>, (unsigned)(tiles * nseg), THREADS, 0, s, *p, x, w,
+               b, r, y, ws, nseg, per);
   cudaError_t e = ri_cu_launched();
   if (e != cudaSuccess) return e;
   return fixup(s, p, ws, nseg, b, r, y);

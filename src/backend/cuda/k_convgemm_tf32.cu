@@ -80,6 +80,8 @@ __global__ void __launch_bounds__(WARPS_M *WARPS_N * 32)
     tf32_kernel(const ri__cu_convgemm_args p, const float *__restrict__ x, const float *__restrict__ w,
                 const float *__restrict__ bias, const float *__restrict__ res, float *__restrict__ y,
                 float *__restrict__ ws, const int splits, const int per) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   constexpr int THREADS = WARPS_M * WARPS_N * 32, LDB = BN + 8;
   constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N, MI = WM / 16, NI = WN / 8;
   constexpr int A_PER_T = BM * (BK / 4) / THREADS, B_CH = BK * (BN / 4), B_PER_T = B_CH / THREADS;
@@ -338,8 +340,8 @@ cudaError_t launch_k(cudaStream_t s, const ri__cu_convgemm_args *p, const float 
   constexpr size_t smem = smem_bytes<BM, BN>();
   cudaError_t e = allow_smem(tf32_kernel<BM, BN, WM_, WN_, MODE, SEGD>, smem, done);
   if (e != cudaSuccess) return e;
-  tf32_kernel<BM, BN, WM_, WN_, MODE, SEGD>
-      <<<(unsigned)(tiles * splits), WM_ * WN_ * 32, smem, s>>>(*p, x, w, b, r, y, ws, splits, per);
+  ri_cu_launch(tf32_kernel<BM, BN, WM_, WN_, MODE, SEGD>, (unsigned)(tiles * splits), WM_ * WN_ * 32, smem, s,
+               *p, x, w, b, r, y, ws, splits, per);
   return ri_cu_launched();
 }
 

@@ -12,6 +12,8 @@ template <> __device__ __forceinline__ float conv_elem<__half, float>(__half v) 
 /* DENSE: the destination is dense along the walk (its offset is the flat index). I: index type. */
 template <typename S, typename D, bool DENSE, typename I>
 __global__ void copy_kernel(ri__cu_walk w, I n, const S *src, D *dst) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
     I off[3];
     ri_walk_offsets<I>(w, i, 2, off);
@@ -32,9 +34,9 @@ template <typename S, typename D, typename I>
 static void launch_i(cudaStream_t s, const ri__cu_walk *w, int64_t n, const void *src, void *dst) {
   unsigned g = ri_cu_blocks(n);
   if (dst_dense(w))
-    copy_kernel<S, D, true, I><<<g, RI_CU_THREADS, 0, s>>>(*w, (I)n, (const S *)src, (D *)dst);
+    ri_cu_launch(copy_kernel<S, D, true, I>, g, RI_CU_THREADS, 0, s, *w, (I)n, (const S *)src, (D *)dst);
   else
-    copy_kernel<S, D, false, I><<<g, RI_CU_THREADS, 0, s>>>(*w, (I)n, (const S *)src, (D *)dst);
+    ri_cu_launch(copy_kernel<S, D, false, I>, g, RI_CU_THREADS, 0, s, *w, (I)n, (const S *)src, (D *)dst);
 }
 
 template <typename S, typename D>

@@ -11,6 +11,8 @@
 
 template <typename T, int KH, int KW, bool NHWC, int ACT, typename I>
 __global__ void dw_kernel(ri__cu_dwconv_args p, I total, const T *x, const T *w, const float *bias, T *y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   const int kh = KH > 0 ? KH : p.kh, kw = KW > 0 ? KW : p.kw;
   const I c = (I)p.c, ih = (I)p.ih, iw = (I)p.iw, oh = (I)p.oh, ow = (I)p.ow;
   for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
@@ -55,7 +57,8 @@ __global__ void dw_kernel(ri__cu_dwconv_args p, I total, const T *x, const T *w,
   }
 }
 
-#define DW_LAUNCH(A) dw_kernel<T, K, K, NHWC, A, I><<<g, RI_CU_THREADS, 0, s>>>(*p, (I)total, x, w, b, y)
+#define DW_LAUNCH(A)                                                                                         \
+  ri_cu_launch(dw_kernel<T, K, K, NHWC, A, I>, g, RI_CU_THREADS, 0, s, *p, (I)total, x, w, b, y)
 
 template <typename T, int K, bool NHWC, typename I>
 static void launch_act(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total, const T *x, const T *w,
@@ -76,6 +79,8 @@ static void launch_act(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t tota
 template <int K, int ACT>
 __global__ void dw_h2_kernel(ri__cu_dwconv_args p, int32_t total2, const __half2 *x, const __half2 *w,
                              const float *bias, __half2 *y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   const int kh = K > 0 ? K : p.kh, kw = K > 0 ? K : p.kw;
   const int32_t c2 = (int32_t)(p.c / 2), ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
                 ow = (int32_t)p.ow;
@@ -106,8 +111,8 @@ __global__ void dw_h2_kernel(ri__cu_dwconv_args p, int32_t total2, const __half2
 }
 
 #define DW_H2_LAUNCH(A)                                                                                      \
-  dw_h2_kernel<K, A><<<g, RI_CU_THREADS, 0, s>>>(*p, (int32_t)(total / 2), (const __half2 *)x,               \
-                                                 (const __half2 *)w, b, (__half2 *)y)
+  ri_cu_launch(dw_h2_kernel<K, A>, g, RI_CU_THREADS, 0, s, *p, (int32_t)(total / 2), (const __half2 *)x,     \
+               (const __half2 *)w, b, (__half2 *)y)
 
 template <int K>
 static void launch_h2(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total, const void *x,
@@ -131,6 +136,8 @@ static void launch_h2(cudaStream_t s, const ri__cu_dwconv_args *p, int64_t total
 template <int S, int R>
 __global__ void __launch_bounds__(128) dw3_h8_kernel(ri__cu_dwconv_args p, int32_t total, const uint4 *x,
                                                      const uint4 *w, const float *bias, uint4 *y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   constexpr int WIN = (R - 1) * S + 3;
   const int32_t c8 = (int32_t)(p.c / 8), ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
                 ow = (int32_t)p.ow, xt_n = (ow + R - 1) / R;
@@ -219,8 +226,8 @@ static void launch_h8(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x
                       const float *b, void *y) {
   constexpr int R = S == 1 ? 4 : 2;
   int64_t total = p->n * p->oh * ((p->ow + R - 1) / R) * (p->c / 8);
-  dw3_h8_kernel<S, R><<<ri_cu_blocks(total, 128), 128, 0, s>>>(*p, (int32_t)total, (const uint4 *)x,
-                                                               (const uint4 *)w, b, (uint4 *)y);
+  ri_cu_launch(dw3_h8_kernel<S, R>, ri_cu_blocks(total, 128), 128, 0, s, *p, (int32_t)total, (const uint4 *)x,
+               (const uint4 *)w, b, (uint4 *)y);
 }
 
 /* NHWC float, 3x3, dilation 1, channel count a multiple of 4: the half kernel above with one float4 (4
@@ -229,6 +236,8 @@ static void launch_h8(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x
 template <int S, int R>
 __global__ void __launch_bounds__(128) dw3_f4_kernel(ri__cu_dwconv_args p, int32_t total, const float4 *x,
                                                      const float4 *w, const float *bias, float4 *y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   constexpr int WIN = (R - 1) * S + 3;
   const int32_t c4 = (int32_t)(p.c / 4), ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
                 ow = (int32_t)p.ow, xt_n = (ow + R - 1) / R;
@@ -294,8 +303,8 @@ static void launch_f4(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x
                       const float *b, void *y) {
   constexpr int R = S == 1 ? 4 : 2;
   int64_t total = p->n * p->oh * ((p->ow + R - 1) / R) * (p->c / 4);
-  dw3_f4_kernel<S, R><<<ri_cu_blocks(total, 128), 128, 0, s>>>(*p, (int32_t)total, (const float4 *)x,
-                                                               (const float4 *)w, b, (float4 *)y);
+  ri_cu_launch(dw3_f4_kernel<S, R>, ri_cu_blocks(total, 128), 128, 0, s, *p, (int32_t)total,
+               (const float4 *)x, (const float4 *)w, b, (float4 *)y);
 }
 
 /* Variants of the two vector kernels above, chosen per node and batch bucket by the tuner (cuda_tune.c,
@@ -375,6 +384,8 @@ template <int NV> __device__ __forceinline__ void dw_act_n(const ri__cu_dwconv_a
 template <typename V, int S, int RX, int RY>
 __global__ void __launch_bounds__(128)
     dw3_strip_kernel(ri__cu_dwconv_args p, int32_t total, const V *x, const V *w, const float *bias, V *y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   using T = dw_vec<V>;
   constexpr int N = T::N, WIN = (RX - 1) * S + 3, ROWS = (RY - 1) * S + 3;
   const int32_t cn = (int32_t)(p.c / N), ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
@@ -459,8 +470,8 @@ template <typename V, int S, int RX, int RY>
 static void launch_strip(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x, const void *w,
                          const float *b, void *y) {
   const int64_t total = p->n * ((p->oh + RY - 1) / RY) * ((p->ow + RX - 1) / RX) * (p->c / dw_vec<V>::N);
-  dw3_strip_kernel<V, S, RX, RY>
-      <<<ri_cu_blocks(total, 128), 128, 0, s>>>(*p, (int32_t)total, (const V *)x, (const V *)w, b, (V *)y);
+  ri_cu_launch(dw3_strip_kernel<V, S, RX, RY>, ri_cu_blocks(total, 128), 128, 0, s, *p, (int32_t)total,
+               (const V *)x, (const V *)w, b, (V *)y);
 }
 
 /* Variant v (1 .. RI__CU_DW_VARIANTS - 1): the block of output pixels of a thread, RX x RY. Taller blocks

@@ -91,6 +91,8 @@ __global__ void __launch_bounds__(THREADS)
     irblock_kernel(const ri__cu_irblock_args p, const __half *__restrict__ x, const ri__cu_irblock_weights wt,
                    const __half *__restrict__ res, __half *__restrict__ y, float4 *__restrict__ ws,
                    int *__restrict__ counters, const int splits) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   constexpr int M = TH * TW, MT = M / 16, F4 = IPW * 2;
   static_assert(M % 16 == 0, "tile rows");
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -402,7 +404,7 @@ cudaError_t launch(cudaStream_t s, const ri__cu_irblock_args &p, const __half *x
     splits = groups;
   float4 *ws = splits > 1 ? static_cast<float4 *>(sk->ws) : nullptr;
   int *cnt = splits > 1 ? sk->counters : nullptr;
-  kern<<<(unsigned)(tiles * splits), THREADS, (size_t)bytes, s>>>(p, x, w, res, y, ws, cnt, splits);
+  ri_cu_launch(kern, (unsigned)(tiles * splits), THREADS, (size_t)bytes, s, p, x, w, res, y, ws, cnt, splits);
   return ri_cu_launched();
 }
 

@@ -72,6 +72,8 @@ __global__ void __launch_bounds__(THREADS)
     pw_kernel(const ri__cu_convgemm_args p, const pw_geo g, const __half *__restrict__ x,
               const __half *__restrict__ w, const float *__restrict__ bias, const __half *__restrict__ res,
               __half *__restrict__ y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   extern __shared__ __align__(128) unsigned char smem[];
   constexpr int NR = NT * 8, LDC = NR + 8;
   const int ldk = g.ldk, S = g.stages, K = p.k, KC = K / 8; /* 16-byte chunks of an input row */
@@ -307,8 +309,8 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
   int64_t M = (int64_t)p->n * p->oh * p->ow, tiles = (M + ROWS - 1) / ROWS;
   int64_t blocks = (tiles + WARPS - 1) / WARPS, most = (int64_t)sms * occ;
   if (blocks > most) blocks = most;
-  pw_kernel<NT><<<(unsigned)blocks, THREADS, smem, s>>>(*p, g, (const __half *)x, (const __half *)w, b,
-                                                        (const __half *)r, (__half *)y);
+  ri_cu_launch(pw_kernel<NT>, (unsigned)blocks, THREADS, smem, s, *p, g, (const __half *)x, (const __half *)w,
+               b, (const __half *)r, (__half *)y);
   return ri_cu_launched();
 }
 

@@ -59,6 +59,8 @@ __global__ void __launch_bounds__(THREADS)
     pw32_kernel(const ri__cu_convgemm_args p, const float *__restrict__ x, const float *__restrict__ w,
                 const float *__restrict__ bias, const float *__restrict__ res, float *__restrict__ y,
                 const int bm, const int seglen) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   extern __shared__ __align__(16) float smem[];
   const int K = p.k, ldw = p.ldw, G = ldw / 4, KC = K / 4;
   const int M = p.n * p.oh * p.ow;
@@ -252,8 +254,8 @@ extern "C" cudaError_t ri__cu_pwconv_f32(cudaStream_t s, const ri__cu_convgemm_a
   cudaError_t e = segd ? grid_of<true>(smem, tiles, &grid) : grid_of<false>(smem, tiles, &grid);
   if (e != cudaSuccess) return e;
   if (segd)
-    pw32_kernel<true><<<grid, THREADS, smem, s>>>(*p, x, w, bias, res, y, bm, seg_ktiles * 16);
+    ri_cu_launch(pw32_kernel<true>, grid, THREADS, smem, s, *p, x, w, bias, res, y, bm, seg_ktiles * 16);
   else
-    pw32_kernel<false><<<grid, THREADS, smem, s>>>(*p, x, w, bias, res, y, bm, 0);
+    ri_cu_launch(pw32_kernel<false>, grid, THREADS, smem, s, *p, x, w, bias, res, y, bm, 0);
   return ri_cu_launched();
 }

@@ -26,6 +26,8 @@ template <typename T, typename Y>
 __global__ void __launch_bounds__(THREADS)
     stem_kernel(const ri__cu_stemconv_args p, const T *__restrict__ x, const float *__restrict__ w,
                 const float *__restrict__ bias, Y *__restrict__ y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   __shared__ float ws[RI__CU_STEM_MAX_K * MT];
   const int j0 = blockIdx.y * MT;
   const int nj = p.m - j0 < MT ? p.m - j0 : MT;
@@ -194,6 +196,8 @@ template <typename T, typename Y>
 __global__ void __launch_bounds__(THREADS)
     stem_c_kernel(const ri__cu_stemconv_args p, const ri__cu_stem_host_weights hw, const T *__restrict__ x,
                   Y *__restrict__ y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   const int64_t M = (int64_t)p.n * p.oh * p.ow;
   const int64_t m_own = (int64_t)blockIdx.x * THREADS + threadIdx.x, m = m_own < M ? m_own : M - 1;
   const int ox = (int)(m % p.ow);
@@ -223,6 +227,8 @@ template <typename T, typename Y>
 __global__ void __launch_bounds__(THREADS)
     stem_r_kernel(const ri__cu_stemconv_args p, const T *__restrict__ x, const float *__restrict__ w,
                   const float *__restrict__ bias, Y *__restrict__ y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   const int j0 = (threadIdx.x % R_TPP) * 4;
   const bool live = j0 < p.m;
   float wr[27][4], br[4];
@@ -297,15 +303,15 @@ static void launch_variant(cudaStream_t s, const ri__cu_stemconv_args *p, int va
                            const float *w, const float *bias, const ri__cu_stem_host_weights *hw, void *y) {
   const int64_t M = (int64_t)p->n * p->oh * p->ow;
   if (variant == 1 && hw) {
-    stem_c_kernel<T, Y>
-        <<<(unsigned)((M + THREADS - 1) / THREADS), THREADS, 0, s>>>(*p, *hw, (const T *)x, (Y *)y);
+    ri_cu_launch(stem_c_kernel<T, Y>, (unsigned)((M + THREADS - 1) / THREADS), THREADS, 0, s, *p, *hw,
+                 (const T *)x, (Y *)y);
   } else if (variant == 2) {
     int64_t blocks = (M + THREADS / R_TPP - 1) / (THREADS / R_TPP);
     if (blocks > 4096) blocks = 4096;
-    stem_r_kernel<T, Y><<<(unsigned)blocks, THREADS, 0, s>>>(*p, (const T *)x, w, bias, (Y *)y);
+    ri_cu_launch(stem_r_kernel<T, Y>, (unsigned)blocks, THREADS, 0, s, *p, (const T *)x, w, bias, (Y *)y);
   } else {
     dim3 grid((unsigned)((M + THREADS - 1) / THREADS), (unsigned)((p->m + MT - 1) / MT));
-    stem_kernel<T, Y><<<grid, THREADS, 0, s>>>(*p, (const T *)x, w, bias, (Y *)y);
+    ri_cu_launch(stem_kernel<T, Y>, grid, THREADS, 0, s, *p, (const T *)x, w, bias, (Y *)y);
   }
 }
 

@@ -90,6 +90,8 @@ template <typename T>
 __global__ void __launch_bounds__(TC_THREADS, 2)
     stem_tc_kernel(const ri__cu_stemconv_args p, const tc_geo g, const T *__restrict__ x,
                    const float *__restrict__ w, const float *__restrict__ bias, __half *__restrict__ y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   __shared__ uint32_t xs[TC_WORDS];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, t = lane & 3;
 
@@ -295,7 +297,8 @@ cudaError_t launch_tc(cudaStream_t s, const ri__cu_stemconv_args *p, const tc_ge
   if (e != cudaSuccess) return e;
   int64_t grid = (int64_t)(sms > 0 ? sms : 1) * blocks_per_sm<T>();
   if (grid > g->bands) grid = g->bands;
-  stem_tc_kernel<T><<<(unsigned)grid, TC_THREADS, 0, s>>>(*p, *g, (const T *)x, w, bias, (__half *)y);
+  ri_cu_launch(stem_tc_kernel<T>, (unsigned)grid, TC_THREADS, 0, s, *p, *g, (const T *)x, w, bias,
+               (__half *)y);
   return ri_cu_launched();
 }
 

@@ -31,6 +31,8 @@ __device__ __forceinline__ void put4<__half>(__half *y, int64_t i, float a, floa
 template <typename T>
 __global__ void u8norm_rgb4_kernel(const uint32_t *__restrict__ x, int64_t groups, ri__cu_u8norm_coef k,
                                    T *__restrict__ y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   for (int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; g < groups;
        g += (int64_t)gridDim.x * blockDim.x) {
     const uint32_t w0 = x[3 * g], w1 = x[3 * g + 1], w2 = x[3 * g + 2];
@@ -53,6 +55,8 @@ __global__ void u8norm_rgb4_kernel(const uint32_t *__restrict__ x, int64_t group
 template <typename T>
 __global__ void u8norm_kernel(const uint8_t *__restrict__ x, int64_t n, int channels, ri__cu_u8norm_coef k,
                               T *__restrict__ y) {
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x) {
     const int c = (int)(i % channels);
@@ -69,9 +73,10 @@ static cudaError_t launch(cudaStream_t s, const uint8_t *x, int64_t n, int chann
                           const ri__cu_u8norm_coef *k, T *y) {
   const int64_t groups = n / 12;
   if (channels == 3 && n % 12 == 0 && ((uintptr_t)x & 3) == 0 && ((uintptr_t)y & 15) == 0)
-    u8norm_rgb4_kernel<T><<<ri_cu_blocks(groups), RI_CU_THREADS, 0, s>>>((const uint32_t *)x, groups, *k, y);
+    ri_cu_launch(u8norm_rgb4_kernel<T>, ri_cu_blocks(groups), RI_CU_THREADS, 0, s, (const uint32_t *)x,
+                 groups, *k, y);
   else
-    u8norm_kernel<T><<<ri_cu_blocks(n), RI_CU_THREADS, 0, s>>>(x, n, channels, *k, y);
+    ri_cu_launch(u8norm_kernel<T>, ri_cu_blocks(n), RI_CU_THREADS, 0, s, x, n, channels, *k, y);
   return cudaGetLastError();
 }
 
