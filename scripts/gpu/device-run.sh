@@ -14,7 +14,8 @@
 #                tests/gpu/test_cuda_ops on every model, then tests/gpu/test_cuda_batch_invariance (an image's
 #                outputs alone and inside batches, bit for bit), then tests/gpu/test_cuda_branches (side-stream
 #                nodes against in-line ones, bit for bit), then tests/gpu/test_cuda_preprocess (uint8 input
-#                normalised on the device, fused and not, against the CPU), then tests/gpu/test_cuda_tactics (engine build
+#                normalised on the device, fused and not, against the CPU), then tests/gpu/test_cuda_pdl with
+#                RI_CUDA_PDL=1 (dependent launch chains, eager and in graphs), then tests/gpu/test_cuda_tactics (engine build
 #                times at the default builder level, cold and with a warm timing cache, and stored tactics),
 #                then tests/gpu/test_cuda_oom (real device
 #                out-of-memory at engine load and context creation, runs on a full device), then
@@ -25,7 +26,7 @@
 #                with a per-node profile of each configuration in bench.log
 #   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
 # Steps can be chosen with STEPS (default "build,test,memcheck,bench"; "peers" is added when PEER_SCRIPT is
-# set); each step has a time limit (T_BUILD, T_TEST, T_INVTEST, T_BRTEST, T_PPTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
+# set); each step has a time limit (T_BUILD, T_TEST, T_INVTEST, T_BRTEST, T_PPTEST, T_PDLTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
 # run stays under 8 minutes. The exit status is 0 only when every step that ran succeeded.
 # Sourced (scripts/gpu/beam-gpu.sh does), it only sets the variables above and defines the functions
 # (setup_env, step, configure_and_build, memcheck_all), without running anything.
@@ -182,6 +183,7 @@ gpu_tests() {
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
   step brtest "${T_BRTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
   step pptest "${T_PPTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_preprocess" "$MODELS"
+  step pdltest "${T_PDLTEST:-60}" "$OUT/test.log" env RI_CUDA_PDL=1 "$BUILD/test_cuda_pdl"
   step tactest "${T_TACTEST:-150}" "$OUT/test.log" env -u RI_BUILDER_LEVEL "$BUILD/test_cuda_tactics" "$MODELS"
   step oomtest "${T_OOMTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_oom" "$MODELS"
   step memtest "${T_MEMTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_memory" "$MODELS"
