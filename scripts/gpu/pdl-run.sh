@@ -28,9 +28,10 @@ pdl_has build && build_and_models
 if pdl_has test; then
   step pdltest-off 60 "$OUT/test.log" env RI_CUDA_PDL=0 "$BUILD/test_cuda_pdl"
   # gpu_tests runs test_cuda_pdl with RI_CUDA_PDL=1 (its pdltest step) and the conformance tests; the
-  # engine-build, out-of-memory and memory-plan tests are left out (PDL does not touch them; time).
+  # cuBLASLt, engine-build, out-of-memory and memory-plan tests are left out (time; test_cuda_ops runs
+  # engines whose tuner may pick cuBLASLt next to the converted kernels).
   export RI_CUDA_PDL=1
-  gpu_tests tactest oomtest memtest
+  gpu_tests lttest tactest oomtest memtest
   unset RI_CUDA_PDL
 fi
 
