@@ -8,7 +8,7 @@
  *   RI_CUDA_PDL=1 (a run meant to test PDL then fails instead of silently testing plain launches); below
  *   9.0 it must be 0.
  * - A chain over two buffers of 2^24 floats (start values i % 1000, so every sum stays exact) where each
- *   round adds 4 to every element: converted kernels (ri__cu_dwconv with a 1x1 filter of weight 1 and bias
+ *   round adds 5 to every element: converted kernels (ri__cu_dwconv with a 1x1 filter of weight 1 and bias
  *   1: +1; ri__cu_copy: a move) follow a converted kernel, a kernel that is not converted (ri__cu_binary
  *   adding a broadcast 1, in place) and a device-to-device cudaMemcpyAsync, and are followed by each. Run
  *   eagerly, then captured into a CUDA graph (capture, instantiation and launch must succeed) and replayed.
@@ -61,7 +61,7 @@ static cudaError_t inc(const bufs *b, cudaStream_t s, const float *x, float *y) 
   return ri__cu_dwconv(s, RI_DTYPE_FLOAT32, &b->dw, x, b->wt, b->bias, y);
 }
 
-/* One round: +4 from x back into x, y as scratch. */
+/* One round: +5 from x back into x (four increments and the plain +1), y as scratch. */
 static cudaError_t round_chain(const bufs *b) {
   cudaStream_t s = b->main;
   cudaError_t e;
@@ -209,11 +209,11 @@ int main(void) {
   if (reset(&b, start)) {
     cudaError_t e = chain(&b);
     if (cu_ok(e, "eager chain: launches") && cu_ok(cudaStreamSynchronize(b.main), "eager chain: run"))
-      expect(b.x, host, 1.f, 4.f * ROUNDS, "eager chain of converted, plain and copy steps");
+      expect(b.x, host, 1.f, 5.f * ROUNDS, "eager chain of converted, plain and copy steps");
   }
   /* the chain in a graph, replayed */
   if (reset(&b, start) && run_graph(&b, chain, REPLAYS, "graph chain"))
-    expect(b.x, host, 1.f, 4.f * ROUNDS * REPLAYS,
+    expect(b.x, host, 1.f, 5.f * ROUNDS * REPLAYS,
            "graph chain of converted, plain and copy steps, replayed");
   /* fork and join over two streams */
   if (reset(&b, start)) {

@@ -10,7 +10,7 @@
  *
  * Three conditions, all required:
  *  - RI_CUDA_PDL=1 in the environment (read once per process; anything else, or unset, is off). Off by
- *    default until an A/B on the device decides (docs/decisions.md).
+ *    default: slower on the H200 in the A/B of 2026-11-27 (docs/decisions.md).
  *  - The current device has compute capability 9.0 or more (PDL exists from Hopper on).
  *  - The kernels run sm_90 code (cudaFuncGetAttributes' ptxVersion of a probe kernel of this library, built
  *    with the same architectures as every kernel, is 90 or more): ri_cu_pdl_wait compiles to nothing below
