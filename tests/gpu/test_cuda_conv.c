@@ -30,26 +30,10 @@
 
 #include "backend/cuda/kernels.h"
 #include "core/half.h"
+#include "gpu_rand.h"
 
 static int g_pass, g_fail;
 static int g_only_tf32; /* RI_TEST_CONV=3xtf32 */
-static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-
-static double urand(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (double)(g_rng >> 11) / (double)(1ull << 53);
-}
-
-/* Random halves in [-1, 1) (rounded), stored as bits; the rounded values in f when f is not NULL. */
-static void fill_half(uint16_t *h, float *f, size_t n, double scale) {
-  for (size_t i = 0; i < n; i++) {
-    h[i] = ri__float_to_half((float)((urand() * 2.0 - 1.0) * scale));
-    if (f) f[i] = ri__half_to_float(h[i]);
-  }
-}
-
 static double act(int a, double x, double lo, double hi) {
   switch (a) {
   case 1: return x > 0 ? x : 0;

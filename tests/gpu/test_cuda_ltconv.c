@@ -33,25 +33,10 @@
 #include "../c/test_onnx_build.h"
 #include "backend/cuda/cuda_conv_lt.h"
 #include "core/half.h"
+#include "gpu_rand.h"
 #include "gpu_result.h"
 #include "graph/ir.h"
 #include "runinfer/engine.h"
-
-static uint64_t g_rng = 0x9d2c5680a1b2c3d4ull;
-
-static double urand(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (double)(g_rng >> 11) / (double)(1ull << 53);
-}
-
-static void fill_half(uint16_t *h, float *f, size_t n, double scale) {
-  for (size_t i = 0; i < n; i++) {
-    h[i] = ri__float_to_half((float)((urand() * 2.0 - 1.0) * scale));
-    f[i] = ri__half_to_float(h[i]);
-  }
-}
 
 /* ---- core ---- */
 
@@ -470,6 +455,7 @@ done:
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
+  gpu_rand_seed(0x9d2c5680a1b2c3d4ull);
   cublasLtHandle_t lt = NULL;
   if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) {
     printf("FAIL cublasLtCreate\n");
