@@ -197,6 +197,7 @@ __global__ void __launch_bounds__(THREADS)
             v[j][0] += f.x, v[j][1] += f.y;
           } else if (n < p.m_out) {
             v[j][0] += __half2float(rp[n]);
+            if (n + 1 < p.m_out) v[j][1] += __half2float(rp[n + 1]); /* odd pitch: both, one by one */
           }
         }
       }
