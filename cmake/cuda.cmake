@@ -60,6 +60,22 @@ target_sources(ri_objects PRIVATE ${RI_CUDA_C_SOURCES})
 target_include_directories(ri_objects PRIVATE ${RI_CUDA_INCLUDES})
 target_compile_definitions(ri_objects PUBLIC RI_HAVE_CUDA=1)
 
+# k_pwgemm_wg.cu uses Hopper's wgmma instructions, which only the arch-specific target sm_90a has. When the
+# configured architectures include 90 (90, 90-real, 90a ...) it builds in an object library of its own for
+# compute_90a / sm_90a alone: a source-level -gencode would only add an sm_90a image to the target's
+# compute_90 / sm_90 ones, whose copy of the kernel is the empty stub, and which of two 9.0 images the driver
+# loads is not ours to pick. Otherwise it stays in ri_cuda_kernels as a stub that the launcher never runs.
+set(RI_WG_SOURCE ${CMAKE_SOURCE_DIR}/src/backend/cuda/k_pwgemm_wg.cu)
+set(_ri_has_sm90 OFF)
+foreach(_a IN LISTS CMAKE_CUDA_ARCHITECTURES)
+  if(_a MATCHES "^90")
+    set(_ri_has_sm90 ON)
+  endif()
+endforeach()
+if(_ri_has_sm90)
+  list(REMOVE_ITEM RI_CUDA_CU_SOURCES ${RI_WG_SOURCE})
+endif()
+
 add_library(ri_cuda_kernels OBJECT ${RI_CUDA_CU_SOURCES})
 target_include_directories(ri_cuda_kernels PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
 set_target_properties(ri_cuda_kernels PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON
@@ -68,6 +84,18 @@ target_compile_options(ri_cuda_kernels PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcomp
 
 target_sources(runinfer_static PRIVATE $<TARGET_OBJECTS:ri_cuda_kernels>)
 target_sources(runinfer PRIVATE $<TARGET_OBJECTS:ri_cuda_kernels>)
+
+if(_ri_has_sm90)
+  add_library(ri_cuda_kernels_sm90a OBJECT ${RI_WG_SOURCE})
+  target_include_directories(ri_cuda_kernels_sm90a PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
+  set_target_properties(ri_cuda_kernels_sm90a PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON
+                                                         POSITION_INDEPENDENT_CODE ON CUDA_ARCHITECTURES OFF)
+  target_compile_options(ri_cuda_kernels_sm90a PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-gencode=arch=compute_90a,code=sm_90a -Xcompiler=-Wall,-Wextra --Werror=all-warnings>)
+  target_sources(runinfer_static PRIVATE $<TARGET_OBJECTS:ri_cuda_kernels_sm90a>)
+  target_sources(runinfer PRIVATE $<TARGET_OBJECTS:ri_cuda_kernels_sm90a>)
+endif()
+
 target_compile_definitions(runinfer_static PUBLIC RI_HAVE_CUDA=1)
 target_include_directories(runinfer_static PUBLIC ${RI_CUDA_INCLUDES})
 target_link_libraries(runinfer_static PUBLIC ${RI_CUDA_LIBS})
