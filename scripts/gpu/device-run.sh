@@ -10,6 +10,7 @@
 #   build.log    dependency unpacking, configure, build, model generation
 #   test.log     tests/gpu/test_cuda_conv (the own convolution kernels against a CPU reference), then
 #                tests/gpu/test_cuda_irblock (the fused inverted-residual block against a CPU reference), then
+#                tests/gpu/test_cuda_wggemm (the draft Hopper wgmma 1x1 kernel against a CPU reference), then
 #                tests/gpu/test_cuda_ltconv (cuBLASLt 1x1 convolutions against a CPU reference), then
 #                tests/gpu/test_cuda_ops on every model, then tests/gpu/test_cuda_batch_invariance (an image's
 #                outputs alone and inside batches, bit for bit), then tests/gpu/test_cuda_branches (side-stream
@@ -26,7 +27,7 @@
 #                with a per-node profile of each configuration in bench.log
 #   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
 # Steps can be chosen with STEPS (default "build,test,memcheck,bench"; "peers" is added when PEER_SCRIPT is
-# set); each step has a time limit (T_BUILD, T_TEST, T_INVTEST, T_BRTEST, T_PPTEST, T_PDLTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
+# set); each step has a time limit (T_BUILD, T_TEST, T_WGTEST, T_INVTEST, T_BRTEST, T_PPTEST, T_PDLTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
 # run stays under 8 minutes. The exit status is 0 only when every step that ran succeeded.
 # Sourced (scripts/gpu/beam-gpu.sh does), it only sets the variables above and defines the functions
 # (setup_env, step, configure_and_build, memcheck_all), without running anything.
@@ -178,6 +179,7 @@ gpu_tests() {
   local skip=" $* "
   [[ $skip == *" convtest "* ]] || step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
   step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
+  [[ $skip == *" wgtest "* ]] || step wgtest "${T_WGTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_wggemm"
   [[ $skip == *" lttest "* ]] || step lttest "${T_LTTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_ltconv"
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
