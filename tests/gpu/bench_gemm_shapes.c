@@ -1,7 +1,7 @@
 /* Micro-benchmark: our fp16 1x1-convolution GEMM against cuBLASLt on a network's own shapes, to decide with
  * numbers whether cuBLASLt (Hopper wgmma kernels) would be worth a tactic next to k_convgemm.cu.
  *
- *   bench_gemm_shapes SHAPES.csv [--batches 1,256] [--reps N] [--json FILE]
+ *   bench_gemm_shapes SHAPES.csv [--batches 1,256] [--reps N] [--json FILE] [--no-wg]
  *
  * SHAPES.csv (bench/gemm_shapes.py writes it from an ONNX model): a "name,h,w,cin,cout" header, then one
  * line per 1x1, stride 1, unpadded, group 1 convolution. Shapes that repeat (same h, w, cin, cout) run once,
@@ -16,15 +16,19 @@
  *   ours  ri__cu_convgemm_tac with each tile (128x64, 64x64, 128x32, 64x32), one K segment, one block per
  *         tile (the summation order that batch invariance allows at every M), and the pointwise kernel
  *         (ri__cu_pwconv) where it applies; the best of them is reported with its tile;
- *   lt    cublasLtMatmul, fp16 in and out, CUBLAS_COMPUTE_32F, CUBLASLT_EPILOGUE_BIAS, every algorithm that
- *         cublasLtMatmulAlgoGetHeuristic returns (up to 8) with a 32 MiB workspace. Reported: the best, the
- *         first (the heuristic's own pick, what a default would run), whether the best splits K
- *         (CUBLASLT_ALGO_CONFIG_SPLITK_NUM > 1) or uses a reduction scheme, and the best of the algorithms
- *         with neither ("inv"): split-K sums in an order that depends on how the work is divided, which
- *         the engine's batch invariance forbids for any M-dependent choice.
- * Layouts as in cuda_op_gemm.c: D^T (N x M, column-major, ld N) = op(A) * B with A = W read transposed
- * (K x N, ld K) and B = X^T (K x M, ld K). cuBLASLt takes the bias in D's type (cublasLt.h, BIAS_DATA_TYPE),
- * so the bias values are drawn as halves and our kernel gets the same values as floats.
+ *   wg    ri__cu_pwgemm_wg_tile (k_pwgemm_wg.cu, the Hopper wgmma kernel, a draft) with each tile (64x64,
+ *         64x128, 128x64, 128x128) and 3 or 4 pipeline stages (named e.g. wg128x128s3); the best is reported
+ * with its tile, and the largest difference of its whole output to our best's (both half; different MMA
+ * instructions, so a few half units). Only on compute capability 9.0 (elsewhere the launcher answers
+ * cudaErrorNotSupported and the column is "-") and without --no-wg; lt    cublasLtMatmul, fp16 in and out,
+ * CUBLAS_COMPUTE_32F, CUBLASLT_EPILOGUE_BIAS, every algorithm that cublasLtMatmulAlgoGetHeuristic returns (up
+ * to 8) with a 32 MiB workspace. Reported: the best, the first (the heuristic's own pick, what a default
+ * would run), whether the best splits K (CUBLASLT_ALGO_CONFIG_SPLITK_NUM > 1) or uses a reduction scheme, and
+ * the best of the algorithms with neither ("inv"): split-K sums in an order that depends on how the work is
+ * divided, which the engine's batch invariance forbids for any M-dependent choice. Layouts as in
+ * cuda_op_gemm.c: D^T (N x M, column-major, ld N) = op(A) * B with A = W read transposed (K x N, ld K) and B
+ * = X^T (K x M, ld K). cuBLASLt takes the bias in D's type (cublasLt.h, BIAS_DATA_TYPE), so the bias values
+ * are drawn as halves and our kernel gets the same values as floats.
  *
  * Checks (a failure is a FAIL line and makes the exit status 1): the output of every candidate (poisoned with
  * NaN before its launches) at up to 256 evenly spaced rows against a double-precision CPU reference on the
@@ -33,8 +37,9 @@
  * up to one unit). CUDA and cuBLASLt errors name the call and the shape.
  *
  * Output: one line per (shape, batch) with each side's ms and TFLOPS (2 M N K / time) and the ratio
- * ours / lt (above 1: cuBLASLt is faster); --json appends one JSON object per (shape, batch) to FILE, after
- * one object naming the device and the cuBLASLt version. */
+ * ours / lt (above 1: cuBLASLt is faster), then the wgmma kernel's ms, TFLOPS, tile, ratios wg / ours and
+ * wg / lt (below 1: the wgmma kernel is faster) and its difference to ours; --json appends one JSON object
+ * per (shape, batch) to FILE, after one object naming the device and the cuBLASLt version. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,9 +63,12 @@
 #define MAX_INNER    50
 #define SAMPLE_MS    0.1
 #define MAX_REPS     1000
-#define N_CANDIDATES (N_TILES + 1 + MAX_ALGOS)
+#define N_WG_TILES   8
+#define N_CANDIDATES (N_TILES + 1 + MAX_ALGOS + N_WG_TILES)
 
 static const int k_tiles[N_TILES][2] = {{128, 64}, {64, 64}, {128, 32}, {64, 32}};
+static const int k_wg_tiles[N_WG_TILES][3] = {{64, 64, 4}, {64, 128, 4}, {128, 64, 4}, {128, 128, 4},
+                                              {64, 64, 3}, {64, 128, 3}, {128, 64, 3}, {128, 128, 3}};
 
 typedef struct {
   char name[256];
@@ -75,7 +83,7 @@ typedef struct {
   int k, n;
   char tag[320]; /* "name batch B" for messages */
   ri__cu_convgemm_args a;
-  void *x, *w, *y_ours, *y_lt, *bias_h;
+  void *x, *w, *y_ours, *y_lt, *y_wg, *bias_h;
   float *bias_f;
   uint16_t *hw, *hx_rows, *hy_rows;
   float *hbias;
@@ -95,6 +103,7 @@ static cudaEvent_t g_e0, g_e1;
 static cudaStream_t g_s; /* every launch; a blocking stream, ordered after the default stream's copies */
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static int g_fail;
+static int g_no_wg;        /* --no-wg */
 static float g_h2f[65536]; /* half bits -> float, for comparing outputs of a billion elements */
 
 static double urand(void) {
@@ -183,7 +192,8 @@ static int read_shapes(const char *path, gshape *out, int max) {
   return n;
 }
 
-/* A candidate: kind 0 a tile of ours (index into k_tiles), 1 our pointwise kernel, 2 cuBLASLt algorithm. */
+/* A candidate: kind 0 a tile of ours (index into k_tiles), 1 our pointwise kernel, 2 cuBLASLt algorithm,
+ * 3 a tile of the wgmma kernel (index into k_wg_tiles). */
 typedef struct {
   int kind, idx;
   double ms;
@@ -197,10 +207,19 @@ static int launch(problem *p, const cand *c) {
                               p->ld, &p->algos[c->idx].algo, g_ws, LT_WS_BYTES, g_s));
     return 0;
   }
+  if (c->kind == 3) {
+    CK(p->tag, ri__cu_pwgemm_wg_tile(g_s, &p->a, k_wg_tiles[c->idx][0], k_wg_tiles[c->idx][1],
+                                     k_wg_tiles[c->idx][2], p->x, p->w, p->bias_f, NULL, p->y_wg));
+    return 0;
+  }
   ri__cu_convgemm_tactic t = {0, 0, 0, 0, c->kind == 1};
   if (c->kind == 0) t.bm = k_tiles[c->idx][0], t.bn = k_tiles[c->idx][1];
   CK(p->tag, ri__cu_convgemm_tac(g_s, &p->a, &t, p->x, p->w, p->bias_f, NULL, p->y_ours, NULL));
   return 0;
+}
+
+static void *out_of(const problem *p, const cand *c) {
+  return c->kind == 2 ? p->y_lt : c->kind == 3 ? p->y_wg : p->y_ours;
 }
 
 /* Error of rows sampled from a device output against the reference: max |got - ref| / max |ref|. */
@@ -225,7 +244,7 @@ static int sampled_error(problem *p, const void *y, double *err) {
  * inner; the result is the median of reps samples. Graphs keep host launch costs (cuBLASLt's descriptor
  * handling in particular) out of the times of small problems. */
 static int time_cand(problem *p, cand *c, int reps) {
-  void *y = c->kind == 2 ? p->y_lt : p->y_ours;
+  void *y = out_of(p, c);
   CK(p->tag, cudaMemsetAsync(y, 0xff, (size_t)p->m * (size_t)p->n * 2, g_s));
   CK(p->tag, cudaEventRecord(g_e0, g_s));
   for (int i = 0; i < 3; i++)
@@ -307,6 +326,7 @@ static int setup(problem *p) {
   if (e == cudaSuccess) e = cudaMalloc(&p->w, n * k * 2);
   if (e == cudaSuccess) e = cudaMalloc(&p->y_ours, m * n * 2);
   if (e == cudaSuccess) e = cudaMalloc(&p->y_lt, m * n * 2);
+  if (e == cudaSuccess) e = cudaMalloc(&p->y_wg, m * n * 2);
   if (e == cudaSuccess) e = cudaMalloc(&p->bias_h, n * 2);
   if (e == cudaSuccess) e = cudaMalloc((void **)&p->bias_f, n * sizeof(float));
   if (e == cudaSuccess) e = cudaMemcpy(p->w, p->hw, n * k * 2, cudaMemcpyHostToDevice);
@@ -392,6 +412,7 @@ static void teardown(problem *p) {
   cudaFree(p->w);
   cudaFree(p->y_ours);
   cudaFree(p->y_lt);
+  cudaFree(p->y_wg);
   cudaFree(p->bias_h);
   cudaFree(p->bias_f);
   free(p->hw);
@@ -427,12 +448,30 @@ static const char *cand_name(const cand *c, char *buf, size_t len) {
     snprintf(buf, len, "%dx%d", k_tiles[c->idx][0], k_tiles[c->idx][1]);
   else if (c->kind == 1)
     snprintf(buf, len, "pw");
+  else if (c->kind == 3)
+    snprintf(buf, len, "wg%dx%ds%d", k_wg_tiles[c->idx][0], k_wg_tiles[c->idx][1], k_wg_tiles[c->idx][2]);
   else
     snprintf(buf, len, "lt%d", c->idx);
   return buf;
 }
 
-/* Full outputs of our best and cuBLASLt's best against each other. */
+/* Whether the wgmma kernel runs this problem: one launch, cudaErrorNotSupported (a device other than
+ * compute capability 9.0) answered without a FAIL line. */
+static int wg_available(problem *p) {
+  if (g_no_wg || !ri__cu_pwgemm_wg_supported(&p->a)) return 0;
+  cudaError_t e = ri__cu_pwgemm_wg_tile(g_s, &p->a, 64, 64, 0, p->x, p->w, p->bias_f, NULL, p->y_wg);
+  if (e == cudaErrorNotSupported) {
+    cudaGetLastError();
+    return 0;
+  }
+  if (e != cudaSuccess) {
+    fail(p->tag, "%s: %s", "ri__cu_pwgemm_wg_tile", cudaGetErrorString(e));
+    return 0;
+  }
+  return 1;
+}
+
+/* Full outputs of two candidates (of different kinds) against each other: max |a - b| / max |b|. */
 static int full_compare(problem *p, const cand *ours, const cand *lt, double *err) {
   size_t cnt = (size_t)p->m * (size_t)p->n;
   uint16_t *a = malloc(cnt * 2), *b = malloc(cnt * 2);
@@ -443,8 +482,8 @@ static int full_compare(problem *p, const cand *ours, const cand *lt, double *er
   }
   if (rc == 0) rc = launch(p, ours) || launch(p, lt);
   cudaError_t e = rc ? cudaSuccess : cudaStreamSynchronize(g_s);
-  if (e == cudaSuccess && rc == 0) e = cudaMemcpy(a, p->y_ours, cnt * 2, cudaMemcpyDeviceToHost);
-  if (e == cudaSuccess && rc == 0) e = cudaMemcpy(b, p->y_lt, cnt * 2, cudaMemcpyDeviceToHost);
+  if (e == cudaSuccess && rc == 0) e = cudaMemcpy(a, out_of(p, ours), cnt * 2, cudaMemcpyDeviceToHost);
+  if (e == cudaSuccess && rc == 0) e = cudaMemcpy(b, out_of(p, lt), cnt * 2, cudaMemcpyDeviceToHost);
   if (e != cudaSuccess) {
     fail(p->tag, "%s: %s", "cudaStreamSynchronize / cudaMemcpy of the outputs", cudaGetErrorString(e));
     rc = 1;
@@ -493,6 +532,10 @@ static void bench_problem(const gshape *s, int batch, int reps, FILE *json) {
     teardown(p);
     return;
   }
+  int n_lt_end = nc;
+  if (wg_available(p))
+    for (int t = 0; t < N_WG_TILES; t++)
+      c[nc].kind = 3, c[nc].idx = t, nc++;
   char nm[32];
   for (int i = 0; i < nc; i++) {
     if (time_cand(p, &c[i], reps)) {
@@ -505,11 +548,12 @@ static void bench_problem(const gshape *s, int batch, int reps, FILE *json) {
       g_fail++;
     }
   }
-  int bo = 0, bl = n_ours, bi = -1;
+  int bo = 0, bl = n_ours, bi = -1, bw = -1;
   algo_info info[MAX_ALGOS];
   for (int i = 0; i < nc; i++) {
     if (i < n_ours && c[i].ms < c[bo].ms) bo = i;
-    if (i >= n_ours) {
+    if (i >= n_lt_end && (bw < 0 || c[i].ms < c[bw].ms)) bw = i;
+    if (i >= n_ours && i < n_lt_end) {
       algo_config(&p->algos[c[i].idx].algo, &info[c[i].idx]);
       if (c[i].ms < c[bl].ms) bl = i;
       int inv = info[c[i].idx].splitk <= 1 && info[c[i].idx].reduction == CUBLASLT_REDUCTION_SCHEME_NONE;
@@ -525,16 +569,32 @@ static void bench_problem(const gshape *s, int batch, int reps, FILE *json) {
     printf("FAIL %s: our best and cuBLASLt's best differ by %.3g (limit %.0e)\n", p->tag, diff, TOL);
     g_fail++;
   }
+  double wdiff = NAN;
+  char wtile[32] = "-";
+  if (bw >= 0) {
+    if (full_compare(p, &c[bw], &c[bo], &wdiff)) {
+      teardown(p);
+      return;
+    }
+    if (!(wdiff <= TOL)) {
+      printf("FAIL %s: the wgmma kernel's best and our best differ by %.3g (limit %.0e)\n", p->tag, wdiff,
+             TOL);
+      g_fail++;
+    }
+    cand_name(&c[bw], wtile, sizeof wtile);
+  }
+  double wms = bw >= 0 ? c[bw].ms : NAN;
   const algo_info *lb = &info[c[bl].idx];
   char tile[32];
   cand_name(&c[bo], tile, sizeof tile);
   double first = c[n_ours].ms;
-  printf(
-      "%-58s x%-2d b=%-3d M=%-8lld K=%-4d N=%-4d | ours %8.4f ms %6.1f TF (%s) | lt %8.4f ms %6.1f TF "
-      "(algo %d tile %u splitk %d red %u) first %8.4f inv %8.4f | ours/lt %.2f ours/inv %.2f | diff %.1e\n",
-      s->name, s->count, batch, (long long)p->m, p->k, p->n, c[bo].ms, tflops(p, c[bo].ms), tile, c[bl].ms,
-      tflops(p, c[bl].ms), lb->id, lb->tile, lb->splitk, lb->reduction, first, bi >= 0 ? c[bi].ms : NAN,
-      c[bo].ms / c[bl].ms, bi >= 0 ? c[bo].ms / c[bi].ms : NAN, diff);
+  printf("%-58s x%-2d b=%-3d M=%-8lld K=%-4d N=%-4d | ours %8.4f ms %6.1f TF (%s) | lt %8.4f ms %6.1f TF "
+         "(algo %d tile %u splitk %d red %u) first %8.4f inv %8.4f | ours/lt %.2f ours/inv %.2f | diff %.1e "
+         "| wg %8.4f ms %6.1f TF (%s) wg/ours %.2f wg/lt %.2f wgdiff %.1e\n",
+         s->name, s->count, batch, (long long)p->m, p->k, p->n, c[bo].ms, tflops(p, c[bo].ms), tile, c[bl].ms,
+         tflops(p, c[bl].ms), lb->id, lb->tile, lb->splitk, lb->reduction, first, bi >= 0 ? c[bi].ms : NAN,
+         c[bo].ms / c[bl].ms, bi >= 0 ? c[bo].ms / c[bi].ms : NAN, diff, wms, tflops(p, wms), wtile,
+         wms / c[bo].ms, wms / c[bl].ms, wdiff);
   fflush(stdout);
   if (json) {
     fprintf(json,
@@ -555,8 +615,17 @@ static void bench_problem(const gshape *s, int batch, int reps, FILE *json) {
               c[bo].ms / c[bi].ms);
     else
       fprintf(json, "\"lt_inv_ms\":null,\"lt_inv_index\":null,\"ratio_inv\":null,");
+    if (bw >= 0) {
+      fprintf(json, "\"wg_ms\":%.5f,\"wg_tflops\":%.2f,\"wg_tile\":\"%s\",\"wg_diff\":%.3e,\"wg_all\":{", wms,
+              tflops(p, wms), wtile, wdiff);
+      for (int i = n_lt_end; i < nc; i++)
+        fprintf(json, "%s\"%s\":%.5f", i > n_lt_end ? "," : "", cand_name(&c[i], nm, sizeof nm), c[i].ms);
+      fprintf(json, "},");
+    } else {
+      fprintf(json, "\"wg_ms\":null,");
+    }
     fprintf(json, "\"lt_all\":[");
-    for (int i = n_ours; i < nc; i++) {
+    for (int i = n_ours; i < n_lt_end; i++) {
       const algo_info *ai = &info[c[i].idx];
       fprintf(json, "%s{\"ms\":%.5f,\"algo\":%d,\"tile\":%u,\"stages\":%u,\"splitk\":%d,\"reduction\":%u}",
               i > n_ours ? "," : "", c[i].ms, ai->id, ai->tile, ai->stages, ai->splitk, ai->reduction);
@@ -570,7 +639,7 @@ static void bench_problem(const gshape *s, int batch, int reps, FILE *json) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s SHAPES.csv [--batches 1,256] [--reps N] [--json FILE]\n", argv[0]);
+    fprintf(stderr, "usage: %s SHAPES.csv [--batches 1,256] [--reps N] [--json FILE] [--no-wg]\n", argv[0]);
     return 2;
   }
   int batches[16] = {1, 256}, nb = 2, reps = 20;
@@ -590,6 +659,8 @@ int main(int argc, char **argv) {
       }
     } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
       json_path = argv[++i];
+    } else if (strcmp(argv[i], "--no-wg") == 0) {
+      g_no_wg = 1;
     } else {
       fprintf(stderr, "bench_gemm_shapes: unknown argument '%s'\n", argv[i]);
       return 2;
