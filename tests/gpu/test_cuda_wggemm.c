@@ -9,9 +9,10 @@
  * TOL of the reference, relative to max |reference| (a half output is rounded to 2^-11 relative, the sums
  * are float), a float32 output must hold exactly half values (the half result widened, as ri__cu_convgemm
  * gives), and every byte outside the slice must still be poison. Batch invariance: the first and the last
- * image of the batch, run alone (n = 1, their own copies of input and residual), must give the bytes they
- * got in the batch. Tiles: for the cases marked so, every tile shape with 3 and with 4 pipeline stages must
- * give the same bytes (whether the engine may pick the tile per batch).
+ * image of the batch, run alone (n = 1, their own copies of input and residual, the case's tile request:
+ * where that is the heuristic bm = 0, the tile height may differ too), must give the bytes they got in the
+ * batch. Tiles: for the cases marked so, every tile shape with 3 and with 4 pipeline stages must give the
+ * same bytes (whether the engine may pick the tile per batch).
  *
  * Argument checks (any device): refused geometries and misaligned pointers give cudaErrorInvalidValue. On a
  * device that is not compute capability 9.0 the launcher must answer cudaErrorNotSupported, and the cases
@@ -331,9 +332,11 @@ int main(void) {
       {3, 10, 10, 160, 96, 1, 0, 0, 1, 0, 0, 0, 128, 64, 1, 0, "bias + relu"},
       {2, 19, 19, 576, 160, 2, 0, 6, 1, 0, 0, 0, 128, 128, 8, 1, "clip(0, 6)"},
       {2, 10, 10, 960, 160, 1, 0, 0, 1, 1, 0, 0, 64, 128, 1, 0, "residual + relu"},
-      {3, 5, 5, 32, 273, 0, 0, 0, 1, 0, 1, 0, 64, 128, 1, 0, "unaligned Concat slice"},
+      {3, 5, 5, 32, 273, 0, 0, 0, 1, 1, 1, 0, 64, 128, 1, 0, "unaligned Concat slice, residual of odd pitch"},
       {2, 19, 19, 576, 96, 2, -0.25f, 0.75f, 1, 0, 2, 0, 128, 64, 1, 1, "aligned Concat slice"},
-      {2, 10, 10, 16, 546, 0, 0, 0, 1, 0, 0, 1, 0, 128, 1, 0, "float32 output, K below one step"},
+      {2, 10, 10, 16, 96, 0, 0, 0, 1, 0, 0, 1, 0, 128, 1, 0,
+       "float32 output (float4 stores), K below one step"},
+      {1, 7, 7, 32, 546, 1, 0, 0, 1, 0, 0, 1, 128, 64, 1, 0, "float32 output, N = 546 (element stores)"},
       {2, 3, 3, 160, 24, 2, 0, 6, 1, 1, 1, 1, 64, 64, 4, 0, "float32 output into a slice"},
       {1, 1, 1, 128, 546, 6, 0, 0, 1, 0, 0, 0, 64, 128, 4, 1, "M = 1, hard swish"},
       {2, 7, 9, 96, 96, 3, 0.1f, 0, 1, 1, 0, 0, 128, 128, 1, 0, "leaky relu, residual"},
