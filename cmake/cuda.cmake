@@ -64,7 +64,8 @@ target_compile_definitions(ri_objects PUBLIC RI_HAVE_CUDA=1)
 # configured architectures include 90 (90, 90-real, 90a ...) it builds in an object library of its own for
 # compute_90a / sm_90a alone: a source-level -gencode would only add an sm_90a image to the target's
 # compute_90 / sm_90 ones, whose copy of the kernel is the empty stub, and which of two 9.0 images the driver
-# loads is not ours to pick. Otherwise it stays in ri_cuda_kernels as a stub that the launcher never runs.
+# loads is not ours to pick. Otherwise it stays in ri_cuda_kernels as a stub that the launcher, compiled
+# without RI_WG_SM90A, never runs (it answers cudaErrorNotSupported).
 set(RI_WG_SOURCE ${CMAKE_SOURCE_DIR}/src/backend/cuda/k_pwgemm_wg.cu)
 set(_ri_has_sm90 OFF)
 foreach(_a IN LISTS CMAKE_CUDA_ARCHITECTURES)
@@ -88,6 +89,7 @@ target_sources(runinfer PRIVATE $<TARGET_OBJECTS:ri_cuda_kernels>)
 if(_ri_has_sm90)
   add_library(ri_cuda_kernels_sm90a OBJECT ${RI_WG_SOURCE})
   target_include_directories(ri_cuda_kernels_sm90a PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
+  target_compile_definitions(ri_cuda_kernels_sm90a PRIVATE RI_WG_SM90A=1)
   set_target_properties(ri_cuda_kernels_sm90a PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON
                                                          POSITION_INDEPENDENT_CODE ON CUDA_ARCHITECTURES OFF)
   target_compile_options(ri_cuda_kernels_sm90a PRIVATE

@@ -44,9 +44,9 @@
  * the operands' shared memory is rewritten).
  *
  * Build: wgmma exists only for the arch-specific target sm_90a; cmake/cuda.cmake compiles this file for
- * compute_90a / sm_90a alone when the configured architectures include 90. Other targets compile a stub
- * kernel that traps (it must never run: the launcher refuses devices other than compute capability 9.0 and
- * kernels without an sm_90 binary). */
+ * compute_90a / sm_90a alone, with RI_WG_SM90A defined, when the configured architectures include 90.
+ * Otherwise the kernel is a stub that traps, and the launcher, built without RI_WG_SM90A, never runs it; it
+ * also refuses devices other than compute capability 9.0 and a kernel without an sm_90 binary. */
 #include <atomic>
 #include <type_traits>
 
@@ -58,6 +58,11 @@ namespace {
 constexpr int WG_BK = 64;        /* K step, halves: one 128-byte row of a tile */
 constexpr int ROW_BYTES = 128;   /* bytes of one tile row per K step */
 constexpr int ATOM_BYTES = 1024; /* one 128-byte swizzle atom: 8 rows */
+#if defined(RI_WG_SM90A)
+constexpr bool WG_BUILT = true; /* this file was compiled for sm_90a (cmake/cuda.cmake) */
+#else
+constexpr bool WG_BUILT = false;
+#endif
 
 /* Shared memory of a BM x BN tile: STAGES (3 or 4) buffers of A (BM rows) then B (BN rows); the 1 KiB extra
  * lets the kernel align the buffers to 1024 bytes (the swizzle atoms' base offset stays 0). Three stages keep
@@ -355,8 +360,9 @@ __global__ void __launch_bounds__(wg_shape<BM, BN, NST>::THREADS)
   }
 #else
   (void)p, (void)x, (void)w, (void)bias, (void)res, (void)y;
+  (void)WG_BK, (void)wg_shape<BM, BN, NST>::A_BYTES; /* used only by the sm_90a kernel */
 #if defined(__CUDA_ARCH__)
-  __trap(); /* built without sm_90a: must never run (the launcher refuses) */
+  __trap();                                          /* built without sm_90a: must never run (the launcher refuses) */
 #endif
 #endif
 }
@@ -431,6 +437,7 @@ extern "C" cudaError_t ri__cu_pwgemm_wg_tile(cudaStream_t s, const ri__cu_convge
     return cudaErrorInvalidValue;
   int64_t M = (int64_t)p->n * p->oh * p->ow;
   if (M <= 0) return cudaSuccess;
+  if (!WG_BUILT) return cudaErrorNotSupported;
   if (bm == 0) /* 128 rows when that still gives 132 multiprocessors two tiles each (as k_convgemm.cu) */
     bm = (M + 127) / 128 * ((p->m_out + bn - 1) / bn) >= 264 ? 128 : 64;
   int dev = 0, major = 0, minor = 0;
