@@ -14,6 +14,9 @@
  * batch. Tiles: for the cases marked so, every tile shape with 3 and with 4 pipeline stages must give the
  * same bytes (whether the engine may pick the tile per batch).
  *
+ * First, exact one-hot cases whose wrong values name the row and channel they came from (test_onehot), as a
+ * diagnostic of the shared-memory and register layouts.
+ *
  * Argument checks (any device): refused geometries and misaligned pointers give cudaErrorInvalidValue. On a
  * device that is not compute capability 9.0 the launcher must answer cudaErrorNotSupported, and the cases
  * print SKIP lines.
@@ -281,6 +284,69 @@ static void test_case(const wcase *t) {
   free_prob(&P);
 }
 
+/* Exact data that tells a misplaced operand apart (a diagnostic for the layouts, as well as a check): x[m][k]
+ * = (m % 16) * 64 + k % 64 and one-hot weights w[n][k] = (k == n % k_total), no bias, so that y[m][n] must be
+ * exactly x[m][n % k_total] (integers below 1024: exact in half, and every other product is an exact zero).
+ * A wrong value names the row (mod 16) and the channel (mod 64) it came from: a wrong swizzle shows as a
+ * permuted channel, a wrong accumulator layout as a wrong row or column. */
+static void test_onehot(int bm, int bn) {
+  const int H = 10, W = 13, K = 160, N = 96; /* M = 130: three 64-row tiles, K: two full steps and a half */
+  const int M = H * W;
+  char name[160];
+  snprintf(name, sizeof name, "wggemm one-hot weights (exact, decodable) M=%d K=%d N=%d tile=%dx%d", M, K, N,
+           bm, bn);
+  size_t nx = (size_t)M * K, nw = (size_t)N * K, ny = (size_t)M * N;
+  uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hy = malloc(ny * 2);
+  void *dx = NULL, *dw = NULL, *dy = NULL;
+  cudaError_t e = cudaSuccess;
+  if (!hx || !hw || !hy) {
+    result(0, "%s: out of host memory", name);
+    goto done;
+  }
+  for (int m = 0; m < M; m++)
+    for (int k = 0; k < K; k++)
+      hx[(size_t)m * K + k] = ri__float_to_half((float)((m % 16) * 64 + k % 64));
+  for (int n = 0; n < N; n++)
+    for (int k = 0; k < K; k++)
+      hw[(size_t)n * K + k] = ri__float_to_half(k == n % K ? 1.f : 0.f);
+  e = cudaMalloc(&dx, nx * 2);
+  if (e == cudaSuccess) e = cudaMalloc(&dw, nw * 2);
+  if (e == cudaSuccess) e = cudaMalloc(&dy, ny * 2);
+  if (e == cudaSuccess) e = cudaMemcpy(dx, hx, nx * 2, cudaMemcpyHostToDevice);
+  if (e == cudaSuccess) e = cudaMemcpy(dw, hw, nw * 2, cudaMemcpyHostToDevice);
+  if (e == cudaSuccess) e = cudaMemset(dy, 0xff, ny * 2);
+  ri__cu_convgemm_args a;
+  memset(&a, 0, sizeof a);
+  a.n = 1, a.ih = a.oh = H, a.iw = a.ow = W, a.c = a.k = a.ldw = K, a.m_out = N;
+  a.kh = a.kw = a.sh = a.sw = a.dh = a.dw = 1;
+  a.rows_per_img = M, a.y_img_stride = (int64_t)M * N, a.ldy = N, a.ldr = N;
+  if (e == cudaSuccess) e = ri__cu_pwgemm_wg_tile(0, &a, bm, bn, 0, dx, dw, NULL, NULL, dy);
+  if (e == cudaSuccess) e = cudaDeviceSynchronize();
+  if (e == cudaSuccess) e = cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost);
+  if (e != cudaSuccess) {
+    result(0, "%s: %s", name, cudaGetErrorString(e));
+    goto done;
+  }
+  size_t bad = 0;
+  for (int m = 0; m < M; m++)
+    for (int n = 0; n < N; n++) {
+      float want = (float)((m % 16) * 64 + (n % K) % 64), got = ri__half_to_float(hy[(size_t)m * N + n]);
+      if (got == want) continue;
+      if (bad++ < 6) {
+        int v = (int)got;
+        if (got == (float)v && v >= 0 && v < 1024)
+          printf("  y[%d][%d] = %d: x of a row = %d mod 16, channel = %d mod 64 (want row %d, channel %d)\n",
+                 m, n, v, v / 64, v % 64, m % 16, (n % K) % 64);
+        else
+          printf("  y[%d][%d] = %g (want %g)\n", m, n, got, want);
+      }
+    }
+  result(bad == 0, "%s: %zu of %zu outputs differ", name, bad, ny);
+done:
+  cudaFree(dx), cudaFree(dw), cudaFree(dy);
+  free(hx), free(hw), free(hy);
+}
+
 /* Refused arguments: cudaErrorInvalidValue before any device work (fake, aligned pointers). */
 static void test_refusals(void) {
   ri__cu_convgemm_args a;
@@ -361,6 +427,9 @@ int main(void) {
     for (int i = 0; i < n_cases; i++)
       printf("SKIP wggemm %s: needs compute capability 9.0\n", wc[i].what);
   } else {
+    static const int tiles[4][2] = {{64, 64}, {64, 128}, {128, 64}, {128, 128}};
+    for (int i = 0; i < 4; i++)
+      test_onehot(tiles[i][0], tiles[i][1]);
     for (int i = 0; i < n_cases; i++)
       test_case(&wc[i]);
   }
