@@ -292,6 +292,7 @@ __global__ void __launch_bounds__(wg_shape<BM, BN, NST>::THREADS)
           v0 += f.x, v1 += f.y;
         } else if (n < p.m_out) {
           v0 += __half2float(rp[n]);
+          if (n + 1 < p.m_out) v1 += __half2float(rp[n + 1]); /* odd pitch: both, one by one */
         }
       }
       if (clampf) {
