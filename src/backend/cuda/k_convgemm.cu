@@ -28,6 +28,7 @@
 #include <type_traits>
 
 #include "backend/cuda/cu_common.cuh"
+#include "backend/cuda/cu_gemm_epi.cuh"
 #include "backend/cuda/cu_mma.cuh"
 
 namespace {
@@ -303,16 +304,8 @@ __global__ void __launch_bounds__(THREADS)
       if (res && m < M) {
         const __half *rp = res + (int64_t)m * p.ldr;
 #pragma unroll
-        for (int j = 0; j < NI; j++) {
-          int n = nw0 + j * 8 + t4 * 2;
-          if (n + 1 < p.m_out && p.ldr % 2 == 0) {
-            float2 f = __half22float2(*(const __half2 *)(rp + n));
-            v[j][0] += f.x, v[j][1] += f.y;
-          } else if (n < p.m_out) {
-            v[j][0] += __half2float(rp[n]);
-            if (n + 1 < p.m_out) v[j][1] += __half2float(rp[n + 1]); /* odd pitch: both, one by one */
-          }
-        }
+        for (int j = 0; j < NI; j++)
+          ri_cu_epi_res(rp, nw0 + j * 8 + t4 * 2, p.m_out, p.ldr, v[j][0], v[j][1]);
       }
       if (clampf) {
 #pragma unroll
@@ -348,60 +341,14 @@ __global__ void __launch_bounds__(THREADS)
 
   /* Phase 2: 16-byte chunks (8 channels of a pixel) from shared memory to the output. */
   const bool dense = p.y_img_stride == p.rows_per_img * p.ldy;
-  const bool vec = p.ldy % 8 == 0 && p.y_off % 8 == 0 && p.y_img_stride % 8 == 0;
+  const bool vec = ri_cu_epi_vec(p);
   constexpr int CH = BN / 8;
-  if constexpr (YF32) {
 #pragma unroll 2
-    for (int q = tid; q < BM * CH; q += THREADS) {
-      const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
-      if (m >= M || n >= p.m_out) continue;
-      const uint4 val = *(const uint4 *)&Cs[r][cc * 8];
-      const __half *hv = (const __half *)&val;
-      int64_t off;
-      if (dense) {
-        off = (int64_t)m * p.ldy;
-      } else {
-        int img = m / (int)p.rows_per_img, rr = m - img * (int)p.rows_per_img;
-        off = img * p.y_img_stride + (int64_t)rr * p.ldy;
-      }
-      float *yp = y + off + p.y_off + n;
-      float f[8];
-#pragma unroll
-      for (int e = 0; e < 8; e++)
-        f[e] = __half2float(hv[e]);
-      if (vec && n + 8 <= p.m_out) {
-        *(float4 *)yp = make_float4(f[0], f[1], f[2], f[3]);
-        *(float4 *)(yp + 4) = make_float4(f[4], f[5], f[6], f[7]);
-      } else {
-#pragma unroll
-        for (int e = 0; e < 8; e++)
-          if (n + e < p.m_out) yp[e] = f[e];
-      }
-    }
-  } else {
-    __half *yh = y;
-#pragma unroll 2
-    for (int q = tid; q < BM * CH; q += THREADS) {
-      const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
-      if (m >= M || n >= p.m_out) continue;
-      const uint4 val = *(const uint4 *)&Cs[r][cc * 8];
-      int64_t off;
-      if (dense) {
-        off = (int64_t)m * p.ldy;
-      } else {
-        int img = m / (int)p.rows_per_img, rr = m - img * (int)p.rows_per_img;
-        off = img * p.y_img_stride + (int64_t)rr * p.ldy;
-      }
-      __half *yp = yh + off + p.y_off + n;
-      if (vec && n + 8 <= p.m_out) {
-        *(uint4 *)yp = val;
-      } else {
-        const __half *hv = (const __half *)&val;
-#pragma unroll
-        for (int e = 0; e < 8; e++)
-          if (n + e < p.m_out) yp[e] = hv[e];
-      }
-    }
+  for (int q = tid; q < BM * CH; q += THREADS) {
+    const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
+    if (m >= M || n >= p.m_out) continue;
+    ri_cu_epi_store8(y + ri_cu_epi_row(p, m, dense) + p.y_off + n, *(const uint4 *)&Cs[r][cc * 8], vec, n,
+                     p.m_out);
   }
 }
 

@@ -23,6 +23,7 @@
 #include <atomic>
 
 #include "backend/cuda/cu_common.cuh"
+#include "backend/cuda/cu_gemm_epi.cuh"
 #include "backend/cuda/cu_mma.cuh"
 
 namespace {
@@ -134,7 +135,7 @@ __global__ void __launch_bounds__(THREADS)
   const float lo = p.act == RI_CU_ACT_RELU ? 0.f : p.act_a;
   const float hi = p.act == RI_CU_ACT_RELU ? INFINITY : p.act_b;
   const bool dense = p.y_img_stride == p.rows_per_img * p.ldy;
-  const bool vec = p.ldy % 8 == 0 && p.y_off % 8 == 0 && p.y_img_stride % 8 == 0;
+  const bool vec = ri_cu_epi_vec(p);
   const int ksteps = g.kp / 16;
   int st = 0;
   for (int tile = first, i = 0; tile < ntiles; tile += stride, i++) {
@@ -190,16 +191,8 @@ __global__ void __launch_bounds__(THREADS)
       if (res && m < M) {
         const __half *rp = res + (int64_t)m * p.ldr;
 #pragma unroll
-        for (int j = 0; j < NT; j++) {
-          const int n = j * 8 + t4 * 2;
-          if (n + 1 < p.m_out && p.ldr % 2 == 0) {
-            float2 f = __half22float2(*(const __half2 *)(rp + n));
-            v[j][0] += f.x, v[j][1] += f.y;
-          } else if (n < p.m_out) {
-            v[j][0] += __half2float(rp[n]);
-            if (n + 1 < p.m_out) v[j][1] += __half2float(rp[n + 1]); /* odd pitch: both, one by one */
-          }
-        }
+        for (int j = 0; j < NT; j++)
+          ri_cu_epi_res(rp, j * 8 + t4 * 2, p.m_out, p.ldr, v[j][0], v[j][1]);
       }
       if (clampf) {
 #pragma unroll
@@ -235,23 +228,8 @@ __global__ void __launch_bounds__(THREADS)
     for (int q = lane; q < ROWS * NT; q += 32) {
       const int r = q / NT, cc = q - r * NT, m = m0 + r, n = cc * 8;
       if (m >= M || n >= p.m_out) continue;
-      const uint4 val = *(const uint4 *)(Cs + r * LDC + n);
-      int64_t off;
-      if (dense) {
-        off = (int64_t)m * p.ldy;
-      } else {
-        int img = m / (int)p.rows_per_img, rr = m - img * (int)p.rows_per_img;
-        off = img * p.y_img_stride + (int64_t)rr * p.ldy;
-      }
-      __half *yp = y + off + p.y_off + n;
-      if (vec && n + 8 <= p.m_out) {
-        *(uint4 *)yp = val;
-      } else {
-        const __half *hv = (const __half *)&val;
-#pragma unroll
-        for (int e = 0; e < 8; e++)
-          if (n + e < p.m_out) yp[e] = hv[e];
-      }
+      ri_cu_epi_store8(y + ri_cu_epi_row(p, m, dense) + p.y_off + n, *(const uint4 *)(Cs + r * LDC + n), vec,
+                       n, p.m_out);
     }
     __syncwarp(); /* the staging rows are rewritten by the next tile */
   }
