@@ -15,7 +15,9 @@
  * (cuda_tactics.h): every code of the earlier forms (FFMA / half tiles, pointwise) decodes as before and
  * encodes back to itself; a 3xTF32 tactic encodes into its own form, which no other form (cuDNN,
  * depthwise / stem variants) decodes, and
- * back; a cuBLASLt tactic (bit 25) round-trips through its own form, which no other decoder takes;
+ * back; a cuBLASLt tactic (bit 25) round-trips through its own form, which no other decoder takes; a wgmma
+ * tactic (bits 28 and 23) encodes as cuda_tactics.h lays it out and round-trips, and no other decoder takes
+ * it; with RI_CUDA_WG=force on a device that runs the wgmma kernel, the fp16 engine names wgmma layers;
  * small graph-pass values stay not ours. Prints "build <prec> level L <cold|warm>: S s"
  * lines, PASS/FAIL lines, and "N passed, M failed". */
 #include <math.h>
@@ -28,6 +30,7 @@
 
 #include "../c/test_file.h"
 #include "backend/cuda/cuda_tactics.h"
+#include "backend/cuda/kernels.h"
 #include "core/half.h"
 #include "gpu_result.h"
 #include "runinfer/engine.h"
@@ -152,6 +155,11 @@ static void test_precision(const char *model_path, const char *model, ri_precisi
   free(f1);
   free(f2);
   result(named, "%s %s: layers name their tactic chosen at build in the engine description", model, pname);
+  /* RI_CUDA_WG=force on a device where the wgmma kernel runs: fp16 1x1 layers run it, named so */
+  const char *wg_env = getenv("RI_CUDA_WG");
+  if (prec == RI_PRECISION_FP16 && wg_env && strcmp(wg_env, "force") == 0 && ri__cu_pwgemm_wg_available())
+    result(json && strstr(json, "wgmma tiles ") && strstr(json, " us at max batch"),
+           "%s %s: with RI_CUDA_WG=force, layers run the wgmma kernel (\"wgmma tiles ...\")", model, pname);
   /* depthwise kernel variants (NHWC engines, unless RI_CUDA_DW_TACTICS=0 keeps variant 0 untuned) */
   const char *dw_env = getenv("RI_CUDA_DW_TACTICS");
   if (!nchw && !(dw_env && strcmp(dw_env, "0") == 0))
@@ -213,7 +221,7 @@ static void test_codes(void) {
         pwform ? (1 << 28 | pwmask << 24 | tiles << 15 | h) : (1 << 30 | seg << 23 | tiles << 15 | h);
     ri__cu_gemm_tac t;
     memset(&t, 0x55, sizeof t);
-    int ok = ri__cu_tac_decode(code, &t) && !t.tf32 && t.seg == (pwform ? 0 : seg) &&
+    int ok = ri__cu_tac_decode(code, &t) && !t.tf32 && !t.wg && t.seg == (pwform ? 0 : seg) &&
              ri__float_to_half(t.us) == h && ri__cu_tac_encode(&t) == code;
     for (int b = 0; ok && b < RI__CU_TAC_BUCKETS; b++)
       ok = t.tile[b] == (pwform && (pwmask >> b & 1) ? RI__CU_TILE_PW : (tiles >> 2 * b) & 3);
@@ -242,6 +250,45 @@ static void test_codes(void) {
          "tactic codes: %d codes of the FFMA / half / pointwise forms decode as documented and encode back",
          n_old);
   result(tf_ok, "tactic codes: %d 3xTF32 tactics round-trip through their own form (time within 1/64)", n_tf);
+  /* wgmma tactics: the pointwise form with bit 23, laid out as documented; no other decoder takes them */
+  int wg_ok = 1, n_wg = 0;
+  for (int k = 0; k < 4000; k++) {
+    r ^= r << 13, r ^= r >> 17, r ^= r << 5;
+    int seg = (int)(r % 128), tiles = (int)((r >> 7) & 0xff), s4 = (int)((r >> 15) & 15);
+    /* the form keeps the time's top 8 bits */
+    uint16_t h = ri__float_to_half((float)((r >> 19) % 5000) / 7.f + 0.5f) & 0x7f80;
+    ri__cu_gemm_tac a, b;
+    memset(&a, 0, sizeof a);
+    a.wg = 1;
+    a.seg = seg;
+    a.us = ri__half_to_float(h);
+    for (int q = 0; q < RI__CU_TAC_BUCKETS; q++)
+      a.tile[q] = (tiles >> 2 * q & 3) | (s4 >> q & 1 ? RI__CU_WG_S4 : 0);
+    int32_t code = ri__cu_tac_encode(&a);
+    int32_t want = 1 << 28 | 1 << 23 | s4 << 24 | tiles << 15 | seg << 8 | h >> 7;
+    memset(&b, 0x55, sizeof b);
+    ri__cu_lt_tac l;
+    ri__cu_dnn_tac d;
+    ri__cu_var_tac vt;
+    int ok = code == want && ri__cu_tac_decode(code, &b) && b.wg && !b.tf32 && b.seg == seg && b.us == a.us &&
+             ri__cu_tac_encode(&b) == code && !ri__cu_lt_tac_decode(code, &l) &&
+             !ri__cu_dnn_tac_decode(code, &d) && !ri__cu_var_tac_decode(code, &vt);
+    for (int q = 0; ok && q < RI__CU_TAC_BUCKETS; q++)
+      ok = b.tile[q] == a.tile[q];
+    /* the same bits without bit 23 are a pointwise tactic (or a plain one with an empty mask) */
+    ok = ok && ri__cu_tac_decode(code & ~(1 << 23), &b) && !b.wg;
+    int bm = 0, bn = 0;
+    ri__cu_tac_tile(RI__CU_KIND_WG, a.tile[0], &bm, &bn);
+    const int shapes[4][2] = {{128, 64}, {64, 64}, {128, 128}, {64, 128}};
+    ok = ok && bm == shapes[tiles & 3][0] && bn == shapes[tiles & 3][1];
+    wg_ok &= ok;
+    n_wg++;
+  }
+  result(
+      wg_ok,
+      "tactic codes: %d wgmma tactics encode as documented (bit 28 and 23) and round-trip; no other decoder "
+      "takes them",
+      n_wg);
   /* cuBLASLt tactics (bit 25): their own form, which no other decoder takes, and no other form decodes as one
    */
   int lt_ok = 1, n_lt = 0;

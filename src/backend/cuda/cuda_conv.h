@@ -37,6 +37,11 @@ typedef struct {
   int lt, lt_algo, lt_tag; /* lt_tag: ri__cu_ltconv_algo_tag of the algorithm chosen at build */
   float lt_us;             /* its timed time at the maximum batch */
   int64_t bh_off;          /* the bias as half (cuBLASLt with a half output may want it so), -1 none */
+  /* fp16 1x1 GEMMs: the Hopper wgmma kernel (k_pwgemm_wg.cu) at every batch from a tactic (cuda_tactics.h);
+   * wg_on: it runs on this engine's device, else the own kernel with seg at every batch */
+  int wg, wg_on;
+  int wg_tile[RI__CU_TAC_BUCKETS]; /* ri__cu_tac_tile ids of RI__CU_KIND_WG, | RI__CU_WG_S4: four stages */
+  float wg_us;                     /* its timed time at the maximum batch */
 } conv_aux;
 
 typedef struct {

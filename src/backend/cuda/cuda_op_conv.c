@@ -244,8 +244,47 @@ void ri__cu_conv_tune_args(const cu_state *st, int ni, int batch, ri__cu_convgem
   *bias = a->b_off >= 0 ? ri__cu_const_ptr(st, a->b_off) : NULL;
 }
 
+/* A wgmma tactic (fp16 engines): the node runs k_pwgemm_wg.cu at every batch where the kernel is available
+ * on this device and the geometry is one it runs, else the own kernel with the stored segment length (tiles
+ * from the heuristics, or the build's own tactic: the same bits) at every batch, and says so in its name. */
+static void set_wg_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
+  conv_aux *a = st->nodes[ni].aux;
+  const ri__node *n = &st->g->nodes[ni];
+  a->wg = 1;
+  a->seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
+  a->wg_us =
+      ri__half_to_float((uint16_t)(ri__float_to_half(t->us) & 0x7f80)); /* as the engine file keeps it */
+  conv_geo geo;
+  ri__cu_conv_geometry(n->params, &st->g->values[n->inputs[0]].shape, &st->g->values[n->outputs[0]].shape,
+                       &geo);
+  ri__cu_convgemm_args ga;
+  gemm_args(st, ni, &geo, &ga);
+  a->wg_on = ri__cu_pwgemm_wg_supported(&ga) && ri__cu_pwgemm_wg_available();
+  char tiles[RI__CU_TAC_BUCKETS][16];
+  for (int b = 0; b < RI__CU_TAC_BUCKETS; b++) {
+    a->wg_tile[b] = t->tile[b] & (3 | RI__CU_WG_S4);
+    int bm, bn;
+    ri__cu_tac_tile(RI__CU_KIND_WG, a->wg_tile[b], &bm, &bn);
+    snprintf(tiles[b], sizeof tiles[b], "%dx%ds%d", bm, bn, a->wg_tile[b] & RI__CU_WG_S4 ? 4 : 3);
+  }
+  if (a->wg_on)
+    snprintf(a->label, sizeof a->label, "wgmma tiles %s/%s/%s/%s, %.1f us at max batch", tiles[0], tiles[1],
+             tiles[2], tiles[3], (double)a->wg_us);
+  else
+    snprintf(
+        a->label, sizeof a->label,
+        "gemm_nhwc_f16 seg %d (wgmma tactic, the kernel does not run on this device), %.1f us at max batch",
+        a->seg, (double)a->wg_us);
+  st->nodes[ni].name = a->label;
+}
+
 void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
   conv_aux *a = st->nodes[ni].aux;
+  if (t->wg) {
+    if (st->fp16 && a->gemm) set_wg_tactic(st, ni, t);
+    return;
+  }
+  a->wg = a->wg_on = 0;
   a->seg = t->seg;
   a->tuned = 1;
   a->tf32 = t->tf32 && !st->fp16;
@@ -272,6 +311,24 @@ void ri__cu_conv_set_tactic(cu_state *st, int ni, const ri__cu_gemm_tac *t) {
   st->nodes[ni].name = a->label;
 }
 
+int ri__cu_conv_wg_tune_args(const cu_state *st, int ni, int batch, ri__cu_convgemm_args *ga, const void **w,
+                             const float **bias, int *res) {
+  const cu_node *cn = &st->nodes[ni];
+  const conv_aux *a = cn->aux;
+  if (!st->fp16 || !a || !a->gemm || cn->skip || a->kh != 1 || a->kw != 1) return 0;
+  const ri__node *n = &st->g->nodes[ni];
+  conv_geo geo;
+  ri__cu_conv_geometry(n->params, &st->g->values[n->inputs[0]].shape, &st->g->values[n->outputs[0]].shape,
+                       &geo);
+  geo.n = batch;
+  gemm_args(st, ni, &geo, ga); /* the output form the node runs: slice, output type, activation */
+  if (!ri__cu_pwgemm_wg_supported(ga) || !ri__cu_pwgemm_wg_available()) return 0;
+  *w = ri__cu_const_ptr(st, a->w_off);
+  *bias = a->b_off >= 0 ? ri__cu_const_ptr(st, a->b_off) : NULL;
+  *res = cn->fusable && cn->co.res_v >= 0;
+  return 1;
+}
+
 int ri__cu_conv_lt_tune_args(const cu_state *st, int ni, int batch, ri__cu_ltconv_shape *s, int64_t *y_off,
                              const void **w, const float **bias_f, const void **bias_h) {
   if (!ri__cu_conv_lt_shape(st, ni, batch, s, y_off)) return 0;
@@ -286,6 +343,7 @@ void ri__cu_conv_set_lt_tactic(cu_state *st, int ni, const ri__cu_lt_tac *t) {
   conv_aux *a = st->nodes[ni].aux;
   if (!a || !a->gemm || !st->fp16) return;
   a->lt = 1;
+  a->wg = a->wg_on = 0; /* one tactic per node: cuBLASLt replaces a wgmma one */
   a->lt_algo = t->algo & 7;
   a->lt_tag = t->tag & 15;
   a->seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
@@ -311,8 +369,17 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
     ri__cu_lt_tac lt = {a->lt_algo, a->lt_tag, a->seg, a->lt_us};
     return ri__cu_lt_tac_encode(&lt);
   }
-  if (!a->gemm || !a->tuned) return 0;
   ri__cu_gemm_tac t;
+  memset(&t, 0, sizeof t);
+  if (a->gemm && a->wg) { /* kept where the kernel does not run, so that a saved engine keeps the choice */
+    t.wg = 1;
+    t.seg = a->seg;
+    t.us = a->wg_us;
+    for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+      t.tile[b] = a->wg_tile[b];
+    return ri__cu_tac_encode(&t);
+  }
+  if (!a->gemm || !a->tuned) return 0;
   t.seg = a->seg;
   t.us = a->tuned_us;
   t.tf32 = a->tf32;
@@ -604,16 +671,16 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     RI__TRY(batch1_segments(st, ni, &geo, a, err));
     cu_node *cn = &st->nodes[ni];
     cn->name = st->fp16 ? "gemm_nhwc_f16" : "gemm_nhwc_f32";
-    ri__cu_gemm_tac tac;
-    if (ri__cu_tac_decode(n->tactic, &tac)) ri__cu_conv_set_tactic(st, ni, &tac); /* stored at build */
-    ri__cu_lt_tac lt;
-    if (st->fp16 && ri__cu_lt_tac_decode(n->tactic, &lt)) ri__cu_conv_set_lt_tactic(st, ni, &lt); /* stored */
     cn->fusable = 1;
     st->uses_gemm = 1;
     cn->co.out_v = n->outputs[0];
     cn->co.res_v = -1;
     cn->co.act = (int)n->act, cn->co.act_a = n->act_a, cn->co.act_b = n->act_b;
     cn->co.y_off = 0, cn->co.ldy = a->m, cn->co.img_stride = 0;
+    ri__cu_gemm_tac tac;
+    if (ri__cu_tac_decode(n->tactic, &tac)) ri__cu_conv_set_tactic(st, ni, &tac); /* stored at build */
+    ri__cu_lt_tac lt;
+    if (st->fp16 && ri__cu_lt_tac_decode(n->tactic, &lt)) ri__cu_conv_set_lt_tactic(st, ni, &lt); /* stored */
     return RI_OK;
   }
   st->uses_cudnn = 1;
@@ -703,6 +770,13 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
     }
     ri__cu_convgemm_args ga;
     gemm_args(st, ni, &geo, &ga);
+    if (a->wg_on) { /* the wgmma kernel at every batch (an error here is not a reason to switch kernels) */
+      const int id = a->wg_tile[ri__cu_tac_bucket(batch_of(&geo))];
+      int bm, bn;
+      ri__cu_tac_tile(RI__CU_KIND_WG, id, &bm, &bn);
+      CU_RT(ri__cu_pwgemm_wg_tile(c->stream, &ga, bm, bn, id & RI__CU_WG_S4 ? 4 : 3, x, w, bias, res, y));
+      return RI_OK;
+    }
     const int f32 = !st->fp16;
     const int kind = st->fp16 ? RI__CU_KIND_F16 : a->tf32 ? RI__CU_KIND_TF32 : RI__CU_KIND_F32;
     ri__cu_convgemm_tactic tac = {0, 0, a->seg, -1, 0};

@@ -30,6 +30,22 @@
  * RI_CUDA_F32_TF32=0 keeps the tuner from offering it (for before/after comparisons); =force makes the
  * tuner choose it wherever it runs (tests); its tiles are still timed.
  *
+ * In fp16 engines a 1x1 convolution that the Hopper wgmma kernel runs (k_pwgemm_wg.cu) may run it at every
+ * batch (its sums differ from k_convgemm.cu's in the last bits; its tiles and stage counts give the same
+ * bits, so they may differ per bucket). Stored inside the pointwise form, which never sets bit 23:
+ *   bits 29..30    0, bit 28 1, bit 23 1
+ *   bits 24..27    bucket b runs 4 pipeline stages when bit 24 + b is set, else 3
+ *   bits 15..22    wgmma tile of bucket b in bits 15 + 2b .. 16 + 2b: 0 = 128x64, 1 = 64x64, 2 = 128x128,
+ *                  3 = 64x128 (ri__cu_tac_tile with RI__CU_KIND_WG)
+ *   bits 8..14     the own kernel's K segment length in 32-deep steps (0: one segment), which a context runs
+ *                  at every batch (tiles from the heuristics) where the wgmma kernel is not available
+ *   bits 0..7      the timed time at the maximum batch as the top 8 of a half float's 15 bits (3 mantissa
+ * bits) In ri__cu_gemm_tac: wg 1, tile[b] = the tile id | RI__CU_WG_S4 for four stages, us the time at the
+ * maximum batch. RI_CUDA_WG=0 keeps the tuner from offering it (before/after comparisons); =force takes it
+ * wherever it applies (tests; cuBLASLt is then not tried on those nodes); default offered: taken when 10 %
+ * faster than the own tactic at the maximum batch's bucket and at most 1.25x slower at every other timed
+ * bucket.
+ *
  * A convolution on cuDNN stores the algorithm a context chose at build (fastest that passed the batch-
  * invariance check, cuda_op_conv.c), so that every context of the engine, in any process, runs the same one
  * and none searches again:
@@ -69,15 +85,18 @@
 #define RI__CU_TILE_PW     4
 #define RI__CU_TAC_TF32    (1 << 26)
 #define RI__CU_TAC_LT      (1 << 25)
+#define RI__CU_TAC_WG      (1 << 23) /* with RI__CU_TAC_PW: the wgmma form */
+#define RI__CU_WG_S4       4         /* in a wgmma tile id: four pipeline stages (else three) */
 
 /* Which implicit-GEMM kernel a tile id refers to. */
-enum { RI__CU_KIND_F16 = 0, RI__CU_KIND_F32 = 1, RI__CU_KIND_TF32 = 2 };
+enum { RI__CU_KIND_F16 = 0, RI__CU_KIND_F32 = 1, RI__CU_KIND_TF32 = 2, RI__CU_KIND_WG = 3 };
 
 typedef struct {
-  int seg;                      /* K segment length, 0 .. RI__CU_TAC_MAX_SEG */
-  int tile[RI__CU_TAC_BUCKETS]; /* tile ids, 0 .. 3, or RI__CU_TILE_PW (then seg is 0) */
-  float us;                     /* timed time at batch 1 (microseconds) */
+  int seg;                      /* K segment length, 0 .. RI__CU_TAC_MAX_SEG (wgmma: the own kernel's) */
+  int tile[RI__CU_TAC_BUCKETS]; /* tile ids, 0 .. 3, or RI__CU_TILE_PW (then seg is 0); wgmma: 0 .. 7 */
+  float us;                     /* timed time at batch 1 (microseconds); wgmma: at the maximum batch */
   int tf32;                     /* fp32 engines: the 3xTF32 kernel (tiles ids of its own, no pointwise) */
+  int wg;                       /* fp16 engines: the wgmma kernel at every batch (tile ids of its own) */
 } ri__cu_gemm_tac;
 
 typedef struct {
@@ -110,7 +129,8 @@ int ri__cu_tac_bucket(int batch);
 int ri__cu_tac_bucket_batch(int bucket);
 /* Tile id <-> shape, of the half tensor-core kernel (kind RI__CU_KIND_F16), of the fp32 FFMA one
  * (RI__CU_KIND_F32: ids 0..3 of ri__cu_convgemm_f32_tile) or of the 3xTF32 one (RI__CU_KIND_TF32:
- * ri__cu_convgemm_tf32_tile); RI__CU_TILE_PW: 0 x 0, the pointwise kernel sets the tactic's pw instead. */
+ * ri__cu_convgemm_tf32_tile); RI__CU_TILE_PW: 0 x 0, the pointwise kernel sets the tactic's pw instead.
+ * RI__CU_KIND_WG: the wgmma kernel's tiles (the stage bit RI__CU_WG_S4 ignored). */
 void ri__cu_tac_tile(int kind, int id, int *bm, int *bn);
 /* The convolution GEMM tactic of a tile id with segment length seg, for the kernel of that kind. */
 ri__cu_convgemm_tactic ri__cu_tac_launch(int kind, int id, int seg);
@@ -132,6 +152,11 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni);
 int ri__cu_conv_lt_tune_args(const cu_state *st, int ni, int batch, ri__cu_ltconv_shape *s, int64_t *y_off,
                              const void **w, const float **bias_f, const void **bias_h);
 void ri__cu_conv_set_lt_tactic(cu_state *st, int ni, const ri__cu_lt_tac *t);
+/* wgmma side (cuda_op_conv.c): 1 and the node's arguments at `batch` as it runs (its output slice, output
+ * type, activation; *res 1 when it reads a fused residual), weights and bias when fp16 node ni can run the
+ * wgmma kernel on this device, else 0. ri__cu_conv_set_tactic applies a tactic with wg set. */
+int ri__cu_conv_wg_tune_args(const cu_state *st, int ni, int batch, ri__cu_convgemm_args *ga, const void **w,
+                             const float **bias, int *res);
 /* Build: keeps the cuDNN algorithm context c chose for node ni (a cuDNN convolution) as its tactic. */
 void ri__cu_conv_keep_algo(cu_ctx *c, int ni);
 

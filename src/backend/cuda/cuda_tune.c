@@ -35,6 +35,12 @@
 
 int32_t ri__cu_tac_encode(const ri__cu_gemm_tac *t) {
   int seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
+  if (t->wg) {
+    int32_t code = RI__CU_TAC_PW | RI__CU_TAC_WG | (int32_t)seg << 8;
+    for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+      code |= (int32_t)(t->tile[b] & 3) << (15 + 2 * b) | (t->tile[b] & RI__CU_WG_S4 ? 1 << (24 + b) : 0);
+    return code | (int32_t)((ri__float_to_half(fabsf(t->us)) & 0x7fff) >> 7);
+  }
   if (t->tf32) {
     int32_t code = RI__CU_TAC_TF32 | (int32_t)seg << 19;
     for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
@@ -55,6 +61,16 @@ int ri__cu_tac_decode(int32_t code, ri__cu_gemm_tac *t) {
   int pw = code >= 0 && !(code & (RI__CU_TAC_MARK | RI__CU_TAC_DNN)) && (code & RI__CU_TAC_PW);
   int tf32 = code >= 0 && !(code & (RI__CU_TAC_MARK | RI__CU_TAC_DNN | RI__CU_TAC_PW | RI__CU_TAC_VAR)) &&
              (code & RI__CU_TAC_TF32);
+  if (pw && (code & RI__CU_TAC_WG)) {
+    t->tf32 = 0;
+    t->wg = 1;
+    t->seg = (code >> 8) & 0x7f;
+    for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
+      t->tile[b] = ((code >> (15 + 2 * b)) & 3) | ((code >> (24 + b)) & 1 ? RI__CU_WG_S4 : 0);
+    t->us = ri__half_to_float((uint16_t)((code & 0xff) << 7));
+    return 1;
+  }
+  t->wg = 0;
   if (tf32) {
     t->tf32 = 1;
     t->seg = (code >> 19) & 0x7f;
@@ -107,6 +123,12 @@ int ri__cu_tac_bucket_batch(int bucket) { return bucket == 0 ? 1 : bucket == 1 ?
 
 void ri__cu_tac_tile(int kind, int id, int *bm, int *bn) {
   static const int t[4][2] = {{128, 64}, {64, 64}, {128, 32}, {64, 32}};
+  static const int wg[4][2] = {{128, 64}, {64, 64}, {128, 128}, {64, 128}};
+  if (kind == RI__CU_KIND_WG) {
+    *bm = wg[id & 3][0];
+    *bn = wg[id & 3][1];
+    return;
+  }
   if (id == RI__CU_TILE_PW) {
     *bm = *bn = 0;
     return;
@@ -171,9 +193,10 @@ typedef struct {
 /* Geometry part of the cache key. */
 static void geometry_key(const ri__cu_convgemm_args *a, int kind, char *buf, size_t cap) {
   snprintf(buf, cap, "%s ih%d iw%d c%d oh%d ow%d m%d k%dx%d s%d,%d d%d,%d p%d,%d ldw%d act%d f32%d",
-           kind == RI__CU_KIND_TF32  ? "convgemm_tf32"
-           : kind == RI__CU_KIND_F32 ? "convgemm_f32"
-                                     : "convgemm",
+           kind == RI__CU_KIND_WG     ? "pwgemm_wg"
+           : kind == RI__CU_KIND_TF32 ? "convgemm_tf32"
+           : kind == RI__CU_KIND_F32  ? "convgemm_f32"
+                                      : "convgemm",
            a->ih, a->iw, a->c, a->oh, a->ow, a->m_out, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->pad_t,
            a->pad_l, a->ldw, a->act, a->y_f32);
 }
@@ -342,12 +365,13 @@ static ri_status time_lt(tuner *t, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t 
   return t->cache ? ri__tcache_put(t->cache, key, *us, err) : RI_OK;
 }
 
-/* Whether algorithm times lt (per bucket, INFINITY: refused) may replace the own tactic's (own, NAN: not
- * timed): at least 10 % faster at the maximum batch's bucket and at most 1.25x slower at every other timed
- * bucket (engines serve partial batches; docs/decisions.md). The margin: in the H200 A/B of 2026-11-27 the
- * engine of maximum batch 1 ran 4-5 us slower (0.315 -> 0.319 ms) with the algorithms that won the
- * back-to-back timing by less; a launch inside a CUDA graph is not a launch in a timing loop. */
-static int lt_wins(const float *lt, const float *own, int bmax) {
+/* Whether a candidate's times lt (per bucket, INFINITY: refused; a cuBLASLt algorithm or the wgmma kernel)
+ * may replace the own tactic's (own, NAN: not timed): at least 10 % faster at the maximum batch's bucket and
+ * at most 1.25x slower at every other timed bucket (engines serve partial batches; docs/decisions.md). The
+ * margin: in the H200 A/B of 2026-11-27 the engine of maximum batch 1 ran 4-5 us slower (0.315 -> 0.319 ms)
+ * with the cuBLASLt algorithms that won the back-to-back timing by less; a launch inside a CUDA graph is not
+ * a launch in a timing loop. */
+static int beats_own(const float *lt, const float *own, int bmax) {
   if (!isfinite(lt[bmax]) || !(lt[bmax] < 0.9f * own[bmax])) return 0;
   for (int b = 0; b < RI__CU_TAC_BUCKETS; b++)
     if (b != bmax && !isnan(own[b]) && !(lt[b] <= 1.25f * own[b])) return 0;
@@ -408,7 +432,8 @@ static ri_status tune_lt(tuner *t, cu_state *st, int ni, int level, const float 
       if (batches[k]) rs = time_lt(t, &p, &res[i].algo, i, batches[k], &b, &lt_us[k], err);
     }
     if (rs != RI_OK || !isfinite(lt_us[0]) || !isfinite(lt_us[bmax])) continue;
-    if ((mode == 2 || lt_wins(lt_us, own_us, bmax)) && lt_us[bmax] < best_us) best = i, best_us = lt_us[bmax];
+    if ((mode == 2 || beats_own(lt_us, own_us, bmax)) && lt_us[bmax] < best_us)
+      best = i, best_us = lt_us[bmax];
   }
   ri__cu_ltconv_destroy(&p);
   (void)cudaStreamSynchronize(t->s);
@@ -419,6 +444,128 @@ static ri_status tune_lt(tuner *t, cu_state *st, int ni, int level, const float 
     ri__cu_conv_set_lt_tactic(st, ni, &lt);
   }
   return rs;
+}
+
+/* ---- the Hopper wgmma kernel for fp16 1x1 convolutions (k_pwgemm_wg.cu) ---- */
+
+/* RI_CUDA_WG: 1 offered (default), 0 not (=0), 2 taken wherever it applies (=force: tests). */
+static int wg_mode(void) {
+  const char *e = getenv("RI_CUDA_WG");
+  if (e && strcmp(e, "0") == 0) return 0;
+  return e && strcmp(e, "force") == 0 ? 2 : 1;
+}
+
+/* Elements from the output's first one to the end of the last image's rows, in a's output form. */
+static int64_t wg_out_elems(const ri__cu_convgemm_args *a) {
+  int64_t rows = a->rows_per_img > 0 ? a->rows_per_img : 1, imgs = a->n > 0 ? a->n : 1;
+  int64_t last = a->y_off + (imgs - 1) * a->y_img_stride + (rows - 1) * a->ldy + a->m_out;
+  int64_t dense = a->y_off + imgs * a->y_img_stride;
+  return last > dense ? last : dense;
+}
+
+/* Mean microseconds of one launch of wgmma tile id (| RI__CU_WG_S4: four stages) in the node's form a
+ * (INFINITY when it does not run), through the cache: the key names the kernel ("pwgemm_wg"), the output
+ * form (slice, residual pitch) and the tile. */
+static ri_status time_wg(tuner *t, const ri__cu_convgemm_args *a, int id, const void *w, const float *bias,
+                         const void *res, void *y, float *us, ri__err *err) {
+  int bm, bn, stages = id & RI__CU_WG_S4 ? 4 : 3;
+  ri__cu_tac_tile(RI__CU_KIND_WG, id, &bm, &bn);
+  char geo[400], key[RI__TCACHE_MAX_KEY];
+  geometry_key(a, RI__CU_KIND_WG, geo, sizeof geo);
+  snprintf(key, sizeof key, "%s|%s%s ldy%lld off%lld img%lld ldr%lld|n%d wg%dx%ds%d", t->fp, geo,
+           res ? " res" : "", (long long)a->ldy, (long long)a->y_off, (long long)a->y_img_stride,
+           (long long)a->ldr, a->n, bm, bn, stages);
+  if (t->cache && ri__tcache_get(t->cache, key, us)) return RI_OK;
+  *us = INFINITY;
+  cudaError_t e = ri__cu_pwgemm_wg_tile(t->s, a, bm, bn, stages, t->x, w, bias, res, y);
+  if (e == cudaSuccess) e = cudaEventRecord(t->e0, t->s);
+  for (int r = 0; e == cudaSuccess && r < t->reps; r++)
+    e = ri__cu_pwgemm_wg_tile(t->s, a, bm, bn, stages, t->x, w, bias, res, y);
+  if (e == cudaSuccess) e = cudaEventRecord(t->e1, t->s);
+  if (e == cudaSuccess) e = cudaEventSynchronize(t->e1);
+  float ms = 0.f;
+  if (e == cudaSuccess) e = cudaEventElapsedTime(&ms, t->e0, t->e1);
+  if (e != cudaSuccess) {
+    (void)cudaStreamSynchronize(t->s);
+    (void)cudaGetLastError();
+    return RI_OK; /* not run here: never chosen, not cached */
+  }
+  *us = ms * 1000.f / (float)t->reps;
+  return t->cache ? ri__tcache_put(t->cache, key, *us, err) : RI_OK;
+}
+
+/* The wgmma tile ids timed: the four tiles with three and with four stages (test_cuda_wggemm: every
+ * combination gives the same bits, so each bucket takes its fastest). */
+#define WG_CANDS 8
+
+/* After the own tactic of fp16 node ni is set (own_us its time per timed bucket, seg its K segment length):
+ * times the wgmma kernel's tiles at the maximum batch's bucket in the form the node runs, and, when the best
+ * is 10 % faster than the own tactic there (or RI_CUDA_WG=force), at the other timed buckets; applies it
+ * when it wins by beats_own's rule. *taken 1 then, and wg_us its time per bucket (INFINITY: not timed).
+ * A failure of the timing leaves the own tactic; only a cache error is returned. */
+static ri_status tune_wg(tuner *t, cu_state *st, int ni, int level, const float *own_us, int seg,
+                         float *wg_us, int *taken, ri__err *err) {
+  const int mode = wg_mode(), max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
+  *taken = 0;
+  for (int k = 0; k < RI__CU_TAC_BUCKETS; k++)
+    wg_us[k] = INFINITY;
+  ri__cu_convgemm_args a;
+  const void *w;
+  const float *bias;
+  int has_res = 0;
+  if (!mode || !ri__cu_conv_wg_tune_args(st, ni, max_batch, &a, &w, &bias, &has_res)) return RI_OK;
+  if (has_res && !t->r) return RI_OK;
+  int batches[RI__CU_TAC_BUCKETS], nb = 1;
+  for (int k = 0; k < RI__CU_TAC_BUCKETS; k++) {
+    batches[k] = timed_batch(k, max_batch, level);
+    if (batches[k] > nb) nb = batches[k];
+  }
+  ri__cu_conv_wg_tune_args(st, ni, nb, &a, &w, &bias, &has_res);
+  const size_t es = a.y_f32 ? 4 : 2;
+  const size_t y_bytes = (size_t)wg_out_elems(&a) * es;
+  /* x and the residual were sized for min(max batch, 256), the most that is timed */
+  if ((size_t)a.n * a.ih * a.iw * a.c * 2 > t->x_bytes ||
+      (has_res && (size_t)a.n * a.oh * a.ow * a.ldr * 2 > t->r_bytes))
+    return RI_OK;
+  void *y = NULL;
+  if (cudaMalloc(&y, y_bytes) != cudaSuccess || cudaMemsetAsync(y, 0, y_bytes, t->s) != cudaSuccess) {
+    (void)cudaGetLastError();
+    cudaFree(y);
+    return RI_OK;
+  }
+  ri__cu_gemm_tac tac;
+  memset(&tac, 0, sizeof tac);
+  tac.wg = 1;
+  tac.seg = seg;
+  int ids[RI__CU_TAC_BUCKETS] = {-1, -1, -1, -1};
+  ri_status rs = RI_OK;
+  /* the maximum batch's bucket first: the other buckets are timed only when it may win there */
+  for (int j = 0; rs == RI_OK && j < RI__CU_TAC_BUCKETS; j++) {
+    int k = j == 0 ? bmax : j <= bmax ? j - 1 : j;
+    if (!batches[k]) continue;
+    ri__cu_conv_wg_tune_args(st, ni, batches[k], &a, &w, &bias, &has_res);
+    for (int id = 0; rs == RI_OK && id < WG_CANDS; id++) {
+      float us;
+      rs = time_wg(t, &a, id, w, bias, has_res ? t->r : NULL, y, &us, err);
+      if (rs == RI_OK && us < wg_us[k]) wg_us[k] = us, ids[k] = id;
+    }
+    if (k == bmax && (ids[k] < 0 || (mode != 2 && !(wg_us[k] < 0.9f * own_us[k])))) break;
+  }
+  (void)cudaStreamSynchronize(t->s);
+  cudaFree(y);
+  (void)cudaGetLastError();
+  if (rs != RI_OK || ids[0] < 0 || ids[bmax] < 0) return rs;
+  int ok = 1;
+  for (int k = 0; k < RI__CU_TAC_BUCKETS; k++)
+    if (batches[k] && ids[k] < 0) ok = 0; /* a timed bucket where it did not run */
+  if (!ok || (mode != 2 && !beats_own(wg_us, own_us, bmax))) return RI_OK;
+  /* buckets that were not timed take the tile of the one below (as the own tactic's) */
+  for (int k = 0; k < RI__CU_TAC_BUCKETS; k++)
+    tac.tile[k] = ids[k] >= 0 ? ids[k] : tac.tile[k > 0 ? k - 1 : 0];
+  tac.us = wg_us[bmax];
+  ri__cu_conv_set_tactic(st, ni, &tac);
+  *taken = 1;
+  return RI_OK;
 }
 
 /* The bucket whose representative batch times the segment candidates: 0 (batch 1, the default) or the
@@ -500,7 +647,18 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
     }
   }
   ri__cu_conv_set_tactic(st, ni, &tac);
-  return t->f32 ? RI_OK : tune_lt(t, st, ni, level, own_us, tac.seg, err);
+  if (t->f32) return RI_OK;
+  /* fp16: the wgmma kernel against the own tactic, then cuBLASLt against the winner (where cuBLASLt runs a
+   * node and wins by the same rule it is the faster still: docs/decisions.md); RI_CUDA_WG=force keeps the
+   * wgmma kernel wherever it took it. */
+  float wg_us[RI__CU_TAC_BUCKETS];
+  int wg_taken = 0;
+  RI__TRY(tune_wg(t, st, ni, level, own_us, tac.seg, wg_us, &wg_taken, err));
+  if (wg_taken && wg_mode() == 2) return RI_OK;
+  if (wg_taken)
+    for (int k = 0; k < RI__CU_TAC_BUCKETS; k++)
+      if (!isnan(own_us[k])) own_us[k] = wg_us[k];
+  return tune_lt(t, st, ni, level, own_us, tac.seg, err);
 }
 
 int ri__cu_tune_fingerprint(const cu_state *st, char *buf, size_t cap) {

@@ -3,7 +3,8 @@
  * channels), W the half weights as ri__cu_convgemm takes them (row n of ldw halves, zero from K to ldw),
  * float accumulation, and ri__cu_convgemm's epilogue (kernels.h): bias, residual and activation in float,
  * one rounding to half, output into a slice (ldy, y_off, y_img_stride, rows_per_img), optionally widened to
- * float32. DRAFT: compiled only, not yet run on a GPU; the engine does not use it yet.
+ * float32. First run on an H200 (bench/results/wg-gemm-shapes-2026-11-27.txt); the tuner offers it as a
+ * tactic of fp16 1x1 convolutions (cuda_tune.c, cuda_tactics.h: the node runs it at every batch or at none).
  *
  * Block: BM x BN output tile (BM 64 or 128: one or two warpgroups of 128 threads, warpgroup g owns rows
  * 64g .. 64g + 63; BN 64 or 128), K in steps of 64 halves. A step's operands are a BM x 64 tile of X and a
@@ -22,9 +23,9 @@
  *
  * Batch invariance: one block sums all of K for its tile, in increasing K order, with the same instruction
  * sequence whatever M is; an output element's sum does not depend on the other rows or columns of its tile
- * (to be confirmed on the device by tests/gpu/test_cuda_wggemm.c, which compares images alone and in a batch,
- * and every tile shape and stage count). The sums differ in the last bits from k_convgemm.cu's (another MMA
- * instruction), so a node must run this kernel for every batch or for none.
+ * (confirmed on an H200 by tests/gpu/test_cuda_wggemm.c, which compares images alone and in a batch, and
+ * every tile shape and stage count bit for bit). The sums differ in the last bits from k_convgemm.cu's
+ * (another MMA instruction), so a node must run this kernel for every batch or for none.
  *
  * PTX ISA sections followed (PTX ISA 9.x numbering, "Asynchronous Warpgroup Level Matrix Multiply-Accumulate
  * Instructions", 9.7.15): 9.7.15.4 (async proxy: wgmma reads shared memory through the async proxy, so
@@ -414,6 +415,28 @@ extern "C" cudaError_t ri__cu_pwgemm_wg_tile(cudaStream_t s, const ri__cu_convge
                      : launch_tile<128, 64>(s, p, stages, dev, x, w, bias, res, y);
   return bn == 128 ? launch_tile<64, 128>(s, p, stages, dev, x, w, bias, res, y)
                    : launch_tile<64, 64>(s, p, stages, dev, x, w, bias, res, y);
+}
+
+namespace {
+/* Every instance the launcher may run, prepared on device dev (1 when all of them run there). */
+template <int BM, int BN> bool prepare_tile(int dev) {
+  return prepare<BM, BN, 3, false>(dev) == cudaSuccess && prepare<BM, BN, 3, true>(dev) == cudaSuccess &&
+         prepare<BM, BN, 4, false>(dev) == cudaSuccess && prepare<BM, BN, 4, true>(dev) == cudaSuccess;
+}
+} // namespace
+
+extern "C" int ri__cu_pwgemm_wg_available(void) {
+  if (!WG_BUILT) return 0;
+  int dev = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  if (major != 9 || minor != 0) return 0;
+  return prepare_tile<128, 64>(dev) && prepare_tile<64, 64>(dev) && prepare_tile<128, 128>(dev) &&
+         prepare_tile<64, 128>(dev);
 }
 
 extern "C" cudaError_t ri__cu_pwgemm_wg(cudaStream_t s, const ri__cu_convgemm_args *p, int bn, const void *x,

@@ -234,17 +234,21 @@ int ri__cu_pwconv_supported(const ri__cu_convgemm_args *p);
 cudaError_t ri__cu_pwconv(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
                           const float *bias, const void *res, void *y);
 
-/* DRAFT (not yet run on a GPU, not used by the engine): the pointwise convolution on Hopper's warpgroup
- * tensor-core instructions (k_pwgemm_wg.cu, sm_90a). The arguments and results of ri__cu_convgemm with one K
+/* The pointwise convolution on Hopper's warpgroup tensor-core instructions (k_pwgemm_wg.cu, sm_90a; a tactic
+ * of fp16 1x1 convolutions, cuda_tactics.h). The arguments and results of ri__cu_convgemm with one K
  * segment for a 1x1, stride 1, unpadded convolution with c = k, k % 8 == 0 and ldw a multiple of 8 (>= k; the
  * weights zero from k to ldw); other sums than ri__cu_convgemm's in the last bits (another instruction), the
  * same for every M. x, w, y, bias and res 16-byte aligned. Tiles bm x bn: bm 64 or 128 (0: 128 when that
  * still gives two tiles per multiprocessor of a 132-multiprocessor device), bn 64 or 128; stages: 3 or 4
- * pipeline buffers (0: 4, or 3 for 128 x 128). Neither the tile nor the stages should change a bit (to be
- * confirmed on the device). cudaErrorInvalidValue for other arguments; cudaErrorNotSupported on a device
- * other than compute capability 9.0 or where the kernel has no sm_90 binary (built without architecture 90).
- * ri__cu_pwgemm_wg: the heuristic bm and the default stages. */
+ * pipeline buffers (0: 4, or 3 for 128 x 128). Neither the tile nor the stages change a bit
+ * (test_cuda_wggemm, on an H200). cudaErrorInvalidValue for other arguments; cudaErrorNotSupported on a
+ * device other than compute capability 9.0 or where the kernel has no sm_90 binary (built without
+ * architecture 90). ri__cu_pwgemm_wg: the heuristic bm and the default stages. ri__cu_pwgemm_wg_available: 1
+ * when every tile and stage count runs on the current device (built for sm_90a, compute capability 9.0, its
+ * shared memory granted); it prepares them, so that later launches (in a graph capture too) find them ready.
+ */
 int ri__cu_pwgemm_wg_supported(const ri__cu_convgemm_args *p);
+int ri__cu_pwgemm_wg_available(void);
 cudaError_t ri__cu_pwgemm_wg_tile(cudaStream_t s, const ri__cu_convgemm_args *p, int bm, int bn, int stages,
                                   const void *x, const void *w, const float *bias, const void *res, void *y);
 cudaError_t ri__cu_pwgemm_wg(cudaStream_t s, const ri__cu_convgemm_args *p, int bn, const void *x,
