@@ -33,26 +33,10 @@
 
 #include "backend/cuda/kernels.h"
 #include "core/half.h"
+#include "gpu_rand.h"
 #include "gpu_result.h"
 
 #define TOL 1e-2
-
-static uint64_t g_rng = 0x8f3a5c2d71e4b69bull;
-
-static double urand(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (double)(g_rng >> 11) / (double)(1ull << 53);
-}
-
-/* Random halves in [-scale, scale), as bits and as the rounded floats. */
-static void fill_half(uint16_t *h, float *f, size_t n, double scale) {
-  for (size_t i = 0; i < n; i++) {
-    h[i] = ri__float_to_half((float)((urand() * 2.0 - 1.0) * scale));
-    f[i] = ri__half_to_float(h[i]);
-  }
-}
 
 static double act(int a, double x, double lo, double hi) {
   switch (a) {
@@ -380,6 +364,7 @@ static void test_refusals(void) {
 }
 
 int main(void) {
+  gpu_rand_seed(0x8f3a5c2d71e4b69bull);
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
     printf("SKIP test_cuda_wggemm: no CUDA device\n0 passed, 0 failed\n");
