@@ -20,7 +20,10 @@
  * convolutions' uploads stay in the constant blob unused.
  *
  * When: by default in engines whose maximum batch is at most IRB_AUTO_MAX_BATCH (where it measured
- * faster); RI_CUDA_IRBLOCK=1 fuses in every fp16 engine, RI_CUDA_IRBLOCK=0 in none. */
+ * faster); RI_CUDA_IRBLOCK=1 fuses in every fp16 engine, RI_CUDA_IRBLOCK=0 in none, RI_CUDA_IRBLOCK=dp in
+ * every fp16 engine but depthwise -> projection only (the expansion stays a GEMM of its own: at large batch
+ * the fused kernel's redundant expansion of the halo costs more than it saves; this keeps only the saving
+ * of D's write and read). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,7 +176,8 @@ static ri_status upload(cu_state *st, int e, int d, int p, irb_aux *a, ri__err *
 }
 
 /* Tries to fuse the block around depthwise node d. */
-static ri_status try_block(cu_state *st, const int *uses, const int *reader, int d, int sms, ri__err *err) {
+static ri_status try_block(cu_state *st, const int *uses, const int *reader, int d, int sms, int expand,
+                           ri__err *err) {
   const ri__graph *g = st->g;
   const ri__conv_params *pd = own_conv(st, d, 1);
   if (!pd) return RI_OK;
@@ -204,9 +208,9 @@ static ri_status try_block(cu_state *st, const int *uses, const int *reader, int
   int e = g->values[ev].producer;
   const ri__conv_params *pe = own_conv(st, e, 0);
   int64_t cin = 0;
-  if (pe && st->nodes[e].fusable && is_pointwise(st, e, pe) && uses[ev] == 1 && st->nodes[e].co.out_v == ev &&
-      st->nodes[e].co.res_v < 0 && !st->nodes[e].co.out_f32 && is_half_nhwc(st, g->nodes[e].inputs[0]) &&
-      (!pe->has_bias || bias_of(st, e, ce)))
+  if (expand && pe && st->nodes[e].fusable && is_pointwise(st, e, pe) && uses[ev] == 1 &&
+      st->nodes[e].co.out_v == ev && st->nodes[e].co.res_v < 0 && !st->nodes[e].co.out_f32 &&
+      is_half_nhwc(st, g->nodes[e].inputs[0]) && (!pe->has_bias || bias_of(st, e, ce)))
     cin = g->values[g->nodes[e].inputs[0]].shape.dims[1];
   else
     e = -1;
@@ -277,6 +281,7 @@ static ri_status try_block(cu_state *st, const int *uses, const int *reader, int
 ri_status ri__cu_fuse_irblock(cu_state *st, const int *uses, const int *reader, ri__err *err) {
   const char *env = getenv("RI_CUDA_IRBLOCK");
   int on = env && *env ? strcmp(env, "0") != 0 : st->cfg.max_batch <= IRB_AUTO_MAX_BATCH;
+  int expand = !(env && strcmp(env, "dp") == 0);
   if (!st->fp16 || !on) return RI_OK;
   int sms = 0;
   if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, st->cfg.device_index) != cudaSuccess ||
@@ -285,6 +290,6 @@ ri_status ri__cu_fuse_irblock(cu_state *st, const int *uses, const int *reader, 
     return RI_OK; /* no fusion without a device to size tiles for */
   }
   for (int d = 0; d < st->g->n_nodes; d++)
-    RI__TRY(try_block(st, uses, reader, d, sms, err));
+    RI__TRY(try_block(st, uses, reader, d, sms, expand, err));
   return RI_OK;
 }
