@@ -43,6 +43,15 @@ static int var_mode(int stem) {
   return (int)ri__cu_env_long(stem ? "RI_CUDA_STEM_TACTICS" : "RI_CUDA_DW_TACTICS", -1, 0, 7);
 }
 
+/* A node's variant count as the tuner sees it: RI_CUDA_DW_SMEM=0 leaves out the depthwise shared-memory
+ * variants (RI__CU_DW_SMEM_FIRST ..; k_dwconv_smem.cu), for before/after comparisons of them alone. */
+static int var_count(const cu_state *st, int ni, int *stem) {
+  int n = ri__cu_conv_var_count(st, ni, stem);
+  if (!*stem && n > RI__CU_DW_SMEM_FIRST && ri__cu_env_long("RI_CUDA_DW_SMEM", 1, 0, 1) == 0)
+    n = RI__CU_DW_SMEM_FIRST;
+  return n;
+}
+
 typedef struct {
   cudaStream_t s;
   cudaEvent_t e0, e1;
@@ -157,7 +166,7 @@ ri_status ri__cu_tune_direct(cu_state *st, int level, ri__err *err) {
   if (level <= 0) return RI_OK;
   /* forced variants (tests) first: untimed */
   for (int ni = 0; ni < st->g->n_nodes; ni++) {
-    int stem = 0, n = ri__cu_conv_var_count(st, ni, &stem), mode = var_mode(stem);
+    int stem = 0, n = var_count(st, ni, &stem), mode = var_mode(stem);
     if (n < 2 || mode <= 0) continue;
     ri__cu_var_tac tac;
     memset(&tac, 0, sizeof tac);
@@ -172,9 +181,8 @@ ri_status ri__cu_tune_direct(cu_state *st, int level, ri__err *err) {
   ri_status s = RI_OK;
   if (vtuner_open(&t, st))
     for (int ni = 0; s == RI_OK && ni < st->g->n_nodes; ni++) {
-      int stem = 0, n = ri__cu_conv_var_count(st, ni, &stem);
-      if (n >= 2 && var_mode(stem) < 0)
-        s = tune_node(&t, st, ni, n, ri__cu_conv_var_exact(st, ni), level, err);
+      int stem = 0, n = var_count(st, ni, &stem), nexact = ri__cu_conv_var_exact(st, ni);
+      if (n >= 2 && var_mode(stem) < 0) s = tune_node(&t, st, ni, n, nexact < n ? nexact : n, level, err);
     }
   vtuner_close(&t);
   return s;

@@ -3,8 +3,9 @@
  * consecutive threads take consecutive channels so that loads and stores coalesce. The kernel size is a
  * template parameter for 3x3 (unrolled taps) and a runtime value otherwise. NHWC 3x3 layers with channels
  * in 16-byte vectors take vector kernels: variant 0 (dw3_h8_kernel, dw3_f4_kernel) and the variants
- * 1 .. RI__CU_DW_VARIANTS - 1 (dw3_strip_kernel) that the tuner may choose per node and batch bucket; all
- * give the same bits (see dw3_strip_kernel). */
+ * 1 .. RI__CU_DW_SMEM_FIRST - 1 (dw3_strip_kernel) and, for half with C % 16 == 0, RI__CU_DW_SMEM_FIRST ..
+ * RI__CU_DW_VARIANTS - 1 (dw3_smem_kernel, k_dwconv_smem.cu) that the tuner may choose per node and batch
+ * bucket; all give the same bits (see dw3_strip_kernel and k_dwconv_smem.cu). */
 #include <type_traits>
 
 #include "backend/cuda/cu_common.cuh"
@@ -474,7 +475,7 @@ static void launch_strip(cudaStream_t s, const ri__cu_dwconv_args *p, const void
                (const V *)x, (const V *)w, b, (V *)y);
 }
 
-/* Variant v (1 .. RI__CU_DW_VARIANTS - 1): the block of output pixels of a thread, RX x RY. Taller blocks
+/* Variant v (1 .. RI__CU_DW_SMEM_FIRST - 1): the block of output pixels of a thread, RX x RY. Taller blocks
  * read fewer input rows per output row; wider and taller ones need more registers (fewer threads per SM). */
 template <typename V, int S>
 static void launch_variant(cudaStream_t s, const ri__cu_dwconv_args *p, int v, const void *x, const void *w,
@@ -517,6 +518,13 @@ static void launch_k(cudaStream_t s, const ri__cu_dwconv_args *p, int variant, i
   const bool small = total <= RI_CU_INDEX32_MAX && p->n * p->c * p->ih * p->iw <= RI_CU_INDEX32_MAX;
   if (K == 3 && vec_ok<T>(p, total, x, w, b, y)) {
     using V = typename std::conditional<std::is_same<T, __half>::value, uint4, float4>::type;
+    if (variant >= RI__CU_DW_SMEM_FIRST) {
+      if (std::is_same<T, __half>::value && ri__cu_dwconv_smem_ok(p)) {
+        ri__cu_dwconv_smem(s, p, variant, x, w, b, y);
+        return;
+      }
+      variant = 0; /* does not apply here: variant 0, the same bits */
+    }
     if (variant > 0 && p->sh == 1)
       launch_variant<V, 1>(s, p, variant, x, w, b, y);
     else if (variant > 0)
@@ -573,7 +581,8 @@ extern "C" int ri__cu_dwconv_variants(ri_dtype dt, const ri__cu_dwconv_args *p) 
   const int64_t total = p->n * p->c * p->oh * p->ow;
   const bool ok = dt == RI_DTYPE_FLOAT16 ? vec_ok<__half>(p, total, al, al, (const float *)al, al)
                                          : vec_ok<float>(p, total, al, al, (const float *)al, al);
-  return ok ? RI__CU_DW_VARIANTS : 1;
+  if (!ok) return 1;
+  return dt == RI_DTYPE_FLOAT16 && ri__cu_dwconv_smem_ok(p) ? RI__CU_DW_VARIANTS : RI__CU_DW_SMEM_FIRST;
 }
 
 extern "C" cudaError_t ri__cu_dwconv_v(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args *p, int variant,
