@@ -17,6 +17,7 @@
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *   RI_TEST_CONV=3xtf32       only the 3xTF32 kernel's cases (a short run under compute-sanitizer)
+ *   RI_TEST_CONV=dw           only the depthwise cases (likewise)
  *
  * The error is max|got - ref| / max(max|ref|, 1) over the written elements; it must be <= 1e-3 (the half
  * output rounding is 2^-11 relative; accumulation is float). */
@@ -34,6 +35,7 @@
 
 static int g_pass, g_fail;
 static int g_only_tf32; /* RI_TEST_CONV=3xtf32 */
+static int g_only_dw;   /* RI_TEST_CONV=dw */
 static double act(int a, double x, double lo, double hi) {
   switch (a) {
   case 1: return x > 0 ? x : 0;
@@ -66,7 +68,7 @@ static ri__cu_splitk g_sk;
 /* Tactics of one geometry (every tile shape, segments in separate blocks or in one block) with the same
  * K segment length give bit-identical outputs, and split-K counters return to 0. */
 static void test_tactics(const gcase *t, int seg) {
-  if (g_only_tf32) return;
+  if (g_only_tf32 || g_only_dw) return;
   char name[200];
   snprintf(name, sizeof name, "convgemm tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d", t->n, t->ih, t->iw,
            t->c, t->m, t->kh, t->kw, seg);
@@ -140,7 +142,7 @@ done:
 /* pw: the pointwise kernel (ri__cu_convgemm_tac with pw set), checked against the reference and, bit for bit,
  * against the tiled kernel (tile 128x64, one K segment) on the same data. */
 static void test_gemm(const gcase *t, int split, int f32, int pw) {
-  if (g_only_tf32) return;
+  if (g_only_tf32 || g_only_dw) return;
   char name[300];
   snprintf(name, sizeof name,
            "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
@@ -303,7 +305,7 @@ static double half_ulp(double x) {
 
 /* The direct few-channel kernel: input float32 NCHW (the caller's image as given) or half NHWC. */
 static void test_stem(const scase *t, int yf32) {
-  if (g_only_tf32) return;
+  if (g_only_tf32 || g_only_dw) return;
   char name[200];
   snprintf(name, sizeof name,
            "stemconv n=%d %dx%dx%d -> m=%d k=%dx%d s=%d pads=%d,%d,%d,%d act=%d input=%s output=%s", t->n,
@@ -512,9 +514,10 @@ static void test_dw(const dcase *t) {
   CK(cudaMemcpy(db, fb, t->c * 4, cudaMemcpyHostToDevice));
   ri__cu_dwconv_args a;
   dw_args(t, oh, ow, &a);
-  /* every kernel variant that applies: against the reference, and bit for bit against variant 0 */
+  /* every kernel variant: against the reference, and bit for bit against variant 0 (a variant that does not
+   * apply, v >= nv, runs variant 0: e.g. the shared-memory ones where C % 16 != 0) */
   nv = ri__cu_dwconv_variants(RI_DTYPE_FLOAT16, &a);
-  for (int v = 0; v < nv; v++) {
+  for (int v = 0; v < RI__CU_DW_VARIANTS; v++) {
     CK(cudaMemset(dy, 0xff, ny * 2));
     CK(ri__cu_dwconv_v(0, RI_DTYPE_FLOAT16, &a, v, dx, dw, t->bias ? db : NULL, dy));
     CK(cudaDeviceSynchronize());
@@ -555,7 +558,7 @@ static void f32_args(const gcase *t, int n, ri__cu_convgemm_args *a, int *oh, in
  * pw: the pointwise kernel's tactic instead, and its output bit for bit against the tiled kernel's with one
  * K segment. */
 static void test_gemm_f32(const gcase *t, int split, int pw, int tf32) {
-  if (g_only_tf32 && !tf32) return;
+  if ((g_only_tf32 && !tf32) || g_only_dw) return;
   char name[300];
   snprintf(name, sizeof name,
            "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
@@ -675,7 +678,7 @@ done:
  * (with the second kernel), and the pointwise kernel where it runs, give the same bits; and the first image
  * alone (batch 1) gets the same bits as within the batch. */
 static void test_tactics_f32(const gcase *t, int seg, int tf32) {
-  if (g_only_tf32 && !tf32) return;
+  if ((g_only_tf32 && !tf32) || g_only_dw) return;
   char name[200];
   snprintf(name, sizeof name, "%s tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d",
            tf32 ? "convgemm_3xtf32" : "convgemm_f32", t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, seg);
@@ -792,9 +795,9 @@ static void test_dw_f32(const dcase *t) {
   CK(cudaMemcpy(db, fb, t->c * 4, cudaMemcpyHostToDevice));
   ri__cu_dwconv_args a;
   dw_args(t, oh, ow, &a);
-  /* every kernel variant that applies: against the reference, and bit for bit against variant 0 */
+  /* every kernel variant: against the reference, and bit for bit against variant 0 (v >= nv: variant 0) */
   nv = ri__cu_dwconv_variants(RI_DTYPE_FLOAT32, &a);
-  for (int v = 0; v < nv; v++) {
+  for (int v = 0; v < RI__CU_DW_VARIANTS; v++) {
     CK(cudaMemset(dy, 0xff, ny * 4));
     CK(ri__cu_dwconv_v(0, RI_DTYPE_FLOAT32, &a, v, dx, dw, t->bias ? db : NULL, dy));
     CK(cudaDeviceSynchronize());
@@ -810,6 +813,7 @@ done:
 int main(void) {
   const char *only = getenv("RI_TEST_CONV");
   g_only_tf32 = only && strcmp(only, "3xtf32") == 0;
+  g_only_dw = only && strcmp(only, "dw") == 0;
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
     printf("SKIP test_cuda_conv: no CUDA device\n0 passed, 0 failed\n");
@@ -956,6 +960,22 @@ int main(void) {
       {2, 21, 22, 24, 2, 1, 1, 0, 0, 2, 1},
       {1, 2, 3, 16, 1, 1, 1, 1, 1, 0, 1},
       {2, 6, 5, 12, 1, 1, 1, 1, 1, 2, 1}, /* 12 channels: half has no vector path, float has */
+      /* the shared-memory variants (C % 16 == 0): tiles of 16 x 16 and 8 x 16 outputs (stride 2: 16 x 8,
+       * 8 x 8), partial down and across, images smaller than a tile, several channel groups, pads of 0 to
+       * 2 on each side, every activation; 24, 40, 48 and 8 channels above: C % 16 != 0 (variant 0) */
+      {2, 37, 35, 32, 1, 1, 1, 1, 1, 2, 1},  /* expanded_conv at 1/4 size */
+      {4, 75, 75, 144, 1, 1, 1, 1, 1, 2, 1}, /* expanded_conv_2 */
+      {3, 38, 38, 192, 1, 1, 1, 1, 1, 2, 1}, /* expanded_conv_4 */
+      {2, 75, 75, 144, 2, 0, 0, 1, 1, 2, 1}, /* expanded_conv_3, TF SAME pads */
+      {2, 19, 19, 576, 1, 1, 1, 1, 1, 2, 1}, /* expanded_conv_11 */
+      {64, 10, 10, 64, 1, 1, 1, 1, 1, 2, 1}, /* many images of one tile each */
+      {2, 5, 4, 16, 1, 0, 0, 0, 0, 0, 0},    /* smaller than a tile, no pads, no bias */
+      {2, 17, 33, 32, 1, 0, 1, 2, 0, 1, 1},  /* asymmetric pads, relu */
+      {1, 9, 10, 32, 1, 2, 2, 2, 2, 3, 1},   /* pads of 2: all-zero windows at the corners, leaky */
+      {2, 33, 31, 16, 2, 1, 1, 1, 1, 6, 1},  /* stride 2, symmetric pads, hard swish */
+      {3, 20, 18, 48, 2, 0, 1, 2, 0, 4, 1},  /* stride 2, asymmetric pads, sigmoid */
+      {1, 18, 17, 80, 1, 1, 1, 1, 1, 5, 0},  /* 5 channel groups, hard sigmoid */
+      {5, 3, 3, 16, 2, 1, 1, 1, 1, 2, 1},    /* stride 2, 2 x 2 outputs */
   };
   for (size_t i = 0; i < sizeof dc / sizeof dc[0]; i++) {
     test_dw(&dc[i]);
