@@ -960,7 +960,7 @@ int main(void) {
       {2, 21, 22, 24, 2, 1, 1, 0, 0, 2, 1},
       {1, 2, 3, 16, 1, 1, 1, 1, 1, 0, 1},
       {2, 6, 5, 12, 1, 1, 1, 1, 1, 2, 1}, /* 12 channels: half has no vector path, float has */
-      /* the shared-memory variants (C % 16 == 0): tiles of 16 x 16 and 8 x 16 outputs (stride 2: 16 x 8,
+      /* the shared-memory variants (C % 16 == 0): tiles of 16 x 16 and 8 x 8 outputs (stride 2: 16 x 8 and
        * 8 x 8), partial down and across, images smaller than a tile, several channel groups, pads of 0 to
        * 2 on each side, every activation; 24, 40, 48 and 8 channels above: C % 16 != 0 (variant 0) */
       {2, 37, 35, 32, 1, 1, 1, 1, 1, 2, 1},  /* expanded_conv at 1/4 size */

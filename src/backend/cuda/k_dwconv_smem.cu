@@ -163,12 +163,13 @@ extern "C" int ri__cu_dwconv_smem_ok(const ri__cu_dwconv_args *p) {
 }
 
 /* Variant RI__CU_DW_SMEM_FIRST: 4 x 4 pixels per thread (stride 2: 4 x 2), tiles of 16 x 16 (16 x 8);
- * the next: 2 x 4 (2 x 2), tiles of 8 x 16 (8 x 8) for small images and fewer registers. */
+ * the next: 2 x 2, tiles of 8 x 8, for the small images (38 x 38 and less: less of a tile past the image)
+ * and fewer registers. */
 extern "C" void ri__cu_dwconv_smem(cudaStream_t s, const ri__cu_dwconv_args *p, int variant, const void *x,
                                    const void *w, const float *b, void *y) {
   const bool first = variant == RI__CU_DW_SMEM_FIRST;
   if (p->sh == 1)
-    first ? launch_smem<1, 4, 4>(s, p, x, w, b, y) : launch_smem<1, 2, 4>(s, p, x, w, b, y);
+    first ? launch_smem<1, 4, 4>(s, p, x, w, b, y) : launch_smem<1, 2, 2>(s, p, x, w, b, y);
   else
     first ? launch_smem<2, 4, 2>(s, p, x, w, b, y) : launch_smem<2, 2, 2>(s, p, x, w, b, y);
 }
