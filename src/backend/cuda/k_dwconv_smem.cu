@@ -42,10 +42,10 @@ using ri_cu_mma::cp_wait;
 
 /* The geometry of a block's tile at stride S with RX x RY output pixels per thread. */
 template <int S, int RX, int RY> struct dws_geo {
-  static constexpr int TX = 4 * RX, TY = 4 * RY;                      /* output tile */
+  static constexpr int TX = 4 * RX, TY = 4 * RY;                     /* output tile */
   static constexpr int IC = (TX - 1) * S + 3, IR = (TY - 1) * S + 3; /* input tile */
-  static constexpr int G = RX * S;                                    /* columns between padding pixels */
-  static constexpr int ICP = IC + (IC + G - 1) / G;                   /* a padded row, pixels */
+  static constexpr int G = RX * S;                                   /* columns between padding pixels */
+  static constexpr int ICP = IC + (IC + G - 1) / G;                  /* a padded row, pixels */
   static constexpr int WIN = (RX - 1) * S + 3, ROWS = (RY - 1) * S + 3;
   static_assert(G % 2 == 0, "G + 1 must be odd for conflict-free loads");
 };
