@@ -9,7 +9,8 @@
 #                 7, forced wherever it applies (RI_CUDA_DW_TACTICS=N) and with the default (tuned) choice
 #   ab.log, ab.jsonl  scripts/gpu/ab-bench.sh fp16, AB_SETTINGS='old=RI_CUDA_DW_SMEM:0 new=' (old: the tuner
 #                 chooses among variants 0..5 only; new: 0..7), batches 1,64,256 (an engine of maximum batch
-#                 256), 2 rounds, per-node profile (the dwconv rows name the variants chosen per bucket)
+#                 256), 2 rounds, per-node profile (the dwconv rows name the variants chosen per bucket);
+#                 then batch 256 with variant 6, then 7, forced wherever it applies (1 round, profile)
 #   summary.txt   step lines, test verdicts, A/B result lines
 # Environment: DWSM_STEPS (default build,conv,memcheck,inv,ab), OUT, ab-bench.sh's AB_* variables.
 set -uo pipefail
@@ -41,6 +42,10 @@ if dwsm_has ab; then
   step ab "${T_AB:-150}" "$OUT/ab.log" env AB_SETTINGS="${AB_SETTINGS:-old=RI_CUDA_DW_SMEM:0 new=}" \
     AB_PREC=fp16 AB_BATCHES="${AB_BATCHES:-1,64,256}" AB_ROUNDS="${AB_ROUNDS:-2}" AB_PROFILE="${AB_PROFILE:-1}" \
     OUT="$OUT" BUILD="$BUILD" MODELS="$MODELS" bash "$ROOT/scripts/gpu/ab-bench.sh"
+  # each new variant forced in every layer it applies to: its per-node times where the tuner did not take it
+  step ab-forced "${T_ABF:-60}" "$OUT/ab.log" env AB_SETTINGS="v6=RI_CUDA_DW_TACTICS:6 v7=RI_CUDA_DW_TACTICS:7" \
+    AB_PREC=fp16 AB_BATCHES=256 AB_ROUNDS=1 AB_PROFILE=1 OUT="$OUT" BUILD="$BUILD" MODELS="$MODELS" \
+    bash "$ROOT/scripts/gpu/ab-bench.sh"
 fi
 cat "$SUMMARY"
 [ "$FAILED" -eq 0 ]
