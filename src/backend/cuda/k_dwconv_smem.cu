@@ -65,33 +65,43 @@ __device__ __forceinline__ float2 dws_act(const ri__cu_dwconv_args &p, float2 v)
   return v;
 }
 
-/* Block index: channel group of 16 fastest, then tile column, tile row, image. */
+/* Grid: x = channel group (of 16) + groups x tile column, y = tile row, z = image. */
 template <int S, int RX, int RY>
-__global__ void __launch_bounds__(DWS_THREADS)
+__global__ void __launch_bounds__(DWS_THREADS, 7)
     dw3_smem_kernel(ri__cu_dwconv_args p, const __half *x, const __half2 *w, const float *bias, __half2 *y) {
   using Gm = dws_geo<S, RX, RY>;
   __shared__ __align__(16) uint4 tile[Gm::IR * Gm::ICP * 2];
   ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
   ri_cu_pdl_trigger();
   const int32_t c = (int32_t)p.c, c2 = c / 2, ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
-                ow = (int32_t)p.ow, cgn = c / 16, txn = (ow + Gm::TX - 1) / Gm::TX,
-                tyn = (oh + Gm::TY - 1) / Gm::TY;
-  int32_t r = blockIdx.x;
-  const int32_t cg = r % cgn;
-  r /= cgn;
-  const int32_t tx = r % txn;
-  r /= txn;
-  const int32_t ty = r % tyn, b = r / tyn;
-  /* the input tile: 2 copies of 16 bytes per pixel, consecutive threads along the row */
+                ow = (int32_t)p.ow, cgn = c / 16;
+  const int32_t cg = blockIdx.x % cgn, tx = blockIdx.x / cgn, ty = blockIdx.y, b = blockIdx.z;
+  /* the input tile: warp v copies rows v, v + 4, ...; lane l the 16-byte chunks l, l + 32, ... of a row (2
+   * per pixel), so that a lane's column terms are computed once */
   {
+    constexpr int CW = Gm::IC * 2, KI = (CW + 31) / 32;
+    const int lane = threadIdx.x & 31;
     const int32_t ix0 = tx * Gm::TX * S - p.pad_l, iy0 = ty * Gm::TY * S - p.pad_t;
-    const __half *xc = x + cg * 16;
-    for (int k = threadIdx.x; k < Gm::IR * Gm::IC * 2; k += DWS_THREADS) {
-      const int h = k & 1, pc = k >> 1, rr = pc / Gm::IC, cc = pc % Gm::IC;
-      const int32_t iy = iy0 + rr, ix = ix0 + cc;
-      const bool in = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
-      const __half *src = in ? xc + ((b * ih + iy) * iw + ix) * c + h * 8 : x;
-      cp16(&tile[(rr * Gm::ICP + cc + cc / Gm::G) * 2 + h], src, in ? 16 : 0);
+    int32_t goff[KI];
+    int soff[KI];
+    bool cok[KI];
+#pragma unroll
+    for (int i = 0; i < KI; i++) {
+      const int kc = lane + 32 * i, cc = kc >> 1, h = kc & 1;
+      const int32_t ix = ix0 + cc;
+      cok[i] = ix >= 0 && ix < iw;
+      goff[i] = ix * c + h * 8 + cg * 16;
+      soff[i] = (cc + cc / Gm::G) * 2 + h;
+    }
+    for (int rr = threadIdx.x >> 5; rr < Gm::IR; rr += DWS_THREADS / 32) {
+      const int32_t iy = iy0 + rr, roff = (b * ih + iy) * iw * c;
+      const bool rok = iy >= 0 && iy < ih;
+#pragma unroll
+      for (int i = 0; i < KI; i++) {
+        if (i == KI - 1 && lane + 32 * i >= CW) continue; /* past the row */
+        const bool in = rok && cok[i];
+        cp16(&tile[rr * Gm::ICP * 2 + soff[i]], in ? x + roff + goff[i] : x, in ? 16 : 0);
+      }
     }
     cp_commit();
   }
@@ -150,16 +160,17 @@ template <int S, int RX, int RY>
 static void launch_smem(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x, const void *w,
                         const float *b, void *y) {
   using Gm = dws_geo<S, RX, RY>;
-  const int64_t blocks =
-      p->n * ((p->oh + Gm::TY - 1) / Gm::TY) * ((p->ow + Gm::TX - 1) / Gm::TX) * (p->c / 16);
-  ri_cu_launch(dw3_smem_kernel<S, RX, RY>, (unsigned)blocks, DWS_THREADS, 0, s, *p, (const __half *)x,
-               (const __half2 *)w, b, (__half2 *)y);
+  const dim3 grid((unsigned)(((p->ow + Gm::TX - 1) / Gm::TX) * (p->c / 16)),
+                  (unsigned)((p->oh + Gm::TY - 1) / Gm::TY), (unsigned)p->n);
+  ri_cu_launch(dw3_smem_kernel<S, RX, RY>, grid, DWS_THREADS, 0, s, *p, (const __half *)x, (const __half2 *)w,
+               b, (__half2 *)y);
 }
 
 extern "C" int ri__cu_dwconv_smem_ok(const ri__cu_dwconv_args *p) {
   /* the caller has checked the vector path (k_dwconv.cu vec_ok) */
-  const int64_t blocks = p->n * ((p->oh + 7) / 8) * ((p->ow + 7) / 8) * (p->c / 16);
-  return p->c % 16 == 0 && blocks <= INT32_MAX;
+  /* grid: x = channel group + groups x tile column, y = tile row, z = image (tiles of 8 x 8 at least) */
+  return p->c % 16 == 0 && (p->ow + 7) / 8 * (p->c / 16) <= INT32_MAX && (p->oh + 7) / 8 <= 65535 &&
+         p->n <= 65535;
 }
 
 /* Variant RI__CU_DW_SMEM_FIRST: 4 x 4 pixels per thread (stride 2: 4 x 2), tiles of 16 x 16 (16 x 8);

@@ -171,7 +171,7 @@ int ri__cu_dwconv_variants(ri_dtype dt, const ri__cu_dwconv_args *p);
 cudaError_t ri__cu_dwconv_v(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args *p, int variant,
                             const void *x, const void *w, const float *bias, void *y);
 /* k_dwconv_smem.cu, called by k_dwconv.cu once the half vector path applies: 1 when the shared-memory
- * variants take the convolution (C % 16 == 0, block count within int32); launch of variant `variant`
+ * variants take the convolution (C % 16 == 0, its grid within the limits); launch of variant `variant`
  * (RI__CU_DW_SMEM_FIRST or the next) of such a convolution. */
 int ri__cu_dwconv_smem_ok(const ri__cu_dwconv_args *p);
 void ri__cu_dwconv_smem(cudaStream_t s, const ri__cu_dwconv_args *p, int variant, const void *x,
