@@ -15,8 +15,10 @@
  * pair (half2): its 9 weights are 18 floats converted once; it walks the (RY - 1) S + 3 input rows of its
  * block top to bottom, converting each of the (RX - 1) S + 3 half2 of a row once and feeding every output
  * row of its block that uses that input row. At RX = RY = 4, stride 1, that is 36 shared loads and 72
- * conversions for 288 FFMA (32 outputs), against 3 loads of 16 bytes and 6 conversions per 8 FFMA of
- * variant 0; the index math is per block (fill) and per thread, amortized over 32 outputs.
+ * conversions (+ 18 of weights) for 288 FFMA (32 outputs), where variant 0 converts 216 times (144 inputs,
+ * 72 weights) for its 288 FFMA; the index math is per block row (copy) and per thread, amortized over 32
+ * outputs. The copy: warp v takes tile rows v, v + 4, ..., lane l the 16-byte chunks l, l + 32, ... of a
+ * row, consecutive lanes along the row (a pixel's two chunks, then the next pixel's).
  *
  * Layout: a pixel is 32 bytes (16 channels) in shared memory; a warp's 32 threads are 8 channel pairs x 4
  * column blocks of one row of threads, so its loads of one step hit columns RX S apart. One padding pixel
