@@ -5,8 +5,10 @@
 #   build.log     device-run.sh's build and model generation (build_and_models)
 #   test.log      tests/gpu/test_cuda_conv (every depthwise variant, 6 and 7 included, against the reference
 #                 and bit for bit against variant 0), compute-sanitizer memcheck of its depthwise cases alone
-#                 (RI_TEST_CONV=dw), test_cuda_batch_invariance fp16 on ssd_mobilenet_v2 with variant 6, then
-#                 7, forced wherever it applies (RI_CUDA_DW_TACTICS=N) and with the default (tuned) choice
+#                 (RI_TEST_CONV=dw), then with variant 6, then 7, forced wherever it applies
+#                 (RI_CUDA_DW_TACTICS=N): test_cuda_ops on ssd_mobilenet_v2 and mobilenet_v2 (against the CPU
+#                 engine) and test_cuda_batch_invariance fp16 on ssd_mobilenet_v2; then the latter with the
+#                 default (tuned) choice
 #   ab.log, ab.jsonl  scripts/gpu/ab-bench.sh fp16, AB_SETTINGS='old=RI_CUDA_DW_SMEM:0 new=' (old: the tuner
 #                 chooses among variants 0..5 only; new: 0..7), batches 1,64,256 (an engine of maximum batch
 #                 256), 2 rounds, per-node profile (the dwconv rows name the variants chosen per bucket);
@@ -31,6 +33,8 @@ if dwsm_has memcheck; then
 fi
 if dwsm_has inv; then
   for v in 6 7; do
+    step "ops-v$v" "${T_TEST:-60}" "$OUT/test.log" env RI_CUDA_DW_TACTICS=$v "$BUILD/test_cuda_ops" "$MODELS" \
+      ssd_mobilenet_v2 mobilenet_v2
     step "inv-v$v" "${T_INVTEST:-40}" "$OUT/test.log" env RI_CUDA_DW_TACTICS=$v RI_TEST_PREC=fp16 \
       "$BUILD/test_cuda_batch_invariance" "$MODELS" ssd_mobilenet_v2
   done
