@@ -27,6 +27,7 @@ if dwsm_has memcheck; then
   if [ -n "$SANITIZER" ]; then
     step memcheck "${T_MEMCHECK:-60}" "$OUT/test.log" env RI_TEST_CONV=dw "$SANITIZER" --tool memcheck \
       --error-exitcode 3 "$BUILD/test_cuda_conv"
+    grep -E 'ERROR SUMMARY' "$OUT/test.log" | sed 's/^/memcheck: /' >>"$SUMMARY"
   else
     echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
   fi
