@@ -52,19 +52,28 @@ template <int S, int RX, int RY> struct dws_geo {
   static_assert(G % 2 == 0, "G + 1 must be odd for conflict-free loads");
 };
 
-/* The activation of the two values of a channel pair, its code switched on as dw3_h8_kernel does. */
-__device__ __forceinline__ float2 dws_act(const ri__cu_dwconv_args &p, float2 v) {
+/* The activation of a row of n channel pairs, its code switched on once per row as dw3_h8_kernel does per
+ * thread (the same expressions, so the same values). */
+template <int NP> __device__ __forceinline__ void dws_act(const ri__cu_dwconv_args &p, float2 *v) {
   if (p.act == RI_CU_ACT_CLIP) {
-    v.x = v.x < p.act_a ? p.act_a : (v.x > p.act_b ? p.act_b : v.x);
-    v.y = v.y < p.act_a ? p.act_a : (v.y > p.act_b ? p.act_b : v.y);
+#pragma unroll
+    for (int q = 0; q < NP; q++) {
+      v[q].x = v[q].x < p.act_a ? p.act_a : (v[q].x > p.act_b ? p.act_b : v[q].x);
+      v[q].y = v[q].y < p.act_a ? p.act_a : (v[q].y > p.act_b ? p.act_b : v[q].y);
+    }
   } else if (p.act == RI_CU_ACT_RELU) {
-    v.x = v.x > 0.f ? v.x : 0.f;
-    v.y = v.y > 0.f ? v.y : 0.f;
+#pragma unroll
+    for (int q = 0; q < NP; q++) {
+      v[q].x = v[q].x > 0.f ? v[q].x : 0.f;
+      v[q].y = v[q].y > 0.f ? v[q].y : 0.f;
+    }
   } else if (p.act != RI_CU_ACT_NONE) {
-    v.x = ri_act(p.act, p.act_a, p.act_b, v.x);
-    v.y = ri_act(p.act, p.act_a, p.act_b, v.y);
+#pragma unroll
+    for (int q = 0; q < NP; q++) {
+      v[q].x = ri_act(p.act, p.act_a, p.act_b, v[q].x);
+      v[q].y = ri_act(p.act, p.act_a, p.act_b, v[q].y);
+    }
   }
-  return v;
 }
 
 /* Grid: x = channel group (of 16) + groups x tile column, y = tile row, z = image. */
@@ -147,11 +156,11 @@ __global__ void __launch_bounds__(DWS_THREADS, 7)
         }
       if (ky == 2 && oy0 + o < oh) {
         __half2 *yr = yb + o * ow * c2;
+        dws_act<RX>(p, acc[o]);
 #pragma unroll
         for (int q = 0; q < RX; q++) {
           if (ox0 + q >= ow) break;
-          const float2 v = dws_act(p, acc[o][q]);
-          yr[(ox0 + q) * c2] = __floats2half2_rn(v.x, v.y);
+          yr[(ox0 + q) * c2] = __floats2half2_rn(acc[o][q].x, acc[o][q].y);
         }
       }
     }
