@@ -9,7 +9,8 @@
  * bit for bit against the tiled kernel with the same K segments; ri__cu_dwconv on NHWC float;
  * ri__cu_stemconv with float output) get float data and must be within 1e-5 of the double reference (fp32
  * arithmetic only). The depthwise and stem kernels run in every variant that applies
- * (ri__cu_dwconv_v, ri__cu_stemconv_v), each checked against the reference and bit for bit against
+ * (ri__cu_dwconv_v, ri__cu_stemconv_v; the depthwise kernel in every variant number, those that do not
+ * apply running variant 0), each checked against the reference and bit for bit against
  * variant 0, except the stem's tensor-core variant 3 (its own summation order), which must stay within
  * 5e-5 of the reference beyond the half output's rounding (it splits input and weights into half pairs). The
  * 3xTF32 tensor-core kernel (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and tactics checks too,
