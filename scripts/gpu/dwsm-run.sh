@@ -25,7 +25,7 @@ dwsm_has build && build_and_models
 dwsm_has conv && step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
 if dwsm_has memcheck; then
   if [ -n "$SANITIZER" ]; then
-    step memcheck "${T_MEMCHECK:-60}" "$OUT/test.log" env RI_TEST_CONV=dw "$SANITIZER" --tool memcheck \
+    step memcheck "${T_MEMCHECK:-90}" "$OUT/test.log" env RI_TEST_CONV=dw "$SANITIZER" --tool memcheck \
       --error-exitcode 3 "$BUILD/test_cuda_conv"
     grep -E 'ERROR SUMMARY' "$OUT/test.log" | sed 's/^/memcheck: /' >>"$SUMMARY"
   else
