@@ -14,7 +14,10 @@
 #                 256), 2 rounds, per-node profile (the dwconv rows name the variants chosen per bucket);
 #                 then batch 256 with variant 6, then 7, forced wherever it applies (1 round, profile)
 #   summary.txt   step lines, test verdicts, A/B result lines
-# Environment: DWSM_STEPS (default build,conv,memcheck,inv,ab), OUT, ab-bench.sh's AB_* variables.
+# Environment: DWSM_STEPS (default build,conv,memcheck,inv,ab), OUT, ab-bench.sh's AB_* variables, the
+# step limits T_CONVTEST, T_MEMCHECK, T_TEST, T_INVTEST, T_AB, T_ABF. Expected: build ~110 s, then about
+# 150 s (conv ~20, memcheck ~20, forced ops and invariance ~6 each, A/B ~50, forced A/B ~25).
+# The device call (a tool `run` with carry [".deps"], timeout_s 420): bash scripts/gpu/dwsm-run.sh
 set -uo pipefail
 # shellcheck source=/dev/null # device-run.sh returns early when sourced
 source "$(dirname "${BASH_SOURCE[0]}")/device-run.sh" || exit 1
