@@ -105,8 +105,9 @@ __global__ void __launch_bounds__(DWS_THREADS, 7)
       soff[i] = (cc + cc / Gm::G) * 2 + h;
     }
     for (int rr = threadIdx.x >> 5; rr < Gm::IR; rr += DWS_THREADS / 32) {
-      const int32_t iy = iy0 + rr, roff = (b * ih + iy) * iw * c;
+      const int32_t iy = iy0 + rr;
       const bool rok = iy >= 0 && iy < ih;
+      const int32_t roff = rok ? (b * ih + iy) * iw * c : 0; /* within int32 (k_dwconv.cu vec_ok) */
 #pragma unroll
       for (int i = 0; i < KI; i++) {
         if (i == KI - 1 && lane + 32 * i >= CW) continue; /* past the row */
