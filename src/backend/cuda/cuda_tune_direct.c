@@ -181,8 +181,10 @@ ri_status ri__cu_tune_direct(cu_state *st, int level, ri__err *err) {
   ri_status s = RI_OK;
   if (vtuner_open(&t, st))
     for (int ni = 0; s == RI_OK && ni < st->g->n_nodes; ni++) {
-      int stem = 0, n = var_count(st, ni, &stem), nexact = ri__cu_conv_var_exact(st, ni);
-      if (n >= 2 && var_mode(stem) < 0) s = tune_node(&t, st, ni, n, nexact < n ? nexact : n, level, err);
+      int stem = 0, n = var_count(st, ni, &stem);
+      if (n < 2 || var_mode(stem) >= 0) continue; /* not a variant convolution, or its variant forced */
+      int nexact = ri__cu_conv_var_exact(st, ni);
+      s = tune_node(&t, st, ni, n, nexact < n ? nexact : n, level, err);
     }
   vtuner_close(&t);
   return s;
