@@ -1000,6 +1000,9 @@ int main(void) {
       {2, 27, 68, 3, 32, 3, 3, 2, 3, 3, 3, 3, 5, 1},   /* pads 3 (shift 1), hard sigmoid */
       {5, 9, 8, 3, 32, 3, 3, 2, 0, 0, 1, 1, 1, 1},     /* narrow rows: the window reaches past them */
       {4, 45, 30, 3, 8, 3, 3, 2, 0, 0, 1, 1, 6, 1},    /* 8 channels, single floats, hard swish */
+      /* many small images: more than 3 bands per resident block (the ring of windows wraps) */
+      {1500, 16, 16, 3, 32, 3, 3, 2, 0, 0, 1, 1, 2, 1}, /* 16-byte copies, 8-row bands */
+      {1200, 15, 15, 3, 32, 3, 3, 2, 0, 0, 1, 1, 1, 1}, /* single floats, 7-row bands */
   };
   for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
     test_stem(&sc[i], 0);

@@ -198,7 +198,8 @@ extern "C" int ri__cu_stemconv_tcp_applies(const ri__cu_stemconv_args *p) {
 extern "C" cudaError_t ri__cu_stemconv_tcp(cudaStream_t s, const ri__cu_stemconv_args *p, const void *x,
                                            ri_dtype xt, const float *w, const float *bias, void *y) {
   if (xt == RI_DTYPE_FLOAT16) return ri__cu_stemconv_tc(s, p, x, xt, w, bias, y); /* the same bits */
-  if (xt != RI_DTYPE_FLOAT32 || (uintptr_t)y % 16 || !ri__cu_stemconv_tcp_applies(p)) return cudaErrorInvalidValue;
+  if (xt != RI_DTYPE_FLOAT32 || (uintptr_t)y % 16 || !ri__cu_stemconv_tcp_applies(p))
+    return cudaErrorInvalidValue;
   if (p->n == 0) return cudaSuccess;
   /* the resident blocks; the shared-memory limit raised once per device (a bit per device below 64) on the
    * first launch, which is eager: a graph capture never makes the call */
@@ -213,7 +214,8 @@ extern "C" cudaError_t ri__cu_stemconv_tcp(cudaStream_t s, const ri__cu_stemconv
     e = cudaFuncSetAttribute(stem_tcp_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, PL_SMEM);
     if (e != cudaSuccess) return e;
     int k = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&k, stem_tcp_kernel, PL_THREADS, PL_SMEM) != cudaSuccess)
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&k, stem_tcp_kernel, PL_THREADS, PL_SMEM) !=
+        cudaSuccess)
       (void)cudaGetLastError();
     per_sm.store(k > 0 ? k : 1);
     raised.fetch_or(bit);
@@ -221,7 +223,8 @@ extern "C" cudaError_t ri__cu_stemconv_tcp(cudaStream_t s, const ri__cu_stemconv
   const int64_t slots = (int64_t)(sms > 0 ? sms : 1) * (per_sm.load() > 0 ? per_sm.load() : 1);
   pl_geo g;
   const int v16 = pl_vec16(p, x);
-  if (!pl_geometry(p, v16, slots, &g) && (!v16 || !pl_geometry(p, 0, slots, &g))) return cudaErrorInvalidValue;
+  if (!pl_geometry(p, v16, slots, &g) && (!v16 || !pl_geometry(p, 0, slots, &g)))
+    return cudaErrorInvalidValue;
   const int64_t grid = slots < g.bands ? slots : g.bands;
   ri_cu_launch(stem_tcp_kernel, (unsigned)grid, PL_THREADS, PL_SMEM, s, *p, g, (const float *)x, w, bias,
                (__half *)y);
