@@ -22,9 +22,11 @@
  *     32 KB window): tall bands at large batches (fewer bands, fewer overlapping input rows and less
  *     per-band work), short ones when there are fewer bands than resident blocks (batch 1).
  * Half input (another node's NHWC output) runs variant 3's kernel: the same bits.
- * Shared memory: STAGES x 32 KB = 96 KB per block, 2 blocks per multiprocessor, registers bounded at 128
- * by the launch bounds (nvcc --resource-usage, CUDA 13.0, sm_90: see docs/design/cuda-backend.md).
- * Not yet run on a GPU. */
+ * Shared memory: STAGES x 32 KB = 96 KB per block, 2 blocks per multiprocessor; registers bounded at 128
+ * by the launch bounds (115, no spills: nvcc --resource-usage, CUDA 13.0, sm_90).
+ * Not yet run on a GPU: the expectation is the copies' latency covered and the work per band about
+ * halved, toward the traffic bound (about 0.14 ms at batch 256 on an H200); scripts/gpu/stemx-run.sh
+ * measures it against variant 3. */
 #include <atomic>
 
 #include "backend/cuda/cu_common.cuh"
