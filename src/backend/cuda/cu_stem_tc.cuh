@@ -71,9 +71,10 @@ __device__ __forceinline__ void band_tiles(const ri__cu_stemconv_args &p, const 
                                            int rows, int cols, __half *__restrict__ y) {
   const int warp = (int)threadIdx.x >> 5, lane = (int)threadIdx.x & 31, gq = lane >> 2, t = lane & 3;
   const bool vec = p.m % 8 == 0, live = 8 * t < p.m;
-  const int ntx = (cols + 15) >> 4;
-  for (int tile = warp; tile < rows * ntx; tile += WARPS) {
-    const int ty = tile / ntx, tx = tile - ty * ntx;
+  /* tiles warp, warp + WARPS, ... of the band's rows x ntx, walked without a division per tile */
+  const int ntx = (cols + 15) >> 4, dy = WARPS / ntx, dx = WARPS - dy * ntx;
+  for (int ty = warp / ntx, tx = warp - ty * ntx; ty < rows;
+       ty += dy, tx += dx, ty += tx >= ntx, tx -= tx >= ntx ? ntx : 0) {
     const int oxa = tx * 16 + gq, oxb = oxa + 8;
     /* pixels past the band's last column read its window (finite values) and are not stored */
     const int pa = ty * p.sh * pitch + min(oxa, cols - 1) * p.sw + shift,
