@@ -10,9 +10,10 @@
  * ri__cu_stemconv with float output) get float data and must be within 1e-5 of the double reference (fp32
  * arithmetic only). The depthwise and stem kernels run in every variant that applies
  * (ri__cu_dwconv_v, ri__cu_stemconv_v; the depthwise kernel in every variant number, those that do not
- * apply running variant 0), each checked against the reference and bit for bit against
- * variant 0, except the stem's tensor-core variant 3 (its own summation order), which must stay within
- * 5e-5 of the reference beyond the half output's rounding (it splits input and weights into half pairs). The
+ * apply running variant 0), each checked against the reference and bit for bit against variant 0, except
+ * the stem's tensor-core variants 3 and 4 (their own summation order), which must stay within 5e-5 of the
+ * reference beyond the half output's rounding (they split input and weights into half pairs); variant 4
+ * (another load pipeline for variant 3's arithmetic) must give variant 3's bits. The
  * 3xTF32 tensor-core kernel (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and tactics checks too,
  * within the fp32 engines' 1e-4 (its error is printed: it should be near fp32's).
  *
@@ -320,11 +321,14 @@ static void test_stem(const scase *t, int yf32) {
   size_t nx = (size_t)t->n * t->ih * t->iw * t->c, ny = (size_t)t->n * oh * ow * t->m, nw = (size_t)k * t->m;
   float *fx = malloc(nx * 4), *fw = malloc(nw * 4), *fb = malloc(t->m * 4);
   uint16_t *hx = malloc(nx * 2);
-  unsigned char *hy = malloc(ny * ye), *hy2 = malloc(ny * ye);
+  unsigned char *hy = malloc(ny * ye), *hy2 = malloc(ny * ye), *hy3 = malloc(ny * ye);
   ri__cu_stem_host_weights *hw = malloc(sizeof *hw);
+  /* the activation's parameters: a slope for leaky ReLU, y = 0.2 x + 0.5 for hard sigmoid, else 0 .. 6 */
+  const double act_lo = t->act == 3 ? 0.1 : t->act == 5 ? 0.2 : 0.0, act_hi = t->act == 5 ? 0.5 : 6.0;
+  int have3 = 0;
   void *dx = NULL, *dw = NULL, *dy = NULL, *db = NULL;
   int nv;
-  if (!fx || !fw || !fb || !hx || !hy || !hy2 || !hw) {
+  if (!fx || !fw || !fb || !hx || !hy || !hy2 || !hy3 || !hw) {
     printf("FAIL %s: out of host memory\n", name);
     g_fail++;
     goto done;
@@ -363,7 +367,7 @@ static void test_stem(const scase *t, int yf32) {
     a.xs_c = (int64_t)t->ih * t->iw, a.xs_h = t->iw, a.xs_w = 1;
   else
     a.xs_c = 1, a.xs_h = (int64_t)t->iw * t->c, a.xs_w = t->c;
-  a.act = t->act, a.act_a = 0.f, a.act_b = 6.f;
+  a.act = t->act, a.act_a = (float)act_lo, a.act_b = (float)act_hi;
   a.y_f32 = yf32;
   /* the weights as variant 1 takes them */
   memset(hw, 0, sizeof *hw);
@@ -397,7 +401,7 @@ static void test_stem(const scase *t, int yf32) {
                   s += (double)fx[(((size_t)b * t->c + ci) * t->ih + iy) * t->iw + ix] *
                        fw[(size_t)((ky * t->kw + kx) * t->c + ci) * t->m + j];
               }
-            s = act(t->act, s, 0.0, 6.0);
+            s = act(t->act, s, act_lo, act_hi);
             size_t yi = (((size_t)b * oh + oy) * ow + ox) * t->m + j;
             double got;
             if (yf32) {
@@ -418,13 +422,18 @@ static void test_stem(const scase *t, int yf32) {
     excess /= maxref > 1 ? maxref : 1;
     int exact = v < RI__CU_STEM_EXACT;
     int same = v == 0 || memcmp(hy, hy2, ny * ye) == 0;
-    /* the tensor-core variant: beyond the output's rounding by float accumulation only (rounding the input
+    /* variant 4 runs variant 3's arithmetic: its bits (variant 3 applies wherever 4 does) */
+    int as3 = v != 4 || (have3 && memcmp(hy3, hy2, ny * ye) == 0);
+    if (v == 3) memcpy(hy3, hy2, ny * ye), have3 = 1;
+    /* the tensor-core variants: beyond the output's rounding by float accumulation only (rounding the input
      * or the weights to half would leave about 1e-4) */
-    int ok = rel <= tol && (exact ? same : excess <= 5e-5);
+    int ok = rel <= tol && (exact ? same : excess <= 5e-5) && as3;
     printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)", ok ? "PASS" : "FAIL", name, v, nv, rel,
            maxref);
     if (!yf32) printf(", beyond half rounding %.3g", excess);
-    printf("%s\n", v == 0   ? ""
+    printf("%s\n", v == 0 ? ""
+                   : v == 4
+                       ? (as3 ? ", own summation order, bits of variant 3" : ", bits differ from variant 3")
                    : !exact ? ", own summation order"
                    : same   ? ", bits of variant 0"
                             : ", bits differ from variant 0");
@@ -435,7 +444,7 @@ static void test_stem(const scase *t, int yf32) {
   }
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
-  free(fx), free(fw), free(fb), free(hx), free(hy), free(hy2), free(hw);
+  free(fx), free(fw), free(fb), free(hx), free(hy), free(hy2), free(hy3), free(hw);
 }
 
 typedef struct {
@@ -1001,6 +1010,20 @@ int main(void) {
       /* the tensor-core variant's bands: more bands than resident blocks, partial bands across and down */
       {3, 300, 300, 3, 32, 3, 3, 2, 0, 0, 1, 1, 2, 1}, /* SSD stem at full size */
       {2, 61, 201, 3, 32, 3, 3, 2, 1, 1, 1, 1, 0, 0},  /* half input, 101 x 31 outputs */
+      /* variant 4: 16-byte copies (float rows of a multiple of 4 floats), their window shifted by pads not a
+       * multiple of 4, units past the row's end zero; single floats otherwise (the widths 30, 35 above);
+       * every activation; batch 1 (short bands) and several */
+      {1, 300, 300, 3, 32, 3, 3, 2, 0, 0, 1, 1, 2, 1}, /* SSD stem, batch 1 */
+      {2, 61, 200, 3, 32, 3, 3, 2, 1, 1, 1, 1, 2, 1},  /* pad 1: window from column -4, 2 bands across */
+      {2, 33, 36, 3, 24, 3, 3, 2, 0, 0, 1, 1, 0, 1},   /* no activation, 24 channels */
+      {1, 20, 132, 3, 20, 3, 3, 1, 1, 1, 1, 1, 3, 1},  /* stride 1, leaky, m % 8 != 0, 3 bands across */
+      {3, 19, 44, 3, 16, 3, 3, 2, 2, 2, 2, 2, 4, 1},   /* pads 2 (shift 2), sigmoid, 16 channels */
+      {2, 27, 68, 3, 32, 3, 3, 2, 3, 3, 3, 3, 5, 1},   /* pads 3 (shift 1), hard sigmoid */
+      {5, 9, 8, 3, 32, 3, 3, 2, 0, 0, 1, 1, 1, 1},     /* narrow rows: the window reaches past them */
+      {4, 45, 30, 3, 8, 3, 3, 2, 0, 0, 1, 1, 6, 1},    /* 8 channels, single floats, hard swish */
+      /* many small images: more than 3 bands per resident block (the ring of windows wraps) */
+      {1500, 16, 16, 3, 32, 3, 3, 2, 0, 0, 1, 1, 2, 1}, /* 16-byte copies, 8-row bands */
+      {1200, 15, 15, 3, 32, 3, 3, 2, 0, 0, 1, 1, 1, 1}, /* single floats, 7-row bands */
   };
   for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
     test_stem(&sc[i], 0);

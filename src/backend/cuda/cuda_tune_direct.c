@@ -7,9 +7,9 @@
  * the others inherit from the bucket below, as for the GEMM tiles in cuda_tune.c), every exact variant
  * that applies `reps` times between two events after one warm-up launch, and the fastest mean wins;
  * variant 0 (the kernel used without a tactic) is always a candidate, so a tuned node is never slower than
- * at the timing. A variant that sums in its own order (the stem's tensor-core variant 3) is then timed at
- * the maximum batch's bucket only: when it beats that bucket's winner it runs every bucket, else none, so
- * that an image's outputs never depend on the batch it runs in.
+ * at the timing. The variants that sum in their own order (the stem's tensor-core variants 3 and 4) are
+ * then timed at the maximum batch's bucket only: when the fastest of them beats that bucket's winner it
+ * runs every bucket, else none, so that an image's outputs never depend on the batch it runs in.
  * Timing-cache entries are keyed by the library version, the device, the node's geometry, the batch and
  * the variant. */
 #include <math.h>

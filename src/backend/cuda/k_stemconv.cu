@@ -11,7 +11,8 @@
  * input loads before its FMAs; stem_r_kernel (2) gives each pixel 8 threads of 4 output channels, each
  * holding its 108 weights in registers for a grid-stride walk over the pixels, and stores 8 or 16
  * contiguous bytes per thread (a warp's 4 pixels are one contiguous run of the output).
- * Variant 3, the tensor-core kernel of k_stemconv_tc.cu, sums in another order (see there).
+ * Variant 3, the tensor-core kernel of k_stemconv_tc.cu, sums in another order (see there); variant 4
+ * (k_stemconv_tcp.cu) gives variant 3's bits through a deeper load pipeline.
  * Bit-identity: every other variant computes each output as stem_kernel does, from 0 the taps in the order
  * ky, kx, ci, each one fmaf, the taps outside the input skipped, then + bias (+0 without one: the same bits,
  * as the sum starting from +0 is never -0) and the activation. */
@@ -289,7 +290,8 @@ extern "C" int ri__cu_stemconv_variant_applies(const ri__cu_stemconv_args *p, in
   if (p->kh != 3 || p->kw != 3 || p->c != 3 || p->m > RI__CU_STEM_VM) return 0;
   if (v == 1) return 1;
   if (v == 2) return p->m % 4 == 0;
-  return v == 3 && ri__cu_stemconv_tc_applies(p);
+  if (v == 3) return ri__cu_stemconv_tc_applies(p);
+  return v == 4 && ri__cu_stemconv_tcp_applies(p);
 }
 
 extern "C" int ri__cu_stemconv_variants(const ri__cu_stemconv_args *p) {
@@ -324,6 +326,7 @@ extern "C" cudaError_t ri__cu_stemconv_v(cudaStream_t s, const ri__cu_stemconv_a
   if (M <= 0) return cudaSuccess;
   if (!ri__cu_stemconv_variant_applies(p, variant)) variant = 0;
   if (variant == 3) return ri__cu_stemconv_tc(s, p, x, xt, w, bias, y);
+  if (variant == 4) return ri__cu_stemconv_tcp(s, p, x, xt, w, bias, y);
   if (xt == RI_DTYPE_FLOAT32 && p->y_f32)
     launch_variant<float, float>(s, p, variant, x, w, bias, hw, y);
   else if (xt == RI_DTYPE_FLOAT16 && p->y_f32)

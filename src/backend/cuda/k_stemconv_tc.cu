@@ -27,14 +27,18 @@
  * outside the image, any input layout and type through strides, at most 4096 values) is split into (hi,
  * lo) pairs in shared memory. For float inputs (the caller's image) the next band's values are copied by
  * 4-byte cp.async into a second buffer while the current band's tiles run; half inputs (another node's
- * NHWC output) are loaded when their band starts, two blocks per multiprocessor overlapping each other. */
+ * NHWC output) are loaded when their band starts, two blocks per multiprocessor overlapping each other.
+ * The split, the fragments and a warp's tiles are in cu_stem_tc.cuh, shared with variant 4
+ * (k_stemconv_tcp.cu: the same bits, fed by a deeper load pipeline). */
 #include "backend/cuda/cu_common.cuh"
 #include "backend/cuda/cu_mma.cuh"
+#include "backend/cuda/cu_stem_tc.cuh"
 
 namespace {
 
 constexpr int TC_THREADS = 256;
 constexpr int TC_WARPS = TC_THREADS / 32;
+static_assert(TC_WARPS == ri_cu_stem_tc::WARPS, "the tiles' warp count");
 constexpr int TC_WORDS = 4096; /* staged (hi, lo) pairs per band (16 KB) */
 constexpr int TC_MAX_TR = 8;   /* output rows per band, at most */
 
@@ -45,17 +49,7 @@ struct tc_geo {
   int bands_x, bands_y, bands;
 };
 
-__device__ __forceinline__ uint32_t split_half2(float v) {
-  const __half hi = __float2half_rn(v);
-  const __half lo = __float2half_rn(v - __half2float(hi));
-  __half2 h = __halves2half2(hi, lo); /* low 16 bits: hi (even k), high: lo (odd k) */
-  return *reinterpret_cast<uint32_t *>(&h);
-}
-
-__device__ __forceinline__ uint32_t pack_half2(__half lo16, __half hi16) {
-  __half2 h = __halves2half2(lo16, hi16);
-  return *reinterpret_cast<uint32_t *>(&h);
-}
+using ri_cu_stem_tc::split_half2;
 
 /* The band's first image, output row and output column. */
 __device__ __forceinline__ void band_origin(const tc_geo &g, const ri__cu_stemconv_args &p, int bi, int &b,
@@ -93,43 +87,12 @@ __global__ void __launch_bounds__(TC_THREADS, 2)
   ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
   ri_cu_pdl_trigger();
   __shared__ uint32_t xs[TC_WORDS];
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, t = lane & 3;
+  const int tid = threadIdx.x;
 
-  /* weight fragments: pass 1 (w_hi, w_hi) per chunk c, n tile j, half s; pass 2 (w_lo, w_lo of chunks 2c',
-   * 2c' + 1); and the shared-memory offset of each pass-1 slot's tap from a pixel's window (-1: none) */
-  uint32_t b1[4][4][2], b2[2][4][2];
-  int ro[4][2];
-  {
-    __half wl[4][4][2];
-#pragma unroll
-    for (int c = 0; c < 4; c++)
-#pragma unroll
-      for (int s = 0; s < 2; s++) {
-        const int r = 2 * c + s;
-        const bool ok = t < 3 || r < 3;
-        const int ci = t < 3 ? r / 3 : 2, ky = t < 3 ? r % 3 : 2, kx = t < 3 ? t : r;
-        ro[c][s] = ok ? (ci * g.nr + ky * p.dh) * g.nc + kx * p.dw : -1;
-        const int kk = (ky * 3 + kx) * 3 + ci;
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-          const int ch = 8 * (gq >> 1) + 2 * j + (gq & 1);
-          const float wv = ok && ch < p.m ? __ldg(&w[kk * p.m + ch]) : 0.f;
-          const __half hi = __float2half_rn(wv);
-          wl[c][j][s] = __float2half_rn(wv - __half2float(hi));
-          b1[c][j][s] = pack_half2(hi, hi);
-        }
-      }
-#pragma unroll
-    for (int c = 0; c < 2; c++)
-#pragma unroll
-      for (int j = 0; j < 4; j++)
-#pragma unroll
-        for (int s = 0; s < 2; s++)
-          b2[c][j][s] = pack_half2(wl[2 * c][j][s], wl[2 * c + 1][j][s]);
-  }
+  ri_cu_stem_tc::frags f; /* weight fragments and tap offsets (cu_stem_tc.cuh) */
+  ri_cu_stem_tc::load_frags(p, w, g.nr, g.nc, f);
   __shared__ __align__(16) float bs[32];
   if (tid < 32) bs[tid] = bias && tid < p.m ? bias[tid] : 0.f; /* published by the loop's first barrier */
-  const bool vec = p.m % 8 == 0, live = 8 * t < p.m;
 
   /* float input (the caller's image): the next band's values arrive by 4-byte cp.async into raw while this
    * band's tiles run, and each thread splits the values it copied; half input: loaded and split in place */
@@ -162,85 +125,8 @@ __global__ void __launch_bounds__(TC_THREADS, 2)
 
     int b, oy0, ox0;
     band_origin(g, p, bi, b, oy0, ox0);
-    const int rows = min(g.tr, p.oh - oy0), cols = min(g.owt, p.ow - ox0), ntx = (cols + 15) >> 4;
-    for (int tile = warp; tile < rows * ntx; tile += TC_WARPS) {
-      const int ty = tile / ntx, tx = tile - ty * ntx;
-      const int oxa = tx * 16 + gq, oxb = oxa + 8;
-      /* pixels past the band's last column read its window (finite values) and are not stored */
-      const int pa = ty * p.sh * g.nc + min(oxa, cols - 1) * p.sw,
-                pb = ty * p.sh * g.nc + min(oxb, cols - 1) * p.sw;
-      float acc[4][4];
-#pragma unroll
-      for (int j = 0; j < 4; j++)
-#pragma unroll
-        for (int q = 0; q < 4; q++)
-          acc[j][q] = 0.f;
-#pragma unroll
-      for (int cp = 0; cp < 2; cp++) {
-        uint32_t a[2][4], a2[4];
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-          const int c = 2 * cp + h;
-          a[h][0] = ro[c][0] >= 0 ? xs[pa + ro[c][0]] : 0u;
-          a[h][1] = ro[c][0] >= 0 ? xs[pb + ro[c][0]] : 0u;
-          a[h][2] = ro[c][1] >= 0 ? xs[pa + ro[c][1]] : 0u;
-          a[h][3] = ro[c][1] >= 0 ? xs[pb + ro[c][1]] : 0u;
-        }
-#pragma unroll
-        for (int q = 0; q < 4; q++)
-          a2[q] = __byte_perm(a[0][q], a[1][q], 0x5410); /* the hi halves of both chunks */
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-          ri_cu_mma::mma16816(acc[j], a2, b2[cp][j][0], b2[cp][j][1]);
-#pragma unroll
-        for (int h = 0; h < 2; h++)
-#pragma unroll
-          for (int j = 0; j < 4; j++)
-            ri_cu_mma::mma16816(acc[j], a[h], b1[2 * cp + h][j][0], b1[2 * cp + h][j][1]);
-      }
-      if (!live) continue;
-      const int64_t row = ((int64_t)b * p.oh + oy0 + ty) * p.ow + ox0;
-      float v[2][8], bv[8];
-      *(float4 *)&bv[0] = *(const float4 *)&bs[8 * t];
-      *(float4 *)&bv[4] = *(const float4 *)&bs[8 * t + 4];
-#pragma unroll
-      for (int px = 0; px < 2; px++)
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-          for (int e = 0; e < 2; e++)
-            v[px][2 * j + e] = acc[j][2 * px + e] + bv[2 * j + e];
-      /* the activation chosen once per tile (ReLU6, the usual stem, inline) */
-      if (p.act == RI_CU_ACT_CLIP) {
-#pragma unroll
-        for (int q = 0; q < 16; q++) {
-          const float u = v[q / 8][q % 8];
-          v[q / 8][q % 8] = u < p.act_a ? p.act_a : (u > p.act_b ? p.act_b : u);
-        }
-      } else if (p.act != RI_CU_ACT_NONE) {
-#pragma unroll
-        for (int q = 0; q < 16; q++)
-          v[q / 8][q % 8] = ri_act(p.act, p.act_a, p.act_b, v[q / 8][q % 8]);
-      }
-#pragma unroll
-      for (int px = 0; px < 2; px++) {
-        const int ox = tx * 16 + gq + 8 * px;
-        if (ox >= cols) continue;
-        __half *yp = y + (row + ox) * p.m + 8 * t;
-        if (vec) {
-          uint4 out;
-          __half2 *oh = (__half2 *)&out;
-#pragma unroll
-          for (int e = 0; e < 4; e++)
-            oh[e] = __floats2half2_rn(v[px][2 * e], v[px][2 * e + 1]);
-          *(uint4 *)yp = out;
-        } else {
-#pragma unroll
-          for (int e = 0; e < 8; e++)
-            if (8 * t + e < p.m) yp[e] = __float2half_rn(v[px][e]);
-        }
-      }
-    }
+    ri_cu_stem_tc::band_tiles(p, f, xs, g.nc, 0, bs, b, oy0, ox0, min(g.tr, p.oh - oy0),
+                              min(g.owt, p.ow - ox0), y);
   }
 }
 

@@ -322,12 +322,13 @@ cudaError_t ri__cu_stemconv(cudaStream_t s, const ri__cu_stemconv_args *p, const
  * thread; 2 splits a pixel's channels over 8 threads of 4 channels with the weights in registers (m % 4 ==
  * 0). Variants 0 .. RI__CU_STEM_EXACT - 1 give the same bits. 3 (k_stemconv_tc.cu, half output only) runs
  * the products on tensor cores with the input and weights split into half pairs: about as accurate, other
- * last bits, so a node must run it for every batch or for none (batch invariance).
+ * last bits, so a node must run it for every batch or for none (batch invariance). 4 (k_stemconv_tcp.cu)
+ * is variant 3's arithmetic (its bits) with a deeper load pipeline; it applies where 3 does.
  * ri__cu_stemconv_variants: one past the highest variant that applies (1: only variant 0);
  * ri__cu_stemconv_variant_applies: whether variant v does; ri__cu_stemconv_v runs one (variant 0 where it
  * does not apply), hw holding the weights and bias as ri__cu_stem_host_weights lays them out on the host
  * (variant 1 only; NULL runs variant 0 instead). */
-#define RI__CU_STEM_VARIANTS 4
+#define RI__CU_STEM_VARIANTS 5
 #define RI__CU_STEM_EXACT    3
 #define RI__CU_STEM_VK       27
 #define RI__CU_STEM_VM       32
@@ -344,6 +345,10 @@ cudaError_t ri__cu_stemconv_v(cudaStream_t s, const ri__cu_stemconv_args *p, int
 int ri__cu_stemconv_tc_applies(const ri__cu_stemconv_args *p);
 cudaError_t ri__cu_stemconv_tc(cudaStream_t s, const ri__cu_stemconv_args *p, const void *x, ri_dtype xt,
                                const float *w, const float *bias, void *y);
+/* Variant 4 alone (k_stemconv_tcp.cu): whether it applies, and a launch (cudaErrorInvalidValue where not). */
+int ri__cu_stemconv_tcp_applies(const ri__cu_stemconv_args *p);
+cudaError_t ri__cu_stemconv_tcp(cudaStream_t s, const ri__cu_stemconv_args *p, const void *x, ri_dtype xt,
+                                const float *w, const float *bias, void *y);
 
 #ifdef __cplusplus
 }

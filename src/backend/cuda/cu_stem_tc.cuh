@@ -1,0 +1,158 @@
+/* The tensor-core arithmetic of the RGB stem, shared by variant 3 (k_stemconv_tc.cu, which describes it) and
+ * variant 4 (k_stemconv_tcp.cu): the (hi, lo) half split of an input value, the weight fragments a lane keeps
+ * in registers, and a warp's tiles of one band (fragments, the two passes of mma.sync, bias, activation,
+ * half stores). Both kernels run these same instructions on the same staged pairs, so their outputs are the
+ * same bits; they differ only in how a band's input window reaches shared memory. A window is staged as 3
+ * channels x nr rows of `pitch` words, window column 0 at word `shift` of its row. Included only by those
+ * two files. */
+#ifndef RI_BACKEND_CUDA_CU_STEM_TC_CUH
+#define RI_BACKEND_CUDA_CU_STEM_TC_CUH
+
+#include "backend/cuda/cu_mma.cuh"
+
+namespace ri_cu_stem_tc {
+
+constexpr int WARPS = 8; /* warps per block of both kernels */
+
+__device__ __forceinline__ uint32_t split_half2(float v) {
+  const __half hi = __float2half_rn(v);
+  const __half lo = __float2half_rn(v - __half2float(hi));
+  __half2 h = __halves2half2(hi, lo); /* low 16 bits: hi (even k), high: lo (odd k) */
+  return *reinterpret_cast<uint32_t *>(&h);
+}
+
+__device__ __forceinline__ uint32_t pack_half2(__half lo16, __half hi16) {
+  __half2 h = __halves2half2(lo16, hi16);
+  return *reinterpret_cast<uint32_t *>(&h);
+}
+
+/* A lane's weight fragments: pass 1 (w_hi, w_hi) per chunk c, n tile j, half s; pass 2 (w_lo, w_lo of
+ * chunks 2c', 2c' + 1); and the staged offset of each pass-1 slot's tap from a pixel's window (-1: none). */
+struct frags {
+  uint32_t b1[4][4][2], b2[2][4][2];
+  int ro[4][2];
+};
+
+__device__ __forceinline__ void load_frags(const ri__cu_stemconv_args &p, const float *__restrict__ w, int nr,
+                                           int pitch, frags &f) {
+  const int lane = (int)threadIdx.x & 31, gq = lane >> 2, t = lane & 3;
+  __half wl[4][4][2];
+#pragma unroll
+  for (int c = 0; c < 4; c++)
+#pragma unroll
+    for (int s = 0; s < 2; s++) {
+      const int r = 2 * c + s;
+      const bool ok = t < 3 || r < 3;
+      const int ci = t < 3 ? r / 3 : 2, ky = t < 3 ? r % 3 : 2, kx = t < 3 ? t : r;
+      f.ro[c][s] = ok ? (ci * nr + ky * p.dh) * pitch + kx * p.dw : -1;
+      const int kk = (ky * 3 + kx) * 3 + ci;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const int ch = 8 * (gq >> 1) + 2 * j + (gq & 1);
+        const float wv = ok && ch < p.m ? __ldg(&w[kk * p.m + ch]) : 0.f;
+        const __half hi = __float2half_rn(wv);
+        wl[c][j][s] = __float2half_rn(wv - __half2float(hi));
+        f.b1[c][j][s] = pack_half2(hi, hi);
+      }
+    }
+#pragma unroll
+  for (int c = 0; c < 2; c++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int s = 0; s < 2; s++)
+        f.b2[c][j][s] = pack_half2(wl[2 * c][j][s], wl[2 * c + 1][j][s]);
+}
+
+/* This warp's tiles of the band of `rows` x `cols` outputs at (b, oy0, ox0) from its staged window xs (bs:
+ * the 32 biases, zero beyond m). */
+__device__ __forceinline__ void band_tiles(const ri__cu_stemconv_args &p, const frags &f, const uint32_t *xs,
+                                           int pitch, int shift, const float *bs, int b, int oy0, int ox0,
+                                           int rows, int cols, __half *__restrict__ y) {
+  const int warp = (int)threadIdx.x >> 5, lane = (int)threadIdx.x & 31, gq = lane >> 2, t = lane & 3;
+  const bool vec = p.m % 8 == 0, live = 8 * t < p.m;
+  /* tiles warp, warp + WARPS, ... of the band's rows x ntx, walked without a division per tile */
+  const int ntx = (cols + 15) >> 4, dy = WARPS / ntx, dx = WARPS - dy * ntx;
+  for (int ty = warp / ntx, tx = warp - ty * ntx; ty < rows;
+       ty += dy, tx += dx, ty += tx >= ntx, tx -= tx >= ntx ? ntx : 0) {
+    const int oxa = tx * 16 + gq, oxb = oxa + 8;
+    /* pixels past the band's last column read its window (finite values) and are not stored */
+    const int pa = ty * p.sh * pitch + min(oxa, cols - 1) * p.sw + shift,
+              pb = ty * p.sh * pitch + min(oxb, cols - 1) * p.sw + shift;
+    float acc[4][4];
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int q = 0; q < 4; q++)
+        acc[j][q] = 0.f;
+#pragma unroll
+    for (int cp = 0; cp < 2; cp++) {
+      uint32_t a[2][4], a2[4];
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int c = 2 * cp + h;
+        a[h][0] = f.ro[c][0] >= 0 ? xs[pa + f.ro[c][0]] : 0u;
+        a[h][1] = f.ro[c][0] >= 0 ? xs[pb + f.ro[c][0]] : 0u;
+        a[h][2] = f.ro[c][1] >= 0 ? xs[pa + f.ro[c][1]] : 0u;
+        a[h][3] = f.ro[c][1] >= 0 ? xs[pb + f.ro[c][1]] : 0u;
+      }
+#pragma unroll
+      for (int q = 0; q < 4; q++)
+        a2[q] = __byte_perm(a[0][q], a[1][q], 0x5410); /* the hi halves of both chunks */
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+        ri_cu_mma::mma16816(acc[j], a2, f.b2[cp][j][0], f.b2[cp][j][1]);
+#pragma unroll
+      for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+          ri_cu_mma::mma16816(acc[j], a[h], f.b1[2 * cp + h][j][0], f.b1[2 * cp + h][j][1]);
+    }
+    if (!live) continue;
+    const int64_t row = ((int64_t)b * p.oh + oy0 + ty) * p.ow + ox0;
+    float v[2][8], bv[8];
+    *(float4 *)&bv[0] = *(const float4 *)&bs[8 * t];
+    *(float4 *)&bv[4] = *(const float4 *)&bs[8 * t + 4];
+#pragma unroll
+    for (int px = 0; px < 2; px++)
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++)
+          v[px][2 * j + e] = acc[j][2 * px + e] + bv[2 * j + e];
+    /* the activation chosen once per tile (ReLU6, the usual stem, inline) */
+    if (p.act == RI_CU_ACT_CLIP) {
+#pragma unroll
+      for (int q = 0; q < 16; q++) {
+        const float u = v[q / 8][q % 8];
+        v[q / 8][q % 8] = u < p.act_a ? p.act_a : (u > p.act_b ? p.act_b : u);
+      }
+    } else if (p.act != RI_CU_ACT_NONE) {
+#pragma unroll
+      for (int q = 0; q < 16; q++)
+        v[q / 8][q % 8] = ri_act(p.act, p.act_a, p.act_b, v[q / 8][q % 8]);
+    }
+#pragma unroll
+    for (int px = 0; px < 2; px++) {
+      const int ox = tx * 16 + gq + 8 * px;
+      if (ox >= cols) continue;
+      __half *yp = y + (row + ox) * p.m + 8 * t;
+      if (vec) {
+        uint4 out;
+        __half2 *oh = (__half2 *)&out;
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          oh[e] = __floats2half2_rn(v[px][2 * e], v[px][2 * e + 1]);
+        *(uint4 *)yp = out;
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+          if (8 * t + e < p.m) yp[e] = __float2half_rn(v[px][e]);
+      }
+    }
+  }
+}
+
+} // namespace ri_cu_stem_tc
+
+#endif
