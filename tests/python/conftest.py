@@ -47,6 +47,22 @@ def find_lib() -> str | None:
     return str(cand) if cand.is_file() else None
 
 
+# Runs argv[2:] with RLIMIT_FSIZE at argv[1] bytes and SIGXFSZ ignored (writes past the limit fail with EFBIG).
+_FSIZE_EXEC = ("import os, resource, signal, sys\n"
+               "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+               "n = int(sys.argv[1])\n"
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (n, n))\n"
+               "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+
+def fsize_limited(cmd: list, nbytes: int) -> list:
+    """cmd run under a file-size limit of nbytes, set by a fresh Python interpreter that then execs cmd.
+
+    Not a preexec_fn: the test process may hold gRPC threads (Apache Beam's), whose fork handlers have aborted
+    the child between fork and exec (seen in CI as a SIGABRT with an epoll_wait error)."""
+    return [sys.executable, "-c", _FSIZE_EXEC, str(nbytes)] + [str(c) for c in cmd]
+
+
 def binding_setup(need_cli: bool = True):
     """For tests of the Python binding: puts python/ on sys.path, points $RI_LIB at the library find_lib()
     finds, and returns the skip mark for when the library (or, with need_cli, the CLI) is missing. Use as

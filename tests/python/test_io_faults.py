@@ -7,12 +7,12 @@ final name (rows are committed atomically), the summary says what was not writte
 limit completes every record exactly once."""
 
 import os
-import resource
-import signal
 import subprocess
 
 import numpy as np
 import pytest
+
+from conftest import fsize_limited
 
 
 def _write_images(d, n):
@@ -42,13 +42,6 @@ def engine(tmp_path_factory, generated_models, ri_cli):
     return out
 
 
-def _limit_fsize(nbytes):
-    def pre():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
-    return pre
-
-
 def test_disk_full_then_rerun(tmp_path, engine, ri_cli):
     imgs = tmp_path / "imgs"
     imgs.mkdir()
@@ -59,7 +52,7 @@ def test_disk_full_then_rerun(tmp_path, engine, ri_cli):
     cmd = [ri_cli, "run", "--engine", str(engine), "--input", str(lst), "--output", str(out),
            "--max-batch", "8", "--no-progress", "--ordered"]
     # the rows of 60 images with up to 100 detections each are far larger than 64 KiB
-    r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_limit_fsize(64 * 1024))
+    r = subprocess.run(fsize_limited(cmd, 64 * 1024), capture_output=True, text=True)
     assert r.returncode == 1, r.stderr
     assert "cannot write" in r.stderr and "preds.csv" in r.stderr, r.stderr
     assert "rows written" in r.stderr  # the summary of what happened before the failure

@@ -21,9 +21,7 @@ import io
 import json
 import os
 import re
-import resource
 import shutil
-import signal
 import struct
 import zlib
 from pathlib import Path
@@ -32,7 +30,7 @@ import numpy as np
 import pytest
 
 import make_models
-from conftest import find_cli, cli_missing_reason
+from conftest import find_cli, cli_missing_reason, fsize_limited
 from pipeline_util import (TINY_LABELS, add_anchor_output, add_batched_anchor_output, build_engine, describe, key_needs_quoting,
                            make_noise_image, parse_dead_letter, parse_jsonl, parse_seed, run, tiny_meta)
 
@@ -442,12 +440,8 @@ def test_failed_job_leaves_no_partial_output(cli, engine, world, tmp_path):
     big = tmp_path / "big.txt"
     big.write_bytes(b"".join(p + b"\n" for p in world.good_in_order * 40))
 
-    def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
-
     cmd = [cli, "run", "--engine", str(engine), "--output", str(out), "--no-progress", "--input", str(big)]
-    p = run(cmd, preexec_fn=limit)
+    p = run(fsize_limited(cmd, 8192))
     assert p.returncode == 1, describe(p)
     assert b"cannot write" in p.stderr, describe(p)
     assert out.read_bytes() == b"previous contents\n"
