@@ -191,7 +191,8 @@ void ri__cu_conv_set_var_tactic(cu_state *st, int ni, const ri__cu_var_tac *t);
 /* Times the variants of every depthwise and stem node (cuda_tune_direct.c), as ri__cu_tune does for the
  * GEMMs (called by it). RI_CUDA_DW_TACTICS / RI_CUDA_STEM_TACTICS: 0 keeps variant 0 (no tactic stored;
  * for before/after comparisons), N > 0 chooses variant N wherever it applies, untimed (tests).
- * RI_CUDA_DW_SMEM=0: the depthwise variants RI__CU_DW_SMEM_FIRST .. are not timed (A/B of them alone). */
+ * RI_CUDA_DW_SMEM=0: the depthwise variants RI__CU_DW_SMEM_FIRST .. are not timed (A/B of them alone);
+ * RI_CUDA_DW_PIPE=0: RI__CU_DW_PIPE_FIRST .. are not (likewise). */
 ri_status ri__cu_tune_direct(cu_state *st, int level, ri__err *err);
 /* 1 when the convolution adds a fused residual (cuda_fuse.c): the tuner times it with one. */
 int ri__cu_conv_tune_residual(const cu_state *st, int ni);

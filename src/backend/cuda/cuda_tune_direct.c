@@ -44,11 +44,14 @@ static int var_mode(int stem) {
 }
 
 /* A node's variant count as the tuner sees it: RI_CUDA_DW_SMEM=0 leaves out the depthwise shared-memory
- * variants (RI__CU_DW_SMEM_FIRST ..; k_dwconv_smem.cu), for before/after comparisons of them alone. */
+ * variants (RI__CU_DW_SMEM_FIRST ..; k_dwconv_smem.cu), RI_CUDA_DW_PIPE=0 their persistent ones alone
+ * (RI__CU_DW_PIPE_FIRST ..), for before/after comparisons. */
 static int var_count(const cu_state *st, int ni, int *stem) {
   int n = ri__cu_conv_var_count(st, ni, stem);
   if (!*stem && n > RI__CU_DW_SMEM_FIRST && ri__cu_env_long("RI_CUDA_DW_SMEM", 1, 0, 1) == 0)
     n = RI__CU_DW_SMEM_FIRST;
+  if (!*stem && n > RI__CU_DW_PIPE_FIRST && ri__cu_env_long("RI_CUDA_DW_PIPE", 1, 0, 1) == 0)
+    n = RI__CU_DW_PIPE_FIRST;
   return n;
 }
 

@@ -476,7 +476,9 @@ static void launch_strip(cudaStream_t s, const ri__cu_dwconv_args *p, const void
 }
 
 /* Variant v (1 .. RI__CU_DW_SMEM_FIRST - 1): the block of output pixels of a thread, RX x RY. Taller blocks
- * read fewer input rows per output row; wider and taller ones need more registers (fewer threads per SM). */
+ * read fewer input rows per output row; wider and taller ones need more registers (fewer threads per SM).
+ * Two more (2 x 8 and 1 x 8; stride 2: 1 x 8 and 4 x 1) were never chosen on the H200 (2026-11-27, SSD
+ * MobileNet v2 at batches 1 to 256): their numbers went to the persistent shared-memory variants. */
 template <typename V, int S>
 static void launch_variant(cudaStream_t s, const ri__cu_dwconv_args *p, int v, const void *x, const void *w,
                            const float *b, void *y) {
@@ -484,17 +486,13 @@ static void launch_variant(cudaStream_t s, const ri__cu_dwconv_args *p, int v, c
     switch (v) {
     case 1: launch_strip<V, 1, 4, 2>(s, p, x, w, b, y); break;
     case 2: launch_strip<V, 1, 4, 4>(s, p, x, w, b, y); break;
-    case 3: launch_strip<V, 1, 2, 4>(s, p, x, w, b, y); break;
-    case 4: launch_strip<V, 1, 2, 8>(s, p, x, w, b, y); break;
-    default: launch_strip<V, 1, 1, 8>(s, p, x, w, b, y); break;
+    default: launch_strip<V, 1, 2, 4>(s, p, x, w, b, y); break;
     }
   } else {
     switch (v) {
     case 1: launch_strip<V, 2, 2, 2>(s, p, x, w, b, y); break;
     case 2: launch_strip<V, 2, 2, 4>(s, p, x, w, b, y); break;
-    case 3: launch_strip<V, 2, 1, 4>(s, p, x, w, b, y); break;
-    case 4: launch_strip<V, 2, 1, 8>(s, p, x, w, b, y); break;
-    default: launch_strip<V, 2, 4, 1>(s, p, x, w, b, y); break;
+    default: launch_strip<V, 2, 1, 4>(s, p, x, w, b, y); break;
     }
   }
 }

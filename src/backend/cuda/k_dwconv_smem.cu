@@ -1,5 +1,6 @@
 /* Depthwise 3x3 variants RI__CU_DW_SMEM_FIRST .. RI__CU_DW_VARIANTS - 1 of k_dwconv.cu (NHWC half, dilation
- * 1, stride 1 or 2, channel count a multiple of 16): the input tile of a block in shared memory.
+ * 1, stride 1 or 2, channel count a multiple of 16): the input tile of a block in shared memory; from
+ * RI__CU_DW_PIPE_FIRST on, persistent blocks that copy the next tiles while computing one.
  *
  * Why: variant 0 (dw3_h8_kernel) is issue-bound at large batch on the H200 (Nsight Compute: issue slots 73 %
  * busy, DRAM 34-37 % of peak). Its 4 pixels x 8 channels per thread cost ~31 instructions per output where
@@ -32,7 +33,26 @@
  * __floats2half2_rn. So each variant gives the same bits at every batch (tests/gpu/test_cuda_conv.c
  * compares them with variant 0 bit for bit), and the tuner may choose per batch bucket.
  *
- * Measured: not yet run on a GPU (nvcc --resource-usage: see docs/decisions.md). */
+ * Persistent variants (dw3_pipe_kernel). Why: on the H200 at batch 256 the one-tile kernel took the big
+ * stride-1 layers only from 334 to 315 us (expanded_conv, 32 x 150 x 150; traffic floor 154 us) and 373 to
+ * 355 us (expanded_conv_2; floor 173): a block copies, waits with nothing to do, computes, and exits, so an
+ * SM's copies and arithmetic overlap only across its blocks, and no block has more than its one tile in
+ * flight. What: the same tiles, copy and arithmetic (dws_copy, dws_compute), but a grid of at most the
+ * blocks resident at once (occupancy x SMs, a multiple of the channel groups); block i keeps channel group
+ * i % groups (weights converted once per block, not per tile) and walks spatial tiles i / groups + k
+ * (grid / groups). NST buffers: before computing tile k it issues the copy of tile k + NST - 1 and waits for
+ * tile k's group only (cp.async.wait_group NST - 1), so NST - 1 tiles stream in per block while it computes;
+ * a barrier after each tile frees its buffer for the copy issued at the next step. The blocks resident at
+ * once take consecutive spatial tiles, so neighbours' halo rows and columns come from L2. Stride 1, 16 x 16
+ * tiles: 3 buffers of 13.2 KB, 92 registers, 5 blocks per SM (registers and shared memory both allow 5), 2
+ * x 10.4 KB of copies in flight per block; 8 x 8 tiles: 3 buffers of 4.8 KB, 64 registers, 8 blocks. Stride
+ * 2, 16 x 8: 2 buffers of 20.7 KB, 79 registers, 5 blocks; 8 x 8: 3 of 12.0 KB, 72 registers, 6. All static
+ * shared memory (at most 48 KB a block, no attribute calls). Bit-identity as above: the same dws_compute.
+ *
+ * Measured: the one-tile variants on the H200 (docs/decisions.md); the persistent ones not yet run on a GPU
+ * (nvcc --resource-usage as above, no spills). */
+#include <atomic>
+
 #include "backend/cuda/cu_common.cuh"
 #include "backend/cuda/cu_mma.cuh"
 
@@ -40,7 +60,8 @@ using ri_cu_mma::cp16;
 using ri_cu_mma::cp_commit;
 using ri_cu_mma::cp_wait;
 
-#define DWS_THREADS 128 /* 8 channel pairs x 4 column blocks x 4 warps (rows of thread blocks) */
+#define DWS_THREADS     128 /* 8 channel pairs x 4 column blocks x 4 warps (rows of thread blocks) */
+#define DWS_MAX_DEVICES 64  /* per-device occupancy kept (more devices: queried every launch) */
 
 /* The geometry of a block's tile at stride S with RX x RY output pixels per thread. */
 template <int S, int RX, int RY> struct dws_geo {
@@ -76,65 +97,69 @@ template <int NP> __device__ __forceinline__ void dws_act(const ri__cu_dwconv_ar
   }
 }
 
-/* Grid: x = channel group (of 16) + groups x tile column, y = tile row, z = image. */
+/* Copies the input tile of output tile (tx, ty) of image b, channel group cg, into `tile` (cp.async, not
+ * committed): warp v copies rows v, v + 4, ...; lane l the 16-byte chunks l, l + 32, ... of a row (2 per
+ * pixel), so that a lane's column terms are computed once. */
 template <int S, int RX, int RY>
-__global__ void __launch_bounds__(DWS_THREADS, 7)
-    dw3_smem_kernel(ri__cu_dwconv_args p, const __half *x, const __half2 *w, const float *bias, __half2 *y) {
+__device__ __forceinline__ void dws_copy(uint4 *tile, const ri__cu_dwconv_args &p, const __half *x,
+                                         int32_t cg, int32_t tx, int32_t ty, int32_t b) {
   using Gm = dws_geo<S, RX, RY>;
-  __shared__ __align__(16) uint4 tile[Gm::IR * Gm::ICP * 2];
-  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
-  ri_cu_pdl_trigger();
-  const int32_t c = (int32_t)p.c, c2 = c / 2, ih = (int32_t)p.ih, iw = (int32_t)p.iw, oh = (int32_t)p.oh,
-                ow = (int32_t)p.ow, cgn = c / 16;
-  const int32_t cg = blockIdx.x % cgn, tx = blockIdx.x / cgn, ty = blockIdx.y, b = blockIdx.z;
-  /* the input tile: warp v copies rows v, v + 4, ...; lane l the 16-byte chunks l, l + 32, ... of a row (2
-   * per pixel), so that a lane's column terms are computed once */
-  {
-    constexpr int CW = Gm::IC * 2, KI = (CW + 31) / 32;
-    const int lane = threadIdx.x & 31;
-    const int32_t ix0 = tx * Gm::TX * S - p.pad_l, iy0 = ty * Gm::TY * S - p.pad_t;
-    int32_t goff[KI];
-    int soff[KI];
-    bool cok[KI];
+  constexpr int CW = Gm::IC * 2, KI = (CW + 31) / 32;
+  const int32_t c = (int32_t)p.c, ih = (int32_t)p.ih, iw = (int32_t)p.iw;
+  const int lane = threadIdx.x & 31;
+  const int32_t ix0 = tx * Gm::TX * S - p.pad_l, iy0 = ty * Gm::TY * S - p.pad_t;
+  int32_t goff[KI];
+  int soff[KI];
+  bool cok[KI];
+#pragma unroll
+  for (int i = 0; i < KI; i++) {
+    const int kc = lane + 32 * i, cc = kc >> 1, h = kc & 1;
+    const int32_t ix = ix0 + cc;
+    cok[i] = ix >= 0 && ix < iw;
+    goff[i] = ix * c + h * 8 + cg * 16;
+    soff[i] = (cc + cc / Gm::G) * 2 + h;
+  }
+  for (int rr = threadIdx.x >> 5; rr < Gm::IR; rr += DWS_THREADS / 32) {
+    const int32_t iy = iy0 + rr;
+    const bool rok = iy >= 0 && iy < ih;
+    const int32_t roff = rok ? (b * ih + iy) * iw * c : 0; /* within int32 (k_dwconv.cu vec_ok) */
 #pragma unroll
     for (int i = 0; i < KI; i++) {
-      const int kc = lane + 32 * i, cc = kc >> 1, h = kc & 1;
-      const int32_t ix = ix0 + cc;
-      cok[i] = ix >= 0 && ix < iw;
-      goff[i] = ix * c + h * 8 + cg * 16;
-      soff[i] = (cc + cc / Gm::G) * 2 + h;
+      if (i == KI - 1 && lane + 32 * i >= CW) continue; /* past the row */
+      const bool in = rok && cok[i];
+      cp16(&tile[rr * Gm::ICP * 2 + soff[i]], in ? x + roff + goff[i] : x, in ? 16 : 0);
     }
-    for (int rr = threadIdx.x >> 5; rr < Gm::IR; rr += DWS_THREADS / 32) {
-      const int32_t iy = iy0 + rr;
-      const bool rok = iy >= 0 && iy < ih;
-      const int32_t roff = rok ? (b * ih + iy) * iw * c : 0; /* within int32 (k_dwconv.cu vec_ok) */
-#pragma unroll
-      for (int i = 0; i < KI; i++) {
-        if (i == KI - 1 && lane + 32 * i >= CW) continue; /* past the row */
-        const bool in = rok && cok[i];
-        cp16(&tile[rr * Gm::ICP * 2 + soff[i]], in ? x + roff + goff[i] : x, in ? 16 : 0);
-      }
-    }
-    cp_commit();
   }
-  const int cp = threadIdx.x & 7, sx = (threadIdx.x >> 3) & 3, sy = threadIdx.x >> 5;
-  const int32_t ox0 = tx * Gm::TX + sx * RX, oy0 = ty * Gm::TY + sy * RY, ch2 = cg * 8 + cp;
-  /* weights and bias while the copies fly: converted once */
-  float2 wf[9];
+}
+
+/* The weights (converted once) and the bias of channel pair ch2. */
+__device__ __forceinline__ void dws_weights(const ri__cu_dwconv_args &p, const __half2 *w, const float *bias,
+                                            int32_t ch2, float2 *wf, float2 &bv) {
+  const int32_t c2 = (int32_t)p.c / 2;
 #pragma unroll
   for (int t = 0; t < 9; t++)
     wf[t] = __half22float2(w[t * c2 + ch2]);
-  const float2 bv = bias ? make_float2(bias[2 * ch2], bias[2 * ch2 + 1]) : make_float2(0.f, 0.f);
-  cp_wait<0>();
-  __syncthreads();
-  if (ox0 >= ow || oy0 >= oh) return; /* no barrier follows */
+  bv = bias ? make_float2(bias[2 * ch2], bias[2 * ch2 + 1]) : make_float2(0.f, 0.f);
+}
+
+/* The thread's RX x RY output pixels of channel pair ch2 in output tile (tx, ty) of image b, from the input
+ * tile in `tile` (complete and visible). Column j of the thread's window is tile column sx G + j, padded
+ * sx (G + 1) + j + j / G. */
+template <int S, int RX, int RY>
+__device__ __forceinline__ void dws_compute(const uint4 *tile, const ri__cu_dwconv_args &p, const float2 *wf,
+                                            float2 bv, __half2 *y, int32_t ch2, int32_t tx, int32_t ty,
+                                            int32_t b) {
+  using Gm = dws_geo<S, RX, RY>;
+  const int32_t c2 = (int32_t)p.c / 2, oh = (int32_t)p.oh, ow = (int32_t)p.ow;
+  const int cp = threadIdx.x & 7, sx = (threadIdx.x >> 3) & 3, sy = threadIdx.x >> 5;
+  const int32_t ox0 = tx * Gm::TX + sx * RX, oy0 = ty * Gm::TY + sy * RY;
+  if (ox0 >= ow || oy0 >= oh) return;
   float2 acc[RY][RX];
 #pragma unroll
   for (int o = 0; o < RY; o++)
 #pragma unroll
     for (int q = 0; q < RX; q++)
       acc[o][q] = bv;
-  /* column j of the thread's window is tile column sx G + j, padded sx (G + 1) + j + j / G */
   const __half2 *base = (const __half2 *)tile + (sy * RY * S * Gm::ICP + sx * (Gm::G + 1)) * 8 + cp;
   __half2 *yb = y + (b * oh + oy0) * ow * c2 + ch2;
 #pragma unroll
@@ -168,6 +193,78 @@ __global__ void __launch_bounds__(DWS_THREADS, 7)
   }
 }
 
+/* Variants RI__CU_DW_SMEM_FIRST and the next: one tile per block. Grid: x = channel group (of 16) + groups x
+ * tile column, y = tile row, z = image. */
+template <int S, int RX, int RY>
+__global__ void __launch_bounds__(DWS_THREADS, 7)
+    dw3_smem_kernel(ri__cu_dwconv_args p, const __half *x, const __half2 *w, const float *bias, __half2 *y) {
+  using Gm = dws_geo<S, RX, RY>;
+  __shared__ __align__(16) uint4 tile[Gm::IR * Gm::ICP * 2];
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
+  const int32_t cgn = (int32_t)p.c / 16;
+  const int32_t cg = blockIdx.x % cgn, tx = blockIdx.x / cgn, ty = blockIdx.y, b = blockIdx.z;
+  dws_copy<S, RX, RY>(tile, p, x, cg, tx, ty, b);
+  cp_commit();
+  /* weights and bias while the copies fly */
+  const int32_t ch2 = cg * 8 + (threadIdx.x & 7);
+  float2 wf[9], bv;
+  dws_weights(p, w, bias, ch2, wf, bv);
+  cp_wait<0>();
+  __syncthreads();
+  dws_compute<S, RX, RY>(tile, p, wf, bv, y, ch2, tx, ty, b);
+}
+
+/* Variants RI__CU_DW_PIPE_FIRST and the next: persistent blocks, NST tile buffers. Block i takes channel
+ * group i % groups (its weights converted once) and the spatial tiles i / groups + k (grid / groups), k = 0,
+ * 1, ...: at step k the copy of tile k + NST - 1 is issued before tile k is computed, so NST - 1 tiles'
+ * copies are in flight while the block computes (the one-tile kernel waits on its only copy with nothing to
+ * do). The blocks resident at once take consecutive spatial tiles, so halo rows shared by neighbours are read
+ * from L2. The grid: at most the blocks resident on the device (occupancy x SMs), a multiple of the groups.
+ */
+template <int S, int RX, int RY, int NST, int MINB>
+__global__ void __launch_bounds__(DWS_THREADS, MINB)
+    dw3_pipe_kernel(ri__cu_dwconv_args p, const __half *x, const __half2 *w, const float *bias, __half2 *y) {
+  using Gm = dws_geo<S, RX, RY>;
+  constexpr int TS = Gm::IR * Gm::ICP * 2; /* uint4 of one buffer */
+  __shared__ __align__(16) uint4 tile[NST * TS];
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
+  const int32_t cgn = (int32_t)p.c / 16, cg = blockIdx.x % cgn, j0 = blockIdx.x / cgn, step = gridDim.x / cgn;
+  const int32_t ntx = ((int32_t)p.ow + Gm::TX - 1) / Gm::TX, nty = ((int32_t)p.oh + Gm::TY - 1) / Gm::TY,
+                ns = (int32_t)p.n * nty * ntx;
+  /* prologue: tiles 0 .. NST - 2 in flight (an empty group past the last tile keeps the count uniform) */
+#pragma unroll
+  for (int k = 0; k < NST - 1; k++) {
+    const int32_t s = j0 + k * step;
+    if (s < ns) {
+      const int32_t r = s / ntx;
+      dws_copy<S, RX, RY>(tile + k * TS, p, x, cg, s - r * ntx, r % nty, r / nty);
+    }
+    cp_commit();
+  }
+  const int32_t ch2 = cg * 8 + (threadIdx.x & 7);
+  float2 wf[9], bv;
+  dws_weights(p, w, bias, ch2, wf, bv);
+  int cur = 0, nxt = NST - 1; /* buffers of tiles k and k + NST - 1 */
+  for (int32_t s = j0; s < ns; s += step) {
+    const int32_t sn = s + (NST - 1) * step;
+    if (sn < ns) {
+      const int32_t r = sn / ntx;
+      dws_copy<S, RX, RY>(tile + nxt * TS, p, x, cg, sn - r * ntx, r % nty, r / nty);
+    }
+    cp_commit();
+    cp_wait<NST - 1>(); /* tile k's group complete (this thread's copies) */
+    __syncthreads();    /* and every thread's */
+    const int32_t r = s / ntx;
+    dws_compute<S, RX, RY>(tile + cur * TS, p, wf, bv, y, ch2, s - r * ntx, r % nty, r / nty);
+    __syncthreads(); /* buffer cur is refilled at the next step */
+    cur = cur == NST - 1 ? 0 : cur + 1;
+    nxt = nxt == NST - 1 ? 0 : nxt + 1;
+  }
+  cp_wait<0>(); /* no copy outlives the block */
+}
+
 template <int S, int RX, int RY>
 static void launch_smem(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x, const void *w,
                         const float *b, void *y) {
@@ -178,21 +275,57 @@ static void launch_smem(cudaStream_t s, const ri__cu_dwconv_args *p, const void 
                b, (__half2 *)y);
 }
 
+template <int S, int RX, int RY, int NST, int MINB>
+static void launch_pipe(cudaStream_t s, const ri__cu_dwconv_args *p, const void *x, const void *w,
+                        const float *b, void *y) {
+  using Gm = dws_geo<S, RX, RY>;
+  auto k = dw3_pipe_kernel<S, RX, RY, NST, MINB>;
+  /* blocks per SM of this instantiation per device, queried once (graph capture then makes no calls); an
+   * error of a query is left for ri_cu_launched() */
+  static std::atomic<int> occ_of[DWS_MAX_DEVICES];
+  int dev = 0, sms = 0, occ = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+    return;
+  const bool cached = dev >= 0 && dev < DWS_MAX_DEVICES;
+  if (cached) occ = occ_of[dev].load();
+  if (occ < 1) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, k, DWS_THREADS, 0) != cudaSuccess) return;
+    if (occ < 1) occ = 1;
+    if (cached) occ_of[dev].store(occ);
+  }
+  const int64_t cgn = p->c / 16,
+                ns = p->n * ((p->oh + Gm::TY - 1) / Gm::TY) * ((p->ow + Gm::TX - 1) / Gm::TX);
+  int64_t m = (int64_t)sms * occ / cgn; /* spatial tiles per step */
+  if (m < 1) m = 1;
+  if (m > ns) m = ns;
+  ri_cu_launch(k, dim3((unsigned)(m * cgn)), DWS_THREADS, 0, s, *p, (const __half *)x, (const __half2 *)w, b,
+               (__half2 *)y);
+}
+
 extern "C" int ri__cu_dwconv_smem_ok(const ri__cu_dwconv_args *p) {
   /* the caller has checked the vector path (k_dwconv.cu vec_ok) */
-  /* grid: x = channel group + groups x tile column, y = tile row, z = image (tiles of 8 x 8 at least) */
+  /* grid: x = channel group + groups x tile column, y = tile row, z = image (tiles of 8 x 8 at least); the
+   * persistent kernels' spatial tile index (n x tile rows x tile columns) within int32 */
   return p->c % 16 == 0 && (p->ow + 7) / 8 * (p->c / 16) <= INT32_MAX && (p->oh + 7) / 8 <= 65535 &&
-         p->n <= 65535;
+         p->n <= 65535 && p->n * ((p->oh + 7) / 8) * ((p->ow + 7) / 8) <= INT32_MAX / 2;
 }
 
 /* Variant RI__CU_DW_SMEM_FIRST: 4 x 4 pixels per thread (stride 2: 4 x 2), tiles of 16 x 16 (16 x 8);
  * the next: 2 x 2, tiles of 8 x 8, for the small images (38 x 38 and less: less of a tile past the image)
- * and fewer registers. */
+ * and fewer registers. RI__CU_DW_PIPE_FIRST: persistent, the tiles of RI__CU_DW_SMEM_FIRST with 3 buffers
+ * (stride 2: 2, 41 KB), 4 blocks per SM; the next: persistent, the tiles of 8 x 8 with 3 buffers, 8 (stride
+ * 2: 6) blocks per SM. The shared memory stays static (at most 48 KB a block). */
 extern "C" void ri__cu_dwconv_smem(cudaStream_t s, const ri__cu_dwconv_args *p, int variant, const void *x,
                                    const void *w, const float *b, void *y) {
-  const bool first = variant == RI__CU_DW_SMEM_FIRST;
-  if (p->sh == 1)
-    first ? launch_smem<1, 4, 4>(s, p, x, w, b, y) : launch_smem<1, 2, 2>(s, p, x, w, b, y);
-  else
-    first ? launch_smem<2, 4, 2>(s, p, x, w, b, y) : launch_smem<2, 2, 2>(s, p, x, w, b, y);
+  switch (variant - RI__CU_DW_SMEM_FIRST) {
+  case 0: p->sh == 1 ? launch_smem<1, 4, 4>(s, p, x, w, b, y) : launch_smem<2, 4, 2>(s, p, x, w, b, y); break;
+  case 1: p->sh == 1 ? launch_smem<1, 2, 2>(s, p, x, w, b, y) : launch_smem<2, 2, 2>(s, p, x, w, b, y); break;
+  case 2:
+    p->sh == 1 ? launch_pipe<1, 4, 4, 3, 4>(s, p, x, w, b, y) : launch_pipe<2, 4, 2, 2, 4>(s, p, x, w, b, y);
+    break;
+  default:
+    p->sh == 1 ? launch_pipe<1, 2, 2, 3, 8>(s, p, x, w, b, y) : launch_pipe<2, 2, 2, 3, 6>(s, p, x, w, b, y);
+    break;
+  }
 }

@@ -161,18 +161,20 @@ cudaError_t ri__cu_dwconv(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args 
 /* Kernel variants of NHWC 3x3 depthwise convolutions whose channels fill 16-byte vectors (k_dwconv.cu):
  * 0 is what ri__cu_dwconv runs, 1 .. RI__CU_DW_SMEM_FIRST - 1 compute blocks of output pixels per thread,
  * RI__CU_DW_SMEM_FIRST .. RI__CU_DW_VARIANTS - 1 (half, C % 16 == 0 only; k_dwconv_smem.cu) stage the input
- * tile of a block in shared memory. Every variant gives the same bits. ri__cu_dwconv_variants: how many
+ * tile of a block in shared memory (from RI__CU_DW_PIPE_FIRST on: persistent blocks that copy the next tiles
+ * while computing one). Every variant gives the same bits. ri__cu_dwconv_variants: how many
  * variants the convolution has (1 when only variant 0 runs it; RI__CU_DW_SMEM_FIRST when the shared-memory
  * ones do not apply); ri__cu_dwconv_v runs variant `variant` (variant 0 where the variant does not apply,
  * e.g. to unaligned pointers or a channel count that is not a multiple of 16). */
-#define RI__CU_DW_SMEM_FIRST 6
+#define RI__CU_DW_SMEM_FIRST 4
+#define RI__CU_DW_PIPE_FIRST 6
 #define RI__CU_DW_VARIANTS   8
 int ri__cu_dwconv_variants(ri_dtype dt, const ri__cu_dwconv_args *p);
 cudaError_t ri__cu_dwconv_v(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_args *p, int variant,
                             const void *x, const void *w, const float *bias, void *y);
 /* k_dwconv_smem.cu, called by k_dwconv.cu once the half vector path applies: 1 when the shared-memory
  * variants take the convolution (C % 16 == 0, its grid within the limits); launch of variant `variant`
- * (RI__CU_DW_SMEM_FIRST or the next) of such a convolution. */
+ * (RI__CU_DW_SMEM_FIRST .. RI__CU_DW_VARIANTS - 1) of such a convolution. */
 int ri__cu_dwconv_smem_ok(const ri__cu_dwconv_args *p);
 void ri__cu_dwconv_smem(cudaStream_t s, const ri__cu_dwconv_args *p, int variant, const void *x,
                         const void *w, const float *b, void *y);
