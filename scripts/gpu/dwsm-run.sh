@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried): the depthwise
-# shared-memory variants (k_dwconv_smem.cu, variants RI__CU_DW_SMEM_FIRST = 6 and 7 of k_dwconv.cu) checked
-# and measured, about 150 s after the build.
+# shared-memory variants (k_dwconv_smem.cu, variants RI__CU_DW_SMEM_FIRST = 4 and 5 of k_dwconv.cu; 6 and 7
+# when this script was written, see scripts/gpu/dw2-run.sh for the persistent 6 and 7) checked and measured,
+# about 150 s after the build.
 #   build.log     device-run.sh's build and model generation (build_and_models)
-#   test.log      tests/gpu/test_cuda_conv (every depthwise variant, 6 and 7 included, against the reference
+#   test.log      tests/gpu/test_cuda_conv (every depthwise variant, 4 and 5 included, against the reference
 #                 and bit for bit against variant 0), compute-sanitizer memcheck of its depthwise cases alone
-#                 (RI_TEST_CONV=dw), then with variant 6, then 7, forced wherever it applies
+#                 (RI_TEST_CONV=dw), then with variant 4, then 5, forced wherever it applies
 #                 (RI_CUDA_DW_TACTICS=N): test_cuda_ops on ssd_mobilenet_v2 and mobilenet_v2 (against the CPU
 #                 engine) and test_cuda_batch_invariance fp16 on ssd_mobilenet_v2; then the latter with the
 #                 default (tuned) choice
 #   ab.log, ab.jsonl  scripts/gpu/ab-bench.sh fp16, AB_SETTINGS='old=RI_CUDA_DW_SMEM:0 new=' (old: the tuner
-#                 chooses among variants 0..5 only; new: 0..7), batches 1,64,256 (an engine of maximum batch
+#                 chooses among variants 0..3 only; new: 0..7), batches 1,64,256 (an engine of maximum batch
 #                 256), 2 rounds, per-node profile (the dwconv rows name the variants chosen per bucket);
-#                 then batch 256 with variant 6, then 7, forced wherever it applies (1 round, profile)
+#                 then batch 256 with variant 4, then 5, forced wherever it applies (1 round, profile)
 #   summary.txt   step lines, test verdicts, A/B result lines
 # Environment: DWSM_STEPS (default build,conv,memcheck,inv,ab), OUT, ab-bench.sh's AB_* variables, the
 # step limits T_CONVTEST, T_MEMCHECK, T_TEST, T_INVTEST, T_AB, T_ABF. Expected: build ~110 s, then about
@@ -36,7 +37,7 @@ if dwsm_has memcheck; then
   fi
 fi
 if dwsm_has inv; then
-  for v in 6 7; do
+  for v in 4 5; do
     step "ops-v$v" "${T_TEST:-60}" "$OUT/test.log" env RI_CUDA_DW_TACTICS=$v "$BUILD/test_cuda_ops" "$MODELS" \
       ssd_mobilenet_v2 mobilenet_v2
     step "inv-v$v" "${T_INVTEST:-40}" "$OUT/test.log" env RI_CUDA_DW_TACTICS=$v RI_TEST_PREC=fp16 \
@@ -51,7 +52,7 @@ if dwsm_has ab; then
     AB_PREC=fp16 AB_BATCHES="${AB_BATCHES:-1,64,256}" AB_ROUNDS="${AB_ROUNDS:-2}" AB_PROFILE="${AB_PROFILE:-1}" \
     OUT="$OUT" BUILD="$BUILD" MODELS="$MODELS" bash "$ROOT/scripts/gpu/ab-bench.sh"
   # each new variant forced in every layer it applies to: its per-node times where the tuner did not take it
-  step ab-forced "${T_ABF:-60}" "$OUT/ab.log" env AB_SETTINGS="v6=RI_CUDA_DW_TACTICS:6 v7=RI_CUDA_DW_TACTICS:7" \
+  step ab-forced "${T_ABF:-60}" "$OUT/ab.log" env AB_SETTINGS="v4=RI_CUDA_DW_TACTICS:4 v5=RI_CUDA_DW_TACTICS:5" \
     AB_PREC=fp16 AB_BATCHES=256 AB_ROUNDS=1 AB_PROFILE=1 OUT="$OUT" BUILD="$BUILD" MODELS="$MODELS" \
     bash "$ROOT/scripts/gpu/ab-bench.sh"
 fi
