@@ -280,8 +280,8 @@ static void launch_pipe(cudaStream_t s, const ri__cu_dwconv_args *p, const void 
                         const float *b, void *y) {
   using Gm = dws_geo<S, RX, RY>;
   auto k = dw3_pipe_kernel<S, RX, RY, NST, MINB>;
-  /* blocks per SM of this instantiation per device, queried once (graph capture then makes no calls); an
-   * error of a query is left for ri_cu_launched() */
+  /* blocks per SM of this instantiation per device, queried once (graph capture, after the tuner's and the
+   * eager runs, makes no attribute or occupancy calls); a failed call's error is left for ri_cu_launched() */
   static std::atomic<int> occ_of[DWS_MAX_DEVICES];
   int dev = 0, sms = 0, occ = 0;
   if (cudaGetDevice(&dev) != cudaSuccess ||
@@ -290,7 +290,12 @@ static void launch_pipe(cudaStream_t s, const ri__cu_dwconv_args *p, const void 
   const bool cached = dev >= 0 && dev < DWS_MAX_DEVICES;
   if (cached) occ = occ_of[dev].load();
   if (occ < 1) {
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, k, DWS_THREADS, 0) != cudaSuccess) return;
+    /* the most shared memory per SM (the carveout is a hint; the occupancy below is what the grid assumes,
+     * and more blocks than fit only queue) */
+    if (cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             cudaSharedmemCarveoutMaxShared) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, k, DWS_THREADS, 0) != cudaSuccess)
+      return;
     if (occ < 1) occ = 1;
     if (cached) occ_of[dev].store(occ);
   }
