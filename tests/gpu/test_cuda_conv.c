@@ -987,7 +987,7 @@ int main(void) {
       {1, 18, 17, 80, 1, 1, 1, 1, 1, 5, 0},  /* 5 channel groups, hard sigmoid */
       {5, 3, 3, 16, 2, 1, 1, 1, 1, 2, 1},    /* stride 2, 2 x 2 outputs */
       /* the persistent variants (RI__CU_DW_PIPE_FIRST ..): grids of at most the resident blocks, so on a
-       * GPU of 132 SMs these take 2 to 4 tiles per block, the last step ragged (blocks without a tile) */
+       * GPU of 132 SMs these take 2 or 3 tiles per block, the last step ragged (blocks without a tile) */
       {32, 56, 56, 32, 1, 1, 1, 1, 1, 2, 1}, /* stride 1: 512 tiles of 16 x 16, 1568 of 8 x 8 per group */
       {8, 75, 75, 96, 2, 0, 0, 1, 1, 2, 1},  /* stride 2: 120 tiles of 16 x 8, 200 of 8 x 8 per group */
   };
