@@ -40,14 +40,16 @@
  * flight. What: the same tiles, copy and arithmetic (dws_copy, dws_compute), but a grid of at most the
  * blocks resident at once (occupancy x SMs, a multiple of the channel groups); block i keeps channel group
  * i % groups (weights converted once per block, not per tile) and walks spatial tiles i / groups + k
- * (grid / groups). NST buffers: before computing tile k it issues the copy of tile k + NST - 1 and waits for
+ * (grid / groups), its position moved by the step's digits with carries (dws_advance: no division per
+ * tile). NST buffers: before computing tile k it issues the copy of tile k + NST - 1 and waits for
  * tile k's group only (cp.async.wait_group NST - 1), so NST - 1 tiles stream in per block while it computes;
  * a barrier after each tile frees its buffer for the copy issued at the next step. The blocks resident at
  * once take consecutive spatial tiles, so neighbours' halo rows and columns come from L2. Stride 1, 16 x 16
- * tiles: 3 buffers of 13.2 KB, 92 registers, 5 blocks per SM (registers and shared memory both allow 5), 2
- * x 10.4 KB of copies in flight per block; 8 x 8 tiles: 3 buffers of 4.8 KB, 64 registers, 8 blocks. Stride
- * 2, 16 x 8: 2 buffers of 20.7 KB, 79 registers, 5 blocks; 8 x 8: 3 of 12.0 KB, 72 registers, 6. All static
- * shared memory (at most 48 KB a block, no attribute calls). Bit-identity as above: the same dws_compute.
+ * tiles: 3 buffers of 13.2 KB, 96 registers, 5 blocks per SM (registers and shared memory both allow 5), 2
+ * x 10.4 KB of copies in flight per block; 8 x 8 tiles: 3 buffers of 4.8 KB, 59 registers, 8 blocks. Stride
+ * 2, 16 x 8: 2 buffers of 20.7 KB, 91 registers, 5 blocks; 8 x 8: 3 of 12.0 KB, 79 registers, 6. All static
+ * shared memory (at most 48 KB a block); the carveout hint and the occupancy query once per kernel and
+ * device. Bit-identity as above: the same dws_compute.
  *
  * Measured: the one-tile variants on the H200 (docs/decisions.md); the persistent ones not yet run on a GPU
  * (nvcc --resource-usage as above, no spills). */
@@ -215,6 +217,23 @@ __global__ void __launch_bounds__(DWS_THREADS, 7)
   dws_compute<S, RX, RY>(tile, p, wf, bv, y, ch2, tx, ty, b);
 }
 
+/* A spatial tile's column, row and image (index s = (b nty + ty) ntx + tx). dws_advance adds a step given
+ * as such digits (each below its base, so one carry at most per digit): no division per tile. */
+struct dws_pos {
+  int32_t tx, ty, b;
+};
+
+__device__ __forceinline__ dws_pos dws_decode(int32_t s, int32_t ntx, int32_t nty) {
+  const int32_t r = s / ntx;
+  return {s - r * ntx, r % nty, r / nty};
+}
+
+__device__ __forceinline__ void dws_advance(dws_pos &q, const dws_pos &d, int32_t ntx, int32_t nty) {
+  q.tx += d.tx, q.ty += d.ty, q.b += d.b;
+  if (q.tx >= ntx) q.tx -= ntx, q.ty++;
+  if (q.ty >= nty) q.ty -= nty, q.b++;
+}
+
 /* Variants RI__CU_DW_PIPE_FIRST and the next: persistent blocks, NST tile buffers. Block i takes channel
  * group i % groups (its weights converted once) and the spatial tiles i / groups + k (grid / groups), k = 0,
  * 1, ...: at step k the copy of tile k + NST - 1 is issued before tile k is computed, so NST - 1 tiles'
@@ -233,31 +252,28 @@ __global__ void __launch_bounds__(DWS_THREADS, MINB)
   const int32_t cgn = (int32_t)p.c / 16, cg = blockIdx.x % cgn, j0 = blockIdx.x / cgn, step = gridDim.x / cgn;
   const int32_t ntx = ((int32_t)p.ow + Gm::TX - 1) / Gm::TX, nty = ((int32_t)p.oh + Gm::TY - 1) / Gm::TY,
                 ns = (int32_t)p.n * nty * ntx;
+  /* the positions of tiles k (qc) and k + NST - 1 (qn), moved by the step's digits (d) */
+  const dws_pos d = dws_decode(step, ntx, nty);
+  dws_pos qc = dws_decode(j0, ntx, nty), qn = qc;
   /* prologue: tiles 0 .. NST - 2 in flight (an empty group past the last tile keeps the count uniform) */
 #pragma unroll
   for (int k = 0; k < NST - 1; k++) {
-    const int32_t s = j0 + k * step;
-    if (s < ns) {
-      const int32_t r = s / ntx;
-      dws_copy<S, RX, RY>(tile + k * TS, p, x, cg, s - r * ntx, r % nty, r / nty);
-    }
+    if (j0 + k * step < ns) dws_copy<S, RX, RY>(tile + k * TS, p, x, cg, qn.tx, qn.ty, qn.b);
     cp_commit();
+    dws_advance(qn, d, ntx, nty);
   }
   const int32_t ch2 = cg * 8 + (threadIdx.x & 7);
   float2 wf[9], bv;
   dws_weights(p, w, bias, ch2, wf, bv);
   int cur = 0, nxt = NST - 1; /* buffers of tiles k and k + NST - 1 */
   for (int32_t s = j0; s < ns; s += step) {
-    const int32_t sn = s + (NST - 1) * step;
-    if (sn < ns) {
-      const int32_t r = sn / ntx;
-      dws_copy<S, RX, RY>(tile + nxt * TS, p, x, cg, sn - r * ntx, r % nty, r / nty);
-    }
+    if (s + (NST - 1) * step < ns) dws_copy<S, RX, RY>(tile + nxt * TS, p, x, cg, qn.tx, qn.ty, qn.b);
     cp_commit();
+    dws_advance(qn, d, ntx, nty);
     cp_wait<NST - 1>(); /* tile k's group complete (this thread's copies) */
     __syncthreads();    /* and every thread's */
-    const int32_t r = s / ntx;
-    dws_compute<S, RX, RY>(tile + cur * TS, p, wf, bv, y, ch2, s - r * ntx, r % nty, r / nty);
+    dws_compute<S, RX, RY>(tile + cur * TS, p, wf, bv, y, ch2, qc.tx, qc.ty, qc.b);
+    dws_advance(qc, d, ntx, nty);
     __syncthreads(); /* buffer cur is refilled at the next step */
     cur = cur == NST - 1 ? 0 : cur + 1;
     nxt = nxt == NST - 1 ? 0 : nxt + 1;
