@@ -51,8 +51,10 @@
  * shared memory (at most 48 KB a block); the carveout hint and the occupancy query once per kernel and
  * device. Bit-identity as above: the same dws_compute.
  *
- * Measured: the one-tile variants on the H200 (docs/decisions.md); the persistent ones not yet run on a GPU
- * (nvcc --resource-usage as above, no spills). */
+ * Measured on the H200 (docs/decisions.md, bench/results/dwsm-2026-11-27.txt, dw2-2026-11-27.txt): the
+ * one-tile variants win the small buckets and the big stride-1 layers at batch 256 (still about 2x from
+ * their traffic bound); the persistent ones are slower there (expanded_conv_2: 392 against 350 us) and win
+ * only a few mid-size nodes. */
 #include <atomic>
 
 #include "backend/cuda/cu_common.cuh"
