@@ -19,8 +19,15 @@
  *
  * Epilogue: stmatrix puts the warp's 16 x N half tile in its own staging rows of shared memory, then each
  * lane stores 16-byte chunks (8 channels of a pixel), coalesced, or element by element where the output
- * slice is not 16-byte aligned. Half output only. */
+ * slice is not 16-byte aligned. Half output only.
+ *
+ * This is the first form of the kernel, variant 0 of ri__cu_pwconv_v (kernels.h). k_pwconv_bulk.cu holds the
+ * second (variants 1 .. 4, same bits): output tiles through Hopper bulk copies, evict-first stores of
+ * outputs larger than the L2, the residual through the ring, blocks of 8 or 4 warps and the ring depth
+ * planned from the device. ri__cu_pwconv runs the form RI_CUDA_PW2 names (default 1); RI_CUDA_PW2=0 runs this
+ * one (before/after comparisons). */
 #include <atomic>
+#include <stdlib.h>
 
 #include "backend/cuda/cu_common.cuh"
 #include "backend/cuda/cu_gemm_epi.cuh"
@@ -301,13 +308,37 @@ extern "C" int ri__cu_pwconv_supported(const ri__cu_convgemm_args *p) {
          p->k == p->c && p->ldw == p->k && p->k <= MAX_K && p->m_out <= MAX_N && !p->y_f32;
 }
 
-extern "C" cudaError_t ri__cu_pwconv(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
-                                     const void *w, const float *bias, const void *res, void *y) {
+extern "C" int ri__cu_pwconv_default_variant(void) {
+  static const int v = [] {
+    const char *e = getenv("RI_CUDA_PW2");
+    if (!e || !*e) return 1;
+    char *end;
+    long n = strtol(e, &end, 10);
+    return !*end && n >= 0 && n < RI__CU_PW_VARIANTS ? (int)n : 1;
+  }();
+  return v;
+}
+
+static cudaError_t check(const ri__cu_convgemm_args *p, const void *x, const void *w, const float *bias,
+                         const void *res, const void *y) {
   if (!ri__cu_pwconv_supported(p) || p->rows_per_img < 1 || p->ldy < p->m_out || (res && p->ldr < p->m_out) ||
       (uintptr_t)x % 16 || (uintptr_t)w % 16 || (uintptr_t)y % 16 || (uintptr_t)bias % 16 ||
       (uintptr_t)res % 16)
     return cudaErrorInvalidValue;
+  return cudaSuccess;
+}
+
+extern "C" cudaError_t ri__cu_pwconv_v(cudaStream_t s, const ri__cu_convgemm_args *p, int variant,
+                                       const void *x, const void *w, const float *bias, const void *res,
+                                       void *y) {
+  cudaError_t e = check(p, x, w, bias, res, y);
+  if (e != cudaSuccess || variant < 0 || variant >= RI__CU_PW_VARIANTS) return cudaErrorInvalidValue;
   if ((int64_t)p->n * p->oh * p->ow <= 0) return cudaSuccess;
+  if (variant > 0) {
+    e = ri__cu_pwconv_bulk(s, p, variant, x, w, bias, res, y);
+    /* no plan of the second form fits this device: the first form (same bits) */
+    if (e != cudaErrorInvalidValue) return e;
+  }
   switch ((p->m_out + 15) / 16) {
   case 1: return launch<2>(s, p, x, w, bias, res, y);
   case 2: return launch<4>(s, p, x, w, bias, res, y);
@@ -320,4 +351,9 @@ extern "C" cudaError_t ri__cu_pwconv(cudaStream_t s, const ri__cu_convgemm_args 
   case 9: return launch<18>(s, p, x, w, bias, res, y);
   default: return launch<20>(s, p, x, w, bias, res, y);
   }
+}
+
+extern "C" cudaError_t ri__cu_pwconv(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
+                                     const void *w, const float *bias, const void *res, void *y) {
+  return ri__cu_pwconv_v(s, p, ri__cu_pwconv_default_variant(), x, w, bias, res, y);
 }

@@ -244,6 +244,22 @@ cudaError_t ri__cu_convgemm_tac(cudaStream_t s, const ri__cu_convgemm_args *p,
 int ri__cu_pwconv_supported(const ri__cu_convgemm_args *p);
 cudaError_t ri__cu_pwconv(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
                           const float *bias, const void *res, void *y);
+/* The same in a given form (all give the same bits): 0 the first (k_pwconv.cu: lane stores, residual read
+ * in the epilogue); 1 .. 4 the second (k_pwconv_bulk.cu): 1 bulk-copy stores of dense outputs, evict-first
+ * for outputs larger than the L2; 2 lane stores, evict-first likewise; 3 bulk-copy stores, default cache
+ * policy; 4 lane stores, default policy. Where no plan of the second form fits, the first runs.
+ * ri__cu_pwconv runs ri__cu_pwconv_default_variant(): RI_CUDA_PW2 (0 .. 4; default 1). */
+#define RI__CU_PW_VARIANTS 5
+int ri__cu_pwconv_default_variant(void);
+cudaError_t ri__cu_pwconv_v(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, const void *x,
+                            const void *w, const float *bias, const void *res, void *y);
+/* The second form alone (arguments checked by ri__cu_pwconv_v; variant 1 .. 4): cudaErrorInvalidValue when
+ * no plan fits the device. _describe writes the plan it would launch (warps, blocks per multiprocessor,
+ * stages, stores, registers, shared memory) into buf, for benchmarks; it launches nothing. */
+cudaError_t ri__cu_pwconv_bulk(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, const void *x,
+                               const void *w, const float *bias, const void *res, void *y);
+cudaError_t ri__cu_pwconv_bulk_describe(const ri__cu_convgemm_args *p, int variant, int has_res, char *buf,
+                                        size_t n);
 
 /* The pointwise convolution on Hopper's warpgroup tensor-core instructions (k_pwgemm_wg.cu, sm_90a; a tactic
  * of fp16 1x1 convolutions, cuda_tactics.h). The arguments and results of ri__cu_convgemm with one K
