@@ -1,16 +1,17 @@
 /* GPU test of the backend's own convolution kernels against a double-precision CPU reference on the same
  * half-rounded data: the tensor-core implicit GEMM (ri__cu_convgemm: 1x1 and k x k, strides, dilation,
  * asymmetric pads, bias, residual, activations, narrow and odd channel counts, output into a slice of a
- * larger tensor), the pointwise kernel (ri__cu_pwconv through its tactic; also bit for bit against the
- * tiled kernel with one K segment) and the depthwise kernel (ri__cu_dwconv, NHWC half). Inputs are fresh
- * random numbers per case; outputs are poisoned (NaN) before each launch, and every element outside the
- * written slice must still be poison afterwards. The fp32 kernels of fp32 engines (ri__cu_convgemm_f32 with
- * its tactics, split K and batch invariance; its pointwise kernel ri__cu_pwconv_f32 through the tactic, also
- * bit for bit against the tiled kernel with the same K segments; ri__cu_dwconv on NHWC float;
- * ri__cu_stemconv with float output) get float data and must be within 1e-5 of the double reference (fp32
- * arithmetic only). The depthwise and stem kernels run in every variant that applies
- * (ri__cu_dwconv_v, ri__cu_stemconv_v; the depthwise kernel in every variant number, those that do not
- * apply running variant 0), each checked against the reference and bit for bit against variant 0, except
+ * larger tensor), the pointwise kernel (ri__cu_pwconv through its tactic, and each of its forms through
+ * ri__cu_pwconv_v; all bit for bit against the tiled kernel with one K segment, also on data made to give
+ * signed zeros: zero input pixels, weight rows of one sign, -0 biases and residuals) and the depthwise kernel
+ * (ri__cu_dwconv, NHWC half). Inputs are fresh random numbers per case; outputs are poisoned (NaN) before
+ * each launch, and every element outside the written slice must still be poison afterwards. The fp32 kernels
+ * of fp32 engines (ri__cu_convgemm_f32 with its tactics, split K and batch invariance; its pointwise kernel
+ * ri__cu_pwconv_f32 through the tactic, also bit for bit against the tiled kernel with the same K segments;
+ * ri__cu_dwconv on NHWC float; ri__cu_stemconv with float output) get float data and must be within 1e-5 of
+ * the double reference (fp32 arithmetic only). The depthwise and stem kernels run in every variant that
+ * applies (ri__cu_dwconv_v, ri__cu_stemconv_v; the depthwise kernel in every variant number, those that do
+ * not apply running variant 0), each checked against the reference and bit for bit against variant 0, except
  * the stem's tensor-core variants 3 and 4 (their own summation order), which must stay within 5e-5 of the
  * reference beyond the half output's rounding (they split input and weights into half pairs); variant 4
  * (another load pipeline for variant 3's arithmetic) must give variant 3's bits. The
@@ -20,6 +21,7 @@
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *   RI_TEST_CONV=3xtf32       only the 3xTF32 kernel's cases (a short run under compute-sanitizer)
  *   RI_TEST_CONV=dw           only the depthwise cases (likewise)
+ *   RI_TEST_CONV=pw           only the fp16 pointwise kernel's cases (likewise)
  *
  * The error is max|got - ref| / max(max|ref|, 1) over the written elements; it must be <= 1e-3 (the half
  * output rounding is 2^-11 relative; accumulation is float). */
@@ -38,6 +40,7 @@
 static int g_pass, g_fail;
 static int g_only_tf32; /* RI_TEST_CONV=3xtf32 */
 static int g_only_dw;   /* RI_TEST_CONV=dw */
+static int g_only_pw;   /* RI_TEST_CONV=pw */
 static double act(int a, double x, double lo, double hi) {
   switch (a) {
   case 1: return x > 0 ? x : 0;
@@ -70,7 +73,7 @@ static ri__cu_splitk g_sk;
 /* Tactics of one geometry (every tile shape, segments in separate blocks or in one block) with the same
  * K segment length give bit-identical outputs, and split-K counters return to 0. */
 static void test_tactics(const gcase *t, int seg) {
-  if (g_only_tf32 || g_only_dw) return;
+  if (g_only_tf32 || g_only_dw || g_only_pw) return;
   char name[200];
   snprintf(name, sizeof name, "convgemm tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d", t->n, t->ih, t->iw,
            t->c, t->m, t->kh, t->kw, seg);
@@ -143,8 +146,10 @@ done:
 
 /* pw: the pointwise kernel (ri__cu_convgemm_tac with pw set), checked against the reference and, bit for bit,
  * against the tiled kernel (tile 128x64, one K segment) on the same data. */
-static void test_gemm(const gcase *t, int split, int f32, int pw) {
-  if (g_only_tf32 || g_only_dw) return;
+/* zeros (pw only): data with signed zeros (every third input pixel +0, weight rows of one sign, -0 bias and
+ * residual entries), where the tiled kernel's all-zero k16 step decides the sign of a zero sum. */
+static void test_gemm(const gcase *t, int split, int f32, int pw, int zeros) {
+  if (g_only_tf32 || g_only_dw || (g_only_pw && !pw)) return;
   char name[300];
   snprintf(name, sizeof name,
            "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
@@ -178,6 +183,19 @@ static void test_gemm(const gcase *t, int split, int f32, int pw) {
   fill_half(hr, fr, rows * t->m, 1.0);
   for (int j = 0; j < t->m; j++)
     fb[j] = (float)(urand() - 0.5);
+  if (zeros) {
+    for (size_t i = 0; i < nx; i++)
+      if (i / (size_t)t->c % 3 == 0) hx[i] = 0, fx[i] = 0.f;
+    for (size_t i = 0; i < nw; i++) {
+      int j = (int)(i / (size_t)ldw), sign = j % 4 == 0 ? 1 : j % 4 == 1 ? 0 : -1; /* 1: negative row */
+      if (sign >= 0 && (int)(i % (size_t)ldw) < k) hw[i] = (uint16_t)((hw[i] & 0x7fff) | (sign ? 0x8000 : 0));
+      fw[i] = ri__half_to_float(hw[i]);
+    }
+    for (int j = 0; j < t->m; j++)
+      if (j % 3 != 2) fb[j] = j % 3 == 0 ? -0.f : 0.f;
+    for (size_t i = 0; i < rows * t->m; i++)
+      if (i % 5 == 0) hr[i] = 0x8000, fr[i] = -0.f;
+  }
   CK(cudaMalloc(&dx, nx * 2));
   CK(cudaMalloc(&dw, nw * 2));
   CK(cudaMalloc(&dr, rows * t->m * 2 + 2));
@@ -202,13 +220,23 @@ static void test_gemm(const gcase *t, int split, int f32, int pw) {
     g_fail++;
     goto done;
   }
-  size_t differ = 0;
+  size_t differ = 0, vdiffer[RI__CU_PW_VARIANTS] = {0};
   if (pw) {
-    /* the tiled kernel first, then the pointwise kernel over fresh poison */
+    /* the tiled kernel first, then each form of the pointwise kernel, then its tactic (the default form),
+     * each over fresh poison */
     ri__cu_convgemm_tactic tiled = {128, 64, 0, 0, 0}, pointwise = {0, 0, 0, -1, 1};
     CK(ri__cu_convgemm_tac(0, &a, &tiled, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, NULL));
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(hy2, dy, ny * ye, cudaMemcpyDeviceToHost));
+    for (int v = 0; v < RI__CU_PW_VARIANTS; v++) {
+      CK(cudaMemset(dy, 0xff, ny * ye));
+      CK(ri__cu_pwconv_v(0, &a, v, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy));
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(hy, dy, ny * ye, cudaMemcpyDeviceToHost));
+      for (size_t i = 0; i < ny * ye; i++)
+        vdiffer[v] += hy[i] != hy2[i];
+      differ += vdiffer[v];
+    }
     CK(cudaMemset(dy, 0xff, ny * ye));
     CK(ri__cu_convgemm_tac(0, &a, &pointwise, dx, dw, t->bias ? db : NULL, t->res ? dr : NULL, dy, NULL));
   } else {
@@ -278,10 +306,22 @@ static void test_gemm(const gcase *t, int split, int f32, int pw) {
       if (!mark[i] && hy[i * ye + b] != 0xff) bad_poison++;
   free(mark);
   double rel = maxerr / (maxref > 1 ? maxref : 1);
-  int ok = rel <= 1e-3 && bad_poison == 0 && differ == 0;
+  size_t nz = 0, negz = 0; /* zeros cases: the signed zeros of the tiled kernel's output (some must exist) */
+  if (pw && zeros)
+    for (size_t i = 0; i + 1 < ny * ye; i += 2) {
+      uint16_t hv = (uint16_t)(hy2[i] | hy2[i + 1] << 8);
+      nz += hv == 0, negz += hv == 0x8000;
+    }
+  int ok = rel <= 1e-3 && bad_poison == 0 && differ == 0 && (!zeros || nz + negz > 0);
   printf("%s %s: max_rel_err=%.3g (max|ref|=%.3g, %zu outputs, %zu written outside the slice)",
          ok ? "PASS" : "FAIL", name, rel, maxref, written, bad_poison);
-  if (pw) printf(", %zu bytes differ from the tiled kernel", differ);
+  if (pw) {
+    printf(", %zu bytes differ from the tiled kernel (forms 0..%d:", differ, RI__CU_PW_VARIANTS - 1);
+    for (int v = 0; v < RI__CU_PW_VARIANTS; v++)
+      printf(" %zu", vdiffer[v]);
+    printf(")");
+    if (zeros) printf(", the tiled output has %zu +0 and %zu -0", nz, negz);
+  }
   printf("\n");
   if (ok)
     g_pass++;
@@ -307,7 +347,7 @@ static double half_ulp(double x) {
 
 /* The direct few-channel kernel: input float32 NCHW (the caller's image as given) or half NHWC. */
 static void test_stem(const scase *t, int yf32) {
-  if (g_only_tf32 || g_only_dw) return;
+  if (g_only_tf32 || g_only_dw || g_only_pw) return;
   char name[200];
   snprintf(name, sizeof name,
            "stemconv n=%d %dx%dx%d -> m=%d k=%dx%d s=%d pads=%d,%d,%d,%d act=%d input=%s output=%s", t->n,
@@ -496,7 +536,7 @@ static void dw_verdict(const dcase *t, const char *name, const float *fx, const 
 }
 
 static void test_dw(const dcase *t) {
-  if (g_only_tf32) return;
+  if (g_only_tf32 || g_only_pw) return;
   char name[200];
   snprintf(name, sizeof name, "dwconv_nhwc_f16 n=%d %dx%dx%d 3x3 s=%d pads=%d,%d,%d,%d act=%d bias=%d", t->n,
            t->ih, t->iw, t->c, t->s, t->pt, t->pl, t->pb, t->pr, t->act, t->bias);
@@ -568,7 +608,7 @@ static void f32_args(const gcase *t, int n, ri__cu_convgemm_args *a, int *oh, in
  * pw: the pointwise kernel's tactic instead, and its output bit for bit against the tiled kernel's with one
  * K segment. */
 static void test_gemm_f32(const gcase *t, int split, int pw, int tf32) {
-  if ((g_only_tf32 && !tf32) || g_only_dw) return;
+  if ((g_only_tf32 && !tf32) || g_only_dw || g_only_pw) return;
   char name[300];
   snprintf(name, sizeof name,
            "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
@@ -688,7 +728,7 @@ done:
  * (with the second kernel), and the pointwise kernel where it runs, give the same bits; and the first image
  * alone (batch 1) gets the same bits as within the batch. */
 static void test_tactics_f32(const gcase *t, int seg, int tf32) {
-  if ((g_only_tf32 && !tf32) || g_only_dw) return;
+  if ((g_only_tf32 && !tf32) || g_only_dw || g_only_pw) return;
   char name[200];
   snprintf(name, sizeof name, "%s tactics n=%d %dx%dx%d -> m=%d k=%dx%d seg=%d",
            tf32 ? "convgemm_3xtf32" : "convgemm_f32", t->n, t->ih, t->iw, t->c, t->m, t->kh, t->kw, seg);
@@ -777,7 +817,7 @@ done:
 
 /* The depthwise kernel on NHWC float (the float4 path where c % 4 == 0, the element path otherwise). */
 static void test_dw_f32(const dcase *t) {
-  if (g_only_tf32) return;
+  if (g_only_tf32 || g_only_pw) return;
   char name[200];
   snprintf(name, sizeof name, "dwconv_nhwc_f32 n=%d %dx%dx%d 3x3 s=%d pads=%d,%d,%d,%d act=%d bias=%d", t->n,
            t->ih, t->iw, t->c, t->s, t->pt, t->pl, t->pb, t->pr, t->act, t->bias);
@@ -824,6 +864,7 @@ int main(void) {
   const char *only = getenv("RI_TEST_CONV");
   g_only_tf32 = only && strcmp(only, "3xtf32") == 0;
   g_only_dw = only && strcmp(only, "dw") == 0;
+  g_only_pw = only && strcmp(only, "pw") == 0;
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
     printf("SKIP test_cuda_conv: no CUDA device\n0 passed, 0 failed\n");
@@ -865,9 +906,9 @@ int main(void) {
     return 1;
   }
   for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
-    test_gemm(&gc[i], 0, 0, 0);
-    test_gemm(&gc[i], 1, 0, 0);
-    if (gc[i].slice) test_gemm(&gc[i], 1, 1, 0);
+    test_gemm(&gc[i], 0, 0, 0, 0);
+    test_gemm(&gc[i], 1, 0, 0, 0);
+    if (gc[i].slice) test_gemm(&gc[i], 1, 1, 0, 0);
   }
   /* The pointwise kernel on the SSD MobileNet v2 shapes it is meant for (K and N up to 160) and on edges:
    * K % 32 == 16 (the tiled kernel's all-zero step), K % 16 == 8, N not a multiple of 8 or 16, rows not a
@@ -887,9 +928,25 @@ int main(void) {
       {256, 40, 40, 32, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 1, 0}, /* 409600 rows: the rings wrap */
       {72, 60, 60, 16, 96, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},  /* 259200 rows, K = 16 */
       {2, 9, 9, 32, 21, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},     /* odd N: residual of odd pitch */
+      /* the bulk stores' edges: m_out = 8 and 136 (one n8 tile past a pair), rows not a multiple of 16, a
+       * residual through the ring with 3 chunks a row */
+      {3, 11, 7, 24, 8, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 1, 0},
+      {2, 13, 9, 40, 136, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},
+      {64, 75, 75, 24, 144, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0}, /* expanded_conv_2/expand at 64 */
   };
   for (size_t i = 0; i < sizeof pc / sizeof pc[0]; i++)
-    test_gemm(&pc[i], 0, 0, 1);
+    test_gemm(&pc[i], 0, 0, 1, 0);
+  /* signed zeros: K % 32 == 16 (the zero step) with and without residual, K % 32 == 16 into a slice, K = 32
+   * (no zero step) */
+  static const gcase zc[] = {
+      /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
+      {2, 9, 11, 16, 96, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},
+      {2, 9, 11, 144, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},
+      {1, 9, 11, 48, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1},
+      {1, 7, 13, 32, 16, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof zc / sizeof zc[0]; i++)
+    test_gemm(&zc[i], 0, 0, 1, 1);
   /* deep K at small and large batches: segments of 4 and 7 K steps (the last one shorter) */
   static const gcase tc[] = {
       {1, 10, 10, 960, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},

@@ -1,0 +1,178 @@
+/* Micro-benchmark of the fp16 pointwise kernel's forms (ri__cu_pwconv_v, variants 0 .. 4; k_pwconv.cu,
+ * k_pwconv_bulk.cu) on the early SSD MobileNet v2 1x1 convolutions it was made for, at one batch, against
+ * the device's own copy speed: for each shape, the time of a cudaMemsetAsync of the output (a write-only
+ * stream of the output's bytes) and of a device-to-device copy of the output's size, then each form's
+ * median time, its traffic (input + output + residual bytes, once each) per second, and the plan the second
+ * form chose (ri__cu_pwconv_bulk_describe). Every form's output must equal form 0's bit for bit (FAIL line,
+ * exit 1 otherwise).
+ *   bench_pwconv [--batch N] [--reps N]     (defaults: 256, 20)
+ * One line per (shape, form); the copy lines give the floor that traffic of that size reaches here. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/kernels.h"
+#include "core/half.h"
+#include "gpu_bench_args.h"
+#include "gpu_rand.h"
+
+typedef struct {
+  const char *name;
+  int hw, k, n, act, res;
+} shape;
+
+static const shape g_shapes[] = {
+    {"expanded_conv/project", 150, 32, 16, 0, 0},
+    {"expanded_conv_1/expand", 150, 16, 96, 2, 0},
+    {"expanded_conv_2/expand", 75, 24, 144, 2, 0},
+    {"expanded_conv_2/project", 75, 144, 24, 0, 1},
+};
+
+#define CKB(call)                                                                                           \
+  do {                                                                                                      \
+    cudaError_t e_ = (call);                                                                                \
+    if (e_ != cudaSuccess) {                                                                                \
+      printf("FAIL %s: %s at %s:%d\n", #call, cudaGetErrorString(e_), __FILE__, __LINE__);                  \
+      return 1;                                                                                             \
+    }                                                                                                       \
+  } while (0)
+
+/* Median milliseconds of reps runs of what (after one warm-up run), each bracketed by events. */
+typedef cudaError_t (*runner)(void *ctx);
+static int time_it(runner what, void *ctx, int reps, double *ms) {
+  cudaEvent_t a, b;
+  double v[256];
+  if (reps > 256) reps = 256;
+  CKB(cudaEventCreate(&a));
+  CKB(cudaEventCreate(&b));
+  CKB(what(ctx));
+  for (int i = 0; i < reps; i++) {
+    CKB(cudaEventRecord(a, 0));
+    CKB(what(ctx));
+    CKB(cudaEventRecord(b, 0));
+    CKB(cudaEventSynchronize(b));
+    float f = 0;
+    CKB(cudaEventElapsedTime(&f, a, b));
+    v[i] = f;
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  *ms = gpu_median(v, reps);
+  return 0;
+}
+
+typedef struct {
+  ri__cu_convgemm_args a;
+  int variant;
+  void *x, *w, *y, *y2, *r;
+  float *b;
+  size_t ybytes;
+} ctx_t;
+
+static cudaError_t run_memset(void *c) {
+  ctx_t *t = c;
+  return cudaMemsetAsync(t->y, 0, t->ybytes, 0);
+}
+static cudaError_t run_copy(void *c) {
+  ctx_t *t = c;
+  return cudaMemcpyAsync(t->y2, t->y, t->ybytes, cudaMemcpyDeviceToDevice, 0);
+}
+static cudaError_t run_pw(void *c) {
+  ctx_t *t = c;
+  return ri__cu_pwconv_v(0, &t->a, t->variant, t->x, t->w, t->b, t->r, t->y);
+}
+
+int main(int argc, char **argv) {
+  int batch = 256, reps = 20;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+      batch = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+      reps = atoi(argv[++i]);
+    else {
+      fprintf(stderr, "usage: %s [--batch N] [--reps N]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (batch < 1 || reps < 1) {
+    fprintf(stderr, "bench_pwconv: batch and reps must be positive\n");
+    return 2;
+  }
+  struct cudaDeviceProp prop;
+  CKB(cudaGetDeviceProperties(&prop, 0));
+  printf("# bench_pwconv: %s, %d SMs, L2 %d MiB, batch %d, median of %d runs; default form %d\n", prop.name,
+         prop.multiProcessorCount, prop.l2CacheSize >> 20, batch, reps, ri__cu_pwconv_default_variant());
+  int fails = 0;
+  for (size_t si = 0; si < sizeof g_shapes / sizeof g_shapes[0]; si++) {
+    const shape *sh = &g_shapes[si];
+    ctx_t t;
+    memset(&t, 0, sizeof t);
+    const size_t rows = (size_t)batch * sh->hw * sh->hw;
+    const size_t xb = rows * sh->k * 2, yb = rows * sh->n * 2, rb = sh->res ? yb : 0, wb = (size_t)sh->n * sh->k * 2;
+    t.ybytes = yb;
+    uint16_t *hw = malloc(wb), *hs = malloc(1 << 20);
+    float *hb = malloc(sh->n * 4);
+    unsigned char *h0 = malloc(yb), *h1 = malloc(yb);
+    if (!hw || !hs || !hb || !h0 || !h1) {
+      printf("FAIL %s: out of host memory\n", sh->name);
+      return 1;
+    }
+    fill_half(hw, NULL, (size_t)sh->n * sh->k, 0.25);
+    fill_half(hs, NULL, (1 << 20) / 2, 1.0);
+    for (int j = 0; j < sh->n; j++)
+      hb[j] = (float)(urand() - 0.5);
+    CKB(cudaMalloc(&t.x, xb));
+    CKB(cudaMalloc(&t.w, wb));
+    CKB(cudaMalloc((void **)&t.b, sh->n * 4));
+    CKB(cudaMalloc(&t.y, yb));
+    CKB(cudaMalloc(&t.y2, yb));
+    if (rb) CKB(cudaMalloc(&t.r, rb));
+    /* inputs (and residual): a 1 MiB random block repeated */
+    for (size_t off = 0; off < xb; off += 1 << 20)
+      CKB(cudaMemcpy((char *)t.x + off, hs, xb - off < (1u << 20) ? xb - off : 1u << 20, cudaMemcpyHostToDevice));
+    for (size_t off = 0; off < rb; off += 1 << 20)
+      CKB(cudaMemcpy((char *)t.r + off, hs, rb - off < (1u << 20) ? rb - off : 1u << 20, cudaMemcpyHostToDevice));
+    CKB(cudaMemcpy(t.w, hw, wb, cudaMemcpyHostToDevice));
+    CKB(cudaMemcpy(t.b, hb, sh->n * 4, cudaMemcpyHostToDevice));
+    ri__cu_convgemm_args *a = &t.a;
+    a->n = batch, a->ih = a->iw = a->oh = a->ow = sh->hw, a->c = a->k = a->ldw = sh->k, a->m_out = sh->n;
+    a->kh = a->kw = a->sh = a->sw = a->dh = a->dw = 1;
+    a->rows_per_img = (int64_t)sh->hw * sh->hw, a->ldy = sh->n, a->y_img_stride = a->rows_per_img * sh->n;
+    a->ldr = sh->n, a->act = sh->act, a->act_a = 0.f, a->act_b = 6.f;
+    double ms;
+    const double traffic = (double)xb + yb + rb;
+    if (time_it(run_memset, &t, reps, &ms)) return 1;
+    printf("%-24s memset   %8.1f us  %6.2f TB/s (output bytes, write only)\n", sh->name, ms * 1e3,
+           yb / (ms * 1e-3) / 1e12);
+    if (time_it(run_copy, &t, reps, &ms)) return 1;
+    printf("%-24s d2d copy %8.1f us  %6.2f TB/s (output size read + written)\n", sh->name, ms * 1e3,
+           2.0 * yb / (ms * 1e-3) / 1e12);
+    for (int v = 0; v < RI__CU_PW_VARIANTS; v++) {
+      t.variant = v;
+      CKB(cudaMemset(t.y, 0xff, yb)); /* poison: a form that leaves a part unwritten differs */
+      if (time_it(run_pw, &t, reps, &ms)) return 1;
+      CKB(cudaDeviceSynchronize());
+      CKB(cudaMemcpy(v == 0 ? h0 : h1, t.y, yb, cudaMemcpyDeviceToHost));
+      size_t differ = 0;
+      if (v > 0)
+        for (size_t i = 0; i < yb; i++)
+          differ += h0[i] != h1[i];
+      char plan[200] = "first form";
+      if (v > 0 && ri__cu_pwconv_bulk_describe(a, v, sh->res, plan, sizeof plan) != cudaSuccess)
+        snprintf(plan, sizeof plan, "no plan: first form");
+      printf("%-24s form %d   %8.1f us  %6.2f TB/s  %s\n", sh->name, v, ms * 1e3, traffic / (ms * 1e-3) / 1e12,
+             plan);
+      if (differ) {
+        printf("FAIL %s form %d: %zu bytes differ from form 0\n", sh->name, v, differ);
+        fails++;
+      }
+    }
+    cudaFree(t.x), cudaFree(t.w), cudaFree(t.b), cudaFree(t.y), cudaFree(t.y2), cudaFree(t.r);
+    free(hw), free(hs), free(hb), free(h0), free(h1);
+  }
+  printf("bench_pwconv: %s\n", fails ? "FAILED (forms differ)" : "all forms bit-identical");
+  return fails ? 1 : 0;
+}
