@@ -4,7 +4,8 @@
 # 0 = the first form, k_pwconv.cu) checked and measured, about 150 s after the build.
 #   build.log     device-run.sh's build and model generation (build_and_models)
 #   test.log      tests/gpu/test_cuda_conv's pointwise cases alone (RI_TEST_CONV=pw: every form bit for bit
-#                 against the tiled kernel, signed-zero data included), the same under compute-sanitizer
+#                 against the tiled kernel, signed-zero data included), again with the zero step folded into
+#                 the bias (RI_CUDA_PW2_ZFOLD=1, not the default), the first under compute-sanitizer
 #                 memcheck; test_cuda_ops on ssd_mobilenet_v2 and test_cuda_batch_invariance fp16 on it, with
 #                 the pointwise kernel forced wherever it applies (RI_CUDA_PWCONV=force) and as tuned
 #   ab.log, ab.jsonl  tests/gpu/bench_pwconv at batch 256 (each form on the four early SSD 1x1 shapes against
@@ -14,7 +15,7 @@
 #   summary.txt   step lines, test verdicts, A/B result lines
 # Environment: PW2_STEPS (default build,conv,memcheck,ops,micro,ab), OUT, ab-bench.sh's AB_* variables, the
 # step limits T_CONVTEST, T_MEMCHECK, T_TEST, T_INVTEST, T_MICRO, T_AB. Expected: build ~110 s, then about
-# 150 s (conv ~15, memcheck ~30, ops + invariance ~20, micro ~15, A/B ~60).
+# 160 s (conv ~2 x 15, memcheck ~30, ops + invariance ~20, micro ~15, A/B ~60).
 # The device call (a tool `run` with carry [".deps"], timeout_s 420): bash scripts/gpu/pw2-run.sh
 set -uo pipefail
 # shellcheck source=/dev/null # device-run.sh returns early when sourced
@@ -23,7 +24,12 @@ PW2_STEPS=${PW2_STEPS:-build,conv,memcheck,ops,micro,ab}
 pw2_has() { case ",$PW2_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 setup_env
 pw2_has build && build_and_models
-pw2_has conv && step convtest "${T_CONVTEST:-60}" "$OUT/test.log" env RI_TEST_CONV=pw "$BUILD/test_cuda_conv"
+if pw2_has conv; then
+  step convtest "${T_CONVTEST:-60}" "$OUT/test.log" env RI_TEST_CONV=pw "$BUILD/test_cuda_conv"
+  # the zero step folded into the bias (off by default): do the signed-zero cases keep the tiled kernel's bits?
+  step convtest-zfold "${T_CONVTEST:-60}" "$OUT/test.log" env RI_TEST_CONV=pw RI_CUDA_PW2_ZFOLD=1 \
+    "$BUILD/test_cuda_conv"
+fi
 if pw2_has memcheck; then
   if [ -n "$SANITIZER" ]; then
     step memcheck "${T_MEMCHECK:-90}" "$OUT/test.log" env RI_TEST_CONV=pw "$SANITIZER" --tool memcheck \

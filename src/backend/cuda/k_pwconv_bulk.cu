@@ -21,11 +21,12 @@
  *    __launch_bounds__ for two blocks of 8 warps), and the launch chooses blocks of 8 or 4 warps, S and nbuf
  *    from the device's shared memory and the kernel's registers: most warps per multiprocessor first (up
  *    to 24), then two staging tiles, then the deepest ring.
- *  - The tiled kernel's all-zero k16 step (K % 32 in 1..16) is not issued: its one effect, a -0 sum turned
- *    into +0 before the bias is added, is had by adding a -0 bias as +0 (acc + (+0) differs from acc + (-0)
- *    only for acc = -0, where it gives +0 as (acc + 0) + (-0) does; every other sum is unchanged; the sums
- *    are multiples of 2^-48, never subnormal). RI_CUDA_PW2_ZFOLD=0 issues the zero step as the first form
- *    does (for a check on a new GPU).
+ *  - The tiled kernel's all-zero k16 step (K % 32 in 1..16) is issued as in the first form. With
+ *    RI_CUDA_PW2_ZFOLD=1 it is folded into the bias instead (one MMA per n8 tile less): its one effect, a -0
+ *    sum turned into +0 before the bias is added, is had by adding a -0 bias as +0 (acc + (+0) differs from
+ *    acc + (-0) only for acc = -0, where it gives +0 as (acc + 0) + (-0) does; every other sum is unchanged,
+ *    the sums being multiples of 2^-48, never subnormal). That relies on the MMA adding zero products as an
+ *    IEEE addition of +0; off by default until the signed-zero cases of test_cuda_conv have passed with it.
  * Results are the first form's bit for bit (same k16 steps in the same order, same epilogue float sequence:
  * bias, residual, activation, one rounding), so the tuner may pick either per batch bucket. Half output
  * only; the bulk copy needs sm_90 (the launcher uses the lane stores below it). */
@@ -74,12 +75,13 @@ __device__ __forceinline__ uint64_t evict_first_policy() {
 __device__ __forceinline__ void bulk_store(void *dst, const void *src, unsigned bytes, bool hint) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   if (hint)
-    asm volatile("cp.async.bulk.global.shared::cta.bulk_group.L2::cache_hint [%0], [%1], %2, %3;\n" ::"l"(dst),
-                 "r"(smem_u32(src)), "r"(bytes), "l"(evict_first_policy())
-                 : "memory");
+    asm volatile(
+        "cp.async.bulk.global.shared::cta.bulk_group.L2::cache_hint [%0], [%1], %2, %3;\n" ::"l"(dst),
+        "r"(smem_u32(src)), "r"(bytes), "l"(evict_first_policy())
+        : "memory");
   else
-    asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(smem_u32(src)),
-                 "r"(bytes)
+    asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst),
+                 "r"(smem_u32(src)), "r"(bytes)
                  : "memory");
   asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
 #else
@@ -110,19 +112,19 @@ __device__ __forceinline__ void fence_proxy_async() {
 }
 /* A launch's plan (strides in halves; every part of shared memory 16-byte aligned). */
 struct pwb_geo {
-  int kp, ldk;     /* K rounded up to 16 (the k16 steps); row stride of weight and input rows (kp + 8) */
-  int zstep;       /* 1 when the tiled kernel adds an all-zero k16 step (K % 32 in 1..16) */
-  int zfold;       /* 1: that step folded into the bias (-0 as +0), 0: issued */
-  int stages;      /* S: tiles of input (and residual) rows in flight per warp, 2 .. 8 */
-  int warps;       /* per block: 8 or 4 */
-  int tma;         /* 1: output tiles leave through bulk copies from nbuf unpadded staging tiles */
-  int nbuf;        /* staging tiles per warp (bulk copies: 1 or 2; lane stores: 1 padded tile) */
-  int hint;        /* 1: evict-first stores */
-  int res_smem;    /* 1: residual rows through the ring (16 x ldr_s halves after a stage's input rows) */
-  int ldr_s;       /* NR + 8 */
-  int stage_h;     /* halves of one ring stage */
-  int out_h;       /* halves of a warp's output staging */
-  int blocks_sm;   /* blocks per multiprocessor the plan expects */
+  int kp, ldk;   /* K rounded up to 16 (the k16 steps); row stride of weight and input rows (kp + 8) */
+  int zstep;     /* 1 when the tiled kernel adds an all-zero k16 step (K % 32 in 1..16) */
+  int zfold;     /* 1: that step folded into the bias (-0 as +0; RI_CUDA_PW2_ZFOLD=1), 0: issued */
+  int stages;    /* S: tiles of input (and residual) rows in flight per warp, 2 .. 8 */
+  int warps;     /* per block: 8 or 4 */
+  int tma;       /* 1: output tiles leave through bulk copies from nbuf unpadded staging tiles */
+  int nbuf;      /* staging tiles per warp (bulk copies: 1 or 2; lane stores: 1 padded tile) */
+  int hint;      /* 1: evict-first stores */
+  int res_smem;  /* 1: residual rows through the ring (16 x ldr_s halves after a stage's input rows) */
+  int ldr_s;     /* NR + 8 */
+  int stage_h;   /* halves of one ring stage */
+  int out_h;     /* halves of a warp's output staging */
+  int blocks_sm; /* blocks per multiprocessor the plan expects */
 };
 
 static size_t smem_of(int nt, const pwb_geo &g) {
@@ -301,9 +303,10 @@ __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
       }
       const __half *row = C + ((lane & 7) + ((lane >> 3) & 1) * 8) * ldo + (j + (lane >> 4)) * 8;
       if (!g.tma || (j + 1) * 8 < p.m_out)
-        asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_u32(row)),
-                     "r"(wd[0][0]), "r"(wd[0][1]), "r"(wd[1][0]), "r"(wd[1][1])
-                     : "memory");
+        asm volatile(
+            "stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_u32(row)),
+            "r"(wd[0][0]), "r"(wd[0][1]), "r"(wd[1][0]), "r"(wd[1][1])
+            : "memory");
       else /* the last n8 tile of an odd count of them (bulk staging rows hold m_out columns only) */
         asm volatile("stmatrix.sync.aligned.m8n8.x2.shared.b16 [%0], {%1, %2};\n" ::"r"(smem_u32(row)),
                      "r"(wd[0][0]), "r"(wd[0][1])
@@ -341,7 +344,7 @@ __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
 int env_zfold() {
   static const int v = [] {
     const char *e = getenv("RI_CUDA_PW2_ZFOLD");
-    return e && strcmp(e, "0") == 0 ? 0 : 1;
+    return e && strcmp(e, "1") == 0 ? 1 : 0;
   }();
   return v;
 }
@@ -447,7 +450,8 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, c
     if (cached) raised[dev].store(1);
   }
   /* The plan's blocks per multiprocessor, confirmed by the runtime (a persistent grid larger than what is
-   * resident would run its last blocks in a second wave); cached as (smem, warps, blocks) of the last plan. */
+   * resident would run its last blocks in a second wave); cached as (smem, warps, blocks) of the last plan.
+   */
   const long long key = (long long)smem << 16 | g.warps << 8;
   const long long packed = cached ? occ_of[dev].load() : 0;
   int occ = 0;
@@ -463,9 +467,9 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, c
   if (occ < g.blocks_sm) g.blocks_sm = occ;
   if (desc) {
     snprintf(desc, desc_n, "%d warps x %d blocks/SM, S=%d, %s x%d%s%s%s, regs %d, smem %zu", g.warps,
-             g.blocks_sm, g.stages, g.tma ? "bulk stores" : "lane stores", g.nbuf, g.hint ? ", evict-first" : "",
-             g.res_smem ? ", residual in ring" : "", g.zstep ? (g.zfold ? ", zero step folded" : ", zero step") : "",
-             regs, smem);
+             g.blocks_sm, g.stages, g.tma ? "bulk stores" : "lane stores", g.nbuf,
+             g.hint ? ", evict-first" : "", g.res_smem ? ", residual in ring" : "",
+             g.zstep ? (g.zfold ? ", zero step folded" : ", zero step") : "", regs, smem);
     return cudaSuccess;
   }
   int64_t M = (int64_t)p->n * p->oh * p->ow, tiles = (M + ROWS - 1) / ROWS;
