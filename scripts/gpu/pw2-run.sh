@@ -9,13 +9,14 @@
 #                 memcheck; test_cuda_ops on ssd_mobilenet_v2 and test_cuda_batch_invariance fp16 on it, with
 #                 the pointwise kernel forced wherever it applies (RI_CUDA_PWCONV=force) and as tuned
 #   ab.log, ab.jsonl  tests/gpu/bench_pwconv at batch 256 (each form on the four early SSD 1x1 shapes against
-#                 the device's memset / copy speed, with the plan each form chose), then
+#                 the device's memset / copy speed, with the plan each form chose; then forms 1 and 2 under
+#                 every plan that fits, "plan" lines: which warps / stages / staging count is best), then
 #                 scripts/gpu/ab-bench.sh fp16, AB_SETTINGS='old=RI_CUDA_PW2:0 new=', batches 1,64,256 (an
 #                 engine of maximum batch 256), 2 rounds, per-node profile
 #   summary.txt   step lines, test verdicts, A/B result lines
 # Environment: PW2_STEPS (default build,conv,memcheck,ops,micro,ab), OUT, ab-bench.sh's AB_* variables, the
 # step limits T_CONVTEST, T_MEMCHECK, T_TEST, T_INVTEST, T_MICRO, T_AB. Expected: build ~110 s, then about
-# 160 s (conv ~2 x 15, memcheck ~30, ops + invariance ~20, micro ~15, A/B ~60).
+# 170 s (conv ~2 x 15, memcheck ~30, ops + invariance ~20, micro ~30, A/B ~60).
 # The device call (a tool `run` with carry [".deps"], timeout_s 420): bash scripts/gpu/pw2-run.sh
 set -uo pipefail
 # shellcheck source=/dev/null # device-run.sh returns early when sourced
@@ -50,8 +51,8 @@ if pw2_has ops; then
 fi
 test_verdicts
 if pw2_has micro; then
-  step micro "${T_MICRO:-60}" "$OUT/ab.log" "$BUILD/bench_pwconv" --batch 256 --reps 20
-  grep -E '^(expanded|FAIL|bench_pwconv)' "$OUT/ab.log" >>"$SUMMARY"
+  step micro "${T_MICRO:-90}" "$OUT/ab.log" "$BUILD/bench_pwconv" --batch 256 --reps 20
+  grep -E '^(expanded[^ ]* +(memset|d2d|form)|FAIL|bench_pwconv)' "$OUT/ab.log" >>"$SUMMARY"
 fi
 if pw2_has ab; then
   step ab "${T_AB:-150}" "$OUT/ab.log" env AB_SETTINGS="${AB_SETTINGS:-old=RI_CUDA_PW2:0 new=}" \

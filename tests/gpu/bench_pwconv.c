@@ -3,8 +3,9 @@
  * the device's own copy speed: for each shape, the time of a cudaMemsetAsync of the output (a write-only
  * stream of the output's bytes) and of a device-to-device copy of the output's size, then each form's
  * median time, its traffic (input + output + residual bytes, once each) per second, and the plan the second
- * form chose (ri__cu_pwconv_bulk_describe). Every form's output must equal form 0's bit for bit (FAIL line,
- * exit 1 otherwise).
+ * form chose (ri__cu_pwconv_bulk_describe); then forms 1 and 2 under every plan that fits (8 or 4 warps per
+ * block, 2 .. 8 stages, 1 or 2 staging tiles; ri__cu_pwconv_bulk_force), "plan" lines. Every output must
+ * equal form 0's bit for bit (FAIL line, exit 1 otherwise).
  *   bench_pwconv [--batch N] [--reps N]     (defaults: 256, 20)
  * One line per (shape, form); the copy lines give the floor that traffic of that size reaches here. */
 #include <stdint.h>
@@ -31,13 +32,13 @@ static const shape g_shapes[] = {
     {"expanded_conv_2/project", 75, 144, 24, 0, 1},
 };
 
-#define CKB(call)                                                                                           \
-  do {                                                                                                      \
-    cudaError_t e_ = (call);                                                                                \
-    if (e_ != cudaSuccess) {                                                                                \
-      printf("FAIL %s: %s at %s:%d\n", #call, cudaGetErrorString(e_), __FILE__, __LINE__);                  \
-      return 1;                                                                                             \
-    }                                                                                                       \
+#define CKB(call)                                                                                            \
+  do {                                                                                                       \
+    cudaError_t e_ = (call);                                                                                 \
+    if (e_ != cudaSuccess) {                                                                                 \
+      printf("FAIL %s: %s at %s:%d\n", #call, cudaGetErrorString(e_), __FILE__, __LINE__);                   \
+      return 1;                                                                                              \
+    }                                                                                                        \
   } while (0)
 
 /* Median milliseconds of reps runs of what (after one warm-up run), each bracketed by events. */
@@ -71,6 +72,15 @@ typedef struct {
   float *b;
   size_t ybytes;
 } ctx_t;
+
+/* Bytes of a and b that differ (memcmp first: the outputs are up to 1.1 GB). */
+static size_t count_differ(const unsigned char *a, const unsigned char *b, size_t n) {
+  if (memcmp(a, b, n) == 0) return 0;
+  size_t d = 0;
+  for (size_t i = 0; i < n; i++)
+    d += a[i] != b[i];
+  return d;
+}
 
 static cudaError_t run_memset(void *c) {
   ctx_t *t = c;
@@ -111,7 +121,8 @@ int main(int argc, char **argv) {
     ctx_t t;
     memset(&t, 0, sizeof t);
     const size_t rows = (size_t)batch * sh->hw * sh->hw;
-    const size_t xb = rows * sh->k * 2, yb = rows * sh->n * 2, rb = sh->res ? yb : 0, wb = (size_t)sh->n * sh->k * 2;
+    const size_t xb = rows * sh->k * 2, yb = rows * sh->n * 2, rb = sh->res ? yb : 0,
+                 wb = (size_t)sh->n * sh->k * 2;
     t.ybytes = yb;
     uint16_t *hw = malloc(wb), *hs = malloc(1 << 20);
     float *hb = malloc(sh->n * 4);
@@ -132,9 +143,11 @@ int main(int argc, char **argv) {
     if (rb) CKB(cudaMalloc(&t.r, rb));
     /* inputs (and residual): a 1 MiB random block repeated */
     for (size_t off = 0; off < xb; off += 1 << 20)
-      CKB(cudaMemcpy((char *)t.x + off, hs, xb - off < (1u << 20) ? xb - off : 1u << 20, cudaMemcpyHostToDevice));
+      CKB(cudaMemcpy((char *)t.x + off, hs, xb - off < (1u << 20) ? xb - off : 1u << 20,
+                     cudaMemcpyHostToDevice));
     for (size_t off = 0; off < rb; off += 1 << 20)
-      CKB(cudaMemcpy((char *)t.r + off, hs, rb - off < (1u << 20) ? rb - off : 1u << 20, cudaMemcpyHostToDevice));
+      CKB(cudaMemcpy((char *)t.r + off, hs, rb - off < (1u << 20) ? rb - off : 1u << 20,
+                     cudaMemcpyHostToDevice));
     CKB(cudaMemcpy(t.w, hw, wb, cudaMemcpyHostToDevice));
     CKB(cudaMemcpy(t.b, hb, sh->n * 4, cudaMemcpyHostToDevice));
     ri__cu_convgemm_args *a = &t.a;
@@ -156,20 +169,40 @@ int main(int argc, char **argv) {
       if (time_it(run_pw, &t, reps, &ms)) return 1;
       CKB(cudaDeviceSynchronize());
       CKB(cudaMemcpy(v == 0 ? h0 : h1, t.y, yb, cudaMemcpyDeviceToHost));
-      size_t differ = 0;
-      if (v > 0)
-        for (size_t i = 0; i < yb; i++)
-          differ += h0[i] != h1[i];
+      size_t differ = v > 0 ? count_differ(h0, h1, yb) : 0;
       char plan[200] = "first form";
       if (v > 0 && ri__cu_pwconv_bulk_describe(a, v, sh->res, plan, sizeof plan) != cudaSuccess)
         snprintf(plan, sizeof plan, "no plan: first form");
-      printf("%-24s form %d   %8.1f us  %6.2f TB/s  %s\n", sh->name, v, ms * 1e3, traffic / (ms * 1e-3) / 1e12,
-             plan);
+      printf("%-24s form %d   %8.1f us  %6.2f TB/s  %s\n", sh->name, v, ms * 1e3,
+             traffic / (ms * 1e-3) / 1e12, plan);
       if (differ) {
         printf("FAIL %s form %d: %zu bytes differ from form 0\n", sh->name, v, differ);
         fails++;
       }
     }
+    /* forms 1 and 2 (bulk and lane stores, evict-first) under each forced plan that fits */
+    for (int v = 1; v <= 2; v++)
+      for (int wi = 0; wi < 2; wi++)
+        for (int nb = v == 1 ? 2 : 1; nb >= 1; nb--)
+          for (int si = 0; si < 5; si++) {
+            static const int stages[5] = {2, 3, 4, 6, 8};
+            ri__cu_pwconv_bulk_force(wi ? 4 : 8, stages[si], nb);
+            char plan[200];
+            if (ri__cu_pwconv_bulk_describe(a, v, sh->res, plan, sizeof plan) != cudaSuccess) continue;
+            t.variant = v;
+            CKB(cudaMemset(t.y, 0xff, yb));
+            if (time_it(run_pw, &t, reps, &ms)) return 1;
+            CKB(cudaDeviceSynchronize());
+            CKB(cudaMemcpy(h1, t.y, yb, cudaMemcpyDeviceToHost));
+            size_t differ = count_differ(h0, h1, yb);
+            printf("%-24s plan %d   %8.1f us  %6.2f TB/s  %s\n", sh->name, v, ms * 1e3,
+                   traffic / (ms * 1e-3) / 1e12, plan);
+            if (differ) {
+              printf("FAIL %s form %d (%s): %zu bytes differ from form 0\n", sh->name, v, plan, differ);
+              fails++;
+            }
+          }
+    ri__cu_pwconv_bulk_force(0, 0, 0);
     cudaFree(t.x), cudaFree(t.w), cudaFree(t.b), cudaFree(t.y), cudaFree(t.y2), cudaFree(t.r);
     free(hw), free(hs), free(hb), free(h0), free(h1);
   }

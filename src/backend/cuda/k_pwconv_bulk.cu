@@ -349,6 +349,10 @@ int env_zfold() {
   return v;
 }
 
+/* Benchmarks only (ri__cu_pwconv_bulk_force): plans restricted to these warps per block, stages and staging
+ * tiles (0: any). */
+std::atomic<int> g_force_warps, g_force_stages, g_force_nbuf;
+
 struct dev_info {
   int optin, smem_sm, reserved, sms, l2, major;
 };
@@ -386,9 +390,11 @@ static int plan(const ri__cu_convgemm_args *p, int nt, int variant, const dev_in
   g.stage_h = ROWS * g.ldk + (g.res_smem ? ROWS * g.ldr_s : 0);
   const int regs_warp = (regs * 32 + 255) / 256 * 256;
   long best = -1;
+  const int fw = g_force_warps.load(), fs = g_force_stages.load(), fn = g_force_nbuf.load();
   for (int wi = 0; wi < 2; wi++)
     for (int nb = g.tma ? 2 : 1; nb >= 1; nb--)
       for (int s = MAX_STAGES; s >= 2; s--) {
+        if ((fw && fw != (wi == 0 ? 8 : 4)) || (fs && fs != s) || (fn && g.tma && fn != nb)) continue;
         pwb_geo c = g;
         c.warps = wi == 0 ? 8 : 4;
         c.nbuf = nb;
@@ -503,6 +509,10 @@ extern "C" cudaError_t ri__cu_pwconv_bulk(cudaStream_t s, const ri__cu_convgemm_
                                           const void *x, const void *w, const float *bias, const void *res,
                                           void *y) {
   return dispatch(s, p, variant, x, w, bias, res, y, NULL, 0);
+}
+
+extern "C" void ri__cu_pwconv_bulk_force(int warps, int stages, int nbuf) {
+  g_force_warps.store(warps), g_force_stages.store(stages), g_force_nbuf.store(nbuf);
 }
 
 extern "C" cudaError_t ri__cu_pwconv_bulk_describe(const ri__cu_convgemm_args *p, int variant, int has_res,

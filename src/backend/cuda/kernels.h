@@ -260,6 +260,10 @@ cudaError_t ri__cu_pwconv_bulk(cudaStream_t s, const ri__cu_convgemm_args *p, in
                                const void *w, const float *bias, const void *res, void *y);
 cudaError_t ri__cu_pwconv_bulk_describe(const ri__cu_convgemm_args *p, int variant, int has_res, char *buf,
                                         size_t n);
+/* Benchmarks only, process-wide: restricts the second form's plans to `warps` per block (8 or 4), `stages`
+ * and `nbuf` staging tiles (bulk stores); 0 leaves a choice free, (0, 0, 0) restores the planner. A plan
+ * that does not fit runs the first form. */
+void ri__cu_pwconv_bulk_force(int warps, int stages, int nbuf);
 
 /* The pointwise convolution on Hopper's warpgroup tensor-core instructions (k_pwgemm_wg.cu, sm_90a; a tactic
  * of fp16 1x1 convolutions, cuda_tactics.h). The arguments and results of ri__cu_convgemm with one K
