@@ -132,8 +132,10 @@ static size_t smem_of(int nt, const pwb_geo &g) {
   return (size_t)nt * 8 * g.ldk * 2 + (size_t)nt * 8 * 4 + (size_t)g.warps * per_warp * 2;
 }
 
-/* NT: n8 tiles covering N (even). */
-template <int NT>
+/* NT: n8 tiles covering N (even). GACT: the activation is none of identity, ReLU and clip (ri_act's other
+ * kinds, compiled in only there: inlined in every n8 tile they cost registers and code in the common path).
+ */
+template <int NT, bool GACT>
 __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
     pwb_kernel(const ri__cu_convgemm_args p, const pwb_geo g, const __half *__restrict__ x,
                const __half *__restrict__ w, const float *__restrict__ bias, const __half *__restrict__ res,
@@ -293,7 +295,7 @@ __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
           if (clampf) {
             v0 = fminf(fmaxf(v0, lo), hi);
             v1 = fminf(fmaxf(v1, lo), hi);
-          } else if (p.act != RI_CU_ACT_NONE) {
+          } else if (GACT) {
             v0 = ri_act(p.act, p.act_a, p.act_b, v0);
             v1 = ri_act(p.act, p.act_a, p.act_b, v1);
           }
@@ -417,26 +419,26 @@ static int plan(const ri__cu_convgemm_args *p, int nt, int variant, const dev_in
   return best >= 0;
 }
 
-template <int NT> int regs_of(int dev) {
+template <int NT, bool GACT> int regs_of(int dev) {
   static std::atomic<int> cache[MAX_DEVICES];
   const bool cached = dev >= 0 && dev < MAX_DEVICES;
   int r = cached ? cache[dev].load() : 0;
   if (r > 0) return r;
   cudaFuncAttributes fa;
-  if (cudaFuncGetAttributes(&fa, pwb_kernel<NT>) != cudaSuccess) return -1;
+  if (cudaFuncGetAttributes(&fa, pwb_kernel<NT, GACT>) != cudaSuccess) return -1;
   r = fa.numRegs > 0 ? fa.numRegs : 1;
   if (cached) cache[dev].store(r);
   return r;
 }
 
-template <int NT>
-cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, const void *x, const void *w,
-                   const float *b, const void *r, void *y, char *desc, size_t desc_n) {
+template <int NT, bool GACT>
+cudaError_t launch_act(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, const void *x,
+                       const void *w, const float *b, const void *r, void *y, char *desc, size_t desc_n) {
   dev_info d;
   int dev = 0;
   cudaError_t e = query(&d, &dev);
   if (e != cudaSuccess) return e;
-  const int regs = regs_of<NT>(dev);
+  const int regs = regs_of<NT, GACT>(dev);
   if (regs < 0) return cudaErrorInvalidDeviceFunction;
   pwb_geo g;
   if (!plan(p, NT, variant, d, regs, r != NULL, &g)) return cudaErrorInvalidValue;
@@ -448,9 +450,9 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, c
   static std::atomic<long long> occ_of[MAX_DEVICES];
   const bool cached = dev >= 0 && dev < MAX_DEVICES;
   if (!cached || !raised[dev].load()) {
-    e = cudaFuncSetAttribute(pwb_kernel<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, d.optin);
+    e = cudaFuncSetAttribute(pwb_kernel<NT, GACT>, cudaFuncAttributeMaxDynamicSharedMemorySize, d.optin);
     if (e == cudaSuccess)
-      e = cudaFuncSetAttribute(pwb_kernel<NT>, cudaFuncAttributePreferredSharedMemoryCarveout,
+      e = cudaFuncSetAttribute(pwb_kernel<NT, GACT>, cudaFuncAttributePreferredSharedMemoryCarveout,
                                cudaSharedmemCarveoutMaxShared);
     if (e != cudaSuccess) return e;
     if (cached) raised[dev].store(1);
@@ -464,7 +466,7 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, c
   if (cached && (packed & ~255LL) == key) {
     occ = (int)(packed & 255);
   } else {
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, pwb_kernel<NT>, g.warps * 32, smem);
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, pwb_kernel<NT, GACT>, g.warps * 32, smem);
     if (e != cudaSuccess) return e;
     if (occ > 255) occ = 255;
     if (cached) occ_of[dev].store(key | occ);
@@ -481,9 +483,17 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, c
   int64_t M = (int64_t)p->n * p->oh * p->ow, tiles = (M + ROWS - 1) / ROWS;
   int64_t blocks = (tiles + g.warps - 1) / g.warps, most = (int64_t)d.sms * g.blocks_sm;
   if (blocks > most) blocks = most;
-  ri_cu_launch(pwb_kernel<NT>, (unsigned)blocks, g.warps * 32, smem, s, *p, g, (const __half *)x,
+  ri_cu_launch(pwb_kernel<NT, GACT>, (unsigned)blocks, g.warps * 32, smem, s, *p, g, (const __half *)x,
                (const __half *)w, b, (const __half *)r, (__half *)y);
   return ri_cu_launched();
+}
+
+template <int NT>
+cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, const void *x, const void *w,
+                   const float *b, const void *r, void *y, char *desc, size_t desc_n) {
+  if (p->act == RI_CU_ACT_NONE || p->act == RI_CU_ACT_RELU || p->act == RI_CU_ACT_CLIP)
+    return launch_act<NT, false>(s, p, variant, x, w, b, r, y, desc, desc_n);
+  return launch_act<NT, true>(s, p, variant, x, w, b, r, y, desc, desc_n);
 }
 
 cudaError_t dispatch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, const void *x, const void *w,
