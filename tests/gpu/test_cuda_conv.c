@@ -933,6 +933,10 @@ int main(void) {
       {3, 11, 7, 24, 8, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 1, 0},
       {2, 13, 9, 40, 136, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},
       {64, 75, 75, 24, 144, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0}, /* expanded_conv_2/expand at 64 */
+      /* the other activations (instances of their own in the second form): leaky + residual, hard swish */
+      {2, 15, 13, 32, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 3, 1, 1, 0},
+      {2, 11, 9, 24, 144, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 6, 1, 0, 0},
+      {1, 9, 9, 16, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 4, 1, 0, 1}, /* sigmoid into a slice */
   };
   for (size_t i = 0; i < sizeof pc / sizeof pc[0]; i++)
     test_gemm(&pc[i], 0, 0, 1, 0);
