@@ -92,7 +92,7 @@ template <int S, int RX, int RY> struct dws_geo {
 /* The activation of a row of n channel pairs, its code switched on once per row as dw3_h8_kernel does per
  * thread. The same values as ri_act (cu_common.cuh): clip is x < a ? a : (x > b ? b : x), written as two
  * selects of the same comparisons (NaN and -0 pass through as there), since the nested form compiled to a
- * branch per value (~8 instructions each, 2/3 of the epilogue). */
+ * branch per value (~10 instructions each, 2/3 of the epilogue). */
 __device__ __forceinline__ float dws_clip(float v, float a, float b) {
   const float t = v > b ? b : v;
   return v < a ? a : t;
@@ -131,7 +131,7 @@ __device__ __forceinline__ void dws_cp16(unsigned dst, const void *src, bool in)
 /* Copies the input tile of output tile (tx, ty) of image b, channel group cg, into `tile` (cp.async, not
  * committed): warp v copies rows v, v + 4, ...; lane l the 16-byte chunks l, l + 32, ... of a row (2 per
  * pixel). A lane's column terms (global pointer, shared address, column in the image) are computed once;
- * a row costs its clamped row offset, and a chunk one IMAD.WIDE, a predicate and the copy. Rows and
+ * a row costs its clamped row offset, and a chunk a 64-bit add, a predicate and the copy. Rows and
  * columns outside the image are clamped to it (a valid address) and copied as zeros (ignore-src). */
 template <int S, int RX, int RY>
 __device__ __forceinline__ void dws_copy(uint4 *tile, const ri__cu_dwconv_args &p, const __half *x,
@@ -225,7 +225,7 @@ __device__ __forceinline__ void dws_compute(const uint4 *tile, const ri__cu_dwco
         }
       if (ky == 2 && o < nr) {
         dws_act<RX>(act, act_a, act_b, acc[o]);
-        __half2 *yq = yb + o * ys; /* pointer steps: one IMAD.WIDE a store */
+        __half2 *yq = yb + o * ys; /* pointer steps: a 64-bit add a store */
 #pragma unroll
         for (int q = 0; q < RX; q++, yq += c2)
           if (q < nq) *yq = __floats2half2_rn(acc[o][q].x, acc[o][q].y);
