@@ -45,16 +45,28 @@
  * tile k's group only (cp.async.wait_group NST - 1), so NST - 1 tiles stream in per block while it computes;
  * a barrier after each tile frees its buffer for the copy issued at the next step. The blocks resident at
  * once take consecutive spatial tiles, so neighbours' halo rows and columns come from L2. Stride 1, 16 x 16
- * tiles: 3 buffers of 13.2 KB, 96 registers, 5 blocks per SM (registers and shared memory both allow 5), 2
- * x 10.4 KB of copies in flight per block; 8 x 8 tiles: 3 buffers of 4.8 KB, 59 registers, 8 blocks. Stride
- * 2, 16 x 8: 2 buffers of 20.7 KB, 91 registers, 5 blocks; 8 x 8: 3 of 12.0 KB, 79 registers, 6. All static
+ * tiles: 3 buffers of 13.2 KB, 86 registers (launch bounds of 5 blocks: 107 without), 5 blocks per SM
+ * (registers and shared memory both allow 5), 2 x 10.4 KB of copies in flight per block; 8 x 8 tiles: 3
+ * buffers of 4.8 KB, 62 registers, 8 blocks. Stride 2, 16 x 8: 2 buffers of 20.7 KB, 94 registers, 5
+ * blocks; 8 x 8: 3 of 12.0 KB, 69 registers, 6. All static
  * shared memory (at most 48 KB a block); the carveout hint and the occupancy query once per kernel and
  * device. Bit-identity as above: the same dws_compute.
  *
  * Measured on the H200 (docs/decisions.md, bench/results/dwsm-2026-11-27.txt, dw2-2026-11-27.txt): the
  * one-tile variants win the small buckets and the big stride-1 layers at batch 256 (still about 2x from
  * their traffic bound); the persistent ones are slower there (expanded_conv_2: 392 against 350 us) and win
- * only a few mid-size nodes. */
+ * only a few mid-size nodes.
+ *
+ * Instruction count. Nsight Compute found the one-tile 4 x 4 kernel issue-bound (83 % of issue slots, ~45
+ * warp instructions x 32 per output; bench/results/ncu-dw-pw-2026-11-27.txt). Its SASS (sm_90, CUDA 13.0)
+ * walked along the path of an interior tile with clip (Relu6): 1295 instructions per warp (a thread's 32
+ * outputs), 40 per output, of which 288 FFMA, 90 conversions and 36 shared loads; the rest was the clip
+ * compiled to a branch per value (~10 instructions each, ~330 per thread), the copy loop (~42 per row: a
+ * select of the source pointer and 64-bit index math per chunk) and the stores (~10 each). Now: clip as two
+ * selects (4 per value), the copy unrolled with a lane's column terms once, clamped rows and columns and
+ * cp.async's ignore-src for the zeros (4 per chunk, ~14 per row), pointer steps for the stores: 903
+ * instructions per warp, 28 per output (stride 2, 4 x 2: 61 -> 42; the 2 x 2 variant: 62 -> 48 at stride
+ * 1, 81 -> 57 at stride 2). The persistent kernels share these functions. Not yet run on a GPU. */
 #include <atomic>
 
 #include "backend/cuda/cu_common.cuh"
@@ -78,60 +90,83 @@ template <int S, int RX, int RY> struct dws_geo {
 };
 
 /* The activation of a row of n channel pairs, its code switched on once per row as dw3_h8_kernel does per
- * thread (the same expressions, so the same values). */
-template <int NP> __device__ __forceinline__ void dws_act(const ri__cu_dwconv_args &p, float2 *v) {
-  if (p.act == RI_CU_ACT_CLIP) {
+ * thread. The same values as ri_act (cu_common.cuh): clip is x < a ? a : (x > b ? b : x), written as two
+ * selects of the same comparisons (NaN and -0 pass through as there), since the nested form compiled to a
+ * branch per value (~10 instructions each, 2/3 of the epilogue). */
+__device__ __forceinline__ float dws_clip(float v, float a, float b) {
+  const float t = v > b ? b : v;
+  return v < a ? a : t;
+}
+
+template <int NP> __device__ __forceinline__ void dws_act(int act, float a, float b, float2 *v) {
+  if (act == RI_CU_ACT_CLIP) {
 #pragma unroll
     for (int q = 0; q < NP; q++) {
-      v[q].x = v[q].x < p.act_a ? p.act_a : (v[q].x > p.act_b ? p.act_b : v[q].x);
-      v[q].y = v[q].y < p.act_a ? p.act_a : (v[q].y > p.act_b ? p.act_b : v[q].y);
+      v[q].x = dws_clip(v[q].x, a, b);
+      v[q].y = dws_clip(v[q].y, a, b);
     }
-  } else if (p.act == RI_CU_ACT_RELU) {
+  } else if (act == RI_CU_ACT_RELU) {
 #pragma unroll
     for (int q = 0; q < NP; q++) {
       v[q].x = v[q].x > 0.f ? v[q].x : 0.f;
       v[q].y = v[q].y > 0.f ? v[q].y : 0.f;
     }
-  } else if (p.act != RI_CU_ACT_NONE) {
+  } else if (act != RI_CU_ACT_NONE) {
 #pragma unroll
     for (int q = 0; q < NP; q++) {
-      v[q].x = ri_act(p.act, p.act_a, p.act_b, v[q].x);
-      v[q].y = ri_act(p.act, p.act_a, p.act_b, v[q].y);
+      v[q].x = ri_act(act, a, b, v[q].x);
+      v[q].y = ri_act(act, a, b, v[q].y);
     }
   }
 }
 
+/* A 16-byte cp.async that writes zeros instead where `in` is false (its ignore-src operand). */
+__device__ __forceinline__ void dws_cp16(unsigned dst, const void *src, bool in) {
+  asm volatile(
+      "{\n .reg .pred q;\n setp.eq.u32 q, %2, 0;\n cp.async.cg.shared.global [%0], [%1], 16, q;\n}\n" ::"r"(
+          dst),
+      "l"(src), "r"((unsigned)in));
+}
+
 /* Copies the input tile of output tile (tx, ty) of image b, channel group cg, into `tile` (cp.async, not
  * committed): warp v copies rows v, v + 4, ...; lane l the 16-byte chunks l, l + 32, ... of a row (2 per
- * pixel), so that a lane's column terms are computed once. */
+ * pixel). A lane's column terms (global pointer, shared address, column in the image) are computed once;
+ * a row costs its clamped row offset, and a chunk a 64-bit add, a predicate and the copy. Rows and
+ * columns outside the image are clamped to it (a valid address) and copied as zeros (ignore-src). */
 template <int S, int RX, int RY>
 __device__ __forceinline__ void dws_copy(uint4 *tile, const ri__cu_dwconv_args &p, const __half *x,
                                          int32_t cg, int32_t tx, int32_t ty, int32_t b) {
   using Gm = dws_geo<S, RX, RY>;
-  constexpr int CW = Gm::IC * 2, KI = (CW + 31) / 32;
+  constexpr int CW = Gm::IC * 2, KI = (CW + 31) / 32,
+                NR = (Gm::IR + DWS_THREADS / 32 - 1) / (DWS_THREADS / 32);
   const int32_t c = (int32_t)p.c, ih = (int32_t)p.ih, iw = (int32_t)p.iw;
-  const int lane = threadIdx.x & 31;
-  const int32_t ix0 = tx * Gm::TX * S - p.pad_l, iy0 = ty * Gm::TY * S - p.pad_t;
-  int32_t goff[KI];
-  int soff[KI];
+  const int lane = threadIdx.x & 31, v = threadIdx.x >> 5;
+  const int32_t ix0 = tx * Gm::TX * S - p.pad_l, iy0 = ty * Gm::TY * S - p.pad_t + v;
+  static_assert(16 % Gm::G == 0, "chunks 32 apart: a constant shared-memory distance");
+  constexpr unsigned SD = (16 + 16 / Gm::G) * 32; /* bytes between chunks kc and kc + 32 in shared memory */
+  unsigned xg[KI];                                /* bytes from a row's first pixel */
+  const unsigned sa =
+      ri_cu_mma::smem_u32(&tile[(v * Gm::ICP + (lane >> 1) + (lane >> 1) / Gm::G) * 2 + (lane & 1)]);
   bool cok[KI];
 #pragma unroll
   for (int i = 0; i < KI; i++) {
     const int kc = lane + 32 * i, cc = kc >> 1, h = kc & 1;
     const int32_t ix = ix0 + cc;
-    cok[i] = ix >= 0 && ix < iw;
-    goff[i] = ix * c + h * 8 + cg * 16;
-    soff[i] = (cc + cc / Gm::G) * 2 + h;
+    cok[i] = (unsigned)ix < (unsigned)iw && kc < CW;
+    xg[i] = (unsigned)(min(max(ix, 0), iw - 1) * c + h * 8 + cg * 16) * 2u;
   }
-  for (int rr = threadIdx.x >> 5; rr < Gm::IR; rr += DWS_THREADS / 32) {
-    const int32_t iy = iy0 + rr;
-    const bool rok = iy >= 0 && iy < ih;
-    const int32_t roff = rok ? (b * ih + iy) * iw * c : 0; /* within int32 (k_dwconv.cu vec_ok) */
+  const int32_t rs = iw * c, r0 = b * ih; /* within int32 (k_dwconv.cu vec_ok) */
+#pragma unroll
+  for (int k = 0; k < NR; k++) {
+    const int rr = v + k * (DWS_THREADS / 32);
+    if (Gm::IR % (DWS_THREADS / 32) != 0 && k == NR - 1 && rr >= Gm::IR) break; /* warp-uniform */
+    const int32_t iy = iy0 + k * (DWS_THREADS / 32);
+    const bool rok = (unsigned)iy < (unsigned)ih;
+    const char *xr = (const char *)(x + (r0 + min(max(iy, 0), ih - 1)) * rs);
 #pragma unroll
     for (int i = 0; i < KI; i++) {
-      if (i == KI - 1 && lane + 32 * i >= CW) continue; /* past the row */
-      const bool in = rok && cok[i];
-      cp16(&tile[rr * Gm::ICP * 2 + soff[i]], in ? x + roff + goff[i] : x, in ? 16 : 0);
+      if (i == KI - 1 && CW % 32 != 0 && lane + 32 * i >= CW) continue; /* past the row */
+      dws_cp16(sa + i * SD + k * (DWS_THREADS / 32) * Gm::ICP * 32, xr + xg[i], rok && cok[i]);
     }
   }
 }
@@ -165,6 +200,113 @@ __device__ __forceinline__ void dws_compute(const uint4 *tile, const ri__cu_dwco
     for (int q = 0; q < RX; q++)
       acc[o][q] = bv;
   const __half2 *base = (const __half2 *)tile + (sy * RY * S * Gm::ICP + sx * (Gm::G + 1)) * 8 + cp;
+  __half2 *yb = y + ((b * oh + oy0) * ow + ox0) * c2 + ch2;
+  const int nq = ow - ox0, nr = oh - oy0; /* output columns and rows of the thread inside the image */
+  const int32_t ys = ow * c2;
+  const int act = p.act;
+  const float act_a = p.act_a, act_b = p.act_b;
+#pragma unroll
+  for (int rr = 0; rr < Gm::ROWS; rr++) {
+    float2 xf[Gm::WIN];
+#pragma unroll
+    for (int j = 0; j < Gm::WIN; j++)
+      xf[j] = __half22float2(base[(rr * Gm::ICP + j + j / Gm::G) * 8]);
+#pragma unroll
+    for (int o = 0; o < RY; o++) {
+      const int ky = rr - o * S;
+      if (ky < 0 || ky > 2) continue;
+#pragma unroll
+      for (int q = 0; q < RX; q++)
+#pragma unroll
+        for (int kx = 0; kx < 3; kx++) {
+          const float2 xv = xf[q * S + kx], wv = wf[ky * 3 + kx];
+          acc[o][q].x = __fmaf_rn(xv.x, wv.x, acc[o][q].x);
+          acc[o][q].y = __fmaf_rn(xv.y, wv.y, acc[o][q].y);
+        }
+      if (ky == 2 && o < nr) {
+        dws_act<RX>(act, act_a, act_b, acc[o]);
+        __half2 *yq = yb + o * ys; /* pointer steps: a 64-bit add a store */
+#pragma unroll
+        for (int q = 0; q < RX; q++, yq += c2)
+          if (q < nq) *yq = __floats2half2_rn(acc[o][q].x, acc[o][q].y);
+      }
+    }
+  }
+}
+
+/* RI_CUDA_DWS_OLD=1 (a measurement knob, for the same-run A/B of the change above; to be removed once
+ * measured): the one-tile kernels with the previous copy, activation and stores (main 0522395), the same
+ * tiles and arithmetic. */
+template <int NP> __device__ __forceinline__ void dws0_act(const ri__cu_dwconv_args &p, float2 *v) {
+  if (p.act == RI_CU_ACT_CLIP) {
+#pragma unroll
+    for (int q = 0; q < NP; q++) {
+      v[q].x = v[q].x < p.act_a ? p.act_a : (v[q].x > p.act_b ? p.act_b : v[q].x);
+      v[q].y = v[q].y < p.act_a ? p.act_a : (v[q].y > p.act_b ? p.act_b : v[q].y);
+    }
+  } else if (p.act == RI_CU_ACT_RELU) {
+#pragma unroll
+    for (int q = 0; q < NP; q++) {
+      v[q].x = v[q].x > 0.f ? v[q].x : 0.f;
+      v[q].y = v[q].y > 0.f ? v[q].y : 0.f;
+    }
+  } else if (p.act != RI_CU_ACT_NONE) {
+#pragma unroll
+    for (int q = 0; q < NP; q++) {
+      v[q].x = ri_act(p.act, p.act_a, p.act_b, v[q].x);
+      v[q].y = ri_act(p.act, p.act_a, p.act_b, v[q].y);
+    }
+  }
+}
+
+template <int S, int RX, int RY>
+__device__ __forceinline__ void dws0_copy(uint4 *tile, const ri__cu_dwconv_args &p, const __half *x,
+                                          int32_t cg, int32_t tx, int32_t ty, int32_t b) {
+  using Gm = dws_geo<S, RX, RY>;
+  constexpr int CW = Gm::IC * 2, KI = (CW + 31) / 32;
+  const int32_t c = (int32_t)p.c, ih = (int32_t)p.ih, iw = (int32_t)p.iw;
+  const int lane = threadIdx.x & 31;
+  const int32_t ix0 = tx * Gm::TX * S - p.pad_l, iy0 = ty * Gm::TY * S - p.pad_t;
+  int32_t goff[KI];
+  int soff[KI];
+  bool cok[KI];
+#pragma unroll
+  for (int i = 0; i < KI; i++) {
+    const int kc = lane + 32 * i, cc = kc >> 1, h = kc & 1;
+    const int32_t ix = ix0 + cc;
+    cok[i] = ix >= 0 && ix < iw;
+    goff[i] = ix * c + h * 8 + cg * 16;
+    soff[i] = (cc + cc / Gm::G) * 2 + h;
+  }
+  for (int rr = threadIdx.x >> 5; rr < Gm::IR; rr += DWS_THREADS / 32) {
+    const int32_t iy = iy0 + rr;
+    const bool rok = iy >= 0 && iy < ih;
+    const int32_t roff = rok ? (b * ih + iy) * iw * c : 0;
+#pragma unroll
+    for (int i = 0; i < KI; i++) {
+      if (i == KI - 1 && lane + 32 * i >= CW) continue;
+      const bool in = rok && cok[i];
+      cp16(&tile[rr * Gm::ICP * 2 + soff[i]], in ? x + roff + goff[i] : x, in ? 16 : 0);
+    }
+  }
+}
+
+template <int S, int RX, int RY>
+__device__ __forceinline__ void dws0_compute(const uint4 *tile, const ri__cu_dwconv_args &p, const float2 *wf,
+                                             float2 bv, __half2 *y, int32_t ch2, int32_t tx, int32_t ty,
+                                             int32_t b) {
+  using Gm = dws_geo<S, RX, RY>;
+  const int32_t c2 = (int32_t)p.c / 2, oh = (int32_t)p.oh, ow = (int32_t)p.ow;
+  const int cp = threadIdx.x & 7, sx = (threadIdx.x >> 3) & 3, sy = threadIdx.x >> 5;
+  const int32_t ox0 = tx * Gm::TX + sx * RX, oy0 = ty * Gm::TY + sy * RY;
+  if (ox0 >= ow || oy0 >= oh) return;
+  float2 acc[RY][RX];
+#pragma unroll
+  for (int o = 0; o < RY; o++)
+#pragma unroll
+    for (int q = 0; q < RX; q++)
+      acc[o][q] = bv;
+  const __half2 *base = (const __half2 *)tile + (sy * RY * S * Gm::ICP + sx * (Gm::G + 1)) * 8 + cp;
   __half2 *yb = y + (b * oh + oy0) * ow * c2 + ch2;
 #pragma unroll
   for (int rr = 0; rr < Gm::ROWS; rr++) {
@@ -186,7 +328,7 @@ __device__ __forceinline__ void dws_compute(const uint4 *tile, const ri__cu_dwco
         }
       if (ky == 2 && oy0 + o < oh) {
         __half2 *yr = yb + o * ow * c2;
-        dws_act<RX>(p, acc[o]);
+        dws0_act<RX>(p, acc[o]);
 #pragma unroll
         for (int q = 0; q < RX; q++) {
           if (ox0 + q >= ow) break;
@@ -199,7 +341,7 @@ __device__ __forceinline__ void dws_compute(const uint4 *tile, const ri__cu_dwco
 
 /* Variants RI__CU_DW_SMEM_FIRST and the next: one tile per block. Grid: x = channel group (of 16) + groups x
  * tile column, y = tile row, z = image. */
-template <int S, int RX, int RY>
+template <int S, int RX, int RY, bool OLD>
 __global__ void __launch_bounds__(DWS_THREADS, 7)
     dw3_smem_kernel(ri__cu_dwconv_args p, const __half *x, const __half2 *w, const float *bias, __half2 *y) {
   using Gm = dws_geo<S, RX, RY>;
@@ -208,7 +350,10 @@ __global__ void __launch_bounds__(DWS_THREADS, 7)
   ri_cu_pdl_trigger();
   const int32_t cgn = (int32_t)p.c / 16;
   const int32_t cg = blockIdx.x % cgn, tx = blockIdx.x / cgn, ty = blockIdx.y, b = blockIdx.z;
-  dws_copy<S, RX, RY>(tile, p, x, cg, tx, ty, b);
+  if (OLD)
+    dws0_copy<S, RX, RY>(tile, p, x, cg, tx, ty, b);
+  else
+    dws_copy<S, RX, RY>(tile, p, x, cg, tx, ty, b);
   cp_commit();
   /* weights and bias while the copies fly */
   const int32_t ch2 = cg * 8 + (threadIdx.x & 7);
@@ -216,7 +361,10 @@ __global__ void __launch_bounds__(DWS_THREADS, 7)
   dws_weights(p, w, bias, ch2, wf, bv);
   cp_wait<0>();
   __syncthreads();
-  dws_compute<S, RX, RY>(tile, p, wf, bv, y, ch2, tx, ty, b);
+  if (OLD)
+    dws0_compute<S, RX, RY>(tile, p, wf, bv, y, ch2, tx, ty, b);
+  else
+    dws_compute<S, RX, RY>(tile, p, wf, bv, y, ch2, tx, ty, b);
 }
 
 /* A spatial tile's column, row and image (index s = (b nty + ty) ntx + tx). dws_advance adds a step given
@@ -289,8 +437,15 @@ static void launch_smem(cudaStream_t s, const ri__cu_dwconv_args *p, const void 
   using Gm = dws_geo<S, RX, RY>;
   const dim3 grid((unsigned)(((p->ow + Gm::TX - 1) / Gm::TX) * (p->c / 16)),
                   (unsigned)((p->oh + Gm::TY - 1) / Gm::TY), (unsigned)p->n);
-  ri_cu_launch(dw3_smem_kernel<S, RX, RY>, grid, DWS_THREADS, 0, s, *p, (const __half *)x, (const __half2 *)w,
-               b, (__half2 *)y);
+  static std::atomic<int> old{-1};
+  int o = old.load();
+  if (o < 0) {
+    const char *e = getenv("RI_CUDA_DWS_OLD");
+    o = e && e[0] == '1';
+    old.store(o);
+  }
+  ri_cu_launch(o ? dw3_smem_kernel<S, RX, RY, true> : dw3_smem_kernel<S, RX, RY, false>, grid, DWS_THREADS, 0,
+               s, *p, (const __half *)x, (const __half2 *)w, b, (__half2 *)y);
 }
 
 template <int S, int RX, int RY, int NST, int MINB>
@@ -337,15 +492,15 @@ extern "C" int ri__cu_dwconv_smem_ok(const ri__cu_dwconv_args *p) {
 /* Variant RI__CU_DW_SMEM_FIRST: 4 x 4 pixels per thread (stride 2: 4 x 2), tiles of 16 x 16 (16 x 8);
  * the next: 2 x 2, tiles of 8 x 8, for the small images (38 x 38 and less: less of a tile past the image)
  * and fewer registers. RI__CU_DW_PIPE_FIRST: persistent, the tiles of RI__CU_DW_SMEM_FIRST with 3 buffers
- * (stride 2: 2, 41 KB), 4 blocks per SM; the next: persistent, the tiles of 8 x 8 with 3 buffers, 8 (stride
- * 2: 6) blocks per SM. The shared memory stays static (at most 48 KB a block). */
+ * (stride 2: 2, 41 KB), launch bounds of 5 blocks per SM (stride 2: 4); the next: persistent, the tiles of
+ * 8 x 8 with 3 buffers, 8 (stride 2: 6) blocks per SM. The shared memory stays static (at most 48 KB). */
 extern "C" void ri__cu_dwconv_smem(cudaStream_t s, const ri__cu_dwconv_args *p, int variant, const void *x,
                                    const void *w, const float *b, void *y) {
   switch (variant - RI__CU_DW_SMEM_FIRST) {
   case 0: p->sh == 1 ? launch_smem<1, 4, 4>(s, p, x, w, b, y) : launch_smem<2, 4, 2>(s, p, x, w, b, y); break;
   case 1: p->sh == 1 ? launch_smem<1, 2, 2>(s, p, x, w, b, y) : launch_smem<2, 2, 2>(s, p, x, w, b, y); break;
   case 2:
-    p->sh == 1 ? launch_pipe<1, 4, 4, 3, 4>(s, p, x, w, b, y) : launch_pipe<2, 4, 2, 2, 4>(s, p, x, w, b, y);
+    p->sh == 1 ? launch_pipe<1, 4, 4, 3, 5>(s, p, x, w, b, y) : launch_pipe<2, 4, 2, 2, 4>(s, p, x, w, b, y);
     break;
   default:
     p->sh == 1 ? launch_pipe<1, 2, 2, 3, 8>(s, p, x, w, b, y) : launch_pipe<2, 2, 2, 3, 6>(s, p, x, w, b, y);
