@@ -182,10 +182,36 @@ __device__ __forceinline__ void dws_weights(const ri__cu_dwconv_args &p, const _
   bv = bias ? make_float2(bias[2 * ch2], bias[2 * ch2 + 1]) : make_float2(0.f, 0.f);
 }
 
+/* RI_CUDA_DWS_OLD=1 (a measurement knob, for the same-run A/B of the change above; to be removed once
+ * measured): the one-tile kernels with the previous copy, activation and stores (main 0522395), the same
+ * tiles and arithmetic. */
+template <int NP> __device__ __forceinline__ void dws0_act(const ri__cu_dwconv_args &p, float2 *v) {
+  if (p.act == RI_CU_ACT_CLIP) {
+#pragma unroll
+    for (int q = 0; q < NP; q++) {
+      v[q].x = v[q].x < p.act_a ? p.act_a : (v[q].x > p.act_b ? p.act_b : v[q].x);
+      v[q].y = v[q].y < p.act_a ? p.act_a : (v[q].y > p.act_b ? p.act_b : v[q].y);
+    }
+  } else if (p.act == RI_CU_ACT_RELU) {
+#pragma unroll
+    for (int q = 0; q < NP; q++) {
+      v[q].x = v[q].x > 0.f ? v[q].x : 0.f;
+      v[q].y = v[q].y > 0.f ? v[q].y : 0.f;
+    }
+  } else if (p.act != RI_CU_ACT_NONE) {
+#pragma unroll
+    for (int q = 0; q < NP; q++) {
+      v[q].x = ri_act(p.act, p.act_a, p.act_b, v[q].x);
+      v[q].y = ri_act(p.act, p.act_a, p.act_b, v[q].y);
+    }
+  }
+}
+
 /* The thread's RX x RY output pixels of channel pair ch2 in output tile (tx, ty) of image b, from the input
  * tile in `tile` (complete and visible). Column j of the thread's window is tile column sx G + j, padded
- * sx (G + 1) + j + j / G. */
-template <int S, int RX, int RY>
+ * sx (G + 1) + j + j / G. OLD: the previous activation and stores (RI_CUDA_DWS_OLD, one-tile kernels),
+ * the same arithmetic. */
+template <int S, int RX, int RY, bool OLD>
 __device__ __forceinline__ void dws_compute(const uint4 *tile, const ri__cu_dwconv_args &p, const float2 *wf,
                                             float2 bv, __half2 *y, int32_t ch2, int32_t tx, int32_t ty,
                                             int32_t b) {
@@ -201,7 +227,7 @@ __device__ __forceinline__ void dws_compute(const uint4 *tile, const ri__cu_dwco
     for (int q = 0; q < RX; q++)
       acc[o][q] = bv;
   const __half2 *base = (const __half2 *)tile + (sy * RY * S * Gm::ICP + sx * (Gm::G + 1)) * 8 + cp;
-  __half2 *yb = y + ((b * oh + oy0) * ow + ox0) * c2 + ch2;
+  __half2 *yb = OLD ? y + (b * oh + oy0) * ow * c2 + ch2 : y + ((b * oh + oy0) * ow + ox0) * c2 + ch2;
   const int nq = ow - ox0, nr = oh - oy0; /* output columns and rows of the thread inside the image */
   const int32_t ys = ow * c2;
   const int act = p.act;
@@ -224,38 +250,21 @@ __device__ __forceinline__ void dws_compute(const uint4 *tile, const ri__cu_dwco
           acc[o][q].x = __fmaf_rn(xv.x, wv.x, acc[o][q].x);
           acc[o][q].y = __fmaf_rn(xv.y, wv.y, acc[o][q].y);
         }
-      if (ky == 2 && o < nr) {
+      if (OLD && ky == 2 && oy0 + o < oh) { /* RI_CUDA_DWS_OLD: the previous activation and stores */
+        __half2 *yr = yb + o * ow * c2;
+        dws0_act<RX>(p, acc[o]);
+#pragma unroll
+        for (int q = 0; q < RX; q++) {
+          if (ox0 + q >= ow) break;
+          yr[(ox0 + q) * c2] = __floats2half2_rn(acc[o][q].x, acc[o][q].y);
+        }
+      } else if (!OLD && ky == 2 && o < nr) {
         dws_act<RX>(act, act_a, act_b, acc[o]);
         __half2 *yq = yb + o * ys; /* pointer steps: a 64-bit add a store */
 #pragma unroll
         for (int q = 0; q < RX; q++, yq += c2)
           if (q < nq) *yq = __floats2half2_rn(acc[o][q].x, acc[o][q].y);
       }
-    }
-  }
-}
-
-/* RI_CUDA_DWS_OLD=1 (a measurement knob, for the same-run A/B of the change above; to be removed once
- * measured): the one-tile kernels with the previous copy, activation and stores (main 0522395), the same
- * tiles and arithmetic. */
-template <int NP> __device__ __forceinline__ void dws0_act(const ri__cu_dwconv_args &p, float2 *v) {
-  if (p.act == RI_CU_ACT_CLIP) {
-#pragma unroll
-    for (int q = 0; q < NP; q++) {
-      v[q].x = v[q].x < p.act_a ? p.act_a : (v[q].x > p.act_b ? p.act_b : v[q].x);
-      v[q].y = v[q].y < p.act_a ? p.act_a : (v[q].y > p.act_b ? p.act_b : v[q].y);
-    }
-  } else if (p.act == RI_CU_ACT_RELU) {
-#pragma unroll
-    for (int q = 0; q < NP; q++) {
-      v[q].x = v[q].x > 0.f ? v[q].x : 0.f;
-      v[q].y = v[q].y > 0.f ? v[q].y : 0.f;
-    }
-  } else if (p.act != RI_CU_ACT_NONE) {
-#pragma unroll
-    for (int q = 0; q < NP; q++) {
-      v[q].x = ri_act(p.act, p.act_a, p.act_b, v[q].x);
-      v[q].y = ri_act(p.act, p.act_a, p.act_b, v[q].y);
     }
   }
 }
@@ -292,54 +301,6 @@ __device__ __forceinline__ void dws0_copy(uint4 *tile, const ri__cu_dwconv_args 
   }
 }
 
-template <int S, int RX, int RY>
-__device__ __forceinline__ void dws0_compute(const uint4 *tile, const ri__cu_dwconv_args &p, const float2 *wf,
-                                             float2 bv, __half2 *y, int32_t ch2, int32_t tx, int32_t ty,
-                                             int32_t b) {
-  using Gm = dws_geo<S, RX, RY>;
-  const int32_t c2 = (int32_t)p.c / 2, oh = (int32_t)p.oh, ow = (int32_t)p.ow;
-  const int cp = threadIdx.x & 7, sx = (threadIdx.x >> 3) & 3, sy = threadIdx.x >> 5;
-  const int32_t ox0 = tx * Gm::TX + sx * RX, oy0 = ty * Gm::TY + sy * RY;
-  if (ox0 >= ow || oy0 >= oh) return;
-  float2 acc[RY][RX];
-#pragma unroll
-  for (int o = 0; o < RY; o++)
-#pragma unroll
-    for (int q = 0; q < RX; q++)
-      acc[o][q] = bv;
-  const __half2 *base = (const __half2 *)tile + (sy * RY * S * Gm::ICP + sx * (Gm::G + 1)) * 8 + cp;
-  __half2 *yb = y + (b * oh + oy0) * ow * c2 + ch2;
-#pragma unroll
-  for (int rr = 0; rr < Gm::ROWS; rr++) {
-    float2 xf[Gm::WIN];
-#pragma unroll
-    for (int j = 0; j < Gm::WIN; j++)
-      xf[j] = __half22float2(base[(rr * Gm::ICP + j + j / Gm::G) * 8]);
-#pragma unroll
-    for (int o = 0; o < RY; o++) {
-      const int ky = rr - o * S;
-      if (ky < 0 || ky > 2) continue;
-#pragma unroll
-      for (int q = 0; q < RX; q++)
-#pragma unroll
-        for (int kx = 0; kx < 3; kx++) {
-          const float2 xv = xf[q * S + kx], wv = wf[ky * 3 + kx];
-          acc[o][q].x = __fmaf_rn(xv.x, wv.x, acc[o][q].x);
-          acc[o][q].y = __fmaf_rn(xv.y, wv.y, acc[o][q].y);
-        }
-      if (ky == 2 && oy0 + o < oh) {
-        __half2 *yr = yb + o * ow * c2;
-        dws0_act<RX>(p, acc[o]);
-#pragma unroll
-        for (int q = 0; q < RX; q++) {
-          if (ox0 + q >= ow) break;
-          yr[(ox0 + q) * c2] = __floats2half2_rn(acc[o][q].x, acc[o][q].y);
-        }
-      }
-    }
-  }
-}
-
 /* Variants RI__CU_DW_SMEM_FIRST and the next: one tile per block. Grid: x = channel group (of 16) + groups x
  * tile column, y = tile row, z = image. */
 template <int S, int RX, int RY, bool OLD>
@@ -362,10 +323,7 @@ __global__ void __launch_bounds__(DWS_THREADS, 7)
   dws_weights(p, w, bias, ch2, wf, bv);
   cp_wait<0>();
   __syncthreads();
-  if (OLD)
-    dws0_compute<S, RX, RY>(tile, p, wf, bv, y, ch2, tx, ty, b);
-  else
-    dws_compute<S, RX, RY>(tile, p, wf, bv, y, ch2, tx, ty, b);
+  dws_compute<S, RX, RY, OLD>(tile, p, wf, bv, y, ch2, tx, ty, b);
 }
 
 /* A spatial tile's column, row and image (index s = (b nty + ty) ntx + tx). dws_advance adds a step given
@@ -423,7 +381,7 @@ __global__ void __launch_bounds__(DWS_THREADS, MINB)
     dws_advance(qn, d, ntx, nty);
     cp_wait<NST - 1>(); /* tile k's group complete (this thread's copies) */
     __syncthreads();    /* and every thread's */
-    dws_compute<S, RX, RY>(tile + cur * TS, p, wf, bv, y, ch2, qc.tx, qc.ty, qc.b);
+    dws_compute<S, RX, RY, false>(tile + cur * TS, p, wf, bv, y, ch2, qc.tx, qc.ty, qc.b);
     dws_advance(qc, d, ntx, nty);
     __syncthreads(); /* buffer cur is refilled at the next step */
     cur = cur == NST - 1 ? 0 : cur + 1;
