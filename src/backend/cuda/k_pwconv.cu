@@ -32,6 +32,7 @@
 #include "backend/cuda/cu_common.cuh"
 #include "backend/cuda/cu_gemm_epi.cuh"
 #include "backend/cuda/cu_mma.cuh"
+#include "backend/cuda/cu_pw_common.cuh"
 
 namespace {
 
@@ -44,19 +45,6 @@ constexpr int MAX_N = 160; /* output channels */
 constexpr int MAX_K = 160; /* input channels */
 constexpr int MAX_STAGES = 8;
 constexpr int MAX_DEVICES = 64; /* per-device launch settings kept (more devices: queried every launch) */
-
-/* Waits until at most n (0 .. MAX_STAGES - 2) committed groups of this thread are in flight. */
-__device__ __forceinline__ void cp_wait_n(int n) {
-  switch (n) {
-  case 0: cp_wait<0>(); break;
-  case 1: cp_wait<1>(); break;
-  case 2: cp_wait<2>(); break;
-  case 3: cp_wait<3>(); break;
-  case 4: cp_wait<4>(); break;
-  case 5: cp_wait<5>(); break;
-  default: cp_wait<6>(); break;
-  }
-}
 
 /* Shared-memory geometry of a launch (all strides in halves, every part 16-byte aligned). */
 struct pw_geo {
@@ -93,13 +81,7 @@ __global__ void __launch_bounds__(THREADS)
 
   /* Weights (zero beyond m_out rows and ldw columns), bias, and zeros in this block's input rings (the
    * columns from K to kp are never written by the copies). */
-  const int wchunks = NR * (ldk / 8);
-  for (int q = tid; q < wchunks; q += THREADS) {
-    int n = q / (ldk / 8), c = (q - n * (ldk / 8)) * 8;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (n < p.m_out && c < p.ldw) v = *(const uint4 *)(w + (int64_t)n * p.ldw + c);
-    *(uint4 *)(Ws + (size_t)n * ldk + c) = v;
-  }
+  ri_cu_pw_weights(Ws, w, p, NR, ldk, tid, THREADS);
   for (int n = tid; n < NR; n += THREADS)
     Bs[n] = bias && n < p.m_out ? bias[n] : 0.f;
   {
@@ -114,21 +96,10 @@ __global__ void __launch_bounds__(THREADS)
   const int ntiles = (M + ROWS - 1) / ROWS;
   const int stride = gridDim.x * WARPS;
   const int first = blockIdx.x * WARPS + warp;
-  /* This lane's chunks of a tile: chunk q = lane + 32 i is row q / KC, column chunk q % KC. */
-  const int nchunks = ROWS * KC;
-  const int r0 = lane / KC, c0 = lane - r0 * KC, dr = 32 / KC, dc = 32 - dr * KC;
+  const ri_cu_pw_walk wk = ri_cu_pw_walk_of(lane, KC); /* this lane's chunks of a tile */
 
   auto load = [&](int stage, int tile) {
-    __half *dst = As + stage * ROWS * ldk;
-    const int m0 = tile * ROWS;
-    int r = r0, c = c0;
-    for (int q = lane; q < nchunks; q += 32) {
-      const int m = m0 + r;
-      const bool ok = m < M;
-      cp16(dst + r * ldk + c * 8, ok ? x + (int64_t)m * K + c * 8 : x, ok ? 16 : 0);
-      r += dr, c += dc;
-      if (c >= KC) c -= KC, r++;
-    }
+    ri_cu_pw_load_rows(As + stage * ROWS * ldk, ldk, x, K, tile * ROWS, M, wk, lane);
   };
 
   for (int s = 0; s < S - 1; s++) {
@@ -146,7 +117,7 @@ __global__ void __launch_bounds__(THREADS)
   const int ksteps = g.kp / 16;
   int st = 0;
   for (int tile = first, i = 0; tile < ntiles; tile += stride, i++) {
-    cp_wait_n(S - 2);
+    ri_cu_pw_cp_wait_n(S - 2);
     __syncwarp();
     {
       const int tn = tile + (S - 1) * stride;
@@ -157,28 +128,7 @@ __global__ void __launch_bounds__(THREADS)
     }
     const __half *A = As + st * ROWS * ldk;
     float acc[NT][4];
-#pragma unroll
-    for (int j = 0; j < NT; j++)
-      acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-    for (int ks = 0; ks < ksteps; ks++) {
-      const int kk = ks * 16;
-      unsigned af[4];
-      ldsm_x4(af[0], af[1], af[2], af[3], A + (lane & 15) * ldk + kk + (lane >> 4) * 8);
-#pragma unroll
-      for (int j = 0; j < NT; j += 2) {
-        unsigned b0, b1, b2, b3;
-        ldsm_x4(b0, b1, b2, b3,
-                Ws + (j * 8 + (lane & 7) + ((lane >> 4) << 3)) * ldk + kk + ((lane >> 3) & 1) * 8);
-        mma16816(acc[j], af, b0, b1);
-        mma16816(acc[j + 1], af, b2, b3);
-      }
-    }
-    if (g.zstep) {
-      const unsigned z[4] = {0u, 0u, 0u, 0u};
-#pragma unroll
-      for (int j = 0; j < NT; j++)
-        mma16816(acc[j], z, 0u, 0u);
-    }
+    ri_cu_pw_mma<NT>(acc, A, Ws, ldk, ksteps, g.zstep, lane);
     if (++st == S) st = 0;
 
     /* Epilogue in registers, as the tiled kernel's: thread (g8, t4) holds rows g8 and g8 + 8, columns

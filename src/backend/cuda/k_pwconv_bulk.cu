@@ -39,6 +39,7 @@
 #include "backend/cuda/cu_common.cuh"
 #include "backend/cuda/cu_gemm_epi.cuh"
 #include "backend/cuda/cu_mma.cuh"
+#include "backend/cuda/cu_pw_common.cuh"
 
 namespace {
 
@@ -49,18 +50,6 @@ constexpr int ROWS = 16;     /* output rows of a warp tile */
 constexpr int MAX_STAGES = 8;
 constexpr int MAX_WARPS_PER_SM = 24; /* beyond this, more warps are not preferred over a deeper ring */
 constexpr int MAX_DEVICES = 64;
-
-__device__ __forceinline__ void cp_wait_n(int n) {
-  switch (n) {
-  case 0: cp_wait<0>(); break;
-  case 1: cp_wait<1>(); break;
-  case 2: cp_wait<2>(); break;
-  case 3: cp_wait<3>(); break;
-  case 4: cp_wait<4>(); break;
-  case 5: cp_wait<5>(); break;
-  default: cp_wait<6>(); break;
-  }
-}
 
 /* Bulk copies shared -> global (sm_90; the launcher never asks for them below). */
 __device__ __forceinline__ uint64_t evict_first_policy() {
@@ -152,13 +141,7 @@ __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
   __half *ring = (__half *)(Bs + NR) + (size_t)warp * per_warp;
   __half *Os = ring + S * g.stage_h;
 
-  const int wchunks = NR * (ldk / 8);
-  for (int q = tid; q < wchunks; q += nthreads) {
-    int n = q / (ldk / 8), c = (q - n * (ldk / 8)) * 8;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (n < p.m_out && c < p.ldw) v = *(const uint4 *)(w + (int64_t)n * p.ldw + c);
-    *(uint4 *)(Ws + (size_t)n * ldk + c) = v;
-  }
+  ri_cu_pw_weights(Ws, w, p, NR, ldk, tid, nthreads);
   for (int n = tid; n < NR; n += nthreads) {
     float b = bias && n < p.m_out ? bias[n] : 0.f;
     if (g.zstep && g.zfold) b = __fadd_rn(b, 0.f); /* -0 -> +0, every other value unchanged */
@@ -178,34 +161,14 @@ __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
   const int first = blockIdx.x * g.warps + warp;
   /* This lane's 16-byte chunks of a tile's input rows (q = lane + 32 i: row q / KC, chunk q % KC) and of its
    * residual rows (RC chunks a row). */
-  const int nchunks = ROWS * KC;
-  const int r0 = lane / KC, c0 = lane - r0 * KC, dr = 32 / KC, dc = 32 - dr * KC;
-  const int RC = g.res_smem ? p.m_out / 8 : 1, rchunks = ROWS * RC;
-  const int rr0 = lane / RC, rc0 = lane - rr0 * RC, rdr = 32 / RC, rdc = 32 - rdr * RC;
+  const ri_cu_pw_walk wk = ri_cu_pw_walk_of(lane, KC),
+                      rwk = ri_cu_pw_walk_of(lane, g.res_smem ? p.m_out / 8 : 1);
   const int ldr_s = g.ldr_s;
 
   auto load = [&](int stage, int tile) {
     __half *dst = ring + stage * g.stage_h;
-    const int m0 = tile * ROWS;
-    int r = r0, c = c0;
-    for (int q = lane; q < nchunks; q += 32) {
-      const int m = m0 + r;
-      const bool ok = m < M;
-      cp16(dst + r * ldk + c * 8, ok ? x + (int64_t)m * K + c * 8 : x, ok ? 16 : 0);
-      r += dr, c += dc;
-      if (c >= KC) c -= KC, r++;
-    }
-    if (g.res_smem) {
-      __half *rd = dst + ROWS * ldk;
-      r = rr0, c = rc0;
-      for (int q = lane; q < rchunks; q += 32) {
-        const int m = m0 + r;
-        const bool ok = m < M;
-        cp16(rd + r * ldr_s + c * 8, ok ? res + (int64_t)m * p.ldr + c * 8 : res, ok ? 16 : 0);
-        r += rdr, c += rdc;
-        if (c >= RC) c -= RC, r++;
-      }
-    }
+    ri_cu_pw_load_rows(dst, ldk, x, K, tile * ROWS, M, wk, lane);
+    if (g.res_smem) ri_cu_pw_load_rows(dst + ROWS * ldk, ldr_s, res, p.ldr, tile * ROWS, M, rwk, lane);
   };
 
   for (int s = 0; s < S - 1; s++) {
@@ -226,7 +189,7 @@ __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
   const int ksteps = g.kp / 16;
   int st = 0, ob = 0;
   for (int tile = first; tile < ntiles; tile += stride) {
-    cp_wait_n(S - 2);
+    ri_cu_pw_cp_wait_n(S - 2);
     __syncwarp();
     {
       const int tn = tile + (S - 1) * stride;
@@ -238,28 +201,7 @@ __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
     const __half *A = ring + st * g.stage_h;
     const __half *R = A + ROWS * ldk;
     float acc[NT][4];
-#pragma unroll
-    for (int j = 0; j < NT; j++)
-      acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-    for (int ks = 0; ks < ksteps; ks++) {
-      const int kk = ks * 16;
-      unsigned af[4];
-      ldsm_x4(af[0], af[1], af[2], af[3], A + (lane & 15) * ldk + kk + (lane >> 4) * 8);
-#pragma unroll
-      for (int j = 0; j < NT; j += 2) {
-        unsigned b0, b1, b2, b3;
-        ldsm_x4(b0, b1, b2, b3,
-                Ws + (j * 8 + (lane & 7) + ((lane >> 4) << 3)) * ldk + kk + ((lane >> 3) & 1) * 8);
-        mma16816(acc[j], af, b0, b1);
-        mma16816(acc[j + 1], af, b2, b3);
-      }
-    }
-    if (zmma) {
-      const unsigned z[4] = {0u, 0u, 0u, 0u};
-#pragma unroll
-      for (int j = 0; j < NT; j++)
-        mma16816(acc[j], z, 0u, 0u);
-    }
+    ri_cu_pw_mma<NT>(acc, A, Ws, ldk, ksteps, zmma, lane);
 
     const int m0 = tile * ROWS;
     __half *C = Os + ob * ROWS * ldo;
