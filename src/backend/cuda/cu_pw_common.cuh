@@ -1,10 +1,10 @@
 /* The pieces shared by the two forms of the pointwise convolution (k_pwconv.cu, k_pwconv_bulk.cu), which
  * split the work the same way and differ only in the traffic around the MMAs: the weight matrix copied into
  * shared memory, a warp's 16-byte cp.async chunks of 16 rows of a tile, the ring's wait, the k16 MMA steps
- * of a 16-row tile (with the tiled kernel's all-zero step). One copy keeps
- * the two forms' bits the same by construction; all are inlined (the SASS of both kernels is what it was
- * when each held its own copy). The ReLU/clip bounds stay in each kernel: computed through a shared struct,
- * nvcc 13.0 moved them into the tile loop of k_pwconv.cu (other SASS). */
+ * of a 16-row tile (with the tiled kernel's all-zero step). One copy keeps the two forms' bits the same by
+ * construction; all are inlined (the SASS of both kernels is what it was when each held its own copy). The
+ * ReLU/clip bounds stay in each kernel: computed through a shared struct, nvcc 13.0 moved them into the tile
+ * loop of k_pwconv.cu (other SASS). */
 #ifndef RI_BACKEND_CUDA_CU_PW_COMMON_CUH
 #define RI_BACKEND_CUDA_CU_PW_COMMON_CUH
 
@@ -80,7 +80,8 @@ __device__ __forceinline__ void ri_cu_pw_mma(float (&acc)[NT][4], const __half *
 #pragma unroll
     for (int j = 0; j < NT; j += 2) {
       unsigned b0, b1, b2, b3;
-      ldsm_x4(b0, b1, b2, b3, Ws + (j * 8 + (lane & 7) + ((lane >> 4) << 3)) * ldk + kk + ((lane >> 3) & 1) * 8);
+      ldsm_x4(b0, b1, b2, b3,
+              Ws + (j * 8 + (lane & 7) + ((lane >> 4) << 3)) * ldk + kk + ((lane >> 3) & 1) * 8);
       mma16816(acc[j], af, b0, b1);
       mma16816(acc[j + 1], af, b2, b3);
     }
