@@ -1,10 +1,10 @@
 /* The pieces shared by the two forms of the pointwise convolution (k_pwconv.cu, k_pwconv_bulk.cu), which
  * split the work the same way and differ only in the traffic around the MMAs: the weight matrix copied into
- * shared memory, a warp's 16-byte cp.async chunks of 16 rows of a tile, the ring's wait, the k16 MMA steps
- * of a 16-row tile (with the tiled kernel's all-zero step). One copy keeps the two forms' bits the same by
- * construction; all are inlined (the SASS of both kernels is what it was when each held its own copy). The
- * ReLU/clip bounds stay in each kernel: computed through a shared struct, nvcc 13.0 moved them into the tile
- * loop of k_pwconv.cu (other SASS). */
+ * shared memory, a warp's 16-byte cp.async chunks of 16 rows of a tile, the ring's fill and advance, the k16
+ * MMA steps of a 16-row tile (with the tiled kernel's all-zero step). One copy keeps the two forms' bits the
+ * same by construction; all are inlined (the SASS of both kernels is what it was when each held its own
+ * copy). The ReLU/clip bounds stay in each kernel: computed through a shared struct, nvcc 13.0 moved them
+ * into the tile loop of k_pwconv.cu (other SASS). */
 #ifndef RI_BACKEND_CUDA_CU_PW_COMMON_CUH
 #define RI_BACKEND_CUDA_CU_PW_COMMON_CUH
 
@@ -61,6 +61,32 @@ __device__ __forceinline__ void ri_cu_pw_load_rows(__half *dst, int ldd, const _
     r += wk.dr, c += wk.dc;
     if (c >= wk.kc) c -= wk.kc, r++;
   }
+}
+
+/* The ring's first S - 1 tiles of this warp (first, first + stride, ...) in flight, one commit group each
+ * (empty past the last tile, so that the count of groups stays uniform). load(stage, tile) issues a tile. */
+template <class Load>
+__device__ __forceinline__ void ri_cu_pw_ring_fill(int S, int first, int stride, int ntiles,
+                                                   const Load &load) {
+  for (int s = 0; s < S - 1; s++) {
+    const int t = first + s * stride;
+    if (t < ntiles) load(s, t);
+    ri_cu_mma::cp_commit();
+  }
+}
+
+/* Before tile `tile` (in stage st) is used: waits for its group, then issues the tile S - 1 ahead into the
+ * stage after the ring's last one. */
+template <class Load>
+__device__ __forceinline__ void ri_cu_pw_ring_next(int S, int st, int tile, int stride, int ntiles,
+                                                   const Load &load) {
+  ri_cu_pw_cp_wait_n(S - 2);
+  __syncwarp();
+  const int tn = tile + (S - 1) * stride;
+  int sn = st + S - 1;
+  if (sn >= S) sn -= S;
+  if (tn < ntiles) load(sn, tn);
+  ri_cu_mma::cp_commit();
 }
 
 /* acc = the 16-row tile A (ldk halves per row) times the NT n8 tiles of Ws, over ksteps k16 steps, then the

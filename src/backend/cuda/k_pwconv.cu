@@ -102,11 +102,7 @@ __global__ void __launch_bounds__(THREADS)
     ri_cu_pw_load_rows(As + stage * ROWS * ldk, ldk, x, K, tile * ROWS, M, wk, lane);
   };
 
-  for (int s = 0; s < S - 1; s++) {
-    const int t = first + s * stride;
-    if (t < ntiles) load(s, t);
-    cp_commit();
-  }
+  ri_cu_pw_ring_fill(S, first, stride, ntiles, load);
 
   const int g8 = lane >> 2, t4 = lane & 3;
   const bool clampf = p.act == RI_CU_ACT_RELU || p.act == RI_CU_ACT_CLIP;
@@ -117,15 +113,7 @@ __global__ void __launch_bounds__(THREADS)
   const int ksteps = g.kp / 16;
   int st = 0;
   for (int tile = first, i = 0; tile < ntiles; tile += stride, i++) {
-    ri_cu_pw_cp_wait_n(S - 2);
-    __syncwarp();
-    {
-      const int tn = tile + (S - 1) * stride;
-      int sn = st + S - 1;
-      if (sn >= S) sn -= S;
-      if (tn < ntiles) load(sn, tn);
-      cp_commit();
-    }
+    ri_cu_pw_ring_next(S, st, tile, stride, ntiles, load);
     const __half *A = As + st * ROWS * ldk;
     float acc[NT][4];
     ri_cu_pw_mma<NT>(acc, A, Ws, ldk, ksteps, g.zstep, lane);

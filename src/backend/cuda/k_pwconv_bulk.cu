@@ -171,11 +171,7 @@ __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
     if (g.res_smem) ri_cu_pw_load_rows(dst + ROWS * ldk, ldr_s, res, p.ldr, tile * ROWS, M, rwk, lane);
   };
 
-  for (int s = 0; s < S - 1; s++) {
-    const int t = first + s * stride;
-    if (t < ntiles) load(s, t);
-    cp_commit();
-  }
+  ri_cu_pw_ring_fill(S, first, stride, ntiles, load);
 
   const int g8 = lane >> 2, t4 = lane & 3;
   const bool clampf = p.act == RI_CU_ACT_RELU || p.act == RI_CU_ACT_CLIP;
@@ -189,15 +185,7 @@ __global__ void __launch_bounds__(MAX_WARPS * 32, 2)
   const int ksteps = g.kp / 16;
   int st = 0, ob = 0;
   for (int tile = first; tile < ntiles; tile += stride) {
-    ri_cu_pw_cp_wait_n(S - 2);
-    __syncwarp();
-    {
-      const int tn = tile + (S - 1) * stride;
-      int sn = st + S - 1;
-      if (sn >= S) sn -= S;
-      if (tn < ntiles) load(sn, tn);
-      cp_commit();
-    }
+    ri_cu_pw_ring_next(S, st, tile, stride, ntiles, load);
     const __half *A = ring + st * g.stage_h;
     const __half *R = A + ROWS * ldk;
     float acc[NT][4];
