@@ -65,11 +65,17 @@ typedef struct {
   ri__tcache *cache;
 } vtuner;
 
+/* Revision of the variant numbering in timing-cache keys: a cached time belongs to a kernel, not to a number,
+ * so this goes up whenever a variant number changes meaning (2: the depthwise variants 4..7 renumbered,
+ * 2026-11-27), and a cache written before then times those variants anew instead of lending them another
+ * kernel's time. */
+#define VAR_KEY_REV 2
+
 /* Mean microseconds of one launch of variant v at `batch` (INFINITY when it cannot run), cached. */
 static ri_status time_var(vtuner *t, const cu_state *st, int ni, int batch, int v, float *us, ri__err *err) {
   char geo[400], key[RI__TCACHE_MAX_KEY];
   ri__cu_conv_var_key(st, ni, geo, sizeof geo);
-  snprintf(key, sizeof key, "%s|%s|n%d v%d", t->fp, geo, batch, v);
+  snprintf(key, sizeof key, "%s|%s|n%d v%d r%d", t->fp, geo, batch, v, VAR_KEY_REV);
   if (t->cache && ri__tcache_get(t->cache, key, us)) return RI_OK;
   *us = INFINITY;
   cudaError_t e = ri__cu_conv_var_launch(st, ni, batch, v, t->s, t->x, t->y);
