@@ -312,16 +312,7 @@ __global__ void __launch_bounds__(wg_shape<BM, BN, NST>::THREADS)
   __syncthreads();
 
   /* Phase 2: 16-byte chunks (8 channels of a pixel) from shared memory to the output. */
-  const bool dense = p.y_img_stride == p.rows_per_img * p.ldy;
-  const bool vec = ri_cu_epi_vec(p);
-  constexpr int CH = BN / 8;
-#pragma unroll 2
-  for (int q = tid; q < BM * CH; q += THREADS) {
-    const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
-    if (m >= M || n >= p.m_out) continue;
-    ri_cu_epi_store8(y + ri_cu_epi_row(p, m, dense) + p.y_off + n, *(const uint4 *)&Cs[r][cc * 8], vec, n,
-                     p.m_out);
-  }
+  ri_cu_epi_flush<BM, BN, CLD, THREADS>(p, Cs, y, m0, n0, M, tid);
 #else
   (void)p, (void)x, (void)w, (void)bias, (void)res, (void)y;
   (void)WG_BK, (void)wg_shape<BM, BN, NST>::A_BYTES; /* used only by the sm_90a kernel */
