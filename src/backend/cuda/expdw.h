@@ -1,0 +1,66 @@
+/* Expansion 1x1 -> depthwise 3x3 in one kernel (k_expdw.cu), the expanded tensor kept in shared memory, for
+ * the large early blocks of inverted-residual networks at large batches. The projection stays a kernel of
+ * its own. Half NHWC data; the expansion on the tensor cores (mma.sync m16n8k16, float accumulation), the
+ * depthwise convolution in float FMAs.
+ *
+ * With E the expanded tensor, for every image b and output pixel (oy, ox):
+ *     E[iy, ix, e] = half(act0(sum_c x[b, iy, ix, c] * w1[e][c] + b1[e]))   inside the image, +0 outside
+ *     y[b, oy, ox, e] = half(act1(bd[e] + sum_ky,kx E[oy * s - pad_t + ky, ox * s - pad_l + kx, e] * wd[ky * 3
+ *                       + kx][e]))
+ * computed exactly as the unfused kernels compute them, so the result is the unfused path's bit for bit:
+ *  - the expansion as the pointwise kernels (k_pwconv.cu, k_pwconv_bulk.cu, k_convgemm.cu): float
+ *    accumulators from +0, the k16 steps of the cin channels zero-padded to 16 in order, then the all-zero
+ *    k16 step when `zstep` (the tiled kernel's, issued when cin % 32 is 1 .. 16), then + b1, then ReLU / clip
+ *    as fminf(fmaxf(v, lo), hi) (other activations through ri_act), one rounding to half;
+ *  - the depthwise convolution as its NHWC kernels (k_dwconv.cu, k_dwconv_smem.cu): float bd, then the 9
+ *    taps in the order ky, kx as __fmaf_rn(E, wd, acc) (outside the image E = +0), the activation as there
+ *    (clip: v > b ? b : v, then v < a ? a : that), one rounding to half.
+ * A result depends only on its image and position, never on the batch, the tile or the grid.
+ *
+ * The C interface follows kernels.h: the launcher enqueues on the stream and returns the launch status. */
+#ifndef RI_BACKEND_CUDA_EXPDW_H
+#define RI_BACKEND_CUDA_EXPDW_H
+
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+
+#include "backend/cuda/kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int n, ih, iw, oh, ow; /* images; input (= expanded) height and width; output height and width */
+  int cin;               /* channels of x: a multiple of 8, at most RI__CU_EXPDW_MAX_CIN */
+  int ce;                /* expanded (= output) channels: a multiple of 16 */
+  int k1p;               /* w1's row length: cin rounded up to 16 */
+  int stride, pad_t, pad_l; /* the depthwise 3x3: stride 1 or 2 (both axes), top and left pads 0 .. 2 */
+  int zstep;                /* 1: the expansion's all-zero k16 step (see above) */
+  int act[2];               /* activation codes (RI_CU_ACT_*) of the expansion and of the depthwise */
+  float act_a[2], act_b[2];
+} ri__cu_expdw_args;
+
+#define RI__CU_EXPDW_MAX_CIN 64
+
+/* Weights, zero in every padding position (device pointers, 16-byte aligned). */
+typedef struct {
+  const void *w1;  /* half [ce][k1p]: row e holds expanded channel e's weights */
+  const float *b1; /* float [ce] */
+  const float *wd; /* float [9][ce]: tap-major depthwise weights holding their half-rounded values */
+  const float *bd; /* float [ce] */
+} ri__cu_expdw_weights;
+
+/* 1 when the kernel runs these arguments (channel counts, stride, pads, sizes within its limits), else 0. */
+int ri__cu_expdw_supported(const ri__cu_expdw_args *p);
+
+/* x: half NHWC [n, ih, iw, cin]; y: half NHWC [n, oh, ow, ce]; both 16-byte aligned, not overlapping.
+ * Returns cudaErrorInvalidValue for unsupported arguments or misaligned pointers. */
+cudaError_t ri__cu_expdw(cudaStream_t s, const ri__cu_expdw_args *p, const void *x,
+                         const ri__cu_expdw_weights *w, void *y);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
