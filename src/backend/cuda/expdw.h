@@ -5,7 +5,8 @@
  *
  * With E the expanded tensor, for every image b and output pixel (oy, ox):
  *     E[iy, ix, e] = half(act0(sum_c x[b, iy, ix, c] * w1[e][c] + b1[e]))   inside the image, +0 outside
- *     y[b, oy, ox, e] = half(act1(bd[e] + sum_ky,kx E[oy * s - pad_t + ky, ox * s - pad_l + kx, e] * wd[ky * 3
+ *     y[b, oy, ox, e] = half(act1(bd[e] + sum_ky,kx E[oy * s - pad_t + ky, ox * s - pad_l + kx, e] * wd[ky *
+ * 3
  *                       + kx][e]))
  * computed exactly as the unfused kernels compute them, so the result is the unfused path's bit for bit:
  *  - the expansion as the pointwise kernels (k_pwconv.cu, k_pwconv_bulk.cu, k_convgemm.cu): float
@@ -31,10 +32,10 @@ extern "C" {
 #endif
 
 typedef struct {
-  int n, ih, iw, oh, ow; /* images; input (= expanded) height and width; output height and width */
-  int cin;               /* channels of x: a multiple of 8, at most RI__CU_EXPDW_MAX_CIN */
-  int ce;                /* expanded (= output) channels: a multiple of 16 */
-  int k1p;               /* w1's row length: cin rounded up to 16 */
+  int n, ih, iw, oh, ow;    /* images; input (= expanded) height and width; output height and width */
+  int cin;                  /* channels of x: a multiple of 8, at most RI__CU_EXPDW_MAX_CIN */
+  int ce;                   /* expanded (= output) channels: a multiple of 16 */
+  int k1p;                  /* w1's row length: cin rounded up to 16 */
   int stride, pad_t, pad_l; /* the depthwise 3x3: stride 1 or 2 (both axes), top and left pads 0 .. 2 */
   int zstep;                /* 1: the expansion's all-zero k16 step (see above) */
   int act[2];               /* activation codes (RI_CU_ACT_*) of the expansion and of the depthwise */

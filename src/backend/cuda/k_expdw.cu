@@ -1,0 +1,335 @@
+/* Expansion 1x1 -> depthwise 3x3 in one kernel; the contract (and the arithmetic it must share with the
+ * unfused kernels bit for bit) is in expdw.h.
+ *
+ * Why: at batch 256 the early blocks of SSD MobileNet v2 write their expanded tensor (150 x 150 x 96 and
+ * 75 x 75 x 144 halves per image) and read it back in the depthwise kernel: expanded_conv_1's expansion and
+ * depthwise took 421 + 384 us on the H200, both near their traffic floors (bench/results/pw2-2026-11-27.txt,
+ * gpu-2026-11-27-s8b.txt). Here the expanded tensor stays in shared memory; the kernel reads the block's
+ * input and writes the depthwise output only (expanded_conv_1: 1.8 of the 10.4 MB per image).
+ *
+ * What: a block of 8 warps takes an output tile of one image: TX = 4 RX columns x TY = 8 RY rows (stride 1:
+ * 16 x 16; stride 2: 8 x 16). It copies, once, the input pixels under the tile's windows (the halo, HW x HH
+ * pixels, zeros outside the image; rows padded to LDK halves for conflict-free ldmatrix), the expansion's
+ * weight matrix, both biases and the depthwise weights into shared memory (cp.async), then walks the
+ * expanded channels in chunks of 16:
+ *  1. expansion of the chunk for every halo pixel: warp v takes the m16 tiles v, v + 8, ... of the halo
+ *     rows, mma.sync m16n8k16 over the k16 steps (+ the all-zero step), then bias, activation and rounding
+ *     as the pointwise kernels do; halo pixels outside the image get +0 (the depthwise convolution pads
+ *     the expanded tensor). Stored as half2 into E (a pixel = 16 channels + 4 halves of padding: 40 bytes);
+ *  2. barrier; depthwise: thread (cp, sx, sy) = (tid % 8, tid / 8 % 4, tid / 32) computes RX x RY output
+ *     pixels of channel pair cp of the chunk, walking its (RY - 1) S + 3 halo rows top to bottom, converting
+ *     each of a row's (RX - 1) S + 3 half2 once and feeding every output row that uses it, taps in the order
+ *     ky, kx from the float bias (as k_dwconv_smem.cu); activation, rounding, a 4-byte store (8 lanes write
+ *     a pixel's 32 contiguous bytes);
+ *  3. barrier (E is rewritten by the next chunk).
+ * The 4 column groups of a warp read pixels RX S = 4 apart: 4 x 40 bytes = 160, i.e. 8 banks further each,
+ * so a warp's 32 loads (8 consecutive words per group) hit 32 different banks.
+ * Shared memory (stride 1, cin 24, ce 144): halo 336 x 40 halves, weights 144 x 40 halves, E 336 x 20
+ * halves, floats 11 x 144: 58 KB; 3 blocks per SM. */
+#include <atomic>
+#include <stdint.h>
+
+#include "backend/cuda/cu_common.cuh"
+#include "backend/cuda/cu_mma.cuh"
+#include "backend/cuda/expdw.h"
+
+namespace {
+
+using namespace ri_cu_mma;
+
+constexpr int NW = 8; /* warps per block */
+constexpr int THREADS = NW * 32;
+constexpr int CH = 16;  /* expanded channels per chunk */
+constexpr int EPS = 20; /* halves per pixel of E: 16 channels + 4 of padding */
+constexpr int MAX_DEVICES = 64;
+
+template <int S, int KS, int RX, int RY> struct geo {
+  static constexpr int TX = 4 * RX, TY = NW * RY;                    /* output tile */
+  static constexpr int HW = (TX - 1) * S + 3, HH = (TY - 1) * S + 3; /* halo */
+  static constexpr int HP = HW * HH;
+  static constexpr int MT = (HP + 15) / 16; /* m16 tiles of halo pixels */
+  static constexpr int ROWS = MT * 16;
+  static constexpr int LDK = KS * 16 + 8; /* halves per row of the halo and of the weights */
+  static constexpr int KC = KS * 2;       /* 16-byte chunks of a row's k16 steps */
+  static constexpr int TPW = (MT + NW - 1) / NW; /* m16 tiles per warp, at most */
+  static constexpr int WIN = (RX - 1) * S + 3, WROWS = (RY - 1) * S + 3;
+  static_assert(RX * S == 4, "column groups 4 pixels apart (bank-conflict-free E loads)");
+  static_assert(TPW <= 16, "inside mask: 2 bits per m16 tile in 32 bits");
+};
+
+/* Bytes of dynamic shared memory: halo and weight rows (half), E (half), then b1, bd, wd (float). */
+template <int S, int KS, int RX, int RY> constexpr int64_t smem_bytes(int ce) {
+  using G = geo<S, KS, RX, RY>;
+  return ((int64_t)(G::ROWS + ce) * G::LDK + (int64_t)G::ROWS * EPS) * 2 + (int64_t)ce * 11 * 4;
+}
+
+/* The expansion's activation as the pointwise kernels apply it (k_pwconv_bulk.cu). */
+__device__ __forceinline__ float exp_act(int act, float a, float b, bool clampf, float lo, float hi, float v) {
+  if (clampf) return fminf(fmaxf(v, lo), hi);
+  if (act != RI_CU_ACT_NONE) return ri_act(act, a, b, v);
+  return v;
+}
+
+/* The depthwise activation as k_dwconv_smem.cu's dws_act applies it. */
+__device__ __forceinline__ float dw_act(int act, float a, float b, float v) {
+  if (act == RI_CU_ACT_CLIP) {
+    const float t = v > b ? b : v;
+    return v < a ? a : t;
+  }
+  if (act == RI_CU_ACT_RELU) return v > 0.f ? v : 0.f;
+  if (act != RI_CU_ACT_NONE) return ri_act(act, a, b, v);
+  return v;
+}
+
+template <int S, int KS, int RX, int RY>
+__global__ void __launch_bounds__(THREADS, 2)
+    expdw_kernel(ri__cu_expdw_args p, const __half *__restrict__ x, const __half *__restrict__ w1,
+                 const float *__restrict__ b1, const float *__restrict__ wd, const float *__restrict__ bd,
+                 __half2 *__restrict__ y) {
+  using G = geo<S, KS, RX, RY>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  __half *Xs = (__half *)smem;                          /* [ROWS][LDK] */
+  __half *Ws = Xs + G::ROWS * G::LDK;                   /* [ce][LDK] */
+  __half *Es = Ws + p.ce * G::LDK;                      /* [ROWS][EPS] */
+  float *B1 = (float *)(Es + G::ROWS * EPS), *BD = B1 + p.ce, *WD = BD + p.ce; /* [ce], [ce], [9][ce] */
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
+  ri_cu_pdl_trigger();
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int tx = blockIdx.x, ty = blockIdx.y, b = blockIdx.z;
+  const int ce = p.ce, cin = p.cin;
+  const int iy0 = ty * G::TY * S - p.pad_t, ix0 = tx * G::TX * S - p.pad_l;
+
+  /* 1. copies: the halo (zeros outside the image, past cin and past the halo), weights, biases */
+  {
+    const __half *xi = x + (int64_t)b * p.ih * p.iw * cin;
+    for (int q = tid; q < G::ROWS * G::KC; q += THREADS) {
+      const int r = q / G::KC, k = q - r * G::KC;
+      const int hy = r / G::HW, hx = r - hy * G::HW;
+      const int iy = iy0 + hy, ix = ix0 + hx;
+      const bool in = r < G::HP && (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw && k * 8 < cin;
+      cp16(Xs + r * G::LDK + k * 8, in ? xi + ((int64_t)iy * p.iw + ix) * cin + k * 8 : x, in ? 16 : 0);
+    }
+    for (int q = tid; q < ce * G::KC; q += THREADS) {
+      const int r = q / G::KC, k = q - r * G::KC;
+      cp16(Ws + r * G::LDK + k * 8, w1 + (int64_t)r * p.k1p + k * 8, 16);
+    }
+    const int fchunks = ce / 4; /* 16-byte chunks of a [ce] float array */
+    for (int q = tid; q < fchunks * 11; q += THREADS) {
+      const int a = q / fchunks, k = q - a * fchunks;
+      const float *src = a == 0 ? b1 + k * 4 : a == 1 ? bd + k * 4 : wd + (a - 2) * ce + k * 4;
+      cp16(B1 + a * ce + k * 4, src, 16);
+    }
+    cp_commit();
+  }
+
+  /* Whether halo rows g8 and g8 + 8 of the warp's m16 tiles lie inside the image: bit 2 i + h. */
+  const int g8 = lane >> 2, t4 = lane & 3;
+  unsigned inside = 0;
+#pragma unroll
+  for (int i = 0; i < G::TPW; i++) {
+    const int mt = warp + i * NW;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int r = mt * 16 + g8 + h * 8;
+      const int hy = r / G::HW, hx = r - hy * G::HW;
+      const int iy = iy0 + hy, ix = ix0 + hx;
+      if (mt < G::MT && r < G::HP && (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw)
+        inside |= 1u << (2 * i + h);
+    }
+  }
+  const bool clampf = p.act[0] == RI_CU_ACT_RELU || p.act[0] == RI_CU_ACT_CLIP;
+  const float lo = p.act[0] == RI_CU_ACT_RELU ? 0.f : p.act_a[0];
+  const float hi = p.act[0] == RI_CU_ACT_RELU ? INFINITY : p.act_b[0];
+  const int act0 = p.act[0], act1 = p.act[1];
+  const float a0 = p.act_a[0], bb0 = p.act_b[0], a1 = p.act_a[1], bb1 = p.act_b[1];
+
+  /* The depthwise thread's place. */
+  const int cp = tid & 7, sx = (tid >> 3) & 3, sy = tid >> 5;
+  const int ox0 = tx * G::TX + sx * RX, oy0 = ty * G::TY + sy * RY;
+  const int nq = p.ow - ox0, nr = p.oh - oy0; /* the thread's columns and rows inside the output */
+  const __half2 *eb = (const __half2 *)Es + (sy * RY * S * G::HW + sx * RX * S) * (EPS / 2) + cp;
+  __half2 *yb = y + (((int64_t)b * p.oh + oy0) * p.ow + ox0) * (ce / 2) + cp;
+  const int64_t ys = (int64_t)p.ow * (ce / 2);
+
+  cp_wait<0>();
+  __syncthreads();
+
+  for (int c0 = 0; c0 < ce; c0 += CH) {
+    /* 2. the expansion of channels c0 .. c0 + 15 for every halo pixel */
+    unsigned bf[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++)
+      ldsm_x4(bf[ks][0], bf[ks][1], bf[ks][2], bf[ks][3],
+              Ws + (c0 + (lane & 7) + ((lane >> 4) << 3)) * G::LDK + ks * 16 + ((lane >> 3) & 1) * 8);
+    const float2 bias0 = *(const float2 *)(B1 + c0 + t4 * 2), bias1 = *(const float2 *)(B1 + c0 + 8 + t4 * 2);
+#pragma unroll
+    for (int i = 0; i < G::TPW; i++) {
+      const int mt = warp + i * NW;
+      if (G::MT % NW != 0 && mt >= G::MT) break; /* warp-uniform */
+      float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+      for (int ks = 0; ks < KS; ks++) {
+        unsigned af[4];
+        ldsm_x4(af[0], af[1], af[2], af[3], Xs + (mt * 16 + (lane & 15)) * G::LDK + ks * 16 + (lane >> 4) * 8);
+        mma16816(acc[0], af, bf[ks][0], bf[ks][1]);
+        mma16816(acc[1], af, bf[ks][2], bf[ks][3]);
+      }
+      if (p.zstep) {
+        const unsigned z[4] = {0u, 0u, 0u, 0u};
+        mma16816(acc[0], z, 0u, 0u);
+        mma16816(acc[1], z, 0u, 0u);
+      }
+#pragma unroll
+      for (int j = 0; j < 2; j++) {
+        const float2 bj = j ? bias1 : bias0;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          float v0 = exp_act(act0, a0, bb0, clampf, lo, hi, acc[j][2 * h] + bj.x);
+          float v1 = exp_act(act0, a0, bb0, clampf, lo, hi, acc[j][2 * h + 1] + bj.y);
+          __half2 hv = __floats2half2_rn(v0, v1);
+          if (!((inside >> (2 * i + h)) & 1u)) hv = __floats2half2_rn(0.f, 0.f);
+          *(__half2 *)(Es + (mt * 16 + g8 + h * 8) * EPS + j * 8 + t4 * 2) = hv;
+        }
+      }
+    }
+    __syncthreads();
+
+    /* 3. the depthwise convolution of the chunk's channel pair cp at the thread's RX x RY pixels */
+    if (nq > 0 && nr > 0) {
+      const int e = c0 + 2 * cp;
+      float2 wf[9];
+#pragma unroll
+      for (int t = 0; t < 9; t++)
+        wf[t] = *(const float2 *)(WD + t * ce + e);
+      const float2 bv = *(const float2 *)(BD + e);
+      float2 acc[RY][RX];
+#pragma unroll
+      for (int o = 0; o < RY; o++)
+#pragma unroll
+        for (int q = 0; q < RX; q++)
+          acc[o][q] = bv;
+#pragma unroll
+      for (int rr = 0; rr < G::WROWS; rr++) {
+        float2 xf[G::WIN];
+#pragma unroll
+        for (int j = 0; j < G::WIN; j++)
+          xf[j] = __half22float2(eb[(rr * G::HW + j) * (EPS / 2)]);
+#pragma unroll
+        for (int o = 0; o < RY; o++) {
+          const int ky = rr - o * S;
+          if (ky < 0 || ky > 2) continue;
+#pragma unroll
+          for (int q = 0; q < RX; q++)
+#pragma unroll
+            for (int kx = 0; kx < 3; kx++) {
+              const float2 xv = xf[q * S + kx], wv = wf[ky * 3 + kx];
+              acc[o][q].x = __fmaf_rn(xv.x, wv.x, acc[o][q].x);
+              acc[o][q].y = __fmaf_rn(xv.y, wv.y, acc[o][q].y);
+            }
+          if (ky == 2 && o < nr) {
+            __half2 *yq = yb + o * ys + c0 / 2;
+#pragma unroll
+            for (int q = 0; q < RX; q++, yq += ce / 2)
+              if (q < nq)
+                *yq = __floats2half2_rn(dw_act(act1, a1, bb1, acc[o][q].x), dw_act(act1, a1, bb1, acc[o][q].y));
+          }
+        }
+      }
+    }
+    __syncthreads();
+  }
+}
+
+/* Tile of a stride: stride 1 takes 4 x 2 pixels per thread (16 x 16 tiles), stride 2 2 x 2 (8 x 16). */
+template <int S> struct tile_of;
+template <> struct tile_of<1> {
+  static constexpr int RX = 4, RY = 2;
+};
+template <> struct tile_of<2> {
+  static constexpr int RX = 2, RY = 2;
+};
+
+int64_t smem_of(const ri__cu_expdw_args *p) {
+  const int ks = p->k1p / 16;
+  if (p->stride == 1) {
+    switch (ks) {
+    case 1: return smem_bytes<1, 1, 4, 2>(p->ce);
+    case 2: return smem_bytes<1, 2, 4, 2>(p->ce);
+    case 3: return smem_bytes<1, 3, 4, 2>(p->ce);
+    default: return smem_bytes<1, 4, 4, 2>(p->ce);
+    }
+  }
+  switch (ks) {
+  case 1: return smem_bytes<2, 1, 2, 2>(p->ce);
+  case 2: return smem_bytes<2, 2, 2, 2>(p->ce);
+  case 3: return smem_bytes<2, 3, 2, 2>(p->ce);
+  default: return smem_bytes<2, 4, 2, 2>(p->ce);
+  }
+}
+
+constexpr int64_t MAX_SMEM = 200 * 1024; /* within the 227 KB a block may opt into on sm_90 */
+
+template <int S, int KS>
+cudaError_t launch(cudaStream_t s, const ri__cu_expdw_args *p, const void *x, const ri__cu_expdw_weights *w,
+                   void *y) {
+  constexpr int RX = tile_of<S>::RX, RY = tile_of<S>::RY;
+  using G = geo<S, KS, RX, RY>;
+  auto k = expdw_kernel<S, KS, RX, RY>;
+  const int64_t smem = smem_bytes<S, KS, RX, RY>(p->ce);
+  /* the opt-in to more than 48 KB, once per instantiation, device and size (not during graph capture: the
+   * eager runs before it have made it) */
+  static std::atomic<int64_t> set_for[MAX_DEVICES];
+  int dev = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e != cudaSuccess) return e;
+  if (dev < 0 || dev >= MAX_DEVICES || set_for[dev].load() < smem) {
+    e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e == cudaSuccess)
+      e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+    if (e != cudaSuccess) return e;
+    if (dev >= 0 && dev < MAX_DEVICES) set_for[dev].store(smem);
+  }
+  const dim3 grid((unsigned)((p->ow + G::TX - 1) / G::TX), (unsigned)((p->oh + G::TY - 1) / G::TY),
+                  (unsigned)p->n);
+  return ri_cu_launch(k, grid, dim3(THREADS), (size_t)smem, s, *p, (const __half *)x, (const __half *)w->w1,
+                      w->b1, w->wd, w->bd, (__half2 *)y);
+}
+
+} // namespace
+
+extern "C" int ri__cu_expdw_supported(const ri__cu_expdw_args *p) {
+  if (!p || p->n < 1 || p->n > 65535 || p->ih < 1 || p->iw < 1 || p->oh < 1 || p->ow < 1) return 0;
+  if (p->cin < 8 || p->cin % 8 != 0 || p->cin > RI__CU_EXPDW_MAX_CIN || p->k1p != (p->cin + 15) / 16 * 16)
+    return 0;
+  if (p->ce < 16 || p->ce % 16 != 0 || (p->stride != 1 && p->stride != 2)) return 0;
+  if (p->pad_t < 0 || p->pad_t > 2 || p->pad_l < 0 || p->pad_l > 2 || (p->zstep != 0 && p->zstep != 1))
+    return 0;
+  /* offsets within an image in int32; tiles in the grid's limits */
+  if ((int64_t)p->ih * p->iw * p->cin > INT32_MAX || (int64_t)p->oh * p->ow * p->ce > INT32_MAX ||
+      (p->oh + 15) / 16 > 65535)
+    return 0;
+  return smem_of(p) <= MAX_SMEM;
+}
+
+extern "C" cudaError_t ri__cu_expdw(cudaStream_t s, const ri__cu_expdw_args *p, const void *x,
+                                    const ri__cu_expdw_weights *w, void *y) {
+  if (!ri__cu_expdw_supported(p) || !w || !x || !y || !w->w1 || !w->b1 || !w->wd || !w->bd ||
+      ((uintptr_t)x | (uintptr_t)y | (uintptr_t)w->w1 | (uintptr_t)w->b1 | (uintptr_t)w->wd |
+       (uintptr_t)w->bd) % 16 != 0)
+    return cudaErrorInvalidValue;
+  const int ks = p->k1p / 16;
+  if (p->stride == 1) {
+    switch (ks) {
+    case 1: return launch<1, 1>(s, p, x, w, y);
+    case 2: return launch<1, 2>(s, p, x, w, y);
+    case 3: return launch<1, 3>(s, p, x, w, y);
+    default: return launch<1, 4>(s, p, x, w, y);
+    }
+  }
+  switch (ks) {
+  case 1: return launch<2, 1>(s, p, x, w, y);
+  case 2: return launch<2, 2>(s, p, x, w, y);
+  case 3: return launch<2, 3>(s, p, x, w, y);
+  default: return launch<2, 4>(s, p, x, w, y);
+  }
+}
