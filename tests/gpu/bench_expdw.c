@@ -1,0 +1,224 @@
+/* Micro-benchmark of the fused expansion -> depthwise kernel (ri__cu_expdw, k_expdw.cu) against the two
+ * unfused kernels it replaces, on the early SSD MobileNet v2 blocks at one batch: for each shape the
+ * median time of the expansion (ri__cu_pwconv_v, each form), of the depthwise convolution (ri__cu_dwconv_v,
+ * each variant), the sum of the fastest of each, and the fused kernel, with the traffic floor of the fused
+ * kernel (input + output bytes) at the device-to-device copy speed measured here. The fused output must
+ * equal the unfused one bit for bit (FAIL line, exit 1 otherwise).
+ *   bench_expdw [--batch N] [--reps N]     (defaults: 256, 20) */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/expdw.h"
+#include "backend/cuda/kernels.h"
+#include "core/half.h"
+#include "graph/ir.h"
+#include "gpu_bench_args.h"
+#include "gpu_rand.h"
+
+typedef struct {
+  const char *name;
+  int hw, cin, ce, stride;
+} shape;
+
+static const shape g_shapes[] = {
+    {"expanded_conv_1", 150, 16, 96, 2}, {"expanded_conv_2", 75, 24, 144, 1},
+    {"expanded_conv_3", 75, 24, 144, 2}, {"expanded_conv_4", 38, 32, 192, 1},
+    {"expanded_conv_6", 38, 32, 192, 2}, {"expanded_conv_7", 19, 64, 384, 1},
+};
+
+#define CKB(call)                                                                                            \
+  do {                                                                                                       \
+    cudaError_t e_ = (call);                                                                                 \
+    if (e_ != cudaSuccess) {                                                                                 \
+      printf("FAIL %s: %s at %s:%d\n", #call, cudaGetErrorString(e_), __FILE__, __LINE__);                   \
+      return 1;                                                                                              \
+    }                                                                                                        \
+  } while (0)
+
+typedef struct {
+  ri__cu_convgemm_args pa;
+  ri__cu_dwconv_args da;
+  ri__cu_expdw_args fa;
+  ri__cu_expdw_weights fw;
+  int variant;
+  void *x, *w1, *w1p, *e, *wdh, *y, *y2;
+  float *b1, *bd, *wdf;
+  size_t ybytes;
+} ctx_t;
+
+typedef cudaError_t (*runner)(ctx_t *t);
+
+/* Median milliseconds of reps runs (after one warm-up run), each bracketed by events. */
+static int time_it(runner what, ctx_t *t, int reps, double *ms) {
+  cudaEvent_t a, b;
+  double v[256];
+  if (reps > 256) reps = 256;
+  CKB(cudaEventCreate(&a));
+  CKB(cudaEventCreate(&b));
+  CKB(what(t));
+  for (int i = 0; i < reps; i++) {
+    CKB(cudaEventRecord(a, 0));
+    CKB(what(t));
+    CKB(cudaEventRecord(b, 0));
+    CKB(cudaEventSynchronize(b));
+    float f = 0;
+    CKB(cudaEventElapsedTime(&f, a, b));
+    v[i] = f;
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  *ms = gpu_median(v, reps);
+  return 0;
+}
+
+static cudaError_t run_copy(ctx_t *t) {
+  return cudaMemcpyAsync(t->y2, t->y, t->ybytes, cudaMemcpyDeviceToDevice, 0);
+}
+static cudaError_t run_pw(ctx_t *t) {
+  return ri__cu_pwconv_v(0, &t->pa, t->variant, t->x, t->w1, t->b1, NULL, t->e);
+}
+static cudaError_t run_dw(ctx_t *t) {
+  return ri__cu_dwconv_v(0, RI_DTYPE_FLOAT16, &t->da, t->variant, t->e, t->wdh, t->bd, t->y);
+}
+static cudaError_t run_fused(ctx_t *t) { return ri__cu_expdw(0, &t->fa, t->x, &t->fw, t->y2); }
+
+static int upload(void **d, const void *h, size_t n) {
+  CKB(cudaMalloc(d, n));
+  CKB(cudaMemcpy(*d, h, n, cudaMemcpyHostToDevice));
+  return 0;
+}
+
+static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
+  ctx_t t;
+  memset(&t, 0, sizeof t);
+  const int hw = sh->hw, s = sh->stride, oh = (hw + s - 1) / s, cin = sh->cin, ce = sh->ce;
+  const int k1p = (cin + 15) / 16 * 16;
+  const size_t xn = (size_t)batch * hw * hw * cin, en = (size_t)batch * hw * hw * ce,
+               yn = (size_t)batch * oh * oh * ce;
+  t.ybytes = yn * 2;
+  uint16_t *hx = malloc(xn * 2), *hw1 = malloc((size_t)ce * cin * 2), *hw1p = calloc((size_t)ce * k1p, 2),
+           *hwd = malloc((size_t)9 * ce * 2);
+  float *hb1 = malloc(ce * 4), *hbd = malloc(ce * 4), *hwdf = malloc((size_t)9 * ce * 4);
+  unsigned char *h0 = malloc(t.ybytes), *h1 = malloc(t.ybytes);
+  if (!hx || !hw1 || !hw1p || !hwd || !hb1 || !hbd || !hwdf || !h0 || !h1) {
+    printf("FAIL %s: out of host memory\n", sh->name);
+    return 1;
+  }
+  fill_half(hx, NULL, xn, 1.0);
+  fill_half(hw1, NULL, (size_t)ce * cin, 0.3);
+  fill_half(hwd, NULL, (size_t)9 * ce, 0.5);
+  for (int e = 0; e < ce; e++) {
+    hb1[e] = (float)(urand() - 0.5), hbd[e] = (float)(urand() - 0.5);
+    for (int c = 0; c < cin; c++)
+      hw1p[(size_t)e * k1p + c] = hw1[(size_t)e * cin + c];
+    for (int k = 0; k < 9; k++) /* the depthwise NHWC weights are [3][3][C] */
+      hwdf[(size_t)k * ce + e] = ri__half_to_float(hwd[(size_t)k * ce + e]);
+  }
+  if (upload(&t.x, hx, xn * 2) || upload(&t.w1, hw1, (size_t)ce * cin * 2) ||
+      upload(&t.w1p, hw1p, (size_t)ce * k1p * 2) || upload(&t.wdh, hwd, (size_t)9 * ce * 2) ||
+      upload((void **)&t.b1, hb1, ce * 4) || upload((void **)&t.bd, hbd, ce * 4) ||
+      upload((void **)&t.wdf, hwdf, (size_t)9 * ce * 4))
+    return 1;
+  CKB(cudaMalloc(&t.e, en * 2));
+  CKB(cudaMalloc(&t.y, t.ybytes));
+  CKB(cudaMalloc(&t.y2, t.ybytes));
+  ri__cu_convgemm_args *a = &t.pa;
+  a->n = batch, a->ih = a->iw = a->oh = a->ow = hw, a->c = a->k = a->ldw = cin, a->m_out = ce;
+  a->kh = a->kw = a->sh = a->sw = a->dh = a->dw = 1;
+  a->rows_per_img = (int64_t)hw * hw, a->ldy = ce, a->y_img_stride = a->rows_per_img * ce;
+  a->ldr = ce, a->act = RI__ACT_CLIP, a->act_a = 0.f, a->act_b = 6.f;
+  ri__cu_dwconv_args *d = &t.da;
+  d->n = batch, d->c = ce, d->ih = d->iw = hw, d->oh = d->ow = oh, d->kh = d->kw = 3, d->sh = d->sw = s;
+  d->dh = d->dw = 1, d->pad_t = d->pad_l = 1, d->nhwc = 1, d->act = RI__ACT_CLIP, d->act_a = 0.f,
+  d->act_b = 6.f;
+  ri__cu_expdw_args *f = &t.fa;
+  f->n = batch, f->ih = f->iw = hw, f->oh = f->ow = oh, f->cin = cin, f->ce = ce, f->k1p = k1p, f->stride = s;
+  f->pad_t = f->pad_l = 1, f->zstep = cin % 32 != 0 && cin % 32 <= 16;
+  f->act[0] = f->act[1] = RI__ACT_CLIP, f->act_a[0] = f->act_a[1] = 0.f, f->act_b[0] = f->act_b[1] = 6.f;
+  t.fw.w1 = t.w1p, t.fw.b1 = t.b1, t.fw.wd = t.wdf, t.fw.bd = t.bd;
+  if (!ri__cu_expdw_supported(f)) {
+    printf("FAIL %s: the fused kernel refuses the shape\n", sh->name);
+    (*fails)++;
+    return 0;
+  }
+  double ms, best_pw = 1e30, best_dw = 1e30, fused;
+  int bpw = 0, bdw = 0;
+  if (time_it(run_copy, &t, reps, &ms)) return 1;
+  const double copy_bps = 2.0 * t.ybytes / (ms * 1e-3);
+  for (int v = 0; v < RI__CU_PW_VARIANTS; v++) {
+    t.variant = v;
+    if (time_it(run_pw, &t, reps, &ms)) return 1;
+    if (ms < best_pw) best_pw = ms, bpw = v;
+  }
+  const int ndw = ri__cu_dwconv_variants(RI_DTYPE_FLOAT16, d);
+  for (int v = 0; v < ndw; v++) {
+    t.variant = v;
+    if (time_it(run_dw, &t, reps, &ms)) return 1;
+    if (ms < best_dw) best_dw = ms, bdw = v;
+  }
+  /* the reference: the fastest forms (all give the same bits) */
+  t.variant = bpw;
+  CKB(run_pw(&t));
+  t.variant = bdw;
+  CKB(run_dw(&t));
+  CKB(cudaMemset(t.y2, 0xff, t.ybytes)); /* poison: a part left unwritten differs */
+  if (time_it(run_fused, &t, reps, &fused)) return 1;
+  CKB(cudaDeviceSynchronize());
+  CKB(cudaMemcpy(h0, t.y, t.ybytes, cudaMemcpyDeviceToHost));
+  CKB(cudaMemcpy(h1, t.y2, t.ybytes, cudaMemcpyDeviceToHost));
+  size_t differ = 0, first = 0;
+  if (memcmp(h0, h1, t.ybytes) != 0)
+    for (size_t i = 0; i < t.ybytes / 2; i++)
+      if (((uint16_t *)h0)[i] != ((uint16_t *)h1)[i]) {
+        if (!differ) first = i;
+        differ++;
+      }
+  const double floor_ms = (xn * 2.0 + t.ybytes) / copy_bps * 1e3;
+  printf("%-16s b%d  expand %7.1f us (form %d)  dw %7.1f us (variant %d)  unfused %7.1f us  fused %7.1f us"
+         "  x%.2f  floor %6.1f us\n",
+         sh->name, batch, best_pw * 1e3, bpw, best_dw * 1e3, bdw, (best_pw + best_dw) * 1e3, fused * 1e3,
+         (best_pw + best_dw) / fused, floor_ms * 1e3);
+  if (differ) {
+    const size_t px = first / ce;
+    printf("FAIL %s: %zu halves differ from the unfused path; first at image %zu pixel %zu channel %zu: "
+           "0x%04x vs 0x%04x\n",
+           sh->name, differ, px / ((size_t)oh * oh), px % ((size_t)oh * oh), first % ce,
+           ((uint16_t *)h0)[first], ((uint16_t *)h1)[first]);
+    (*fails)++;
+  }
+  cudaFree(t.x), cudaFree(t.w1), cudaFree(t.w1p), cudaFree(t.wdh), cudaFree(t.b1), cudaFree(t.bd);
+  cudaFree(t.wdf), cudaFree(t.e), cudaFree(t.y), cudaFree(t.y2);
+  free(hx), free(hw1), free(hw1p), free(hwd), free(hb1), free(hbd), free(hwdf), free(h0), free(h1);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  int batch = 256, reps = 20;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+      batch = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+      reps = atoi(argv[++i]);
+    else {
+      fprintf(stderr, "usage: %s [--batch N] [--reps N]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (batch < 1 || reps < 1) {
+    fprintf(stderr, "bench_expdw: batch and reps must be positive\n");
+    return 2;
+  }
+  struct cudaDeviceProp prop;
+  CKB(cudaGetDeviceProperties(&prop, 0));
+  printf("# bench_expdw: %s, %d SMs, batch %d, median of %d runs\n", prop.name, prop.multiProcessorCount, batch,
+         reps);
+  int fails = 0;
+  for (size_t si = 0; si < sizeof g_shapes / sizeof g_shapes[0]; si++)
+    if (bench_shape(&g_shapes[si], batch, reps, &fails)) return 1;
+  printf("bench_expdw: %s\n", fails ? "FAILED" : "fused output bit-identical to the unfused kernels'");
+  return fails ? 1 : 0;
+}
