@@ -6,12 +6,13 @@
 #                identity of the fused output with the unfused one), and under compute-sanitizer memcheck at
 #                batch 2
 #   summary.txt  step lines and the bench lines
-# Environment: EXPDWK_STEPS (default build,micro,memcheck), OUT, T_MICRO, T_MEMCHECK.
+#   ncu.txt      Nsight Compute of the fused kernel's first 4 launches at batch 256 (expanded_conv_1 and _2)
+# Environment: EXPDWK_STEPS (default build,micro,memcheck,ncu), OUT, T_MICRO, T_MEMCHECK, T_NCU.
 # The device call (a tool `run` with carry [".deps"], timeout_s 420): bash scripts/gpu/expdwk-run.sh
 set -uo pipefail
 # shellcheck source=/dev/null # device-run.sh returns early when sourced
 source "$(dirname "${BASH_SOURCE[0]}")/device-run.sh" || exit 1
-EXPDWK_STEPS=${EXPDWK_STEPS:-build,micro,memcheck}
+EXPDWK_STEPS=${EXPDWK_STEPS:-build,micro,memcheck,ncu}
 ek_has() { case ",$EXPDWK_STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 setup_env
 ek_has build && build_and_models
@@ -28,4 +29,10 @@ if ek_has memcheck; then
   else
     echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
   fi
+fi
+if ek_has ncu; then
+  NCU_BIN=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  step ncu "${T_NCU:-240}" "$OUT/ncu.txt" "$NCU_BIN" -k regex:expdw_kernel -c 4 --section SpeedOfLight \
+    --section WarpStateStats --section Occupancy --section SchedulerStats --section LaunchStats \
+    --section MemoryWorkloadAnalysis "$BUILD/bench_expdw" --batch 256 --reps 1
 fi

@@ -38,11 +38,16 @@ typedef struct {
   int k1p;                  /* w1's row length: cin rounded up to 16 */
   int stride, pad_t, pad_l; /* the depthwise 3x3: stride 1 or 2 (both axes), top and left pads 0 .. 2 */
   int zstep;                /* 1: the expansion's all-zero k16 step (see above) */
-  int act[2];               /* activation codes (RI_CU_ACT_*) of the expansion and of the depthwise */
+  int act[2]; /* activation codes (graph/ir.h's RI__ACT_*) of the expansion and of the depthwise: none, ReLU
+               * or clip only */
   float act_a[2], act_b[2];
 } ri__cu_expdw_args;
 
 #define RI__CU_EXPDW_MAX_CIN 64
+/* The activation codes the kernel takes (graph/ir.h's RI__ACT_NONE, RI__ACT_RELU, RI__ACT_CLIP). */
+#define RI__CU_EXPDW_ACT_NONE 0
+#define RI__CU_EXPDW_ACT_RELU 1
+#define RI__CU_EXPDW_ACT_CLIP 2
 
 /* Weights, zero in every padding position (device pointers, 16-byte aligned). */
 typedef struct {

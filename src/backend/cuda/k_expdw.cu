@@ -33,6 +33,10 @@
 #include "backend/cuda/cu_mma.cuh"
 #include "backend/cuda/expdw.h"
 
+static_assert(RI__CU_EXPDW_ACT_NONE == RI_CU_ACT_NONE && RI__CU_EXPDW_ACT_RELU == RI_CU_ACT_RELU &&
+                  RI__CU_EXPDW_ACT_CLIP == RI_CU_ACT_CLIP,
+              "expdw.h's activation codes");
+
 namespace {
 
 using namespace ri_cu_mma;
@@ -49,8 +53,8 @@ template <int S, int KS, int RX, int RY> struct geo {
   static constexpr int HP = HW * HH;
   static constexpr int MT = (HP + 15) / 16; /* m16 tiles of halo pixels */
   static constexpr int ROWS = MT * 16;
-  static constexpr int LDK = KS * 16 + 8; /* halves per row of the halo and of the weights */
-  static constexpr int KC = KS * 2;       /* 16-byte chunks of a row's k16 steps */
+  static constexpr int LDK = KS * 16 + 8;        /* halves per row of the halo and of the weights */
+  static constexpr int KC = KS * 2;              /* 16-byte chunks of a row's k16 steps */
   static constexpr int TPW = (MT + NW - 1) / NW; /* m16 tiles per warp, at most */
   static constexpr int WIN = (RX - 1) * S + 3, WROWS = (RY - 1) * S + 3;
   static_assert(RX * S == 4, "column groups 4 pixels apart (bank-conflict-free E loads)");
@@ -63,34 +67,32 @@ template <int S, int KS, int RX, int RY> constexpr int64_t smem_bytes(int ce) {
   return ((int64_t)(G::ROWS + ce) * G::LDK + (int64_t)G::ROWS * EPS) * 2 + (int64_t)ce * 11 * 4;
 }
 
-/* The expansion's activation as the pointwise kernels apply it (k_pwconv_bulk.cu). */
-__device__ __forceinline__ float exp_act(int act, float a, float b, bool clampf, float lo, float hi, float v) {
-  if (clampf) return fminf(fmaxf(v, lo), hi);
-  if (act != RI_CU_ACT_NONE) return ri_act(act, a, b, v);
-  return v;
+/* The expansion's activation as the pointwise kernels apply ReLU and clip (k_pwconv_bulk.cu); the kernel
+ * takes no other activation (ri__cu_expdw_supported): ri_act's other cases, inlined at every value,
+ * made each instantiation ~12k instructions, and the instruction fetch the bottleneck. */
+__device__ __forceinline__ float exp_act(bool clampf, float lo, float hi, float v) {
+  return clampf ? fminf(fmaxf(v, lo), hi) : v;
 }
 
-/* The depthwise activation as k_dwconv_smem.cu's dws_act applies it. */
+/* The depthwise activation as k_dwconv_smem.cu's dws_act applies ReLU and clip. */
 __device__ __forceinline__ float dw_act(int act, float a, float b, float v) {
   if (act == RI_CU_ACT_CLIP) {
     const float t = v > b ? b : v;
     return v < a ? a : t;
   }
-  if (act == RI_CU_ACT_RELU) return v > 0.f ? v : 0.f;
-  if (act != RI_CU_ACT_NONE) return ri_act(act, a, b, v);
-  return v;
+  return act == RI_CU_ACT_RELU ? (v > 0.f ? v : 0.f) : v;
 }
 
 template <int S, int KS, int RX, int RY>
-__global__ void __launch_bounds__(THREADS, 2)
+__global__ void __launch_bounds__(THREADS, 3)
     expdw_kernel(ri__cu_expdw_args p, const __half *__restrict__ x, const __half *__restrict__ w1,
                  const float *__restrict__ b1, const float *__restrict__ wd, const float *__restrict__ bd,
                  __half2 *__restrict__ y) {
   using G = geo<S, KS, RX, RY>;
   extern __shared__ __align__(16) unsigned char smem[];
-  __half *Xs = (__half *)smem;                          /* [ROWS][LDK] */
-  __half *Ws = Xs + G::ROWS * G::LDK;                   /* [ce][LDK] */
-  __half *Es = Ws + p.ce * G::LDK;                      /* [ROWS][EPS] */
+  __half *Xs = (__half *)smem;                                                 /* [ROWS][LDK] */
+  __half *Ws = Xs + G::ROWS * G::LDK;                                          /* [ce][LDK] */
+  __half *Es = Ws + p.ce * G::LDK;                                             /* [ROWS][EPS] */
   float *B1 = (float *)(Es + G::ROWS * EPS), *BD = B1 + p.ce, *WD = BD + p.ce; /* [ce], [ce], [9][ce] */
   ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
   ri_cu_pdl_trigger();
@@ -106,7 +108,8 @@ __global__ void __launch_bounds__(THREADS, 2)
       const int r = q / G::KC, k = q - r * G::KC;
       const int hy = r / G::HW, hx = r - hy * G::HW;
       const int iy = iy0 + hy, ix = ix0 + hx;
-      const bool in = r < G::HP && (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw && k * 8 < cin;
+      const bool in =
+          r < G::HP && (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw && k * 8 < cin;
       cp16(Xs + r * G::LDK + k * 8, in ? xi + ((int64_t)iy * p.iw + ix) * cin + k * 8 : x, in ? 16 : 0);
     }
     for (int q = tid; q < ce * G::KC; q += THREADS) {
@@ -140,8 +143,8 @@ __global__ void __launch_bounds__(THREADS, 2)
   const bool clampf = p.act[0] == RI_CU_ACT_RELU || p.act[0] == RI_CU_ACT_CLIP;
   const float lo = p.act[0] == RI_CU_ACT_RELU ? 0.f : p.act_a[0];
   const float hi = p.act[0] == RI_CU_ACT_RELU ? INFINITY : p.act_b[0];
-  const int act0 = p.act[0], act1 = p.act[1];
-  const float a0 = p.act_a[0], bb0 = p.act_b[0], a1 = p.act_a[1], bb1 = p.act_b[1];
+  const int act1 = p.act[1];
+  const float a1 = p.act_a[1], bb1 = p.act_b[1];
 
   /* The depthwise thread's place. */
   const int cp = tid & 7, sx = (tid >> 3) & 3, sy = tid >> 5;
@@ -170,7 +173,8 @@ __global__ void __launch_bounds__(THREADS, 2)
 #pragma unroll
       for (int ks = 0; ks < KS; ks++) {
         unsigned af[4];
-        ldsm_x4(af[0], af[1], af[2], af[3], Xs + (mt * 16 + (lane & 15)) * G::LDK + ks * 16 + (lane >> 4) * 8);
+        ldsm_x4(af[0], af[1], af[2], af[3],
+                Xs + (mt * 16 + (lane & 15)) * G::LDK + ks * 16 + (lane >> 4) * 8);
         mma16816(acc[0], af, bf[ks][0], bf[ks][1]);
         mma16816(acc[1], af, bf[ks][2], bf[ks][3]);
       }
@@ -184,8 +188,8 @@ __global__ void __launch_bounds__(THREADS, 2)
         const float2 bj = j ? bias1 : bias0;
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-          float v0 = exp_act(act0, a0, bb0, clampf, lo, hi, acc[j][2 * h] + bj.x);
-          float v1 = exp_act(act0, a0, bb0, clampf, lo, hi, acc[j][2 * h + 1] + bj.y);
+          float v0 = exp_act(clampf, lo, hi, acc[j][2 * h] + bj.x);
+          float v1 = exp_act(clampf, lo, hi, acc[j][2 * h + 1] + bj.y);
           __half2 hv = __floats2half2_rn(v0, v1);
           if (!((inside >> (2 * i + h)) & 1u)) hv = __floats2half2_rn(0.f, 0.f);
           *(__half2 *)(Es + (mt * 16 + g8 + h * 8) * EPS + j * 8 + t4 * 2) = hv;
@@ -231,7 +235,8 @@ __global__ void __launch_bounds__(THREADS, 2)
 #pragma unroll
             for (int q = 0; q < RX; q++, yq += ce / 2)
               if (q < nq)
-                *yq = __floats2half2_rn(dw_act(act1, a1, bb1, acc[o][q].x), dw_act(act1, a1, bb1, acc[o][q].y));
+                *yq =
+                    __floats2half2_rn(dw_act(act1, a1, bb1, acc[o][q].x), dw_act(act1, a1, bb1, acc[o][q].y));
           }
         }
       }
@@ -242,12 +247,8 @@ __global__ void __launch_bounds__(THREADS, 2)
 
 /* Tile of a stride: stride 1 takes 4 x 2 pixels per thread (16 x 16 tiles), stride 2 2 x 2 (8 x 16). */
 template <int S> struct tile_of;
-template <> struct tile_of<1> {
-  static constexpr int RX = 4, RY = 2;
-};
-template <> struct tile_of<2> {
-  static constexpr int RX = 2, RY = 2;
-};
+template <> struct tile_of<1> { static constexpr int RX = 4, RY = 2; };
+template <> struct tile_of<2> { static constexpr int RX = 2, RY = 2; };
 
 int64_t smem_of(const ri__cu_expdw_args *p) {
   const int ks = p->k1p / 16;
@@ -285,7 +286,8 @@ cudaError_t launch(cudaStream_t s, const ri__cu_expdw_args *p, const void *x, co
   if (dev < 0 || dev >= MAX_DEVICES || set_for[dev].load() < smem) {
     e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e == cudaSuccess)
-      e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+      e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared);
     if (e != cudaSuccess) return e;
     if (dev >= 0 && dev < MAX_DEVICES) set_for[dev].store(smem);
   }
@@ -304,6 +306,10 @@ extern "C" int ri__cu_expdw_supported(const ri__cu_expdw_args *p) {
   if (p->ce < 16 || p->ce % 16 != 0 || (p->stride != 1 && p->stride != 2)) return 0;
   if (p->pad_t < 0 || p->pad_t > 2 || p->pad_l < 0 || p->pad_l > 2 || (p->zstep != 0 && p->zstep != 1))
     return 0;
+  for (int i = 0; i < 2; i++) /* none, ReLU and clip only (exp_act, dw_act) */
+    if (p->act[i] != RI__CU_EXPDW_ACT_NONE && p->act[i] != RI__CU_EXPDW_ACT_RELU &&
+        p->act[i] != RI__CU_EXPDW_ACT_CLIP)
+      return 0;
   /* offsets within an image in int32; tiles in the grid's limits */
   if ((int64_t)p->ih * p->iw * p->cin > INT32_MAX || (int64_t)p->oh * p->ow * p->ce > INT32_MAX ||
       (p->oh + 15) / 16 > 65535)
@@ -315,7 +321,9 @@ extern "C" cudaError_t ri__cu_expdw(cudaStream_t s, const ri__cu_expdw_args *p, 
                                     const ri__cu_expdw_weights *w, void *y) {
   if (!ri__cu_expdw_supported(p) || !w || !x || !y || !w->w1 || !w->b1 || !w->wd || !w->bd ||
       ((uintptr_t)x | (uintptr_t)y | (uintptr_t)w->w1 | (uintptr_t)w->b1 | (uintptr_t)w->wd |
-       (uintptr_t)w->bd) % 16 != 0)
+       (uintptr_t)w->bd) %
+              16 !=
+          0)
     return cudaErrorInvalidValue;
   const int ks = p->k1p / 16;
   if (p->stride == 1) {
