@@ -27,10 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_fuse_util.h"
 #include "backend/cuda/irblock.h"
 #include "core/alloc.h"
-#include "core/half.h"
 #include "graph/op.h"
 #include "graph/ops/conv_params.h"
 
@@ -87,103 +86,31 @@ static void irb_access(const cu_state *st, int ni, int *reads, int *writes) {
   writes[0] = a->out_v;
 }
 
-static int is_half_nhwc(const cu_state *st, int v) {
-  return v >= 0 && st->vdt[v] == RI_DTYPE_FLOAT16 && st->vlayout[v] == CU_LAYOUT_NHWC &&
-         st->g->values[v].shape.rank == 4;
-}
-
-/* A Conv node still running with a 2-D window: on the own depthwise NHWC kernel (dw), or a tensor-core
- * convolution (!dw: the fusable ones, whose output the fusion pass may redirect). */
-static const ri__conv_params *own_conv(const cu_state *st, int ni, int dw) {
-  if (ni < 0) return NULL;
-  const ri__node *n = &st->g->nodes[ni];
-  const cu_node *cn = &st->nodes[ni];
-  if (n->host || cn->skip || n->op != RI__OP_Conv) return NULL;
-  if (dw ? !cn->name || strcmp(cn->name, "dwconv_nhwc_f16") != 0 : !cn->fusable) return NULL;
-  const ri__conv_params *p = n->params;
-  return p && p->win.spatial_rank == 2 ? p : NULL;
-}
-
-/* 1x1, stride 1, no pads, group 1, with a constant weight [m, c, 1, 1] of the right size. */
-static int is_pointwise(const cu_state *st, int ni, const ri__conv_params *p) {
-  const ri__graph *g = st->g;
-  int64_t pads[4];
-  const ri__shape *xs = &g->values[g->nodes[ni].inputs[0]].shape;
-  ri__conv_resolve_pads(p, xs->dims[2], xs->dims[3], pads);
-  if (p->win.kernel[0] != 1 || p->win.kernel[1] != 1 || p->win.stride[0] != 1 || p->win.stride[1] != 1 ||
-      p->group != 1 || pads[0] || pads[1] || pads[2] || pads[3])
-    return 0;
-  const ri__value *w = &g->values[g->nodes[ni].inputs[1]];
-  return w->shape.rank == 4 && w->data &&
-         w->nbytes == (size_t)(w->shape.dims[0] * w->shape.dims[1]) * sizeof(float);
-}
-
-static const float *bias_of(const cu_state *st, int ni, int64_t count) {
-  const ri__conv_params *p = st->g->nodes[ni].params;
-  if (!p->has_bias) return NULL;
-  const ri__value *b = &st->g->values[ri__cu_in(st, ni, 2)];
-  return b->dtype == RI_DTYPE_FLOAT32 && b->nbytes == (size_t)count * sizeof(float) ? b->data : NULL;
-}
-
-/* Uploads rows x cols halves (src[r * src_ld + c] for r < n_rows, c < n_cols, zeros elsewhere). */
-static ri_status add_half(cu_state *st, const float *src, int64_t n_rows, int64_t n_cols, int64_t src_ld,
-                          int64_t rows, int64_t cols, int64_t *off, ri__err *err) {
-  uint16_t *buf = ri__calloc((size_t)(rows * cols), sizeof *buf);
-  if (!buf) return RI__OOM(err);
-  for (int64_t r = 0; r < n_rows; r++)
-    for (int64_t c = 0; c < n_cols; c++)
-      buf[r * cols + c] = ri__float_to_half(src[r * src_ld + c]);
-  ri_status s = ri__cu_blob_add(st, buf, (size_t)(rows * cols) * sizeof *buf, off, err);
-  ri__free(buf);
-  return s;
-}
-
-/* Uploads n floats of src (zeros when src is NULL), padded with zeros to len. */
-static ri_status add_float(cu_state *st, const float *src, int64_t n, int64_t len, int64_t *off,
-                           ri__err *err) {
-  float *buf = ri__calloc((size_t)len, sizeof *buf);
-  if (!buf) return RI__OOM(err);
-  if (src) memcpy(buf, src, (size_t)n * sizeof *buf);
-  ri_status s = ri__cu_blob_add(st, buf, (size_t)len * sizeof *buf, off, err);
-  ri__free(buf);
-  return s;
-}
-
 static ri_status upload(cu_state *st, int e, int d, int p, irb_aux *a, ri__err *err) {
   const ri__graph *g = st->g;
   const ri__cu_irblock_args *k = &a->a;
   a->w1_off = a->b1_off = -1;
   if (e >= 0) {
-    RI__TRY(add_half(st, g->values[ri__cu_in(st, e, 1)].data, k->ce, k->cin, k->cin, k->cep, k->k1p,
-                     &a->w1_off, err));
-    RI__TRY(add_float(st, bias_of(st, e, k->ce), k->ce, k->cep, &a->b1_off, err));
+    RI__TRY(ri__cu_fuse_add_half(st, g->values[ri__cu_in(st, e, 1)].data, k->ce, k->cin, k->cin, k->cep,
+                                 k->k1p, &a->w1_off, err));
+    RI__TRY(ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, e, k->ce), k->ce, k->cep, &a->b1_off, err));
   }
-  /* Depthwise [ce, 1, 3, 3] to tap-major [9][cep] floats holding the half-rounded weights (the kernel's
-   * FMAs take them as floats without a conversion per tap; the products are those of half weights). */
-  const float *wd = g->values[ri__cu_in(st, d, 1)].data;
-  float *tm = ri__calloc((size_t)(9 * k->cep), sizeof *tm);
-  if (!tm) return RI__OOM(err);
-  for (int64_t c = 0; c < k->ce; c++)
-    for (int t = 0; t < 9; t++)
-      tm[t * k->cep + c] = ri__half_to_float(ri__float_to_half(wd[c * 9 + t]));
-  ri_status s = add_float(st, tm, 9 * k->cep, 9 * k->cep, &a->wd_off, err);
-  ri__free(tm);
-  RI__TRY(s);
-  RI__TRY(add_float(st, bias_of(st, d, k->ce), k->ce, k->cep, &a->bd_off, err));
-  RI__TRY(add_half(st, g->values[ri__cu_in(st, p, 1)].data, k->cout, k->ce, k->ce, k->cop, k->cep, &a->w2_off,
-                   err));
-  return add_float(st, bias_of(st, p, k->cout), k->cout, k->cop, &a->b2_off, err);
+  RI__TRY(ri__cu_fuse_add_dw_taps(st, d, k->ce, k->cep, &a->wd_off, err));
+  RI__TRY(ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, d, k->ce), k->ce, k->cep, &a->bd_off, err));
+  RI__TRY(ri__cu_fuse_add_half(st, g->values[ri__cu_in(st, p, 1)].data, k->cout, k->ce, k->ce, k->cop, k->cep,
+                               &a->w2_off, err));
+  return ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, p, k->cout), k->cout, k->cop, &a->b2_off, err);
 }
 
 /* Tries to fuse the block around depthwise node d. */
 static ri_status try_block(cu_state *st, const int *uses, const int *reader, int d, int sms, int expand,
                            ri__err *err) {
   const ri__graph *g = st->g;
-  const ri__conv_params *pd = own_conv(st, d, 1);
+  const ri__conv_params *pd = ri__cu_fuse_conv(st, d, 1);
   if (!pd) return RI_OK;
   const ri__node *nd = &g->nodes[d];
   int ev = nd->inputs[0], dv = nd->outputs[0];
-  if (!is_half_nhwc(st, ev) || !is_half_nhwc(st, dv) || uses[dv] != 1) return RI_OK;
+  if (!ri__cu_fuse_is_half_nhwc(st, ev) || !ri__cu_fuse_is_half_nhwc(st, dv) || uses[dv] != 1) return RI_OK;
   const ri__shape *es = &g->values[ev].shape, *ds = &g->values[dv].shape;
   int64_t ce = es->dims[1], ih = es->dims[2], iw = es->dims[3], pads[4];
   ri__conv_resolve_pads(pd, ih, iw, pads);
@@ -191,26 +118,28 @@ static ri_status try_block(cu_state *st, const int *uses, const int *reader, int
   if (pd->win.kernel[0] != 3 || pd->win.kernel[1] != 3 || pd->win.dilation[0] != 1 ||
       pd->win.dilation[1] != 1 || pd->win.stride[0] != pd->win.stride[1] || pd->group != ce ||
       ds->dims[1] != ce || !wdv->data || wdv->nbytes != (size_t)(ce * 9) * sizeof(float) ||
-      (pd->has_bias && !bias_of(st, d, ce)))
+      (pd->has_bias && !ri__cu_fuse_bias(st, d, ce)))
     return RI_OK;
   /* The projection: the one node reading D (uses[dv] also counts a graph output, which has no reader). */
   int p = reader[dv];
-  const ri__conv_params *pp = own_conv(st, p, 0);
-  if (!pp || p <= d || g->nodes[p].inputs[0] != dv || !st->nodes[p].fusable || !is_pointwise(st, p, pp))
+  const ri__conv_params *pp = ri__cu_fuse_conv(st, p, 0);
+  if (!pp || p <= d || g->nodes[p].inputs[0] != dv || !st->nodes[p].fusable ||
+      !ri__cu_fuse_is_pointwise(st, p, pp))
     return RI_OK;
   const cu_conv_out co = st->nodes[p].co;
   int64_t cout = g->values[g->nodes[p].inputs[1]].shape.dims[0];
   if (g->values[g->nodes[p].inputs[1]].shape.dims[1] != ce || co.out_f32 || co.y_off != 0 || co.ldy != cout ||
-      co.img_stride != 0 || !is_half_nhwc(st, co.out_v) || (co.res_v >= 0 && !is_half_nhwc(st, co.res_v)) ||
-      (pp->has_bias && !bias_of(st, p, cout)))
+      co.img_stride != 0 || !ri__cu_fuse_is_half_nhwc(st, co.out_v) ||
+      (co.res_v >= 0 && !ri__cu_fuse_is_half_nhwc(st, co.res_v)) ||
+      (pp->has_bias && !ri__cu_fuse_bias(st, p, cout)))
     return RI_OK;
   /* The expansion, when there is one to fuse. */
   int e = g->values[ev].producer;
-  const ri__conv_params *pe = own_conv(st, e, 0);
+  const ri__conv_params *pe = ri__cu_fuse_conv(st, e, 0);
   int64_t cin = 0;
-  if (expand && pe && st->nodes[e].fusable && is_pointwise(st, e, pe) && uses[ev] == 1 &&
+  if (expand && pe && st->nodes[e].fusable && ri__cu_fuse_is_pointwise(st, e, pe) && uses[ev] == 1 &&
       st->nodes[e].co.out_v == ev && st->nodes[e].co.res_v < 0 && !st->nodes[e].co.out_f32 &&
-      is_half_nhwc(st, g->nodes[e].inputs[0]) && (!pe->has_bias || bias_of(st, e, ce)))
+      ri__cu_fuse_is_half_nhwc(st, g->nodes[e].inputs[0]) && (!pe->has_bias || ri__cu_fuse_bias(st, e, ce)))
     cin = g->values[g->nodes[e].inputs[0]].shape.dims[1];
   else
     e = -1;
