@@ -271,6 +271,7 @@ ri_status ri__cu_fuse(cu_state *st, ri__err *err) {
     if (st->nodes[ni].fusable && !g->nodes[ni].host) fuse_residual(st, &u, ni);
   ri_status s = ri__cu_fuse_input(st, u.uses, u.reader, err);
   if (s == RI_OK) s = ri__cu_fuse_irblock(st, u.uses, u.reader, err);
+  if (s == RI_OK) s = ri__cu_fuse_expdw(st, u.uses, u.reader, err);
   if (s == RI_OK) s = fuse_concats(st, &u, err);
   ri__free(u.uses);
   ri__free(u.reader);

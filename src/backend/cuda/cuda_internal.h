@@ -312,6 +312,10 @@ int ri__cu_window_clear(const cu_state *st, int from, int to, int v);
  * fusion: uses[v] counts the reads of value v (plus one for a graph output), reader[v] is its last
  * reader. By default only in engines of maximum batch 1; RI_CUDA_IRBLOCK=1 / 0 force it on / off. */
 ri_status ri__cu_fuse_irblock(cu_state *st, const int *uses, const int *reader, ri__err *err);
+/* Expansion 1x1 -> depthwise 3x3 pairs fused into one kernel (cuda_expdw.c), run by ri__cu_fuse right after
+ * ri__cu_fuse_irblock with the same use counts and last readers. By default in fp16 engines of maximum batch
+ * above 1 for expansions of at most 32 input channels; RI_CUDA_EXPDW=0 never, =all every eligible pair. */
+ri_status ri__cu_fuse_expdw(cu_state *st, const int *uses, const int *reader, ri__err *err);
 /* The input normalisation of device preprocessing as one kernel (cuda_fuse_input.c), called by ri__cu_fuse
  * with the same use counts and last readers. */
 ri_status ri__cu_fuse_input(cu_state *st, const int *uses, const int *reader, ri__err *err);

@@ -1,0 +1,205 @@
+/* Fusion of an expansion 1x1 convolution and the depthwise 3x3 convolution after it into one kernel
+ * (k_expdw.cu, contract in expdw.h), decided once per engine by the fusion pass right after the
+ * inverted-residual block fusion (cuda_fuse.c calls ri__cu_fuse_expdw). The projection stays a node of its
+ * own; the expanded tensor, the largest activation of the early blocks at large batch, is never written.
+ *
+ * Pattern, in an fp16 engine: a depthwise convolution D still on the own NHWC half kernel (implementation
+ * "dwconv_nhwc_f16"), 3x3, dilation 1, equal strides of 1 or 2, top and left pads of at most 2 (the kernel
+ * derives the bottom and right ones from the sizes), group == channels ce, ce % 16 == 0, constant weights
+ * (and float bias), its output half NHWC (the depthwise kernel writes its own output densely: no fusion
+ * redirects it); D's input ev is read by D alone and is the output of X, a tensor-core 1x1 convolution
+ * (stride 1, no pads, group 1, constant weights) whose epilogue writes ev itself, densely, as half, with
+ * no residual; X's input is half NHWC with cin % 8 == 0 and cin at most the rule's limit below, and X sums
+ * its K in one segment (a stored tactic could split it; the fused kernel sums as one segment does). The
+ * fused node runs at X's place, reading X's input and writing D's output dv with the activations of both
+ * (X's as its epilogue applies it, cu_node.co; D's from its node); D is skipped. The result is the unfused
+ * kernels' bit for bit (expdw.h), so the choice changes no output.
+ *
+ * Safety, as for the block fusion (cuda_irblock.c): dv is written at X's place, before D, the node the
+ * memory plan gives dv's birth to. dv stays in its block only when no node that still runs between X and D
+ * reads or writes a value whose block overlaps it and X's input does not overlap it (the plan may hand the
+ * input's block, free after X, to dv); otherwise dv moves to the relocation area, which the memory re-plan
+ * after fusion (cuda_memplan.c, told by the access hook what the fused node reads and writes) undoes.
+ *
+ * The kernel reads its own copy of the weights, prepared here in its layout; the original convolutions'
+ * uploads stay in the constant blob unused.
+ *
+ * When (RI_CUDA_EXPDW, read when the engine is prepared, so one engine runs one arithmetic at every batch):
+ * unset (or any other value), the default rule: in fp16 engines whose maximum batch is above 1 (those of
+ * maximum batch 1 fuse whole blocks, cuda_irblock.c), for expansions of at most EXPDW_AUTO_MAX_CIN input
+ * channels (the cheap expansions of MobileNet v2's first blocks, whose expanded tensors are the largest);
+ * "0": never; "all": every eligible block (cin up to RI__CU_EXPDW_MAX_CIN) in every fp16 engine. The rule
+ * awaits the GPU measurement (docs/decisions.md). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_fuse_util.h"
+#include "backend/cuda/cuda_tactics.h"
+#include "backend/cuda/expdw.h"
+#include "core/alloc.h"
+#include "graph/op.h"
+#include "graph/ops/conv_params.h"
+
+/* The default rule's largest expansion input: MobileNet v2's blocks 1 .. 6 (16, 24 and 32 channels). */
+#define EXPDW_AUTO_MAX_CIN 32
+
+typedef struct {
+  ri__cu_expdw_args a; /* at the maximum batch; n is set per run */
+  int64_t w1_off, b1_off, wd_off, bd_off;
+  int out_v;
+} expdw_aux;
+
+static ri_status expdw_prep(cu_state *st, int ni, ri__err *err) {
+  return ri__cu_unsupported(err, st, ni,
+                            "the fused expansion -> depthwise node is made by the fusion pass only");
+}
+
+static ri_status expdw_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out, void *scratch,
+                           ri__err *err) {
+  (void)out, (void)scratch;
+  const cu_state *st = c->st;
+  const expdw_aux *a = st->nodes[ni].aux;
+  const char *name = st->g->nodes[ni].name;
+  if (in[0].layout != CU_LAYOUT_NHWC || in[0].dt != RI_DTYPE_FLOAT16 || !in[0].p)
+    return ri__err_set(err, RI_ERR_INTERNAL,
+                       "node '%s' (fused expansion -> depthwise): input is not half NHWC on the device",
+                       name);
+  ri__cu_expdw_args p = a->a;
+  p.n = (int)in[0].t->shape.dims[0];
+  ri__cu_expdw_weights w;
+  w.w1 = ri__cu_const_ptr(st, a->w1_off);
+  w.b1 = ri__cu_const_ptr(st, a->b1_off);
+  w.wd = ri__cu_const_ptr(st, a->wd_off);
+  w.bd = ri__cu_const_ptr(st, a->bd_off);
+  void *y = ri__cu_value_ptr(c, a->out_v);
+  if (!y)
+    return ri__err_set(err, RI_ERR_INTERNAL,
+                       "node '%s' (fused expansion -> depthwise): the output has no device memory", name);
+  CU_RT(ri__cu_expdw(c->stream, &p, in[0].p, &w, y));
+  return RI_OK;
+}
+
+static const cu_op_impl k_expdw = {expdw_prep, NULL, NULL, expdw_run};
+
+/* What the fused node reads (X's input) and writes (D's output), for the memory re-plan after fusion. */
+static void expdw_access(const cu_state *st, int ni, int *reads, int *writes) {
+  const expdw_aux *a = st->nodes[ni].aux;
+  reads[0] = st->g->nodes[ni].inputs[0];
+  writes[0] = a->out_v;
+}
+
+static ri_status upload(cu_state *st, int x, int d, expdw_aux *a, ri__err *err) {
+  const ri__cu_expdw_args *k = &a->a;
+  RI__TRY(ri__cu_fuse_add_half(st, st->g->values[ri__cu_in(st, x, 1)].data, k->ce, k->cin, k->cin, k->ce,
+                               k->k1p, &a->w1_off, err));
+  RI__TRY(ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, x, k->ce), k->ce, k->ce, &a->b1_off, err));
+  RI__TRY(ri__cu_fuse_add_dw_taps(st, d, k->ce, k->ce, &a->wd_off, err));
+  return ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, d, k->ce), k->ce, k->ce, &a->bd_off, err);
+}
+
+/* Tries to fuse depthwise node d with the expansion before it, for expansions of at most max_cin input
+ * channels. */
+static ri_status try_pair(cu_state *st, const int *uses, int d, int max_cin, ri__err *err) {
+  const ri__graph *g = st->g;
+  const ri__conv_params *pd = ri__cu_fuse_conv(st, d, 1);
+  if (!pd) return RI_OK;
+  const ri__node *nd = &g->nodes[d];
+  int ev = nd->inputs[0], dv = nd->outputs[0];
+  if (ev < 0 || dv < 0 || !ri__cu_fuse_is_half_nhwc(st, ev) || !ri__cu_fuse_is_half_nhwc(st, dv) ||
+      uses[ev] != 1)
+    return RI_OK;
+  const ri__shape *es = &g->values[ev].shape, *ds = &g->values[dv].shape;
+  int64_t ce = es->dims[1], ih = es->dims[2], iw = es->dims[3], pads[4];
+  ri__conv_resolve_pads(pd, ih, iw, pads);
+  const ri__value *wdv = &g->values[ri__cu_in(st, d, 1)];
+  if (pd->win.kernel[0] != 3 || pd->win.kernel[1] != 3 || pd->win.dilation[0] != 1 ||
+      pd->win.dilation[1] != 1 || pd->win.stride[0] != pd->win.stride[1] ||
+      (pd->win.stride[0] != 1 && pd->win.stride[0] != 2) || pd->group != ce || ce % 16 != 0 ||
+      ds->dims[0] != es->dims[0] || ds->dims[1] != ce || pads[0] > 2 || pads[1] > 2 || !wdv->data ||
+      wdv->dtype != RI_DTYPE_FLOAT32 || wdv->nbytes != (size_t)(ce * 9) * sizeof(float) ||
+      (pd->has_bias && !ri__cu_fuse_bias(st, d, ce)))
+    return RI_OK;
+  /* The expansion: D's input's producer, a dense tensor-core 1x1 convolution writing ev itself. */
+  int x = g->values[ev].producer;
+  const ri__conv_params *px = ri__cu_fuse_conv(st, x, 0);
+  if (!px || x >= d || g->nodes[x].outputs[0] != ev || !ri__cu_fuse_is_pointwise(st, x, px)) return RI_OK;
+  const cu_conv_out co = st->nodes[x].co;
+  int xv = g->nodes[x].inputs[0];
+  const ri__shape *ws = &g->values[ri__cu_in(st, x, 1)].shape;
+  if (co.out_v != ev || co.res_v >= 0 || co.out_f32 || co.y_off != 0 || co.ldy != ce || co.img_stride != 0 ||
+      !ri__cu_fuse_is_half_nhwc(st, xv) || ws->dims[0] != ce ||
+      (px->has_bias && !ri__cu_fuse_bias(st, x, ce)))
+    return RI_OK;
+  int64_t cin = ws->dims[1];
+  if (g->values[xv].shape.dims[1] != cin || cin % 8 != 0 || cin > max_cin || cin > RI__CU_EXPDW_MAX_CIN)
+    return RI_OK;
+  /* One K segment (32-deep steps), as the kernel sums. */
+  int seg = ri__cu_conv_default_seg(st, x);
+  if (seg != 0 && seg < (cin + 31) / 32) return RI_OK;
+  if (ce > 65536 || es->dims[0] > INT32_MAX || ih > INT32_MAX || iw > INT32_MAX || ds->dims[2] > INT32_MAX ||
+      ds->dims[3] > INT32_MAX)
+    return RI_OK;
+  expdw_aux k;
+  memset(&k, 0, sizeof k);
+  ri__cu_expdw_args *ka = &k.a;
+  ka->n = (int)es->dims[0], ka->ih = (int)ih, ka->iw = (int)iw, ka->oh = (int)ds->dims[2],
+  ka->ow = (int)ds->dims[3];
+  ka->cin = (int)cin, ka->ce = (int)ce;
+  ka->k1p = (int)((cin + 15) / 16 * 16);
+  ka->stride = (int)pd->win.stride[0];
+  ka->pad_t = (int)pads[0], ka->pad_l = (int)pads[1];
+  ka->zstep = cin % 32 != 0 && cin % 32 <= 16; /* the tiled kernel's all-zero k16 step */
+  /* The expansion's activation as its epilogue applies it (co: the node's own, the output being its own). */
+  ka->act[0] = co.act, ka->act_a[0] = co.act_a, ka->act_b[0] = co.act_b;
+  ka->act[1] = (int)nd->act, ka->act_a[1] = nd->act_a, ka->act_b[1] = nd->act_b;
+  if (!ri__cu_expdw_supported(ka)) return RI_OK;
+  /* Safety of writing dv at X's place: dv moves to the relocation area when the plan does not allow it. */
+  if (g->values[dv].producer != d) return RI_OK;
+  int clear = !ri__cu_overlaps(st, xv, dv) && ri__cu_window_clear(st, x + 1, d, dv);
+  size_t nb = 0;
+  if (!clear) RI__TRY(ri__tensor_nbytes(st->vdt[dv], &g->values[dv].shape, &nb, err));
+  expdw_aux *a = ri__malloc(sizeof *a);
+  if (!a) return RI__OOM(err);
+  *a = k;
+  a->out_v = dv;
+  ri_status s = upload(st, x, d, a, err);
+  if (s != RI_OK) {
+    ri__free(a);
+    return s;
+  }
+  if (!clear) {
+    st->reloc_off[dv] = st->reloc_bytes;
+    st->reloc_bytes += ((int64_t)nb + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
+  }
+  cu_node *cf = &st->nodes[x];
+  ri__free(cf->aux);
+  cf->aux = a;
+  cf->impl = &k_expdw;
+  cf->access = expdw_access;
+  cf->name = "expdw_f16";
+  /* co states what the node now writes, for the later fusions' safety checks (cuda_fuse.c window_clear);
+   * no other fusion redirects it (they look for the producer of the value they redirect, which is D). */
+  cf->fusable = 1;
+  cf->co.out_v = dv, cf->co.res_v = -1;
+  cf->co.act = (int)nd->act, cf->co.act_a = nd->act_a, cf->co.act_b = nd->act_b;
+  cf->co.y_off = 0, cf->co.ldy = ce, cf->co.img_stride = 0, cf->co.out_f32 = 0;
+  st->nodes[d].skip = 1;
+  st->nodes[d].name = "fused_into_expdw";
+  return RI_OK;
+}
+
+ri_status ri__cu_fuse_expdw(cu_state *st, const int *uses, const int *reader, ri__err *err) {
+  (void)reader;
+  const char *env = getenv("RI_CUDA_EXPDW");
+  int max_cin;
+  if (env && strcmp(env, "0") == 0)
+    max_cin = 0;
+  else if (env && strcmp(env, "all") == 0)
+    max_cin = RI__CU_EXPDW_MAX_CIN;
+  else
+    max_cin = st->cfg.max_batch > 1 ? EXPDW_AUTO_MAX_CIN : 0;
+  if (!st->fp16 || max_cin <= 0) return RI_OK;
+  for (int d = 0; d < st->g->n_nodes; d++)
+    RI__TRY(try_pair(st, uses, d, max_cin, err));
+  return RI_OK;
+}
