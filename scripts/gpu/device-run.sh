@@ -10,6 +10,8 @@
 #   build.log    dependency unpacking, configure, build, model generation
 #   test.log     tests/gpu/test_cuda_conv (the own convolution kernels against a CPU reference), then
 #                tests/gpu/test_cuda_irblock (the fused inverted-residual block against a CPU reference), then
+#                tests/gpu/test_cuda_expdw (the fused expansion -> depthwise kernel against the unfused kernels,
+#                bit for bit, and SSD / MobileNet v2 engines with the fusion against engines without), then
 #                tests/gpu/test_cuda_wggemm (the draft Hopper wgmma 1x1 kernel against a CPU reference), then
 #                tests/gpu/test_cuda_ltconv (cuBLASLt 1x1 convolutions against a CPU reference), then
 #                tests/gpu/test_cuda_ops on every model, then tests/gpu/test_cuda_batch_invariance (an image's
@@ -21,13 +23,14 @@
 #                then tests/gpu/test_cuda_oom (real device
 #                out-of-memory at engine load and context creation, runs on a full device), then
 #                tests/gpu/test_cuda_memory (device memory at max batch 256 against the plan) (PASS/FAIL lines)
-#   memcheck.log compute-sanitizer --tool memcheck on test_cuda_conv, test_cuda_irblock, the tiny models and
+#   memcheck.log compute-sanitizer --tool memcheck on test_cuda_conv, test_cuda_irblock, test_cuda_expdw's
+#                small cases (RI_TEST_EXPDW=quick), the tiny models and
 #                test_cuda_branches and test_cuda_preprocess on tiny_ssd
 #   bench.log, bench.jsonl   tests/gpu/bench_cuda on ssd_mobilenet_v2 (fp16, fp32; batch 1, 8, 64, 256),
 #                with a per-node profile of each configuration in bench.log
 #   peers.log, peers.json    bench/gpu_peers.sh (only with PEER_SCRIPT)
 # Steps can be chosen with STEPS (default "build,test,memcheck,bench"; "peers" is added when PEER_SCRIPT is
-# set); each step has a time limit (T_BUILD, T_TEST, T_WGTEST, T_INVTEST, T_BRTEST, T_PPTEST, T_PDLTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
+# set); each step has a time limit (T_BUILD, T_TEST, T_EXPDWTEST, T_WGTEST, T_INVTEST, T_BRTEST, T_PPTEST, T_PDLTEST, T_TACTEST, T_OOMTEST, T_MEMTEST, T_MEMCHECK, T_BENCH, T_PEERS seconds) so that the whole
 # run stays under 8 minutes. The exit status is 0 only when every step that ran succeeded.
 # Sourced (scripts/gpu/beam-gpu.sh does), it only sets the variables above and defines the functions
 # (setup_env, step, configure_and_build, memcheck_all), without running anything.
@@ -161,6 +164,7 @@ memcheck_all() {
   local sc=("$SANITIZER" --tool memcheck --error-exitcode 3 --leak-check full)
   "${sc[@]}" "$BUILD/test_cuda_conv" || return $?
   "${sc[@]}" "$BUILD/test_cuda_irblock" || return $?
+  RI_TEST_EXPDW=quick "${sc[@]}" "$BUILD/test_cuda_expdw" || return $?
   RI_CUDA_CONV_ALGO=heuristic "${sc[@]}" "$BUILD/test_cuda_ops" "$MODELS" tiny_conv tiny_ssd tiny_shape_ops tiny_qdq \
     || return $?
   "${sc[@]}" "$BUILD/test_cuda_branches" "$MODELS" tiny_ssd || return $?
@@ -179,6 +183,8 @@ gpu_tests() {
   local skip=" $* "
   [[ $skip == *" convtest "* ]] || step convtest "${T_CONVTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_conv"
   step irbtest "${T_IRBTEST:-60}" "$OUT/test.log" "$BUILD/test_cuda_irblock"
+  [[ $skip == *" expdwtest "* ]] ||
+    step expdwtest "${T_EXPDWTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_expdw" "$MODELS"
   [[ $skip == *" wgtest "* ]] || step wgtest "${T_WGTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_wggemm"
   [[ $skip == *" lttest "* ]] || step lttest "${T_LTTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_ltconv"
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
