@@ -18,12 +18,13 @@
 #                 fused_into_expdw), to set the fused node against the two it replaces
 # Environment: EXPDW_STEPS (default build,test,memcheck,ops,tactics,ab), EXPDW_MODELS (default
 # "ssd_mobilenet_v2 ssd_mobilenet_v2_nhwc mobilenet_v2 tiny_ssd"), OUT, ab-bench.sh's AB_* variables, the
-# step limits T_EXPDWTEST, T_MEMCHECK, T_OPS, T_INV, T_TACTEST, T_AB (each A/B run; ab-bench.sh's). Expected:
-# build ~110 s, then test ~30 s, memcheck ~60 s, ops + invariance ~4 x 40 s, tactics ~60 s, A/B 6 runs of
-# ~25 s.
-# The device call (a tool `run` with carry [".deps"], timeout_s 600): bash scripts/gpu/expdw-run.sh
-# (two calls if the limit is short: EXPDW_STEPS=build,test,memcheck,ops then EXPDW_STEPS=build,tactics,ab on
-# the same warm machine; the build is then incremental).
+# step limits T_EXPDWTEST, T_MEMCHECK, T_OPS, T_INV, T_TACTEST, T_ABALL (the whole A/B), T_AB (each A/B run;
+# ab-bench.sh's); RI_TEST_EXPDW=quick limits the kernel cases (memcheck included) to those below 40x40 pixels.
+# Expected (not yet run): build ~110 s, test ~30 s, memcheck 60-200 s, ops + invariance ~4 x 40-90 s, tactics
+# ~60 s, A/B 6 runs of ~30-60 s: more than one 600 s device call, so two calls on the same warm machine (the
+# second build is incremental, the models are reused):
+#   run (carry [".deps"], timeout_s 600): EXPDW_STEPS=build,test,memcheck,ops bash scripts/gpu/expdw-run.sh
+#   run (carry [".deps"], timeout_s 600): EXPDW_STEPS=build,tactics,ab bash scripts/gpu/expdw-run.sh
 set -uo pipefail
 # shellcheck source=/dev/null # device-run.sh returns early when sourced
 source "$(dirname "${BASH_SOURCE[0]}")/device-run.sh" || exit 1
@@ -38,7 +39,7 @@ fi
 if xd_has memcheck; then
   if [ -n "$SANITIZER" ]; then
     # the kernel cases only (no models directory: no engines)
-    step memcheck "${T_MEMCHECK:-180}" "$OUT/test.log" "$SANITIZER" --tool memcheck --error-exitcode 3 \
+    step memcheck "${T_MEMCHECK:-240}" "$OUT/test.log" "$SANITIZER" --tool memcheck --error-exitcode 3 \
       --leak-check full "$BUILD/test_cuda_expdw"
     grep -E 'ERROR SUMMARY' "$OUT/test.log" | sed 's/^/memcheck: /' >>"$SUMMARY"
   else
