@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried): the expansion ->
 # depthwise fusion in the backend (cuda_expdw.c, node expdw_f16 on k_expdw.cu; RI_CUDA_EXPDW unset = the
-# default rule, 0 = off, all = every eligible block) checked and measured, about 6 minutes after the build.
+# default rule, 0 = off, all = every eligible block) checked and measured, in two device calls (below).
 #   build.log     device-run.sh's build and model generation (build_and_models)
 #   test.log      tests/gpu/test_cuda_expdw with the models (the kernel against the unfused kernels bit for
 #                 bit on many shapes; SSD MobileNet v2 and MobileNet v2 engines fused against unfused, bit for
