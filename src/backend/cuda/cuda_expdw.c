@@ -27,9 +27,10 @@
  * When (RI_CUDA_EXPDW, read when the engine is prepared, so one engine runs one arithmetic at every batch):
  * unset (or any other value), the default rule: in fp16 engines whose maximum batch is above 1 (those of
  * maximum batch 1 fuse whole blocks, cuda_irblock.c), for expansions of at most EXPDW_AUTO_MAX_CIN input
- * channels (the cheap expansions of MobileNet v2's first blocks, whose expanded tensors are the largest);
+ * channels (the cheap expansions of MobileNet v2's first blocks, whose expanded tensors are the largest)
+ * whose depthwise output holds at least EXPDW_AUTO_MIN_OUT values per image;
  * "0": never; "all": every eligible block (cin up to RI__CU_EXPDW_MAX_CIN) in every fp16 engine. The rule
- * awaits the GPU measurement (docs/decisions.md). */
+ * comes from the kernel's micro-benchmark (below; docs/decisions.md). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,8 +41,13 @@
 #include "graph/op.h"
 #include "graph/ops/conv_params.h"
 
-/* The default rule's largest expansion input: MobileNet v2's blocks 1 .. 6 (16, 24 and 32 channels). */
+/* The default rule's largest expansion input: MobileNet v2's blocks 1 .. 6 (16, 24 and 32 channels), and
+ * its smallest depthwise output per image (channels x pixels): on the H200 at batch 256 the fused kernel
+ * beat the two unfused ones on SSD MobileNet v2's blocks 1 .. 4 (outputs of 540k, 810k, 208k and 277k
+ * values; 1.46x .. 1.06x) and lost on block 6 (69k: 0.93x) and block 7 (139k, 64 input channels: 0.42x)
+ * (bench/results/expdw-micro-2026-11-27.txt). */
 #define EXPDW_AUTO_MAX_CIN 32
+#define EXPDW_AUTO_MIN_OUT 150000
 
 typedef struct {
   ri__cu_expdw_args a; /* at the maximum batch; n is set per run */
@@ -98,8 +104,8 @@ static ri_status upload(cu_state *st, int x, int d, expdw_aux *a, ri__err *err) 
 }
 
 /* Tries to fuse depthwise node d with the expansion before it, for expansions of at most max_cin input
- * channels. */
-static ri_status try_pair(cu_state *st, const int *uses, int d, int max_cin, ri__err *err) {
+ * channels and depthwise outputs of at least min_out values per image. */
+static ri_status try_pair(cu_state *st, const int *uses, int d, int max_cin, int64_t min_out, ri__err *err) {
   const ri__graph *g = st->g;
   const ri__conv_params *pd = ri__cu_fuse_conv(st, d, 1);
   if (!pd) return RI_OK;
@@ -131,6 +137,7 @@ static ri_status try_pair(cu_state *st, const int *uses, int d, int max_cin, ri_
       (px->has_bias && !ri__cu_fuse_bias(st, x, ce)))
     return RI_OK;
   int64_t cin = ws->dims[1];
+  if (ds->dims[1] * ds->dims[2] * ds->dims[3] < min_out) return RI_OK;
   if (g->values[xv].shape.dims[1] != cin || cin % 8 != 0 || cin > max_cin || cin > RI__CU_EXPDW_MAX_CIN)
     return RI_OK;
   /* One K segment (32-deep steps), as the kernel sums. */
@@ -192,14 +199,15 @@ ri_status ri__cu_fuse_expdw(cu_state *st, const int *uses, const int *reader, ri
   (void)reader;
   const char *env = getenv("RI_CUDA_EXPDW");
   int max_cin;
+  int64_t min_out = 0;
   if (env && strcmp(env, "0") == 0)
     max_cin = 0;
   else if (env && strcmp(env, "all") == 0)
     max_cin = RI__CU_EXPDW_MAX_CIN;
   else
-    max_cin = st->cfg.max_batch > 1 ? EXPDW_AUTO_MAX_CIN : 0;
+    max_cin = st->cfg.max_batch > 1 ? EXPDW_AUTO_MAX_CIN : 0, min_out = EXPDW_AUTO_MIN_OUT;
   if (!st->fp16 || max_cin <= 0) return RI_OK;
   for (int d = 0; d < st->g->n_nodes; d++)
-    RI__TRY(try_pair(st, uses, d, max_cin, err));
+    RI__TRY(try_pair(st, uses, d, max_cin, min_out, err));
   return RI_OK;
 }
