@@ -57,7 +57,6 @@ template <int S, int KS, int RX, int RY> struct geo {
   static constexpr int KC = KS * 2;              /* 16-byte chunks of a row's k16 steps */
   static constexpr int TPW = (MT + NW - 1) / NW; /* m16 tiles per warp, at most */
   static constexpr int WIN = (RX - 1) * S + 3, WROWS = (RY - 1) * S + 3;
-  static constexpr int NB = S == 1 ? 2 : 1; /* E buffers: two at stride 1 (one barrier per chunk) */
   static_assert(RX * S == 4, "column groups 4 pixels apart (bank-conflict-free E loads)");
   static_assert(TPW <= 16, "inside mask: 2 bits per m16 tile in 32 bits");
 };
@@ -65,7 +64,7 @@ template <int S, int KS, int RX, int RY> struct geo {
 /* Bytes of dynamic shared memory: halo and weight rows (half), E (half), then b1, bd, wd (float). */
 template <int S, int KS, int RX, int RY> constexpr int64_t smem_bytes(int ce) {
   using G = geo<S, KS, RX, RY>;
-  return ((int64_t)(G::ROWS + ce) * G::LDK + (int64_t)G::NB * G::ROWS * EPS) * 2 + (int64_t)ce * 11 * 4;
+  return ((int64_t)(G::ROWS + ce) * G::LDK + (int64_t)G::ROWS * EPS) * 2 + (int64_t)ce * 11 * 4;
 }
 
 /* The expansion's activation as the pointwise kernels apply ReLU and clip (k_pwconv_bulk.cu); the kernel
@@ -91,12 +90,11 @@ __global__ void __launch_bounds__(THREADS, 3)
                  __half2 *__restrict__ y) {
   using G = geo<S, KS, RX, RY>;
   extern __shared__ __align__(16) unsigned char smem[];
-  __half *Xs = (__half *)smem;        /* [ROWS][LDK] */
-  __half *Ws = Xs + G::ROWS * G::LDK; /* [ce][LDK] */
-  __half *Es0 = Ws + p.ce * G::LDK;   /* [NB][ROWS][EPS] */
-  float *B1 = (float *)(Es0 + G::NB * G::ROWS * EPS), *BD = B1 + p.ce,
-        *WD = BD + p.ce; /* [ce], [ce], [9][ce] */
-  ri_cu_pdl_wait();      /* first: before any global memory access (cu_common.cuh) */
+  __half *Xs = (__half *)smem;                                                 /* [ROWS][LDK] */
+  __half *Ws = Xs + G::ROWS * G::LDK;                                          /* [ce][LDK] */
+  __half *Es = Ws + p.ce * G::LDK;                                             /* [ROWS][EPS] */
+  float *B1 = (float *)(Es + G::ROWS * EPS), *BD = B1 + p.ce, *WD = BD + p.ce; /* [ce], [ce], [9][ce] */
+  ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
   ri_cu_pdl_trigger();
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int tx = blockIdx.x, ty = blockIdx.y, b = blockIdx.z;
@@ -152,16 +150,14 @@ __global__ void __launch_bounds__(THREADS, 3)
   const int cp = tid & 7, sx = (tid >> 3) & 3, sy = tid >> 5;
   const int ox0 = tx * G::TX + sx * RX, oy0 = ty * G::TY + sy * RY;
   const int nq = p.ow - ox0, nr = p.oh - oy0; /* the thread's columns and rows inside the output */
-  const int eoff = (sy * RY * S * G::HW + sx * RX * S) * (EPS / 2) + cp; /* half2 of the thread's window */
+  const __half2 *eb = (const __half2 *)Es + (sy * RY * S * G::HW + sx * RX * S) * (EPS / 2) + cp;
   __half2 *yb = y + (((int64_t)b * p.oh + oy0) * p.ow + ox0) * (ce / 2) + cp;
   const int64_t ys = (int64_t)p.ow * (ce / 2);
 
   cp_wait<0>();
   __syncthreads();
 
-  for (int c0 = 0, buf = 0; c0 < ce; c0 += CH, buf = G::NB == 2 ? buf ^ 1 : 0) {
-    __half *Es = Es0 + buf * (G::ROWS * EPS);
-    const __half2 *eb = (const __half2 *)Es + eoff;
+  for (int c0 = 0; c0 < ce; c0 += CH) {
     /* 2. the expansion of channels c0 .. c0 + 15 for every halo pixel */
     unsigned bf[KS][4];
 #pragma unroll
@@ -245,10 +241,7 @@ __global__ void __launch_bounds__(THREADS, 3)
         }
       }
     }
-    /* the next chunk's expansion writes E: with one buffer, after every thread has read it; with two, the
-     * other buffer, and the barrier after it orders this chunk's reads before the expansion after that
-     * (which rewrites this buffer) */
-    if (G::NB == 1) __syncthreads();
+    __syncthreads();
   }
 }
 
