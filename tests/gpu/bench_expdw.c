@@ -16,8 +16,8 @@
 #include "backend/cuda/kernels.h"
 #include "core/half.h"
 #include "graph/ir.h"
-#include "gpu_bench_args.h"
 #include "gpu_rand.h"
+#include "gpu_timing.h"
 
 typedef struct {
   const char *name;
@@ -30,15 +30,6 @@ static const shape g_shapes[] = {
     {"expanded_conv_6", 38, 32, 192, 2}, {"expanded_conv_7", 19, 64, 384, 1},
 };
 
-#define CKB(call)                                                                                            \
-  do {                                                                                                       \
-    cudaError_t e_ = (call);                                                                                 \
-    if (e_ != cudaSuccess) {                                                                                 \
-      printf("FAIL %s: %s at %s:%d\n", #call, cudaGetErrorString(e_), __FILE__, __LINE__);                   \
-      return 1;                                                                                              \
-    }                                                                                                        \
-  } while (0)
-
 typedef struct {
   ri__cu_convgemm_args pa;
   ri__cu_dwconv_args da;
@@ -50,43 +41,24 @@ typedef struct {
   size_t ybytes;
 } ctx_t;
 
-typedef cudaError_t (*runner)(ctx_t *t);
-
-/* Median milliseconds of reps runs (after one warm-up run), each bracketed by events. */
-static int time_it(runner what, ctx_t *t, int reps, double *ms) {
-  cudaEvent_t a, b;
-  double v[256];
-  if (reps > 256) reps = 256;
-  CKB(cudaEventCreate(&a));
-  CKB(cudaEventCreate(&b));
-  CKB(what(t));
-  for (int i = 0; i < reps; i++) {
-    CKB(cudaEventRecord(a, 0));
-    CKB(what(t));
-    CKB(cudaEventRecord(b, 0));
-    CKB(cudaEventSynchronize(b));
-    float f = 0;
-    CKB(cudaEventElapsedTime(&f, a, b));
-    v[i] = f;
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  *ms = gpu_median(v, reps);
-  return 0;
-}
-
-static cudaError_t run_copy(ctx_t *t) {
+static cudaError_t run_copy(void *c) {
+  ctx_t *t = c;
   return cudaMemcpyAsync(t->y2, t->y, t->ybytes, cudaMemcpyDeviceToDevice, 0);
 }
-static cudaError_t run_pw(ctx_t *t) {
+static cudaError_t run_pw(void *c) {
+  ctx_t *t = c;
   if (t->variant < 0) /* the tiled kernel, where no pointwise form takes the shape */
     return ri__cu_convgemm(0, &t->pa, t->x, t->w1, t->b1, NULL, t->e, NULL);
   return ri__cu_pwconv_v(0, &t->pa, t->variant, t->x, t->w1, t->b1, NULL, t->e);
 }
-static cudaError_t run_dw(ctx_t *t) {
+static cudaError_t run_dw(void *c) {
+  ctx_t *t = c;
   return ri__cu_dwconv_v(0, RI_DTYPE_FLOAT16, &t->da, t->variant, t->e, t->wdh, t->bd, t->y);
 }
-static cudaError_t run_fused(ctx_t *t) { return ri__cu_expdw(0, &t->fa, t->x, &t->fw, t->y2); }
+static cudaError_t run_fused(void *c) {
+  ctx_t *t = c;
+  return ri__cu_expdw(0, &t->fa, t->x, &t->fw, t->y2);
+}
 
 static int upload(void **d, const void *h, size_t n) {
   CKB(cudaMalloc(d, n));
@@ -149,7 +121,7 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
   }
   double ms, best_pw = 1e30, best_dw = 1e30, fused;
   int bpw = -1, bdw = 0;
-  if (time_it(run_copy, &t, reps, &ms)) return 1;
+  if (gpu_time_it(run_copy, &t, reps, &ms)) return 1;
   const double copy_bps = 2.0 * t.ybytes / (ms * 1e-3);
   for (int v = -1; v < RI__CU_PW_VARIANTS; v++) {
     t.variant = v;
@@ -157,13 +129,13 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
       (void)cudaGetLastError();
       continue;
     }
-    if (time_it(run_pw, &t, reps, &ms)) return 1;
+    if (gpu_time_it(run_pw, &t, reps, &ms)) return 1;
     if (ms < best_pw) best_pw = ms, bpw = v;
   }
   const int ndw = ri__cu_dwconv_variants(RI_DTYPE_FLOAT16, d);
   for (int v = 0; v < ndw; v++) {
     t.variant = v;
-    if (time_it(run_dw, &t, reps, &ms)) return 1;
+    if (gpu_time_it(run_dw, &t, reps, &ms)) return 1;
     if (ms < best_dw) best_dw = ms, bdw = v;
   }
   /* the reference: the fastest forms (all give the same bits) */
@@ -172,7 +144,7 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
   t.variant = bdw;
   CKB(run_dw(&t));
   CKB(cudaMemset(t.y2, 0xff, t.ybytes)); /* poison: a part left unwritten differs */
-  if (time_it(run_fused, &t, reps, &fused)) return 1;
+  if (gpu_time_it(run_fused, &t, reps, &fused)) return 1;
   CKB(cudaDeviceSynchronize());
   CKB(cudaMemcpy(h0, t.y, t.ybytes, cudaMemcpyDeviceToHost));
   CKB(cudaMemcpy(h1, t.y2, t.ybytes, cudaMemcpyDeviceToHost));

@@ -17,8 +17,8 @@
 
 #include "backend/cuda/kernels.h"
 #include "core/half.h"
-#include "gpu_bench_args.h"
 #include "gpu_rand.h"
+#include "gpu_timing.h"
 
 typedef struct {
   const char *name;
@@ -31,39 +31,6 @@ static const shape g_shapes[] = {
     {"expanded_conv_2/expand", 75, 24, 144, 2, 0},
     {"expanded_conv_2/project", 75, 144, 24, 0, 1},
 };
-
-#define CKB(call)                                                                                            \
-  do {                                                                                                       \
-    cudaError_t e_ = (call);                                                                                 \
-    if (e_ != cudaSuccess) {                                                                                 \
-      printf("FAIL %s: %s at %s:%d\n", #call, cudaGetErrorString(e_), __FILE__, __LINE__);                   \
-      return 1;                                                                                              \
-    }                                                                                                        \
-  } while (0)
-
-/* Median milliseconds of reps runs of what (after one warm-up run), each bracketed by events. */
-typedef cudaError_t (*runner)(void *ctx);
-static int time_it(runner what, void *ctx, int reps, double *ms) {
-  cudaEvent_t a, b;
-  double v[256];
-  if (reps > 256) reps = 256;
-  CKB(cudaEventCreate(&a));
-  CKB(cudaEventCreate(&b));
-  CKB(what(ctx));
-  for (int i = 0; i < reps; i++) {
-    CKB(cudaEventRecord(a, 0));
-    CKB(what(ctx));
-    CKB(cudaEventRecord(b, 0));
-    CKB(cudaEventSynchronize(b));
-    float f = 0;
-    CKB(cudaEventElapsedTime(&f, a, b));
-    v[i] = f;
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  *ms = gpu_median(v, reps);
-  return 0;
-}
 
 typedef struct {
   ri__cu_convgemm_args a;
@@ -157,16 +124,16 @@ int main(int argc, char **argv) {
     a->ldr = sh->n, a->act = sh->act, a->act_a = 0.f, a->act_b = 6.f;
     double ms;
     const double traffic = (double)xb + yb + rb;
-    if (time_it(run_memset, &t, reps, &ms)) return 1;
+    if (gpu_time_it(run_memset, &t, reps, &ms)) return 1;
     printf("%-24s memset   %8.1f us  %6.2f TB/s (output bytes, write only)\n", sh->name, ms * 1e3,
            yb / (ms * 1e-3) / 1e12);
-    if (time_it(run_copy, &t, reps, &ms)) return 1;
+    if (gpu_time_it(run_copy, &t, reps, &ms)) return 1;
     printf("%-24s d2d copy %8.1f us  %6.2f TB/s (output size read + written)\n", sh->name, ms * 1e3,
            2.0 * yb / (ms * 1e-3) / 1e12);
     for (int v = 0; v < RI__CU_PW_VARIANTS; v++) {
       t.variant = v;
       CKB(cudaMemset(t.y, 0xff, yb)); /* poison: a form that leaves a part unwritten differs */
-      if (time_it(run_pw, &t, reps, &ms)) return 1;
+      if (gpu_time_it(run_pw, &t, reps, &ms)) return 1;
       CKB(cudaDeviceSynchronize());
       CKB(cudaMemcpy(v == 0 ? h0 : h1, t.y, yb, cudaMemcpyDeviceToHost));
       size_t differ = v > 0 ? count_differ(h0, h1, yb) : 0;
@@ -191,7 +158,7 @@ int main(int argc, char **argv) {
             if (ri__cu_pwconv_bulk_describe(a, v, sh->res, plan, sizeof plan) != cudaSuccess) continue;
             t.variant = v;
             CKB(cudaMemset(t.y, 0xff, yb));
-            if (time_it(run_pw, &t, reps, &ms)) return 1;
+            if (gpu_time_it(run_pw, &t, reps, &ms)) return 1;
             CKB(cudaDeviceSynchronize());
             CKB(cudaMemcpy(h1, t.y, yb, cudaMemcpyDeviceToHost));
             size_t differ = count_differ(h0, h1, yb);
