@@ -99,6 +99,49 @@ def ort_run(model_path, feeds: dict, optimize: bool = False):
     return {o.name: v for o, v in zip(sess.get_outputs(), outs)}, sess
 
 
+_ORT_INT8_EXACT = None
+
+
+def ort_int8_exact() -> bool:
+    """Whether onnxruntime's uint8 x int8 convolution sums exactly on this CPU. Its x86 kernels without VNNI
+    add pairs of u8 x s8 products in 16-bit saturating arithmetic (pmaddubsw), so a pair beyond 32767
+    (255 * 127 * 2 here) is clipped and ORT's int8 results then differ from the exact integer sums that
+    runinfer computes. A one-node QLinearConv whose exact output is 65 gives 33 when ORT saturates."""
+    global _ORT_INT8_EXACT
+    if _ORT_INT8_EXACT is None:
+        import numpy as np
+        import onnx
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+
+        def init(name, v):
+            return numpy_helper.from_array(np.asarray(v), name)
+
+        inits = [init("xs", np.float32(1.0)), init("xz", np.uint8(0)), init("w", np.full((1, 2, 1, 1), 127, np.int8)),
+                 init("ws", np.float32(1.0)), init("wz", np.int8(0)), init("ys", np.float32(1000.0)),
+                 init("yz", np.uint8(0))]
+        node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"])
+        graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 2, 1, 1])],
+                                  [helper.make_tensor_value_info("y", TensorProto.UINT8, None)], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        model.ir_version = 9
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        y = sess.run(None, {"x": np.full((1, 2, 1, 1), 255, np.uint8)})[0]
+        _ORT_INT8_EXACT = int(y.reshape(-1)[0]) == 65
+    return _ORT_INT8_EXACT
+
+
+def skip_unless_ort_int8_exact():
+    """Skips a test whose int8 comparison with onnxruntime failed where ORT's sums saturate (called on a
+    mismatch, so the test still asserts wherever ORT is exact and wherever the outputs agree)."""
+    if not ort_int8_exact():
+        pytest.skip("onnxruntime's uint8 x int8 kernels saturate on this CPU (16-bit pair sums without VNNI: "
+                    "a probe QLinearConv gives 33 for the exact 65), so its int8 outputs are not a reference "
+                    "here; runinfer's int8 kernels are checked against exact integer references in tests/c/test_qlinear_kernels.c")
+
+
 @pytest.fixture(scope="session")
 def generated_models(tmp_path_factory) -> Path:
     env = os.environ.get("RI_MODELS_DIR")

@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 import make_models
-from conftest import ort_run
+from conftest import ort_int8_exact, ort_run
 
 NAMES = make_models.TINY_MODELS + ["ssd_mobilenet_v2", "ssd_mobilenet_v2_nhwc"]
 SSD = ["ssd_mobilenet_v2", "ssd_mobilenet_v2_nhwc"]
@@ -92,7 +92,9 @@ def test_batch_rows_independent(model_dir, name):
     for k, v in full.items():
         diff = float(np.abs(opt[k] - v).max())
         if name == "tiny_qdq":
-            assert diff == 0.0, "QDQ model is built to be exact; ORT's QLinearConv path differs"
+            # ORT's fused QLinearConv saturates on CPUs without VNNI (conftest.ort_int8_exact), its op-by-op
+            # path does not: the two agree only where its int8 sums are exact
+            assert diff == 0.0 or not ort_int8_exact(), "QDQ model is built to be exact; ORT's QLinearConv path differs"
         else:
             assert diff / max(float(np.abs(v).max()), 1e-6) < 1e-4, k
 
