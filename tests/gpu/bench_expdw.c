@@ -57,7 +57,7 @@ static cudaError_t run_dw(void *c) {
 }
 static cudaError_t run_fused(void *c) {
   ctx_t *t = c;
-  return ri__cu_expdw(0, &t->fa, t->x, &t->fw, t->y2);
+  return ri__cu_expdw(0, &t->fa, t->x, &t->fw, NULL, t->y2);
 }
 
 static int upload(void **d, const void *h, size_t n) {

@@ -151,8 +151,8 @@ static cudaError_t run_fused(const xcase *t, xdata *b, int first, int n, uint16_
   if (e != cudaSuccess) return e;
   ri__cu_expdw_args a;
   expdw_args(t, b, n, &a);
-  ri__cu_expdw_weights w = {b->dw1f, b->db1, b->dwdf, b->dbd};
-  e = ri__cu_expdw(0, &a, (const char *)b->dx + per_x * (size_t)first * 2, &w, b->dyf);
+  ri__cu_expdw_weights w = {b->dw1f, b->db1, b->dwdf, b->dbd, NULL, NULL};
+  e = ri__cu_expdw(0, &a, (const char *)b->dx + per_x * (size_t)first * 2, &w, NULL, b->dyf);
   if (e == cudaSuccess) e = cudaDeviceSynchronize();
   if (e == cudaSuccess) e = cudaMemcpy(out, b->dyf, ny * 2, cudaMemcpyDeviceToHost);
   return e;
@@ -324,27 +324,27 @@ static void test_refusals(void) {
   b.oh = b.ow = 9, b.k1p = 32;
   ri__cu_expdw_args a, c;
   expdw_args(&t, &b, 1, &a);
-  ri__cu_expdw_weights w = {w1, fl, fl, fl};
+  ri__cu_expdw_weights w = {w1, fl, fl, fl, NULL, NULL};
   const char *what[8];
   int nw = 0;
   if (!ri__cu_expdw_supported(&a)) what[nw++] = "valid arguments refused";
   c = a, c.cin = 12, c.k1p = 16; /* not a multiple of 8 */
-  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, y) != cudaErrorInvalidValue)
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, NULL, y) != cudaErrorInvalidValue)
     what[nw++] = "cin 12 taken";
   c = a, c.cin = 72, c.k1p = 80; /* above RI__CU_EXPDW_MAX_CIN */
-  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, y) != cudaErrorInvalidValue)
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, NULL, y) != cudaErrorInvalidValue)
     what[nw++] = "cin 72 taken";
   c = a, c.ce = 40; /* not a multiple of 16 */
-  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, y) != cudaErrorInvalidValue)
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, NULL, y) != cudaErrorInvalidValue)
     what[nw++] = "ce 40 taken";
   c = a, c.stride = 3, c.oh = c.ow = 3;
-  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, y) != cudaErrorInvalidValue)
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, NULL, y) != cudaErrorInvalidValue)
     what[nw++] = "stride 3 taken";
   c = a, c.pad_t = 3;
-  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, y) != cudaErrorInvalidValue)
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, NULL, y) != cudaErrorInvalidValue)
     what[nw++] = "pad_t 3 taken";
-  if (ri__cu_expdw(0, &a, (char *)x + 8, &w, y) != cudaErrorInvalidValue ||
-      ri__cu_expdw(0, &a, x, &w, (char *)y + 8) != cudaErrorInvalidValue)
+  if (ri__cu_expdw(0, &a, (char *)x + 8, &w, NULL, y) != cudaErrorInvalidValue ||
+      ri__cu_expdw(0, &a, x, &w, NULL, (char *)y + 8) != cudaErrorInvalidValue)
     what[nw++] = "misaligned x or y taken";
   if (cudaDeviceSynchronize() != cudaSuccess || cudaGetLastError() != cudaSuccess)
     what[nw++] = "an error after the refusals";

@@ -81,7 +81,7 @@ static ri_status expdw_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *ou
   if (!y)
     return ri__err_set(err, RI_ERR_INTERNAL,
                        "node '%s' (fused expansion -> depthwise): the output has no device memory", name);
-  CU_RT(ri__cu_expdw(c->stream, &p, in[0].p, &w, y));
+  CU_RT(ri__cu_expdw(c->stream, &p, in[0].p, &w, NULL, y));
   return RI_OK;
 }
 

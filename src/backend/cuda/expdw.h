@@ -16,6 +16,11 @@
  *  - the depthwise convolution as its NHWC kernels (k_dwconv.cu, k_dwconv_smem.cu): float bd, then the 9
  *    taps in the order ky, kx as __fmaf_rn(E, wd, acc) (outside the image E = +0), the activation as there
  *    (clip: v > b ? b : v, then v < a ? a : that), one rounding to half.
+ * With a projection (cout > 0), D (rounded to half as above) is not written; instead
+ *     y[b, oy, ox, j] = half(act2(sum_e D[oy, ox, e] * w2[j][e] + b2[j] + res[b, oy, ox, j]))
+ * as the pointwise kernels compute it: float accumulators from +0, the k16 steps of the ce channels in
+ * order, the all-zero k16 step when ce % 32 is 1 .. 16, then + b2, then + the residual (half to float), then
+ * the activation as the expansion's, one rounding to half.
  * A result depends only on its image and position, never on the batch, the tile or the grid.
  *
  * The C interface follows kernels.h: the launcher enqueues on the stream and returns the launch status. */
@@ -38,12 +43,15 @@ typedef struct {
   int k1p;                  /* w1's row length: cin rounded up to 16 */
   int stride, pad_t, pad_l; /* the depthwise 3x3: stride 1 or 2 (both axes), top and left pads 0 .. 2 */
   int zstep;                /* 1: the expansion's all-zero k16 step (see above) */
-  int act[2]; /* activation codes (graph/ir.h's RI__ACT_*) of the expansion and of the depthwise: none, ReLU
-               * or clip only */
-  float act_a[2], act_b[2];
+  int act[3]; /* activation codes (graph/ir.h's RI__ACT_*) of the expansion, the depthwise and the projection:
+               * none, ReLU or clip only */
+  float act_a[3], act_b[3];
+  int cout; /* 0: no projection, y is the depthwise output D; else the projection's output channels (a
+             * multiple of 8, at most RI__CU_EXPDW_MAX_COUT): y = P below */
 } ri__cu_expdw_args;
 
-#define RI__CU_EXPDW_MAX_CIN 64
+#define RI__CU_EXPDW_MAX_CIN  64
+#define RI__CU_EXPDW_MAX_COUT 64
 /* The activation codes the kernel takes (graph/ir.h's RI__ACT_NONE, RI__ACT_RELU, RI__ACT_CLIP). */
 #define RI__CU_EXPDW_ACT_NONE 0
 #define RI__CU_EXPDW_ACT_RELU 1
@@ -55,15 +63,19 @@ typedef struct {
   const float *b1; /* float [ce] */
   const float *wd; /* float [9][ce]: tap-major depthwise weights holding their half-rounded values */
   const float *bd; /* float [ce] */
+  const void *w2;  /* with a projection: half [cout][ce], row j holds output channel j's weights */
+  const float *b2; /* with a projection: float [cout] */
 } ri__cu_expdw_weights;
 
 /* 1 when the kernel runs these arguments (channel counts, stride, pads, sizes within its limits), else 0. */
 int ri__cu_expdw_supported(const ri__cu_expdw_args *p);
 
-/* x: half NHWC [n, ih, iw, cin]; y: half NHWC [n, oh, ow, ce]; both 16-byte aligned, not overlapping.
- * Returns cudaErrorInvalidValue for unsupported arguments or misaligned pointers. */
+/* x: half NHWC [n, ih, iw, cin]; y: half NHWC [n, oh, ow, ce] (p->cout 0) or [n, oh, ow, cout]; res (only
+ * with a projection; may be NULL): half NHWC [n, oh, ow, cout], added as below; x, y and res 16-byte
+ * aligned, y overlapping neither x nor (except exactly, element for element) res. Returns
+ * cudaErrorInvalidValue for unsupported arguments or misaligned pointers. */
 cudaError_t ri__cu_expdw(cudaStream_t s, const ri__cu_expdw_args *p, const void *x,
-                         const ri__cu_expdw_weights *w, void *y);
+                         const ri__cu_expdw_weights *w, const void *res, void *y);
 
 #ifdef __cplusplus
 }

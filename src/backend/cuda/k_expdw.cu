@@ -316,6 +316,7 @@ extern "C" int ri__cu_expdw_supported(const ri__cu_expdw_args *p) {
   if (p->ce < 16 || p->ce % 16 != 0 || (p->stride != 1 && p->stride != 2)) return 0;
   if (p->pad_t < 0 || p->pad_t > 2 || p->pad_l < 0 || p->pad_l > 2 || (p->zstep != 0 && p->zstep != 1))
     return 0;
+  if (p->cout != 0) return 0; /* the projection: not yet */
   for (int i = 0; i < 2; i++) /* none, ReLU and clip only (exp_act, dw_act) */
     if (p->act[i] != RI__CU_EXPDW_ACT_NONE && p->act[i] != RI__CU_EXPDW_ACT_RELU &&
         p->act[i] != RI__CU_EXPDW_ACT_CLIP)
@@ -328,7 +329,8 @@ extern "C" int ri__cu_expdw_supported(const ri__cu_expdw_args *p) {
 }
 
 extern "C" cudaError_t ri__cu_expdw(cudaStream_t s, const ri__cu_expdw_args *p, const void *x,
-                                    const ri__cu_expdw_weights *w, void *y) {
+                                    const ri__cu_expdw_weights *w, const void *res, void *y) {
+  (void)res;
   if (!ri__cu_expdw_supported(p) || !w || !x || !y || !w->w1 || !w->b1 || !w->wd || !w->bd ||
       ((uintptr_t)x | (uintptr_t)y | (uintptr_t)w->w1 | (uintptr_t)w->b1 | (uintptr_t)w->wd |
        (uintptr_t)w->bd) %
