@@ -61,10 +61,17 @@ template <int S, int KS, int RX, int RY> struct geo {
   static_assert(TPW <= 16, "inside mask: 2 bits per m16 tile in 32 bits");
 };
 
-/* Bytes of dynamic shared memory: halo and weight rows (half), E (half), then b1, bd, wd (float). */
-template <int S, int KS, int RX, int RY> constexpr int64_t smem_bytes(int ce) {
+/* The projection's shared memory: its weights ([NTP * 8][ce + 8] halves, rows past cout zero) and the
+ * depthwise output of a chunk ([TX * TY][DPS] halves: 16 channels + 8 of padding, 48 bytes a pixel, for
+ * conflict-free ldmatrix), then b2 ([NTP * 8] floats). */
+constexpr int DPS = 24;
+
+/* Bytes of dynamic shared memory: halo and weight rows (half), E (half), then b1, bd, wd (float), then with
+ * a projection of NTP n8 tiles its weights, D and b2. */
+template <int S, int KS, int RX, int RY, int NTP> constexpr int64_t smem_bytes(int ce) {
   using G = geo<S, KS, RX, RY>;
-  return ((int64_t)(G::ROWS + ce) * G::LDK + (int64_t)G::ROWS * EPS) * 2 + (int64_t)ce * 11 * 4;
+  return ((int64_t)(G::ROWS + ce) * G::LDK + (int64_t)G::ROWS * EPS) * 2 + (int64_t)ce * 11 * 4 +
+         (NTP ? ((int64_t)NTP * 8 * (ce + 8) + (int64_t)G::TX * G::TY * DPS) * 2 + NTP * 8 * 4 : 0);
 }
 
 /* The expansion's activation as the pointwise kernels apply ReLU and clip (k_pwconv_bulk.cu); the kernel
@@ -83,17 +90,25 @@ __device__ __forceinline__ float dw_act(int act, float a, float b, float v) {
   return act == RI_CU_ACT_RELU ? (v > 0.f ? v : 0.f) : v;
 }
 
-template <int S, int KS, int RX, int RY>
-__global__ void __launch_bounds__(THREADS, 3)
+/* NTP: 0, or the projection's n8 tiles (cout rounded up to NTP * 8; see the launcher). */
+template <int S, int KS, int RX, int RY, int NTP>
+__global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
     expdw_kernel(ri__cu_expdw_args p, const __half *__restrict__ x, const __half *__restrict__ w1,
                  const float *__restrict__ b1, const float *__restrict__ wd, const float *__restrict__ bd,
-                 __half2 *__restrict__ y) {
+                 const __half *__restrict__ w2, const float *__restrict__ b2, const __half2 *res,
+                 __half2 *y) {
   using G = geo<S, KS, RX, RY>;
+  constexpr int TP = G::TX * G::TY;           /* output pixels of a tile */
+  constexpr int PMT = NTP ? TP / 16 / NW : 0; /* the projection's m16 tiles per warp */
+  static_assert(!NTP || TP % (16 * NW) == 0, "whole m16 tiles per warp");
   extern __shared__ __align__(16) unsigned char smem[];
   __half *Xs = (__half *)smem;                                                 /* [ROWS][LDK] */
   __half *Ws = Xs + G::ROWS * G::LDK;                                          /* [ce][LDK] */
   __half *Es = Ws + p.ce * G::LDK;                                             /* [ROWS][EPS] */
   float *B1 = (float *)(Es + G::ROWS * EPS), *BD = B1 + p.ce, *WD = BD + p.ce; /* [ce], [ce], [9][ce] */
+  __half *W2s = (__half *)(WD + 9 * p.ce);                                     /* NTP: [NTP * 8][ce + 8] */
+  __half *Ds = W2s + NTP * 8 * (p.ce + 8);                                     /* NTP: [TP][DPS] */
+  float *B2 = (float *)(Ds + TP * DPS);                                        /* NTP: [NTP * 8] */
   ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
   ri_cu_pdl_trigger();
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -121,6 +136,16 @@ __global__ void __launch_bounds__(THREADS, 3)
       const int a = q / fchunks, k = q - a * fchunks;
       const float *src = a == 0 ? b1 + k * 4 : a == 1 ? bd + k * 4 : wd + (a - 2) * ce + k * 4;
       cp16(B1 + a * ce + k * 4, src, 16);
+    }
+    if (NTP) { /* the projection's rows (zeros past cout) and bias */
+      const int rc = ce / 8;
+      for (int q = tid; q < NTP * 8 * rc; q += THREADS) {
+        const int r = q / rc, k = q - r * rc;
+        const bool in = r < p.cout;
+        cp16(W2s + r * (ce + 8) + k * 8, in ? w2 + (int64_t)r * ce + k * 8 : w2, in ? 16 : 0);
+      }
+      for (int q = tid; q < NTP * 8; q += THREADS)
+        B2[q] = q < p.cout ? b2[q] : 0.f;
     }
     cp_commit();
   }
@@ -159,6 +184,13 @@ __global__ void __launch_bounds__(THREADS, 3)
   const __half2 *eb = (const __half2 *)Es + (sy * RY * S * G::HW + sx * RX * S) * (EPS / 2) + cp;
   __half2 *yb = y + (((int64_t)b * p.oh + oy0) * p.ow + ox0) * (ce / 2) + cp;
   const int64_t ys = (int64_t)p.ow * (ce / 2);
+  __half2 *db = (__half2 *)Ds + (sy * RY * G::TX + sx * RX) * (DPS / 2) + cp; /* NTP: the thread's D */
+  float pacc[PMT > 0 ? PMT : 1][NTP > 0 ? NTP : 1][4]; /* NTP: the projection's accumulators */
+#pragma unroll
+  for (int i = 0; i < PMT; i++)
+#pragma unroll
+    for (int j = 0; j < NTP; j++)
+      pacc[i][j][0] = pacc[i][j][1] = pacc[i][j][2] = pacc[i][j][3] = 0.f;
 
   cp_wait<0>();
   __syncthreads();
@@ -240,7 +272,12 @@ __global__ void __launch_bounds__(THREADS, 3)
               acc[o][q].x = __fmaf_rn(xv.x, wv.x, acc[o][q].x);
               acc[o][q].y = __fmaf_rn(xv.y, wv.y, acc[o][q].y);
             }
-          if (ky == 2 && o < nr) {
+          if (NTP && ky == 2) { /* D of the chunk to shared memory (rows outside the output: unused) */
+#pragma unroll
+            for (int q = 0; q < RX; q++)
+              db[(o * G::TX + q) * (DPS / 2)] =
+                  __floats2half2_rn(dw_act(act1, a1, bb1, acc[o][q].x), dw_act(act1, a1, bb1, acc[o][q].y));
+          } else if (ky == 2 && o < nr) {
             __half2 *yq = yb + o * ys + c0 / 2;
 #pragma unroll
             for (int q = 0; q < RX; q++, yq += ce / 2)
@@ -252,6 +289,60 @@ __global__ void __launch_bounds__(THREADS, 3)
       }
     }
     __syncthreads();
+    if (NTP) { /* 4. the projection's k16 step of this chunk, for the warp's m16 tiles of output pixels */
+      unsigned pb[NTP > 0 ? NTP : 1][2];
+#pragma unroll
+      for (int j = 0; j < NTP; j += 2) {
+        unsigned r0, r1, r2, r3;
+        ldsm_x4(r0, r1, r2, r3,
+                W2s + (j * 8 + (lane & 7) + ((lane >> 4) << 3)) * (ce + 8) + c0 + ((lane >> 3) & 1) * 8);
+        pb[j][0] = r0, pb[j][1] = r1, pb[j + 1][0] = r2, pb[j + 1][1] = r3;
+      }
+#pragma unroll
+      for (int i = 0; i < PMT; i++) {
+        unsigned af[4];
+        ldsm_x4(af[0], af[1], af[2], af[3],
+                Ds + ((warp * PMT + i) * 16 + (lane & 15)) * DPS + (lane >> 4) * 8);
+#pragma unroll
+        for (int j = 0; j < NTP; j++)
+          mma16816(pacc[i][j], af, pb[j][0], pb[j][1]);
+      }
+    }
+  }
+  if (NTP) { /* 5. the all-zero step, bias, residual, activation, one rounding; pixels inside the output */
+    if (ce % 32 != 0 && ce % 32 <= 16) {
+      const unsigned z[4] = {0u, 0u, 0u, 0u};
+#pragma unroll
+      for (int i = 0; i < PMT; i++)
+#pragma unroll
+        for (int j = 0; j < NTP; j++)
+          mma16816(pacc[i][j], z, 0u, 0u);
+    }
+    const bool clamp2 = p.act[2] == RI_CU_ACT_RELU || p.act[2] == RI_CU_ACT_CLIP;
+    const float lo_2 = p.act[2] == RI_CU_ACT_RELU ? 0.f : p.act_a[2];
+    const float hi_2 = p.act[2] == RI_CU_ACT_RELU ? INFINITY : p.act_b[2];
+    const int co2 = p.cout / 2;
+#pragma unroll
+    for (int i = 0; i < PMT; i++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int pi = (warp * PMT + i) * 16 + g8 + h * 8;
+        const int oy = ty * G::TY + pi / G::TX, ox = tx * G::TX + pi % G::TX;
+        if (oy >= p.oh || ox >= p.ow) continue;
+        const int64_t o2 = (((int64_t)b * p.oh + oy) * p.ow + ox) * co2;
+#pragma unroll
+        for (int j = 0; j < NTP; j++) {
+          const int n = j * 8 + t4 * 2;
+          if (n >= p.cout) break;
+          const float2 bj = *(const float2 *)(B2 + n);
+          float v0 = pacc[i][j][2 * h] + bj.x, v1 = pacc[i][j][2 * h + 1] + bj.y;
+          if (res) {
+            const float2 r = __half22float2(res[o2 + n / 2]);
+            v0 += r.x, v1 += r.y;
+          }
+          y[o2 + n / 2] = __floats2half2_rn(exp_act(clamp2, lo_2, hi_2, v0), exp_act(clamp2, lo_2, hi_2, v1));
+        }
+      }
   }
 }
 
@@ -260,52 +351,77 @@ template <int S> struct tile_of;
 template <> struct tile_of<1> { static constexpr int RX = 4, RY = 2; };
 template <> struct tile_of<2> { static constexpr int RX = 2, RY = 2; };
 
-int64_t smem_of(const ri__cu_expdw_args *p) {
-  const int ks = p->k1p / 16;
+/* The projection's n8 tiles: cout rounded up to 16 or 32 (the rows past cout are zero and not stored);
+ * 0 without a projection. The projection runs for expansions of at most 32 channels (KS <= 2). */
+int ntp_of(const ri__cu_expdw_args *p) { return p->cout == 0 ? 0 : p->cout <= 16 ? 2 : 4; }
+
+/* Calls f.template run<S, KS, NTP>() for p's instantiation. */
+template <class F> auto dispatch(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1, 0>()) {
+  const int ks = p->k1p / 16, ntp = ntp_of(p);
+#define RI_EXPDW_KS(S)                                                                                       \
+  switch (ks) {                                                                                              \
+  case 1:                                                                                                    \
+    return ntp == 0   ? f.template run<S, 1, 0>()                                                            \
+           : ntp == 2 ? f.template run<S, 1, 2>()                                                            \
+                      : f.template run<S, 1, 4>();                                                           \
+  case 2:                                                                                                    \
+    return ntp == 0   ? f.template run<S, 2, 0>()                                                            \
+           : ntp == 2 ? f.template run<S, 2, 2>()                                                            \
+                      : f.template run<S, 2, 4>();                                                           \
+  case 3: return f.template run<S, 3, 0>();                                                                  \
+  default: return f.template run<S, 4, 0>();                                                                 \
+  }
   if (p->stride == 1) {
-    switch (ks) {
-    case 1: return smem_bytes<1, 1, 4, 2>(p->ce);
-    case 2: return smem_bytes<1, 2, 4, 2>(p->ce);
-    case 3: return smem_bytes<1, 3, 4, 2>(p->ce);
-    default: return smem_bytes<1, 4, 4, 2>(p->ce);
-    }
+    RI_EXPDW_KS(1)
   }
-  switch (ks) {
-  case 1: return smem_bytes<2, 1, 2, 2>(p->ce);
-  case 2: return smem_bytes<2, 2, 2, 2>(p->ce);
-  case 3: return smem_bytes<2, 3, 2, 2>(p->ce);
-  default: return smem_bytes<2, 4, 2, 2>(p->ce);
-  }
+  RI_EXPDW_KS(2)
+#undef RI_EXPDW_KS
 }
+
+struct smem_f {
+  const ri__cu_expdw_args *p;
+  template <int S, int KS, int NTP> int64_t run() const {
+    return smem_bytes<S, KS, tile_of<S>::RX, tile_of<S>::RY, NTP>(p->ce);
+  }
+};
+
+int64_t smem_of(const ri__cu_expdw_args *p) { return dispatch(p, smem_f{p}); }
 
 constexpr int64_t MAX_SMEM = 200 * 1024; /* within the 227 KB a block may opt into on sm_90 */
 
-template <int S, int KS>
-cudaError_t launch(cudaStream_t s, const ri__cu_expdw_args *p, const void *x, const ri__cu_expdw_weights *w,
-                   void *y) {
-  constexpr int RX = tile_of<S>::RX, RY = tile_of<S>::RY;
-  using G = geo<S, KS, RX, RY>;
-  auto k = expdw_kernel<S, KS, RX, RY>;
-  const int64_t smem = smem_bytes<S, KS, RX, RY>(p->ce);
-  /* the opt-in to more than 48 KB, once per instantiation, device and size (not during graph capture: the
-   * eager runs before it have made it) */
-  static std::atomic<int64_t> set_for[MAX_DEVICES];
-  int dev = 0;
-  cudaError_t e = cudaGetDevice(&dev);
-  if (e != cudaSuccess) return e;
-  if (dev < 0 || dev >= MAX_DEVICES || set_for[dev].load() < smem) {
-    e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e == cudaSuccess)
-      e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout,
-                               cudaSharedmemCarveoutMaxShared);
+struct launch_f {
+  cudaStream_t s;
+  const ri__cu_expdw_args *p;
+  const void *x;
+  const ri__cu_expdw_weights *w;
+  const void *res;
+  void *y;
+  template <int S, int KS, int NTP> cudaError_t run() const {
+    constexpr int RX = tile_of<S>::RX, RY = tile_of<S>::RY;
+    using G = geo<S, KS, RX, RY>;
+    auto k = expdw_kernel<S, KS, RX, RY, NTP>;
+    const int64_t smem = smem_bytes<S, KS, RX, RY, NTP>(p->ce);
+    /* the opt-in to more than 48 KB, once per instantiation, device and size (not during graph capture: the
+     * eager runs before it have made it) */
+    static std::atomic<int64_t> set_for[MAX_DEVICES];
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
     if (e != cudaSuccess) return e;
-    if (dev >= 0 && dev < MAX_DEVICES) set_for[dev].store(smem);
+    if (dev < 0 || dev >= MAX_DEVICES || set_for[dev].load() < smem) {
+      e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+      if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 cudaSharedmemCarveoutMaxShared);
+      if (e != cudaSuccess) return e;
+      if (dev >= 0 && dev < MAX_DEVICES) set_for[dev].store(smem);
+    }
+    const dim3 grid((unsigned)((p->ow + G::TX - 1) / G::TX), (unsigned)((p->oh + G::TY - 1) / G::TY),
+                    (unsigned)p->n);
+    return ri_cu_launch(k, grid, dim3(THREADS), (size_t)smem, s, *p, (const __half *)x, (const __half *)w->w1,
+                        w->b1, w->wd, w->bd, (const __half *)w->w2, w->b2, (const __half2 *)res,
+                        (__half2 *)y);
   }
-  const dim3 grid((unsigned)((p->ow + G::TX - 1) / G::TX), (unsigned)((p->oh + G::TY - 1) / G::TY),
-                  (unsigned)p->n);
-  return ri_cu_launch(k, grid, dim3(THREADS), (size_t)smem, s, *p, (const __half *)x, (const __half *)w->w1,
-                      w->b1, w->wd, w->bd, (__half2 *)y);
-}
+};
 
 } // namespace
 
@@ -316,9 +432,10 @@ extern "C" int ri__cu_expdw_supported(const ri__cu_expdw_args *p) {
   if (p->ce < 16 || p->ce % 16 != 0 || (p->stride != 1 && p->stride != 2)) return 0;
   if (p->pad_t < 0 || p->pad_t > 2 || p->pad_l < 0 || p->pad_l > 2 || (p->zstep != 0 && p->zstep != 1))
     return 0;
-  if (p->cout != 0) return 0; /* the projection: not yet */
-  for (int i = 0; i < 2; i++) /* none, ReLU and clip only (exp_act, dw_act) */
-    if (p->act[i] != RI__CU_EXPDW_ACT_NONE && p->act[i] != RI__CU_EXPDW_ACT_RELU &&
+  /* the projection: up to 32 output channels after expansions of up to 32 channels (ntp_of, dispatch) */
+  if (p->cout < 0 || p->cout % 8 != 0 || p->cout > 32 || (p->cout > 0 && p->cin > 32)) return 0;
+  for (int i = 0; i < 3; i++) /* none, ReLU and clip only (exp_act, dw_act) */
+    if ((i < 2 || p->cout > 0) && p->act[i] != RI__CU_EXPDW_ACT_NONE && p->act[i] != RI__CU_EXPDW_ACT_RELU &&
         p->act[i] != RI__CU_EXPDW_ACT_CLIP)
       return 0;
   /* offsets within an image in int32; tiles in the grid's limits */
@@ -330,26 +447,14 @@ extern "C" int ri__cu_expdw_supported(const ri__cu_expdw_args *p) {
 
 extern "C" cudaError_t ri__cu_expdw(cudaStream_t s, const ri__cu_expdw_args *p, const void *x,
                                     const ri__cu_expdw_weights *w, const void *res, void *y) {
-  (void)res;
   if (!ri__cu_expdw_supported(p) || !w || !x || !y || !w->w1 || !w->b1 || !w->wd || !w->bd ||
       ((uintptr_t)x | (uintptr_t)y | (uintptr_t)w->w1 | (uintptr_t)w->b1 | (uintptr_t)w->wd |
-       (uintptr_t)w->bd) %
+       (uintptr_t)w->bd | (uintptr_t)res) %
               16 !=
           0)
     return cudaErrorInvalidValue;
-  const int ks = p->k1p / 16;
-  if (p->stride == 1) {
-    switch (ks) {
-    case 1: return launch<1, 1>(s, p, x, w, y);
-    case 2: return launch<1, 2>(s, p, x, w, y);
-    case 3: return launch<1, 3>(s, p, x, w, y);
-    default: return launch<1, 4>(s, p, x, w, y);
-    }
-  }
-  switch (ks) {
-  case 1: return launch<2, 1>(s, p, x, w, y);
-  case 2: return launch<2, 2>(s, p, x, w, y);
-  case 3: return launch<2, 3>(s, p, x, w, y);
-  default: return launch<2, 4>(s, p, x, w, y);
-  }
+  if (p->cout > 0 && (!w->w2 || !w->b2 || ((uintptr_t)w->w2 | (uintptr_t)w->b2) % 16 != 0))
+    return cudaErrorInvalidValue;
+  if (p->cout == 0 && res) return cudaErrorInvalidValue;
+  return dispatch(p, launch_f{s, p, x, w, res, y});
 }
