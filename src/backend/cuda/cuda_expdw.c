@@ -1,7 +1,8 @@
 /* Fusion of an expansion 1x1 convolution and the depthwise 3x3 convolution after it into one kernel
  * (k_expdw.cu, contract in expdw.h), decided once per engine by the fusion pass right after the
- * inverted-residual block fusion (cuda_fuse.c calls ri__cu_fuse_expdw). The projection stays a node of its
- * own; the expanded tensor, the largest activation of the early blocks at large batch, is never written.
+ * inverted-residual block fusion (cuda_fuse.c calls ri__cu_fuse_expdw), with the 1x1 projection after them
+ * too where the kernel takes it (below); the expanded tensor, the largest activation of the early blocks at
+ * large batch, is never written.
  *
  * Pattern, in an fp16 engine: a depthwise convolution D still on the own NHWC half kernel (implementation
  * "dwconv_nhwc_f16"), 3x3, dilation 1, equal strides of 1 or 2, top and left pads of at most 2 (the kernel
@@ -15,11 +16,20 @@
  * (X's as its epilogue applies it, cu_node.co; D's from its node); D is skipped. The result is the unfused
  * kernels' bit for bit (expdw.h), so the choice changes no output.
  *
- * Safety, as for the block fusion (cuda_irblock.c): dv is written at X's place, before D, the node the
- * memory plan gives dv's birth to. dv stays in its block only when no node that still runs between X and D
- * reads or writes a value whose block overlaps it and X's input does not overlap it (the plan may hand the
- * input's block, free after X, to dv); otherwise dv moves to the relocation area, which the memory re-plan
- * after fusion (cuda_memplan.c, told by the access hook what the fused node reads and writes) undoes.
+ * The projection P: when D's output is read by P alone, a tensor-core 1x1 convolution under cuda_irblock.c's
+ * conditions (stride 1, no pads, group 1, constant weights, writing half NHWC densely: its own output or,
+ * after the residual fusion, an Add's, with the residual existing before X runs), with cout % 8 == 0, cout
+ * at most RI__CU_EXPDW_MAX_COUT, K in one segment and the activation none, ReLU or clip, and the kernel
+ * takes the arguments (ri__cu_expdw_supported), the fused node writes P's output instead of dv (D's output
+ * is never written either) and P is skipped too; otherwise the pair alone fuses. RI_CUDA_EXPDW_PROJ=0 (read
+ * when the engine is prepared) keeps every projection a node of its own.
+ *
+ * Safety, as for the block fusion (cuda_irblock.c): the output V (dv, or P's) is written at X's place,
+ * before the node the memory plan gives V's birth to (D, P or the Add). V stays in its block only when no
+ * node that still runs between X and that node reads or writes a value whose block overlaps it and neither
+ * X's input nor the residual overlaps it (the plan may hand the input's block, free after X, to V);
+ * otherwise V moves to the relocation area, which the memory re-plan after fusion (cuda_memplan.c, told by
+ * the access hook what the fused node reads and writes) undoes.
  *
  * The kernel reads its own copy of the weights, prepared here in its layout; the original convolutions'
  * uploads stay in the constant blob unused.
@@ -50,9 +60,9 @@
 #define EXPDW_AUTO_MIN_OUT 150000
 
 typedef struct {
-  ri__cu_expdw_args a; /* at the maximum batch; n is set per run */
-  int64_t w1_off, b1_off, wd_off, bd_off;
-  int out_v;
+  ri__cu_expdw_args a;                                    /* at the maximum batch; n is set per run */
+  int64_t w1_off, b1_off, wd_off, bd_off, w2_off, b2_off; /* w2, b2: with a projection (a.cout > 0) */
+  int out_v, res_v;                                       /* res_v: the projection's residual, -1 none */
 } expdw_aux;
 
 static ri_status expdw_prep(cu_state *st, int ni, ri__err *err) {
@@ -77,35 +87,81 @@ static ri_status expdw_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *ou
   w.b1 = ri__cu_const_ptr(st, a->b1_off);
   w.wd = ri__cu_const_ptr(st, a->wd_off);
   w.bd = ri__cu_const_ptr(st, a->bd_off);
+  w.w2 = p.cout > 0 ? ri__cu_const_ptr(st, a->w2_off) : NULL;
+  w.b2 = p.cout > 0 ? ri__cu_const_ptr(st, a->b2_off) : NULL;
   void *y = ri__cu_value_ptr(c, a->out_v);
-  if (!y)
+  const void *res = a->res_v >= 0 ? ri__cu_value_ptr(c, a->res_v) : NULL;
+  if (!y || (a->res_v >= 0 && !res))
     return ri__err_set(err, RI_ERR_INTERNAL,
-                       "node '%s' (fused expansion -> depthwise): the output has no device memory", name);
-  CU_RT(ri__cu_expdw(c->stream, &p, in[0].p, &w, NULL, y));
+                       "node '%s' (fused expansion -> depthwise): an operand has no device memory", name);
+  CU_RT(ri__cu_expdw(c->stream, &p, in[0].p, &w, res, y));
   return RI_OK;
 }
 
 static const cu_op_impl k_expdw = {expdw_prep, NULL, NULL, expdw_run};
 
-/* What the fused node reads (X's input) and writes (D's output), for the memory re-plan after fusion. */
+/* What the fused node reads (X's input, the projection's residual) and writes (D's output, or the
+ * projection's), for the memory re-plan after fusion. */
 static void expdw_access(const cu_state *st, int ni, int *reads, int *writes) {
   const expdw_aux *a = st->nodes[ni].aux;
   reads[0] = st->g->nodes[ni].inputs[0];
+  reads[1] = a->res_v;
   writes[0] = a->out_v;
 }
 
-static ri_status upload(cu_state *st, int x, int d, expdw_aux *a, ri__err *err) {
+/* p: the projection node, -1 none. */
+static ri_status upload(cu_state *st, int x, int d, int p, expdw_aux *a, ri__err *err) {
   const ri__cu_expdw_args *k = &a->a;
+  a->w2_off = a->b2_off = -1;
   RI__TRY(ri__cu_fuse_add_half(st, st->g->values[ri__cu_in(st, x, 1)].data, k->ce, k->cin, k->cin, k->ce,
                                k->k1p, &a->w1_off, err));
   RI__TRY(ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, x, k->ce), k->ce, k->ce, &a->b1_off, err));
   RI__TRY(ri__cu_fuse_add_dw_taps(st, d, k->ce, k->ce, &a->wd_off, err));
-  return ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, d, k->ce), k->ce, k->ce, &a->bd_off, err);
+  RI__TRY(ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, d, k->ce), k->ce, k->ce, &a->bd_off, err));
+  if (p < 0) return RI_OK;
+  RI__TRY(ri__cu_fuse_add_half(st, st->g->values[ri__cu_in(st, p, 1)].data, k->cout, k->ce, k->ce, k->cout,
+                               k->ce, &a->w2_off, err));
+  return ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, p, k->cout), k->cout, k->cout, &a->b2_off, err);
+}
+
+/* The projection after depthwise node d (output dv of ce channels), as cuda_irblock.c's try_block takes it:
+ * the one node reading dv, a tensor-core 1x1 convolution (stride 1, no pads, group 1, constant weights
+ * [cout, ce, 1, 1]) writing half NHWC densely, its own output or (residual fusion) an Add's with the
+ * residual res_v; cout % 8 == 0 and at most RI__CU_EXPDW_MAX_COUT; its activation (co.act, as its
+ * epilogue applies it) none, ReLU or clip; K in one segment (the kernel sums as one segment does); the
+ * residual existing before x, where the fused node runs. Returns the node, -1 none; *co gets its output. */
+static int find_proj(const cu_state *st, const int *uses, const int *reader, int x, int d, int64_t ce,
+                     cu_conv_out *co) {
+  const ri__graph *g = st->g;
+  int dv = g->nodes[d].outputs[0];
+  if (uses[dv] != 1) return -1; /* uses also counts a graph output, which has no reader */
+  int p = reader[dv];
+  const ri__conv_params *pp = ri__cu_fuse_conv(st, p, 0);
+  if (!pp || p <= d || g->nodes[p].inputs[0] != dv || !st->nodes[p].fusable ||
+      !ri__cu_fuse_is_pointwise(st, p, pp))
+    return -1;
+  *co = st->nodes[p].co;
+  const ri__shape *ws = &g->values[ri__cu_in(st, p, 1)].shape;
+  int64_t cout = ws->dims[0];
+  if (ws->dims[1] != ce || cout % 8 != 0 || cout > RI__CU_EXPDW_MAX_COUT || co->out_f32 || co->y_off != 0 ||
+      co->ldy != cout || co->img_stride != 0 || !ri__cu_fuse_is_half_nhwc(st, co->out_v) ||
+      (co->res_v >= 0 && !ri__cu_fuse_is_half_nhwc(st, co->res_v)) ||
+      (pp->has_bias && !ri__cu_fuse_bias(st, p, cout)))
+    return -1;
+  if (co->act != RI__CU_EXPDW_ACT_NONE && co->act != RI__CU_EXPDW_ACT_RELU &&
+      co->act != RI__CU_EXPDW_ACT_CLIP)
+    return -1;
+  int seg = ri__cu_conv_default_seg(st, p);
+  if (seg != 0 && seg < (ce + 31) / 32) return -1;
+  int birth = g->values[co->out_v].producer;
+  if (birth < x || (co->res_v >= 0 && g->values[co->res_v].producer >= x)) return -1;
+  return p;
 }
 
 /* Tries to fuse depthwise node d with the expansion before it, for expansions of at most max_cin input
  * channels and depthwise outputs of at least min_out values per image. */
-static ri_status try_pair(cu_state *st, const int *uses, int d, int max_cin, int64_t min_out, ri__err *err) {
+static ri_status try_pair(cu_state *st, const int *uses, const int *reader, int d, int max_cin,
+                          int64_t min_out, int proj, ri__err *err) {
   const ri__graph *g = st->g;
   const ri__conv_params *pd = ri__cu_fuse_conv(st, d, 1);
   if (!pd) return RI_OK;
@@ -160,22 +216,42 @@ static ri_status try_pair(cu_state *st, const int *uses, int d, int max_cin, int
   ka->act[0] = co.act, ka->act_a[0] = co.act_a, ka->act_b[0] = co.act_b;
   ka->act[1] = (int)nd->act, ka->act_a[1] = nd->act_a, ka->act_b[1] = nd->act_b;
   if (!ri__cu_expdw_supported(ka)) return RI_OK;
-  /* Safety of writing dv at X's place: dv moves to the relocation area when the plan does not allow it. */
   if (g->values[dv].producer != d) return RI_OK;
-  int clear = !ri__cu_overlaps(st, xv, dv) && ri__cu_window_clear(st, x + 1, d, dv);
+  /* The projection too, where one follows that the kernel takes; else the pair alone. */
+  cu_conv_out pco;
+  memset(&pco, 0, sizeof pco);
+  int p = proj ? find_proj(st, uses, reader, x, d, ce, &pco) : -1;
+  if (p >= 0) {
+    ka->cout = (int)g->values[ri__cu_in(st, p, 1)].shape.dims[0];
+    ka->act[2] = pco.act, ka->act_a[2] = pco.act_a, ka->act_b[2] = pco.act_b;
+    if (!ri__cu_expdw_supported(ka)) {
+      ka->cout = 0, ka->act[2] = 0, ka->act_a[2] = ka->act_b[2] = 0.f;
+      p = -1;
+    }
+  }
+  /* Safety of writing the output (dv, or P's output at its birth, the Add's with the residual fusion) at
+   * X's place: it moves to the relocation area when the plan does not allow it. D and P, skipped once fused,
+   * are left out of the window. */
+  int out = p >= 0 ? pco.out_v : dv, res = p >= 0 ? pco.res_v : -1, birth = g->values[out].producer;
+  st->nodes[d].skip = 1;
+  if (p >= 0) st->nodes[p].skip = 1;
+  int clear = !ri__cu_overlaps(st, xv, out) && (res < 0 || !ri__cu_overlaps(st, res, out)) &&
+              ri__cu_window_clear(st, x + 1, birth, out);
+  st->nodes[d].skip = 0;
+  if (p >= 0) st->nodes[p].skip = 0;
   size_t nb = 0;
-  if (!clear) RI__TRY(ri__tensor_nbytes(st->vdt[dv], &g->values[dv].shape, &nb, err));
+  if (!clear) RI__TRY(ri__tensor_nbytes(st->vdt[out], &g->values[out].shape, &nb, err));
   expdw_aux *a = ri__malloc(sizeof *a);
   if (!a) return RI__OOM(err);
   *a = k;
-  a->out_v = dv;
-  ri_status s = upload(st, x, d, a, err);
+  a->out_v = out, a->res_v = res;
+  ri_status s = upload(st, x, d, p, a, err);
   if (s != RI_OK) {
     ri__free(a);
     return s;
   }
   if (!clear) {
-    st->reloc_off[dv] = st->reloc_bytes;
+    st->reloc_off[out] = st->reloc_bytes;
     st->reloc_bytes += ((int64_t)nb + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
   }
   cu_node *cf = &st->nodes[x];
@@ -187,16 +263,24 @@ static ri_status try_pair(cu_state *st, const int *uses, int d, int max_cin, int
   /* co states what the node now writes, for the later fusions' safety checks (cuda_fuse.c window_clear);
    * no other fusion redirects it (they look for the producer of the value they redirect, which is D). */
   cf->fusable = 1;
-  cf->co.out_v = dv, cf->co.res_v = -1;
-  cf->co.act = (int)nd->act, cf->co.act_a = nd->act_a, cf->co.act_b = nd->act_b;
-  cf->co.y_off = 0, cf->co.ldy = ce, cf->co.img_stride = 0, cf->co.out_f32 = 0;
+  if (p >= 0) {
+    cf->co = pco;
+    st->nodes[p].fusable = 0;
+    st->nodes[p].skip = 1;
+    st->nodes[p].name = "fused_into_expdw";
+  } else {
+    cf->co.out_v = dv, cf->co.res_v = -1;
+    cf->co.act = (int)nd->act, cf->co.act_a = nd->act_a, cf->co.act_b = nd->act_b;
+    cf->co.y_off = 0, cf->co.ldy = ce, cf->co.img_stride = 0, cf->co.out_f32 = 0;
+  }
   st->nodes[d].skip = 1;
   st->nodes[d].name = "fused_into_expdw";
   return RI_OK;
 }
 
 ri_status ri__cu_fuse_expdw(cu_state *st, const int *uses, const int *reader, ri__err *err) {
-  (void)reader;
+  const char *penv = getenv("RI_CUDA_EXPDW_PROJ");
+  int proj = !(penv && strcmp(penv, "0") == 0);
   const char *env = getenv("RI_CUDA_EXPDW");
   int max_cin;
   int64_t min_out = 0;
@@ -208,6 +292,6 @@ ri_status ri__cu_fuse_expdw(cu_state *st, const int *uses, const int *reader, ri
     max_cin = st->cfg.max_batch > 1 ? EXPDW_AUTO_MAX_CIN : 0, min_out = EXPDW_AUTO_MIN_OUT;
   if (!st->fp16 || max_cin <= 0) return RI_OK;
   for (int d = 0; d < st->g->n_nodes; d++)
-    RI__TRY(try_pair(st, uses, d, max_cin, min_out, err));
+    RI__TRY(try_pair(st, uses, reader, d, max_cin, min_out, proj, err));
   return RI_OK;
 }
