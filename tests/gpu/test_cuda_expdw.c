@@ -18,14 +18,23 @@
  * fused kernel must do as the unfused one. Outputs are poisoned
  * (NaN) before each launch; a guard after the output must stay poison. Each case with more than one image
  * also runs every image alone and compares it with its slice of the batch, bit for bit. Then refused
- * arguments (cin not a multiple of 8 or above 64, ce not a multiple of 16, stride 3, a pad of 3, misaligned
- * pointers) must give cudaErrorInvalidValue.
+ * arguments (cin not a multiple of 8 or above 64, ce not a multiple of 16, stride 3, a pad of 3, cout 12 and
+ * 72, misaligned pointers) must give cudaErrorInvalidValue.
+ *
+ * The projection (cout > 0): cases over cout 8, 16, 24, 32, 64 with no residual, a residual of its own and
+ * one in place (res == y), activation none and clip, signed-zero data, and the SSD blocks' projections (cout
+ * 24, 24, 32, 32, 32, 64; blocks 2, 4, 5 with the residual); the reference is the unfused path above followed
+ * by the projection on the tiled kernel (ri__cu_convgemm, one K segment, with the residual), and the
+ * pointwise kernel's form 0 where it applies, which must agree. A case the kernel refuses
+ * (ri__cu_expdw_supported) is skipped (SKIP line), not failed: the kernel takes the projection in steps.
  *
  * With a models directory, engines too: SSD MobileNet v2 and MobileNet v2 (make_models.py) in fp16 at
  * builder level 0 (untuned: the unfused convolutions on the kernels above, not on cuBLASLt or wgmma, whose
- * sums differ), maximum batch 4, built with RI_CUDA_EXPDW=0, unset and all: the fused engines must hold fused
- * nodes (expdw_f16, as many depthwise nodes fused_into_expdw; none with 0) and give the unfused engine's
- * outputs bit for bit at batches 1 and 3, eagerly, captured into a CUDA graph and replayed.
+ * sums differ), maximum batch 4, built with RI_CUDA_EXPDW=0, unset, all, and unset with RI_CUDA_EXPDW_PROJ=0:
+ * the fused engines must hold fused nodes (expdw_f16; fused_into_expdw: as many depthwise nodes plus the
+ * projections fused, some when the kernel takes SSD block 1's, none with RI_CUDA_EXPDW_PROJ=0; nothing with
+ * RI_CUDA_EXPDW=0) and give the unfused engine's outputs bit for bit at batches 1 and 3, eagerly, captured
+ * into a CUDA graph and replayed.
  *
  *   test_cuda_expdw [MODELS_DIR]   one PASS/FAIL line per check, then "N passed, M failed"; exit 1 on failure
  *   RI_TEST_EXPDW=quick            the kernel cases below 40x40 pixels only (for compute-sanitizer) */
@@ -48,20 +57,25 @@
 
 #define GUARD 64 /* halves after an output that must stay poison */
 
+/* cout > 0: with the projection (activation act2); res: 0 no residual, 1 a residual of its own, 2 the
+ * residual in place (res == y, element for element). */
 typedef struct {
   int n, ih, iw, cin, ce, s, pt, pl, pb, pr, act0, act1, zeros;
+  int cout, res, act2;
 } xcase;
 
-/* Host and device data of one case. Logical weights: w1 [ce][cin], wd [9][ce] (tap-major, half values). */
+/* Host and device data of one case. Logical weights: w1 [ce][cin], wd [9][ce] (tap-major, half values),
+ * w2 [cout][ce]. */
 typedef struct {
-  int oh, ow, k1p;
-  size_t nx, ne, ny; /* elements of x, of the expanded tensor, of y (whole batch) */
-  uint16_t *x, *w1, *wdh;
-  float *b1, *wdf, *bd;
-  void *dx, *dw1g, *dw1f, *db1, *dwdh, *dwdf, *dbd, *de, *dy, *dyf;
+  int oh, ow, k1p, co;   /* co: channels of y (cout, or ce without a projection) */
+  size_t nx, ne, nd, ny; /* elements of x, of the expanded tensor, of D, of y (whole batch) */
+  uint16_t *x, *w1, *wdh, *w2, *res;
+  float *b1, *wdf, *bd, *b2;
+  void *dx, *dw1g, *dw1f, *db1, *dwdh, *dwdf, *dbd, *de, *dy, *dyf, *dw2, *db2, *dres, *dp;
 } xdata;
 
 static int g_quick;                  /* RI_TEST_EXPDW=quick */
+static int g_proj_skipped;           /* projection cases the kernel refuses (skipped) */
 static int g_zero_cases, g_nz_cases; /* signed-zero cases whose reference should hold -0; those that do */
 
 /* A random half in [-scale, scale); with zeros, one in eight is +0 and one in eight -0. */
@@ -106,6 +120,15 @@ static void make_data(const xcase *t, xdata *b) {
       b->wdf[(size_t)k * ce + e] = ri__half_to_float(h);
     }
   }
+  /* The projection: weights and residual with signed zeros too, biases of -0 on every fourth channel. */
+  for (int j = 0; j < t->cout; j++) {
+    for (int e = 0; e < ce; e++)
+      b->w2[(size_t)j * ce + e] = rand_half(1.0 / sqrt((double)ce), t->zeros);
+    b->b2[j] = t->zeros && j % 4 == 0 ? -0.f : (float)(urand() - 0.5);
+  }
+  if (t->cout && t->res)
+    for (size_t i = 0; i < b->ny; i++)
+      b->res[i] = rand_half(1.0, t->zeros);
 }
 
 static cudaError_t upload(void **d, const void *src, size_t bytes) {
@@ -120,8 +143,22 @@ static void expdw_args(const xcase *t, const xdata *b, int n, ri__cu_expdw_args 
   a->cin = t->cin, a->ce = t->ce, a->k1p = b->k1p;
   a->stride = t->s, a->pad_t = t->pt, a->pad_l = t->pl;
   a->zstep = t->cin % 32 != 0 && t->cin % 32 <= 16;
-  a->act[0] = t->act0, a->act[1] = t->act1;
+  a->act[0] = t->act0, a->act[1] = t->act1, a->act[2] = t->cout ? t->act2 : 0;
   a->act_a[0] = a->act_a[1] = 0.f, a->act_b[0] = a->act_b[1] = 6.f;
+  if (t->cout) a->act_a[2] = 0.f, a->act_b[2] = 6.f;
+  a->cout = t->cout;
+}
+
+/* The projection as the engine's tensor-core convolution sees it (1x1 over D, dense output, the residual
+ * and the activation in its epilogue). */
+static void proj_args(const xcase *t, const xdata *b, ri__cu_convgemm_args *a) {
+  memset(a, 0, sizeof *a);
+  a->n = t->n, a->ih = b->oh, a->iw = b->ow, a->c = t->ce, a->oh = b->oh, a->ow = b->ow;
+  a->m_out = t->cout, a->k = t->ce, a->ldw = t->ce;
+  a->kh = a->kw = a->sh = a->sw = a->dh = a->dw = 1;
+  a->rows_per_img = (int64_t)b->oh * b->ow, a->y_img_stride = a->rows_per_img * t->cout;
+  a->ldy = t->cout, a->ldr = t->cout;
+  a->act = t->act2, a->act_a = 0.f, a->act_b = 6.f;
 }
 
 /* The expansion as the engine's tensor-core convolution sees it (1x1, dense output, its activation). */
@@ -145,14 +182,21 @@ static void dw_args(const xcase *t, const xdata *b, ri__cu_dwconv_args *a) {
 /* Runs the fused kernel on images [first, first + n) into b->dyf (poisoned first) and copies the output and
  * its guard to out. */
 static cudaError_t run_fused(const xcase *t, xdata *b, int first, int n, uint16_t *out) {
-  size_t per_x = (size_t)t->ih * t->iw * t->cin, per_y = (size_t)b->oh * b->ow * t->ce;
+  size_t per_x = (size_t)t->ih * t->iw * t->cin, per_y = (size_t)b->oh * b->ow * b->co;
   size_t ny = per_y * (size_t)n + GUARD;
   cudaError_t e = cudaMemset(b->dyf, 0xff, ny * 2);
   if (e != cudaSuccess) return e;
   ri__cu_expdw_args a;
   expdw_args(t, b, n, &a);
-  ri__cu_expdw_weights w = {b->dw1f, b->db1, b->dwdf, b->dbd, NULL, NULL};
-  e = ri__cu_expdw(0, &a, (const char *)b->dx + per_x * (size_t)first * 2, &w, NULL, b->dyf);
+  ri__cu_expdw_weights w = {b->dw1f, b->db1, b->dwdf, b->dbd, b->dw2, b->db2};
+  const void *res = NULL;
+  if (t->cout && t->res == 1) res = (const char *)b->dres + per_y * (size_t)first * 2;
+  if (t->cout && t->res == 2) { /* in place: the residual is y's own contents */
+    e = cudaMemcpy(b->dyf, b->res + per_y * (size_t)first, per_y * (size_t)n * 2, cudaMemcpyHostToDevice);
+    if (e != cudaSuccess) return e;
+    res = b->dyf;
+  }
+  e = ri__cu_expdw(0, &a, (const char *)b->dx + per_x * (size_t)first * 2, &w, res, b->dyf);
   if (e == cudaSuccess) e = cudaDeviceSynchronize();
   if (e == cudaSuccess) e = cudaMemcpy(out, b->dyf, ny * 2, cudaMemcpyDeviceToHost);
   return e;
@@ -180,26 +224,38 @@ static long first_diff(const uint16_t *a, const uint16_t *b, size_t n, size_t *c
   } while (0)
 
 static void test_case(const xcase *t) {
-  char name[256];
-  snprintf(name, sizeof name, "expdw n=%d %dx%d cin=%d ce=%d s=%d pads=%d,%d,%d,%d act=%d,%d zeros=%d", t->n,
-           t->ih, t->iw, t->cin, t->ce, t->s, t->pt, t->pl, t->pb, t->pr, t->act0, t->act1, t->zeros);
+  char name[320];
+  int np = snprintf(name, sizeof name,
+                    "expdw n=%d %dx%d cin=%d ce=%d s=%d pads=%d,%d,%d,%d act=%d,%d zeros=%d", t->n, t->ih,
+                    t->iw, t->cin, t->ce, t->s, t->pt, t->pl, t->pb, t->pr, t->act0, t->act1, t->zeros);
+  if (t->cout && np > 0 && (size_t)np < sizeof name)
+    snprintf(name + np, sizeof name - (size_t)np, " proj cout=%d res=%s act=%d", t->cout,
+             t->res == 2 ? "in-place"
+             : t->res    ? "yes"
+                         : "no",
+             t->act2);
   xdata b;
   memset(&b, 0, sizeof b);
-  uint16_t *e1 = NULL, *e2 = NULL, *yu = NULL, *yf = NULL, *y1 = NULL;
+  uint16_t *e1 = NULL, *e2 = NULL, *yu = NULL, *yf = NULL, *y1 = NULL, *pv = NULL;
   b.oh = (t->ih + t->pt + t->pb - 3) / t->s + 1;
   b.ow = (t->iw + t->pl + t->pr - 3) / t->s + 1;
   b.k1p = (t->cin + 15) / 16 * 16;
+  b.co = t->cout ? t->cout : t->ce;
   b.nx = (size_t)t->n * t->ih * t->iw * t->cin;
   b.ne = (size_t)t->n * t->ih * t->iw * t->ce;
-  b.ny = (size_t)t->n * b.oh * b.ow * t->ce;
-  size_t per_y = (size_t)b.oh * b.ow * t->ce, nw1 = (size_t)t->ce * t->cin, nwd = (size_t)9 * t->ce;
+  b.nd = (size_t)t->n * b.oh * b.ow * t->ce;
+  b.ny = (size_t)t->n * b.oh * b.ow * b.co;
+  size_t per_y = (size_t)b.oh * b.ow * b.co, nw1 = (size_t)t->ce * t->cin, nwd = (size_t)9 * t->ce;
+  size_t nw2 = (size_t)t->cout * t->ce, nmax = b.nd > b.ny ? b.nd : b.ny;
   b.x = malloc(b.nx * 2), b.w1 = malloc(nw1 * 2), b.wdh = malloc(nwd * 2);
   b.b1 = malloc((size_t)t->ce * 4), b.wdf = malloc(nwd * 4), b.bd = malloc((size_t)t->ce * 4);
+  b.w2 = malloc(nw2 * 2 + 2), b.b2 = malloc((size_t)t->cout * 4 + 4), b.res = malloc(b.ny * 2);
   uint16_t *w1p = calloc((size_t)t->ce * b.k1p, 2);
-  e1 = malloc(b.ne * 2), e2 = malloc(b.ne * 2), yu = malloc((b.ny + GUARD) * 2),
-  yf = malloc((b.ny + GUARD) * 2);
+  e1 = malloc(b.ne * 2), e2 = malloc(b.ne * 2), yu = malloc((nmax + GUARD) * 2),
+  yf = malloc((b.ny + GUARD) * 2), pv = malloc(b.ny * 2);
   y1 = malloc((per_y + GUARD) * 2);
-  if (!b.x || !b.w1 || !b.wdh || !b.b1 || !b.wdf || !b.bd || !w1p || !e1 || !e2 || !yu || !yf || !y1) {
+  if (!b.x || !b.w1 || !b.wdh || !b.b1 || !b.wdf || !b.bd || !w1p || !e1 || !e2 || !yu || !yf || !y1 ||
+      !b.w2 || !b.b2 || !b.res || !pv) {
     result(0, "%s: out of host memory", name);
     goto done;
   }
@@ -214,12 +270,23 @@ static void test_case(const xcase *t) {
   CK(upload(&b.dwdf, b.wdf, nwd * 4));
   CK(upload(&b.dbd, b.bd, (size_t)t->ce * 4));
   CK(cudaMalloc(&b.de, b.ne * 2));
-  CK(cudaMalloc(&b.dy, (b.ny + GUARD) * 2));
+  CK(cudaMalloc(&b.dy, (b.nd + GUARD) * 2));
   CK(cudaMalloc(&b.dyf, (b.ny + GUARD) * 2));
+  if (t->cout) {
+    CK(upload(&b.dw2, b.w2, nw2 * 2));
+    CK(upload(&b.db2, b.b2, (size_t)t->cout * 4));
+    CK(upload(&b.dres, b.res, t->res ? b.ny * 2 : 0));
+    CK(cudaMalloc(&b.dp, (b.ny + GUARD) * 2));
+  }
   ri__cu_expdw_args xa;
   expdw_args(t, &b, t->n, &xa);
   if (!ri__cu_expdw_supported(&xa)) {
-    result(0, "%s: arguments refused by ri__cu_expdw_supported", name);
+    if (t->cout) { /* the projection is not the kernel's yet (expdw.h: cout up to RI__CU_EXPDW_MAX_COUT) */
+      printf("SKIP %s: ri__cu_expdw_supported refuses this projection\n", name);
+      g_proj_skipped++;
+    } else {
+      result(0, "%s: arguments refused by ri__cu_expdw_supported", name);
+    }
     goto done;
   }
   /* The unfused expansion: the tiled kernel with one K segment, then the pointwise kernel's forms. */
@@ -229,7 +296,7 @@ static void test_case(const xcase *t) {
   CK(ri__cu_convgemm(0, &pa, b.dx, b.dw1g, b.db1, NULL, b.de, NULL));
   CK(cudaDeviceSynchronize());
   CK(cudaMemcpy(e1, b.de, b.ne * 2, cudaMemcpyDeviceToHost));
-  char pw_note[96] = "pointwise kernel n/a";
+  char pw_note[160] = "pointwise kernel n/a";
   if (ri__cu_pwconv_supported(&pa)) {
     int forms[2] = {0, ri__cu_pwconv_default_variant()};
     for (int f = 0; f < (forms[1] != 0 ? 2 : 1); f++) {
@@ -254,10 +321,41 @@ static void test_case(const xcase *t) {
   /* The unfused depthwise convolution on the tiled kernel's expansion. */
   ri__cu_dwconv_args da;
   dw_args(t, &b, &da);
-  CK(cudaMemset(b.dy, 0xff, (b.ny + GUARD) * 2));
+  CK(cudaMemset(b.dy, 0xff, (b.nd + GUARD) * 2));
   CK(ri__cu_dwconv(0, RI_DTYPE_FLOAT16, &da, b.de, b.dwdh, b.dbd, b.dy));
   CK(cudaDeviceSynchronize());
-  CK(cudaMemcpy(yu, b.dy, b.ny * 2, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(yu, b.dy, b.nd * 2, cudaMemcpyDeviceToHost));
+  if (t->cout) {
+    /* The unfused projection on D: the tiled kernel (one K segment), then the pointwise kernel's first form
+     * where it applies, which must agree; with the residual of its own or in place (res == y). */
+    ri__cu_convgemm_args qa;
+    proj_args(t, &b, &qa);
+    const void *res = t->res == 1 ? b.dres : t->res == 2 ? b.dp : NULL;
+    for (int f = 0; f < 2; f++) {
+      if (f == 1 && !ri__cu_pwconv_supported(&qa)) break;
+      CK(cudaMemset(b.dp, 0xff, (b.ny + GUARD) * 2));
+      if (t->res == 2) CK(cudaMemcpy(b.dp, b.res, b.ny * 2, cudaMemcpyHostToDevice));
+      if (f == 0)
+        CK(ri__cu_convgemm(0, &qa, b.dy, b.dw2, b.db2, res, b.dp, NULL));
+      else
+        CK(ri__cu_pwconv_v(0, &qa, 0, b.dy, b.dw2, b.db2, res, b.dp));
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(f == 0 ? yu : pv, b.dp, b.ny * 2, cudaMemcpyDeviceToHost));
+      size_t cnt;
+      long pd = f == 1 ? first_diff(yu, pv, b.ny, &cnt) : -1;
+      if (pd >= 0) {
+        result(0,
+               "%s: the pointwise kernel's form 0 differs from the tiled kernel in %zu projection halves "
+               "(first: pixel %ld channel %ld, 0x%04x vs 0x%04x)",
+               name, cnt, pd / t->cout, pd % t->cout, pv[pd], yu[pd]);
+        goto done;
+      }
+      if (f == 1) {
+        size_t len = strlen(pw_note);
+        snprintf(pw_note + len, sizeof pw_note - len, "; projection: pointwise form 0 = tiled");
+      }
+    }
+  }
   /* The fused kernel, whole batch. */
   CK(run_fused(t, &b, 0, t->n, yf));
   size_t guard_bad = 0, nbad = 0, variant = 0, pz = 0, nz = 0, nan_ref = 0;
@@ -278,12 +376,12 @@ static void test_case(const xcase *t) {
     }
   /* -0 survives no activation and clip (v < 0 ? 0 : ...), not ReLU (v > 0 ? v : +0); counted over the cases
    * (main checks that they gave -0: whether a sum of signed zeros is +0 is the MMA unit's, not ours) */
-  int want_nz = t->zeros && t->act1 != 1;
+  int want_nz = t->zeros && t->act1 != 1 && !t->cout; /* the projection's sums start at +0: no -0 */
   g_zero_cases += want_nz, g_nz_cases += want_nz && nz > 0;
   int ok = nbad == 0 && guard_bad == 0 && variant == 0 && nan_ref == 0;
   if (fd >= 0) {
-    size_t pix = (size_t)fd / (size_t)t->ce;
-    int ch = (int)((size_t)fd % (size_t)t->ce), ox = (int)(pix % (size_t)b.ow),
+    size_t pix = (size_t)fd / (size_t)b.co;
+    int ch = (int)((size_t)fd % (size_t)b.co), ox = (int)(pix % (size_t)b.ow),
         oy = (int)(pix / (size_t)b.ow % (size_t)b.oh), img = (int)(pix / ((size_t)b.ow * b.oh));
     result(
         0,
@@ -304,8 +402,10 @@ static void test_case(const xcase *t) {
 done:
   cudaFree(b.dx), cudaFree(b.dw1g), cudaFree(b.dw1f), cudaFree(b.db1), cudaFree(b.dwdh), cudaFree(b.dwdf);
   cudaFree(b.dbd), cudaFree(b.de), cudaFree(b.dy), cudaFree(b.dyf);
+  cudaFree(b.dw2), cudaFree(b.db2), cudaFree(b.dres), cudaFree(b.dp);
   free(b.x), free(b.w1), free(b.wdh), free(b.b1), free(b.wdf), free(b.bd), free(w1p);
-  free(e1), free(e2), free(yu), free(yf), free(y1);
+  free(b.w2), free(b.b2), free(b.res);
+  free(e1), free(e2), free(yu), free(yf), free(y1), free(pv);
 }
 
 /* Refused arguments give cudaErrorInvalidValue (and ri__cu_expdw_supported 0) and launch nothing. */
@@ -318,14 +418,14 @@ static void test_refusals(void) {
     result(0, "%s: cudaMalloc", name);
     goto done;
   }
-  xcase t = {1, 9, 9, 24, 96, 1, 1, 1, 1, 1, 2, 2, 0};
+  xcase t = {1, 9, 9, 24, 96, 1, 1, 1, 1, 1, 2, 2, 0, 0, 0, 0};
   xdata b;
   memset(&b, 0, sizeof b);
   b.oh = b.ow = 9, b.k1p = 32;
   ri__cu_expdw_args a, c;
   expdw_args(&t, &b, 1, &a);
-  ri__cu_expdw_weights w = {w1, fl, fl, fl, NULL, NULL};
-  const char *what[8];
+  ri__cu_expdw_weights w = {w1, fl, fl, fl, w1, fl};
+  const char *what[12];
   int nw = 0;
   if (!ri__cu_expdw_supported(&a)) what[nw++] = "valid arguments refused";
   c = a, c.cin = 12, c.k1p = 16; /* not a multiple of 8 */
@@ -343,6 +443,12 @@ static void test_refusals(void) {
   c = a, c.pad_t = 3;
   if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, NULL, y) != cudaErrorInvalidValue)
     what[nw++] = "pad_t 3 taken";
+  c = a, c.cout = 12; /* a projection of cout not a multiple of 8 */
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "cout 12 taken";
+  c = a, c.cout = 72; /* above RI__CU_EXPDW_MAX_COUT */
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "cout 72 taken";
   if (ri__cu_expdw(0, &a, (char *)x + 8, &w, NULL, y) != cudaErrorInvalidValue ||
       ri__cu_expdw(0, &a, x, &w, NULL, (char *)y + 8) != cudaErrorInvalidValue)
     what[nw++] = "misaligned x or y taken";
@@ -373,34 +479,56 @@ typedef struct {
   int fused, skipped;
 } eng;
 
-/* Builds model at path in fp16, builder level 0, maximum batch ENG_MB, with RI_CUDA_EXPDW=setting (NULL:
- * unset), and counts its fused nodes. */
-static int build_eng(const char *path, const char *model, const char *setting, eng *g) {
+/* The engines' settings: RI_CUDA_EXPDW (NULL: unset) and whether RI_CUDA_EXPDW_PROJ=0. */
+#define ENG_N 4
+static const char *const g_exp[ENG_N] = {"0", NULL, "all", NULL};
+static const int g_noproj[ENG_N] = {0, 0, 0, 1};
+static const char *const g_label[ENG_N] = {"RI_CUDA_EXPDW=0", "RI_CUDA_EXPDW unset", "RI_CUDA_EXPDW=all",
+                                           "RI_CUDA_EXPDW unset RI_CUDA_EXPDW_PROJ=0"};
+
+/* Builds model at path in fp16, builder level 0, maximum batch ENG_MB, with setting k, and counts its fused
+ * nodes (skipped: the depthwise nodes and projections fused into them). */
+static int build_eng(const char *path, const char *model, int k, eng *g) {
   char msg[2048];
   memset(g, 0, sizeof *g);
-  if (setting)
-    setenv("RI_CUDA_EXPDW", setting, 1);
+  if (g_exp[k])
+    setenv("RI_CUDA_EXPDW", g_exp[k], 1);
   else
     unsetenv("RI_CUDA_EXPDW");
+  if (g_noproj[k])
+    setenv("RI_CUDA_EXPDW_PROJ", "0", 1);
+  else
+    unsetenv("RI_CUDA_EXPDW_PROJ");
   ri_status s = gpu_build(path, "cuda", RI_PRECISION_FP16, ENG_MB, &g->e, msg, sizeof msg);
   unsetenv("RI_CUDA_EXPDW");
+  unsetenv("RI_CUDA_EXPDW_PROJ");
   if (s != RI_OK) {
-    result(0, "%s RI_CUDA_EXPDW=%s: build: %s", model, setting ? setting : "(unset)", msg);
+    result(0, "%s %s: build: %s", model, g_label[k], msg);
     return 0;
   }
   const char *json = NULL;
   if (ri_engine_describe_json(g->e, &json) != RI_OK || !json) {
-    result(0, "%s RI_CUDA_EXPDW=%s: describe", model, setting ? setting : "(unset)");
+    result(0, "%s %s: describe", model, g_label[k]);
     return 0;
   }
   g->fused = count_str(json, "\"expdw_f16\"");
   g->skipped = count_str(json, "\"fused_into_expdw\"");
   if (ri_context_create(g->e, &g->c) != RI_OK) {
-    result(0, "%s RI_CUDA_EXPDW=%s: context: %s", model, setting ? setting : "(unset)",
-           ri_engine_last_error(g->e));
+    result(0, "%s %s: context: %s", model, g_label[k], ri_engine_last_error(g->e));
     return 0;
   }
   return 1;
+}
+
+/* 1 when the kernel takes a projection: SSD MobileNet v2's expanded_conv_1 (and MobileNet v2's) at the
+ * engines' batch, 16 -> 96 -> 24 channels, stride 2, clip(0, 6), linear projection. */
+static int kernel_takes_proj(void) {
+  ri__cu_expdw_args a;
+  memset(&a, 0, sizeof a);
+  a.n = ENG_MB, a.ih = a.iw = 150, a.oh = a.ow = 75, a.cin = 16, a.ce = 96, a.k1p = 16, a.stride = 2;
+  a.pad_t = a.pad_l = 0, a.zstep = 1, a.act[0] = a.act[1] = RI__CU_EXPDW_ACT_CLIP, a.act_b[0] = 6.f;
+  a.act_b[1] = 6.f, a.cout = 24;
+  return ri__cu_expdw_supported(&a);
 }
 
 static void free_eng(eng *g) {
@@ -423,12 +551,11 @@ static void test_engine(const char *dir, const char *model) {
   char saved_level[32] = "";
   if (env_level) snprintf(saved_level, sizeof saved_level, "%s", env_level);
   setenv("RI_BUILDER_LEVEL", "0", 1);
-  static const char *const settings[3] = {"0", NULL, "all"};
-  eng g[3];
+  eng g[ENG_N];
   memset(g, 0, sizeof g);
   int ok = 1;
-  for (int k = 0; k < 3 && ok; k++)
-    ok = build_eng(path, model, settings[k], &g[k]);
+  for (int k = 0; k < ENG_N && ok; k++)
+    ok = build_eng(path, model, k, &g[k]);
   if (saved_level[0])
     setenv("RI_BUILDER_LEVEL", saved_level, 1);
   else
@@ -439,13 +566,19 @@ static void test_engine(const char *dir, const char *model) {
   if (!ok) goto done;
   result(g[0].fused == 0 && g[0].skipped == 0,
          "%s RI_CUDA_EXPDW=0: %d fused nodes, %d skipped (none expected)", model, g[0].fused, g[0].skipped);
-  result(
-      g[1].fused > 0 && g[1].fused == g[1].skipped,
-      "%s RI_CUDA_EXPDW unset (max batch %d): %d fused nodes expdw_f16, %d depthwise nodes fused_into_expdw",
-      model, ENG_MB, g[1].fused, g[1].skipped);
-  result(g[2].fused >= g[1].fused && g[2].fused == g[2].skipped,
-         "%s RI_CUDA_EXPDW=all: %d fused nodes expdw_f16, %d depthwise nodes fused_into_expdw", model,
-         g[2].fused, g[2].skipped);
+  /* skipped = one depthwise node per fused node, plus the projections fused with it */
+  const int takes = kernel_takes_proj(), p1 = g[1].skipped - g[1].fused, p2 = g[2].skipped - g[2].fused;
+  result(g[1].fused > 0 && p1 >= 0 && p1 <= g[1].fused && (!takes || p1 > 0),
+         "%s RI_CUDA_EXPDW unset (max batch %d): %d fused nodes expdw_f16, %d nodes fused_into_expdw (%d "
+         "projections; the kernel %s projections)",
+         model, ENG_MB, g[1].fused, g[1].skipped, p1, takes ? "takes" : "refuses");
+  result(g[2].fused >= g[1].fused && p2 >= p1 && p2 <= g[2].fused && (!takes || p2 > 0),
+         "%s RI_CUDA_EXPDW=all: %d fused nodes expdw_f16, %d nodes fused_into_expdw (%d projections)", model,
+         g[2].fused, g[2].skipped, p2);
+  result(g[3].fused == g[1].fused && g[3].skipped == g[3].fused,
+         "%s RI_CUDA_EXPDW_PROJ=0: %d fused nodes expdw_f16 (as unset: %d), %d depthwise nodes "
+         "fused_into_expdw, no projection",
+         model, g[3].fused, g[1].fused, g[3].skipped);
   n_in = ri_engine_num_inputs(g[0].e), n_out = ri_engine_num_outputs(g[0].e);
   if (n_in > ENG_IO || n_out > ENG_IO) {
     result(0, "%s: more than %d inputs or outputs", model, ENG_IO);
@@ -479,13 +612,13 @@ static void test_engine(const char *dir, const char *model) {
       result(0, "%s unfused batch %d: %s", model, batch, ri_context_last_error(g[0].c));
       continue;
     }
-    for (int k = 1; k < 3; k++)
+    for (int k = 1; k < ENG_N; k++)
       for (int r = 0; r < 3; r++) {
         for (int o = 0; o < n_out; o++)
           memset(got[o], 0xa5, out_b[o]);
         if (ri_context_run(g[k].c, batch, (const void *const *)in, got) != RI_OK) {
-          result(0, "%s RI_CUDA_EXPDW=%s batch %d run %s: %s", model, settings[k] ? settings[k] : "(unset)",
-                 batch, runs[r], ri_context_last_error(g[k].c));
+          result(0, "%s %s batch %d run %s: %s", model, g_label[k], batch, runs[r],
+                 ri_context_last_error(g[k].c));
           break;
         }
         int bad_o = -1;
@@ -495,15 +628,14 @@ static void test_engine(const char *dir, const char *model) {
           size_t bytes = gpu_numel(&to, batch) * ri_dtype_size(to.dtype);
           if (memcmp(got[o], ref[o], bytes) != 0) bad_o = o;
         }
-        result(bad_o < 0, "%s RI_CUDA_EXPDW=%s batch %d run %s: outputs %s the unfused engine's", model,
-               settings[k] ? settings[k] : "(unset)", batch, runs[r],
-               bad_o < 0 ? "bit-identical to" : "differ from");
+        result(bad_o < 0, "%s %s batch %d run %s: outputs %s the unfused engine's", model, g_label[k], batch,
+               runs[r], bad_o < 0 ? "bit-identical to" : "differ from");
       }
   }
 done:
   for (int i = 0; i < ENG_IO; i++)
     free(in[i]), free(ref[i]), free(got[i]);
-  for (int k = 0; k < 3; k++)
+  for (int k = 0; k < ENG_N; k++)
     free_eng(&g[k]);
 }
 
@@ -526,22 +658,59 @@ int main(int argc, char **argv) {
       for (int ei = 0; ei < 4; ei++)
         for (int s = 1; s <= 2; s++, idx++) {
           const int *pd = pads[(idx + rep) % 6], *sz = sizes[(idx * 3 + rep) % 7];
-          xcase t = {1 + idx % 3, sz[0], sz[1],   cins[ci],      ces[ei],        s, pd[0], pd[1],
-                     pd[2],       pd[3], idx % 3, (idx / 3) % 3, (idx + rep) % 2};
+          xcase t = {1 + idx % 3, sz[0], sz[1],   cins[ci],      ces[ei],         s, pd[0], pd[1],
+                     pd[2],       pd[3], idx % 3, (idx / 3) % 3, (idx + rep) % 2, 0, 0,     0};
           if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
           test_case(&t);
         }
   /* The SSD MobileNet v2 blocks of the fusion (300x300 input, TF "SAME" pads), clip(0, 6) on both. */
   static const xcase ssd[] = {
-      {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0}, /* expanded_conv_1 */
-      {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1},  /* expanded_conv_2 */
-      {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0},  /* expanded_conv_3 */
-      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1},  /* expanded_conv_4, _5 */
-      {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0},  /* expanded_conv_6 */
-      {3, 19, 19, 64, 384, 1, 1, 1, 1, 1, 2, 2, 1},  /* expanded_conv_7 .. _10 (RI_CUDA_EXPDW=all) */
+      {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0}, /* expanded_conv_1 */
+      {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0},  /* expanded_conv_2 */
+      {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 0, 0, 0},  /* expanded_conv_3 */
+      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0},  /* expanded_conv_4, _5 */
+      {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0},  /* expanded_conv_6 */
+      {3, 19, 19, 64, 384, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0},  /* expanded_conv_7 .. _10 (RI_CUDA_EXPDW=all) */
   };
   for (size_t i = 0; i < sizeof ssd / sizeof ssd[0]; i++)
     if (!g_quick || (ssd[i].ih <= 40 && ssd[i].iw <= 40)) test_case(&ssd[i]);
+  /* With the projection: every cout 8 .. 64 with no residual, one of its own and one in place, activation
+   * none and clip(0, 6) (one case each), over the kernel cases' input and expanded counts, strides, pads,
+   * sizes and signed zeros; then the SSD blocks with their projections (linear; blocks 2, 4 and 5 with the
+   * residual, also in place), block 6's of 64 channels. */
+  static const int couts[5] = {8, 16, 24, 32, 64}, pcins[4] = {8, 16, 24, 32}, pces[3] = {16, 96, 144};
+  for (int i = 0; i < 30; i++) {
+    const int *pd = pads[i % 6], *sz = sizes[(i * 3 + 1) % 7];
+    xcase t = {1 + i % 3,
+               sz[0],
+               sz[1],
+               pcins[(i * 3 + 1) % 4],
+               pces[(i / 4) % 3],
+               1 + i % 2,
+               pd[0],
+               pd[1],
+               pd[2],
+               pd[3],
+               2,
+               (i / 3) % 3,
+               (i / 2) % 2,
+               couts[i % 5],
+               (i / 5) % 3,
+               2 * ((i / 15) % 2)};
+    if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
+    test_case(&t);
+  }
+  static const xcase ssdp[] = {
+      {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 24, 0, 0}, /* expanded_conv_1 */
+      {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 24, 1, 0},  /* expanded_conv_2 (residual) */
+      {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 32, 0, 0},  /* expanded_conv_3 */
+      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 32, 1, 0},  /* expanded_conv_4, _5 (residual) */
+      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 0, 32, 2, 0},  /* the same, the residual in place */
+      {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 64, 0, 0},  /* expanded_conv_6 */
+  };
+  for (size_t i = 0; i < sizeof ssdp / sizeof ssdp[0]; i++)
+    if (!g_quick || (ssdp[i].ih <= 40 && ssdp[i].iw <= 40)) test_case(&ssdp[i]);
+  if (g_proj_skipped) printf("SKIP %d projection cases: refused by the kernel (expdw.h)\n", g_proj_skipped);
   result(
       g_nz_cases > 0,
       "signed zeros: %d of %d cases with signed-zero data (depthwise activation none or clip) hold -0 in the "
