@@ -4,7 +4,11 @@
  * each variant), the sum of the fastest of each, and the fused kernel, with the traffic floor of the fused
  * kernel (input + output bytes) at the device-to-device copy speed measured here. The fused output must
  * equal the unfused one bit for bit (FAIL line, exit 1 otherwise).
- *   bench_expdw [--batch N] [--reps N]     (defaults: 256, 20) */
+ * With --proj, SSD MobileNet v2's blocks 1 .. 5 with their projections instead (cout 24, 24, 32, 32, 32;
+ * blocks 2, 4 and 5 with the residual): the unfused time adds the fastest projection form (the tiled kernel
+ * or a pointwise form, with the residual), the fused kernel runs with cout set, and the projection's output
+ * must be bit-identical; a block the kernel refuses is skipped (SKIP line).
+ *   bench_expdw [--batch N] [--reps N] [--proj]     (defaults: 256, 20, no projection) */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,23 +26,30 @@
 typedef struct {
   const char *name;
   int hw, cin, ce, stride;
+  int cout, res; /* --proj: the projection's channels, 1 with a residual */
 } shape;
 
 static const shape g_shapes[] = {
-    {"expanded_conv_1", 150, 16, 96, 2}, {"expanded_conv_2", 75, 24, 144, 1},
-    {"expanded_conv_3", 75, 24, 144, 2}, {"expanded_conv_4", 38, 32, 192, 1},
-    {"expanded_conv_6", 38, 32, 192, 2}, {"expanded_conv_7", 19, 64, 384, 1},
+    {"expanded_conv_1", 150, 16, 96, 2, 0, 0}, {"expanded_conv_2", 75, 24, 144, 1, 0, 0},
+    {"expanded_conv_3", 75, 24, 144, 2, 0, 0}, {"expanded_conv_4", 38, 32, 192, 1, 0, 0},
+    {"expanded_conv_6", 38, 32, 192, 2, 0, 0}, {"expanded_conv_7", 19, 64, 384, 1, 0, 0},
+};
+
+static const shape g_proj_shapes[] = {
+    {"expanded_conv_1", 150, 16, 96, 2, 24, 0}, {"expanded_conv_2", 75, 24, 144, 1, 24, 1},
+    {"expanded_conv_3", 75, 24, 144, 2, 32, 0}, {"expanded_conv_4", 38, 32, 192, 1, 32, 1},
+    {"expanded_conv_5", 38, 32, 192, 1, 32, 1},
 };
 
 typedef struct {
-  ri__cu_convgemm_args pa;
+  ri__cu_convgemm_args pa, qa; /* the expansion, the projection */
   ri__cu_dwconv_args da;
   ri__cu_expdw_args fa;
   ri__cu_expdw_weights fw;
   int variant;
-  void *x, *w1, *w1p, *e, *wdh, *y, *y2;
-  float *b1, *bd, *wdf;
-  size_t ybytes;
+  void *x, *w1, *w1p, *e, *wdh, *y, *y2, *w2, *res, *p;
+  float *b1, *bd, *wdf, *b2;
+  size_t ybytes, pbytes; /* D's bytes; the projection's output bytes (0 without) */
 } ctx_t;
 
 static cudaError_t run_copy(void *c) {
@@ -55,9 +66,14 @@ static cudaError_t run_dw(void *c) {
   ctx_t *t = c;
   return ri__cu_dwconv_v(0, RI_DTYPE_FLOAT16, &t->da, t->variant, t->e, t->wdh, t->bd, t->y);
 }
+static cudaError_t run_pj(void *c) {
+  ctx_t *t = c;
+  if (t->variant < 0) return ri__cu_convgemm(0, &t->qa, t->y, t->w2, t->b2, t->res, t->p, NULL);
+  return ri__cu_pwconv_v(0, &t->qa, t->variant, t->y, t->w2, t->b2, t->res, t->p);
+}
 static cudaError_t run_fused(void *c) {
   ctx_t *t = c;
-  return ri__cu_expdw(0, &t->fa, t->x, &t->fw, NULL, t->y2);
+  return ri__cu_expdw(0, &t->fa, t->x, &t->fw, t->res, t->y2);
 }
 
 static int upload(void **d, const void *h, size_t n) {
@@ -100,6 +116,26 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
   CKB(cudaMalloc(&t.e, en * 2));
   CKB(cudaMalloc(&t.y, t.ybytes));
   CKB(cudaMalloc(&t.y2, t.ybytes));
+  const int cout = sh->cout;
+  const size_t pn = (size_t)batch * oh * oh * cout;
+  t.pbytes = pn * 2;
+  if (cout) { /* the projection: weights [cout][ce], bias, the residual, its unfused output */
+    uint16_t *hw2 = malloc((size_t)cout * ce * 2), *hres = malloc(t.pbytes);
+    float *hb2 = malloc((size_t)cout * 4);
+    if (!hw2 || !hres || !hb2) {
+      printf("FAIL %s: out of host memory\n", sh->name);
+      return 1;
+    }
+    fill_half(hw2, NULL, (size_t)cout * ce, 0.1);
+    fill_half(hres, NULL, pn, 1.0);
+    for (int j = 0; j < cout; j++)
+      hb2[j] = (float)(urand() - 0.5);
+    if (upload(&t.w2, hw2, (size_t)cout * ce * 2) || upload((void **)&t.b2, hb2, (size_t)cout * 4) ||
+        (sh->res && upload(&t.res, hres, t.pbytes)))
+      return 1;
+    CKB(cudaMalloc(&t.p, t.pbytes));
+    free(hw2), free(hres), free(hb2);
+  }
   ri__cu_convgemm_args *a = &t.pa;
   a->n = batch, a->ih = a->iw = a->oh = a->ow = hw, a->c = a->k = a->ldw = cin, a->m_out = ce;
   a->kh = a->kw = a->sh = a->sw = a->dh = a->dw = 1;
@@ -114,13 +150,24 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
   f->pad_t = f->pad_l = 1, f->zstep = cin % 32 != 0 && cin % 32 <= 16;
   f->act[0] = f->act[1] = RI__ACT_CLIP, f->act_a[0] = f->act_a[1] = 0.f, f->act_b[0] = f->act_b[1] = 6.f;
   t.fw.w1 = t.w1p, t.fw.b1 = t.b1, t.fw.wd = t.wdf, t.fw.bd = t.bd;
+  ri__cu_convgemm_args *q = &t.qa; /* the projection: linear, the residual in its epilogue */
+  q->n = batch, q->ih = q->iw = q->oh = q->ow = oh, q->c = q->k = q->ldw = ce, q->m_out = cout;
+  q->kh = q->kw = q->sh = q->sw = q->dh = q->dw = 1;
+  q->rows_per_img = (int64_t)oh * oh, q->ldy = cout, q->y_img_stride = q->rows_per_img * cout;
+  q->ldr = cout, q->act = RI__ACT_NONE;
+  f->cout = cout, f->act[2] = RI__ACT_NONE;
+  t.fw.w2 = t.w2, t.fw.b2 = t.b2;
   if (!ri__cu_expdw_supported(f)) {
+    if (cout) { /* the kernel takes the projection in steps (expdw.h) */
+      printf("SKIP %s: the fused kernel refuses the projection (cout %d)\n", sh->name, cout);
+      return 0;
+    }
     printf("FAIL %s: the fused kernel refuses the shape\n", sh->name);
     (*fails)++;
     return 0;
   }
-  double ms, best_pw = 1e30, best_dw = 1e30, fused;
-  int bpw = -1, bdw = 0;
+  double ms, best_pw = 1e30, best_dw = 1e30, best_pj = 0.0, fused;
+  int bpw = -1, bdw = 0, bpj = -1;
   if (gpu_time_it(run_copy, &t, reps, &ms)) return 1;
   const double copy_bps = 2.0 * t.ybytes / (ms * 1e-3);
   for (int v = -1; v < RI__CU_PW_VARIANTS; v++) {
@@ -138,51 +185,78 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
     if (gpu_time_it(run_dw, &t, reps, &ms)) return 1;
     if (ms < best_dw) best_dw = ms, bdw = v;
   }
+  if (cout) { /* the projection's forms on D (the depthwise output of the last variant run) */
+    best_pj = 1e30;
+    for (int v = -1; v < RI__CU_PW_VARIANTS; v++) {
+      t.variant = v;
+      if (run_pj(&t) != cudaSuccess) {
+        (void)cudaGetLastError();
+        continue;
+      }
+      if (gpu_time_it(run_pj, &t, reps, &ms)) return 1;
+      if (ms < best_pj) best_pj = ms, bpj = v;
+    }
+  }
   /* the reference: the fastest forms (all give the same bits) */
   t.variant = bpw;
   CKB(run_pw(&t));
   t.variant = bdw;
   CKB(run_dw(&t));
+  if (cout) {
+    t.variant = bpj;
+    CKB(run_pj(&t));
+  }
   CKB(cudaMemset(t.y2, 0xff, t.ybytes)); /* poison: a part left unwritten differs */
   if (gpu_time_it(run_fused, &t, reps, &fused)) return 1;
   CKB(cudaDeviceSynchronize());
-  CKB(cudaMemcpy(h0, t.y, t.ybytes, cudaMemcpyDeviceToHost));
-  CKB(cudaMemcpy(h1, t.y2, t.ybytes, cudaMemcpyDeviceToHost));
+  const size_t obytes = cout ? t.pbytes : t.ybytes, och = cout ? (size_t)cout : (size_t)ce;
+  CKB(cudaMemcpy(h0, cout ? t.p : t.y, obytes, cudaMemcpyDeviceToHost));
+  CKB(cudaMemcpy(h1, t.y2, obytes, cudaMemcpyDeviceToHost));
   size_t differ = 0, first = 0;
-  if (memcmp(h0, h1, t.ybytes) != 0)
-    for (size_t i = 0; i < t.ybytes / 2; i++)
+  if (memcmp(h0, h1, obytes) != 0)
+    for (size_t i = 0; i < obytes / 2; i++)
       if (((uint16_t *)h0)[i] != ((uint16_t *)h1)[i]) {
         if (!differ) first = i;
         differ++;
       }
-  const double floor_ms = (xn * 2.0 + t.ybytes) / copy_bps * 1e3;
-  printf("%-16s b%d  expand %7.1f us (form %d)  dw %7.1f us (variant %d)  unfused %7.1f us  fused %7.1f us"
-         "  x%.2f  floor %6.1f us\n",
-         sh->name, batch, best_pw * 1e3, bpw, best_dw * 1e3, bdw, (best_pw + best_dw) * 1e3, fused * 1e3,
-         (best_pw + best_dw) / fused, floor_ms * 1e3);
+  const double floor_ms = (xn * 2.0 + obytes + (sh->res && cout ? t.pbytes : 0)) / copy_bps * 1e3;
+  const double unfused = best_pw + best_dw + best_pj;
+  if (cout)
+    printf("%-16s b%d  expand %7.1f us (form %d)  dw %7.1f us (variant %d)  proj %7.1f us (form %d%s)"
+           "  unfused %7.1f us  fused+proj %7.1f us  x%.2f  floor %6.1f us\n",
+           sh->name, batch, best_pw * 1e3, bpw, best_dw * 1e3, bdw, best_pj * 1e3, bpj,
+           sh->res ? ", residual" : "", unfused * 1e3, fused * 1e3, unfused / fused, floor_ms * 1e3);
+  else
+    printf("%-16s b%d  expand %7.1f us (form %d)  dw %7.1f us (variant %d)  unfused %7.1f us  fused %7.1f us"
+           "  x%.2f  floor %6.1f us\n",
+           sh->name, batch, best_pw * 1e3, bpw, best_dw * 1e3, bdw, unfused * 1e3, fused * 1e3,
+           unfused / fused, floor_ms * 1e3);
   if (differ) {
-    const size_t px = first / ce;
+    const size_t px = first / och;
     printf("FAIL %s: %zu halves differ from the unfused path; first at image %zu pixel %zu channel %zu: "
            "0x%04x vs 0x%04x\n",
-           sh->name, differ, px / ((size_t)oh * oh), px % ((size_t)oh * oh), first % ce,
+           sh->name, differ, px / ((size_t)oh * oh), px % ((size_t)oh * oh), first % och,
            ((uint16_t *)h0)[first], ((uint16_t *)h1)[first]);
     (*fails)++;
   }
   cudaFree(t.x), cudaFree(t.w1), cudaFree(t.w1p), cudaFree(t.wdh), cudaFree(t.b1), cudaFree(t.bd);
   cudaFree(t.wdf), cudaFree(t.e), cudaFree(t.y), cudaFree(t.y2);
+  cudaFree(t.w2), cudaFree(t.b2), cudaFree(t.res), cudaFree(t.p);
   free(hx), free(hw1), free(hw1p), free(hwd), free(hb1), free(hbd), free(hwdf), free(h0), free(h1);
   return 0;
 }
 
 int main(int argc, char **argv) {
-  int batch = 256, reps = 20;
+  int batch = 256, reps = 20, proj = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
       batch = atoi(argv[++i]);
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
       reps = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--proj") == 0)
+      proj = 1;
     else {
-      fprintf(stderr, "usage: %s [--batch N] [--reps N]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--batch N] [--reps N] [--proj]\n", argv[0]);
       return 2;
     }
   }
@@ -192,11 +266,14 @@ int main(int argc, char **argv) {
   }
   struct cudaDeviceProp prop;
   CKB(cudaGetDeviceProperties(&prop, 0));
-  printf("# bench_expdw: %s, %d SMs, batch %d, median of %d runs\n", prop.name, prop.multiProcessorCount,
-         batch, reps);
+  printf("# bench_expdw: %s, %d SMs, batch %d, median of %d runs%s\n", prop.name, prop.multiProcessorCount,
+         batch, reps, proj ? ", with the projections" : "");
   int fails = 0;
-  for (size_t si = 0; si < sizeof g_shapes / sizeof g_shapes[0]; si++)
-    if (bench_shape(&g_shapes[si], batch, reps, &fails)) return 1;
+  const shape *shapes = proj ? g_proj_shapes : g_shapes;
+  const size_t nsh =
+      proj ? sizeof g_proj_shapes / sizeof g_proj_shapes[0] : sizeof g_shapes / sizeof g_shapes[0];
+  for (size_t si = 0; si < nsh; si++)
+    if (bench_shape(&shapes[si], batch, reps, &fails)) return 1;
   printf("bench_expdw: %s\n", fails ? "FAILED" : "fused output bit-identical to the unfused kernels'");
   return fails ? 1 : 0;
 }
