@@ -232,15 +232,7 @@ static ri_status try_pair(cu_state *st, const int *uses, const int *reader, int 
   /* Safety of writing the output (dv, or P's output at its birth, the Add's with the residual fusion) at
    * X's place: it moves to the relocation area when the plan does not allow it. D and P, skipped once fused,
    * are left out of the window. */
-  int out = p >= 0 ? pco.out_v : dv, res = p >= 0 ? pco.res_v : -1, birth = g->values[out].producer;
-  st->nodes[d].skip = 1;
-  if (p >= 0) st->nodes[p].skip = 1;
-  int clear = !ri__cu_overlaps(st, xv, out) && (res < 0 || !ri__cu_overlaps(st, res, out)) &&
-              ri__cu_window_clear(st, x + 1, birth, out);
-  st->nodes[d].skip = 0;
-  if (p >= 0) st->nodes[p].skip = 0;
-  size_t nb = 0;
-  if (!clear) RI__TRY(ri__tensor_nbytes(st->vdt[out], &g->values[out].shape, &nb, err));
+  int out = p >= 0 ? pco.out_v : dv, res = p >= 0 ? pco.res_v : -1;
   expdw_aux *a = ri__malloc(sizeof *a);
   if (!a) return RI__OOM(err);
   *a = k;
@@ -250,10 +242,7 @@ static ri_status try_pair(cu_state *st, const int *uses, const int *reader, int 
     ri__free(a);
     return s;
   }
-  if (!clear) {
-    st->reloc_off[out] = st->reloc_bytes;
-    st->reloc_bytes += ((int64_t)nb + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
-  }
+  RI__TRY(ri__cu_fuse_place_output(st, x, xv, out, res, d, p, err));
   cu_node *cf = &st->nodes[x];
   ri__free(cf->aux);
   cf->aux = a;

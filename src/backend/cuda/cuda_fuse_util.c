@@ -74,3 +74,20 @@ ri_status ri__cu_fuse_add_dw_taps(cu_state *st, int d, int64_t ce, int64_t ld, i
   ri__free(tm);
   return s;
 }
+
+ri_status ri__cu_fuse_place_output(cu_state *st, int f, int in_v, int out, int res, int skip_a, int skip_b,
+                                   ri__err *err) {
+  const int birth = st->g->values[out].producer;
+  if (skip_a >= 0) st->nodes[skip_a].skip = 1;
+  if (skip_b >= 0) st->nodes[skip_b].skip = 1;
+  int clear = !ri__cu_overlaps(st, in_v, out) && (res < 0 || !ri__cu_overlaps(st, res, out)) &&
+              ri__cu_window_clear(st, f + 1, birth, out);
+  if (skip_a >= 0) st->nodes[skip_a].skip = 0;
+  if (skip_b >= 0) st->nodes[skip_b].skip = 0;
+  if (clear) return RI_OK;
+  size_t nb = 0;
+  RI__TRY(ri__tensor_nbytes(st->vdt[out], &st->g->values[out].shape, &nb, err));
+  st->reloc_off[out] = st->reloc_bytes;
+  st->reloc_bytes += ((int64_t)nb + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
+  return RI_OK;
+}

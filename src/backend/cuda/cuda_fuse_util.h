@@ -38,4 +38,11 @@ ri_status ri__cu_fuse_add_float(cu_state *st, const float *src, int64_t n, int64
  * take without a conversion per tap), zero from ce to ld. */
 ri_status ri__cu_fuse_add_dw_taps(cu_state *st, int d, int64_t ce, int64_t ld, int64_t *off, ri__err *err);
 
+/* A fused node at f that reads value in_v (and the residual res, or -1) writes value out before out's
+ * producer runs: out stays in its planned block when neither input overlaps it and no node still running in
+ * between (nodes skip_a and skip_b, or -1, left out: they are fused away) touches a block overlapping it;
+ * otherwise out moves to the relocation area, which the memory re-plan after fusion undoes. */
+ri_status ri__cu_fuse_place_output(cu_state *st, int f, int in_v, int out, int res, int skip_a, int skip_b,
+                                   ri__err *err);
+
 #endif

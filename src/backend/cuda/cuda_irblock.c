@@ -170,12 +170,6 @@ static ri_status try_block(cu_state *st, const int *uses, const int *reader, int
   /* Safety of writing V where f runs: V moves to the relocation area when the plan does not allow it. */
   int out = co.out_v, res = co.res_v, birth = g->values[out].producer;
   if (birth < f || (res >= 0 && g->values[res].producer >= f)) return RI_OK;
-  st->nodes[d].skip = st->nodes[p].skip = 1;
-  int clear = !ri__cu_overlaps(st, xv, out) && (res < 0 || !ri__cu_overlaps(st, res, out)) &&
-              ri__cu_window_clear(st, f + 1, birth, out);
-  st->nodes[d].skip = st->nodes[p].skip = 0;
-  size_t nb = 0;
-  if (!clear) RI__TRY(ri__tensor_nbytes(st->vdt[out], &g->values[out].shape, &nb, err));
   irb_aux *a = ri__malloc(sizeof *a);
   if (!a) return RI__OOM(err);
   *a = k;
@@ -185,10 +179,7 @@ static ri_status try_block(cu_state *st, const int *uses, const int *reader, int
     ri__free(a);
     return s;
   }
-  if (!clear) {
-    st->reloc_off[out] = st->reloc_bytes;
-    st->reloc_bytes += ((int64_t)nb + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
-  }
+  RI__TRY(ri__cu_fuse_place_output(st, f, xv, out, res, d, p, err));
   cu_node *cf = &st->nodes[f];
   ri__free(cf->aux);
   cf->aux = a;
