@@ -64,21 +64,37 @@ __device__ __forceinline__ bool ri_cu_epi_vec(const ri__cu_convgemm_args &p) {
   return p.ldy % 8 == 0 && p.y_off % 8 == 0 && p.y_img_stride % 8 == 0;
 }
 
+/* One staged half as the output's type. */
+__device__ __forceinline__ void ri_cu_epi_put(__half *yp, __half v) { *yp = v; }
+__device__ __forceinline__ void ri_cu_epi_put(float *yp, __half v) { *yp = __half2float(v); }
+
 /* Phase 2 of the staged epilogue of a BM x BN block tile (rows m0.., channels n0..): the block's THREADS
- * threads copy 16-byte chunks (8 channels of a pixel) of the half tile Cs (row pitch CLD halves) to the
- * output, rows below M and channels below m_out only. */
+ * threads copy the half tile Cs (row pitch CLD halves) to the output, rows below M and channels below m_out
+ * only. Where 8-channel groups stay 16-byte aligned, a thread copies 16-byte chunks (8 channels of a pixel);
+ * elsewhere (an odd row pitch: the class predictors' 273 / 546 channels inside SSD's concatenated outputs)
+ * consecutive threads copy consecutive channels of a row, so that a warp's stores cover whole sectors (the
+ * chunk-per-thread form stored each thread's 8 channels one by one: 32 lanes 8 elements apart, a quarter of
+ * each 32-byte sector per store). The values stored are the same either way. */
 template <int BM, int BN, int CLD, int THREADS, typename TY>
 __device__ __forceinline__ void ri_cu_epi_flush(const ri__cu_convgemm_args &p, const __half (*Cs)[CLD], TY *y,
                                                 int m0, int n0, int M, int tid) {
   const bool dense = p.y_img_stride == p.rows_per_img * p.ldy;
-  const bool vec = ri_cu_epi_vec(p);
-  constexpr int CH = BN / 8;
+  if (ri_cu_epi_vec(p)) {
+    constexpr int CH = BN / 8;
 #pragma unroll 2
-  for (int q = tid; q < BM * CH; q += THREADS) {
-    const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
+    for (int q = tid; q < BM * CH; q += THREADS) {
+      const int r = q / CH, cc = q - r * CH, m = m0 + r, n = n0 + cc * 8;
+      if (m >= M || n >= p.m_out) continue;
+      ri_cu_epi_store8(y + ri_cu_epi_row(p, m, dense) + p.y_off + n, *(const uint4 *)&Cs[r][cc * 8], true, n,
+                       p.m_out);
+    }
+    return;
+  }
+#pragma unroll 4
+  for (int q = tid; q < BM * BN; q += THREADS) {
+    const int r = q / BN, c = q - r * BN, m = m0 + r, n = n0 + c;
     if (m >= M || n >= p.m_out) continue;
-    ri_cu_epi_store8(y + ri_cu_epi_row(p, m, dense) + p.y_off + n, *(const uint4 *)&Cs[r][cc * 8], vec, n,
-                     p.m_out);
+    ri_cu_epi_put(y + ri_cu_epi_row(p, m, dense) + p.y_off + n, Cs[r][c]);
   }
 }
 

@@ -339,7 +339,7 @@ __global__ void __launch_bounds__(THREADS)
   }
   __syncthreads();
 
-  /* Phase 2: 16-byte chunks (8 channels of a pixel) from shared memory to the output. */
+  /* Phase 2: the staged tile from shared memory to the output (cu_gemm_epi.cuh). */
   ri_cu_epi_flush<BM, BN, CLD, THREADS>(p, Cs, y, m0, n0, M, tid);
 }
 
