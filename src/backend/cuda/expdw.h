@@ -1,7 +1,7 @@
 /* Expansion 1x1 -> depthwise 3x3 in one kernel (k_expdw.cu), the expanded tensor kept in shared memory, for
- * the large early blocks of inverted-residual networks at large batches. The projection stays a kernel of
- * its own. Half NHWC data; the expansion on the tensor cores (mma.sync m16n8k16, float accumulation), the
- * depthwise convolution in float FMAs.
+ * the large early blocks of inverted-residual networks at large batches, optionally with the projection 1x1
+ * after them (cout), or without the expansion (noexp). Half NHWC data; the 1x1 convolutions on the tensor
+ * cores (mma.sync m16n8k16, float accumulation), the depthwise convolution in float FMAs.
  *
  * With E the expanded tensor, for every image b and output pixel (oy, ox):
  *     E[iy, ix, e] = half(act0(sum_c x[b, iy, ix, c] * w1[e][c] + b1[e]))   inside the image, +0 outside
@@ -21,6 +21,10 @@
  * as the pointwise kernels compute it: float accumulators from +0, the k16 steps of the ce channels in
  * order, the all-zero k16 step when ce % 32 is 1 .. 16, then + b2, then + the residual (half to float), then
  * the activation as the expansion's, one rounding to half.
+ * Without the expansion (noexp 1): the depthwise input is x itself (E = x inside the image, +0 outside;
+ * cin == ce), for a depthwise convolution and its projection (MobileNet v2's first block, whose depthwise
+ * reads the stem's output); D and P as above, so the result is the unfused depthwise kernel's (followed by
+ * the unfused projection's) bit for bit.
  * A result depends only on its image and position, never on the batch, the tile or the grid.
  *
  * The C interface follows kernels.h: the launcher enqueues on the stream and returns the launch status. */
@@ -46,8 +50,10 @@ typedef struct {
   int act[3]; /* activation codes (graph/ir.h's RI__ACT_*) of the expansion, the depthwise and the projection:
                * none, ReLU or clip only */
   float act_a[3], act_b[3];
-  int cout; /* 0: no projection, y is the depthwise output D; else the projection's output channels (a
-             * multiple of 8, at most RI__CU_EXPDW_MAX_COUT): y = P below */
+  int cout;  /* 0: no projection, y is the depthwise output D; else the projection's output channels (a
+              * multiple of 8, at most RI__CU_EXPDW_MAX_COUT): y = P below */
+  int noexp; /* 1: no expansion, E = x: cin == ce (at most RI__CU_EXPDW_MAX_CIN), k1p, zstep and act[0] 0,
+              * w1 and b1 unused (may be NULL); 0: the expansion as above */
 } ri__cu_expdw_args;
 
 #define RI__CU_EXPDW_MAX_CIN  64
@@ -59,8 +65,8 @@ typedef struct {
 
 /* Weights, zero in every padding position (device pointers, 16-byte aligned). */
 typedef struct {
-  const void *w1;  /* half [ce][k1p]: row e holds expanded channel e's weights */
-  const float *b1; /* float [ce] */
+  const void *w1;  /* half [ce][k1p]: row e holds expanded channel e's weights (unused with noexp) */
+  const float *b1; /* float [ce] (unused with noexp) */
   const float *wd; /* float [9][ce]: tap-major depthwise weights holding their half-rounded values */
   const float *bd; /* float [ce] */
   const void *w2;  /* with a projection: half [cout][ce], row j holds output channel j's weights */

@@ -25,7 +25,18 @@
  * The 4 column groups of a warp read pixels RX S = 4 apart: 4 x 40 bytes = 160, i.e. 8 banks further each,
  * so a warp's 32 loads (8 consecutive words per group) hit 32 different banks.
  * Shared memory (stride 1, cin 24, ce 144): halo 336 x 40 halves, weights 144 x 40 halves, E 336 x 20
- * halves, floats 11 x 144: 58 KB; 3 blocks per SM. */
+ * halves, floats 11 x 144: 58 KB; 3 blocks per SM.
+ *
+ * Without the expansion (NX; args noexp): MobileNet v2's first block (SSD's expanded_conv: depthwise 3x3
+ * over the stem's 150 x 150 x 32, then the projection to 16 channels) wrote its depthwise output (369 MB at
+ * batch 256) and read it back: 0.250 + 0.215 ms on the H200. Here step 2 is skipped and the depthwise reads
+ * each chunk's 16 channels straight from the staged halo, which holds all ce channels of a pixel at a pitch
+ * of ce + 4 halves (ce % 16 == 0: 8 mod 16 bytes, so the rows are copied with 8-byte cp.async): 4 pixels
+ * apart are 2 ce + 8 = 8 mod 32 words, the same conflict-free spread as E's 40 bytes. No expansion weights,
+ * b1 or E are staged; with the projection, a barrier before each chunk's depthwise (c0 > 0) keeps D from
+ * being overwritten while the previous chunk's projection reads it (step 2's barrier does that otherwise).
+ * Shared memory (stride 1, ce 32, cout 16): halo 324 x 36 halves, floats 10 x 32, the projection's 16 x 40
+ * halves, D 256 x 24 halves: 38 KB. */
 #include <atomic>
 #include <stdint.h>
 
@@ -45,13 +56,22 @@ constexpr int NW = 8; /* warps per block */
 constexpr int THREADS = NW * 32;
 constexpr int CH = 16;  /* expanded channels per chunk */
 constexpr int EPS = 20; /* halves per pixel of E: 16 channels + 4 of padding */
+constexpr int XPAD = 4; /* NX: halves of padding after a halo pixel's ce channels */
 constexpr int MAX_DEVICES = 64;
+
+/* 8-byte asynchronous copy global -> shared (through L1), for the NX halo's rows, 8- but not 16-byte
+ * aligned; src_bytes 0 writes zeros. */
+__device__ __forceinline__ void cp8(void *dst, const void *src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+               "r"(src_bytes));
+}
 
 template <int S, int KS, int RX, int RY> struct geo {
   static constexpr int TX = 4 * RX, TY = NW * RY;                    /* output tile */
   static constexpr int HW = (TX - 1) * S + 3, HH = (TY - 1) * S + 3; /* halo */
   static constexpr int HP = HW * HH;
-  static constexpr int MT = (HP + 15) / 16; /* m16 tiles of halo pixels */
+  static constexpr int HPE = (HP + 1) / 2 * 2; /* NX: halo rows, even (whole 16-byte chunks) */
+  static constexpr int MT = (HP + 15) / 16;    /* m16 tiles of halo pixels */
   static constexpr int ROWS = MT * 16;
   static constexpr int LDK = KS * 16 + 8;        /* halves per row of the halo and of the weights */
   static constexpr int KC = KS * 2;              /* 16-byte chunks of a row's k16 steps */
@@ -67,10 +87,12 @@ template <int S, int KS, int RX, int RY> struct geo {
 constexpr int DPS = 24;
 
 /* Bytes of dynamic shared memory: halo and weight rows (half), E (half), then b1, bd, wd (float), then with
- * a projection of NTP n8 tiles its weights, D and b2. */
-template <int S, int KS, int RX, int RY, int NTP> constexpr int64_t smem_bytes(int ce) {
+ * a projection of NTP n8 tiles its weights, D and b2. NX: the halo ([HPE][ce + XPAD] halves), then bd, wd,
+ * then the projection's. */
+template <int S, int KS, int RX, int RY, int NTP, bool NX> constexpr int64_t smem_bytes(int ce) {
   using G = geo<S, KS, RX, RY>;
-  return ((int64_t)(G::ROWS + ce) * G::LDK + (int64_t)G::ROWS * EPS) * 2 + (int64_t)ce * 11 * 4 +
+  return (NX ? (int64_t)G::HPE * (ce + XPAD) * 2 + (int64_t)ce * 10 * 4
+             : ((int64_t)(G::ROWS + ce) * G::LDK + (int64_t)G::ROWS * EPS) * 2 + (int64_t)ce * 11 * 4) +
          (NTP ? ((int64_t)NTP * 8 * (ce + 8) + (int64_t)G::TX * G::TY * DPS) * 2 + NTP * 8 * 4 : 0);
 }
 
@@ -90,8 +112,9 @@ __device__ __forceinline__ float dw_act(int act, float a, float b, float v) {
   return act == RI_CU_ACT_RELU ? (v > 0.f ? v : 0.f) : v;
 }
 
-/* NTP: 0, or the projection's n8 tiles (cout rounded up to NTP * 8; see the launcher). */
-template <int S, int KS, int RX, int RY, int NTP>
+/* NTP: 0, or the projection's n8 tiles (cout rounded up to NTP * 8; see the launcher). NX: no expansion
+ * (KS 1, unused). */
+template <int S, int KS, int RX, int RY, int NTP, bool NX>
 __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
     expdw_kernel(ri__cu_expdw_args p, const __half *__restrict__ x, const __half *__restrict__ w1,
                  const float *__restrict__ b1, const float *__restrict__ wd, const float *__restrict__ bd,
@@ -102,13 +125,15 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
   constexpr int PMT = NTP ? TP / 16 / NW : 0; /* the projection's m16 tiles per warp */
   static_assert(!NTP || TP % (16 * NW) == 0, "whole m16 tiles per warp");
   extern __shared__ __align__(16) unsigned char smem[];
-  __half *Xs = (__half *)smem;                                                 /* [ROWS][LDK] */
-  __half *Ws = Xs + G::ROWS * G::LDK;                                          /* [ce][LDK] */
-  __half *Es = Ws + p.ce * G::LDK;                                             /* [ROWS][EPS] */
-  float *B1 = (float *)(Es + G::ROWS * EPS), *BD = B1 + p.ce, *WD = BD + p.ce; /* [ce], [ce], [9][ce] */
-  __half *W2s = (__half *)(WD + 9 * p.ce);                                     /* NTP: [NTP * 8][ce + 8] */
-  __half *Ds = W2s + NTP * 8 * (p.ce + 8);                                     /* NTP: [TP][DPS] */
-  float *B2 = (float *)(Ds + TP * DPS);                                        /* NTP: [NTP * 8] */
+  const int xp = NX ? p.ce + XPAD : G::LDK;             /* halves per halo pixel */
+  __half *Xs = (__half *)smem;                          /* [ROWS][LDK]; NX: [HPE][ce + XPAD] */
+  __half *Ws = Xs + (NX ? G::HPE : G::ROWS) * xp;       /* !NX: [ce][LDK] */
+  __half *Es = Ws + (NX ? 0 : p.ce * G::LDK);           /* !NX: [ROWS][EPS] */
+  float *B1 = (float *)(Es + (NX ? 0 : G::ROWS * EPS)); /* !NX: [ce] */
+  float *BD = B1 + (NX ? 0 : p.ce), *WD = BD + p.ce;    /* [ce], [9][ce] */
+  __half *W2s = (__half *)(WD + 9 * p.ce);              /* NTP: [NTP * 8][ce + 8] */
+  __half *Ds = W2s + NTP * 8 * (p.ce + 8);              /* NTP: [TP][DPS] */
+  float *B2 = (float *)(Ds + TP * DPS);                 /* NTP: [NTP * 8] */
   ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
   ri_cu_pdl_trigger();
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -119,23 +144,35 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
   /* 1. copies: the halo (zeros outside the image, past cin and past the halo), weights, biases */
   {
     const __half *xi = x + (int64_t)b * p.ih * p.iw * cin;
-    for (int q = tid; q < G::ROWS * G::KC; q += THREADS) {
-      const int r = q / G::KC, k = q - r * G::KC;
-      const int hy = r / G::HW, hx = r - hy * G::HW;
-      const int iy = iy0 + hy, ix = ix0 + hx;
-      const bool in =
-          r < G::HP && (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw && k * 8 < cin;
-      cp16(Xs + r * G::LDK + k * 8, in ? xi + ((int64_t)iy * p.iw + ix) * cin + k * 8 : x, in ? 16 : 0);
+    if (NX) { /* the halo pixels' ce channels, 8 bytes at a time (the pitch is 8 mod 16 bytes) */
+      const int c4 = ce / 4;
+      for (int q = tid; q < G::HP * c4; q += THREADS) {
+        const int r = q / c4, k = q - r * c4;
+        const int hy = r / G::HW, hx = r - hy * G::HW;
+        const int iy = iy0 + hy, ix = ix0 + hx;
+        const bool in = (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw;
+        cp8(Xs + r * xp + k * 4, in ? xi + ((int64_t)iy * p.iw + ix) * cin + k * 4 : x, in ? 8 : 0);
+      }
+    } else {
+      for (int q = tid; q < G::ROWS * G::KC; q += THREADS) {
+        const int r = q / G::KC, k = q - r * G::KC;
+        const int hy = r / G::HW, hx = r - hy * G::HW;
+        const int iy = iy0 + hy, ix = ix0 + hx;
+        const bool in =
+            r < G::HP && (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw && k * 8 < cin;
+        cp16(Xs + r * G::LDK + k * 8, in ? xi + ((int64_t)iy * p.iw + ix) * cin + k * 8 : x, in ? 16 : 0);
+      }
+      for (int q = tid; q < ce * G::KC; q += THREADS) {
+        const int r = q / G::KC, k = q - r * G::KC;
+        cp16(Ws + r * G::LDK + k * 8, w1 + (int64_t)r * p.k1p + k * 8, 16);
+      }
     }
-    for (int q = tid; q < ce * G::KC; q += THREADS) {
-      const int r = q / G::KC, k = q - r * G::KC;
-      cp16(Ws + r * G::LDK + k * 8, w1 + (int64_t)r * p.k1p + k * 8, 16);
-    }
-    const int fchunks = ce / 4; /* 16-byte chunks of a [ce] float array */
-    for (int q = tid; q < fchunks * 11; q += THREADS) {
-      const int a = q / fchunks, k = q - a * fchunks;
+    /* b1 (not with NX), bd and the 9 rows of wd */
+    const int fchunks = ce / 4, a0 = NX ? 1 : 0; /* 16-byte chunks of a [ce] float array */
+    for (int q = tid; q < fchunks * (11 - a0); q += THREADS) {
+      const int a = q / fchunks + a0, k = q - (a - a0) * fchunks;
       const float *src = a == 0 ? b1 + k * 4 : a == 1 ? bd + k * 4 : wd + (a - 2) * ce + k * 4;
-      cp16(B1 + a * ce + k * 4, src, 16);
+      cp16(B1 + (a - a0) * ce + k * 4, src, 16);
     }
     if (NTP) { /* the projection's rows (zeros past cout) and bias */
       const int rc = ce / 8;
@@ -181,7 +218,8 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
   const int cp = tid & 7, sx = (tid >> 3) & 3, sy = tid >> 5;
   const int ox0 = tx * G::TX + sx * RX, oy0 = ty * G::TY + sy * RY;
   const int nq = p.ow - ox0, nr = p.oh - oy0; /* the thread's columns and rows inside the output */
-  const __half2 *eb = (const __half2 *)Es + (sy * RY * S * G::HW + sx * RX * S) * (EPS / 2) + cp;
+  const int ep2 = NX ? xp / 2 : EPS / 2;      /* half2 per pixel of the depthwise input (NX: the halo) */
+  const __half2 *eb = (const __half2 *)(NX ? Xs : Es) + (sy * RY * S * G::HW + sx * RX * S) * ep2 + cp;
   __half2 *yb = y + (((int64_t)b * p.oh + oy0) * p.ow + ox0) * (ce / 2) + cp;
   const int64_t ys = (int64_t)p.ow * (ce / 2);
   __half2 *db = (__half2 *)Ds + (sy * RY * G::TX + sx * RX) * (DPS / 2) + cp; /* NTP: the thread's D */
@@ -196,53 +234,60 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
   __syncthreads();
 
   for (int c0 = 0; c0 < ce; c0 += CH) {
-    /* 2. the expansion of channels c0 .. c0 + 15 for every halo pixel */
-    unsigned bf[KS][4];
+    if (NX) {
+      /* no expansion: D of the previous chunk is read by its projection until every thread is here */
+      if (NTP && c0 > 0) __syncthreads();
+    } else {
+      /* 2. the expansion of channels c0 .. c0 + 15 for every halo pixel */
+      unsigned bf[KS][4];
 #pragma unroll
-    for (int ks = 0; ks < KS; ks++)
-      ldsm_x4(bf[ks][0], bf[ks][1], bf[ks][2], bf[ks][3],
-              Ws + (c0 + (lane & 7) + ((lane >> 4) << 3)) * G::LDK + ks * 16 + ((lane >> 3) & 1) * 8);
-    const float2 bias0 = *(const float2 *)(B1 + c0 + t4 * 2), bias1 = *(const float2 *)(B1 + c0 + 8 + t4 * 2);
+      for (int ks = 0; ks < KS; ks++)
+        ldsm_x4(bf[ks][0], bf[ks][1], bf[ks][2], bf[ks][3],
+                Ws + (c0 + (lane & 7) + ((lane >> 4) << 3)) * G::LDK + ks * 16 + ((lane >> 3) & 1) * 8);
+      const float2 bias0 = *(const float2 *)(B1 + c0 + t4 * 2),
+                   bias1 = *(const float2 *)(B1 + c0 + 8 + t4 * 2);
 #pragma unroll
-    for (int i = 0; i < G::TPW; i++) {
-      const int mt = warp + i * NW;
-      if (G::MT % NW != 0 && mt >= G::MT) break; /* warp-uniform */
-      float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+      for (int i = 0; i < G::TPW; i++) {
+        const int mt = warp + i * NW;
+        if (G::MT % NW != 0 && mt >= G::MT) break; /* warp-uniform */
+        float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
-      for (int ks = 0; ks < KS; ks++) {
-        unsigned af[4];
-        ldsm_x4(af[0], af[1], af[2], af[3],
-                Xs + (mt * 16 + (lane & 15)) * G::LDK + ks * 16 + (lane >> 4) * 8);
-        mma16816(acc[0], af, bf[ks][0], bf[ks][1]);
-        mma16816(acc[1], af, bf[ks][2], bf[ks][3]);
-      }
-      if (p.zstep) {
-        const unsigned z[4] = {0u, 0u, 0u, 0u};
-        mma16816(acc[0], z, 0u, 0u);
-        mma16816(acc[1], z, 0u, 0u);
-      }
+        for (int ks = 0; ks < KS; ks++) {
+          unsigned af[4];
+          ldsm_x4(af[0], af[1], af[2], af[3],
+                  Xs + (mt * 16 + (lane & 15)) * G::LDK + ks * 16 + (lane >> 4) * 8);
+          mma16816(acc[0], af, bf[ks][0], bf[ks][1]);
+          mma16816(acc[1], af, bf[ks][2], bf[ks][3]);
+        }
+        if (p.zstep) {
+          const unsigned z[4] = {0u, 0u, 0u, 0u};
+          mma16816(acc[0], z, 0u, 0u);
+          mma16816(acc[1], z, 0u, 0u);
+        }
 #pragma unroll
-      for (int j = 0; j < 2; j++) {
-        const float2 bj = j ? bias1 : bias0;
+        for (int j = 0; j < 2; j++) {
+          const float2 bj = j ? bias1 : bias0;
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-          __half2 hv;
-          if (hclamp) /* round, then clamp in half: the same value (see hclamp) */
-            hv =
-                __hmin2(__hmax2(__floats2half2_rn(acc[j][2 * h] + bj.x, acc[j][2 * h + 1] + bj.y), lo2), hi2);
-          else
-            hv = __floats2half2_rn(exp_act(clampf, lo, hi, acc[j][2 * h] + bj.x),
-                                   exp_act(clampf, lo, hi, acc[j][2 * h + 1] + bj.y));
-          if (!((inside >> (2 * i + h)) & 1u)) hv = __floats2half2_rn(0.f, 0.f);
-          *(__half2 *)(Es + (mt * 16 + g8 + h * 8) * EPS + j * 8 + t4 * 2) = hv;
+          for (int h = 0; h < 2; h++) {
+            __half2 hv;
+            if (hclamp) /* round, then clamp in half: the same value (see hclamp) */
+              hv = __hmin2(__hmax2(__floats2half2_rn(acc[j][2 * h] + bj.x, acc[j][2 * h + 1] + bj.y), lo2),
+                           hi2);
+            else
+              hv = __floats2half2_rn(exp_act(clampf, lo, hi, acc[j][2 * h] + bj.x),
+                                     exp_act(clampf, lo, hi, acc[j][2 * h + 1] + bj.y));
+            if (!((inside >> (2 * i + h)) & 1u)) hv = __floats2half2_rn(0.f, 0.f);
+            *(__half2 *)(Es + (mt * 16 + g8 + h * 8) * EPS + j * 8 + t4 * 2) = hv;
+          }
         }
       }
+      __syncthreads();
     }
-    __syncthreads();
 
     /* 3. the depthwise convolution of the chunk's channel pair cp at the thread's RX x RY pixels */
     if (nq > 0 && nr > 0) {
       const int e = c0 + 2 * cp;
+      const __half2 *ec = eb + (NX ? c0 / 2 : 0); /* NX: the chunk's channels of the halo pixels */
       float2 wf[9];
 #pragma unroll
       for (int t = 0; t < 9; t++)
@@ -259,7 +304,7 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
         float2 xf[G::WIN];
 #pragma unroll
         for (int j = 0; j < G::WIN; j++)
-          xf[j] = __half22float2(eb[(rr * G::HW + j) * (EPS / 2)]);
+          xf[j] = __half22float2(ec[(rr * G::HW + j) * ep2]);
 #pragma unroll
         for (int o = 0; o < RY; o++) {
           const int ky = rr - o * S;
@@ -288,7 +333,7 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
         }
       }
     }
-    __syncthreads();
+    if (!NX || NTP) __syncthreads(); /* NX without a projection: nothing in shared memory is rewritten */
     if (NTP) { /* 4. the projection's k16 step of this chunk, for the warp's m16 tiles of output pixels */
       unsigned pb[NTP > 0 ? NTP : 1][2];
 #pragma unroll
@@ -352,36 +397,40 @@ template <> struct tile_of<1> { static constexpr int RX = 4, RY = 2; };
 template <> struct tile_of<2> { static constexpr int RX = 2, RY = 2; };
 
 /* The projection's n8 tiles: cout rounded up to 16 or 32 (the rows past cout are zero and not stored);
- * 0 without a projection. The projection runs for expansions of at most 32 channels (KS <= 2). */
+ * 0 without a projection. The projection runs for expansions of at most 32 channels (KS <= 2: the
+ * expansion's weight registers), and without an expansion (NX). */
 int ntp_of(const ri__cu_expdw_args *p) { return p->cout == 0 ? 0 : p->cout <= 16 ? 2 : 4; }
 
-/* Calls f.template run<S, KS, NTP>() for p's instantiation. */
-template <class F> auto dispatch(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1, 0>()) {
+/* Calls f.template run<S, KS, NTP, NX>() for p's instantiation (NX: KS 1). */
+template <class F>
+auto dispatch(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1, 0, false>()) {
   const int ks = p->k1p / 16, ntp = ntp_of(p);
+#define RI_EXPDW_NTP(S, KS, NX)                                                                              \
+  return ntp == 0   ? f.template run<S, KS, 0, NX>()                                                         \
+         : ntp == 2 ? f.template run<S, KS, 2, NX>()                                                         \
+                    : f.template run<S, KS, 4, NX>();
 #define RI_EXPDW_KS(S)                                                                                       \
+  if (p->noexp) {                                                                                            \
+    RI_EXPDW_NTP(S, 1, true)                                                                                 \
+  }                                                                                                          \
   switch (ks) {                                                                                              \
-  case 1:                                                                                                    \
-    return ntp == 0   ? f.template run<S, 1, 0>()                                                            \
-           : ntp == 2 ? f.template run<S, 1, 2>()                                                            \
-                      : f.template run<S, 1, 4>();                                                           \
-  case 2:                                                                                                    \
-    return ntp == 0   ? f.template run<S, 2, 0>()                                                            \
-           : ntp == 2 ? f.template run<S, 2, 2>()                                                            \
-                      : f.template run<S, 2, 4>();                                                           \
-  case 3: return f.template run<S, 3, 0>();                                                                  \
-  default: return f.template run<S, 4, 0>();                                                                 \
+  case 1: RI_EXPDW_NTP(S, 1, false)                                                                          \
+  case 2: RI_EXPDW_NTP(S, 2, false)                                                                          \
+  case 3: return f.template run<S, 3, 0, false>();                                                           \
+  default: return f.template run<S, 4, 0, false>();                                                          \
   }
   if (p->stride == 1) {
     RI_EXPDW_KS(1)
   }
   RI_EXPDW_KS(2)
 #undef RI_EXPDW_KS
+#undef RI_EXPDW_NTP
 }
 
 struct smem_f {
   const ri__cu_expdw_args *p;
-  template <int S, int KS, int NTP> int64_t run() const {
-    return smem_bytes<S, KS, tile_of<S>::RX, tile_of<S>::RY, NTP>(p->ce);
+  template <int S, int KS, int NTP, bool NX> int64_t run() const {
+    return smem_bytes<S, KS, tile_of<S>::RX, tile_of<S>::RY, NTP, NX>(p->ce);
   }
 };
 
@@ -396,11 +445,11 @@ struct launch_f {
   const ri__cu_expdw_weights *w;
   const void *res;
   void *y;
-  template <int S, int KS, int NTP> cudaError_t run() const {
+  template <int S, int KS, int NTP, bool NX> cudaError_t run() const {
     constexpr int RX = tile_of<S>::RX, RY = tile_of<S>::RY;
     using G = geo<S, KS, RX, RY>;
-    auto k = expdw_kernel<S, KS, RX, RY, NTP>;
-    const int64_t smem = smem_bytes<S, KS, RX, RY, NTP>(p->ce);
+    auto k = expdw_kernel<S, KS, RX, RY, NTP, NX>;
+    const int64_t smem = smem_bytes<S, KS, RX, RY, NTP, NX>(p->ce);
     /* the opt-in to more than 48 KB, once per instantiation, device and size (not during graph capture: the
      * eager runs before it have made it) */
     static std::atomic<int64_t> set_for[MAX_DEVICES];
@@ -427,13 +476,19 @@ struct launch_f {
 
 extern "C" int ri__cu_expdw_supported(const ri__cu_expdw_args *p) {
   if (!p || p->n < 1 || p->n > 65535 || p->ih < 1 || p->iw < 1 || p->oh < 1 || p->ow < 1) return 0;
-  if (p->cin < 8 || p->cin % 8 != 0 || p->cin > RI__CU_EXPDW_MAX_CIN || p->k1p != (p->cin + 15) / 16 * 16)
+  if (p->noexp != 0 && p->noexp != 1) return 0;
+  if (p->noexp) { /* x has the ce channels; nothing of the expansion */
+    if (p->cin != p->ce || p->k1p != 0 || p->zstep != 0 || p->act[0] != RI__CU_EXPDW_ACT_NONE) return 0;
+  } else if (p->k1p != (p->cin + 15) / 16 * 16) {
     return 0;
+  }
+  if (p->cin < 8 || p->cin % 8 != 0 || p->cin > RI__CU_EXPDW_MAX_CIN) return 0;
   if (p->ce < 16 || p->ce % 16 != 0 || (p->stride != 1 && p->stride != 2)) return 0;
   if (p->pad_t < 0 || p->pad_t > 2 || p->pad_l < 0 || p->pad_l > 2 || (p->zstep != 0 && p->zstep != 1))
     return 0;
-  /* the projection: up to 32 output channels after expansions of up to 32 channels (ntp_of, dispatch) */
-  if (p->cout < 0 || p->cout % 8 != 0 || p->cout > 32 || (p->cout > 0 && p->cin > 32)) return 0;
+  /* the projection: up to 32 output channels after expansions of up to 32 channels or none (ntp_of,
+   * dispatch) */
+  if (p->cout < 0 || p->cout % 8 != 0 || p->cout > 32 || (p->cout > 0 && !p->noexp && p->cin > 32)) return 0;
   for (int i = 0; i < 3; i++) /* none, ReLU and clip only (exp_act, dw_act) */
     if ((i < 2 || p->cout > 0) && p->act[i] != RI__CU_EXPDW_ACT_NONE && p->act[i] != RI__CU_EXPDW_ACT_RELU &&
         p->act[i] != RI__CU_EXPDW_ACT_CLIP)
@@ -447,11 +502,9 @@ extern "C" int ri__cu_expdw_supported(const ri__cu_expdw_args *p) {
 
 extern "C" cudaError_t ri__cu_expdw(cudaStream_t s, const ri__cu_expdw_args *p, const void *x,
                                     const ri__cu_expdw_weights *w, const void *res, void *y) {
-  if (!ri__cu_expdw_supported(p) || !w || !x || !y || !w->w1 || !w->b1 || !w->wd || !w->bd ||
-      ((uintptr_t)x | (uintptr_t)y | (uintptr_t)w->w1 | (uintptr_t)w->b1 | (uintptr_t)w->wd |
-       (uintptr_t)w->bd | (uintptr_t)res) %
-              16 !=
-          0)
+  if (!ri__cu_expdw_supported(p) || !w || !x || !y || !w->wd || !w->bd ||
+      (!p->noexp && (!w->w1 || !w->b1 || ((uintptr_t)w->w1 | (uintptr_t)w->b1) % 16 != 0)) ||
+      ((uintptr_t)x | (uintptr_t)y | (uintptr_t)w->wd | (uintptr_t)w->bd | (uintptr_t)res) % 16 != 0)
     return cudaErrorInvalidValue;
   if (p->cout > 0 && (!w->w2 || !w->b2 || ((uintptr_t)w->w2 | (uintptr_t)w->b2) % 16 != 0))
     return cudaErrorInvalidValue;
