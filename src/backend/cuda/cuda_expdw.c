@@ -24,10 +24,17 @@
  * is never written either) and P is skipped too; otherwise the pair alone fuses. RI_CUDA_EXPDW_PROJ=0 (read
  * when the engine is prepared) keeps every projection a node of its own.
  *
- * Safety, as for the block fusion (cuda_irblock.c): the output V (dv, or P's) is written at X's place,
- * before the node the memory plan gives V's birth to (D, P or the Add). V stays in its block only when no
- * node that still runs between X and that node reads or writes a value whose block overlaps it and neither
- * X's input nor the residual overlaps it (the plan may hand the input's block, free after X, to V);
+ * Without the expansion (node dwproj_f16; the kernel's noexp form): a depthwise convolution D as above that
+ * no expansion is fused with (its input ev any half NHWC value; MobileNet v2's first block, whose
+ * depthwise reads the stem's output), followed by a projection P as above, fuses with P into one node at
+ * D's place, reading ev and writing P's output; P is skipped (fused_into_dwproj). Only with the projection
+ * (the depthwise alone gains nothing); RI_CUDA_EXPDW_DWP=0 (or RI_CUDA_EXPDW_PROJ=0) keeps them apart.
+ *
+ * Safety, as for the block fusion (cuda_irblock.c): the output V (dv, or P's) is written at X's place (D's
+ * without the expansion), before the node the memory plan gives V's birth to (D, P or the Add). V stays in
+ * its block only when no node that still runs between X and that node reads or writes a value whose block
+ * overlaps it and neither X's input (D's) nor the residual overlaps it (the plan may hand the input's block,
+ * free after X, to V);
  * otherwise V moves to the relocation area, which the memory re-plan after fusion (cuda_memplan.c, told by
  * the access hook what the fused node reads and writes) undoes.
  *
@@ -39,7 +46,9 @@
  * maximum batch 1 fuse whole blocks, cuda_irblock.c), for expansions of at most EXPDW_AUTO_MAX_CIN input
  * channels (the cheap expansions of MobileNet v2's first blocks, whose expanded tensors are the largest)
  * whose depthwise output holds at least EXPDW_AUTO_MIN_OUT values per image;
- * "0": never; "all": every eligible block (cin up to RI__CU_EXPDW_MAX_CIN) in every fp16 engine. The rule
+ * "0": never; "all": every eligible block (cin up to RI__CU_EXPDW_MAX_CIN) in every fp16 engine. The form
+ * without the expansion follows the same rule with D's channels ce in place of cin (by default at most 32
+ * channels and 150k output values per image: SSD MobileNet v2's and MobileNet v2's first block). The rule
  * comes from the kernel's micro-benchmark (below; docs/decisions.md). */
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +70,8 @@
 
 typedef struct {
   ri__cu_expdw_args a;                                    /* at the maximum batch; n is set per run */
-  int64_t w1_off, b1_off, wd_off, bd_off, w2_off, b2_off; /* w2, b2: with a projection (a.cout > 0) */
+  int64_t w1_off, b1_off, wd_off, bd_off, w2_off, b2_off; /* w1, b1: -1 with a.noexp; w2, b2: with a
+                                                           * projection (a.cout > 0) */
   int out_v, res_v;                                       /* res_v: the projection's residual, -1 none */
 } expdw_aux;
 
@@ -83,8 +93,8 @@ static ri_status expdw_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *ou
   ri__cu_expdw_args p = a->a;
   p.n = (int)in[0].t->shape.dims[0];
   ri__cu_expdw_weights w;
-  w.w1 = ri__cu_const_ptr(st, a->w1_off);
-  w.b1 = ri__cu_const_ptr(st, a->b1_off);
+  w.w1 = p.noexp ? NULL : ri__cu_const_ptr(st, a->w1_off);
+  w.b1 = p.noexp ? NULL : ri__cu_const_ptr(st, a->b1_off);
   w.wd = ri__cu_const_ptr(st, a->wd_off);
   w.bd = ri__cu_const_ptr(st, a->bd_off);
   w.w2 = p.cout > 0 ? ri__cu_const_ptr(st, a->w2_off) : NULL;
@@ -100,8 +110,8 @@ static ri_status expdw_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *ou
 
 static const cu_op_impl k_expdw = {expdw_prep, NULL, NULL, expdw_run};
 
-/* What the fused node reads (X's input, the projection's residual) and writes (D's output, or the
- * projection's), for the memory re-plan after fusion. */
+/* What the fused node reads (X's input, or D's without the expansion; the projection's residual) and
+ * writes (D's output, or the projection's), for the memory re-plan after fusion. */
 static void expdw_access(const cu_state *st, int ni, int *reads, int *writes) {
   const expdw_aux *a = st->nodes[ni].aux;
   reads[0] = st->g->nodes[ni].inputs[0];
@@ -109,13 +119,15 @@ static void expdw_access(const cu_state *st, int ni, int *reads, int *writes) {
   writes[0] = a->out_v;
 }
 
-/* p: the projection node, -1 none. */
+/* x: the expansion node, -1 none (a->a.noexp); p: the projection node, -1 none. */
 static ri_status upload(cu_state *st, int x, int d, int p, expdw_aux *a, ri__err *err) {
   const ri__cu_expdw_args *k = &a->a;
-  a->w2_off = a->b2_off = -1;
-  RI__TRY(ri__cu_fuse_add_half(st, st->g->values[ri__cu_in(st, x, 1)].data, k->ce, k->cin, k->cin, k->ce,
-                               k->k1p, &a->w1_off, err));
-  RI__TRY(ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, x, k->ce), k->ce, k->ce, &a->b1_off, err));
+  a->w1_off = a->b1_off = a->w2_off = a->b2_off = -1;
+  if (x >= 0) {
+    RI__TRY(ri__cu_fuse_add_half(st, st->g->values[ri__cu_in(st, x, 1)].data, k->ce, k->cin, k->cin, k->ce,
+                                 k->k1p, &a->w1_off, err));
+    RI__TRY(ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, x, k->ce), k->ce, k->ce, &a->b1_off, err));
+  }
   RI__TRY(ri__cu_fuse_add_dw_taps(st, d, k->ce, k->ce, &a->wd_off, err));
   RI__TRY(ri__cu_fuse_add_float(st, ri__cu_fuse_bias(st, d, k->ce), k->ce, k->ce, &a->bd_off, err));
   if (p < 0) return RI_OK;
@@ -158,18 +170,18 @@ static int find_proj(const cu_state *st, const int *uses, const int *reader, int
   return p;
 }
 
-/* Tries to fuse depthwise node d with the expansion before it, for expansions of at most max_cin input
- * channels and depthwise outputs of at least min_out values per image. */
-static ri_status try_pair(cu_state *st, const int *uses, const int *reader, int d, int max_cin,
-                          int64_t min_out, int proj, ri__err *err) {
+/* The depthwise node d as the kernel takes it (the pattern above), with an output of at least min_out
+ * values per image: 1 and its geometry and activation in *ka (n, ih, iw, oh, ow, ce, stride, pads,
+ * act[1]), else 0. */
+static int dw_args(const cu_state *st, int d, int64_t min_out, ri__cu_expdw_args *ka) {
   const ri__graph *g = st->g;
   const ri__conv_params *pd = ri__cu_fuse_conv(st, d, 1);
-  if (!pd) return RI_OK;
+  if (!pd) return 0;
   const ri__node *nd = &g->nodes[d];
   int ev = nd->inputs[0], dv = nd->outputs[0];
   if (ev < 0 || dv < 0 || !ri__cu_fuse_is_half_nhwc(st, ev) || !ri__cu_fuse_is_half_nhwc(st, dv) ||
-      uses[ev] != 1)
-    return RI_OK;
+      g->values[dv].producer != d)
+    return 0;
   const ri__shape *es = &g->values[ev].shape, *ds = &g->values[dv].shape;
   int64_t ce = es->dims[1], ih = es->dims[2], iw = es->dims[3], pads[4];
   ri__conv_resolve_pads(pd, ih, iw, pads);
@@ -180,43 +192,105 @@ static ri_status try_pair(cu_state *st, const int *uses, const int *reader, int 
       ds->dims[0] != es->dims[0] || ds->dims[1] != ce || pads[0] > 2 || pads[1] > 2 || !wdv->data ||
       wdv->dtype != RI_DTYPE_FLOAT32 || wdv->nbytes != (size_t)(ce * 9) * sizeof(float) ||
       (pd->has_bias && !ri__cu_fuse_bias(st, d, ce)))
-    return RI_OK;
+    return 0;
+  if (ds->dims[1] * ds->dims[2] * ds->dims[3] < min_out) return 0;
+  if (ce > 65536 || es->dims[0] > INT32_MAX || ih > INT32_MAX || iw > INT32_MAX || ds->dims[2] > INT32_MAX ||
+      ds->dims[3] > INT32_MAX)
+    return 0;
+  memset(ka, 0, sizeof *ka);
+  ka->n = (int)es->dims[0], ka->ih = (int)ih, ka->iw = (int)iw, ka->oh = (int)ds->dims[2],
+  ka->ow = (int)ds->dims[3];
+  ka->ce = (int)ce;
+  ka->stride = (int)pd->win.stride[0];
+  ka->pad_t = (int)pads[0], ka->pad_l = (int)pads[1];
+  ka->act[1] = (int)nd->act, ka->act_a[1] = nd->act_a, ka->act_b[1] = nd->act_b;
+  return 1;
+}
+
+/* Makes node f the fused node of arguments k (the expansion x, -1 none; the depthwise d; the projection p,
+ * -1 none, with pco its output), reading value in_v: uploads the weights, places the output, skips d
+ * (unless it is f) and p. */
+static ri_status install(cu_state *st, int f, int in_v, int x, int d, int p, const expdw_aux *k,
+                         const cu_conv_out *pco, ri__err *err) {
+  const ri__node *nd = &st->g->nodes[d];
+  int dv = nd->outputs[0];
+  /* Safety of writing the output (dv, or P's output at its birth, the Add's with the residual fusion) at
+   * f's place: it moves to the relocation area when the plan does not allow it. D (when not f) and P,
+   * skipped once fused, are left out of the window. */
+  int out = p >= 0 ? pco->out_v : dv, res = p >= 0 ? pco->res_v : -1;
+  expdw_aux *a = ri__malloc(sizeof *a);
+  if (!a) return RI__OOM(err);
+  *a = *k;
+  a->out_v = out, a->res_v = res;
+  ri_status s = upload(st, x, d, p, a, err);
+  if (s != RI_OK) {
+    ri__free(a);
+    return s;
+  }
+  RI__TRY(ri__cu_fuse_place_output(st, f, in_v, out, res, d != f ? d : -1, p, err));
+  const char *skipped = x >= 0 ? "fused_into_expdw" : "fused_into_dwproj";
+  cu_node *cf = &st->nodes[f];
+  ri__free(cf->aux);
+  cf->aux = a;
+  cf->impl = &k_expdw;
+  cf->access = expdw_access;
+  cf->name = x >= 0 ? "expdw_f16" : "dwproj_f16";
+  /* co states what the node now writes, for the later fusions' safety checks (cuda_fuse.c window_clear);
+   * no other fusion redirects it (they look for the producer of the value they redirect, which is D, or P
+   * with the projection; co.out_v is P's output then, never dv). */
+  cf->fusable = 1;
+  if (p >= 0) {
+    cf->co = *pco;
+    st->nodes[p].fusable = 0;
+    st->nodes[p].skip = 1;
+    st->nodes[p].name = skipped;
+  } else {
+    cf->co.out_v = dv, cf->co.res_v = -1;
+    cf->co.act = (int)nd->act, cf->co.act_a = nd->act_a, cf->co.act_b = nd->act_b;
+    cf->co.y_off = 0, cf->co.ldy = k->a.ce, cf->co.img_stride = 0, cf->co.out_f32 = 0;
+  }
+  if (d != f) {
+    st->nodes[d].skip = 1;
+    st->nodes[d].name = skipped;
+  }
+  return RI_OK;
+}
+
+/* Tries to fuse depthwise node d with the expansion before it, for expansions of at most max_cin input
+ * channels and depthwise outputs of at least min_out values per image. */
+static ri_status try_pair(cu_state *st, const int *uses, const int *reader, int d, int max_cin,
+                          int64_t min_out, int proj, ri__err *err) {
+  const ri__graph *g = st->g;
+  expdw_aux k;
+  memset(&k, 0, sizeof k);
+  ri__cu_expdw_args *ka = &k.a;
+  if (!dw_args(st, d, min_out, ka)) return RI_OK;
+  int ev = g->nodes[d].inputs[0];
+  if (uses[ev] != 1) return RI_OK;
   /* The expansion: D's input's producer, a dense tensor-core 1x1 convolution writing ev itself. */
   int x = g->values[ev].producer;
   const ri__conv_params *px = ri__cu_fuse_conv(st, x, 0);
   if (!px || x >= d || g->nodes[x].outputs[0] != ev || !ri__cu_fuse_is_pointwise(st, x, px)) return RI_OK;
   const cu_conv_out co = st->nodes[x].co;
   int xv = g->nodes[x].inputs[0];
+  const int64_t ce = ka->ce;
   const ri__shape *ws = &g->values[ri__cu_in(st, x, 1)].shape;
   if (co.out_v != ev || co.res_v >= 0 || co.out_f32 || co.y_off != 0 || co.ldy != ce || co.img_stride != 0 ||
       !ri__cu_fuse_is_half_nhwc(st, xv) || ws->dims[0] != ce ||
       (px->has_bias && !ri__cu_fuse_bias(st, x, ce)))
     return RI_OK;
   int64_t cin = ws->dims[1];
-  if (ds->dims[1] * ds->dims[2] * ds->dims[3] < min_out) return RI_OK;
   if (g->values[xv].shape.dims[1] != cin || cin % 8 != 0 || cin > max_cin || cin > RI__CU_EXPDW_MAX_CIN)
     return RI_OK;
   /* One K segment (32-deep steps), as the kernel sums. */
   int seg = ri__cu_conv_default_seg(st, x);
   if (seg != 0 && seg < (cin + 31) / 32) return RI_OK;
-  if (ce > 65536 || es->dims[0] > INT32_MAX || ih > INT32_MAX || iw > INT32_MAX || ds->dims[2] > INT32_MAX ||
-      ds->dims[3] > INT32_MAX)
-    return RI_OK;
-  expdw_aux k;
-  memset(&k, 0, sizeof k);
-  ri__cu_expdw_args *ka = &k.a;
-  ka->n = (int)es->dims[0], ka->ih = (int)ih, ka->iw = (int)iw, ka->oh = (int)ds->dims[2],
-  ka->ow = (int)ds->dims[3];
-  ka->cin = (int)cin, ka->ce = (int)ce;
+  ka->cin = (int)cin;
   ka->k1p = (int)((cin + 15) / 16 * 16);
-  ka->stride = (int)pd->win.stride[0];
-  ka->pad_t = (int)pads[0], ka->pad_l = (int)pads[1];
   ka->zstep = cin % 32 != 0 && cin % 32 <= 16; /* the tiled kernel's all-zero k16 step */
   /* The expansion's activation as its epilogue applies it (co: the node's own, the output being its own). */
   ka->act[0] = co.act, ka->act_a[0] = co.act_a, ka->act_b[0] = co.act_b;
-  ka->act[1] = (int)nd->act, ka->act_a[1] = nd->act_a, ka->act_b[1] = nd->act_b;
   if (!ri__cu_expdw_supported(ka)) return RI_OK;
-  if (g->values[dv].producer != d) return RI_OK;
   /* The projection too, where one follows that the kernel takes; else the pair alone. */
   cu_conv_out pco;
   memset(&pco, 0, sizeof pco);
@@ -229,47 +303,34 @@ static ri_status try_pair(cu_state *st, const int *uses, const int *reader, int 
       p = -1;
     }
   }
-  /* Safety of writing the output (dv, or P's output at its birth, the Add's with the residual fusion) at
-   * X's place: it moves to the relocation area when the plan does not allow it. D and P, skipped once fused,
-   * are left out of the window. */
-  int out = p >= 0 ? pco.out_v : dv, res = p >= 0 ? pco.res_v : -1;
-  expdw_aux *a = ri__malloc(sizeof *a);
-  if (!a) return RI__OOM(err);
-  *a = k;
-  a->out_v = out, a->res_v = res;
-  ri_status s = upload(st, x, d, p, a, err);
-  if (s != RI_OK) {
-    ri__free(a);
-    return s;
-  }
-  RI__TRY(ri__cu_fuse_place_output(st, x, xv, out, res, d, p, err));
-  cu_node *cf = &st->nodes[x];
-  ri__free(cf->aux);
-  cf->aux = a;
-  cf->impl = &k_expdw;
-  cf->access = expdw_access;
-  cf->name = "expdw_f16";
-  /* co states what the node now writes, for the later fusions' safety checks (cuda_fuse.c window_clear);
-   * no other fusion redirects it (they look for the producer of the value they redirect, which is D). */
-  cf->fusable = 1;
-  if (p >= 0) {
-    cf->co = pco;
-    st->nodes[p].fusable = 0;
-    st->nodes[p].skip = 1;
-    st->nodes[p].name = "fused_into_expdw";
-  } else {
-    cf->co.out_v = dv, cf->co.res_v = -1;
-    cf->co.act = (int)nd->act, cf->co.act_a = nd->act_a, cf->co.act_b = nd->act_b;
-    cf->co.y_off = 0, cf->co.ldy = ce, cf->co.img_stride = 0, cf->co.out_f32 = 0;
-  }
-  st->nodes[d].skip = 1;
-  st->nodes[d].name = "fused_into_expdw";
-  return RI_OK;
+  return install(st, x, xv, x, d, p, &k, &pco, err);
+}
+
+/* Tries to fuse depthwise node d, whose input no expansion before it is fused with, and the projection
+ * after it (find_proj), for depthwise convolutions of at most max_ce channels and outputs of at least
+ * min_out values per image: the kernel without the expansion (noexp), run at d's place. */
+static ri_status try_dwproj(cu_state *st, const int *uses, const int *reader, int d, int max_ce,
+                            int64_t min_out, ri__err *err) {
+  const ri__graph *g = st->g;
+  expdw_aux k;
+  memset(&k, 0, sizeof k);
+  ri__cu_expdw_args *ka = &k.a;
+  if (!dw_args(st, d, min_out, ka) || ka->ce > max_ce) return RI_OK;
+  ka->noexp = 1, ka->cin = ka->ce; /* k1p, zstep, act[0]: 0 */
+  cu_conv_out pco;
+  memset(&pco, 0, sizeof pco);
+  int p = find_proj(st, uses, reader, d, d, ka->ce, &pco);
+  if (p < 0) return RI_OK;
+  ka->cout = (int)g->values[ri__cu_in(st, p, 1)].shape.dims[0];
+  ka->act[2] = pco.act, ka->act_a[2] = pco.act_a, ka->act_b[2] = pco.act_b;
+  if (!ri__cu_expdw_supported(ka)) return RI_OK;
+  return install(st, d, g->nodes[d].inputs[0], -1, d, p, &k, &pco, err);
 }
 
 ri_status ri__cu_fuse_expdw(cu_state *st, const int *uses, const int *reader, ri__err *err) {
-  const char *penv = getenv("RI_CUDA_EXPDW_PROJ");
+  const char *penv = getenv("RI_CUDA_EXPDW_PROJ"), *denv = getenv("RI_CUDA_EXPDW_DWP");
   int proj = !(penv && strcmp(penv, "0") == 0);
+  int dwp = proj && !(denv && strcmp(denv, "0") == 0); /* the form without expansion needs the projection */
   const char *env = getenv("RI_CUDA_EXPDW");
   int max_cin;
   int64_t min_out = 0;
@@ -280,7 +341,11 @@ ri_status ri__cu_fuse_expdw(cu_state *st, const int *uses, const int *reader, ri
   else
     max_cin = st->cfg.max_batch > 1 ? EXPDW_AUTO_MAX_CIN : 0, min_out = EXPDW_AUTO_MIN_OUT;
   if (!st->fp16 || max_cin <= 0) return RI_OK;
-  for (int d = 0; d < st->g->n_nodes; d++)
+  for (int d = 0; d < st->g->n_nodes; d++) {
     RI__TRY(try_pair(st, uses, reader, d, max_cin, min_out, proj, err));
+    /* the depthwise convolution not fused with an expansion: with its projection alone (max_cin the
+     * default rule's, or the kernel's limit, on its ce) */
+    if (dwp && !st->nodes[d].skip) RI__TRY(try_dwproj(st, uses, reader, d, max_cin, min_out, err));
+  }
   return RI_OK;
 }
