@@ -28,13 +28,22 @@
  * pointwise kernel's form 0 where it applies, which must agree. A case the kernel refuses
  * (ri__cu_expdw_supported) is skipped (SKIP line), not failed: the kernel takes the projection in steps.
  *
+ * Without the expansion (noexp: the depthwise convolution reads x; w1, b1 NULL): 40 cases over ce 16, 32,
+ * 48, 64, strides 1 and 2, the pads, sizes and batches above, the depthwise activations, signed zeros, no
+ * projection and cout 8 .. 32 with no residual, one of its own and one in place, activation none and clip;
+ * then SSD MobileNet v2's first block (150x150x32, stride 1, projection to 16) and MobileNet v2's (112x112),
+ * and two 38x38 ones (a residual; stride 2). The reference is the unfused depthwise kernel on x, then the
+ * projection as above. Refusals: cin != ce, k1p or zstep set, an expansion activation, ce 80 and 24, noexp
+ * 2, cout 40, wd or w2 NULL; valid arguments with w1 and b1 NULL must run.
+ *
  * With a models directory, engines too: SSD MobileNet v2 and MobileNet v2 (make_models.py) in fp16 at
  * builder level 0 (untuned: the unfused convolutions on the kernels above, not on cuBLASLt or wgmma, whose
- * sums differ), maximum batch 4, built with RI_CUDA_EXPDW=0, unset, all, and unset with RI_CUDA_EXPDW_PROJ=0:
- * the fused engines must hold fused nodes (expdw_f16; fused_into_expdw: as many depthwise nodes plus the
- * projections fused, some when the kernel takes SSD block 1's, none with RI_CUDA_EXPDW_PROJ=0; nothing with
- * RI_CUDA_EXPDW=0) and give the unfused engine's outputs bit for bit at batches 1 and 3, eagerly, captured
- * into a CUDA graph and replayed.
+ * sums differ), maximum batch 4, built with RI_CUDA_EXPDW=0, unset, all, unset with RI_CUDA_EXPDW_PROJ=0 and
+ * unset with RI_CUDA_EXPDW_DWP=0: the fused engines must hold fused nodes (expdw_f16; fused_into_expdw: as
+ * many depthwise nodes plus the projections fused, some when the kernel takes SSD block 1's, none with
+ * RI_CUDA_EXPDW_PROJ=0; dwproj_f16 and fused_into_dwproj: exactly one each, the first block, when unset,
+ * none with RI_CUDA_EXPDW_DWP=0 or RI_CUDA_EXPDW_PROJ=0; nothing with RI_CUDA_EXPDW=0) and give the unfused
+ * engine's outputs bit for bit at batches 1 and 3, eagerly, captured into a CUDA graph and replayed.
  *
  *   test_cuda_expdw [MODELS_DIR]   one PASS/FAIL line per check, then "N passed, M failed"; exit 1 on failure
  *   RI_TEST_EXPDW=quick            the kernel cases below 40x40 pixels only (for compute-sanitizer) */
@@ -58,10 +67,12 @@
 #define GUARD 64 /* halves after an output that must stay poison */
 
 /* cout > 0: with the projection (activation act2); res: 0 no residual, 1 a residual of its own, 2 the
- * residual in place (res == y, element for element). */
+ * residual in place (res == y, element for element). noexp: no expansion (cin == ce, act0 unused): the
+ * depthwise convolution reads x. */
 typedef struct {
   int n, ih, iw, cin, ce, s, pt, pl, pb, pr, act0, act1, zeros;
   int cout, res, act2;
+  int noexp;
 } xcase;
 
 /* Host and device data of one case. Logical weights: w1 [ce][cin], wd [9][ce] (tap-major, half values),
@@ -140,11 +151,12 @@ static cudaError_t upload(void **d, const void *src, size_t bytes) {
 static void expdw_args(const xcase *t, const xdata *b, int n, ri__cu_expdw_args *a) {
   memset(a, 0, sizeof *a);
   a->n = n, a->ih = t->ih, a->iw = t->iw, a->oh = b->oh, a->ow = b->ow;
-  a->cin = t->cin, a->ce = t->ce, a->k1p = b->k1p;
+  a->cin = t->cin, a->ce = t->ce, a->k1p = t->noexp ? 0 : b->k1p;
   a->stride = t->s, a->pad_t = t->pt, a->pad_l = t->pl;
-  a->zstep = t->cin % 32 != 0 && t->cin % 32 <= 16;
-  a->act[0] = t->act0, a->act[1] = t->act1, a->act[2] = t->cout ? t->act2 : 0;
-  a->act_a[0] = a->act_a[1] = 0.f, a->act_b[0] = a->act_b[1] = 6.f;
+  a->zstep = !t->noexp && t->cin % 32 != 0 && t->cin % 32 <= 16;
+  a->act[0] = t->noexp ? 0 : t->act0, a->act[1] = t->act1, a->act[2] = t->cout ? t->act2 : 0;
+  a->act_a[0] = a->act_a[1] = 0.f, a->act_b[0] = t->noexp ? 0.f : 6.f, a->act_b[1] = 6.f;
+  a->noexp = t->noexp;
   if (t->cout) a->act_a[2] = 0.f, a->act_b[2] = 6.f;
   a->cout = t->cout;
 }
@@ -189,6 +201,7 @@ static cudaError_t run_fused(const xcase *t, xdata *b, int first, int n, uint16_
   ri__cu_expdw_args a;
   expdw_args(t, b, n, &a);
   ri__cu_expdw_weights w = {b->dw1f, b->db1, b->dwdf, b->dbd, b->dw2, b->db2};
+  if (t->noexp) w.w1 = NULL, w.b1 = NULL; /* unused (expdw.h) */
   const void *res = NULL;
   if (t->cout && t->res == 1) res = (const char *)b->dres + per_y * (size_t)first * 2;
   if (t->cout && t->res == 2) { /* in place: the residual is y's own contents */
@@ -225,9 +238,13 @@ static long first_diff(const uint16_t *a, const uint16_t *b, size_t n, size_t *c
 
 static void test_case(const xcase *t) {
   char name[320];
-  int np = snprintf(name, sizeof name,
-                    "expdw n=%d %dx%d cin=%d ce=%d s=%d pads=%d,%d,%d,%d act=%d,%d zeros=%d", t->n, t->ih,
-                    t->iw, t->cin, t->ce, t->s, t->pt, t->pl, t->pb, t->pr, t->act0, t->act1, t->zeros);
+  int np =
+      t->noexp
+          ? snprintf(name, sizeof name, "expdw noexp n=%d %dx%d ce=%d s=%d pads=%d,%d,%d,%d act=%d zeros=%d",
+                     t->n, t->ih, t->iw, t->ce, t->s, t->pt, t->pl, t->pb, t->pr, t->act1, t->zeros)
+          : snprintf(name, sizeof name,
+                     "expdw n=%d %dx%d cin=%d ce=%d s=%d pads=%d,%d,%d,%d act=%d,%d zeros=%d", t->n, t->ih,
+                     t->iw, t->cin, t->ce, t->s, t->pt, t->pl, t->pb, t->pr, t->act0, t->act1, t->zeros);
   if (t->cout && np > 0 && (size_t)np < sizeof name)
     snprintf(name + np, sizeof name - (size_t)np, " proj cout=%d res=%s act=%d", t->cout,
              t->res == 2 ? "in-place"
@@ -281,7 +298,7 @@ static void test_case(const xcase *t) {
   ri__cu_expdw_args xa;
   expdw_args(t, &b, t->n, &xa);
   if (!ri__cu_expdw_supported(&xa)) {
-    if (t->cout) { /* the projection is not the kernel's yet (expdw.h: cout up to RI__CU_EXPDW_MAX_COUT) */
+    if (t->cout && !t->noexp) { /* the projection is not the kernel's yet (expdw.h: cout up to 32) */
       printf("SKIP %s: ri__cu_expdw_supported refuses this projection\n", name);
       g_proj_skipped++;
     } else {
@@ -289,40 +306,45 @@ static void test_case(const xcase *t) {
     }
     goto done;
   }
-  /* The unfused expansion: the tiled kernel with one K segment, then the pointwise kernel's forms. */
-  ri__cu_convgemm_args pa;
-  pw_args(t, &pa);
-  CK(cudaMemset(b.de, 0xff, b.ne * 2));
-  CK(ri__cu_convgemm(0, &pa, b.dx, b.dw1g, b.db1, NULL, b.de, NULL));
-  CK(cudaDeviceSynchronize());
-  CK(cudaMemcpy(e1, b.de, b.ne * 2, cudaMemcpyDeviceToHost));
+  /* The unfused expansion: the tiled kernel with one K segment, then the pointwise kernel's forms (none
+   * with noexp: the depthwise convolution reads x). */
   char pw_note[160] = "pointwise kernel n/a";
-  if (ri__cu_pwconv_supported(&pa)) {
-    int forms[2] = {0, ri__cu_pwconv_default_variant()};
-    for (int f = 0; f < (forms[1] != 0 ? 2 : 1); f++) {
-      size_t cnt;
-      CK(cudaMemset(b.de, 0xff, b.ne * 2));
-      CK(ri__cu_pwconv_v(0, &pa, forms[f], b.dx, b.dw1g, b.db1, NULL, b.de));
-      CK(cudaDeviceSynchronize());
-      CK(cudaMemcpy(e2, b.de, b.ne * 2, cudaMemcpyDeviceToHost));
-      long fd = first_diff(e1, e2, b.ne, &cnt);
-      if (fd >= 0) {
-        result(
-            0,
-            "%s: the pointwise kernel's form %d differs from the tiled kernel in %zu expanded halves (first: "
-            "pixel %ld channel %ld, 0x%04x vs 0x%04x)",
-            name, forms[f], cnt, fd / t->ce, fd % t->ce, e2[fd], e1[fd]);
-        goto done;
+  if (t->noexp) {
+    snprintf(pw_note, sizeof pw_note, "no expansion");
+  } else {
+    ri__cu_convgemm_args pa;
+    pw_args(t, &pa);
+    CK(cudaMemset(b.de, 0xff, b.ne * 2));
+    CK(ri__cu_convgemm(0, &pa, b.dx, b.dw1g, b.db1, NULL, b.de, NULL));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(e1, b.de, b.ne * 2, cudaMemcpyDeviceToHost));
+    if (ri__cu_pwconv_supported(&pa)) {
+      int forms[2] = {0, ri__cu_pwconv_default_variant()};
+      for (int f = 0; f < (forms[1] != 0 ? 2 : 1); f++) {
+        size_t cnt;
+        CK(cudaMemset(b.de, 0xff, b.ne * 2));
+        CK(ri__cu_pwconv_v(0, &pa, forms[f], b.dx, b.dw1g, b.db1, NULL, b.de));
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(e2, b.de, b.ne * 2, cudaMemcpyDeviceToHost));
+        long fd = first_diff(e1, e2, b.ne, &cnt);
+        if (fd >= 0) {
+          result(0,
+                 "%s: the pointwise kernel's form %d differs from the tiled kernel in %zu expanded halves "
+                 "(first: "
+                 "pixel %ld channel %ld, 0x%04x vs 0x%04x)",
+                 name, forms[f], cnt, fd / t->ce, fd % t->ce, e2[fd], e1[fd]);
+          goto done;
+        }
       }
+      snprintf(pw_note, sizeof pw_note, "pointwise forms 0 and %d agree with the tiled kernel", forms[1]);
+      CK(cudaMemcpy(b.de, e1, b.ne * 2, cudaMemcpyHostToDevice));
     }
-    snprintf(pw_note, sizeof pw_note, "pointwise forms 0 and %d agree with the tiled kernel", forms[1]);
-    CK(cudaMemcpy(b.de, e1, b.ne * 2, cudaMemcpyHostToDevice));
   }
-  /* The unfused depthwise convolution on the tiled kernel's expansion. */
+  /* The unfused depthwise convolution on the tiled kernel's expansion (on x with noexp). */
   ri__cu_dwconv_args da;
   dw_args(t, &b, &da);
   CK(cudaMemset(b.dy, 0xff, (b.nd + GUARD) * 2));
-  CK(ri__cu_dwconv(0, RI_DTYPE_FLOAT16, &da, b.de, b.dwdh, b.dbd, b.dy));
+  CK(ri__cu_dwconv(0, RI_DTYPE_FLOAT16, &da, t->noexp ? b.dx : b.de, b.dwdh, b.dbd, b.dy));
   CK(cudaDeviceSynchronize());
   CK(cudaMemcpy(yu, b.dy, b.nd * 2, cudaMemcpyDeviceToHost));
   if (t->cout) {
@@ -418,14 +440,14 @@ static void test_refusals(void) {
     result(0, "%s: cudaMalloc", name);
     goto done;
   }
-  xcase t = {1, 9, 9, 24, 96, 1, 1, 1, 1, 1, 2, 2, 0, 0, 0, 0};
+  xcase t = {1, 9, 9, 24, 96, 1, 1, 1, 1, 1, 2, 2, 0, 0, 0, 0, 0};
   xdata b;
   memset(&b, 0, sizeof b);
   b.oh = b.ow = 9, b.k1p = 32;
   ri__cu_expdw_args a, c;
   expdw_args(&t, &b, 1, &a);
   ri__cu_expdw_weights w = {w1, fl, fl, fl, w1, fl};
-  const char *what[12];
+  const char *what[24];
   int nw = 0;
   if (!ri__cu_expdw_supported(&a)) what[nw++] = "valid arguments refused";
   c = a, c.cin = 12, c.k1p = 16; /* not a multiple of 8 */
@@ -452,6 +474,45 @@ static void test_refusals(void) {
   if (ri__cu_expdw(0, &a, (char *)x + 8, &w, NULL, y) != cudaErrorInvalidValue ||
       ri__cu_expdw(0, &a, x, &w, NULL, (char *)y + 8) != cudaErrorInvalidValue)
     what[nw++] = "misaligned x or y taken";
+  /* Without the expansion: valid arguments (w1 and b1 NULL) run; ill-formed ones are refused. */
+  ri__cu_expdw_args na = a;
+  na.cin = na.ce = 32, na.k1p = 0, na.zstep = 0, na.act[0] = 0, na.act_a[0] = na.act_b[0] = 0.f;
+  na.noexp = 1, na.cout = 16, na.act[2] = 0;
+  ri__cu_expdw_weights nw0 = {NULL, NULL, fl, fl, w1, fl};
+  if (!ri__cu_expdw_supported(&na) || ri__cu_expdw(0, &na, x, &nw0, NULL, y) != cudaSuccess ||
+      cudaDeviceSynchronize() != cudaSuccess)
+    what[nw++] = "valid arguments without the expansion (w1, b1 NULL) refused or failed";
+  c = na, c.cin = 16; /* x's channels must be ce */
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp with cin 16 != ce 32 taken";
+  c = na, c.k1p = 32;
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp with k1p 32 taken";
+  c = na, c.zstep = 1;
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp with zstep 1 taken";
+  c = na, c.act[0] = RI__CU_EXPDW_ACT_CLIP, c.act_b[0] = 6.f;
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp with an expansion activation taken";
+  c = na, c.cin = c.ce = 80; /* above RI__CU_EXPDW_MAX_CIN */
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp with ce 80 taken";
+  c = na, c.cin = c.ce = 24; /* not a multiple of 16 */
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp with ce 24 taken";
+  c = na, c.noexp = 2;
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp 2 taken";
+  c = na, c.cout = 40; /* above the projection's 32 */
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp with cout 40 taken";
+  ri__cu_expdw_weights nw1 = nw0;
+  nw1.wd = NULL;
+  if (ri__cu_expdw(0, &na, x, &nw1, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp with wd NULL taken";
+  nw1 = nw0, nw1.w2 = NULL;
+  if (ri__cu_expdw(0, &na, x, &nw1, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "noexp with w2 NULL taken";
   if (cudaDeviceSynchronize() != cudaSuccess || cudaGetLastError() != cudaSuccess)
     what[nw++] = "an error after the refusals";
   bad = nw;
@@ -476,15 +537,19 @@ static int count_str(const char *s, const char *pat) {
 typedef struct {
   ri_engine_t *e;
   ri_context_t *c;
-  int fused, skipped;
+  int fused, skipped;         /* expdw_f16 nodes; fused_into_expdw nodes */
+  int dwp_fused, dwp_skipped; /* dwproj_f16 nodes (no expansion); fused_into_dwproj nodes */
 } eng;
 
-/* The engines' settings: RI_CUDA_EXPDW (NULL: unset) and whether RI_CUDA_EXPDW_PROJ=0. */
-#define ENG_N 4
-static const char *const g_exp[ENG_N] = {"0", NULL, "all", NULL};
-static const int g_noproj[ENG_N] = {0, 0, 0, 1};
+/* The engines' settings: RI_CUDA_EXPDW (NULL: unset), whether RI_CUDA_EXPDW_PROJ=0, whether
+ * RI_CUDA_EXPDW_DWP=0. */
+#define ENG_N 5
+static const char *const g_exp[ENG_N] = {"0", NULL, "all", NULL, NULL};
+static const int g_noproj[ENG_N] = {0, 0, 0, 1, 0};
+static const int g_nodwp[ENG_N] = {0, 0, 0, 0, 1};
 static const char *const g_label[ENG_N] = {"RI_CUDA_EXPDW=0", "RI_CUDA_EXPDW unset", "RI_CUDA_EXPDW=all",
-                                           "RI_CUDA_EXPDW unset RI_CUDA_EXPDW_PROJ=0"};
+                                           "RI_CUDA_EXPDW unset RI_CUDA_EXPDW_PROJ=0",
+                                           "RI_CUDA_EXPDW unset RI_CUDA_EXPDW_DWP=0"};
 
 /* Builds model at path in fp16, builder level 0, maximum batch ENG_MB, with setting k, and counts its fused
  * nodes (skipped: the depthwise nodes and projections fused into them). */
@@ -499,9 +564,14 @@ static int build_eng(const char *path, const char *model, int k, eng *g) {
     setenv("RI_CUDA_EXPDW_PROJ", "0", 1);
   else
     unsetenv("RI_CUDA_EXPDW_PROJ");
+  if (g_nodwp[k])
+    setenv("RI_CUDA_EXPDW_DWP", "0", 1);
+  else
+    unsetenv("RI_CUDA_EXPDW_DWP");
   ri_status s = gpu_build(path, "cuda", RI_PRECISION_FP16, ENG_MB, &g->e, msg, sizeof msg);
   unsetenv("RI_CUDA_EXPDW");
   unsetenv("RI_CUDA_EXPDW_PROJ");
+  unsetenv("RI_CUDA_EXPDW_DWP");
   if (s != RI_OK) {
     result(0, "%s %s: build: %s", model, g_label[k], msg);
     return 0;
@@ -513,6 +583,8 @@ static int build_eng(const char *path, const char *model, int k, eng *g) {
   }
   g->fused = count_str(json, "\"expdw_f16\"");
   g->skipped = count_str(json, "\"fused_into_expdw\"");
+  g->dwp_fused = count_str(json, "\"dwproj_f16\"");
+  g->dwp_skipped = count_str(json, "\"fused_into_dwproj\"");
   if (ri_context_create(g->e, &g->c) != RI_OK) {
     result(0, "%s %s: context: %s", model, g_label[k], ri_engine_last_error(g->e));
     return 0;
@@ -528,6 +600,17 @@ static int kernel_takes_proj(void) {
   a.n = ENG_MB, a.ih = a.iw = 150, a.oh = a.ow = 75, a.cin = 16, a.ce = 96, a.k1p = 16, a.stride = 2;
   a.pad_t = a.pad_l = 0, a.zstep = 1, a.act[0] = a.act[1] = RI__CU_EXPDW_ACT_CLIP, a.act_b[0] = 6.f;
   a.act_b[1] = 6.f, a.cout = 24;
+  return ri__cu_expdw_supported(&a);
+}
+
+/* 1 when the kernel takes the form without the expansion on the first block of SSD MobileNet v2 (and of
+ * MobileNet v2, 112x112) at the engines' batch: depthwise 3x3 over 150x150x32, stride 1, clip(0, 6), then
+ * the linear projection to 16 channels. */
+static int kernel_takes_dwp(void) {
+  ri__cu_expdw_args a;
+  memset(&a, 0, sizeof a);
+  a.n = ENG_MB, a.ih = a.iw = a.oh = a.ow = 150, a.cin = a.ce = 32, a.stride = 1, a.pad_t = a.pad_l = 1;
+  a.act[1] = RI__CU_EXPDW_ACT_CLIP, a.act_b[1] = 6.f, a.cout = 16, a.noexp = 1;
   return ri__cu_expdw_supported(&a);
 }
 
@@ -564,8 +647,9 @@ static void test_engine(const char *dir, const char *model) {
   size_t in_b[ENG_IO] = {0}, out_b[ENG_IO] = {0};
   int n_in = 0, n_out = 0;
   if (!ok) goto done;
-  result(g[0].fused == 0 && g[0].skipped == 0,
-         "%s RI_CUDA_EXPDW=0: %d fused nodes, %d skipped (none expected)", model, g[0].fused, g[0].skipped);
+  result(g[0].fused == 0 && g[0].skipped == 0 && g[0].dwp_fused == 0 && g[0].dwp_skipped == 0,
+         "%s RI_CUDA_EXPDW=0: %d + %d fused nodes, %d + %d skipped (none expected)", model, g[0].fused,
+         g[0].dwp_fused, g[0].skipped, g[0].dwp_skipped);
   /* skipped = one depthwise node per fused node, plus the projections fused with it */
   const int takes = kernel_takes_proj(), p1 = g[1].skipped - g[1].fused, p2 = g[2].skipped - g[2].fused;
   result(g[1].fused > 0 && p1 >= 0 && p1 <= g[1].fused && (!takes || p1 > 0),
@@ -575,10 +659,29 @@ static void test_engine(const char *dir, const char *model) {
   result(g[2].fused >= g[1].fused && p2 >= p1 && p2 <= g[2].fused && (!takes || p2 > 0),
          "%s RI_CUDA_EXPDW=all: %d fused nodes expdw_f16, %d nodes fused_into_expdw (%d projections)", model,
          g[2].fused, g[2].skipped, p2);
-  result(g[3].fused == g[1].fused && g[3].skipped == g[3].fused,
+  result(g[3].fused == g[1].fused && g[3].skipped == g[3].fused && g[3].dwp_fused == 0 &&
+             g[3].dwp_skipped == 0,
          "%s RI_CUDA_EXPDW_PROJ=0: %d fused nodes expdw_f16 (as unset: %d), %d depthwise nodes "
-         "fused_into_expdw, no projection",
-         model, g[3].fused, g[1].fused, g[3].skipped);
+         "fused_into_expdw, no projection, %d dwproj_f16 (none expected)",
+         model, g[3].fused, g[1].fused, g[3].skipped, g[3].dwp_fused);
+  /* Without the expansion: the first block (depthwise over the stem's output, then its projection) by
+   * default and with all, each one dwproj_f16 node and one projection fused_into_dwproj; none with
+   * RI_CUDA_EXPDW_DWP=0, which leaves the expansion pairs as they are. */
+  const int tdwp = kernel_takes_dwp();
+  result(
+      tdwp && g[1].dwp_fused == 1 && g[1].dwp_skipped == 1,
+      "%s RI_CUDA_EXPDW unset: %d dwproj_f16 nodes, %d fused_into_dwproj (1 and 1 expected: the first block; "
+      "the kernel %s it)",
+      model, g[1].dwp_fused, g[1].dwp_skipped, tdwp ? "takes" : "refuses");
+  result(g[2].dwp_fused >= g[1].dwp_fused && g[2].dwp_skipped == g[2].dwp_fused,
+         "%s RI_CUDA_EXPDW=all: %d dwproj_f16 nodes, %d fused_into_dwproj", model, g[2].dwp_fused,
+         g[2].dwp_skipped);
+  result(
+      g[4].dwp_fused == 0 && g[4].dwp_skipped == 0 && g[4].fused == g[1].fused &&
+          g[4].skipped == g[1].skipped,
+      "%s RI_CUDA_EXPDW_DWP=0: %d dwproj_f16 nodes (none expected), %d expdw_f16 and %d fused_into_expdw (as "
+      "unset: %d, %d)",
+      model, g[4].dwp_fused, g[4].fused, g[4].skipped, g[1].fused, g[1].skipped);
   n_in = ri_engine_num_inputs(g[0].e), n_out = ri_engine_num_outputs(g[0].e);
   if (n_in > ENG_IO || n_out > ENG_IO) {
     result(0, "%s: more than %d inputs or outputs", model, ENG_IO);
@@ -658,19 +761,20 @@ int main(int argc, char **argv) {
       for (int ei = 0; ei < 4; ei++)
         for (int s = 1; s <= 2; s++, idx++) {
           const int *pd = pads[(idx + rep) % 6], *sz = sizes[(idx * 3 + rep) % 7];
-          xcase t = {1 + idx % 3, sz[0], sz[1],   cins[ci],      ces[ei],         s, pd[0], pd[1],
-                     pd[2],       pd[3], idx % 3, (idx / 3) % 3, (idx + rep) % 2, 0, 0,     0};
+          xcase t = {1 + idx % 3, sz[0],   sz[1],         cins[ci],        ces[ei], s, pd[0], pd[1], pd[2],
+                     pd[3],       idx % 3, (idx / 3) % 3, (idx + rep) % 2, 0,       0, 0,     0};
           if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
           test_case(&t);
         }
   /* The SSD MobileNet v2 blocks of the fusion (300x300 input, TF "SAME" pads), clip(0, 6) on both. */
   static const xcase ssd[] = {
-      {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0}, /* expanded_conv_1 */
-      {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0},  /* expanded_conv_2 */
-      {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 0, 0, 0},  /* expanded_conv_3 */
-      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0},  /* expanded_conv_4, _5 */
-      {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0},  /* expanded_conv_6 */
-      {3, 19, 19, 64, 384, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0},  /* expanded_conv_7 .. _10 (RI_CUDA_EXPDW=all) */
+      {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0, 0}, /* expanded_conv_1 */
+      {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0, 0},  /* expanded_conv_2 */
+      {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 0, 0, 0, 0},  /* expanded_conv_3 */
+      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0, 0},  /* expanded_conv_4, _5 */
+      {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0, 0},  /* expanded_conv_6 */
+      {3, 19, 19, 64, 384, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0,
+       0}, /* expanded_conv_7 .. _10 (RI_CUDA_EXPDW=all) */
   };
   for (size_t i = 0; i < sizeof ssd / sizeof ssd[0]; i++)
     if (!g_quick || (ssd[i].ih <= 40 && ssd[i].iw <= 40)) test_case(&ssd[i]);
@@ -696,20 +800,58 @@ int main(int argc, char **argv) {
                (i / 2) % 2,
                couts[i % 5],
                (i / 5) % 3,
-               2 * ((i / 15) % 2)};
+               2 * ((i / 15) % 2),
+               0};
     if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
     test_case(&t);
   }
   static const xcase ssdp[] = {
-      {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 24, 0, 0}, /* expanded_conv_1 */
-      {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 24, 1, 0},  /* expanded_conv_2 (residual) */
-      {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 32, 0, 0},  /* expanded_conv_3 */
-      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 32, 1, 0},  /* expanded_conv_4, _5 (residual) */
-      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 0, 32, 2, 0},  /* the same, the residual in place */
-      {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 64, 0, 0},  /* expanded_conv_6 */
+      {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 24, 0, 0, 0}, /* expanded_conv_1 */
+      {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 24, 1, 0, 0},  /* expanded_conv_2 (residual) */
+      {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 32, 0, 0, 0},  /* expanded_conv_3 */
+      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 32, 1, 0, 0},  /* expanded_conv_4, _5 (residual) */
+      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 0, 32, 2, 0, 0},  /* the same, the residual in place */
+      {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 64, 0, 0, 0},  /* expanded_conv_6 */
   };
   for (size_t i = 0; i < sizeof ssdp / sizeof ssdp[0]; i++)
     if (!g_quick || (ssdp[i].ih <= 40 && ssdp[i].iw <= 40)) test_case(&ssdp[i]);
+  /* Without the expansion (noexp): every ce 16, 32, 48, 64 over strides, pads, sizes, batches, the
+   * depthwise activations and signed zeros, with no projection and with cout 8 .. 32, no residual, one of
+   * its own and one in place, activation none and clip; then SSD MobileNet v2's first block (150x150x32,
+   * stride 1, clip(0, 6), linear projection to 16) and MobileNet v2's (112x112, symmetric pads). */
+  static const int nces[4] = {16, 32, 48, 64}, ncouts[5] = {0, 8, 16, 24, 32};
+  for (int i = 0; i < 40; i++) {
+    const int *pd = pads[(i + 2) % 6], *sz = sizes[(i * 5 + 2) % 7];
+    const int ce = nces[i % 4], cout = ncouts[(i / 2) % 5];
+    xcase t = {1 + i % 3,
+               sz[0],
+               sz[1],
+               ce,
+               ce,
+               1 + (i / 4) % 2,
+               pd[0],
+               pd[1],
+               pd[2],
+               pd[3],
+               0,
+               (i / 3) % 3,
+               (i / 5) % 2,
+               cout,
+               cout ? (i / 7) % 3 : 0,
+               cout ? 2 * ((i / 11) % 2) : 0,
+               1};
+    if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
+    test_case(&t);
+  }
+  static const xcase ssdn[] = {
+      {2, 150, 150, 32, 32, 1, 1, 1, 1, 1, 0, 2, 0, 16, 0, 0, 1}, /* expanded_conv (SSD, TF "SAME") */
+      {2, 150, 150, 32, 32, 1, 1, 1, 1, 1, 0, 2, 1, 16, 0, 0, 1}, /* the same with signed zeros */
+      {3, 112, 112, 32, 32, 1, 1, 1, 1, 1, 0, 2, 0, 16, 0, 0, 1}, /* MobileNet v2's */
+      {2, 38, 38, 32, 32, 1, 1, 1, 1, 1, 0, 2, 1, 32, 1, 0, 1},   /* a residual, quick-sized */
+      {2, 38, 38, 32, 32, 2, 0, 0, 1, 1, 0, 2, 0, 16, 0, 2, 1},   /* stride 2, clip on the projection */
+  };
+  for (size_t i = 0; i < sizeof ssdn / sizeof ssdn[0]; i++)
+    if (!g_quick || (ssdn[i].ih <= 40 && ssdn[i].iw <= 40)) test_case(&ssdn[i]);
   if (g_proj_skipped) printf("SKIP %d projection cases: refused by the kernel (expdw.h)\n", g_proj_skipped);
   result(
       g_nz_cases > 0,
