@@ -7,8 +7,11 @@
  * With --proj, SSD MobileNet v2's blocks 1 .. 5 with their projections instead (cout 24, 24, 32, 32, 32;
  * blocks 2, 4 and 5 with the residual): the unfused time adds the fastest projection form (the tiled kernel
  * or a pointwise form, with the residual), the fused kernel runs with cout set, and the projection's output
- * must be bit-identical; a block the kernel refuses is skipped (SKIP line).
- *   bench_expdw [--batch N] [--reps N] [--proj]     (defaults: 256, 20, no projection) */
+ * must be bit-identical; a block the kernel refuses is skipped (SKIP line). --proj also runs the first block
+ * (expanded_conv: no expansion, depthwise 3x3 over 150x150x32, stride 1, projection to 16): the fastest
+ * depthwise variant + the fastest projection form against the kernel's form without the expansion
+ * (noexp); --dwp runs that block alone.
+ *   bench_expdw [--batch N] [--reps N] [--proj | --dwp]     (defaults: 256, 20, no projection) */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +30,19 @@ typedef struct {
   const char *name;
   int hw, cin, ce, stride;
   int cout, res; /* --proj: the projection's channels, 1 with a residual */
+  int noexp;     /* no expansion (cin == ce): the depthwise convolution reads x */
 } shape;
 
 static const shape g_shapes[] = {
-    {"expanded_conv_1", 150, 16, 96, 2, 0, 0}, {"expanded_conv_2", 75, 24, 144, 1, 0, 0},
-    {"expanded_conv_3", 75, 24, 144, 2, 0, 0}, {"expanded_conv_4", 38, 32, 192, 1, 0, 0},
-    {"expanded_conv_6", 38, 32, 192, 2, 0, 0}, {"expanded_conv_7", 19, 64, 384, 1, 0, 0},
+    {"expanded_conv_1", 150, 16, 96, 2, 0, 0, 0}, {"expanded_conv_2", 75, 24, 144, 1, 0, 0, 0},
+    {"expanded_conv_3", 75, 24, 144, 2, 0, 0, 0}, {"expanded_conv_4", 38, 32, 192, 1, 0, 0, 0},
+    {"expanded_conv_6", 38, 32, 192, 2, 0, 0, 0}, {"expanded_conv_7", 19, 64, 384, 1, 0, 0, 0},
 };
 
 static const shape g_proj_shapes[] = {
-    {"expanded_conv_1", 150, 16, 96, 2, 24, 0}, {"expanded_conv_2", 75, 24, 144, 1, 24, 1},
-    {"expanded_conv_3", 75, 24, 144, 2, 32, 0}, {"expanded_conv_4", 38, 32, 192, 1, 32, 1},
-    {"expanded_conv_5", 38, 32, 192, 1, 32, 1},
+    {"expanded_conv", 150, 32, 32, 1, 16, 0, 1},   {"expanded_conv_1", 150, 16, 96, 2, 24, 0, 0},
+    {"expanded_conv_2", 75, 24, 144, 1, 24, 1, 0}, {"expanded_conv_3", 75, 24, 144, 2, 32, 0, 0},
+    {"expanded_conv_4", 38, 32, 192, 1, 32, 1, 0}, {"expanded_conv_5", 38, 32, 192, 1, 32, 1, 0},
 };
 
 typedef struct {
@@ -48,6 +52,7 @@ typedef struct {
   ri__cu_expdw_weights fw;
   int variant;
   void *x, *w1, *w1p, *e, *wdh, *y, *y2, *w2, *res, *p;
+  const void *din; /* the depthwise input: e, or x without the expansion */
   float *b1, *bd, *wdf, *b2;
   size_t ybytes, pbytes; /* D's bytes; the projection's output bytes (0 without) */
 } ctx_t;
@@ -64,7 +69,7 @@ static cudaError_t run_pw(void *c) {
 }
 static cudaError_t run_dw(void *c) {
   ctx_t *t = c;
-  return ri__cu_dwconv_v(0, RI_DTYPE_FLOAT16, &t->da, t->variant, t->e, t->wdh, t->bd, t->y);
+  return ri__cu_dwconv_v(0, RI_DTYPE_FLOAT16, &t->da, t->variant, t->din, t->wdh, t->bd, t->y);
 }
 static cudaError_t run_pj(void *c) {
   ctx_t *t = c;
@@ -113,7 +118,8 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
       upload((void **)&t.b1, hb1, ce * 4) || upload((void **)&t.bd, hbd, ce * 4) ||
       upload((void **)&t.wdf, hwdf, (size_t)9 * ce * 4))
     return 1;
-  CKB(cudaMalloc(&t.e, en * 2));
+  if (!sh->noexp) CKB(cudaMalloc(&t.e, en * 2));
+  t.din = sh->noexp ? t.x : t.e;
   CKB(cudaMalloc(&t.y, t.ybytes));
   CKB(cudaMalloc(&t.y2, t.ybytes));
   const int cout = sh->cout;
@@ -150,6 +156,10 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
   f->pad_t = f->pad_l = 1, f->zstep = cin % 32 != 0 && cin % 32 <= 16;
   f->act[0] = f->act[1] = RI__ACT_CLIP, f->act_a[0] = f->act_a[1] = 0.f, f->act_b[0] = f->act_b[1] = 6.f;
   t.fw.w1 = t.w1p, t.fw.b1 = t.b1, t.fw.wd = t.wdf, t.fw.bd = t.bd;
+  if (sh->noexp) { /* nothing of the expansion (expdw.h) */
+    f->noexp = 1, f->k1p = 0, f->zstep = 0, f->act[0] = RI__ACT_NONE, f->act_b[0] = 0.f;
+    t.fw.w1 = NULL, t.fw.b1 = NULL;
+  }
   ri__cu_convgemm_args *q = &t.qa; /* the projection: linear, the residual in its epilogue */
   q->n = batch, q->ih = q->iw = q->oh = q->ow = oh, q->c = q->k = q->ldw = ce, q->m_out = cout;
   q->kh = q->kw = q->sh = q->sw = q->dh = q->dw = 1;
@@ -170,7 +180,8 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
   int bpw = -1, bdw = 0, bpj = -1;
   if (gpu_time_it(run_copy, &t, reps, &ms)) return 1;
   const double copy_bps = 2.0 * t.ybytes / (ms * 1e-3);
-  for (int v = -1; v < RI__CU_PW_VARIANTS; v++) {
+  if (sh->noexp) best_pw = 0.0;
+  for (int v = -1; v < RI__CU_PW_VARIANTS && !sh->noexp; v++) {
     t.variant = v;
     if (run_pw(&t) != cudaSuccess) { /* a form that does not take the shape (e.g. more than 160 channels) */
       (void)cudaGetLastError();
@@ -199,7 +210,7 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
   }
   /* the reference: the fastest forms (all give the same bits) */
   t.variant = bpw;
-  CKB(run_pw(&t));
+  if (!sh->noexp) CKB(run_pw(&t));
   t.variant = bdw;
   CKB(run_dw(&t));
   if (cout) {
@@ -221,7 +232,12 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
       }
   const double floor_ms = (xn * 2.0 + obytes + (sh->res && cout ? t.pbytes : 0)) / copy_bps * 1e3;
   const double unfused = best_pw + best_dw + best_pj;
-  if (cout)
+  if (sh->noexp)
+    printf("%-16s b%d  no expansion      dw %7.1f us (variant %d)  proj %7.1f us (form %d%s)"
+           "  unfused %7.1f us  fused+proj %7.1f us  x%.2f  floor %6.1f us\n",
+           sh->name, batch, best_dw * 1e3, bdw, best_pj * 1e3, bpj, sh->res ? ", residual" : "",
+           unfused * 1e3, fused * 1e3, unfused / fused, floor_ms * 1e3);
+  else if (cout)
     printf("%-16s b%d  expand %7.1f us (form %d)  dw %7.1f us (variant %d)  proj %7.1f us (form %d%s)"
            "  unfused %7.1f us  fused+proj %7.1f us  x%.2f  floor %6.1f us\n",
            sh->name, batch, best_pw * 1e3, bpw, best_dw * 1e3, bdw, best_pj * 1e3, bpj,
@@ -247,7 +263,7 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
 }
 
 int main(int argc, char **argv) {
-  int batch = 256, reps = 20, proj = 0;
+  int batch = 256, reps = 20, proj = 0, dwp = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
       batch = atoi(argv[++i]);
@@ -255,8 +271,10 @@ int main(int argc, char **argv) {
       reps = atoi(argv[++i]);
     else if (strcmp(argv[i], "--proj") == 0)
       proj = 1;
+    else if (strcmp(argv[i], "--dwp") == 0)
+      proj = dwp = 1;
     else {
-      fprintf(stderr, "usage: %s [--batch N] [--reps N] [--proj]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--batch N] [--reps N] [--proj | --dwp]\n", argv[0]);
       return 2;
     }
   }
@@ -270,8 +288,9 @@ int main(int argc, char **argv) {
          batch, reps, proj ? ", with the projections" : "");
   int fails = 0;
   const shape *shapes = proj ? g_proj_shapes : g_shapes;
-  const size_t nsh =
-      proj ? sizeof g_proj_shapes / sizeof g_proj_shapes[0] : sizeof g_shapes / sizeof g_shapes[0];
+  const size_t nsh = dwp    ? 1 /* g_proj_shapes[0]: expanded_conv */
+                     : proj ? sizeof g_proj_shapes / sizeof g_proj_shapes[0]
+                            : sizeof g_shapes / sizeof g_shapes[0];
   for (size_t si = 0; si < nsh; si++)
     if (bench_shape(&shapes[si], batch, reps, &fails)) return 1;
   printf("bench_expdw: %s\n", fails ? "FAILED" : "fused output bit-identical to the unfused kernels'");
