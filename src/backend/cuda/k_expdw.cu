@@ -145,9 +145,11 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
   {
     const __half *xi = x + (int64_t)b * p.ih * p.iw * cin;
     if (NX) { /* the halo pixels' ce channels, 8 bytes at a time (the pitch is 8 mod 16 bytes) */
-      const int c4 = ce / 4;
-      for (int q = tid; q < G::HP * c4; q += THREADS) {
-        const int r = q / c4, k = q - r * c4;
+      const int c4 = ce / 4, dr = THREADS / c4, dk = THREADS - dr * c4; /* c4 at most 16 */
+      int r = tid / c4, k = tid - r * c4; /* chunk q = r * c4 + k, q += THREADS without a division */
+      for (; r < G::HP; r += dr, k += dk) {
+        if (k >= c4) k -= c4, r++;
+        if (r >= G::HP) break;
         const int hy = r / G::HW, hx = r - hy * G::HW;
         const int iy = iy0 + hy, ix = ix0 + hx;
         const bool in = (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw;
