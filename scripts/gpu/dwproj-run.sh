@@ -11,7 +11,7 @@
 #   bench.log     tests/gpu/bench_expdw --dwp at batch 256: the first block's fastest depthwise variant +
 #                 fastest projection form against the fused kernel, bit identity
 #   ab.log, ab.jsonl  scripts/gpu/ab-bench.sh fp16, AB_SETTINGS (default 'off=RI_CUDA_EXPDW_DWP:0 on='),
-#                 batches AB_BATCHES (default 1,64,256), AB_ROUNDS (default 1) rounds, with the per-node
+#                 batches AB_BATCHES (default 1,64,256), AB_ROUNDS (default 2) rounds, with the per-node
 #                 profile (RI_BENCH_TOP=200)
 #   summary.txt   step lines, test verdicts, memcheck's summary, the bench and A/B result lines, then from the
 #                 batch-256 profiles ("b256 ROUND SETTING: " lines): the profile's total, the group lines of
@@ -21,9 +21,10 @@
 # Environment: DWPROJ_STEPS (default build,test,memcheck,ops,bench,ab), DWPROJ_MODELS (default
 # "ssd_mobilenet_v2 ssd_mobilenet_v2_nhwc mobilenet_v2"), OUT, ab-bench.sh's AB_* variables, the step limits
 # T_EXPDWTEST, T_MEMCHECK, T_OPS, T_INV, T_BENCH, T_ABALL (the whole A/B), T_AB (each A/B run).
-# Expected (not yet run): build ~110 s, test ~40 s, memcheck (quick cases) 40-120 s, ops + invariance 2 x
-# 30-60 s, bench ~15 s, A/B 2 runs of ~30-60 s: about 6 minutes. Should it run past the call's limit, split
-# it over two calls on the same warm machine (the second build is incremental, the models are reused):
+# Expected (not yet run; expdw-run.sh's steps took build 108 s, test 2 s, ops / invariance 3 s each, bench 4 s,
+# A/B 6 runs 33 s on the H200): build ~110 s, test ~10 s, memcheck (quick cases) 40-150 s, ops + invariance
+# ~10 s, bench ~5 s, A/B 4 runs ~25 s: 3-5 minutes. Should it run past the call's limit, split it over two
+# calls on the same warm machine (the second build is incremental, the models are reused):
 #   run (carry [".deps"], timeout_s 600): DWPROJ_STEPS=build,test,memcheck,ops bash scripts/gpu/dwproj-run.sh
 #   run (carry [".deps"], timeout_s 600): DWPROJ_STEPS=build,bench,ab bash scripts/gpu/dwproj-run.sh
 set -uo pipefail
@@ -64,7 +65,7 @@ test_verdicts
 if dp_has ab; then
   step ab "${T_ABALL:-300}" "$OUT/ab.log" env \
     AB_SETTINGS="${AB_SETTINGS:-off=RI_CUDA_EXPDW_DWP:0 on=}" AB_PREC=fp16 \
-    AB_BATCHES="${AB_BATCHES:-1,64,256}" AB_ROUNDS="${AB_ROUNDS:-1}" AB_PROFILE="${AB_PROFILE:-1}" \
+    AB_BATCHES="${AB_BATCHES:-1,64,256}" AB_ROUNDS="${AB_ROUNDS:-2}" AB_PROFILE="${AB_PROFILE:-1}" \
     RI_BENCH_TOP="${RI_BENCH_TOP:-200}" OUT="$OUT" BUILD="$BUILD" MODELS="$MODELS" \
     bash "$ROOT/scripts/gpu/ab-bench.sh"
   # The batch-256 profiles: the fused node's group and the first block's depthwise and projection nodes.
