@@ -34,9 +34,8 @@
  * without the expansion), before the node the memory plan gives V's birth to (D, P or the Add). V stays in
  * its block only when no node that still runs between X and that node reads or writes a value whose block
  * overlaps it and neither X's input (D's) nor the residual overlaps it (the plan may hand the input's block,
- * free after X, to V);
- * otherwise V moves to the relocation area, which the memory re-plan after fusion (cuda_memplan.c, told by
- * the access hook what the fused node reads and writes) undoes.
+ * free after X, to V); otherwise V moves to the relocation area, which the memory re-plan after fusion
+ * (cuda_memplan.c, told by the access hook what the fused node reads and writes) undoes.
  *
  * The kernel reads its own copy of the weights, prepared here in its layout; the original convolutions'
  * uploads stay in the constant blob unused.
