@@ -227,6 +227,18 @@ test_verdicts() {
   } >>"$SUMMARY"
 }
 
+# ab_profile_lines REGEX: from $OUT/ab.log (ab-bench.sh with AB_PROFILE=1), the batch-256 profiles' total
+# lines and the lines matching REGEX (an awk regular expression), each prefixed "b256 ROUND SETTING: ", into
+# the summary.
+ab_profile_lines() {
+  awk -v re="$1" '
+    /^== round/ { run = $3 " " $4; prof = 0; next }
+    /^# per-node profile at batch/ { prof = ($NF == 256); next }
+    /^fp(16|32) +batch/ { prof = 0; next }
+    prof && (/^# profile:/ || $0 ~ re) { print "b256 " run ": " $0 }
+  ' "$OUT/ab.log" >>"$SUMMARY"
+}
+
 # Scripts that source this file append to the summary (several may run in one device call, whose $OUT starts
 # empty); run directly, this script starts it afresh.
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi

@@ -70,13 +70,7 @@ if dp_has ab; then
     RI_BENCH_TOP="${RI_BENCH_TOP:-200}" OUT="$OUT" BUILD="$BUILD" MODELS="$MODELS" \
     bash "$ROOT/scripts/gpu/ab-bench.sh"
   # The batch-256 profiles: the fused node's group and the first block's depthwise and projection nodes.
-  awk '
-    /^== round/ { run = $3 " " $4; prof = 0; next }
-    /^# per-node profile at batch/ { prof = ($NF == 256); next }
-    /^fp(16|32) +batch/ { prof = 0; next }
-    prof && (/^# profile:/ || /dwproj_f16|fused_into_dwproj/ ||
-             /expanded_conv\/(depthwise|project)\/Conv2D/) { print "b256 " run ": " $0 }
-  ' "$OUT/ab.log" >>"$SUMMARY"
+  ab_profile_lines 'dwproj_f16|fused_into_dwproj|expanded_conv/(depthwise|project)/Conv2D'
 fi
 cat "$SUMMARY"
 [ "$FAILED" -eq 0 ]

@@ -79,13 +79,7 @@ if xd_has ab; then
     bash "$ROOT/scripts/gpu/ab-bench.sh"
   # The batch-256 profiles: per setting and round, the implementation groups of the expansions and depthwise
   # convolutions, and the early blocks' expand / depthwise nodes.
-  awk '
-    /^== round/ { run = $3 " " $4; prof = 0; next }
-    /^# per-node profile at batch/ { prof = ($NF == 256); next }
-    /^fp(16|32) +batch/ { prof = 0; next }
-    prof && (/^# profile:/ || /expdw_f16|fused_into_expdw/ ||
-             /expanded_conv_([1-9]|10)\/(expand|depthwise)\/Conv2D/) { print "b256 " run ": " $0 }
-  ' "$OUT/ab.log" >>"$SUMMARY"
+  ab_profile_lines 'expdw_f16|fused_into_expdw|expanded_conv_([1-9]|10)/(expand|depthwise)/Conv2D'
 fi
 cat "$SUMMARY"
 [ "$FAILED" -eq 0 ]
