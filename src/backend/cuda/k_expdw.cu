@@ -130,7 +130,7 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
   __half *Ws = Xs + (NX ? G::HPE : G::ROWS) * xp;       /* !NX: [ce][LDK] */
   __half *Es = Ws + (NX ? 0 : p.ce * G::LDK);           /* !NX: [ROWS][EPS] */
   float *B1 = (float *)(Es + (NX ? 0 : G::ROWS * EPS)); /* !NX: [ce] */
-  float *BD = B1 + (NX ? 0 : p.ce), *WD = BD + p.ce;    /* [ce], [9][ce] */
+  float *BD = B1 + (NX ? 0 : p.ce), *WD = BD + p.ce;    /* [ce], [ce / 16][9][16] */
   __half *W2s = (__half *)(WD + 9 * p.ce);              /* NTP: [NTP * 8][ce + 8] */
   __half *Ds = W2s + NTP * 8 * (p.ce + 8);              /* NTP: [TP][DPS] */
   float *B2 = (float *)(Ds + TP * DPS);                 /* NTP: [NTP * 8] */
@@ -144,44 +144,73 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
   /* 1. copies: the halo (zeros outside the image, past cin and past the halo), weights, biases */
   {
     const __half *xi = x + (int64_t)b * p.ih * p.iw * cin;
+    /* The halo copies step (pixel r = hy * HW + hx, chunk k) by THREADS chunks at a time without a division
+     * per copy, and address x in 32 bits (an offset inside the image is below 2^31, ri__cu_expdw_supported;
+     * outside it the unsigned wrap-around is never used). */
     if (NX) { /* the halo pixels' ce channels, 8 bytes at a time (the pitch is 8 mod 16 bytes) */
-      const int c4 = ce / 4, dr = THREADS / c4, dk = THREADS - dr * c4; /* c4 at most 16 */
-      int r = tid / c4, k = tid - r * c4; /* chunk q = r * c4 + k, q += THREADS without a division */
-      for (; r < G::HP; r += dr, k += dk) {
-        if (k >= c4) k -= c4, r++;
-        if (r >= G::HP) break;
-        const int hy = r / G::HW, hx = r - hy * G::HW;
-        const int iy = iy0 + hy, ix = ix0 + hx;
-        const bool in = (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw;
-        cp8(Xs + r * xp + k * 4, in ? xi + ((int64_t)iy * p.iw + ix) * cin + k * 4 : x, in ? 8 : 0);
+      /* thread (r, k) copies chunk k of pixels r, r + dr, ...: dr = THREADS / c4 pixels per pass (c4 at most
+       * 16; with c4 = 12 the last 4 threads copy nothing) */
+      const int c4 = ce / 4, dr = THREADS / c4, dy = dr / G::HW, dx = dr - dy * G::HW;
+      int r = tid / c4;
+      const int k = tid - r * c4;
+      if (r < dr) {
+        int hy = r / G::HW, hx = r - hy * G::HW;
+        const __half *xk = xi + k * 4;
+        __half *dk = Xs + k * 4;
+        for (; r < G::HP; r += dr) {
+          const int iy = iy0 + hy, ix = ix0 + hx;
+          const bool in = (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw;
+          const unsigned off = ((unsigned)iy * (unsigned)p.iw + (unsigned)ix) * (unsigned)cin;
+          cp8(dk + r * xp, xk + (in ? off : 0u), in ? 8 : 0); /* outside: 0 bytes read, zeros written */
+          hy += dy, hx += dx;
+          if (hx >= G::HW) hx -= G::HW, hy++;
+        }
       }
     } else {
-      for (int q = tid; q < G::ROWS * G::KC; q += THREADS) {
-        const int r = q / G::KC, k = q - r * G::KC;
-        const int hy = r / G::HW, hx = r - hy * G::HW;
+      constexpr int KC = G::KC, NQ = G::ROWS * KC, DR = THREADS / KC, DK = THREADS % KC;
+      constexpr int DY = DR / G::HW, DX = DR % G::HW;
+      int r = tid / KC, k = tid % KC, hy = r / G::HW, hx = r - hy * G::HW;
+#pragma unroll
+      for (int q0 = 0; q0 < NQ; q0 += THREADS) {
+        if (q0 + THREADS > NQ && q0 + tid >= NQ) break;
         const int iy = iy0 + hy, ix = ix0 + hx;
         const bool in =
             r < G::HP && (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw && k * 8 < cin;
-        cp16(Xs + r * G::LDK + k * 8, in ? xi + ((int64_t)iy * p.iw + ix) * cin + k * 8 : x, in ? 16 : 0);
+        const unsigned off =
+            ((unsigned)iy * (unsigned)p.iw + (unsigned)ix) * (unsigned)cin + (unsigned)k * 8u;
+        cp16(Xs + r * G::LDK + k * 8, xi + (in ? off : 0u), in ? 16 : 0);
+        r += DR, k += DK, hy += DY, hx += DX;
+        if (DK != 0 && k >= KC) k -= KC, r++, hx++;
+        if (hx >= G::HW) hx -= G::HW, hy++;
       }
+      /* w1's rows are k1p = KS * 16 halves: chunk q of w1 is chunk k of row r */
       for (int q = tid; q < ce * G::KC; q += THREADS) {
         const int r = q / G::KC, k = q - r * G::KC;
-        cp16(Ws + r * G::LDK + k * 8, w1 + (int64_t)r * p.k1p + k * 8, 16);
+        cp16(Ws + r * G::LDK + k * 8, w1 + q * 8, 16);
       }
     }
-    /* b1 (not with NX), bd and the 9 rows of wd */
-    const int fchunks = ce / 4, a0 = NX ? 1 : 0; /* 16-byte chunks of a [ce] float array */
-    for (int q = tid; q < fchunks * (11 - a0); q += THREADS) {
-      const int a = q / fchunks + a0, k = q - (a - a0) * fchunks;
-      const float *src = a == 0 ? b1 + k * 4 : a == 1 ? bd + k * 4 : wd + (a - 2) * ce + k * 4;
-      cp16(B1 + (a - a0) * ce + k * 4, src, 16);
+    /* b1 (not with NX), bd, then wd chunk-major: WD[c][t][i] = wd[t][16 c + i] for chunk c, tap t (the 9
+     * taps of a chunk 64 bytes apart: immediate offsets from one address in step 3) */
+    {
+      const int nb = NX ? ce / 4 : ce / 2; /* 16-byte chunks of b1 and bd */
+      for (int q = tid; q < nb + 9 * ce / 4; q += THREADS) {
+        const float *src;
+        if (q < nb) {
+          src = !NX && q < ce / 4 ? b1 + q * 4 : bd + (q - (NX ? 0 : ce / 4)) * 4;
+        } else {
+          const int w = q - nb, c = w / 36, t = (w - c * 36) >> 2; /* 36 chunks per chunk of channels */
+          src = wd + t * ce + c * 16 + (w & 3) * 4;
+        }
+        cp16(B1 + q * 4, src, 16);
+      }
     }
-    if (NTP) { /* the projection's rows (zeros past cout) and bias */
-      const int rc = ce / 8;
-      for (int q = tid; q < NTP * 8 * rc; q += THREADS) {
-        const int r = q / rc, k = q - r * rc;
+    if (NTP) { /* the projection's rows (zeros past cout) and bias; row r = q % (NTP * 8), chunk q / (NTP * 8)
+                */
+      constexpr int NR = NTP > 0 ? NTP * 8 : 1;
+      for (int q = tid; q < ce / 8 * NR; q += THREADS) {
+        const int r = q % NR, k = q / NR;
         const bool in = r < p.cout;
-        cp16(W2s + r * (ce + 8) + k * 8, in ? w2 + (int64_t)r * ce + k * 8 : w2, in ? 16 : 0);
+        cp16(W2s + r * (ce + 8) + k * 8, in ? w2 + r * ce + k * 8 : w2, in ? 16 : 0);
       }
       for (int q = tid; q < NTP * 8; q += THREADS)
         B2[q] = q < p.cout ? b2[q] : 0.f;
@@ -232,6 +261,10 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
     for (int j = 0; j < NTP; j++)
       pacc[i][j][0] = pacc[i][j][1] = pacc[i][j][2] = pacc[i][j][3] = 0.f;
 
+  /* the expansion's per-thread bases: its ldmatrix rows of the halo and its stores to E (m16 tile i of
+   * the warp: + i * NW * 16 rows, compile-time offsets) */
+  const __half *xa = Xs + (warp * 16 + (lane & 15)) * G::LDK + (lane >> 4) * 8;
+  __half *ea = Es + (warp * 16 + g8) * EPS + t4 * 2;
   cp_wait<0>();
   __syncthreads();
 
@@ -256,8 +289,7 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
 #pragma unroll
         for (int ks = 0; ks < KS; ks++) {
           unsigned af[4];
-          ldsm_x4(af[0], af[1], af[2], af[3],
-                  Xs + (mt * 16 + (lane & 15)) * G::LDK + ks * 16 + (lane >> 4) * 8);
+          ldsm_x4(af[0], af[1], af[2], af[3], xa + i * NW * 16 * G::LDK + ks * 16);
           mma16816(acc[0], af, bf[ks][0], bf[ks][1]);
           mma16816(acc[1], af, bf[ks][2], bf[ks][3]);
         }
@@ -279,7 +311,7 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
               hv = __floats2half2_rn(exp_act(clampf, lo, hi, acc[j][2 * h] + bj.x),
                                      exp_act(clampf, lo, hi, acc[j][2 * h + 1] + bj.y));
             if (!((inside >> (2 * i + h)) & 1u)) hv = __floats2half2_rn(0.f, 0.f);
-            *(__half2 *)(Es + (mt * 16 + g8 + h * 8) * EPS + j * 8 + t4 * 2) = hv;
+            *(__half2 *)(ea + (i * NW * 16 + h * 8) * EPS + j * 8) = hv;
           }
         }
       }
@@ -290,10 +322,11 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
     if (nq > 0 && nr > 0) {
       const int e = c0 + 2 * cp;
       const __half2 *ec = eb + (NX ? c0 / 2 : 0); /* NX: the chunk's channels of the halo pixels */
+      const float *wc = WD + c0 * 9 + 2 * cp;     /* the chunk's taps (chunk-major, see the copy) */
       float2 wf[9];
 #pragma unroll
       for (int t = 0; t < 9; t++)
-        wf[t] = *(const float2 *)(WD + t * ce + e);
+        wf[t] = *(const float2 *)(wc + t * 16);
       const float2 bv = *(const float2 *)(BD + e);
       float2 acc[RY][RX];
 #pragma unroll
