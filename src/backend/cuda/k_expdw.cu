@@ -66,6 +66,16 @@ __device__ __forceinline__ void cp8(void *dst, const void *src, int src_bytes) {
                "r"(src_bytes));
 }
 
+/* ldmatrix x4 and a 4-byte store at a shared-memory address (smem_u32's). */
+__device__ __forceinline__ void ldsm_x4_at(unsigned *r, unsigned a) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+__device__ __forceinline__ void sts_b32(unsigned a, __half2 v) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a), "r"(*(const unsigned *)&v) : "memory");
+}
+
 template <int S, int KS, int RX, int RY> struct geo {
   static constexpr int TX = 4 * RX, TY = NW * RY;                    /* output tile */
   static constexpr int HW = (TX - 1) * S + 3, HH = (TY - 1) * S + 3; /* halo */
@@ -113,9 +123,10 @@ __device__ __forceinline__ float dw_act(int act, float a, float b, float v) {
 }
 
 /* NTP: 0, or the projection's n8 tiles (cout rounded up to NTP * 8; see the launcher). NX: no expansion
- * (KS 1, unused). */
-template <int S, int KS, int RX, int RY, int NTP, bool NX>
-__global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
+ * (KS 1, unused). CE: 0, or p.ce as a compile-time constant (NX only: the halo pitch, the copies' trip counts
+ * and the chunk loop then fixed; see dispatch). */
+template <int S, int KS, int RX, int RY, int NTP, bool NX, int CE>
+__global__ void __launch_bounds__(THREADS, NTP == 0 || (S == 2 && NTP == 2) ? 3 : 2)
     expdw_kernel(ri__cu_expdw_args p, const __half *__restrict__ x, const __half *__restrict__ w1,
                  const float *__restrict__ b1, const float *__restrict__ wd, const float *__restrict__ bd,
                  const __half *__restrict__ w2, const float *__restrict__ b2, const __half2 *res,
@@ -125,20 +136,21 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
   constexpr int PMT = NTP ? TP / 16 / NW : 0; /* the projection's m16 tiles per warp */
   static_assert(!NTP || TP % (16 * NW) == 0, "whole m16 tiles per warp");
   extern __shared__ __align__(16) unsigned char smem[];
-  const int xp = NX ? p.ce + XPAD : G::LDK;             /* halves per halo pixel */
+  static_assert(CE == 0 || (NX && CE % 16 == 0), "a compile-time ce only without the expansion");
+  const int ce = CE ? CE : p.ce, cin = CE ? CE : p.cin; /* NX: cin == ce */
+  const int xp = NX ? ce + XPAD : G::LDK;               /* halves per halo pixel */
   __half *Xs = (__half *)smem;                          /* [ROWS][LDK]; NX: [HPE][ce + XPAD] */
   __half *Ws = Xs + (NX ? G::HPE : G::ROWS) * xp;       /* !NX: [ce][LDK] */
-  __half *Es = Ws + (NX ? 0 : p.ce * G::LDK);           /* !NX: [ROWS][EPS] */
+  __half *Es = Ws + (NX ? 0 : ce * G::LDK);             /* !NX: [ROWS][EPS] */
   float *B1 = (float *)(Es + (NX ? 0 : G::ROWS * EPS)); /* !NX: [ce] */
-  float *BD = B1 + (NX ? 0 : p.ce), *WD = BD + p.ce;    /* [ce], [ce / 16][9][16] */
-  __half *W2s = (__half *)(WD + 9 * p.ce);              /* NTP: [NTP * 8][ce + 8] */
-  __half *Ds = W2s + NTP * 8 * (p.ce + 8);              /* NTP: [TP][DPS] */
+  float *BD = B1 + (NX ? 0 : ce), *WD = BD + ce;        /* [ce], [ce / 16][9][16] */
+  __half *W2s = (__half *)(WD + 9 * ce);                /* NTP: [NTP * 8][ce + 8] */
+  __half *Ds = W2s + NTP * 8 * (ce + 8);                /* NTP: [TP][DPS] */
   float *B2 = (float *)(Ds + TP * DPS);                 /* NTP: [NTP * 8] */
   ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
   ri_cu_pdl_trigger();
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int tx = blockIdx.x, ty = blockIdx.y, b = blockIdx.z;
-  const int ce = p.ce, cin = p.cin;
   const int iy0 = ty * G::TY * S - p.pad_t, ix0 = tx * G::TX * S - p.pad_l;
 
   /* 1. copies: the halo (zeros outside the image, past cin and past the halo), weights, biases */
@@ -263,8 +275,9 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
 
   /* the expansion's per-thread bases: its ldmatrix rows of the halo and its stores to E (m16 tile i of
    * the warp: + i * NW * 16 rows, compile-time offsets) */
-  const __half *xa = Xs + (warp * 16 + (lane & 15)) * G::LDK + (lane >> 4) * 8;
-  __half *ea = Es + (warp * 16 + g8) * EPS + t4 * 2;
+  unsigned xa = smem_u32(Xs + (warp * 16 + (lane & 15)) * G::LDK + (lane >> 4) * 8);
+  unsigned ea = smem_u32(Es + (warp * 16 + g8) * EPS + t4 * 2);
+  asm("" : "+r"(xa), "+r"(ea)); /* opaque: kept in registers, not recomputed from tid in every chunk */
   cp_wait<0>();
   __syncthreads();
 
@@ -289,7 +302,7 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
 #pragma unroll
         for (int ks = 0; ks < KS; ks++) {
           unsigned af[4];
-          ldsm_x4(af[0], af[1], af[2], af[3], xa + i * NW * 16 * G::LDK + ks * 16);
+          ldsm_x4_at(af, xa + (i * NW * 16 * G::LDK + ks * 16) * 2);
           mma16816(acc[0], af, bf[ks][0], bf[ks][1]);
           mma16816(acc[1], af, bf[ks][2], bf[ks][3]);
         }
@@ -311,7 +324,7 @@ __global__ void __launch_bounds__(THREADS, NTP ? 2 : 3)
               hv = __floats2half2_rn(exp_act(clampf, lo, hi, acc[j][2 * h] + bj.x),
                                      exp_act(clampf, lo, hi, acc[j][2 * h + 1] + bj.y));
             if (!((inside >> (2 * i + h)) & 1u)) hv = __floats2half2_rn(0.f, 0.f);
-            *(__half2 *)(ea + (i * NW * 16 + h * 8) * EPS + j * 8) = hv;
+            sts_b32(ea + ((i * NW * 16 + h * 8) * EPS + j * 8) * 2, hv);
           }
         }
       }
@@ -436,7 +449,8 @@ template <> struct tile_of<2> { static constexpr int RX = 2, RY = 2; };
  * expansion's weight registers), and without an expansion (NX). */
 int ntp_of(const ri__cu_expdw_args *p) { return p->cout == 0 ? 0 : p->cout <= 16 ? 2 : 4; }
 
-/* Calls f.template run<S, KS, NTP, NX>() for p's instantiation (NX: KS 1). */
+/* Calls f.template run<S, KS, NTP, NX, CE>() for p's instantiation (NX: KS 1; CE 32 for the form without
+ * the expansion at stride 1 and ce 32, MobileNet v2's first block, else 0). */
 template <class F>
 auto dispatch(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1, 0, false>()) {
   const int ks = p->k1p / 16, ntp = ntp_of(p);
@@ -446,6 +460,11 @@ auto dispatch(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1
                     : f.template run<S, KS, 4, NX>();
 #define RI_EXPDW_KS(S)                                                                                       \
   if (p->noexp) {                                                                                            \
+    if constexpr (S == 1)                                                                                    \
+      if (p->ce == 32)                                                                                       \
+        return ntp == 0   ? f.template run<S, 1, 0, true, 32>()                                              \
+               : ntp == 2 ? f.template run<S, 1, 2, true, 32>()                                              \
+                          : f.template run<S, 1, 4, true, 32>();                                             \
     RI_EXPDW_NTP(S, 1, true)                                                                                 \
   }                                                                                                          \
   switch (ks) {                                                                                              \
@@ -464,7 +483,7 @@ auto dispatch(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1
 
 struct smem_f {
   const ri__cu_expdw_args *p;
-  template <int S, int KS, int NTP, bool NX> int64_t run() const {
+  template <int S, int KS, int NTP, bool NX, int CE = 0> int64_t run() const {
     return smem_bytes<S, KS, tile_of<S>::RX, tile_of<S>::RY, NTP, NX>(p->ce);
   }
 };
@@ -480,10 +499,10 @@ struct launch_f {
   const ri__cu_expdw_weights *w;
   const void *res;
   void *y;
-  template <int S, int KS, int NTP, bool NX> cudaError_t run() const {
+  template <int S, int KS, int NTP, bool NX, int CE = 0> cudaError_t run() const {
     constexpr int RX = tile_of<S>::RX, RY = tile_of<S>::RY;
     using G = geo<S, KS, RX, RY>;
-    auto k = expdw_kernel<S, KS, RX, RY, NTP, NX>;
+    auto k = expdw_kernel<S, KS, RX, RY, NTP, NX, CE>;
     const int64_t smem = smem_bytes<S, KS, RX, RY, NTP, NX>(p->ce);
     /* the opt-in to more than 48 KB, once per instantiation, device and size (not during graph capture: the
      * eager runs before it have made it) */
