@@ -121,12 +121,7 @@ if ed_has ab; then
     done
   done
   grep -E '^(== round|fp16 )' "$OUT/ab.log" >>"$SUMMARY"
-  awk '
-    /^== round/ { run = $3 " " $4; prof = 0; next }
-    /^# per-node profile at batch/ { prof = ($NF == 256); next }
-    /^fp(16|32) +batch/ { prof = 0; next }
-    prof && (/^# profile:/ || /expdw_f16|dwproj_f16/) { print "b256 " run ": " $0 }
-  ' "$OUT/ab.log" >>"$SUMMARY"
+  ab_profile_lines 'expdw_f16|dwproj_f16'
 fi
 cat "$SUMMARY"
 [ "$FAILED" -eq 0 ]
