@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried): the depthwise ->
 # projection fusion without an expansion (cuda_expdw.c's dwproj_f16 node, k_expdw.cu's noexp form; MobileNet
-# v2's first block; off by default, RI_CUDA_EXPDW_DWP=1 turns it on) checked and measured in one device call.
+# v2's first block; RI_CUDA_EXPDW_DWP=0 turns just this form off) checked and measured in one device call.
 #   build.log     device-run.sh's build and model generation (build_and_models)
 #   test.log      tests/gpu/test_cuda_expdw with the models (the kernel, with and without the expansion,
 #                 against the unfused kernels bit for bit; SSD MobileNet v2 and MobileNet v2 engines fused
 #                 against unfused, the first block fused as dwproj_f16), then its quick cases under
 #                 compute-sanitizer memcheck, then test_cuda_ops and test_cuda_batch_invariance (fp16) on
-#                 DWPROJ_MODELS with RI_CUDA_EXPDW_DWP=1 (the form fused)
+#                 DWPROJ_MODELS with the default rule
 #   bench.log     tests/gpu/bench_expdw --dwp at batch 256: the first block's fastest depthwise variant +
 #                 fastest projection form against the fused kernel, bit identity
-#   ab.log, ab.jsonl  scripts/gpu/ab-bench.sh fp16, AB_SETTINGS (default 'off= on=RI_CUDA_EXPDW_DWP:1'),
+#   ab.log, ab.jsonl  scripts/gpu/ab-bench.sh fp16, AB_SETTINGS (default 'off=RI_CUDA_EXPDW_DWP:0 on='),
 #                 batches AB_BATCHES (default 1,64,256), AB_ROUNDS (default 2) rounds, with the per-node
 #                 profile (RI_BENCH_TOP=200)
 #   summary.txt   step lines, test verdicts, memcheck's summary, the bench and A/B result lines, then from the
@@ -52,10 +52,10 @@ if dp_has memcheck; then
 fi
 if dp_has ops; then
   # shellcheck disable=SC2086 # DWPROJ_MODELS is a list of model names
-  step ops "${T_OPS:-150}" "$OUT/test.log" env RI_CUDA_EXPDW_DWP=1 "$BUILD/test_cuda_ops" "$MODELS" \
+  step ops "${T_OPS:-150}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS" \
     $DWPROJ_MODELS
   # shellcheck disable=SC2086
-  step inv "${T_INV:-120}" "$OUT/test.log" env RI_TEST_PREC=fp16 RI_CUDA_EXPDW_DWP=1 \
+  step inv "${T_INV:-120}" "$OUT/test.log" env RI_TEST_PREC=fp16 \
     "$BUILD/test_cuda_batch_invariance" "$MODELS" $DWPROJ_MODELS
 fi
 if dp_has bench; then
@@ -65,7 +65,7 @@ fi
 test_verdicts
 if dp_has ab; then
   step ab "${T_ABALL:-300}" "$OUT/ab.log" env \
-    AB_SETTINGS="${AB_SETTINGS:-off= on=RI_CUDA_EXPDW_DWP:1}" AB_PREC=fp16 \
+    AB_SETTINGS="${AB_SETTINGS:-off=RI_CUDA_EXPDW_DWP:0 on=}" AB_PREC=fp16 \
     AB_BATCHES="${AB_BATCHES:-1,64,256}" AB_ROUNDS="${AB_ROUNDS:-2}" AB_PROFILE="${AB_PROFILE:-1}" \
     RI_BENCH_TOP="${RI_BENCH_TOP:-200}" OUT="$OUT" BUILD="$BUILD" MODELS="$MODELS" \
     bash "$ROOT/scripts/gpu/ab-bench.sh"

@@ -10,12 +10,13 @@
 #   build.log     device-run.sh's build and model generation (build_and_models), then the old binaries' build
 #   test.log      tests/gpu/test_cuda_expdw with the models (bit for bit against the unfused kernels, engines
 #                 fused against unfused), its quick cases under compute-sanitizer memcheck, then test_cuda_ops
-#                 and fp16 test_cuda_batch_invariance on EXPDWDIET_MODELS (default rule, and RI_CUDA_EXPDW_DWP=1
-#                 for the form without the expansion)
+#                 and fp16 test_cuda_batch_invariance on EXPDWDIET_MODELS (default rule, and RI_CUDA_EXPDW_DWP=0
+#                 without the form that has no expansion)
 #   bench.log     tests/gpu/bench_expdw --proj and --dwp at batch 256, new then old, alternating twice
 #   ab.log, ab.jsonl  bench_cuda fp16 on ssd_mobilenet_v2, batches AB_BATCHES (default 64,256), --profile,
-#                 AB_ROUNDS (default 2) rounds of: old, new, old-dwp, new-dwp (the last two with
-#                 RI_CUDA_EXPDW_DWP=1, the first block fused too)
+#                 AB_ROUNDS (default 2) rounds of: old, new, old-nodwp, new-nodwp (the last two with
+#                 RI_CUDA_EXPDW_DWP=0, the first block unfused; its first run, 2026-11-27 22:40, had the
+#                 form off by default and ran old, new, old-dwp, new-dwp with RI_CUDA_EXPDW_DWP=1)
 #   summary.txt   step lines, test verdicts, memcheck's summary, bench result lines, A/B result lines, then
 #                 from the batch-256 profiles ("b256 ROUND SETTING: " lines): the profile's total and the
 #                 expdw_f16 / dwproj_f16 node lines
@@ -88,7 +89,7 @@ if ed_has ops; then
   step inv "${T_INV:-120}" "$OUT/test.log" env RI_TEST_PREC=fp16 \
     "$BUILD/test_cuda_batch_invariance" "$MODELS" $EXPDWDIET_MODELS
   # shellcheck disable=SC2086
-  step inv-dwp "${T_INV:-120}" "$OUT/test.log" env RI_TEST_PREC=fp16 RI_CUDA_EXPDW_DWP=1 \
+  step inv-nodwp "${T_INV:-120}" "$OUT/test.log" env RI_TEST_PREC=fp16 RI_CUDA_EXPDW_DWP=0 \
     "$BUILD/test_cuda_batch_invariance" "$MODELS" $EXPDWDIET_MODELS
 fi
 if ed_has bench; then
@@ -108,11 +109,11 @@ fi
 test_verdicts
 if ed_has ab; then
   for r in $(seq 1 "${AB_ROUNDS:-2}"); do
-    for s in old new old-dwp new-dwp; do
+    for s in old new old-nodwp new-nodwp; do
       bin=$BUILD/bench_cuda
       case $s in old*) bin=$OLDBIN/bench_cuda ;; esac
       vars=()
-      case $s in *-dwp) vars=(RI_CUDA_EXPDW_DWP=1) ;; esac
+      case $s in *-nodwp) vars=(RI_CUDA_EXPDW_DWP=0) ;; esac
       echo "== round $r $s ${vars[*]}" >>"$OUT/ab.log"
       echo "{\"setting\": \"$s\", \"env\": \"${vars[*]}\", \"round\": $r}" >>"$OUT/ab.jsonl"
       step "ab-$s-$r" "${T_AB:-90}" "$OUT/ab.log" env "${vars[@]}" RI_BENCH_TOP=200 "$bin" \

@@ -39,11 +39,10 @@
  * With a models directory, engines too: SSD MobileNet v2 and MobileNet v2 (make_models.py) in fp16 at
  * builder level 0 (untuned: the unfused convolutions on the kernels above, not on cuBLASLt or wgmma, whose
  * sums differ), maximum batch 4, built with RI_CUDA_EXPDW=0, unset, all, unset with RI_CUDA_EXPDW_PROJ=0 and
- * unset with RI_CUDA_EXPDW_DWP=1: the fused engines must hold fused nodes (expdw_f16; fused_into_expdw: as
+ * unset with RI_CUDA_EXPDW_DWP=0: the fused engines must hold fused nodes (expdw_f16; fused_into_expdw: as
  * many depthwise nodes plus the projections fused, some when the kernel takes SSD block 1's, none with
- * RI_CUDA_EXPDW_PROJ=0; dwproj_f16 and fused_into_dwproj: none when unset or with RI_CUDA_EXPDW_PROJ=0,
- * exactly one each, the first block, with RI_CUDA_EXPDW_DWP=1, at least one with all; nothing with
- * RI_CUDA_EXPDW=0) and give the unfused
+ * RI_CUDA_EXPDW_PROJ=0; dwproj_f16 and fused_into_dwproj: exactly one each, the first block, when unset,
+ * none with RI_CUDA_EXPDW_DWP=0 or RI_CUDA_EXPDW_PROJ=0; nothing with RI_CUDA_EXPDW=0) and give the unfused
  * engine's outputs bit for bit at batches 1 and 3, eagerly, captured into a CUDA graph and replayed.
  *
  *   test_cuda_expdw [MODELS_DIR]   one PASS/FAIL line per check, then "N passed, M failed"; exit 1 on failure
@@ -547,10 +546,10 @@ typedef struct {
 #define ENG_N 5
 static const char *const g_exp[ENG_N] = {"0", NULL, "all", NULL, NULL};
 static const int g_noproj[ENG_N] = {0, 0, 0, 1, 0};
-static const char *const g_dwp[ENG_N] = {NULL, NULL, NULL, NULL, "1"}; /* RI_CUDA_EXPDW_DWP */
+static const char *const g_dwp[ENG_N] = {NULL, NULL, NULL, NULL, "0"}; /* RI_CUDA_EXPDW_DWP */
 static const char *const g_label[ENG_N] = {"RI_CUDA_EXPDW=0", "RI_CUDA_EXPDW unset", "RI_CUDA_EXPDW=all",
                                            "RI_CUDA_EXPDW unset RI_CUDA_EXPDW_PROJ=0",
-                                           "RI_CUDA_EXPDW unset RI_CUDA_EXPDW_DWP=1"};
+                                           "RI_CUDA_EXPDW unset RI_CUDA_EXPDW_DWP=0"};
 
 /* Builds model at path in fp16, builder level 0, maximum batch ENG_MB, with setting k, and counts its fused
  * nodes (skipped: the depthwise nodes and projections fused into them). */
@@ -665,22 +664,22 @@ static void test_engine(const char *dir, const char *model) {
          "%s RI_CUDA_EXPDW_PROJ=0: %d fused nodes expdw_f16 (as unset: %d), %d depthwise nodes "
          "fused_into_expdw, no projection, %d dwproj_f16 (none expected)",
          model, g[3].fused, g[1].fused, g[3].skipped, g[3].dwp_fused);
-  /* Without the expansion (not by default: it lost on the H200): none when unset; with RI_CUDA_EXPDW_DWP=1
-   * exactly the first block (depthwise over the stem's output, then its projection): one dwproj_f16 node
-   * and one projection fused_into_dwproj, the expansion pairs as unset; with all at least that one. */
+  /* Without the expansion: the first block (depthwise over the stem's output, then its projection) by
+   * default: one dwproj_f16 node and one projection fused_into_dwproj; with all at least that one; none with
+   * RI_CUDA_EXPDW_DWP=0, which leaves the expansion pairs as unset. */
   const int tdwp = kernel_takes_dwp();
-  result(g[1].dwp_fused == 0 && g[1].dwp_skipped == 0,
-         "%s RI_CUDA_EXPDW unset: %d dwproj_f16 nodes, %d fused_into_dwproj (none expected)", model,
-         g[1].dwp_fused, g[1].dwp_skipped);
-  result(tdwp && g[4].dwp_fused == 1 && g[4].dwp_skipped == 1 && g[4].fused == g[1].fused &&
+  result(tdwp && g[1].dwp_fused == 1 && g[1].dwp_skipped == 1,
+         "%s RI_CUDA_EXPDW unset: %d dwproj_f16 nodes, %d fused_into_dwproj (1 and 1 expected: the first "
+         "block; the kernel %s it)",
+         model, g[1].dwp_fused, g[1].dwp_skipped, tdwp ? "takes" : "refuses");
+  result(g[2].dwp_fused >= g[1].dwp_fused && g[2].dwp_skipped == g[2].dwp_fused,
+         "%s RI_CUDA_EXPDW=all: %d dwproj_f16 nodes, %d fused_into_dwproj", model, g[2].dwp_fused,
+         g[2].dwp_skipped);
+  result(g[4].dwp_fused == 0 && g[4].dwp_skipped == 0 && g[4].fused == g[1].fused &&
              g[4].skipped == g[1].skipped,
-         "%s RI_CUDA_EXPDW_DWP=1: %d dwproj_f16 nodes, %d fused_into_dwproj (1 and 1 expected: the first "
-         "block; the kernel %s it), %d expdw_f16 and %d fused_into_expdw (as unset: %d, %d)",
-         model, g[4].dwp_fused, g[4].dwp_skipped, tdwp ? "takes" : "refuses", g[4].fused, g[4].skipped,
-         g[1].fused, g[1].skipped);
-  result(g[2].dwp_fused >= 1 && g[2].dwp_skipped == g[2].dwp_fused,
-         "%s RI_CUDA_EXPDW=all: %d dwproj_f16 nodes, %d fused_into_dwproj (at least 1 expected)", model,
-         g[2].dwp_fused, g[2].dwp_skipped);
+         "%s RI_CUDA_EXPDW_DWP=0: %d dwproj_f16 nodes (none expected), %d expdw_f16 and %d fused_into_expdw "
+         "(as unset: %d, %d)",
+         model, g[4].dwp_fused, g[4].fused, g[4].skipped, g[1].fused, g[1].skipped);
   n_in = ri_engine_num_inputs(g[0].e), n_out = ri_engine_num_outputs(g[0].e);
   if (n_in > ENG_IO || n_out > ENG_IO) {
     result(0, "%s: more than %d inputs or outputs", model, ENG_IO);

@@ -28,9 +28,9 @@
  * no expansion is fused with (its input ev any half NHWC value; MobileNet v2's first block, whose
  * depthwise reads the stem's output), followed by a projection P as above, fuses with P into one node at
  * D's place, reading ev and writing P's output; P is skipped (fused_into_dwproj). Only with the projection
- * (the depthwise alone gains nothing), and not by default: on the H200 the fused first block took 494 us
- * against 448 for the unfused depthwise + projection (bench_expdw --dwp, batch 256), so it fuses only with
- * RI_CUDA_EXPDW_DWP=1 or RI_CUDA_EXPDW=all; RI_CUDA_EXPDW_DWP=0 (or RI_CUDA_EXPDW_PROJ=0) keeps them apart.
+ * (the depthwise alone gains nothing); on the H200 the fused first block takes 374 us against 448 for the
+ * unfused depthwise + projection (bench_expdw --dwp, batch 256; 494 before k_expdw's instruction cuts).
+ * RI_CUDA_EXPDW_DWP=0 (or RI_CUDA_EXPDW_PROJ=0) keeps them apart.
  *
  * Safety, as for the block fusion (cuda_irblock.c): the output V (dv, or P's) is written at X's place (D's
  * without the expansion), before the node the memory plan gives V's birth to (D, P or the Add). V stays in
@@ -331,11 +331,8 @@ static ri_status try_dwproj(cu_state *st, const int *uses, const int *reader, in
 ri_status ri__cu_fuse_expdw(cu_state *st, const int *uses, const int *reader, ri__err *err) {
   const char *penv = getenv("RI_CUDA_EXPDW_PROJ"), *denv = getenv("RI_CUDA_EXPDW_DWP");
   int proj = !(penv && strcmp(penv, "0") == 0);
+  int dwp = proj && !(denv && strcmp(denv, "0") == 0); /* the form without expansion needs the projection */
   const char *env = getenv("RI_CUDA_EXPDW");
-  /* the form without the expansion (it needs the projection): only with RI_CUDA_EXPDW_DWP=1 or
-   * RI_CUDA_EXPDW=all; it lost to the unfused kernels on the H200 (docs/decisions.md) */
-  int dwp = proj && !(denv && strcmp(denv, "0") == 0) &&
-            ((denv && strcmp(denv, "1") == 0) || (env && strcmp(env, "all") == 0));
   int max_cin;
   int64_t min_out = 0;
   if (env && strcmp(env, "0") == 0)
