@@ -35,6 +35,7 @@ typedef struct {
   /* fp16 1x1 GEMMs: cuBLASLt algorithm (index among the heuristic's first 8) from a tactic
    * (cuda_tactics.h, cuda_conv_lt.c); seg stays the own kernel's, for contexts that cannot run it */
   int lt, lt_algo, lt_tag; /* lt_tag: ri__cu_ltconv_algo_tag of the algorithm chosen at build */
+  int lt_pad;              /* the padded form (cuda_conv_lt.h): GEMM into the node's scratch, then scatter */
   float lt_us;             /* its timed time at the maximum batch */
   int64_t bh_off;          /* the bias as half (cuBLASLt with a half output may want it so), -1 none */
   /* fp16 1x1 GEMMs: the Hopper wgmma kernel (k_pwgemm_wg.cu) at every batch from a tactic (cuda_tactics.h);
@@ -90,12 +91,13 @@ ri_status ri__cu_conv_set_descs(cu_ctx *c, int ni, const conv_geo *geo, ri__err 
  * (and the output's slice offset in elements) when node ni can run on cuBLASLt (fp16, 1x1, stride 1, no
  * pads, group 1, NHWC half input, an epilogue cuBLASLt has), else 0. ctx_init makes the node's descriptors
  * and takes the stored algorithm when it runs in this context (ri__cu_conv_lt_active), ctx_free frees
- * them; run launches it at `batch` (y: the output's first element). */
+ * them; run launches it at `batch` (y: the output's first element; scratch: the node's, which holds the
+ * padded form's buffer). */
 int ri__cu_conv_lt_shape(const cu_state *st, int ni, int64_t batch, ri__cu_ltconv_shape *s, int64_t *y_off);
 ri_status ri__cu_conv_lt_ctx_init(cu_ctx *c, int ni, ri__err *err);
 void ri__cu_conv_lt_ctx_free(cu_ctx *c, int ni);
 int ri__cu_conv_lt_active(const cu_ctx *c, int ni);
 ri_status ri__cu_conv_lt_run(cu_ctx *c, int ni, int64_t batch, const void *x, const void *w,
-                             const float *bias, const void *res, void *y, ri__err *err);
+                             const float *bias, const void *res, void *y, void *scratch, ri__err *err);
 
 #endif

@@ -11,7 +11,11 @@
  * stored K segment length at every batch of that context (never a mix: the two sum in different orders).
  * Whether one algorithm with a fixed configuration gives an image the same bits at every M is cuBLASLt's
  * behaviour, not a documented promise: tests/gpu/test_cuda_ltconv.c and test_cuda_batch_invariance
- * (RI_CUDA_LTCONV=force) check it; both passed on an H200 with cuBLASLt 13.1 (2026-11-27). */
+ * (RI_CUDA_LTCONV=force) check it; both passed on an H200 with cuBLASLt 13.1 (2026-11-27).
+ *
+ * The padded form (cuda_conv_lt.h) runs the GEMM into the node's scratch (cu_node.op_scratch, sized by
+ * ri__cu_conv_set_lt_tactic for the maximum batch) and the scatter kernel after it; its output slice needs
+ * no alignment. */
 #include <string.h>
 
 #include "backend/cuda/cuda_conv.h"
@@ -33,12 +37,24 @@
 const char *ri__cu_ltconv_refusal(const ri__cu_ltconv_shape *s) {
   if (s->act != RI__ACT_NONE && s->act != RI__ACT_RELU) return "an activation cuBLASLt has no epilogue for";
   if (s->has_res && s->y_f32) return "a residual with a float32 output";
+  if (s->has_res && s->pad) return "a residual in the padded form";
   if (s->n < 1 || s->rows < 1 || s->k < 1 || s->m < 1 || s->ldw < s->k || s->ldy < s->m) return "no work";
   if (s->n * s->rows > INT32_MAX || s->k > INT32_MAX || s->m > INT32_MAX || s->ldw > INT32_MAX ||
       s->ldy > INT32_MAX)
     return "dimensions beyond 32 bits";
   if (s->y_img_stride < s->rows * s->ldy) return "overlapping output images";
   return NULL;
+}
+
+int ri__cu_ltconv_misaligned(const ri__cu_ltconv_shape *s) {
+  const int64_t e = s->y_f32 ? 4 : 8; /* elements per 16 bytes */
+  return s->ldy % e != 0 || s->y_img_stride % e != 0 || s->m % 8 != 0 || (s->y_align ? s->y_align : 2) < 16;
+}
+
+int64_t ri__cu_ltconv_pad_ld(const ri__cu_ltconv_shape *s) { return (s->m + 7) / 8 * 8; }
+
+size_t ri__cu_ltconv_pad_bytes(const ri__cu_ltconv_shape *s) {
+  return (size_t)(s->n * s->rows) * (size_t)ri__cu_ltconv_pad_ld(s) * 2;
 }
 
 static cublasStatus_t set_batch_attr(cublasLtMatrixLayout_t l, int32_t count, int64_t stride) {
@@ -51,7 +67,7 @@ static cublasStatus_t set_batch_attr(cublasLtMatrixLayout_t l, int32_t count, in
 }
 
 cublasStatus_t ri__cu_ltconv_set_batch(ri__cu_ltconv *p, int64_t n, const char **call) {
-  const ri__cu_ltconv_shape *s = &p->s;
+  const ri__cu_ltconv_shape *s = &p->g;
   uint64_t cols = (uint64_t)(p->strided ? s->rows : n * s->rows);
   int32_t count = p->strided ? (int32_t)n : 1;
   const char *attr = "cublasLtMatrixLayoutSetAttribute";
@@ -66,13 +82,22 @@ cublasStatus_t ri__cu_ltconv_set_batch(ri__cu_ltconv *p, int64_t n, const char *
     LT_TRY(set_batch_attr(p->ld, count, s->y_img_stride), attr);
     if (p->lc) LT_TRY(set_batch_attr(p->lc, count, s->rows * s->m), attr);
   }
-  p->s.n = n;
+  p->s.n = p->g.n = n;
   return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t ri__cu_ltconv_create(ri__cu_ltconv *p, const ri__cu_ltconv_shape *s, const char **call) {
   memset(p, 0, sizeof *p);
-  p->s = *s;
+  p->s = p->g = *s;
+  if (s->pad) {
+    /* the GEMM's output: dense half rows of m_pad at the scratch's alignment, images folded into M */
+    p->g.ldy = ri__cu_ltconv_pad_ld(s);
+    p->g.y_img_stride = s->rows * p->g.ldy;
+    p->g.y_f32 = 0;
+    p->g.y_align = CU_ALIGN;
+    p->g.pad = 0;
+  }
+  s = &p->g;
   p->strided = s->y_img_stride != s->rows * s->ldy;
   cudaDataType yt = s->y_f32 ? CUDA_R_32F : CUDA_R_16F;
   LT_TRY(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -114,7 +139,7 @@ void ri__cu_ltconv_destroy(ri__cu_ltconv *p) {
 static cublasStatus_t make_pref(const ri__cu_ltconv *p, cublasLtMatmulPreference_t *pref, const char **call) {
   LT_TRY(cublasLtMatmulPreferenceCreate(pref), "cublasLtMatmulPreferenceCreate");
   uint64_t wsb = RI__CU_LT_WS_BYTES;
-  uint32_t none = CUBLASLT_REDUCTION_SCHEME_NONE, al = CU_ALIGN, ald = p->s.y_align ? p->s.y_align : 2;
+  uint32_t none = CUBLASLT_REDUCTION_SCHEME_NONE, al = CU_ALIGN, ald = p->g.y_align ? p->g.y_align : 2;
   uint32_t alc = p->lc ? al : ald;
   const char *attr = "cublasLtMatmulPreferenceSetAttribute";
   LT_TRY(
@@ -170,7 +195,7 @@ cublasStatus_t ri__cu_ltconv_algos(cublasLtHandle_t h, ri__cu_ltconv *p,
   /* a problem cuBLASLt does not take is refused with one of these two (no algorithm), not an error */
   int refused = e == CUBLAS_STATUS_NOT_SUPPORTED || e == CUBLAS_STATUS_INVALID_VALUE ||
                 (e == CUBLAS_STATUS_SUCCESS && *count < 1);
-  if (refused && p->s.has_bias && !p->s.y_f32) {
+  if (refused && p->g.has_bias && !p->g.y_f32) {
     /* cublasLt.h: the bias defaults to D's type; some versions take no float32 bias with a half D */
     int32_t bt = CUDA_R_16F;
     LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt),
@@ -240,8 +265,16 @@ cublasStatus_t ri__cu_ltconv_check(cublasLtHandle_t h, ri__cu_ltconv *p, const c
 
 cublasStatus_t ri__cu_ltconv_run(cublasLtHandle_t h, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t *a,
                                  cudaStream_t s, const void *x, const void *w, const float *bias_f,
-                                 const void *bias_h, const void *res, void *y, void *ws, size_t ws_bytes,
-                                 const char **call) {
+                                 const void *bias_h, const void *res, void *y, void *pad_buf, void *ws,
+                                 size_t ws_bytes, const char **call) {
+  void *d = y;
+  if (p->s.pad) {
+    if (!pad_buf) {
+      *call = "the padded form (no buffer)";
+      return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    d = pad_buf;
+  }
   if (p->s.has_bias) {
     const void *bp = p->bias16 ? bias_h : (const void *)bias_f;
     LT_TRY(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp),
@@ -249,9 +282,14 @@ cublasStatus_t ri__cu_ltconv_run(cublasLtHandle_t h, ri__cu_ltconv *p, const cub
   }
   const float one = 1.f, zero = 0.f;
   const int has_c = p->lc && res;
-  LT_TRY(cublasLtMatmul(h, p->op, &one, w, p->la, x, p->lb, has_c ? &one : &zero, has_c ? res : y,
-                        has_c ? p->lc : p->ld, y, p->ld, a, ws, ws_bytes, s),
+  LT_TRY(cublasLtMatmul(h, p->op, &one, w, p->la, x, p->lb, has_c ? &one : &zero, has_c ? res : d,
+                        has_c ? p->lc : p->ld, d, p->ld, a, ws, ws_bytes, s),
          "cublasLtMatmul");
+  if (p->s.pad && ri__cu_scatter_cols(s, pad_buf, p->g.ldy, p->s.n * p->s.rows, p->s.rows, p->s.m, y,
+                                      p->s.y_f32, p->s.ldy, p->s.y_img_stride) != cudaSuccess) {
+    *call = "ri__cu_scatter_cols (k_scatter_cols.cu)";
+    return CUBLAS_STATUS_EXECUTION_FAILED;
+  }
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -301,6 +339,7 @@ int ri__cu_conv_lt_shape(const cu_state *st, int ni, int64_t batch, ri__cu_ltcon
   s->has_bias = a->b_off >= 0;
   s->has_res = co->res_v >= 0;
   s->y_align = ptr_align((const void *)(uintptr_t)(co->y_off * (co->out_f32 ? 4 : 2)));
+  s->pad = a->lt && a->lt_pad;
   *y_off = co->y_off;
   return ri__cu_ltconv_refusal(s) == NULL;
 }
@@ -333,9 +372,11 @@ ri_status ri__cu_conv_lt_ctx_init(cu_ctx *c, int ni, ri__err *err) {
   const char *yb = ri__cu_value_ptr(c, co->out_v);
   const void *r = co->res_v >= 0 ? ri__cu_value_ptr(c, co->res_v) : NULL;
   if (!x || !yb || (co->res_v >= 0 && !r) || ptr_align(x) < CU_ALIGN || (r && ptr_align(r) < CU_ALIGN) ||
-      ptr_align(yb + y_off * (s.y_f32 ? 4 : 2)) < s.y_align ||
+      (!s.pad && ptr_align(yb + y_off * (s.y_f32 ? 4 : 2)) < s.y_align) ||
       ptr_align(ri__cu_const_ptr(st, a->w_off)) < CU_ALIGN)
     return RI_OK;
+  /* the padded form's buffer: the node's scratch (op_scratch, set with the tactic), CU_ALIGN-aligned */
+  if (s.pad && (size_t)st->nodes[ni].op_scratch < ri__cu_ltconv_pad_bytes(&s)) return RI_OK;
   size_t ws_max = 0, ws1 = 0;
   if (ri__cu_ltconv_check(c->lt, &k->p, &k->algo, &ws_max, &call) != CUBLAS_STATUS_SUCCESS) return RI_OK;
   e = ri__cu_ltconv_set_batch(&k->p, 1, &call);
@@ -360,7 +401,7 @@ int ri__cu_conv_lt_active(const cu_ctx *c, int ni) {
 }
 
 ri_status ri__cu_conv_lt_run(cu_ctx *c, int ni, int64_t batch, const void *x, const void *w,
-                             const float *bias, const void *res, void *y, ri__err *err) {
+                             const float *bias, const void *res, void *y, void *scratch, ri__err *err) {
   const cu_state *st = c->st;
   const conv_aux *a = st->nodes[ni].aux;
   lt_ctx *k = c->node_ctx[ni];
@@ -372,8 +413,8 @@ ri_status ri__cu_conv_lt_run(cu_ctx *c, int ni, int64_t batch, const void *x, co
     return ri__err_set(err, RI_ERR_INTERNAL, "node '%s' (Conv): no half bias for cuBLASLt",
                        st->g->nodes[ni].name);
   if (e == CUBLAS_STATUS_SUCCESS)
-    e = ri__cu_ltconv_run(c->lt, &k->p, &k->algo, c->stream, x, w, bias, bh, res, y, c->lt_ws, c->lt_ws_bytes,
-                          &call);
+    e = ri__cu_ltconv_run(c->lt, &k->p, &k->algo, c->stream, x, w, bias, bh, res, y,
+                          k->p.s.pad ? scratch : NULL, c->lt_ws, c->lt_ws_bytes, &call);
   if (e != CUBLAS_STATUS_SUCCESS) return ri__cu_fail_lt(err, e, call, st, ni, NULL);
   return RI_OK;
 }

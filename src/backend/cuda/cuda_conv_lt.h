@@ -11,6 +11,14 @@
  * with beta = 1 (dense half, ld N). Output half (C/D 16F) or float32 (C/D 32F, a graph output written
  * directly); A/B 16F and CUBLAS_COMPUTE_32F in both cases.
  *
+ * The padded form (shape.pad): for outputs that are not 16-byte aligned per row or image (an odd Concat
+ * slice: SSD's class predictors write [n, 1917, 91] float32 rows at pitch 273 / 546), where cuBLASLt's
+ * heuristic falls back to slow kernels, cuBLASLt writes D into a dense half buffer (rows of m_pad halves, m
+ * rounded up to 8, 16-byte aligned; the channel count stays m, so neither the weights nor the bias need
+ * padding; columns m .. m_pad are never written), with the same bias and ReLU epilogue, images folded into
+ * M; then k_scatter_cols.cu copies the m columns of each row into the slice, widened to float32 when the
+ * output is (values are rounded to half once, as the own kernels' are). No residual in this form.
+ *
  * The core below knows nothing of engines: the backend (cuda_conv_lt.c's node part, cuda_tune.c) and
  * tests/gpu/test_cuda_ltconv.c drive it the same way. Every call returns the cuBLASLt status and, on
  * failure, the name of the failing cuBLASLt function in *call. */
@@ -37,21 +45,31 @@ typedef struct {
   int y_f32;                 /* output float32, else half */
   int has_bias, has_res;     /* bias (float32 values); residual (dense half, ld m) */
   uint32_t y_align;          /* bytes the output's first element is aligned to (a Concat slice's offset) */
+  int pad;                   /* the padded form (above): GEMM into a dense half buffer, then the scatter */
 } ri__cu_ltconv_shape;
 
 typedef struct {
   cublasLtMatmulDesc_t op;
   cublasLtMatrixLayout_t la, lb, lc, ld; /* lc: the residual's (NULL without one: C is D) */
   ri__cu_ltconv_shape s;                 /* as created; s.n follows set_batch */
+  ri__cu_ltconv_shape g;                 /* the GEMM's: s, or in the padded form its dense half buffer */
   int strided;                           /* images as a strided batch (else folded into M) */
   int bias16;                            /* bias read as half: cuBLASLt refused float32 bias with half D */
 } ri__cu_ltconv;
 
 /* NULL when the shape's epilogue and types are what cuBLASLt runs, else the reason (a static string):
  * activations other than ReLU (clip / ReLU6, sigmoid...: no such epilogue), a residual with a float32
- * output (C would be float32 too), dimensions beyond 32 bits. The geometry (1x1, stride 1, no pads, group
- * 1, NHWC half input) is the caller's to check. */
+ * output (C would be float32 too), a residual in the padded form, dimensions beyond 32 bits. The geometry
+ * (1x1, stride 1, no pads, group 1, NHWC half input) is the caller's to check. */
 const char *ri__cu_ltconv_refusal(const ri__cu_ltconv_shape *s);
+
+/* 1 when the output form is not 16-byte aligned per row or image (ldy, y_img_stride or m not a multiple of
+ * 8 elements, or of 4 for float32 outputs, or the first element below 16 bytes of alignment): where the
+ * padded form is worth timing. */
+int ri__cu_ltconv_misaligned(const ri__cu_ltconv_shape *s);
+/* The padded form's buffer: halves per row (m rounded up to 8), and bytes at s->n images. */
+int64_t ri__cu_ltconv_pad_ld(const ri__cu_ltconv_shape *s);
+size_t ri__cu_ltconv_pad_bytes(const ri__cu_ltconv_shape *s);
 
 /* Creates the descriptors for s (at its n). On failure the object is left destroyable. */
 cublasStatus_t ri__cu_ltconv_create(ri__cu_ltconv *p, const ri__cu_ltconv_shape *s, const char **call);
@@ -79,10 +97,12 @@ unsigned ri__cu_ltconv_algo_tag(const cublasLtMatmulAlgo_t *a);
 cublasStatus_t ri__cu_ltconv_check(cublasLtHandle_t h, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t *a,
                                    size_t *ws, const char **call);
 /* One launch on the layouts as set: y is the output's first element (slice offset applied), bias the
- * float32 (bias_f) or half (bias_h, when p->bias16) bias, res the residual (NULL without). */
+ * float32 (bias_f) or half (bias_h, when p->bias16) bias, res the residual (NULL without); pad_buf the
+ * padded form's buffer (ri__cu_ltconv_pad_bytes at the batch run, CU_ALIGN-aligned; NULL otherwise). In
+ * the padded form a failed scatter launch returns CUBLAS_STATUS_EXECUTION_FAILED with *call naming it. */
 cublasStatus_t ri__cu_ltconv_run(cublasLtHandle_t h, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t *a,
                                  cudaStream_t s, const void *x, const void *w, const float *bias_f,
-                                 const void *bias_h, const void *res, void *y, void *ws, size_t ws_bytes,
-                                 const char **call);
+                                 const void *bias_h, const void *res, void *y, void *pad_buf, void *ws,
+                                 size_t ws_bytes, const char **call);
 
 #endif
