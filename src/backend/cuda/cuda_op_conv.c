@@ -346,11 +346,23 @@ void ri__cu_conv_set_lt_tactic(cu_state *st, int ni, const ri__cu_lt_tac *t) {
   a->wg = a->wg_on = 0; /* one tactic per node: cuBLASLt replaces a wgmma one */
   a->lt_algo = t->algo & 7;
   a->lt_tag = t->tag & 15;
+  a->lt_pad = t->pad != 0;
+  if (a->lt_pad) {
+    /* the padded form's dense half buffer at the maximum batch: the node's scratch */
+    const ri__node *n = &st->g->nodes[ni];
+    const ri__shape *ys = &st->g->values[n->outputs[0]].shape;
+    int64_t rows = 1;
+    for (int d = 2; d < ys->rank; d++)
+      rows *= ys->dims[d];
+    int64_t need = ys->dims[0] * rows * ((a->m + 7) / 8 * 8) * 2;
+    if (need > st->nodes[ni].op_scratch) st->nodes[ni].op_scratch = need;
+  }
   a->seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
   a->lt_us =
       ri__half_to_float((uint16_t)(ri__float_to_half(t->us) & 0xfff0)); /* as the engine file keeps it */
   st->uses_cublas = 1;
-  snprintf(a->label, sizeof a->label, "cublaslt algo %d, %.1f us at max batch", a->lt_algo, (double)a->lt_us);
+  snprintf(a->label, sizeof a->label, "cublaslt algo %d%s, %.1f us at max batch", a->lt_algo,
+           a->lt_pad ? " padded" : "", (double)a->lt_us);
   st->nodes[ni].name = a->label;
 }
 
@@ -366,7 +378,7 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
     return ri__cu_var_tac_encode(&v);
   }
   if (a->gemm && a->lt) {
-    ri__cu_lt_tac lt = {a->lt_algo, a->lt_tag, a->seg, a->lt_us};
+    ri__cu_lt_tac lt = {a->lt_algo, a->lt_tag, a->seg, a->lt_us, a->lt_pad};
     return ri__cu_lt_tac_encode(&lt);
   }
   ri__cu_gemm_tac t;
@@ -765,7 +777,8 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
                          n->name);
     if (a->lt && ri__cu_conv_lt_active(c, ni)) {
       const size_t es = co->out_f32 ? 4 : 2;
-      RI__TRY(ri__cu_conv_lt_run(c, ni, geo.n, x, w, bias, res, (char *)y + co->y_off * (int64_t)es, err));
+      RI__TRY(ri__cu_conv_lt_run(c, ni, geo.n, x, w, bias, res, (char *)y + co->y_off * (int64_t)es, scratch,
+                                 err));
       return RI_OK;
     }
     ri__cu_convgemm_args ga;

@@ -66,6 +66,14 @@
  *   bits 11..14    a 4-bit tag of the algorithm's configuration (ri__cu_ltconv_algo_tag): a context whose
  *                  heuristic names another algorithm at that index falls back (unless the tags collide)
  *   bits 0..10     the timed time at the maximum batch as the top 11 of a half float's 15 bits
+ * The padded form (cuda_conv_lt.h: the GEMM into a dense half buffer, then a scatter into the node's
+ * misaligned output slice; the index is among the heuristic's list for that GEMM) sets bit 27 as well
+ * (RI__CU_TAC_LT_PAD). Codes without it decode as before (engines built before the form existed keep their
+ * meaning). Bit 27 with bit 25 is also a valid variant code (below): the two forms belong to different
+ * nodes (cuBLASLt: 1x1 GEMM convolutions; variants: depthwise and stem ones), and each node decodes only its
+ * own kind's forms (cuda_op_conv.c's prep); no GEMM decoder takes it.
+ * RI_CUDA_LTPAD=0 keeps the tuner from offering the padded form (before/after comparisons); =force offers
+ * only it on nodes whose output is misaligned (tests; the direct form is not timed there).
  * RI_CUDA_LTCONV=0 keeps the tuner from offering it (before/after comparisons); =force takes it wherever it
  * applies (tests), the fastest algorithm at the maximum batch; default offered: taken when 10 % faster than
  * the own tactic at the maximum batch's bucket and at most 1.25x slower at every other timed bucket. */
@@ -85,6 +93,7 @@
 #define RI__CU_TILE_PW     4
 #define RI__CU_TAC_TF32    (1 << 26)
 #define RI__CU_TAC_LT      (1 << 25)
+#define RI__CU_TAC_LT_PAD  (1 << 27) /* with RI__CU_TAC_LT: the padded form */
 #define RI__CU_TAC_WG      (1 << 23) /* with RI__CU_TAC_PW: the wgmma form */
 #define RI__CU_WG_S4       4         /* in a wgmma tile id: four pipeline stages (else three) */
 
@@ -109,6 +118,7 @@ typedef struct {
   int tag;  /* ri__cu_ltconv_algo_tag of that algorithm, 0 .. 15 */
   int seg;  /* the own kernel's K segment length, 0 .. RI__CU_TAC_MAX_SEG */
   float us; /* timed time at the maximum batch (microseconds) */
+  int pad;  /* the padded form (GEMM into a dense half buffer, then the scatter) */
 } ri__cu_lt_tac;
 
 /* The device part of the timing-cache keys of both tuners (cuda_tune.c, cuda_tune_direct.c): library

@@ -21,6 +21,8 @@
  * the form the node runs (its output slice, residual and output type); the best is taken when it is 10 %
  * faster than the own tactic at the maximum batch's bucket and at most 1.25x slower at every other timed
  * bucket (RI_CUDA_LTCONV=0: never offered; =force: the fastest at the maximum batch, wherever it applies).
+ * Where the node's output slice is misaligned for cuBLASLt (odd pitch: SSD's class predictors), the padded
+ * form (cuda_conv_lt.h: GEMM into a dense half buffer + scatter) competes as well, timed as it runs.
  * Depthwise and stem convolutions: cuda_tune_direct.c. */
 #include <math.h>
 #include <stdio.h>
@@ -104,13 +106,15 @@ int ri__cu_dnn_tac_decode(int32_t code, ri__cu_dnn_tac *t) {
 
 int32_t ri__cu_lt_tac_encode(const ri__cu_lt_tac *t) {
   int seg = t->seg < 0 ? 0 : t->seg > RI__CU_TAC_MAX_SEG ? RI__CU_TAC_MAX_SEG : t->seg;
-  return RI__CU_TAC_LT | (int32_t)seg << 18 | (int32_t)(t->algo & 7) << 15 | (int32_t)(t->tag & 15) << 11 |
+  return RI__CU_TAC_LT | (t->pad ? RI__CU_TAC_LT_PAD : 0) | (int32_t)seg << 18 |
+         (int32_t)(t->algo & 7) << 15 | (int32_t)(t->tag & 15) << 11 |
          (int32_t)((ri__float_to_half(fabsf(t->us)) & 0x7fff) >> 4);
 }
 
 int ri__cu_lt_tac_decode(int32_t code, ri__cu_lt_tac *t) {
-  const int32_t others = RI__CU_TAC_MARK | RI__CU_TAC_DNN | RI__CU_TAC_PW | RI__CU_TAC_VAR | RI__CU_TAC_TF32;
+  const int32_t others = RI__CU_TAC_MARK | RI__CU_TAC_DNN | RI__CU_TAC_PW | RI__CU_TAC_TF32;
   if (code < 0 || (code & others) || !(code & RI__CU_TAC_LT)) return 0;
+  t->pad = (code & RI__CU_TAC_LT_PAD) != 0;
   t->seg = (code >> 18) & 0x7f;
   t->algo = (code >> 15) & 7;
   t->tag = (code >> 11) & 15;
@@ -317,12 +321,21 @@ static int tuner_lt_open(tuner *t) {
   return 1;
 }
 
-/* Buffers of one cuBLASLt timing: the output (its own, sized for the node's slice form) and what the
- * tuner already has (input, residual). */
+/* RI_CUDA_LTPAD: the padded form on nodes whose output is misaligned: 1 offered next to the direct form
+ * (default), 0 not (=0), 2 offered alone (=force: tests). */
+static int ltpad_mode(void) {
+  const char *e = getenv("RI_CUDA_LTPAD");
+  if (e && strcmp(e, "0") == 0) return 0;
+  return e && strcmp(e, "force") == 0 ? 2 : 1;
+}
+
+/* Buffers of one cuBLASLt timing: the output (its own, sized for the node's slice form), the padded
+ * form's buffer and what the tuner already has (input, residual). */
 typedef struct {
   const void *x, *w, *bh, *r;
   const float *bf;
-  void *y; /* the output's first element */
+  void *y;   /* the output's first element */
+  void *pad; /* the padded form's buffer (NULL when that form is not timed) */
 } lt_bufs;
 
 /* Mean microseconds of one launch of algorithm `idx` (of the heuristic's list) at batch n (INFINITY when
@@ -333,10 +346,10 @@ static ri_status time_lt(tuner *t, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t 
   char key[RI__TCACHE_MAX_KEY];
   snprintf(
       key, sizeof key,
-      "%s|ltconv k%lld m%lld rows%lld ldw%lld ldy%lld img%lld act%d f32%d bias%d res%d al%u|lt%zu|n%d a%d",
+      "%s|ltconv k%lld m%lld rows%lld ldw%lld ldy%lld img%lld act%d f32%d bias%d res%d al%u%s|lt%zu|n%d a%d",
       t->fp, (long long)s->k, (long long)s->m, (long long)s->rows, (long long)s->ldw, (long long)s->ldy,
       (long long)s->y_img_stride, s->act, s->y_f32, s->has_bias, s->has_res, (unsigned)s->y_align,
-      cublasLtGetVersion(), n, idx);
+      s->pad ? " pad" : "", cublasLtGetVersion(), n, idx);
   if (t->cache && ri__tcache_get(t->cache, key, us)) return RI_OK;
   *us = INFINITY;
   const char *call = "";
@@ -349,8 +362,8 @@ static ri_status time_lt(tuner *t, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t 
   for (int r = -1; e == CUBLAS_STATUS_SUCCESS && ce == cudaSuccess && r < t->reps; r++) {
     if (r == 0) ce = cudaEventRecord(t->e0, t->s);
     if (ce == cudaSuccess)
-      e = ri__cu_ltconv_run(t->lt, p, algo, t->s, b->x, b->w, b->bf, b->bh, b->r, b->y, t->lt_ws,
-                            RI__CU_LT_WS_BYTES, &call);
+      e = ri__cu_ltconv_run(t->lt, p, algo, t->s, b->x, b->w, b->bf, b->bh, b->r, b->y,
+                            s->pad ? b->pad : NULL, t->lt_ws, RI__CU_LT_WS_BYTES, &call);
   }
   if (e == CUBLAS_STATUS_SUCCESS && ce == cudaSuccess) ce = cudaEventRecord(t->e1, t->s);
   if (e == CUBLAS_STATUS_SUCCESS && ce == cudaSuccess) ce = cudaEventSynchronize(t->e1);
@@ -380,8 +393,10 @@ static int beats_own(const float *lt, const float *own, int bmax) {
 
 /* After the own tactic of fp16 node ni is set (seg its K segment length, own_us its time per timed bucket):
  * times the heuristic's batch-invariant algorithms for the node's problem at the maximum batch at the same
- * buckets, and applies the best that wins (RI_CUDA_LTCONV=force: the fastest at the maximum batch). A
- * failure of the timing leaves the own tactic; only a cache error is returned. */
+ * buckets, in the direct form and, where the node's output is misaligned (ri__cu_ltconv_misaligned) and has
+ * no residual, in the padded form (GEMM + scatter, as the node runs them; RI_CUDA_LTPAD), and applies the
+ * best that wins (RI_CUDA_LTCONV=force: the fastest at the maximum batch). A failure of the timing leaves
+ * the own tactic; only a cache error is returned. */
 static ri_status tune_lt(tuner *t, cu_state *st, int ni, int level, const float *own_us, int seg,
                          ri__err *err) {
   const int mode = lt_mode(), max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
@@ -396,51 +411,64 @@ static ri_status tune_lt(tuner *t, cu_state *st, int ni, int level, const float 
     batches[k] = timed_batch(k, max_batch, level);
     if (batches[k] > nb) nb = batches[k];
   }
+  /* the forms timed: 0 direct, 1 padded */
+  const int pm = ltpad_mode(), pad_ok = pm && !s.has_res && ri__cu_ltconv_misaligned(&s);
+  const int form0 = pad_ok && pm == 2 ? 1 : 0, form1 = pad_ok ? 1 : 0;
   const size_t es = s.y_f32 ? 4 : 2;
   const size_t y_bytes = (size_t)(y_off + (int64_t)nb * s.y_img_stride) * es;
   if ((size_t)nb * (size_t)(s.rows * s.k) * 2 > t->x_bytes) return RI_OK; /* not seen: x holds batch 256 */
-  void *y = NULL;
-  if (cudaMalloc(&y, y_bytes) != cudaSuccess || cudaMemsetAsync(y, 0, y_bytes, t->s) != cudaSuccess) {
+  ri__cu_ltconv_shape sp = s;
+  sp.n = nb;
+  void *y = NULL, *pad = NULL;
+  if (cudaMalloc(&y, y_bytes) != cudaSuccess || cudaMemsetAsync(y, 0, y_bytes, t->s) != cudaSuccess ||
+      (form1 && cudaMalloc(&pad, ri__cu_ltconv_pad_bytes(&sp)) != cudaSuccess)) {
     (void)cudaGetLastError();
     cudaFree(y);
+    cudaFree(pad);
     return RI_OK;
   }
   b.x = t->x;
   b.r = s.has_res ? t->r : NULL;
   b.y = (char *)y + (size_t)y_off * es;
-  ri__cu_ltconv p;
-  const char *call = "";
-  cublasLtMatmulHeuristicResult_t res[RI__CU_LT_MAX_ALGOS];
-  int count = 0;
+  b.pad = pad;
   ri_status rs = RI_OK;
-  if (ri__cu_ltconv_create(&p, &s, &call) != CUBLAS_STATUS_SUCCESS ||
-      ri__cu_ltconv_algos(t->lt, &p, res, &count, &call) != CUBLAS_STATUS_SUCCESS)
-    count = 0;
-  int best = -1;
+  int best = -1, best_form = 0, best_tag = 0;
   float best_us = INFINITY;
-  for (int i = 0; rs == RI_OK && i < count; i++) {
-    if (!ri__cu_ltconv_invariant(&res[i].algo)) continue;
-    /* a context checks the algorithm at batch 1 and at the maximum batch: so does the tuner */
-    size_t ws = 0;
-    if (ri__cu_ltconv_set_batch(&p, max_batch, &call) != CUBLAS_STATUS_SUCCESS ||
-        ri__cu_ltconv_check(t->lt, &p, &res[i].algo, &ws, &call) != CUBLAS_STATUS_SUCCESS ||
-        ws > RI__CU_LT_WS_BYTES)
-      continue;
-    float lt_us[RI__CU_TAC_BUCKETS];
-    for (int k = 0; rs == RI_OK && k < RI__CU_TAC_BUCKETS; k++) {
-      lt_us[k] = INFINITY;
-      if (batches[k]) rs = time_lt(t, &p, &res[i].algo, i, batches[k], &b, &lt_us[k], err);
+  for (int form = form0; rs == RI_OK && form <= form1; form++) {
+    ri__cu_ltconv p;
+    const char *call = "";
+    cublasLtMatmulHeuristicResult_t res[RI__CU_LT_MAX_ALGOS];
+    int count = 0;
+    s.pad = form;
+    if (ri__cu_ltconv_create(&p, &s, &call) != CUBLAS_STATUS_SUCCESS ||
+        ri__cu_ltconv_algos(t->lt, &p, res, &count, &call) != CUBLAS_STATUS_SUCCESS)
+      count = 0;
+    for (int i = 0; rs == RI_OK && i < count; i++) {
+      if (!ri__cu_ltconv_invariant(&res[i].algo)) continue;
+      /* a context checks the algorithm at batch 1 and at the maximum batch: so does the tuner */
+      size_t ws = 0;
+      if (ri__cu_ltconv_set_batch(&p, max_batch, &call) != CUBLAS_STATUS_SUCCESS ||
+          ri__cu_ltconv_check(t->lt, &p, &res[i].algo, &ws, &call) != CUBLAS_STATUS_SUCCESS ||
+          ws > RI__CU_LT_WS_BYTES)
+        continue;
+      float lt_us[RI__CU_TAC_BUCKETS];
+      for (int k = 0; rs == RI_OK && k < RI__CU_TAC_BUCKETS; k++) {
+        lt_us[k] = INFINITY;
+        if (batches[k]) rs = time_lt(t, &p, &res[i].algo, i, batches[k], &b, &lt_us[k], err);
+      }
+      if (rs != RI_OK || !isfinite(lt_us[0]) || !isfinite(lt_us[bmax])) continue;
+      if ((mode == 2 || beats_own(lt_us, own_us, bmax)) && lt_us[bmax] < best_us)
+        best = i, best_form = form, best_tag = (int)ri__cu_ltconv_algo_tag(&res[i].algo),
+        best_us = lt_us[bmax];
     }
-    if (rs != RI_OK || !isfinite(lt_us[0]) || !isfinite(lt_us[bmax])) continue;
-    if ((mode == 2 || beats_own(lt_us, own_us, bmax)) && lt_us[bmax] < best_us)
-      best = i, best_us = lt_us[bmax];
+    ri__cu_ltconv_destroy(&p);
   }
-  ri__cu_ltconv_destroy(&p);
   (void)cudaStreamSynchronize(t->s);
   cudaFree(y);
+  cudaFree(pad);
   (void)cudaGetLastError();
   if (rs == RI_OK && best >= 0) {
-    ri__cu_lt_tac lt = {best, (int)ri__cu_ltconv_algo_tag(&res[best].algo), seg, best_us};
+    ri__cu_lt_tac lt = {best, best_tag, seg, best_us, best_form};
     ri__cu_conv_set_lt_tactic(st, ni, &lt);
   }
   return rs;
