@@ -1,5 +1,6 @@
 /* GPU test of the cuBLASLt tactic for fp16 1x1 convolutions (cuda_conv_lt.c); scripts/gpu/ltconv-run.sh
- * runs it with the forced and default engine tests (176 checks passed on an H200, 2026-11-27).
+ * runs it with the forced and default engine tests (176 checks passed on an H200, 2026-11-27, before the
+ * padded form; scripts/gpu/ltpad-run.sh runs it with the padded form's cases).
  *
  *   test_cuda_ltconv            one PASS/FAIL line per check, then "N passed, M failed"; exit 1 on failure
  *
@@ -13,14 +14,22 @@
  * batch's alignment) and must
  * give the bytes they got inside the batch: batch invariance, which the engine assumes of one algorithm
  * at every M. At least one algorithm must qualify per case (else the tactic could never be taken there).
- * The refusals: clip (ReLU6) and sigmoid epilogues, a residual with a float32 output.
+ * The padded form (GEMM into a dense half buffer, then k_scatter_cols.cu) the same way on misaligned outputs:
+ * SSD's class predictors' shapes (273 and 546 channels into float32 rows of that pitch at an odd offset and
+ * an odd image stride), 12 and 24 channels dense or in odd half slices, with and without bias, ReLU, at
+ * batches 1, 3, 7 and 64; bytes outside the slice keep their poison; images alone give the batch's bytes.
+ * The refusals: clip (ReLU6) and sigmoid epilogues, a residual with a float32 output, a residual in the
+ * padded form; ri__cu_ltconv_misaligned on SSD's class slice.
  *
  * Engine: a small model (x[N,64,10,10] -> 1x1 Conv+Relu, 1x1 Conv+Clip(0,6), 3x3 Conv, 1x1 Conv + Add
  * (residual), 1x1 Conv without bias) built for fp16 on cuda with maximum batch 64 and RI_CUDA_LTCONV=force:
  * the 1x1 ReLU, residual and bias-free convolutions are named "cublaslt algo ...", the clip and 3x3 ones
  * keep the own kernel; outputs against the CPU engine (fp32) within 1e-2 of max |ref| at batches 1, 7 and
  * 64; the last image of batch 7 alone gives the same bytes; the engine saved and loaded back names the same
- * implementations and gives the same bytes; with RI_CUDA_LTCONV=0 no layer is on cuBLASLt. */
+ * implementations and gives the same bytes; with RI_CUDA_LTCONV=0 no layer is on cuBLASLt. z has 12
+ * channels (a misaligned output): with RI_CUDA_LTPAD=force as well, pw_nobias runs the padded form ("...
+ * padded") and pw_relu the direct one; outputs against the CPU engine at batches 1, 7 and 64; image 63
+ * alone gives its bytes in batch 64; saved and loaded back, the same form and bytes. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,13 +49,16 @@
 
 /* ---- core ---- */
 
+/* slice: 0 dense output; 1 a Concat slice (pitch m + 24, offset 8, image stride padded by 40); 2 an odd
+ * slice as SSD's class predictors write (pitch m, offset 7, image stride rows * m + 13). pad: the padded
+ * form (GEMM into a dense half buffer, then the scatter). */
 typedef struct {
   const char *what;
-  int n, h, w, c, m, act, bias, res, slice, f32;
+  int n, h, w, c, m, act, bias, res, slice, f32, pad;
 } lcase;
 
 typedef struct {
-  void *x, *w, *r, *y, *bf, *bh, *ws;
+  void *x, *w, *r, *y, *bf, *bh, *ws, *pad;
   void *x1, *r1, *y1; /* one image, at the alignment the batch's buffers have (the query promised it) */
 } dbufs;
 
@@ -65,11 +77,12 @@ static double out_at(const unsigned char *y, size_t i, int f32) {
 
 static void test_case(cublasLtHandle_t lt, const lcase *t) {
   char name[200];
-  snprintf(name, sizeof name, "ltconv %s n=%d %dx%dx%d -> %d act=%d bias=%d res=%d slice=%d out=%s", t->what,
-           t->n, t->h, t->w, t->c, t->m, t->act, t->bias, t->res, t->slice, t->f32 ? "f32" : "f16");
+  snprintf(name, sizeof name, "ltconv %s n=%d %dx%dx%d -> %d act=%d bias=%d res=%d slice=%d out=%s%s",
+           t->what, t->n, t->h, t->w, t->c, t->m, t->act, t->bias, t->res, t->slice, t->f32 ? "f32" : "f16",
+           t->pad ? " padded" : "");
   const int64_t rows = (int64_t)t->h * t->w, ldw = (t->c + 7) / 8 * 8;
-  const int64_t ldy = t->slice ? t->m + 24 : t->m, y_off = t->slice ? 8 : 0;
-  const int64_t img = rows * ldy + (t->slice ? 40 : 0);
+  const int64_t ldy = t->slice == 1 ? t->m + 24 : t->m, y_off = t->slice == 1 ? 8 : t->slice == 2 ? 7 : 0;
+  const int64_t img = rows * ldy + (t->slice == 1 ? 40 : t->slice == 2 ? 13 : 0);
   const size_t es = t->f32 ? 4 : 2;
   const size_t nx = (size_t)(t->n * rows * t->c), nw = (size_t)(t->m * ldw),
                nr = (size_t)(t->n * rows * t->m);
@@ -120,10 +133,19 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
   s.n = t->n, s.rows = rows, s.k = t->c, s.m = t->m, s.ldw = ldw, s.ldy = ldy, s.y_img_stride = img;
   s.act = t->act, s.y_f32 = t->f32, s.has_bias = t->bias, s.has_res = t->res;
   s.y_align = y_off ? (uint32_t)(y_off * (int64_t)es & -(y_off * (int64_t)es)) : 256;
+  s.pad = t->pad;
   const char *why = ri__cu_ltconv_refusal(&s);
   if (why) {
     result(0, "%s: refused (%s)", name, why);
     goto done;
+  }
+  if (t->pad) {
+    /* the tuner offers the form only where the output is misaligned: every padded case here is */
+    result(ri__cu_ltconv_misaligned(&s), "%s: the output form is misaligned for cuBLASLt", name);
+    if (cudaMalloc(&d.pad, ri__cu_ltconv_pad_bytes(&s)) != cudaSuccess) {
+      result(0, "%s: cudaMalloc of the padded buffer failed", name);
+      goto done;
+    }
   }
   cublasLtMatmulHeuristicResult_t res[RI__CU_LT_MAX_ALGOS];
   int count = 0;
@@ -156,8 +178,8 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
       result(0, "%s: cudaMemset failed", an);
       continue;
     }
-    e = ri__cu_ltconv_run(lt, &p, &res[i].algo, 0, d.x, d.w, d.bf, d.bh, t->res ? d.r : NULL, yfirst, d.ws,
-                          RI__CU_LT_WS_BYTES, &call);
+    e = ri__cu_ltconv_run(lt, &p, &res[i].algo, 0, d.x, d.w, d.bf, d.bh, t->res ? d.r : NULL, yfirst, d.pad,
+                          d.ws, RI__CU_LT_WS_BYTES, &call);
     cudaError_t ce = cudaDeviceSynchronize();
     if (e != CUBLAS_STATUS_SUCCESS || ce != cudaSuccess ||
         cudaMemcpy(hy, d.y, ny * es, cudaMemcpyDeviceToHost) != cudaSuccess) {
@@ -206,7 +228,7 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
             cudaMemset(d.y1, 0xff, (size_t)(img + 64) * es) == cudaSuccess &&
             ri__cu_ltconv_set_batch(&p, 1, &call) == CUBLAS_STATUS_SUCCESS &&
             ri__cu_ltconv_run(lt, &p, &res[i].algo, 0, d.x1, d.w, d.bf, d.bh, t->res ? d.r1 : NULL,
-                              (char *)d.y1 + (size_t)y_off * es, d.ws, RI__CU_LT_WS_BYTES,
+                              (char *)d.y1 + (size_t)y_off * es, d.pad, d.ws, RI__CU_LT_WS_BYTES,
                               &call) == CUBLAS_STATUS_SUCCESS &&
             cudaDeviceSynchronize() == cudaSuccess &&
             cudaMemcpy(h1, d.y1, (size_t)(img + 64) * es, cudaMemcpyDeviceToHost) == cudaSuccess;
@@ -224,7 +246,7 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
 done:
   ri__cu_ltconv_destroy(&p);
   cudaFree(d.x), cudaFree(d.w), cudaFree(d.r), cudaFree(d.y), cudaFree(d.bf), cudaFree(d.bh), cudaFree(d.ws);
-  cudaFree(d.x1), cudaFree(d.r1), cudaFree(d.y1);
+  cudaFree(d.x1), cudaFree(d.r1), cudaFree(d.y1), cudaFree(d.pad);
   free(hx), free(hw), free(hr), free(hbh), free(fx), free(fw), free(fr), free(fb), free(hy), free(h1);
 }
 
@@ -243,12 +265,22 @@ static void test_refusals(void) {
   s.act = RI__ACT_NONE;
   s.has_res = 1, s.y_f32 = 1;
   result(ri__cu_ltconv_refusal(&s) != NULL, "refusal: residual with a float32 output refused");
+  s.y_f32 = 0, s.pad = 1;
+  result(ri__cu_ltconv_refusal(&s) != NULL, "refusal: residual in the padded form refused");
+  s.has_res = 0;
+  result(ri__cu_ltconv_refusal(&s) == NULL && !ri__cu_ltconv_misaligned(&s),
+         "refusal: padded form without residual accepted; 96 channels dense at 256 bytes are aligned");
+  s.ldy = 273, s.m = 273, s.y_img_stride = 1917 * 91, s.y_f32 = 1, s.y_align = 4;
+  result(ri__cu_ltconv_misaligned(&s) && ri__cu_ltconv_pad_ld(&s) == 280 &&
+             ri__cu_ltconv_pad_bytes(&s) == (size_t)(4 * 100 * 280 * 2),
+         "padded form: SSD's class slice (pitch 273, float32) is misaligned; buffer rows of 280 halves");
 }
 
 /* ---- engine ---- */
 
 /* x[N,64,10,10]: a = Relu(Conv1x1(x) 64->96), b = Clip(Conv1x1(a) 96->64, 0, 6), c = Conv3x3(b) 64->64 pads
- * 1, y = Conv1x1(x) 64->64 + c, z = Conv1x1 no bias (y) 64->32; outputs y, z. */
+ * 1, y = Conv1x1(x) 64->64 + c, z = Conv1x1 no bias (y) 64->12 (12 channels: a misaligned output, where
+ * the padded form applies); outputs y, z. */
 static uint8_t *model(size_t *len) {
   Onnx__ModelProto *m = tb_model(8, 13);
   tb_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, (const int64_t[]){-1, 64, 10, 10});
@@ -259,7 +291,7 @@ static uint8_t *model(size_t *len) {
                {"w2", "b2", 64, 96, 1},
                {"w3", "b3", 64, 64, 3},
                {"w4", "b4", 64, 64, 1},
-               {"w5", NULL, 32, 64, 1}};
+               {"w5", NULL, 12, 64, 1}};
   for (int c = 0; c < 5; c++) {
     size_t n = (size_t)(conv[c].o * conv[c].i * conv[c].k * conv[c].k);
     float *v = tb_alloc(n * sizeof(float));
@@ -366,11 +398,11 @@ static void test_engine(void) {
   close(fd);
   tb_reset();
   snprintf(rie, sizeof rie, "%s.rie", path);
-  const size_t per_x = 64 * 100, per_y = 64 * 100, per_z = 32 * 100;
+  const size_t per_x = 64 * 100, per_y = 64 * 100, per_z = 12 * 100;
   float *x = malloc(64 * per_x * 4), *gy = malloc(64 * per_y * 4), *gz = malloc(64 * per_z * 4);
   float *ry = malloc(64 * per_y * 4), *rz = malloc(64 * per_z * 4), *ay = malloc(per_y * 4),
         *az = malloc(per_z * 4);
-  ri_engine_t *cpu = NULL, *lt = NULL, *off = NULL, *back = NULL;
+  ri_engine_t *cpu = NULL, *lt = NULL, *off = NULL, *back = NULL, *padf = NULL, *pback = NULL;
   if (!x || !gy || !gz || !ry || !rz || !ay || !az) {
     result(0, "engine: out of host memory");
     goto done;
@@ -383,10 +415,13 @@ static void test_engine(void) {
   }
   setenv("RI_CUDA_LTCONV", "force", 1);
   ri_status s = build(path, "cuda", RI_PRECISION_FP16, &lt, msg, sizeof msg);
+  setenv("RI_CUDA_LTPAD", "force", 1);
+  ri_status sp = build(path, "cuda", RI_PRECISION_FP16, &padf, msg, sizeof msg);
+  unsetenv("RI_CUDA_LTPAD");
   setenv("RI_CUDA_LTCONV", "0", 1);
   ri_status s0 = build(path, "cuda", RI_PRECISION_FP16, &off, msg, sizeof msg);
   unsetenv("RI_CUDA_LTCONV");
-  if (s != RI_OK || s0 != RI_OK) {
+  if (s != RI_OK || s0 != RI_OK || sp != RI_OK) {
     result(0, "engine: fp16 CUDA build failed: %s", msg);
     goto done;
   }
@@ -443,11 +478,48 @@ static void test_engine(void) {
   ok = run(back, 7, x, bo, msg, sizeof msg) && run(lt, 7, x, go, msg, sizeof msg);
   result(same && ok && memcmp(ry, gy, 7 * per_y * 4) == 0 && memcmp(rz, gz, 7 * per_z * 4) == 0,
          "engine: loaded back, the same cuBLASLt layers and bytes at batch 7");
+
+  /* the padded form (RI_CUDA_LTPAD=force with RI_CUDA_LTCONV=force): on the 12-channel layer only */
+  impl_of(padf, "pw_nobias", impl, sizeof impl);
+  result(strncmp(impl, "cublaslt algo ", 14) == 0 && strstr(impl, " padded") != NULL,
+         "engine padded: pw_nobias (12 channels) runs the padded form (impl \"%s\")", impl);
+  impl_of(padf, "pw_relu", impl, sizeof impl);
+  result(strncmp(impl, "cublaslt algo ", 14) == 0 && strstr(impl, "padded") == NULL,
+         "engine padded: pw_relu (96 channels, aligned) runs the direct form (impl \"%s\")", impl);
+  for (int k = 0; k < 3; k++) {
+    int b = batches[k];
+    float *ro[2] = {ry, rz}, *po[2] = {gy, gz};
+    if (!run(cpu, b, x, ro, msg, sizeof msg) || !run(padf, b, x, po, msg, sizeof msg)) {
+      result(0, "engine padded: batch %d: run failed: %s", b, msg);
+      continue;
+    }
+    double ey = rel_err(gy, ry, (size_t)b * per_y), ez = rel_err(gz, rz, (size_t)b * per_z);
+    result(ey <= 1e-2 && ez <= 1e-2,
+           "engine padded: batch %d against the CPU engine: y %.3g, z %.3g (<= 1e-2)", b, ey, ez);
+  }
+  ok = run(padf, 64, x, go, msg, sizeof msg) && run(padf, 1, x + 63 * per_x, ao, msg, sizeof msg);
+  result(ok && memcmp(ay, gy + 63 * per_y, per_y * 4) == 0 && memcmp(az, gz + 63 * per_z, per_z * 4) == 0,
+         "engine padded: image 63 alone gives its bytes in batch 64%s%s", ok ? "" : ": ", ok ? "" : msg);
+  rt = NULL;
+  ok = ri_engine_save(padf, rie) == RI_OK && ri_runtime_create(&rt) == RI_OK &&
+       ri_runtime_load(rt, rie, &pback) == RI_OK;
+  if (!ok) result(0, "engine padded: save / load of %s failed: %s", rie, rt ? ri_runtime_last_error(rt) : "");
+  ri_runtime_destroy(rt);
+  if (!ok) goto done;
+  char pa[200], pb[200];
+  impl_of(padf, "pw_nobias", pa, sizeof pa);
+  impl_of(pback, "pw_nobias", pb, sizeof pb);
+  ok = run(pback, 7, x, bo, msg, sizeof msg) && run(padf, 7, x, go, msg, sizeof msg);
+  result(strcmp(pa, pb) == 0 && ok && memcmp(ry, gy, 7 * per_y * 4) == 0 &&
+             memcmp(rz, gz, 7 * per_z * 4) == 0,
+         "engine padded: loaded back, the same form (\"%s\") and bytes at batch 7", pb);
 done:
   ri_engine_destroy(cpu);
   ri_engine_destroy(lt);
   ri_engine_destroy(off);
   ri_engine_destroy(back);
+  ri_engine_destroy(padf);
+  ri_engine_destroy(pback);
   free(x), free(gy), free(gz), free(ry), free(rz), free(ay), free(az);
   remove(path);
   remove(rie);
@@ -464,16 +536,22 @@ int main(void) {
   printf("cuBLASLt %zu\n", cublasLtGetVersion());
   test_refusals();
   static const lcase cases[] = {
-      {"plain", 7, 10, 10, 64, 96, RI__ACT_NONE, 1, 0, 0, 0},
-      {"relu", 7, 10, 10, 96, 64, RI__ACT_RELU, 1, 0, 0, 0},
-      {"residual", 7, 10, 10, 64, 64, RI__ACT_NONE, 1, 1, 0, 0},
-      {"residual relu", 1, 19, 19, 96, 64, RI__ACT_RELU, 1, 1, 0, 0},
-      {"concat slice", 7, 10, 10, 64, 24, RI__ACT_NONE, 1, 0, 1, 0},
-      {"f32 out", 7, 10, 10, 64, 24, RI__ACT_NONE, 1, 0, 1, 1},
-      {"no bias", 7, 5, 5, 64, 32, RI__ACT_NONE, 0, 0, 0, 0},
-      {"batch 1", 1, 19, 19, 576, 160, RI__ACT_NONE, 1, 0, 0, 0},
-      {"batch 64", 64, 19, 19, 96, 576, RI__ACT_RELU, 1, 0, 0, 0},
-      {"batch 64 slice", 64, 10, 10, 512, 546, RI__ACT_NONE, 1, 0, 1, 0},
+      {"plain", 7, 10, 10, 64, 96, RI__ACT_NONE, 1, 0, 0, 0, 0},
+      {"relu", 7, 10, 10, 96, 64, RI__ACT_RELU, 1, 0, 0, 0, 0},
+      {"residual", 7, 10, 10, 64, 64, RI__ACT_NONE, 1, 1, 0, 0, 0},
+      {"residual relu", 1, 19, 19, 96, 64, RI__ACT_RELU, 1, 1, 0, 0, 0},
+      {"concat slice", 7, 10, 10, 64, 24, RI__ACT_NONE, 1, 0, 1, 0, 0},
+      {"f32 out", 7, 10, 10, 64, 24, RI__ACT_NONE, 1, 0, 1, 1, 0},
+      {"no bias", 7, 5, 5, 64, 32, RI__ACT_NONE, 0, 0, 0, 0, 0},
+      {"batch 1", 1, 19, 19, 576, 160, RI__ACT_NONE, 1, 0, 0, 0, 0},
+      {"batch 64", 64, 19, 19, 96, 576, RI__ACT_RELU, 1, 0, 0, 0, 0},
+      {"batch 64 slice", 64, 10, 10, 512, 546, RI__ACT_NONE, 1, 0, 1, 0, 0},
+      {"padded ssd class 0", 3, 19, 19, 576, 273, RI__ACT_NONE, 1, 0, 2, 1, 1},
+      {"padded ssd class 1", 3, 10, 10, 1280, 546, RI__ACT_NONE, 1, 0, 2, 1, 1},
+      {"padded dense relu", 7, 10, 10, 64, 12, RI__ACT_RELU, 1, 0, 0, 0, 1},
+      {"padded odd slice half", 7, 5, 5, 96, 24, RI__ACT_RELU, 0, 0, 2, 0, 1},
+      {"padded batch 64", 64, 5, 5, 64, 12, RI__ACT_RELU, 1, 0, 2, 1, 1},
+      {"padded batch 1", 1, 19, 19, 576, 273, RI__ACT_NONE, 1, 0, 2, 1, 1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     test_case(lt, &cases[i]);

@@ -296,23 +296,30 @@ static void test_codes(void) {
     r ^= r << 13, r ^= r >> 17, r ^= r << 5;
     /* the form keeps the time's top 11 bits */
     uint16_t h = ri__float_to_half((float)((r >> 19) % 5000) / 7.f + 0.5f) & 0xfff0;
-    ri__cu_lt_tac a = {(int)(r & 7), (int)((r >> 10) & 15), (int)((r >> 3) % 128), ri__half_to_float(h)}, b;
+    ri__cu_lt_tac a = {(int)(r & 7), (int)((r >> 10) & 15), (int)((r >> 3) % 128), ri__half_to_float(h),
+                       (int)((r >> 30) & 1)},
+                  b;
     int32_t code = ri__cu_lt_tac_encode(&a);
     ri__cu_gemm_tac g;
     ri__cu_dnn_tac d;
     ri__cu_var_tac vt;
-    int ok = code >= (1 << 25) && code < (1 << 26) && ri__cu_lt_tac_decode(code, &b) && b.algo == a.algo &&
-             b.tag == a.tag && b.seg == a.seg && b.us == a.us && ri__cu_lt_tac_encode(&b) == code &&
-             !ri__cu_tac_decode(code, &g) && !ri__cu_dnn_tac_decode(code, &d) &&
-             !ri__cu_var_tac_decode(code, &vt);
-    /* codes of every other form (bits 26..30) are not cuBLASLt tactics */
+    /* the padded form adds bit 27 (a variant code too: variants are decoded on other nodes only) */
+    int ok = (code & ~(1 << 27)) >= (1 << 25) && (code & ~(1 << 27)) < (1 << 26) &&
+             ((code >> 27) & 1) == a.pad && ri__cu_lt_tac_decode(code, &b) && b.algo == a.algo &&
+             b.tag == a.tag && b.seg == a.seg && b.us == a.us && b.pad == a.pad &&
+             ri__cu_lt_tac_encode(&b) == code && !ri__cu_tac_decode(code, &g) &&
+             !ri__cu_dnn_tac_decode(code, &d) && (a.pad || !ri__cu_var_tac_decode(code, &vt));
+    /* codes of every other form (bits 26, 28..30) are not cuBLASLt tactics; the old form (no bit 27) is
+     * the direct one */
     for (int bit = 26; ok && bit <= 30; bit++)
-      ok = !ri__cu_lt_tac_decode((int32_t)(1u << bit | (r & ((1u << 26) - 1))), &b);
+      ok = bit == 27 || !ri__cu_lt_tac_decode((int32_t)(1u << bit | (r & ((1u << 26) - 1))), &b);
+    ok = ok && (!(r & (1u << 25)) || (ri__cu_lt_tac_decode((int32_t)(r & ((1u << 26) - 1)), &b) && !b.pad));
     lt_ok &= ok;
     n_lt++;
   }
   result(lt_ok,
-         "tactic codes: %d cuBLASLt tactics round-trip through their own form, which no other form shares",
+         "tactic codes: %d cuBLASLt tactics (direct and padded) round-trip through their own form, which no "
+         "GEMM form shares",
          n_lt);
   ri__cu_gemm_tac t;
   ri__cu_lt_tac l;
