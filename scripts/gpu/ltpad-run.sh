@@ -62,8 +62,9 @@ if ltp_has ab; then
   step ab "${T_AB_ALL:-150}" "$OUT/ab.log" env AB_SETTINGS="${AB_SETTINGS:-nopad=RI_CUDA_LTPAD:0 pad=}" \
     AB_ROUNDS="${AB_ROUNDS:-1}" AB_BATCHES="${AB_BATCHES:-1,64,256}" AB_PREC=fp16 AB_PROFILE="${AB_PROFILE:-1}" \
     OUT="$OUT" BUILD="$BUILD" MODELS="$MODELS" bash "$ROOT/scripts/gpu/ab-bench.sh"
-  # the two class predictors in the per-node profiles (both settings)
-  grep -E '^== round|ClassPredictor' "$OUT/ab.log" | head -40 >>"$SUMMARY"
+  # the batch-256 profiles' totals and the heads' lines (both settings)
+  ab_profile_lines 'Predictor'
+  grep -E '^fp16 ' "$OUT/ab.log" >>"$SUMMARY"
 fi
 if ltp_has inspect; then
   step inspect 90 "$OUT/inspect.log" bash -c "\"$BUILD/runinfer\" build --onnx \"$MODELS/ssd_mobilenet_v2.onnx\" \
