@@ -23,7 +23,8 @@
 # snapshot, e.g. BUILD=/tmp/ltpad-build, so that the second call on the warm machine reuses the build),
 # OUT, BUILD, and ab-bench.sh's AB_* variables.
 #
-# The device call (a tool `run` with carry [".deps"], timeout_s 420) from a worktree shipped as a tarball:
+# The device call (a tool `run` with carry [".deps"], timeout_s 420) from a worktree shipped as a tarball
+# (made first with `git archive --format=tar -o .deps/ltpad.tar ltpad` in the checkout that runs it):
 #   export OUT; rm -rf /tmp/snap-ltpad; mkdir -p /tmp/snap-ltpad && tar -x -C /tmp/snap-ltpad -f .deps/ltpad.tar &&
 #   ln -sfn $PWD/.deps /tmp/snap-ltpad/.deps && cd /tmp/snap-ltpad && bash scripts/gpu/ltpad-run.sh
 set -uo pipefail
