@@ -38,6 +38,9 @@ typedef struct {
   int lt_pad;              /* the padded form (cuda_conv_lt.h): GEMM into the node's scratch, then scatter */
   float lt_us;             /* its timed time at the maximum batch */
   int64_t bh_off;          /* the bias as half (cuBLASLt with a half output may want it so), -1 none */
+  /* weight rows and bias entries stored (w_off, b_off, bh_off): m, or for fp16 1x1 GEMMs m rounded up to 8,
+   * zero beyond m (the padded cuBLASLt form's GEMM runs m_rows channels; the own kernels read m) */
+  int64_t m_rows;
   /* fp16 1x1 GEMMs: the Hopper wgmma kernel (k_pwgemm_wg.cu) at every batch from a tactic (cuda_tactics.h);
    * wg_on: it runs on this engine's device, else the own kernel with seg at every batch */
   int wg, wg_on;

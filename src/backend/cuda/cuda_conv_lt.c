@@ -13,9 +13,10 @@
  * behaviour, not a documented promise: tests/gpu/test_cuda_ltconv.c and test_cuda_batch_invariance
  * (RI_CUDA_LTCONV=force) check it; both passed on an H200 with cuBLASLt 13.1 (2026-11-27).
  *
- * The padded form (cuda_conv_lt.h) runs the GEMM into the node's scratch (cu_node.op_scratch, sized by
- * ri__cu_conv_set_lt_tactic for the maximum batch) and the scatter kernel after it; its output slice needs
- * no alignment. */
+ * The padded form (cuda_conv_lt.h) runs the GEMM over m rounded up to 8 channels (the weight rows and bias
+ * entries that conv_prep stores for every fp16 1x1 GEMM node, zero beyond m: conv_aux.m_rows) into the
+ * node's scratch (cu_node.op_scratch, sized by ri__cu_conv_set_lt_tactic for the maximum batch) and the
+ * scatter kernel after it; its output slice needs no alignment. */
 #include <string.h>
 
 #include "backend/cuda/cuda_conv.h"
@@ -90,8 +91,10 @@ cublasStatus_t ri__cu_ltconv_create(ri__cu_ltconv *p, const ri__cu_ltconv_shape 
   memset(p, 0, sizeof *p);
   p->s = p->g = *s;
   if (s->pad) {
-    /* the GEMM's output: dense half rows of m_pad at the scratch's alignment, images folded into M */
-    p->g.ldy = ri__cu_ltconv_pad_ld(s);
+    /* the GEMM: m_pad channels (zero weight rows and bias beyond m, the caller's), its output dense half
+     * rows of m_pad at the scratch's alignment, images folded into M */
+    p->g.m = ri__cu_ltconv_pad_ld(s);
+    p->g.ldy = p->g.m;
     p->g.y_img_stride = s->rows * p->g.ldy;
     p->g.y_f32 = 0;
     p->g.y_align = CU_ALIGN;
@@ -322,9 +325,10 @@ int ri__cu_conv_lt_shape(const cu_state *st, int ni, int64_t batch, ri__cu_ltcon
   const ri__conv_params *p = n->params;
   conv_geo geo;
   ri__cu_conv_geometry(p, &st->g->values[n->inputs[0]].shape, &st->g->values[n->outputs[0]].shape, &geo);
-  if (a->kh != 1 || a->kw != 1 || p->win.stride[0] != 1 || p->win.stride[1] != 1 || a->group != 1 ||
-      geo.pads[0] || geo.pads[1] || geo.pads[2] || geo.pads[3] || a->cg_pad != a->cg || geo.c != a->cg ||
-      st->vdt[n->inputs[0]] != RI_DTYPE_FLOAT16 || st->vlayout[n->inputs[0]] != CU_LAYOUT_NHWC)
+  if (a->kh != 1 || a->kw != 1 || a->m_rows < (a->m + 7) / 8 * 8 || p->win.stride[0] != 1 ||
+      p->win.stride[1] != 1 || a->group != 1 || geo.pads[0] || geo.pads[1] || geo.pads[2] || geo.pads[3] ||
+      a->cg_pad != a->cg || geo.c != a->cg || st->vdt[n->inputs[0]] != RI_DTYPE_FLOAT16 ||
+      st->vlayout[n->inputs[0]] != CU_LAYOUT_NHWC)
     return 0;
   const cu_conv_out *co = &cn->co;
   s->n = batch;

@@ -13,11 +13,15 @@
  *
  * The padded form (shape.pad): for outputs that are not 16-byte aligned per row or image (an odd Concat
  * slice: SSD's class predictors write [n, 1917, 91] float32 rows at pitch 273 / 546), where cuBLASLt's
- * heuristic falls back to slow kernels, cuBLASLt writes D into a dense half buffer (rows of m_pad halves, m
- * rounded up to 8, 16-byte aligned; the channel count stays m, so neither the weights nor the bias need
- * padding; columns m .. m_pad are never written), with the same bias and ReLU epilogue, images folded into
- * M; then k_scatter_cols.cu copies the m columns of each row into the slice, widened to float32 when the
- * output is (values are rounded to half once, as the own kernels' are). No residual in this form.
+ * heuristic falls back to slow kernels, the GEMM runs N = m_pad channels (m rounded up to 8: an odd N
+ * alone keeps cuBLASLt on slow kernels even with an aligned leading dimension, bench_ltpad) into a dense
+ * half buffer (rows of m_pad halves, 16-byte aligned), with the same bias and ReLU epilogue, images folded
+ * into M. The weights must then hold m_pad rows of ldw halves and the bias m_pad entries, zero beyond m
+ * (the engine stores them so for every fp16 1x1 GEMM node; columns m .. m_pad of the buffer come out 0, or
+ * ReLU(0), and are never read). Then k_scatter_cols.cu copies the first m columns of each row into the
+ * slice, widened to float32 when the output is (values are rounded to half once, as the own kernels' are).
+ * Each output element is its own dot product: the zero rows change no value of the first m columns. No
+ * residual in this form.
  *
  * The core below knows nothing of engines: the backend (cuda_conv_lt.c's node part, cuda_tune.c) and
  * tests/gpu/test_cuda_ltconv.c drive it the same way. Every call returns the cuBLASLt status and, on
@@ -52,9 +56,9 @@ typedef struct {
   cublasLtMatmulDesc_t op;
   cublasLtMatrixLayout_t la, lb, lc, ld; /* lc: the residual's (NULL without one: C is D) */
   ri__cu_ltconv_shape s;                 /* as created; s.n follows set_batch */
-  ri__cu_ltconv_shape g;                 /* the GEMM's: s, or in the padded form its dense half buffer */
-  int strided;                           /* images as a strided batch (else folded into M) */
-  int bias16;                            /* bias read as half: cuBLASLt refused float32 bias with half D */
+  ri__cu_ltconv_shape g; /* the GEMM's: s, or in the padded form m_pad channels into the dense half buffer */
+  int strided;           /* images as a strided batch (else folded into M) */
+  int bias16;            /* bias read as half: cuBLASLt refused float32 bias with half D */
 } ri__cu_ltconv;
 
 /* NULL when the shape's epilogue and types are what cuBLASLt runs, else the reason (a static string):
@@ -67,7 +71,7 @@ const char *ri__cu_ltconv_refusal(const ri__cu_ltconv_shape *s);
  * 8 elements, or of 4 for float32 outputs, or the first element below 16 bytes of alignment): where the
  * padded form is worth timing. */
 int ri__cu_ltconv_misaligned(const ri__cu_ltconv_shape *s);
-/* The padded form's buffer: halves per row (m rounded up to 8), and bytes at s->n images. */
+/* The padded form's GEMM channels and buffer row (m rounded up to 8 halves), and its bytes at s->n images. */
 int64_t ri__cu_ltconv_pad_ld(const ri__cu_ltconv_shape *s);
 size_t ri__cu_ltconv_pad_bytes(const ri__cu_ltconv_shape *s);
 
@@ -96,10 +100,12 @@ unsigned ri__cu_ltconv_algo_tag(const cublasLtMatmulAlgo_t *a);
 /* cublasLtMatmulAlgoCheck of the algorithm on the layouts as set; *ws its workspace. */
 cublasStatus_t ri__cu_ltconv_check(cublasLtHandle_t h, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t *a,
                                    size_t *ws, const char **call);
-/* One launch on the layouts as set: y is the output's first element (slice offset applied), bias the
- * float32 (bias_f) or half (bias_h, when p->bias16) bias, res the residual (NULL without); pad_buf the
- * padded form's buffer (ri__cu_ltconv_pad_bytes at the batch run, CU_ALIGN-aligned; NULL otherwise). In
- * the padded form a failed scatter launch returns CUBLAS_STATUS_EXECUTION_FAILED with *call naming it. */
+/* One launch on the layouts as set: y is the output's first element (slice offset applied), w the weights
+ * (m rows of ldw halves; in the padded form m_pad rows, zero beyond m), bias the float32 (bias_f) or half
+ * (bias_h, when p->bias16) bias (m entries; m_pad in the padded form, zero beyond m), res the residual
+ * (NULL without); pad_buf the padded form's buffer (ri__cu_ltconv_pad_bytes at the batch run,
+ * CU_ALIGN-aligned; NULL otherwise). In the padded form a failed scatter launch returns
+ * CUBLAS_STATUS_EXECUTION_FAILED with *call naming it. */
 cublasStatus_t ri__cu_ltconv_run(cublasLtHandle_t h, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t *a,
                                  cudaStream_t s, const void *x, const void *w, const float *bias_f,
                                  const void *bias_h, const void *res, void *y, void *pad_buf, void *ws,

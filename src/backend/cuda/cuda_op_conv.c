@@ -74,7 +74,7 @@ static ri_status upload_weights(cu_state *st, int ni, conv_aux *a, ri__err *err)
   int64_t count = a->m * a->cg * a->kh * a->kw;
   int f32_gemm = a->gemm && !st->fp16;
   int64_t padded = f32_gemm                   ? a->kh * a->kw * a->cg * a->ldw
-                   : a->nhwc && !a->depthwise ? a->m * a->ldw
+                   : a->nhwc && !a->depthwise ? a->m_rows * a->ldw
                                               : a->m * a->cg_pad * a->kh * a->kw;
   if ((size_t)count * sizeof(float) != wv->nbytes)
     return ri__cu_unsupported(err, st, ni, "weight holds %zu bytes, expected %lld floats", wv->nbytes,
@@ -560,13 +560,19 @@ void ri__cu_conv_keep_algo(cu_ctx *c, int ni) {
   keep_dnn(st, ni, &t);
 }
 
-/* The bias as half too, for cuBLASLt with a half output when it takes no float32 bias (cuda_conv_lt.c). */
-static ri_status upload_half_bias(cu_state *st, conv_aux *a, const float *b, ri__err *err) {
-  uint16_t *h = ri__malloc((size_t)a->m * sizeof(uint16_t));
-  if (!h) return RI__OOM(err);
-  for (int64_t i = 0; i < a->m; i++)
+/* The bias of a GEMM node: float32, and as half too, for cuBLASLt with a half output when it takes no
+ * float32 bias (cuda_conv_lt.c); both of m_rows entries, zero beyond m. */
+static ri_status upload_gemm_bias(cu_state *st, conv_aux *a, const float *b, ri__err *err) {
+  float *f = ri__calloc((size_t)a->m_rows, sizeof(float));
+  uint16_t *h = ri__calloc((size_t)a->m_rows, sizeof(uint16_t));
+  ri_status s = f && h ? RI_OK : RI__OOM(err);
+  for (int64_t i = 0; s == RI_OK && i < a->m; i++) {
+    f[i] = b[i];
     h[i] = ri__float_to_half(b[i]);
-  ri_status s = ri__cu_blob_add(st, h, (size_t)a->m * sizeof(uint16_t), &a->bh_off, err);
+  }
+  if (s == RI_OK) s = ri__cu_blob_add(st, f, (size_t)a->m_rows * sizeof(float), &a->b_off, err);
+  if (s == RI_OK) s = ri__cu_blob_add(st, h, (size_t)a->m_rows * sizeof(uint16_t), &a->bh_off, err);
+  ri__free(f);
   ri__free(h);
   return s;
 }
@@ -594,6 +600,7 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
   a->nhwc = st->nhwc && x->shape.rank == 4;
   a->b_off = -1;
   a->bh_off = -1;
+  a->m_rows = a->m;
   int64_t c = x->shape.dims[1];
   int force_cudnn = getenv("RI_CUDA_DWCONV") && strcmp(getenv("RI_CUDA_DWCONV"), "cudnn") == 0;
   a->depthwise = !force_cudnn && a->group == c && a->m == c && a->cg == 1 && a->kh <= 7 && a->kw <= 7;
@@ -662,14 +669,20 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
         st->fp16 && a->nhwc && !a->depthwise && a->group == 1 && a->cg % 8 ? (a->cg + 7) / 8 * 8 : a->cg;
     a->ldw = a->kh * a->kw * a->cg_pad;
   }
+  /* fp16 1x1 GEMMs (where cuBLASLt may run): weight rows and bias up to a multiple of 8 channels, for the
+   * padded form (cuda_conv_lt.h) */
+  const int lt_able = st->fp16 && a->gemm && a->kh == 1 && a->kw == 1;
+  if (lt_able) a->m_rows = (a->m + 7) / 8 * 8;
   RI__TRY(upload_weights(st, ni, a, err));
   if (p->has_bias) {
     const ri__value *b = &g->values[ri__cu_in(st, ni, 2)];
     if (b->dtype != RI_DTYPE_FLOAT32 || b->nbytes != (size_t)a->m * sizeof(float))
       return ri__cu_unsupported(err, st, ni, "bias of %zu bytes for %lld output channels", b->nbytes,
                                 (long long)a->m);
-    RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
-    if (st->fp16 && a->gemm && a->kh == 1 && a->kw == 1) RI__TRY(upload_half_bias(st, a, b->data, err));
+    if (lt_able)
+      RI__TRY(upload_gemm_bias(st, a, b->data, err));
+    else
+      RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
   }
   if (a->depthwise) {
     st->nodes[ni].name = a->nhwc    ? (st->fp16 ? "dwconv_nhwc_f16" : "dwconv_nhwc_f32")

@@ -22,7 +22,8 @@
  * faster than the own tactic at the maximum batch's bucket and at most 1.25x slower at every other timed
  * bucket (RI_CUDA_LTCONV=0: never offered; =force: the fastest at the maximum batch, wherever it applies).
  * Where the node's output slice is misaligned for cuBLASLt (odd pitch: SSD's class predictors), the padded
- * form (cuda_conv_lt.h: GEMM into a dense half buffer + scatter) competes as well, timed as it runs.
+ * form (cuda_conv_lt.h: GEMM over m rounded up to 8 channels into a dense half buffer + scatter) competes as
+ * well, timed as it runs.
  * Depthwise and stem convolutions: cuda_tune_direct.c. */
 #include <math.h>
 #include <stdio.h>
@@ -343,13 +344,13 @@ typedef struct {
 static ri_status time_lt(tuner *t, ri__cu_ltconv *p, const cublasLtMatmulAlgo_t *algo, int idx, int n,
                          const lt_bufs *b, float *us, ri__err *err) {
   const ri__cu_ltconv_shape *s = &p->s;
-  char key[RI__TCACHE_MAX_KEY];
+  char key[RI__TCACHE_MAX_KEY]; /* " padn": the padded form with N padded (not the earlier " pad" form's) */
   snprintf(
       key, sizeof key,
       "%s|ltconv k%lld m%lld rows%lld ldw%lld ldy%lld img%lld act%d f32%d bias%d res%d al%u%s|lt%zu|n%d a%d",
       t->fp, (long long)s->k, (long long)s->m, (long long)s->rows, (long long)s->ldw, (long long)s->ldy,
       (long long)s->y_img_stride, s->act, s->y_f32, s->has_bias, s->has_res, (unsigned)s->y_align,
-      s->pad ? " pad" : "", cublasLtGetVersion(), n, idx);
+      s->pad ? " padn" : "", cublasLtGetVersion(), n, idx);
   if (t->cache && ri__tcache_get(t->cache, key, us)) return RI_OK;
   *us = INFINITY;
   const char *call = "";
