@@ -6,15 +6,16 @@
  *
  * For each head and batch, through the engine's own core (ri__cu_ltconv_*): every algorithm of the
  * heuristic's list that the engine may take (split-K 1, no reduction scheme, cublasLtMatmulAlgoCheck
- * passing) in the direct form (D = the slice) and in the padded form (D = a dense half buffer of m_pad
- * columns, then the scatter kernel), each timed as the median of --reps (default 50) event-bracketed runs
- * after one warm-up; reported: the best of each form (ms, TFLOPS = 2 M N K / time, algorithm index), the
- * scatter kernel alone, the best GEMM with N padded too (m_pad channels, zero weight rows, dense half
- * output, no scatter: what padding the weights instead would cost) and the ratio direct / padded (above 1:
- * the padded form is faster). Check: the two
- * forms' best outputs agree within 2e-3 of max |output| (the padded form rounds to half once; a FAIL line
- * and exit status 1 otherwise). The own kernels' and the wgmma kernel's times on the same shapes:
- * bench_gemm_shapes (dense outputs) and the engine's profile (scripts/gpu/ab-bench.sh AB_PROFILE=1). */
+ * passing) in the direct form (D = the slice, N = m) and in the padded form as the engine runs it (N = m_pad,
+ * m rounded up to 8, zero weight rows and bias beyond m, D = a dense half buffer of m_pad columns, then the
+ * scatter kernel copies the first m), each timed as the median of --reps (default 50) event-bracketed runs
+ * after one warm-up; reported: the best of each form (ms, TFLOPS = 2 M m K / time, algorithm index), the
+ * scatter kernel alone, the padded form's GEMM alone (N = m_pad into the dense half buffer, no scatter: the
+ * reference for what the scatter adds) and the ratio direct / padded (above 1: the padded form is faster).
+ * Check: the two forms' best outputs agree within 2e-3 of max |output| (the padded form rounds to half
+ * once; a FAIL line and exit status 1 otherwise). The own kernels' and the wgmma kernel's times on the same
+ * shapes: bench_gemm_shapes (dense outputs) and the engine's profile (scripts/gpu/ab-bench.sh
+ * AB_PROFILE=1). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -166,7 +167,7 @@ static void bench(cublasLtHandle_t h, const head *hd, int batch, int reps) {
   s.pad = 1;
   sc_run sr = {&s, dpad, (float *)dy + hd->y_off};
   if (gpu_time_it(run_scatter, &sr, reps, &sc_ms)) sc_ms = NAN;
-  /* N padded as well: m_pad channels (zero weight rows and bias), dense half output into the pad buffer */
+  /* the padded form's GEMM alone: m_pad channels (zero weight rows and bias), dense half output */
   ri__cu_ltconv_shape sn = s;
   sn.pad = 0, sn.m = m_pad, sn.ldy = m_pad, sn.y_img_stride = rows * m_pad, sn.y_f32 = 0, sn.y_align = 256;
   lt_run bn = base;

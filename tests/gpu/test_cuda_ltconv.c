@@ -14,10 +14,12 @@
  * batch's alignment) and must
  * give the bytes they got inside the batch: batch invariance, which the engine assumes of one algorithm
  * at every M. At least one algorithm must qualify per case (else the tactic could never be taken there).
- * The padded form (GEMM into a dense half buffer, then k_scatter_cols.cu) the same way on misaligned outputs:
- * SSD's class predictors' shapes (273 and 546 channels into float32 rows of that pitch at an odd offset and
- * an odd image stride), 12 and 24 channels dense or in odd half slices, with and without bias, ReLU, at
- * batches 1, 3, 7 and 64; bytes outside the slice keep their poison; images alone give the batch's bytes.
+ * The padded form (GEMM over m rounded up to 8 channels, weights and bias zero beyond m, into a dense half
+ * buffer, then k_scatter_cols.cu) the same way on misaligned outputs: SSD's class predictors' shapes (273
+ * and 546 channels into float32 rows of that pitch at an odd offset and an odd image stride), 12, 20 and 24
+ * channels dense or in odd half slices, with and without bias, ReLU, at batches 1, 3, 7 and 64; bytes
+ * outside the slice keep their poison; the buffer's columns m .. m_pad (poisoned before the run) hold 0:
+ * the GEMM ran the padded N; images alone give the batch's bytes.
  * The refusals: clip (ReLU6) and sigmoid epilogues, a residual with a float32 output, a residual in the
  * padded form; ri__cu_ltconv_misaligned on SSD's class slice.
  *
@@ -84,12 +86,12 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
   const int64_t ldy = t->slice == 1 ? t->m + 24 : t->m, y_off = t->slice == 1 ? 8 : t->slice == 2 ? 7 : 0;
   const int64_t img = rows * ldy + (t->slice == 1 ? 40 : t->slice == 2 ? 13 : 0);
   const size_t es = t->f32 ? 4 : 2;
-  const size_t nx = (size_t)(t->n * rows * t->c), nw = (size_t)(t->m * ldw),
-               nr = (size_t)(t->n * rows * t->m);
+  /* weight rows and bias entries: m, or m rounded up to 8 in the padded form (zero beyond m) */
+  const int64_t mw = t->pad ? (t->m + 7) / 8 * 8 : t->m;
+  const size_t nx = (size_t)(t->n * rows * t->c), nw = (size_t)(mw * ldw), nr = (size_t)(t->n * rows * t->m);
   const size_t ny = (size_t)(t->n * img) + 64; /* the last image's slice ends inside; a guard after */
-  uint16_t *hx = malloc(nx * 2), *hw = calloc(nw, 2), *hr = malloc(nr * 2 + 2),
-           *hbh = malloc((size_t)t->m * 2);
-  float *fx = malloc(nx * 4), *fw = calloc(nw, 4), *fr = malloc(nr * 4 + 4), *fb = malloc((size_t)t->m * 4);
+  uint16_t *hx = malloc(nx * 2), *hw = calloc(nw, 2), *hr = malloc(nr * 2 + 2), *hbh = calloc((size_t)mw, 2);
+  float *fx = malloc(nx * 4), *fw = calloc(nw, 4), *fr = malloc(nr * 4 + 4), *fb = calloc((size_t)mw, 4);
   unsigned char *hy = malloc(ny * es), *h1 = malloc(ny * es);
   dbufs d;
   memset(&d, 0, sizeof d);
@@ -114,8 +116,7 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
   }
   if (cudaMalloc(&d.x, nx * 2) != cudaSuccess || cudaMalloc(&d.w, nw * 2) != cudaSuccess ||
       cudaMalloc(&d.r, nr * 2 + 2) != cudaSuccess || cudaMalloc(&d.y, ny * es) != cudaSuccess ||
-      cudaMalloc(&d.bf, (size_t)t->m * 4) != cudaSuccess ||
-      cudaMalloc(&d.bh, (size_t)t->m * 2) != cudaSuccess ||
+      cudaMalloc(&d.bf, (size_t)mw * 4) != cudaSuccess || cudaMalloc(&d.bh, (size_t)mw * 2) != cudaSuccess ||
       cudaMalloc(&d.ws, RI__CU_LT_WS_BYTES) != cudaSuccess ||
       cudaMalloc(&d.x1, (size_t)(rows * t->c) * 2) != cudaSuccess ||
       cudaMalloc(&d.r1, (size_t)(rows * t->m) * 2) != cudaSuccess ||
@@ -123,8 +124,8 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
       cudaMemcpy(d.x, hx, nx * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
       cudaMemcpy(d.w, hw, nw * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
       cudaMemcpy(d.r, hr, nr * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
-      cudaMemcpy(d.bf, fb, (size_t)t->m * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
-      cudaMemcpy(d.bh, hbh, (size_t)t->m * 2, cudaMemcpyHostToDevice) != cudaSuccess) {
+      cudaMemcpy(d.bf, fb, (size_t)mw * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
+      cudaMemcpy(d.bh, hbh, (size_t)mw * 2, cudaMemcpyHostToDevice) != cudaSuccess) {
     result(0, "%s: device setup: %s", name, cudaGetErrorString(cudaGetLastError()));
     goto done;
   }
@@ -174,7 +175,8 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
     }
     qualified++;
     void *yfirst = (char *)d.y + (size_t)y_off * es;
-    if (cudaMemset(d.y, 0xff, ny * es) != cudaSuccess) {
+    if (cudaMemset(d.y, 0xff, ny * es) != cudaSuccess ||
+        (d.pad && cudaMemset(d.pad, 0xff, ri__cu_ltconv_pad_bytes(&s)) != cudaSuccess)) {
       result(0, "%s: cudaMemset failed", an);
       continue;
     }
@@ -216,6 +218,19 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
     double rel = maxerr / (maxref > 1 ? maxref : 1);
     result(rel <= 1e-2 && poison == 0, "%s: max_rel_err=%.3g (max|ref|=%.3g), %zu bytes written outside", an,
            rel, maxref, poison);
+    if (t->pad && mw > t->m) {
+      /* N padded: the GEMM wrote all m_pad columns of the buffer (poisoned before), 0 beyond m */
+      const size_t pb = ri__cu_ltconv_pad_bytes(&s), prow = (size_t)mw;
+      uint16_t *hp = malloc(pb);
+      size_t bad = 0;
+      int got = hp && cudaMemcpy(hp, d.pad, pb, cudaMemcpyDeviceToHost) == cudaSuccess;
+      for (size_t r = 0; got && r < (size_t)(t->n * rows); r++)
+        for (size_t j = (size_t)t->m; j < prow; j++)
+          bad += ri__half_to_float(hp[r * prow + j]) != 0.0f;
+      result(got && bad == 0, "%s: the GEMM ran %lld channels: buffer columns %d..%lld are 0 (%zu are not)",
+             an, (long long)mw, t->m, (long long)mw - 1, bad);
+      free(hp);
+    }
     /* the first and the last image alone: the bytes they got in the batch */
     size_t differ = 0;
     int ran = 1;
@@ -552,6 +567,7 @@ int main(void) {
       {"padded odd slice half", 7, 5, 5, 96, 24, RI__ACT_RELU, 0, 0, 2, 0, 1},
       {"padded batch 64", 64, 5, 5, 64, 12, RI__ACT_RELU, 1, 0, 2, 1, 1},
       {"padded batch 1", 1, 19, 19, 576, 273, RI__ACT_NONE, 1, 0, 2, 1, 1},
+      {"padded 20 no bias", 7, 10, 10, 64, 20, RI__ACT_NONE, 0, 0, 2, 1, 1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     test_case(lt, &cases[i]);
