@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried): the checks and the
 # measurement of the padded cuBLASLt form for fp16 1x1 convolutions whose output slice is misaligned
-# (cuda_conv_lt.h: GEMM into a dense half buffer, then k_scatter_cols.cu; SSD's class predictors), in one
-# call of under 6 minutes (build ~100 s).
+# (cuda_conv_lt.h: GEMM over m rounded up to 8 channels into a dense half buffer, then k_scatter_cols.cu;
+# SSD's class predictors), in one call of under 6 minutes (187 s wall on an H200 on 2026-11-27).
 #   build.log     device-run.sh's build and model generation (build_and_models)
 #   lt.log        tests/gpu/test_cuda_ltconv (the core's direct and padded forms against a CPU reference,
-#                 odd slices, float32 widening, bytes outside the slice, images alone against the batch; the
+#                 odd slices, float32 widening, bytes outside the slice, the padded buffer's columns beyond m,
+#                 images alone against the batch; the
 #                 engine with RI_CUDA_LTCONV=force, with RI_CUDA_LTPAD=force as well, and =0)
 #   test.log      test_cuda_ops (SSD MobileNet v2, tiny models) with the default setting,
 #                 test_cuda_batch_invariance (fp16, SSD MobileNet v2) default and with RI_CUDA_LTCONV=force,
 #                 test_cuda_memory (SSD at 256); with step "tactics" also test_cuda_tactics (tactic codes of
 #                 the direct and padded cuBLASLt forms; not in the default list: ~2 min)
-#   bench.log     tests/gpu/bench_ltpad: direct vs padded form on the class predictors' shapes (1, 64, 256)
+#   bench.log     tests/gpu/bench_ltpad: direct vs padded form (and the padded GEMM alone) on the heads'
+#                 shapes (1, 64, 256)
 #   ab.log, ab.jsonl  scripts/gpu/ab-bench.sh, fp16, AB_SETTINGS='nopad=RI_CUDA_LTPAD:0 pad=' (1 round,
 #                 batches 1,64,256, per-node profile)
 #   inspect.log   `runinfer inspect` of a default fp16 build of maximum batch 256 (its ClassPredictor lines
