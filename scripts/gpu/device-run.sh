@@ -227,6 +227,19 @@ test_verdicts() {
   } >>"$SUMMARY"
 }
 
+# expdw_memcheck_step: test_cuda_expdw's kernel cases below 40x40 pixels (RI_TEST_EXPDW=quick; no models
+# directory: no engines) under compute-sanitizer memcheck into $OUT/test.log, its summary line into the
+# summary; a SKIPPED line where there is no compute-sanitizer.
+expdw_memcheck_step() {
+  if [ -n "$SANITIZER" ]; then
+    step memcheck "${T_MEMCHECK:-200}" "$OUT/test.log" env RI_TEST_EXPDW=quick "$SANITIZER" --tool memcheck \
+      --error-exitcode 3 --leak-check full "$BUILD/test_cuda_expdw"
+    grep -E 'ERROR SUMMARY' "$OUT/test.log" | sed 's/^/memcheck: /' >>"$SUMMARY"
+  else
+    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
+  fi
+}
+
 # ab_profile_lines REGEX: from $OUT/ab.log (ab-bench.sh with AB_PROFILE=1), the batch-256 profiles' total
 # lines and the lines matching REGEX (an awk regular expression), each prefixed "b256 ROUND SETTING: ", into
 # the summary.

@@ -40,16 +40,7 @@ unset RI_CUDA_EXPDW RI_CUDA_EXPDW_PROJ RI_CUDA_EXPDW_DWP
 if dp_has test; then
   step expdwtest "${T_EXPDWTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_expdw" "$MODELS"
 fi
-if dp_has memcheck; then
-  if [ -n "$SANITIZER" ]; then
-    # the kernel cases below 40x40 pixels only (no models directory: no engines)
-    step memcheck "${T_MEMCHECK:-200}" "$OUT/test.log" env RI_TEST_EXPDW=quick "$SANITIZER" --tool memcheck \
-      --error-exitcode 3 --leak-check full "$BUILD/test_cuda_expdw"
-    grep -E 'ERROR SUMMARY' "$OUT/test.log" | sed 's/^/memcheck: /' >>"$SUMMARY"
-  else
-    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
-  fi
-fi
+dp_has memcheck && expdw_memcheck_step
 if dp_has ops; then
   # shellcheck disable=SC2086 # DWPROJ_MODELS is a list of model names
   step ops "${T_OPS:-150}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS" \

@@ -73,15 +73,7 @@ fi
 if ed_has test; then
   step expdwtest "${T_EXPDWTEST:-150}" "$OUT/test.log" "$BUILD/test_cuda_expdw" "$MODELS"
 fi
-if ed_has memcheck; then
-  if [ -n "$SANITIZER" ]; then
-    step memcheck "${T_MEMCHECK:-200}" "$OUT/test.log" env RI_TEST_EXPDW=quick "$SANITIZER" --tool memcheck \
-      --error-exitcode 3 --leak-check full "$BUILD/test_cuda_expdw"
-    grep -E 'ERROR SUMMARY' "$OUT/test.log" | sed 's/^/memcheck: /' >>"$SUMMARY"
-  else
-    echo "memcheck   SKIPPED (no compute-sanitizer)" | tee -a "$SUMMARY"
-  fi
-fi
+ed_has memcheck && expdw_memcheck_step
 if ed_has ops; then
   # shellcheck disable=SC2086 # EXPDWDIET_MODELS is a list of model names
   step ops "${T_OPS:-150}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS" $EXPDWDIET_MODELS
