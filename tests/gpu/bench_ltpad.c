@@ -72,7 +72,7 @@ typedef struct {
 static cudaError_t run_scatter(void *ctx) {
   sc_run *r = ctx;
   return ri__cu_scatter_cols(0, r->src, ri__cu_ltconv_pad_ld(r->s), r->s->n * r->s->rows, r->s->rows, r->s->m,
-                             r->y, 1, r->s->ldy, r->s->y_img_stride);
+                             r->y, 1, r->s->ldy, r->s->y_img_stride, RI__ACT_NONE, 0.f, 0.f);
 }
 
 static int g_fail;

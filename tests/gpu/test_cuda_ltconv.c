@@ -20,18 +20,22 @@
  * channels dense or in odd half slices, with and without bias, ReLU, at batches 1, 3, 7 and 64; bytes
  * outside the slice keep their poison; the buffer's columns m .. m_pad (poisoned before the run) hold 0:
  * the GEMM ran the padded N; images alone give the batch's bytes.
- * The refusals: clip (ReLU6) and sigmoid epilogues, a residual with a float32 output, a residual in the
- * padded form; ri__cu_ltconv_misaligned on SSD's class slice.
+ * Sigmoid (SSD's class slices as the peer's model has them, sigmoid after the Concat) and clip in the
+ * padded form: the scatter applies them (reference: the activation on the double sum).
+ * The refusals: clip (ReLU6) and sigmoid epilogues in the direct form (accepted in the padded one), an
+ * unknown activation, a residual with a float32 output, a residual in the padded form;
+ * ri__cu_ltconv_misaligned on SSD's class slice.
  *
  * Engine: a small model (x[N,64,10,10] -> 1x1 Conv+Relu, 1x1 Conv+Clip(0,6), 3x3 Conv, 1x1 Conv + Add
- * (residual), 1x1 Conv without bias) built for fp16 on cuda with maximum batch 64 and RI_CUDA_LTCONV=force:
- * the 1x1 ReLU, residual and bias-free convolutions are named "cublaslt algo ...", the clip and 3x3 ones
- * keep the own kernel; outputs against the CPU engine (fp32) within 1e-2 of max |ref| at batches 1, 7 and
- * 64; the last image of batch 7 alone gives the same bytes; the engine saved and loaded back names the same
- * implementations and gives the same bytes; with RI_CUDA_LTCONV=0 no layer is on cuBLASLt. z has 12
- * channels (a misaligned output): with RI_CUDA_LTPAD=force as well, pw_nobias runs the padded form ("...
- * padded") and pw_relu the direct one; outputs against the CPU engine at batches 1, 7 and 64; image 63
- * alone gives its bytes in batch 64; saved and loaded back, the same form and bytes. */
+ * (residual), 1x1 Conv without bias + Sigmoid) built for fp16 on cuda with maximum batch 64 and
+ * RI_CUDA_LTCONV=force: the 1x1 ReLU, residual and bias-free convolutions are named "cublaslt algo ...", the
+ * clip and 3x3 ones keep the own kernel; outputs against the CPU engine (fp32) within 1e-2 of max |ref| at
+ * batches 1, 7 and 64; the last image of batch 7 alone gives the same bytes; the engine saved and loaded back
+ * names the same implementations and gives the same bytes; with RI_CUDA_LTCONV=0 no layer is on cuBLASLt; the
+ * sigmoid layer runs the padded form (the direct one has no sigmoid epilogue). z has 12 channels (a
+ * misaligned output): with RI_CUDA_LTPAD=force as well, pw_nobias runs the padded form ("... padded") and
+ * pw_relu the direct one; outputs against the CPU engine at batches 1, 7 and 64; image 63 alone gives its
+ * bytes in batch 64; saved and loaded back, the same form and bytes. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -133,6 +137,7 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
   memset(&s, 0, sizeof s);
   s.n = t->n, s.rows = rows, s.k = t->c, s.m = t->m, s.ldw = ldw, s.ldy = ldy, s.y_img_stride = img;
   s.act = t->act, s.y_f32 = t->f32, s.has_bias = t->bias, s.has_res = t->res;
+  s.act_a = 0.f, s.act_b = 6.f; /* the clip cases' bounds (ReLU6) */
   s.y_align = y_off ? (uint32_t)(y_off * (int64_t)es & -(y_off * (int64_t)es)) : 256;
   s.pad = t->pad;
   const char *why = ri__cu_ltconv_refusal(&s);
@@ -202,7 +207,7 @@ static void test_case(cublasLtHandle_t lt, const lcase *t) {
           for (int k = 0; k < t->c; k++)
             v += (double)xp[k] * wp[k];
           if (t->res) v += fr[((size_t)b * rows + r) * t->m + j];
-          if (t->act == RI__ACT_RELU && v < 0) v = 0;
+          if (t->act != RI__ACT_NONE) v = ri__act_apply(t->act, 0.f, 6.f, (float)v); /* clip cases: 0..6 */
           size_t yi = (size_t)(b * img + r * ldy + y_off + j);
           mark[yi] = 1;
           double got = out_at(hy, yi, t->f32);
@@ -277,7 +282,13 @@ static void test_refusals(void) {
   result(ri__cu_ltconv_refusal(&s) != NULL, "refusal: clip (ReLU6) refused");
   s.act = RI__ACT_SIGMOID;
   result(ri__cu_ltconv_refusal(&s) != NULL, "refusal: sigmoid refused");
-  s.act = RI__ACT_NONE;
+  s.pad = 1;
+  result(ri__cu_ltconv_refusal(&s) == NULL, "refusal: sigmoid accepted in the padded form (its scatter)");
+  s.act = RI__ACT_CLIP;
+  result(ri__cu_ltconv_refusal(&s) == NULL, "refusal: clip accepted in the padded form (its scatter)");
+  s.act = RI__ACT_HARD_SWISH + 1;
+  result(ri__cu_ltconv_refusal(&s) != NULL, "refusal: an unknown activation code refused in the padded form");
+  s.act = RI__ACT_NONE, s.pad = 0;
   s.has_res = 1, s.y_f32 = 1;
   result(ri__cu_ltconv_refusal(&s) != NULL, "refusal: residual with a float32 output refused");
   s.y_f32 = 0, s.pad = 1;
@@ -294,8 +305,9 @@ static void test_refusals(void) {
 /* ---- engine ---- */
 
 /* x[N,64,10,10]: a = Relu(Conv1x1(x) 64->96), b = Clip(Conv1x1(a) 96->64, 0, 6), c = Conv3x3(b) 64->64 pads
- * 1, y = Conv1x1(x) 64->64 + c, z = Conv1x1 no bias (y) 64->12 (12 channels: a misaligned output, where
- * the padded form applies); outputs y, z. */
+ * 1, y = Conv1x1(x) 64->64 + c, z = Sigmoid(Conv1x1 no bias (y) 64->12) (12 channels: a misaligned output,
+ * where the padded form applies; the sigmoid, which the direct form has no epilogue for, applied in its
+ * scatter); outputs y, z. */
 static uint8_t *model(size_t *len) {
   Onnx__ModelProto *m = tb_model(8, 13);
   tb_input(m, "x", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, (const int64_t[]){-1, 64, 10, 10});
@@ -339,7 +351,8 @@ static uint8_t *model(size_t *len) {
   tb_attr_ints(n, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
   tb_node(m, "Conv", "pw_res", "x,w4,b4", "d");
   tb_node(m, "Add", "add", "d,c", "y");
-  tb_node(m, "Conv", "pw_nobias", "y,w5", "z");
+  tb_node(m, "Conv", "pw_nobias", "y,w5", "z0");
+  tb_node(m, "Sigmoid", "sig", "z0", "z");
   tb_output(m, "y");
   tb_output(m, "z");
   return tb_pack(m, len);
@@ -494,6 +507,9 @@ static void test_engine(void) {
   result(same && ok && memcmp(ry, gy, 7 * per_y * 4) == 0 && memcmp(rz, gz, 7 * per_z * 4) == 0,
          "engine: loaded back, the same cuBLASLt layers and bytes at batch 7");
 
+  impl_of(lt, "pw_nobias", impl, sizeof impl);
+  result(strstr(impl, " padded") != NULL,
+         "engine: pw_nobias (sigmoid) runs the padded form without RI_CUDA_LTPAD=force (impl \"%s\")", impl);
   /* the padded form (RI_CUDA_LTPAD=force with RI_CUDA_LTCONV=force): on the 12-channel layer only */
   impl_of(padf, "pw_nobias", impl, sizeof impl);
   result(strncmp(impl, "cublaslt algo ", 14) == 0 && strstr(impl, " padded") != NULL,
@@ -568,6 +584,9 @@ int main(void) {
       {"padded batch 64", 64, 5, 5, 64, 12, RI__ACT_RELU, 1, 0, 2, 1, 1},
       {"padded batch 1", 1, 19, 19, 576, 273, RI__ACT_NONE, 1, 0, 2, 1, 1},
       {"padded 20 no bias", 7, 10, 10, 64, 20, RI__ACT_NONE, 0, 0, 2, 1, 1},
+      {"padded ssd class 0 sigmoid", 3, 19, 19, 576, 273, RI__ACT_SIGMOID, 1, 0, 2, 1, 1},
+      {"padded ssd class 1 sigmoid", 64, 10, 10, 1280, 546, RI__ACT_SIGMOID, 1, 0, 2, 1, 1},
+      {"padded clip half", 7, 5, 5, 96, 24, RI__ACT_CLIP, 1, 0, 2, 0, 1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     test_case(lt, &cases[i]);

@@ -36,7 +36,9 @@
   } while (0)
 
 const char *ri__cu_ltconv_refusal(const ri__cu_ltconv_shape *s) {
-  if (s->act != RI__ACT_NONE && s->act != RI__ACT_RELU) return "an activation cuBLASLt has no epilogue for";
+  if (s->act != RI__ACT_NONE && s->act != RI__ACT_RELU &&
+      !(s->pad && s->act > RI__ACT_RELU && s->act <= RI__ACT_HARD_SWISH))
+    return "an activation cuBLASLt has no epilogue for";
   if (s->has_res && s->y_f32) return "a residual with a float32 output";
   if (s->has_res && s->pad) return "a residual in the padded form";
   if (s->n < 1 || s->rows < 1 || s->k < 1 || s->m < 1 || s->ldw < s->k || s->ldy < s->m) return "no work";
@@ -99,6 +101,9 @@ cublasStatus_t ri__cu_ltconv_create(ri__cu_ltconv *p, const ri__cu_ltconv_shape 
     p->g.y_f32 = 0;
     p->g.y_align = CU_ALIGN;
     p->g.pad = 0;
+    /* ReLU stays the GEMM's epilogue (relu then rounding to half equals rounding then relu); any other
+     * activation is the scatter's, on the widened half */
+    if (s->act != RI__ACT_RELU) p->g.act = RI__ACT_NONE;
   }
   s = &p->g;
   p->strided = s->y_img_stride != s->rows * s->ldy;
@@ -288,8 +293,10 @@ cublasStatus_t ri__cu_ltconv_run(cublasLtHandle_t h, ri__cu_ltconv *p, const cub
   LT_TRY(cublasLtMatmul(h, p->op, &one, w, p->la, x, p->lb, has_c ? &one : &zero, has_c ? res : d,
                         has_c ? p->lc : p->ld, d, p->ld, a, ws, ws_bytes, s),
          "cublasLtMatmul");
-  if (p->s.pad && ri__cu_scatter_cols(s, pad_buf, p->g.ldy, p->s.n * p->s.rows, p->s.rows, p->s.m, y,
-                                      p->s.y_f32, p->s.ldy, p->s.y_img_stride) != cudaSuccess) {
+  const int sc_act = p->s.act != p->g.act ? p->s.act : RI__ACT_NONE;
+  if (p->s.pad &&
+      ri__cu_scatter_cols(s, pad_buf, p->g.ldy, p->s.n * p->s.rows, p->s.rows, p->s.m, y, p->s.y_f32,
+                          p->s.ldy, p->s.y_img_stride, sc_act, p->s.act_a, p->s.act_b) != cudaSuccess) {
     *call = "ri__cu_scatter_cols (k_scatter_cols.cu)";
     return CUBLAS_STATUS_EXECUTION_FAILED;
   }
@@ -339,13 +346,22 @@ int ri__cu_conv_lt_shape(const cu_state *st, int ni, int64_t batch, ri__cu_ltcon
   s->ldy = co->ldy > 0 ? co->ldy : a->m;
   s->y_img_stride = co->img_stride > 0 ? co->img_stride : s->rows * s->ldy;
   s->act = co->act;
+  s->act_a = co->act_a;
+  s->act_b = co->act_b;
   s->y_f32 = co->out_f32;
   s->has_bias = a->b_off >= 0;
   s->has_res = co->res_v >= 0;
   s->y_align = ptr_align((const void *)(uintptr_t)(co->y_off * (co->out_f32 ? 4 : 2)));
   s->pad = a->lt && a->lt_pad;
   *y_off = co->y_off;
-  return ri__cu_ltconv_refusal(s) == NULL;
+  if (ri__cu_ltconv_refusal(s) == NULL) return 1;
+  if (a->lt) return 0;
+  /* no stored tactic (the tuner asks): the padded form may take what the direct form refuses (an
+   * activation it applies in its scatter); s stays the direct form's, tune_lt times the padded one */
+  s->pad = 1;
+  const int padded = ri__cu_ltconv_refusal(s) == NULL;
+  s->pad = 0;
+  return padded;
 }
 
 ri_status ri__cu_conv_lt_ctx_init(cu_ctx *c, int ni, ri__err *err) {

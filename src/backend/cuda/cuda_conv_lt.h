@@ -45,7 +45,8 @@ typedef struct {
   int64_t m;                 /* output channels */
   int64_t ldw;               /* halves per weight row (>= k) */
   int64_t ldy, y_img_stride; /* output elements between pixels and between images */
-  int act;                   /* ri__act: RI__ACT_NONE or RI__ACT_RELU */
+  int act;                   /* ri__act: RI__ACT_NONE or RI__ACT_RELU; in the padded form any (below) */
+  float act_a, act_b;        /* the activation's parameters (clip bounds, leaky slope, hard sigmoid) */
   int y_f32;                 /* output float32, else half */
   int has_bias, has_res;     /* bias (float32 values); residual (dense half, ld m) */
   uint32_t y_align;          /* bytes the output's first element is aligned to (a Concat slice's offset) */
@@ -62,8 +63,9 @@ typedef struct {
 } ri__cu_ltconv;
 
 /* NULL when the shape's epilogue and types are what cuBLASLt runs, else the reason (a static string):
- * activations other than ReLU (clip / ReLU6, sigmoid...: no such epilogue), a residual with a float32
- * output (C would be float32 too), a residual in the padded form, dimensions beyond 32 bits. The geometry
+ * activations other than ReLU in the direct form (clip / ReLU6, sigmoid...: no such epilogue; the padded
+ * form applies them in its scatter), a residual with a float32 output (C would be float32 too), a residual
+ * in the padded form, dimensions beyond 32 bits. The geometry
  * (1x1, stride 1, no pads, group 1, NHWC half input) is the caller's to check. */
 const char *ri__cu_ltconv_refusal(const ri__cu_ltconv_shape *s);
 

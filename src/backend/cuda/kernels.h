@@ -59,11 +59,12 @@ cudaError_t ri__cu_copy(cudaStream_t s, const ri__cu_walk *w, const void *src, r
 
 /* The padded cuBLASLt form's scatter (k_scatter_cols.cu): for each of n_rows rows r of the dense half
  * buffer src (ld_src halves per row), its first `cols` halves go to dst + (r / rows_per_img) * img_stride +
- * (r % rows_per_img) * ldy as half, or as float32 when dst_f32 (exact). cols <= ld_src; src and dst must
- * not overlap. */
+ * (r % rows_per_img) * ldy as half, or as float32 when dst_f32 (exact), after the activation act (an
+ * ri__act code, none .. hard swish, with its parameters act_a, act_b) applied in float to the widened value
+ * (then rounded once for a half dst). cols <= ld_src; src and dst must not overlap. */
 cudaError_t ri__cu_scatter_cols(cudaStream_t s, const void *src, int64_t ld_src, int64_t n_rows,
                                 int64_t rows_per_img, int64_t cols, void *dst, int dst_f32, int64_t ldy,
-                                int64_t img_stride);
+                                int64_t img_stride, int act, float act_a, float act_b);
 
 /* y[i] = (yt) x[i] for i < n with the conversion rules of the CPU reference Cast
  * (src/backend/cpu/ref/cast.c). Types: float32, float16, float64, bool and the 8..64-bit integers. */
