@@ -404,11 +404,11 @@ static int beats_own(const float *lt, const float *own, int bmax) {
 
 /* After the own tactic of fp16 node ni is set (seg its K segment length, own_us its time per timed bucket):
  * times the heuristic's batch-invariant algorithms for the node's problem at the maximum batch at the same
- * buckets, in the direct form and, where the node's output is misaligned (ri__cu_ltconv_misaligned) or its
- * activation is not ReLU (sigmoid, clip...: the direct form has no epilogue for it) and it has no residual,
- * in the padded form (GEMM + scatter, as the node runs them; RI_CUDA_LTPAD), and applies the
- * best that wins (RI_CUDA_LTCONV=force: the fastest at the maximum batch). A failure of the timing leaves
- * the own tactic; only a cache error is returned. */
+ * buckets, in the direct form (only for no activation or ReLU) and, where the node's output is misaligned
+ * (ri__cu_ltconv_misaligned) and it has no residual, in the padded form (which applies any activation in
+ * its scatter: SSD's class predictors followed by a sigmoid) (GEMM + scatter, as the node runs them;
+ * RI_CUDA_LTPAD), and applies the best that wins (RI_CUDA_LTCONV=force: the fastest at the maximum batch). A
+ * failure of the timing leaves the own tactic; only a cache error is returned. */
 static ri_status tune_lt(tuner *t, cu_state *st, int ni, int level, const float *own_us, int seg,
                          ri__err *err) {
   const int mode = lt_mode(), max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
@@ -425,9 +425,10 @@ static ri_status tune_lt(tuner *t, cu_state *st, int ni, int level, const float 
   }
   /* the forms timed: 0 direct, 1 padded */
   /* the direct form refuses activations other than ReLU (ri__cu_conv_lt_tune_args then offers the node
-   * for the padded form alone, which applies them in its scatter) */
+   * for the padded form alone, which applies them in its scatter); the padded form is timed only where the
+   * output is misaligned: elsewhere its scatter pass is pure extra traffic (and build time) */
   const int direct_ok = ri__cu_ltconv_refusal(&s) == NULL;
-  const int pm = ltpad_mode(), pad_ok = pm && !s.has_res && (ri__cu_ltconv_misaligned(&s) || !direct_ok);
+  const int pm = ltpad_mode(), pad_ok = pm && !s.has_res && ri__cu_ltconv_misaligned(&s);
   if (!direct_ok && !pad_ok) return RI_OK;
   const int form0 = pad_ok && (pm == 2 || !direct_ok) ? 1 : 0, form1 = pad_ok ? 1 : 0;
   const size_t es = s.y_f32 ? 4 : 2;
