@@ -412,6 +412,25 @@ static double rel_err(const float *got, const float *ref, size_t n) {
   return me / (mr > 1 ? mr : 1);
 }
 
+/* Outputs of engine e against the CPU engine at batches 1, 7 and 64 on x (64 images): y and z within 1e-2
+ * of max |ref|; ref and got: y and z buffers of 64 images each. */
+static void against_cpu(const char *what, ri_engine_t *cpu, ri_engine_t *e, const float *x, float *ref[2],
+                        float *got[2]) {
+  static const int batches[3] = {1, 7, 64};
+  const size_t per_y = 64 * 100, per_z = 12 * 100;
+  char msg[512];
+  for (int k = 0; k < 3; k++) {
+    const int b = batches[k];
+    if (!run(cpu, b, x, ref, msg, sizeof msg) || !run(e, b, x, got, msg, sizeof msg)) {
+      result(0, "%s: batch %d: run failed: %s", what, b, msg);
+      continue;
+    }
+    double ey = rel_err(got[0], ref[0], (size_t)b * per_y), ez = rel_err(got[1], ref[1], (size_t)b * per_z);
+    result(ey <= 1e-2 && ez <= 1e-2, "%s: batch %d against the CPU engine: y %.3g, z %.3g (<= 1e-2)", what, b,
+           ey, ez);
+  }
+}
+
 static void test_engine(void) {
   char path[] = "/tmp/ri_ltconv_XXXXXX", rie[64], msg[512];
   int fd = mkstemp(path);
@@ -471,18 +490,8 @@ static void test_engine(void) {
     none &= strstr(impl, "cublaslt") == NULL;
   }
   result(none, "engine: RI_CUDA_LTCONV=0 puts no layer on cuBLASLt");
-  const int batches[3] = {1, 7, 64};
-  for (int k = 0; k < 3; k++) {
-    int b = batches[k];
-    float *ro[2] = {ry, rz}, *go[2] = {gy, gz};
-    if (!run(cpu, b, x, ro, msg, sizeof msg) || !run(lt, b, x, go, msg, sizeof msg)) {
-      result(0, "engine: batch %d: run failed: %s", b, msg);
-      continue;
-    }
-    double ey = rel_err(gy, ry, (size_t)b * per_y), ez = rel_err(gz, rz, (size_t)b * per_z);
-    result(ey <= 1e-2 && ez <= 1e-2, "engine: batch %d against the CPU engine: y %.3g, z %.3g (<= 1e-2)", b,
-           ey, ez);
-  }
+  float *ref[2] = {ry, rz}, *got[2] = {gy, gz};
+  against_cpu("engine", cpu, lt, x, ref, got);
   /* the last image of batch 7 alone */
   float *go[2] = {gy, gz}, *ao[2] = {ay, az};
   int ok = run(lt, 7, x, go, msg, sizeof msg) && run(lt, 1, x + 6 * per_x, ao, msg, sizeof msg);
@@ -517,17 +526,7 @@ static void test_engine(void) {
   impl_of(padf, "pw_relu", impl, sizeof impl);
   result(strncmp(impl, "cublaslt algo ", 14) == 0 && strstr(impl, "padded") == NULL,
          "engine padded: pw_relu (96 channels, aligned) runs the direct form (impl \"%s\")", impl);
-  for (int k = 0; k < 3; k++) {
-    int b = batches[k];
-    float *ro[2] = {ry, rz}, *po[2] = {gy, gz};
-    if (!run(cpu, b, x, ro, msg, sizeof msg) || !run(padf, b, x, po, msg, sizeof msg)) {
-      result(0, "engine padded: batch %d: run failed: %s", b, msg);
-      continue;
-    }
-    double ey = rel_err(gy, ry, (size_t)b * per_y), ez = rel_err(gz, rz, (size_t)b * per_z);
-    result(ey <= 1e-2 && ez <= 1e-2,
-           "engine padded: batch %d against the CPU engine: y %.3g, z %.3g (<= 1e-2)", b, ey, ez);
-  }
+  against_cpu("engine padded", cpu, padf, x, ref, got);
   ok = run(padf, 64, x, go, msg, sizeof msg) && run(padf, 1, x + 63 * per_x, ao, msg, sizeof msg);
   result(ok && memcmp(ay, gy + 63 * per_y, per_y * 4) == 0 && memcmp(az, gz + 63 * per_z, per_z * 4) == 0,
          "engine padded: image 63 alone gives its bytes in batch 64%s%s", ok ? "" : ": ", ok ? "" : msg);
