@@ -2,9 +2,11 @@
  *
  * For each implicit-GEMM convolution (the half kernel, or the fp32 one in fp32 engines): first the K segment
  * length, among one segment, the heuristic's length and (level 3 and up) twice and half of it, timed at
- * batch 1 (RI_CUDA_SEG_AT=max: at the maximum batch; the length is one per node for every batch, and the
- * split that speeds batch 1 up costs a second accumulator at large batches: measured on an H200, timing at
- * the maximum batch gave an engine of maximum batch 256 2.5 % at batch 256 and cost it 18-83 % at batch 1,
+ * batch 1 and at the maximum batch, the fastest at the maximum batch taken unless its loss at batch 1 is more
+ * than a tenth of its saving there (seg_mode; RI_CUDA_SEG_AT=1: the fastest at batch 1, as before; =max:
+ * the fastest at the maximum batch; the length is one per node for every batch, and the split that speeds
+ * batch 1 up costs a second accumulator at large batches: measured on an H200, timing at the maximum batch
+ * alone gave an engine of maximum batch 256 2.5 % at batch 256 and cost it 18-83 % at batch 1,
  * docs/decisions.md); then, with that length fixed, the tile shape of each batch bucket up to the maximum
  * batch (in fp16 engines with one segment, the pointwise kernel competes as a fifth "tile" where it applies:
  * k_pwconv.cu in fp16 engines, k_pwconv_f32.cu in fp32 ones), timed at the bucket's representative batch (at
@@ -613,23 +615,52 @@ static ri_status tune_wg(tuner *t, cu_state *st, int ni, int level, const float 
   return RI_OK;
 }
 
-/* The bucket whose representative batch times the segment candidates: 0 (batch 1, the default) or the
- * maximum batch's (RI_CUDA_SEG_AT=max: engines that only ever run full batches). */
-static int seg_bucket(const cu_state *st) {
+/* How the segment length is chosen (RI_CUDA_SEG_AT): 0 ("1") the fastest at batch 1; 1 ("max") the fastest
+ * at the maximum batch (engines that only ever run full batches); 2 (default) balanced: each candidate is
+ * timed at both, and the one fastest at the maximum batch is taken among those whose loss at batch 1 against
+ * batch 1's fastest is at most a tenth of what they save at the maximum batch (beats_own's absolute margin:
+ * one full batch pays for ten single images). Engines of maximum batch 1 time batch 1 only. */
+static int seg_mode(void) {
   const char *e = getenv("RI_CUDA_SEG_AT");
-  return e && strcmp(e, "max") == 0 ? ri__cu_tac_bucket(st->cfg.max_batch) : 0;
+  if (e && strcmp(e, "max") == 0) return 1;
+  if (e && strcmp(e, "1") == 0) return 0;
+  return 2;
+}
+
+/* The bucket whose representative batch times the segment candidates: 0 (batch 1) or, with
+ * RI_CUDA_SEG_AT=max, the maximum batch's. */
+static int seg_bucket(const cu_state *st) {
+  return seg_mode() == 1 ? ri__cu_tac_bucket(st->cfg.max_batch) : 0;
+}
+
+/* The balanced choice (seg_mode 2) among nc candidate lengths c[] with their best tiles' times at batch 1
+ * (u1) and at the maximum batch (um; INFINITY: did not run): the index taken, -1 when none ran at both. */
+static int seg_balanced(int nc, const float *u1, const float *um) {
+  int f1 = -1;
+  for (int k = 0; k < nc; k++)
+    if (isfinite(u1[k]) && isfinite(um[k]) && (f1 < 0 || u1[k] < u1[f1])) f1 = k;
+  if (f1 < 0) return -1;
+  int pick = f1;
+  for (int k = 0; k < nc; k++)
+    if (isfinite(u1[k]) && isfinite(um[k]) && um[k] < um[pick] && u1[k] - u1[f1] <= 0.1f * (um[f1] - um[k]))
+      pick = k;
+  return pick;
 }
 
 static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *err) {
   const int max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
   const int kind = t->f32 ? RI__CU_KIND_F32 : RI__CU_KIND_F16;
-  const int sb = seg_bucket(st), sbatch = sb ? timed_batch(sb, max_batch, level) : 1;
+  const int balanced = seg_mode() == 2 && bmax > 0;
+  const int sb = balanced ? bmax : seg_bucket(st), sbatch = sb ? timed_batch(sb, max_batch, level) : 1;
   int def = ri__cu_conv_default_seg(st, ni);
   int cands[4] = {0, def, def * 2, def / 2}, nc = level >= 3 ? 4 : 2;
   ri__cu_gemm_tac tac;
   memset(&tac, 0, sizeof tac);
   float best = INFINITY;
   int seg = def, tile_sb = -1;
+  /* balanced: each candidate's best tile and time at batch 1 (u1, id1) and at the maximum batch (um, idm) */
+  float u1[4] = {INFINITY, INFINITY, INFINITY, INFINITY}, um[4] = {INFINITY, INFINITY, INFINITY, INFINITY};
+  int id1[4] = {-1, -1, -1, -1}, idm[4] = {-1, -1, -1, -1};
   for (int k = 0; k < nc; k++) {
     int c = cands[k];
     if (c < 0 || c > RI__CU_TAC_MAX_SEG || (k >= 2 && c < 2) || (k > 0 && c == 0)) continue;
@@ -640,7 +671,17 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
     int id;
     float us;
     RI__TRY(best_tile(t, kind, st, ni, sbatch, c, &id, &us, err));
-    if (us < best) best = us, seg = c, tile_sb = id;
+    if (balanced) {
+      idm[k] = id, um[k] = id >= 0 ? us : INFINITY;
+      RI__TRY(best_tile(t, kind, st, ni, 1, c, &id1[k], &u1[k], err));
+      if (id1[k] < 0) u1[k] = INFINITY;
+    } else if (us < best) {
+      best = us, seg = c, tile_sb = id;
+    }
+  }
+  if (balanced) {
+    const int k = seg_balanced(nc, u1, um);
+    if (k >= 0) best = um[k], seg = cands[k], tile_sb = idm[k];
   }
   if (tile_sb < 0 || !isfinite(best)) return RI_OK; /* nothing ran: the heuristics stay */
   tac.seg = seg;
