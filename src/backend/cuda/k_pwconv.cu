@@ -1,8 +1,9 @@
 /* Pointwise convolution (1x1, stride 1, no padding) for few input and output channels (K <= 160,
- * N <= 160), half NHWC, on the tensor cores: a tactic of the convolution GEMM (ri__cu_convgemm_tac with
- * pw set) for the wide, shallow layers of inverted-residual networks at large batches, where the tiled GEMM
- * (k_convgemm.cu) has a single 32-deep K step per tile, nothing to pipeline, and re-reads A for every N
- * tile. Those layers are memory-bound: each reads its input and writes its output once.
+ * N <= 160 in this form and k_pwconv_bulk.cu; 160 < N <= 1280 in k_pwconv_wide.cu), half NHWC, on the tensor
+ * cores: a tactic of the convolution GEMM (ri__cu_convgemm_tac with pw set) for the wide, shallow layers of
+ * inverted-residual networks at large batches, where the tiled GEMM (k_convgemm.cu) has a single 32-deep K
+ * step per tile, nothing to pipeline, and re-reads A for every N tile. Those layers are memory-bound: each
+ * reads its input and writes its output once.
  *
  * Layout: the whole weight matrix (N x K, zero-padded) and the bias stay in shared memory for the block's
  * life. Blocks are persistent (as many as fit on the device); each warp works alone on tiles of 16 output
@@ -240,10 +241,22 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
 
 } // namespace
 
+extern "C" int ri__cu_pwconv_max_n(void) {
+  static const int v = [] {
+    const char *e = getenv("RI_CUDA_PW_MAXN");
+    if (!e || !*e) return RI__CU_PW_WIDE_MAX_N;
+    char *end;
+    long n = strtol(e, &end, 10);
+    if (*end || n < 0) return RI__CU_PW_WIDE_MAX_N;
+    return n < RI__CU_PW_WIDE_MAX_N ? (int)n : RI__CU_PW_WIDE_MAX_N;
+  }();
+  return v;
+}
+
 extern "C" int ri__cu_pwconv_supported(const ri__cu_convgemm_args *p) {
   return ri__cu_convgemm_supported(p) && p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
          p->pad_t == 0 && p->pad_l == 0 && p->ih == p->oh && p->iw == p->ow && p->c % 8 == 0 &&
-         p->k == p->c && p->ldw == p->k && p->k <= MAX_K && p->m_out <= MAX_N && !p->y_f32;
+         p->k == p->c && p->ldw == p->k && p->k <= MAX_K && p->m_out <= ri__cu_pwconv_max_n() && !p->y_f32;
 }
 
 extern "C" int ri__cu_pwconv_default_variant(void) {
@@ -272,6 +285,9 @@ extern "C" cudaError_t ri__cu_pwconv_v(cudaStream_t s, const ri__cu_convgemm_arg
   cudaError_t e = check(p, x, w, bias, res, y);
   if (e != cudaSuccess || variant < 0 || variant >= RI__CU_PW_VARIANTS) return cudaErrorInvalidValue;
   if ((int64_t)p->n * p->oh * p->ow <= 0) return cudaSuccess;
+  /* more channels than the weights of the first two forms hold: the wide form (k_pwconv_wide.cu, same bits)
+   */
+  if (p->m_out > MAX_N) return ri__cu_pwconv_wide(s, p, variant, x, w, bias, res, y);
   if (variant > 0) {
     e = ri__cu_pwconv_bulk(s, p, variant, x, w, bias, res, y);
     /* no plan of the second form fits this device: the first form (same bits) */

@@ -247,9 +247,14 @@ cudaError_t ri__cu_convgemm_tac(cudaStream_t s, const ri__cu_convgemm_args *p,
                                 const float *bias, const void *res, void *y, const ri__cu_splitk *sk);
 
 /* Pointwise convolution for few channels (k_pwconv.cu): the arguments and results of ri__cu_convgemm for a
- * 1x1, stride 1, unpadded convolution with c % 8 == 0, k = c <= 160 and m_out <= 160, half output only;
- * persistent blocks keep the weights in shared memory. Bit-identical to ri__cu_convgemm with one K
- * segment. Same alignment rules, and x must be 16-byte aligned. */
+ * 1x1, stride 1, unpadded convolution with c % 8 == 0, k = c <= 160 and m_out <= ri__cu_pwconv_max_n(),
+ * half output only; persistent blocks keep the weights (m_out <= 160) or a slab of them (the wide form,
+ * m_out > 160) in shared memory. Bit-identical to ri__cu_convgemm with one K segment. Same alignment rules,
+ * and x must be 16-byte aligned. */
+#define RI__CU_PW_WIDE_MAX_N 1280
+/* The widest m_out supported: RI__CU_PW_WIDE_MAX_N, or less with RI_CUDA_PW_MAXN=N (read once per process:
+ * 160 gives back the limit of the first two forms; before/after comparisons). */
+int ri__cu_pwconv_max_n(void);
 int ri__cu_pwconv_supported(const ri__cu_convgemm_args *p);
 cudaError_t ri__cu_pwconv(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
                           const float *bias, const void *res, void *y);
@@ -269,6 +274,13 @@ cudaError_t ri__cu_pwconv_bulk(cudaStream_t s, const ri__cu_convgemm_args *p, in
                                const void *w, const float *bias, const void *res, void *y);
 cudaError_t ri__cu_pwconv_bulk_describe(const ri__cu_convgemm_args *p, int variant, int has_res, char *buf,
                                         size_t n);
+/* The wide form (k_pwconv_wide.cu; arguments checked by ri__cu_pwconv_v, which runs it for every variant
+ * where m_out > 160): the output channels in slabs of up to 192 per block, a warp's A fragments in registers
+ * and the slab's columns in chunks of 64; variants 1 and 2 store evict-first when the output is larger than
+ * the L2. cudaErrorInvalidValue when no plan fits. _describe writes its plan into buf (benchmarks). */
+cudaError_t ri__cu_pwconv_wide(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, const void *x,
+                               const void *w, const float *bias, const void *res, void *y);
+cudaError_t ri__cu_pwconv_wide_describe(const ri__cu_convgemm_args *p, int variant, char *buf, size_t n);
 /* Benchmarks only, process-wide: restricts the second form's plans to `warps` per block (8 or 4), `stages`
  * and `nbuf` staging tiles (bulk stores); 0 leaves a choice free, (0, 0, 0) restores the planner. A plan
  * that does not fit runs the first form. */
