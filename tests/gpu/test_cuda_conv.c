@@ -2,26 +2,27 @@
  * half-rounded data: the tensor-core implicit GEMM (ri__cu_convgemm: 1x1 and k x k, strides, dilation,
  * asymmetric pads, bias, residual, activations, narrow and odd channel counts, output into a slice of a
  * larger tensor), the pointwise kernel (ri__cu_pwconv through its tactic, and each of its forms through
- * ri__cu_pwconv_v; all bit for bit against the tiled kernel with one K segment, also on data made to give
- * signed zeros: zero input pixels, weight rows of one sign, -0 biases and residuals) and the depthwise kernel
- * (ri__cu_dwconv, NHWC half). Inputs are fresh random numbers per case; outputs are poisoned (NaN) before
- * each launch, and every element outside the written slice must still be poison afterwards. The fp32 kernels
- * of fp32 engines (ri__cu_convgemm_f32 with its tactics, split K and batch invariance; its pointwise kernel
- * ri__cu_pwconv_f32 through the tactic, also bit for bit against the tiled kernel with the same K segments;
- * ri__cu_dwconv on NHWC float; ri__cu_stemconv with float output) get float data and must be within 1e-5 of
- * the double reference (fp32 arithmetic only). The depthwise and stem kernels run in every variant that
- * applies (ri__cu_dwconv_v, ri__cu_stemconv_v; the depthwise kernel in every variant number, those that do
- * not apply running variant 0), each checked against the reference and bit for bit against variant 0, except
- * the stem's tensor-core variants 3 and 4 (their own summation order), which must stay within 5e-5 of the
- * reference beyond the half output's rounding (they split input and weights into half pairs); variant 4
- * (another load pipeline for variant 3's arithmetic) must give variant 3's bits. The
- * 3xTF32 tensor-core kernel (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and tactics checks too,
- * within the fp32 engines' 1e-4 (its error is printed: it should be near fp32's).
+ * ri__cu_pwconv_v, the wide form's N up to 1280 included; all bit for bit against the tiled kernel with one K
+ * segment, also on data made to give signed zeros: zero input pixels, weight rows of one sign, -0 biases and
+ * residuals) and the depthwise kernel (ri__cu_dwconv, NHWC half). Inputs are fresh random numbers per case;
+ * outputs are poisoned (NaN) before each launch, and every element outside the written slice must still be
+ * poison afterwards. The fp32 kernels of fp32 engines (ri__cu_convgemm_f32 with its tactics, split K and
+ * batch invariance; its pointwise kernel ri__cu_pwconv_f32 through the tactic, also bit for bit against the
+ * tiled kernel with the same K segments; ri__cu_dwconv on NHWC float; ri__cu_stemconv with float output) get
+ * float data and must be within 1e-5 of the double reference (fp32 arithmetic only). The depthwise and stem
+ * kernels run in every variant that applies (ri__cu_dwconv_v, ri__cu_stemconv_v; the depthwise kernel in
+ * every variant number, those that do not apply running variant 0), each checked against the reference and
+ * bit for bit against variant 0, except the stem's tensor-core variants 3 and 4 (their own summation order),
+ * which must stay within 5e-5 of the reference beyond the half output's rounding (they split input and
+ * weights into half pairs); variant 4 (another load pipeline for variant 3's arithmetic) must give variant
+ * 3's bits. The 3xTF32 tensor-core kernel (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and tactics
+ * checks too, within the fp32 engines' 1e-4 (its error is printed: it should be near fp32's).
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *   RI_TEST_CONV=3xtf32       only the 3xTF32 kernel's cases (a short run under compute-sanitizer)
  *   RI_TEST_CONV=dw           only the depthwise cases (likewise)
  *   RI_TEST_CONV=pw           only the fp16 pointwise kernel's cases (likewise)
+ *   RI_TEST_CONV=pwwide       only its cases of more than 160 output channels (the wide form, likewise)
  *
  * The error is max|got - ref| / max(max|ref|, 1) over the written elements; it must be <= 1e-3 (the half
  * output rounding is 2^-11 relative; accumulation is float). */
@@ -40,7 +41,8 @@
 static int g_pass, g_fail;
 static int g_only_tf32; /* RI_TEST_CONV=3xtf32 */
 static int g_only_dw;   /* RI_TEST_CONV=dw */
-static int g_only_pw;   /* RI_TEST_CONV=pw */
+static int g_only_pw;   /* RI_TEST_CONV=pw (or pwwide) */
+static int g_only_wide; /* RI_TEST_CONV=pwwide */
 static double act(int a, double x, double lo, double hi) {
   switch (a) {
   case 1: return x > 0 ? x : 0;
@@ -149,7 +151,7 @@ done:
 /* zeros (pw only): data with signed zeros (every third input pixel +0, weight rows of one sign, -0 bias and
  * residual entries), where the tiled kernel's all-zero k16 step decides the sign of a zero sum. */
 static void test_gemm(const gcase *t, int split, int f32, int pw, int zeros) {
-  if (g_only_tf32 || g_only_dw || (g_only_pw && !pw)) return;
+  if (g_only_tf32 || g_only_dw || (g_only_pw && !pw) || (g_only_wide && t->m <= 160)) return;
   char name[300];
   snprintf(name, sizeof name,
            "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
@@ -864,7 +866,8 @@ int main(void) {
   const char *only = getenv("RI_TEST_CONV");
   g_only_tf32 = only && strcmp(only, "3xtf32") == 0;
   g_only_dw = only && strcmp(only, "dw") == 0;
-  g_only_pw = only && strcmp(only, "pw") == 0;
+  g_only_wide = only && strcmp(only, "pwwide") == 0;
+  g_only_pw = g_only_wide || (only && strcmp(only, "pw") == 0);
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
     printf("SKIP test_cuda_conv: no CUDA device\n0 passed, 0 failed\n");
@@ -951,6 +954,36 @@ int main(void) {
   };
   for (size_t i = 0; i < sizeof zc / sizeof zc[0]; i++)
     test_gemm(&zc[i], 0, 0, 1, 1);
+  /* The wide form (k_pwconv_wide.cu, N > 160): SSD MobileNet v2's middle expansions (K 32 / 64 / 96 / 160 ->
+   * N 192 / 384 / 576 / 960) and N = 1280, rows not a multiple of 16 (odd too), more tiles than a slab's
+   * warps (the rings wrap), residual, clip / ReLU and the general activations, slices of a larger output
+   * (odd N: element stores), slabs narrower than 192 (N = 200, 161), K % 32 == 16 and K % 16 == 8 (the zero
+   * step); then signed zeros. */
+  static const gcase wc[] = {
+      /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
+      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},  /* block 6 expand, 4332 rows */
+      {2, 19, 19, 64, 384, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},  /* blocks 7-10 expand */
+      {64, 19, 19, 64, 384, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0}, /* 23104 rows: the rings wrap */
+      {3, 19, 19, 96, 576, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 1, 0},  /* blocks 11-13, residual, 1083 rows */
+      {2, 10, 10, 160, 960, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0}, /* blocks 14-16 expand */
+      {1, 10, 10, 160, 960, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1}, /* residual into a slice */
+      {2, 7, 9, 160, 1280, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},  /* N = 1280, residual + relu */
+      {1, 9, 11, 64, 1280, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 1},  /* N = 1280 into a slice */
+      {1, 7, 9, 96, 273, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1},    /* odd N, residual, slice */
+      {2, 5, 7, 48, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 3, 1, 1, 0},    /* leaky, K % 32 == 16 */
+      {1, 5, 5, 8, 161, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 6, 0, 0, 0},     /* hard swish, K = 8, no bias */
+      {1, 3, 3, 32, 576, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 4, 1, 0, 1},    /* sigmoid into a slice, 9 rows */
+  };
+  for (size_t i = 0; i < sizeof wc / sizeof wc[0]; i++)
+    test_gemm(&wc[i], 0, 0, 1, 0);
+  static const gcase wzc[] = {
+      /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
+      {2, 9, 11, 48, 192, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},
+      {1, 9, 11, 16, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1},
+      {1, 7, 13, 64, 384, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},
+  };
+  for (size_t i = 0; i < sizeof wzc / sizeof wzc[0]; i++)
+    test_gemm(&wzc[i], 0, 0, 1, 1);
   /* deep K at small and large batches: segments of 4 and 7 K steps (the last one shorter) */
   static const gcase tc[] = {
       {1, 10, 10, 960, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},
