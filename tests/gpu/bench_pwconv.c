@@ -6,7 +6,11 @@
  * form chose (ri__cu_pwconv_bulk_describe); then forms 1 and 2 under every plan that fits (8 or 4 warps per
  * block, 2 .. 8 stages, 1 or 2 staging tiles; ri__cu_pwconv_bulk_force), "plan" lines. Every output must
  * equal form 0's bit for bit (FAIL line, exit 1 otherwise).
- *   bench_pwconv [--batch N] [--reps N]     (defaults: 256, 20)
+ * --set wide: the middle blocks' expansions instead (32 -> 192, 64 -> 384, 96 -> 576, 160 -> 960 channels,
+ * ReLU6; the wide form, k_pwconv_wide.cu): the tiled kernel (64x64 tiles, one K segment: the tactic the
+ * tuner picked before) is timed first, "tiled" line, and every form must equal its bits; the plan printed is
+ * the wide form's (ri__cu_pwconv_wide_describe). --set all: both sets.
+ *   bench_pwconv [--batch N] [--reps N] [--set early|wide|all]     (defaults: 256, 20, early)
  * One line per (shape, form); the copy lines give the floor that traffic of that size reaches here. */
 #include <stdint.h>
 #include <stdio.h>
@@ -22,14 +26,16 @@
 
 typedef struct {
   const char *name;
-  int hw, k, n, act, res;
+  int hw, k, n, act, res, wide;
 } shape;
 
 static const shape g_shapes[] = {
-    {"expanded_conv/project", 150, 32, 16, 0, 0},
-    {"expanded_conv_1/expand", 150, 16, 96, 2, 0},
-    {"expanded_conv_2/expand", 75, 24, 144, 2, 0},
-    {"expanded_conv_2/project", 75, 144, 24, 0, 1},
+    {"expanded_conv/project", 150, 32, 16, 0, 0, 0},    {"expanded_conv_1/expand", 150, 16, 96, 2, 0, 0},
+    {"expanded_conv_2/expand", 75, 24, 144, 2, 0, 0},   {"expanded_conv_2/project", 75, 144, 24, 0, 1, 0},
+    {"expanded_conv_6/expand", 38, 32, 192, 2, 0, 1},   /* block 6 */
+    {"expanded_conv_7/expand", 19, 64, 384, 2, 0, 1},   /* blocks 7 .. 10 */
+    {"expanded_conv_11/expand", 19, 96, 576, 2, 0, 1},  /* blocks 11 .. 13 */
+    {"expanded_conv_14/expand", 10, 160, 960, 2, 0, 1}, /* blocks 14 .. 16 */
 };
 
 typedef struct {
@@ -57,20 +63,32 @@ static cudaError_t run_copy(void *c) {
   ctx_t *t = c;
   return cudaMemcpyAsync(t->y2, t->y, t->ybytes, cudaMemcpyDeviceToDevice, 0);
 }
+static cudaError_t run_tiled(void *c) {
+  ctx_t *t = c;
+  const ri__cu_convgemm_tactic tiled = {64, 64, 0, 0, 0};
+  return ri__cu_convgemm_tac(0, &t->a, &tiled, t->x, t->w, t->b, t->r, t->y, NULL);
+}
 static cudaError_t run_pw(void *c) {
   ctx_t *t = c;
   return ri__cu_pwconv_v(0, &t->a, t->variant, t->x, t->w, t->b, t->r, t->y);
 }
 
 int main(int argc, char **argv) {
-  int batch = 256, reps = 20;
+  int batch = 256, reps = 20, set = 0; /* set: 0 early, 1 wide, 2 all */
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
       batch = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+    else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
+      const char *v = argv[++i];
+      set = strcmp(v, "wide") == 0 ? 1 : strcmp(v, "all") == 0 ? 2 : strcmp(v, "early") == 0 ? 0 : -1;
+      if (set < 0) {
+        fprintf(stderr, "bench_pwconv: --set early, wide or all\n");
+        return 2;
+      }
+    } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
       reps = atoi(argv[++i]);
     else {
-      fprintf(stderr, "usage: %s [--batch N] [--reps N]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--batch N] [--reps N] [--set early|wide|all]\n", argv[0]);
       return 2;
     }
   }
@@ -85,6 +103,7 @@ int main(int argc, char **argv) {
   int fails = 0;
   for (size_t si = 0; si < sizeof g_shapes / sizeof g_shapes[0]; si++) {
     const shape *sh = &g_shapes[si];
+    if (set != 2 && sh->wide != set) continue;
     ctx_t t;
     memset(&t, 0, sizeof t);
     const size_t rows = (size_t)batch * sh->hw * sh->hw;
@@ -130,25 +149,39 @@ int main(int argc, char **argv) {
     if (gpu_time_it(run_copy, &t, reps, &ms)) return 1;
     printf("%-24s d2d copy %8.1f us  %6.2f TB/s (output size read + written)\n", sh->name, ms * 1e3,
            2.0 * yb / (ms * 1e-3) / 1e12);
+    if (sh->wide) { /* the reference: the tiled kernel */
+      CKB(cudaMemset(t.y, 0xff, yb));
+      if (gpu_time_it(run_tiled, &t, reps, &ms)) return 1;
+      CKB(cudaDeviceSynchronize());
+      CKB(cudaMemcpy(h0, t.y, yb, cudaMemcpyDeviceToHost));
+      printf("%-24s tiled    %8.1f us  %6.2f TB/s  gemm_nhwc_f16 64x64, one K segment\n", sh->name, ms * 1e3,
+             traffic / (ms * 1e-3) / 1e12);
+    }
     for (int v = 0; v < RI__CU_PW_VARIANTS; v++) {
       t.variant = v;
       CKB(cudaMemset(t.y, 0xff, yb)); /* poison: a form that leaves a part unwritten differs */
       if (gpu_time_it(run_pw, &t, reps, &ms)) return 1;
       CKB(cudaDeviceSynchronize());
-      CKB(cudaMemcpy(v == 0 ? h0 : h1, t.y, yb, cudaMemcpyDeviceToHost));
-      size_t differ = v > 0 ? count_differ(h0, h1, yb) : 0;
+      const int ref = sh->wide || v > 0; /* compared with h0 (the tiled kernel's, or form 0's) */
+      CKB(cudaMemcpy(ref ? h1 : h0, t.y, yb, cudaMemcpyDeviceToHost));
+      size_t differ = ref ? count_differ(h0, h1, yb) : 0;
       char plan[200] = "first form";
-      if (v > 0 && ri__cu_pwconv_bulk_describe(a, v, sh->res, plan, sizeof plan) != cudaSuccess)
+      if (sh->wide) {
+        if (ri__cu_pwconv_wide_describe(a, v, plan, sizeof plan) != cudaSuccess)
+          snprintf(plan, sizeof plan, "no plan");
+      } else if (v > 0 && ri__cu_pwconv_bulk_describe(a, v, sh->res, plan, sizeof plan) != cudaSuccess) {
         snprintf(plan, sizeof plan, "no plan: first form");
-      printf("%-24s form %d   %8.1f us  %6.2f TB/s  %s\n", sh->name, v, ms * 1e3,
-             traffic / (ms * 1e-3) / 1e12, plan);
+      }
+      printf("%-24s form %d   %8.1f us  %6.2f TB/s  %s%s\n", sh->name, v, ms * 1e3,
+             traffic / (ms * 1e-3) / 1e12, plan, sh->wide ? (differ ? ", DIFFERS" : ", bit-identical") : "");
       if (differ) {
-        printf("FAIL %s form %d: %zu bytes differ from form 0\n", sh->name, v, differ);
+        printf("FAIL %s form %d: %zu bytes differ from %s\n", sh->name, v, differ,
+               sh->wide ? "the tiled kernel" : "form 0");
         fails++;
       }
     }
     /* forms 1 and 2 (bulk and lane stores, evict-first) under each forced plan that fits */
-    for (int v = 1; v <= 2; v++)
+    for (int v = 1; v <= (sh->wide ? 0 : 2); v++)
       for (int wi = 0; wi < 2; wi++)
         for (int nb = v == 1 ? 2 : 1; nb >= 1; nb--)
           for (int si = 0; si < 5; si++) {
