@@ -4,7 +4,9 @@
  * MMA steps of a 16-row tile (with the tiled kernel's all-zero step). One copy keeps the two forms' bits the
  * same by construction; all are inlined (the SASS of both kernels is what it was when each held its own
  * copy). The ReLU/clip bounds stay in each kernel: computed through a shared struct, nvcc 13.0 moved them
- * into the tile loop of k_pwconv.cu (other SASS). */
+ * into the tile loop of k_pwconv.cu (other SASS); so does the epilogue's activation and half-pair rounding
+ * (k_pwconv_bulk.cu, k_pwconv_wide.cu): as a shared inline function it reordered both kernels' SASS
+ * (2026-11-28), which no device run has timed. */
 #ifndef RI_BACKEND_CUDA_CU_PW_COMMON_CUH
 #define RI_BACKEND_CUDA_CU_PW_COMMON_CUH
 
