@@ -862,6 +862,36 @@ done:
   free(fx), free(fw), free(fb), free(fy), free(fy2);
 }
 
+/* The pointwise kernel's limits (host checks, nothing launched): a 1x1 layer of 1280 output channels and
+ * K = 160 is taken (the wide form), 1288 channels or K = 168 are refused by ri__cu_pwconv_supported and by
+ * ri__cu_pwconv_v itself (cudaErrorInvalidValue), as is an unknown variant. */
+static void test_pw_limits(void) {
+  ri__cu_convgemm_args a;
+  memset(&a, 0, sizeof a);
+  a.n = 1, a.ih = a.oh = 4, a.iw = a.ow = 4, a.c = a.k = a.ldw = 160, a.m_out = 1280;
+  a.kh = a.kw = a.sh = a.sw = a.dh = a.dw = 1;
+  a.rows_per_img = 16, a.ldy = a.ldr = 1280, a.y_img_stride = 16 * 1280;
+  const int wide_ok = ri__cu_pwconv_supported(&a);
+  a.m_out = a.ldy = 1288, a.y_img_stride = 16 * 1288;
+  const int n_refused = !ri__cu_pwconv_supported(&a) &&
+                        ri__cu_pwconv_v(0, &a, 1, NULL, NULL, NULL, NULL, NULL) == cudaErrorInvalidValue;
+  a.m_out = a.ldy = 192, a.y_img_stride = 16 * 192, a.c = a.k = a.ldw = 168;
+  const int k_refused = !ri__cu_pwconv_supported(&a);
+  a.c = a.k = a.ldw = 160;
+  const int v_refused =
+      ri__cu_pwconv_v(0, &a, RI__CU_PW_VARIANTS, NULL, NULL, NULL, NULL, NULL) == cudaErrorInvalidValue;
+  (void)cudaGetLastError();
+  if (wide_ok && n_refused && k_refused && v_refused) {
+    printf("PASS pwconv limits: N = 1280 / K = 160 taken; N = 1288, K = 168 and variant %d refused\n",
+           RI__CU_PW_VARIANTS);
+    g_pass++;
+  } else {
+    printf("FAIL pwconv limits: N 1280 taken %d, N 1288 refused %d, K 168 refused %d, variant refused %d\n",
+           wide_ok, n_refused, k_refused, v_refused);
+    g_fail++;
+  }
+}
+
 int main(void) {
   const char *only = getenv("RI_TEST_CONV");
   g_only_tf32 = only && strcmp(only, "3xtf32") == 0;
@@ -974,6 +1004,7 @@ int main(void) {
       {1, 5, 5, 8, 161, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 6, 0, 0, 0},     /* hard swish, K = 8, no bias */
       {1, 3, 3, 32, 576, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 4, 1, 0, 1},    /* sigmoid into a slice, 9 rows */
   };
+  if (!g_only_tf32 && !g_only_dw) test_pw_limits();
   for (size_t i = 0; i < sizeof wc / sizeof wc[0]; i++)
     test_gemm(&wc[i], 0, 0, 1, 0);
   static const gcase wzc[] = {

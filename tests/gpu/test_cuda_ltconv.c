@@ -47,6 +47,7 @@
 
 #include "../c/test_onnx_build.h"
 #include "backend/cuda/cuda_conv_lt.h"
+#include "backend/cuda/kernels.h"
 #include "core/half.h"
 #include "gpu_rand.h"
 #include "gpu_result.h"
@@ -296,6 +297,13 @@ static void test_refusals(void) {
   s.has_res = 0;
   result(ri__cu_ltconv_refusal(&s) == NULL && !ri__cu_ltconv_misaligned(&s),
          "refusal: padded form without residual accepted; 96 channels dense at 256 bytes are aligned");
+  /* the scatter's own refusals (host checks, nothing launched): an activation code past hard swish, more
+   * columns than the buffer's rows hold */
+  result(ri__cu_scatter_cols(0, NULL, 280, 1, 1, 273, NULL, 1, 273, 273, RI__ACT_HARD_SWISH + 1, 0.f, 0.f) ==
+                 cudaErrorInvalidValue &&
+             ri__cu_scatter_cols(0, NULL, 272, 1, 1, 273, NULL, 1, 273, 273, RI__ACT_SIGMOID, 0.f, 0.f) ==
+                 cudaErrorInvalidValue,
+         "scatter: an unknown activation and cols past the buffer's row refused");
   s.ldy = 273, s.m = 273, s.y_img_stride = 1917 * 91, s.y_f32 = 1, s.y_align = 4;
   result(ri__cu_ltconv_misaligned(&s) && ri__cu_ltconv_pad_ld(&s) == 280 &&
              ri__cu_ltconv_pad_bytes(&s) == (size_t)(4 * 100 * 280 * 2),
