@@ -16,7 +16,9 @@
  * which must stay within 5e-5 of the reference beyond the half output's rounding (they split input and
  * weights into half pairs); variant 4 (another load pipeline for variant 3's arithmetic) must give variant
  * 3's bits. The 3xTF32 tensor-core kernel (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and tactics
- * checks too, within the fp32 engines' 1e-4 (its error is printed: it should be near fp32's).
+ * checks too, within the fp32 engines' 1e-4 (its error is printed: it should be near fp32's). The pointwise
+ * kernel's limits are checked on the host (N 1280 and K 160 taken; N 1288, K 168 and an unknown variant
+ * refused, nothing launched).
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *   RI_TEST_CONV=3xtf32       only the 3xTF32 kernel's cases (a short run under compute-sanitizer)
