@@ -122,4 +122,23 @@ __device__ __forceinline__ void ri_cu_pw_mma(float (&acc)[NT][4], const __half *
   }
 }
 
+/* Host: the device properties the pointwise forms plan with (k_pwconv_bulk.cu, k_pwconv_wide.cu), of the
+ * current device (*dev). */
+struct ri_cu_pw_dev {
+  int optin, smem_sm, reserved, sms, l2, major;
+};
+
+static inline cudaError_t ri_cu_pw_query(ri_cu_pw_dev *d, int *dev) {
+  cudaError_t e = cudaGetDevice(dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, *dev);
+  if (e == cudaSuccess)
+    e = cudaDeviceGetAttribute(&d->smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, *dev);
+  if (e == cudaSuccess)
+    e = cudaDeviceGetAttribute(&d->reserved, cudaDevAttrReservedSharedMemoryPerBlock, *dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->sms, cudaDevAttrMultiProcessorCount, *dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->l2, cudaDevAttrL2CacheSize, *dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->major, cudaDevAttrComputeCapabilityMajor, *dev);
+  return e;
+}
+
 #endif

@@ -407,10 +407,10 @@ static int beats_own(const float *lt, const float *own, int bmax) {
 /* After the own tactic of fp16 node ni is set (seg its K segment length, own_us its time per timed bucket):
  * times the heuristic's batch-invariant algorithms for the node's problem at the maximum batch at the same
  * buckets, in the direct form (only for no activation or ReLU) and, where the node's output is misaligned
- * (ri__cu_ltconv_misaligned) and it has no residual, in the padded form (which applies any activation in
- * its scatter: SSD's class predictors followed by a sigmoid) (GEMM + scatter, as the node runs them;
- * RI_CUDA_LTPAD), and applies the best that wins (RI_CUDA_LTCONV=force: the fastest at the maximum batch). A
- * failure of the timing leaves the own tactic; only a cache error is returned. */
+ * (ri__cu_ltconv_misaligned) and it has no residual, in the padded form: GEMM + scatter, as the node runs
+ * them, the scatter applying any activation (SSD's class predictors followed by a sigmoid; RI_CUDA_LTPAD).
+ * The best that wins is applied (RI_CUDA_LTCONV=force: the fastest at the maximum batch). A failure of the
+ * timing leaves the own tactic; only a cache error is returned. */
 static ri_status tune_lt(tuner *t, cu_state *st, int ni, int level, const float *own_us, int seg,
                          ri__err *err) {
   const int mode = lt_mode(), max_batch = st->cfg.max_batch, bmax = ri__cu_tac_bucket(max_batch);
@@ -657,7 +657,7 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
   ri__cu_gemm_tac tac;
   memset(&tac, 0, sizeof tac);
   float best = INFINITY;
-  int seg = def, tile_sb = -1;
+  int seg = def, tile_sb = -1, pick = -1;
   /* balanced: each candidate's best tile and time at batch 1 (u1, id1) and at the maximum batch (um, idm) */
   float u1[4] = {INFINITY, INFINITY, INFINITY, INFINITY}, um[4] = {INFINITY, INFINITY, INFINITY, INFINITY};
   int id1[4] = {-1, -1, -1, -1}, idm[4] = {-1, -1, -1, -1};
@@ -680,8 +680,8 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
     }
   }
   if (balanced) {
-    const int k = seg_balanced(nc, u1, um);
-    if (k >= 0) best = um[k], seg = cands[k], tile_sb = idm[k];
+    pick = seg_balanced(nc, u1, um);
+    if (pick >= 0) best = um[pick], seg = cands[pick], tile_sb = idm[pick];
   }
   if (tile_sb < 0 || !isfinite(best)) return RI_OK; /* nothing ran: the heuristics stay */
   tac.seg = seg;
@@ -690,10 +690,11 @@ static ri_status tune_node(tuner *t, cu_state *st, int ni, int level, ri__err *e
     tac.us = best;
     tac.tile[0] = tile_sb;
   } else {
-    /* Timed at the maximum batch: its bucket has its tile; batch 1's tile (and the time kept) with it. */
-    int id0;
-    float us0;
-    RI__TRY(best_tile(t, kind, st, ni, 1, seg, &id0, &us0, err));
+    /* Timed at the maximum batch: its bucket has its tile; batch 1's tile (and the time kept) with it, from
+     * the candidate loop when it timed batch 1 too (balanced). */
+    int id0 = pick >= 0 ? id1[pick] : -1;
+    float us0 = pick >= 0 ? u1[pick] : INFINITY;
+    if (pick < 0) RI__TRY(best_tile(t, kind, st, ni, 1, seg, &id0, &us0, err));
     if (id0 < 0 || !isfinite(us0)) return RI_OK;
     tac.us = us0;
     tac.tile[0] = id0;

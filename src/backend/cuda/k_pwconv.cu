@@ -241,14 +241,20 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
 
 } // namespace
 
+/* The integer value of environment variable `name`, or -1 when it is unset, empty, not a whole decimal number
+ * or negative. */
+static long env_nonneg(const char *name) {
+  const char *e = getenv(name);
+  if (!e || !*e) return -1;
+  char *end;
+  long n = strtol(e, &end, 10);
+  return *end || n < 0 ? -1 : n;
+}
+
 extern "C" int ri__cu_pwconv_max_n(void) {
   static const int v = [] {
-    const char *e = getenv("RI_CUDA_PW_MAXN");
-    if (!e || !*e) return RI__CU_PW_WIDE_MAX_N;
-    char *end;
-    long n = strtol(e, &end, 10);
-    if (*end || n < 0) return RI__CU_PW_WIDE_MAX_N;
-    return n < RI__CU_PW_WIDE_MAX_N ? (int)n : RI__CU_PW_WIDE_MAX_N;
+    const long n = env_nonneg("RI_CUDA_PW_MAXN");
+    return n < 0 || n > RI__CU_PW_WIDE_MAX_N ? RI__CU_PW_WIDE_MAX_N : (int)n;
   }();
   return v;
 }
@@ -261,11 +267,8 @@ extern "C" int ri__cu_pwconv_supported(const ri__cu_convgemm_args *p) {
 
 extern "C" int ri__cu_pwconv_default_variant(void) {
   static const int v = [] {
-    const char *e = getenv("RI_CUDA_PW2");
-    if (!e || !*e) return 1;
-    char *end;
-    long n = strtol(e, &end, 10);
-    return !*end && n >= 0 && n < RI__CU_PW_VARIANTS ? (int)n : 1;
+    const long n = env_nonneg("RI_CUDA_PW2");
+    return n >= 0 && n < RI__CU_PW_VARIANTS ? (int)n : 1;
   }();
   return v;
 }

@@ -285,22 +285,7 @@ int env_zfold() {
  * tiles (0: any). */
 std::atomic<int> g_force_warps, g_force_stages, g_force_nbuf;
 
-struct dev_info {
-  int optin, smem_sm, reserved, sms, l2, major;
-};
-
-static cudaError_t query(dev_info *d, int *dev) {
-  cudaError_t e = cudaGetDevice(dev);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, *dev);
-  if (e == cudaSuccess)
-    e = cudaDeviceGetAttribute(&d->smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, *dev);
-  if (e == cudaSuccess)
-    e = cudaDeviceGetAttribute(&d->reserved, cudaDevAttrReservedSharedMemoryPerBlock, *dev);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->sms, cudaDevAttrMultiProcessorCount, *dev);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->l2, cudaDevAttrL2CacheSize, *dev);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->major, cudaDevAttrComputeCapabilityMajor, *dev);
-  return e;
-}
+using dev_info = ri_cu_pw_dev;
 
 /* The plan of a launch (0 when nothing fits): see the header for the order of preferences. regs: the
  * kernel's registers per thread. */
@@ -366,7 +351,7 @@ cudaError_t launch_act(cudaStream_t s, const ri__cu_convgemm_args *p, int varian
                        const void *w, const float *b, const void *r, void *y, char *desc, size_t desc_n) {
   dev_info d;
   int dev = 0;
-  cudaError_t e = query(&d, &dev);
+  cudaError_t e = ri_cu_pw_query(&d, &dev);
   if (e != cudaSuccess) return e;
   const int regs = regs_of<NT, GACT>(dev);
   if (regs < 0) return cudaErrorInvalidDeviceFunction;

@@ -218,21 +218,7 @@ __global__ void __launch_bounds__(THREADS, GACT ? 1 : 2)
   cp_wait<0>();
 }
 
-struct dev_info {
-  int optin, smem_sm, reserved, sms, l2;
-};
-
-static cudaError_t query(dev_info *d, int *dev) {
-  cudaError_t e = cudaGetDevice(dev);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, *dev);
-  if (e == cudaSuccess)
-    e = cudaDeviceGetAttribute(&d->smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, *dev);
-  if (e == cudaSuccess)
-    e = cudaDeviceGetAttribute(&d->reserved, cudaDevAttrReservedSharedMemoryPerBlock, *dev);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->sms, cudaDevAttrMultiProcessorCount, *dev);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d->l2, cudaDevAttrL2CacheSize, *dev);
-  return e;
-}
+using dev_info = ri_cu_pw_dev;
 
 /* The plan of a launch (0 when nothing fits): slabs as the header says; two blocks per multiprocessor with
  * the deepest ring that allows it, else one block with the deepest ring that fits. */
@@ -266,7 +252,7 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, c
                    const float *b, const void *r, void *y, char *desc, size_t desc_n) {
   dev_info d;
   int dev = 0;
-  cudaError_t e = query(&d, &dev);
+  cudaError_t e = ri_cu_pw_query(&d, &dev);
   if (e != cudaSuccess) return e;
   pww_geo g;
   if (!plan(p, variant, d, &g)) return cudaErrorInvalidValue;
