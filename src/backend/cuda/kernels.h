@@ -187,6 +187,17 @@ cudaError_t ri__cu_dwconv_v(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_arg
 int ri__cu_dwconv_smem_ok(const ri__cu_dwconv_args *p);
 void ri__cu_dwconv_smem(cudaStream_t s, const ri__cu_dwconv_args *p, int variant, const void *x,
                         const void *w, const float *b, void *y);
+/* Depthwise 3x3 in half arithmetic (k_dwconv_h2.cu; RI_CUDA_DW_HALF=1 engines): NHWC half x [n, ih, iw, c],
+ * w [3, 3, c] half, bias float [c] or NULL, y [n, oh, ow, c] half; each output is half(bias) then the 9
+ * taps in the order ky, kx, each one __hfma2 (half rounding per tap), then the activation (none, ReLU,
+ * clip) in half. Not the bits of ri__cu_dwconv. ri__cu_dwconv_h2_supported: 1 when it takes the
+ * convolution (3x3, dilation 1, equal strides 1 or 2, c % 8 == 0, int32 offsets, activation none / ReLU /
+ * clip). rx: output pixels per thread along x, 0 for the default, else 2, 4, 8 (stride 1) or 1, 2, 4
+ * (stride 2), all the same bits; cudaErrorInvalidValue for another rx, an unsupported convolution or
+ * x, w, y not 16-byte aligned. */
+int ri__cu_dwconv_h2_supported(const ri__cu_dwconv_args *p);
+cudaError_t ri__cu_dwconv_h2(cudaStream_t s, const ri__cu_dwconv_args *p, int rx, const void *x,
+                             const void *w, const float *bias, void *y);
 
 /* Convolution as an implicit GEMM on the tensor cores (k_convgemm.cu), half data, float accumulation.
  * x is NHWC [n, ih, iw, c] half. w holds m_out rows of ldw halves: row j is output channel j's [kh, kw, c]
