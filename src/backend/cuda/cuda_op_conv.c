@@ -188,6 +188,18 @@ static void dw_args(const cu_state *st, int ni, const conv_geo *geo, ri__cu_dwco
   d->act = (int)n->act, d->act_a = n->act_a, d->act_b = n->act_b;
 }
 
+/* RI_CUDA_DW_HALF=1 (read when the engine is prepared; default 0): fp16 NHWC depthwise convolutions that
+ * the half-arithmetic kernel takes (ri__cu_dwconv_h2_supported at the prepared, maximum-batch geometry) run
+ * it at every batch instead of the float-accumulating variants: other bits than the default engine's, the
+ * same bits for an image at every batch. */
+static int dw_half(const cu_state *st, int ni, const conv_geo *geo) {
+  const conv_aux *a = st->nodes[ni].aux;
+  if (!st->fp16 || !a->nhwc || ri__cu_env_long("RI_CUDA_DW_HALF", 0, 0, 1) != 1) return 0;
+  ri__cu_dwconv_args d;
+  dw_args(st, ni, geo, &d);
+  return ri__cu_dwconv_h2_supported(&d);
+}
+
 /* The tensor-core GEMM's K segmentation for every batch: what the heuristics give the batch-1 geometry on
  * this device with a context's split-K resources (the split that fills the device at batch 1, so batch 1
  * keeps its speed; larger batches sum the same segments within their blocks). */
@@ -442,7 +454,7 @@ int ri__cu_conv_var_count(const cu_state *st, int ni, int *stem) {
       st->g->nodes[ni].tactic != 0)
     return 0;
   const conv_aux *a = cn->aux;
-  if ((!a->depthwise && !a->stem) || a->var_tuned) return 0;
+  if ((!a->depthwise && !a->stem) || a->var_tuned || a->dwh) return 0;
   *stem = a->stem;
   return var_count_at(st, ni, st->cfg.max_batch);
 }
@@ -684,6 +696,11 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
     else
       RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
   }
+  if (a->depthwise && dw_half(st, ni, &geo)) {
+    a->dwh = 1; /* no variants, no stored variant tactic, no fusion (the name is not "dwconv_nhwc_f16") */
+    st->nodes[ni].name = "dwconv_h2_f16";
+    return RI_OK;
+  }
   if (a->depthwise) {
     st->nodes[ni].name = a->nhwc    ? (st->fp16 ? "dwconv_nhwc_f16" : "dwconv_nhwc_f32")
                          : st->fp16 ? "dwconv_nchw_f16"
@@ -774,6 +791,16 @@ static ri_status conv_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *out
   if ((in[0].layout == CU_LAYOUT_NHWC) != (a->nhwc != 0) && in[0].t->shape.rank == 4)
     return ri__err_set(err, RI_ERR_INTERNAL,
                        "node '%s' (Conv): input layout does not match the prepared layout", n->name);
+  if (a->dwh) {
+    if (in[0].dt != RI_DTYPE_FLOAT16 || out[0].dt != RI_DTYPE_FLOAT16)
+      return ri__err_set(err, RI_ERR_INTERNAL,
+                         "node '%s' (Conv): the half-arithmetic depthwise kernel needs half input and output",
+                         n->name);
+    ri__cu_dwconv_args d;
+    dw_args(st, ni, &geo, &d);
+    CU_RT(ri__cu_dwconv_h2(c->stream, &d, 0, in[0].p, w, bias, out[0].p));
+    return RI_OK;
+  }
   if (a->depthwise) {
     ri__cu_dwconv_args d;
     dw_args(st, ni, &geo, &d);
