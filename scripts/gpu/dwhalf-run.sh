@@ -14,6 +14,9 @@
 #                 variant against the half kernel at each rx, us, B/us and errors
 #   ab.log, ab.jsonl  scripts/gpu/ab-bench.sh fp16, AB_SETTINGS (default 'off= on=RI_CUDA_DW_HALF:1'), batches
 #                 AB_BATCHES (default 1,64,256), AB_ROUNDS (default 2) rounds, per-node profile (RI_BENCH_TOP=200)
+#                 ("off" keeps the default fusions of the float depthwise into expdw / dwproj, which "on" never
+#                 makes; for the depthwise arithmetic alone add a third setting with
+#                 AB_SETTINGS='off= nofuse=RI_CUDA_EXPDW:0 on=RI_CUDA_DW_HALF:1', ~30 s more)
 #   summary.txt   step lines, test verdicts, memcheck's summary, the bench lines, the A/B result lines, then
 #                 the batch-256 profiles' totals and their dwconv / expdw / dwproj group and node lines
 # Environment: DWHALF_STEPS (default build,test,memcheck,ops,inspect,bench,ab), DWHALF_MODELS (default
