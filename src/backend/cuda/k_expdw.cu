@@ -22,6 +22,10 @@
  *     ky, kx from the float bias (as k_dwconv_smem.cu); activation, rounding, a 4-byte store (8 lanes write
  *     a pixel's 32 contiguous bytes);
  *  3. barrier (E is rewritten by the next chunk).
+ * With args dwh (H2; RI_CUDA_DW_HALF=1 engines, PROTOTYPE: compiled, not yet run on a GPU) step 2 is
+ * k_dwconv_h2.cu's arithmetic instead (dw_h2): the same walk with the half2 values unconverted, bias and
+ * taps as half2, one HFMA2 per tap and channel pair, the activation in half; the float instances' SASS is
+ * unchanged by the H2 parameter (checked with cuobjdump -sass).
  * The 4 column groups of a warp read pixels RX S = 4 apart: 4 x 40 bytes = 160, i.e. 8 banks further each,
  * so a warp's 32 loads (8 consecutive words per group) hit 32 different banks.
  * Shared memory (stride 1, cin 24, ce 144): halo 336 x 40 halves, weights 144 x 40 halves, E 336 x 20
@@ -122,10 +126,79 @@ __device__ __forceinline__ float dw_act(int act, float a, float b, float v) {
   return act == RI_CU_ACT_RELU ? (v > 0.f ? v : 0.f) : v;
 }
 
+/* Step 3 in half arithmetic (H2; args dwh), k_dwconv_h2.cu's per output and channel pair: acc = the bias
+ * rounded to half (BD holds it as float: __floats2half2_rn, as there), then for ky = 0..2, kx = 0..2
+ * acc = __hfma2(E, w, acc) with E the expanded half (+0 outside the image: the staged halo's zeros) and w the
+ * tap (WD holds half values as floats: the conversion back is exact), then ReLU as __hmax2(v, 0) or clip as
+ * __hmin2_nan(__hmax2_nan(v, lo), hi) with the bounds rounded to half, stored as is. The walk is the float
+ * stage's (rows top to bottom, each input half2 loaded once, every output's taps in the order ky, kx). */
+template <class G, int S, int RX, int RY, int NTP, bool NX>
+__device__ __forceinline__ void dw_h2(const ri__cu_expdw_args &p, int ce, int c0, int cp, int ep2,
+                                      const __half2 *eb, const float *WD, const float *BD, __half2 *db,
+                                      __half2 *yb, int64_t ys, int nq, int nr) {
+  const __half2 *ec = eb + (NX ? c0 / 2 : 0);
+  const float *wc = WD + c0 * 9 + 2 * cp;
+  __half2 wh[9];
+#pragma unroll
+  for (int t = 0; t < 9; t++) {
+    const float2 wv = *(const float2 *)(wc + t * 16);
+    wh[t] = __floats2half2_rn(wv.x, wv.y);
+  }
+  const float2 bf = *(const float2 *)(BD + c0 + 2 * cp);
+  const __half2 bv = __floats2half2_rn(bf.x, bf.y);
+  const int act = p.act[1];
+  const __half2 zero = __float2half2_rn(0.f), lo = __float2half2_rn(p.act_a[1]),
+                hi = __float2half2_rn(p.act_b[1]);
+  __half2 acc[RY][RX];
+#pragma unroll
+  for (int o = 0; o < RY; o++)
+#pragma unroll
+    for (int q = 0; q < RX; q++)
+      acc[o][q] = bv;
+#pragma unroll
+  for (int rr = 0; rr < G::WROWS; rr++) {
+    __half2 xh[G::WIN];
+#pragma unroll
+    for (int j = 0; j < G::WIN; j++)
+      xh[j] = ec[(rr * G::HW + j) * ep2];
+#pragma unroll
+    for (int o = 0; o < RY; o++) {
+      const int ky = rr - o * S;
+      if (ky < 0 || ky > 2) continue;
+#pragma unroll
+      for (int q = 0; q < RX; q++)
+#pragma unroll
+        for (int kx = 0; kx < 3; kx++)
+          acc[o][q] = __hfma2(xh[q * S + kx], wh[ky * 3 + kx], acc[o][q]);
+      if (ky != 2) continue;
+#pragma unroll
+      for (int q = 0; q < RX; q++) {
+        __half2 v = acc[o][q];
+        if (act == RI_CU_ACT_RELU)
+          v = __hmax2(v, zero);
+        else if (act == RI_CU_ACT_CLIP)
+          v = __hmin2_nan(__hmax2_nan(v, lo), hi);
+        acc[o][q] = v;
+      }
+      if (NTP) { /* D of the chunk to shared memory (rows outside the output: unused) */
+#pragma unroll
+        for (int q = 0; q < RX; q++)
+          db[(o * G::TX + q) * (DPS / 2)] = acc[o][q];
+      } else if (o < nr) {
+        __half2 *yq = yb + o * ys + c0 / 2;
+#pragma unroll
+        for (int q = 0; q < RX; q++, yq += ce / 2)
+          if (q < nq) *yq = acc[o][q];
+      }
+    }
+  }
+}
+
 /* NTP: 0, or the projection's n8 tiles (cout rounded up to NTP * 8; see the launcher). NX: no expansion
- * (KS 1, unused). CE: 0, or p.ce as a compile-time constant (NX only: the halo pitch, the copies' trip counts
- * and the chunk loop then fixed; see dispatch). */
-template <int S, int KS, int RX, int RY, int NTP, bool NX, int CE>
+ * (KS 1, unused). H2: the depthwise stage in half arithmetic (args dwh; k_dwconv_h2.cu's arithmetic, see
+ * step 3). CE: 0, or p.ce as a compile-time constant (NX only: the halo pitch, the copies' trip counts and
+ * the chunk loop then fixed; see dispatch). */
+template <int S, int KS, int RX, int RY, int NTP, bool NX, bool H2, int CE>
 __global__ void __launch_bounds__(THREADS, NTP == 0 || (S == 2 && NTP == 2) ? 3 : 2)
     expdw_kernel(ri__cu_expdw_args p, const __half *__restrict__ x, const __half *__restrict__ w1,
                  const float *__restrict__ b1, const float *__restrict__ wd, const float *__restrict__ bd,
@@ -332,7 +405,9 @@ __global__ void __launch_bounds__(THREADS, NTP == 0 || (S == 2 && NTP == 2) ? 3 
     }
 
     /* 3. the depthwise convolution of the chunk's channel pair cp at the thread's RX x RY pixels */
-    if (nq > 0 && nr > 0) {
+    if (H2) {
+      if (nq > 0 && nr > 0) dw_h2<G, S, RX, RY, NTP, NX>(p, ce, c0, cp, ep2, eb, WD, BD, db, yb, ys, nq, nr);
+    } else if (nq > 0 && nr > 0) {
       const int e = c0 + 2 * cp;
       const __half2 *ec = eb + (NX ? c0 / 2 : 0); /* NX: the chunk's channels of the halo pixels */
       const float *wc = WD + c0 * 9 + 2 * cp;     /* the chunk's taps (chunk-major, see the copy) */
@@ -449,29 +524,29 @@ template <> struct tile_of<2> { static constexpr int RX = 2, RY = 2; };
  * expansion's weight registers), and without an expansion (NX). */
 int ntp_of(const ri__cu_expdw_args *p) { return p->cout == 0 ? 0 : p->cout <= 16 ? 2 : 4; }
 
-/* Calls f.template run<S, KS, NTP, NX, CE>() for p's instantiation (NX: KS 1; CE 32 for the form without
- * the expansion at stride 1 and ce 32, MobileNet v2's first block, else 0). */
-template <class F>
-auto dispatch(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1, 0, false>()) {
+/* Calls f.template run<S, KS, NTP, NX, H2, CE>() for p's instantiation (NX: KS 1; H2: p->dwh; CE 32 for the
+ * form without the expansion at stride 1 and ce 32, MobileNet v2's first block, else 0). */
+template <bool H2, class F>
+auto dispatch_h(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1, 0, false, H2>()) {
   const int ks = p->k1p / 16, ntp = ntp_of(p);
 #define RI_EXPDW_NTP(S, KS, NX)                                                                              \
-  return ntp == 0   ? f.template run<S, KS, 0, NX>()                                                         \
-         : ntp == 2 ? f.template run<S, KS, 2, NX>()                                                         \
-                    : f.template run<S, KS, 4, NX>();
+  return ntp == 0   ? f.template run<S, KS, 0, NX, H2>()                                                     \
+         : ntp == 2 ? f.template run<S, KS, 2, NX, H2>()                                                     \
+                    : f.template run<S, KS, 4, NX, H2>();
 #define RI_EXPDW_KS(S)                                                                                       \
   if (p->noexp) {                                                                                            \
     if constexpr (S == 1)                                                                                    \
       if (p->ce == 32)                                                                                       \
-        return ntp == 0   ? f.template run<S, 1, 0, true, 32>()                                              \
-               : ntp == 2 ? f.template run<S, 1, 2, true, 32>()                                              \
-                          : f.template run<S, 1, 4, true, 32>();                                             \
+        return ntp == 0   ? f.template run<S, 1, 0, true, H2, 32>()                                          \
+               : ntp == 2 ? f.template run<S, 1, 2, true, H2, 32>()                                          \
+                          : f.template run<S, 1, 4, true, H2, 32>();                                         \
     RI_EXPDW_NTP(S, 1, true)                                                                                 \
   }                                                                                                          \
   switch (ks) {                                                                                              \
   case 1: RI_EXPDW_NTP(S, 1, false)                                                                          \
   case 2: RI_EXPDW_NTP(S, 2, false)                                                                          \
-  case 3: return f.template run<S, 3, 0, false>();                                                           \
-  default: return f.template run<S, 4, 0, false>();                                                          \
+  case 3: return f.template run<S, 3, 0, false, H2>();                                                       \
+  default: return f.template run<S, 4, 0, false, H2>();                                                      \
   }
   if (p->stride == 1) {
     RI_EXPDW_KS(1)
@@ -481,9 +556,14 @@ auto dispatch(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1
 #undef RI_EXPDW_NTP
 }
 
+template <class F>
+auto dispatch(const ri__cu_expdw_args *p, F &&f) -> decltype(f.template run<1, 1, 0, false, false>()) {
+  return p->dwh ? dispatch_h<true>(p, f) : dispatch_h<false>(p, f);
+}
+
 struct smem_f {
   const ri__cu_expdw_args *p;
-  template <int S, int KS, int NTP, bool NX, int CE = 0> int64_t run() const {
+  template <int S, int KS, int NTP, bool NX, bool H2, int CE = 0> int64_t run() const {
     return smem_bytes<S, KS, tile_of<S>::RX, tile_of<S>::RY, NTP, NX>(p->ce);
   }
 };
@@ -499,10 +579,10 @@ struct launch_f {
   const ri__cu_expdw_weights *w;
   const void *res;
   void *y;
-  template <int S, int KS, int NTP, bool NX, int CE = 0> cudaError_t run() const {
+  template <int S, int KS, int NTP, bool NX, bool H2, int CE = 0> cudaError_t run() const {
     constexpr int RX = tile_of<S>::RX, RY = tile_of<S>::RY;
     using G = geo<S, KS, RX, RY>;
-    auto k = expdw_kernel<S, KS, RX, RY, NTP, NX, CE>;
+    auto k = expdw_kernel<S, KS, RX, RY, NTP, NX, H2, CE>;
     const int64_t smem = smem_bytes<S, KS, RX, RY, NTP, NX>(p->ce);
     /* the opt-in to more than 48 KB, once per instantiation, device and size (not during graph capture: the
      * eager runs before it have made it) */
@@ -530,7 +610,7 @@ struct launch_f {
 
 extern "C" int ri__cu_expdw_supported(const ri__cu_expdw_args *p) {
   if (!p || p->n < 1 || p->n > 65535 || p->ih < 1 || p->iw < 1 || p->oh < 1 || p->ow < 1) return 0;
-  if (p->noexp != 0 && p->noexp != 1) return 0;
+  if ((p->noexp != 0 && p->noexp != 1) || (p->dwh != 0 && p->dwh != 1)) return 0;
   if (p->noexp) { /* x has the ce channels; nothing of the expansion */
     if (p->cin != p->ce || p->k1p != 0 || p->zstep != 0 || p->act[0] != RI__CU_EXPDW_ACT_NONE) return 0;
   } else if (p->k1p != (p->cin + 15) / 16 * 16) {
