@@ -32,6 +32,11 @@
  * unfused depthwise + projection (bench_expdw --dwp, batch 256; 494 before k_expdw's instruction cuts).
  * RI_CUDA_EXPDW_DWP=0 (or RI_CUDA_EXPDW_PROJ=0) keeps them apart.
  *
+ * Under RI_CUDA_DW_HALF=1 (PROTOTYPE, not yet run on a GPU) D may be on the half-arithmetic kernel instead
+ * (implementation "dwconv_h2_f16", k_dwconv_h2.cu), under the same rules for both forms: the fused node then
+ * runs the kernel's half2 depthwise stage (args dwh), whose result is the unfused chain's with that kernel
+ * bit for bit (expdw.h).
+ *
  * Safety, as for the block fusion (cuda_irblock.c): the output V (dv, or P's) is written at X's place (D's
  * without the expansion), before the node the memory plan gives V's birth to (D, P or the Add). V stays in
  * its block only when no node that still runs between X and that node reads or writes a value whose block
@@ -176,8 +181,10 @@ static int find_proj(const cu_state *st, const int *uses, const int *reader, int
  * act[1]), else 0. */
 static int dw_args(const cu_state *st, int d, int64_t min_out, ri__cu_expdw_args *ka) {
   const ri__graph *g = st->g;
-  const ri__conv_params *pd = ri__cu_fuse_conv(st, d, 1);
+  const ri__conv_params *pd = ri__cu_fuse_conv(st, d, 2);
   if (!pd) return 0;
+  /* RI_CUDA_DW_HALF=1's half-arithmetic depthwise node: the kernel's half2 depthwise stage (dwh) */
+  const int dwh = strcmp(st->nodes[d].name, "dwconv_h2_f16") == 0;
   const ri__node *nd = &g->nodes[d];
   int ev = nd->inputs[0], dv = nd->outputs[0];
   if (ev < 0 || dv < 0 || !ri__cu_fuse_is_half_nhwc(st, ev) || !ri__cu_fuse_is_half_nhwc(st, dv) ||
@@ -205,6 +212,7 @@ static int dw_args(const cu_state *st, int d, int64_t min_out, ri__cu_expdw_args
   ka->stride = (int)pd->win.stride[0];
   ka->pad_t = (int)pads[0], ka->pad_l = (int)pads[1];
   ka->act[1] = (int)nd->act, ka->act_a[1] = nd->act_a, ka->act_b[1] = nd->act_b;
+  ka->dwh = dwh;
   return 1;
 }
 

@@ -16,7 +16,10 @@ const ri__conv_params *ri__cu_fuse_conv(const cu_state *st, int ni, int dw) {
   const ri__node *n = &st->g->nodes[ni];
   const cu_node *cn = &st->nodes[ni];
   if (n->host || cn->skip || n->op != RI__OP_Conv || cn->impl != ri__cu_impl_conv()) return NULL;
-  if (dw ? !cn->name || strcmp(cn->name, "dwconv_nhwc_f16") != 0 : !cn->fusable) return NULL;
+  if (dw ? !cn->name || (strcmp(cn->name, "dwconv_nhwc_f16") != 0 &&
+                         (dw != 2 || strcmp(cn->name, "dwconv_h2_f16") != 0))
+         : !cn->fusable)
+    return NULL;
   const ri__conv_params *p = n->params;
   return p && p->win.spatial_rank == 2 ? p : NULL;
 }
