@@ -45,8 +45,15 @@
  * none with RI_CUDA_EXPDW_DWP=0 or RI_CUDA_EXPDW_PROJ=0; nothing with RI_CUDA_EXPDW=0) and give the unfused
  * engine's outputs bit for bit at batches 1 and 3, eagerly, captured into a CUDA graph and replayed.
  *
+ * The half2 depthwise stage (args dwh, RI_CUDA_DW_HALF=1; prototype): every kernel case above runs again
+ * ("expdw h2" lines) with dwh 1 against the same unfused chain with the half-arithmetic depthwise kernel
+ * (ri__cu_dwconv_h2, its default strip) in place of ri__cu_dwconv, bit for bit; refusals: dwh 2; and the
+ * engines above again with RI_CUDA_DW_HALF=1 (the unfused engine's depthwise nodes dwconv_h2_f16, none
+ * dwconv_nhwc_f16 anywhere; the same fused nodes and the unfused engine's bits).
+ *
  *   test_cuda_expdw [MODELS_DIR]   one PASS/FAIL line per check, then "N passed, M failed"; exit 1 on failure
- *   RI_TEST_EXPDW=quick            the kernel cases below 40x40 pixels only (for compute-sanitizer) */
+ *   RI_TEST_EXPDW=quick            the kernel cases below 40x40 pixels only (for compute-sanitizer)
+ *   RI_TEST_EXPDW_H2=0 / only      the float depthwise cases (and engines) only / the half2 ones only */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,8 +92,9 @@ typedef struct {
   void *dx, *dw1g, *dw1f, *db1, *dwdh, *dwdf, *dbd, *de, *dy, *dyf, *dw2, *db2, *dres, *dp;
 } xdata;
 
-static int g_quick;                  /* RI_TEST_EXPDW=quick */
-static int g_proj_skipped;           /* projection cases the kernel refuses (skipped) */
+static int g_quick;        /* RI_TEST_EXPDW=quick */
+static int g_h2;           /* the cases with the half2 depthwise stage (args dwh; unfused: dwconv_h2) */
+static int g_proj_skipped; /* projection cases the kernel refuses (skipped) */
 static int g_zero_cases, g_nz_cases; /* signed-zero cases whose reference should hold -0; those that do */
 
 /* A random half in [-scale, scale); with zeros, one in eight is +0 and one in eight -0. */
@@ -157,6 +165,7 @@ static void expdw_args(const xcase *t, const xdata *b, int n, ri__cu_expdw_args 
   a->act[0] = t->noexp ? 0 : t->act0, a->act[1] = t->act1, a->act[2] = t->cout ? t->act2 : 0;
   a->act_a[0] = a->act_a[1] = 0.f, a->act_b[0] = t->noexp ? 0.f : 6.f, a->act_b[1] = 6.f;
   a->noexp = t->noexp;
+  a->dwh = g_h2;
   if (t->cout) a->act_a[2] = 0.f, a->act_b[2] = 6.f;
   a->cout = t->cout;
 }
@@ -238,13 +247,14 @@ static long first_diff(const uint16_t *a, const uint16_t *b, size_t n, size_t *c
 
 static void test_case(const xcase *t) {
   char name[320];
-  int np =
-      t->noexp
-          ? snprintf(name, sizeof name, "expdw noexp n=%d %dx%d ce=%d s=%d pads=%d,%d,%d,%d act=%d zeros=%d",
-                     t->n, t->ih, t->iw, t->ce, t->s, t->pt, t->pl, t->pb, t->pr, t->act1, t->zeros)
-          : snprintf(name, sizeof name,
-                     "expdw n=%d %dx%d cin=%d ce=%d s=%d pads=%d,%d,%d,%d act=%d,%d zeros=%d", t->n, t->ih,
-                     t->iw, t->cin, t->ce, t->s, t->pt, t->pl, t->pb, t->pr, t->act0, t->act1, t->zeros);
+  int np = t->noexp ? snprintf(name, sizeof name,
+                               "expdw%s noexp n=%d %dx%d ce=%d s=%d pads=%d,%d,%d,%d act=%d zeros=%d",
+                               g_h2 ? " h2" : "", t->n, t->ih, t->iw, t->ce, t->s, t->pt, t->pl, t->pb, t->pr,
+                               t->act1, t->zeros)
+                    : snprintf(name, sizeof name,
+                               "expdw%s n=%d %dx%d cin=%d ce=%d s=%d pads=%d,%d,%d,%d act=%d,%d zeros=%d",
+                               g_h2 ? " h2" : "", t->n, t->ih, t->iw, t->cin, t->ce, t->s, t->pt, t->pl,
+                               t->pb, t->pr, t->act0, t->act1, t->zeros);
   if (t->cout && np > 0 && (size_t)np < sizeof name)
     snprintf(name + np, sizeof name - (size_t)np, " proj cout=%d res=%s act=%d", t->cout,
              t->res == 2 ? "in-place"
@@ -340,11 +350,15 @@ static void test_case(const xcase *t) {
       CK(cudaMemcpy(b.de, e1, b.ne * 2, cudaMemcpyHostToDevice));
     }
   }
-  /* The unfused depthwise convolution on the tiled kernel's expansion (on x with noexp). */
+  /* The unfused depthwise convolution on the tiled kernel's expansion (on x with noexp): the float kernel,
+   * or with g_h2 the half-arithmetic one (k_dwconv_h2.cu, its default strip), as the engine runs them. */
   ri__cu_dwconv_args da;
   dw_args(t, &b, &da);
   CK(cudaMemset(b.dy, 0xff, (b.nd + GUARD) * 2));
-  CK(ri__cu_dwconv(0, RI_DTYPE_FLOAT16, &da, t->noexp ? b.dx : b.de, b.dwdh, b.dbd, b.dy));
+  if (g_h2)
+    CK(ri__cu_dwconv_h2(0, &da, 0, t->noexp ? b.dx : b.de, b.dwdh, b.dbd, b.dy));
+  else
+    CK(ri__cu_dwconv(0, RI_DTYPE_FLOAT16, &da, t->noexp ? b.dx : b.de, b.dwdh, b.dbd, b.dy));
   CK(cudaDeviceSynchronize());
   CK(cudaMemcpy(yu, b.dy, b.nd * 2, cudaMemcpyDeviceToHost));
   if (t->cout) {
@@ -500,6 +514,15 @@ static void test_refusals(void) {
   c = na, c.cin = c.ce = 24; /* not a multiple of 16 */
   if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
     what[nw++] = "noexp with ce 24 taken";
+  c = a, c.dwh = 2;
+  if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &w, NULL, y) != cudaErrorInvalidValue)
+    what[nw++] = "dwh 2 taken";
+  c = a, c.dwh = 1;
+  if (!ri__cu_expdw_supported(&c)) what[nw++] = "valid arguments with dwh 1 refused";
+  c = na, c.dwh = 1;
+  if (!ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaSuccess ||
+      cudaDeviceSynchronize() != cudaSuccess)
+    what[nw++] = "valid arguments without the expansion, dwh 1, refused or failed";
   c = na, c.noexp = 2;
   if (ri__cu_expdw_supported(&c) || ri__cu_expdw(0, &c, x, &nw0, NULL, y) != cudaErrorInvalidValue)
     what[nw++] = "noexp 2 taken";
@@ -539,6 +562,7 @@ typedef struct {
   ri_context_t *c;
   int fused, skipped;         /* expdw_f16 nodes; fused_into_expdw nodes */
   int dwp_fused, dwp_skipped; /* dwproj_f16 nodes (no expansion); fused_into_dwproj nodes */
+  int dw_h2, dw_f;            /* dwconv_h2_f16 nodes (RI_CUDA_DW_HALF=1); dwconv_nhwc_f16 nodes */
 } eng;
 
 /* The engines' settings: RI_CUDA_EXPDW (NULL: unset), whether RI_CUDA_EXPDW_PROJ=0, RI_CUDA_EXPDW_DWP
@@ -585,6 +609,8 @@ static int build_eng(const char *path, const char *model, int k, eng *g) {
   g->skipped = count_str(json, "\"fused_into_expdw\"");
   g->dwp_fused = count_str(json, "\"dwproj_f16\"");
   g->dwp_skipped = count_str(json, "\"fused_into_dwproj\"");
+  g->dw_h2 = count_str(json, "\"dwconv_h2_f16\"");
+  g->dw_f = count_str(json, "\"dwconv_nhwc_f16\"");
   if (ri_context_create(g->e, &g->c) != RI_OK) {
     result(0, "%s %s: context: %s", model, g_label[k], ri_engine_last_error(g->e));
     return 0;
@@ -621,12 +647,23 @@ static void free_eng(eng *g) {
 
 #define ENG_IO 8
 
-static void test_engine(const char *dir, const char *model) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s.onnx", dir, model);
+/* dwhalf: every engine built and run with RI_CUDA_DW_HALF=1 (the depthwise nodes on the half-arithmetic
+ * kernel, the fused ones on the kernel's half2 stage): the same fusions and bit-identity are expected, and
+ * the unfused engine must hold dwconv_h2_f16 nodes and no engine dwconv_nhwc_f16 (without it: no
+ * dwconv_h2_f16). */
+static void test_engine(const char *dir, const char *file, int dwhalf) {
+  char path[4096], label[256];
+  snprintf(path, sizeof path, "%s/%s.onnx", dir, file);
+  snprintf(label, sizeof label, "%s%s", file, dwhalf ? " RI_CUDA_DW_HALF=1" : "");
+  const char *model = label;
+  if (dwhalf)
+    setenv("RI_CUDA_DW_HALF", "1", 1);
+  else
+    unsetenv("RI_CUDA_DW_HALF");
   FILE *f = fopen(path, "rb");
   if (!f) {
     printf("SKIP %s: %s not found\n", model, path);
+    unsetenv("RI_CUDA_DW_HALF");
     return;
   }
   fclose(f);
@@ -647,6 +684,18 @@ static void test_engine(const char *dir, const char *model) {
   size_t in_b[ENG_IO] = {0}, out_b[ENG_IO] = {0};
   int n_in = 0, n_out = 0;
   if (!ok) goto done;
+  {
+    int f_any = 0, h2_any = 0;
+    for (int k = 0; k < ENG_N; k++)
+      f_any += g[k].dw_f, h2_any += g[k].dw_h2;
+    if (dwhalf)
+      result(g[0].dw_h2 > 0 && f_any == 0,
+             "%s: the unfused engine holds %d dwconv_h2_f16 nodes (>0 expected), the engines %d "
+             "dwconv_nhwc_f16 (0 expected)",
+             model, g[0].dw_h2, f_any);
+    else
+      result(h2_any == 0, "%s: %d dwconv_h2_f16 nodes in the engines (0 expected)", model, h2_any);
+  }
   result(g[0].fused == 0 && g[0].skipped == 0 && g[0].dwp_fused == 0 && g[0].dwp_skipped == 0,
          "%s RI_CUDA_EXPDW=0: %d + %d fused nodes, %d + %d skipped (none expected)", model, g[0].fused,
          g[0].dwp_fused, g[0].skipped, g[0].dwp_skipped);
@@ -738,6 +787,7 @@ done:
     free(in[i]), free(ref[i]), free(got[i]);
   for (int k = 0; k < ENG_N; k++)
     free_eng(&g[k]);
+  unsetenv("RI_CUDA_DW_HALF");
 }
 
 int main(int argc, char **argv) {
@@ -748,108 +798,115 @@ int main(int argc, char **argv) {
   }
   const char *mode = getenv("RI_TEST_EXPDW");
   g_quick = mode && strcmp(mode, "quick") == 0;
+  /* RI_TEST_EXPDW_H2: unset, both depthwise arithmetics; "0" the float one only; "only" the half one only */
+  const char *h2mode = getenv("RI_TEST_EXPDW_H2");
+  const int h2_lo = h2mode && strcmp(h2mode, "only") == 0, h2_hi = h2mode && strcmp(h2mode, "0") == 0 ? 0 : 1;
   static const int cins[6] = {8, 16, 24, 32, 48, 64}, ces[4] = {16, 96, 144, 192};
   /* pads: top, left, bottom, right */
   static const int pads[6][4] = {{1, 1, 1, 1}, {0, 0, 0, 0}, {1, 1, 0, 0},
                                  {2, 2, 2, 2}, {0, 0, 1, 1}, {1, 0, 0, 1}};
   static const int sizes[7][2] = {{3, 5}, {7, 7}, {37, 19}, {12, 16}, {75, 75}, {5, 3}, {19, 37}};
-  int idx = 0;
-  for (int rep = 0; rep < 2; rep++)
-    for (int ci = 0; ci < 6; ci++)
-      for (int ei = 0; ei < 4; ei++)
-        for (int s = 1; s <= 2; s++, idx++) {
-          const int *pd = pads[(idx + rep) % 6], *sz = sizes[(idx * 3 + rep) % 7];
-          xcase t = {1 + idx % 3, sz[0],   sz[1],         cins[ci],        ces[ei], s, pd[0], pd[1], pd[2],
-                     pd[3],       idx % 3, (idx / 3) % 3, (idx + rep) % 2, 0,       0, 0,     0};
-          if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
-          test_case(&t);
-        }
-  /* The SSD MobileNet v2 blocks of the fusion (300x300 input, TF "SAME" pads), clip(0, 6) on both. */
-  static const xcase ssd[] = {
-      {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0, 0}, /* expanded_conv_1 */
-      {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0, 0},  /* expanded_conv_2 */
-      {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 0, 0, 0, 0},  /* expanded_conv_3 */
-      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0, 0},  /* expanded_conv_4, _5 */
-      {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0, 0},  /* expanded_conv_6 */
-      {3, 19, 19, 64, 384, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0,
-       0}, /* expanded_conv_7 .. _10 (RI_CUDA_EXPDW=all) */
-  };
-  for (size_t i = 0; i < sizeof ssd / sizeof ssd[0]; i++)
-    if (!g_quick || (ssd[i].ih <= 40 && ssd[i].iw <= 40)) test_case(&ssd[i]);
-  /* With the projection: every cout 8 .. 64 with no residual, one of its own and one in place, activation
-   * none and clip(0, 6) (one case each), over the kernel cases' input and expanded counts, strides, pads,
-   * sizes and signed zeros; then the SSD blocks with their projections (linear; blocks 2, 4 and 5 with the
-   * residual, also in place), block 6's of 64 channels. */
-  static const int couts[5] = {8, 16, 24, 32, 64}, pcins[4] = {8, 16, 24, 32}, pces[3] = {16, 96, 144};
-  for (int i = 0; i < 30; i++) {
-    const int *pd = pads[i % 6], *sz = sizes[(i * 3 + 1) % 7];
-    xcase t = {1 + i % 3,
-               sz[0],
-               sz[1],
-               pcins[(i * 3 + 1) % 4],
-               pces[(i / 4) % 3],
-               1 + i % 2,
-               pd[0],
-               pd[1],
-               pd[2],
-               pd[3],
-               2,
-               (i / 3) % 3,
-               (i / 2) % 2,
-               couts[i % 5],
-               (i / 5) % 3,
-               2 * ((i / 15) % 2),
-               0};
-    if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
-    test_case(&t);
+  for (int h2 = h2_lo; h2 <= h2_hi; h2++) {
+    g_h2 = h2;
+    int idx = 0;
+    for (int rep = 0; rep < 2; rep++)
+      for (int ci = 0; ci < 6; ci++)
+        for (int ei = 0; ei < 4; ei++)
+          for (int s = 1; s <= 2; s++, idx++) {
+            const int *pd = pads[(idx + rep) % 6], *sz = sizes[(idx * 3 + rep) % 7];
+            xcase t = {1 + idx % 3, sz[0],   sz[1],         cins[ci],        ces[ei], s, pd[0], pd[1], pd[2],
+                       pd[3],       idx % 3, (idx / 3) % 3, (idx + rep) % 2, 0,       0, 0,     0};
+            if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
+            test_case(&t);
+          }
+    /* The SSD MobileNet v2 blocks of the fusion (300x300 input, TF "SAME" pads), clip(0, 6) on both. */
+    static const xcase ssd[] = {
+        {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0, 0}, /* expanded_conv_1 */
+        {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0, 0},  /* expanded_conv_2 */
+        {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 0, 0, 0, 0},  /* expanded_conv_3 */
+        {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0, 0},  /* expanded_conv_4, _5 */
+        {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0, 0},  /* expanded_conv_6 */
+        {3, 19, 19, 64, 384, 1, 1, 1, 1, 1, 2, 2, 1, 0, 0, 0,
+         0}, /* expanded_conv_7 .. _10 (RI_CUDA_EXPDW=all) */
+    };
+    for (size_t i = 0; i < sizeof ssd / sizeof ssd[0]; i++)
+      if (!g_quick || (ssd[i].ih <= 40 && ssd[i].iw <= 40)) test_case(&ssd[i]);
+    /* With the projection: every cout 8 .. 64 with no residual, one of its own and one in place, activation
+     * none and clip(0, 6) (one case each), over the kernel cases' input and expanded counts, strides, pads,
+     * sizes and signed zeros; then the SSD blocks with their projections (linear; blocks 2, 4 and 5 with the
+     * residual, also in place), block 6's of 64 channels. */
+    static const int couts[5] = {8, 16, 24, 32, 64}, pcins[4] = {8, 16, 24, 32}, pces[3] = {16, 96, 144};
+    for (int i = 0; i < 30; i++) {
+      const int *pd = pads[i % 6], *sz = sizes[(i * 3 + 1) % 7];
+      xcase t = {1 + i % 3,
+                 sz[0],
+                 sz[1],
+                 pcins[(i * 3 + 1) % 4],
+                 pces[(i / 4) % 3],
+                 1 + i % 2,
+                 pd[0],
+                 pd[1],
+                 pd[2],
+                 pd[3],
+                 2,
+                 (i / 3) % 3,
+                 (i / 2) % 2,
+                 couts[i % 5],
+                 (i / 5) % 3,
+                 2 * ((i / 15) % 2),
+                 0};
+      if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
+      test_case(&t);
+    }
+    static const xcase ssdp[] = {
+        {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 24, 0, 0, 0}, /* expanded_conv_1 */
+        {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 24, 1, 0, 0},  /* expanded_conv_2 (residual) */
+        {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 32, 0, 0, 0},  /* expanded_conv_3 */
+        {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 32, 1, 0, 0},  /* expanded_conv_4, _5 (residual) */
+        {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 0, 32, 2, 0, 0},  /* the same, the residual in place */
+        {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 64, 0, 0, 0},  /* expanded_conv_6 */
+    };
+    for (size_t i = 0; i < sizeof ssdp / sizeof ssdp[0]; i++)
+      if (!g_quick || (ssdp[i].ih <= 40 && ssdp[i].iw <= 40)) test_case(&ssdp[i]);
+    /* Without the expansion (noexp): every ce 16, 32, 48, 64 over strides, pads, sizes, batches, the
+     * depthwise activations and signed zeros, with no projection and with cout 8 .. 32, no residual, one of
+     * its own and one in place, activation none and clip; then SSD MobileNet v2's first block (150x150x32,
+     * stride 1, clip(0, 6), linear projection to 16) and MobileNet v2's (112x112, symmetric pads). */
+    static const int nces[4] = {16, 32, 48, 64}, ncouts[5] = {0, 8, 16, 24, 32};
+    for (int i = 0; i < 40; i++) {
+      const int *pd = pads[(i + 2) % 6], *sz = sizes[(i * 5 + 2) % 7];
+      const int ce = nces[i % 4], cout = ncouts[(i / 2) % 5];
+      xcase t = {1 + i % 3,
+                 sz[0],
+                 sz[1],
+                 ce,
+                 ce,
+                 1 + (i / 4) % 2,
+                 pd[0],
+                 pd[1],
+                 pd[2],
+                 pd[3],
+                 0,
+                 (i / 3) % 3,
+                 (i / 5) % 2,
+                 cout,
+                 cout ? (i / 7) % 3 : 0,
+                 cout ? 2 * ((i / 11) % 2) : 0,
+                 1};
+      if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
+      test_case(&t);
+    }
+    static const xcase ssdn[] = {
+        {2, 150, 150, 32, 32, 1, 1, 1, 1, 1, 0, 2, 0, 16, 0, 0, 1}, /* expanded_conv (SSD, TF "SAME") */
+        {2, 150, 150, 32, 32, 1, 1, 1, 1, 1, 0, 2, 1, 16, 0, 0, 1}, /* the same with signed zeros */
+        {3, 112, 112, 32, 32, 1, 1, 1, 1, 1, 0, 2, 0, 16, 0, 0, 1}, /* MobileNet v2's */
+        {2, 38, 38, 32, 32, 1, 1, 1, 1, 1, 0, 2, 1, 32, 1, 0, 1},   /* a residual, quick-sized */
+        {2, 38, 38, 32, 32, 2, 0, 0, 1, 1, 0, 2, 0, 16, 0, 2, 1},   /* stride 2, clip on the projection */
+    };
+    for (size_t i = 0; i < sizeof ssdn / sizeof ssdn[0]; i++)
+      if (!g_quick || (ssdn[i].ih <= 40 && ssdn[i].iw <= 40)) test_case(&ssdn[i]);
   }
-  static const xcase ssdp[] = {
-      {2, 150, 150, 16, 96, 2, 0, 0, 1, 1, 2, 2, 0, 24, 0, 0, 0}, /* expanded_conv_1 */
-      {2, 75, 75, 24, 144, 1, 1, 1, 1, 1, 2, 2, 1, 24, 1, 0, 0},  /* expanded_conv_2 (residual) */
-      {2, 75, 75, 24, 144, 2, 1, 1, 1, 1, 2, 2, 0, 32, 0, 0, 0},  /* expanded_conv_3 */
-      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 1, 32, 1, 0, 0},  /* expanded_conv_4, _5 (residual) */
-      {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 2, 2, 0, 32, 2, 0, 0},  /* the same, the residual in place */
-      {3, 38, 38, 32, 192, 2, 0, 0, 1, 1, 2, 2, 0, 64, 0, 0, 0},  /* expanded_conv_6 */
-  };
-  for (size_t i = 0; i < sizeof ssdp / sizeof ssdp[0]; i++)
-    if (!g_quick || (ssdp[i].ih <= 40 && ssdp[i].iw <= 40)) test_case(&ssdp[i]);
-  /* Without the expansion (noexp): every ce 16, 32, 48, 64 over strides, pads, sizes, batches, the
-   * depthwise activations and signed zeros, with no projection and with cout 8 .. 32, no residual, one of
-   * its own and one in place, activation none and clip; then SSD MobileNet v2's first block (150x150x32,
-   * stride 1, clip(0, 6), linear projection to 16) and MobileNet v2's (112x112, symmetric pads). */
-  static const int nces[4] = {16, 32, 48, 64}, ncouts[5] = {0, 8, 16, 24, 32};
-  for (int i = 0; i < 40; i++) {
-    const int *pd = pads[(i + 2) % 6], *sz = sizes[(i * 5 + 2) % 7];
-    const int ce = nces[i % 4], cout = ncouts[(i / 2) % 5];
-    xcase t = {1 + i % 3,
-               sz[0],
-               sz[1],
-               ce,
-               ce,
-               1 + (i / 4) % 2,
-               pd[0],
-               pd[1],
-               pd[2],
-               pd[3],
-               0,
-               (i / 3) % 3,
-               (i / 5) % 2,
-               cout,
-               cout ? (i / 7) % 3 : 0,
-               cout ? 2 * ((i / 11) % 2) : 0,
-               1};
-    if (g_quick && (t.ih > 40 || t.iw > 40)) continue;
-    test_case(&t);
-  }
-  static const xcase ssdn[] = {
-      {2, 150, 150, 32, 32, 1, 1, 1, 1, 1, 0, 2, 0, 16, 0, 0, 1}, /* expanded_conv (SSD, TF "SAME") */
-      {2, 150, 150, 32, 32, 1, 1, 1, 1, 1, 0, 2, 1, 16, 0, 0, 1}, /* the same with signed zeros */
-      {3, 112, 112, 32, 32, 1, 1, 1, 1, 1, 0, 2, 0, 16, 0, 0, 1}, /* MobileNet v2's */
-      {2, 38, 38, 32, 32, 1, 1, 1, 1, 1, 0, 2, 1, 32, 1, 0, 1},   /* a residual, quick-sized */
-      {2, 38, 38, 32, 32, 2, 0, 0, 1, 1, 0, 2, 0, 16, 0, 2, 1},   /* stride 2, clip on the projection */
-  };
-  for (size_t i = 0; i < sizeof ssdn / sizeof ssdn[0]; i++)
-    if (!g_quick || (ssdn[i].ih <= 40 && ssdn[i].iw <= 40)) test_case(&ssdn[i]);
+  g_h2 = 0;
   if (g_proj_skipped) printf("SKIP %d projection cases: refused by the kernel (expdw.h)\n", g_proj_skipped);
   result(
       g_nz_cases > 0,
@@ -858,8 +915,10 @@ int main(int argc, char **argv) {
       g_nz_cases, g_zero_cases);
   test_refusals();
   if (argc > 1) {
-    test_engine(argv[1], "ssd_mobilenet_v2");
-    test_engine(argv[1], "mobilenet_v2");
+    for (int dwhalf = h2_lo; dwhalf <= h2_hi; dwhalf++) {
+      test_engine(argv[1], "ssd_mobilenet_v2", dwhalf);
+      test_engine(argv[1], "mobilenet_v2", dwhalf);
+    }
   }
   printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;
