@@ -11,7 +11,11 @@
  * (expanded_conv: no expansion, depthwise 3x3 over 150x150x32, stride 1, projection to 16): the fastest
  * depthwise variant + the fastest projection form against the kernel's form without the expansion
  * (noexp); --dwp runs that block alone.
- *   bench_expdw [--batch N] [--reps N] [--proj | --dwp]     (defaults: 256, 20, no projection) */
+ * With --h2 (prototype; RI_CUDA_DW_HALF=1's arithmetic), each shape also times the half-arithmetic
+ * depthwise kernel (ri__cu_dwconv_h2, default strip) and the fused kernel's half2 depthwise instance
+ * (args dwh 1) against the float fused one; the h2 fused output must equal the unfused chain with
+ * ri__cu_dwconv_h2 in place of the depthwise variant bit for bit (FAIL line otherwise).
+ *   bench_expdw [--batch N] [--reps N] [--proj | --dwp] [--h2]   (defaults: 256, 20, no projection) */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +75,10 @@ static cudaError_t run_dw(void *c) {
   ctx_t *t = c;
   return ri__cu_dwconv_v(0, RI_DTYPE_FLOAT16, &t->da, t->variant, t->din, t->wdh, t->bd, t->y);
 }
+static cudaError_t run_dwh(void *c) {
+  ctx_t *t = c;
+  return ri__cu_dwconv_h2(0, &t->da, 0, t->din, t->wdh, t->bd, t->y);
+}
 static cudaError_t run_pj(void *c) {
   ctx_t *t = c;
   if (t->variant < 0) return ri__cu_convgemm(0, &t->qa, t->y, t->w2, t->b2, t->res, t->p, NULL);
@@ -85,6 +93,20 @@ static int upload(void **d, const void *h, size_t n) {
   CKB(cudaMalloc(d, n));
   CKB(cudaMemcpy(*d, h, n, cudaMemcpyHostToDevice));
   return 0;
+}
+
+static int g_h2; /* --h2 */
+
+/* The halves of a and b (n) that differ; *first: the first of them. */
+static size_t diff_halves(const void *a, const void *b, size_t n, size_t *first) {
+  size_t differ = 0;
+  if (memcmp(a, b, n * 2) != 0)
+    for (size_t i = 0; i < n; i++)
+      if (((const uint16_t *)a)[i] != ((const uint16_t *)b)[i]) {
+        if (!differ) *first = i;
+        differ++;
+      }
+  return differ;
 }
 
 static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
@@ -255,6 +277,36 @@ static int bench_shape(const shape *sh, int batch, int reps, int *fails) {
            ((uint16_t *)h0)[first], ((uint16_t *)h1)[first]);
     (*fails)++;
   }
+  if (g_h2) { /* the half2 depthwise: the unfused kernel, then the fused instance (dwh) on its chain */
+    double dwh_ms, fused_h2;
+    if (gpu_time_it(run_dwh, &t, reps, &dwh_ms)) return 1; /* D (t.y): the reference's depthwise */
+    if (cout) {
+      t.variant = bpj;
+      CKB(run_pj(&t));
+    }
+    t.fa.dwh = 1;
+    CKB(cudaMemset(t.y2, 0xff, t.ybytes));
+    if (gpu_time_it(run_fused, &t, reps, &fused_h2)) return 1;
+    t.fa.dwh = 0;
+    CKB(cudaDeviceSynchronize());
+    CKB(cudaMemcpy(h0, cout ? t.p : t.y, obytes, cudaMemcpyDeviceToHost));
+    CKB(cudaMemcpy(h1, t.y2, obytes, cudaMemcpyDeviceToHost));
+    size_t hfirst = 0;
+    const size_t hdiff = diff_halves(h0, h1, obytes / 2, &hfirst);
+    const double unfused_h2 = best_pw + dwh_ms + best_pj;
+    printf("%-16s b%d  h2: dw_h2 %7.1f us (float dw %7.1f)  unfused_h2 %7.1f us  fused_h2 %7.1f us"
+           "  (float fused %7.1f us: x%.2f)  x%.2f vs unfused_h2\n",
+           sh->name, batch, dwh_ms * 1e3, best_dw * 1e3, unfused_h2 * 1e3, fused_h2 * 1e3, fused * 1e3,
+           fused / fused_h2, unfused_h2 / fused_h2);
+    if (hdiff) {
+      const size_t px = hfirst / och;
+      printf("FAIL %s h2: %zu halves differ from the unfused chain with ri__cu_dwconv_h2; first at image %zu "
+             "pixel %zu channel %zu: 0x%04x vs 0x%04x\n",
+             sh->name, hdiff, px / ((size_t)oh * oh), px % ((size_t)oh * oh), hfirst % och,
+             ((uint16_t *)h0)[hfirst], ((uint16_t *)h1)[hfirst]);
+      (*fails)++;
+    }
+  }
   cudaFree(t.x), cudaFree(t.w1), cudaFree(t.w1p), cudaFree(t.wdh), cudaFree(t.b1), cudaFree(t.bd);
   cudaFree(t.wdf), cudaFree(t.e), cudaFree(t.y), cudaFree(t.y2);
   cudaFree(t.w2), cudaFree(t.b2), cudaFree(t.res), cudaFree(t.p);
@@ -273,8 +325,10 @@ int main(int argc, char **argv) {
       proj = 1;
     else if (strcmp(argv[i], "--dwp") == 0)
       proj = dwp = 1;
+    else if (strcmp(argv[i], "--h2") == 0)
+      g_h2 = 1;
     else {
-      fprintf(stderr, "usage: %s [--batch N] [--reps N] [--proj | --dwp]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--batch N] [--reps N] [--proj | --dwp] [--h2]\n", argv[0]);
       return 2;
     }
   }
@@ -284,8 +338,8 @@ int main(int argc, char **argv) {
   }
   struct cudaDeviceProp prop;
   CKB(cudaGetDeviceProperties(&prop, 0));
-  printf("# bench_expdw: %s, %d SMs, batch %d, median of %d runs%s\n", prop.name, prop.multiProcessorCount,
-         batch, reps, proj ? ", with the projections" : "");
+  printf("# bench_expdw: %s, %d SMs, batch %d, median of %d runs%s%s\n", prop.name, prop.multiProcessorCount,
+         batch, reps, proj ? ", with the projections" : "", g_h2 ? ", and the half2 depthwise (--h2)" : "");
   int fails = 0;
   const shape *shapes = proj ? g_proj_shapes : g_shapes;
   const size_t nsh = dwp    ? 1 /* g_proj_shapes[0]: expanded_conv */
