@@ -2,7 +2,7 @@
  * runs them: the convolution's output goes straight into the float32 Concat output [n, 1917, C] (pitch m,
  * the predictor's slice offset, image stride 1917 * C), which leaves cuBLASLt's D misaligned.
  *
- *   bench_ltpad [--batches 1,64,256] [--reps N]
+ *   bench_ltpad [--batches 1,64,256] [--reps N] [--act none|sigmoid|clip]
  *
  * For each head and batch, through the engine's own core (ri__cu_ltconv_*): every algorithm of the
  * heuristic's list that the engine may take (split-K 1, no reduction scheme, cublasLtMatmulAlgoCheck
@@ -10,11 +10,12 @@
  * m rounded up to 8, zero weight rows and bias beyond m, D = a dense half buffer of m_pad columns, then the
  * scatter kernel copies the first m), each timed as the median of --reps (default 50) event-bracketed runs
  * after one warm-up; reported: the best of each form (ms, TFLOPS = 2 M m K / time, algorithm index), the
- * scatter kernel alone, the padded form's GEMM alone (N = m_pad into the dense half buffer, no scatter: the
- * reference for what the scatter adds) and the ratio direct / padded (above 1: the padded form is faster).
- * Check: the two forms' best outputs agree within 2e-3 of max |output| (the padded form rounds to half
- * once; a FAIL line and exit status 1 otherwise). The own kernels' and the wgmma kernel's times on the same
- * shapes: bench_gemm_shapes (dense outputs) and the engine's profile (scripts/gpu/ab-bench.sh
+ * scatter kernel alone (with --act's activation: sigmoid as SSD's class predictors' heads feed one, clip as
+ * ReLU6 with 0 and 6; default none), the padded form's GEMM alone (N = m_pad into the dense half buffer, no
+ * scatter: the reference for what the scatter adds) and the ratio direct / padded (above 1: the padded form
+ * is faster). Check: the two forms' best outputs agree within 2e-3 of max |output| (the padded form rounds to
+ * half once; a FAIL line and exit status 1 otherwise). The own kernels' and the wgmma kernel's times on the
+ * same shapes: bench_gemm_shapes (dense outputs) and the engine's profile (scripts/gpu/ab-bench.sh
  * AB_PROFILE=1). */
 #include <math.h>
 #include <stdint.h>
@@ -69,10 +70,13 @@ typedef struct {
   void *y;
 } sc_run;
 
+static int g_act = RI__ACT_NONE; /* --act: the scatter's activation */
+
 static cudaError_t run_scatter(void *ctx) {
   sc_run *r = ctx;
+  const float a = 0.f, b = g_act == RI__ACT_CLIP ? 6.f : 0.f; /* clip: ReLU6 */
   return ri__cu_scatter_cols(0, r->src, ri__cu_ltconv_pad_ld(r->s), r->s->n * r->s->rows, r->s->rows, r->s->m,
-                             r->y, 1, r->s->ldy, r->s->y_img_stride, RI__ACT_NONE, 0.f, 0.f);
+                             r->y, 1, r->s->ldy, r->s->y_img_stride, g_act, a, b);
 }
 
 static int g_fail;
@@ -196,9 +200,13 @@ static void bench(cublasLtHandle_t h, const head *hd, int batch, int reps) {
   const double flop = 2.0 * (double)(batch * rows) * hd->m * hd->k;
   printf(
       "%-38s b=%-3d M=%-7lld K=%-4d N=%-4d | direct %8.4f ms %6.1f TF (algo %d) | padded %8.4f ms %6.1f TF "
-      "(algo %d; scatter %.4f ms) | N=%lld dense %8.4f ms (algo %d) | direct/padded %.2f | diff %.1e\n",
+      "(algo %d; scatter%s %.4f ms) | N=%lld dense %8.4f ms (algo %d) | direct/padded %.2f | diff %.1e\n",
       hd->name, batch, (long long)(batch * rows), hd->k, hd->m, d_ms, flop / d_ms * 1e-9, d_i, p_ms,
-      flop / p_ms * 1e-9, p_i, sc_ms, (long long)m_pad, n_ms, n_i, d_ms / p_ms, diff);
+      flop / p_ms * 1e-9, p_i,
+      g_act == RI__ACT_SIGMOID ? "+sigmoid"
+      : g_act == RI__ACT_CLIP  ? "+clip"
+                               : "",
+      sc_ms, (long long)m_pad, n_ms, n_i, d_ms / p_ms, diff);
   fflush(stdout);
 done:
   cudaFree(dx), cudaFree(dw), cudaFree(dbf), cudaFree(dbh), cudaFree(dy), cudaFree(dpad), cudaFree(dws);
@@ -220,8 +228,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_ltpad: --reps must be 1..256\n");
         return 2;
       }
+    } else if (strcmp(argv[i], "--act") == 0 && i + 1 < argc) {
+      const char *v = argv[++i];
+      g_act = strcmp(v, "sigmoid") == 0 ? RI__ACT_SIGMOID
+              : strcmp(v, "clip") == 0  ? RI__ACT_CLIP
+              : strcmp(v, "none") == 0  ? RI__ACT_NONE
+                                        : -1;
+      if (g_act < 0) {
+        fprintf(stderr, "bench_ltpad: --act none, sigmoid or clip\n");
+        return 2;
+      }
     } else {
-      fprintf(stderr, "usage: %s [--batches 1,64,256] [--reps N]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--batches 1,64,256] [--reps N] [--act none|sigmoid|clip]\n", argv[0]);
       return 2;
     }
   }

@@ -25,6 +25,10 @@
  * The refusals: clip (ReLU6) and sigmoid epilogues in the direct form (accepted in the padded one), an
  * unknown activation, a residual with a float32 output, a residual in the padded form;
  * ri__cu_ltconv_misaligned on SSD's class slice.
+ * The scatter alone, every activation code, half and float32 outputs, 273 columns of rows of 280 halves
+ * (half2 loads) and of 281 (element loads) holding the same values: the two give the same bits, and match
+ * ri__act_apply on the widened half (exactly for none, ReLU and clip; within 2 ulps at max(|ref|, 1)
+ * otherwise).
  *
  * Engine: a small model (x[N,64,10,10] -> 1x1 Conv+Relu, 1x1 Conv+Clip(0,6), 3x3 Conv, 1x1 Conv + Add
  * (residual), 1x1 Conv without bias + Sigmoid) built for fp16 on cuda with maximum batch 64 and
@@ -53,6 +57,79 @@
 #include "gpu_result.h"
 #include "graph/ir.h"
 #include "runinfer/engine.h"
+
+/* ---- the scatter alone ---- */
+
+static void test_scatter_acts(void) {
+  enum { ROWS = 37, COLS = 273, LD0 = 280, LD1 = 281, LDY = 275, IMG_ROWS = 5 };
+  const int64_t img = (int64_t)IMG_ROWS * LDY + 3, nimg = (ROWS + IMG_ROWS - 1) / IMG_ROWS;
+  const size_t ny = (size_t)(nimg * img);
+  uint16_t *h0 = malloc((size_t)ROWS * LD0 * 2), *h1 = malloc((size_t)ROWS * LD1 * 2);
+  unsigned char *o0 = malloc(ny * 4), *o1 = malloc(ny * 4);
+  void *d0 = NULL, *d1 = NULL, *dy0 = NULL, *dy1 = NULL;
+  if (!h0 || !h1 || !o0 || !o1 || cudaMalloc(&d0, (size_t)ROWS * LD0 * 2) != cudaSuccess ||
+      cudaMalloc(&d1, (size_t)ROWS * LD1 * 2) != cudaSuccess || cudaMalloc(&dy0, ny * 4) != cudaSuccess ||
+      cudaMalloc(&dy1, ny * 4) != cudaSuccess) {
+    result(0, "scatter acts: setup");
+    goto done;
+  }
+  fill_half(h0, NULL, (size_t)ROWS * LD0, 8.0); /* values across both signs, past ReLU6's clip */
+  for (int r = 0; r < ROWS; r++)
+    memcpy(h1 + (size_t)r * LD1, h0 + (size_t)r * LD0, (size_t)LD0 * 2);
+  if (cudaMemcpy(d0, h0, (size_t)ROWS * LD0 * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
+      cudaMemcpy(d1, h1, (size_t)ROWS * LD1 * 2, cudaMemcpyHostToDevice) != cudaSuccess) {
+    result(0, "scatter acts: copies");
+    goto done;
+  }
+  for (int f32 = 0; f32 <= 1; f32++)
+    for (int act = RI__ACT_NONE; act <= RI__ACT_HARD_SWISH; act++) {
+      const float a = act == RI__ACT_LEAKY_RELU ? 0.1f : act == RI__ACT_HARD_SIGMOID ? 0.2f : 0.f;
+      const float b = act == RI__ACT_CLIP ? 6.f : act == RI__ACT_HARD_SIGMOID ? 0.5f : 0.f;
+      const size_t es = f32 ? 4 : 2;
+      int ok = cudaMemset(dy0, 0xff, ny * 4) == cudaSuccess && cudaMemset(dy1, 0xff, ny * 4) == cudaSuccess &&
+               ri__cu_scatter_cols(0, d0, LD0, ROWS, IMG_ROWS, COLS, dy0, f32, LDY, img, act, a, b) ==
+                   cudaSuccess &&
+               ri__cu_scatter_cols(0, d1, LD1, ROWS, IMG_ROWS, COLS, dy1, f32, LDY, img, act, a, b) ==
+                   cudaSuccess &&
+               cudaMemcpy(o0, dy0, ny * es, cudaMemcpyDeviceToHost) == cudaSuccess &&
+               cudaMemcpy(o1, dy1, ny * es, cudaMemcpyDeviceToHost) == cudaSuccess;
+      const int same = ok && memcmp(o0, o1, ny * es) == 0;
+      double worst = 0; /* ulps of float (of half for a half output) from ri__act_apply */
+      size_t outside = 0;
+      for (int64_t r = 0; ok && r < ROWS; r++)
+        for (int j = 0; j < LDY; j++) {
+          const size_t yi = (size_t)((r / IMG_ROWS) * img + (r % IMG_ROWS) * LDY + j);
+          float got;
+          if (f32)
+            memcpy(&got, o0 + yi * 4, 4);
+          else {
+            uint16_t hv;
+            memcpy(&hv, o0 + yi * 2, 2);
+            got = ri__half_to_float(hv);
+          }
+          if (j >= COLS) { /* past the columns: the poison stays */
+            outside += f32 ? memcmp(o0 + yi * 4, "\xff\xff\xff\xff", 4) != 0
+                           : memcmp(o0 + yi * 2, "\xff\xff", 2) != 0;
+            continue;
+          }
+          float ref = ri__act_apply((ri__act)act, a, b, ri__half_to_float(h0[(size_t)r * LD0 + j]));
+          if (!f32) ref = ri__half_to_float(ri__float_to_half(ref));
+          /* ulps at max(|ref|, 1): a contracted a * x + b near 0 differs by an ulp of b */
+          const double mag = fabs((double)ref) > 1 ? fabs((double)ref) : 1,
+                       ulp = mag * (f32 ? 0x1p-23 : 0x1p-10);
+          const double e = isnan(got) ? INFINITY : fabs((double)got - ref) / ulp;
+          if (e > worst) worst = e;
+        }
+      const int exact = act == RI__ACT_NONE || act == RI__ACT_RELU || act == RI__ACT_CLIP;
+      result(ok && same && outside == 0 && (exact ? worst == 0 : worst <= 2.0),
+             "scatter act %d %s: half2 and element loads %s, worst %.2f ulp from ri__act_apply, %zu written "
+             "past the columns",
+             act, f32 ? "f32" : "f16", same ? "same bits" : "DIFFER", worst, outside);
+    }
+done:
+  cudaFree(d0), cudaFree(d1), cudaFree(dy0), cudaFree(dy1);
+  free(h0), free(h1), free(o0), free(o1);
+}
 
 /* ---- core ---- */
 
@@ -598,6 +675,7 @@ int main(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     test_case(lt, &cases[i]);
   cublasLtDestroy(lt);
+  test_scatter_acts();
   test_engine();
   printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;
