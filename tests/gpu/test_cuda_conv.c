@@ -990,7 +990,8 @@ int main(void) {
    * N 192 / 384 / 576 / 960) and N = 1280, rows not a multiple of 16 (odd too), more tiles than a slab's
    * warps (the rings wrap), residual, clip / ReLU and the general activations, slices of a larger output
    * (odd N: element stores), slabs narrower than 192 (N = 200, 161), K % 32 == 16 and K % 16 == 8 (the zero
-   * step); then signed zeros. */
+   * step); K >= 128 with many tiles per warp (the two-block plans: one-stage ring, 128-channel slabs;
+   * RI_CUDA_PW_WIDE_PLAN=old runs the first plan); then signed zeros. */
   static const gcase wc[] = {
       /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
       {3, 38, 38, 32, 192, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0},  /* block 6 expand, 4332 rows */
@@ -999,12 +1000,15 @@ int main(void) {
       {3, 19, 19, 96, 576, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 1, 0},  /* blocks 11-13, residual, 1083 rows */
       {2, 10, 10, 160, 960, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0}, /* blocks 14-16 expand */
       {1, 10, 10, 160, 960, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1}, /* residual into a slice */
-      {2, 7, 9, 160, 1280, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},  /* N = 1280, residual + relu */
-      {1, 9, 11, 64, 1280, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 1},  /* N = 1280 into a slice */
-      {1, 7, 9, 96, 273, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1},    /* odd N, residual, slice */
-      {2, 5, 7, 48, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 3, 1, 1, 0},    /* leaky, K % 32 == 16 */
-      {1, 5, 5, 8, 161, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 6, 0, 0, 0},     /* hard swish, K = 8, no bias */
-      {1, 3, 3, 32, 576, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 4, 1, 0, 1},    /* sigmoid into a slice, 9 rows */
+      {128, 10, 10, 160, 960, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0,
+       0}, /* 12800 rows: the one-stage ring refills */
+      {16, 19, 19, 128, 384, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0}, /* K = 128: two blocks, one stage */
+      {2, 7, 9, 160, 1280, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},   /* N = 1280, residual + relu */
+      {1, 9, 11, 64, 1280, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 1},   /* N = 1280 into a slice */
+      {1, 7, 9, 96, 273, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1},     /* odd N, residual, slice */
+      {2, 5, 7, 48, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 3, 1, 1, 0},     /* leaky, K % 32 == 16 */
+      {1, 5, 5, 8, 161, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 6, 0, 0, 0},      /* hard swish, K = 8, no bias */
+      {1, 3, 3, 32, 576, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 4, 1, 0, 1},     /* sigmoid into a slice, 9 rows */
   };
   if (!g_only_tf32 && !g_only_dw) test_pw_limits();
   for (size_t i = 0; i < sizeof wc / sizeof wc[0]; i++)

@@ -53,7 +53,7 @@ struct pww_geo {
   int kp, ldk;   /* K rounded up to 16; row stride of weight and input rows (kp + 8) */
   int ksteps;    /* kp / 16 */
   int zstep;     /* 1 when the tiled kernel adds an all-zero k16 step (K % 32 in 1..16) */
-  int stages;    /* S: input tiles in flight per warp, 2 .. MAX_STAGES */
+  int stages;    /* S: input tiles in flight per warp, 1 .. MAX_STAGES */
   int sw;        /* channels of a slab (multiple of CH) */
   int nslabs;    /* slabs covering m_out */
   int hint;      /* 1: evict-first stores */
@@ -115,7 +115,14 @@ __global__ void __launch_bounds__(THREADS, GACT ? 1 : 2)
     ri_cu_pw_load_rows(ring + stage * ROWS * ldk, ldk, x, K, tile * ROWS, M, wk, lane);
   };
 
-  ri_cu_pw_ring_fill(S, first, stride, ntiles, load);
+  /* S = 1: the tile's one stage is refilled with the next tile as soon as its A fragments are in registers
+   * (below); else the shared ring (cu_pw_common.cuh). */
+  if (S == 1) {
+    if (first < ntiles) load(0, first);
+    cp_commit();
+  } else {
+    ri_cu_pw_ring_fill(S, first, stride, ntiles, load);
+  }
 
   const int g8 = lane >> 2, t4 = lane & 3;
   const bool clampf = p.act == RI_CU_ACT_RELU || p.act == RI_CU_ACT_CLIP;
@@ -129,7 +136,12 @@ __global__ void __launch_bounds__(THREADS, GACT ? 1 : 2)
   if (chunks > sw / CH) chunks = sw / CH;
   int st = 0;
   for (int tile = first; tile < ntiles; tile += stride) {
-    ri_cu_pw_ring_next(S, st, tile, stride, ntiles, load);
+    if (S == 1) {
+      cp_wait<0>();
+      __syncwarp();
+    } else {
+      ri_cu_pw_ring_next(S, st, tile, stride, ntiles, load);
+    }
     const __half *A = ring + st * ROWS * ldk;
     unsigned af[MAX_KS][4];
 #pragma unroll
@@ -137,6 +149,11 @@ __global__ void __launch_bounds__(THREADS, GACT ? 1 : 2)
       if (ks < ksteps)
         ldsm_x4(af[ks][0], af[ks][1], af[ks][2], af[ks][3],
                 A + (lane & 15) * ldk + ks * 16 + (lane >> 4) * 8);
+    if (S == 1) { /* the reads above ordered before the refill by the warp barrier */
+      __syncwarp();
+      if (tile + stride < ntiles) load(0, tile + stride);
+      cp_commit();
+    }
     if (++st == S) st = 0;
     const int m0 = tile * ROWS;
 
@@ -220,9 +237,38 @@ __global__ void __launch_bounds__(THREADS, GACT ? 1 : 2)
 
 using dev_info = ri_cu_pw_dev;
 
+/* Whether `blocks` blocks of plan g fit a multiprocessor's shared memory. */
+static bool fits(const pww_geo &g, int blocks, const dev_info &d) {
+  const size_t sm = smem_of(g);
+  return sm <= (size_t)d.optin && (size_t)blocks * (sm + (size_t)d.reserved) <= (size_t)d.smem_sm;
+}
+
+/* Slabs of at most slab_max channels covering m_out (sw a multiple of CH). */
+static void slabs_of(pww_geo *g, int m_out, int slab_max) {
+  g->nslabs = (m_out + slab_max - 1) / slab_max;
+  const int per = (m_out + g->nslabs - 1) / g->nslabs;
+  g->sw = (per + CH - 1) / CH * CH;
+}
+
+/* RI_CUDA_PW_WIDE_PLAN=old: the first plan only (A/B; read once per process). */
+static bool old_plan_env() {
+  static std::atomic<int> old{-1};
+  int o = old.load();
+  if (o < 0) {
+    const char *e = getenv("RI_CUDA_PW_WIDE_PLAN");
+    o = e && strcmp(e, "old") == 0;
+    old.store(o);
+  }
+  return o != 0;
+}
+
 /* The plan of a launch (0 when nothing fits): slabs as the header says; two blocks per multiprocessor with
- * the deepest ring that allows it, else one block with the deepest ring that fits. */
-static int plan(const ri__cu_convgemm_args *p, int variant, const dev_info &d, pww_geo *out) {
+ * the deepest ring (S >= 2) that allows it, else one block with the deepest ring that fits. Where that leaves
+ * one block and K >= 128 (K = 160: 192-channel slabs and 3 stages, 212 KB), two blocks are preferred when a
+ * single-stage ring, or 128-channel slabs (with the deepest ring that allows two), fit them (two_ok: the
+ * instance is bounded for two blocks; not under RI_CUDA_PW_WIDE_PLAN=old). The arithmetic of an output does
+ * not depend on the plan (chunks of 64 channels from slab starts that are multiples of 64): same bits. */
+static int plan(const ri__cu_convgemm_args *p, int variant, const dev_info &d, bool two_ok, pww_geo *out) {
   pww_geo g;
   memset(&g, 0, sizeof g);
   g.kp = (p->k + 15) / 16 * 16;
@@ -230,21 +276,30 @@ static int plan(const ri__cu_convgemm_args *p, int variant, const dev_info &d, p
   g.ksteps = g.kp / 16;
   g.zstep = (p->ldw + 31) / 32 * 2 - g.ksteps;
   if (g.ksteps > MAX_KS || p->m_out < 1) return 0;
-  g.nslabs = (p->m_out + SLAB_MAX - 1) / SLAB_MAX;
-  const int per = (p->m_out + g.nslabs - 1) / g.nslabs;
-  g.sw = (per + CH - 1) / CH * CH;
+  slabs_of(&g, p->m_out, SLAB_MAX);
   const double out_bytes = (double)p->n * p->oh * p->ow * p->ldy * 2;
   g.hint = (variant == 1 || variant == 2) && out_bytes > (double)d.l2;
-  for (int blocks = 2; blocks >= 1; blocks--)
-    for (g.stages = MAX_STAGES; g.stages >= 2; g.stages--) {
-      const size_t sm = smem_of(g);
-      if (sm <= (size_t)d.optin && (size_t)blocks * (sm + (size_t)d.reserved) <= (size_t)d.smem_sm) {
+  int found = 0;
+  for (int blocks = 2; blocks >= 1 && !found; blocks--)
+    for (g.stages = MAX_STAGES; g.stages >= 2; g.stages--)
+      if (fits(g, blocks, d)) {
         g.blocks_sm = blocks;
+        *out = g;
+        found = 1;
+        break;
+      }
+  if (!found) return 0;
+  if (out->blocks_sm >= 2 || p->k < 128 || !two_ok || old_plan_env()) return 1;
+  for (int slab_max = SLAB_MAX; slab_max >= 128; slab_max -= CH) {
+    slabs_of(&g, p->m_out, slab_max);
+    for (g.stages = MAX_STAGES; g.stages >= 1; g.stages--)
+      if (fits(g, 2, d)) {
+        g.blocks_sm = 2;
         *out = g;
         return 1;
       }
-    }
-  return 0;
+  }
+  return 1;
 }
 
 template <bool GACT>
@@ -255,7 +310,7 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, c
   cudaError_t e = ri_cu_pw_query(&d, &dev);
   if (e != cudaSuccess) return e;
   pww_geo g;
-  if (!plan(p, variant, d, &g)) return cudaErrorInvalidValue;
+  if (!plan(p, variant, d, !GACT, &g)) return cudaErrorInvalidValue;
   const size_t smem = smem_of(g);
   /* Per device: the shared-memory limit raised once to the opt-in maximum (the same value for every plan),
    * and the occupancy of the last plan's size cached as (smem << 8 | blocks). */
@@ -292,9 +347,9 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, c
     e = cudaFuncGetAttributes(&fa, pww_kernel<GACT>);
     if (e != cudaSuccess) return e;
     snprintf(desc, desc_n,
-             "wide: %d slabs x %d ch, %lld x %d blocks, %d blocks/SM, S=%d%s%s, regs %d, smem %zu", g.nslabs,
-             g.sw, (long long)bx, g.nslabs, g.blocks_sm, g.stages, g.hint ? ", evict-first" : "",
-             g.zstep ? ", zero step" : "", fa.numRegs, smem);
+             "wide: %d slabs x %d ch, %lld x %d blocks, %d blocks/SM, S=%d%s%s, regs %d, smem %zu, plan %s",
+             g.nslabs, g.sw, (long long)bx, g.nslabs, g.blocks_sm, g.stages, g.hint ? ", evict-first" : "",
+             g.zstep ? ", zero step" : "", fa.numRegs, smem, old_plan_env() ? "old" : "new");
     return cudaSuccess;
   }
   ri_cu_launch(pww_kernel<GACT>, dim3((unsigned)bx, (unsigned)g.nslabs), THREADS, smem, s, *p, g,
