@@ -8,6 +8,9 @@
 #ifndef RI_BACKEND_CUDA_CU_STEM_TC_CUH
 #define RI_BACKEND_CUDA_CU_STEM_TC_CUH
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend/cuda/cu_mma.cuh"
 
 namespace ri_cu_stem_tc {
@@ -64,13 +67,54 @@ __device__ __forceinline__ void load_frags(const ri__cu_stemconv_args &p, const 
         f.b2[c][j][s] = pack_half2(wl[2 * c][j][s], wl[2 * c + 1][j][s]);
 }
 
+/* Whether a launch may run the tiles' ReLU6 epilogue on packed halves (band_tiles' h2): the clip
+ * [act_a, act_b] with act_a +0 and act_b > 0 exactly a half, unless RI_CUDA_STEM_H2EPI=0 (the float clip
+ * everywhere, for A/B runs). The same bits either way: see band_tiles. */
+inline int h2_clip(const ri__cu_stemconv_args *p) {
+  static const int off = [] {
+    const char *e = getenv("RI_CUDA_STEM_H2EPI");
+    return e && e[0] == '0' && e[1] == 0;
+  }();
+  if (off || p->act != RI_CU_ACT_CLIP) return 0;
+  uint32_t abits;
+  memcpy(&abits, &p->act_a, 4);
+  const float b = p->act_b;
+  return abits == 0u && b > 0.f && __half2float(__float2half_rn(b)) == b;
+}
+
+/* One 32-bit word of two output halves as a 16-bit store's operand: the low half (e even) or the high. */
+__device__ __forceinline__ unsigned short half_of(uint32_t w, int e) {
+  return (unsigned short)(e & 1 ? w >> 16 : w & 0xffffu);
+}
+
 /* This warp's tiles of the band of `rows` x `cols` outputs at (b, oy0, ox0) from its staged window xs (bs:
- * the 32 biases, zero beyond m). */
+ * the 32 biases, zero beyond m). h2 (h2_clip of the launch): the ReLU6 clip on the packed halves, 3
+ * instructions per pair instead of a compare-and-select chain per value. It gives the float clip's bits:
+ * rounding to half is monotonic and 0 and act_b are halves, so clip(round(v)) == round(clip(v)) for
+ * every non-NaN v, with these signs of zero: the float clip maps v < 0 to +0 and keeps v == +0 and
+ * v == -0; the integer max of the halves as signed 16-bit pairs with 0 maps every half with its sign bit
+ * set (negative, -0) to +0. v = acc + bias is -0 only when the bias is -0, so a lane with a -0 among its
+ * 8 biases takes the float clip (and with it its warp). NaN: v, an FADD result, is the canonical 0x7fffffff,
+ * which both paths store as the half 0x7fff (F2FP, then min.NaN's canonical NaN; the integer max keeps it,
+ * positive). */
 __device__ __forceinline__ void band_tiles(const ri__cu_stemconv_args &p, const frags &f, const uint32_t *xs,
                                            int pitch, int shift, const float *bs, int b, int oy0, int ox0,
-                                           int rows, int cols, __half *__restrict__ y) {
+                                           int rows, int cols, int h2, __half *__restrict__ y) {
   const int warp = (int)threadIdx.x >> 5, lane = (int)threadIdx.x & 31, gq = lane >> 2, t = lane & 3;
   const bool vec = p.m % 8 == 0, live = 8 * t < p.m;
+  float bv[8];
+  *(float4 *)&bv[0] = *(const float4 *)&bs[8 * t];
+  *(float4 *)&bv[4] = *(const float4 *)&bs[8 * t + 4];
+  bool nz = true;
+#pragma unroll
+  for (int e = 0; e < 8; e++)
+    nz = nz && __float_as_uint(bv[e]) != 0x80000000u;
+  /* decided once per warp (every lane is here): a vote, which the compiler does not redo in every tile
+   * as it did the 8 compares */
+  const int h2w = h2 && __all_sync(0xffffffffu, nz) ? 1 : 0;
+  const __half2 hb = __float2half2_rn(p.act_b);
+  /* this lane's channels at the band's first output; a tile's pixels are offsets from it */
+  __half *const yb = y + (((int64_t)b * p.oh + oy0) * p.ow + ox0) * p.m + 8 * t;
   /* tiles warp, warp + WARPS, ... of the band's rows x ntx, walked without a division per tile */
   const int ntx = (cols + 15) >> 4, dy = WARPS / ntx, dx = WARPS - dy * ntx;
   for (int ty = warp / ntx, tx = warp - ty * ntx; ty < rows;
@@ -109,10 +153,7 @@ __device__ __forceinline__ void band_tiles(const ri__cu_stemconv_args &p, const 
           ri_cu_mma::mma16816(acc[j], a[h], f.b1[2 * cp + h][j][0], f.b1[2 * cp + h][j][1]);
     }
     if (!live) continue;
-    const int64_t row = ((int64_t)b * p.oh + oy0 + ty) * p.ow + ox0;
-    float v[2][8], bv[8];
-    *(float4 *)&bv[0] = *(const float4 *)&bs[8 * t];
-    *(float4 *)&bv[4] = *(const float4 *)&bs[8 * t + 4];
+    float v[2][8];
 #pragma unroll
     for (int px = 0; px < 2; px++)
 #pragma unroll
@@ -120,34 +161,47 @@ __device__ __forceinline__ void band_tiles(const ri__cu_stemconv_args &p, const 
 #pragma unroll
         for (int e = 0; e < 2; e++)
           v[px][2 * j + e] = acc[j][2 * px + e] + bv[2 * j + e];
-    /* the activation chosen once per tile (ReLU6, the usual stem, inline) */
-    if (p.act == RI_CU_ACT_CLIP) {
+    uint32_t o[2][4]; /* the output halves, channels (2e, 2e + 1) of pixel px in o[px][e] */
+    if (h2w) {
 #pragma unroll
-      for (int q = 0; q < 16; q++) {
-        const float u = v[q / 8][q % 8];
-        v[q / 8][q % 8] = u < p.act_a ? p.act_a : (u > p.act_b ? p.act_b : u);
+      for (int px = 0; px < 2; px++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          __half2 h = __hmin2_nan(__floats2half2_rn(v[px][2 * e], v[px][2 * e + 1]), hb);
+          o[px][e] = __vmaxs2(*reinterpret_cast<uint32_t *>(&h), 0u);
+        }
+    } else {
+      /* the activation chosen once per tile (ReLU6, the usual stem, inline) */
+      if (p.act == RI_CU_ACT_CLIP) {
+#pragma unroll
+        for (int q = 0; q < 16; q++) {
+          const float u = v[q / 8][q % 8];
+          v[q / 8][q % 8] = u < p.act_a ? p.act_a : (u > p.act_b ? p.act_b : u);
+        }
+      } else if (p.act != RI_CU_ACT_NONE) {
+#pragma unroll
+        for (int q = 0; q < 16; q++)
+          v[q / 8][q % 8] = ri_act(p.act, p.act_a, p.act_b, v[q / 8][q % 8]);
       }
-    } else if (p.act != RI_CU_ACT_NONE) {
 #pragma unroll
-      for (int q = 0; q < 16; q++)
-        v[q / 8][q % 8] = ri_act(p.act, p.act_a, p.act_b, v[q / 8][q % 8]);
+      for (int px = 0; px < 2; px++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          __half2 h = __floats2half2_rn(v[px][2 * e], v[px][2 * e + 1]);
+          o[px][e] = *reinterpret_cast<uint32_t *>(&h);
+        }
     }
 #pragma unroll
     for (int px = 0; px < 2; px++) {
       const int ox = tx * 16 + gq + 8 * px;
       if (ox >= cols) continue;
-      __half *yp = y + (row + ox) * p.m + 8 * t;
+      __half *yp = yb + ((int64_t)ty * p.ow + ox) * p.m;
       if (vec) {
-        uint4 out;
-        __half2 *oh = (__half2 *)&out;
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-          oh[e] = __floats2half2_rn(v[px][2 * e], v[px][2 * e + 1]);
-        *(uint4 *)yp = out;
+        *(uint4 *)yp = make_uint4(o[px][0], o[px][1], o[px][2], o[px][3]);
       } else {
 #pragma unroll
         for (int e = 0; e < 8; e++)
-          if (8 * t + e < p.m) yp[e] = __float2half_rn(v[px][e]);
+          if (8 * t + e < p.m) *(unsigned short *)&yp[e] = half_of(o[px][e / 2], e);
       }
     }
   }

@@ -83,7 +83,8 @@ __device__ __forceinline__ void band_walk(const tc_geo &g, const ri__cu_stemconv
 template <typename T>
 __global__ void __launch_bounds__(TC_THREADS, 2)
     stem_tc_kernel(const ri__cu_stemconv_args p, const tc_geo g, const T *__restrict__ x,
-                   const float *__restrict__ w, const float *__restrict__ bias, __half *__restrict__ y) {
+                   const float *__restrict__ w, const float *__restrict__ bias, int h2,
+                   __half *__restrict__ y) {
   ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
   ri_cu_pdl_trigger();
   __shared__ uint32_t xs[TC_WORDS];
@@ -126,7 +127,7 @@ __global__ void __launch_bounds__(TC_THREADS, 2)
     int b, oy0, ox0;
     band_origin(g, p, bi, b, oy0, ox0);
     ri_cu_stem_tc::band_tiles(p, f, xs, g.nc, 0, bs, b, oy0, ox0, min(g.tr, p.oh - oy0),
-                              min(g.owt, p.ow - ox0), y);
+                              min(g.owt, p.ow - ox0), h2, y);
   }
 }
 
@@ -184,7 +185,7 @@ cudaError_t launch_tc(cudaStream_t s, const ri__cu_stemconv_args *p, const tc_ge
   int64_t grid = (int64_t)(sms > 0 ? sms : 1) * blocks_per_sm<T>();
   if (grid > g->bands) grid = g->bands;
   ri_cu_launch(stem_tc_kernel<T>, (unsigned)grid, TC_THREADS, 0, s, *p, *g, (const T *)x, w, bias,
-               (__half *)y);
+               ri_cu_stem_tc::h2_clip(p), (__half *)y);
   return ri_cu_launched();
 }
 

@@ -112,7 +112,8 @@ __device__ __forceinline__ void split_own(const pl_geo &g, float *buf) {
 
 __global__ void __launch_bounds__(PL_THREADS, 2)
     stem_tcp_kernel(const ri__cu_stemconv_args p, const pl_geo g, const float *__restrict__ x,
-                    const float *__restrict__ w, const float *__restrict__ bias, __half *__restrict__ y) {
+                    const float *__restrict__ w, const float *__restrict__ bias, int h2,
+                    __half *__restrict__ y) {
   ri_cu_pdl_wait(); /* first: before any global memory access (cu_common.cuh) */
   ri_cu_pdl_trigger();
   extern __shared__ __align__(16) float ring[]; /* PL_STAGES windows of PL_WORDS */
@@ -136,7 +137,7 @@ __global__ void __launch_bounds__(PL_THREADS, 2)
     int b, oy0, ox0;
     band_origin(g, bi, b, oy0, ox0);
     ri_cu_stem_tc::band_tiles(p, f, (const uint32_t *)buf, g.pitch, g.shift, bs, b, oy0, ox0,
-                              min(g.tr, p.oh - oy0), min(g.owt, p.ow - ox0), y);
+                              min(g.tr, p.oh - oy0), min(g.owt, p.ow - ox0), h2, y);
     slot = slot == PL_STAGES - 1 ? 0 : slot + 1;
   }
   ri_cu_mma::cp_wait<0>(); /* no copy outlives the block */
@@ -229,6 +230,6 @@ extern "C" cudaError_t ri__cu_stemconv_tcp(cudaStream_t s, const ri__cu_stemconv
     return cudaErrorInvalidValue;
   const int64_t grid = slots < g.bands ? slots : g.bands;
   ri_cu_launch(stem_tcp_kernel, (unsigned)grid, PL_THREADS, PL_SMEM, s, *p, g, (const float *)x, w, bias,
-               (__half *)y);
+               ri_cu_stem_tc::h2_clip(p), (__half *)y);
   return ri_cu_launched();
 }
