@@ -71,20 +71,37 @@ __device__ __forceinline__ void load_frags(const ri__cu_stemconv_args &p, const 
  * [act_a, act_b] with act_a +0 and act_b > 0 exactly a half, unless RI_CUDA_STEM_H2EPI=0 (the float clip
  * everywhere, for A/B runs). The same bits either way: see band_tiles. */
 inline int h2_clip(const ri__cu_stemconv_args *p) {
-  static const int off = [] {
-    const char *e = getenv("RI_CUDA_STEM_H2EPI");
-    return e && e[0] == '0' && e[1] == 0;
-  }();
-  if (off || p->act != RI_CU_ACT_CLIP) return 0;
+  const char *e = getenv("RI_CUDA_STEM_H2EPI"); /* read at every launch: the tests switch it */
+  if ((e && e[0] == '0' && e[1] == 0) || p->act != RI_CU_ACT_CLIP) return 0;
   uint32_t abits;
   memcpy(&abits, &p->act_a, 4);
   const float b = p->act_b;
   return abits == 0u && b > 0.f && __half2float(__float2half_rn(b)) == b;
 }
 
+/* Whether an image's outputs (oh x ow x m) are within int32 elements: variants 3 and 4 apply only then,
+ * so that band_tiles addresses a tile's pixels by 32-bit offsets from the band's origin. */
+inline int out_fits32(const ri__cu_stemconv_args *p) { return (int64_t)p->oh * p->ow * p->m <= INT32_MAX; }
+
 /* One 32-bit word of two output halves as a 16-bit store's operand: the low half (e even) or the high. */
 __device__ __forceinline__ unsigned short half_of(uint32_t w, int e) {
   return (unsigned short)(e & 1 ? w >> 16 : w & 0xffffu);
+}
+
+/* yb + o as one wide multiply-add (the compiler's own sum took four instructions a pixel), and global
+ * stores through it (a plain store through an asm's pointer would be a generic one). */
+__device__ __forceinline__ __half *out_at(__half *yb, int o) {
+  __half *r;
+  asm("mad.wide.s32 %0, %1, 2, %2;" : "=l"(r) : "r"(o), "l"(yb));
+  return r;
+}
+__device__ __forceinline__ void st_out8(__half *yp, const uint32_t o[4]) {
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(yp), "r"(o[0]), "r"(o[1]), "r"(o[2]),
+               "r"(o[3])
+               : "memory");
+}
+__device__ __forceinline__ void st_out1(__half *yp, unsigned short h) {
+  asm volatile("st.global.b16 [%0], %1;" ::"l"(yp), "h"(h) : "memory");
 }
 
 /* This warp's tiles of the band of `rows` x `cols` outputs at (b, oy0, ox0) from its staged window xs (bs:
@@ -195,13 +212,13 @@ __device__ __forceinline__ void band_tiles(const ri__cu_stemconv_args &p, const 
     for (int px = 0; px < 2; px++) {
       const int ox = tx * 16 + gq + 8 * px;
       if (ox >= cols) continue;
-      __half *yp = yb + ((int64_t)ty * p.ow + ox) * p.m;
+      __half *yp = out_at(yb, (ty * p.ow + ox) * p.m); /* within an image: out_fits32 */
       if (vec) {
-        *(uint4 *)yp = make_uint4(o[px][0], o[px][1], o[px][2], o[px][3]);
+        st_out8(yp, o[px]);
       } else {
 #pragma unroll
         for (int e = 0; e < 8; e++)
-          if (8 * t + e < p.m) *(unsigned short *)&yp[e] = half_of(o[px][e / 2], e);
+          if (8 * t + e < p.m) st_out1(yp + e, half_of(o[px][e / 2], e));
       }
     }
   }

@@ -142,6 +142,7 @@ int tc_geometry(const ri__cu_stemconv_args *p, tc_geo *g) {
   int64_t span =
       2 * llabs(p->xs_c) + (int64_t)(p->ih - 1) * llabs(p->xs_h) + (int64_t)(p->iw - 1) * llabs(p->xs_w);
   if (span > INT32_MAX || p->ih < 1 || p->iw < 1) return 0;
+  if (!ri_cu_stem_tc::out_fits32(p)) return 0;
   int64_t owt = p->ow < 64 ? (p->ow + 15) / 16 * 16 : 64;
   for (; owt >= 16; owt -= 16) {
     int64_t nc = (owt - 1) * p->sw + 2 * (int64_t)p->dw + 1;

@@ -162,6 +162,7 @@ int pl_geometry(const ri__cu_stemconv_args *p, int vec16, int64_t slots, pl_geo 
   int64_t span =
       2 * llabs(p->xs_c) + (int64_t)(p->ih - 1) * llabs(p->xs_h) + (int64_t)(p->iw - 1) * llabs(p->xs_w);
   if (span > INT32_MAX) return 0;
+  if (!ri_cu_stem_tc::out_fits32(p)) return 0;
   if (slots < 1) slots = 1;
   const int64_t shift = vec16 ? ((-(int64_t)p->pad_l) % 4 + 4) % 4 : 0;
   for (int64_t owt = p->ow < 64 ? (p->ow + 15) / 16 * 16 : 64; owt >= 16; owt -= 16) {
