@@ -15,10 +15,11 @@
  * bit for bit against variant 0, except the stem's tensor-core variants 3 and 4 (their own summation order),
  * which must stay within 5e-5 of the reference beyond the half output's rounding (they split input and
  * weights into half pairs); variant 4 (another load pipeline for variant 3's arithmetic) must give variant
- * 3's bits. The 3xTF32 tensor-core kernel (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and tactics
- * checks too, within the fp32 engines' 1e-4 (its error is printed: it should be near fp32's). The pointwise
- * kernel's limits are checked on the host (N 1280 and K 160 taken; N 1288, K 168 and an unknown variant
- * refused, nothing launched).
+ * 3's bits; with ReLU6 and half output, both must also give the bits of their float clip
+ * (RI_CUDA_STEM_H2EPI=0) with their clip on packed halves. The 3xTF32 tensor-core kernel
+ * (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and tactics checks too, within the fp32 engines' 1e-4
+ * (its error is printed: it should be near fp32's). The pointwise kernel's limits are checked on the host (N
+ * 1280 and K 160 taken; N 1288, K 168 and an unknown variant refused, nothing launched).
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *   RI_TEST_CONV=3xtf32       only the 3xTF32 kernel's cases (a short run under compute-sanitizer)
@@ -469,12 +470,32 @@ static void test_stem(const scase *t, int yf32) {
     /* variant 4 runs variant 3's arithmetic: its bits (variant 3 applies wherever 4 does) */
     int as3 = v != 4 || (have3 && memcmp(hy3, hy2, ny * ye) == 0);
     if (v == 3) memcpy(hy3, hy2, ny * ye), have3 = 1;
+    /* variants 3 and 4 clip on packed halves where they can (ReLU6 with half output): the bits of the float
+     * clip, which RI_CUDA_STEM_H2EPI=0 keeps */
+    int as_f32clip = 1;
+    if (v >= 3 && t->act == 2 && !yf32) {
+      const char *old = getenv("RI_CUDA_STEM_H2EPI");
+      char *keep = old ? strdup(old) : NULL;
+      setenv("RI_CUDA_STEM_H2EPI", "0", 1);
+      CK(cudaMemset(dy, 0xff, ny * ye));
+      CK(ri__cu_stemconv_v(0, &a, v, dx, t->nchw_f32 ? RI_DTYPE_FLOAT32 : RI_DTYPE_FLOAT16, dw, db, hw, dy));
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(hy, dy, ny * ye, cudaMemcpyDeviceToHost));
+      if (keep)
+        setenv("RI_CUDA_STEM_H2EPI", keep, 1);
+      else
+        unsetenv("RI_CUDA_STEM_H2EPI");
+      free(keep);
+      as_f32clip = memcmp(hy, hy2, ny * ye) == 0;
+      /* hy held variant 0's output: recomputed no more (v > 0 compares it only for the exact variants) */
+    }
     /* the tensor-core variants: beyond the output's rounding by float accumulation only (rounding the input
      * or the weights to half would leave about 1e-4) */
-    int ok = rel <= tol && (exact ? same : excess <= 5e-5) && as3;
+    int ok = rel <= tol && (exact ? same : excess <= 5e-5) && as3 && as_f32clip;
     printf("%s %s variant %d/%d: max_rel_err=%.3g (max|ref|=%.3g)", ok ? "PASS" : "FAIL", name, v, nv, rel,
            maxref);
     if (!yf32) printf(", beyond half rounding %.3g", excess);
+    if (!as_f32clip) printf(", bits differ from the float clip's (RI_CUDA_STEM_H2EPI=0)");
     printf("%s\n", v == 0 ? ""
                    : v == 4
                        ? (as3 ? ", own summation order, bits of variant 3" : ", bits differ from variant 3")
@@ -1159,6 +1180,8 @@ int main(void) {
       /* many small images: more than 3 bands per resident block (the ring of windows wraps) */
       {1500, 16, 16, 3, 32, 3, 3, 2, 0, 0, 1, 1, 2, 1}, /* 16-byte copies, 8-row bands */
       {1200, 15, 15, 3, 32, 3, 3, 2, 0, 0, 1, 1, 1, 1}, /* single floats, 7-row bands */
+      /* ReLU6 on packed halves (variants 3 and 4): element stores (m % 8 != 0) */
+      {2, 13, 40, 3, 20, 3, 3, 2, 1, 1, 1, 1, 2, 1},
   };
   for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
     test_stem(&sc[i], 0);
