@@ -82,6 +82,14 @@ RI_API RI_MUST_USE ri_status ri_builder_set_metadata(ri_builder_t *builder, cons
  * metadata, a metadata dtype other than float32, no input of the stated shape (RI_ERR_INVALID_ARG). */
 RI_API RI_MUST_USE ri_status ri_builder_set_preprocess_on_device(ri_builder_t *builder, int on);
 
+/* Half-precision accumulation (default off): in fp16 CUDA engines, layers for which the backend has a kernel
+ * that sums in half precision run it instead of summing in float. Today these are the 3x3 depthwise
+ * convolutions with a multiple of 8 channels (half2 multiply-adds from the half-rounded bias; `runinfer
+ * inspect` names them dwconv_h2_f16). Faster where those layers are instruction-bound, at a larger error:
+ * docs/performance.md gives both for SSD MobileNet v2. The choice is stored per layer in the engine, so a
+ * loaded engine computes what the built one did. fp32 engines and CPU engines ignore it. */
+RI_API RI_MUST_USE ri_status ri_builder_set_half_accumulation(ri_builder_t *builder, int on);
+
 /* Import, optimize and compile an ONNX model file (weights in external data files are read from the
  * model's directory). Unsupported operators or attributes are reported here with the node name. */
 RI_API RI_MUST_USE ri_status ri_builder_build_onnx(ri_builder_t *builder, const char *onnx_path,

@@ -146,6 +146,7 @@ _SIGNATURES = {
     "ri_builder_set_timing_cache": (c_int, [_P, c_char_p]),
     "ri_builder_set_metadata": (c_int, [_P, c_char_p, c_char_p]),
     "ri_builder_set_preprocess_on_device": (c_int, [_P, c_int]),
+    "ri_builder_set_half_accumulation": (c_int, [_P, c_int]),
     "ri_builder_build_onnx": (c_int, [_P, c_char_p, _PP]),
     "ri_builder_build_onnx_memory": (c_int, [_P, c_void_p, c_size_t, c_char_p, _PP]),
     # engine.h: runtime

@@ -42,7 +42,8 @@ __all__ = ["RunInferenceEngineHandlerNumPy", "RunInferEngineHandlerNumPy", "defa
 
 _log = logging.getLogger(__name__)
 
-_BUILD_KEYS = {"max_batch", "device", "precision", "threads", "metadata", "preprocess_on_device"}
+_BUILD_KEYS = {"max_batch", "device", "precision", "threads", "metadata", "preprocess_on_device",
+               "half_accumulation"}
 
 
 def _is_remote(path: str) -> bool:
@@ -71,7 +72,8 @@ def load_engine(engine_path: Optional[str] = None, onnx_path: Optional[str] = No
                 build_options: Optional[Mapping[str, Any]] = None, threads: int = 0) -> Engine:
     """Load engine_path; with onnx_path, build it when engine_path is None, missing or stale.
 
-    build_options: max_batch, device, precision, threads, metadata, preprocess_on_device (as Engine.build).
+    build_options: max_batch, device, precision, threads, metadata, preprocess_on_device, half_accumulation
+    (as Engine.build).
     A rebuilt engine is saved to a local engine_path (atomically, so concurrent workers are safe). Raises
     runinfer.Error."""
     opts = dict(build_options or {})
@@ -160,7 +162,8 @@ class RunInferenceEngineHandlerNumPy(ModelHandler[np.ndarray, PredictionResult, 
         device argument), precision ("fp32"), threads (0: all CPUs), metadata (dict stored in the engine, e.g.
         "preprocess", "detect", "labels"; give it here because a stale engine's metadata cannot be read),
         preprocess_on_device (True: the engine takes uint8 HWC images and normalises them on its device;
-        the example pipeline then sends a quarter of the bytes, see Engine.build).
+        the example pipeline then sends a quarter of the bytes, see Engine.build), half_accumulation (True:
+        fp16 CUDA engines sum their depthwise layers in half precision, see Engine.build).
       device: "cpu", "cuda" or "cuda:N" for builds from ONNX.
       max_batch_duration_secs: the longest a batch waits to fill (streaming).
       inference_fn: replaces default_inference_fn(batch, engine, inference_args).

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried): the
 # half-arithmetic depthwise 3x3 kernel (k_dwconv_h2.cu, node dwconv_h2_f16) and its engine option
-# RI_CUDA_DW_HALF=1 (cuda_op_conv.c) checked and measured in one device call. PROTOTYPE: never run yet.
+# RI_CUDA_DW_HALF=1 (cuda_op_conv.c; the builder's half accumulation) checked and measured in one device call.
 #   build.log     device-run.sh's build and model generation (build_and_models)
 #   test.log      tests/gpu/test_cuda_dwh2 with the models (the kernel against a double reference within
 #                 9 * 2^-10 * (|bias| + sum |x w|) + 2^-20, every rx the same bits, batch invariance, NaN,
 #                 refusals; SSD MobileNet v2 fp16 engines with the option against the CPU, the node names,
 #                 batch 8 vs 1 bytes), then its kernel cases under compute-sanitizer memcheck, then with
 #                 RI_CUDA_DW_HALF=1: test_cuda_ops and test_cuda_batch_invariance (fp16) on DWHALF_MODELS,
-#                 then `runinfer build` + `runinfer inspect --json` (the engine file loaded with the option
-#                 names dwconv_h2_f16; loaded without it, dwconv_nhwc_f16 again)
+#                 then `runinfer build --half-accumulation` + `runinfer inspect --json` (the engine file names
+#                 dwconv_h2_f16 nodes, also loaded with RI_CUDA_DW_HALF=0: the file keeps the choice)
 #   bench.log     tests/gpu/bench_dwh2 at batch 256: every SSD MobileNet v2 depthwise shape, the fastest float
 #                 variant against the half kernel at each rx, us, B/us and errors
 #   ab.log, ab.jsonl  scripts/gpu/ab-bench.sh fp16, AB_SETTINGS (default 'off= on=RI_CUDA_DW_HALF:1'), batches
@@ -62,12 +62,12 @@ if dh_has inspect; then
   [ -x "$cli" ] || cli=$(find "$BUILD" -maxdepth 2 -name runinfer -type f -perm -u+x | head -1)
   dwh_inspect() {
     "$cli" build --onnx "$MODELS/ssd_mobilenet_v2.onnx" --device cuda --precision fp16 --max-batch 8 \
-      --save "$rie" || return 1
+      --half-accumulation --save "$rie" || return 1
     local on off
-    on=$(RI_CUDA_DW_HALF=1 "$cli" inspect --json "$rie" | grep -o '"dwconv_h2_f16"' | wc -l)
-    off=$("$cli" inspect --json "$rie" | grep -o '"dwconv_h2_f16"' | wc -l)
-    echo "inspect: RI_CUDA_DW_HALF=1: $on dwconv_h2_f16 nodes; unset: $off"
-    [ "$on" -gt 0 ] && [ "$off" -eq 0 ]
+    on=$("$cli" inspect --json "$rie" | grep -o '"dwconv_h2_f16"' | wc -l)
+    off=$(RI_CUDA_DW_HALF=0 "$cli" inspect --json "$rie" | grep -o '"dwconv_h2_f16"' | wc -l)
+    echo "inspect: built with --half-accumulation: $on dwconv_h2_f16 nodes; loaded with RI_CUDA_DW_HALF=0: $off"
+    [ "$on" -gt 0 ] && [ "$off" -eq "$on" ]
   }
   export cli rie MODELS
   step inspect "${T_INSPECT:-90}" "$OUT/test.log" dwh_inspect

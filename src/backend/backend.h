@@ -27,6 +27,9 @@ typedef struct {
    * choices are reported through node_tactic and stored in the engine's nodes. */
   int tune_level;
   struct ri__tcache *tcache;
+  /* Engine build only (0 when loading): ri_builder_set_half_accumulation. A backend that takes it keeps its
+   * choice in the node tactics it reports, so that loaded engines make the same one. */
+  int half_accum;
 } ri__backend_cfg;
 
 /* Where the time of one run went, in milliseconds (see ri_context_last_timing in runinfer/engine.h). */

@@ -184,6 +184,13 @@ ri_status ri_builder_set_preprocess_on_device(ri_builder_t *b, int on) {
   return RI_OK;
 }
 
+ri_status ri_builder_set_half_accumulation(ri_builder_t *b, int on) {
+  if (!b) return RI_ERR_INVALID_ARG;
+  ri__err_clear(&b->err);
+  b->half_accum = on != 0;
+  return RI_OK;
+}
+
 static const char *builder_meta(const ri_builder_t *b, const char *key) {
   for (int i = 0; i < b->n_meta; i++)
     if (strcmp(b->meta[i].key, key) == 0) return b->meta[i].value;
@@ -296,7 +303,7 @@ static ri_status build_graph(ri_builder_t *b, ri__graph *g, ri_engine_t **out, c
     ri__rie_content_free(&c);
     return ri__err_prefix(err, "building '%s'", source);
   }
-  s = ri__engine_create_tuned(&c, 0, 0, b->builder_level, cache, out, err);
+  s = ri__engine_create_tuned(&c, 0, 0, b->builder_level, b->half_accum, cache, out, err);
   if (s == RI_OK && cache && ri__tcache_added(cache) > 0) s = ri__tcache_save(cache, b->timing_cache, err);
   ri__tcache_free(cache);
   if (s != RI_OK) {

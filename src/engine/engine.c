@@ -47,12 +47,12 @@ static int64_t arena_size(const ri__graph *g) {
 
 ri_status ri__engine_create(ri__rie_content *c, int threads_override, int release_weights, ri_engine_t **out,
                             ri__err *err) {
-  return ri__engine_create_tuned(c, threads_override, release_weights, 0, NULL, out, err);
+  return ri__engine_create_tuned(c, threads_override, release_weights, 0, 0, NULL, out, err);
 }
 
 ri_status ri__engine_create_tuned(ri__rie_content *c, int threads_override, int release_weights,
-                                  int tune_level, struct ri__tcache *tcache, ri_engine_t **out,
-                                  ri__err *err) {
+                                  int tune_level, int half_accum, struct ri__tcache *tcache,
+                                  ri_engine_t **out, ri__err *err) {
   *out = NULL;
   ri_engine_t *e = ri__calloc(1, sizeof *e);
   if (!e) {
@@ -91,12 +91,14 @@ ri_status ri__engine_create_tuned(ri__rie_content *c, int threads_override, int 
     e->cfg.arena_size = e->c.arena_size;
     e->cfg.release_weights = release_weights;
     e->cfg.tune_level = tune_level;
+    e->cfg.half_accum = half_accum;
     e->cfg.tcache = tcache;
     s = e->be->prepare(g, &e->cfg, &e->be_state, err);
     e->cfg.tcache = NULL; /* the builder's, not kept */
   }
-  /* Tactics chosen by timing go into the nodes, and so into the engine file. */
-  for (int i = 0; s == RI_OK && tune_level > 0 && e->be->node_tactic && i < g->n_nodes; i++) {
+  /* Tactics chosen by timing (and the kernels half accumulation chose) go into the nodes, and so into the
+   * engine file. */
+  for (int i = 0; s == RI_OK && (tune_level > 0 || half_accum) && e->be->node_tactic && i < g->n_nodes; i++) {
     int32_t code = e->be->node_tactic(e->be_state, i);
     if (code != 0 && g->nodes[i].tactic == 0) g->nodes[i].tactic = code;
   }

@@ -19,6 +19,7 @@ struct ri_builder {
   int builder_level;        /* 0 .. 5 (ri_builder_set_builder_level) */
   char *timing_cache;       /* path or NULL (ri_builder_set_timing_cache) */
   int preprocess_on_device; /* ri_builder_set_preprocess_on_device */
+  int half_accum;           /* ri_builder_set_half_accumulation */
   ri__err err;
 };
 
@@ -59,10 +60,12 @@ ri_status ri__engine_create(ri__rie_content *c, int threads_override, int releas
                             ri__err *err);
 /* Same, for an engine being built: the backend times candidate implementations at tune_level (0 .. 5,
  * 0 = heuristics only) through the timing cache tcache (may be NULL), and the tactics it chose are written
- * into the graph's nodes (node.tactic) so that the engine file keeps them. */
+ * into the graph's nodes (node.tactic) so that the engine file keeps them; half_accum is
+ * ri_builder_set_half_accumulation's choice (also kept in the nodes' tactics). */
 struct ri__tcache;
 ri_status ri__engine_create_tuned(ri__rie_content *c, int threads_override, int release_weights,
-                                  int tune_level, struct ri__tcache *tcache, ri_engine_t **out, ri__err *err);
+                                  int tune_level, int half_accum, struct ri__tcache *tcache,
+                                  ri_engine_t **out, ri__err *err);
 
 /* The fingerprint of device `index` of backend be (ri__backend_ops.fingerprint, else the host CPU's). */
 ri_status ri__device_fingerprint(const ri__backend_ops *be, int index, char *buf, size_t cap, ri__err *err);

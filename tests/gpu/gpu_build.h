@@ -6,10 +6,12 @@
 
 #include "runinfer/engine.h"
 
-/* Optional builder settings of gpu_build_ex (NULL members: builder defaults). */
+/* Optional builder settings of gpu_build_ex (NULL / 0 members: builder defaults). */
 typedef struct {
   const char *preprocess;   /* "preprocess" metadata, and device preprocessing on */
   const char *timing_cache; /* timing cache file */
+  int half_accum;           /* 1: ri_builder_set_half_accumulation(b, 1) */
+  int level;                /* builder level + 1 (0: the default) */
 } gpu_build_opts;
 
 /* Builds the ONNX file at path for device ("cpu", "cuda", "cuda:N") at precision prec with the given
@@ -26,6 +28,8 @@ static __attribute__((unused)) ri_status gpu_build_ex(const char *path, const ch
   if (s == RI_OK && o && o->preprocess) s = ri_builder_set_metadata(b, "preprocess", o->preprocess);
   if (s == RI_OK && o && o->preprocess) s = ri_builder_set_preprocess_on_device(b, 1);
   if (s == RI_OK && o && o->timing_cache) s = ri_builder_set_timing_cache(b, o->timing_cache);
+  if (s == RI_OK && o && o->half_accum) s = ri_builder_set_half_accumulation(b, 1);
+  if (s == RI_OK && o && o->level > 0) s = ri_builder_set_builder_level(b, o->level - 1);
   if (s == RI_OK) s = ri_builder_build_onnx(b, path, out);
   if (s != RI_OK && msg && msg_len)
     snprintf(msg, msg_len, "%s: %s", ri_status_str(s), b ? ri_builder_last_error(b) : "no builder");

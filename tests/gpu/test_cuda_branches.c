@@ -35,7 +35,7 @@ static ri_engine_t *build_with(const char *path, ri_precision prec, int max_batc
     setenv("RI_CUDA_BRANCHES", policy, 1);
   else
     unsetenv("RI_CUDA_BRANCHES");
-  const gpu_build_opts opts = {NULL, cache};
+  const gpu_build_opts opts = {.timing_cache = cache};
   ri_status s = gpu_build_ex(path, "cuda", prec, max_batch, &opts, &e, msg, sizeof msg);
   unsetenv("RI_CUDA_BRANCHES");
   if (s != RI_OK)

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cuda_runtime_api.h>
 
@@ -388,12 +389,131 @@ done:
   ri_engine_destroy(cpu);
 }
 
+/* Runs engine e at batch with inputs like test_engine's (seeded), outputs into out[o] (allocated, n[o]
+ * floats); 0 on failure (reported). */
+static int run_seeded(ri_engine_t *e, const char *what, int batch, void **out, size_t *n) {
+  ri_context_t *c = NULL;
+  void *in[ENG_IO] = {0};
+  int ok = ri_context_create(e, &c) == RI_OK;
+  const int n_in = ri_engine_num_inputs(e), n_out = ri_engine_num_outputs(e);
+  ok = ok && n_in <= ENG_IO && n_out <= ENG_IO;
+  gpu_rand_seed(0x6a1f3c05u);
+  for (int i = 0; ok && i < n_in; i++) {
+    ri_tensor_info ti;
+    ok = ri_engine_input_info(e, i, &ti) == RI_OK && ti.dtype == RI_DTYPE_FLOAT32;
+    const size_t m = ok ? gpu_numel(&ti, batch) : 0;
+    in[i] = ok ? calloc(m + 1, 4) : NULL;
+    ok = ok && in[i];
+    for (size_t j = 0; ok && j < m; j++)
+      ((float *)in[i])[j] = (float)(urand() * 4.0 - 2.0);
+  }
+  for (int o = 0; ok && o < n_out; o++) {
+    ri_tensor_info oi;
+    ok = ri_context_output_shape(c, batch, o, &oi) == RI_OK && oi.dtype == RI_DTYPE_FLOAT32;
+    n[o] = ok ? gpu_numel(&oi, batch) : 0;
+    out[o] = ok ? calloc(n[o] + 1, 4) : NULL;
+    ok = ok && out[o];
+  }
+  if (ok && ri_context_run(c, batch, (const void *const *)in, out) != RI_OK) {
+    result(0, "%s: run at batch %d: %s", what, batch, ri_context_last_error(c));
+    ok = 0;
+  } else if (!ok) {
+    result(0, "%s: context, inputs or outputs at batch %d", what, batch);
+  }
+  for (int i = 0; i < ENG_IO; i++)
+    free(in[i]);
+  ri_context_destroy(c);
+  return ok;
+}
+
+/* The public option (ri_builder_set_half_accumulation, RI_CUDA_DW_HALF unset): the built engine names the
+ * half-arithmetic nodes at the default builder level and at level 0, keeps them in the file (loaded with
+ * RI_CUDA_DW_HALF=0 set: the stored choice wins) and computes the built engine's bytes; an fp32 engine
+ * ignores the option. */
+static void test_option(const char *dir, const char *model) {
+  char path[4096], msg[2048], rie[256];
+  snprintf(path, sizeof path, "%s/%s.onnx", dir, model);
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    printf("SKIP %s option: %s not found\n", model, path);
+    return;
+  }
+  fclose(f);
+  unsetenv("RI_CUDA_DW_HALF");
+  for (int lv = 0; lv < 2; lv++) {
+    const gpu_build_opts o = {.half_accum = 1, .level = lv ? 1 : 0}; /* default level, level 0 */
+    const char *lvn = lv ? "level 0" : "default level";
+    ri_engine_t *e = NULL, *l = NULL;
+    ri_runtime_t *rt = NULL;
+    void *a[ENG_IO] = {0}, *b[ENG_IO] = {0};
+    size_t na[ENG_IO] = {0}, nb[ENG_IO] = {0};
+    const char *json = NULL;
+    if (gpu_build_ex(path, "cuda", RI_PRECISION_FP16, ENG_MB, &o, &e, msg, sizeof msg) != RI_OK) {
+      result(0, "%s half accumulation, %s: build: %s", model, lvn, msg);
+      continue;
+    }
+    int h2b = -1, h2l = -1, fb = -1, fl = -1;
+    if (ri_engine_describe_json(e, &json) == RI_OK && json) {
+      h2b = count_str(json, "\"dwconv_h2_f16\"");
+      fb = count_str(json, "\"expdw_f16\"") + count_str(json, "\"dwproj_f16\"");
+    }
+    snprintf(rie, sizeof rie, "/tmp/test_cuda_dwh2_%d_%d.rie", (int)getpid(), lv);
+    ri_status s = ri_engine_save(e, rie);
+    setenv("RI_CUDA_DW_HALF", "0", 1);
+    if (s == RI_OK) s = ri_runtime_create(&rt);
+    if (s == RI_OK) s = ri_runtime_load(rt, rie, &l);
+    unsetenv("RI_CUDA_DW_HALF");
+    remove(rie);
+    if (s != RI_OK) {
+      result(0, "%s half accumulation, %s: save / load: %s", model, lvn, rt ? ri_runtime_last_error(rt) : "");
+    } else {
+      json = NULL;
+      if (ri_engine_describe_json(l, &json) == RI_OK && json) {
+        h2l = count_str(json, "\"dwconv_h2_f16\"");
+        fl = count_str(json, "\"expdw_f16\"") + count_str(json, "\"dwproj_f16\"");
+      }
+      result(
+          h2b > 0 && h2b == h2l && fb == fl,
+          "%s half accumulation, %s: built %d dwconv_h2_f16 nodes (%d fused), loaded with RI_CUDA_DW_HALF=0 "
+          "%d (%d fused); >0 and equal expected",
+          model, lvn, h2b, fb, h2l, fl);
+      const int batches[2] = {1, ENG_MB};
+      for (int bi = 0; bi < 2; bi++) {
+        if (!run_seeded(e, "built", batches[bi], a, na) || !run_seeded(l, "loaded", batches[bi], b, nb))
+          break;
+        int same = 1;
+        for (int o2 = 0; o2 < ri_engine_num_outputs(e); o2++)
+          same = same && na[o2] == nb[o2] && memcmp(a[o2], b[o2], na[o2] * 4) == 0;
+        result(same, "%s half accumulation, %s: the loaded engine gives the built one's bytes at batch %d",
+               model, lvn, batches[bi]);
+        for (int i = 0; i < ENG_IO; i++)
+          free(a[i]), free(b[i]), a[i] = b[i] = NULL;
+      }
+    }
+    ri_engine_destroy(l);
+    ri_runtime_destroy(rt);
+    ri_engine_destroy(e);
+  }
+  const gpu_build_opts o32 = {.half_accum = 1};
+  ri_engine_t *e32 = NULL;
+  const char *json = NULL;
+  if (gpu_build_ex(path, "cuda", RI_PRECISION_FP32, ENG_MB, &o32, &e32, msg, sizeof msg) != RI_OK ||
+      ri_engine_describe_json(e32, &json) != RI_OK || !json)
+    result(0, "%s half accumulation fp32: build / describe: %s", model, msg);
+  else
+    result(count_str(json, "\"dwconv_h2_f16\"") == 0 && count_str(json, "\"dwconv_n") > 0,
+           "%s half accumulation fp32: ignored (%d dwconv_h2_f16 nodes, %d float depthwise ones)", model,
+           count_str(json, "\"dwconv_h2_f16\""), count_str(json, "\"dwconv_n"));
+  ri_engine_destroy(e32);
+}
+
 int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof g_cases / sizeof g_cases[0]; i++)
     test_case((int)i);
   test_nan();
   test_refusals();
   if (argc > 1) test_engine(argv[1], "ssd_mobilenet_v2");
+  if (argc > 1) test_option(argv[1], "ssd_mobilenet_v2");
   printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;
 }

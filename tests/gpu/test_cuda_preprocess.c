@@ -38,7 +38,7 @@ static int count_str(const char *s, const char *needle) {
 static void check_model(const char *dir, const char *model, const char *spec, int expect_fused) {
   char path[1024], msg[1024] = "";
   snprintf(path, sizeof path, "%s/%s.onnx", dir, model);
-  const gpu_build_opts opts = {spec, NULL};
+  const gpu_build_opts opts = {.preprocess = spec};
   ri_engine_t *cpu = NULL;
   if (gpu_build_ex(path, "cpu", RI_PRECISION_FP32, MB, &opts, &cpu, msg, sizeof msg) != RI_OK) {
     result(0, "%s: CPU build: %s", model, msg);

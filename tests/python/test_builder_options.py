@@ -46,3 +46,21 @@ def test_cpu_engines_same_at_every_level(generated_models, tmp_path):
         files.append(path.read_bytes())
     assert files[0] == files[1] == files[2]
     assert not cache.exists()
+
+
+def test_half_accumulation_is_ignored_by_cpu_engines(generated_models, tmp_path):
+    """half_accumulation reaches the library (a CPU engine builds with it) and changes nothing on the CPU: the
+    engine file is byte for byte the one built without it."""
+    files = []
+    for half in (False, True):
+        e = runinfer.Engine.build(generated_models / "tiny_conv.onnx", max_batch=2, half_accumulation=half)
+        path = tmp_path / f"h{int(half)}.rie"
+        e.save(path)
+        e.close()
+        files.append(path.read_bytes())
+    assert files[0] == files[1]
+
+
+def test_beam_handler_takes_half_accumulation():
+    beam = pytest.importorskip("runinfer.beam")
+    assert "half_accumulation" in beam._BUILD_KEYS

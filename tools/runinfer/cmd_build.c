@@ -54,6 +54,11 @@ int cmd_build(int argc, char **argv) {
         rc = cli_fail("build", RI_ERR_INVALID_ARG, ri_builder_last_error(b));
         goto out;
       }
+    } else if (strcmp(a, "--half-accumulation") == 0) {
+      if (ri_builder_set_half_accumulation(b, 1) != RI_OK) {
+        rc = cli_fail("build", RI_ERR_INVALID_ARG, ri_builder_last_error(b));
+        goto out;
+      }
     } else if (strcmp(a, "--meta") == 0 && v) {
       const char *eq = strchr(argv[++i], '=');
       if (!eq) {

@@ -70,6 +70,7 @@ static void usage(FILE *f) {
              "  build    --onnx M.onnx --save M.rie [--max-batch N] [--device cpu|cuda[:N]]\n"
              "           [--precision fp32|fp16|int8] [--threads N] [--meta KEY=VALUE]...\n"
              "           [--builder-level 0..5] [--timing-cache F] [--preprocess-on-device]\n"
+             "           [--half-accumulation]\n"
              "  inspect  M.rie [--json] [--memory]\n"
              "  infer    --engine M.rie --in NAME=x.npy ... --out DIR [--threads N]\n"
              "           [--rebuild-if-stale --onnx M.onnx]\n"

@@ -655,7 +655,9 @@ static const char *cuda_node_impl(void *state, int node) {
 static int32_t cuda_node_tactic(void *state, int node) {
   cu_state *st = state;
   if (node < 0 || node >= st->g->n_nodes || !st->nodes[node].impl) return 0;
-  return st->g->nodes[node].op == RI__OP_Conv ? ri__cu_conv_tactic(st, node) : 0;
+  if (st->g->nodes[node].op != RI__OP_Conv) return 0;
+  int32_t code = ri__cu_expdw_tactic(st, node);
+  return code ? code : ri__cu_conv_tactic(st, node);
 }
 
 static ri_status cuda_set_timing(void *p, int on, ri__err *err) {

@@ -30,7 +30,7 @@ typedef struct {
   int var_tuned;
   int var[RI__CU_TAC_BUCKETS];
   float var_us;
-  int dwh; /* depthwise: the half-arithmetic kernel (k_dwconv_h2.cu) at every batch, RI_CUDA_DW_HALF=1 */
+  int dwh; /* depthwise: the half-arithmetic kernel (k_dwconv_h2.cu) at every batch (half accumulation) */
   int stem_hw_ok; /* stem: stem_hw holds the weights for variant 1 (3x3 over 3 channels, m <= 32) */
   ri__cu_stem_host_weights stem_hw;
   /* fp16 1x1 GEMMs: cuBLASLt algorithm (index among the heuristic's first 8) from a tactic

@@ -32,7 +32,7 @@
  * unfused depthwise + projection (bench_expdw --dwp, batch 256; 494 before k_expdw's instruction cuts).
  * RI_CUDA_EXPDW_DWP=0 (or RI_CUDA_EXPDW_PROJ=0) keeps them apart.
  *
- * Under RI_CUDA_DW_HALF=1 (PROTOTYPE, not yet run on a GPU) D may be on the half-arithmetic kernel instead
+ * With half accumulation (ri_builder_set_half_accumulation) D may be on the half-arithmetic kernel instead
  * (implementation "dwconv_h2_f16", k_dwconv_h2.cu), under the same rules for both forms: the fused node then
  * runs the kernel's half2 depthwise stage (args dwh), whose result is the unfused chain's with that kernel
  * bit for bit (expdw.h).
@@ -116,6 +116,12 @@ static ri_status expdw_run(cu_ctx *c, int ni, const cu_arg *in, const cu_arg *ou
 
 static const cu_op_impl k_expdw = {expdw_prep, NULL, NULL, expdw_run};
 
+int32_t ri__cu_expdw_tactic(const cu_state *st, int ni) {
+  if (st->nodes[ni].impl != &k_expdw || !st->nodes[ni].aux) return 0;
+  const expdw_aux *a = st->nodes[ni].aux;
+  return a->a.noexp && a->a.dwh ? RI__CU_TAC_DWH : 0;
+}
+
 /* What the fused node reads (X's input, or D's without the expansion; the projection's residual) and
  * writes (D's output, or the projection's), for the memory re-plan after fusion. */
 static void expdw_access(const cu_state *st, int ni, int *reads, int *writes) {
@@ -183,7 +189,7 @@ static int dw_args(const cu_state *st, int d, int64_t min_out, ri__cu_expdw_args
   const ri__graph *g = st->g;
   const ri__conv_params *pd = ri__cu_fuse_conv(st, d, 2);
   if (!pd) return 0;
-  /* RI_CUDA_DW_HALF=1's half-arithmetic depthwise node: the kernel's half2 depthwise stage (dwh) */
+  /* a half-accumulation engine's half-arithmetic depthwise node: the kernel's half2 depthwise stage (dwh) */
   const int dwh = strcmp(st->nodes[d].name, "dwconv_h2_f16") == 0;
   const ri__node *nd = &g->nodes[d];
   int ev = nd->inputs[0], dv = nd->outputs[0];

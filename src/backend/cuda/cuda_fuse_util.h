@@ -12,7 +12,7 @@ int ri__cu_fuse_is_half_nhwc(const cu_state *st, int v);
 
 /* Conv node ni when it still runs on the convolution implementation with a 2-D window: on the own
  * depthwise NHWC half kernel (dw: its implementation name is exactly "dwconv_nhwc_f16", i.e. no stored
- * variant tactic; dw 2: that or "dwconv_h2_f16", the half-arithmetic kernel of RI_CUDA_DW_HALF=1), or as a
+ * variant tactic; dw 2: that or "dwconv_h2_f16", the half-arithmetic kernel of half accumulation), or as a
  * tensor-core convolution whose output the fusion pass may redirect (!dw: cu_node.fusable). Its parameters,
  * or NULL. */
 const ri__conv_params *ri__cu_fuse_conv(const cu_state *st, int ni, int dw);

@@ -316,6 +316,10 @@ ri_status ri__cu_fuse_irblock(cu_state *st, const int *uses, const int *reader, 
  * ri__cu_fuse_irblock with the same use counts and last readers. By default in fp16 engines of maximum batch
  * above 1 for expansions of at most 32 input channels; RI_CUDA_EXPDW=0 never, =all every eligible pair. */
 ri_status ri__cu_fuse_expdw(cu_state *st, const int *uses, const int *reader, ri__err *err);
+/* The tactic code a fused node keeps for the engine file: RI__CU_TAC_DWH for a depthwise node fused with its
+ * projection alone (dwproj) on the half-arithmetic depthwise stage, which must stay on it when loaded; 0
+ * for every other node (an expansion's fused depthwise node keeps its own code: it is still a Conv node). */
+int32_t ri__cu_expdw_tactic(const cu_state *st, int ni);
 /* The input normalisation of device preprocessing as one kernel (cuda_fuse_input.c), called by ri__cu_fuse
  * with the same use counts and last readers. */
 ri_status ri__cu_fuse_input(cu_state *st, const int *uses, const int *reader, ri__err *err);

@@ -188,13 +188,19 @@ static void dw_args(const cu_state *st, int ni, const conv_geo *geo, ri__cu_dwco
   d->act = (int)n->act, d->act_a = n->act_a, d->act_b = n->act_b;
 }
 
-/* RI_CUDA_DW_HALF=1 (read when the engine is prepared; default 0): fp16 NHWC depthwise convolutions that
- * the half-arithmetic kernel takes (ri__cu_dwconv_h2_supported at the prepared, maximum-batch geometry) run
- * it at every batch instead of the float-accumulating variants: other bits than the default engine's, the
- * same bits for an image at every batch. */
+/* Half accumulation (ri_builder_set_half_accumulation; cfg.half_accum at build, RI__CU_TAC_DWH in the node's
+ * tactic when loaded): fp16 NHWC depthwise convolutions that the half-arithmetic kernel takes
+ * (ri__cu_dwconv_h2_supported at the prepared, maximum-batch geometry) run it at every batch instead of the
+ * float-accumulating variants: other bits than the default engine's, the same bits for an image at every
+ * batch. For a node without a stored tactic RI_CUDA_DW_HALF=1 / 0 overrides the builder's choice (before /
+ * after comparisons); a node with another stored tactic keeps the float kernels. */
 static int dw_half(const cu_state *st, int ni, const conv_geo *geo) {
   const conv_aux *a = st->nodes[ni].aux;
-  if (!st->fp16 || !a->nhwc || ri__cu_env_long("RI_CUDA_DW_HALF", 0, 0, 1) != 1) return 0;
+  const int32_t tac = st->g->nodes[ni].tactic;
+  if (!st->fp16 || !a->nhwc) return 0;
+  if (tac != RI__CU_TAC_DWH &&
+      (tac != 0 || ri__cu_env_long("RI_CUDA_DW_HALF", st->cfg.half_accum ? 1 : 0, 0, 1) != 1))
+    return 0;
   ri__cu_dwconv_args d;
   dw_args(st, ni, geo, &d);
   return ri__cu_dwconv_h2_supported(&d);
@@ -382,6 +388,7 @@ int32_t ri__cu_conv_tactic(const cu_state *st, int ni) {
   const conv_aux *a = st->nodes[ni].aux;
   if (st->nodes[ni].impl != ri__cu_impl_conv() || !a) return 0;
   if (a->dnn_stored) return ri__cu_dnn_tac_encode(&a->dnn);
+  if (a->dwh) return RI__CU_TAC_DWH;
   if ((a->depthwise || a->stem) && a->var_tuned) {
     ri__cu_var_tac v;
     v.us = a->var_us;
@@ -697,7 +704,7 @@ static ri_status conv_prep(cu_state *st, int ni, ri__err *err) {
       RI__TRY(ri__cu_blob_add(st, b->data, b->nbytes, &a->b_off, err));
   }
   if (a->depthwise && dw_half(st, ni, &geo)) {
-    a->dwh = 1; /* no variants, no stored variant tactic, no fusion (the name is not "dwconv_nhwc_f16") */
+    a->dwh = 1; /* no variants; stored as RI__CU_TAC_DWH; fused by cuda_expdw.c under its own name */
     st->nodes[ni].name = "dwconv_h2_f16";
     return RI_OK;
   }

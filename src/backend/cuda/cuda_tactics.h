@@ -177,6 +177,12 @@ void ri__cu_conv_keep_algo(cu_ctx *c, int ni);
  *   bits 12..26    the timed time of the maximum batch's variant, microseconds, half float without sign
  * A stored variant that does not apply where the node runs is variant 0 (the same bits). */
 #define RI__CU_TAC_VAR (1 << 27)
+/* A depthwise node of an fp16 engine built with half accumulation (ri_builder_set_half_accumulation) that
+ * runs the half-arithmetic kernel (k_dwconv_h2.cu, dwconv_h2_f16) at every batch stores exactly this code:
+ * bits 27 and 28, nothing else (no variant code has bit 28; depthwise nodes decode no GEMM form). A node with
+ * it runs the kernel when loaded too, whatever the environment says; where the kernel refuses the node
+ * (another geometry than the file's: not expected) it runs the float variant 0. */
+#define RI__CU_TAC_DWH (RI__CU_TAC_VAR | RI__CU_TAC_PW)
 typedef struct {
   int var[RI__CU_TAC_BUCKETS]; /* 0 .. 7 */
   float us;

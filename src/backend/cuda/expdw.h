@@ -26,14 +26,14 @@
  * cin == ce), for a depthwise convolution and its projection (MobileNet v2's first block, whose depthwise
  * reads the stem's output); D and P as above, so the result is the unfused depthwise kernel's (followed by
  * the unfused projection's) bit for bit.
- * With dwh 1 (PROTOTYPE: compiled, not yet run on a GPU) the depthwise convolution is k_dwconv_h2.cu's
- * (ri__cu_dwconv_h2) instead, on the same half E (+0 outside the image, with noexp too):
- *     acc = half(bd[e]); for ky = 0..2, kx = 0..2: acc = __hfma2(E[...], half(wd[ky * 3 + kx][e]), acc)
- * (one rounding to half per tap; wd holds half values, so half(wd) is exact), then ReLU as __hmax2(acc, 0)
- * or clip as __hmin2_nan(__hmax2_nan(acc, half(a)), half(b)), D = acc as is; so with dwh the result is the
- * unfused chain expansion -> ri__cu_dwconv_h2 (-> projection) bit for bit. The expansion, the projection
- * and their epilogues are unchanged.
- * A result depends only on its image and position, never on the batch, the tile or the grid.
+ * With dwh 1 (half accumulation, ri_builder_set_half_accumulation) the depthwise convolution is
+ * k_dwconv_h2.cu's (ri__cu_dwconv_h2) instead, on the same half E (+0 outside the image, with noexp too): acc
+ * = half(bd[e]); for ky = 0..2, kx = 0..2: acc = __hfma2(E[...], half(wd[ky * 3 + kx][e]), acc) (one rounding
+ * to half per tap; wd holds half values, so half(wd) is exact), then ReLU as __hmax2(acc, 0) or clip as
+ * __hmin2_nan(__hmax2_nan(acc, half(a)), half(b)), D = acc as is; so with dwh the result is the unfused chain
+ * expansion -> ri__cu_dwconv_h2 (-> projection) bit for bit. The expansion, the projection and their
+ * epilogues are unchanged. A result depends only on its image and position, never on the batch, the tile or
+ * the grid.
  *
  * The C interface follows kernels.h: the launcher enqueues on the stream and returns the launch status. */
 #ifndef RI_BACKEND_CUDA_EXPDW_H
@@ -62,7 +62,7 @@ typedef struct {
               * multiple of 8, at most RI__CU_EXPDW_MAX_COUT): y = P below */
   int noexp; /* 1: no expansion, E = x: cin == ce (at most RI__CU_EXPDW_MAX_CIN), k1p, zstep and act[0] 0,
               * w1 and b1 unused (may be NULL); 0: the expansion as above */
-  int dwh;   /* 1: the depthwise convolution in half arithmetic (below; RI_CUDA_DW_HALF=1 engines); 0: in
+  int dwh;   /* 1: the depthwise convolution in half arithmetic (below; half-accumulation engines); 0: in
               * float as above */
 } ri__cu_expdw_args;
 

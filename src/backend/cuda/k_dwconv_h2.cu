@@ -1,6 +1,6 @@
 /* Depthwise 3x3 convolution in half arithmetic (contract: ri__cu_dwconv_h2 in kernels.h), the kernel of
- * fp16 engines prepared with RI_CUDA_DW_HALF=1 (cuda_op_conv.c). PROTOTYPE: compiled and unit-tested for
- * compilation only; not yet run on a GPU.
+ * fp16 engines built with half accumulation (ri_builder_set_half_accumulation, cuda_op_conv.c; measured in
+ * docs/performance.md, session 12).
  *
  * Why: k_dwconv.cu's half kernels convert every tap to float and sum with FFMA (load, HADD2.F32 / convert,
  * FFMA per tap and channel); at large batch they are issue-bound. Here the taps stay half2: per output pair

@@ -22,7 +22,7 @@
  *     ky, kx from the float bias (as k_dwconv_smem.cu); activation, rounding, a 4-byte store (8 lanes write
  *     a pixel's 32 contiguous bytes);
  *  3. barrier (E is rewritten by the next chunk).
- * With args dwh (H2; RI_CUDA_DW_HALF=1 engines, PROTOTYPE: compiled, not yet run on a GPU) step 2 is
+ * With args dwh (H2; engines built with half accumulation, ri_builder_set_half_accumulation) step 2 is
  * k_dwconv_h2.cu's arithmetic instead (dw_h2): the same walk with the half2 values unconverted, bias and
  * taps as half2, one HFMA2 per tap and channel pair, the activation in half; the float instances' SASS is
  * unchanged by the H2 parameter (checked with cuobjdump -sass).

@@ -187,7 +187,7 @@ cudaError_t ri__cu_dwconv_v(cudaStream_t s, ri_dtype dt, const ri__cu_dwconv_arg
 int ri__cu_dwconv_smem_ok(const ri__cu_dwconv_args *p);
 void ri__cu_dwconv_smem(cudaStream_t s, const ri__cu_dwconv_args *p, int variant, const void *x,
                         const void *w, const float *b, void *y);
-/* Depthwise 3x3 in half arithmetic (k_dwconv_h2.cu; RI_CUDA_DW_HALF=1 engines): NHWC half x [n, ih, iw, c],
+/* Depthwise 3x3 in half arithmetic (k_dwconv_h2.cu; half-accumulation engines): NHWC half x [n, ih, iw, c],
  * w [3, 3, c] half, bias float [c] or NULL, y [n, oh, ow, c] half; each output is half(bias) then the 9
  * taps in the order ky, kx, each one __hfma2 (half rounding per tap), then the activation (none, ReLU,
  * clip) in half. Not the bits of ri__cu_dwconv. ri__cu_dwconv_h2_supported: 1 when it takes the
