@@ -26,7 +26,8 @@
  * second (variants 1 .. 4, same bits): output tiles through Hopper bulk copies, evict-first stores of
  * outputs larger than the L2, the residual through the ring, blocks of 8 or 4 warps and the ring depth
  * planned from the device. ri__cu_pwconv runs the form RI_CUDA_PW2 names (default 1); RI_CUDA_PW2=0 runs this
- * one (before/after comparisons). */
+ * one (before/after comparisons). Wider N (k_pwconv_wide.cu) and deeper K or float32 outputs with N <= 64
+ * (k_pwconv_deep.cu: K chunks through the ring) have forms of their own, same bits, for every variant. */
 #include <atomic>
 #include <stdlib.h>
 
@@ -262,7 +263,9 @@ extern "C" int ri__cu_pwconv_max_n(void) {
 extern "C" int ri__cu_pwconv_supported(const ri__cu_convgemm_args *p) {
   return ri__cu_convgemm_supported(p) && p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
          p->pad_t == 0 && p->pad_l == 0 && p->ih == p->oh && p->iw == p->ow && p->c % 8 == 0 &&
-         p->k == p->c && p->ldw == p->k && p->k <= MAX_K && p->m_out <= ri__cu_pwconv_max_n() && !p->y_f32;
+         p->k == p->c && p->ldw == p->k &&
+         ((p->k <= MAX_K && p->m_out <= ri__cu_pwconv_max_n() && !p->y_f32) ||
+          ri__cu_pwconv_deep_supported(p));
 }
 
 extern "C" int ri__cu_pwconv_default_variant(void) {
@@ -288,6 +291,8 @@ extern "C" cudaError_t ri__cu_pwconv_v(cudaStream_t s, const ri__cu_convgemm_arg
   cudaError_t e = check(p, x, w, bias, res, y);
   if (e != cudaSuccess || variant < 0 || variant >= RI__CU_PW_VARIANTS) return cudaErrorInvalidValue;
   if ((int64_t)p->n * p->oh * p->ow <= 0) return cudaSuccess;
+  /* deeper K than the first forms stream, or a float32 output: the deep form (k_pwconv_deep.cu, same bits) */
+  if (p->k > MAX_K || p->y_f32) return ri__cu_pwconv_deep(s, p, x, w, bias, res, y);
   /* more channels than the weights of the first two forms hold: the wide form (k_pwconv_wide.cu, same bits)
    */
   if (p->m_out > MAX_N) return ri__cu_pwconv_wide(s, p, variant, x, w, bias, res, y);

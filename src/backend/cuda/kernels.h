@@ -259,9 +259,10 @@ cudaError_t ri__cu_convgemm_tac(cudaStream_t s, const ri__cu_convgemm_args *p,
 
 /* Pointwise convolution for few channels (k_pwconv.cu): the arguments and results of ri__cu_convgemm for a
  * 1x1, stride 1, unpadded convolution with c % 8 == 0, k = c <= 160 and m_out <= ri__cu_pwconv_max_n(),
- * half output only; persistent blocks keep the weights (m_out <= 160) or a slab of them (the wide form,
- * m_out > 160) in shared memory. Bit-identical to ri__cu_convgemm with one K segment. Same alignment rules,
- * and x must be 16-byte aligned. */
+ * half output, or (the deep form) m_out <= 64 and k = c <= 1280, half or float32 output; persistent blocks
+ * keep the weights (m_out <= 160) or a slab of them (the wide form, m_out > 160) in shared memory.
+ * Bit-identical to ri__cu_convgemm with one K segment. Same alignment rules, and x must be 16-byte aligned.
+ */
 #define RI__CU_PW_WIDE_MAX_N 1280
 /* The widest m_out supported: RI__CU_PW_WIDE_MAX_N, or less with RI_CUDA_PW_MAXN=N (read once per process:
  * 160 gives back the limit of the first two forms; before/after comparisons). */
@@ -292,6 +293,17 @@ cudaError_t ri__cu_pwconv_bulk_describe(const ri__cu_convgemm_args *p, int varia
 cudaError_t ri__cu_pwconv_wide(cudaStream_t s, const ri__cu_convgemm_args *p, int variant, const void *x,
                                const void *w, const float *bias, const void *res, void *y);
 cudaError_t ri__cu_pwconv_wide_describe(const ri__cu_convgemm_args *p, int variant, char *buf, size_t n);
+/* The deep form (k_pwconv_deep.cu; arguments checked by ri__cu_pwconv_v, which runs it for every variant
+ * where K > 160 or the output is float32): m_out <= 64 and K <= 1280, the weights in shared memory, each
+ * warp's 16-row tiles streamed in K chunks of 64 through a cp.async ring. ri__cu_pwconv_deep_supported: 1
+ * when the form takes p's sizes (the geometry is ri__cu_pwconv_supported's to check), 0 for all under
+ * RI_CUDA_PW_DEEP=0 (ri__cu_pwconv_deep_enabled; read once per process). cudaErrorInvalidValue when no plan
+ * fits the device. _describe writes its plan into buf (benchmarks); it launches nothing. */
+int ri__cu_pwconv_deep_enabled(void);
+int ri__cu_pwconv_deep_supported(const ri__cu_convgemm_args *p);
+cudaError_t ri__cu_pwconv_deep(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x, const void *w,
+                               const float *bias, const void *res, void *y);
+cudaError_t ri__cu_pwconv_deep_describe(const ri__cu_convgemm_args *p, char *buf, size_t n);
 /* Benchmarks only, process-wide: restricts the second form's plans to `warps` per block (8 or 4), `stages`
  * and `nbuf` staging tiles (bulk stores); 0 leaves a choice free, (0, 0, 0) restores the planner. A plan
  * that does not fit runs the first form. */
