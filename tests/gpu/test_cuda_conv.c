@@ -19,13 +19,16 @@
  * (RI_CUDA_STEM_H2EPI=0) with their clip on packed halves. The 3xTF32 tensor-core kernel
  * (ri__cu_convgemm_tf32_tac) runs the fp32 GEMM's cases and tactics checks too, within the fp32 engines' 1e-4
  * (its error is printed: it should be near fp32's). The pointwise kernel's limits are checked on the host (N
- * 1280 and K 160 taken; N 1288, K 168 and an unknown variant refused, nothing launched).
+ * 1280 and K 160 taken; N 1288, K 168 and an unknown variant refused, nothing launched), and so are those of
+ * its deep form (k_pwconv_deep.cu: N <= 64 with 160 < K <= 1280 or a float32 output, bit for bit against the
+ * tiled kernel with one K segment too, SSD's box predictors into their float32 slices included).
  *
  *   test_cuda_conv            one PASS/FAIL line per case, then "N passed, M failed"; exit 1 on failure
  *   RI_TEST_CONV=3xtf32       only the 3xTF32 kernel's cases (a short run under compute-sanitizer)
  *   RI_TEST_CONV=dw           only the depthwise cases (likewise)
  *   RI_TEST_CONV=pw           only the fp16 pointwise kernel's cases (likewise)
  *   RI_TEST_CONV=pwwide       only its cases of more than 160 output channels (the wide form, likewise)
+ *   RI_TEST_CONV=pwdeep       only its cases of K > 160 or float32 output (the deep form, likewise)
  *
  * The error is max|got - ref| / max(max|ref|, 1) over the written elements; it must be <= 1e-3 (the half
  * output rounding is 2^-11 relative; accumulation is float). */
@@ -46,6 +49,7 @@ static int g_only_tf32; /* RI_TEST_CONV=3xtf32 */
 static int g_only_dw;   /* RI_TEST_CONV=dw */
 static int g_only_pw;   /* RI_TEST_CONV=pw (or pwwide) */
 static int g_only_wide; /* RI_TEST_CONV=pwwide */
+static int g_only_deep; /* RI_TEST_CONV=pwdeep */
 static double act(int a, double x, double lo, double hi) {
   switch (a) {
   case 1: return x > 0 ? x : 0;
@@ -154,7 +158,9 @@ done:
 /* zeros (pw only): data with signed zeros (every third input pixel +0, weight rows of one sign, -0 bias and
  * residual entries), where the tiled kernel's all-zero k16 step decides the sign of a zero sum. */
 static void test_gemm(const gcase *t, int split, int f32, int pw, int zeros) {
-  if (g_only_tf32 || g_only_dw || (g_only_pw && !pw) || (g_only_wide && t->m <= 160)) return;
+  if (g_only_tf32 || g_only_dw || (g_only_pw && !pw) || (g_only_wide && t->m <= 160) ||
+      (g_only_deep && !(t->kh * t->kw * t->c > 160 || f32)))
+    return;
   char name[300];
   snprintf(name, sizeof name,
            "%s n=%d %dx%dx%d -> m=%d k=%dx%d s=%d,%d d=%d,%d pads=%d,%d,%d,%d act=%d bias=%d res=%d "
@@ -167,9 +173,13 @@ static void test_gemm(const gcase *t, int split, int f32, int pw, int zeros) {
   int ow = (t->iw + t->pl + t->pr - ((t->kw - 1) * t->dw + 1)) / t->sw + 1;
   int k = t->kh * t->kw * t->c, ldw = (k + 7) / 8 * 8;
   size_t nx = (size_t)t->n * t->ih * t->iw * t->c, nw = (size_t)t->m * ldw, rows = (size_t)t->n * oh * ow;
-  /* Output: dense, or a slice of channels [y_off, y_off + m) in rows of ldy, images 'extra' rows apart. */
-  int64_t ldy = t->slice ? t->m + 5 : t->m, y_off = t->slice ? 3 : 0;
-  int64_t rows_per_img = (int64_t)oh * ow, img_stride = rows_per_img * ldy + (t->slice ? 7 : 0);
+  /* Output: dense, or a slice of channels [y_off, y_off + m) in rows of ldy, images 'extra' elements apart;
+   * slice 2 as SSD's box predictors write theirs (rows of m channels back to back from offset 4, images 12
+   * elements apart: the other predictors' anchors). */
+  int64_t ldy = t->slice == 1 ? t->m + 5 : t->m, y_off = t->slice == 1 ? 3 : t->slice == 2 ? 4 : 0;
+  int64_t rows_per_img = (int64_t)oh * ow, img_stride = rows_per_img * ldy + (t->slice == 1   ? 7
+                                                                              : t->slice == 2 ? 12
+                                                                                              : 0);
   size_t ny = (size_t)(t->n * img_stride);
   size_t ye = f32 ? 4 : 2; /* output element size */
   uint16_t *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hr = malloc(rows * t->m * 2 + 2);
@@ -915,12 +925,51 @@ static void test_pw_limits(void) {
   }
 }
 
+/* The deep form's limits (host checks, nothing launched): K = 1280 with N = 64, K = 576 with N = 12 and a
+ * float32 output, K = 128 with N = 24 and a float32 output are taken; K = 1288 (N = 24), N = 72 (K = 576),
+ * N = 65 with a float32 output (K = 64) are refused by ri__cu_pwconv_supported and by ri__cu_pwconv_v
+ * (cudaErrorInvalidValue). Under RI_CUDA_PW_DEEP=0 every one of them is refused. */
+static void test_pw_deep_limits(void) {
+  ri__cu_convgemm_args a;
+  memset(&a, 0, sizeof a);
+  a.n = 1, a.ih = a.oh = 4, a.iw = a.ow = 4, a.kh = a.kw = a.sh = a.sw = a.dh = a.dw = 1;
+  a.rows_per_img = 16;
+  static const struct {
+    int k, m, f32, taken;
+  } lc[] = {{1280, 64, 0, 1}, {576, 12, 1, 1}, {128, 24, 1, 1},
+            {1288, 24, 0, 0}, {576, 72, 0, 0}, {64, 65, 1, 0}};
+  const int on = ri__cu_pwconv_deep_enabled();
+  int bad = 0;
+  for (size_t i = 0; i < sizeof lc / sizeof lc[0]; i++) {
+    a.c = a.k = a.ldw = lc[i].k, a.m_out = lc[i].m, a.y_f32 = lc[i].f32;
+    a.ldy = a.ldr = lc[i].m, a.y_img_stride = 16 * lc[i].m;
+    const int want = lc[i].taken && on, got = ri__cu_pwconv_supported(&a);
+    const int refused = ri__cu_pwconv_v(0, &a, 1, NULL, NULL, NULL, NULL, NULL) == cudaErrorInvalidValue;
+    if (got != want || (!want && !refused)) {
+      printf("FAIL pwconv deep limits: K = %d, N = %d, out=%s: supported %d (want %d), refused %d\n", lc[i].k,
+             lc[i].m, lc[i].f32 ? "f32" : "f16", got, want, refused);
+      bad++;
+    }
+  }
+  (void)cudaGetLastError();
+  if (!bad) {
+    printf(
+        "PASS pwconv deep limits (RI_CUDA_PW_DEEP %s): K 1280 / N 64, f32 K 576 / N 12 and K 128 / N 24 %s; "
+        "K 1288, N 72, f32 N 65 refused\n",
+        on ? "on" : "off", on ? "taken" : "refused");
+    g_pass++;
+  } else {
+    g_fail++;
+  }
+}
+
 int main(void) {
   const char *only = getenv("RI_TEST_CONV");
   g_only_tf32 = only && strcmp(only, "3xtf32") == 0;
   g_only_dw = only && strcmp(only, "dw") == 0;
   g_only_wide = only && strcmp(only, "pwwide") == 0;
-  g_only_pw = g_only_wide || (only && strcmp(only, "pw") == 0);
+  g_only_deep = only && strcmp(only, "pwdeep") == 0;
+  g_only_pw = g_only_wide || g_only_deep || (only && strcmp(only, "pw") == 0);
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
     printf("SKIP test_cuda_conv: no CUDA device\n0 passed, 0 failed\n");
@@ -1042,6 +1091,51 @@ int main(void) {
   };
   for (size_t i = 0; i < sizeof wzc / sizeof wzc[0]; i++)
     test_gemm(&wzc[i], 0, 0, 1, 1);
+  /* The deep form (k_pwconv_deep.cu: N <= 64, 160 < K <= 1280, or a float32 output): SSD MobileNet v2's box
+   * predictors (576 / 1280 / 512 / 256 / 256 / 128 -> 12 or 24) at batches 2 and 3, into the box slice of
+   * the concatenated output (slice 2: rows of N channels, images 12 elements apart, misaligned: element
+   * stores) in float32 and half, and dense (16-byte stores where N % 8 == 0); K % 32 == 16 and K % 16 == 8
+   * (the zero step; a last chunk of 16 or 8 channels), K = 1280 (20 chunks), N = 4 / 12 / 24 / 32 / 40 / 64,
+   * residual + ReLU / clip (the middle blocks' 192 -> 32 and 384 -> 64 projections), the general
+   * activations, more tiles than the grid's warps (the ring runs over several tiles); then signed zeros. Each
+   * is compared bit for bit with the tiled kernel with one K segment (every variant, and the tactic). */
+  static const gcase deep[] = {
+      /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
+      {2, 19, 19, 576, 12, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 2},   /* box.0 */
+      {3, 10, 10, 1280, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 2},  /* box.1 */
+      {3, 5, 5, 512, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 2},     /* box.2 */
+      {3, 3, 3, 256, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 2},     /* box.3 */
+      {3, 2, 2, 256, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 2},     /* box.4 */
+      {3, 1, 1, 128, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 2},     /* box.5 (f32 only: deep form) */
+      {2, 19, 19, 576, 12, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},   /* box.0 dense */
+      {2, 10, 10, 1280, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0},  /* box.1 dense: vector stores */
+      {2, 9, 7, 528, 4, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1},      /* K % 32 == 16, N = 4, slice */
+      {2, 7, 9, 520, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 1, 0},     /* K % 16 == 8, clip, residual */
+      {2, 5, 9, 1280, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},    /* K 1280, relu, res, slice */
+      {2, 19, 19, 192, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},   /* block 4-6 project + res */
+      {2, 19, 19, 384, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},   /* block 7-10 project + res */
+      {1, 11, 13, 1272, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 1, 0, 1},  /* N 64, K % 16 == 8, slice */
+      {2, 7, 7, 208, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 3, 1, 1, 1},     /* leaky, res, slice, N 40 */
+      {1, 9, 9, 336, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 6, 0, 0, 0},     /* hard swish, no bias */
+      {1, 5, 7, 64, 12, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 4, 1, 0, 2},      /* sigmoid, K 64 (f32 only) */
+      {128, 19, 19, 576, 12, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 2}, /* 46208 rows: tiles wrap */
+  };
+  if (!g_only_tf32 && !g_only_dw && !g_only_wide) test_pw_deep_limits();
+  /* under RI_CUDA_PW_DEEP=0 the pointwise kernel refuses these shapes (the limits case checks that) */
+  for (size_t i = 0; ri__cu_pwconv_deep_enabled() && i < sizeof deep / sizeof deep[0]; i++) {
+    if (deep[i].c > 160) test_gemm(&deep[i], 0, 0, 1, 0);
+    test_gemm(&deep[i], 0, 1, 1, 0);
+  }
+  static const gcase dzc[] = {
+      /* n  ih  iw   c    m  kh kw sh sw dh dw pt pl pb pr act bias res slice */
+      {2, 9, 11, 272, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},
+      {1, 9, 11, 528, 12, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 2},
+      {1, 7, 13, 576, 16, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0},
+  };
+  for (size_t i = 0; ri__cu_pwconv_deep_enabled() && i < sizeof dzc / sizeof dzc[0]; i++) {
+    test_gemm(&dzc[i], 0, 0, 1, 1);
+    test_gemm(&dzc[i], 0, 1, 1, 1);
+  }
   /* deep K at small and large batches: segments of 4 and 7 K steps (the last one shorter) */
   static const gcase tc[] = {
       {1, 10, 10, 960, 160, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0},
