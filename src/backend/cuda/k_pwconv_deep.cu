@@ -269,6 +269,9 @@ cudaError_t launch(cudaStream_t s, const ri__cu_convgemm_args *p, const void *x,
   const bool cached = dev >= 0 && dev < MAX_DEVICES;
   if (!cached || !raised[dev].load()) {
     e = cudaFuncSetAttribute(pwd_kernel<NT, TY>, cudaFuncAttributeMaxDynamicSharedMemorySize, d.optin);
+    if (e == cudaSuccess) /* the whole carveout as shared memory: two blocks of the planned size fit */
+      e = cudaFuncSetAttribute(pwd_kernel<NT, TY>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared);
     if (e != cudaSuccess) return e;
     if (cached) raised[dev].store(1);
   }
