@@ -2,12 +2,13 @@
 # Run ON the GPU machine from the repository root (like device-run.sh, with .deps/ carried, peer_bench.py in
 # it): the check and measurement of the pointwise kernel's deep form (k_pwconv_deep.cu: N <= 64 with
 # 160 < K <= 1280 or a float32 output; SSD MobileNet v2's box-encoder predictors), in one call of about 5
-# minutes (estimates, not measured: build ~110 s, tests ~30, bench ~30, export ~30, ab ~90).
+# minutes (estimates, not measured: build ~110 s, tests ~30, memcheck ~60, bench ~30, export ~30, ab ~90).
 #   build.log     the build (configure_and_build; the reference models only when the peer export fails)
 #   test.log      RI_TEST_CONV=pwdeep test_cuda_conv (the deep form's limits, the box shapes and edges bit for
 #                 bit against the tiled kernel with one K segment, every variant and the tactic, half and
 #                 float32 outputs, misaligned slices, signed zeros), the same under RI_CUDA_PW_DEEP=0 (the
-#                 limits case must see every shape refused), then RI_TEST_CONV=pw (the other forms unchanged)
+#                 limits case must see every shape refused), then RI_TEST_CONV=pw (the other forms unchanged),
+#                 then RI_TEST_CONV=pwdeep under compute-sanitizer memcheck (when there is one)
 #   pw.log        bench_pwconv --batch 256 --set box: per box predictor, a copy of the input's size (the floor),
 #                 the tiled kernel with one K segment (128x64, 64x32), the deep form (plan, bit-identical to the
 #                 tiled kernel), the tiled kernel with the heuristic's K segments (what ran before)
@@ -36,6 +37,11 @@ if pd_has test; then
   step pwdeep "${T_CONV:-90}" "$OUT/test.log" env RI_TEST_CONV=pwdeep "$BUILD/test_cuda_conv"
   step pwdeep-off "${T_CONV:-60}" "$OUT/test.log" env RI_TEST_CONV=pwdeep RI_CUDA_PW_DEEP=0 "$BUILD/test_cuda_conv"
   step pw "${T_CONV:-90}" "$OUT/test.log" env RI_TEST_CONV=pw "$BUILD/test_cuda_conv"
+  if [ -n "$SANITIZER" ]; then
+    step mc-pwdeep "${T_MC:-150}" "$OUT/test.log" env RI_TEST_CONV=pwdeep "$SANITIZER" --tool memcheck \
+      --error-exitcode 3 --leak-check full "$BUILD/test_cuda_conv"
+    grep -E 'ERROR SUMMARY' "$OUT/test.log" | sed 's/^/memcheck: /' >>"$SUMMARY"
+  fi
   grep -E '^(PASS|FAIL) pwconv deep limits' "$OUT/test.log" >>"$SUMMARY"
 fi
 test_verdicts
