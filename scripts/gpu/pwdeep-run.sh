@@ -61,7 +61,7 @@ if pd_has ab; then
   step ab "${T_AB_ALL:-240}" "$OUT/ab.log" env AB_SETTINGS="${AB_SETTINGS:-off=RI_CUDA_PW_DEEP:0 on=}" \
     AB_MODEL="${AB_MODEL:-$model}" AB_ROUNDS="${AB_ROUNDS:-1}" AB_BATCHES="${AB_BATCHES:-1,64,256}" AB_PREC=fp16 \
     AB_PROFILE="${AB_PROFILE:-1}" OUT="$OUT" BUILD="$BUILD" MODELS="$MODELS" bash "$ROOT/scripts/gpu/ab-bench.sh"
-  ab_profile_lines 'BoxEncodingPredictor'
+  ab_profile_lines 'BoxEncodingPredictor|/box\.[0-9]|project'
 fi
 cat "$SUMMARY"
 [ "$FAILED" -eq 0 ]
