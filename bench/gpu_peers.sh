@@ -35,6 +35,14 @@ if [ -x "$BUILD/bench_cuda" ]; then
   # of max batch 1 fuse the inverted-residual blocks (cuda_irblock.c).
   echo "== runinfer on the peer's exported model, engines of max batch 1"
   "$BUILD/bench_cuda" "$TMP/peer_ssd.onnx" --batches 1 --seconds 1.5 --json "$OUT/bench.jsonl"
+  # The opt-in half accumulation (ri_builder_set_half_accumulation; RI_CUDA_DW_HALF=1 at build does the
+  # same): its own file, so that the default engine's ratios never take its rows.
+  echo "== runinfer on the peer's exported model, fp16 with half accumulation (RI_CUDA_DW_HALF=1)"
+  RI_CUDA_DW_HALF=1 "$BUILD/bench_cuda" "$TMP/peer_ssd.onnx" --precisions fp16 --batches "$BATCHES" \
+    --seconds 1.5 --json "$OUT/bench-half.jsonl"
+  echo "== runinfer on the peer's exported model, fp16 with half accumulation, engines of max batch 1"
+  RI_CUDA_DW_HALF=1 "$BUILD/bench_cuda" "$TMP/peer_ssd.onnx" --precisions fp16 --batches 1 --seconds 1.5 \
+    --json "$OUT/bench-half.jsonl"
 else
   echo "gpu_peers: $BUILD/bench_cuda not built; skipping runinfer on the exported model" >&2
 fi

@@ -38,22 +38,31 @@ def main() -> int:
     peers = peers_raw["rows"] if isinstance(peers_raw, dict) and "rows" in peers_raw else peers_raw
     ours_ref = [r for r in rows if "peer_ssd" not in r["model"]]
     ours_peer = [r for r in rows if "peer_ssd" in r["model"]]
-    ratios = []
-    for prec in ("fp16", "fp32"):
-        for batch in sorted({r["batch"] for r in ours_peer if r["precision"] == prec}):
-            mine = [r for r in ours_peer if r["precision"] == prec and r["batch"] == batch]
-            theirs = [p for p in peers if precision_of(p["name"]) == prec and p["batch"] == batch]
-            if not mine or not theirs:
-                continue
-            best = min(mine, key=lambda r: r["compute_ms"])
-            peer = min(theirs, key=lambda p: p["ms"])
-            ratios.append({
-                "precision": prec, "batch": batch, "ours_ms": best["compute_ms"],
-                "ours_img_s": best["compute_img_s"], "ours_engine_max_batch": best.get("max_batch"),
-                "ours_e2e_ms": best["e2e_ms"], "best_peer": peer["name"], "peer_ms": round(peer["ms"], 4),
-                "peer_img_s": round(peer.get("ips", batch / peer["ms"] * 1e3), 1),
-                "speedup": round(peer["ms"] / best["compute_ms"], 2),
-            })
+    def ratios_of(ours_rows):
+        out = []
+        for prec in ("fp16", "fp32"):
+            for batch in sorted({r["batch"] for r in ours_rows if r["precision"] == prec}):
+                mine = [r for r in ours_rows if r["precision"] == prec and r["batch"] == batch]
+                theirs = [p for p in peers if precision_of(p["name"]) == prec and p["batch"] == batch]
+                if not mine or not theirs:
+                    continue
+                best = min(mine, key=lambda r: r["compute_ms"])
+                peer = min(theirs, key=lambda p: p["ms"])
+                out.append({
+                    "precision": prec, "batch": batch, "ours_ms": best["compute_ms"],
+                    "ours_img_s": best["compute_img_s"], "ours_engine_max_batch": best.get("max_batch"),
+                    "ours_e2e_ms": best["e2e_ms"], "best_peer": peer["name"], "peer_ms": round(peer["ms"], 4),
+                    "peer_img_s": round(peer.get("ips", batch / peer["ms"] * 1e3), 1),
+                    "speedup": round(peer["ms"] / best["compute_ms"], 2),
+                })
+        return out
+
+    ratios = ratios_of(ours_peer)
+    # the opt-in half accumulation (bench/gpu_peers.sh's bench-half.jsonl), reported apart from the default
+    half_path = d / "bench-half.jsonl"
+    ours_half = ([json.loads(line) for line in half_path.read_text().splitlines() if line.strip()]
+                 if half_path.exists() else [])
+    ratios_half = ratios_of(ours_half)
     record = {
         "card": a.card, "date": a.date, "command": a.command, "runinfer_commit": a.commit,
         "model": "SSD MobileNet v2 300x300 of peer_bench.py (its --export; same weights on both sides) and "
@@ -64,10 +73,15 @@ def main() -> int:
         "notes": a.note, "summary": (d / "summary.txt").read_text() if (d / "summary.txt").exists() else "",
         "ours_peer_model": ours_peer, "ours_reference_model": ours_ref, "peers": peers,
         "ratios_vs_best_peer": ratios,
+        "ours_peer_model_half_accumulation": ours_half,
+        "ratios_half_accumulation_vs_best_peer": ratios_half,
     }
     Path(a.out).write_text(json.dumps(record, indent=1) + "\n")
     for r in ratios:
         print(f"{r['precision']} batch {r['batch']:4d}: ours {r['ours_ms']:.4f} ms (max batch "
+              f"{r['ours_engine_max_batch']}) vs {r['best_peer']} {r['peer_ms']:.4f} ms: {r['speedup']:.2f}x")
+    for r in ratios_half:
+        print(f"half accumulation: {r['precision']} batch {r['batch']:4d}: ours {r['ours_ms']:.4f} ms (max batch "
               f"{r['ours_engine_max_batch']}) vs {r['best_peer']} {r['peer_ms']:.4f} ms: {r['speedup']:.2f}x")
     print(f"wrote {a.out}")
     return 0
