@@ -187,6 +187,7 @@ gpu_tests() {
     step expdwtest "${T_EXPDWTEST:-120}" "$OUT/test.log" "$BUILD/test_cuda_expdw" "$MODELS"
   [[ $skip == *" wgtest "* ]] || step wgtest "${T_WGTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_wggemm"
   [[ $skip == *" lttest "* ]] || step lttest "${T_LTTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_ltconv"
+  step dwhtest "${T_DWHTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_dwh2" "$MODELS"
   step test "${T_TEST:-200}" "$OUT/test.log" "$BUILD/test_cuda_ops" "$MODELS"
   step invtest "${T_INVTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_batch_invariance" "$MODELS"
   step brtest "${T_BRTEST:-90}" "$OUT/test.log" "$BUILD/test_cuda_branches" "$MODELS"
